@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project builds, runs and tests with. Idempotent and
+# non-interactive: only what is missing is installed, so a second run costs a dpkg query.
+set -euo pipefail
+
+pkgs=(
+	build-essential cmake pkg-config git
+	libmicrohttpd-dev libgnutls28-dev gnutls-bin
+	libsqlite3-dev sqlite3
+	libjansson-dev libssl-dev openssl
+	libsystemd-dev systemd
+	libcmocka-dev libcurl4-openssl-dev curl
+	clang libclang-rt-14-dev
+	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+	nginx apache2-utils
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	sudo=sudo
+else
+	sudo=
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
