@@ -120,6 +120,19 @@ void fwa_dsse_pae_digest(const struct fwa_crypto *c, const char *payload_type,
 
 /* ---- Root metadata ---- */
 
+struct fwa_root;
+struct fwa_role;
+
+/*
+ * Threshold counting: *count receives the number of distinct keys of `role` (a role of `root`)
+ * that have at least one valid signature in `env` over PAE(env->payload_type, env->payload).
+ * A key id signing twice counts once; unknown key ids and invalid signatures count zero.
+ * Returns FWA_OK, or FWA_ERR_KEY / FWA_ERR_CRYPTO when the crypto port cannot use a key.
+ */
+FWA_WUR enum fwa_err fwa_dsse_count(const struct fwa_crypto *c, const struct fwa_dsse *env,
+				    const struct fwa_root *root, const struct fwa_role *role,
+				    unsigned *count, const char **why);
+
 struct fwa_key {
 	char id[FWA_KEYID_HEX_LEN + 1];
 	uint8_t spki[FWA_SPKI_P256_LEN];
