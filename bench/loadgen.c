@@ -32,7 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +91,9 @@ struct opts {
 	uint64_t seq_base;
 	const char *ack_log;
 	const char *label;
+	const char *device_dir;
+	bool mint_only;
+	bool prime;
 	bool quiet;
 };
 
@@ -171,7 +176,13 @@ static void usage(void)
 	      "         [--mode keepalive|new|resume] [--conns N] [--duration S | --requests N]\n"
 	      "         [--warmup S] [--rate R] [--mix checkin:W,report:W,image:W | --get PATH]\n"
 	      "         [--image SHA256:SIZE] [--range BYTES] [--hw V] [--version V]\n"
-	      "         [--seq-base N] [--ack-log FILE] [--label TEXT] [--quiet]\n"
+	      "         [--seq-base N] [--ack-log FILE] [--label TEXT] [--quiet] [--prime]\n"
+	      "         [--device-dir DIR]\n"
+	      "       ota-loadgen --mint-only --ca-cert FILE --ca-key FILE --devices N --device-dir DIR\n"
+	      "--device-dir keeps each device's key and certificate in DIR/<id>.pem (minted when\n"
+	      "absent) and lists 'id sha256-of-certificate' in DIR/fingerprints, so a database can\n"
+	      "be filled with devices that later runs present. --prime checks every device in once\n"
+	      "before the clock starts.\n"
 	      "Loads a loopback HTTPS server with device certificates and prints requests/s,\n"
 	      "latency median/p90/p99/max, errors and bytes/s; the last line is key=value.\n",
 	      stderr);
@@ -252,7 +263,8 @@ static void parse_args(int argc, char **argv)
 		{ "device-start", 1, 0, 'S' }, { "prefix", 1, 0, 'p' },   { "hw", 1, 0, 'H' },
 		{ "version", 1, 0, 'V' },    { "image", 1, 0, 'i' },      { "range", 1, 0, 'R' },
 		{ "seq-base", 1, 0, 'B' },   { "ack-log", 1, 0, 'a' },    { "label", 1, 0, 'l' },
-		{ "quiet", 0, 0, 'q' },      { "help", 0, 0, 'h' },       { 0, 0, 0, 0 },
+		{ "quiet", 0, 0, 'q' },      { "help", 0, 0, 'h' },       { "device-dir", 1, 0, 'E' },
+		{ "mint-only", 0, 0, 'M' },  { "prime", 0, 0, 'P' },      { 0, 0, 0, 0 },
 	};
 	int ch;
 	o.mode = MODE_KEEPALIVE;
@@ -303,8 +315,16 @@ static void parse_args(int argc, char **argv)
 		case 'a': o.ack_log = optarg; break;
 		case 'l': o.label = optarg; break;
 		case 'q': o.quiet = true; break;
+		case 'E': o.device_dir = optarg; break;
+		case 'M': o.mint_only = true; break;
+		case 'P': o.prime = true; break;
 		default: usage();
 		}
+	}
+	if (o.mint_only) {
+		if (!o.ca_cert || !o.ca_key || !o.device_dir || o.ndevices <= 0)
+			die("--mint-only needs --ca-cert, --ca-key, --devices and --device-dir");
+		return;
 	}
 	if (optind != argc || !o.host[0] || !o.server_ca)
 		usage();
@@ -413,6 +433,47 @@ static void mint_device(struct device *d, X509 *ca, EVP_PKEY *ca_key)
 	d->cert = x;
 }
 
+/* Loads DIR/<id>.pem into d; false when absent. */
+static bool load_device(struct device *d)
+{
+	char path[4096];
+	FILE *f;
+	snprintf(path, sizeof(path), "%s/%s.pem", o.device_dir, d->id);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	d->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	d->cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!d->key || !d->cert)
+		die("%s: not a key followed by a certificate", path);
+	return true;
+}
+
+static void save_device(const struct device *d, FILE *fps)
+{
+	char path[4096];
+	unsigned char md[32];
+	unsigned mdlen = 0;
+	FILE *f;
+	int fd;
+	snprintf(path, sizeof(path), "%s/%s.pem", o.device_dir, d->id);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f)
+		die("cannot write %s: %s", path, strerror(errno));
+	if (!PEM_write_PrivateKey(f, d->key, NULL, NULL, 0, NULL, NULL) || !PEM_write_X509(f, d->cert))
+		ossl_die("cannot write a device file");
+	if (fclose(f) != 0)
+		die("cannot write %s: %s", path, strerror(errno));
+	if (!X509_digest(d->cert, EVP_sha256(), md, &mdlen))
+		ossl_die("cannot hash a certificate");
+	fprintf(fps, "%s ", d->id);
+	for (unsigned i = 0; i < mdlen; i++)
+		fprintf(fps, "%02x", md[i]);
+	fputc('\n', fps);
+}
+
 static void setup_devices(void)
 {
 	devices = calloc((size_t)o.ndevices, sizeof(*devices));
@@ -429,11 +490,27 @@ static void setup_devices(void)
 	} else {
 		X509 *ca = read_cert(o.ca_cert);
 		EVP_PKEY *ca_key = read_key(o.ca_key);
+		FILE *fps = NULL;
+		if (o.device_dir) {
+			char path[4096];
+			if (mkdir(o.device_dir, 0700) != 0 && errno != EEXIST)
+				die("cannot make %s: %s", o.device_dir, strerror(errno));
+			snprintf(path, sizeof(path), "%s/fingerprints", o.device_dir);
+			fps = fopen(path, "a");
+			if (!fps)
+				die("cannot write %s: %s", path, strerror(errno));
+		}
 		for (int i = 0; i < o.ndevices; i++) {
 			snprintf(devices[i].id, sizeof(devices[i].id), "%s%06ld", o.prefix,
 				 o.device_start + i);
+			if (o.device_dir && load_device(&devices[i]))
+				continue;
 			mint_device(&devices[i], ca, ca_key);
+			if (fps)
+				save_device(&devices[i], fps);
 		}
+		if (fps && fclose(fps) != 0)
+			die("cannot write the fingerprints of %s", o.device_dir);
 		X509_free(ca);
 		EVP_PKEY_free(ca_key);
 	}
@@ -890,7 +967,7 @@ static void *worker_main(void *arg)
 		die("out of memory");
 	c->fd = -1;
 	/* Devices with reports in the mix learn their deployment from one check-in first. */
-	if (o.weight[KIND_REPORT] && !o.get_path) {
+	if ((o.weight[KIND_REPORT] || o.prime) && !o.get_path) {
 		for (long i = w->index; i < o.ndevices && !atomic_load(&stop_flag); i += o.conns) {
 			struct conn *t = calloc(1, sizeof(*t));
 			if (!t)
@@ -990,6 +1067,11 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
+	if (o.mint_only) {
+		setup_devices();
+		printf("minted %d devices into %s\n", o.ndevices, o.device_dir);
+		return 0;
+	}
 	resolve_target();
 	setup_tls();
 	setup_devices();
