@@ -1,0 +1,854 @@
+/*
+ * The device agent's update state machine (docs/agent.md draws it). One struct fwa_agent per
+ * device, driven by fwa_agent_init() once per boot and fwa_agent_step() after that.
+ *
+ * The invariants it keeps, whatever instant power is lost at:
+ *  - nothing is written to the inactive slot before the manifest verified against the trusted
+ *    root, the hardware variant and the security floor;
+ *  - the slot is re-hashed in full from flash before the flash-update (trial) reboot;
+ *  - a trial is bought only after every health check passed and the server acknowledged the
+ *    trial report, and the floor is raised only after the bootrom confirms the buy;
+ *  - every phase change is persisted (core/state.c) before the action that depends on it, so
+ *    that a boot can always tell what happened: a running trial slot that is no longer a trial
+ *    was bought, the previous slot running means the bootrom rolled the trial back;
+ *  - reports are persisted in an outbox and resent until acknowledged (seq is the idempotency
+ *    key, so a report resent after a power cut is counted once).
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "checkin.h"
+#include "http.h"
+#include "state.h"
+
+#define API "/device/v1"
+#define DEFAULT_POLL_S 300u
+#define DEFAULT_RETRY_MIN_MS 1000u
+#define DEFAULT_RETRY_MAX_MS 300000u
+#define DEFAULT_IO_TIMEOUT_MS 10000u
+/* Persist the download offset at least this often, so a resume loses little. */
+#define CHECKPOINT_BYTES (64u * 1024u)
+/* Delay between tries to reach the server during a trial (the watchdog bounds the total). */
+#define TRIAL_RETRY_MS 500u
+
+static const char *const status_names[FWA_ST__COUNT] = {
+	"",	"downloading", "downloaded", "installing", "rebooting",
+	"trial", "confirmed",   "failed",     "rolled_back",
+};
+
+const char *fwa_status_name(enum fwa_status s)
+{
+	if ((unsigned)s >= FWA_ST__COUNT)
+		return "";
+	return status_names[s];
+}
+
+/* ---- small helpers ---- */
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static void say(struct fwa_agent *a, enum fwa_log_level lvl, const char *m1, const char *m2,
+		const char *m3)
+{
+	char line[192];
+	struct fwa_sb b;
+
+	if (!a->port->log)
+		return;
+	fwa_sb_init(&b, line, sizeof(line));
+	fwa_sb_str(&b, m1);
+	if (m2)
+		fwa_sb_str(&b, m2);
+	if (m3)
+		fwa_sb_str(&b, m3);
+	a->port->log(a->port->ctx, lvl, b.overflow ? m1 : line);
+}
+
+static uint64_t now_ms(struct fwa_agent *a)
+{
+	return a->port->now_ms(a->port->ctx);
+}
+
+static const struct fwa_root *trusted(const struct fwa_agent *a)
+{
+	if (a->st.has_root && a->st.root.version > a->prov_root.version)
+		return &a->st.root;
+	return &a->prov_root;
+}
+
+/* The effective floor: the core's, raised to the hardware's when there is one. */
+static uint32_t floor_now(struct fwa_agent *a)
+{
+	uint32_t hw = 0;
+
+	if (a->port->hw_floor && a->port->hw_floor(a->port->ctx, &hw) == FWA_OK && hw > a->st.floor)
+		return hw;
+	return a->st.floor;
+}
+
+static uint32_t rand32(struct fwa_agent *a)
+{
+	uint32_t r = 0;
+
+	if (a->port->random(a->port->ctx, &r, sizeof(r)) != FWA_OK)
+		r = (uint32_t)now_ms(a) * 2654435761u;
+	return r;
+}
+
+/* Exponential backoff with jitter: a delay in [d/2, d], d doubling per failure up to max. */
+static uint32_t backoff(struct fwa_agent *a)
+{
+	uint32_t lo = a->cfg->retry_min_ms ? a->cfg->retry_min_ms : DEFAULT_RETRY_MIN_MS;
+	uint32_t hi = a->cfg->retry_max_ms ? a->cfg->retry_max_ms : DEFAULT_RETRY_MAX_MS;
+	uint64_t d = lo;
+	uint32_t i;
+
+	if (a->failures < 0xffffu)
+		a->failures++;
+	for (i = 1; i < a->failures && d < hi; i++)
+		d *= 2;
+	if (d > hi)
+		d = hi;
+	return (uint32_t)(d / 2 + rand32(a) % (d / 2 + 1));
+}
+
+static uint32_t io_timeout(const struct fwa_agent *a)
+{
+	return a->cfg->io_timeout_ms ? a->cfg->io_timeout_ms : DEFAULT_IO_TIMEOUT_MS;
+}
+
+static void feed(struct fwa_agent *a)
+{
+	/* Never during an unbought trial: the bootrom's deadline must stand. */
+	if (!a->boot.trial && a->port->watchdog_feed)
+		a->port->watchdog_feed(a->port->ctx);
+}
+
+/* ---- state and outbox ---- */
+
+static enum fwa_err persist(struct fwa_agent *a)
+{
+	enum fwa_err err;
+	unsigned i, n = 0;
+
+	/* Drop acknowledged reports now that a write happens anyway. */
+	for (i = 0; i < a->st.nevents; i++)
+		if (a->st.events[i].seq > a->acked)
+			a->st.events[n++] = a->st.events[i];
+	for (i = n; i < a->st.nevents; i++)
+		memset(&a->st.events[i], 0, sizeof(a->st.events[i]));
+	a->st.nevents = (uint8_t)n;
+	err = fwa_state_save(a->port, &a->geo, &a->st, &a->st_area);
+	if (err != FWA_OK)
+		say(a, FWA_LOG_ERROR, "state write failed", NULL, NULL);
+	return err;
+}
+
+/* Queue a report in RAM; the caller persists it with the phase change it belongs to. */
+static void enqueue(struct fwa_agent *a, enum fwa_status status, bool on_target,
+		    const char *reason)
+{
+	struct fwa_event *e;
+	unsigned i;
+
+	if (a->st.nevents == FWA_OUTBOX_MAX) {
+		/* Full: the oldest report gives way; the final outcome also travels in check-ins. */
+		for (i = 1; i < FWA_OUTBOX_MAX; i++)
+			a->st.events[i - 1] = a->st.events[i];
+		a->st.nevents--;
+	}
+	e = &a->st.events[a->st.nevents++];
+	memset(e, 0, sizeof(*e));
+	if (a->st.next_seq == 0)
+		a->st.next_seq = 1;
+	e->seq = a->st.next_seq++;
+	e->status = (uint8_t)status;
+	e->on_target = on_target;
+	e->progress = a->st.dl_offset;
+	copy_str(e->reason, sizeof(e->reason), reason);
+}
+
+static bool outbox_pending(const struct fwa_agent *a)
+{
+	unsigned i;
+
+	for (i = 0; i < a->st.nevents; i++)
+		if (a->st.events[i].seq > a->acked)
+			return true;
+	return false;
+}
+
+/* End the deployment with a final status (phase back to idle); the caller persists. */
+static void finish(struct fwa_agent *a, enum fwa_status status, bool on_target, const char *why)
+{
+	enqueue(a, status, on_target, why);
+	a->st.phase = FWA_PHASE_IDLE;
+	a->st.outcome = (uint8_t)status;
+	copy_str(a->st.outcome_reason, sizeof(a->st.outcome_reason), why);
+	a->told_outcome = false;
+}
+
+/* One request, the whole answer body into s->body. */
+static enum fwa_err call(struct fwa_agent *a, const char *method, const char *path,
+			 const char *body, size_t body_len, int *status, size_t *len)
+{
+	struct fwa_http h;
+	enum fwa_err err;
+
+	err = fwa_http_send(a->port, method, a->cfg->host, path, NULL, body, body_len, a->s->req,
+			    sizeof(a->s->req));
+	if (err == FWA_OK)
+		err = fwa_http_read_head(&h, a->port, a->s->head, sizeof(a->s->head),
+					 io_timeout(a));
+	if (err == FWA_OK)
+		err = fwa_http_read_all(&h, a->s->body, sizeof(a->s->body), len);
+	a->port->tr_close(a->port->ctx);
+	if (err == FWA_OK)
+		*status = h.resp.status;
+	return err;
+}
+
+/* Send every unacknowledged report, oldest first; stops at the first failure. */
+static enum fwa_err flush_outbox(struct fwa_agent *a)
+{
+	char path[sizeof(API) + 13 + FWA_DEP_ID_MAX + 8];
+	struct fwa_sb b;
+	enum fwa_err err;
+	unsigned i;
+	int status;
+	size_t len;
+	long n;
+
+	if (!fwa_dep_id_valid(a->st.dep_id))
+		return FWA_ERR_STATE;
+	fwa_sb_init(&b, path, sizeof(path));
+	fwa_sb_str(&b, API "/deployments/");
+	fwa_sb_str(&b, a->st.dep_id);
+	fwa_sb_str(&b, "/events");
+	for (i = 0; i < a->st.nevents; i++) {
+		const struct fwa_event *e = &a->st.events[i];
+
+		if (e->seq <= a->acked)
+			continue;
+		n = fwa_event_encode(e, e->on_target ? a->st.target_version : a->st.base_version,
+				     (char *)a->s->io, sizeof(a->s->io));
+		if (n < 0)
+			return FWA_ERR_TOO_LARGE;
+		err = call(a, "POST", path, (const char *)a->s->io, (size_t)n, &status, &len);
+		if (err != FWA_OK)
+			return err;
+		if (status == 403 || status == 404 || status == 409 || status == 400) {
+			/* The server will never take it (deployment gone, or refused): drop it. */
+			say(a, FWA_LOG_WARN, "report refused by the server: ",
+			    fwa_status_name((enum fwa_status)e->status), NULL);
+		} else if (status != 200) {
+			return FWA_ERR_SERVER;
+		}
+		a->acked = e->seq;
+	}
+	return FWA_OK;
+}
+
+/* ---- settling what happened before this boot ---- */
+
+static const char *revert_reason(const struct fwa_agent *a)
+{
+	if (a->st.outcome_reason[0])
+		return a->st.outcome_reason; /* a health check failed and asked for the revert */
+	switch (a->boot.reset) {
+	case FWA_RESET_WATCHDOG:
+		return "trial not bought before the watchdog deadline";
+	case FWA_RESET_POWER_ON:
+		return "power lost during the trial, before the buy";
+	case FWA_RESET_SOFTWARE:
+		return "trial abandoned by a reboot before the buy";
+	default:
+		return "trial ended without a buy";
+	}
+}
+
+static enum fwa_err confirm(struct fwa_agent *a)
+{
+	uint32_t f = floor_now(a);
+
+	/* Raise the floor only now that the buy happened (the hardware one moved with it). */
+	a->st.floor = f > a->st.target_secver ? f : a->st.target_secver;
+	a->st.outcome_reason[0] = '\0';
+	finish(a, FWA_ST_CONFIRMED, true, "");
+	say(a, FWA_LOG_INFO, "update confirmed: running ", a->st.target_version, NULL);
+	return persist(a);
+}
+
+static enum fwa_err settle_boot(struct fwa_agent *a)
+{
+	struct fwa_state *st = &a->st;
+
+	if (st->phase == FWA_PHASE_TRIAL_PENDING || st->phase == FWA_PHASE_TRIAL) {
+		if (a->boot.active_slot == st->trial_slot && !a->boot.trial)
+			return confirm(a); /* bought, then power went before we wrote it down */
+		if (a->boot.active_slot == st->trial_slot) {
+			if (st->phase == FWA_PHASE_TRIAL)
+				return FWA_OK;
+			st->phase = FWA_PHASE_TRIAL;
+			enqueue(a, FWA_ST_TRIAL, true, "");
+			say(a, FWA_LOG_INFO, "trial boot of ", st->target_version, NULL);
+			return persist(a);
+		}
+		/* The previous slot runs: the bootrom abandoned the trial. */
+		{
+			char why[FWA_REASON_MAX + 1];
+
+			copy_str(why, sizeof(why), revert_reason(a));
+			finish(a, FWA_ST_ROLLED_BACK, false, why);
+			say(a, FWA_LOG_WARN, "trial rolled back: ", why, NULL);
+		}
+		return persist(a);
+	}
+	if (a->boot.trial) {
+		/* A trial this agent never started: do not buy what we did not verify. */
+		say(a, FWA_LOG_ERROR, "unexpected trial boot; abandoning it", NULL, NULL);
+		a->trial_failed = true;
+	}
+	return FWA_OK;
+}
+
+enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
+			    const struct fwa_agent_config *cfg, void *scratch, size_t scratch_len)
+{
+	const char *why = NULL;
+	enum fwa_err err;
+
+	memset(a, 0, sizeof(*a));
+	if (!port || !cfg || !port->crypto || !scratch || scratch_len < FWA_AGENT_SCRATCH_SIZE ||
+	    ((uintptr_t)scratch & 7u) || !cfg->hw_variant || !cfg->version || !cfg->host ||
+	    !cfg->root_json)
+		return FWA_ERR_BUSY;
+	a->port = port;
+	a->cfg = cfg;
+	a->s = scratch;
+	err = port->flash_geometry(port->ctx, &a->geo);
+	if (err != FWA_OK)
+		return FWA_ERR_FLASH;
+	if (a->geo.prog_size == 0 || a->geo.prog_size > 256 || a->geo.erase_size == 0 ||
+	    a->geo.erase_size > sizeof(a->s->io) || a->geo.erase_size % a->geo.prog_size ||
+	    sizeof(a->s->io) % a->geo.erase_size || a->geo.state_size < sizeof(struct fwa_state))
+		return FWA_ERR_FLASH;
+	err = fwa_root_load(port->crypto, cfg->root_json, cfg->root_len, &a->prov_root,
+			    &a->s->verify, &why);
+	if (err != FWA_OK) {
+		say(a, FWA_LOG_ERROR, "provisioned root does not verify: ", why, NULL);
+		return err;
+	}
+	err = port->boot_info(port->ctx, &a->boot);
+	if (err != FWA_OK)
+		return FWA_ERR_FLASH;
+	err = fwa_state_load(port, &a->st, &a->st_area);
+	if (err == FWA_ERR_STATE) {
+		fwa_state_init(&a->st);
+		a->st_area = 1; /* so that the first write goes to area 0 */
+		err = FWA_OK;
+	} else {
+		a->st_valid = true;
+	}
+	if (err != FWA_OK)
+		return err;
+	a->boot_ms = now_ms(a);
+	a->next_checkin_ms = a->boot_ms;
+	a->told_outcome = a->st.outcome == FWA_ST_NONE;
+	return settle_boot(a);
+}
+
+bool fwa_agent_idle(const struct fwa_agent *a)
+{
+	return a->st.phase == FWA_PHASE_IDLE && !outbox_pending(a) && !a->trial_failed;
+}
+
+/* ---- trial ---- */
+
+static void trial_fail(struct fwa_agent *a, const char *why, struct fwa_step *out)
+{
+	say(a, FWA_LOG_WARN, "trial failed: ", why, "; rebooting to the previous image");
+	/* Keep the reason for the report after the revert; the phase stays TRIAL. */
+	copy_str(a->st.outcome_reason, sizeof(a->st.outcome_reason), why);
+	(void)persist(a);
+	a->trial_failed = true;
+	a->port->reboot(a->port->ctx);
+	out->rebooting = true;
+}
+
+static enum fwa_err do_trial(struct fwa_agent *a, struct fwa_step *out)
+{
+	char why[FWA_REASON_MAX + 1];
+	struct fwa_boot_info bi;
+	struct fwa_sb b;
+	enum fwa_err err;
+	unsigned i;
+
+	if (strcmp(a->cfg->version, a->st.target_version) != 0) {
+		trial_fail(a, "running version differs from the manifest", out);
+		return FWA_ERR_HEALTH;
+	}
+	for (i = 0; i < a->cfg->nchecks; i++) {
+		const struct fwa_health_check *c = &a->cfg->checks[i];
+
+		if (c->check(c->ctx) != FWA_OK) {
+			fwa_sb_init(&b, why, sizeof(why));
+			fwa_sb_str(&b, "health check ");
+			fwa_sb_str(&b, c->name ? c->name : "?");
+			fwa_sb_str(&b, " failed");
+			trial_fail(a, b.overflow ? "health check failed" : why, out);
+			return FWA_ERR_HEALTH;
+		}
+	}
+	/* "Reached the server and reported": the trial report must be acknowledged. */
+	err = flush_outbox(a);
+	if (err != FWA_OK) {
+		out->wait_ms = TRIAL_RETRY_MS;
+		return err;
+	}
+	err = a->port->buy(a->port->ctx);
+	if (err == FWA_OK)
+		err = a->port->boot_info(a->port->ctx, &bi);
+	if (err != FWA_OK || bi.trial) {
+		/* Not bought: leave it to the watchdog, which brings back the previous image. */
+		say(a, FWA_LOG_ERROR, "buy did not take; waiting for the bootrom to revert", NULL,
+		    NULL);
+		a->trial_failed = true;
+		out->wait_ms = 1000;
+		return FWA_ERR_HEALTH;
+	}
+	a->boot = bi;
+	err = confirm(a);
+	if (err == FWA_OK && flush_outbox(a) == FWA_OK)
+		a->failures = 0;
+	return err;
+}
+
+/* ---- check-in and accepting an update ---- */
+
+static bool wall_now(struct fwa_agent *a, int64_t *t)
+{
+	if (a->port->wall_time && a->port->wall_time(a->port->ctx, t))
+		return true;
+	if (a->server_time) {
+		*t = a->server_time + (int64_t)((now_ms(a) - a->server_time_ms) / 1000u);
+		return true;
+	}
+	return false;
+}
+
+/* Start a new deployment record, keeping what outlives deployments (floor, root). */
+static void new_deployment(struct fwa_agent *a, const struct fwa_checkin_answer *ans)
+{
+	uint32_t floor = a->st.floor, seq = a->st.seq;
+	uint8_t has_root = a->st.has_root;
+
+	/* The root is the last member before the CRC: clear everything ahead of it. */
+	memset(&a->st, 0, offsetof(struct fwa_state, root));
+	a->st.magic = FWA_STATE_MAGIC;
+	a->st.format = FWA_STATE_FORMAT;
+	a->st.seq = seq;
+	a->st.floor = floor;
+	a->st.has_root = has_root;
+	copy_str(a->st.dep_id, sizeof(a->st.dep_id), ans->deployment_id);
+	copy_str(a->st.base_version, sizeof(a->st.base_version), a->cfg->version);
+	a->acked = 0;
+}
+
+static void refuse(struct fwa_agent *a, const struct fwa_checkin_answer *ans, const char *why)
+{
+	say(a, FWA_LOG_WARN, "update refused: ", why, NULL);
+	new_deployment(a, ans);
+	finish(a, FWA_ST_FAILED, false, why);
+}
+
+static enum fwa_err accept_update(struct fwa_agent *a, const struct fwa_checkin_answer *ans)
+{
+	struct fwa_manifest m;
+	const char *why = NULL;
+	enum fwa_err err;
+	int64_t t;
+
+	if (wall_now(a, &t)) {
+		err = fwa_root_check_expiry(trusted(a), t, &why);
+		if (err != FWA_OK)
+			goto refused;
+	}
+	err = fwa_manifest_verify(a->port->crypto, trusted(a), ans->manifest.p, ans->manifest.len,
+				  &m, &a->s->verify, &why);
+	if (err != FWA_OK)
+		goto refused;
+	err = fwa_manifest_check_target(&m, a->cfg->hw_variant, floor_now(a), &why);
+	if (err != FWA_OK)
+		goto refused;
+	if (a->cfg->image_format && strcmp(m.image_format, a->cfg->image_format) != 0) {
+		err = FWA_ERR_MALFORMED;
+		why = "image format not supported by this device";
+		goto refused;
+	}
+	if (m.image_size == 0 || m.image_size > a->geo.slot_size) {
+		err = FWA_ERR_IMAGE_SIZE;
+		why = "image does not fit the slot";
+		goto refused;
+	}
+	if (ans->image_size && ans->image_size != m.image_size) {
+		err = FWA_ERR_IMAGE_SIZE;
+		why = "offered image size differs from the manifest";
+		goto refused;
+	}
+	new_deployment(a, ans);
+	copy_str(a->st.target_version, sizeof(a->st.target_version), m.version);
+	a->st.target_secver = m.security_version;
+	a->st.image_size = (uint32_t)m.image_size;
+	memcpy(a->st.image_sha256, m.image_sha256, 32);
+	memcpy(a->st.manifest_digest, m.digest, 32);
+	copy_str(a->st.image_url, sizeof(a->st.image_url), ans->image_url);
+	a->st.trial_slot = a->boot.active_slot ? FWA_SLOT_A : FWA_SLOT_B;
+	a->st.phase = FWA_PHASE_DOWNLOADING;
+	enqueue(a, FWA_ST_DOWNLOADING, false, "");
+	say(a, FWA_LOG_INFO, "update accepted: ", m.version, NULL);
+	return persist(a);
+
+refused:
+	refuse(a, ans, why ? why : "manifest refused");
+	(void)persist(a);
+	return err;
+}
+
+/* Walk the offered roots one version at a time; stops at the first that does not verify. */
+static void apply_roots(struct fwa_agent *a, const struct fwa_checkin_answer *ans)
+{
+	struct fwa_root next;
+	const char *why = NULL;
+	bool changed = false;
+	unsigned i;
+
+	for (i = 0; i < ans->nroots; i++) {
+		const struct fwa_root *cur = trusted(a);
+
+		if (fwa_root_update(a->port->crypto, cur, ans->roots[i].p, ans->roots[i].len, &next,
+				    &a->s->verify, &why) != FWA_OK) {
+			say(a, FWA_LOG_WARN, "root update refused: ", why, NULL);
+			break;
+		}
+		a->st.root = next;
+		a->st.has_root = 1;
+		changed = true;
+	}
+	if (changed) {
+		say(a, FWA_LOG_INFO, "root metadata rotated", NULL, NULL);
+		(void)persist(a);
+	}
+}
+
+static enum fwa_err do_checkin(struct fwa_agent *a)
+{
+	struct fwa_checkin_req r;
+	struct fwa_checkin_answer ans;
+	const char *why = NULL;
+	enum fwa_err err;
+	int status;
+	size_t len;
+	long n;
+
+	memset(&r, 0, sizeof(r));
+	r.hw_variant = a->cfg->hw_variant;
+	r.version = a->cfg->version;
+	r.floor = floor_now(a);
+	r.root_version = trusted(a)->version;
+	r.active_slot = a->boot.active_slot;
+	r.trial = a->boot.trial;
+	r.deployment_id = a->st.dep_id;
+	if (!a->told_outcome) {
+		r.outcome = a->st.outcome;
+		r.reason = a->st.outcome_reason;
+	}
+	n = fwa_checkin_encode(&r, (char *)a->s->io, sizeof(a->s->io));
+	if (n < 0)
+		return FWA_ERR_TOO_LARGE;
+	err = call(a, "POST", API "/checkin", (const char *)a->s->io, (size_t)n, &status, &len);
+	if (err != FWA_OK)
+		return err;
+	if (status != 200) {
+		say(a, FWA_LOG_WARN, "check-in answered with an error status", NULL, NULL);
+		return FWA_ERR_SERVER;
+	}
+	err = fwa_checkin_decode(a->s->body, len, a->s->tok, FWA_CHECKIN_MAX_TOKENS, &ans, &why);
+	if (err != FWA_OK) {
+		say(a, FWA_LOG_WARN, "check-in answer refused: ", why, NULL);
+		return err;
+	}
+	a->told_outcome = true;
+	if (ans.has_server_time) {
+		a->server_time = ans.server_time;
+		a->server_time_ms = now_ms(a);
+	}
+	a->next_checkin_ms = now_ms(a) + 1000u * (uint64_t)(ans.poll_after
+					? ans.poll_after : (a->cfg->poll_s ? a->cfg->poll_s : DEFAULT_POLL_S));
+	apply_roots(a, &ans);
+	if (!ans.update || a->st.phase != FWA_PHASE_IDLE)
+		return FWA_OK;
+	if (a->st.outcome != FWA_ST_NONE && strcmp(ans.deployment_id, a->st.dep_id) == 0)
+		return FWA_OK; /* already finished; the server has not taken our outcome in yet */
+	if (outbox_pending(a))
+		return FWA_OK; /* reports of the last deployment first */
+	return accept_update(a, &ans);
+}
+
+/* ---- download and install ---- */
+
+static enum fwa_err fail_deployment(struct fwa_agent *a, enum fwa_err err, const char *why)
+{
+	say(a, FWA_LOG_WARN, "update failed: ", why, NULL);
+	finish(a, FWA_ST_FAILED, false, why);
+	(void)persist(a);
+	return err;
+}
+
+/* SHA-256 of the slot's first len bytes, read back from flash. */
+static enum fwa_err hash_slot(struct fwa_agent *a, struct fwa_sha256 *h, uint32_t len)
+{
+	uint32_t off = 0, n;
+
+	while (off < len) {
+		n = len - off < sizeof(a->s->io) ? len - off : (uint32_t)sizeof(a->s->io);
+		if (a->port->slot_read(a->port->ctx, off, a->s->io, n) != FWA_OK)
+			return FWA_ERR_FLASH;
+		a->port->crypto->sha256_update(h, a->s->io, n);
+		off += n;
+		feed(a);
+	}
+	return FWA_OK;
+}
+
+/* Erase the sector at off and program n bytes of io (padded to pages). */
+static enum fwa_err write_sector(struct fwa_agent *a, uint32_t off, uint32_t n)
+{
+	uint32_t p = a->geo.prog_size;
+	uint32_t padded = (n + p - 1) / p * p;
+
+	memset(a->s->io + n, 0xff, padded - n);
+	if (a->port->slot_erase(a->port->ctx, off, a->geo.erase_size) != FWA_OK)
+		return FWA_ERR_FLASH;
+	if (a->port->slot_program(a->port->ctx, off, a->s->io, padded) != FWA_OK)
+		return FWA_ERR_FLASH;
+	return FWA_OK;
+}
+
+static enum fwa_err install(struct fwa_agent *a, struct fwa_step *out)
+{
+	struct fwa_sha256 h;
+	uint8_t digest[32];
+	enum fwa_err err;
+
+	/* Full re-verification from flash, whatever the incremental hash said. */
+	a->port->crypto->sha256_init(&h);
+	err = hash_slot(a, &h, a->st.image_size);
+	if (err != FWA_OK)
+		return err;
+	a->port->crypto->sha256_final(&h, digest);
+	if (memcmp(digest, a->st.image_sha256, 32) != 0) {
+		/* Flash did not keep what was written: start the download over. */
+		a->st.dl_offset = 0;
+		(void)persist(a);
+		say(a, FWA_LOG_ERROR, "slot read-back differs from the image; downloading again",
+		    NULL, NULL);
+		return FWA_ERR_IMAGE_HASH;
+	}
+	enqueue(a, FWA_ST_DOWNLOADED, false, "");
+	enqueue(a, FWA_ST_INSTALLING, false, "");
+	enqueue(a, FWA_ST_REBOOTING, false, "");
+	a->st.phase = FWA_PHASE_TRIAL_PENDING;
+	a->st.outcome_reason[0] = '\0';
+	err = persist(a);
+	if (err != FWA_OK)
+		return err;
+	(void)flush_outbox(a); /* best effort: they stay in the outbox otherwise */
+	say(a, FWA_LOG_INFO, "rebooting into the trial image ", a->st.target_version, NULL);
+	err = a->port->boot_trial(a->port->ctx, a->st.image_size);
+	if (err != FWA_OK)
+		return fail_deployment(a, FWA_ERR_FLASH, "flash-update reboot refused");
+	out->rebooting = true;
+	return FWA_OK;
+}
+
+static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
+{
+	struct fwa_sha256 hash, *h = &hash;
+	char range[48];
+	struct fwa_sb b;
+	struct fwa_http http;
+	uint32_t size = a->st.image_size, off = a->st.dl_offset, fill = 0, saved;
+	uint8_t digest[32];
+	enum fwa_err err;
+	size_t got;
+
+	if (off > size || off % a->geo.erase_size) {
+		off = 0; /* only sector-aligned checkpoints are written; anything else is damage */
+		a->st.dl_offset = 0;
+	}
+	saved = off;
+	a->port->crypto->sha256_init(h);
+	if (off) {
+		err = hash_slot(a, h, off);
+		if (err != FWA_OK)
+			return err;
+	}
+	if (off < size) {
+		fwa_sb_init(&b, range, sizeof(range));
+		fwa_sb_str(&b, "Range: bytes=");
+		fwa_sb_u64(&b, off);
+		fwa_sb_str(&b, "-\r\n");
+		err = fwa_http_send(a->port, "GET", a->cfg->host, a->st.image_url,
+				    off ? range : NULL, NULL, 0, a->s->req, sizeof(a->s->req));
+		if (err == FWA_OK)
+			err = fwa_http_read_head(&http, a->port, a->s->head, sizeof(a->s->head),
+						 io_timeout(a));
+		if (err != FWA_OK)
+			goto out;
+		if (http.resp.status == 200 && off) {
+			/* The server ignored the range: take the whole image from the start. */
+			off = saved = 0;
+			a->port->crypto->sha256_init(h);
+		} else if (http.resp.status == 206) {
+			if (!http.resp.has_range || http.resp.range_first != off ||
+			    http.resp.range_total != size || http.resp.range_last != size - 1u) {
+				err = FWA_ERR_HTTP;
+				goto out;
+			}
+		} else if (http.resp.status != 200) {
+			if (http.resp.status == 404 || http.resp.status == 403 ||
+			    http.resp.status == 410) {
+				a->port->tr_close(a->port->ctx);
+				return fail_deployment(a, FWA_ERR_SERVER,
+						       "image no longer offered by the server");
+			}
+			err = FWA_ERR_SERVER;
+			goto out;
+		}
+		if (http.resp.has_length && http.resp.length != (uint64_t)(size - off)) {
+			err = FWA_ERR_HTTP;
+			goto out;
+		}
+		while (off + fill < size) {
+			uint32_t want = a->geo.erase_size - fill;
+
+			if (want > size - off - fill)
+				want = size - off - fill;
+			err = fwa_http_read_body(&http, a->s->io + fill, want, &got);
+			if (err == FWA_OK && got == 0)
+				err = FWA_ERR_TRANSPORT; /* body ended early */
+			if (err != FWA_OK)
+				goto out;
+			fill += (uint32_t)got;
+			if (fill == a->geo.erase_size || off + fill == size) {
+				a->port->crypto->sha256_update(h, a->s->io, fill);
+				err = write_sector(a, off, fill);
+				if (err != FWA_OK)
+					goto out;
+				off += fill;
+				fill = 0;
+				feed(a);
+				if (off < size && off - saved >= CHECKPOINT_BYTES) {
+					a->st.dl_offset = off;
+					err = persist(a);
+					if (err != FWA_OK)
+						goto out;
+					saved = off;
+				}
+			}
+		}
+		/* Anything after the promised bytes is a framing error. */
+		err = fwa_http_read_body(&http, digest, 1, &got);
+		if (err == FWA_OK && got)
+			err = FWA_ERR_HTTP;
+		if (err != FWA_OK)
+			goto out;
+		a->port->tr_close(a->port->ctx);
+	}
+	a->port->crypto->sha256_final(h, digest);
+	if (memcmp(digest, a->st.image_sha256, 32) != 0)
+		return fail_deployment(a, FWA_ERR_IMAGE_HASH, "image SHA-256 differs from the manifest");
+	a->st.dl_offset = size;
+	return install(a, out);
+out:
+	a->port->tr_close(a->port->ctx);
+	if (off != saved) {
+		/* Resume from the last good offset next time. */
+		a->st.dl_offset = off;
+		(void)persist(a);
+	}
+	say(a, FWA_LOG_WARN, "download interrupted; will resume", NULL, NULL);
+	return err;
+}
+
+/* ---- the step ---- */
+
+enum fwa_err fwa_agent_step(struct fwa_agent *a, struct fwa_step *out)
+{
+	enum fwa_err err = FWA_OK;
+	uint64_t now;
+
+	memset(out, 0, sizeof(*out));
+	if (a->trial_failed) {
+		/* Waiting for the revert (watchdog or the reboot asked for). */
+		if (a->st.phase == FWA_PHASE_IDLE && a->boot.trial) {
+			a->port->reboot(a->port->ctx);
+			out->rebooting = true;
+		}
+		out->wait_ms = 1000;
+		return FWA_OK;
+	}
+	feed(a);
+	if (a->st.phase == FWA_PHASE_TRIAL) {
+		err = do_trial(a, out);
+		return err;
+	}
+	if (outbox_pending(a)) {
+		err = flush_outbox(a);
+		if (err != FWA_OK)
+			goto backoff;
+	}
+	if (a->st.phase == FWA_PHASE_DOWNLOADING) {
+		err = do_download(a, out);
+		if (err != FWA_OK)
+			goto backoff;
+		a->failures = 0;
+		return FWA_OK;
+	}
+	if (a->st.phase == FWA_PHASE_TRIAL_PENDING) {
+		/* Persisted, but the reboot did not happen (an error, or power back too soon). */
+		err = install(a, out);
+		if (err != FWA_OK)
+			goto backoff;
+		return FWA_OK;
+	}
+	now = now_ms(a);
+	if (now < a->next_checkin_ms) {
+		out->wait_ms = (uint32_t)(a->next_checkin_ms - now);
+		return FWA_OK;
+	}
+	err = do_checkin(a);
+	if (err != FWA_OK)
+		goto backoff;
+	a->failures = 0;
+	if (a->st.phase == FWA_PHASE_DOWNLOADING || outbox_pending(a))
+		return FWA_OK; /* wait_ms 0: go on at once */
+	now = now_ms(a);
+	out->wait_ms = a->next_checkin_ms > now ? (uint32_t)(a->next_checkin_ms - now) : 0;
+	return FWA_OK;
+backoff:
+	out->wait_ms = backoff(a);
+	if (a->st.phase == FWA_PHASE_IDLE && !outbox_pending(a))
+		a->next_checkin_ms = now_ms(a) + out->wait_ms;
+	return err;
+}

@@ -1,0 +1,21 @@
+# The device agent core: state machine, persistent state, HTTP client, check-in encoding.
+# Freestanding like the verifier it links; the same sources build for the host and Cortex-M33.
+add_library(fwa_core STATIC
+	${CMAKE_CURRENT_LIST_DIR}/agent.c
+	${CMAKE_CURRENT_LIST_DIR}/checkin.c
+	${CMAKE_CURRENT_LIST_DIR}/http.c
+	${CMAKE_CURRENT_LIST_DIR}/state.c)
+target_compile_options(fwa_core PRIVATE ${FWA_CORE_FLAGS})
+target_include_directories(fwa_core PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../include
+	PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(fwa_core PUBLIC fwa_verify)
+
+if(CMAKE_CROSSCOMPILING)
+	# Print the agent core's code size on every build (docs/agent.md records the figures).
+	find_program(FWA_SIZE NAMES ${CMAKE_SIZE} arm-none-eabi-size REQUIRED)
+	add_custom_target(fwa_core_size ALL
+		COMMAND ${FWA_SIZE} -t $<TARGET_FILE:fwa_core>
+		DEPENDS fwa_core
+		COMMENT "Code size of the agent core (fwa_core) for ${CMAKE_SYSTEM_PROCESSOR}"
+		VERBATIM)
+endif()
