@@ -966,8 +966,9 @@ static void *worker_main(void *arg)
 	if (!c)
 		die("out of memory");
 	c->fd = -1;
-	/* Devices with reports in the mix learn their deployment from one check-in first. */
-	if ((o.weight[KIND_REPORT] || o.prime) && !o.get_path) {
+	/* Devices with reports in the mix learn their deployment from one check-in first; with
+	 * --prime every device makes one request first (admitted, session ticket kept). */
+	if (o.weight[KIND_REPORT] || o.prime) {
 		for (long i = w->index; i < o.ndevices && !atomic_load(&stop_flag); i += o.conns) {
 			struct conn *t = calloc(1, sizeof(*t));
 			if (!t)
@@ -977,8 +978,8 @@ static void *worker_main(void *arg)
 				char req[1024], dep[80];
 				uint64_t seq;
 				static _Thread_local struct response r;
-				int n = build_request(w, &devices[i], KIND_CHECKIN, req, sizeof(req), &seq,
-						      dep, sizeof(dep));
+				int n = build_request(w, &devices[i], o.get_path ? KIND_GET : KIND_CHECKIN,
+						      req, sizeof(req), &seq, dep, sizeof(dep));
 				if (conn_write_all(t, req, (size_t)n) == 0 && read_response(t, &r) == 0 &&
 				    r.status == 200 &&
 				    json_string(r.capture, "deployment_id", dep, sizeof(dep)))

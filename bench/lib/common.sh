@@ -155,3 +155,76 @@ result_field() {
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f\n", a / b }'
 }
+
+# find_tools BUILD: sets OTAD, LOADGEN, FILL to the binaries of the build folder BUILD.
+find_tools() {
+	local b=$1 n
+	for n in otad ota-loadgen ota-bench-fill; do
+		local p
+		p=$(find "$b" -type f -name "$n" -perm -u+x 2>/dev/null | head -1)
+		if [ -z "$p" ]; then
+			echo "bench: no $n under $b (build with the server and bench on)" >&2
+			return 1
+		fi
+		case $n in
+		otad) OTAD=$p ;;
+		ota-loadgen) LOADGEN=$p ;;
+		ota-bench-fill) FILL=$p ;;
+		esac
+	done
+}
+
+# otad_config DIR DATA PORT MGMT_PORT: writes DIR/otad.conf for a bench otad.
+otad_config() {
+	cat >"$1/otad.conf" <<CONF
+[server]
+data_dir = $2
+log_level = warning
+threads = ${OTAD_THREADS:-$(nproc)}
+
+[tls]
+cert = $1/pki/server.crt
+key = $1/pki/server.key
+session_tickets = true
+
+[device]
+listen = 127.0.0.1:$3
+ca = $1/pki/device-ca.crt
+
+[management]
+listen = 127.0.0.1:$4
+ca = $1/pki/operator-ca.crt
+
+[limits]
+connection_timeout = 30
+max_connections = 4096
+CONF
+}
+
+# start_otad DIR PORT: otad with DIR/otad.conf, until it accepts on PORT; OTAD_PID is set.
+start_otad() {
+	"$OTAD" -c "$1/otad.conf" >>"$1/otad.log" 2>&1 &
+	OTAD_PID=$!
+	BENCH_PIDS+=($OTAD_PID)
+	if ! wait_port "$2" 30; then
+		echo "bench: otad did not start:" >&2
+		tail -20 "$1/otad.log" >&2
+		return 1
+	fi
+}
+
+# stop_otad: SIGTERM and wait (a clean stop, so the database is checkpointed).
+stop_otad() {
+	if [ -n "${OTAD_PID:-}" ]; then
+		kill -TERM "$OTAD_PID" 2>/dev/null || true
+		wait "$OTAD_PID" 2>/dev/null || true
+		OTAD_PID=
+	fi
+}
+
+# machine_line: what the figures were taken on.
+machine_line() {
+	local cpu
+	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	echo "machine: $(nproc) cores, ${cpu:-unknown CPU}, load average $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
+}
