@@ -1,0 +1,56 @@
+# The core's portable tests (tests/portable) cross-compiled for Cortex-M33 and run under
+# qemu-system-arm -M mps2-an505 with semihosting (newlib's rdimon: printf and exit codes).
+# Included by firmware-agent/CMakeLists.txt when cross-compiling. Needs no Pico SDK.
+#
+# Crypto here is the test double of tests/m33/kit_double.c; the host build runs the same
+# suites with real OpenSSL crypto (tests/unit/portable.cmake). Every run is bounded by
+# `timeout`; a fault, a failed check or a hang fails the test.
+set(FWA_M33_DIR ${CMAKE_CURRENT_LIST_DIR}/../../tests/m33)
+set(FWA_PTEST_DIR ${CMAKE_CURRENT_LIST_DIR}/../../tests/portable)
+set(FWA_M33_TIMEOUT 120 CACHE STRING "Seconds one QEMU test run may take")
+
+find_program(FWA_QEMU_ARM qemu-system-arm)
+find_program(FWA_TIMEOUT timeout)
+if(NOT FWA_QEMU_ARM OR NOT FWA_TIMEOUT)
+	message(FATAL_ERROR "The Cortex-M33 tests need qemu-system-arm and timeout "
+		"(scripts/install-deps.sh installs qemu-system-arm)")
+endif()
+
+set(FWA_M33_SUITES encoding json semver time dsse root manifest)
+if(TARGET fwa_core AND EXISTS ${FWA_PTEST_DIR}/t_agent.c)
+	list(APPEND FWA_M33_SUITES agent)
+endif()
+
+# Start-up, exit path, runner, builders and the crypto double: linked into every program as
+# objects, so that the vector table is never dropped by archive member selection.
+add_library(fwa_m33_harness OBJECT
+	${FWA_M33_DIR}/startup.c
+	${FWA_M33_DIR}/main.c
+	${FWA_M33_DIR}/kit_double.c
+	${FWA_PTEST_DIR}/runner.c
+	${FWA_PTEST_DIR}/build.c)
+target_include_directories(fwa_m33_harness PUBLIC ${FWA_M33_DIR} ${FWA_PTEST_DIR}
+	${CMAKE_CURRENT_LIST_DIR}/../include)
+
+foreach(suite ${FWA_M33_SUITES})
+	set(t m33_${suite})
+	add_executable(${t} ${FWA_PTEST_DIR}/t_${suite}.c $<TARGET_OBJECTS:fwa_m33_harness>)
+	target_include_directories(${t} PRIVATE ${FWA_M33_DIR} ${FWA_PTEST_DIR})
+	target_link_libraries(${t} PRIVATE fwa_verify)
+	if(suite STREQUAL "agent")
+		target_link_libraries(${t} PRIVATE fwa_core)
+	endif()
+	target_link_options(${t} PRIVATE
+		-T${FWA_M33_DIR}/mps2-an505.ld --specs=rdimon.specs -nostartfiles
+		-Wl,--gc-sections -Wl,-Map=${t}.map)
+	set_target_properties(${t} PROPERTIES SUFFIX .elf
+		LINK_DEPENDS ${FWA_M33_DIR}/mps2-an505.ld)
+	add_test(NAME ${t}
+		COMMAND ${FWA_TIMEOUT} --kill-after=5 ${FWA_M33_TIMEOUT}
+			${FWA_QEMU_ARM} -M mps2-an505 -cpu cortex-m33 -nodefaults -display none
+			-semihosting-config enable=on,target=native
+			-kernel $<TARGET_FILE:${t}>)
+	set_tests_properties(${t} PROPERTIES LABELS m33
+		TIMEOUT ${FWA_M33_TIMEOUT}
+		FAIL_REGULAR_EXPRESSION "FAIL |m33: FAULT|m33: unexpected")
+endforeach()

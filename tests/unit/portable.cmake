@@ -1,0 +1,27 @@
+# The core's portable tests (tests/portable) on the host, with the real OpenSSL crypto port
+# and keys generated at run time. The same sources run on an emulated Cortex-M33 with a crypto
+# test double (firmware-agent/cmake/m33-tests.cmake); this build is what makes that double
+# acceptable.
+set(PTEST_DIR ${CMAKE_SOURCE_DIR}/tests/portable)
+set(PTEST_SUITES encoding json semver time dsse root manifest)
+if(TARGET fwa_core AND EXISTS ${PTEST_DIR}/t_agent.c)
+	list(APPEND PTEST_SUITES agent)
+endif()
+
+add_library(ptest_host STATIC
+	${PTEST_DIR}/runner.c
+	${PTEST_DIR}/build.c
+	${PTEST_DIR}/host/kit_openssl.c)
+target_include_directories(ptest_host PUBLIC ${PTEST_DIR} ${PTEST_DIR}/host)
+target_link_libraries(ptest_host PUBLIC fwa_crypto_openssl)
+
+foreach(suite ${PTEST_SUITES})
+	add_executable(test_portable_${suite} ${PTEST_DIR}/t_${suite}.c ${PTEST_DIR}/host/main.c)
+	target_link_libraries(test_portable_${suite} PRIVATE ptest_host)
+	if(suite STREQUAL "agent")
+		target_link_libraries(test_portable_${suite} PRIVATE fwa_core)
+	endif()
+	add_test(NAME portable_${suite} COMMAND test_portable_${suite})
+	set_tests_properties(portable_${suite} PROPERTIES LABELS unit TIMEOUT 120
+		FAIL_REGULAR_EXPRESSION "FAIL ")
+endforeach()
