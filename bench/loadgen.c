@@ -520,6 +520,18 @@ static void setup_devices(void)
 	}
 }
 
+static void free_devices(void)
+{
+	for (int i = 0; devices && i < o.ndevices; i++) {
+		X509_free(devices[i].cert);
+		EVP_PKEY_free(devices[i].key);
+		SSL_SESSION_free(devices[i].sess);
+		pthread_mutex_destroy(&devices[i].lock);
+	}
+	free(devices);
+	devices = NULL;
+}
+
 static void setup_tls(void)
 {
 	ctx = SSL_CTX_new(TLS_client_method());
@@ -569,15 +581,20 @@ static int conn_open(struct worker *w, struct conn *c, struct device *d)
 	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
 	int one = 1;
 	SSL_SESSION *sess = NULL;
-	c->fd = socket(target->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		note_error(w, &w->err_connect, "socket: %s", strerror(errno));
-		return -1;
+	/* Each address of the target in turn ("localhost" may be ::1 and 127.0.0.1). */
+	for (const struct addrinfo *a = target; a; a = a->ai_next) {
+		c->fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (c->fd < 0)
+			continue;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(c->fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		close(c->fd);
+		c->fd = -1;
 	}
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(c->fd, target->ai_addr, target->ai_addrlen) != 0) {
+	if (c->fd < 0) {
 		note_error(w, &w->err_connect, "connect: %s", strerror(errno));
 		goto fail;
 	}
@@ -1071,6 +1088,7 @@ int main(int argc, char **argv)
 	if (o.mint_only) {
 		setup_devices();
 		printf("minted %d devices into %s\n", o.ndevices, o.device_dir);
+		free_devices();
 		return 0;
 	}
 	resolve_target();
@@ -1146,7 +1164,8 @@ int main(int argc, char **argv)
 		die("out of memory");
 	nlat = 0;
 	for (int i = 0; i < o.conns; i++) {
-		memcpy(all + nlat, ws[i].lat_us, ws[i].nlat * sizeof(*all));
+		if (ws[i].nlat)
+			memcpy(all + nlat, ws[i].lat_us, ws[i].nlat * sizeof(*all));
 		nlat += ws[i].nlat;
 		free(ws[i].lat_us);
 	}
@@ -1189,13 +1208,7 @@ int main(int argc, char **argv)
 	       resumed, acked_new);
 	free(all);
 	free(ws);
-	for (int i = 0; i < o.ndevices; i++) {
-		X509_free(devices[i].cert);
-		EVP_PKEY_free(devices[i].key);
-		SSL_SESSION_free(devices[i].sess);
-		pthread_mutex_destroy(&devices[i].lock);
-	}
-	free(devices);
+	free_devices();
 	freeaddrinfo(target);
 	SSL_CTX_free(ctx);
 	/* Could not measure: nothing succeeded. */

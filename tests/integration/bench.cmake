@@ -1,0 +1,16 @@
+# Benchmarks: a smoke run of every bench script (seconds each, a tiny fleet), asserting only
+# that each measured something: a script exits non-zero when it could not. The full runs are
+# for people (docs/performance.md), never for CI. Plus the load generator's loopback guard.
+foreach(script compare-nginx fleet-scale ingest)
+	add_test(NAME bench_smoke_${script}
+		COMMAND ${CMAKE_SOURCE_DIR}/bench/${script} --smoke --build ${CMAKE_BINARY_DIR})
+	set_tests_properties(bench_smoke_${script} PROPERTIES LABELS integration TIMEOUT 300
+		ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+endforeach()
+
+# A target that is not loopback is refused before anything is sent.
+add_test(NAME bench_loadgen_refuses_remote
+	COMMAND ota-loadgen --target 192.0.2.1:443 --server-ca /nonexistent --cert /nonexistent
+		--key /nonexistent --requests 1)
+set_tests_properties(bench_loadgen_refuses_remote PROPERTIES LABELS integration
+	PASS_REGULAR_EXPRESSION "refusing target 192.0.2.1")
