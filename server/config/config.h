@@ -1,0 +1,66 @@
+/*
+ * config/config.h - otad's configuration: one file of "key = value" lines in [sections],
+ * parsed once into an immutable struct. Unknown sections, unknown keys, duplicate keys, bad
+ * values and missing required keys are errors that name the line. etc/otad.conf documents
+ * every key.
+ */
+#ifndef OTA_CONFIG_H
+#define OTA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define OTA_PATH_MAX 512
+
+struct ota_listener_config {
+	char listen[OTA_PATH_MAX]; /* "host:port", "[v6]:port"; port 0 picks a free port */
+	char ca[OTA_PATH_MAX];     /* PEM CA certificate(s) that client certificates chain to */
+	char crl[OTA_PATH_MAX];    /* optional PEM CRL of that CA; "" when none */
+};
+
+struct ota_config {
+	/* [server] */
+	char data_dir[OTA_PATH_MAX]; /* SQLite database and images */
+	int log_level;               /* syslog level */
+	unsigned threads;            /* worker threads per listener */
+	unsigned shutdown_grace;     /* seconds to let requests in flight finish on SIGTERM */
+	/* [tls] */
+	char tls_cert[OTA_PATH_MAX];
+	char tls_key[OTA_PATH_MAX];
+	bool session_tickets;
+	/* [device], [management] */
+	struct ota_listener_config device;
+	unsigned poll_interval; /* seconds between check-ins */
+	unsigned poll_jitter;   /* percent of poll_interval, +/- */
+	struct ota_listener_config management;
+	/* [limits] */
+	unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
+	unsigned max_connections;    /* per listener */
+	unsigned max_connections_per_ip; /* 0: no limit */
+	uint64_t body_max;           /* bytes of a JSON request body */
+	uint64_t image_max;          /* bytes of an uploaded image */
+	/* [trust] */
+	char trusted_root[OTA_PATH_MAX]; /* root metadata envelope (version 1 or later); "" */
+};
+
+/* Fills *out with every default (the values documented in etc/otad.conf). */
+void ota_config_defaults(struct ota_config *out);
+
+/*
+ * Parse the file at `path` over the defaults. Relative paths in the file are resolved against
+ * the file's directory. On error returns OTA_ERR_CONFIG (or OTA_ERR_IO when the file cannot
+ * be read) and writes "PATH:LINE: reason" into msg (always NUL-terminated); *out is then
+ * unspecified.
+ */
+OTA_WUR enum ota_err ota_config_load(const char *path, struct ota_config *out, char *msg,
+				     size_t msglen);
+
+/* The same over text in memory; `name` is used in messages, `base_dir` for relative paths. */
+OTA_WUR enum ota_err ota_config_parse(const char *text, size_t len, const char *name,
+				      const char *base_dir, struct ota_config *out, char *msg,
+				      size_t msglen);
+
+#endif

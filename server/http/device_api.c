@@ -1,0 +1,435 @@
+/*
+ * http/device_api.c - the device API of docs/device-api.md: check-in, image download with
+ * Range / If-Range / ETag served by a content-reader callback in 64 KiB blocks, and idempotent
+ * deployment event reports.
+ */
+#include "http/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "fwa/verify.h"
+
+#define BLOCK (64 * 1024)
+
+static const char *const event_statuses[] = {"downloading", "downloaded", "installing",
+					     "rebooting",   "trial",	  "confirmed",
+					     "failed",	    "rolled_back", NULL};
+
+static bool one_of(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+static unsigned poll_after(const struct ota_config *cfg)
+{
+	uint32_t rnd = 0;
+	double span = cfg->poll_interval * (cfg->poll_jitter / 100.0);
+
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint32_t)time(NULL);
+	double v = cfg->poll_interval - span + 2.0 * span * (rnd / 4294967296.0);
+	return v < 1 ? 1 : (unsigned)v;
+}
+
+struct roots_ctx {
+	json_t *arr;
+	bool failed;
+};
+
+static int add_root(void *ctx, uint32_t version, const char *envelope)
+{
+	struct roots_ctx *rc = ctx;
+	json_t *j = json_loads(envelope, 0, NULL);
+
+	(void)version;
+	if (!j || json_array_append_new(rc->arr, j) != 0) {
+		rc->failed = true;
+		return 1;
+	}
+	return 0;
+}
+
+static bool release_runs_on(const struct ota_release *rel, const char *hw)
+{
+	for (unsigned i = 0; i < rel->nhw; i++)
+		if (strcmp(rel->hw[i], hw) == 0)
+			return true;
+	return false;
+}
+
+/* The update to offer, or NULL; ends an active deployment the device can no longer take. */
+static json_t *offer(struct ota_req *r, const char *hw, uint64_t floor)
+{
+	struct ota_store *st = r->deps->store;
+	struct ota_deployment dep;
+	struct ota_release rel;
+	char *envelope = NULL;
+	json_t *update = NULL, *manifest = NULL;
+	char reason[OTA_REASON_MAX + 1] = "";
+
+	enum ota_err e = ota_store_deployment_active(st, r->who->name, &dep);
+	if (e == OTA_ERR_NOT_FOUND)
+		return NULL;
+	if (e != OTA_OK)
+		goto fail;
+	if (ota_store_release_get(st, dep.release_id, &rel, &envelope) != OTA_OK)
+		goto fail;
+	if (!release_runs_on(&rel, hw))
+		snprintf(reason, sizeof(reason), "release does not run on hardware variant %s", hw);
+	else if (rel.security_version < floor)
+		snprintf(reason, sizeof(reason),
+			 "release security_version %u is below the device's floor %llu",
+			 rel.security_version, (unsigned long long)floor);
+	if (reason[0]) {
+		/* Never offered; the operator sees why. */
+		log_warn("device %s: deployment %s cancelled: %s", r->who->name, dep.id, reason);
+		if (ota_store_deployment_end(st, dep.id, "cancelled", reason, (int64_t)time(NULL)) !=
+		    OTA_OK)
+			goto fail;
+		free(envelope);
+		return NULL;
+	}
+	manifest = json_loads(envelope, 0, NULL);
+	char url[128];
+	snprintf(url, sizeof(url), "/device/v1/images/%s", rel.image_sha256);
+	update = manifest ? json_pack("{s:s, s:o, s:s, s:I, s:s}", "deployment_id", dep.id,
+				      "manifest", manifest, "image_url", url, "image_size",
+				      (json_int_t)rel.image_size, "image_sha256", rel.image_sha256)
+			  : NULL;
+	free(envelope);
+	if (!update)
+		goto fail;
+	return update;
+fail:
+	free(envelope);
+	ota_req_fail(r, OTA_P_INTERNAL, "cannot read the device's deployment");
+	return NULL;
+}
+
+void ota_h_checkin(struct ota_req *r)
+{
+	json_t *b = r->json, *answer = NULL, *update = NULL, *roots = NULL;
+	const char *hw, *version, *slot, *boot, *dep_id;
+	uint64_t floor, root_version;
+	char *outcome = NULL;
+
+	if (!ota_json_str(r, b, "hw_variant", true, 1, 32, &hw) ||
+	    !ota_json_str(r, b, "version", true, 1, OTA_ID_MAX, &version) ||
+	    !ota_json_uint(r, b, "security_floor", true, 0, UINT32_MAX, &floor) ||
+	    !ota_json_uint(r, b, "root_version", true, 1, UINT32_MAX, &root_version) ||
+	    !ota_json_str(r, b, "active_slot", true, 1, 1, &slot) ||
+	    !ota_json_str(r, b, "boot_state", true, 1, 16, &boot) ||
+	    !ota_json_str(r, b, "deployment_id", false, 0, 64, &dep_id))
+		goto out;
+	if (!fwa_semver_valid(version, strlen(version))) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"version\" must be a semantic version");
+		goto out;
+	}
+	if (strcmp(slot, "A") != 0 && strcmp(slot, "B") != 0) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"active_slot\" must be \"A\" or \"B\"");
+		goto out;
+	}
+	if (strcmp(boot, "normal") != 0 && strcmp(boot, "trial") != 0) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+			     "\"boot_state\" must be \"normal\" or \"trial\"");
+		goto out;
+	}
+	json_t *lo = json_object_get(b, "last_outcome");
+	if (lo && !json_is_null(lo)) {
+		if (!json_is_object(lo)) {
+			ota_req_fail(r, OTA_P_INVALID_FIELD, "\"last_outcome\" must be an object");
+			goto out;
+		}
+		outcome = json_dumps(lo, JSON_COMPACT);
+		if (!outcome || strlen(outcome) > 1024) {
+			ota_req_fail(r, OTA_P_INVALID_FIELD,
+				     "\"last_outcome\" must be at most 1024 bytes");
+			goto out;
+		}
+	}
+	struct ota_device_report rep = {
+		.id = r->who->name,
+		.hw_variant = hw,
+		.version = version,
+		.security_floor = (uint32_t)floor,
+		.root_version = (uint32_t)root_version,
+		.active_slot = slot,
+		.boot_state = boot,
+		.last_outcome = outcome,
+	};
+	if (ota_store_device_report(r->deps->store, &rep, (int64_t)time(NULL)) != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the check-in");
+		goto out;
+	}
+	update = offer(r, hw, floor);
+	if (r->problem != OTA_P_NONE)
+		goto out;
+	answer = json_pack("{s:s, s:i, s:I}", "action", update ? "update" : "none", "poll_after",
+			   (int)poll_after(r->deps->cfg), "server_time", (json_int_t)time(NULL));
+	if (!answer)
+		goto nomem;
+	if (update && json_object_set_new(answer, "update", update) != 0) {
+		update = NULL;
+		goto nomem;
+	}
+	update = NULL;
+	if (root_version < ota_trust_version(r->deps->trust)) {
+		struct roots_ctx rc = {.arr = json_array()};
+		roots = rc.arr;
+		if (!roots ||
+		    ota_store_roots_after(r->deps->store, (uint32_t)root_version, add_root, &rc) !=
+			    OTA_OK ||
+		    rc.failed)
+			goto nomem;
+		json_object_set_new(answer, "roots", roots);
+		roots = NULL;
+	}
+	ota_req_json(r, 200, answer);
+	answer = NULL;
+	goto out;
+nomem:
+	ota_req_fail(r, OTA_P_INTERNAL, "cannot build the answer");
+out:
+	json_decref(update);
+	json_decref(roots);
+	json_decref(answer);
+	free(outcome);
+}
+
+/* ---- image download ---- */
+
+struct reader {
+	int fd;
+	uint64_t start;
+};
+
+static ssize_t read_block(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct reader *rd = cls;
+
+	if (max > BLOCK)
+		max = BLOCK;
+	for (;;) {
+		ssize_t n = pread(rd->fd, buf, max, (off_t)(rd->start + pos));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		return n;
+	}
+}
+
+static void free_reader(void *cls)
+{
+	struct reader *rd = cls;
+
+	if (rd) {
+		close(rd->fd);
+		free(rd);
+	}
+}
+
+/* Parses "bytes=N-", "bytes=N-M", "bytes=-N" against size. 1 ok, 0 ignore, -1 unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
+{
+	unsigned long long a, b;
+	char tail;
+
+	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+		return 0; /* other units and several ranges: answer the whole image */
+	h += 6;
+	if (sscanf(h, "-%llu%c", &a, &tail) == 1) {
+		if (a == 0 || size == 0)
+			return -1;
+		*first = a >= size ? 0 : size - a;
+		*last = size - 1;
+		return 1;
+	}
+	int n = sscanf(h, "%llu-%llu%c", &a, &b, &tail);
+	if (n == 1 && h[strlen(h) - 1] == '-') {
+		if (a >= size)
+			return -1;
+		*first = a;
+		*last = size - 1;
+		return 1;
+	}
+	if (n == 2) {
+		if (b < a)
+			return 0; /* syntactically invalid: ignored, as RFC 9110 says */
+		if (a >= size)
+			return -1;
+		*first = a;
+		*last = b >= size ? size - 1 : b;
+		return 1;
+	}
+	return 0;
+}
+
+void ota_h_image(struct ota_req *r)
+{
+	const char *sha = r->params[0];
+	bool allowed = false;
+	int fd = -1;
+	uint64_t size = 0, first = 0, last = 0;
+	struct reader *rd = NULL;
+	char etag[96];
+
+	if (!ota_sha256_hex_valid(sha) ||
+	    ota_store_image_allowed(r->deps->store, r->who->name, sha, &allowed) != OTA_OK ||
+	    !allowed) {
+		ota_req_fail(r, OTA_P_IMAGE_NOT_FOUND,
+			     "no image %.64s is deployed to this device", sha);
+		return;
+	}
+	if (ota_images_open_file(r->deps->images, sha, &fd, &size) != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "the image file cannot be opened");
+		return;
+	}
+	snprintf(etag, sizeof(etag), "\"%s\"", sha);
+	const char *range = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Range");
+	const char *if_range = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-Range");
+	int pr = 0;
+	if (range && (!if_range || strcmp(if_range, etag) == 0))
+		pr = parse_range(range, size, &first, &last);
+	if (pr < 0) {
+		close(fd);
+		snprintf(r->content_range, sizeof(r->content_range), "bytes */%llu",
+			 (unsigned long long)size);
+		ota_req_fail(r, OTA_P_RANGE_NOT_SATISFIABLE, "the image has %llu bytes",
+			     (unsigned long long)size);
+		return;
+	}
+	if (pr == 0) {
+		first = 0;
+		last = size ? size - 1 : 0;
+	}
+	uint64_t len = size ? last - first + 1 : 0;
+	rd = malloc(sizeof(*rd));
+	if (!rd) {
+		close(fd);
+		ota_req_fail(r, OTA_P_INTERNAL, "out of memory");
+		return;
+	}
+	rd->fd = fd;
+	rd->start = first;
+	r->response = MHD_create_response_from_callback(len, BLOCK, read_block, rd, free_reader);
+	if (!r->response) {
+		free_reader(rd);
+		ota_req_fail(r, OTA_P_INTERNAL, "out of memory");
+		return;
+	}
+	MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"application/octet-stream");
+	MHD_add_response_header(r->response, MHD_HTTP_HEADER_ETAG, etag);
+	MHD_add_response_header(r->response, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	r->status = 200;
+	if (pr == 1) {
+		char cr[96];
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)first,
+			 (unsigned long long)last, (unsigned long long)size);
+		MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+		r->status = 206;
+	}
+}
+
+/* ---- event reports ---- */
+
+static bool deployment_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 3 || n >= OTA_DEPLOYMENT_ID_MAX || strncmp(s, "d-", 2) != 0)
+		return false;
+	for (size_t i = 2; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+void ota_h_event(struct ota_req *r)
+{
+	json_t *b = r->json;
+	const char *dep_id = r->params[0], *status, *reason, *version;
+	uint64_t seq, progress = 0;
+	bool has_progress, duplicate = false;
+	struct ota_deployment dep;
+	struct ota_release rel;
+	const char *end = NULL;
+	char end_reason[OTA_REASON_MAX + 1] = "";
+
+	if (!ota_json_uint(r, b, "seq", true, 1, INT64_MAX, &seq) ||
+	    !ota_json_str(r, b, "status", true, 1, 16, &status) ||
+	    !ota_json_str(r, b, "reason", false, 0, OTA_REASON_MAX, &reason) ||
+	    !ota_json_str(r, b, "version", false, 1, OTA_ID_MAX, &version) ||
+	    !ota_json_uint(r, b, "progress", false, 0, INT64_MAX, &progress))
+		return;
+	has_progress = json_object_get(b, "progress") && !json_is_null(json_object_get(b, "progress"));
+	if (!one_of(status, event_statuses)) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+			     "\"status\" must be one of downloading, downloaded, installing, "
+			     "rebooting, trial, confirmed, failed, rolled_back");
+		return;
+	}
+	enum ota_err e = deployment_id_valid(dep_id)
+				 ? ota_store_deployment_get(r->deps->store, dep_id, &dep)
+				 : OTA_ERR_NOT_FOUND;
+	if (e == OTA_ERR_NOT_FOUND) {
+		ota_req_fail(r, OTA_P_DEPLOYMENT_NOT_FOUND, "no deployment %s", dep_id);
+		return;
+	}
+	if (e != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the deployment");
+		return;
+	}
+	if (strcmp(dep.device_id, r->who->name) != 0) {
+		ota_req_fail(r, OTA_P_NOT_YOUR_DEPLOYMENT, "deployment %s is not this device's",
+			     dep_id);
+		return;
+	}
+	if (ota_store_release_get(r->deps->store, dep.release_id, &rel, NULL) != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the release");
+		return;
+	}
+	/* Success is a confirmed boot of the target version, nothing less. */
+	if (strcmp(status, "confirmed") == 0 && version) {
+		if (strcmp(version, rel.version) == 0) {
+			end = "succeeded";
+		} else {
+			end = "failed";
+			snprintf(end_reason, sizeof(end_reason),
+				 "confirmed version %s, the release is %s", version, rel.version);
+		}
+	} else if (strcmp(status, "failed") == 0 || strcmp(status, "rolled_back") == 0) {
+		end = status;
+		snprintf(end_reason, sizeof(end_reason), "%s", reason ? reason : "");
+	}
+	struct ota_event ev = {
+		.seq = seq,
+		.status = status,
+		.reason = reason,
+		.version = version,
+		.progress = has_progress ? (int64_t)progress : -1,
+	};
+	if (ota_store_event_add(r->deps->store, dep.id, r->who->name, &ev, end, end_reason,
+				(int64_t)time(NULL), &duplicate) != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the report");
+		return;
+	}
+	if (ota_store_deployment_get(r->deps->store, dep.id, &dep) != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the deployment");
+		return;
+	}
+	ota_req_json(r, 200,
+		     json_pack("{s:b, s:s}", "duplicate", duplicate, "deployment_status",
+			       dep.status));
+}

@@ -1,0 +1,42 @@
+/*
+ * http/http.h - otad's two HTTPS listeners (device API, management API) over libmicrohttpd
+ * with GnuTLS: TLS 1.2/1.3 only, session tickets, poll mode with a thread pool, connection
+ * timeout and limits from the configuration, and every client certificate chain verified once
+ * per connection against that listener's own CA (validity, clientAuth purpose, CRL).
+ */
+#ifndef OTA_HTTP_H
+#define OTA_HTTP_H
+
+#include <stdint.h>
+
+#include "artifact/artifact.h"
+#include "common/err.h"
+#include "config/config.h"
+#include "store/store.h"
+
+struct ota_http;
+
+/* What the handlers work on; owned by the caller, which keeps it alive until ota_http_free(). */
+struct ota_http_deps {
+	const struct ota_config *cfg;
+	struct ota_store *store;
+	struct ota_images *images;
+	struct ota_trust *trust;
+};
+
+/*
+ * Start both listeners. On error returns OTA_ERR_TLS (keys, certificates, CA, CRL),
+ * OTA_ERR_CONFIG (listen address) or OTA_ERR_IO (cannot bind), with msg set; nothing runs.
+ */
+OTA_WUR enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **out,
+				    char *msg, size_t msglen);
+/* The bound ports (useful with port 0 in the configuration). */
+uint16_t ota_http_device_port(struct ota_http *h);
+uint16_t ota_http_management_port(struct ota_http *h);
+/*
+ * Stop accepting connections, let requests in flight finish for up to grace_seconds, then
+ * close everything and free h. NULL is fine.
+ */
+void ota_http_stop(struct ota_http *h, unsigned grace_seconds);
+
+#endif

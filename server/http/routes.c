@@ -1,0 +1,93 @@
+/*
+ * http/routes.c - the route table: every endpoint of both listeners, with who may call it and
+ * how its body is read. Adding an endpoint is one row here and one handler.
+ */
+#include <string.h>
+
+#include "http/internal.h"
+
+#define DEV OTA_L_DEVICE
+#define MGMT OTA_L_MANAGEMENT
+
+const struct ota_route ota_routes[] = {
+	/* Device API (docs/device-api.md) */
+	{"POST", "/device/v1/checkin", DEV, OTA_ROLE_DEVICE, OTA_BODY_JSON, ota_h_checkin, NULL,
+	 NULL, NULL},
+	{"GET", "/device/v1/images/{sha256}", DEV, OTA_ROLE_DEVICE, OTA_BODY_NONE, ota_h_image,
+	 NULL, NULL, NULL},
+	{"POST", "/device/v1/deployments/{id}/events", DEV, OTA_ROLE_DEVICE, OTA_BODY_JSON,
+	 ota_h_event, NULL, NULL, NULL},
+	/* Management API (docs/openapi.yaml) */
+	{"GET", "/api/v1/health", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_health, NULL, NULL,
+	 NULL},
+	{"POST", "/api/v1/images", MGMT, OTA_ROLES_WRITE, OTA_BODY_STREAM, ota_h_image_upload,
+	 ota_h_image_upload_begin, ota_h_image_upload_data, ota_h_image_upload_free},
+	{"POST", "/api/v1/releases", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON, ota_h_release_create,
+	 NULL, NULL, NULL},
+	{"GET", "/api/v1/releases", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_release_list, NULL,
+	 NULL, NULL},
+	{"GET", "/api/v1/releases/{id}", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_release_get,
+	 NULL, NULL, NULL},
+	{"POST", "/api/v1/roots", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON, ota_h_root_create, NULL,
+	 NULL, NULL},
+	{"POST", "/api/v1/deployments", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_deployment_create, NULL, NULL, NULL},
+	{"GET", "/api/v1/deployments/{id}", MGMT, OTA_ROLES_READ, OTA_BODY_NONE,
+	 ota_h_deployment_get, NULL, NULL, NULL},
+	{"GET", "/api/v1/devices/{id}", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_device_get, NULL,
+	 NULL, NULL},
+	{"POST", "/api/v1/revocations", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON,
+	 ota_h_revocation_create, NULL, NULL, NULL},
+};
+const size_t ota_routes_count = sizeof(ota_routes) / sizeof(ota_routes[0]);
+
+/* Matches path against pattern, copying "{...}" segments into params. */
+static bool match(const char *pattern, const char *path, char params[OTA_ROUTE_PARAMS][80])
+{
+	unsigned np = 0;
+
+	while (*pattern && *path) {
+		if (*pattern == '{') {
+			const char *pe = strchr(pattern, '}');
+			size_t n = strcspn(path, "/");
+			if (!pe || n == 0 || n >= 80 || np >= OTA_ROUTE_PARAMS)
+				return false;
+			memcpy(params[np], path, n);
+			params[np++][n] = '\0';
+			pattern = pe + 1;
+			path += n;
+			continue;
+		}
+		if (*pattern != *path)
+			return false;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+const struct ota_route *ota_route_match(enum ota_listener_kind l, const char *method,
+					const char *path, char params[OTA_ROUTE_PARAMS][80],
+					bool *path_known, const char **allow)
+{
+	char scratch[OTA_ROUTE_PARAMS][80];
+
+	*path_known = false;
+	*allow = NULL;
+	for (size_t i = 0; i < ota_routes_count; i++) {
+		const struct ota_route *rt = &ota_routes[i];
+		if (rt->listener != l || !match(rt->pattern, path, scratch))
+			continue;
+		*path_known = true;
+		/* Every path has one or two methods; the first one found is the Allow list. */
+		if (!*allow)
+			*allow = rt->method;
+		else if (strcmp(*allow, rt->method) != 0)
+			*allow = "GET, POST";
+		if (strcmp(rt->method, method) == 0) {
+			memcpy(params, scratch, sizeof(scratch));
+			return rt;
+		}
+	}
+	return NULL;
+}

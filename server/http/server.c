@@ -1,0 +1,815 @@
+/*
+ * http/server.c - the two HTTPS listeners and the request life cycle around the route table.
+ *
+ * libmicrohttpd 0.9.75 facts this file is built on (measured, see docs/architecture.md):
+ * MHD_OPTION_HTTPS_MEM_TRUST only makes the server *request* a client certificate, so each
+ * connection's chain is verified here, once, against an application-owned GnuTLS trust list
+ * (the listener's CA and optional CRL) with the clientAuth purpose and the status word checked;
+ * the default priorities allow TLS 1.0/1.1, so they are set; session tickets must be enabled
+ * per session in the connection-notify callback; poll mode with a thread pool (epoll spins on
+ * a stalled handshake) and a connection timeout always; a response queued on the first
+ * access-handler call loses keep-alive, so answers are queued on a later call.
+ */
+#include "http/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+
+#include "common/log.h"
+
+#define MAX_CHAIN 8
+
+struct ota_http;
+
+struct listener {
+	struct ota_http *h;
+	enum ota_listener_kind kind;
+	const char *name;
+	struct MHD_Daemon *d;
+	gnutls_x509_trust_list_t tl;
+	char *ca_pem;
+	uint16_t port;
+};
+
+struct ota_http {
+	struct ota_http_deps deps;
+	struct listener l[2];
+	char *cert_pem, *key_pem;
+	gnutls_datum_t ticket_key;
+	atomic_int inflight;
+	atomic_bool stopping;
+};
+
+/* Per connection: the identity, settled on the connection's first request. */
+struct conn_ctx {
+	bool settled;
+	enum ota_problem problem; /* OTA_P_NONE when the identity is good */
+	char detail[160];
+	struct ota_identity id;
+};
+
+/* ---- helpers for handlers ---- */
+
+void ota_req_fail(struct ota_req *r, enum ota_problem p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->problem != OTA_P_NONE)
+		return;
+	r->problem = p;
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+		va_end(ap);
+	}
+}
+
+void ota_req_json(struct ota_req *r, unsigned status, json_t *j)
+{
+	json_decref(r->answer);
+	r->answer = j;
+	r->status = status;
+}
+
+bool ota_json_str(struct ota_req *r, json_t *obj, const char *key, bool required, size_t min,
+		  size_t max, const char **out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v)) {
+		if (required)
+			ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" is required", key);
+		return !required;
+	}
+	if (!json_is_string(v)) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must be a string", key);
+		return false;
+	}
+	size_t n = json_string_length(v);
+	if (n < min || n > max || strlen(json_string_value(v)) != n) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must be %zu to %zu characters", key,
+			     min, max);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+bool ota_json_uint(struct ota_req *r, json_t *obj, const char *key, bool required, uint64_t min,
+		   uint64_t max, uint64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v || json_is_null(v)) {
+		if (required)
+			ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" is required", key);
+		return !required;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+			     "\"%s\" must be an integer from %llu to %llu", key,
+			     (unsigned long long)min, (unsigned long long)max);
+		return false;
+	}
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+/* ---- client certificates ---- */
+
+static void set_fail(struct conn_ctx *cc, enum ota_problem p, const char *detail)
+{
+	cc->problem = p;
+	snprintf(cc->detail, sizeof(cc->detail), "%s", detail);
+}
+
+static void status_text(unsigned status, char *out, size_t cap)
+{
+	/* Name the common reasons plainly; GnuTLS's own text for the rest. */
+	if (status & GNUTLS_CERT_EXPIRED)
+		snprintf(out, cap, "certificate expired");
+	else if (status & GNUTLS_CERT_NOT_ACTIVATED)
+		snprintf(out, cap, "certificate not yet valid");
+	else if (status & GNUTLS_CERT_REVOKED)
+		snprintf(out, cap, "certificate revoked");
+	else if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
+		snprintf(out, cap, "certificate lacks the clientAuth purpose");
+	else if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+		snprintf(out, cap, "certificate not issued by this listener's CA");
+	else {
+		gnutls_datum_t d = {0};
+		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &d, 0) ==
+		    0) {
+			snprintf(out, cap, "%s", (const char *)d.data);
+			gnutls_free(d.data);
+		} else {
+			snprintf(out, cap, "certificate not valid (status 0x%x)", status);
+		}
+	}
+}
+
+static bool leaf_has_client_auth(gnutls_x509_crt_t crt)
+{
+	char oid[128];
+
+	for (unsigned i = 0;; i++) {
+		size_t sz = sizeof(oid);
+		unsigned critical;
+		int rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &sz, &critical);
+		if (rc < 0)
+			return false;
+		if (strcmp(oid, GNUTLS_KP_TLS_WWW_CLIENT) == 0)
+			return true;
+	}
+}
+
+/* Verifies the peer chain and settles the connection's identity. */
+static void settle_identity(struct listener *l, struct MHD_Connection *c, struct conn_ctx *cc)
+{
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t s;
+	const gnutls_datum_t *peers;
+	unsigned npeers = 0, n = 0, status = 0;
+	gnutls_x509_crt_t chain[MAX_CHAIN];
+	char cn[OTA_ID_MAX + 2] = "", ou[32] = "", fpr[OTA_HEX256], why[128];
+	unsigned char digest[32];
+	size_t sz;
+
+	cc->settled = true;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session) {
+		set_fail(cc, OTA_P_CERT_REQUIRED, "no TLS session");
+		return;
+	}
+	s = (gnutls_session_t)ci->tls_session;
+	peers = gnutls_certificate_get_peers(s, &npeers);
+	if (!peers || npeers == 0) {
+		set_fail(cc, OTA_P_CERT_REQUIRED, "no client certificate was presented");
+		return;
+	}
+	if (npeers > MAX_CHAIN)
+		npeers = MAX_CHAIN;
+	for (n = 0; n < npeers; n++) {
+		if (gnutls_x509_crt_init(&chain[n]) < 0)
+			break;
+		if (gnutls_x509_crt_import(chain[n], &peers[n], GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(chain[n]);
+			break;
+		}
+	}
+	if (n != npeers) {
+		set_fail(cc, OTA_P_CERT_REJECTED, "the client certificate chain cannot be parsed");
+		goto out;
+	}
+	gnutls_typed_vdata_st purpose = {
+		.type = GNUTLS_DT_KEY_PURPOSE_OID,
+		.data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
+	};
+	int rc = gnutls_x509_trust_list_verify_crt2(l->tl, chain, n, &purpose, 1, 0, &status, NULL);
+	if (rc < 0 || status != 0) {
+		if (rc < 0)
+			snprintf(why, sizeof(why), "verification failed: %s", gnutls_strerror(rc));
+		else
+			status_text(status, why, sizeof(why));
+		set_fail(cc, (status & GNUTLS_CERT_REVOKED) ? OTA_P_CERT_REVOKED : OTA_P_CERT_REJECTED,
+			 why);
+		goto out;
+	}
+	/* A certificate without any EKU passes GnuTLS's purpose check: demand it explicitly. */
+	if (!leaf_has_client_auth(chain[0])) {
+		set_fail(cc, OTA_P_CERT_REJECTED, "certificate lacks the clientAuth purpose");
+		goto out;
+	}
+	sz = sizeof(cn);
+	if (gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &sz) < 0)
+		cn[0] = '\0';
+	sz = sizeof(ou);
+	if (gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME, 0, 0,
+					  ou, &sz) < 0)
+		ou[0] = '\0';
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, peers[0].data, peers[0].size, digest) < 0) {
+		set_fail(cc, OTA_P_INTERNAL, "cannot hash the certificate");
+		goto out;
+	}
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(fpr + 2 * i, 3, "%02x", digest[i]);
+
+	enum ota_auth_result ar;
+	if (l->kind == OTA_L_DEVICE)
+		ar = ota_auth_device(l->h->deps.store, cn, fpr, (int64_t)time(NULL), &cc->id);
+	else
+		ar = ota_auth_operator(l->h->deps.store, cn, ou, fpr, &cc->id);
+	switch (ar) {
+	case OTA_AUTH_OK:
+		cc->problem = OTA_P_NONE;
+		break;
+	case OTA_AUTH_BAD_NAME:
+		set_fail(cc, OTA_P_CERT_REJECTED,
+			 "the certificate's CN is not a valid name (1-64 of A-Z a-z 0-9 . _ -)");
+		break;
+	case OTA_AUTH_BAD_ROLE:
+		set_fail(cc, OTA_P_CERT_REJECTED,
+			 "the certificate's OU is not a role (admin, operator, auditor)");
+		break;
+	case OTA_AUTH_REVOKED:
+		set_fail(cc, OTA_P_CERT_REVOKED, "certificate revoked");
+		break;
+	case OTA_AUTH_CONFLICT:
+		set_fail(cc, OTA_P_IDENTITY_CONFLICT,
+			 "another certificate is pinned for this device id");
+		break;
+	case OTA_AUTH_DECOMMISSIONED:
+		set_fail(cc, OTA_P_DEVICE_DECOMMISSIONED, "device decommissioned");
+		break;
+	case OTA_AUTH_ERROR:
+		set_fail(cc, OTA_P_INTERNAL, "identity check failed");
+		break;
+	}
+out:
+	if (cc->problem != OTA_P_NONE)
+		log_info("%s: refused client %s: %s", l->name, cn[0] ? cn : "(no name)",
+			 cc->detail);
+	for (unsigned i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(chain[i]);
+}
+
+/* ---- request life cycle ---- */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct listener *l = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(struct conn_ctx));
+		if (l->h->deps.cfg->session_tickets) {
+			const union MHD_ConnectionInfo *ci =
+				MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+			if (ci && ci->tls_session)
+				gnutls_session_ticket_enable_server(
+					(gnutls_session_t)ci->tls_session, &l->h->ticket_key);
+		}
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+static struct MHD_Response *json_response(json_t *j, const char *content_type)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+	struct MHD_Response *resp;
+
+	if (!text)
+		return NULL;
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return NULL;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	return resp;
+}
+
+/* Queue whatever the request ended with: a problem, a JSON answer or a ready response. */
+static enum MHD_Result respond(struct ota_req *r)
+{
+	struct MHD_Response *resp = NULL;
+	unsigned status = r->status;
+	enum MHD_Result ret;
+
+	if (r->problem == OTA_P_NONE && !r->response && !r->answer)
+		ota_req_fail(r, OTA_P_INTERNAL, "the handler gave no answer");
+	if (r->problem != OTA_P_NONE) {
+		const struct ota_problem_info *pi = ota_problem_info(r->problem);
+		char type[96];
+		snprintf(type, sizeof(type), OTA_PROBLEM_TYPE_PREFIX "%s", pi->slug);
+		json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", pi->title,
+				      "status", (int)pi->status, "detail",
+				      r->detail[0] ? r->detail : pi->title, "instance", r->url);
+		status = pi->status;
+		if (r->response) {
+			MHD_destroy_response(r->response);
+			r->response = NULL;
+		}
+		resp = j ? json_response(j, "application/problem+json") : NULL;
+		json_decref(j);
+		if (resp && r->allow)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+		if (resp && r->content_range[0])
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE,
+						r->content_range);
+		if (status >= 500)
+			log_err("%s %s: %u %s", r->method, r->url, status, r->detail);
+		else
+			log_info("%s %s by %s: %u %s", r->method, r->url,
+				 r->who ? r->who->name : "-", status, r->detail);
+	} else if (r->response) {
+		resp = r->response;
+		r->response = NULL;
+	} else {
+		resp = json_response(r->answer, "application/json");
+		log_debug("%s %s by %s: %u", r->method, r->url, r->who ? r->who->name : "-",
+			  status);
+	}
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->queued = true;
+	return ret;
+}
+
+static uint64_t header_u64(struct MHD_Connection *c, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+	char *end;
+
+	if (!v)
+		return UINT64_MAX;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno || *end || end == v)
+		return UINT64_MAX - 1; /* malformed: MHD rejects it before us anyway */
+	return n;
+}
+
+/* First call of a request: identity, route, role, declared size. */
+static void prepare(struct listener *l, struct ota_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+	bool path_known;
+	const char *allow;
+
+	if (!cc) {
+		ota_req_fail(r, OTA_P_INTERNAL, "no connection context");
+		return;
+	}
+	if (atomic_load(&l->h->stopping)) {
+		ota_req_fail(r, OTA_P_UNAVAILABLE, "otad is shutting down");
+		return;
+	}
+	if (!cc->settled)
+		settle_identity(l, r->conn, cc);
+	if (cc->problem != OTA_P_NONE) {
+		ota_req_fail(r, cc->problem, "%s", cc->detail);
+		return;
+	}
+	r->who = &cc->id;
+	r->route = ota_route_match(l->kind, r->method, r->url, r->params, &path_known, &allow);
+	if (!r->route) {
+		if (path_known) {
+			r->allow = allow;
+			ota_req_fail(r, OTA_P_METHOD_NOT_ALLOWED, "%s is not allowed on %s",
+				     r->method, r->url);
+		} else {
+			ota_req_fail(r, OTA_P_NOT_FOUND, "no resource %s", r->url);
+		}
+		return;
+	}
+	if (!(r->route->roles & (unsigned)r->who->role)) {
+		ota_req_fail(r, OTA_P_ROLE_FORBIDDEN, "role %s may not call %s %s",
+			     ota_auth_role_name(r->who->role), r->method, r->route->pattern);
+		return;
+	}
+	uint64_t limit = r->route->body == OTA_BODY_STREAM ? l->h->deps.cfg->image_max
+							   : l->h->deps.cfg->body_max;
+	if (r->content_length != UINT64_MAX && r->content_length > limit) {
+		ota_req_fail(r, OTA_P_BODY_TOO_LARGE, "the body is %llu bytes, the limit is %llu",
+			     (unsigned long long)r->content_length, (unsigned long long)limit);
+		return;
+	}
+	if (r->route->body == OTA_BODY_STREAM)
+		r->route->stream_begin(r);
+}
+
+static void consume(struct listener *l, struct ota_req *r, const char *data, size_t len)
+{
+	if (r->problem != OTA_P_NONE || !r->route)
+		return; /* discarded */
+	switch (r->route->body) {
+	case OTA_BODY_NONE:
+		break;
+	case OTA_BODY_STREAM:
+		r->route->stream_data(r, data, len);
+		break;
+	case OTA_BODY_JSON:
+		if (len > l->h->deps.cfg->body_max - r->body_len) {
+			ota_req_fail(r, OTA_P_BODY_TOO_LARGE, "the body is over the limit of %llu bytes",
+				     (unsigned long long)l->h->deps.cfg->body_max);
+			break;
+		}
+		char *nb = realloc(r->body, r->body_len + len + 1);
+		if (!nb) {
+			ota_req_fail(r, OTA_P_INTERNAL, "out of memory");
+			break;
+		}
+		r->body = nb;
+		memcpy(r->body + r->body_len, data, len);
+		r->body_len += len;
+		r->body[r->body_len] = '\0';
+		break;
+	}
+}
+
+static void finish(struct ota_req *r)
+{
+	if (r->problem != OTA_P_NONE)
+		return;
+	if (r->route->body == OTA_BODY_JSON) {
+		json_error_t err;
+		r->json = json_loadb(r->body ? r->body : "", r->body_len,
+				     JSON_REJECT_DUPLICATES, &err);
+		if (!r->json) {
+			ota_req_fail(r, OTA_P_MALFORMED_JSON, "line %d column %d: %s", err.line,
+				     err.column, err.text);
+			return;
+		}
+		if (!json_is_object(r->json)) {
+			ota_req_fail(r, OTA_P_INVALID_FIELD, "the body must be a JSON object");
+			return;
+		}
+	}
+	r->route->handle(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct listener *l = cls;
+	struct ota_req *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		*con_cls = r;
+		atomic_fetch_add(&l->h->inflight, 1);
+		r->conn = c;
+		r->deps = &l->h->deps;
+		r->url = url;
+		r->method = method;
+		r->content_length = header_u64(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		prepare(l, r);
+		/* A refused request with a body is answered at once (and the connection closed)
+		 * rather than reading a body nobody wants; otherwise answer on a later call. */
+		bool has_body = r->content_length != 0 ||
+				MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							    MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		if (r->problem != OTA_P_NONE && has_body)
+			return respond(r);
+		return MHD_YES;
+	}
+	if (r->queued) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		consume(l, r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	finish(r);
+	return respond(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct listener *l = cls;
+	struct ota_req *r = *con_cls;
+
+	(void)c;
+	(void)toe;
+	if (!r)
+		return;
+	if (r->route && r->route->stream_free)
+		r->route->stream_free(r);
+	if (r->response)
+		MHD_destroy_response(r->response);
+	json_decref(r->answer);
+	json_decref(r->json);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+	atomic_fetch_sub(&l->h->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	struct listener *l = cls;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	/* Handshake failures of scanners and old clients are routine: debug level. */
+	log_debug("%s: %s", l->name, msg);
+}
+
+/* ---- start and stop ---- */
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 1024 * 1024) {
+		rewind(f);
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else if (buf) {
+			buf[n] = '\0';
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+static int parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
+{
+	char host[256];
+	const char *colon;
+	unsigned long port;
+	char *end;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
+			return -1;
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= sizeof(host))
+			return -1;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+	}
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port > 65535)
+		return -1;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*v6 = false;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*v6 = true;
+		return 0;
+	}
+	return -1;
+}
+
+static enum ota_err load_trust(struct listener *l, const struct ota_listener_config *lc, char *msg,
+			       size_t msglen)
+{
+	int n;
+
+	l->ca_pem = slurp(lc->ca);
+	if (!l->ca_pem) {
+		snprintf(msg, msglen, "%s: cannot read the %s CA", lc->ca, l->name);
+		return OTA_ERR_TLS;
+	}
+	if (gnutls_x509_trust_list_init(&l->tl, 0) < 0)
+		return OTA_ERR_NOMEM;
+	gnutls_datum_t ca = {(unsigned char *)l->ca_pem, (unsigned)strlen(l->ca_pem)};
+	n = gnutls_x509_trust_list_add_trust_mem(l->tl, &ca, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+	if (n <= 0) {
+		snprintf(msg, msglen, "%s: no CA certificate found", lc->ca);
+		return OTA_ERR_TLS;
+	}
+	if (lc->crl[0]) {
+		gnutls_datum_t crl_data = {0};
+		gnutls_x509_crl_t *crls = NULL;
+		unsigned ncrl = 0;
+		if (gnutls_load_file(lc->crl, &crl_data) < 0) {
+			snprintf(msg, msglen, "%s: cannot read the CRL", lc->crl);
+			return OTA_ERR_TLS;
+		}
+		n = gnutls_x509_crl_list_import2(&crls, &ncrl, &crl_data, GNUTLS_X509_FMT_PEM, 0);
+		gnutls_free(crl_data.data);
+		if (n < 0 || ncrl == 0) {
+			snprintf(msg, msglen, "%s: not a PEM CRL", lc->crl);
+			return OTA_ERR_TLS;
+		}
+		/* The list takes the CRLs; those not signed by the CA are dropped, and then
+		 * the count is short: refuse rather than run without the revocations. */
+		n = gnutls_x509_trust_list_add_crls(l->tl, crls, ncrl, GNUTLS_TL_VERIFY_CRL, 0);
+		gnutls_free(crls);
+		if (n != (int)ncrl) {
+			snprintf(msg, msglen, "%s: CRL not issued by the CA in %s", lc->crl, lc->ca);
+			return OTA_ERR_TLS;
+		}
+	}
+	return OTA_OK;
+}
+
+static enum ota_err start_listener(struct ota_http *h, struct listener *l,
+				   const struct ota_listener_config *lc, char *msg, size_t msglen)
+{
+	const struct ota_config *cfg = h->deps.cfg;
+	struct sockaddr_storage ss;
+	bool v6 = false;
+	enum ota_err rc;
+
+	l->h = h;
+	if (parse_listen(lc->listen, &ss, &v6) != 0) {
+		snprintf(msg, msglen, "%s listen address \"%s\" is not IP:PORT or [IPv6]:PORT",
+			 l->name, lc->listen);
+		return OTA_ERR_CONFIG;
+	}
+	rc = load_trust(l, lc, msg, msglen);
+	if (rc != OTA_OK)
+		return rc;
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+	struct MHD_OptionItem opts[] = {
+		{MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
+		{MHD_OPTION_SOCK_ADDR, 0, &ss},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, h->key_pem},
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert_pem},
+		{MHD_OPTION_HTTPS_MEM_TRUST, 0, l->ca_pem},
+		{MHD_OPTION_HTTPS_PRIORITIES, 0,
+		 (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"},
+		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, l},
+		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l},
+		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, l},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, opts,
+				MHD_OPTION_END);
+	if (!l->d) {
+		snprintf(msg, msglen,
+			 "cannot start the %s listener on %s (address in use, or bad key/certificate)",
+			 l->name, lc->listen);
+		return OTA_ERR_IO;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
+	l->port = di ? di->port : 0;
+	log_notice("%s listener on %s, port %u", l->name, lc->listen, (unsigned)l->port);
+	return OTA_OK;
+}
+
+enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **out, char *msg,
+			    size_t msglen)
+{
+	enum ota_err rc = OTA_ERR_NOMEM;
+	struct ota_http *h = calloc(1, sizeof(*h));
+
+	*out = NULL;
+	if (!h)
+		goto out;
+	h->deps = *deps;
+	h->l[0].kind = OTA_L_DEVICE;
+	h->l[0].name = "device";
+	h->l[1].kind = OTA_L_MANAGEMENT;
+	h->l[1].name = "management";
+	rc = OTA_ERR_TLS;
+	h->cert_pem = slurp(deps->cfg->tls_cert);
+	h->key_pem = slurp(deps->cfg->tls_key);
+	if (!h->cert_pem || !h->key_pem) {
+		snprintf(msg, msglen, "cannot read the server certificate %s or key %s",
+			 deps->cfg->tls_cert, deps->cfg->tls_key);
+		goto out;
+	}
+	if (gnutls_session_ticket_key_generate(&h->ticket_key) < 0) {
+		snprintf(msg, msglen, "cannot generate a session ticket key");
+		goto out;
+	}
+	rc = start_listener(h, &h->l[0], &deps->cfg->device, msg, msglen);
+	if (rc != OTA_OK)
+		goto out;
+	rc = start_listener(h, &h->l[1], &deps->cfg->management, msg, msglen);
+	if (rc != OTA_OK)
+		goto out;
+	*out = h;
+	h = NULL;
+out:
+	ota_http_stop(h, 0);
+	return rc;
+}
+
+uint16_t ota_http_device_port(struct ota_http *h)
+{
+	return h->l[0].port;
+}
+
+uint16_t ota_http_management_port(struct ota_http *h)
+{
+	return h->l[1].port;
+}
+
+void ota_http_stop(struct ota_http *h, unsigned grace_seconds)
+{
+	if (!h)
+		return;
+	atomic_store(&h->stopping, true);
+	for (int i = 0; i < 2; i++) {
+		if (h->l[i].d) {
+			MHD_socket fd = MHD_quiesce_daemon(h->l[i].d);
+			if (fd != MHD_INVALID_SOCKET)
+				close(fd);
+		}
+	}
+	/* Requests in flight finish; idle keep-alive connections do not hold the stop. */
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&h->inflight) > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= (time_t)grace_seconds) {
+			log_warn("stopping with %d requests still in flight", atomic_load(&h->inflight));
+			break;
+		}
+		struct timespec ms = {0, 20 * 1000 * 1000};
+		nanosleep(&ms, NULL);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (h->l[i].d)
+			MHD_stop_daemon(h->l[i].d);
+		if (h->l[i].tl)
+			gnutls_x509_trust_list_deinit(h->l[i].tl, 1);
+		free(h->l[i].ca_pem);
+	}
+	if (h->ticket_key.data)
+		gnutls_free(h->ticket_key.data);
+	free(h->cert_pem);
+	free(h->key_pem);
+	free(h);
+}

@@ -1,0 +1,145 @@
+/*
+ * main.c - otad: reads the configuration, opens the store (applying migrations), loads the
+ * trusted root, starts the listeners, tells systemd it is ready, pings the watchdog, and on
+ * SIGTERM or SIGINT stops accepting, lets requests in flight finish, and exits.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "artifact/artifact.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "http/http.h"
+#include "store/store.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: otad --config FILE [--check-config]\n"
+		   "  -c, --config FILE   configuration (see etc/otad.conf)\n"
+		   "  -t, --check-config  validate the configuration and exit\n"
+		   "  -h, --help          this text\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+						 {"check-config", no_argument, NULL, 't'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
+	const char *config_path = NULL;
+	bool check_only = false;
+	struct ota_config cfg;
+	struct ota_store *store = NULL;
+	struct ota_images *images = NULL;
+	struct ota_trust *trust = NULL;
+	struct ota_http *http = NULL;
+	char msg[512] = "", path[OTA_PATH_MAX + 16];
+	int opt, status = 1;
+	bool journal = ota_log_under_journal();
+
+	while ((opt = getopt_long(argc, argv, "c:th", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!config_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	ota_log_init(LOG_INFO, journal);
+	if (ota_config_load(config_path, &cfg, msg, sizeof(msg)) != OTA_OK) {
+		log_err("configuration: %s", msg);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", config_path);
+		return 0;
+	}
+	ota_log_init(cfg.log_level, journal);
+
+	/* Signals are taken synchronously by the main thread; workers never see them. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mkdir(cfg.data_dir, 0750) != 0 && errno != EEXIST) {
+		log_err("data folder %s: %s", cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/otad.db", cfg.data_dir);
+	if (ota_store_open(path, &store, msg, sizeof(msg)) != OTA_OK) {
+		log_err("database %s: %s", path, msg);
+		goto out;
+	}
+	if (ota_images_open(cfg.data_dir, cfg.image_max, &images) != OTA_OK) {
+		log_err("image folder in %s cannot be used", cfg.data_dir);
+		goto out;
+	}
+	if (ota_trust_open(store, cfg.trusted_root, &trust, msg, sizeof(msg)) != OTA_OK) {
+		log_err("trusted root: %s", msg);
+		goto out;
+	}
+	if (!cfg.trusted_root[0])
+		log_warn("no [trust] root configured: releases cannot be registered");
+	struct ota_http_deps deps = {.cfg = &cfg, .store = store, .images = images, .trust = trust};
+	if (ota_http_start(&deps, &http, msg, sizeof(msg)) != OTA_OK) {
+		log_err("listeners: %s", msg);
+		goto out;
+	}
+	log_notice("otad ready: device API on port %u, management API on port %u, schema %d",
+		   (unsigned)ota_http_device_port(http), (unsigned)ota_http_management_port(http),
+		   ota_store_schema_version(store));
+	sd_notifyf(0, "READY=1\nSTATUS=serving devices on port %u",
+		   (unsigned)ota_http_device_port(http));
+
+	uint64_t wd_usec = 0;
+	bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+	for (;;) {
+		/* Wake at half the watchdog interval to ping it, else every 10 s. */
+		uint64_t wait = watchdog ? wd_usec / 2 : 10000000;
+		struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_notice("signal %d: stopping (grace %u s)", sig, cfg.shutdown_grace);
+			break;
+		}
+		if (sig == SIGHUP)
+			log_info("SIGHUP: nothing to reload (restart to apply a new configuration)");
+		if (watchdog)
+			sd_notify(0, "WATCHDOG=1");
+	}
+	sd_notify(0, "STOPPING=1");
+	ota_http_stop(http, cfg.shutdown_grace);
+	http = NULL;
+	log_notice("otad stopped");
+	status = 0;
+out:
+	ota_http_stop(http, 0);
+	ota_trust_free(trust);
+	ota_images_free(images);
+	ota_store_free(store);
+	return status;
+}

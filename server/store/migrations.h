@@ -1,0 +1,17 @@
+/*
+ * store/migrations.h - the schema/NNNN_*.sql files, embedded at build time
+ * (store/embed-migrations.cmake) in increasing order, numbered 1, 2, 3 ... without gaps.
+ */
+#ifndef OTA_STORE_MIGRATIONS_H
+#define OTA_STORE_MIGRATIONS_H
+
+struct ota_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+extern const struct ota_migration ota_migrations[];
+extern const unsigned ota_migrations_count;
+
+#endif

@@ -1,0 +1,983 @@
+/*
+ * store/store.c - the SQLite backend of store.h. One connection in WAL mode with
+ * synchronous=FULL (an acknowledged write survives power loss), foreign keys on, a busy
+ * timeout, and every statement prepared once and reused; a mutex serialises callers, and each
+ * writing call is one IMMEDIATE transaction.
+ */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "common/log.h"
+#include "store/migrations.h"
+
+enum stmt {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_REVOKED,
+	S_REVOKE,
+	S_DEV_INSERT,
+	S_DEV_GET,
+	S_DEV_REPORT,
+	S_IMG_INSERT,
+	S_IMG_GET,
+	S_ROOT_GET,
+	S_ROOT_INSERT,
+	S_ROOT_LATEST,
+	S_ROOTS_AFTER,
+	S_REL_INSERT,
+	S_REL_HW_INSERT,
+	S_REL_GET,
+	S_REL_HW,
+	S_REL_LIST,
+	S_REL_BY_NAME,
+	S_DEP_INSERT,
+	S_DEP_GET,
+	S_DEP_ACTIVE,
+	S_DEP_END,
+	S_IMG_ALLOWED,
+	S_EV_INSERT,
+	S_EV_LIST,
+	S__COUNT
+};
+
+static const char *const sql[S__COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_REVOKED] = "SELECT 1 FROM revoked_certificates WHERE fingerprint = ?1",
+	[S_REVOKE] = "INSERT OR IGNORE INTO revoked_certificates (fingerprint, reason, revoked_at) "
+		     "VALUES (?1, ?2, ?3)",
+	[S_DEV_INSERT] = "INSERT OR IGNORE INTO devices (id, fingerprint, admitted_at) "
+			 "VALUES (?1, ?2, ?3)",
+	[S_DEV_GET] = "SELECT id, fingerprint, status, hw_variant, version, security_floor, "
+		      "root_version, last_seen FROM devices WHERE id = ?1",
+	[S_DEV_REPORT] = "UPDATE devices SET hw_variant = ?2, version = ?3, security_floor = ?4, "
+			 "root_version = ?5, active_slot = ?6, boot_state = ?7, "
+			 "last_outcome = coalesce(?8, last_outcome), last_seen = ?9 WHERE id = ?1",
+	[S_IMG_INSERT] = "INSERT OR IGNORE INTO images (sha256, size, created_at) VALUES (?1, ?2, ?3)",
+	[S_IMG_GET] = "SELECT size FROM images WHERE sha256 = ?1",
+	[S_ROOT_GET] = "SELECT envelope FROM roots WHERE version = ?1",
+	[S_ROOT_INSERT] = "INSERT INTO roots (version, envelope, created_at) VALUES (?1, ?2, ?3)",
+	[S_ROOT_LATEST] = "SELECT coalesce(max(version), 0) FROM roots",
+	[S_ROOTS_AFTER] = "SELECT version, envelope FROM roots WHERE version > ?1 ORDER BY version",
+	[S_REL_INSERT] = "INSERT INTO releases (id, name, version, security_version, image_sha256, "
+			 "image_size, image_format, manifest_created, envelope, created_at) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_REL_HW_INSERT] = "INSERT OR IGNORE INTO release_hw_variants (release_id, hw_variant) "
+			    "VALUES (?1, ?2)",
+	[S_REL_GET] = "SELECT id, name, version, security_version, image_sha256, image_size, "
+		      "image_format, manifest_created, created_at, envelope FROM releases "
+		      "WHERE id = ?1",
+	[S_REL_HW] = "SELECT hw_variant FROM release_hw_variants WHERE release_id = ?1 "
+		     "ORDER BY hw_variant",
+	[S_REL_LIST] = "SELECT id FROM releases ORDER BY created_at DESC, id LIMIT ?1",
+	[S_REL_BY_NAME] = "SELECT id FROM releases WHERE name = ?1 AND version = ?2",
+	[S_DEP_INSERT] = "INSERT INTO deployments (id, device_id, release_id, created_at, "
+			 "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+	[S_DEP_GET] = "SELECT id, device_id, release_id, status, reason, created_at, updated_at, "
+		      "coalesce(finished_at, 0) FROM deployments WHERE id = ?1",
+	[S_DEP_ACTIVE] = "SELECT id, device_id, release_id, status, reason, created_at, "
+			 "updated_at, coalesce(finished_at, 0) FROM deployments "
+			 "WHERE device_id = ?1 AND status = 'active'",
+	[S_DEP_END] = "UPDATE deployments SET status = ?2, reason = ?3, updated_at = ?4, "
+		      "finished_at = ?4 WHERE id = ?1 AND status = 'active'",
+	[S_IMG_ALLOWED] = "SELECT 1 FROM deployments d JOIN releases r ON r.id = d.release_id "
+			  "WHERE d.device_id = ?1 AND d.status = 'active' AND r.image_sha256 = ?2",
+	[S_EV_INSERT] = "INSERT OR IGNORE INTO deployment_events (deployment_id, seq, device_id, "
+			"status, reason, version, progress, received_at) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_EV_LIST] = "SELECT seq, status, reason, version, coalesce(progress, -1), received_at "
+		      "FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq",
+};
+
+struct ota_store {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	sqlite3_stmt *st[S__COUNT];
+	int schema_version;
+};
+
+static void say(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *msg, size_t msglen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!msg || !msglen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
+}
+
+int ota_store_schema_latest(void)
+{
+	return ota_migrations_count ? ota_migrations[ota_migrations_count - 1].version : 0;
+}
+
+int ota_store_schema_version(struct ota_store *st)
+{
+	return st->schema_version;
+}
+
+/* The prepared statement, reset and unbound, or NULL (logged) when it cannot be prepared. */
+static sqlite3_stmt *stmt(struct ota_store *st, enum stmt s)
+{
+	if (!st->st[s]) {
+		if (sqlite3_prepare_v3(st->db, sql[s], -1, SQLITE_PREPARE_PERSISTENT, &st->st[s],
+				       NULL) != SQLITE_OK) {
+			log_err("store: cannot prepare statement %d: %s", (int)s,
+				sqlite3_errmsg(st->db));
+			return NULL;
+		}
+	}
+	return st->st[s];
+}
+
+static void done(sqlite3_stmt *s)
+{
+	if (s) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+}
+
+static enum ota_err db_fail(struct ota_store *st, const char *what)
+{
+	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
+	return OTA_ERR_DB;
+}
+
+/* Runs a statement without results. */
+static enum ota_err run(struct ota_store *st, enum stmt s)
+{
+	sqlite3_stmt *q = stmt(st, s);
+	int rc;
+
+	if (!q)
+		return OTA_ERR_DB;
+	rc = sqlite3_step(q);
+	done(q);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, sql[s]);
+	return OTA_OK;
+}
+
+static enum ota_err begin(struct ota_store *st)
+{
+	return run(st, S_BEGIN);
+}
+
+static enum ota_err commit(struct ota_store *st)
+{
+	return run(st, S_COMMIT);
+}
+
+static void rollback(struct ota_store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		(void)run(st, S_ROLLBACK);
+}
+
+static void text(sqlite3_stmt *q, int col, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(q, col);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static void bind_text(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
+{
+	enum ota_err rc = OTA_ERR_SCHEMA;
+	sqlite3_stmt *q = NULL;
+	int current = -1, latest = ota_store_schema_latest();
+	char *err = NULL;
+
+	for (unsigned i = 0; i < ota_migrations_count; i++) {
+		if (ota_migrations[i].version != (int)i + 1) {
+			say(msg, msglen, "migration %s is out of sequence", ota_migrations[i].name);
+			goto out;
+		}
+	}
+	if (sqlite3_exec(st->db, "BEGIN EXCLUSIVE", NULL, NULL, &err) != SQLITE_OK) {
+		say(msg, msglen, "cannot lock the database: %s", err ? err : "?");
+		rc = OTA_ERR_DB;
+		goto out;
+	}
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_ROW) {
+		say(msg, msglen, "cannot read the schema version: %s", sqlite3_errmsg(st->db));
+		rc = OTA_ERR_DB;
+		goto out;
+	}
+	current = sqlite3_column_int(q, 0);
+	if (current > latest) {
+		say(msg, msglen,
+		    "the database has schema version %d, newer than this otad knows (%d): "
+		    "refusing to run an older otad on it",
+		    current, latest);
+		goto out;
+	}
+	for (unsigned i = 0; i < ota_migrations_count; i++) {
+		if (ota_migrations[i].version <= current)
+			continue;
+		sqlite3_free(err);
+		err = NULL;
+		if (sqlite3_exec(st->db, ota_migrations[i].sql, NULL, NULL, &err) != SQLITE_OK) {
+			say(msg, msglen, "migration %s failed: %s", ota_migrations[i].name,
+			    err ? err : "?");
+			goto out;
+		}
+		log_notice("store: applied migration %s", ota_migrations[i].name);
+	}
+	if (current != latest) {
+		char set[64];
+		snprintf(set, sizeof(set), "PRAGMA user_version = %d", latest);
+		if (sqlite3_exec(st->db, set, NULL, NULL, &err) != SQLITE_OK) {
+			say(msg, msglen, "cannot set the schema version: %s", err ? err : "?");
+			goto out;
+		}
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+		say(msg, msglen, "cannot commit the migrations: %s", err ? err : "?");
+		rc = OTA_ERR_DB;
+		goto out;
+	}
+	st->schema_version = latest;
+	rc = OTA_OK;
+out:
+	sqlite3_finalize(q);
+	sqlite3_free(err);
+	if (rc != OTA_OK && !sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg, size_t msglen)
+{
+	enum ota_err rc = OTA_ERR_NOMEM;
+	struct ota_store *st = calloc(1, sizeof(*st));
+	char *err = NULL;
+
+	*out = NULL;
+	if (!st)
+		goto out;
+	pthread_mutex_init(&st->lock, NULL);
+	rc = OTA_ERR_DB;
+	if (sqlite3_open_v2(path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		say(msg, msglen, "cannot open %s: %s", path,
+		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, 5000);
+	if (sqlite3_exec(st->db,
+			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+			 "PRAGMA foreign_keys = ON;",
+			 NULL, NULL, &err) != SQLITE_OK) {
+		say(msg, msglen, "cannot configure %s: %s", path, err ? err : "?");
+		goto out;
+	}
+	rc = migrate(st, msg, msglen);
+	if (rc != OTA_OK)
+		goto out;
+	*out = st;
+	st = NULL;
+out:
+	sqlite3_free(err);
+	ota_store_free(st);
+	return rc;
+}
+
+void ota_store_free(struct ota_store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < S__COUNT; i++)
+		sqlite3_finalize(st->st[i]);
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+#define LOCK(st) pthread_mutex_lock(&(st)->lock)
+#define UNLOCK(st) pthread_mutex_unlock(&(st)->lock)
+
+/* ---- identities ---- */
+
+enum ota_err ota_store_is_revoked(struct ota_store *st, const char *fingerprint, bool *revoked)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_REVOKED);
+	if (!q)
+		goto out;
+	bind_text(q, 1, fingerprint);
+	int r = sqlite3_step(q);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		rc = db_fail(st, "revocation lookup");
+		goto out;
+	}
+	*revoked = r == SQLITE_ROW;
+	rc = OTA_OK;
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_revoke(struct ota_store *st, const char *fingerprint, const char *reason,
+			      int64_t now)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_REVOKE);
+	if (!q)
+		goto out;
+	bind_text(q, 1, fingerprint);
+	bind_text(q, 2, reason ? reason : "");
+	sqlite3_bind_int64(q, 3, now);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		rc = db_fail(st, "revoke");
+		goto out;
+	}
+	rc = OTA_OK;
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
+/* Reads a device row; the lock is held. */
+static enum ota_err device_get(struct ota_store *st, const char *id, struct ota_device *out)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q = stmt(st, S_DEV_GET);
+	if (!q)
+		goto out;
+	bind_text(q, 1, id);
+	int r = sqlite3_step(q);
+	if (r == SQLITE_DONE) {
+		rc = OTA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		rc = db_fail(st, "device lookup");
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	text(q, 0, out->id, sizeof(out->id));
+	text(q, 1, out->fingerprint, sizeof(out->fingerprint));
+	text(q, 2, out->status, sizeof(out->status));
+	out->known_state = sqlite3_column_type(q, 3) != SQLITE_NULL;
+	text(q, 3, out->hw_variant, sizeof(out->hw_variant));
+	text(q, 4, out->version, sizeof(out->version));
+	out->security_floor = (uint32_t)sqlite3_column_int64(q, 5);
+	out->root_version = (uint32_t)sqlite3_column_int64(q, 6);
+	out->last_seen = sqlite3_column_int64(q, 7);
+	rc = OTA_OK;
+out:
+	done(q);
+	return rc;
+}
+
+enum ota_err ota_store_device_admit(struct ota_store *st, const char *id, const char *fingerprint,
+				    int64_t now, struct ota_device *out, bool *created)
+{
+	enum ota_err rc;
+	LOCK(st);
+	/* Read first: an admitted device (the common case) costs no write. */
+	rc = device_get(st, id, out);
+	if (rc != OTA_ERR_NOT_FOUND) {
+		*created = false;
+		goto out;
+	}
+	sqlite3_stmt *q = stmt(st, S_DEV_INSERT);
+	if (!q) {
+		rc = OTA_ERR_DB;
+		goto out;
+	}
+	bind_text(q, 1, id);
+	bind_text(q, 2, fingerprint);
+	sqlite3_bind_int64(q, 3, now);
+	int r = sqlite3_step(q);
+	*created = sqlite3_changes(st->db) == 1;
+	done(q);
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st, "device admission");
+		goto out;
+	}
+	rc = device_get(st, id, out);
+out:
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_device_get(struct ota_store *st, const char *id, struct ota_device *out)
+{
+	LOCK(st);
+	enum ota_err rc = device_get(st, id, out);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_device_report *r,
+				     int64_t now)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_DEV_REPORT);
+	if (!q)
+		goto out;
+	bind_text(q, 1, r->id);
+	bind_text(q, 2, r->hw_variant);
+	bind_text(q, 3, r->version);
+	sqlite3_bind_int64(q, 4, r->security_floor);
+	sqlite3_bind_int64(q, 5, r->root_version);
+	bind_text(q, 6, r->active_slot);
+	bind_text(q, 7, r->boot_state);
+	bind_text(q, 8, r->last_outcome);
+	sqlite3_bind_int64(q, 9, now);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		rc = db_fail(st, "device report");
+		goto out;
+	}
+	rc = sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
+/* ---- images, roots, releases ---- */
+
+enum ota_err ota_store_image_add(struct ota_store *st, const char *sha256, uint64_t size,
+				 int64_t now, bool *existed)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_IMG_INSERT);
+	if (!q)
+		goto out;
+	bind_text(q, 1, sha256);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)size);
+	sqlite3_bind_int64(q, 3, now);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		rc = db_fail(st, "image insert");
+		goto out;
+	}
+	*existed = sqlite3_changes(st->db) == 0;
+	rc = OTA_OK;
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_image_get(struct ota_store *st, const char *sha256, uint64_t *size)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_IMG_GET);
+	if (!q)
+		goto out;
+	bind_text(q, 1, sha256);
+	int r = sqlite3_step(q);
+	if (r == SQLITE_ROW) {
+		*size = (uint64_t)sqlite3_column_int64(q, 0);
+		rc = OTA_OK;
+	} else if (r == SQLITE_DONE) {
+		rc = OTA_ERR_NOT_FOUND;
+	} else {
+		rc = db_fail(st, "image lookup");
+	}
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version, const char *envelope,
+				int64_t now)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_ROOT_GET);
+	if (!q)
+		goto out;
+	sqlite3_bind_int64(q, 1, version);
+	int r = sqlite3_step(q);
+	if (r == SQLITE_ROW) {
+		const char *have = (const char *)sqlite3_column_text(q, 0);
+		rc = have && strcmp(have, envelope) == 0 ? OTA_OK : OTA_ERR_CONFLICT;
+		done(q);
+		goto out;
+	}
+	done(q);
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st, "root lookup");
+		goto out;
+	}
+	q = stmt(st, S_ROOT_INSERT);
+	if (!q)
+		goto out;
+	sqlite3_bind_int64(q, 1, version);
+	bind_text(q, 2, envelope);
+	sqlite3_bind_int64(q, 3, now);
+	r = sqlite3_step(q);
+	done(q);
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st, "root insert");
+		goto out;
+	}
+	rc = OTA_OK;
+out:
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_root_latest(struct ota_store *st, uint32_t *version)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_ROOT_LATEST);
+	if (!q)
+		goto out;
+	if (sqlite3_step(q) != SQLITE_ROW) {
+		rc = db_fail(st, "root version");
+		goto out;
+	}
+	*version = (uint32_t)sqlite3_column_int64(q, 0);
+	rc = OTA_OK;
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_roots_after(struct ota_store *st, uint32_t after,
+				   int (*fn)(void *ctx, uint32_t version, const char *envelope),
+				   void *ctx)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	int r;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_ROOTS_AFTER);
+	if (!q)
+		goto out;
+	sqlite3_bind_int64(q, 1, after);
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		if (fn(ctx, (uint32_t)sqlite3_column_int64(q, 0),
+		       (const char *)sqlite3_column_text(q, 1))) {
+			rc = OTA_ERR_INVALID;
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_fail(st, "roots walk");
+		goto out;
+	}
+	rc = OTA_OK;
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_release *r,
+				   const char *envelope, int64_t now, bool *existed)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q;
+	int s;
+
+	*existed = false;
+	LOCK(st);
+	if (begin(st) != OTA_OK)
+		goto out;
+	/* Same manifest again: idempotent. */
+	q = stmt(st, S_REL_GET);
+	if (!q)
+		goto out;
+	bind_text(q, 1, r->id);
+	s = sqlite3_step(q);
+	done(q);
+	if (s == SQLITE_ROW) {
+		*existed = true;
+		rc = OTA_OK;
+		goto out;
+	}
+	q = stmt(st, S_REL_BY_NAME);
+	if (!q)
+		goto out;
+	bind_text(q, 1, r->name);
+	bind_text(q, 2, r->version);
+	s = sqlite3_step(q);
+	done(q);
+	if (s == SQLITE_ROW) {
+		rc = OTA_ERR_CONFLICT;
+		goto out;
+	}
+	q = stmt(st, S_REL_INSERT);
+	if (!q)
+		goto out;
+	bind_text(q, 1, r->id);
+	bind_text(q, 2, r->name);
+	bind_text(q, 3, r->version);
+	sqlite3_bind_int64(q, 4, r->security_version);
+	bind_text(q, 5, r->image_sha256);
+	sqlite3_bind_int64(q, 6, (sqlite3_int64)r->image_size);
+	bind_text(q, 7, r->image_format);
+	sqlite3_bind_int64(q, 8, r->manifest_created);
+	bind_text(q, 9, envelope);
+	sqlite3_bind_int64(q, 10, now);
+	s = sqlite3_step(q);
+	done(q);
+	if (s != SQLITE_DONE) {
+		rc = (s & 0xff) == SQLITE_CONSTRAINT ? OTA_ERR_NOT_FOUND : db_fail(st, "release insert");
+		goto out;
+	}
+	for (unsigned i = 0; i < r->nhw; i++) {
+		q = stmt(st, S_REL_HW_INSERT);
+		if (!q)
+			goto out;
+		bind_text(q, 1, r->id);
+		bind_text(q, 2, r->hw[i]);
+		s = sqlite3_step(q);
+		done(q);
+		if (s != SQLITE_DONE) {
+			rc = db_fail(st, "release variant insert");
+			goto out;
+		}
+	}
+	rc = commit(st);
+out:
+	if (rc != OTA_OK || *existed)
+		rollback(st);
+	UNLOCK(st);
+	return rc;
+}
+
+static enum ota_err release_get(struct ota_store *st, const char *id, struct ota_release *out,
+				char **envelope)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q = stmt(st, S_REL_GET);
+	int s;
+
+	if (!q)
+		return OTA_ERR_DB;
+	bind_text(q, 1, id);
+	s = sqlite3_step(q);
+	if (s == SQLITE_DONE) {
+		rc = OTA_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (s != SQLITE_ROW) {
+		rc = db_fail(st, "release lookup");
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	text(q, 0, out->id, sizeof(out->id));
+	text(q, 1, out->name, sizeof(out->name));
+	text(q, 2, out->version, sizeof(out->version));
+	out->security_version = (uint32_t)sqlite3_column_int64(q, 3);
+	text(q, 4, out->image_sha256, sizeof(out->image_sha256));
+	out->image_size = (uint64_t)sqlite3_column_int64(q, 5);
+	text(q, 6, out->image_format, sizeof(out->image_format));
+	out->manifest_created = sqlite3_column_int64(q, 7);
+	out->created_at = sqlite3_column_int64(q, 8);
+	if (envelope) {
+		*envelope = strdup((const char *)sqlite3_column_text(q, 9));
+		if (!*envelope) {
+			rc = OTA_ERR_NOMEM;
+			goto out;
+		}
+	}
+	done(q);
+	q = stmt(st, S_REL_HW);
+	if (!q)
+		goto out;
+	bind_text(q, 1, id);
+	while ((s = sqlite3_step(q)) == SQLITE_ROW && out->nhw < 8)
+		text(q, 0, out->hw[out->nhw++], sizeof(out->hw[0]));
+	rc = OTA_OK;
+out:
+	done(q);
+	if (rc != OTA_OK && envelope) {
+		free(*envelope);
+		*envelope = NULL;
+	}
+	return rc;
+}
+
+enum ota_err ota_store_release_get(struct ota_store *st, const char *id, struct ota_release *out,
+				   char **envelope)
+{
+	if (envelope)
+		*envelope = NULL;
+	LOCK(st);
+	enum ota_err rc = release_get(st, id, out, envelope);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_release_list(struct ota_store *st, unsigned limit,
+				    void (*fn)(void *ctx, const struct ota_release *r), void *ctx)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	char(*ids)[OTA_HEX256] = NULL;
+	unsigned n = 0;
+	int s;
+
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_REL_LIST);
+	if (!q)
+		goto out;
+	ids = calloc(limit ? limit : 1, sizeof(*ids));
+	if (!ids) {
+		rc = OTA_ERR_NOMEM;
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, limit);
+	while ((s = sqlite3_step(q)) == SQLITE_ROW && n < limit)
+		text(q, 0, ids[n++], sizeof(ids[0]));
+	done(q);
+	if (s != SQLITE_DONE && s != SQLITE_ROW) {
+		rc = db_fail(st, "release list");
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct ota_release r;
+		rc = release_get(st, ids[i], &r, NULL);
+		if (rc != OTA_OK)
+			goto out;
+		fn(ctx, &r);
+	}
+	rc = OTA_OK;
+out:
+	free(ids);
+	UNLOCK(st);
+	return rc;
+}
+
+/* ---- deployments and events ---- */
+
+static enum ota_err deployment_row(struct ota_store *st, enum stmt which, const char *key,
+				   struct ota_deployment *out)
+{
+	enum ota_err rc;
+	sqlite3_stmt *q = stmt(st, which);
+	if (!q)
+		return OTA_ERR_DB;
+	bind_text(q, 1, key);
+	int s = sqlite3_step(q);
+	if (s == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		text(q, 0, out->id, sizeof(out->id));
+		text(q, 1, out->device_id, sizeof(out->device_id));
+		text(q, 2, out->release_id, sizeof(out->release_id));
+		text(q, 3, out->status, sizeof(out->status));
+		text(q, 4, out->reason, sizeof(out->reason));
+		out->created_at = sqlite3_column_int64(q, 5);
+		out->updated_at = sqlite3_column_int64(q, 6);
+		out->finished_at = sqlite3_column_int64(q, 7);
+		rc = OTA_OK;
+	} else if (s == SQLITE_DONE) {
+		rc = OTA_ERR_NOT_FOUND;
+	} else {
+		rc = db_fail(st, "deployment lookup");
+	}
+	done(q);
+	return rc;
+}
+
+enum ota_err ota_store_deployment_create(struct ota_store *st, const char *id,
+					 const char *device_id, const char *release_id,
+					 int64_t now)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_DEP_INSERT);
+	if (!q)
+		goto out;
+	bind_text(q, 1, id);
+	bind_text(q, 2, device_id);
+	bind_text(q, 3, release_id);
+	sqlite3_bind_int64(q, 4, now);
+	int s = sqlite3_step(q);
+	if (s == SQLITE_DONE)
+		rc = OTA_OK;
+	else if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE ||
+		 sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+		rc = OTA_ERR_CONFLICT;
+	else if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+		rc = OTA_ERR_NOT_FOUND;
+	else
+		rc = db_fail(st, "deployment insert");
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_deployment_get(struct ota_store *st, const char *id,
+				      struct ota_deployment *out)
+{
+	LOCK(st);
+	enum ota_err rc = deployment_row(st, S_DEP_GET, id, out);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_deployment_active(struct ota_store *st, const char *device_id,
+					 struct ota_deployment *out)
+{
+	LOCK(st);
+	enum ota_err rc = deployment_row(st, S_DEP_ACTIVE, device_id, out);
+	UNLOCK(st);
+	return rc;
+}
+
+static enum ota_err deployment_end(struct ota_store *st, const char *id, const char *status,
+				   const char *reason, int64_t now)
+{
+	sqlite3_stmt *q = stmt(st, S_DEP_END);
+	if (!q)
+		return OTA_ERR_DB;
+	bind_text(q, 1, id);
+	bind_text(q, 2, status);
+	bind_text(q, 3, reason ? reason : "");
+	sqlite3_bind_int64(q, 4, now);
+	int s = sqlite3_step(q);
+	done(q);
+	if (s != SQLITE_DONE)
+		return db_fail(st, "deployment end");
+	return sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_CONFLICT;
+}
+
+enum ota_err ota_store_deployment_end(struct ota_store *st, const char *id, const char *status,
+				      const char *reason, int64_t now)
+{
+	LOCK(st);
+	enum ota_err rc = deployment_end(st, id, status, reason, now);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_image_allowed(struct ota_store *st, const char *device_id,
+				     const char *sha256, bool *allowed)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_IMG_ALLOWED);
+	if (!q)
+		goto out;
+	bind_text(q, 1, device_id);
+	bind_text(q, 2, sha256);
+	int s = sqlite3_step(q);
+	if (s != SQLITE_ROW && s != SQLITE_DONE) {
+		rc = db_fail(st, "image permission");
+		goto out;
+	}
+	*allowed = s == SQLITE_ROW;
+	rc = OTA_OK;
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id,
+				 const char *device_id, const struct ota_event *ev,
+				 const char *end_status, const char *end_reason, int64_t now,
+				 bool *duplicate)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	LOCK(st);
+	if (begin(st) != OTA_OK)
+		goto out;
+	sqlite3_stmt *q = stmt(st, S_EV_INSERT);
+	if (!q)
+		goto out;
+	bind_text(q, 1, deployment_id);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)ev->seq);
+	bind_text(q, 3, device_id);
+	bind_text(q, 4, ev->status);
+	bind_text(q, 5, ev->reason ? ev->reason : "");
+	bind_text(q, 6, ev->version);
+	if (ev->progress >= 0)
+		sqlite3_bind_int64(q, 7, ev->progress);
+	else
+		sqlite3_bind_null(q, 7);
+	sqlite3_bind_int64(q, 8, now);
+	int s = sqlite3_step(q);
+	done(q);
+	if (s != SQLITE_DONE) {
+		rc = db_fail(st, "event insert");
+		goto out;
+	}
+	*duplicate = sqlite3_changes(st->db) == 0;
+	if (!*duplicate && end_status) {
+		rc = deployment_end(st, deployment_id, end_status, end_reason, now);
+		if (rc == OTA_ERR_CONFLICT)
+			rc = OTA_OK; /* already ended: the event is kept, the outcome stands */
+		if (rc != OTA_OK)
+			goto out;
+	}
+	rc = commit(st);
+out:
+	if (rc != OTA_OK)
+		rollback(st);
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_event_list(struct ota_store *st, const char *deployment_id,
+				  void (*fn)(void *ctx, const struct ota_event *ev,
+					     int64_t received_at),
+				  void *ctx)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	int s;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_EV_LIST);
+	if (!q)
+		goto out;
+	bind_text(q, 1, deployment_id);
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		struct ota_event ev = {
+			.seq = (uint64_t)sqlite3_column_int64(q, 0),
+			.status = (const char *)sqlite3_column_text(q, 1),
+			.reason = (const char *)sqlite3_column_text(q, 2),
+			.version = (const char *)sqlite3_column_text(q, 3),
+			.progress = sqlite3_column_int64(q, 4),
+		};
+		fn(ctx, &ev, sqlite3_column_int64(q, 5));
+	}
+	if (s != SQLITE_DONE) {
+		rc = db_fail(st, "event list");
+		goto out;
+	}
+	rc = OTA_OK;
+out:
+	done(q);
+	UNLOCK(st);
+	return rc;
+}

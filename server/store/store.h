@@ -1,0 +1,188 @@
+/*
+ * store/store.h - everything otad keeps, behind one opaque handle. Every query is a function
+ * here; SQLite (WAL, synchronous=FULL, prepared statements reused) is the one backend today,
+ * and nothing outside store/ sees SQL, so a PostgreSQL backend can be added behind the same
+ * functions.
+ *
+ * Threads: a handle may be used from any number of threads; calls are serialised inside.
+ * Errors: OTA_OK, OTA_ERR_NOT_FOUND (no such row), OTA_ERR_CONFLICT (uniqueness or state
+ * rule), OTA_ERR_DB (the database failed; nothing was changed), OTA_ERR_NOMEM. Every function
+ * that writes does so in one transaction committed before it returns OTA_OK, so an
+ * acknowledged write survives a crash or power loss.
+ * Strings in the structs below are NUL-terminated copies owned by the struct.
+ */
+#ifndef OTA_STORE_H
+#define OTA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define OTA_ID_MAX 64   /* device ids, names, versions */
+#define OTA_HEX256 65   /* 64 hex digits and a NUL */
+#define OTA_DEPLOYMENT_ID_MAX 35 /* "d-" + 32 hex + NUL */
+#define OTA_REASON_MAX 200
+
+struct ota_store;
+
+struct ota_device {
+	char id[OTA_ID_MAX + 1];
+	char fingerprint[OTA_HEX256];
+	char status[16]; /* admitted | decommissioned */
+	bool known_state; /* false until the first check-in */
+	char hw_variant[33];
+	char version[OTA_ID_MAX + 1];
+	uint32_t security_floor;
+	uint32_t root_version;
+	int64_t last_seen;
+};
+
+/* What a device reports at check-in. last_outcome is JSON text or NULL. */
+struct ota_device_report {
+	const char *id;
+	const char *hw_variant;
+	const char *version;
+	uint32_t security_floor;
+	uint32_t root_version;
+	const char *active_slot;
+	const char *boot_state;
+	const char *last_outcome;
+};
+
+struct ota_release {
+	char id[OTA_HEX256]; /* SHA-256 of the manifest payload */
+	char name[OTA_ID_MAX + 1];
+	char version[OTA_ID_MAX + 1];
+	uint32_t security_version;
+	char image_sha256[OTA_HEX256];
+	uint64_t image_size;
+	char image_format[17];
+	int64_t manifest_created;
+	unsigned nhw;
+	char hw[8][33];
+	int64_t created_at;
+};
+
+struct ota_deployment {
+	char id[OTA_DEPLOYMENT_ID_MAX];
+	char device_id[OTA_ID_MAX + 1];
+	char release_id[OTA_HEX256];
+	char status[16]; /* active | succeeded | failed | rolled_back | cancelled */
+	char reason[OTA_REASON_MAX + 1];
+	int64_t created_at, updated_at, finished_at; /* finished_at 0 while active */
+};
+
+struct ota_event {
+	uint64_t seq;
+	const char *status; /* downloading ... rolled_back */
+	const char *reason; /* may be NULL */
+	const char *version; /* may be NULL */
+	int64_t progress;   /* -1 when absent */
+};
+
+/*
+ * Open (creating if absent) the database at `path` and apply every pending migration from
+ * schema/ in one transaction. A database whose schema is newer than this otad knows is
+ * refused with OTA_ERR_SCHEMA and a message. msg (may be NULL) gets the reason on error.
+ * The caller frees the handle with ota_store_free().
+ */
+OTA_WUR enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
+				    size_t msglen);
+void ota_store_free(struct ota_store *st);
+
+/* The schema version of the open database, and the newest this otad knows. */
+int ota_store_schema_version(struct ota_store *st);
+int ota_store_schema_latest(void);
+
+/* ---- identities ---- */
+
+/* *revoked = whether this certificate fingerprint was revoked. */
+OTA_WUR enum ota_err ota_store_is_revoked(struct ota_store *st, const char *fingerprint,
+					  bool *revoked);
+OTA_WUR enum ota_err ota_store_revoke(struct ota_store *st, const char *fingerprint,
+				      const char *reason, int64_t now);
+
+/*
+ * Admit device `id` with `fingerprint` unless it exists; either way copy the device's row into
+ * *out (so the caller compares out->fingerprint with the presented one). *created says whether
+ * this call admitted it.
+ */
+OTA_WUR enum ota_err ota_store_device_admit(struct ota_store *st, const char *id,
+					    const char *fingerprint, int64_t now,
+					    struct ota_device *out, bool *created);
+/* OTA_ERR_NOT_FOUND when unknown. */
+OTA_WUR enum ota_err ota_store_device_get(struct ota_store *st, const char *id,
+					  struct ota_device *out);
+/* Record what a device reported at check-in (and when). OTA_ERR_NOT_FOUND when unknown. */
+OTA_WUR enum ota_err ota_store_device_report(struct ota_store *st,
+					     const struct ota_device_report *r, int64_t now);
+
+/* ---- images and releases ---- */
+
+/* Record an image file; *existed when it was recorded already (then nothing changes). */
+OTA_WUR enum ota_err ota_store_image_add(struct ota_store *st, const char *sha256, uint64_t size,
+					 int64_t now, bool *existed);
+OTA_WUR enum ota_err ota_store_image_get(struct ota_store *st, const char *sha256,
+					 uint64_t *size);
+
+/* Store root metadata version `version`. OTA_ERR_CONFLICT if that version holds other bytes;
+ * storing the same bytes again is OTA_OK. */
+OTA_WUR enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version,
+					const char *envelope, int64_t now);
+/* The newest stored root version, 0 when none. */
+OTA_WUR enum ota_err ota_store_root_latest(struct ota_store *st, uint32_t *version);
+/* Calls fn for each stored root with version > after, in increasing order. A non-zero return
+ * of fn stops the walk and is returned as OTA_ERR_INVALID. */
+OTA_WUR enum ota_err ota_store_roots_after(struct ota_store *st, uint32_t after,
+					   int (*fn)(void *ctx, uint32_t version,
+						     const char *envelope),
+					   void *ctx);
+
+/* Add a release (its image must be recorded). *existed when a release with this id exists
+ * (nothing changes); OTA_ERR_CONFLICT when another release has the same name and version. */
+OTA_WUR enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_release *r,
+					   const char *envelope, int64_t now, bool *existed);
+/* envelope (may be NULL) receives a malloc'd copy of the DSSE envelope; the caller frees it. */
+OTA_WUR enum ota_err ota_store_release_get(struct ota_store *st, const char *id,
+					   struct ota_release *out, char **envelope);
+/* Calls fn for every release, newest first, up to `limit`. */
+OTA_WUR enum ota_err ota_store_release_list(struct ota_store *st, unsigned limit,
+					    void (*fn)(void *ctx, const struct ota_release *r),
+					    void *ctx);
+
+/* ---- deployments ---- */
+
+/* Create deployment `id` (status active). OTA_ERR_CONFLICT when the device has one active. */
+OTA_WUR enum ota_err ota_store_deployment_create(struct ota_store *st, const char *id,
+						 const char *device_id, const char *release_id,
+						 int64_t now);
+OTA_WUR enum ota_err ota_store_deployment_get(struct ota_store *st, const char *id,
+					      struct ota_deployment *out);
+/* The device's active deployment, OTA_ERR_NOT_FOUND when none. */
+OTA_WUR enum ota_err ota_store_deployment_active(struct ota_store *st, const char *device_id,
+						 struct ota_deployment *out);
+/* End an active deployment with `status` and `reason`. OTA_ERR_CONFLICT if not active. */
+OTA_WUR enum ota_err ota_store_deployment_end(struct ota_store *st, const char *id,
+					      const char *status, const char *reason, int64_t now);
+/* *allowed = the device has an active deployment whose release image is sha256. */
+OTA_WUR enum ota_err ota_store_image_allowed(struct ota_store *st, const char *device_id,
+					     const char *sha256, bool *allowed);
+
+/*
+ * Store event `ev` of a device's deployment once: (deployment, seq) already stored sets
+ * *duplicate and changes nothing. With a new event and `end_status` not NULL, an active
+ * deployment ends in the same transaction with that status and `end_reason`.
+ */
+OTA_WUR enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id,
+					 const char *device_id, const struct ota_event *ev,
+					 const char *end_status, const char *end_reason,
+					 int64_t now, bool *duplicate);
+/* Calls fn for each event of the deployment, by seq. */
+OTA_WUR enum ota_err ota_store_event_list(struct ota_store *st, const char *deployment_id,
+					  void (*fn)(void *ctx, const struct ota_event *ev,
+						     int64_t received_at),
+					  void *ctx);
+
+#endif
