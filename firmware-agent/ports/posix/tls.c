@@ -1,0 +1,210 @@
+/*
+ * The POSIX agent's TLS transport over OpenSSL: TCP connect with a deadline, TLS 1.2+ with the
+ * device certificate, server certificate verified against the provisioned CA and the host
+ * name, session resumption, and receives bounded by the core's timeout through poll(2).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+
+static int fail(struct fwa_tls *t, const char *what)
+{
+	unsigned long e = ERR_get_error();
+
+	snprintf(t->err, sizeof(t->err), "%s%s%s", what, e ? ": " : "",
+		 e ? ERR_reason_error_string(e) : "");
+	ERR_clear_error();
+	return -1;
+}
+
+int fwa_tls_init(struct fwa_tls *t, const char *host, const char *port, const char *cert,
+		 const char *key, const char *ca)
+{
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	t->connect_timeout_ms = 10000;
+	if (strlen(host) >= sizeof(t->host) || strlen(port) >= sizeof(t->port)) {
+		snprintf(t->err, sizeof(t->err), "server host or port too long");
+		return -1;
+	}
+	strcpy(t->host, host);
+	strcpy(t->port, port);
+	t->ctx = SSL_CTX_new(TLS_client_method());
+	if (!t->ctx)
+		return fail(t, "SSL_CTX_new");
+	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT);
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1)
+		return fail(t, "device certificate");
+	if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1)
+		return fail(t, "device key");
+	if (SSL_CTX_check_private_key(t->ctx) != 1)
+		return fail(t, "device key does not match the certificate");
+	if (SSL_CTX_load_verify_locations(t->ctx, ca, NULL) != 1)
+		return fail(t, "server CA");
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+	return 0;
+}
+
+void fwa_tls_free(struct fwa_tls *t)
+{
+	if (!t)
+		return;
+	fwa_tls_close(t);
+	SSL_SESSION_free(t->session);
+	SSL_CTX_free(t->ctx);
+	t->session = NULL;
+	t->ctx = NULL;
+}
+
+static int wait_fd(int fd, short events, uint32_t timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r;
+
+	do
+		r = poll(&p, 1, (int)timeout_ms);
+	while (r < 0 && errno == EINTR);
+	return r > 0 ? 0 : -1;
+}
+
+static int tcp_connect(struct fwa_tls *t)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
+	int fd = -1;
+
+	if (getaddrinfo(t->host, t->port, &hints, &res) != 0)
+		return -1;
+	for (ai = res; ai; ai = ai->ai_next) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    (errno == EINPROGRESS && wait_fd(fd, POLLOUT, t->connect_timeout_ms) == 0 &&
+		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0))
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* Drive an SSL call that may want I/O on a non-blocking socket, within timeout_ms. */
+static int ssl_wait(struct fwa_tls *t, int r, uint32_t timeout_ms)
+{
+	switch (SSL_get_error(t->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return wait_fd(t->fd, POLLIN, timeout_ms);
+	case SSL_ERROR_WANT_WRITE:
+		return wait_fd(t->fd, POLLOUT, timeout_ms);
+	default:
+		return -1;
+	}
+}
+
+enum fwa_err fwa_tls_connect(struct fwa_tls *t)
+{
+	int r;
+
+	fwa_tls_close(t);
+	t->fd = tcp_connect(t);
+	if (t->fd < 0) {
+		snprintf(t->err, sizeof(t->err), "connect to %.200s:%s failed", t->host, t->port);
+		return FWA_ERR_TRANSPORT;
+	}
+	t->ssl = SSL_new(t->ctx);
+	if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1 ||
+	    SSL_set_tlsext_host_name(t->ssl, t->host) != 1 || SSL_set1_host(t->ssl, t->host) != 1)
+		goto fail;
+	if (t->session)
+		SSL_set_session(t->ssl, t->session);
+	while ((r = SSL_connect(t->ssl)) != 1)
+		if (ssl_wait(t, r, t->connect_timeout_ms) < 0)
+			goto fail;
+	if (SSL_get_verify_result(t->ssl) != X509_V_OK)
+		goto fail;
+	SSL_SESSION_free(t->session);
+	t->session = SSL_get1_session(t->ssl);
+	return FWA_OK;
+fail:
+	fail(t, "TLS handshake failed");
+	fwa_tls_close(t);
+	return FWA_ERR_TRANSPORT;
+}
+
+enum fwa_err fwa_tls_send(struct fwa_tls *t, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t done;
+	int r;
+
+	if (!t->ssl)
+		return FWA_ERR_TRANSPORT;
+	while (len) {
+		r = SSL_write_ex(t->ssl, p, len, &done);
+		if (r == 1) {
+			p += done;
+			len -= done;
+			continue;
+		}
+		if (ssl_wait(t, r, t->connect_timeout_ms) < 0)
+			return FWA_ERR_TRANSPORT;
+	}
+	return FWA_OK;
+}
+
+enum fwa_err fwa_tls_recv(struct fwa_tls *t, void *buf, size_t cap, uint32_t timeout_ms,
+			  size_t *got)
+{
+	int r;
+
+	*got = 0;
+	if (!t->ssl)
+		return FWA_ERR_TRANSPORT;
+	for (;;) {
+		r = SSL_read_ex(t->ssl, buf, cap, got);
+		if (r == 1)
+			return FWA_OK;
+		if (SSL_get_error(t->ssl, r) == SSL_ERROR_ZERO_RETURN) {
+			*got = 0;
+			return FWA_OK;
+		}
+		if (ssl_wait(t, r, timeout_ms) < 0) {
+			/* A peer that closes without close_notify ends the stream too. */
+			if (SSL_get_error(t->ssl, r) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+				*got = 0;
+				return FWA_OK;
+			}
+			ERR_clear_error();
+			return FWA_ERR_TRANSPORT;
+		}
+	}
+}
+
+void fwa_tls_close(struct fwa_tls *t)
+{
+	if (t->ssl) {
+		SSL_shutdown(t->ssl);
+		SSL_free(t->ssl);
+		t->ssl = NULL;
+	}
+	if (t->fd >= 0) {
+		close(t->fd);
+		t->fd = -1;
+	}
+}

@@ -1,0 +1,45 @@
+/*
+ * tls.h - the POSIX agent's transport: one TLS connection at a time to the configured server
+ * over OpenSSL, with the device certificate as the client certificate, the server verified
+ * against the provisioned CA and its name, and the TLS session kept for resumption.
+ *
+ * Functions returning int give 0 on success and -1 with a message in err[] otherwise.
+ */
+#ifndef FWA_POSIX_TLS_H
+#define FWA_POSIX_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "fwa/port.h"
+
+struct fwa_tls {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	SSL_SESSION *session;
+	int fd;
+	char host[256];
+	char port[8];
+	uint32_t connect_timeout_ms;
+	char err[320];
+};
+
+/*
+ * Set up the client: host and port to connect to, PEM files of the device certificate (with
+ * its chain), its private key, and the CA that signs the server certificate. The struct is
+ * the caller's; free with fwa_tls_free().
+ */
+int fwa_tls_init(struct fwa_tls *t, const char *host, const char *port, const char *cert,
+		 const char *key, const char *ca);
+void fwa_tls_free(struct fwa_tls *t);
+
+/* Transport members of struct fwa_port over t (ctx must be what tls_of() below returns). */
+enum fwa_err fwa_tls_connect(struct fwa_tls *t);
+enum fwa_err fwa_tls_send(struct fwa_tls *t, const void *buf, size_t len);
+enum fwa_err fwa_tls_recv(struct fwa_tls *t, void *buf, size_t cap, uint32_t timeout_ms,
+			  size_t *got);
+void fwa_tls_close(struct fwa_tls *t);
+
+#endif
