@@ -698,6 +698,7 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC |
 			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 	struct MHD_OptionItem opts[] = {
+		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, l},
 		{MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL},
 		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
@@ -710,7 +711,6 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 		 (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"},
 		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, l},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l},
-		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, l},
 		{MHD_OPTION_END, 0, NULL},
 	};
 	l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, opts,

@@ -1,0 +1,165 @@
+# Shared by the otad integration tests (sourced): a PKI, signing keys and a trusted root made
+# at test time in a private temporary folder, a real otad on 127.0.0.1 with ports picked by the
+# kernel, curl helpers per identity, and assertions. Everything is removed on exit, and the
+# otad started here is stopped by its PID.
+#
+# Needs: OTAD, OTA_SIGN (binaries), OTA_SCRIPTS (the scripts/ folder) in the environment.
+set -euo pipefail
+
+: "${OTAD:?OTAD must name the otad binary}"
+: "${OTA_SIGN:?OTA_SIGN must name the ota-sign binary}"
+: "${OTA_SCRIPTS:?OTA_SCRIPTS must name the scripts folder}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/otad-test.XXXXXX")
+PKI=$T/pki
+DATA=$T/data
+CONF=$T/otad.conf
+LOG=$T/otad.log
+OTAD_PID=
+DPORT=
+MPORT=
+FAILS=0
+CHECKS=0
+
+cleanup() {
+	local rc=$?
+	if [ -n "$OTAD_PID" ] && kill -0 "$OTAD_PID" 2>/dev/null; then
+		kill -TERM "$OTAD_PID" 2>/dev/null || true
+		wait "$OTAD_PID" 2>/dev/null || true
+	fi
+	if [ $rc -ne 0 ] || [ "$FAILS" -ne 0 ]; then
+		echo "---- otad log (last 40 lines) ----"
+		tail -n 40 "$LOG" 2>/dev/null || true
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+ok() { CHECKS=$((CHECKS + 1)); }
+# expect WHAT EXPECTED ACTUAL
+expect() {
+	if [ "$2" == "$3" ]; then ok; else fail "$1: expected [$2], got [$3]"; fi
+}
+# expect_match WHAT REGEX ACTUAL
+expect_match() {
+	if [[ $3 =~ $2 ]]; then ok; else fail "$1: [$3] does not match [$2]"; fi
+}
+finish() {
+	echo "$(basename "$0"): $CHECKS checks passed, $FAILS failed"
+	[ "$FAILS" -eq 0 ]
+}
+
+make_pki() {
+	"$OTA_SCRIPTS/dev-pki.sh" "$PKI" >/dev/null
+	(cd "$T" && "$OTA_SIGN" keygen --out root >/dev/null && "$OTA_SIGN" keygen --out release >/dev/null &&
+		"$OTA_SIGN" root init --root-key root.pub --root-threshold 1 --release-key release.pub \
+			--release-threshold 1 --sign root.key --out-dir "$T" >/dev/null)
+}
+
+# write_config [extra lines for [limits]]
+write_config() {
+	cat >"$CONF" <<CONF
+[server]
+data_dir = $DATA
+log_level = ${LOG_LEVEL:-info}
+threads = 2
+shutdown_grace = 5
+
+[tls]
+cert = $PKI/server.pem
+key = $PKI/server.key
+
+[device]
+listen = 127.0.0.1:0
+ca = $PKI/device-ca.pem
+crl = $PKI/device-crl.pem
+poll_interval = 300
+poll_jitter = 10
+
+[management]
+listen = 127.0.0.1:0
+ca = $PKI/operator-ca.pem
+
+[limits]
+connection_timeout = ${CONN_TIMEOUT:-10}
+max_connections = 256
+body_max = 16384
+image_max = ${IMAGE_MAX:-4194304}
+
+[trust]
+root = $T/root-1.json
+CONF
+}
+
+start_otad() {
+	: >"$LOG"
+	"$OTAD" --config "$CONF" >>"$LOG" 2>&1 &
+	OTAD_PID=$!
+	for _ in $(seq 1 200); do
+		if grep -q "otad ready" "$LOG"; then
+			DPORT=$(grep -o 'device API on port [0-9]*' "$LOG" | tail -1 | awk '{print $5}')
+			MPORT=$(grep -o 'management API on port [0-9]*' "$LOG" | tail -1 | awk '{print $5}')
+			return 0
+		fi
+		kill -0 "$OTAD_PID" 2>/dev/null || { cat "$LOG"; echo "otad exited"; return 1; }
+		sleep 0.05
+	done
+	echo "otad did not become ready"; cat "$LOG"; return 1
+}
+
+stop_otad() {
+	kill -TERM "$OTAD_PID"
+	local rc=0
+	wait "$OTAD_PID" || rc=$?
+	OTAD_PID=
+	return $rc
+}
+
+# dcurl NAME ARGS... : curl as certificate NAME (from $PKI) to the device listener; the URL
+# argument is a path. Prints the body, then a line "HTTP <code>".
+_curl() {
+	local port=$1 name=$2 path=$3; shift 3
+	local id=()
+	[ -n "$name" ] && id=(--cert "$PKI/$name.pem" --key "$PKI/$name.key")
+	curl -sS --max-time 20 --cacert "$PKI/device-ca.pem" "${id[@]}" -w '\nHTTP %{http_code}' "$@" \
+		"https://127.0.0.1:$port$path" 2>/dev/null || true
+}
+dcurl() { local n=$1 p=$2; shift 2; _curl "$DPORT" "$n" "$p" "$@"; }
+mcurl() { local n=$1 p=$2; shift 2; _curl "$MPORT" "$n" "$p" "$@"; }
+code_of() { tail -n 1 <<<"$1" | awk '{print $2}'; }
+body_of() { sed '$d' <<<"$1"; }
+jfield() { body_of "$1" | jq -r "$2"; }
+
+db() { sqlite3 -batch -noheader "$DATA/otad.db" "$@"; }
+db_digest() { sqlite3 "$DATA/otad.db" .dump | sha256sum | cut -d' ' -f1; }
+
+CHECKIN='{"hw_variant":"pico2w","version":"1.0.0","security_floor":1,"root_version":1,"active_slot":"A","boot_state":"normal"}'
+checkin() { dcurl "$1" /device/v1/checkin -H 'Content-Type: application/json' -d "${2:-$CHECKIN}"; }
+
+# release_of IMAGE VERSION [SECURITY_VERSION] [HW]: upload the image, sign and register it;
+# prints the release id.
+release_of() {
+	local img=$1 ver=$2 sv=${3:-2} hw=${4:-pico2w}
+	local r
+	r=$(mcurl admin /api/v1/images --data-binary @"$img" -H 'Content-Type: application/octet-stream')
+	[[ $(code_of "$r") =~ ^20[01]$ ]] || { echo "upload failed: $r" >&2; return 1; }
+	"$OTA_SIGN" release --image "$img" --name fw --version "$ver" --security-version "$sv" \
+		--hw-variant "$hw" --key "$T/release.key" --out "$T/fw-$ver.json" >/dev/null
+	r=$(mcurl admin /api/v1/releases --data-binary @"$T/fw-$ver.json" -H 'Content-Type: application/json')
+	[[ $(code_of "$r") =~ ^20[01]$ ]] || { echo "release failed: $r" >&2; return 1; }
+	jfield "$r" .id
+}
+
+# deploy DEVICE RELEASE_ID: prints the deployment id
+deploy() {
+	local r
+	r=$(mcurl admin /api/v1/deployments -H 'Content-Type: application/json' \
+		-d "{\"device_id\":\"$1\",\"release_id\":\"$2\"}")
+	[ "$(code_of "$r")" == 201 ] || { echo "deploy failed: $r" >&2; return 1; }
+	jfield "$r" .id
+}
+
+report() { # DEVICE DEPLOYMENT JSON
+	dcurl "$1" "/device/v1/deployments/$2/events" -H 'Content-Type: application/json' -d "$3"
+}
