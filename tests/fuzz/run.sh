@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target built in BUILD_DIR/tests/fuzz for SECONDS each, starting from a
+# temporary copy of its seed corpus tests/fuzz/corpus/<target>/ (so that nothing is written
+# into the source tree). Fails when any target crashes, leaks, times out or is missing its
+# corpus; prints one summary line.
+# Usage: tests/fuzz/run.sh BUILD_DIR SECONDS
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+	echo "usage: $0 BUILD_DIR SECONDS" >&2
+	exit 2
+fi
+build=$(realpath "$1")
+seconds=$2
+src=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+targets=()
+while IFS= read -r t; do
+	targets+=("$t")
+done < <(find "$build/tests/fuzz" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
+if [ ${#targets[@]} -eq 0 ]; then
+	echo "fuzz: no targets built in $build/tests/fuzz" >&2
+	exit 1
+fi
+
+failed=()
+total_runs=0
+for t in "${targets[@]}"; do
+	name=$(basename "$t")
+	seeds="$src/corpus/$name"
+	if [ ! -d "$seeds" ] || [ -z "$(ls -A "$seeds")" ]; then
+		echo "fuzz: $name has no seed corpus in tests/fuzz/corpus/$name" >&2
+		failed+=("$name(no corpus)")
+		continue
+	fi
+	mkdir -p "$work/$name/corpus" "$work/$name/artifacts"
+	cp -r "$seeds"/. "$work/$name/corpus/"
+	log="$work/$name/log"
+	echo "fuzz: $name for ${seconds}s from $(ls "$seeds" | wc -l) seeds"
+	set +e
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		"$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+		-artifact_prefix="$work/$name/artifacts/" "$work/$name/corpus" >"$log" 2>&1
+	rc=$?
+	set -e
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+	runs=${runs:-0}
+	total_runs=$((total_runs + runs))
+	if [ $rc -ne 0 ]; then
+		tail -n 60 "$log" >&2
+		for a in "$work/$name/artifacts"/*; do
+			[ -e "$a" ] || continue
+			echo "fuzz: $name reproducer $(basename "$a") (base64): $(base64 -w0 "$a" | head -c 4096)" >&2
+		done
+		failed+=("$name")
+	else
+		echo "fuzz: $name ok, $runs runs, corpus $(ls "$work/$name/corpus" | wc -l) inputs"
+	fi
+done
+
+if [ ${#failed[@]} -ne 0 ]; then
+	echo "fuzz: FAILED ${failed[*]} (${#targets[@]} targets, $total_runs runs)"
+	exit 1
+fi
+echo "fuzz: ${#targets[@]} targets, ${seconds}s each, $total_runs runs, no crash"
