@@ -363,6 +363,7 @@ enum fwa_err fwa_sim_boot(struct fwa_sim *s)
 				s->active = (uint8_t)slot;
 				s->trial = true;
 				s->trial_deadline_ms = fwa_sim_now(s) + s->trial_ms;
+				s->trial_boot_ops = s->ops;
 				snprintf(msg, sizeof(msg), "bootrom: TBYB trial of %s in slot %c",
 					 s->running.version, 'A' + slot);
 				slog(s, 1, msg);
@@ -533,6 +534,7 @@ static enum fwa_err p_buy(void *ctx)
 
 	if (!s->booted || !s->trial)
 		return FWA_ERR_BUSY;
+	s->buy_ops = s->ops;
 	if (fwa_sim_watchdog_due(s))
 		return FWA_ERR_BUSY; /* too late: the watchdog has fired */
 	if (s->running.fault == SIM_FAULT_NEVER_BUY) {

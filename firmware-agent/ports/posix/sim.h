@@ -86,6 +86,8 @@ struct fwa_sim {
 	uint64_t cut_at;           /* 1-based operation index; 0 never */
 	enum sim_cut cut_mode;
 	jmp_buf *cut_jmp;          /* longjmp target (value 1) when power is cut */
+	uint64_t trial_boot_ops;   /* instrumentation: ops count at the last trial boot */
+	uint64_t buy_ops;          /* ops count when buy was last entered */
 	/* randomness and logging */
 	uint64_t rng;
 	int verbose;               /* 0 quiet, 1 info, 2 debug */

@@ -1,0 +1,575 @@
+/*
+ * The agent's simulation kit (see simkit.h): test-time keys and signed documents, an
+ * in-process device API double, and a driver for simulated devices on a virtual clock.
+ * The double parses requests and writes responses as real HTTP/1.1 bytes, so the agent's own
+ * HTTP client, framing and range handling are exercised on every run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "fwa/crypto_openssl.h"
+#include "fwa/json.h"
+#include "simkit.h"
+
+static void die(const char *what)
+{
+	fprintf(stderr, "simkit: %s\n", what);
+	abort();
+}
+
+void kit_keys_make(struct kit_keys *k)
+{
+	if (ota_key_generate(&k->root) || ota_key_generate(&k->release) ||
+	    ota_key_generate(&k->stranger) || ota_key_generate(&k->root2))
+		die("key generation failed");
+}
+
+void kit_keys_free(struct kit_keys *k)
+{
+	EVP_PKEY_free(k->root);
+	EVP_PKEY_free(k->release);
+	EVP_PKEY_free(k->stranger);
+	EVP_PKEY_free(k->root2);
+}
+
+static void key_info(EVP_PKEY *key, uint8_t spki[FWA_SPKI_P256_LEN], char id[65])
+{
+	if (ota_key_spki(key, spki, NULL))
+		die("spki");
+	ota_key_id(fwa_crypto_openssl(), spki, id);
+}
+
+/* DSSE envelope of payload signed by each signer. */
+static long envelope(const char *type, const char *payload, size_t len, EVP_PKEY *const *signers,
+		     unsigned n, char *out, size_t cap)
+{
+	static char b64[FWA_ENVELOPE_MAX];
+	uint8_t digest[32], sig[FWA_SIG_MAX], spki[FWA_SPKI_P256_LEN];
+	char id[65], sigb64[128];
+	struct fwa_jw w;
+	size_t siglen;
+	long k;
+
+	k = fwa_base64_encode((const uint8_t *)payload, len, b64, sizeof(b64) - 1);
+	if (k < 0)
+		return -1;
+	b64[k] = '\0';
+	fwa_dsse_pae_digest(fwa_crypto_openssl(), type, (const uint8_t *)payload, len, digest);
+	fwa_jw_init(&w, out, cap);
+	fwa_jw_obj_open(&w);
+	fwa_jw_str(&w, "payloadType", type);
+	fwa_jw_str(&w, "payload", b64);
+	fwa_jw_arr_open(&w, "signatures");
+	for (unsigned i = 0; i < n; i++) {
+		key_info(signers[i], spki, id);
+		if (ota_key_sign_digest(signers[i], digest, sig, &siglen))
+			die("sign");
+		k = fwa_base64_encode(sig, siglen, sigb64, sizeof(sigb64) - 1);
+		sigb64[k] = '\0';
+		fwa_jw_obj_open(&w);
+		fwa_jw_str(&w, "keyid", id);
+		fwa_jw_str(&w, "sig", sigb64);
+		fwa_jw_obj_close(&w);
+	}
+	fwa_jw_arr_close(&w);
+	fwa_jw_obj_close(&w);
+	return fwa_jw_end(&w);
+}
+
+long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
+	      unsigned nsigners, char *out, size_t cap)
+{
+	char payload[4096], rid[65], lid[65], rb64[200], lb64[200];
+	uint8_t rspki[FWA_SPKI_P256_LEN], lspki[FWA_SPKI_P256_LEN];
+	struct fwa_jw w;
+	long n;
+
+	key_info(root, rspki, rid);
+	key_info(release, lspki, lid);
+	n = fwa_base64_encode(rspki, sizeof(rspki), rb64, sizeof(rb64) - 1);
+	rb64[n] = '\0';
+	n = fwa_base64_encode(lspki, sizeof(lspki), lb64, sizeof(lb64) - 1);
+	lb64[n] = '\0';
+	fwa_jw_init(&w, payload, sizeof(payload));
+	fwa_jw_obj_open(&w);
+	fwa_jw_str(&w, "_type", "root");
+	fwa_jw_str(&w, "spec_version", FWA_SPEC_VERSION);
+	fwa_jw_uint(&w, "version", version);
+	fwa_jw_str(&w, "expires", "2100-01-01T00:00:00Z");
+	fwa_jw_key(&w, "keys");
+	fwa_jw_obj_open(&w);
+	fwa_jw_key(&w, rid);
+	fwa_jw_obj_open(&w);
+	fwa_jw_str(&w, "keytype", "ecdsa-p256");
+	fwa_jw_str(&w, "public", rb64);
+	fwa_jw_obj_close(&w);
+	fwa_jw_key(&w, lid);
+	fwa_jw_obj_open(&w);
+	fwa_jw_str(&w, "keytype", "ecdsa-p256");
+	fwa_jw_str(&w, "public", lb64);
+	fwa_jw_obj_close(&w);
+	fwa_jw_obj_close(&w);
+	fwa_jw_key(&w, "roles");
+	fwa_jw_obj_open(&w);
+	fwa_jw_key(&w, "root");
+	fwa_jw_obj_open(&w);
+	fwa_jw_arr_open(&w, "keyids");
+	fwa_jw_str(&w, NULL, rid);
+	fwa_jw_arr_close(&w);
+	fwa_jw_uint(&w, "threshold", 1);
+	fwa_jw_obj_close(&w);
+	fwa_jw_key(&w, "release");
+	fwa_jw_obj_open(&w);
+	fwa_jw_arr_open(&w, "keyids");
+	fwa_jw_str(&w, NULL, lid);
+	fwa_jw_arr_close(&w);
+	fwa_jw_uint(&w, "threshold", 1);
+	fwa_jw_obj_close(&w);
+	fwa_jw_obj_close(&w);
+	fwa_jw_obj_close(&w);
+	n = fwa_jw_end(&w);
+	if (n < 0)
+		die("root payload");
+	return envelope(FWA_PAYLOAD_ROOT, payload, (size_t)n, signers, nsigners, out, cap);
+}
+
+long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
+		  const uint8_t *image, size_t len, char *out, size_t cap)
+{
+	char payload[2048], hex[65];
+	uint8_t digest[32];
+	struct fwa_jw w;
+	long n;
+
+	SHA256(image, len, digest);
+	fwa_hex(digest, 32, hex);
+	fwa_jw_init(&w, payload, sizeof(payload));
+	fwa_jw_obj_open(&w);
+	fwa_jw_str(&w, "_type", "manifest");
+	fwa_jw_str(&w, "spec_version", FWA_SPEC_VERSION);
+	fwa_jw_str(&w, "name", "sim-firmware");
+	fwa_jw_str(&w, "version", version);
+	fwa_jw_uint(&w, "security_version", secver);
+	fwa_jw_arr_open(&w, "hw_variants");
+	fwa_jw_str(&w, NULL, hw);
+	fwa_jw_arr_close(&w);
+	fwa_jw_key(&w, "image");
+	fwa_jw_obj_open(&w);
+	fwa_jw_uint(&w, "size", len);
+	fwa_jw_str(&w, "sha256", hex);
+	fwa_jw_str(&w, "format", "sim");
+	fwa_jw_obj_close(&w);
+	fwa_jw_str(&w, "created", "2026-11-01T00:00:00Z");
+	fwa_jw_obj_close(&w);
+	n = fwa_jw_end(&w);
+	if (n < 0)
+		die("manifest payload");
+	return envelope(FWA_PAYLOAD_MANIFEST, payload, (size_t)n, &signer, 1, out, cap);
+}
+
+/* ---- the device API double ---- */
+
+void kit_server_init(struct kit_server *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->drop_after = -1;
+}
+
+void kit_server_free(struct kit_server *s)
+{
+	free(s->out);
+	s->out = NULL;
+}
+
+void kit_server_offer(struct kit_server *s, const char *version, const char *manifest,
+		      size_t manifest_len, uint8_t *image, size_t image_len)
+{
+	uint8_t digest[32];
+	char hex[65];
+
+	s->offer = true;
+	snprintf(s->dep_id, sizeof(s->dep_id), "%s", KIT_DEP);
+	snprintf(s->target_version, sizeof(s->target_version), "%s", version);
+	memcpy(s->manifest, manifest, manifest_len);
+	s->manifest_len = manifest_len;
+	s->image = image;
+	s->image_len = image_len;
+	SHA256(image, image_len, digest);
+	fwa_hex(digest, 32, hex);
+	snprintf(s->image_path, sizeof(s->image_path), "/device/v1/images/%s", hex);
+	s->final_status[0] = '\0';
+}
+
+static void out_put(struct kit_server *s, const void *p, size_t n)
+{
+	if (s->out_len + n > s->out_cap) {
+		s->out_cap = (s->out_len + n) * 2;
+		s->out = realloc(s->out, s->out_cap);
+		if (!s->out)
+			die("out of memory");
+	}
+	memcpy(s->out + s->out_len, p, n);
+	s->out_len += n;
+}
+
+static void respond(struct kit_server *s, int status, const char *extra, const void *body,
+		    size_t len)
+{
+	char head[512];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
+			 status, len, extra ? extra : "");
+
+	out_put(s, head, (size_t)n);
+	out_put(s, body, len);
+}
+
+static void json_str(const struct fwa_json *j, int obj, const char *key, char *out, size_t cap)
+{
+	int t = fwa_json_get(j, obj, key);
+
+	out[0] = '\0';
+	if (t >= 0 && fwa_json_str(j, t, out, cap, NULL) != FWA_OK)
+		out[0] = '\0';
+}
+
+static void do_checkin(struct kit_server *s, const char *body, size_t len)
+{
+	static struct fwa_json_tok tok[256];
+	static char ans[3 * FWA_ENVELOPE_MAX];
+	struct fwa_json j;
+	int t;
+	size_t n = 0;
+
+	s->checkins++;
+	if (fwa_json_parse(&j, body, len, tok, 256) != FWA_OK) {
+		respond(s, 400, NULL, "bad", 3);
+		return;
+	}
+	t = fwa_json_get(&j, 0, "last_outcome");
+	if (t >= 0)
+		json_str(&j, t, "status", s->last_outcome, sizeof(s->last_outcome));
+	n += (size_t)snprintf(ans + n, sizeof(ans) - n,
+			      "{\"action\":\"%s\",\"poll_after\":60,\"server_time\":1795000000",
+			      s->offer ? "update" : "none");
+	if (s->offer)
+		n += (size_t)snprintf(ans + n, sizeof(ans) - n,
+				      ",\"update\":{\"deployment_id\":\"%s\",\"image_url\":\"%s\","
+				      "\"image_size\":%zu,\"manifest\":%.*s}",
+				      s->dep_id, s->image_path, s->image_len, (int)s->manifest_len,
+				      s->manifest);
+	if (s->nroots) {
+		n += (size_t)snprintf(ans + n, sizeof(ans) - n, ",\"roots\":[");
+		for (unsigned i = 0; i < s->nroots; i++)
+			n += (size_t)snprintf(ans + n, sizeof(ans) - n, "%s%.*s", i ? "," : "",
+					      (int)s->roots_len[i], s->roots[i]);
+		n += (size_t)snprintf(ans + n, sizeof(ans) - n, "]");
+	}
+	n += (size_t)snprintf(ans + n, sizeof(ans) - n, "}");
+	respond(s, 200, "Content-Type: application/json\r\n", ans, n);
+}
+
+static void do_event(struct kit_server *s, const char *dep, const char *body, size_t len)
+{
+	static struct fwa_json_tok tok[64];
+	struct fwa_json j;
+	struct kit_event e;
+	uint64_t seq;
+	int t;
+
+	if (strcmp(dep, s->dep_id) != 0) {
+		respond(s, 404, NULL, "no", 2);
+		return;
+	}
+	if (fwa_json_parse(&j, body, len, tok, 64) != FWA_OK ||
+	    (t = fwa_json_get(&j, 0, "seq")) < 0 || fwa_json_uint(&j, t, UINT32_MAX, &seq)) {
+		respond(s, 400, NULL, "bad", 3);
+		return;
+	}
+	for (unsigned i = 0; i < s->nevents; i++)
+		if (s->events[i].seq == seq) {
+			s->duplicates++;
+			respond(s, 200, NULL, "{\"duplicate\":true}", 18);
+			return;
+		}
+	memset(&e, 0, sizeof(e));
+	e.seq = (uint32_t)seq;
+	json_str(&j, 0, "status", e.status, sizeof(e.status));
+	json_str(&j, 0, "reason", e.reason, sizeof(e.reason));
+	json_str(&j, 0, "version", e.version, sizeof(e.version));
+	if (s->nevents < KIT_MAX_EVENTS)
+		s->events[s->nevents++] = e;
+	if (s->offer && (strcmp(e.status, "confirmed") == 0 || strcmp(e.status, "failed") == 0 ||
+			 strcmp(e.status, "rolled_back") == 0)) {
+		s->offer = false;
+		snprintf(s->final_status, sizeof(s->final_status), "%s", e.status);
+		snprintf(s->final_reason, sizeof(s->final_reason), "%s", e.reason);
+		snprintf(s->final_version, sizeof(s->final_version), "%s", e.version);
+		s->succeeded = strcmp(e.status, "confirmed") == 0 &&
+			       strcmp(e.version, s->target_version) == 0;
+	}
+	respond(s, 200, NULL, "{\"duplicate\":false}", 19);
+}
+
+static void do_image(struct kit_server *s, const char *range_hdr)
+{
+	unsigned long long first = 0;
+	char extra[128];
+	size_t body;
+
+	if (s->image_gets < 16)
+		s->ranges[s->image_gets] = 0;
+	s->image_gets++;
+	if (range_hdr && sscanf(range_hdr, "bytes=%llu-", &first) == 1) {
+		if (first >= s->image_len) {
+			respond(s, 416, NULL, "", 0);
+			return;
+		}
+		if (s->image_gets <= 16)
+			s->ranges[s->image_gets - 1] = first;
+		snprintf(extra, sizeof(extra), "Content-Range: bytes %llu-%zu/%zu\r\n", first,
+			 s->image_len - 1, s->image_len);
+		respond(s, 206, extra, s->image + first, s->image_len - first);
+	} else {
+		respond(s, 200, NULL, s->image, s->image_len);
+	}
+	body = s->image_len - first;
+	if (s->drop_after >= 0 && s->drops_left > 0 && (size_t)s->drop_after < body) {
+		s->drops_left--;
+		s->out_len -= body - (size_t)s->drop_after;
+		s->reset_at_end = true;
+	}
+}
+
+/* A whole request is in s->in: answer it into s->out. */
+static bool handle(struct kit_server *s)
+{
+	char method[8], path[256], *head_end, *cl, *range;
+	size_t head_len, body_len = 0;
+
+	s->in[s->in_len < sizeof(s->in) ? s->in_len : sizeof(s->in) - 1] = '\0';
+	head_end = strstr(s->in, "\r\n\r\n");
+	if (!head_end)
+		return false;
+	head_len = (size_t)(head_end - s->in) + 4;
+	cl = strstr(s->in, "Content-Length: ");
+	if (cl && cl < head_end)
+		body_len = strtoul(cl + 16, NULL, 10);
+	if (s->in_len < head_len + body_len)
+		return false;
+	if (sscanf(s->in, "%7s %255s", method, path) != 2) {
+		respond(s, 400, NULL, "", 0);
+		return true;
+	}
+	range = strstr(s->in, "Range: ");
+	if (range && range > head_end)
+		range = NULL;
+	if (strcmp(method, "POST") == 0 && strcmp(path, "/device/v1/checkin") == 0) {
+		do_checkin(s, s->in + head_len, body_len);
+	} else if (strcmp(method, "POST") == 0 &&
+		   strncmp(path, "/device/v1/deployments/", 23) == 0) {
+		char dep[80];
+		char *slash = strchr(path + 23, '/');
+
+		if (!slash || strcmp(slash, "/events") != 0 || slash - (path + 23) >= 80) {
+			respond(s, 404, NULL, "", 0);
+			return true;
+		}
+		snprintf(dep, sizeof(dep), "%.*s", (int)(slash - (path + 23)), path + 23);
+		do_event(s, dep, s->in + head_len, body_len);
+	} else if (strcmp(method, "GET") == 0 && strcmp(path, s->image_path) == 0 && s->image) {
+		do_image(s, range ? range + 7 : NULL);
+	} else {
+		respond(s, 404, NULL, "", 0);
+	}
+	return true;
+}
+
+static struct kit_server *srv_of(void *ctx)
+{
+	return ((struct kit_device *)ctx)->srv;
+}
+
+static enum fwa_err t_connect(void *ctx)
+{
+	struct kit_server *s = srv_of(ctx);
+
+	if (s->down)
+		return FWA_ERR_TRANSPORT;
+	s->open = true;
+	s->in_len = 0;
+	s->out_len = s->out_pos = 0;
+	s->reset_at_end = false;
+	return FWA_OK;
+}
+
+static enum fwa_err t_send(void *ctx, const void *buf, size_t len)
+{
+	struct kit_server *s = srv_of(ctx);
+
+	if (!s->open || len > sizeof(s->in) - 1 - s->in_len)
+		return FWA_ERR_TRANSPORT;
+	memcpy(s->in + s->in_len, buf, len);
+	s->in_len += len;
+	if (s->out_len == 0)
+		handle(s);
+	return FWA_OK;
+}
+
+static enum fwa_err t_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms, size_t *got)
+{
+	struct kit_server *s = srv_of(ctx);
+	size_t n;
+
+	(void)timeout_ms;
+	*got = 0;
+	if (!s->open)
+		return FWA_ERR_TRANSPORT;
+	if (s->out_pos == s->out_len)
+		return s->reset_at_end || s->out_len == 0 ? FWA_ERR_TRANSPORT : FWA_OK;
+	n = s->out_len - s->out_pos;
+	if (n > cap)
+		n = cap;
+	if (n > 1500)
+		n = 1500; /* segment-sized pieces, to exercise reassembly */
+	memcpy(buf, s->out + s->out_pos, n);
+	s->out_pos += n;
+	*got = n;
+	return FWA_OK;
+}
+
+static void t_close(void *ctx)
+{
+	struct kit_server *s = srv_of(ctx);
+
+	s->open = false;
+	s->in_len = 0;
+	s->out_len = s->out_pos = 0;
+}
+
+/* ---- devices ---- */
+
+void kit_device_init(struct kit_device *d, struct kit_server *srv, const uint8_t *factory,
+		     size_t factory_len, const char *root, size_t root_len, uint32_t slot_size)
+{
+	memset(d, 0, sizeof(*d));
+	if (fwa_sim_open_mem(&d->sim, slot_size) < 0)
+		die("sim flash");
+	if (fwa_sim_provision(&d->sim, factory, factory_len) != FWA_OK)
+		die("provision");
+	d->sim.virtual_clock = true;
+	d->sim.vclock_ms = 1000;
+	d->sim.verbose = getenv("KIT_VERBOSE") ? atoi(getenv("KIT_VERBOSE")) : 0;
+	d->sim.name = "device";
+	d->srv = srv;
+	fwa_sim_port(&d->port, &d->sim, fwa_crypto_openssl());
+	d->port.ctx = d;
+	d->port.tr_connect = t_connect;
+	d->port.tr_send = t_send;
+	d->port.tr_recv = t_recv;
+	d->port.tr_close = t_close;
+	if (root_len > sizeof(d->root))
+		die("root too large");
+	memcpy(d->root, root, root_len);
+	d->root_len = root_len;
+	d->check.name = "selftest";
+	d->check.check = fwa_sim_selftest;
+	d->check.ctx = &d->sim;
+	d->cfg.hw_variant = KIT_HW;
+	d->cfg.version = d->version;
+	d->cfg.host = "ota.test:8443";
+	d->cfg.image_format = "sim";
+	d->cfg.root_json = d->root;
+	d->cfg.root_len = d->root_len;
+	d->cfg.checks = &d->check;
+	d->cfg.nchecks = 1;
+	d->cfg.poll_s = 60;
+	d->cfg.retry_min_ms = 100;
+	d->cfg.retry_max_ms = 2000;
+	d->scratch = aligned_alloc(8, (FWA_AGENT_SCRATCH_SIZE + 7) / 8 * 8);
+	if (!d->scratch)
+		die("scratch");
+}
+
+void kit_device_free(struct kit_device *d)
+{
+	fwa_sim_close(&d->sim);
+	free(d->scratch);
+	d->scratch = NULL;
+}
+
+void kit_power_cut(struct kit_device *d)
+{
+	fwa_sim_power_cut(&d->sim);
+	d->sim.cut_at = 0;
+	d->sim.cut_mode = SIM_CUT_NONE;
+	t_close(d);
+}
+
+static enum kit_result run(struct kit_device *d, unsigned max_steps)
+{
+	struct fwa_step st;
+	enum fwa_err err;
+	unsigned steps = 0;
+
+	for (;;) { /* one iteration per boot */
+		if (!d->sim.booted) {
+			if (fwa_sim_boot(&d->sim) != FWA_OK) {
+				d->bricked = true;
+				return KIT_BRICKED;
+			}
+		}
+		d->boots++;
+		snprintf(d->version, sizeof(d->version), "%s", d->sim.running.version);
+		if (fwa_agent_init(&d->agent, &d->port, &d->cfg, d->scratch,
+				   FWA_AGENT_SCRATCH_SIZE) != FWA_OK)
+			return KIT_ERROR;
+		for (;;) {
+			uint64_t wait, left;
+
+			if (++steps > max_steps)
+				return KIT_STUCK;
+			d->steps++;
+			if (fwa_sim_watchdog_due(&d->sim)) {
+				fwa_sim_watchdog_reset(&d->sim);
+				t_close(d);
+				break;
+			}
+			err = fwa_agent_step(&d->agent, &st);
+			if (st.rebooting) {
+				t_close(d);
+				break;
+			}
+			if (err == FWA_OK && st.wait_ms > 0 && fwa_agent_idle(&d->agent))
+				return KIT_IDLE;
+			wait = st.wait_ms;
+			left = fwa_sim_watchdog_left(&d->sim);
+			if (wait > left)
+				wait = left;
+			d->sim.vclock_ms += wait;
+		}
+	}
+}
+
+enum kit_result kit_run(struct kit_device *d, unsigned max_steps)
+{
+	jmp_buf jb;
+	enum kit_result r;
+
+	d->sim.cut_jmp = &jb;
+	if (setjmp(jb)) {
+		d->sim.cut_jmp = NULL;
+		return KIT_CUT;
+	}
+	r = run(d, max_steps);
+	d->sim.cut_jmp = NULL;
+	return r;
+}
+
+void kit_slot_sha256(struct kit_device *d, unsigned slot, size_t len, uint8_t out[32])
+{
+	SHA256(d->sim.flash + SIM_SLOT0_OFF + slot * d->sim.slot_size, len, out);
+}

@@ -1,0 +1,137 @@
+/*
+ * simkit.h - the simulation kit of the agent tests: signing keys and signed documents made at
+ * test time, an in-process double of the device API (check-in, ranged image download, event
+ * reports with idempotency) used as the transport of simulated devices so that the power-cut
+ * sweep runs thousands of boots quickly, and a driver that boots a simulated device and steps
+ * its real agent core on a virtual clock until it is idle.
+ */
+#ifndef SIMKIT_H
+#define SIMKIT_H
+
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fwa/agent.h"
+#include "sim.h"
+
+#define KIT_HW "sim"
+#define KIT_DEP "d-0001"
+#define KIT_MAX_EVENTS 64
+
+struct kit_keys {
+	EVP_PKEY *root;
+	EVP_PKEY *release;
+	EVP_PKEY *stranger; /* trusted by no root */
+	EVP_PKEY *root2;    /* the root key of a rotated root */
+};
+
+/* Fresh keys; aborts the test program on failure. */
+void kit_keys_make(struct kit_keys *k);
+void kit_keys_free(struct kit_keys *k);
+
+/* Root metadata envelope: root role {root}, release role {release}, signed by signers. */
+long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
+	      unsigned nsigners, char *out, size_t cap);
+/* Manifest envelope for image[0..len), signed by `signer`. */
+long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
+		  const uint8_t *image, size_t len, char *out, size_t cap);
+
+/* One recorded report. */
+struct kit_event {
+	uint32_t seq;
+	char status[16];
+	char reason[80];
+	char version[FWA_SEMVER_MAX + 1];
+};
+
+/* The device API double. */
+struct kit_server {
+	/* the offered deployment */
+	bool offer;
+	char dep_id[FWA_DEP_ID_MAX + 1];
+	char target_version[FWA_SEMVER_MAX + 1];
+	char manifest[FWA_ENVELOPE_MAX];
+	size_t manifest_len;
+	uint8_t *image;       /* served bytes (the caller's) */
+	size_t image_len;
+	char image_path[100];
+	char roots[2][FWA_ENVELOPE_MAX]; /* roots offered at check-in */
+	size_t roots_len[2];
+	unsigned nroots;
+	/* faults */
+	long drop_after;      /* cut image responses after this many body bytes ... */
+	int drops_left;       /* ... this many times */
+	bool down;            /* refuse connections */
+	/* what the server learned */
+	struct kit_event events[KIT_MAX_EVENTS];
+	unsigned nevents;     /* unique (seq) events stored */
+	unsigned duplicates;
+	char final_status[16];   /* "" until confirmed / failed / rolled_back arrives */
+	char final_reason[80];
+	char final_version[FWA_SEMVER_MAX + 1];
+	bool succeeded;       /* confirmed with version == target_version */
+	unsigned checkins;
+	unsigned image_gets;
+	uint64_t ranges[16];  /* first byte asked by each image GET */
+	char last_outcome[16];   /* last_outcome.status from the latest check-in */
+	/* the connection */
+	bool open;
+	char in[8192];
+	size_t in_len;
+	char *out;
+	size_t out_len, out_pos, out_cap;
+	bool reset_at_end;    /* this response ends in a connection reset */
+};
+
+void kit_server_init(struct kit_server *s);
+void kit_server_free(struct kit_server *s);
+/* Offer deployment KIT_DEP of this manifest and image (image stays the caller's). */
+void kit_server_offer(struct kit_server *s, const char *version, const char *manifest,
+		      size_t manifest_len, uint8_t *image, size_t image_len);
+
+/* A simulated device: hardware, its server, and its agent. */
+struct kit_device {
+	struct fwa_sim sim; /* first: the sim port members use it */
+	struct kit_server *srv;
+	struct fwa_port port;
+	struct fwa_agent agent;
+	struct fwa_agent_config cfg;
+	struct fwa_health_check check;
+	char version[FWA_SEMVER_MAX + 1];
+	char root[FWA_ENVELOPE_MAX];
+	size_t root_len;
+	void *scratch;
+	unsigned boots;
+	unsigned steps;
+	bool bricked;
+};
+
+/* Device provisioned with `factory` in slot A, trusting `root`, talking to srv. */
+void kit_device_init(struct kit_device *d, struct kit_server *srv, const uint8_t *factory,
+		     size_t factory_len, const char *root, size_t root_len, uint32_t slot_size);
+void kit_device_free(struct kit_device *d);
+
+enum kit_result {
+	KIT_IDLE = 0,  /* the agent is idle after a successful check-in */
+	KIT_CUT,       /* the power was cut at the armed operation */
+	KIT_BRICKED,   /* nothing bootable */
+	KIT_STUCK,     /* step budget spent before idle */
+	KIT_ERROR,     /* the agent refused to start */
+};
+
+/*
+ * Boot the device (as after power-on, unless the bootrom registers say otherwise) and run it
+ * on its virtual clock until the agent is idle, rebooting as it asks and when the watchdog
+ * fires, at most max_steps steps. With sim.cut_at armed, returns KIT_CUT after the cut; the
+ * caller then calls fwa_sim_power_cut() (kit_power_cut) and runs again.
+ */
+enum kit_result kit_run(struct kit_device *d, unsigned max_steps);
+void kit_power_cut(struct kit_device *d);
+
+/* SHA-256 (OpenSSL) of the running slot's image bytes [0, len). */
+void kit_slot_sha256(struct kit_device *d, unsigned slot, size_t len, uint8_t out[32]);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * The power-cut sweep (MCUboot's simulator is the model). A reference update of a simulated
+ * device counts every flash-changing operation (slot erases and page programs, state writes,
+ * the bootrom's buy). Then, for every operation index i, a fresh device runs the same update
+ * with power cut before operation i, and again with operation i torn halfway (half a sector
+ * erased, half a page programmed); power comes back, the device boots and its agent runs until
+ * idle. After every run: the device boots an image that is byte-for-byte a signed one (the
+ * factory image or the release), it runs the target or the previous version, its persisted
+ * state decodes with nothing left to send, its floor moved only with a confirmed update, and
+ * the server was told the outcome that matches what the device runs.
+ *
+ * Prints how many cases ran; exits non-zero on any failure.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "fwa/crypto_openssl.h"
+#include "simkit.h"
+#include "state.h"
+
+#define SLOT_SIZE (128u * 1024u)
+#define FACTORY_PAYLOAD 8000u
+#define TARGET_PAYLOAD 70000u /* > 64 KiB: the download writes a checkpoint too */
+
+static uint8_t factory[FACTORY_PAYLOAD + SIM_PAGE], target[TARGET_PAYLOAD + SIM_PAGE];
+static long factory_len, target_len;
+static char root[FWA_ENVELOPE_MAX], manifest[FWA_ENVELOPE_MAX];
+static long root_len, manifest_len;
+static uint8_t factory_sha[32], target_sha[32];
+
+static struct kit_server srv;
+static struct kit_device dev;
+static unsigned failures;
+
+static void fresh(void)
+{
+	kit_device_free(&dev);
+	kit_server_free(&srv);
+	kit_server_init(&srv);
+	kit_server_offer(&srv, "1.1.0", manifest, (size_t)manifest_len, target, (size_t)target_len);
+	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len, SLOT_SIZE);
+}
+
+static void bad(const char *mode, uint64_t i, const char *what)
+{
+	failures++;
+	fprintf(stderr, "sweep FAIL (%s op %llu): %s\n", mode, (unsigned long long)i, what);
+}
+
+/* The checks after a run; returns 1 when the device ended on the target version. */
+static int check(const char *mode, uint64_t i)
+{
+	struct fwa_state *st = malloc(sizeof(*st));
+	uint8_t sha[32];
+	int on_target = 0;
+
+	if (!st)
+		abort();
+	if (dev.bricked || !dev.sim.booted) {
+		bad(mode, i, "device does not boot");
+		goto out;
+	}
+	if (strcmp(dev.sim.running.version, "1.1.0") == 0) {
+		on_target = 1;
+		kit_slot_sha256(&dev, dev.sim.active, (size_t)target_len, sha);
+		if (memcmp(sha, target_sha, 32) != 0)
+			bad(mode, i, "running 1.1.0 from bytes that are not the signed image");
+		if (!srv.succeeded || strcmp(srv.final_status, "confirmed") != 0)
+			bad(mode, i, "running the target but the server was not told confirmed");
+	} else if (strcmp(dev.sim.running.version, "1.0.0") == 0) {
+		kit_slot_sha256(&dev, dev.sim.active, (size_t)factory_len, sha);
+		if (memcmp(sha, factory_sha, 32) != 0)
+			bad(mode, i, "running 1.0.0 from bytes that are not the factory image");
+		if (strcmp(srv.final_status, "rolled_back") != 0 &&
+		    strcmp(srv.final_status, "failed") != 0)
+			bad(mode, i, "running the previous version but no rollback/failure told");
+		else if (srv.final_reason[0] == '\0')
+			bad(mode, i, "rollback told without a reason");
+	} else {
+		bad(mode, i, "running a version that is neither target nor previous");
+	}
+	if (fwa_state_load(&dev.port, st, NULL) != FWA_OK) {
+		bad(mode, i, "persisted state does not decode");
+		goto out;
+	}
+	if (st->phase != FWA_PHASE_IDLE || !fwa_agent_idle(&dev.agent))
+		bad(mode, i, "agent not idle at the end");
+	if (on_target && st->floor != 2)
+		bad(mode, i, "floor not raised after the confirmed update");
+	if (!on_target && st->floor != 0)
+		bad(mode, i, "floor raised without a confirmed update");
+out:
+	free(st);
+	return on_target;
+}
+
+int main(void)
+{
+	struct kit_keys keys;
+	uint64_t total, i;
+	unsigned cases = 0, on_target = 0, on_previous = 0;
+	static const struct {
+		enum sim_cut mode;
+		const char *name;
+	} modes[] = { { SIM_CUT_BEFORE, "cut-before" }, { SIM_CUT_TEAR, "torn" } };
+
+	kit_keys_make(&keys);
+	factory_len = fwa_sim_mkimage("1.0.0", 1, KIT_HW, SIM_FAULT_NONE, FACTORY_PAYLOAD, factory,
+				      sizeof(factory));
+	target_len = fwa_sim_mkimage("1.1.0", 2, KIT_HW, SIM_FAULT_NONE, TARGET_PAYLOAD, target,
+				     sizeof(target));
+	SHA256(factory, (size_t)factory_len, factory_sha);
+	SHA256(target, (size_t)target_len, target_sha);
+	root_len = kit_root(keys.root, keys.release, 1, &keys.root, 1, root, sizeof(root));
+	manifest_len = kit_manifest(keys.release, "1.1.0", 2, KIT_HW, target, (size_t)target_len,
+				    manifest, sizeof(manifest));
+	if (factory_len < 0 || target_len < 0 || root_len < 0 || manifest_len < 0) {
+		fprintf(stderr, "sweep: could not build the test documents\n");
+		return 1;
+	}
+
+	/* Reference run: no cut; count the operations of a complete update. */
+	kit_server_init(&srv);
+	kit_server_offer(&srv, "1.1.0", manifest, (size_t)manifest_len, target, (size_t)target_len);
+	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len, SLOT_SIZE);
+	if (kit_run(&dev, 10000) != KIT_IDLE || check("reference", 0) != 1) {
+		fprintf(stderr, "sweep: the reference update did not succeed\n");
+		return 1;
+	}
+	total = dev.sim.ops;
+	printf("power-cut sweep: a complete update takes %llu flash operations\n",
+	       (unsigned long long)total);
+
+	for (unsigned m = 0; m < 2; m++) {
+		for (i = 1; i <= total; i++) {
+			enum kit_result r;
+
+			fresh();
+			dev.sim.cut_at = i;
+			dev.sim.cut_mode = modes[m].mode;
+			r = kit_run(&dev, 10000);
+			cases++;
+			if (r != KIT_CUT) {
+				bad(modes[m].name, i, "the operation was never reached");
+				continue;
+			}
+			kit_power_cut(&dev);
+			r = kit_run(&dev, 10000);
+			if (r != KIT_IDLE && r != KIT_BRICKED) {
+				bad(modes[m].name, i, "agent did not settle after power came back");
+				continue;
+			}
+			if (check(modes[m].name, i))
+				on_target++;
+			else
+				on_previous++;
+		}
+	}
+	kit_device_free(&dev);
+	kit_server_free(&srv);
+	kit_keys_free(&keys);
+	printf("power-cut sweep: %u cases (%llu operations x cut before / torn), "
+	       "%u ended on the target, %u on the previous version, %u failures\n",
+	       cases, (unsigned long long)total, on_target, on_previous, failures);
+	return failures ? 1 : 0;
+}
