@@ -117,17 +117,18 @@ stop_otad() {
 }
 
 # dcurl NAME ARGS... : curl as certificate NAME (from $PKI) to the device listener; the URL
-# argument is a path. Prints the body, then a line "HTTP <code>".
+# argument is a path. Prints the body, then a line "HTTP <code> <content type>".
 _curl() {
 	local port=$1 name=$2 path=$3; shift 3
 	local id=()
 	[ -n "$name" ] && id=(--cert "$PKI/$name.pem" --key "$PKI/$name.key")
-	curl -sS --max-time 20 --cacert "$PKI/device-ca.pem" "${id[@]}" -w '\nHTTP %{http_code}' "$@" \
+	curl -sS --max-time 20 --cacert "$PKI/device-ca.pem" "${id[@]}" -w '\nHTTP %{http_code} %{content_type}' "$@" \
 		"https://127.0.0.1:$port$path" 2>/dev/null || true
 }
 dcurl() { local n=$1 p=$2; shift 2; _curl "$DPORT" "$n" "$p" "$@"; }
 mcurl() { local n=$1 p=$2; shift 2; _curl "$MPORT" "$n" "$p" "$@"; }
 code_of() { tail -n 1 <<<"$1" | awk '{print $2}'; }
+ctype_of() { tail -n 1 <<<"$1" | awk '{print $3}'; }
 body_of() { sed '$d' <<<"$1"; }
 jfield() { body_of "$1" | jq -r "$2"; }
 
@@ -135,7 +136,7 @@ db() { sqlite3 -batch -noheader "$DATA/otad.db" "$@"; }
 db_digest() { sqlite3 "$DATA/otad.db" .dump | sha256sum | cut -d' ' -f1; }
 
 CHECKIN='{"hw_variant":"pico2w","version":"1.0.0","security_floor":1,"root_version":1,"active_slot":"A","boot_state":"normal"}'
-checkin() { dcurl "$1" /device/v1/checkin -H 'Content-Type: application/json' -d "${2:-$CHECKIN}"; }
+checkin() { dcurl "$1" /device/v1/checkin -H 'Content-Type: application/json' -d "${2-$CHECKIN}"; }
 
 # release_of IMAGE VERSION [SECURITY_VERSION] [HW]: upload the image, sign and register it;
 # prints the release id.
