@@ -1,1 +1,412 @@
-int main(void){return 0;}
+/*
+ * Scenarios of the device agent on simulated hardware, each one an update the agent must get
+ * right: the good path with every report in order; each faulty image kind rolled back by the
+ * RP2350 rules with its reason; a power cut in the trial just before the buy; manifests for
+ * another hardware variant, below the floor, or signed by an untrusted key refused before a
+ * byte is written; a tampered image refused; a server that drops the download resumed from the
+ * last good offset; a root rotation walked before the manifest that needs it; and a trial that
+ * cannot reach the server never bought.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "simkit.h"
+#include "state.h"
+
+#define SLOT_SIZE (64u * 1024u)
+#define PAYLOAD 20000u
+
+static struct kit_keys keys;
+static char root[FWA_ENVELOPE_MAX];
+static long root_len;
+static uint8_t factory[PAYLOAD + SIM_PAGE];
+static long factory_len;
+
+struct fixture {
+	struct kit_server srv;
+	struct kit_device dev;
+	uint8_t image[PAYLOAD + SIM_PAGE];
+	long image_len;
+	char manifest[FWA_ENVELOPE_MAX];
+	long manifest_len;
+};
+
+static int setup_all(void **state)
+{
+	(void)state;
+	kit_keys_make(&keys);
+	root_len = kit_root(keys.root, keys.release, 1, &keys.root, 1, root, sizeof(root));
+	factory_len = fwa_sim_mkimage("1.0.0", 1, KIT_HW, SIM_FAULT_NONE, PAYLOAD, factory,
+				      sizeof(factory));
+	return root_len > 0 && factory_len > 0 ? 0 : -1;
+}
+
+static int teardown_all(void **state)
+{
+	(void)state;
+	kit_keys_free(&keys);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	kit_server_init(&f->srv);
+	kit_device_init(&f->dev, &f->srv, factory, (size_t)factory_len, root, (size_t)root_len,
+			SLOT_SIZE);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	kit_device_free(&f->dev);
+	kit_server_free(&f->srv);
+	free(f);
+	return 0;
+}
+
+/* Offer an image of `version` (with a fault) under a manifest signed by signer. */
+static void offer(struct fixture *f, const char *version, uint32_t secver, enum sim_fault fault,
+		  const char *manifest_hw, uint32_t manifest_secver, EVP_PKEY *signer)
+{
+	f->image_len = fwa_sim_mkimage(version, secver, KIT_HW, fault, PAYLOAD, f->image,
+				       sizeof(f->image));
+	assert_true(f->image_len > 0);
+	f->manifest_len = kit_manifest(signer, version, manifest_secver, manifest_hw, f->image,
+				       (size_t)f->image_len, f->manifest, sizeof(f->manifest));
+	assert_true(f->manifest_len > 0);
+	kit_server_offer(&f->srv, version, f->manifest, (size_t)f->manifest_len, f->image,
+			 (size_t)f->image_len);
+}
+
+static void load_state(struct fixture *f, struct fwa_state *st)
+{
+	assert_int_equal(fwa_state_load(&f->dev.port, st, NULL), FWA_OK);
+}
+
+static bool slot_erased(struct fixture *f, unsigned slot)
+{
+	const uint8_t *p = f->dev.sim.flash + SIM_SLOT0_OFF + slot * f->dev.sim.slot_size;
+
+	for (uint32_t i = 0; i < f->dev.sim.slot_size; i++)
+		if (p[i] != 0xff)
+			return false;
+	return true;
+}
+
+static void test_good_update(void **state)
+{
+	static const char *const order[] = { "downloading", "downloaded", "installing",
+					     "rebooting",   "trial",      "confirmed" };
+	struct fixture *f = *state;
+	struct fwa_state st;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_string_equal(f->dev.sim.running.version, "1.1.0");
+	assert_int_equal(f->dev.sim.active, FWA_SLOT_B);
+	assert_false(f->dev.sim.trial);
+	assert_true(f->srv.succeeded);
+	assert_int_equal(f->srv.nevents, 6);
+	for (unsigned i = 0; i < 6; i++) {
+		assert_string_equal(f->srv.events[i].status, order[i]);
+		assert_int_equal(f->srv.events[i].seq, i + 1);
+	}
+	assert_string_equal(f->srv.events[0].version, "1.0.0");
+	assert_string_equal(f->srv.events[5].version, "1.1.0");
+	/* The final check-in repeated the outcome. */
+	assert_string_equal(f->srv.last_outcome, "confirmed");
+	load_state(f, &st);
+	assert_int_equal(st.floor, 2);
+	assert_int_equal(st.phase, FWA_PHASE_IDLE);
+	/* After a reboot it keeps running the bought image. */
+	fwa_sim_power_cut(&f->dev.sim);
+	assert_int_equal(kit_run(&f->dev, 100), KIT_IDLE);
+	assert_string_equal(f->dev.sim.running.version, "1.1.0");
+}
+
+static void expect_rollback(struct fixture *f, const char *reason_part)
+{
+	struct fwa_state st;
+
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_string_equal(f->dev.sim.running.version, "1.0.0");
+	assert_int_equal(f->dev.sim.active, FWA_SLOT_A);
+	assert_string_equal(f->srv.final_status, "rolled_back");
+	assert_string_equal(f->srv.final_version, "1.0.0");
+	if (!strstr(f->srv.final_reason, reason_part))
+		fail_msg("reason '%s' lacks '%s'", f->srv.final_reason, reason_part);
+	assert_false(f->srv.succeeded);
+	load_state(f, &st);
+	assert_int_equal(st.floor, 0);
+	assert_string_equal(f->srv.last_outcome, "rolled_back");
+}
+
+static void test_never_buys(void **state)
+{
+	struct fixture *f = *state;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NEVER_BUY, KIT_HW, 2, keys.release);
+	expect_rollback(f, "watchdog");
+	/* It did run as a trial and told the server so before the deadline. */
+	assert_string_equal(f->srv.events[4].status, "trial");
+}
+
+static void test_crashes_at_boot(void **state)
+{
+	struct fixture *f = *state;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_CRASH_BOOT, KIT_HW, 2, keys.release);
+	expect_rollback(f, "watchdog");
+}
+
+static void test_fails_health(void **state)
+{
+	struct fixture *f = *state;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_FAIL_HEALTH, KIT_HW, 2, keys.release);
+	expect_rollback(f, "health check selftest failed");
+}
+
+static void test_power_cut_before_buy(void **state)
+{
+	struct fixture *f = *state;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	/* A reference run finds the operation index of the buy ... */
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	uint64_t buy_at = f->dev.sim.buy_ops + 1;
+	assert_true(buy_at > f->dev.sim.trial_boot_ops);
+	teardown(state);
+	setup(state);
+	f = *state;
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	/* ... and the power goes just before it, in the middle of the trial. */
+	f->dev.sim.cut_at = buy_at;
+	f->dev.sim.cut_mode = SIM_CUT_BEFORE;
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_CUT);
+	assert_true(f->dev.sim.trial);
+	kit_power_cut(&f->dev);
+	expect_rollback(f, "power lost during the trial");
+}
+
+static void expect_refused(struct fixture *f, const char *reason_part, const char *running)
+{
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_string_equal(f->dev.sim.running.version, running);
+	assert_string_equal(f->srv.final_status, "failed");
+	if (!strstr(f->srv.final_reason, reason_part))
+		fail_msg("reason '%s' lacks '%s'", f->srv.final_reason, reason_part);
+	assert_int_equal(f->srv.image_gets, 0);
+}
+
+static void test_other_hw_variant(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ops;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, "other-board", 2, keys.release);
+	expect_refused(f, "hardware", "1.0.0");
+	assert_true(slot_erased(f, FWA_SLOT_B));
+	/* Only state writes happened: one per write is an erase plus its pages. */
+	ops = f->dev.sim.ops;
+	assert_int_equal(ops % (1 + (sizeof(struct fwa_state) + SIM_PAGE - 1) / SIM_PAGE), 0);
+}
+
+static void test_untrusted_signer(void **state)
+{
+	struct fixture *f = *state;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.stranger);
+	expect_refused(f, "", "1.0.0");
+	assert_true(slot_erased(f, FWA_SLOT_B));
+}
+
+static void test_below_floor(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_state st;
+
+	offer(f, "1.1.0", 3, SIM_FAULT_NONE, KIT_HW, 3, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	/* Now an older release whose security_version is below the raised floor. */
+	kit_server_init(&f->srv);
+	offer(f, "1.0.5", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	memcpy(f->srv.dep_id, "d-0002", 7);
+	f->dev.sim.vclock_ms += 120000; /* next poll */
+	expect_refused(f, "floor", "1.1.0");
+	load_state(f, &st);
+	assert_int_equal(st.floor, 3);
+}
+
+static void test_tampered_image(void **state)
+{
+	struct fixture *f = *state;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	f->image[PAYLOAD / 2] ^= 0x01; /* served bytes differ from the signed hash */
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_string_equal(f->dev.sim.running.version, "1.0.0");
+	assert_string_equal(f->srv.final_status, "failed");
+	assert_non_null(strstr(f->srv.final_reason, "SHA-256"));
+	assert_int_equal(f->dev.sim.trial_boot_ops, 0); /* never booted */
+}
+
+static void test_resume_after_drop(void **state)
+{
+	struct fixture *f = *state;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	f->srv.drop_after = 10000;
+	f->srv.drops_left = 2;
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	assert_int_equal(f->srv.image_gets, 3);
+	/* Each retry resumed from the last sector fully written, not from zero. */
+	assert_int_equal(f->srv.ranges[0], 0);
+	assert_int_equal(f->srv.ranges[1], 8192);
+	assert_int_equal(f->srv.ranges[2], 16384);
+}
+
+static void test_root_rotation(void **state)
+{
+	struct fixture *f = *state;
+	EVP_PKEY *signers[2] = { keys.root, keys.root2 };
+	struct fwa_state st;
+	long n;
+
+	/* Root v2: new root key, new release key (the stranger); signed by old and new. */
+	n = kit_root(keys.root2, keys.stranger, 2, signers, 2, f->srv.roots[0],
+		     sizeof(f->srv.roots[0]));
+	assert_true(n > 0);
+	f->srv.roots_len[0] = (size_t)n;
+	f->srv.nroots = 1;
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.stranger);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	load_state(f, &st);
+	assert_int_equal(st.has_root, 1);
+	assert_int_equal(st.root.version, 2);
+}
+
+static void test_bad_root_rotation(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_state st;
+	long n;
+
+	/* Root v2 signed only by its own new key: the old root never agreed. */
+	n = kit_root(keys.root2, keys.stranger, 2, &keys.root2, 1, f->srv.roots[0],
+		     sizeof(f->srv.roots[0]));
+	f->srv.roots_len[0] = (size_t)n;
+	f->srv.nroots = 1;
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.stranger);
+	expect_refused(f, "", "1.0.0");
+	load_state(f, &st);
+	assert_int_equal(st.has_root, 0);
+}
+
+static void test_trial_without_server(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Run until the trial boot; then the server goes away: no report can be acknowledged,
+	 * so the trial is never bought and the watchdog brings the previous image back. */
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	for (unsigned i = 0; i < 5000 && !f->dev.sim.trial; i++) {
+		struct fwa_step st;
+
+		if (!f->dev.sim.booted) {
+			assert_int_equal(fwa_sim_boot(&f->dev.sim), FWA_OK);
+			snprintf(f->dev.version, sizeof(f->dev.version), "%s",
+				 f->dev.sim.running.version);
+			assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg,
+							f->dev.scratch, FWA_AGENT_SCRATCH_SIZE),
+					 FWA_OK);
+			if (f->dev.sim.trial)
+				break;
+		}
+		enum fwa_err err = fwa_agent_step(&f->dev.agent, &st);
+
+		assert_true(err == FWA_OK || err == FWA_ERR_TRANSPORT);
+		f->dev.sim.vclock_ms += st.wait_ms;
+	}
+	assert_true(f->dev.sim.trial);
+	f->srv.down = true;
+	for (unsigned i = 0; i < 1000 && !fwa_sim_watchdog_due(&f->dev.sim); i++) {
+		struct fwa_step st;
+
+		enum fwa_err err = fwa_agent_step(&f->dev.agent, &st);
+
+		assert_int_not_equal(err, FWA_OK); /* the trial report cannot be sent */
+		assert_false(st.rebooting);
+		assert_true(f->dev.sim.trial); /* never bought */
+		f->dev.sim.vclock_ms += st.wait_ms ? st.wait_ms : 1;
+	}
+	assert_true(fwa_sim_watchdog_due(&f->dev.sim));
+	fwa_sim_watchdog_reset(&f->dev.sim);
+	f->srv.down = false;
+	expect_rollback(f, "watchdog");
+}
+
+static void test_server_down_backoff(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_step st;
+	uint32_t prev = 0;
+
+	f->srv.down = true;
+	f->dev.sim.booted = false;
+	assert_int_equal(fwa_sim_boot(&f->dev.sim), FWA_OK);
+	snprintf(f->dev.version, sizeof(f->dev.version), "%s", f->dev.sim.running.version);
+	assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg, f->dev.scratch,
+					FWA_AGENT_SCRATCH_SIZE),
+			 FWA_OK);
+	/* retry_min 100 ms, max 2000 ms: delays grow (with jitter in [d/2, d]) up to the cap. */
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(fwa_agent_step(&f->dev.agent, &st), FWA_ERR_TRANSPORT);
+		assert_true(st.wait_ms >= 50 && st.wait_ms <= 2000);
+		if (i >= 6)
+			assert_true(st.wait_ms >= 1000);
+		prev = st.wait_ms;
+		f->dev.sim.vclock_ms += st.wait_ms;
+	}
+	(void)prev;
+	assert_int_equal(f->dev.sim.ops, 0); /* nothing written while the server is away */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_good_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_never_buys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crashes_at_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fails_health, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_power_cut_before_buy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_hw_variant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_untrusted_signer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_below_floor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_after_drop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_root_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_root_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}
