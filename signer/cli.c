@@ -198,7 +198,7 @@ out:
 }
 
 static int load_private_keys(struct cli *c, char **paths, unsigned n, const char *pass,
-			     EVP_PKEY **keys)
+                             EVP_PKEY **keys)
 {
 	for (unsigned i = 0; i < n; i++) {
 		const char *why;
@@ -215,7 +215,7 @@ static void free_keys(EVP_PKEY **keys, unsigned n)
 }
 
 static int load_public_keys(struct cli *c, char **paths, unsigned n,
-			    uint8_t spki[][FWA_SPKI_P256_LEN])
+                            uint8_t spki[][FWA_SPKI_P256_LEN])
 {
 	for (unsigned i = 0; i < n; i++) {
 		const char *why;
@@ -226,7 +226,7 @@ static int load_public_keys(struct cli *c, char **paths, unsigned n,
 }
 
 static int add_path(struct cli *c, char **list, unsigned *n, unsigned max, const char *opt,
-		    char *val)
+                    char *val)
 {
 	if (*n >= max)
 		return usagef(c, "at most %u %s options", max, opt);
@@ -254,19 +254,19 @@ static int bad_opt(struct cli *c, char **argv)
 /* ---- keygen ---- */
 
 static const char keygen_help[] =
-	"usage: ota-sign keygen --out NAME [--passphrase-file FILE]\n"
-	"\n"
-	"Generate an ECDSA P-256 key pair: NAME.key (PKCS#8 PEM, mode 0600, encrypted with\n"
-	"AES-256 when --passphrase-file is given) and NAME.pub (PEM public key). Prints the key\n"
-	"id (hex SHA-256 of the DER SubjectPublicKeyInfo). Never overwrites either file.\n";
+    "usage: ota-sign keygen --out NAME [--passphrase-file FILE]\n"
+    "\n"
+    "Generate an ECDSA P-256 key pair: NAME.key (PKCS#8 PEM, mode 0600, encrypted with\n"
+    "AES-256 when --passphrase-file is given) and NAME.pub (PEM public key). Prints the key\n"
+    "id (hex SHA-256 of the DER SubjectPublicKeyInfo). Never overwrites either file.\n";
 
 static int cmd_keygen(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "out", required_argument, NULL, 'o' },
-		{ "passphrase-file", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"out", required_argument, NULL, 'o'},
+	    {"passphrase-file", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *name = NULL, *passfile = NULL, *why;
 	char *pass = NULL, *keypath = NULL, *pubpath = NULL, *kpem = NULL, *ppem = NULL;
@@ -280,10 +280,17 @@ static int cmd_keygen(struct cli *c, int argc, char **argv)
 	opt_reset();
 	while ((o = next_opt(argc, argv, opts)) != -1) {
 		switch (o) {
-		case 'o': name = optarg; break;
-		case 'p': passfile = optarg; break;
-		case 'h': fputs(keygen_help, c->out); return 0;
-		default: return bad_opt(c, argv);
+		case 'o':
+			name = optarg;
+			break;
+		case 'p':
+			passfile = optarg;
+			break;
+		case 'h':
+			fputs(keygen_help, c->out);
+			return 0;
+		default:
+			return bad_opt(c, argv);
 		}
 	}
 	if (optind != argc)
@@ -304,7 +311,8 @@ static int cmd_keygen(struct cli *c, int argc, char **argv)
 		goto out;
 	rc = EXIT_FAIL;
 	if (ota_key_generate(&pkey) || ota_key_spki(pkey, spki, &why) ||
-	    ota_key_private_pem(pkey, pass, &kpem, &klen) || ota_key_public_pem(pkey, &ppem, &plen)) {
+	    ota_key_private_pem(pkey, pass, &kpem, &klen) ||
+	    ota_key_public_pem(pkey, &ppem, &plen)) {
 		failf(c, "key generation failed");
 		goto out;
 	}
@@ -336,26 +344,26 @@ out:
 /* ---- root init / root rotate ---- */
 
 static const char root_init_help[] =
-	"usage: ota-sign root init --root-key PUB... --root-threshold K\n"
-	"                          --release-key PUB... --release-threshold K\n"
-	"                          --sign KEY... [--expires TIME | --expires-in DAYS]\n"
-	"                          [--passphrase-file FILE] [--out-dir DIR]\n"
-	"\n"
-	"Write DIR/root-1.json (default DIR: .): root metadata version 1 listing the root keys and\n"
-	"release keys (PEM public keys, each option repeatable, up to 8 per role) with their\n"
-	"thresholds, expiring at TIME (YYYY-MM-DDTHH:MM:SSZ) or after DAYS (default 365), signed\n"
-	"by the --sign private keys, which must meet the root threshold.\n";
+    "usage: ota-sign root init --root-key PUB... --root-threshold K\n"
+    "                          --release-key PUB... --release-threshold K\n"
+    "                          --sign KEY... [--expires TIME | --expires-in DAYS]\n"
+    "                          [--passphrase-file FILE] [--out-dir DIR]\n"
+    "\n"
+    "Write DIR/root-1.json (default DIR: .): root metadata version 1 listing the root keys and\n"
+    "release keys (PEM public keys, each option repeatable, up to 8 per role) with their\n"
+    "thresholds, expiring at TIME (YYYY-MM-DDTHH:MM:SSZ) or after DAYS (default 365), signed\n"
+    "by the --sign private keys, which must meet the root threshold.\n";
 
 static const char root_rotate_help[] =
-	"usage: ota-sign root rotate --previous ROOT --sign KEY... [--root-key PUB...]\n"
-	"                            [--root-threshold K] [--release-key PUB...]\n"
-	"                            [--release-threshold K] [--expires TIME | --expires-in DAYS]\n"
-	"                            [--passphrase-file FILE] [--out-dir DIR]\n"
-	"\n"
-	"Write root-(N+1).json next to ROOT (root-N.json) or in DIR. Roles not given keep the\n"
-	"previous root's keys and threshold; giving --release-key replaces the whole release set\n"
-	"(this is how a release key is revoked). The new root must be signed by a threshold of the\n"
-	"previous root keys and by a threshold of its own root keys: pass both sets with --sign.\n";
+    "usage: ota-sign root rotate --previous ROOT --sign KEY... [--root-key PUB...]\n"
+    "                            [--root-threshold K] [--release-key PUB...]\n"
+    "                            [--release-threshold K] [--expires TIME | --expires-in DAYS]\n"
+    "                            [--passphrase-file FILE] [--out-dir DIR]\n"
+    "\n"
+    "Write root-(N+1).json next to ROOT (root-N.json) or in DIR. Roles not given keep the\n"
+    "previous root's keys and threshold; giving --release-key replaces the whole release set\n"
+    "(this is how a release key is revoked). The new root must be signed by a threshold of the\n"
+    "previous root keys and by a threshold of its own root keys: pass both sets with --sign.\n";
 
 struct root_opts {
 	char *root_keys[FWA_MAX_ROLE_KEYS];
@@ -367,21 +375,21 @@ struct root_opts {
 };
 
 static int parse_root_opts(struct cli *c, int argc, char **argv, struct root_opts *ro,
-			   const char *help, bool rotate)
+                           const char *help, bool rotate)
 {
 	static const struct option opts[] = {
-		{ "root-key", required_argument, NULL, 'r' },
-		{ "root-threshold", required_argument, NULL, 'R' },
-		{ "release-key", required_argument, NULL, 'l' },
-		{ "release-threshold", required_argument, NULL, 'L' },
-		{ "sign", required_argument, NULL, 's' },
-		{ "expires", required_argument, NULL, 'e' },
-		{ "expires-in", required_argument, NULL, 'E' },
-		{ "passphrase-file", required_argument, NULL, 'p' },
-		{ "out-dir", required_argument, NULL, 'd' },
-		{ "previous", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"root-key", required_argument, NULL, 'r'},
+	    {"root-threshold", required_argument, NULL, 'R'},
+	    {"release-key", required_argument, NULL, 'l'},
+	    {"release-threshold", required_argument, NULL, 'L'},
+	    {"sign", required_argument, NULL, 's'},
+	    {"expires", required_argument, NULL, 'e'},
+	    {"expires-in", required_argument, NULL, 'E'},
+	    {"passphrase-file", required_argument, NULL, 'p'},
+	    {"out-dir", required_argument, NULL, 'd'},
+	    {"previous", required_argument, NULL, 'P'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int o, rc;
 
@@ -390,26 +398,44 @@ static int parse_root_opts(struct cli *c, int argc, char **argv, struct root_opt
 		rc = 0;
 		switch (o) {
 		case 'r':
-			rc = add_path(c, ro->root_keys, &ro->nroot, FWA_MAX_ROLE_KEYS, "--root-key", optarg);
+			rc = add_path(c, ro->root_keys, &ro->nroot, FWA_MAX_ROLE_KEYS, "--root-key",
+			              optarg);
 			break;
 		case 'l':
 			rc = add_path(c, ro->release_keys, &ro->nrelease, FWA_MAX_ROLE_KEYS,
-				      "--release-key", optarg);
+			              "--release-key", optarg);
 			break;
-		case 's': rc = add_path(c, ro->sign, &ro->nsign, FWA_MAX_SIGS, "--sign", optarg); break;
-		case 'R': ro->root_threshold = optarg; break;
-		case 'L': ro->release_threshold = optarg; break;
-		case 'e': ro->expires = optarg; break;
-		case 'E': ro->expires_in = optarg; break;
-		case 'p': ro->passfile = optarg; break;
-		case 'd': ro->out_dir = optarg; break;
+		case 's':
+			rc = add_path(c, ro->sign, &ro->nsign, FWA_MAX_SIGS, "--sign", optarg);
+			break;
+		case 'R':
+			ro->root_threshold = optarg;
+			break;
+		case 'L':
+			ro->release_threshold = optarg;
+			break;
+		case 'e':
+			ro->expires = optarg;
+			break;
+		case 'E':
+			ro->expires_in = optarg;
+			break;
+		case 'p':
+			ro->passfile = optarg;
+			break;
+		case 'd':
+			ro->out_dir = optarg;
+			break;
 		case 'P':
 			if (!rotate)
 				return bad_opt(c, argv);
 			ro->previous = optarg;
 			break;
-		case 'h': fputs(help, c->out); return -1;
-		default: return bad_opt(c, argv);
+		case 'h':
+			fputs(help, c->out);
+			return -1;
+		default:
+			return bad_opt(c, argv);
 		}
 		if (rc)
 			return rc;
@@ -430,22 +456,23 @@ static int parse_root_opts(struct cli *c, int argc, char **argv, struct root_opt
 }
 
 static int threshold_arg(struct cli *c, const char *s, unsigned nkeys, const char *what,
-			 unsigned *out)
+                         unsigned *out)
 {
 	uint64_t v;
 
 	if (!parse_uint(s, FWA_MAX_ROLE_KEYS, &v) || v == 0 || v > nkeys)
-		return usagef(c, "%s must be an integer from 1 to the number of keys (%u), got '%s'",
-			      what, nkeys, s);
+		return usagef(c,
+		              "%s must be an integer from 1 to the number of keys (%u), got '%s'",
+		              what, nkeys, s);
 	*out = (unsigned)v;
 	return 0;
 }
 
 static int root_write(struct cli *c, struct root_opts *ro, struct ota_root_spec *spec,
-		      const struct fwa_root *prev, const char *default_dir)
+                      const struct fwa_root *prev, const char *default_dir)
 {
 	const struct fwa_crypto *cr = fwa_crypto_openssl();
-	EVP_PKEY *keys[FWA_MAX_SIGS] = { 0 };
+	EVP_PKEY *keys[FWA_MAX_SIGS] = {0};
 	char *pass = NULL, *payload = NULL, *env = NULL, *path = NULL;
 	struct fwa_verify_scratch *s = NULL;
 	struct fwa_root *got = NULL;
@@ -456,7 +483,8 @@ static int root_write(struct cli *c, struct root_opts *ro, struct ota_root_spec 
 
 	if (ro->expires) {
 		if (!parse_time(ro->expires, &spec->expires)) {
-			rc = usagef(c, "--expires must be YYYY-MM-DDTHH:MM:SSZ, got '%s'", ro->expires);
+			rc = usagef(c, "--expires must be YYYY-MM-DDTHH:MM:SSZ, got '%s'",
+			            ro->expires);
 			goto out;
 		}
 	} else {
@@ -495,17 +523,17 @@ static int root_write(struct cli *c, struct root_opts *ro, struct ota_root_spec 
 		goto out;
 	}
 	if (ota_signer_envelope(FWA_PAYLOAD_ROOT, payload, plen, keys, ro->nsign, env,
-				FWA_ENVELOPE_MAX + 1, &elen, &why)) {
+	                        FWA_ENVELOPE_MAX + 1, &elen, &why)) {
 		failf(c, "%s", why);
 		goto out;
 	}
 	if (prev ? fwa_root_update(cr, prev, env, elen, got, s, &why)
-		 : fwa_root_load(cr, env, elen, got, s, &why)) {
+	         : fwa_root_load(cr, env, elen, got, s, &why)) {
 		failf(c, "the signed root does not verify: %s", why);
 		goto out;
 	}
 	if (asprintf(&path, "%s/root-%u.json", ro->out_dir ? ro->out_dir : default_dir,
-		     spec->version) < 0) {
+	             spec->version) < 0) {
 		path = NULL;
 		failf(c, "out of memory");
 		goto out;
@@ -518,7 +546,7 @@ static int root_write(struct cli *c, struct root_opts *ro, struct ota_root_spec 
 	fwa_hex(got->digest, 32, fp);
 	fwa_time_format(got->expires, exp);
 	fprintf(c->out, "wrote %s: root version %u, expires %s, fingerprint %s\n", path,
-		got->version, exp, fp);
+	        got->version, exp, fp);
 	rc = 0;
 out:
 	free_keys(keys, ro->nsign);
@@ -533,8 +561,8 @@ out:
 
 static int cmd_root_init(struct cli *c, int argc, char **argv)
 {
-	struct root_opts ro = { 0 };
-	struct ota_root_spec spec = { .version = 1 };
+	struct root_opts ro = {0};
+	struct ota_root_spec spec = {.version = 1};
 	int rc = parse_root_opts(c, argc, argv, &ro, root_init_help, false);
 
 	if (rc)
@@ -544,20 +572,20 @@ static int cmd_root_init(struct cli *c, int argc, char **argv)
 	if ((rc = load_public_keys(c, ro.root_keys, ro.nroot, spec.root_spki)) != 0 ||
 	    (rc = load_public_keys(c, ro.release_keys, ro.nrelease, spec.release_spki)) != 0 ||
 	    (rc = threshold_arg(c, ro.root_threshold, ro.nroot, "--root-threshold",
-				&spec.root_threshold)) != 0 ||
+	                        &spec.root_threshold)) != 0 ||
 	    (rc = threshold_arg(c, ro.release_threshold, ro.nrelease, "--release-threshold",
-				&spec.release_threshold)) != 0)
+	                        &spec.release_threshold)) != 0)
 		return rc;
 	return root_write(c, &ro, &spec, NULL, ".");
 }
 
 static int load_root_file(struct cli *c, const char *path, const struct fwa_root *trusted,
-			  struct fwa_root *out, struct fwa_verify_scratch *s);
+                          struct fwa_root *out, struct fwa_verify_scratch *s);
 
 static int cmd_root_rotate(struct cli *c, int argc, char **argv)
 {
-	struct root_opts ro = { 0 };
-	struct ota_root_spec spec = { 0 };
+	struct root_opts ro = {0};
+	struct ota_root_spec spec = {0};
 	struct fwa_root *prev = NULL;
 	struct fwa_verify_scratch *s = NULL;
 	char *dcopy = NULL;
@@ -587,11 +615,13 @@ static int cmd_root_rotate(struct cli *c, int argc, char **argv)
 	} else {
 		spec.nroot = prev->root.nkeys;
 		for (unsigned i = 0; i < prev->root.nkeys; i++)
-			memcpy(spec.root_spki[i], prev->keys[prev->root.key[i]].spki, FWA_SPKI_P256_LEN);
+			memcpy(spec.root_spki[i], prev->keys[prev->root.key[i]].spki,
+			       FWA_SPKI_P256_LEN);
 	}
 	if (ro.nrelease) {
 		spec.nrelease = ro.nrelease;
-		if ((rc = load_public_keys(c, ro.release_keys, ro.nrelease, spec.release_spki)) != 0)
+		if ((rc = load_public_keys(c, ro.release_keys, ro.nrelease, spec.release_spki)) !=
+		    0)
 			goto out;
 	} else {
 		spec.nrelease = prev->release.nkeys;
@@ -601,18 +631,21 @@ static int cmd_root_rotate(struct cli *c, int argc, char **argv)
 	}
 	if (ro.root_threshold) {
 		if ((rc = threshold_arg(c, ro.root_threshold, spec.nroot, "--root-threshold",
-					&spec.root_threshold)) != 0)
+		                        &spec.root_threshold)) != 0)
 			goto out;
 	} else if ((spec.root_threshold = prev->root.threshold) > spec.nroot) {
-		rc = usagef(c, "the previous root threshold exceeds the new root keys; give --root-threshold");
+		rc = usagef(
+		    c,
+		    "the previous root threshold exceeds the new root keys; give --root-threshold");
 		goto out;
 	}
 	if (ro.release_threshold) {
-		if ((rc = threshold_arg(c, ro.release_threshold, spec.nrelease, "--release-threshold",
-					&spec.release_threshold)) != 0)
+		if ((rc = threshold_arg(c, ro.release_threshold, spec.nrelease,
+		                        "--release-threshold", &spec.release_threshold)) != 0)
 			goto out;
 	} else if ((spec.release_threshold = prev->release.threshold) > spec.nrelease) {
-		rc = usagef(c, "the previous release threshold exceeds the new release keys; give --release-threshold");
+		rc = usagef(c, "the previous release threshold exceeds the new release keys; give "
+		               "--release-threshold");
 		goto out;
 	}
 	rc = root_write(c, &ro, &spec, prev, dirname(dcopy));
@@ -626,40 +659,40 @@ out:
 /* ---- release ---- */
 
 static const char release_help[] =
-	"usage: ota-sign release --image FILE --name NAME --version SEMVER --security-version N\n"
-	"                        --hw-variant HW... --key KEY... [--format FMT] [--created TIME]\n"
-	"                        [--root ROOT] [--passphrase-file FILE] [--out FILE]\n"
-	"\n"
-	"Write a release manifest for FILE (size and SHA-256), signed by each --key (release keys;\n"
-	"the threshold is the root's). FMT defaults to bin, TIME to now, the output to\n"
-	"NAME-SEMVER.manifest.json. The signed output is verified before it is written; with\n"
-	"--root, also against that root's release keys and threshold.\n";
+    "usage: ota-sign release --image FILE --name NAME --version SEMVER --security-version N\n"
+    "                        --hw-variant HW... --key KEY... [--format FMT] [--created TIME]\n"
+    "                        [--root ROOT] [--passphrase-file FILE] [--out FILE]\n"
+    "\n"
+    "Write a release manifest for FILE (size and SHA-256), signed by each --key (release keys;\n"
+    "the threshold is the root's). FMT defaults to bin, TIME to now, the output to\n"
+    "NAME-SEMVER.manifest.json. The signed output is verified before it is written; with\n"
+    "--root, also against that root's release keys and threshold.\n";
 
 static int cmd_release(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "image", required_argument, NULL, 'i' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "version", required_argument, NULL, 'v' },
-		{ "security-version", required_argument, NULL, 's' },
-		{ "hw-variant", required_argument, NULL, 'w' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "created", required_argument, NULL, 'c' },
-		{ "root", required_argument, NULL, 'r' },
-		{ "passphrase-file", required_argument, NULL, 'p' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"image", required_argument, NULL, 'i'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"version", required_argument, NULL, 'v'},
+	    {"security-version", required_argument, NULL, 's'},
+	    {"hw-variant", required_argument, NULL, 'w'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"created", required_argument, NULL, 'c'},
+	    {"root", required_argument, NULL, 'r'},
+	    {"passphrase-file", required_argument, NULL, 'p'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const struct fwa_crypto *cr = fwa_crypto_openssl();
-	struct ota_manifest_spec m = { .format = "bin" };
+	struct ota_manifest_spec m = {.format = "bin"};
 	const char *image = NULL, *secv = NULL, *created = NULL, *rootfile = NULL;
 	const char *passfile = NULL, *outpath = NULL, *why;
 	char *keypaths[FWA_MAX_ROLE_KEYS], *pass = NULL, *payload = NULL, *env = NULL;
 	char *path = NULL;
 	unsigned nkeys = 0;
-	EVP_PKEY *keys[FWA_MAX_ROLE_KEYS] = { 0 };
+	EVP_PKEY *keys[FWA_MAX_ROLE_KEYS] = {0};
 	struct fwa_verify_scratch *s = NULL;
 	struct fwa_root *self = NULL, *root = NULL;
 	struct fwa_manifest *got = NULL;
@@ -671,23 +704,46 @@ static int cmd_release(struct cli *c, int argc, char **argv)
 	while ((o = next_opt(argc, argv, opts)) != -1) {
 		rc = 0;
 		switch (o) {
-		case 'i': image = optarg; break;
-		case 'n': m.name = optarg; break;
-		case 'v': m.version = optarg; break;
-		case 's': secv = optarg; break;
+		case 'i':
+			image = optarg;
+			break;
+		case 'n':
+			m.name = optarg;
+			break;
+		case 'v':
+			m.version = optarg;
+			break;
+		case 's':
+			secv = optarg;
+			break;
 		case 'w':
 			if (m.nhw >= FWA_MAX_HW)
 				return usagef(c, "at most %d --hw-variant options", FWA_MAX_HW);
 			m.hw[m.nhw++] = optarg;
 			break;
-		case 'k': rc = add_path(c, keypaths, &nkeys, FWA_MAX_ROLE_KEYS, "--key", optarg); break;
-		case 'f': m.format = optarg; break;
-		case 'c': created = optarg; break;
-		case 'r': rootfile = optarg; break;
-		case 'p': passfile = optarg; break;
-		case 'o': outpath = optarg; break;
-		case 'h': fputs(release_help, c->out); return 0;
-		default: return bad_opt(c, argv);
+		case 'k':
+			rc = add_path(c, keypaths, &nkeys, FWA_MAX_ROLE_KEYS, "--key", optarg);
+			break;
+		case 'f':
+			m.format = optarg;
+			break;
+		case 'c':
+			created = optarg;
+			break;
+		case 'r':
+			rootfile = optarg;
+			break;
+		case 'p':
+			passfile = optarg;
+			break;
+		case 'o':
+			outpath = optarg;
+			break;
+		case 'h':
+			fputs(release_help, c->out);
+			return 0;
+		default:
+			return bad_opt(c, argv);
 		}
 		if (rc)
 			return rc;
@@ -695,9 +751,12 @@ static int cmd_release(struct cli *c, int argc, char **argv)
 	if (optind != argc)
 		return usagef(c, "unexpected argument: %s", argv[optind]);
 	if (!image || !m.name || !m.version || !secv || m.nhw == 0 || nkeys == 0)
-		return usagef(c, "--image, --name, --version, --security-version, --hw-variant and --key are required");
+		return usagef(c, "--image, --name, --version, --security-version, --hw-variant and "
+		                 "--key are required");
 	if (!parse_uint(secv, UINT32_MAX, &v))
-		return usagef(c, "--security-version must be an integer from 0 to 4294967295, got '%s'", secv);
+		return usagef(
+		    c, "--security-version must be an integer from 0 to 4294967295, got '%s'",
+		    secv);
 	m.security_version = (uint32_t)v;
 	m.created = now();
 	if (created && !parse_time(created, &m.created))
@@ -734,7 +793,8 @@ static int cmd_release(struct cli *c, int argc, char **argv)
 	if ((rc = load_private_keys(c, keypaths, nkeys, pass, keys)) != 0)
 		goto out;
 	rc = EXIT_FAIL;
-	/* A root of exactly the signing keys, threshold all of them: every signature must verify. */
+	/* A root of exactly the signing keys, threshold all of them: every signature must verify.
+	 */
 	for (unsigned i = 0; i < nkeys; i++) {
 		if (ota_key_spki(keys[i], self->keys[i].spki, &why)) {
 			failf(c, "%s: %s", keypaths[i], why);
@@ -750,7 +810,7 @@ static int cmd_release(struct cli *c, int argc, char **argv)
 	}
 	self->nkeys = self->release.nkeys = self->release.threshold = (uint8_t)nkeys;
 	if (ota_signer_envelope(FWA_PAYLOAD_MANIFEST, payload, plen, keys, nkeys, env,
-				FWA_ENVELOPE_MAX + 1, &elen, &why)) {
+	                        FWA_ENVELOPE_MAX + 1, &elen, &why)) {
 		failf(c, "%s", why);
 		goto out;
 	}
@@ -776,9 +836,10 @@ static int cmd_release(struct cli *c, int argc, char **argv)
 	}
 	char hex[65];
 	fwa_hex(got->image_sha256, 32, hex);
-	fprintf(c->out, "wrote %s: %s %s, security_version %u, %llu bytes, sha256 %s, %u signatures\n",
-		path, got->name, got->version, got->security_version,
-		(unsigned long long)got->image_size, hex, nkeys);
+	fprintf(c->out,
+	        "wrote %s: %s %s, security_version %u, %llu bytes, sha256 %s, %u signatures\n",
+	        path, got->name, got->version, got->security_version,
+	        (unsigned long long)got->image_size, hex, nkeys);
 	rc = 0;
 out:
 	free_keys(keys, nkeys);
@@ -796,21 +857,21 @@ out:
 /* ---- verify ---- */
 
 static const char verify_help[] =
-	"usage: ota-sign verify --trusted-root ROOT [--root NEWER...] [--manifest M]\n"
-	"                       [--image FILE] [--hw-variant HW] [--floor N] [--at TIME]\n"
-	"\n"
-	"Verify the chain from the trusted ROOT through each NEWER root (in order, each exactly\n"
-	"one version up), the newest root's expiry at TIME (default now), then the manifest's\n"
-	"release signatures, and optionally the image, the hardware variant and the\n"
-	"anti-rollback floor. Exit 0 only when everything holds; otherwise one line names the\n"
-	"failed rule.\n";
+    "usage: ota-sign verify --trusted-root ROOT [--root NEWER...] [--manifest M]\n"
+    "                       [--image FILE] [--hw-variant HW] [--floor N] [--at TIME]\n"
+    "\n"
+    "Verify the chain from the trusted ROOT through each NEWER root (in order, each exactly\n"
+    "one version up), the newest root's expiry at TIME (default now), then the manifest's\n"
+    "release signatures, and optionally the image, the hardware variant and the\n"
+    "anti-rollback floor. Exit 0 only when everything holds; otherwise one line names the\n"
+    "failed rule.\n";
 
 /*
  * Load a root: self-signed (trusted == NULL) or as the rotation of `trusted`. Prints
  * "<cmd>: <path>: <reason>" on failure.
  */
 static int load_root_file(struct cli *c, const char *path, const struct fwa_root *trusted,
-			  struct fwa_root *out, struct fwa_verify_scratch *s)
+                          struct fwa_root *out, struct fwa_verify_scratch *s)
 {
 	const struct fwa_crypto *cr = fwa_crypto_openssl();
 	char *buf;
@@ -822,10 +883,10 @@ static int load_root_file(struct cli *c, const char *path, const struct fwa_root
 	if (rc)
 		return rc;
 	err = trusted ? fwa_root_update(cr, trusted, buf, len, out, s, &why)
-		      : fwa_root_load(cr, buf, len, out, s, &why);
+	              : fwa_root_load(cr, buf, len, out, s, &why);
 	if (err == FWA_ERR_ROOT_VERSION)
 		rc = failf(c, "%s: root version must be %u, got %u (rule: root.version)", path,
-			   trusted->version + 1, out->version);
+		           trusted->version + 1, out->version);
 	else if (err)
 		rc = failf(c, "%s: %s", path, why);
 	free(buf);
@@ -835,15 +896,15 @@ static int load_root_file(struct cli *c, const char *path, const struct fwa_root
 static int cmd_verify(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "trusted-root", required_argument, NULL, 't' },
-		{ "root", required_argument, NULL, 'r' },
-		{ "manifest", required_argument, NULL, 'm' },
-		{ "image", required_argument, NULL, 'i' },
-		{ "hw-variant", required_argument, NULL, 'w' },
-		{ "floor", required_argument, NULL, 'f' },
-		{ "at", required_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"trusted-root", required_argument, NULL, 't'},
+	    {"root", required_argument, NULL, 'r'},
+	    {"manifest", required_argument, NULL, 'm'},
+	    {"image", required_argument, NULL, 'i'},
+	    {"hw-variant", required_argument, NULL, 'w'},
+	    {"floor", required_argument, NULL, 'f'},
+	    {"at", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	enum { MAX_CHAIN = 64 };
 	const struct fwa_crypto *cr = fwa_crypto_openssl();
@@ -864,15 +925,32 @@ static int cmd_verify(struct cli *c, int argc, char **argv)
 	while ((o = next_opt(argc, argv, opts)) != -1) {
 		rc = 0;
 		switch (o) {
-		case 't': trusted = optarg; break;
-		case 'r': rc = add_path(c, chain, &nchain, MAX_CHAIN, "--root", optarg); break;
-		case 'm': manifest = optarg; break;
-		case 'i': image = optarg; break;
-		case 'w': hw = optarg; break;
-		case 'f': floor_s = optarg; break;
-		case 'a': at_s = optarg; break;
-		case 'h': fputs(verify_help, c->out); return 0;
-		default: return bad_opt(c, argv);
+		case 't':
+			trusted = optarg;
+			break;
+		case 'r':
+			rc = add_path(c, chain, &nchain, MAX_CHAIN, "--root", optarg);
+			break;
+		case 'm':
+			manifest = optarg;
+			break;
+		case 'i':
+			image = optarg;
+			break;
+		case 'w':
+			hw = optarg;
+			break;
+		case 'f':
+			floor_s = optarg;
+			break;
+		case 'a':
+			at_s = optarg;
+			break;
+		case 'h':
+			fputs(verify_help, c->out);
+			return 0;
+		default:
+			return bad_opt(c, argv);
 		}
 		if (rc)
 			return rc;
@@ -913,8 +991,8 @@ static int cmd_verify(struct cli *c, int argc, char **argv)
 		char e[21], a[21];
 		fwa_time_format(cur->expires, e);
 		fwa_time_format(at, a);
-		failf(c, "%s: root version %u expired at %s, checked at %s (rule: root.expires)", last,
-		      cur->version, e, a);
+		failf(c, "%s: root version %u expired at %s, checked at %s (rule: root.expires)",
+		      last, cur->version, e, a);
 		goto out;
 	}
 	if (!manifest) {
@@ -932,7 +1010,9 @@ static int cmd_verify(struct cli *c, int argc, char **argv)
 		unsigned n = 0;
 		if (fwa_dsse_count(cr, &s->env, cur, &cur->release, &n, NULL))
 			n = 0;
-		failf(c, "%s: signed by %u of the %u release keys required by root version %u (rule: manifest.threshold)",
+		failf(c,
+		      "%s: signed by %u of the %u release keys required by root version %u (rule: "
+		      "manifest.threshold)",
 		      manifest, n, cur->release.threshold, cur->version);
 		goto out;
 	}
@@ -945,7 +1025,9 @@ static int cmd_verify(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (!hw && floor_s && m->security_version < floor_v) {
-		failf(c, "%s: security_version %u below the floor %llu (rule: manifest.security_version)",
+		failf(c,
+		      "%s: security_version %u below the floor %llu (rule: "
+		      "manifest.security_version)",
 		      manifest, m->security_version, (unsigned long long)floor_v);
 		goto out;
 	}
@@ -963,9 +1045,11 @@ static int cmd_verify(struct cli *c, int argc, char **argv)
 	unsigned n = 0;
 	if (fwa_dsse_count(cr, &s->env, cur, &cur->release, &n, NULL))
 		n = 0;
-	fprintf(c->out, "OK: %s %s, security_version %u, signed by %u of %u release keys (threshold %u) of root version %u%s\n",
-		m->name, m->version, m->security_version, n, cur->release.nkeys,
-		cur->release.threshold, cur->version, image ? ", image matches" : "");
+	fprintf(c->out,
+	        "OK: %s %s, security_version %u, signed by %u of %u release keys (threshold %u) of "
+	        "root version %u%s\n",
+	        m->name, m->version, m->security_version, n, cur->release.nkeys,
+	        cur->release.threshold, cur->version, image ? ", image matches" : "");
 	rc = 0;
 out:
 	free(buf);
@@ -979,11 +1063,11 @@ out:
 /* ---- inspect ---- */
 
 static const char inspect_help[] =
-	"usage: ota-sign inspect FILE\n"
-	"\n"
-	"Print a DSSE envelope's payload type, its signers and its decoded payload. Root metadata\n"
-	"also shows which signatures are valid by its own root keys. Nothing here is trusted:\n"
-	"use verify for that.\n";
+    "usage: ota-sign inspect FILE\n"
+    "\n"
+    "Print a DSSE envelope's payload type, its signers and its decoded payload. Root metadata\n"
+    "also shows which signatures are valid by its own root keys. Nothing here is trusted:\n"
+    "use verify for that.\n";
 
 static void print_root(struct cli *c, const struct fwa_root *r, const struct fwa_dsse *env)
 {
@@ -997,7 +1081,8 @@ static void print_root(struct cli *c, const struct fwa_root *r, const struct fwa
 	fprintf(c->out, "root role: threshold %u of %u\n", r->root.threshold, r->root.nkeys);
 	for (unsigned i = 0; i < r->root.nkeys; i++)
 		fprintf(c->out, "  %s\n", r->keys[r->root.key[i]].id);
-	fprintf(c->out, "release role: threshold %u of %u\n", r->release.threshold, r->release.nkeys);
+	fprintf(c->out, "release role: threshold %u of %u\n", r->release.threshold,
+	        r->release.nkeys);
 	for (unsigned i = 0; i < r->release.nkeys; i++)
 		fprintf(c->out, "  %s\n", r->keys[r->release.key[i]].id);
 	fwa_dsse_pae_digest(cr, env->payload_type, env->payload, env->payload_len, digest);
@@ -1008,9 +1093,9 @@ static void print_root(struct cli *c, const struct fwa_root *r, const struct fwa
 			const struct fwa_key *key = &r->keys[r->root.key[k]];
 			if (strcmp(key->id, env->sigs[i].keyid) == 0)
 				state = cr->p256_verify(key->spki, digest, env->sigs[i].sig,
-							env->sigs[i].sig_len) == FWA_OK
-						? "valid"
-						: "INVALID";
+				                        env->sigs[i].sig_len) == FWA_OK
+				            ? "valid"
+				            : "INVALID";
 		}
 		fprintf(c->out, "  %s %s\n", env->sigs[i].keyid, state);
 	}
@@ -1023,19 +1108,19 @@ static void print_manifest(struct cli *c, const struct fwa_manifest *m)
 	fwa_time_format(m->created, t);
 	fwa_hex(m->image_sha256, 32, hex);
 	fprintf(c->out, "release %s %s, security_version %u, created %s\n", m->name, m->version,
-		m->security_version, t);
+	        m->security_version, t);
 	fprintf(c->out, "hardware variants:");
 	for (unsigned i = 0; i < m->nhw; i++)
 		fprintf(c->out, " %s", m->hw[i]);
 	fprintf(c->out, "\nimage: %llu bytes, format %s, sha256 %s\n",
-		(unsigned long long)m->image_size, m->image_format, hex);
+	        (unsigned long long)m->image_size, m->image_format, hex);
 }
 
 static int cmd_inspect(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const struct fwa_crypto *cr = fwa_crypto_openssl();
 	struct fwa_verify_scratch *s = NULL;
@@ -1078,7 +1163,8 @@ static int cmd_inspect(struct cli *c, int argc, char **argv)
 	fwrite(s->env.payload, 1, s->env.payload_len, c->out);
 	fputc('\n', c->out);
 	if (strcmp(s->env.payload_type, FWA_PAYLOAD_ROOT) == 0) {
-		/* Decoding reuses the token array only; the envelope stays intact for print_root. */
+		/* Decoding reuses the token array only; the envelope stays intact for print_root.
+		 */
 		if (fwa_root_decode(cr, s->env.payload, s->env.payload_len, r, s, &why)) {
 			failf(c, "%s: %s", path, why);
 			goto out;
@@ -1106,20 +1192,20 @@ out:
 /* ---- dispatch ---- */
 
 static const char main_help[] =
-	"usage: ota-sign COMMAND [OPTIONS]   (ota-sign COMMAND --help for each)\n"
-	"\n"
-	"Offline signing of OTA metadata: keys, root of trust, release manifests.\n"
-	"\n"
-	"  keygen        generate a P-256 key pair (NAME.key, NAME.pub)\n"
-	"  root init     write root-1.json: root and release keys with thresholds\n"
-	"  root rotate   write root-(N+1).json, signed by the old and the new root keys\n"
-	"  release       write a signed release manifest for an image\n"
-	"  verify        verify a root chain, a manifest and an image\n"
-	"  inspect       print an envelope's payload and signers\n";
+    "usage: ota-sign COMMAND [OPTIONS]   (ota-sign COMMAND --help for each)\n"
+    "\n"
+    "Offline signing of OTA metadata: keys, root of trust, release manifests.\n"
+    "\n"
+    "  keygen        generate a P-256 key pair (NAME.key, NAME.pub)\n"
+    "  root init     write root-1.json: root and release keys with thresholds\n"
+    "  root rotate   write root-(N+1).json, signed by the old and the new root keys\n"
+    "  release       write a signed release manifest for an image\n"
+    "  verify        verify a root chain, a manifest and an image\n"
+    "  inspect       print an envelope's payload and signers\n";
 
 int ota_signer_main(int argc, char **argv, FILE *out, FILE *err)
 {
-	struct cli c = { out, err, "ota-sign" };
+	struct cli c = {out, err, "ota-sign"};
 
 	if (argc < 2)
 		return usagef(&c, "a command is required");

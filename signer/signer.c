@@ -38,7 +38,7 @@ static void jw_key_entry(struct fwa_jw *w, const uint8_t spki[FWA_SPKI_P256_LEN]
 }
 
 static void jw_role(struct fwa_jw *w, const char *name, unsigned n,
-		    const uint8_t spki[][FWA_SPKI_P256_LEN], unsigned threshold)
+                    const uint8_t spki[][FWA_SPKI_P256_LEN], unsigned threshold)
 {
 	char id[FWA_KEYID_HEX_LEN + 1];
 
@@ -55,7 +55,7 @@ static void jw_role(struct fwa_jw *w, const char *name, unsigned n,
 }
 
 enum fwa_err ota_signer_root_payload(const struct ota_root_spec *r, char *buf, size_t cap,
-				     size_t *len, const char **why)
+                                     size_t *len, const char **why)
 {
 	struct fwa_jw w;
 	char t[21];
@@ -92,7 +92,7 @@ enum fwa_err ota_signer_root_payload(const struct ota_root_spec *r, char *buf, s
 }
 
 enum fwa_err ota_signer_manifest_payload(const struct ota_manifest_spec *m, char *buf, size_t cap,
-					 size_t *len, const char **why)
+                                         size_t *len, const char **why)
 {
 	struct fwa_jw w;
 	char t[21], hex[65];
@@ -129,8 +129,8 @@ enum fwa_err ota_signer_manifest_payload(const struct ota_manifest_spec *m, char
 }
 
 enum fwa_err ota_signer_envelope(const char *type, const void *payload, size_t len,
-				 EVP_PKEY *const *keys, unsigned nkeys, char *out, size_t cap,
-				 size_t *outlen, const char **why)
+                                 EVP_PKEY *const *keys, unsigned nkeys, char *out, size_t cap,
+                                 size_t *outlen, const char **why)
 {
 	const struct fwa_crypto *c = fwa_crypto_openssl();
 	enum fwa_err err = FWA_OK;
@@ -203,7 +203,7 @@ static int fsync_dir(const char *dir)
 }
 
 enum fwa_err ota_signer_write_file(const char *path, const void *data, size_t len, mode_t mode,
-				   const char **why)
+                                   const char **why)
 {
 	char *dcopy = strdup(path), *bcopy = strdup(path);
 	char *tmp = NULL;

@@ -49,17 +49,17 @@ struct ota_manifest_spec {
  * validated here: callers decode it with the verifier before using it.
  */
 FWA_WUR enum fwa_err ota_signer_root_payload(const struct ota_root_spec *r, char *buf, size_t cap,
-					     size_t *len, const char **why);
+                                             size_t *len, const char **why);
 FWA_WUR enum fwa_err ota_signer_manifest_payload(const struct ota_manifest_spec *m, char *buf,
-						 size_t cap, size_t *len, const char **why);
+                                                 size_t cap, size_t *len, const char **why);
 
 /*
  * DSSE envelope of `payload` with one signature per key (over PAE(type, payload)), written to
  * out[0..cap) with a trailing newline; *outlen its length.
  */
 FWA_WUR enum fwa_err ota_signer_envelope(const char *type, const void *payload, size_t len,
-					 EVP_PKEY *const *keys, unsigned nkeys, char *out,
-					 size_t cap, size_t *outlen, const char **why);
+                                         EVP_PKEY *const *keys, unsigned nkeys, char *out,
+                                         size_t cap, size_t *outlen, const char **why);
 
 /*
  * Write a file all-or-nothing: a temporary file in the same directory, fsync, then link() into
@@ -67,7 +67,7 @@ FWA_WUR enum fwa_err ota_signer_envelope(const char *type, const void *payload, 
  * directory is synced. On any error nothing is left behind.
  */
 FWA_WUR enum fwa_err ota_signer_write_file(const char *path, const void *data, size_t len,
-					   mode_t mode, const char **why);
+                                           mode_t mode, const char **why);
 
 /* The ota-sign command line; returns the process exit status. Messages go to out and err. */
 int ota_signer_main(int argc, char **argv, FILE *out, FILE *err);

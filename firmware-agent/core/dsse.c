@@ -19,8 +19,7 @@ void fwa_sha256(const struct fwa_crypto *c, const void *data, size_t len, uint8_
 	c->sha256_final(&h, out);
 }
 
-enum fwa_err fwa_json_base64(const struct fwa_json *j, int t, uint8_t *out, size_t cap,
-			     size_t *len)
+enum fwa_err fwa_json_base64(const struct fwa_json *j, int t, uint8_t *out, size_t cap, size_t *len)
 {
 	if (t < 0 || (unsigned)t >= j->ntok || j->tok[t].type != FWA_JSON_STRING)
 		return FWA_ERR_MALFORMED;
@@ -50,10 +49,10 @@ enum fwa_err fwa_json_hexlower(const struct fwa_json *j, int t, size_t n, uint8_
 }
 
 enum fwa_err fwa_dsse_parse(const char *json, size_t len, struct fwa_verify_scratch *s,
-			    const char **why)
+                            const char **why)
 {
-	static const char *const env_keys[] = { "payloadType", "payload", "signatures", NULL };
-	static const char *const sig_keys[] = { "keyid", "sig", NULL };
+	static const char *const env_keys[] = {"payloadType", "payload", "signatures", NULL};
+	static const char *const sig_keys[] = {"keyid", "sig", NULL};
 	struct fwa_dsse *env = &s->env;
 	struct fwa_json j;
 	enum fwa_err err;
@@ -65,23 +64,27 @@ enum fwa_err fwa_dsse_parse(const char *json, size_t len, struct fwa_verify_scra
 		return fail(why, FWA_ERR_TOO_LARGE, "envelope over 16 KiB (rule: dsse.size)");
 	err = fwa_json_parse(&j, json, len, s->tok, FWA_JSON_MAX_TOKENS);
 	if (err == FWA_ERR_TOO_LARGE)
-		return fail(why, err, "envelope JSON too deep or too many tokens (rule: dsse.size)");
+		return fail(why, err,
+		            "envelope JSON too deep or too many tokens (rule: dsse.size)");
 	if (err)
 		return fail(why, err, "envelope is not valid JSON (rule: dsse.json)");
 	if (j.tok[0].type != FWA_JSON_OBJECT)
-		return fail(why, FWA_ERR_MALFORMED, "envelope is not a JSON object (rule: dsse.json)");
+		return fail(why, FWA_ERR_MALFORMED,
+		            "envelope is not a JSON object (rule: dsse.json)");
 	if (fwa_json_only_keys(&j, 0, env_keys))
-		return fail(why, FWA_ERR_MALFORMED, "envelope has an unknown member (rule: dsse.keys)");
+		return fail(why, FWA_ERR_MALFORMED,
+		            "envelope has an unknown member (rule: dsse.keys)");
 
 	err = fwa_json_str(&j, fwa_json_get(&j, 0, "payloadType"), env->payload_type,
-			   sizeof(env->payload_type), NULL);
+	                   sizeof(env->payload_type), NULL);
 	if (err == FWA_ERR_TOO_LARGE)
 		return fail(why, err, "payloadType too long (rule: dsse.payloadType)");
 	if (err)
-		return fail(why, err, "payloadType missing or not a string (rule: dsse.payloadType)");
+		return fail(why, err,
+		            "payloadType missing or not a string (rule: dsse.payloadType)");
 
-	err = fwa_json_base64(&j, fwa_json_get(&j, 0, "payload"), s->payload, sizeof(s->payload),
-			      &n);
+	err =
+	    fwa_json_base64(&j, fwa_json_get(&j, 0, "payload"), s->payload, sizeof(s->payload), &n);
 	if (err == FWA_ERR_TOO_LARGE)
 		return fail(why, err, "payload over 8 KiB (rule: dsse.payload)");
 	if (err)
@@ -92,12 +95,13 @@ enum fwa_err fwa_dsse_parse(const char *json, size_t len, struct fwa_verify_scra
 	int sigs = fwa_json_get(&j, 0, "signatures");
 	if (sigs < 0 || j.tok[sigs].type != FWA_JSON_ARRAY)
 		return fail(why, FWA_ERR_MALFORMED,
-			    "signatures missing or not an array (rule: dsse.signatures)");
+		            "signatures missing or not an array (rule: dsse.signatures)");
 	if (j.tok[sigs].size == 0)
-		return fail(why, FWA_ERR_MALFORMED, "envelope has no signature (rule: dsse.signatures)");
+		return fail(why, FWA_ERR_MALFORMED,
+		            "envelope has no signature (rule: dsse.signatures)");
 	if (j.tok[sigs].size > FWA_MAX_SIGS)
 		return fail(why, FWA_ERR_TOO_LARGE,
-			    "more than 16 signatures (rule: dsse.signatures)");
+		            "more than 16 signatures (rule: dsse.signatures)");
 	for (unsigned i = 0; i < j.tok[sigs].size; i++) {
 		struct fwa_dsse_sig *sg = &env->sigs[i];
 		uint8_t id[32];
@@ -105,17 +109,17 @@ enum fwa_err fwa_dsse_parse(const char *json, size_t len, struct fwa_verify_scra
 		t = fwa_json_at(&j, sigs, i);
 		if (j.tok[t].type != FWA_JSON_OBJECT || fwa_json_only_keys(&j, t, sig_keys))
 			return fail(why, FWA_ERR_MALFORMED,
-				    "signature entry is not {keyid, sig} (rule: dsse.signatures)");
+			            "signature entry is not {keyid, sig} (rule: dsse.signatures)");
 		if (fwa_json_hexlower(&j, fwa_json_get(&j, t, "keyid"), FWA_KEYID_HEX_LEN, id))
 			return fail(why, FWA_ERR_MALFORMED,
-				    "keyid is not 64 lowercase hex characters (rule: dsse.keyid)");
+			            "keyid is not 64 lowercase hex characters (rule: dsse.keyid)");
 		fwa_hex(id, 32, sg->keyid);
 		err = fwa_json_base64(&j, fwa_json_get(&j, t, "sig"), sg->sig, sizeof(sg->sig), &n);
 		if (err == FWA_ERR_TOO_LARGE)
 			return fail(why, err, "signature over 72 bytes (rule: dsse.sig)");
 		if (err || n == 0)
 			return fail(why, FWA_ERR_MALFORMED,
-				    "sig missing, empty or not base64 (rule: dsse.sig)");
+			            "sig missing, empty or not base64 (rule: dsse.sig)");
 		sg->sig_len = (uint8_t)n;
 		env->nsigs++;
 	}
@@ -136,7 +140,7 @@ static void hash_len(const struct fwa_crypto *c, struct fwa_sha256 *h, size_t n)
 }
 
 void fwa_dsse_pae_digest(const struct fwa_crypto *c, const char *payload_type,
-			 const uint8_t *payload, size_t len, uint8_t out[32])
+                         const uint8_t *payload, size_t len, uint8_t out[32])
 {
 	struct fwa_sha256 h;
 	size_t tl = strlen(payload_type);
@@ -155,8 +159,8 @@ void fwa_dsse_pae_digest(const struct fwa_crypto *c, const char *payload_type,
 }
 
 enum fwa_err fwa_dsse_count(const struct fwa_crypto *c, const struct fwa_dsse *env,
-			    const struct fwa_root *root, const struct fwa_role *role,
-			    unsigned *count, const char **why)
+                            const struct fwa_root *root, const struct fwa_role *role,
+                            unsigned *count, const char **why)
 {
 	uint8_t digest[32];
 	unsigned n = 0;
@@ -175,9 +179,12 @@ enum fwa_err fwa_dsse_count(const struct fwa_crypto *c, const struct fwa_dsse *e
 				break;
 			}
 			if (err == FWA_ERR_KEY)
-				return fail(why, err, "a trusted key is not a usable P-256 key (rule: key.p256)");
+				return fail(
+				    why, err,
+				    "a trusted key is not a usable P-256 key (rule: key.p256)");
 			if (err != FWA_ERR_SIGNATURE)
-				return fail(why, FWA_ERR_CRYPTO, "crypto port failure (rule: crypto)");
+				return fail(why, FWA_ERR_CRYPTO,
+				            "crypto port failure (rule: crypto)");
 		}
 	}
 	*count = n;

@@ -52,7 +52,7 @@ long fwa_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
 				return -1;
 		}
 		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-			     (uint32_t)v[3];
+		             (uint32_t)v[3];
 		size_t nb = 3 - (size_t)pad;
 		/* Canonical form: the bits padding leaves unused must be zero. */
 		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))

@@ -35,9 +35,9 @@ static unsigned hex4(const char *p)
 
 	for (int i = 0; i < 4; i++) {
 		char c = p[i];
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-						    : (unsigned)(c - 'A' + 10);
+		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+		             : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+		                                    : (unsigned)(c - 'A' + 10);
 		v = v << 4 | d;
 	}
 	return v;
@@ -67,13 +67,20 @@ static int ustr_next(struct ustr *u)
 	char c = u->p[1];
 	u->p += 2;
 	switch (c) {
-	case 'b': return '\b';
-	case 'f': return '\f';
-	case 'n': return '\n';
-	case 'r': return '\r';
-	case 't': return '\t';
-	case 'u': break;
-	default: return (uint8_t)c; /* " \ / */
+	case 'b':
+		return '\b';
+	case 'f':
+		return '\f';
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
+	case 't':
+		return '\t';
+	case 'u':
+		break;
+	default:
+		return (uint8_t)c; /* " \ / */
 	}
 	uint32_t cp = hex4(u->p);
 	u->p += 4;
@@ -362,7 +369,7 @@ done:
 	p->tok[idx].next = p->n;
 	if (object) {
 		/* Duplicate keys: two readers could each pick a different value. */
-		struct fwa_json j = { p->s, p->len, p->tok, p->n };
+		struct fwa_json j = {p->s, p->len, p->tok, p->n};
 		unsigned ki = idx + 1;
 		for (unsigned a = 0; a < p->tok[idx].size; a++) {
 			unsigned kj = p->tok[ki + 1].next;
@@ -382,20 +389,27 @@ static enum fwa_err parse_value(struct parser *p, unsigned depth)
 	if (p->pos >= p->len)
 		return FWA_ERR_MALFORMED;
 	switch (p->s[p->pos]) {
-	case '{': return parse_container(p, depth, true);
-	case '[': return parse_container(p, depth, false);
-	case '"': return parse_string(p);
-	case 't': return parse_literal(p, "true", FWA_JSON_TRUE);
-	case 'f': return parse_literal(p, "false", FWA_JSON_FALSE);
-	case 'n': return parse_literal(p, "null", FWA_JSON_NULL);
-	default: return parse_number(p);
+	case '{':
+		return parse_container(p, depth, true);
+	case '[':
+		return parse_container(p, depth, false);
+	case '"':
+		return parse_string(p);
+	case 't':
+		return parse_literal(p, "true", FWA_JSON_TRUE);
+	case 'f':
+		return parse_literal(p, "false", FWA_JSON_FALSE);
+	case 'n':
+		return parse_literal(p, "null", FWA_JSON_NULL);
+	default:
+		return parse_number(p);
 	}
 }
 
 enum fwa_err fwa_json_parse(struct fwa_json *j, const char *text, size_t len,
-			    struct fwa_json_tok *tok, unsigned cap)
+                            struct fwa_json_tok *tok, unsigned cap)
 {
-	struct parser p = { text, len, 0, tok, cap, 0 };
+	struct parser p = {text, len, 0, tok, cap, 0};
 	enum fwa_err err;
 
 	j->text = text;

@@ -45,7 +45,7 @@ static bool digits(const char *s, unsigned n, unsigned *out)
 
 enum fwa_err fwa_time_parse(const char *s, size_t len, int64_t *out)
 {
-	static const uint8_t mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const uint8_t mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	unsigned y, mo, d, h, mi, se;
 
 	if (len != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||

@@ -49,8 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *why;
 
 	if (!have_trusted) {
-		if (fwa_root_load(c, trusted_root_json, strlen(trusted_root_json), &trusted, &scratch,
-				  &why) != FWA_OK)
+		if (fwa_root_load(c, trusted_root_json, strlen(trusted_root_json), &trusted,
+		                  &scratch, &why) != FWA_OK)
 			__builtin_trap(); /* the embedded root must always load */
 		have_trusted = true;
 	}

@@ -53,14 +53,14 @@ static bool is_p256(EVP_PKEY *pkey)
 
 	if (!EVP_PKEY_is_a(pkey, "EC"))
 		return false;
-	if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-					    sizeof(group), &n))
+	if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+	                                    &n))
 		return false;
 	return strcmp(group, "prime256v1") == 0;
 }
 
 static enum fwa_err p256_verify(const uint8_t spki[FWA_SPKI_P256_LEN], const uint8_t digest[32],
-				const uint8_t *sig, size_t sig_len)
+                                const uint8_t *sig, size_t sig_len)
 {
 	const unsigned char *p = spki;
 	EVP_PKEY *pkey = d2i_PUBKEY(NULL, &p, FWA_SPKI_P256_LEN);
@@ -83,10 +83,10 @@ out:
 }
 
 static const struct fwa_crypto port = {
-	.sha256_init = sha_init,
-	.sha256_update = sha_update,
-	.sha256_final = sha_final,
-	.p256_verify = p256_verify,
+    .sha256_init = sha_init,
+    .sha256_update = sha_update,
+    .sha256_final = sha_final,
+    .p256_verify = p256_verify,
 };
 
 const struct fwa_crypto *fwa_crypto_openssl(void)
@@ -104,7 +104,7 @@ enum fwa_err ota_key_spki(EVP_PKEY *pkey, uint8_t spki[FWA_SPKI_P256_LEN], const
 		return fail(why, FWA_ERR_KEY, "not an ECDSA P-256 key");
 	/* Keys read from PEM may carry a compressed point; ids are over the uncompressed SPKI. */
 	if (!EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
-					    "uncompressed"))
+	                                    "uncompressed"))
 		goto out;
 	n = i2d_PUBKEY(pkey, &der);
 	if (n != FWA_SPKI_P256_LEN)
@@ -120,7 +120,7 @@ out:
 }
 
 void ota_key_id(const struct fwa_crypto *c, const uint8_t spki[FWA_SPKI_P256_LEN],
-		char id[FWA_KEYID_HEX_LEN + 1])
+                char id[FWA_KEYID_HEX_LEN + 1])
 {
 	uint8_t d[32];
 
@@ -128,8 +128,8 @@ void ota_key_id(const struct fwa_crypto *c, const uint8_t spki[FWA_SPKI_P256_LEN
 	fwa_hex(d, 32, id);
 }
 
-enum fwa_err ota_key_public_from_pem(const char *pem, size_t len,
-				     uint8_t spki[FWA_SPKI_P256_LEN], const char **why)
+enum fwa_err ota_key_public_from_pem(const char *pem, size_t len, uint8_t spki[FWA_SPKI_P256_LEN],
+                                     const char **why)
 {
 	BIO *bio = NULL;
 	EVP_PKEY *pkey = NULL;
@@ -191,7 +191,7 @@ out:
 }
 
 enum fwa_err ota_key_load_public(const char *path, uint8_t spki[FWA_SPKI_P256_LEN],
-				 const char **why)
+                                 const char **why)
 {
 	char *buf = NULL;
 	size_t len;
@@ -205,7 +205,7 @@ enum fwa_err ota_key_load_public(const char *path, uint8_t spki[FWA_SPKI_P256_LE
 }
 
 enum fwa_err ota_key_load_private(const char *path, const char *passphrase, EVP_PKEY **out,
-				  const char **why)
+                                  const char **why)
 {
 	char *buf = NULL;
 	size_t len;
@@ -224,8 +224,9 @@ enum fwa_err ota_key_load_private(const char *path, const char *passphrase, EVP_
 	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)(passphrase ? passphrase : ""));
 	if (!pkey) {
 		err = fail(why, FWA_ERR_KEY,
-			   passphrase ? "not a PEM private key, or wrong passphrase"
-				      : "not a PEM private key, or encrypted (give --passphrase-file)");
+		           passphrase
+		               ? "not a PEM private key, or wrong passphrase"
+		               : "not a PEM private key, or encrypted (give --passphrase-file)");
 		goto out;
 	}
 	if (!is_p256(pkey)) {
@@ -296,7 +297,7 @@ enum fwa_err ota_key_private_pem(EVP_PKEY *pkey, const char *passphrase, char **
 		goto out;
 	if (passphrase)
 		ok = PEM_write_bio_PKCS8PrivateKey(bio, pkey, EVP_aes_256_cbc(), NULL, 0, NULL,
-						   (void *)passphrase);
+		                                   (void *)passphrase);
 	else
 		ok = PEM_write_bio_PKCS8PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
 	if (ok == 1)
@@ -307,8 +308,8 @@ out:
 	return err;
 }
 
-enum fwa_err ota_key_sign_digest(EVP_PKEY *pkey, const uint8_t digest[32],
-				 uint8_t sig[FWA_SIG_MAX], size_t *len)
+enum fwa_err ota_key_sign_digest(EVP_PKEY *pkey, const uint8_t digest[32], uint8_t sig[FWA_SIG_MAX],
+                                 size_t *len)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
 	size_t n = FWA_SIG_MAX;
