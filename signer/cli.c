@@ -115,7 +115,8 @@ static int read_file(struct cli *c, const char *path, size_t max, char **out, si
 		goto out;
 	}
 	if (n > max) {
-		failf(c, "%s: file over %zu bytes (rule: dsse.size)", path, max);
+		failf(c, "%s: file over %zu bytes%s", path, max,
+		      max == FWA_ENVELOPE_MAX ? " (rule: dsse.size)" : "");
 		goto out;
 	}
 	buf[n] = '\0';
