@@ -103,6 +103,7 @@ struct ota_store {
 	pthread_mutex_t lock;
 	sqlite3_stmt *st[S__COUNT];
 	int schema_version;
+	bool bulk; /* inside ota_store_bulk_begin/end: calls join the open transaction */
 };
 
 static void say(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -172,16 +173,22 @@ static enum ota_err run(struct ota_store *st, enum stmt s)
 
 static enum ota_err begin(struct ota_store *st)
 {
+	if (st->bulk)
+		return OTA_OK;
 	return run(st, S_BEGIN);
 }
 
 static enum ota_err commit(struct ota_store *st)
 {
+	if (st->bulk)
+		return OTA_OK;
 	return run(st, S_COMMIT);
 }
 
 static void rollback(struct ota_store *st)
 {
+	if (st->bulk)
+		return; /* ota_store_bulk_end() decides for the whole bulk */
 	if (!sqlite3_get_autocommit(st->db))
 		(void)run(st, S_ROLLBACK);
 }
@@ -318,6 +325,37 @@ void ota_store_free(struct ota_store *st)
 
 #define LOCK(st) pthread_mutex_lock(&(st)->lock)
 #define UNLOCK(st) pthread_mutex_unlock(&(st)->lock)
+
+/* ---- bulk loading ---- */
+
+enum ota_err ota_store_bulk_begin(struct ota_store *st)
+{
+	enum ota_err rc = OTA_ERR_CONFLICT;
+	LOCK(st);
+	if (st->bulk)
+		goto out;
+	rc = begin(st);
+	if (rc == OTA_OK)
+		st->bulk = true;
+out:
+	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_bulk_end(struct ota_store *st, bool commit_it)
+{
+	enum ota_err rc = OTA_ERR_CONFLICT;
+	LOCK(st);
+	if (!st->bulk)
+		goto out;
+	st->bulk = false;
+	rc = commit_it ? commit(st) : OTA_OK;
+	if (!commit_it || rc != OTA_OK)
+		rollback(st);
+out:
+	UNLOCK(st);
+	return rc;
+}
 
 /* ---- identities ---- */
 

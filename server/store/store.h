@@ -96,6 +96,18 @@ void ota_store_free(struct ota_store *st);
 int ota_store_schema_version(struct ota_store *st);
 int ota_store_schema_latest(void);
 
+/*
+ * Bulk loading (imports, benchmarks): between ota_store_bulk_begin() and ota_store_bulk_end()
+ * every writing call on this handle joins one transaction instead of committing its own, so
+ * nothing of it is durable until ota_store_bulk_end(st, true) returns OTA_OK. A call that fails
+ * inside a bulk may leave part of its writes in it: after any error, end the bulk with
+ * commit = false, which discards everything since ota_store_bulk_begin(). Meant for a single
+ * thread that is the handle's only user meanwhile. OTA_ERR_CONFLICT when a bulk is open
+ * already (begin) or none is (end); OTA_ERR_DB when the database fails.
+ */
+OTA_WUR enum ota_err ota_store_bulk_begin(struct ota_store *st);
+OTA_WUR enum ota_err ota_store_bulk_end(struct ota_store *st, bool commit);
+
 /* ---- identities ---- */
 
 /* *revoked = whether this certificate fingerprint was revoked. */
