@@ -21,3 +21,8 @@ if(CMAKE_CROSSCOMPILING)
 		COMMENT "Code size of the agent core (fwa_core) for ${CMAKE_SYSTEM_PROCESSOR}"
 		VERBATIM)
 endif()
+
+# The core's module headers (http.h, state.h, checkin.h) for its unit tests and fuzz targets.
+add_library(fwa_core_internal INTERFACE)
+target_include_directories(fwa_core_internal INTERFACE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(fwa_core_internal INTERFACE fwa_core)

@@ -3,9 +3,8 @@
 # on simulated hardware with an in-process device API double.
 if(TARGET fwa_posix)
 	add_library(fwa_simkit STATIC ${CMAKE_CURRENT_LIST_DIR}/simkit.c)
-	target_include_directories(fwa_simkit PUBLIC ${CMAKE_CURRENT_LIST_DIR}
-		${CMAKE_SOURCE_DIR}/firmware-agent/core)
-	target_link_libraries(fwa_simkit PUBLIC fwa_posix)
+	target_include_directories(fwa_simkit PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+	target_link_libraries(fwa_simkit PUBLIC fwa_posix fwa_core_internal)
 
 	add_executable(test_agent_sweep ${CMAKE_CURRENT_LIST_DIR}/test_sweep.c)
 	target_link_libraries(test_agent_sweep PRIVATE fwa_simkit)

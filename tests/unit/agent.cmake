@@ -2,8 +2,7 @@
 # check-in encoding. They link the core and reach its internal headers.
 foreach(t http state checkin)
 	add_executable(test_agent_${t} ${CMAKE_CURRENT_LIST_DIR}/test_agent_${t}.c)
-	target_include_directories(test_agent_${t} PRIVATE ${CMAKE_SOURCE_DIR}/firmware-agent/core)
-	target_link_libraries(test_agent_${t} PRIVATE fwa_core PkgConfig::CMOCKA)
+	target_link_libraries(test_agent_${t} PRIVATE fwa_core_internal PkgConfig::CMOCKA)
 	add_test(NAME agent_${t} COMMAND test_agent_${t})
 	set_tests_properties(agent_${t} PROPERTIES LABELS unit)
 endforeach()
