@@ -22,16 +22,21 @@ FAILS=0
 CHECKS=0
 
 cleanup() {
-	local rc=$?
+	local rc=$? orc=0
 	if [ -n "$OTAD_PID" ] && kill -0 "$OTAD_PID" 2>/dev/null; then
 		kill -TERM "$OTAD_PID" 2>/dev/null || true
-		wait "$OTAD_PID" 2>/dev/null || true
+		wait "$OTAD_PID" 2>/dev/null || orc=$?
+		[ $orc -eq 0 ] || { echo "FAIL: otad exited with status $orc on SIGTERM"; rc=1; }
+	fi
+	if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$LOG" 2>/dev/null; then
+		echo "FAIL: sanitizer report in the otad log"; rc=1
 	fi
 	if [ $rc -ne 0 ] || [ "$FAILS" -ne 0 ]; then
 		echo "---- otad log (last 40 lines) ----"
 		tail -n 40 "$LOG" 2>/dev/null || true
 	fi
 	rm -rf "$T"
+	exit $rc
 }
 trap cleanup EXIT
 

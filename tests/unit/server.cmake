@@ -1,0 +1,9 @@
+# otad unit tests (cmocka), one program per module, linking the same static libraries as otad.
+pkg_check_modules(OTA_UT_SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+foreach(t config routes store artifact)
+	add_executable(test_server_${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_server_${t}.c)
+	target_link_libraries(test_server_${t} PRIVATE ota_http ota_artifact ota_auth ota_store
+		ota_config ota_common PkgConfig::CMOCKA PkgConfig::OTA_UT_SQLITE3)
+	add_test(NAME test_server_${t} COMMAND test_server_${t})
+	set_tests_properties(test_server_${t} PROPERTIES LABELS unit TIMEOUT 120)
+endforeach()

@@ -1,0 +1,267 @@
+/*
+ * test_server_store.c - the SQLite store on real temporary database files: migrations applied
+ * once, a newer schema refused untouched, admission and pinning, one active deployment per
+ * device, idempotent event reports that end deployments in the same transaction, releases,
+ * roots and revocations.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct ota_store *st;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char msg[256];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ota-store-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/otad.db", f->dir);
+	if (ota_store_open(f->path, &f->st, msg, sizeof(msg)) != OTA_OK)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[160];
+
+	ota_store_free(f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static int user_version(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+static void migrations(void **state)
+{
+	struct fx *f = *state;
+	struct ota_store *again = NULL;
+	char msg[256] = "";
+	sqlite3 *db;
+
+	assert_true(ota_store_schema_latest() >= 1);
+	assert_int_equal(ota_store_schema_version(f->st), ota_store_schema_latest());
+	assert_int_equal(user_version(f->path), ota_store_schema_latest());
+	/* Reopening applies nothing and keeps the data. */
+	bool created;
+	struct ota_device d;
+	assert_int_equal(ota_store_device_admit(f->st, "dev-1", "aa", 1, &d, &created), OTA_OK);
+	ota_store_free(f->st);
+	f->st = NULL;
+	assert_int_equal(ota_store_open(f->path, &f->st, msg, sizeof(msg)), OTA_OK);
+	assert_int_equal(ota_store_device_get(f->st, "dev-1", &d), OTA_OK);
+
+	/* A newer schema is refused, and the file is not changed. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(ota_store_open(f->path, &again, msg, sizeof(msg)), OTA_ERR_SCHEMA);
+	assert_null(again);
+	assert_non_null(strstr(msg, "schema version 999, newer than this otad knows"));
+	assert_int_equal(user_version(f->path), 999);
+}
+
+static void admission(void **state)
+{
+	struct fx *f = *state;
+	struct ota_device d;
+	bool created = false, revoked = true;
+
+	assert_int_equal(ota_store_device_get(f->st, "dev-1", &d), OTA_ERR_NOT_FOUND);
+	assert_int_equal(ota_store_device_admit(f->st, "dev-1", "f1", 10, &d, &created), OTA_OK);
+	assert_true(created);
+	assert_string_equal(d.fingerprint, "f1");
+	assert_string_equal(d.status, "admitted");
+	assert_false(d.known_state);
+	/* The pin stays: a second fingerprint is reported back, not stored. */
+	assert_int_equal(ota_store_device_admit(f->st, "dev-1", "f2", 11, &d, &created), OTA_OK);
+	assert_false(created);
+	assert_string_equal(d.fingerprint, "f1");
+
+	struct ota_device_report rep = {"dev-1", "pico2w", "1.0.0", 3, 1, "A", "normal", NULL};
+	assert_int_equal(ota_store_device_report(f->st, &rep, 20), OTA_OK);
+	assert_int_equal(ota_store_device_get(f->st, "dev-1", &d), OTA_OK);
+	assert_true(d.known_state);
+	assert_string_equal(d.hw_variant, "pico2w");
+	assert_int_equal(d.security_floor, 3);
+	assert_int_equal(d.last_seen, 20);
+	rep.id = "nobody";
+	assert_int_equal(ota_store_device_report(f->st, &rep, 20), OTA_ERR_NOT_FOUND);
+
+	assert_int_equal(ota_store_is_revoked(f->st, "f1", &revoked), OTA_OK);
+	assert_false(revoked);
+	assert_int_equal(ota_store_revoke(f->st, "f1", "lost", 30), OTA_OK);
+	assert_int_equal(ota_store_revoke(f->st, "f1", "again", 31), OTA_OK);
+	assert_int_equal(ota_store_is_revoked(f->st, "f1", &revoked), OTA_OK);
+	assert_true(revoked);
+}
+
+static void fill_release(struct ota_release *r, const char *id, const char *version)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	snprintf(r->name, sizeof(r->name), "fw");
+	snprintf(r->version, sizeof(r->version), "%s", version);
+	r->security_version = 2;
+	snprintf(r->image_sha256, sizeof(r->image_sha256), "%064d", 7);
+	r->image_size = 100;
+	snprintf(r->image_format, sizeof(r->image_format), "bin");
+	r->nhw = 2;
+	snprintf(r->hw[0], sizeof(r->hw[0]), "pico2w");
+	snprintf(r->hw[1], sizeof(r->hw[1]), "pico2");
+}
+
+static void count_release(void *ctx, const struct ota_release *r)
+{
+	(void)r;
+	(*(int *)ctx)++;
+}
+
+static void releases_and_deployments(void **state)
+{
+	struct fx *f = *state;
+	struct ota_release r, got;
+	struct ota_deployment dep;
+	struct ota_device d;
+	bool existed = true, created, allowed = true;
+	char img[65], *env = NULL;
+
+	snprintf(img, sizeof(img), "%064d", 7);
+	fill_release(&r, "r1", "1.1.0");
+	/* The image must be recorded first. */
+	assert_int_equal(ota_store_release_add(f->st, &r, "{}", 5, &existed), OTA_ERR_NOT_FOUND);
+	assert_int_equal(ota_store_image_add(f->st, img, 100, 1, &existed), OTA_OK);
+	assert_false(existed);
+	assert_int_equal(ota_store_image_add(f->st, img, 100, 2, &existed), OTA_OK);
+	assert_true(existed);
+	assert_int_equal(ota_store_release_add(f->st, &r, "{\"e\":1}", 5, &existed), OTA_OK);
+	assert_false(existed);
+	assert_int_equal(ota_store_release_add(f->st, &r, "{\"e\":1}", 6, &existed), OTA_OK);
+	assert_true(existed);
+	fill_release(&r, "r2", "1.1.0");
+	assert_int_equal(ota_store_release_add(f->st, &r, "{}", 7, &existed), OTA_ERR_CONFLICT);
+	assert_int_equal(ota_store_release_get(f->st, "r1", &got, &env), OTA_OK);
+	assert_string_equal(env, "{\"e\":1}");
+	free(env);
+	assert_int_equal(got.nhw, 2);
+	assert_string_equal(got.hw[0], "pico2");
+	assert_string_equal(got.hw[1], "pico2w");
+	int n = 0;
+	assert_int_equal(ota_store_release_list(f->st, 10, count_release, &n), OTA_OK);
+	assert_int_equal(n, 1);
+
+	assert_int_equal(ota_store_device_admit(f->st, "dev-1", "f1", 1, &d, &created), OTA_OK);
+	assert_int_equal(ota_store_deployment_create(f->st, "d-01", "dev-1", "nope", 9),
+			 OTA_ERR_NOT_FOUND);
+	assert_int_equal(ota_store_deployment_create(f->st, "d-01", "dev-1", "r1", 10), OTA_OK);
+	assert_int_equal(ota_store_deployment_create(f->st, "d-02", "dev-1", "r1", 11),
+			 OTA_ERR_CONFLICT);
+	assert_int_equal(ota_store_deployment_active(f->st, "dev-1", &dep), OTA_OK);
+	assert_string_equal(dep.id, "d-01");
+	assert_int_equal(ota_store_image_allowed(f->st, "dev-1", img, &allowed), OTA_OK);
+	assert_true(allowed);
+	assert_int_equal(ota_store_image_allowed(f->st, "dev-2", img, &allowed), OTA_OK);
+	assert_false(allowed);
+
+	/* Events: stored once, the end in the same transaction. */
+	bool dup = true;
+	struct ota_event ev = {1, "downloading", NULL, NULL, 10};
+	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &ev, NULL, NULL, 12, &dup),
+			 OTA_OK);
+	assert_false(dup);
+	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &ev, NULL, NULL, 13, &dup),
+			 OTA_OK);
+	assert_true(dup);
+	struct ota_event conf = {2, "confirmed", NULL, "1.1.0", -1};
+	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &conf, "succeeded", "", 14, &dup),
+			 OTA_OK);
+	assert_false(dup);
+	assert_int_equal(ota_store_deployment_get(f->st, "d-01", &dep), OTA_OK);
+	assert_string_equal(dep.status, "succeeded");
+	assert_int_equal(dep.finished_at, 14);
+	/* A duplicate of an ending event changes nothing; a late one is kept, the outcome stands. */
+	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &conf, "failed", "x", 15, &dup),
+			 OTA_OK);
+	assert_true(dup);
+	struct ota_event late = {3, "failed", "late", NULL, -1};
+	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &late, "failed", "late", 16, &dup),
+			 OTA_OK);
+	assert_int_equal(ota_store_deployment_get(f->st, "d-01", &dep), OTA_OK);
+	assert_string_equal(dep.status, "succeeded");
+	/* Ended: a new deployment may start; ending twice is a conflict. */
+	assert_int_equal(ota_store_deployment_active(f->st, "dev-1", &dep), OTA_ERR_NOT_FOUND);
+	assert_int_equal(ota_store_deployment_end(f->st, "d-01", "cancelled", "", 17), OTA_ERR_CONFLICT);
+	assert_int_equal(ota_store_deployment_create(f->st, "d-02", "dev-1", "r1", 18), OTA_OK);
+	assert_int_equal(ota_store_deployment_end(f->st, "d-02", "cancelled", "op", 19), OTA_OK);
+}
+
+static int collect_root(void *ctx, uint32_t version, const char *envelope)
+{
+	(void)envelope;
+	*(uint32_t *)ctx = *(uint32_t *)ctx * 10 + version;
+	return 0;
+}
+
+static void roots(void **state)
+{
+	struct fx *f = *state;
+	uint32_t latest = 99, seen = 0;
+
+	assert_int_equal(ota_store_root_latest(f->st, &latest), OTA_OK);
+	assert_int_equal(latest, 0);
+	assert_int_equal(ota_store_root_put(f->st, 1, "{\"v\":1}", 1), OTA_OK);
+	assert_int_equal(ota_store_root_put(f->st, 1, "{\"v\":1}", 2), OTA_OK);
+	assert_int_equal(ota_store_root_put(f->st, 1, "{\"other\":1}", 3), OTA_ERR_CONFLICT);
+	assert_int_equal(ota_store_root_put(f->st, 2, "{\"v\":2}", 4), OTA_OK);
+	assert_int_equal(ota_store_root_put(f->st, 3, "{\"v\":3}", 5), OTA_OK);
+	assert_int_equal(ota_store_root_latest(f->st, &latest), OTA_OK);
+	assert_int_equal(latest, 3);
+	assert_int_equal(ota_store_roots_after(f->st, 1, collect_root, &seen), OTA_OK);
+	assert_int_equal(seen, 23); /* 2 then 3, in order */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(migrations, setup, teardown),
+		cmocka_unit_test_setup_teardown(admission, setup, teardown),
+		cmocka_unit_test_setup_teardown(releases_and_deployments, setup, teardown),
+		cmocka_unit_test_setup_teardown(roots, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
