@@ -244,6 +244,7 @@ static void test_below_floor(void **state)
 	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
 	assert_true(f->srv.succeeded);
 	/* Now an older release whose security_version is below the raised floor. */
+	kit_server_free(&f->srv);
 	kit_server_init(&f->srv);
 	offer(f, "1.0.5", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
 	memcpy(f->srv.dep_id, "d-0002", 7);
