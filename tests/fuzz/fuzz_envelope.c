@@ -57,14 +57,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	walk_json(text, size);
 
-	/* As an envelope, then its payload through both decoders. */
-	if (fwa_dsse_parse(text, size, &scratch, &why) == FWA_OK) {
-		size_t n = scratch.env.payload_len;
-		memcpy(payload, scratch.env.payload, n);
-		(void)fwa_root_decode(c, payload, n, &root, &scratch, &why);
-		(void)fwa_manifest_decode(c, payload, n, &manifest, &scratch, &why);
-	}
-
 	/* As a bare payload. */
 	(void)fwa_root_decode(c, data, size, &root, &scratch, &why);
 	if (fwa_manifest_decode(c, data, size, &manifest, &scratch, &why) == FWA_OK) {
@@ -72,9 +64,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)fwa_manifest_check_image(&manifest, 4096, payload, &why);
 	}
 
-	/* The verification paths a device and the server run. */
-	(void)fwa_root_load(c, text, size, &root, &scratch, &why);
-	(void)fwa_root_update(c, &trusted, text, size, &root, &scratch, &why);
-	(void)fwa_manifest_verify(c, &trusted, text, size, &manifest, &scratch, &why);
+	/*
+	 * As an envelope: its payload through both decoders, then the verification paths a
+	 * device and the server run. Those start with the same envelope parse, so they are only
+	 * worth running (and their signature checks only worth paying for) when it succeeds.
+	 */
+	if (fwa_dsse_parse(text, size, &scratch, &why) != FWA_OK)
+		return 0;
+	size_t n = scratch.env.payload_len;
+	bool is_root = strcmp(scratch.env.payload_type, FWA_PAYLOAD_ROOT) == 0;
+	memcpy(payload, scratch.env.payload, n);
+	(void)fwa_root_decode(c, payload, n, &root, &scratch, &why);
+	(void)fwa_manifest_decode(c, payload, n, &manifest, &scratch, &why);
+	if (is_root) {
+		(void)fwa_root_load(c, text, size, &root, &scratch, &why);
+		(void)fwa_root_update(c, &trusted, text, size, &root, &scratch, &why);
+	} else {
+		(void)fwa_manifest_verify(c, &trusted, text, size, &manifest, &scratch, &why);
+	}
 	return 0;
 }
