@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs otad in the foreground for development: `make run` calls it with the build folder.
+# Makes dev/pki (scripts/dev-pki.sh) and dev/keys (signing keys and root-1.json, with ota-sign)
+# if absent, writes dev/otad.conf, prints curl lines that work, and runs otad with its SQLite
+# database and images in dev/data. Ctrl-C stops it cleanly.
+set -euo pipefail
+
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+OTAD=$BUILD/server/otad
+SIGN=$BUILD/signer/ota-sign
+[ -x "$OTAD" ] || { echo "dev-run: $OTAD is not built (run: make build)" >&2; exit 1; }
+
+DEV=dev
+mkdir -p "$DEV/data" "$DEV/keys"
+scripts/dev-pki.sh "$DEV/pki" >/dev/null
+
+root_line="# root ="
+if [ -x "$SIGN" ]; then
+	if [ ! -f "$DEV/keys/root-1.json" ]; then
+		(cd "$DEV/keys" &&
+			"$ROOT/$SIGN" keygen --out root >/dev/null &&
+			"$ROOT/$SIGN" keygen --out release >/dev/null &&
+			"$ROOT/$SIGN" root init --root-key root.pub --root-threshold 1 \
+				--release-key release.pub --release-threshold 1 --sign root.key \
+				--expires-in 3650 --out-dir . >/dev/null)
+	fi
+	root_line="root = keys/root-1.json"
+else
+	echo "dev-run: $SIGN is not built; otad runs without a trusted root (no releases)" >&2
+fi
+
+cat >"$DEV/otad.conf" <<CONF
+# Development configuration written by scripts/dev-run.sh (rewritten on every run).
+[server]
+data_dir = data
+log_level = info
+threads = 2
+
+[tls]
+cert = pki/server.pem
+key = pki/server.key
+
+[device]
+listen = 127.0.0.1:8443
+ca = pki/device-ca.pem
+crl = pki/device-crl.pem
+poll_interval = 60
+
+[management]
+listen = 127.0.0.1:9443
+ca = pki/operator-ca.pem
+
+[limits]
+connection_timeout = 30
+
+[trust]
+$root_line
+CONF
+
+P=$DEV/pki
+cat <<EOT
+
+otad development server: device API https://127.0.0.1:8443, management API https://127.0.0.1:9443
+PKI in $P, signing keys in $DEV/keys, database and images in $DEV/data. Ctrl-C stops it.
+
+Try (from $ROOT, in another terminal):
+
+  # a device checks in (admitted on first use, its certificate pinned)
+  curl --cacert $P/device-ca.pem --cert $P/device-0001.pem --key $P/device-0001.key \\
+    -H 'Content-Type: application/json' \\
+    -d '{"hw_variant":"pico2w","version":"1.0.0","security_floor":0,"root_version":1,"active_slot":"A","boot_state":"normal"}' \\
+    https://127.0.0.1:8443/device/v1/checkin
+
+  # the management API, as admin
+  curl --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key https://127.0.0.1:9443/api/v1/health
+
+  # upload an image, sign its manifest offline, register it, deploy it to device-0001
+  head -c 100000 /dev/urandom > $DEV/fw.bin
+  curl --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key --data-binary @$DEV/fw.bin https://127.0.0.1:9443/api/v1/images
+  $SIGN release --image $DEV/fw.bin --name fw --version 1.1.0 --security-version 1 --hw-variant pico2w --key $DEV/keys/release.key --out $DEV/fw.json
+  curl --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key --data-binary @$DEV/fw.json https://127.0.0.1:9443/api/v1/releases
+  curl --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key -d '{"device_id":"device-0001","release_id":"<id from the answer above>"}' https://127.0.0.1:9443/api/v1/deployments
+
+EOT
+exec "$OTAD" --config "$DEV/otad.conf"
