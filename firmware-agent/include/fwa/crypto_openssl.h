@@ -54,8 +54,8 @@ FWA_WUR enum fwa_err ota_key_generate(EVP_PKEY **out);
 
 /*
  * PEM of a key: the public key ("BEGIN PUBLIC KEY"), or the private key as PKCS#8, encrypted
- * with AES-256-CBC (PBKDF2 per PKCS#5 v2) when `passphrase` is not NULL. *out is a
- * NUL-terminated string the caller frees with OPENSSL_free(); *len its length.
+ * with AES-256-CBC (PKCS#5 v2, PBKDF2-HMAC-SHA256 with 600,000 rounds) when `passphrase` is not
+ * NULL. *out is a NUL-terminated string the caller frees with OPENSSL_free(); *len its length.
  */
 FWA_WUR enum fwa_err ota_key_public_pem(EVP_PKEY *pkey, char **out, size_t *len);
 FWA_WUR enum fwa_err ota_key_private_pem(EVP_PKEY *pkey, const char *passphrase, char **out,
