@@ -11,7 +11,7 @@ else()
 	message(STATUS "ota-sign is not built: otad integration tests that sign releases are off")
 	set(OTA_SERVER_IT)
 endif()
-list(APPEND OTA_SERVER_IT server_systemd)
+list(APPEND OTA_SERVER_IT server_systemd server_docs)
 foreach(t ${OTA_SERVER_IT})
 	add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
 	set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 300
