@@ -193,6 +193,8 @@ static void finish(struct fwa_agent *a, enum fwa_status status, bool on_target, 
 	enqueue(a, status, on_target, why);
 	a->st.phase = FWA_PHASE_IDLE;
 	a->st.outcome = (uint8_t)status;
+	a->st.outcome_told = 0;
+	a->outcome_saved = false;
 	copy_str(a->st.outcome_reason, sizeof(a->st.outcome_reason), why);
 	a->told_outcome = false;
 }
@@ -363,7 +365,8 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 		return err;
 	a->boot_ms = now_ms(a);
 	a->next_checkin_ms = a->boot_ms;
-	a->told_outcome = a->st.outcome == FWA_ST_NONE;
+	a->told_outcome = a->st.outcome == FWA_ST_NONE || a->st.outcome_told;
+	a->outcome_saved = a->st.outcome_told;
 	return settle_boot(a);
 }
 
@@ -587,7 +590,10 @@ static enum fwa_err do_checkin(struct fwa_agent *a)
 		say(a, FWA_LOG_WARN, "check-in answer refused: ", why, NULL);
 		return err;
 	}
-	a->told_outcome = true;
+	if (!a->told_outcome) {
+		a->told_outcome = true;
+		a->st.outcome_told = 1;
+	}
 	if (ans.has_server_time) {
 		a->server_time = ans.server_time;
 		a->server_time_ms = now_ms(a);
@@ -843,6 +849,13 @@ enum fwa_err fwa_agent_step(struct fwa_agent *a, struct fwa_step *out)
 	a->failures = 0;
 	if (a->st.phase == FWA_PHASE_DOWNLOADING || outbox_pending(a))
 		return FWA_OK; /* wait_ms 0: go on at once */
+	if (a->st.phase == FWA_PHASE_IDLE && a->st.outcome_told &&
+	    (a->st.nevents > 0 || !a->outcome_saved)) {
+		/* Deployment over and told: write down the empty outbox and the told outcome once,
+		 * so that neither is repeated after a reboot. */
+		if (persist(a) == FWA_OK)
+			a->outcome_saved = true;
+	}
 	now = now_ms(a);
 	out->wait_ms = a->next_checkin_ms > now ? (uint32_t)(a->next_checkin_ms - now) : 0;
 	return FWA_OK;

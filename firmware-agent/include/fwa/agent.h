@@ -95,7 +95,8 @@ struct fwa_state {
 	uint32_t image_size;
 	uint32_t dl_offset; /* image bytes written and known good in the inactive slot */
 	uint8_t has_root;   /* root below holds a root newer than the provisioned one */
-	uint8_t pad[3];
+	uint8_t outcome_told; /* a check-in carrying the outcome was answered */
+	uint8_t pad[2];
 	uint8_t image_sha256[32];
 	uint8_t manifest_digest[32];
 	char dep_id[FWA_DEP_ID_MAX + 1];
@@ -163,6 +164,7 @@ struct fwa_agent {
 	int64_t server_time;        /* last server_time seen, with the now_ms it was seen at */
 	uint64_t server_time_ms;
 	bool told_outcome;          /* a check-in carrying the outcome was answered */
+	bool outcome_saved;         /* ... and that is persisted */
 	bool trial_failed;          /* health failed this boot: waiting for the revert */
 };
 

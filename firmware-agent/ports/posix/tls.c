@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -117,6 +119,13 @@ static int ssl_wait(struct fwa_tls *t, int r, uint32_t timeout_ms)
 	}
 }
 
+static bool is_ip(const char *host)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
 enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 {
 	int r;
@@ -128,9 +137,16 @@ enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 		return FWA_ERR_TRANSPORT;
 	}
 	t->ssl = SSL_new(t->ctx);
-	if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1 ||
-	    SSL_set_tlsext_host_name(t->ssl, t->host) != 1 || SSL_set1_host(t->ssl, t->host) != 1)
+	if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1)
 		goto fail;
+	if (is_ip(t->host)) {
+		/* An address is matched against the certificate's IP SANs; no SNI for it. */
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), t->host) != 1)
+			goto fail;
+	} else if (SSL_set_tlsext_host_name(t->ssl, t->host) != 1 ||
+		   SSL_set1_host(t->ssl, t->host) != 1) {
+		goto fail;
+	}
 	if (t->session)
 		SSL_set_session(t->ssl, t->session);
 	while ((r = SSL_connect(t->ssl)) != 1)

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Acceptance, end to end: a real otad and two real ota-agent processes on 127.0.0.1, with a
+# PKI, signing keys and simulated images made at test time. device-0001 takes a good release
+# and is recorded as succeeded only after its confirmed boot; device-0002 takes a release whose
+# image never buys its trial, so the simulated bootrom's watchdog brings its old image back,
+# and it is recorded as rolled back, running its old version again.
+#
+# Needs: OTAD, OTA_SIGN, OTA_AGENT (binaries), OTA_SCRIPTS in the environment.
+. "$(dirname "$0")/server_lib.sh"
+: "${OTA_AGENT:?OTA_AGENT must name the ota-agent binary}"
+
+AGENT_PIDS=()
+stop_agents() {
+	for p in "${AGENT_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+}
+# Stop the agents started here, then the shared cleanup with the script's exit status.
+trap '_rc=$?; stop_agents; if [ $_rc -ne 0 ]; then (exit $_rc) || cleanup; else true; cleanup; fi' EXIT
+
+make_pki
+write_config
+start_otad
+
+# sim_release IMAGE VERSION SECURITY_VERSION: upload, sign (format sim), register; prints the id.
+sim_release() {
+	local img=$1 ver=$2 sv=$3 r
+	r=$(mcurl admin /api/v1/images --data-binary @"$img" -H 'Content-Type: application/octet-stream')
+	[[ $(code_of "$r") =~ ^20[01]$ ]] || { echo "upload failed: $r" >&2; return 1; }
+	"$OTA_SIGN" release --image "$img" --name fw --version "$ver" --security-version "$sv" \
+		--hw-variant pico2w --format sim --key "$T/release.key" --out "$T/fw-$ver.json" >/dev/null
+	r=$(mcurl admin /api/v1/releases --data-binary @"$T/fw-$ver.json" -H 'Content-Type: application/json')
+	[[ $(code_of "$r") =~ ^20[01]$ ]] || { echo "release failed: $r" >&2; return 1; }
+	jfield "$r" .id
+}
+
+# agent_setup DEVICE: config and provisioned simulated flash in $T/DEVICE
+agent_setup() {
+	local d=$T/$1
+	mkdir -p "$d"
+	cat >"$d/agent.conf" <<CONF
+# ota-agent for $1 (test)
+server = https://127.0.0.1:$DPORT
+cert = $PKI/$1.pem
+key = $PKI/$1.key
+ca = $PKI/device-ca.pem
+root = $T/root-1.json
+state_dir = $d/state
+hw_variant = pico2w
+image_format = sim
+retry_min_ms = 200
+retry_max_ms = 2000
+trial_ms = 4000
+slot_size = 131072
+CONF
+	"$OTA_AGENT" --config "$d/agent.conf" provision "$T/factory.img" >/dev/null
+}
+agent() { local dev=$1; shift; "$OTA_AGENT" --config "$T/$dev/agent.conf" "$@"; }
+status_of() { agent "$1" status | sed -n "s/^$2: //p"; }
+
+"$OTA_AGENT" mkimage --version 1.0.0 --security-version 1 --hw pico2w --size 30000 "$T/factory.img"
+"$OTA_AGENT" mkimage --version 1.1.0 --security-version 2 --hw pico2w --size 70000 "$T/good.img"
+"$OTA_AGENT" mkimage --version 1.2.0 --security-version 2 --hw pico2w --size 50000 \
+	--fault never-buy "$T/never-buy.img"
+
+agent_setup device-0001
+agent_setup device-0002
+expect "factory image" "version 1.0.0 security_version 1 fault none" "$(status_of device-0001 'slot A')"
+
+# First contact admits both devices; nothing to do yet.
+agent device-0001 once --timeout 60 2>"$T/a1-0.log" || fail "device-0001 first check-in: $(cat "$T/a1-0.log")"
+agent device-0002 once --timeout 60 2>"$T/a2-0.log" || fail "device-0002 first check-in: $(cat "$T/a2-0.log")"
+expect "both admitted" 2 "$(db "SELECT count(*) FROM devices WHERE id IN ('device-0001','device-0002')")"
+
+rel_good=$(sim_release "$T/good.img" 1.1.0 2)
+rel_bad=$(sim_release "$T/never-buy.img" 1.2.0 2)
+dep1=$(deploy device-0001 "$rel_good")
+dep2=$(deploy device-0002 "$rel_bad")
+
+# Both agents run one full cycle at the same time.
+agent device-0001 once --timeout 120 2>"$T/a1.log" &
+AGENT_PIDS+=($!)
+agent device-0002 once --timeout 120 2>"$T/a2.log" &
+AGENT_PIDS+=($!)
+rc1=0; rc2=0
+wait "${AGENT_PIDS[0]}" || rc1=$?
+wait "${AGENT_PIDS[1]}" || rc2=$?
+AGENT_PIDS=()
+expect "device-0001 cycle exit status" 0 "$rc1"
+expect "device-0002 cycle exit status" 0 "$rc2"
+
+# device-0001: confirmed boot of 1.1.0 from slot B, floor raised, recorded as succeeded.
+expect "device-0001 boots" "slot B version 1.1.0" "$(status_of device-0001 boots)"
+expect "device-0001 floor" 2 "$(status_of device-0001 floor)"
+expect "device-0001 outcome" confirmed "$(status_of device-0001 outcome)"
+expect "device-0001 outbox empty" 0 "$(status_of device-0001 outbox)"
+expect "device-0002 outbox empty" 0 "$(status_of device-0002 outbox)"
+expect "deployment 1 succeeded" succeeded "$(db "SELECT status FROM deployments WHERE id='$dep1'")"
+expect "deployment 1 reports" "downloading downloaded installing rebooting trial confirmed" \
+	"$(db "SELECT group_concat(status, ' ') FROM (SELECT status FROM deployment_events WHERE deployment_id='$dep1' ORDER BY seq)")"
+expect "confirmed with the target version" 1.1.0 \
+	"$(db "SELECT version FROM deployment_events WHERE deployment_id='$dep1' AND status='confirmed'")"
+expect_match "device-0001 log shows the buy" "trial bought" "$(cat "$T/a1.log")"
+
+# device-0002: the trial never bought, the watchdog reverted it; old version runs again.
+expect "device-0002 boots" "slot A version 1.0.0" "$(status_of device-0002 boots)"
+expect "device-0002 floor" 0 "$(status_of device-0002 floor)"
+expect_match "device-0002 outcome" "^rolled_back: trial not bought before the watchdog deadline" \
+	"$(status_of device-0002 outcome)"
+expect "deployment 2 rolled back" rolled_back "$(db "SELECT status FROM deployments WHERE id='$dep2'")"
+expect "deployment 2 reports" "downloading downloaded installing rebooting trial rolled_back" \
+	"$(db "SELECT group_concat(status, ' ') FROM (SELECT status FROM deployment_events WHERE deployment_id='$dep2' ORDER BY seq)")"
+expect_match "device-0002 log shows the watchdog" "watchdog fired during the trial" "$(cat "$T/a2.log")"
+
+# Next cycles: nothing more to do, and both keep what they run.
+agent device-0001 once --timeout 60 2>>"$T/a1.log" || fail "device-0001 next cycle"
+agent device-0002 once --timeout 60 2>>"$T/a2.log" || fail "device-0002 next cycle"
+expect "device-0001 still on 1.1.0" "slot B version 1.1.0" "$(status_of device-0001 boots)"
+expect "device-0002 still on 1.0.0" "slot A version 1.0.0" "$(status_of device-0002 boots)"
+expect "no report stored twice" 12 \
+	"$(db "SELECT count(*) FROM deployment_events WHERE deployment_id IN ('$dep1','$dep2')")"
+finish
