@@ -4,8 +4,7 @@
 foreach(script compare-nginx fleet-scale ingest)
 	add_test(NAME bench_smoke_${script}
 		COMMAND ${CMAKE_SOURCE_DIR}/bench/${script} --smoke --build ${CMAKE_BINARY_DIR})
-	set_tests_properties(bench_smoke_${script} PROPERTIES LABELS integration TIMEOUT 300
-		ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+	set_tests_properties(bench_smoke_${script} PROPERTIES LABELS integration TIMEOUT 300)
 endforeach()
 
 # A target that is not loopback is refused before anything is sent.
