@@ -1,0 +1,92 @@
+/*
+ * port_rp2350.h - the device agent's hardware boundary (fwa/port.h) on the RP2350 of a
+ * Raspberry Pi Pico 2 W, built on the Pico SDK 2.x.
+ *
+ * What each part of struct fwa_port maps to (docs/rp2350.md has the whole story):
+ *  - flash: the A/B partition pair of the partition table (partition_table.json). The running
+ *    partition comes from the bootrom's boot info, the other one from rom_get_b_partition();
+ *    erase and program go through flash_range_erase/flash_range_program inside
+ *    flash_safe_execute, and only ever touch the other partition or the agent's state
+ *    partition; reads use the untranslated XIP window.
+ *  - boot control: rom_reboot(FLASH_UPDATE) into the other partition for a TBYB trial,
+ *    rom_get_sys_info(BOOT_INFO) for "is this a trial with a buy pending", rom_explicit_buy
+ *    with a 4 KiB work buffer. The port never calls rom_pick_ab_partition.
+ *  - watchdog: left to the bootrom during a trial (its deadline must stand); armed by the port
+ *    outside a trial and after the buy, and fed only when the core says it made progress.
+ *  - anti-rollback: with secure boot enabled, the bootrom's OTP rollback thermometer rows are
+ *    the hardware floor; otherwise hw_floor is NULL and the core keeps the floor. The
+ *    firmware never writes OTP (the bootrom does, during the buy of a signed image).
+ *  - transport: Wi-Fi through cyw43 and lwIP (poll mode), mutual TLS through lwIP's altcp_tls
+ *    over mbedTLS, the server CA pinned, credentials from the identity partition.
+ *  - crypto: SHA-256 on the RP2350 accelerator (pico_sha256, software mbedTLS when the
+ *    accelerator is busy), ECDSA P-256 verification through mbedTLS.
+ *
+ * Single-threaded: every member runs on the core that calls fwa_agent_step(); Wi-Fi and lwIP
+ * run in poll mode from the port's waits and from fwa_rp2350_poll().
+ */
+#ifndef FWA_PORT_RP2350_H
+#define FWA_PORT_RP2350_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fwa/err.h"
+#include "fwa/port.h"
+#include "identity.h"
+
+/* Partition ids (partition_table.json) of the agent's state and of the identity. */
+#define FWA_RP2350_STATE_PARTITION_ID 0x4657412d53544154ull    /* "FWA-STAT" */
+#define FWA_RP2350_IDENTITY_PARTITION_ID 0x4657412d49444e54ull /* "FWA-IDNT" */
+
+/* Watchdog period outside a trial; the RP2350 allows at most about 16.7 s. */
+#define FWA_RP2350_WATCHDOG_MS 16000u
+
+struct fwa_rp2350_flash_area {
+	uint32_t start; /* storage offset from the start of flash */
+	uint32_t size;
+};
+
+/* The port's state; owned by the caller (static storage), one per device. */
+struct fwa_rp2350 {
+	struct fwa_port port; /* hand &port to fwa_agent_init() */
+	struct fwa_rp2350_identity id; /* the provisioned identity, loaded by init */
+	struct fwa_rp2350_flash_area identity;
+	struct fwa_rp2350_flash_area slot_other; /* the inactive partition of the A/B pair */
+	struct fwa_rp2350_flash_area state;      /* the agent's state partition: two areas */
+	uint32_t state_area_size;
+	int part_a, part_b, part_running;        /* partition table indices */
+	struct fwa_boot_info boot;
+	bool secure_boot;
+	bool watchdog_armed;
+	uint32_t connect_timeout_ms;
+	void *tr; /* transport state (transport_rp2350.c) */
+};
+
+/*
+ * Set up the port for this boot: reads the partition table and the boot info, checks that
+ * the image runs from one partition of an A/B pair and that the state and identity partitions
+ * exist, loads the identity into p->id, arms the watchdog unless this boot is a trial, and
+ * prepares the transport (Wi-Fi is joined on the first connect). FWA_ERR_FLASH when the
+ * partition table is not the expected one, FWA_ERR_MALFORMED when the identity is missing or
+ * damaged, FWA_ERR_CRYPTO when the TLS credentials do not parse. *why (optional) says which.
+ */
+FWA_WUR enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why);
+
+/* Keep Wi-Fi and lwIP running while the application waits; returns after at most ms. */
+void fwa_rp2350_poll(struct fwa_rp2350 *p, uint32_t ms);
+
+/* The crypto port: SHA-256 on the accelerator, ECDSA P-256 verification by mbedTLS. */
+const struct fwa_crypto *fwa_rp2350_crypto(void);
+
+/* Transport members (transport_rp2350.c), installed by fwa_rp2350_init(). */
+FWA_WUR enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p);
+enum fwa_err fwa_rp2350_tr_connect(void *ctx);
+enum fwa_err fwa_rp2350_tr_send(void *ctx, const void *buf, size_t len);
+enum fwa_err fwa_rp2350_tr_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms,
+				size_t *got);
+void fwa_rp2350_tr_close(void *ctx);
+/* Close everything and power Wi-Fi down before a reboot; the next connect starts it again. */
+void fwa_rp2350_tr_shutdown(struct fwa_rp2350 *p);
+
+#endif

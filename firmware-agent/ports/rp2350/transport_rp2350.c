@@ -1,0 +1,305 @@
+/*
+ * transport_rp2350.c - the agent's byte-stream transport on the Pico 2 W: Wi-Fi through the
+ * cyw43 driver, TCP through lwIP (NO_SYS, poll mode), mutual TLS through lwIP's altcp_tls over
+ * mbedTLS. The device presents its ECDSA P-256 key and certificate; the server must present a
+ * certificate chaining to the provisioned CA for the provisioned host name (the CA is pinned:
+ * it is the only trust anchor). Sessions are resumed across connections when the server
+ * offers it, so that a check-in costs one short handshake.
+ *
+ * The port API is blocking; lwIP is callback-driven. Every blocking member polls the driver
+ * until its condition holds or its deadline passes, so nothing here can hang the agent.
+ */
+#include <string.h>
+
+#include "lwip/altcp.h"
+#include "lwip/altcp_tls.h"
+#include "lwip/dns.h"
+#include "lwip/pbuf.h"
+#include "mbedtls/platform_time.h"
+#include "mbedtls/ssl.h"
+#include "pico/cyw43_arch.h"
+#include "pico/stdlib.h"
+
+#include "port_rp2350.h"
+
+struct tr {
+	bool arch_up;
+	struct altcp_tls_config *cfg;
+	struct altcp_pcb *pcb;
+	struct altcp_tls_session session;
+	bool have_session;
+	bool connected;
+	bool closed;   /* by the peer (orderly) or by an error */
+	bool failed;   /* closed by an error */
+	struct pbuf *rx; /* received and not yet handed out */
+	bool dns_done;
+	bool dns_ok;
+	ip_addr_t addr;
+};
+
+static struct tr tr;
+
+/* mbedTLS's millisecond clock (MBEDTLS_PLATFORM_MS_TIME_ALT), used by lwIP's TLS glue. */
+mbedtls_ms_time_t mbedtls_ms_time(void)
+{
+	return (mbedtls_ms_time_t)(time_us_64() / 1000u);
+}
+
+/* ---- polling ---- */
+
+static bool until_passed(absolute_time_t until)
+{
+	return absolute_time_diff_us(get_absolute_time(), until) <= 0;
+}
+
+static void poll_once(absolute_time_t until)
+{
+	absolute_time_t slice = make_timeout_time_ms(20);
+
+	cyw43_arch_poll();
+	cyw43_arch_wait_for_work_until(absolute_time_diff_us(slice, until) < 0 ? slice : until);
+}
+
+void fwa_rp2350_poll(struct fwa_rp2350 *p, uint32_t ms)
+{
+	absolute_time_t until = make_timeout_time_ms(ms);
+
+	(void)p;
+	if (!tr.arch_up) {
+		sleep_ms(ms);
+		return;
+	}
+	do
+		poll_once(until);
+	while (!until_passed(until));
+}
+
+/* ---- lwIP callbacks ---- */
+
+static err_t on_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	(void)arg;
+	(void)pcb;
+	if (!p || err != ERR_OK) {
+		if (p)
+			pbuf_free(p);
+		tr.closed = true;
+		return ERR_OK;
+	}
+	if (tr.rx)
+		pbuf_cat(tr.rx, p);
+	else
+		tr.rx = p;
+	return ERR_OK;
+}
+
+static void on_err(void *arg, err_t err)
+{
+	(void)arg;
+	(void)err;
+	/* lwIP has freed the pcb already. */
+	tr.pcb = NULL;
+	tr.closed = true;
+	tr.failed = true;
+}
+
+static err_t on_connected(void *arg, struct altcp_pcb *pcb, err_t err)
+{
+	(void)arg;
+	(void)pcb;
+	if (err == ERR_OK)
+		tr.connected = true;
+	return ERR_OK;
+}
+
+static void on_dns(const char *name, const ip_addr_t *addr, void *arg)
+{
+	(void)name;
+	(void)arg;
+	tr.dns_done = true;
+	tr.dns_ok = addr != NULL;
+	if (addr)
+		tr.addr = *addr;
+}
+
+/* ---- members ---- */
+
+static enum fwa_err arch_start(struct fwa_rp2350 *p)
+{
+	if (tr.arch_up)
+		return FWA_OK;
+	if (cyw43_arch_init() != 0)
+		return FWA_ERR_TRANSPORT;
+	cyw43_arch_enable_sta_mode();
+	tr.arch_up = true;
+	(void)p;
+	return FWA_OK;
+}
+
+enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p)
+{
+	const struct fwa_rp2350_identity *id = &p->id;
+
+	memset(&tr, 0, sizeof(tr));
+	p->tr = &tr;
+	/* The provisioned CA is the only trust anchor; lwipopts.h makes verification required. */
+	tr.cfg = altcp_tls_create_config_client_2wayauth(
+		(const u8_t *)id->server_ca, id->server_ca_len, (const u8_t *)id->device_key,
+		id->device_key_len, NULL, 0, (const u8_t *)id->device_cert, id->device_cert_len);
+	if (!tr.cfg)
+		return FWA_ERR_CRYPTO;
+	altcp_tls_init_session(&tr.session);
+	return arch_start(p);
+}
+
+static enum fwa_err join_wifi(struct fwa_rp2350 *p, absolute_time_t until)
+{
+	if (cyw43_tcpip_link_status(&cyw43_state, CYW43_ITF_STA) == CYW43_LINK_UP)
+		return FWA_OK;
+	int64_t left_ms = absolute_time_diff_us(get_absolute_time(), until) / 1000;
+	if (left_ms <= 0)
+		return FWA_ERR_TRANSPORT;
+	uint32_t auth = p->id.wifi_password[0] ? CYW43_AUTH_WPA2_AES_PSK : CYW43_AUTH_OPEN;
+	if (cyw43_arch_wifi_connect_timeout_ms(p->id.wifi_ssid, p->id.wifi_password, auth,
+					       (uint32_t)left_ms) != 0)
+		return FWA_ERR_TRANSPORT;
+	return FWA_OK;
+}
+
+static enum fwa_err resolve(struct fwa_rp2350 *p, absolute_time_t until)
+{
+	tr.dns_done = false;
+	err_t e = dns_gethostbyname(p->id.server_host, &tr.addr, on_dns, NULL);
+	if (e == ERR_OK)
+		return FWA_OK;
+	if (e != ERR_INPROGRESS)
+		return FWA_ERR_TRANSPORT;
+	while (!tr.dns_done) {
+		if (until_passed(until))
+			return FWA_ERR_TRANSPORT;
+		poll_once(until);
+	}
+	return tr.dns_ok ? FWA_OK : FWA_ERR_TRANSPORT;
+}
+
+void fwa_rp2350_tr_close(void *ctx)
+{
+	(void)ctx;
+	if (tr.pcb) {
+		altcp_arg(tr.pcb, NULL);
+		altcp_recv(tr.pcb, NULL);
+		altcp_err(tr.pcb, NULL);
+		if (altcp_close(tr.pcb) != ERR_OK)
+			altcp_abort(tr.pcb);
+		tr.pcb = NULL;
+	}
+	if (tr.rx) {
+		pbuf_free(tr.rx);
+		tr.rx = NULL;
+	}
+	tr.connected = tr.closed = tr.failed = false;
+}
+
+enum fwa_err fwa_rp2350_tr_connect(void *ctx)
+{
+	struct fwa_rp2350 *p = ctx;
+	absolute_time_t until = make_timeout_time_ms(p->connect_timeout_ms);
+	enum fwa_err err;
+
+	fwa_rp2350_tr_close(ctx);
+	err = arch_start(p);
+	if (err == FWA_OK)
+		err = join_wifi(p, until);
+	if (err == FWA_OK)
+		err = resolve(p, until);
+	if (err != FWA_OK)
+		return err;
+	tr.pcb = altcp_tls_new(tr.cfg, IP_GET_TYPE(&tr.addr));
+	if (!tr.pcb)
+		return FWA_ERR_TRANSPORT;
+	/* SNI, and the name the server certificate must carry. */
+	if (mbedtls_ssl_set_hostname(altcp_tls_context(tr.pcb), p->id.server_host) != 0)
+		goto fail;
+	if (tr.have_session)
+		(void)altcp_tls_set_session(tr.pcb, &tr.session);
+	altcp_arg(tr.pcb, &tr);
+	altcp_recv(tr.pcb, on_recv);
+	altcp_err(tr.pcb, on_err);
+	if (altcp_connect(tr.pcb, &tr.addr, p->id.server_port, on_connected) != ERR_OK)
+		goto fail;
+	/* on_connected runs once the TLS handshake, certificate checks included, succeeded. */
+	while (!tr.connected) {
+		if (tr.closed || until_passed(until))
+			goto fail;
+		poll_once(until);
+	}
+	if (tr.have_session)
+		altcp_tls_free_session(&tr.session);
+	tr.have_session = altcp_tls_get_session(tr.pcb, &tr.session) == ERR_OK;
+	return FWA_OK;
+fail:
+	fwa_rp2350_tr_close(ctx);
+	return FWA_ERR_TRANSPORT;
+}
+
+enum fwa_err fwa_rp2350_tr_send(void *ctx, const void *buf, size_t len)
+{
+	struct fwa_rp2350 *p = ctx;
+	absolute_time_t until = make_timeout_time_ms(p->connect_timeout_ms);
+	const uint8_t *b = buf;
+
+	while (len) {
+		if (!tr.pcb || tr.closed)
+			return FWA_ERR_TRANSPORT;
+		u16_t room = altcp_sndbuf(tr.pcb);
+		size_t n = len < room ? len : room;
+		err_t e = n ? altcp_write(tr.pcb, b, (u16_t)n, TCP_WRITE_FLAG_COPY) : ERR_MEM;
+		if (e == ERR_OK) {
+			b += n;
+			len -= n;
+			(void)altcp_output(tr.pcb);
+			continue;
+		}
+		if (e != ERR_MEM)
+			return FWA_ERR_TRANSPORT;
+		/* Send buffer full: let the peer acknowledge some. */
+		if (until_passed(until))
+			return FWA_ERR_TRANSPORT;
+		poll_once(until);
+	}
+	return FWA_OK;
+}
+
+enum fwa_err fwa_rp2350_tr_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms, size_t *got)
+{
+	absolute_time_t until = make_timeout_time_ms(timeout_ms);
+
+	(void)ctx;
+	*got = 0;
+	if (cap == 0)
+		return FWA_ERR_TRANSPORT; /* 0 bytes would read as the end of the stream */
+	while (!tr.rx) {
+		if (tr.closed)
+			return tr.failed ? FWA_ERR_TRANSPORT : FWA_OK; /* orderly end: 0 bytes */
+		if (!tr.pcb || until_passed(until))
+			return FWA_ERR_TRANSPORT;
+		poll_once(until);
+	}
+	size_t want = cap < tr.rx->tot_len ? cap : tr.rx->tot_len;
+	u16_t n = pbuf_copy_partial(tr.rx, buf, (u16_t)(want > 0xffff ? 0xffff : want), 0);
+	tr.rx = pbuf_free_header(tr.rx, n);
+	if (tr.pcb)
+		altcp_recved(tr.pcb, n); /* open the window again */
+	*got = n;
+	return FWA_OK;
+}
+
+void fwa_rp2350_tr_shutdown(struct fwa_rp2350 *p)
+{
+	(void)p;
+	fwa_rp2350_tr_close(&tr);
+	if (tr.arch_up) {
+		cyw43_arch_deinit();
+		tr.arch_up = false;
+	}
+}
