@@ -1,12 +1,14 @@
 # otad integration tests: bash + curl + openssl/gnutls-cli + sqlite3 against a real otad on
 # 127.0.0.1 (ports chosen by the kernel), with a PKI and signing keys made at test time.
+add_executable(notify_listen ${CMAKE_CURRENT_SOURCE_DIR}/integration/notify_listen.c)
 set(OTA_SERVER_IT_ENV
 	OTAD=$<TARGET_FILE:otad>
+	NOTIFY_LISTEN=$<TARGET_FILE:notify_listen>
 	OTA_SCRIPTS=${OTA_SCRIPTS})
 if(TARGET ota-sign)
 	list(APPEND OTA_SERVER_IT_ENV OTA_SIGN=$<TARGET_FILE:ota-sign>)
 	set(OTA_SERVER_IT server_device_flow server_refusals server_bad_input server_crash
-		server_stall server_config)
+		server_stall server_config server_lifecycle)
 else()
 	message(STATUS "ota-sign is not built: otad integration tests that sign releases are off")
 	set(OTA_SERVER_IT)
