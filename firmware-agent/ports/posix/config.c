@@ -46,7 +46,8 @@ static const struct key keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static int err_at(char *err, size_t n, const char *path, int line, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int err_at(char *err, size_t n, const char *path,
+						     int line, const char *fmt, ...)
 {
 	va_list ap;
 	int k = snprintf(err, n, "%s:%d: ", path, line);
