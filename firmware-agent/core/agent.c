@@ -32,8 +32,8 @@
 #define TRIAL_RETRY_MS 500u
 
 static const char *const status_names[FWA_ST__COUNT] = {
-	"",	"downloading", "downloaded", "installing", "rebooting",
-	"trial", "confirmed",   "failed",     "rolled_back",
+    "",      "downloading", "downloaded", "installing",  "rebooting",
+    "trial", "confirmed",   "failed",     "rolled_back",
 };
 
 const char *fwa_status_name(enum fwa_status s)
@@ -57,7 +57,7 @@ static void copy_str(char *dst, size_t cap, const char *src)
 }
 
 static void say(struct fwa_agent *a, enum fwa_log_level lvl, const char *m1, const char *m2,
-		const char *m3)
+                const char *m3)
 {
 	char line[192];
 	struct fwa_sb b;
@@ -154,14 +154,14 @@ static enum fwa_err persist(struct fwa_agent *a)
 }
 
 /* Queue a report in RAM; the caller persists it with the phase change it belongs to. */
-static void enqueue(struct fwa_agent *a, enum fwa_status status, bool on_target,
-		    const char *reason)
+static void enqueue(struct fwa_agent *a, enum fwa_status status, bool on_target, const char *reason)
 {
 	struct fwa_event *e;
 	unsigned i;
 
 	if (a->st.nevents == FWA_OUTBOX_MAX) {
-		/* Full: the oldest report gives way; the final outcome also travels in check-ins. */
+		/* Full: the oldest report gives way; the final outcome also travels in check-ins.
+		 */
 		for (i = 1; i < FWA_OUTBOX_MAX; i++)
 			a->st.events[i - 1] = a->st.events[i];
 		a->st.nevents--;
@@ -201,16 +201,16 @@ static void finish(struct fwa_agent *a, enum fwa_status status, bool on_target, 
 
 /* One request, the whole answer body into s->body. */
 static enum fwa_err call(struct fwa_agent *a, const char *method, const char *path,
-			 const char *body, size_t body_len, int *status, size_t *len)
+                         const char *body, size_t body_len, int *status, size_t *len)
 {
 	struct fwa_http h;
 	enum fwa_err err;
 
 	err = fwa_http_send(a->port, method, a->cfg->host, path, NULL, body, body_len, a->s->req,
-			    sizeof(a->s->req));
+	                    sizeof(a->s->req));
 	if (err == FWA_OK)
-		err = fwa_http_read_head(&h, a->port, a->s->head, sizeof(a->s->head),
-					 io_timeout(a));
+		err =
+		    fwa_http_read_head(&h, a->port, a->s->head, sizeof(a->s->head), io_timeout(a));
 	if (err == FWA_OK)
 		err = fwa_http_read_all(&h, a->s->body, sizeof(a->s->body), len);
 	a->port->tr_close(a->port->ctx);
@@ -242,7 +242,7 @@ static enum fwa_err flush_outbox(struct fwa_agent *a)
 		if (e->seq <= a->acked)
 			continue;
 		n = fwa_event_encode(e, e->on_target ? a->st.target_version : a->st.base_version,
-				     (char *)a->s->io, sizeof(a->s->io));
+		                     (char *)a->s->io, sizeof(a->s->io));
 		if (n < 0)
 			return FWA_ERR_TOO_LARGE;
 		err = call(a, "POST", path, (const char *)a->s->io, (size_t)n, &status, &len);
@@ -324,7 +324,7 @@ static enum fwa_err settle_boot(struct fwa_agent *a)
 }
 
 enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
-			    const struct fwa_agent_config *cfg, void *scratch, size_t scratch_len)
+                            const struct fwa_agent_config *cfg, void *scratch, size_t scratch_len)
 {
 	const char *why = NULL;
 	enum fwa_err err;
@@ -345,7 +345,7 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 	    sizeof(a->s->io) % a->geo.erase_size || a->geo.state_size < sizeof(struct fwa_state))
 		return FWA_ERR_FLASH;
 	err = fwa_root_load(port->crypto, cfg->root_json, cfg->root_len, &a->prov_root,
-			    &a->s->verify, &why);
+	                    &a->s->verify, &why);
 	if (err != FWA_OK) {
 		say(a, FWA_LOG_ERROR, "provisioned root does not verify: ", why, NULL);
 		return err;
@@ -487,7 +487,7 @@ static enum fwa_err accept_update(struct fwa_agent *a, const struct fwa_checkin_
 			goto refused;
 	}
 	err = fwa_manifest_verify(a->port->crypto, trusted(a), ans->manifest.p, ans->manifest.len,
-				  &m, &a->s->verify, &why);
+	                          &m, &a->s->verify, &why);
 	if (err != FWA_OK)
 		goto refused;
 	err = fwa_manifest_check_target(&m, a->cfg->hw_variant, floor_now(a), &why);
@@ -539,7 +539,7 @@ static void apply_roots(struct fwa_agent *a, const struct fwa_checkin_answer *an
 		const struct fwa_root *cur = trusted(a);
 
 		if (fwa_root_update(a->port->crypto, cur, ans->roots[i].p, ans->roots[i].len, &next,
-				    &a->s->verify, &why) != FWA_OK) {
+		                    &a->s->verify, &why) != FWA_OK) {
 			say(a, FWA_LOG_WARN, "root update refused: ", why, NULL);
 			break;
 		}
@@ -598,8 +598,10 @@ static enum fwa_err do_checkin(struct fwa_agent *a)
 		a->server_time = ans.server_time;
 		a->server_time_ms = now_ms(a);
 	}
-	a->next_checkin_ms = now_ms(a) + 1000u * (uint64_t)(ans.poll_after
-					? ans.poll_after : (a->cfg->poll_s ? a->cfg->poll_s : DEFAULT_POLL_S));
+	a->next_checkin_ms =
+	    now_ms(a) +
+	    1000u * (uint64_t)(ans.poll_after ? ans.poll_after
+	                                      : (a->cfg->poll_s ? a->cfg->poll_s : DEFAULT_POLL_S));
 	apply_roots(a, &ans);
 	if (!ans.update || a->st.phase != FWA_PHASE_IDLE)
 		return FWA_OK;
@@ -715,10 +717,10 @@ static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
 		fwa_sb_u64(&b, off);
 		fwa_sb_str(&b, "-\r\n");
 		err = fwa_http_send(a->port, "GET", a->cfg->host, a->st.image_url,
-				    off ? range : NULL, NULL, 0, a->s->req, sizeof(a->s->req));
+		                    off ? range : NULL, NULL, 0, a->s->req, sizeof(a->s->req));
 		if (err == FWA_OK)
 			err = fwa_http_read_head(&http, a->port, a->s->head, sizeof(a->s->head),
-						 io_timeout(a));
+			                         io_timeout(a));
 		if (err != FWA_OK)
 			goto out;
 		if (http.resp.status == 200 && off) {
@@ -736,7 +738,7 @@ static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
 			    http.resp.status == 410) {
 				a->port->tr_close(a->port->ctx);
 				return fail_deployment(a, FWA_ERR_SERVER,
-						       "image no longer offered by the server");
+				                       "image no longer offered by the server");
 			}
 			err = FWA_ERR_SERVER;
 			goto out;
@@ -783,7 +785,8 @@ static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
 	}
 	a->port->crypto->sha256_final(h, digest);
 	if (memcmp(digest, a->st.image_sha256, 32) != 0)
-		return fail_deployment(a, FWA_ERR_IMAGE_HASH, "image SHA-256 differs from the manifest");
+		return fail_deployment(a, FWA_ERR_IMAGE_HASH,
+		                       "image SHA-256 differs from the manifest");
 	a->st.dl_offset = size;
 	return install(a, out);
 out:

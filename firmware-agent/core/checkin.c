@@ -85,7 +85,7 @@ static enum fwa_err fail(enum fwa_err e, const char *msg, const char **why)
 }
 
 enum fwa_err fwa_checkin_decode(const char *json, size_t len, struct fwa_json_tok *tok,
-				unsigned cap, struct fwa_checkin_answer *out, const char **why)
+                                unsigned cap, struct fwa_checkin_answer *out, const char **why)
 {
 	struct fwa_json j;
 	enum fwa_err err;

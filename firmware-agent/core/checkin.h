@@ -12,15 +12,15 @@
 
 #include "fwa/agent.h"
 
-#define FWA_MAX_ROOTS 8          /* root envelopes accepted in one answer */
-#define FWA_POLL_MAX_S 604800u   /* poll_after above a week is refused */
+#define FWA_MAX_ROOTS 8        /* root envelopes accepted in one answer */
+#define FWA_POLL_MAX_S 604800u /* poll_after above a week is refused */
 
 struct fwa_checkin_req {
 	const char *hw_variant;
 	const char *version;
 	uint32_t floor;
 	uint32_t root_version;
-	uint8_t active_slot;      /* enum fwa_slot */
+	uint8_t active_slot; /* enum fwa_slot */
 	bool trial;
 	const char *deployment_id; /* NULL or "" when none */
 	uint8_t outcome;           /* enum fwa_status of the last deployment, FWA_ST_NONE if none */
@@ -39,14 +39,14 @@ struct fwa_span {
 };
 
 struct fwa_checkin_answer {
-	bool update;                /* action "update" */
-	uint32_t poll_after;        /* seconds, 0 when absent */
+	bool update;         /* action "update" */
+	uint32_t poll_after; /* seconds, 0 when absent */
 	bool has_server_time;
 	int64_t server_time;
 	char deployment_id[FWA_DEP_ID_MAX + 1];
-	struct fwa_span manifest;   /* the manifest DSSE envelope, as JSON text */
+	struct fwa_span manifest; /* the manifest DSSE envelope, as JSON text */
 	char image_url[FWA_URL_MAX + 1];
-	uint64_t image_size;        /* 0 when absent */
+	uint64_t image_size; /* 0 when absent */
 	unsigned nroots;
 	struct fwa_span roots[FWA_MAX_ROOTS];
 };
@@ -59,8 +59,8 @@ struct fwa_checkin_answer {
  * (optional) names the rule. Unknown fields are ignored, as the device API says.
  */
 FWA_WUR enum fwa_err fwa_checkin_decode(const char *json, size_t len, struct fwa_json_tok *tok,
-					unsigned cap, struct fwa_checkin_answer *out,
-					const char **why);
+                                        unsigned cap, struct fwa_checkin_answer *out,
+                                        const char **why);
 
 /* True when s is a valid deployment id. */
 bool fwa_dep_id_valid(const char *s);

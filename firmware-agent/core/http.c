@@ -154,7 +154,8 @@ enum fwa_err fwa_http_parse_head(const char *head, size_t len, struct fwa_http_r
 			return FWA_ERR_HTTP;
 		for (v = name_end + 1; v < eol && (head[v] == ' ' || head[v] == '\t'); v++)
 			;
-		for (vend = eol; vend > v && (head[vend - 1] == ' ' || head[vend - 1] == '\t'); vend--)
+		for (vend = eol; vend > v && (head[vend - 1] == ' ' || head[vend - 1] == '\t');
+		     vend--)
 			;
 		if (ieq(head + i, name_end - i, "content-length")) {
 			uint64_t l;
@@ -195,8 +196,8 @@ static bool valid_path(const char *p)
 }
 
 enum fwa_err fwa_http_send(const struct fwa_port *port, const char *method, const char *host,
-			   const char *path, const char *extra, const char *body, size_t body_len,
-			   char *req, size_t req_cap)
+                           const char *path, const char *extra, const char *body, size_t body_len,
+                           char *req, size_t req_cap)
 {
 	struct fwa_sb b;
 	enum fwa_err err;
@@ -268,7 +269,7 @@ static const char *find_head_end(const char *b, size_t n)
 }
 
 enum fwa_err fwa_http_read_head(struct fwa_http *h, const struct fwa_port *port, char *buf,
-				size_t cap, uint32_t timeout_ms)
+                                size_t cap, uint32_t timeout_ms)
 {
 	const char *e;
 	enum fwa_err err;

@@ -27,13 +27,13 @@ void fwa_sb_u64(struct fwa_sb *b, uint64_t v);
 
 /* A parsed response head. */
 struct fwa_http_resp {
-	int status;             /* 100-599 */
-	bool chunked;           /* Transfer-Encoding: chunked */
-	bool has_length;        /* Content-Length present */
-	uint64_t length;        /* its value */
-	bool has_range;         /* Content-Range: bytes first-last/total present */
+	int status;      /* 100-599 */
+	bool chunked;    /* Transfer-Encoding: chunked */
+	bool has_length; /* Content-Length present */
+	uint64_t length; /* its value */
+	bool has_range;  /* Content-Range: bytes first-last/total present */
 	uint64_t range_first, range_last, range_total;
-	bool conn_close;        /* Connection: close */
+	bool conn_close; /* Connection: close */
 };
 
 /*
@@ -48,10 +48,10 @@ FWA_WUR enum fwa_err fwa_http_parse_head(const char *head, size_t len, struct fw
 struct fwa_http {
 	const struct fwa_port *port;
 	uint32_t timeout_ms;
-	char *buf;   /* raw receive buffer (the head is read into it; leftovers are body) */
+	char *buf; /* raw receive buffer (the head is read into it; leftovers are body) */
 	size_t cap;
-	size_t pos;  /* next unread byte */
-	size_t end;  /* bytes in buf */
+	size_t pos; /* next unread byte */
+	size_t end; /* bytes in buf */
 	bool eof;
 	struct fwa_http_resp resp;
 	/* body framing */
@@ -67,16 +67,16 @@ struct fwa_http {
  * FWA_ERR_TOO_LARGE when the head does not fit req, FWA_ERR_HTTP for a bad path.
  */
 FWA_WUR enum fwa_err fwa_http_send(const struct fwa_port *port, const char *method,
-				   const char *host, const char *path, const char *extra,
-				   const char *body, size_t body_len, char *req, size_t req_cap);
+                                   const char *host, const char *path, const char *extra,
+                                   const char *body, size_t body_len, char *req, size_t req_cap);
 
 /*
  * Read and parse the response head into h->resp using buf[0..cap) as the receive buffer (the
  * head must fit: FWA_ERR_TOO_LARGE otherwise). FWA_ERR_TRANSPORT on transport failure or end
  * of stream before the head ends, FWA_ERR_HTTP when malformed.
  */
-FWA_WUR enum fwa_err fwa_http_read_head(struct fwa_http *h, const struct fwa_port *port,
-					char *buf, size_t cap, uint32_t timeout_ms);
+FWA_WUR enum fwa_err fwa_http_read_head(struct fwa_http *h, const struct fwa_port *port, char *buf,
+                                        size_t cap, uint32_t timeout_ms);
 
 /*
  * Read up to cap body bytes into out; *got = 0 means the body is complete. Bodies of 1xx,

@@ -76,7 +76,7 @@ enum fwa_err fwa_state_load(const struct fwa_port *port, struct fwa_state *out, 
 }
 
 enum fwa_err fwa_state_save(const struct fwa_port *port, const struct fwa_flash_geometry *geo,
-			    struct fwa_state *st, unsigned *area)
+                            struct fwa_state *st, unsigned *area)
 {
 	uint8_t page[PROG_MAX];
 	unsigned target = *area ? 0 : 1;

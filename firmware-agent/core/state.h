@@ -27,7 +27,7 @@ bool fwa_state_valid(const struct fwa_state *st);
  * (FWA_ERR_STATE when the geometry cannot hold the record).
  */
 FWA_WUR enum fwa_err fwa_state_save(const struct fwa_port *port,
-				    const struct fwa_flash_geometry *geo, struct fwa_state *st,
-				    unsigned *area);
+                                    const struct fwa_flash_geometry *geo, struct fwa_state *st,
+                                    unsigned *area);
 
 #endif

@@ -33,9 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 	if (a.update) {
 		if (!fwa_dep_id_valid(a.deployment_id) || a.image_url[0] != '/' ||
-		    strlen(a.image_url) > FWA_URL_MAX || !a.manifest.p ||
-		    a.manifest.p < text || a.manifest.p + a.manifest.len > text + size ||
-		    a.manifest.p[0] != '{' || a.manifest.p[a.manifest.len - 1] != '}')
+		    strlen(a.image_url) > FWA_URL_MAX || !a.manifest.p || a.manifest.p < text ||
+		    a.manifest.p + a.manifest.len > text + size || a.manifest.p[0] != '{' ||
+		    a.manifest.p[a.manifest.len - 1] != '}')
 			__builtin_trap();
 	}
 	return 0;

@@ -67,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* The download path: small reads into a buffer of its own size. */
 		for (int i = 0; i < 100000; i++) {
 			if (fwa_http_read_body(&h, chunk, 1 + (size_t)(data[0] % sizeof(chunk)),
-					       &got) != FWA_OK || got == 0)
+			                       &got) != FWA_OK ||
+			    got == 0)
 				break;
 			if (got > sizeof(chunk))
 				__builtin_trap();

@@ -44,7 +44,7 @@ static void key_info(EVP_PKEY *key, uint8_t spki[FWA_SPKI_P256_LEN], char id[65]
 
 /* DSSE envelope of payload signed by each signer. */
 static long envelope(const char *type, const char *payload, size_t len, EVP_PKEY *const *signers,
-		     unsigned n, char *out, size_t cap)
+                     unsigned n, char *out, size_t cap)
 {
 	static char b64[FWA_ENVELOPE_MAX];
 	uint8_t digest[32], sig[FWA_SIG_MAX], spki[FWA_SPKI_P256_LEN];
@@ -80,7 +80,7 @@ static long envelope(const char *type, const char *payload, size_t len, EVP_PKEY
 }
 
 long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
-	      unsigned nsigners, char *out, size_t cap)
+              unsigned nsigners, char *out, size_t cap)
 {
 	char payload[4096], rid[65], lid[65], rb64[200], lb64[200];
 	uint8_t rspki[FWA_SPKI_P256_LEN], lspki[FWA_SPKI_P256_LEN];
@@ -137,7 +137,7 @@ long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *con
 }
 
 long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
-		  const uint8_t *image, size_t len, char *out, size_t cap)
+                  const uint8_t *image, size_t len, char *out, size_t cap)
 {
 	char payload[2048], hex[65];
 	uint8_t digest[32];
@@ -185,7 +185,7 @@ void kit_server_free(struct kit_server *s)
 }
 
 void kit_server_offer(struct kit_server *s, const char *version, const char *manifest,
-		      size_t manifest_len, uint8_t *image, size_t image_len)
+                      size_t manifest_len, uint8_t *image, size_t image_len)
 {
 	uint8_t digest[32];
 	char hex[65];
@@ -216,12 +216,12 @@ static void out_put(struct kit_server *s, const void *p, size_t n)
 }
 
 static void respond(struct kit_server *s, int status, const char *extra, const void *body,
-		    size_t len)
+                    size_t len)
 {
 	char head[512];
 	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
-			 status, len, extra ? extra : "");
+	                 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
+	                 status, len, extra ? extra : "");
 
 	out_put(s, head, (size_t)n);
 	out_put(s, body, len);
@@ -253,19 +253,19 @@ static void do_checkin(struct kit_server *s, const char *body, size_t len)
 	if (t >= 0)
 		json_str(&j, t, "status", s->last_outcome, sizeof(s->last_outcome));
 	n += (size_t)snprintf(ans + n, sizeof(ans) - n,
-			      "{\"action\":\"%s\",\"poll_after\":60,\"server_time\":1795000000",
-			      s->offer ? "update" : "none");
+	                      "{\"action\":\"%s\",\"poll_after\":60,\"server_time\":1795000000",
+	                      s->offer ? "update" : "none");
 	if (s->offer)
 		n += (size_t)snprintf(ans + n, sizeof(ans) - n,
-				      ",\"update\":{\"deployment_id\":\"%s\",\"image_url\":\"%s\","
-				      "\"image_size\":%zu,\"manifest\":%.*s}",
-				      s->dep_id, s->image_path, s->image_len, (int)s->manifest_len,
-				      s->manifest);
+		                      ",\"update\":{\"deployment_id\":\"%s\",\"image_url\":\"%s\","
+		                      "\"image_size\":%zu,\"manifest\":%.*s}",
+		                      s->dep_id, s->image_path, s->image_len, (int)s->manifest_len,
+		                      s->manifest);
 	if (s->nroots) {
 		n += (size_t)snprintf(ans + n, sizeof(ans) - n, ",\"roots\":[");
 		for (unsigned i = 0; i < s->nroots; i++)
 			n += (size_t)snprintf(ans + n, sizeof(ans) - n, "%s%.*s", i ? "," : "",
-					      (int)s->roots_len[i], s->roots[i]);
+			                      (int)s->roots_len[i], s->roots[i]);
 		n += (size_t)snprintf(ans + n, sizeof(ans) - n, "]");
 	}
 	n += (size_t)snprintf(ans + n, sizeof(ans) - n, "}");
@@ -303,13 +303,13 @@ static void do_event(struct kit_server *s, const char *dep, const char *body, si
 	if (s->nevents < KIT_MAX_EVENTS)
 		s->events[s->nevents++] = e;
 	if (s->offer && (strcmp(e.status, "confirmed") == 0 || strcmp(e.status, "failed") == 0 ||
-			 strcmp(e.status, "rolled_back") == 0)) {
+	                 strcmp(e.status, "rolled_back") == 0)) {
 		s->offer = false;
 		snprintf(s->final_status, sizeof(s->final_status), "%s", e.status);
 		snprintf(s->final_reason, sizeof(s->final_reason), "%s", e.reason);
 		snprintf(s->final_version, sizeof(s->final_version), "%s", e.version);
-		s->succeeded = strcmp(e.status, "confirmed") == 0 &&
-			       strcmp(e.version, s->target_version) == 0;
+		s->succeeded =
+		    strcmp(e.status, "confirmed") == 0 && strcmp(e.version, s->target_version) == 0;
 	}
 	respond(s, 200, NULL, "{\"duplicate\":false}", 19);
 }
@@ -331,7 +331,7 @@ static void do_image(struct kit_server *s, const char *range_hdr)
 		if (s->image_gets <= 16)
 			s->ranges[s->image_gets - 1] = first;
 		snprintf(extra, sizeof(extra), "Content-Range: bytes %llu-%zu/%zu\r\n", first,
-			 s->image_len - 1, s->image_len);
+		         s->image_len - 1, s->image_len);
 		respond(s, 206, extra, s->image + first, s->image_len - first);
 	} else {
 		respond(s, 200, NULL, s->image, s->image_len);
@@ -370,7 +370,7 @@ static bool handle(struct kit_server *s)
 	if (strcmp(method, "POST") == 0 && strcmp(path, "/device/v1/checkin") == 0) {
 		do_checkin(s, s->in + head_len, body_len);
 	} else if (strcmp(method, "POST") == 0 &&
-		   strncmp(path, "/device/v1/deployments/", 23) == 0) {
+	           strncmp(path, "/device/v1/deployments/", 23) == 0) {
 		char dep[80];
 		char *slash = strchr(path + 23, '/');
 
@@ -453,7 +453,7 @@ static void t_close(void *ctx)
 /* ---- devices ---- */
 
 void kit_device_init(struct kit_device *d, struct kit_server *srv, const uint8_t *factory,
-		     size_t factory_len, const char *root, size_t root_len, uint32_t slot_size)
+                     size_t factory_len, const char *root, size_t root_len, uint32_t slot_size)
 {
 	memset(d, 0, sizeof(*d));
 	if (fwa_sim_open_mem(&d->sim, slot_size) < 0)
@@ -525,7 +525,7 @@ static enum kit_result run(struct kit_device *d, unsigned max_steps)
 		d->boots++;
 		snprintf(d->version, sizeof(d->version), "%s", d->sim.running.version);
 		if (fwa_agent_init(&d->agent, &d->port, &d->cfg, d->scratch,
-				   FWA_AGENT_SCRATCH_SIZE) != FWA_OK)
+		                   FWA_AGENT_SCRATCH_SIZE) != FWA_OK)
 			return KIT_ERROR;
 		for (;;) {
 			uint64_t wait, left;

@@ -34,10 +34,10 @@ void kit_keys_free(struct kit_keys *k);
 
 /* Root metadata envelope: root role {root}, release role {release}, signed by signers. */
 long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
-	      unsigned nsigners, char *out, size_t cap);
+              unsigned nsigners, char *out, size_t cap);
 /* Manifest envelope for image[0..len), signed by `signer`. */
 long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
-		  const uint8_t *image, size_t len, char *out, size_t cap);
+                  const uint8_t *image, size_t len, char *out, size_t cap);
 
 /* One recorded report. */
 struct kit_event {
@@ -55,42 +55,42 @@ struct kit_server {
 	char target_version[FWA_SEMVER_MAX + 1];
 	char manifest[FWA_ENVELOPE_MAX];
 	size_t manifest_len;
-	uint8_t *image;       /* served bytes (the caller's) */
+	uint8_t *image; /* served bytes (the caller's) */
 	size_t image_len;
 	char image_path[100];
 	char roots[2][FWA_ENVELOPE_MAX]; /* roots offered at check-in */
 	size_t roots_len[2];
 	unsigned nroots;
 	/* faults */
-	long drop_after;      /* cut image responses after this many body bytes ... */
-	int drops_left;       /* ... this many times */
-	bool down;            /* refuse connections */
+	long drop_after; /* cut image responses after this many body bytes ... */
+	int drops_left;  /* ... this many times */
+	bool down;       /* refuse connections */
 	/* what the server learned */
 	struct kit_event events[KIT_MAX_EVENTS];
-	unsigned nevents;     /* unique (seq) events stored */
+	unsigned nevents; /* unique (seq) events stored */
 	unsigned duplicates;
-	char final_status[16];   /* "" until confirmed / failed / rolled_back arrives */
+	char final_status[16]; /* "" until confirmed / failed / rolled_back arrives */
 	char final_reason[80];
 	char final_version[FWA_SEMVER_MAX + 1];
-	bool succeeded;       /* confirmed with version == target_version */
+	bool succeeded; /* confirmed with version == target_version */
 	unsigned checkins;
 	unsigned image_gets;
-	uint64_t ranges[16];  /* first byte asked by each image GET */
-	char last_outcome[16];   /* last_outcome.status from the latest check-in */
+	uint64_t ranges[16];   /* first byte asked by each image GET */
+	char last_outcome[16]; /* last_outcome.status from the latest check-in */
 	/* the connection */
 	bool open;
 	char in[8192];
 	size_t in_len;
 	char *out;
 	size_t out_len, out_pos, out_cap;
-	bool reset_at_end;    /* this response ends in a connection reset */
+	bool reset_at_end; /* this response ends in a connection reset */
 };
 
 void kit_server_init(struct kit_server *s);
 void kit_server_free(struct kit_server *s);
 /* Offer deployment KIT_DEP of this manifest and image (image stays the caller's). */
 void kit_server_offer(struct kit_server *s, const char *version, const char *manifest,
-		      size_t manifest_len, uint8_t *image, size_t image_len);
+                      size_t manifest_len, uint8_t *image, size_t image_len);
 
 /* A simulated device: hardware, its server, and its agent. */
 struct kit_device {
@@ -111,15 +111,15 @@ struct kit_device {
 
 /* Device provisioned with `factory` in slot A, trusting `root`, talking to srv. */
 void kit_device_init(struct kit_device *d, struct kit_server *srv, const uint8_t *factory,
-		     size_t factory_len, const char *root, size_t root_len, uint32_t slot_size);
+                     size_t factory_len, const char *root, size_t root_len, uint32_t slot_size);
 void kit_device_free(struct kit_device *d);
 
 enum kit_result {
-	KIT_IDLE = 0,  /* the agent is idle after a successful check-in */
-	KIT_CUT,       /* the power was cut at the armed operation */
-	KIT_BRICKED,   /* nothing bootable */
-	KIT_STUCK,     /* step budget spent before idle */
-	KIT_ERROR,     /* the agent refused to start */
+	KIT_IDLE = 0, /* the agent is idle after a successful check-in */
+	KIT_CUT,      /* the power was cut at the armed operation */
+	KIT_BRICKED,  /* nothing bootable */
+	KIT_STUCK,    /* step budget spent before idle */
+	KIT_ERROR,    /* the agent refused to start */
 };
 
 /*

@@ -43,8 +43,8 @@ static int setup_all(void **state)
 	(void)state;
 	kit_keys_make(&keys);
 	root_len = kit_root(keys.root, keys.release, 1, &keys.root, 1, root, sizeof(root));
-	factory_len = fwa_sim_mkimage("1.0.0", 1, KIT_HW, SIM_FAULT_NONE, PAYLOAD, factory,
-				      sizeof(factory));
+	factory_len =
+	    fwa_sim_mkimage("1.0.0", 1, KIT_HW, SIM_FAULT_NONE, PAYLOAD, factory, sizeof(factory));
 	return root_len > 0 && factory_len > 0 ? 0 : -1;
 }
 
@@ -63,7 +63,7 @@ static int setup(void **state)
 		return -1;
 	kit_server_init(&f->srv);
 	kit_device_init(&f->dev, &f->srv, factory, (size_t)factory_len, root, (size_t)root_len,
-			SLOT_SIZE);
+	                SLOT_SIZE);
 	*state = f;
 	return 0;
 }
@@ -80,16 +80,16 @@ static int teardown(void **state)
 
 /* Offer an image of `version` (with a fault) under a manifest signed by signer. */
 static void offer(struct fixture *f, const char *version, uint32_t secver, enum sim_fault fault,
-		  const char *manifest_hw, uint32_t manifest_secver, EVP_PKEY *signer)
+                  const char *manifest_hw, uint32_t manifest_secver, EVP_PKEY *signer)
 {
-	f->image_len = fwa_sim_mkimage(version, secver, KIT_HW, fault, PAYLOAD, f->image,
-				       sizeof(f->image));
+	f->image_len =
+	    fwa_sim_mkimage(version, secver, KIT_HW, fault, PAYLOAD, f->image, sizeof(f->image));
 	assert_true(f->image_len > 0);
 	f->manifest_len = kit_manifest(signer, version, manifest_secver, manifest_hw, f->image,
-				       (size_t)f->image_len, f->manifest, sizeof(f->manifest));
+	                               (size_t)f->image_len, f->manifest, sizeof(f->manifest));
 	assert_true(f->manifest_len > 0);
 	kit_server_offer(&f->srv, version, f->manifest, (size_t)f->manifest_len, f->image,
-			 (size_t)f->image_len);
+	                 (size_t)f->image_len);
 }
 
 static void load_state(struct fixture *f, struct fwa_state *st)
@@ -109,8 +109,8 @@ static bool slot_erased(struct fixture *f, unsigned slot)
 
 static void test_good_update(void **state)
 {
-	static const char *const order[] = { "downloading", "downloaded", "installing",
-					     "rebooting",   "trial",      "confirmed" };
+	static const char *const order[] = {"downloading", "downloaded", "installing",
+	                                    "rebooting",   "trial",      "confirmed"};
 	struct fixture *f = *state;
 	struct fwa_state st;
 
@@ -286,13 +286,13 @@ static void test_resume_after_drop(void **state)
 static void test_root_rotation(void **state)
 {
 	struct fixture *f = *state;
-	EVP_PKEY *signers[2] = { keys.root, keys.root2 };
+	EVP_PKEY *signers[2] = {keys.root, keys.root2};
 	struct fwa_state st;
 	long n;
 
 	/* Root v2: new root key, new release key (the stranger); signed by old and new. */
 	n = kit_root(keys.root2, keys.stranger, 2, signers, 2, f->srv.roots[0],
-		     sizeof(f->srv.roots[0]));
+	             sizeof(f->srv.roots[0]));
 	assert_true(n > 0);
 	f->srv.roots_len[0] = (size_t)n;
 	f->srv.nroots = 1;
@@ -312,7 +312,7 @@ static void test_bad_root_rotation(void **state)
 
 	/* Root v2 signed only by its own new key: the old root never agreed. */
 	n = kit_root(keys.root2, keys.stranger, 2, &keys.root2, 1, f->srv.roots[0],
-		     sizeof(f->srv.roots[0]));
+	             sizeof(f->srv.roots[0]));
 	f->srv.roots_len[0] = (size_t)n;
 	f->srv.nroots = 1;
 	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.stranger);
@@ -334,10 +334,10 @@ static void test_trial_without_server(void **state)
 		if (!f->dev.sim.booted) {
 			assert_int_equal(fwa_sim_boot(&f->dev.sim), FWA_OK);
 			snprintf(f->dev.version, sizeof(f->dev.version), "%s",
-				 f->dev.sim.running.version);
+			         f->dev.sim.running.version);
 			assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg,
-							f->dev.scratch, FWA_AGENT_SCRATCH_SIZE),
-					 FWA_OK);
+			                                f->dev.scratch, FWA_AGENT_SCRATCH_SIZE),
+			                 FWA_OK);
 			if (f->dev.sim.trial)
 				break;
 		}
@@ -375,8 +375,8 @@ static void test_server_down_backoff(void **state)
 	assert_int_equal(fwa_sim_boot(&f->dev.sim), FWA_OK);
 	snprintf(f->dev.version, sizeof(f->dev.version), "%s", f->dev.sim.running.version);
 	assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg, f->dev.scratch,
-					FWA_AGENT_SCRATCH_SIZE),
-			 FWA_OK);
+	                                FWA_AGENT_SCRATCH_SIZE),
+	                 FWA_OK);
 	/* retry_min 100 ms, max 2000 ms: delays grow (with jitter in [d/2, d]) up to the cap. */
 	for (unsigned i = 0; i < 8; i++) {
 		assert_int_equal(fwa_agent_step(&f->dev.agent, &st), FWA_ERR_TRANSPORT);
@@ -393,20 +393,20 @@ static void test_server_down_backoff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_good_update, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_never_buys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crashes_at_boot, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fails_health, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_power_cut_before_buy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_hw_variant, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_untrusted_signer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_below_floor, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tampered_image, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_resume_after_drop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_root_rotation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_root_rotation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_good_update, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_never_buys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crashes_at_boot, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fails_health, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_power_cut_before_buy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_hw_variant, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_untrusted_signer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_below_floor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tampered_image, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resume_after_drop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_root_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_root_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);

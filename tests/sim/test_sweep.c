@@ -41,7 +41,8 @@ static void fresh(void)
 	kit_server_free(&srv);
 	kit_server_init(&srv);
 	kit_server_offer(&srv, "1.1.0", manifest, (size_t)manifest_len, target, (size_t)target_len);
-	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len, SLOT_SIZE);
+	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len,
+	                SLOT_SIZE);
 }
 
 static void bad(const char *mode, uint64_t i, const char *what)
@@ -105,18 +106,18 @@ int main(void)
 	static const struct {
 		enum sim_cut mode;
 		const char *name;
-	} modes[] = { { SIM_CUT_BEFORE, "cut-before" }, { SIM_CUT_TEAR, "torn" } };
+	} modes[] = {{SIM_CUT_BEFORE, "cut-before"}, {SIM_CUT_TEAR, "torn"}};
 
 	kit_keys_make(&keys);
 	factory_len = fwa_sim_mkimage("1.0.0", 1, KIT_HW, SIM_FAULT_NONE, FACTORY_PAYLOAD, factory,
-				      sizeof(factory));
+	                              sizeof(factory));
 	target_len = fwa_sim_mkimage("1.1.0", 2, KIT_HW, SIM_FAULT_NONE, TARGET_PAYLOAD, target,
-				     sizeof(target));
+	                             sizeof(target));
 	SHA256(factory, (size_t)factory_len, factory_sha);
 	SHA256(target, (size_t)target_len, target_sha);
 	root_len = kit_root(keys.root, keys.release, 1, &keys.root, 1, root, sizeof(root));
 	manifest_len = kit_manifest(keys.release, "1.1.0", 2, KIT_HW, target, (size_t)target_len,
-				    manifest, sizeof(manifest));
+	                            manifest, sizeof(manifest));
 	if (factory_len < 0 || target_len < 0 || root_len < 0 || manifest_len < 0) {
 		fprintf(stderr, "sweep: could not build the test documents\n");
 		return 1;
@@ -125,7 +126,8 @@ int main(void)
 	/* Reference run: no cut; count the operations of a complete update. */
 	kit_server_init(&srv);
 	kit_server_offer(&srv, "1.1.0", manifest, (size_t)manifest_len, target, (size_t)target_len);
-	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len, SLOT_SIZE);
+	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len,
+	                SLOT_SIZE);
 	if (kit_run(&dev, 10000) != KIT_IDLE || check("reference", 0) != 1) {
 		fprintf(stderr, "sweep: the reference update did not succeed\n");
 		return 1;

@@ -18,10 +18,15 @@ static struct fwa_json_tok tok[256];
 
 static void test_encode_checkin(void **state)
 {
-	struct fwa_checkin_req r = { .hw_variant = "pico2w", .version = "1.0.0", .floor = 3,
-				     .root_version = 2, .active_slot = 1, .trial = true,
-				     .deployment_id = "d-1", .outcome = FWA_ST_ROLLED_BACK,
-				     .reason = "trial not \"bought\"" };
+	struct fwa_checkin_req r = {.hw_variant = "pico2w",
+	                            .version = "1.0.0",
+	                            .floor = 3,
+	                            .root_version = 2,
+	                            .active_slot = 1,
+	                            .trial = true,
+	                            .deployment_id = "d-1",
+	                            .outcome = FWA_ST_ROLLED_BACK,
+	                            .reason = "trial not \"bought\""};
 	char buf[512];
 	long n;
 
@@ -30,10 +35,10 @@ static void test_encode_checkin(void **state)
 	assert_true(n > 0);
 	buf[n] = '\0';
 	assert_string_equal(buf,
-			    "{\"hw_variant\":\"pico2w\",\"version\":\"1.0.0\",\"security_floor\":3,"
-			    "\"root_version\":2,\"active_slot\":\"B\",\"boot_state\":\"trial\","
-			    "\"deployment_id\":\"d-1\",\"last_outcome\":{\"deployment_id\":\"d-1\","
-			    "\"status\":\"rolled_back\",\"reason\":\"trial not \\\"bought\\\"\"}}");
+	                    "{\"hw_variant\":\"pico2w\",\"version\":\"1.0.0\",\"security_floor\":3,"
+	                    "\"root_version\":2,\"active_slot\":\"B\",\"boot_state\":\"trial\","
+	                    "\"deployment_id\":\"d-1\",\"last_outcome\":{\"deployment_id\":\"d-1\","
+	                    "\"status\":\"rolled_back\",\"reason\":\"trial not \\\"bought\\\"\"}}");
 	/* No deployment: neither the id nor an outcome. */
 	r.deployment_id = "";
 	r.trial = false;
@@ -41,14 +46,15 @@ static void test_encode_checkin(void **state)
 	n = fwa_checkin_encode(&r, buf, sizeof(buf));
 	assert_true(n > 0);
 	buf[n] = '\0';
-	assert_string_equal(buf, "{\"hw_variant\":\"pico2w\",\"version\":\"1.0.0\",\"security_floor\":3,"
-				 "\"root_version\":2,\"active_slot\":\"A\",\"boot_state\":\"normal\"}");
+	assert_string_equal(buf,
+	                    "{\"hw_variant\":\"pico2w\",\"version\":\"1.0.0\",\"security_floor\":3,"
+	                    "\"root_version\":2,\"active_slot\":\"A\",\"boot_state\":\"normal\"}");
 	assert_int_equal(fwa_checkin_encode(&r, buf, 20), -1);
 }
 
 static void test_encode_event(void **state)
 {
-	struct fwa_event e = { .seq = 4, .progress = 65536, .status = FWA_ST_DOWNLOADING };
+	struct fwa_event e = {.seq = 4, .progress = 65536, .status = FWA_ST_DOWNLOADING};
 	char buf[256];
 	long n;
 
@@ -57,7 +63,7 @@ static void test_encode_event(void **state)
 	assert_true(n > 0);
 	buf[n] = '\0';
 	assert_string_equal(buf, "{\"seq\":4,\"status\":\"downloading\",\"reason\":\"\","
-				 "\"version\":\"1.0.0\",\"progress\":65536}");
+	                         "\"version\":\"1.0.0\",\"progress\":65536}");
 	assert_string_equal(fwa_status_name(FWA_ST_CONFIRMED), "confirmed");
 	assert_string_equal(fwa_status_name((enum fwa_status)99), "");
 }
@@ -74,11 +80,12 @@ static enum fwa_err decode(const char *json, struct fwa_checkin_answer *a)
 
 static void test_decode_update(void **state)
 {
-	const char *json = "{\"action\":\"update\",\"poll_after\":287,\"server_time\":1795000000,"
-			   "\"future\":{\"x\":[1,2]},"
-			   "\"update\":{\"deployment_id\":\"d-01HF.x_y\",\"manifest\":{\"payloadType\":\"t\"},"
-			   "\"image_url\":\"/device/v1/images/ab\",\"image_size\":1048576},"
-			   "\"roots\":[{\"a\":1},{\"b\":2}]}";
+	const char *json =
+	    "{\"action\":\"update\",\"poll_after\":287,\"server_time\":1795000000,"
+	    "\"future\":{\"x\":[1,2]},"
+	    "\"update\":{\"deployment_id\":\"d-01HF.x_y\",\"manifest\":{\"payloadType\":\"t\"},"
+	    "\"image_url\":\"/device/v1/images/ab\",\"image_size\":1048576},"
+	    "\"roots\":[{\"a\":1},{\"b\":2}]}";
 	struct fwa_checkin_answer a;
 
 	(void)state;
@@ -115,38 +122,38 @@ static void test_decode_refusals(void **state)
 		const char *json;
 		enum fwa_err err;
 	} bad[] = {
-		{ "", FWA_ERR_MALFORMED },
-		{ "[]", FWA_ERR_MALFORMED },
-		{ "{}", FWA_ERR_MALFORMED },
-		{ "{\"action\":\"reboot\"}", FWA_ERR_MALFORMED },
-		{ "{\"action\":1}", FWA_ERR_MALFORMED },
-		{ "{\"action\":\"none\",\"poll_after\":-1}", FWA_ERR_MALFORMED },
-		{ "{\"action\":\"none\",\"poll_after\":604801}", FWA_ERR_TOO_LARGE },
-		{ "{\"action\":\"none\",\"roots\":{}}", FWA_ERR_MALFORMED },
-		{ "{\"action\":\"none\",\"roots\":[1]}", FWA_ERR_MALFORMED },
-		{ "{\"action\":\"none\",\"roots\":[{},{},{},{},{},{},{},{},{}]}", FWA_ERR_TOO_LARGE },
-		{ "{\"action\":\"update\"}", FWA_ERR_MALFORMED },
-		{ "{\"action\":\"update\",\"update\":{\"deployment_id\":\"a b\",\"image_url\":\"/x\","
-		  "\"manifest\":{}}}",
-		  FWA_ERR_MALFORMED },
-		{ "{\"action\":\"update\",\"update\":{\"deployment_id\":\"\",\"image_url\":\"/x\","
-		  "\"manifest\":{}}}",
-		  FWA_ERR_MALFORMED },
-		{ "{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"x\","
-		  "\"manifest\":{}}}",
-		  FWA_ERR_MALFORMED },
-		{ "{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"/x y\","
-		  "\"manifest\":{}}}",
-		  FWA_ERR_MALFORMED },
-		{ "{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"/x\"}}",
-		  FWA_ERR_MALFORMED },
-		{ "{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"/x\","
-		  "\"manifest\":\"e30=\"}}",
-		  FWA_ERR_MALFORMED },
-		{ "{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"/x\","
-		  "\"image_size\":4294967296,\"manifest\":{}}}",
-		  FWA_ERR_TOO_LARGE },
-		{ "{\"action\":\"none\",\"action\":\"update\"}", FWA_ERR_MALFORMED },
+	    {"", FWA_ERR_MALFORMED},
+	    {"[]", FWA_ERR_MALFORMED},
+	    {"{}", FWA_ERR_MALFORMED},
+	    {"{\"action\":\"reboot\"}", FWA_ERR_MALFORMED},
+	    {"{\"action\":1}", FWA_ERR_MALFORMED},
+	    {"{\"action\":\"none\",\"poll_after\":-1}", FWA_ERR_MALFORMED},
+	    {"{\"action\":\"none\",\"poll_after\":604801}", FWA_ERR_TOO_LARGE},
+	    {"{\"action\":\"none\",\"roots\":{}}", FWA_ERR_MALFORMED},
+	    {"{\"action\":\"none\",\"roots\":[1]}", FWA_ERR_MALFORMED},
+	    {"{\"action\":\"none\",\"roots\":[{},{},{},{},{},{},{},{},{}]}", FWA_ERR_TOO_LARGE},
+	    {"{\"action\":\"update\"}", FWA_ERR_MALFORMED},
+	    {"{\"action\":\"update\",\"update\":{\"deployment_id\":\"a b\",\"image_url\":\"/x\","
+	     "\"manifest\":{}}}",
+	     FWA_ERR_MALFORMED},
+	    {"{\"action\":\"update\",\"update\":{\"deployment_id\":\"\",\"image_url\":\"/x\","
+	     "\"manifest\":{}}}",
+	     FWA_ERR_MALFORMED},
+	    {"{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"x\","
+	     "\"manifest\":{}}}",
+	     FWA_ERR_MALFORMED},
+	    {"{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"/x y\","
+	     "\"manifest\":{}}}",
+	     FWA_ERR_MALFORMED},
+	    {"{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"/x\"}}",
+	     FWA_ERR_MALFORMED},
+	    {"{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"/x\","
+	     "\"manifest\":\"e30=\"}}",
+	     FWA_ERR_MALFORMED},
+	    {"{\"action\":\"update\",\"update\":{\"deployment_id\":\"d\",\"image_url\":\"/x\","
+	     "\"image_size\":4294967296,\"manifest\":{}}}",
+	     FWA_ERR_TOO_LARGE},
+	    {"{\"action\":\"none\",\"action\":\"update\"}", FWA_ERR_MALFORMED},
 	};
 	struct fwa_checkin_answer a;
 
@@ -168,30 +175,27 @@ static void test_long_ids(void **state)
 	memset(id, 'a', 64);
 	id[64] = '\0';
 	snprintf(json, sizeof(json),
-		 "{\"action\":\"update\",\"update\":{\"deployment_id\":\"%s\",\"image_url\":\"/x\","
-		 "\"manifest\":{}}}",
-		 id);
+	         "{\"action\":\"update\",\"update\":{\"deployment_id\":\"%s\",\"image_url\":\"/x\","
+	         "\"manifest\":{}}}",
+	         id);
 	assert_int_equal(decode(json, &a), FWA_OK);
 	assert_true(fwa_dep_id_valid(id));
 	id[64] = 'a';
 	id[65] = '\0';
 	assert_false(fwa_dep_id_valid(id));
 	snprintf(json, sizeof(json),
-		 "{\"action\":\"update\",\"update\":{\"deployment_id\":\"%s\",\"image_url\":\"/x\","
-		 "\"manifest\":{}}}",
-		 id);
+	         "{\"action\":\"update\",\"update\":{\"deployment_id\":\"%s\",\"image_url\":\"/x\","
+	         "\"manifest\":{}}}",
+	         id);
 	assert_int_not_equal(decode(json, &a), FWA_OK);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_encode_checkin),
-		cmocka_unit_test(test_encode_event),
-		cmocka_unit_test(test_decode_update),
-		cmocka_unit_test(test_decode_none),
-		cmocka_unit_test(test_decode_refusals),
-		cmocka_unit_test(test_long_ids),
+	    cmocka_unit_test(test_encode_checkin),  cmocka_unit_test(test_encode_event),
+	    cmocka_unit_test(test_decode_update),   cmocka_unit_test(test_decode_none),
+	    cmocka_unit_test(test_decode_refusals), cmocka_unit_test(test_long_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,10 +80,9 @@ static struct fwa_port port_of(struct script *s)
 
 /* Read a whole response; returns the error, the body in out. */
 static enum fwa_err fetch(const char *resp, size_t piece, bool reset, char *out, size_t cap,
-			  size_t *len, struct fwa_http_resp *r)
+                          size_t *len, struct fwa_http_resp *r)
 {
-	struct script s = { .resp = resp, .len = strlen(resp), .piece = piece,
-			    .fail_at_end = reset };
+	struct script s = {.resp = resp, .len = strlen(resp), .piece = piece, .fail_at_end = reset};
 	struct fwa_port p = port_of(&s);
 	struct fwa_http h;
 	char buf[512];
@@ -101,7 +100,7 @@ static void test_parse_head(void **state)
 {
 	struct fwa_http_resp r;
 	const char *ok = "HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\n"
-			 "content-range: bytes 90-99/100\r\nConnection: close\r\n\r\n";
+	                 "content-range: bytes 90-99/100\r\nConnection: close\r\n\r\n";
 
 	(void)state;
 	assert_int_equal(fwa_http_parse_head(ok, strlen(ok), &r), FWA_OK);
@@ -118,22 +117,22 @@ static void test_parse_head(void **state)
 static void test_parse_head_refusals(void **state)
 {
 	static const char *const bad[] = {
-		"HTTP/1.1 200 OK\r\n",                                   /* no empty line */
-		"HTTP/2 200 OK\r\n\r\n",                                  /* not HTTP/1.x */
-		"HTTP/1.1 2000 OK\r\n\r\n",                               /* bad status */
-		"HTTP/1.1 099 X\r\n\r\n",                                 /* status out of range */
-		"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",                     /* field without colon */
-		"HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",                  /* obsolete folding */
-		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
-		"HTTP/1.1 206 X\r\nContent-Range: bytes 5-4/10\r\n\r\n",
-		"HTTP/1.1 206 X\r\nContent-Range: bytes 0-10/10\r\n\r\n",
-		"HTTP/1.1 206 X\r\nContent-Range: items 0-1/10\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
-		"HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\n",                   /* no empty line */
+	    "HTTP/2 200 OK\r\n\r\n",                 /* not HTTP/1.x */
+	    "HTTP/1.1 2000 OK\r\n\r\n",              /* bad status */
+	    "HTTP/1.1 099 X\r\n\r\n",                /* status out of range */
+	    "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",    /* field without colon */
+	    "HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", /* obsolete folding */
+	    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+	    "HTTP/1.1 206 X\r\nContent-Range: bytes 5-4/10\r\n\r\n",
+	    "HTTP/1.1 206 X\r\nContent-Range: bytes 0-10/10\r\n\r\n",
+	    "HTTP/1.1 206 X\r\nContent-Range: items 0-1/10\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n",
 	};
 	struct fwa_http_resp r;
 
@@ -149,13 +148,13 @@ static void test_bodies_every_piece_size(void **state)
 		const char *resp;
 		const char *body;
 	} cases[] = {
-		{ "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world", "hello world" },
-		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-		  "5\r\nhello\r\n1;ext=1\r\n \r\nB\r\nworld again\r\n0\r\nTrailer: x\r\n\r\n",
-		  "hello world again" },
-		{ "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", "until the end" },
-		{ "HTTP/1.1 204 No Content\r\n\r\n", "" },
-		{ "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "" },
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world", "hello world"},
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	     "5\r\nhello\r\n1;ext=1\r\n \r\nB\r\nworld again\r\n0\r\nTrailer: x\r\n\r\n",
+	     "hello world again"},
+	    {"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", "until the end"},
+	    {"HTTP/1.1 204 No Content\r\n\r\n", ""},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", ""},
 	};
 	char out[64];
 	size_t len;
@@ -163,9 +162,9 @@ static void test_bodies_every_piece_size(void **state)
 	(void)state;
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
 		for (size_t piece = 1; piece <= strlen(cases[c].resp); piece++) {
-			assert_int_equal(fetch(cases[c].resp, piece, false, out, sizeof(out), &len,
-					       NULL),
-					 FWA_OK);
+			assert_int_equal(
+			    fetch(cases[c].resp, piece, false, out, sizeof(out), &len, NULL),
+			    FWA_OK);
 			assert_int_equal(len, strlen(cases[c].body));
 			assert_memory_equal(out, cases[c].body, len);
 		}
@@ -179,35 +178,34 @@ static void test_body_errors(void **state)
 	(void)state;
 	/* Shorter than Content-Length: a truncated body is never complete. */
 	assert_int_equal(fetch("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 3, false, out,
-			       sizeof(out), &len, NULL),
-			 FWA_ERR_TRANSPORT);
+	                       sizeof(out), &len, NULL),
+	                 FWA_ERR_TRANSPORT);
 	/* Over the caller's bound. */
 	assert_int_equal(fetch("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n01234567890123456789",
-			       7, false, out, sizeof(out), &len, NULL),
-			 FWA_ERR_TOO_LARGE);
+	                       7, false, out, sizeof(out), &len, NULL),
+	                 FWA_ERR_TOO_LARGE);
 	/* Bad chunk size, missing CRLF after data, truncated chunked stream. */
 	assert_int_equal(fetch("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 4,
-			       false, out, sizeof(out), &len, NULL),
-			 FWA_ERR_HTTP);
+	                       false, out, sizeof(out), &len, NULL),
+	                 FWA_ERR_HTTP);
 	assert_int_equal(fetch("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n",
-			       4, false, out, sizeof(out), &len, NULL),
-			 FWA_ERR_HTTP);
+	                       4, false, out, sizeof(out), &len, NULL),
+	                 FWA_ERR_HTTP);
 	assert_int_equal(fetch("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n",
-			       4, false, out, sizeof(out), &len, NULL),
-			 FWA_ERR_TRANSPORT);
+	                       4, false, out, sizeof(out), &len, NULL),
+	                 FWA_ERR_TRANSPORT);
 	/* A chunk size that would overflow. */
 	assert_int_equal(fetch("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-			       "fffffffffffffffff\r\n",
-			       64, false, out, sizeof(out), &len, NULL),
-			 FWA_ERR_HTTP);
+	                       "fffffffffffffffff\r\n",
+	                       64, false, out, sizeof(out), &len, NULL),
+	                 FWA_ERR_HTTP);
 	/* A reset before the head ends. */
-	assert_int_equal(fetch("HTTP/1.1 200 OK\r\nContent-", 5, true, out, sizeof(out), &len,
-			       NULL),
-			 FWA_ERR_TRANSPORT);
+	assert_int_equal(
+	    fetch("HTTP/1.1 200 OK\r\nContent-", 5, true, out, sizeof(out), &len, NULL),
+	    FWA_ERR_TRANSPORT);
 	/* A close-delimited body cut by a reset (not an orderly end). */
-	assert_int_equal(fetch("HTTP/1.1 200 OK\r\n\r\nabc", 5, true, out, sizeof(out), &len,
-			       NULL),
-			 FWA_ERR_TRANSPORT);
+	assert_int_equal(fetch("HTTP/1.1 200 OK\r\n\r\nabc", 5, true, out, sizeof(out), &len, NULL),
+	                 FWA_ERR_TRANSPORT);
 }
 
 static void test_head_too_large(void **state)
@@ -224,27 +222,27 @@ static void test_head_too_large(void **state)
 
 static void test_request_bytes(void **state)
 {
-	struct script s = { 0 };
+	struct script s = {0};
 	struct fwa_port p = port_of(&s);
 	char req[256];
 	static const char want[] = "POST /device/v1/checkin HTTP/1.1\r\nHost: h:1\r\n"
-				   "User-Agent: fwa/1\r\nConnection: close\r\nRange: bytes=5-\r\n"
-				   "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+	                           "User-Agent: fwa/1\r\nConnection: close\r\nRange: bytes=5-\r\n"
+	                           "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
 
 	(void)state;
 	assert_int_equal(fwa_http_send(&p, "POST", "h:1", "/device/v1/checkin",
-				       "Range: bytes=5-\r\n", "{}", 2, req, sizeof(req)),
-			 FWA_OK);
+	                               "Range: bytes=5-\r\n", "{}", 2, req, sizeof(req)),
+	                 FWA_OK);
 	assert_int_equal(s.sent_len, strlen(want));
 	assert_memory_equal(s.sent, want, s.sent_len);
 	/* Paths with spaces or controls are refused before anything is sent. */
 	s.sent_len = 0;
 	assert_int_equal(fwa_http_send(&p, "GET", "h", "/a b", NULL, NULL, 0, req, sizeof(req)),
-			 FWA_ERR_HTTP);
+	                 FWA_ERR_HTTP);
 	assert_int_equal(fwa_http_send(&p, "GET", "h", "rel", NULL, NULL, 0, req, sizeof(req)),
-			 FWA_ERR_HTTP);
+	                 FWA_ERR_HTTP);
 	assert_int_equal(fwa_http_send(&p, "GET", "h", "/x", NULL, NULL, 0, req, 20),
-			 FWA_ERR_TOO_LARGE);
+	                 FWA_ERR_TOO_LARGE);
 	assert_int_equal(s.sent_len, 0);
 }
 
@@ -268,13 +266,13 @@ static void test_string_builder(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_head),
-		cmocka_unit_test(test_parse_head_refusals),
-		cmocka_unit_test(test_bodies_every_piece_size),
-		cmocka_unit_test(test_body_errors),
-		cmocka_unit_test(test_head_too_large),
-		cmocka_unit_test(test_request_bytes),
-		cmocka_unit_test(test_string_builder),
+	    cmocka_unit_test(test_parse_head),
+	    cmocka_unit_test(test_parse_head_refusals),
+	    cmocka_unit_test(test_bodies_every_piece_size),
+	    cmocka_unit_test(test_body_errors),
+	    cmocka_unit_test(test_head_too_large),
+	    cmocka_unit_test(test_request_bytes),
+	    cmocka_unit_test(test_string_builder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,10 +49,9 @@ static enum fwa_err m_program(void *ctx, unsigned a, uint32_t off, const void *d
 }
 
 static struct fwa_port port = {
-	.state_read = m_read, .state_erase = m_erase, .state_program = m_program
-};
-static const struct fwa_flash_geometry geo = { .slot_size = 65536, .erase_size = 4096,
-					       .prog_size = 256, .state_size = AREA };
+    .state_read = m_read, .state_erase = m_erase, .state_program = m_program};
+static const struct fwa_flash_geometry geo = {
+    .slot_size = 65536, .erase_size = 4096, .prog_size = 256, .state_size = AREA};
 
 static int setup(void **state)
 {
@@ -167,12 +166,12 @@ static void test_invalid_fields_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_crc32, setup),
-		cmocka_unit_test_setup(test_fresh_and_alternation, setup),
-		cmocka_unit_test_setup(test_torn_write_keeps_old, setup),
-		cmocka_unit_test_setup(test_seq_wraps, setup),
-		cmocka_unit_test_setup(test_bad_geometry, setup),
-		cmocka_unit_test_setup(test_invalid_fields_refused, setup),
+	    cmocka_unit_test_setup(test_crc32, setup),
+	    cmocka_unit_test_setup(test_fresh_and_alternation, setup),
+	    cmocka_unit_test_setup(test_torn_write_keeps_old, setup),
+	    cmocka_unit_test_setup(test_seq_wraps, setup),
+	    cmocka_unit_test_setup(test_bad_geometry, setup),
+	    cmocka_unit_test_setup(test_invalid_fields_refused, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,11 +32,11 @@
 #include "fwa/verify.h"
 
 /* Bounds of persisted and wire fields. */
-#define FWA_DEP_ID_MAX 64   /* deployment id characters */
-#define FWA_REASON_MAX 63   /* reason text kept for a report (longer text is cut) */
-#define FWA_URL_MAX 160     /* image path on the server */
-#define FWA_HOST_MAX 128    /* Host header */
-#define FWA_OUTBOX_MAX 8    /* reports kept until acknowledged */
+#define FWA_DEP_ID_MAX 64       /* deployment id characters */
+#define FWA_REASON_MAX 63       /* reason text kept for a report (longer text is cut) */
+#define FWA_URL_MAX 160         /* image path on the server */
+#define FWA_HOST_MAX 128        /* Host header */
+#define FWA_OUTBOX_MAX 8        /* reports kept until acknowledged */
 #define FWA_HTTP_HEAD_MAX 2048  /* bytes of an HTTP response head */
 #define FWA_HTTP_BODY_MAX 49152 /* bytes of a check-in or report answer body */
 #define FWA_CHECKIN_MAX_TOKENS 1024
@@ -82,25 +82,25 @@ struct fwa_event {
  * (fwa_state_load); change it only through the agent.
  */
 struct fwa_state {
-	uint32_t magic;  /* FWA_STATE_MAGIC */
-	uint32_t format; /* FWA_STATE_FORMAT */
-	uint32_t seq;    /* incremented by every write; the higher valid copy wins */
-	uint32_t floor;  /* security floor kept by the core (max'ed with the port's hw_floor) */
-	uint8_t phase;   /* enum fwa_phase */
+	uint32_t magic;     /* FWA_STATE_MAGIC */
+	uint32_t format;    /* FWA_STATE_FORMAT */
+	uint32_t seq;       /* incremented by every write; the higher valid copy wins */
+	uint32_t floor;     /* security floor kept by the core (max'ed with the port's hw_floor) */
+	uint8_t phase;      /* enum fwa_phase */
 	uint8_t trial_slot; /* enum fwa_slot the trial image was written to */
 	uint8_t outcome;    /* final enum fwa_status of dep_id, told at check-in until answered */
 	uint8_t nevents;    /* events[0..nevents) wait for acknowledgement */
 	uint32_t next_seq;  /* seq of the next event of dep_id */
 	uint32_t target_secver;
 	uint32_t image_size;
-	uint32_t dl_offset; /* image bytes written and known good in the inactive slot */
-	uint8_t has_root;   /* root below holds a root newer than the provisioned one */
+	uint32_t dl_offset;   /* image bytes written and known good in the inactive slot */
+	uint8_t has_root;     /* root below holds a root newer than the provisioned one */
 	uint8_t outcome_told; /* a check-in carrying the outcome was answered */
 	uint8_t pad[2];
 	uint8_t image_sha256[32];
 	uint8_t manifest_digest[32];
 	char dep_id[FWA_DEP_ID_MAX + 1];
-	char base_version[FWA_SEMVER_MAX + 1];   /* version running when dep_id started */
+	char base_version[FWA_SEMVER_MAX + 1]; /* version running when dep_id started */
 	char target_version[FWA_SEMVER_MAX + 1];
 	char image_url[FWA_URL_MAX + 1];
 	char outcome_reason[FWA_REASON_MAX + 1];
@@ -121,11 +121,11 @@ struct fwa_health_check {
 
 /* Configuration; the struct and everything it points to must outlive the agent. */
 struct fwa_agent_config {
-	const char *hw_variant;    /* this device's hardware variant, 1-32 chars */
-	const char *version;       /* semver of the running image */
-	const char *host;          /* Host header value for the server, e.g. "ota.example:8443" */
-	const char *image_format;  /* accepted manifest image_format; NULL accepts any */
-	const char *root_json;     /* provisioned root metadata envelope */
+	const char *hw_variant;   /* this device's hardware variant, 1-32 chars */
+	const char *version;      /* semver of the running image */
+	const char *host;         /* Host header value for the server, e.g. "ota.example:8443" */
+	const char *image_format; /* accepted manifest image_format; NULL accepts any */
+	const char *root_json;    /* provisioned root metadata envelope */
 	size_t root_len;
 	const struct fwa_health_check *checks; /* run in order during a trial; may be NULL */
 	unsigned nchecks;
@@ -151,21 +151,21 @@ struct fwa_agent {
 	const struct fwa_port *port;
 	const struct fwa_agent_config *cfg;
 	struct fwa_agent_scratch *s;
-	struct fwa_state st;        /* RAM copy of the persisted state */
-	struct fwa_root prov_root;  /* provisioned root */
+	struct fwa_state st;       /* RAM copy of the persisted state */
+	struct fwa_root prov_root; /* provisioned root */
 	struct fwa_boot_info boot;
 	struct fwa_flash_geometry geo;
-	unsigned st_area;           /* area holding st (the newest valid copy) */
-	bool st_valid;              /* some copy decoded at init */
-	uint32_t acked;             /* events with seq <= acked are acknowledged (RAM only) */
-	uint32_t failures;          /* consecutive failures, for backoff */
+	unsigned st_area;  /* area holding st (the newest valid copy) */
+	bool st_valid;     /* some copy decoded at init */
+	uint32_t acked;    /* events with seq <= acked are acknowledged (RAM only) */
+	uint32_t failures; /* consecutive failures, for backoff */
 	uint64_t next_checkin_ms;
-	uint64_t boot_ms;           /* now_ms at init */
-	int64_t server_time;        /* last server_time seen, with the now_ms it was seen at */
+	uint64_t boot_ms;    /* now_ms at init */
+	int64_t server_time; /* last server_time seen, with the now_ms it was seen at */
 	uint64_t server_time_ms;
-	bool told_outcome;          /* a check-in carrying the outcome was answered */
-	bool outcome_saved;         /* ... and that is persisted */
-	bool trial_failed;          /* health failed this boot: waiting for the revert */
+	bool told_outcome;  /* a check-in carrying the outcome was answered */
+	bool outcome_saved; /* ... and that is persisted */
+	bool trial_failed;  /* health failed this boot: waiting for the revert */
 };
 
 /* What fwa_agent_step() asks of its caller. */
@@ -184,8 +184,8 @@ struct fwa_step {
  * failures; the agent must not be stepped after an error.
  */
 FWA_WUR enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
-				    const struct fwa_agent_config *cfg, void *scratch,
-				    size_t scratch_len);
+                                    const struct fwa_agent_config *cfg, void *scratch,
+                                    size_t scratch_len);
 
 /*
  * Do what is due now and fill *out. Returns FWA_OK when nothing failed, else the error of the
@@ -203,6 +203,6 @@ bool fwa_agent_idle(const struct fwa_agent *a);
  * on read errors. *area (optional) gets the area it came from.
  */
 FWA_WUR enum fwa_err fwa_state_load(const struct fwa_port *port, struct fwa_state *out,
-				    unsigned *area);
+                                    unsigned *area);
 
 #endif

@@ -63,16 +63,18 @@ enum fwa_slot {
 };
 
 struct fwa_boot_info {
-	uint8_t active_slot;          /* enum fwa_slot the running image was booted from */
-	bool trial;                   /* this boot is a TBYB trial with the buy still pending */
-	enum fwa_reset_reason reset;  /* why this boot happened */
+	uint8_t active_slot;         /* enum fwa_slot the running image was booted from */
+	bool trial;                  /* this boot is a TBYB trial with the buy still pending */
+	enum fwa_reset_reason reset; /* why this boot happened */
 };
 
 struct fwa_flash_geometry {
-	uint32_t slot_size;  /* bytes available in the inactive slot for an image */
-	uint32_t erase_size; /* erase granule (RP2350: 4096); slot_erase offsets/lengths align to it */
-	uint32_t prog_size;  /* program granule (RP2350: 256); slot_program offsets align to it */
-	uint32_t state_size; /* bytes of each of the two state areas (>= sizeof(struct fwa_state)) */
+	uint32_t slot_size; /* bytes available in the inactive slot for an image */
+	uint32_t
+	    erase_size; /* erase granule (RP2350: 4096); slot_erase offsets/lengths align to it */
+	uint32_t prog_size; /* program granule (RP2350: 256); slot_program offsets align to it */
+	uint32_t
+	    state_size; /* bytes of each of the two state areas (>= sizeof(struct fwa_state)) */
 };
 
 struct fwa_port {
@@ -96,7 +98,8 @@ struct fwa_port {
 	 * FWA_ERR_FLASH. The port may program one page at a time.
 	 */
 	enum fwa_err (*slot_program)(void *ctx, uint32_t off, const void *data, uint32_t len);
-	/* Read len bytes at off of the inactive slot (any alignment); FWA_ERR_FLASH out of range. */
+	/* Read len bytes at off of the inactive slot (any alignment); FWA_ERR_FLASH out of range.
+	 */
 	enum fwa_err (*slot_read)(void *ctx, uint32_t off, void *buf, uint32_t len);
 
 	/* ---- Persistent state: two raw areas, area 0 and 1, each state_size bytes ---- */
@@ -107,7 +110,7 @@ struct fwa_port {
 	enum fwa_err (*state_erase)(void *ctx, unsigned area);
 	/* Program bytes into an erased area; off and len multiples of prog_size. */
 	enum fwa_err (*state_program)(void *ctx, unsigned area, uint32_t off, const void *data,
-				      uint32_t len);
+	                              uint32_t len);
 
 	/* ---- Boot control (the bootrom) ---- */
 

@@ -27,27 +27,25 @@ struct key {
 
 #define F(m) offsetof(struct fwa_posix_config, m), sizeof(((struct fwa_posix_config *)0)->m)
 static const struct key keys[] = {
-	{ "server", K_URL, F(host), true, 0, 0 },
-	{ "cert", K_PATH, F(cert), true, 0, 0 },
-	{ "key", K_PATH, F(key), true, 0, 0 },
-	{ "ca", K_PATH, F(ca), true, 0, 0 },
-	{ "root", K_PATH, F(root), true, 0, 0 },
-	{ "state_dir", K_PATH, F(state_dir), true, 0, 0 },
-	{ "hw_variant", K_STR, F(hw_variant), true, 0, 0 },
-	{ "image_format", K_STR, F(image_format), false, 0, 0 },
-	{ "poll_s", K_U32, offsetof(struct fwa_posix_config, poll_s), 4, false, 1, 604800 },
-	{ "retry_min_ms", K_U32, offsetof(struct fwa_posix_config, retry_min_ms), 4, false, 10,
-	  3600000 },
-	{ "retry_max_ms", K_U32, offsetof(struct fwa_posix_config, retry_max_ms), 4, false, 10,
-	  86400000 },
-	{ "trial_ms", K_U32, offsetof(struct fwa_posix_config, trial_ms), 4, false, 100, 600000 },
-	{ "slot_size", K_U32, offsetof(struct fwa_posix_config, slot_size), 4, false, 8192,
-	  1u << 30 },
+    {"server", K_URL, F(host), true, 0, 0},
+    {"cert", K_PATH, F(cert), true, 0, 0},
+    {"key", K_PATH, F(key), true, 0, 0},
+    {"ca", K_PATH, F(ca), true, 0, 0},
+    {"root", K_PATH, F(root), true, 0, 0},
+    {"state_dir", K_PATH, F(state_dir), true, 0, 0},
+    {"hw_variant", K_STR, F(hw_variant), true, 0, 0},
+    {"image_format", K_STR, F(image_format), false, 0, 0},
+    {"poll_s", K_U32, offsetof(struct fwa_posix_config, poll_s), 4, false, 1, 604800},
+    {"retry_min_ms", K_U32, offsetof(struct fwa_posix_config, retry_min_ms), 4, false, 10, 3600000},
+    {"retry_max_ms", K_U32, offsetof(struct fwa_posix_config, retry_max_ms), 4, false, 10,
+     86400000},
+    {"trial_ms", K_U32, offsetof(struct fwa_posix_config, trial_ms), 4, false, 100, 600000},
+    {"slot_size", K_U32, offsetof(struct fwa_posix_config, slot_size), 4, false, 8192, 1u << 30},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 __attribute__((format(printf, 5, 6))) static int err_at(char *err, size_t n, const char *path,
-						     int line, const char *fmt, ...)
+                                                        int line, const char *fmt, ...)
 {
 	va_list ap;
 	int k = snprintf(err, n, "%s:%d: ", path, line);
@@ -101,14 +99,13 @@ static int parse_url(struct fwa_posix_config *c, const char *v)
 	c->host[hl] = '\0';
 	strcpy(c->port, p);
 	snprintf(c->host_header, sizeof(c->host_header), "%s%s%s:%s", v[8] == '[' ? "[" : "",
-		 c->host, v[8] == '[' ? "]" : "", c->port);
+	         c->host, v[8] == '[' ? "]" : "", c->port);
 	return 0;
 }
 
-int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *err,
-			  size_t errlen)
+int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *err, size_t errlen)
 {
-	bool seen[NKEYS] = { false };
+	bool seen[NKEYS] = {false};
 	char line[2048], dir[FWA_CFG_PATH_MAX];
 	const char *slash;
 	int lineno = 0, rc = -1;
@@ -172,9 +169,10 @@ int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *
 			}
 			break;
 		case K_PATH: {
-			int n = v[0] == '/' ? snprintf((char *)out + keys[i].off, keys[i].cap, "%s", v)
-					    : snprintf((char *)out + keys[i].off, keys[i].cap,
-						       "%s/%s", dir, v);
+			int n =
+			    v[0] == '/'
+			        ? snprintf((char *)out + keys[i].off, keys[i].cap, "%s", v)
+			        : snprintf((char *)out + keys[i].off, keys[i].cap, "%s/%s", dir, v);
 			if (n < 0 || (size_t)n >= keys[i].cap) {
 				err_at(err, errlen, path, lineno, "path too long for '%s'", k);
 				goto out;
@@ -183,8 +181,8 @@ int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *
 		}
 		case K_STR:
 			if (strlen(v) >= keys[i].cap ||
-			    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-				    strlen(v)) {
+			    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567"
+			              "89._-") != strlen(v)) {
 				err_at(err, errlen, path, lineno,
 				       "'%s' must be 1-%zu of [A-Za-z0-9._-]", k, keys[i].cap - 1);
 				goto out;
@@ -198,8 +196,8 @@ int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *
 			errno = 0;
 			n = strtoul(v, &end, 10);
 			if (errno || *end || v[0] == '-' || n < keys[i].min || n > keys[i].max) {
-				err_at(err, errlen, path, lineno, "'%s' must be an integer %u-%u", k,
-				       keys[i].min, keys[i].max);
+				err_at(err, errlen, path, lineno, "'%s' must be an integer %u-%u",
+				       k, keys[i].min, keys[i].max);
 				goto out;
 			}
 			*(uint32_t *)(void *)((char *)out + keys[i].off) = (uint32_t)n;
@@ -209,7 +207,8 @@ int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *
 	}
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].required && !seen[i]) {
-			err_at(err, errlen, path, lineno, "missing required key '%s'", keys[i].name);
+			err_at(err, errlen, path, lineno, "missing required key '%s'",
+			       keys[i].name);
 			goto out;
 		}
 	if (out->slot_size % 4096) {

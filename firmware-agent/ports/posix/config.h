@@ -35,7 +35,6 @@ struct fwa_posix_config {
 };
 
 /* Parse the file at path into *out. 0 on success; -1 with "path:line: reason" in err. */
-int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *err,
-			  size_t errlen);
+int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *err, size_t errlen);
 
 #endif

@@ -40,15 +40,17 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fputs("usage: ota-agent --config FILE run        poll loop until SIGTERM\n"
-	      "       ota-agent --config FILE once [--timeout S]\n"
-	      "                                          one full cycle: check in, update, report\n"
-	      "       ota-agent --config FILE status     slots, versions, floor, state\n"
-	      "       ota-agent --config FILE provision IMAGE\n"
-	      "                                          create the simulated flash, IMAGE in slot A\n"
-	      "       ota-agent mkimage --version V [--security-version N] [--hw H]\n"
-	      "                 [--fault none|never-buy|crash-boot|fail-health] [--size BYTES] OUT\n",
-	      f);
+	fputs(
+	    "usage: ota-agent --config FILE run        poll loop until SIGTERM\n"
+	    "       ota-agent --config FILE once [--timeout S]\n"
+	    "                                          one full cycle: check in, update, report\n"
+	    "       ota-agent --config FILE status     slots, versions, floor, state\n"
+	    "       ota-agent --config FILE provision IMAGE\n"
+	    "                                          create the simulated flash, IMAGE in slot "
+	    "A\n"
+	    "       ota-agent mkimage --version V [--security-version N] [--hw H]\n"
+	    "                 [--fault none|never-buy|crash-boot|fail-health] [--size BYTES] OUT\n",
+	    f);
 }
 
 static enum fwa_err t_connect(void *ctx)
@@ -112,7 +114,7 @@ static void sleep_ms(uint64_t ms)
 {
 	while (ms && !stop) {
 		uint64_t d = ms > 200 ? 200 : ms;
-		struct timespec ts = { (time_t)(d / 1000), (long)(d % 1000) * 1000000L };
+		struct timespec ts = {(time_t)(d / 1000), (long)(d % 1000) * 1000000L};
 
 		nanosleep(&ts, NULL);
 		ms -= d;
@@ -124,7 +126,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	static struct dev dev;
 	struct fwa_port port;
 	struct fwa_agent *agent = NULL;
-	struct fwa_health_check check = { "selftest", fwa_sim_selftest, &dev.sim };
+	struct fwa_health_check check = {"selftest", fwa_sim_selftest, &dev.sim};
 	struct fwa_agent_config acfg;
 	char path[FWA_CFG_PATH_MAX + 16], version[FWA_SEMVER_MAX + 1];
 	void *scratch = NULL;
@@ -141,7 +143,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	flash_path(c, path, sizeof(path));
 	if (fwa_sim_open_file(&dev.sim, path, false, 0) < 0) {
 		fprintf(stderr, "ota-agent: %s: %s (provision the device first)\n", path,
-			strerror(errno));
+		        strerror(errno));
 		goto out;
 	}
 	dev.sim.trial_ms = c->trial_ms;
@@ -214,7 +216,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 			}
 			if (once && fwa_sim_now(&dev.sim) >= deadline) {
 				fprintf(stderr, "ota-agent: cycle not finished within %u s\n",
-					timeout_s);
+				        timeout_s);
 				rc = EXIT_TIMEOUT;
 				goto out;
 			}
@@ -238,7 +240,7 @@ out:
 
 static const char *phase_name(unsigned p)
 {
-	static const char *const n[] = { "idle", "downloading", "trial-pending", "trial" };
+	static const char *const n[] = {"idle", "downloading", "trial-pending", "trial"};
 
 	return p < FWA_PHASE__COUNT ? n[p] : "?";
 }
@@ -332,7 +334,7 @@ static int cmd_provision(const struct fwa_posix_config *c, const char *image_pat
 	if (fwa_sim_provision(&sim, (const uint8_t *)img, len) != FWA_OK ||
 	    !fwa_sim_image_valid(&sim, 0, &h)) {
 		fprintf(stderr, "ota-agent: %s is not a simulated image that fits a slot\n",
-			image_path);
+		        image_path);
 		fwa_sim_close(&sim);
 		remove(path);
 		goto out;
@@ -348,12 +350,12 @@ out:
 static int cmd_mkimage(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "version", required_argument, NULL, 'v' },
-		{ "security-version", required_argument, NULL, 's' },
-		{ "hw", required_argument, NULL, 'w' },
-		{ "fault", required_argument, NULL, 'f' },
-		{ "size", required_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
+	    {"version", required_argument, NULL, 'v'},
+	    {"security-version", required_argument, NULL, 's'},
+	    {"hw", required_argument, NULL, 'w'},
+	    {"fault", required_argument, NULL, 'f'},
+	    {"size", required_argument, NULL, 'n'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *version = NULL, *hw = "sim";
 	unsigned long secver = 0, size = 65536;
@@ -412,7 +414,7 @@ static int cmd_mkimage(int argc, char **argv)
 	if (!buf)
 		return 1;
 	len = fwa_sim_mkimage(version, (uint32_t)secver, hw, (enum sim_fault)fault, (uint32_t)size,
-			      buf, size + SIM_PAGE);
+	                      buf, size + SIM_PAGE);
 	if (len < 0) {
 		fprintf(stderr, "ota-agent: version or hardware variant too long\n");
 		free(buf);

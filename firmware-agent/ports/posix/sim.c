@@ -23,8 +23,8 @@
 #define PT_MAGIC "FWAPT001"
 #define BR_MAGIC "FWABR001"
 #define PT_OFF 0x0000u
-#define BR_OFF(i) (0x1000u + (i) * SIM_SECTOR)
-#define STATE_OFF(i) (0x3000u + (i) * SIM_SECTOR)
+#define BR_OFF(i) (0x1000u + (i)*SIM_SECTOR)
+#define STATE_OFF(i) (0x3000u + (i)*SIM_SECTOR)
 
 struct pt {
 	char magic[8];
@@ -40,8 +40,8 @@ struct boot_record {
 	uint32_t crc;
 };
 
-static const char *const fault_names[SIM_FAULT__COUNT] = { "none", "never-buy", "crash-boot",
-							   "fail-health" };
+static const char *const fault_names[SIM_FAULT__COUNT] = {"none", "never-buy", "crash-boot",
+                                                          "fail-health"};
 
 const char *fwa_sim_fault_name(enum sim_fault f)
 {
@@ -131,8 +131,7 @@ int fwa_sim_open_file(struct fwa_sim *s, const char *path, bool create, uint32_t
 		s->slot_size = slot_size;
 	} else {
 		memcpy(&pt, s->flash + PT_OFF, sizeof(pt));
-		if (!pt_valid(&pt) ||
-		    fwa_sim_flash_size(pt.slot_size) != s->flash_size) {
+		if (!pt_valid(&pt) || fwa_sim_flash_size(pt.slot_size) != s->flash_size) {
 			fwa_sim_close(s);
 			errno = EINVAL;
 			return -1;
@@ -251,7 +250,7 @@ bool fwa_sim_image_valid(const struct fwa_sim *s, unsigned slot, struct sim_imag
 }
 
 long fwa_sim_mkimage(const char *version, uint32_t security_version, const char *hw_variant,
-		     enum sim_fault fault, uint32_t payload_len, uint8_t *out, size_t cap)
+                     enum sim_fault fault, uint32_t payload_len, uint8_t *out, size_t cap)
 {
 	struct sim_image_header h;
 	uint64_t x = 1469598103934665603ull;
@@ -352,9 +351,10 @@ enum fwa_err fwa_sim_boot(struct fwa_sim *s)
 			s->pending_trial = -1;
 			if (fwa_sim_image_valid(s, slot, &s->running)) {
 				if (s->running.fault == SIM_FAULT_CRASH_BOOT) {
-					snprintf(msg, sizeof(msg),
-						 "bootrom: trial image %s in slot %c crashed at boot",
-						 s->running.version, 'A' + slot);
+					snprintf(
+					    msg, sizeof(msg),
+					    "bootrom: trial image %s in slot %c crashed at boot",
+					    s->running.version, 'A' + slot);
 					slog(s, 1, msg);
 					s->reset = FWA_RESET_WATCHDOG;
 					continue;
@@ -365,7 +365,7 @@ enum fwa_err fwa_sim_boot(struct fwa_sim *s)
 				s->trial_deadline_ms = fwa_sim_now(s) + s->trial_ms;
 				s->trial_boot_ops = s->ops;
 				snprintf(msg, sizeof(msg), "bootrom: TBYB trial of %s in slot %c",
-					 s->running.version, 'A' + slot);
+				         s->running.version, 'A' + slot);
 				slog(s, 1, msg);
 				return FWA_OK;
 			}
@@ -379,7 +379,7 @@ enum fwa_err fwa_sim_boot(struct fwa_sim *s)
 		s->booted = true;
 		s->active = (uint8_t)r.slot;
 		snprintf(msg, sizeof(msg), "bootrom: boot %s from slot %c", s->running.version,
-			 'A' + r.slot);
+		         'A' + r.slot);
 		slog(s, 1, msg);
 		return FWA_OK;
 	}
@@ -487,7 +487,7 @@ static enum fwa_err p_state_erase(void *ctx, unsigned area)
 }
 
 static enum fwa_err p_state_program(void *ctx, unsigned area, uint32_t off, const void *data,
-				    uint32_t len)
+                                    uint32_t len)
 {
 	struct fwa_sim *s = ctx;
 

@@ -45,15 +45,15 @@ enum sim_fault {
 /* Header of a simulated image: the first 256-byte page, followed by payload_len bytes. */
 struct sim_image_header {
 	char magic[8];
-	uint32_t header_size;      /* 256 */
+	uint32_t header_size; /* 256 */
 	uint32_t payload_len;
 	char version[FWA_SEMVER_MAX + 1];
 	char hw_variant[FWA_HW_MAX + 1];
 	uint8_t pad[2];
 	uint32_t security_version;
-	uint32_t fault;            /* enum sim_fault */
-	uint32_t payload_crc;      /* CRC-32 of the payload */
-	uint32_t header_crc;       /* CRC-32 of every header byte before this field */
+	uint32_t fault;       /* enum sim_fault */
+	uint32_t payload_crc; /* CRC-32 of the payload */
+	uint32_t header_crc;  /* CRC-32 of every header byte before this field */
 };
 
 /* How an operation index is interrupted. */
@@ -67,9 +67,9 @@ struct fwa_sim {
 	uint8_t *flash;
 	size_t flash_size;
 	uint32_t slot_size;
-	bool mapped;   /* flash is an mmap of a file */
+	bool mapped; /* flash is an mmap of a file */
 	/* bootrom registers */
-	int pending_trial;         /* slot to boot as a trial at the next boot, -1 none */
+	int pending_trial; /* slot to boot as a trial at the next boot, -1 none */
 	enum fwa_reset_reason reset;
 	/* this boot */
 	bool booted;
@@ -77,21 +77,21 @@ struct fwa_sim {
 	bool trial;
 	uint64_t trial_deadline_ms;
 	struct sim_image_header running;
-	uint32_t trial_ms;         /* watchdog deadline of a trial (default SIM_TRIAL_MS) */
+	uint32_t trial_ms; /* watchdog deadline of a trial (default SIM_TRIAL_MS) */
 	/* clock: real CLOCK_MONOTONIC, or a virtual one the caller advances */
 	bool virtual_clock;
 	uint64_t vclock_ms;
 	/* fault injection: count flash-changing operations, cut power at one of them */
 	uint64_t ops;
-	uint64_t cut_at;           /* 1-based operation index; 0 never */
+	uint64_t cut_at; /* 1-based operation index; 0 never */
 	enum sim_cut cut_mode;
-	jmp_buf *cut_jmp;          /* longjmp target (value 1) when power is cut */
-	uint64_t trial_boot_ops;   /* instrumentation: ops count at the last trial boot */
-	uint64_t buy_ops;          /* ops count when buy was last entered */
+	jmp_buf *cut_jmp;        /* longjmp target (value 1) when power is cut */
+	uint64_t trial_boot_ops; /* instrumentation: ops count at the last trial boot */
+	uint64_t buy_ops;        /* ops count when buy was last entered */
 	/* randomness and logging */
 	uint64_t rng;
-	int verbose;               /* 0 quiet, 1 info, 2 debug */
-	const char *name;          /* log prefix */
+	int verbose;      /* 0 quiet, 1 info, 2 debug */
+	const char *name; /* log prefix */
 };
 
 /* Size of a whole simulated flash for a given slot size. */
@@ -153,7 +153,7 @@ enum fwa_err fwa_sim_selftest(void *ctx);
  * is out of bounds.
  */
 long fwa_sim_mkimage(const char *version, uint32_t security_version, const char *hw_variant,
-		     enum sim_fault fault, uint32_t payload_len, uint8_t *out, size_t cap);
+                     enum sim_fault fault, uint32_t payload_len, uint8_t *out, size_t cap);
 
 /* Name of a fault ("none", "never-buy", "crash-boot", "fail-health") and back (-1 unknown). */
 const char *fwa_sim_fault_name(enum sim_fault f);

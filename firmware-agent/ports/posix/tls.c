@@ -24,13 +24,13 @@ static int fail(struct fwa_tls *t, const char *what)
 	unsigned long e = ERR_get_error();
 
 	snprintf(t->err, sizeof(t->err), "%s%s%s", what, e ? ": " : "",
-		 e ? ERR_reason_error_string(e) : "");
+	         e ? ERR_reason_error_string(e) : "");
 	ERR_clear_error();
 	return -1;
 }
 
 int fwa_tls_init(struct fwa_tls *t, const char *host, const char *port, const char *cert,
-		 const char *key, const char *ca)
+                 const char *key, const char *ca)
 {
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
@@ -71,7 +71,7 @@ void fwa_tls_free(struct fwa_tls *t)
 
 static int wait_fd(int fd, short events, uint32_t timeout_ms)
 {
-	struct pollfd p = { .fd = fd, .events = events };
+	struct pollfd p = {.fd = fd, .events = events};
 	int r;
 
 	do
@@ -82,7 +82,7 @@ static int wait_fd(int fd, short events, uint32_t timeout_ms)
 
 static int tcp_connect(struct fwa_tls *t)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
 	int fd = -1;
 
 	if (getaddrinfo(t->host, t->port, &hints, &res) != 0)
@@ -92,7 +92,7 @@ static int tcp_connect(struct fwa_tls *t)
 		socklen_t sl = sizeof(soerr);
 
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			    ai->ai_protocol);
+		            ai->ai_protocol);
 		if (fd < 0)
 			continue;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
@@ -144,7 +144,7 @@ enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), t->host) != 1)
 			goto fail;
 	} else if (SSL_set_tlsext_host_name(t->ssl, t->host) != 1 ||
-		   SSL_set1_host(t->ssl, t->host) != 1) {
+	           SSL_set1_host(t->ssl, t->host) != 1) {
 		goto fail;
 	}
 	if (t->session)
@@ -185,7 +185,7 @@ enum fwa_err fwa_tls_send(struct fwa_tls *t, const void *buf, size_t len)
 }
 
 enum fwa_err fwa_tls_recv(struct fwa_tls *t, void *buf, size_t cap, uint32_t timeout_ms,
-			  size_t *got)
+                          size_t *got)
 {
 	int r;
 
@@ -202,7 +202,8 @@ enum fwa_err fwa_tls_recv(struct fwa_tls *t, void *buf, size_t cap, uint32_t tim
 		}
 		if (ssl_wait(t, r, timeout_ms) < 0) {
 			/* A peer that closes without close_notify ends the stream too. */
-			if (SSL_get_error(t->ssl, r) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+			if (SSL_get_error(t->ssl, r) == SSL_ERROR_SYSCALL &&
+			    ERR_peek_error() == 0) {
 				*got = 0;
 				return FWA_OK;
 			}

@@ -32,14 +32,14 @@ struct fwa_tls {
  * the caller's; free with fwa_tls_free().
  */
 int fwa_tls_init(struct fwa_tls *t, const char *host, const char *port, const char *cert,
-		 const char *key, const char *ca);
+                 const char *key, const char *ca);
 void fwa_tls_free(struct fwa_tls *t);
 
 /* Transport members of struct fwa_port over t (ctx must be what tls_of() below returns). */
 enum fwa_err fwa_tls_connect(struct fwa_tls *t);
 enum fwa_err fwa_tls_send(struct fwa_tls *t, const void *buf, size_t len);
 enum fwa_err fwa_tls_recv(struct fwa_tls *t, void *buf, size_t cap, uint32_t timeout_ms,
-			  size_t *got);
+                          size_t *got);
 void fwa_tls_close(struct fwa_tls *t);
 
 #endif
