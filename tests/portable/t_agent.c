@@ -1,0 +1,822 @@
+/*
+ * Portable tests of the agent core on a RAM-simulated RP2350-style device: A/B slots and two
+ * state areas in RAM with NOR semantics (erase to 0xFF, program only clears bits), the
+ * bootrom's TBYB rules (a flash-update reboot runs the other slot as a trial; a reboot before
+ * the buy brings the previous slot back), and an in-process server answering check-ins,
+ * image downloads (with Range) and reports over the port's transport. Documents are signed
+ * at run time with the kit's keys, so the same tests run with real crypto on the host.
+ *
+ * They cover the update flow end to end, the refusals that must leave the slot untouched, a
+ * failed health check rolled back by the "bootrom", a download resumed after a drop, state
+ * that survives a reboot, and a power cut before every flash operation of an update.
+ */
+#include <string.h>
+
+#include "build.h"
+#include "fwa/agent.h"
+
+#define SLOT_SIZE (64u * 1024u)
+#define STATE_SIZE (8u * 1024u)
+#define IMAGE_SIZE 20000u
+#define MAX_EVENTS 32
+#define HW "pico2_w"
+
+/* ---- the simulated device ---- */
+
+struct sim {
+	/* Hardware that survives a power cut. */
+	uint8_t slot[2][SLOT_SIZE];
+	uint8_t state[2][STATE_SIZE];
+	unsigned active;       /* slot running now */
+	bool trial;            /* running as a TBYB trial, buy pending */
+	bool pending_trial;    /* the next boot is a trial of the other slot */
+	bool pending_reboot;   /* a reboot was asked for */
+	enum fwa_reset_reason reset;
+	/* Power cut injection: the flash operation numbered cut_at never happens. */
+	long flash_ops;
+	long cut_at;
+	bool powered_off;
+	unsigned slot_writes;  /* erase + program calls on slots */
+	uint64_t now;
+	bool healthy;
+
+	/* The server. */
+	char *manifest_env;    /* envelope offered, or NULL for "none" */
+	uint8_t image[IMAGE_SIZE];
+	char image_path[96];
+	char dep_id[16];       /* deployment offered */
+	long drop_after;       /* close the image download after this many body bytes; -1 never */
+	unsigned ranges;       /* image requests with a Range header */
+	unsigned checkins;
+	unsigned nstatus;
+	char status[MAX_EVENTS][16];
+	uint32_t seen_seq[MAX_EVENTS];
+	unsigned duplicates;
+
+	/* One connection. */
+	bool open;
+	char req[8192];
+	size_t req_len;
+	char resp[IMAGE_SIZE + 1024];
+	size_t resp_len, resp_pos;
+};
+
+static struct sim sim;
+static char manifest_env[FWA_ENVELOPE_MAX];
+static char root_env[FWA_ENVELOPE_MAX];
+static long root_len;
+static struct fwa_agent agent;
+static _Alignas(8) uint8_t scratch[FWA_AGENT_SCRATCH_SIZE];
+
+static bool flash_op(void)
+{
+	if (sim.powered_off)
+		return false;
+	if (sim.flash_ops++ == sim.cut_at) {
+		sim.powered_off = true;
+		return false;
+	}
+	return true;
+}
+
+static enum fwa_err geometry(void *ctx, struct fwa_flash_geometry *out)
+{
+	(void)ctx;
+	out->slot_size = SLOT_SIZE;
+	out->erase_size = 4096;
+	out->prog_size = 256;
+	out->state_size = STATE_SIZE;
+	return FWA_OK;
+}
+
+static enum fwa_err slot_erase(void *ctx, uint32_t off, uint32_t len)
+{
+	(void)ctx;
+	if (off % 4096 || len % 4096 || off > SLOT_SIZE || len > SLOT_SIZE - off)
+		return FWA_ERR_FLASH;
+	if (!flash_op())
+		return FWA_ERR_FLASH;
+	sim.slot_writes++;
+	memset(sim.slot[1 - sim.active] + off, 0xff, len);
+	return FWA_OK;
+}
+
+static enum fwa_err slot_program(void *ctx, uint32_t off, const void *data, uint32_t len)
+{
+	const uint8_t *d = data;
+	(void)ctx;
+	if (off % 256 || len % 256 || off > SLOT_SIZE || len > SLOT_SIZE - off)
+		return FWA_ERR_FLASH;
+	if (!flash_op())
+		return FWA_ERR_FLASH;
+	sim.slot_writes++;
+	for (uint32_t i = 0; i < len; i++)
+		sim.slot[1 - sim.active][off + i] &= d[i]; /* NOR: programming only clears bits */
+	return FWA_OK;
+}
+
+static enum fwa_err slot_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+	(void)ctx;
+	if (sim.powered_off || off > SLOT_SIZE || len > SLOT_SIZE - off)
+		return FWA_ERR_FLASH;
+	memcpy(buf, sim.slot[1 - sim.active] + off, len);
+	return FWA_OK;
+}
+
+static enum fwa_err state_read(void *ctx, unsigned area, uint32_t off, void *buf, uint32_t len)
+{
+	(void)ctx;
+	if (sim.powered_off || area > 1 || off > STATE_SIZE || len > STATE_SIZE - off)
+		return FWA_ERR_FLASH;
+	memcpy(buf, sim.state[area] + off, len);
+	return FWA_OK;
+}
+
+static enum fwa_err state_erase(void *ctx, unsigned area)
+{
+	(void)ctx;
+	if (area > 1 || !flash_op())
+		return FWA_ERR_FLASH;
+	memset(sim.state[area], 0xff, STATE_SIZE);
+	return FWA_OK;
+}
+
+static enum fwa_err state_program(void *ctx, unsigned area, uint32_t off, const void *data,
+				  uint32_t len)
+{
+	const uint8_t *d = data;
+	(void)ctx;
+	if (area > 1 || off % 256 || len % 256 || off > STATE_SIZE || len > STATE_SIZE - off)
+		return FWA_ERR_FLASH;
+	if (!flash_op())
+		return FWA_ERR_FLASH;
+	for (uint32_t i = 0; i < len; i++)
+		sim.state[area][off + i] &= d[i];
+	return FWA_OK;
+}
+
+static enum fwa_err boot_info(void *ctx, struct fwa_boot_info *out)
+{
+	(void)ctx;
+	if (sim.powered_off)
+		return FWA_ERR_FLASH;
+	out->active_slot = (uint8_t)sim.active;
+	out->trial = sim.trial;
+	out->reset = sim.reset;
+	return FWA_OK;
+}
+
+static enum fwa_err boot_trial(void *ctx, uint32_t image_len)
+{
+	(void)ctx;
+	if (sim.powered_off || image_len == 0 || image_len > SLOT_SIZE)
+		return FWA_ERR_FLASH;
+	sim.pending_trial = true;
+	sim.pending_reboot = true;
+	return FWA_OK;
+}
+
+static enum fwa_err buy(void *ctx)
+{
+	(void)ctx;
+	if (sim.powered_off || !flash_op()) /* the bootrom rewrites a flash sector to buy */
+		return FWA_ERR_FLASH;
+	sim.trial = false;
+	return FWA_OK;
+}
+
+static void reboot(void *ctx)
+{
+	(void)ctx;
+	sim.pending_reboot = true;
+}
+
+static uint64_t now_ms(void *ctx)
+{
+	(void)ctx;
+	return sim.now;
+}
+
+static enum fwa_err random_bytes(void *ctx, void *buf, size_t len)
+{
+	static uint32_t x = 12345;
+	uint8_t *o = buf;
+	(void)ctx;
+	while (len--) {
+		x = x * 1103515245u + 12345u;
+		*o++ = (uint8_t)(x >> 16);
+	}
+	return FWA_OK;
+}
+
+/* ---- the in-process server ---- */
+
+/* Append s (and a NUL, not counted) at dst + *n. Callers size dst for what they build. */
+static void cat(char *dst, size_t *n, const char *s)
+{
+	size_t k = strlen(s);
+	memcpy(dst + *n, s, k + 1);
+	*n += k;
+}
+
+static void cat_uint(char *dst, size_t *n, uint64_t v)
+{
+	char d[21];
+	unsigned i = sizeof(d) - 1;
+	d[i] = '\0';
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	cat(dst, n, d + i);
+}
+
+static void resp_put(const char *s, size_t n)
+{
+	if (n > sizeof(sim.resp) - sim.resp_len)
+		n = sizeof(sim.resp) - sim.resp_len;
+	memcpy(sim.resp + sim.resp_len, s, n);
+	sim.resp_len += n;
+}
+
+static void resp_str(const char *s)
+{
+	resp_put(s, strlen(s));
+}
+
+static void resp_uint(uint64_t v)
+{
+	char d[24];
+	size_t n = 0;
+	cat_uint(d, &n, v);
+	resp_put(d, n);
+}
+
+static void respond(int status, const char *reason, const char *extra, const void *body,
+		    size_t len)
+{
+	sim.resp_len = sim.resp_pos = 0;
+	resp_str("HTTP/1.1 ");
+	resp_uint((uint64_t)status);
+	resp_str(" ");
+	resp_str(reason);
+	resp_str("\r\nContent-Length: ");
+	resp_uint(len);
+	resp_str("\r\nConnection: close\r\n");
+	if (extra)
+		resp_str(extra);
+	resp_str("\r\n");
+	resp_put(body, len);
+}
+
+static const char *find(const char *hay, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(hay + i, needle, k) == 0)
+			return hay + i;
+	return NULL;
+}
+
+static uint64_t parse_uint(const char *s, const char **end)
+{
+	uint64_t v = 0;
+	while (*s >= '0' && *s <= '9')
+		v = v * 10 + (uint64_t)(*s++ - '0');
+	if (end)
+		*end = s;
+	return v;
+}
+
+static void record_event(const char *body, size_t len)
+{
+	struct fwa_json_tok tok[32];
+	struct fwa_json j;
+	uint64_t seq = 0;
+	if (fwa_json_parse(&j, body, len, tok, 32) != FWA_OK ||
+	    fwa_json_uint(&j, fwa_json_get(&j, 0, "seq"), 1000, &seq) != FWA_OK)
+		return;
+	seq |= (uint64_t)(uint8_t)sim.dep_id[4] << 16; /* the key is (deployment, seq) */
+	for (unsigned i = 0; i < sim.nstatus; i++) {
+		if (sim.seen_seq[i] == seq) {
+			sim.duplicates++;
+			return;
+		}
+	}
+	if (sim.nstatus < MAX_EVENTS &&
+	    fwa_json_str(&j, fwa_json_get(&j, 0, "status"), sim.status[sim.nstatus], 16, NULL) ==
+		    FWA_OK)
+		sim.seen_seq[sim.nstatus++] = (uint32_t)seq;
+}
+
+static void serve(void)
+{
+	static char body[FWA_ENVELOPE_MAX + 512];
+	char path[80];
+	const char *end = find(sim.req, sim.req_len, "\r\n\r\n");
+	const char *cl = find(sim.req, sim.req_len, "Content-Length: ");
+	size_t head = (size_t)(end - sim.req) + 4;
+	size_t blen = cl ? (size_t)parse_uint(cl + 16, NULL) : 0;
+	const char *b = sim.req + head;
+
+	if (strncmp(sim.req, "POST /device/v1/checkin ", 24) == 0) {
+		size_t n = 0;
+		sim.checkins++;
+		if (!sim.manifest_env) {
+			static const char none[] = "{\"action\":\"none\",\"poll_after\":60}";
+			respond(200, "OK", "Content-Type: application/json\r\n", none, sizeof(none) - 1);
+			return;
+		}
+		cat(body, &n, "{\"action\":\"update\",\"poll_after\":60,\"update\":{\"deployment_id\":\"");
+		cat(body, &n, sim.dep_id);
+		cat(body, &n, "\",\"manifest\":");
+		cat(body, &n, sim.manifest_env);
+		cat(body, &n, ",\"image_url\":\"");
+		cat(body, &n, sim.image_path);
+		cat(body, &n, "\"}}");
+		respond(200, "OK", "Content-Type: application/json\r\n", body, n);
+		return;
+	}
+	size_t pl = 0;
+	cat(path, &pl, "POST /device/v1/deployments/");
+	cat(path, &pl, sim.dep_id);
+	cat(path, &pl, "/events ");
+	if (strncmp(sim.req, path, pl) == 0) {
+		static const char ack[] = "{\"duplicate\":false,\"deployment_status\":\"active\"}";
+		record_event(b, blen);
+		respond(200, "OK", "Content-Type: application/json\r\n", ack, sizeof(ack) - 1);
+		return;
+	}
+	if (strncmp(sim.req, "GET ", 4) == 0 &&
+	    strncmp(sim.req + 4, sim.image_path, strlen(sim.image_path)) == 0) {
+		const char *r = find(sim.req, head, "Range: bytes=");
+		uint64_t first = 0;
+		if (r) {
+			sim.ranges++;
+			first = parse_uint(r + 13, NULL);
+		}
+		if (first >= IMAGE_SIZE) {
+			respond(416, "Range Not Satisfiable", NULL, "", 0);
+			return;
+		}
+		if (r) {
+			static char cr[80];
+			size_t n = 0;
+			cat(cr, &n, "Content-Range: bytes ");
+			cat_uint(cr, &n, first);
+			cat(cr, &n, "-");
+			cat_uint(cr, &n, IMAGE_SIZE - 1);
+			cat(cr, &n, "/");
+			cat_uint(cr, &n, IMAGE_SIZE);
+			cat(cr, &n, "\r\n");
+			respond(206, "Partial Content", cr, sim.image + first, IMAGE_SIZE - first);
+		} else {
+			respond(200, "OK", NULL, sim.image, IMAGE_SIZE);
+		}
+		if (sim.drop_after >= 0) {
+			/* Cut the stream after drop_after body bytes: the head stays whole. */
+			size_t keep = sim.resp_len - (IMAGE_SIZE - first) + (size_t)sim.drop_after;
+			if (keep < sim.resp_len)
+				sim.resp_len = keep;
+			sim.drop_after = -1;
+		}
+		return;
+	}
+	respond(404, "Not Found", NULL, "", 0);
+}
+
+static enum fwa_err tr_connect(void *ctx)
+{
+	(void)ctx;
+	if (sim.powered_off)
+		return FWA_ERR_TRANSPORT;
+	sim.open = true;
+	sim.req_len = sim.resp_len = sim.resp_pos = 0;
+	return FWA_OK;
+}
+
+static enum fwa_err tr_send(void *ctx, const void *buf, size_t len)
+{
+	(void)ctx;
+	if (!sim.open || sim.powered_off || len > sizeof(sim.req) - sim.req_len)
+		return FWA_ERR_TRANSPORT;
+	memcpy(sim.req + sim.req_len, buf, len);
+	sim.req_len += len;
+	const char *end = find(sim.req, sim.req_len, "\r\n\r\n");
+	if (end) {
+		const char *cl = find(sim.req, (size_t)(end - sim.req), "Content-Length: ");
+		size_t want = (size_t)(end - sim.req) + 4 + (cl ? (size_t)parse_uint(cl + 16, NULL) : 0);
+		if (sim.req_len >= want && sim.resp_len == 0)
+			serve();
+	}
+	return FWA_OK;
+}
+
+static enum fwa_err tr_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms, size_t *got)
+{
+	(void)ctx;
+	(void)timeout_ms;
+	*got = 0;
+	if (!sim.open || sim.powered_off)
+		return FWA_ERR_TRANSPORT;
+	/* Small, uneven pieces: the client must not rely on reads matching writes. */
+	size_t n = sim.resp_len - sim.resp_pos;
+	if (n > cap)
+		n = cap;
+	if (n > 1000)
+		n = 1000;
+	memcpy(buf, sim.resp + sim.resp_pos, n);
+	sim.resp_pos += n;
+	*got = n;
+	return FWA_OK;
+}
+
+static void tr_close(void *ctx)
+{
+	(void)ctx;
+	sim.open = false;
+}
+
+static const struct fwa_port *port(const struct ptest_kit *kit)
+{
+	static struct fwa_port p;
+	p = (struct fwa_port){
+		.ctx = &sim,
+		.crypto = kit->crypto,
+		.flash_geometry = geometry,
+		.slot_erase = slot_erase,
+		.slot_program = slot_program,
+		.slot_read = slot_read,
+		.state_read = state_read,
+		.state_erase = state_erase,
+		.state_program = state_program,
+		.boot_info = boot_info,
+		.boot_trial = boot_trial,
+		.buy = buy,
+		.reboot = reboot,
+		.now_ms = now_ms,
+		.random = random_bytes,
+		.tr_connect = tr_connect,
+		.tr_send = tr_send,
+		.tr_recv = tr_recv,
+		.tr_close = tr_close,
+	};
+	return &p;
+}
+
+/* ---- test scaffolding ---- */
+
+static enum fwa_err health(void *ctx)
+{
+	(void)ctx;
+	return sim.healthy ? FWA_OK : FWA_ERR_HEALTH;
+}
+
+static const struct fwa_health_check checks[] = { { "sim-health", health, NULL } };
+
+/* Fresh device: slot A holds version 1.0.0, erased state, server with nothing to offer. */
+static bool setup(const struct ptest_kit *kit)
+{
+	static const unsigned by01[] = { 0, 1 };
+	struct pt_root r = pt_root_default(1);
+	uint8_t sha[32];
+	char hex[65];
+
+	memset(&sim, 0, sizeof(sim));
+	memset(sim.slot, 0xff, sizeof(sim.slot));
+	memset(sim.state, 0xff, sizeof(sim.state));
+	sim.cut_at = -1;
+	sim.drop_after = -1;
+	sim.healthy = true;
+	sim.reset = FWA_RESET_POWER_ON;
+	memcpy(sim.dep_id, "dep-1", 6);
+	for (unsigned i = 0; i < IMAGE_SIZE; i++)
+		sim.image[i] = (uint8_t)(i * 7u + (i >> 8));
+	fwa_sha256(kit->crypto, sim.image, IMAGE_SIZE, sha);
+	fwa_hex(sha, 32, hex);
+	memcpy(sim.image_path, "/device/v1/images/", 18);
+	memcpy(sim.image_path + 18, hex, 65);
+	root_len = pt_root_envelope(kit, &r, by01, 2, root_env, sizeof(root_env));
+	return root_len > 0;
+}
+
+/* Offer a manifest for the simulated image, signed by release keys 3 and 4. */
+static bool offer(const struct ptest_kit *kit, const char *version, uint32_t secver,
+		  const unsigned *by, unsigned nby)
+{
+	static const unsigned by34[] = { 3, 4 };
+	struct pt_manifest m = pt_manifest_default(kit);
+	m.version = version;
+	m.security_version = secver;
+	m.size = IMAGE_SIZE;
+	fwa_sha256(kit->crypto, sim.image, IMAGE_SIZE, m.sha256);
+	if (!by) {
+		by = by34;
+		nby = 2;
+	}
+	long n = pt_manifest_envelope(kit, &m, by, nby, manifest_env, sizeof(manifest_env));
+	sim.manifest_env = n > 0 ? manifest_env : NULL;
+	return n > 0;
+}
+
+/* Power on (again): apply what the "bootrom" would do, then start the agent. */
+static enum fwa_err boot(const struct ptest_kit *kit, const char *running_version)
+{
+	static struct fwa_agent_config cfg;
+	bool soft = sim.pending_reboot;
+
+	if (sim.pending_trial) {
+		sim.active = 1 - sim.active;
+		sim.trial = true;
+	} else if (sim.trial) {
+		/* Not bought before this reboot: the bootrom runs the previous slot again. */
+		sim.active = 1 - sim.active;
+		sim.trial = false;
+	}
+	sim.reset = soft ? FWA_RESET_SOFTWARE : FWA_RESET_POWER_ON;
+	sim.pending_trial = sim.pending_reboot = false;
+	sim.powered_off = false;
+	sim.open = false;
+	cfg = (struct fwa_agent_config){
+		.hw_variant = HW,
+		.version = running_version,
+		.host = "ota.test:8443",
+		.image_format = "bin",
+		.root_json = root_env,
+		.root_len = (size_t)root_len,
+		.checks = checks,
+		.nchecks = 1,
+		.poll_s = 60,
+		.retry_min_ms = 100,
+		.retry_max_ms = 1000,
+	};
+	return fwa_agent_init(&agent, port(kit), &cfg, scratch, sizeof(scratch));
+}
+
+enum run_end { RUN_IDLE, RUN_REBOOT, RUN_POWER_CUT, RUN_STUCK };
+
+/* Step until the agent is idle with nothing due, asks for a reboot, or loses power. */
+static enum run_end run(unsigned max_steps)
+{
+	for (unsigned i = 0; i < max_steps; i++) {
+		struct fwa_step st;
+		enum fwa_err err = fwa_agent_step(&agent, &st);
+		(void)err; /* failures are the agent's to back off; the outcome is checked */
+		if (sim.powered_off)
+			return RUN_POWER_CUT;
+		if (st.rebooting || sim.pending_reboot)
+			return RUN_REBOOT;
+		if (fwa_agent_idle(&agent) && st.wait_ms >= 30000)
+			return RUN_IDLE;
+		sim.now += st.wait_ms ? st.wait_ms : 1;
+	}
+	return RUN_STUCK;
+}
+
+static bool statuses_are(const char *const *want, unsigned n)
+{
+	if (sim.nstatus != n)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(sim.status[i], want[i]) != 0)
+			return false;
+	return true;
+}
+
+static void show_statuses(void)
+{
+	ptest_out("    reported:");
+	for (unsigned i = 0; i < sim.nstatus; i++) {
+		ptest_out(" ");
+		ptest_out(sim.status[i]);
+	}
+	ptest_out("\n");
+}
+
+/* ---- cases ---- */
+
+static void nothing_to_do(const struct ptest_kit *kit)
+{
+	struct fwa_step st;
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(run(20), RUN_IDLE);
+	PT_EQ(sim.checkins, 1);
+	PT_EQ(sim.slot_writes, 0);
+	PT_EQ(sim.nstatus, 0);
+	/* Due again after poll_after (60 s), not before. */
+	sim.now += 30000;
+	PT_OK(fwa_agent_step(&agent, &st));
+	PT_EQ(sim.checkins, 1);
+	PT_CHECK(st.wait_ms > 0 && st.wait_ms <= 30000);
+	sim.now += st.wait_ms;
+	PT_OK(fwa_agent_step(&agent, &st));
+	PT_EQ(sim.checkins, 2);
+}
+
+static void full_update(const struct ptest_kit *kit)
+{
+	static const char *const want[] = { "downloading", "downloaded", "installing", "rebooting",
+					    "trial", "confirmed" };
+	struct fwa_state st;
+
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_REQUIRE(run(50) == RUN_REBOOT);
+	PT_CHECK(sim.pending_trial);
+	PT_MEM(sim.slot[1], sim.image, IMAGE_SIZE);
+	/* The flash-update reboot: slot B runs as a trial, then buys itself. */
+	sim.manifest_env = NULL;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(sim.active, 1);
+	PT_EQ(run(50), RUN_IDLE);
+	PT_CHECK(!sim.trial);
+	if (!PT_CHECK(statuses_are(want, 6)))
+		show_statuses();
+	/* Reports resent after the reboot are duplicates the server stores once. */
+	PT_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.floor, 3);
+	PT_EQ(st.phase, FWA_PHASE_IDLE);
+	/* And it stays bought and idle across a power cycle. */
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(sim.active, 1);
+	PT_EQ(run(20), RUN_IDLE);
+	PT_EQ(sim.nstatus, 6);
+}
+
+static void failed_health_rolls_back(const struct ptest_kit *kit)
+{
+	static const char *const want[] = { "downloading", "downloaded", "installing", "rebooting",
+					    "trial", "rolled_back" };
+	struct fwa_state st;
+
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_REQUIRE(run(50) == RUN_REBOOT);
+	sim.manifest_env = NULL;
+	sim.healthy = false;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(run(50), RUN_REBOOT); /* health fails: reboot without buying */
+	PT_CHECK(sim.trial);
+	PT_REQUIRE_OK(boot(kit, "1.0.0")); /* the bootrom brings back slot A */
+	PT_EQ(sim.active, 0);
+	PT_EQ(run(50), RUN_IDLE);
+	if (!PT_CHECK(statuses_are(want, 6)))
+		show_statuses();
+	PT_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.floor, 0); /* never raised without a buy */
+}
+
+static void refusals_write_nothing(const struct ptest_kit *kit)
+{
+	static const unsigned by01[] = { 0, 1 }, by3[] = { 3 };
+	struct fwa_state st;
+
+	/* Signed by root keys, not release keys. */
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(offer(kit, "1.1.0", 3, by01, 2));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	run(20);
+	PT_EQ(sim.slot_writes, 0);
+	PT_EQ(sim.nstatus, 1);
+	PT_STR(sim.status[0], "failed");
+
+	/* Below the threshold. */
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(offer(kit, "1.1.0", 3, by3, 1));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	run(20);
+	PT_EQ(sim.slot_writes, 0);
+	PT_STR(sim.status[0], "failed");
+
+	/* Below the floor: first raise it to 3 with an update, then offer security_version 2. */
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_REQUIRE(run(50) == RUN_REBOOT);
+	sim.manifest_env = NULL;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_REQUIRE(run(50) == RUN_IDLE);
+	PT_REQUIRE_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_REQUIRE(st.floor == 3);
+	unsigned writes = sim.slot_writes, reports = sim.nstatus;
+	memcpy(sim.dep_id, "dep-2", 6);
+	PT_REQUIRE(offer(kit, "1.0.5", 2, NULL, 0));
+	sim.now += 120000;
+	run(20);
+	PT_EQ(sim.slot_writes, writes);
+	PT_EQ(sim.nstatus, reports + 1);
+	PT_STR(sim.status[sim.nstatus - 1], "failed");
+	PT_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.phase, FWA_PHASE_IDLE);
+	PT_EQ(st.floor, 3);
+}
+
+static void download_resumes_with_range(const struct ptest_kit *kit)
+{
+	static const char *const want[] = { "downloading", "downloaded", "installing", "rebooting" };
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	sim.drop_after = 9000; /* the first download breaks after two sectors and a bit */
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(run(100), RUN_REBOOT);
+	PT_CHECK(sim.ranges >= 1);
+	PT_MEM(sim.slot[1], sim.image, IMAGE_SIZE);
+	if (!PT_CHECK(statuses_are(want, 4)))
+		show_statuses();
+}
+
+static void bad_image_is_never_booted(const struct ptest_kit *kit)
+{
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	sim.image[IMAGE_SIZE / 2] ^= 0x40; /* the server serves other bytes than were signed */
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(run(50), RUN_IDLE);
+	PT_CHECK(!sim.pending_trial);
+	PT_EQ(sim.nstatus, 2);
+	PT_STR(sim.status[sim.nstatus - 1], "failed");
+}
+
+/*
+ * Cut the power before flash operation i, for every i an update performs: after the cut the
+ * device boots again (the bootrom's rules apply) and the agent must converge to the new
+ * image confirmed, or to the old one with the update reported, never anything else.
+ */
+static void power_cut_sweep(const struct ptest_kit *kit)
+{
+	long total;
+	unsigned converged = 0, cases = 0;
+
+	/* A clean run counts the flash operations of a whole update. */
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_REQUIRE(run(50) == RUN_REBOOT);
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_REQUIRE(run(50) == RUN_IDLE);
+	total = sim.flash_ops;
+	PT_REQUIRE(total > 10);
+
+	for (long cut = 0; cut < total; cut++) {
+		bool ok = false;
+		PT_REQUIRE(setup(kit));
+		PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+		sim.cut_at = cut;
+		/* Boot, run, and after each power cut or reboot boot again, a bounded number of times. */
+		for (unsigned boots = 0; boots < 8; boots++) {
+			/* The slot the bootrom will run decides which version boots. */
+			unsigned next = sim.pending_trial || sim.trial ? 1 - sim.active : sim.active;
+			const char *ver = next == 1 ? "1.1.0" : "1.0.0";
+			if (sim.powered_off)
+				sim.cut_at = -1; /* one cut per case */
+			if (boot(kit, ver) != FWA_OK) {
+				if (sim.powered_off)
+					continue; /* the cut hit the start-up: boot again */
+				break;
+			}
+			enum run_end e = run(80);
+			if (e == RUN_IDLE) {
+				ok = true;
+				break;
+			}
+			if (e == RUN_STUCK)
+				break;
+		}
+		struct fwa_state st;
+		cases++;
+		if (ok && fwa_state_load(port(kit), &st, NULL) == FWA_OK &&
+		    st.phase == FWA_PHASE_IDLE && !sim.trial &&
+		    ((sim.active == 1 && st.floor == 3 && memcmp(sim.slot[1], sim.image, IMAGE_SIZE) == 0) ||
+		     (sim.active == 0 && st.floor == 0)))
+			converged++;
+		else {
+			char d[24];
+			size_t n = 0;
+			ptest_out("    no convergence with a power cut before flash operation ");
+			cat_uint(d, &n, (uint64_t)cut);
+			ptest_out(d);
+			ptest_out(ok ? " (idle" : " (not idle");
+			ptest_out(sim.active ? ", slot B" : ", slot A");
+			ptest_out(sim.trial ? ", trial)" : ")");
+			show_statuses();
+		}
+	}
+	PT_EQ(converged, cases);
+}
+
+static const struct ptest_case cases[] = {
+	{ "nothing_to_do", nothing_to_do },
+	{ "full_update", full_update },
+	{ "failed_health_rolls_back", failed_health_rolls_back },
+	{ "refusals_write_nothing", refusals_write_nothing },
+	{ "download_resumes_with_range", download_resumes_with_range },
+	{ "bad_image_is_never_booted", bad_image_is_never_booted },
+	{ "power_cut_sweep", power_cut_sweep },
+	{ NULL, NULL },
+};
+
+const struct ptest_suite ptest_suite = { "agent", cases };
