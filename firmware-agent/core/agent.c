@@ -28,6 +28,8 @@
 #define DEFAULT_IO_TIMEOUT_MS 10000u
 /* Persist the download offset at least this often, so a resume loses little. */
 #define CHECKPOINT_BYTES (64u * 1024u)
+/* Flash-update reboots per deployment when power is lost before the trial starts. */
+#define TRIAL_TRIES 3
 /* Delay between tries to reach the server during a trial (the watchdog bounds the total). */
 #define TRIAL_RETRY_MS 500u
 
@@ -304,6 +306,15 @@ static enum fwa_err settle_boot(struct fwa_agent *a)
 			enqueue(a, FWA_ST_TRIAL, true, "");
 			say(a, FWA_LOG_INFO, "trial boot of ", st->target_version, NULL);
 			return persist(a);
+		}
+		if (st->phase == FWA_PHASE_TRIAL_PENDING && a->boot.reset == FWA_RESET_POWER_ON &&
+		    st->trial_tries < TRIAL_TRIES) {
+			/* Power went before the trial began (or before it was written down): the
+			 * verified slot is still there, so step() re-verifies it and tries again.
+			 */
+			say(a, FWA_LOG_WARN,
+			    "trial did not start before a power loss; trying again", NULL, NULL);
+			return FWA_OK;
 		}
 		/* The previous slot runs: the bootrom abandoned the trial. */
 		{
@@ -667,16 +678,20 @@ static enum fwa_err install(struct fwa_agent *a, struct fwa_step *out)
 	if (memcmp(digest, a->st.image_sha256, 32) != 0) {
 		/* Flash did not keep what was written: start the download over. */
 		a->st.dl_offset = 0;
+		a->st.phase = FWA_PHASE_DOWNLOADING;
 		(void)persist(a);
 		say(a, FWA_LOG_ERROR, "slot read-back differs from the image; downloading again",
 		    NULL, NULL);
 		return FWA_ERR_IMAGE_HASH;
 	}
-	enqueue(a, FWA_ST_DOWNLOADED, false, "");
-	enqueue(a, FWA_ST_INSTALLING, false, "");
-	enqueue(a, FWA_ST_REBOOTING, false, "");
-	a->st.phase = FWA_PHASE_TRIAL_PENDING;
-	a->st.outcome_reason[0] = '\0';
+	if (a->st.phase != FWA_PHASE_TRIAL_PENDING) {
+		enqueue(a, FWA_ST_DOWNLOADED, false, "");
+		enqueue(a, FWA_ST_INSTALLING, false, "");
+		enqueue(a, FWA_ST_REBOOTING, false, "");
+		a->st.phase = FWA_PHASE_TRIAL_PENDING;
+		a->st.outcome_reason[0] = '\0';
+	}
+	a->st.trial_tries++;
 	err = persist(a);
 	if (err != FWA_OK)
 		return err;

@@ -96,7 +96,8 @@ struct fwa_state {
 	uint32_t dl_offset;   /* image bytes written and known good in the inactive slot */
 	uint8_t has_root;     /* root below holds a root newer than the provisioned one */
 	uint8_t outcome_told; /* a check-in carrying the outcome was answered */
-	uint8_t pad[2];
+	uint8_t trial_tries;  /* flash-update reboots asked for this deployment */
+	uint8_t pad;
 	uint8_t image_sha256[32];
 	uint8_t manifest_digest[32];
 	char dep_id[FWA_DEP_ID_MAX + 1];
