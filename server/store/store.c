@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "store/migrations.h"
+#include "store/store_priv.h"
 
 enum stmt {
 	S_BEGIN,
@@ -45,6 +46,8 @@ enum stmt {
 	S_IMG_ALLOWED,
 	S_EV_INSERT,
 	S_EV_LIST,
+	S_SYNC_NORMAL,
+	S_SYNC_FULL,
 	S__COUNT
 };
 
@@ -96,6 +99,8 @@ static const char *const sql[S__COUNT] = {
 			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_EV_LIST] = "SELECT seq, status, reason, version, coalesce(progress, -1), received_at "
 		      "FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq",
+	[S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+	[S_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
 
 struct ota_store {
@@ -104,6 +109,11 @@ struct ota_store {
 	sqlite3_stmt *st[S__COUNT];
 	int schema_version;
 	bool bulk; /* inside ota_store_bulk_begin/end: calls join the open transaction */
+	bool tx;   /* inside ota_store_tx_begin/end (the lock is held throughout) */
+	struct {
+		const char *sql; /* identity of the text (a static string) */
+		sqlite3_stmt *q;
+	} extra[OTA_STORE_EXTRA_STMTS]; /* statements of store_priv.h users, by SQL pointer */
 };
 
 static void say(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -173,22 +183,22 @@ static enum ota_err run(struct ota_store *st, enum stmt s)
 
 static enum ota_err begin(struct ota_store *st)
 {
-	if (st->bulk)
+	if (st->bulk || st->tx)
 		return OTA_OK;
 	return run(st, S_BEGIN);
 }
 
 static enum ota_err commit(struct ota_store *st)
 {
-	if (st->bulk)
+	if (st->bulk || st->tx)
 		return OTA_OK;
 	return run(st, S_COMMIT);
 }
 
 static void rollback(struct ota_store *st)
 {
-	if (st->bulk)
-		return; /* ota_store_bulk_end() decides for the whole bulk */
+	if (st->bulk || st->tx)
+		return; /* ota_store_bulk_end() / ota_store_tx_end() decide for the whole */
 	if (!sqlite3_get_autocommit(st->db))
 		(void)run(st, S_ROLLBACK);
 }
@@ -214,8 +224,9 @@ static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
 	int current = -1, latest = ota_store_schema_latest();
 	char *err = NULL;
 
+	/* Numbers increase; gaps are allowed (each component has its own range of numbers). */
 	for (unsigned i = 0; i < ota_migrations_count; i++) {
-		if (ota_migrations[i].version != (int)i + 1) {
+		if (ota_migrations[i].version <= (i ? ota_migrations[i - 1].version : 0)) {
 			say(msg, msglen, "migration %s is out of sequence", ota_migrations[i].name);
 			goto out;
 		}
@@ -283,7 +294,12 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	*out = NULL;
 	if (!st)
 		goto out;
-	pthread_mutex_init(&st->lock, NULL);
+	/* Recursive: a thread inside ota_store_tx_begin/end calls the other functions. */
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&st->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
 	rc = OTA_ERR_DB;
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -318,6 +334,8 @@ void ota_store_free(struct ota_store *st)
 		return;
 	for (int i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(st->st[i]);
+	for (int i = 0; i < OTA_STORE_EXTRA_STMTS; i++)
+		sqlite3_finalize(st->extra[i].q);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
@@ -355,6 +373,90 @@ enum ota_err ota_store_bulk_end(struct ota_store *st, bool commit_it)
 out:
 	UNLOCK(st);
 	return rc;
+}
+
+/* ---- transactions over several calls ---- */
+
+enum ota_err ota_store_tx_begin(struct ota_store *st)
+{
+	enum ota_err rc;
+
+	LOCK(st);
+	if (st->bulk || st->tx) {
+		UNLOCK(st);
+		return OTA_ERR_CONFLICT;
+	}
+	rc = run(st, S_BEGIN);
+	if (rc != OTA_OK) {
+		UNLOCK(st);
+		return rc;
+	}
+	st->tx = true; /* the lock stays held until ota_store_tx_end() */
+	return OTA_OK;
+}
+
+enum ota_err ota_store_tx_end(struct ota_store *st, bool commit_it)
+{
+	enum ota_err rc = OTA_ERR_CONFLICT;
+
+	LOCK(st);
+	if (!st->tx)
+		goto out;
+	st->tx = false;
+	rc = commit_it ? run(st, S_COMMIT) : OTA_OK;
+	if ((!commit_it || rc != OTA_OK) && !sqlite3_get_autocommit(st->db))
+		(void)run(st, S_ROLLBACK);
+	UNLOCK(st); /* the lock taken by ota_store_tx_begin() */
+out:
+	UNLOCK(st);
+	return rc;
+}
+
+/* ---- store_priv.h: for the store's other files ---- */
+
+sqlite3 *ota_store_db(struct ota_store *st)
+{
+	return st->db;
+}
+
+void ota_store_lock(struct ota_store *st)
+{
+	LOCK(st);
+}
+
+void ota_store_unlock(struct ota_store *st)
+{
+	UNLOCK(st);
+}
+
+bool ota_store_in_tx(struct ota_store *st)
+{
+	return st->tx || st->bulk;
+}
+
+sqlite3_stmt *ota_store_stmt(struct ota_store *st, const char *text)
+{
+	int i;
+
+	for (i = 0; i < OTA_STORE_EXTRA_STMTS && st->extra[i].sql; i++) {
+		if (st->extra[i].sql == text) {
+			sqlite3_reset(st->extra[i].q);
+			sqlite3_clear_bindings(st->extra[i].q);
+			return st->extra[i].q;
+		}
+	}
+	if (i == OTA_STORE_EXTRA_STMTS) {
+		log_err("store: more than %d extra statements", OTA_STORE_EXTRA_STMTS);
+		return NULL;
+	}
+	if (sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st->extra[i].q,
+			       NULL) != SQLITE_OK) {
+		log_err("store: cannot prepare \"%.60s\": %s", text, sqlite3_errmsg(st->db));
+		st->extra[i].q = NULL;
+		return NULL;
+	}
+	st->extra[i].sql = text;
+	return st->extra[i].q;
 }
 
 /* ---- identities ---- */
@@ -479,8 +581,17 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 				     int64_t now)
 {
 	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q = NULL;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_DEV_REPORT);
+	/*
+	 * The device repeats its state at every check-in, so this one write is committed
+	 * without waiting for the disk (it survives a crash of otad, not a power loss); the
+	 * next FULL commit makes it durable with everything before it. An fsync per check-in
+	 * would cap check-ins at the disk's flush rate.
+	 */
+	if (!st->bulk && run(st, S_SYNC_NORMAL) != OTA_OK)
+		goto out;
+	q = stmt(st, S_DEV_REPORT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, r->id);
@@ -499,6 +610,8 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 	rc = sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
 out:
 	done(q);
+	if (!st->bulk && run(st, S_SYNC_FULL) != OTA_OK)
+		rc = OTA_ERR_DB;
 	UNLOCK(st);
 	return rc;
 }

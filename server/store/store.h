@@ -108,6 +108,18 @@ int ota_store_schema_latest(void);
 OTA_WUR enum ota_err ota_store_bulk_begin(struct ota_store *st);
 OTA_WUR enum ota_err ota_store_bulk_end(struct ota_store *st, bool commit);
 
+/*
+ * Transactions spanning several calls (a change and its audit entry, audit/audit.h):
+ * ota_store_tx_begin() takes the handle for the calling thread (other threads wait until the
+ * end) and opens one transaction; every store call the thread makes until ota_store_tx_end()
+ * joins it instead of committing its own. ota_store_tx_end(st, true) commits: OTA_OK, or
+ * OTA_ERR_DB and nothing of it was written; ota_store_tx_end(st, false) discards everything
+ * since the begin. After any error from a call inside, end with false. Not nestable and not
+ * inside a bulk: OTA_ERR_CONFLICT. ota_store_tx_end() without a begin: OTA_ERR_CONFLICT.
+ */
+OTA_WUR enum ota_err ota_store_tx_begin(struct ota_store *st);
+OTA_WUR enum ota_err ota_store_tx_end(struct ota_store *st, bool commit);
+
 /* ---- identities ---- */
 
 /* *revoked = whether this certificate fingerprint was revoked. */
@@ -127,7 +139,11 @@ OTA_WUR enum ota_err ota_store_device_admit(struct ota_store *st, const char *id
 /* OTA_ERR_NOT_FOUND when unknown. */
 OTA_WUR enum ota_err ota_store_device_get(struct ota_store *st, const char *id,
 					  struct ota_device *out);
-/* Record what a device reported at check-in (and when). OTA_ERR_NOT_FOUND when unknown. */
+/*
+ * Record what a device reported at check-in (and when). OTA_ERR_NOT_FOUND when unknown. The
+ * one exception to durability: this write survives a crash of otad but may be lost with a
+ * power cut until the next durable write (the device repeats it at its next check-in).
+ */
 OTA_WUR enum ota_err ota_store_device_report(struct ota_store *st,
 					     const struct ota_device_report *r, int64_t now);
 
