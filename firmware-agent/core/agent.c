@@ -864,6 +864,7 @@ enum fwa_err fwa_agent_step(struct fwa_agent *a, struct fwa_step *out)
 	err = do_checkin(a);
 	if (err != FWA_OK)
 		goto backoff;
+	out->checked_in = true;
 	a->failures = 0;
 	if (a->st.phase == FWA_PHASE_DOWNLOADING || outbox_pending(a))
 		return FWA_OK; /* wait_ms 0: go on at once */

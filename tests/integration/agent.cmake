@@ -5,3 +5,10 @@ if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent)
 	set_tests_properties(agent_e2e PROPERTIES LABELS integration TIMEOUT 300
 		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>;OTA_SCRIPTS=${OTA_SCRIPTS}")
 endif()
+
+# ota-agent's command line, configuration and bad input (no server needed).
+if(TARGET ota-sign AND TARGET ota-agent)
+	add_test(NAME agent_cli COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent_cli.sh)
+	set_tests_properties(agent_cli PROPERTIES LABELS integration TIMEOUT 120
+		ENVIRONMENT "OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>")
+endif()

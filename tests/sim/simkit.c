@@ -506,6 +506,7 @@ void kit_power_cut(struct kit_device *d)
 	fwa_sim_power_cut(&d->sim);
 	d->sim.cut_at = 0;
 	d->sim.cut_mode = SIM_CUT_NONE;
+	d->checked_in = false; /* the run after the cut must reach the server again */
 	t_close(d);
 }
 
@@ -539,11 +540,13 @@ static enum kit_result run(struct kit_device *d, unsigned max_steps)
 				break;
 			}
 			err = fwa_agent_step(&d->agent, &st);
+			d->checked_in |= st.checked_in;
 			if (st.rebooting) {
 				t_close(d);
 				break;
 			}
-			if (err == FWA_OK && st.wait_ms > 0 && fwa_agent_idle(&d->agent))
+			if (d->checked_in && err == FWA_OK && st.wait_ms > 0 &&
+			    fwa_agent_idle(&d->agent))
 				return KIT_IDLE;
 			wait = st.wait_ms;
 			left = fwa_sim_watchdog_left(&d->sim);

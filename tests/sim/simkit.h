@@ -106,6 +106,7 @@ struct kit_device {
 	void *scratch;
 	unsigned boots;
 	unsigned steps;
+	bool checked_in; /* a check-in was answered since the device was made */
 	bool bricked;
 };
 

@@ -173,6 +173,7 @@ struct fwa_agent {
 struct fwa_step {
 	uint32_t wait_ms; /* call fwa_agent_step() again after this long */
 	bool rebooting;   /* the port accepted a reboot: drop the agent, boot again */
+	bool checked_in;  /* a check-in was answered in this step */
 };
 
 /*

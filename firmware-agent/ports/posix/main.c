@@ -133,6 +133,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	char *root = NULL;
 	size_t root_len = 0;
 	uint64_t deadline;
+	bool checked_in = false; /* once: a cycle ends idle after an answered check-in */
 	int rc = 1;
 
 	root = read_file(c->root, FWA_ENVELOPE_MAX, &root_len);
@@ -208,9 +209,11 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 				break;
 			}
 			err = fwa_agent_step(agent, &st);
+			checked_in |= st.checked_in;
 			if (st.rebooting)
 				break;
-			if (once && err == FWA_OK && st.wait_ms > 0 && fwa_agent_idle(agent)) {
+			if (once && checked_in && err == FWA_OK && st.wait_ms > 0 &&
+			    fwa_agent_idle(agent)) {
 				rc = 0;
 				goto out;
 			}
