@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
+#include "store/internal.h"
 #include "store/migrations.h"
 #include "store/store_priv.h"
 
@@ -334,6 +335,8 @@ void ota_store_free(struct ota_store *st)
 		return;
 	for (int i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(st->st[i]);
+	for (int i = 0; i < OTA_STORE_EXT_STMTS; i++)
+		sqlite3_finalize(st->ext[i]);
 	for (int i = 0; i < OTA_STORE_EXTRA_STMTS; i++)
 		sqlite3_finalize(st->extra[i].q);
 	sqlite3_close(st->db);
@@ -1085,6 +1088,13 @@ enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id
 		goto out;
 	}
 	*duplicate = sqlite3_changes(st->db) == 0;
+	if (!*duplicate) {
+		rc = ota_store__rollout_note_event(st, deployment_id, ev->status, end_status,
+						   end_reason, now);
+		if (rc != OTA_OK)
+			goto out;
+		rc = OTA_ERR_DB;
+	}
 	if (!*duplicate && end_status) {
 		rc = deployment_end(st, deployment_id, end_status, end_reason, now);
 		if (rc == OTA_ERR_CONFLICT)
@@ -1131,4 +1141,53 @@ out:
 	done(q);
 	UNLOCK(st);
 	return rc;
+}
+
+/* ---- for the store's other files (store/internal.h) ---- */
+
+void ota_store__lock(struct ota_store *st)
+{
+	LOCK(st);
+}
+
+void ota_store__unlock(struct ota_store *st)
+{
+	UNLOCK(st);
+}
+
+sqlite3 *ota_store__db(struct ota_store *st)
+{
+	return st->db;
+}
+
+enum ota_err ota_store__begin(struct ota_store *st)
+{
+	return begin(st);
+}
+
+enum ota_err ota_store__commit(struct ota_store *st)
+{
+	return commit(st);
+}
+
+void ota_store__rollback(struct ota_store *st)
+{
+	rollback(st);
+}
+
+sqlite3_stmt *ota_store__stmt(struct ota_store *st, unsigned slot, const char *text)
+{
+	if (slot >= OTA_STORE_EXT_STMTS)
+		return NULL;
+	if (!st->ext[slot] && sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT,
+						 &st->ext[slot], NULL) != SQLITE_OK) {
+		log_err("store: cannot prepare \"%s\": %s", text, sqlite3_errmsg(st->db));
+		return NULL;
+	}
+	return st->ext[slot];
+}
+
+void ota_store__done(sqlite3_stmt *q)
+{
+	done(q);
 }
