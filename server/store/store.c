@@ -592,7 +592,7 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 	 * next FULL commit makes it durable with everything before it. An fsync per check-in
 	 * would cap check-ins at the disk's flush rate.
 	 */
-	if (!st->bulk && run(st, S_SYNC_NORMAL) != OTA_OK)
+	if (!ota_store_in_tx(st) && run(st, S_SYNC_NORMAL) != OTA_OK)
 		goto out;
 	q = stmt(st, S_DEV_REPORT);
 	if (!q)
@@ -613,7 +613,7 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 	rc = sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
 out:
 	done(q);
-	if (!st->bulk && run(st, S_SYNC_FULL) != OTA_OK)
+	if (!ota_store_in_tx(st) && run(st, S_SYNC_FULL) != OTA_OK)
 		rc = OTA_ERR_DB;
 	UNLOCK(st);
 	return rc;
