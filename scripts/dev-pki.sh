@@ -8,6 +8,7 @@
 #       device-0001..0003.pem/.key     device certificates (CN = device id, clientAuth)
 #       admin, operator, auditor       operator certificates (CN = name, OU = role, clientAuth)
 #       device-crl.pem                 the device CA's CRL (empty until something is revoked)
+#   server.pem is issued by the device CA: devices and operators verify otad with device-ca.pem.
 #   dev-pki.sh DIR device FILE [CN]            one more device certificate (CN defaults to FILE)
 #   dev-pki.sh DIR operator FILE ROLE [CN]     one more operator certificate
 #   dev-pki.sh DIR expired FILE [CN]           a device certificate that expired in 2020

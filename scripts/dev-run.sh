@@ -68,20 +68,21 @@ PKI in $P, signing keys in $DEV/keys, database and images in $DEV/data. Ctrl-C s
 Try (from $ROOT, in another terminal):
 
   # a device checks in (admitted on first use, its certificate pinned)
-  curl --cacert $P/device-ca.pem --cert $P/device-0001.pem --key $P/device-0001.key \\
+  curl -sS --cacert $P/device-ca.pem --cert $P/device-0001.pem --key $P/device-0001.key \\
     -H 'Content-Type: application/json' \\
     -d '{"hw_variant":"pico2w","version":"1.0.0","security_floor":0,"root_version":1,"active_slot":"A","boot_state":"normal"}' \\
     https://127.0.0.1:8443/device/v1/checkin
 
   # the management API, as admin
-  curl --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key https://127.0.0.1:9443/api/v1/health
+  curl -sS --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key https://127.0.0.1:9443/api/v1/health
 
   # upload an image, sign its manifest offline, register it, deploy it to device-0001
+  # (then check in again: the answer is the update)
   head -c 100000 /dev/urandom > $DEV/fw.bin
-  curl --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key --data-binary @$DEV/fw.bin https://127.0.0.1:9443/api/v1/images
+  curl -sS --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key --data-binary @$DEV/fw.bin https://127.0.0.1:9443/api/v1/images
   $SIGN release --image $DEV/fw.bin --name fw --version 1.1.0 --security-version 1 --hw-variant pico2w --key $DEV/keys/release.key --out $DEV/fw.json
-  curl --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key --data-binary @$DEV/fw.json https://127.0.0.1:9443/api/v1/releases
-  curl --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key -d '{"device_id":"device-0001","release_id":"<id from the answer above>"}' https://127.0.0.1:9443/api/v1/deployments
+  rel=\$(curl -sS --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key --data-binary @$DEV/fw.json https://127.0.0.1:9443/api/v1/releases | jq -r .id)
+  curl -sS --cacert $P/device-ca.pem --cert $P/admin.pem --key $P/admin.key -d "{\\"device_id\\":\\"device-0001\\",\\"release_id\\":\\"\$rel\\"}" https://127.0.0.1:9443/api/v1/deployments
 
 EOT
 exec "$OTAD" --config "$DEV/otad.conf"

@@ -99,9 +99,17 @@ bool ota_json_str(struct ota_req *r, json_t *obj, const char *key, bool required
 		return false;
 	}
 	size_t n = json_string_length(v);
-	if (n < min || n > max || strlen(json_string_value(v)) != n) {
-		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must be %zu to %zu characters", key,
-			     min, max);
+	if (strlen(json_string_value(v)) != n) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must not contain NUL", key);
+		return false;
+	}
+	if (n < min || n > max) {
+		if (min == max)
+			ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must be %zu characters", key,
+				     min);
+		else
+			ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must be %zu to %zu characters",
+				     key, min, max);
 		return false;
 	}
 	*out = json_string_value(v);
