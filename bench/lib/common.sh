@@ -228,3 +228,14 @@ machine_line() {
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	echo "machine: $(nproc) cores, ${cpu:-unknown CPU}, load average $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
 }
+
+# cpu_ticks PID: CPU time (user + system, clock ticks) of PID and its direct children, so that
+# nginx's workers count with their master.
+cpu_ticks() {
+	local p total=0 t
+	for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+		t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || t=0
+		total=$((total + ${t:-0}))
+	done
+	echo "$total"
+}
