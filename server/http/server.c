@@ -520,7 +520,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		prepare(l, r);
 		/* A refused request with a body is answered at once (and the connection closed)
 		 * rather than reading a body nobody wants; otherwise answer on a later call. */
-		bool has_body = r->content_length != 0 ||
+		bool has_body = (r->content_length != UINT64_MAX && r->content_length != 0) ||
 				MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							    MHD_HTTP_HEADER_TRANSFER_ENCODING);
 		if (r->problem != OTA_P_NONE && has_body)

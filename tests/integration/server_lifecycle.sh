@@ -35,6 +35,9 @@ out=$(curl -sv --cacert "$PKI/device-ca.pem" --cert "$PKI/device-0001.pem" --key
 	-d "$CHECKIN" "https://127.0.0.1:$DPORT/device/v1/checkin" -d "$CHECKIN" \
 	"https://127.0.0.1:$DPORT/device/v1/checkin" 2>&1)
 expect_match "keep-alive" 'Re-using existing connection' "$out"
+out=$(curl -sv --cacert "$PKI/device-ca.pem" --cert "$PKI/device-0001.pem" --key "$PKI/device-0001.key" \
+	"https://127.0.0.1:$DPORT/device/v1/nothing" "https://127.0.0.1:$DPORT/device/v1/nothing" 2>&1)
+expect_match "keep-alive after a 404" 'Re-using existing connection' "$out"
 
 # A slow download in flight when SIGTERM arrives still completes.
 head -c 400000 /dev/urandom >"$T/img.bin"
