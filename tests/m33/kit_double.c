@@ -23,8 +23,8 @@ struct mix {
 _Static_assert(sizeof(struct mix) <= sizeof(struct fwa_sha256), "mix state too large");
 
 static const uint8_t spki_prefix[27] = {
-	0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
-	0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+    0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
 };
 
 static uint64_t fmix(uint64_t x)
@@ -75,7 +75,7 @@ static void mix_final(struct fwa_sha256 *h, uint8_t out[32])
 }
 
 static void mix3(const void *a, size_t alen, const void *b, size_t blen, uint8_t tag,
-		 uint8_t out[32])
+                 uint8_t out[32])
 {
 	struct fwa_sha256 h;
 	mix_init(&h);
@@ -87,7 +87,7 @@ static void mix3(const void *a, size_t alen, const void *b, size_t blen, uint8_t
 
 /* The 70-byte DER signature of `spki` over `digest`. */
 static void make_sig(const uint8_t spki[FWA_SPKI_P256_LEN], const uint8_t digest[32],
-		     uint8_t sig[70])
+                     uint8_t sig[70])
 {
 	sig[0] = 0x30;
 	sig[1] = 68;
@@ -103,7 +103,7 @@ static void make_sig(const uint8_t spki[FWA_SPKI_P256_LEN], const uint8_t digest
 }
 
 static enum fwa_err verify(const uint8_t spki[FWA_SPKI_P256_LEN], const uint8_t digest[32],
-			   const uint8_t *sig, size_t sig_len)
+                           const uint8_t *sig, size_t sig_len)
 {
 	uint8_t want[70];
 	if (memcmp(spki, spki_prefix, sizeof spki_prefix) != 0)
@@ -116,7 +116,7 @@ static enum fwa_err verify(const uint8_t spki[FWA_SPKI_P256_LEN], const uint8_t 
 
 static bool key_spki(unsigned i, uint8_t spki[FWA_SPKI_P256_LEN])
 {
-	uint8_t idx[4] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
+	uint8_t idx[4] = {(uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
 	if (i >= PTEST_KEYS)
 		return false;
 	memcpy(spki, spki_prefix, sizeof spki_prefix);
@@ -136,15 +136,15 @@ static bool sign(unsigned i, const uint8_t digest[32], uint8_t sig[FWA_SIG_MAX],
 }
 
 static const struct fwa_crypto crypto = {
-	.sha256_init = mix_init,
-	.sha256_update = mix_update,
-	.sha256_final = mix_final,
-	.p256_verify = verify,
+    .sha256_init = mix_init,
+    .sha256_update = mix_update,
+    .sha256_final = mix_final,
+    .p256_verify = verify,
 };
 
 const struct ptest_kit ptest_kit_double = {
-	.name = "m33 crypto double",
-	.crypto = &crypto,
-	.key_spki = key_spki,
-	.sign = sign,
+    .name = "m33 crypto double",
+    .crypto = &crypto,
+    .key_spki = key_spki,
+    .sign = sign,
 };

@@ -70,7 +70,7 @@ static void put_hex(const char *name, uint32_t v)
 void m33_exit(int code)
 {
 	/* The application-exit reason with a subcode is the only way to carry a status. */
-	uint32_t block[2] = { ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code };
+	uint32_t block[2] = {ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
 	fflush(stdout);
 	fflush(stderr);
 	semihost(SYS_EXIT_EXTENDED, block);
@@ -82,11 +82,11 @@ void m33_fault(void)
 {
 	/* Hand the stacked exception frame (MSP or PSP, per EXC_RETURN bit 2) to C. */
 	__asm__ volatile("tst lr, #4\n"
-			 "ite eq\n"
-			 "mrseq r0, msp\n"
-			 "mrsne r0, psp\n"
-			 "mov r1, lr\n"
-			 "b m33_fault_report\n");
+	                 "ite eq\n"
+	                 "mrseq r0, msp\n"
+	                 "mrsne r0, psp\n"
+	                 "mov r1, lr\n"
+	                 "b m33_fault_report\n");
 }
 
 void m33_fault_report(const uint32_t *frame, uint32_t exc_return)
@@ -106,7 +106,7 @@ void m33_fault_report(const uint32_t *frame, uint32_t exc_return)
 		put_hex("lr", frame[5]);
 	}
 	put("\n");
-	uint32_t block[2] = { ADP_STOPPED_APPLICATION_EXIT, M33_EXIT_FAULT };
+	uint32_t block[2] = {ADP_STOPPED_APPLICATION_EXIT, M33_EXIT_FAULT};
 	semihost(SYS_EXIT_EXTENDED, block);
 	for (;;)
 		;
@@ -115,7 +115,7 @@ void m33_fault_report(const uint32_t *frame, uint32_t exc_return)
 void m33_unexpected(void)
 {
 	put("\nm33: unexpected exception\n");
-	uint32_t block[2] = { ADP_STOPPED_APPLICATION_EXIT, M33_EXIT_FAULT };
+	uint32_t block[2] = {ADP_STOPPED_APPLICATION_EXIT, M33_EXIT_FAULT};
 	semihost(SYS_EXIT_EXTENDED, block);
 	for (;;)
 		;
@@ -143,18 +143,20 @@ void m33_reset(void)
 
 /* Initial stack pointer and the system exceptions; no peripheral interrupt is enabled. */
 __attribute__((section(".vectors"), used)) static void (*const vectors[16])(void) = {
-	(void (*)(void))__stack_top__,
-	m33_reset,
-	m33_unexpected, /* NMI */
-	m33_fault,      /* HardFault */
-	m33_fault,      /* MemManage */
-	m33_fault,      /* BusFault */
-	m33_fault,      /* UsageFault */
-	m33_fault,      /* SecureFault */
-	0, 0, 0,
-	m33_unexpected, /* SVCall */
-	m33_unexpected, /* DebugMonitor */
-	0,
-	m33_unexpected, /* PendSV */
-	m33_unexpected, /* SysTick */
+    (void (*)(void))__stack_top__,
+    m33_reset,
+    m33_unexpected, /* NMI */
+    m33_fault,      /* HardFault */
+    m33_fault,      /* MemManage */
+    m33_fault,      /* BusFault */
+    m33_fault,      /* UsageFault */
+    m33_fault,      /* SecureFault */
+    0,
+    0,
+    0,
+    m33_unexpected, /* SVCall */
+    m33_unexpected, /* DebugMonitor */
+    0,
+    m33_unexpected, /* PendSV */
+    m33_unexpected, /* SysTick */
 };

@@ -70,7 +70,7 @@ bool pt_keyid(const struct ptest_kit *kit, unsigned i, char id[FWA_KEYID_HEX_LEN
 }
 
 static void put_role(struct sb *b, const struct ptest_kit *kit, const unsigned *keys, unsigned n,
-		     unsigned threshold)
+                     unsigned threshold)
 {
 	char id[FWA_KEYID_HEX_LEN + 1];
 	puts_(b, "{\"keyids\":[");
@@ -88,7 +88,7 @@ static void put_role(struct sb *b, const struct ptest_kit *kit, const unsigned *
 
 long pt_root_payload(const struct ptest_kit *kit, const struct pt_root *r, char *out, size_t cap)
 {
-	struct sb b = { out, cap, 0, false };
+	struct sb b = {out, cap, 0, false};
 	unsigned listed[2 * FWA_MAX_ROLE_KEYS], nl = 0;
 	char id[FWA_KEYID_HEX_LEN + 1];
 	uint8_t spki[FWA_SPKI_P256_LEN];
@@ -132,7 +132,7 @@ long pt_root_payload(const struct ptest_kit *kit, const struct pt_root *r, char 
 
 long pt_manifest_payload(const struct pt_manifest *m, char *out, size_t cap)
 {
-	struct sb b = { out, cap, 0, false };
+	struct sb b = {out, cap, 0, false};
 	char hex[65];
 
 	fwa_hex(m->sha256, 32, hex);
@@ -160,9 +160,9 @@ long pt_manifest_payload(const struct pt_manifest *m, char *out, size_t cap)
 }
 
 long pt_envelope(const struct ptest_kit *kit, const char *type, const void *payload, size_t len,
-		 const struct pt_sig *sigs, unsigned nsigs, char *out, size_t cap)
+                 const struct pt_sig *sigs, unsigned nsigs, char *out, size_t cap)
 {
-	struct sb b = { out, cap, 0, false };
+	struct sb b = {out, cap, 0, false};
 	uint8_t digest[32], sig[FWA_SIG_MAX];
 	char id[FWA_KEYID_HEX_LEN + 1];
 	size_t slen;
@@ -190,18 +190,18 @@ long pt_envelope(const struct ptest_kit *kit, const char *type, const void *payl
 }
 
 static long envelope_by(const struct ptest_kit *kit, const char *type, const char *payload,
-			long plen, const unsigned *signers, unsigned n, char *out, size_t cap)
+                        long plen, const unsigned *signers, unsigned n, char *out, size_t cap)
 {
 	struct pt_sig sigs[FWA_MAX_SIGS + 2];
 	if (plen < 0 || n > sizeof sigs / sizeof sigs[0])
 		return -1;
 	for (unsigned i = 0; i < n; i++)
-		sigs[i] = (struct pt_sig){ signers[i], -1, false };
+		sigs[i] = (struct pt_sig){signers[i], -1, false};
 	return pt_envelope(kit, type, payload, (size_t)plen, sigs, n, out, cap);
 }
 
 long pt_root_envelope(const struct ptest_kit *kit, const struct pt_root *r, const unsigned *signers,
-		      unsigned n, char *out, size_t cap)
+                      unsigned n, char *out, size_t cap)
 {
 	static char payload[FWA_PAYLOAD_MAX + 64];
 	long plen = pt_root_payload(kit, r, payload, sizeof payload);
@@ -209,7 +209,7 @@ long pt_root_envelope(const struct ptest_kit *kit, const struct pt_root *r, cons
 }
 
 long pt_manifest_envelope(const struct ptest_kit *kit, const struct pt_manifest *m,
-			  const unsigned *signers, unsigned n, char *out, size_t cap)
+                          const unsigned *signers, unsigned n, char *out, size_t cap)
 {
 	static char payload[FWA_PAYLOAD_MAX + 64];
 	long plen = pt_manifest_payload(m, payload, sizeof payload);
@@ -219,13 +219,13 @@ long pt_manifest_envelope(const struct ptest_kit *kit, const struct pt_manifest 
 struct pt_root pt_root_default(uint32_t version)
 {
 	struct pt_root r = {
-		.version = version,
-		.nroot = 3,
-		.root_keys = { 0, 1, 2 },
-		.root_threshold = 2,
-		.nrel = 3,
-		.rel_keys = { 3, 4, 5 },
-		.rel_threshold = 2,
+	    .version = version,
+	    .nroot = 3,
+	    .root_keys = {0, 1, 2},
+	    .root_threshold = 2,
+	    .nrel = 3,
+	    .rel_keys = {3, 4, 5},
+	    .rel_threshold = 2,
 	};
 	return r;
 }
@@ -233,12 +233,12 @@ struct pt_root pt_root_default(uint32_t version)
 struct pt_manifest pt_manifest_default(const struct ptest_kit *kit)
 {
 	struct pt_manifest m = {
-		.name = "sensor-fw",
-		.version = "1.4.0",
-		.security_version = 3,
-		.hw_json = "[\"pico2_w\",\"pico2_w-rev2\"]",
-		.size = 11,
-		.format = "bin",
+	    .name = "sensor-fw",
+	    .version = "1.4.0",
+	    .security_version = 3,
+	    .hw_json = "[\"pico2_w\",\"pico2_w-rev2\"]",
+	    .size = 11,
+	    .format = "bin",
 	};
 	fwa_sha256(kit->crypto, "image bytes", 11, m.sha256);
 	return m;

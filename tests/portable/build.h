@@ -33,27 +33,27 @@ struct pt_manifest {
 	const char *name;
 	const char *version;
 	uint32_t security_version;
-	const char *hw_json;     /* raw JSON array, e.g. "[\"pico2_w\"]" */
+	const char *hw_json; /* raw JSON array, e.g. "[\"pico2_w\"]" */
 	uint64_t size;
 	uint8_t sha256[32];
 	const char *format;
-	const char *created;     /* NULL: "2026-11-01T00:00:00Z" */
+	const char *created; /* NULL: "2026-11-01T00:00:00Z" */
 	const char *extra;
 };
 
 long pt_root_payload(const struct ptest_kit *kit, const struct pt_root *r, char *out, size_t cap);
 long pt_manifest_payload(const struct pt_manifest *m, char *out, size_t cap);
 long pt_envelope(const struct ptest_kit *kit, const char *type, const void *payload, size_t len,
-		 const struct pt_sig *sigs, unsigned nsigs, char *out, size_t cap);
+                 const struct pt_sig *sigs, unsigned nsigs, char *out, size_t cap);
 
 /* Key id (64 hex characters and a NUL) of kit key i through the kit's crypto. */
 bool pt_keyid(const struct ptest_kit *kit, unsigned i, char id[FWA_KEYID_HEX_LEN + 1]);
 
 /* Shorthand: root payload + envelope signed by `signers` (own ids, valid signatures). */
 long pt_root_envelope(const struct ptest_kit *kit, const struct pt_root *r, const unsigned *signers,
-		      unsigned n, char *out, size_t cap);
+                      unsigned n, char *out, size_t cap);
 long pt_manifest_envelope(const struct ptest_kit *kit, const struct pt_manifest *m,
-			  const unsigned *signers, unsigned n, char *out, size_t cap);
+                          const unsigned *signers, unsigned n, char *out, size_t cap);
 
 /* A default root: root keys 0,1,2 (threshold 2), release keys 3,4,5 (threshold 2). */
 struct pt_root pt_root_default(uint32_t version);

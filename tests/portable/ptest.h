@@ -55,12 +55,12 @@ unsigned ptest_run(const struct ptest_kit *kit);
 /* Record one check; returns ok so that callers can stop a case early. */
 bool ptest_check(bool ok, const char *expr, const char *file, int line);
 bool ptest_check_int(long long a, long long b, const char *ea, const char *eb, const char *file,
-		     int line);
+                     int line);
 bool ptest_check_err(int got, int want, const char *eg, const char *file, int line);
 bool ptest_check_mem(const void *a, const void *b, size_t n, const char *ea, const char *eb,
-		     const char *file, int line);
-bool ptest_check_str(const char *a, const char *b, const char *ea, const char *eb,
-		     const char *file, int line);
+                     const char *file, int line);
+bool ptest_check_str(const char *a, const char *b, const char *ea, const char *eb, const char *file,
+                     int line);
 
 #define PT_CHECK(c) ptest_check((c) ? true : false, #c, __FILE__, __LINE__)
 #define PT_EQ(a, b) ptest_check_int((long long)(a), (long long)(b), #a, #b, __FILE__, __LINE__)
@@ -69,15 +69,15 @@ bool ptest_check_str(const char *a, const char *b, const char *ea, const char *e
 #define PT_MEM(a, b, n) ptest_check_mem((a), (b), (n), #a, #b, __FILE__, __LINE__)
 #define PT_STR(a, b) ptest_check_str((a), (b), #a, #b, __FILE__, __LINE__)
 /* Stop the current case when a precondition of the following checks does not hold. */
-#define PT_REQUIRE(c)                  \
-	do {                           \
-		if (!PT_CHECK(c))      \
-			return;        \
+#define PT_REQUIRE(c)                                                                              \
+	do {                                                                                       \
+		if (!PT_CHECK(c))                                                                  \
+			return;                                                                    \
 	} while (0)
-#define PT_REQUIRE_OK(got)             \
-	do {                           \
-		if (!PT_OK(got))       \
-			return;        \
+#define PT_REQUIRE_OK(got)                                                                         \
+	do {                                                                                       \
+		if (!PT_OK(got))                                                                   \
+			return;                                                                    \
 	} while (0)
 
 #endif

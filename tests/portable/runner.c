@@ -68,7 +68,7 @@ bool ptest_check(bool ok, const char *expr, const char *file, int line)
 }
 
 bool ptest_check_int(long long a, long long b, const char *ea, const char *eb, const char *file,
-		     int line)
+                     int line)
 {
 	if (a != b) {
 		fail_head(file, line);
@@ -99,7 +99,7 @@ bool ptest_check_err(int got, int want, const char *eg, const char *file, int li
 }
 
 bool ptest_check_mem(const void *a, const void *b, size_t n, const char *ea, const char *eb,
-		     const char *file, int line)
+                     const char *file, int line)
 {
 	bool ok = memcmp(a, b, n) == 0;
 	if (!ok) {
@@ -112,8 +112,8 @@ bool ptest_check_mem(const void *a, const void *b, size_t n, const char *ea, con
 	return count(ok);
 }
 
-bool ptest_check_str(const char *a, const char *b, const char *ea, const char *eb,
-		     const char *file, int line)
+bool ptest_check_str(const char *a, const char *b, const char *ea, const char *eb, const char *file,
+                     int line)
 {
 	bool ok = a && b && strcmp(a, b) == 0;
 	if (!ok) {

@@ -27,26 +27,26 @@ struct sim {
 	/* Hardware that survives a power cut. */
 	uint8_t slot[2][SLOT_SIZE];
 	uint8_t state[2][STATE_SIZE];
-	unsigned active;       /* slot running now */
-	bool trial;            /* running as a TBYB trial, buy pending */
-	bool pending_trial;    /* the next boot is a trial of the other slot */
-	bool pending_reboot;   /* a reboot was asked for */
+	unsigned active;     /* slot running now */
+	bool trial;          /* running as a TBYB trial, buy pending */
+	bool pending_trial;  /* the next boot is a trial of the other slot */
+	bool pending_reboot; /* a reboot was asked for */
 	enum fwa_reset_reason reset;
 	/* Power cut injection: the flash operation numbered cut_at never happens. */
 	long flash_ops;
 	long cut_at;
 	bool powered_off;
-	unsigned slot_writes;  /* erase + program calls on slots */
+	unsigned slot_writes; /* erase + program calls on slots */
 	uint64_t now;
 	bool healthy;
 
 	/* The server. */
-	char *manifest_env;    /* envelope offered, or NULL for "none" */
+	char *manifest_env; /* envelope offered, or NULL for "none" */
 	uint8_t image[IMAGE_SIZE];
 	char image_path[96];
-	char dep_id[16];       /* deployment offered */
-	long drop_after;       /* close the image download after this many body bytes; -1 never */
-	unsigned ranges;       /* image requests with a Range header */
+	char dep_id[16]; /* deployment offered */
+	long drop_after; /* close the image download after this many body bytes; -1 never */
+	unsigned ranges; /* image requests with a Range header */
 	unsigned checkins;
 	unsigned nstatus;
 	char status[MAX_EVENTS][16];
@@ -143,7 +143,7 @@ static enum fwa_err state_erase(void *ctx, unsigned area)
 }
 
 static enum fwa_err state_program(void *ctx, unsigned area, uint32_t off, const void *data,
-				  uint32_t len)
+                                  uint32_t len)
 {
 	const uint8_t *d = data;
 	(void)ctx;
@@ -253,8 +253,7 @@ static void resp_uint(uint64_t v)
 	resp_put(d, n);
 }
 
-static void respond(int status, const char *reason, const char *extra, const void *body,
-		    size_t len)
+static void respond(int status, const char *reason, const char *extra, const void *body, size_t len)
 {
 	sim.resp_len = sim.resp_pos = 0;
 	resp_str("HTTP/1.1 ");
@@ -304,9 +303,8 @@ static void record_event(const char *body, size_t len)
 			return;
 		}
 	}
-	if (sim.nstatus < MAX_EVENTS &&
-	    fwa_json_str(&j, fwa_json_get(&j, 0, "status"), sim.status[sim.nstatus], 16, NULL) ==
-		    FWA_OK)
+	if (sim.nstatus < MAX_EVENTS && fwa_json_str(&j, fwa_json_get(&j, 0, "status"),
+	                                             sim.status[sim.nstatus], 16, NULL) == FWA_OK)
 		sim.seen_seq[sim.nstatus++] = (uint32_t)seq;
 }
 
@@ -325,10 +323,12 @@ static void serve(void)
 		sim.checkins++;
 		if (!sim.manifest_env) {
 			static const char none[] = "{\"action\":\"none\",\"poll_after\":60}";
-			respond(200, "OK", "Content-Type: application/json\r\n", none, sizeof(none) - 1);
+			respond(200, "OK", "Content-Type: application/json\r\n", none,
+			        sizeof(none) - 1);
 			return;
 		}
-		cat(body, &n, "{\"action\":\"update\",\"poll_after\":60,\"update\":{\"deployment_id\":\"");
+		cat(body, &n,
+		    "{\"action\":\"update\",\"poll_after\":60,\"update\":{\"deployment_id\":\"");
 		cat(body, &n, sim.dep_id);
 		cat(body, &n, "\",\"manifest\":");
 		cat(body, &n, sim.manifest_env);
@@ -406,7 +406,8 @@ static enum fwa_err tr_send(void *ctx, const void *buf, size_t len)
 	const char *end = find(sim.req, sim.req_len, "\r\n\r\n");
 	if (end) {
 		const char *cl = find(sim.req, (size_t)(end - sim.req), "Content-Length: ");
-		size_t want = (size_t)(end - sim.req) + 4 + (cl ? (size_t)parse_uint(cl + 16, NULL) : 0);
+		size_t want =
+		    (size_t)(end - sim.req) + 4 + (cl ? (size_t)parse_uint(cl + 16, NULL) : 0);
 		if (sim.req_len >= want && sim.resp_len == 0)
 			serve();
 	}
@@ -442,25 +443,25 @@ static const struct fwa_port *port(const struct ptest_kit *kit)
 {
 	static struct fwa_port p;
 	p = (struct fwa_port){
-		.ctx = &sim,
-		.crypto = kit->crypto,
-		.flash_geometry = geometry,
-		.slot_erase = slot_erase,
-		.slot_program = slot_program,
-		.slot_read = slot_read,
-		.state_read = state_read,
-		.state_erase = state_erase,
-		.state_program = state_program,
-		.boot_info = boot_info,
-		.boot_trial = boot_trial,
-		.buy = buy,
-		.reboot = reboot,
-		.now_ms = now_ms,
-		.random = random_bytes,
-		.tr_connect = tr_connect,
-		.tr_send = tr_send,
-		.tr_recv = tr_recv,
-		.tr_close = tr_close,
+	    .ctx = &sim,
+	    .crypto = kit->crypto,
+	    .flash_geometry = geometry,
+	    .slot_erase = slot_erase,
+	    .slot_program = slot_program,
+	    .slot_read = slot_read,
+	    .state_read = state_read,
+	    .state_erase = state_erase,
+	    .state_program = state_program,
+	    .boot_info = boot_info,
+	    .boot_trial = boot_trial,
+	    .buy = buy,
+	    .reboot = reboot,
+	    .now_ms = now_ms,
+	    .random = random_bytes,
+	    .tr_connect = tr_connect,
+	    .tr_send = tr_send,
+	    .tr_recv = tr_recv,
+	    .tr_close = tr_close,
 	};
 	return &p;
 }
@@ -473,12 +474,12 @@ static enum fwa_err health(void *ctx)
 	return sim.healthy ? FWA_OK : FWA_ERR_HEALTH;
 }
 
-static const struct fwa_health_check checks[] = { { "sim-health", health, NULL } };
+static const struct fwa_health_check checks[] = {{"sim-health", health, NULL}};
 
 /* Fresh device: slot A holds version 1.0.0, erased state, server with nothing to offer. */
 static bool setup(const struct ptest_kit *kit)
 {
-	static const unsigned by01[] = { 0, 1 };
+	static const unsigned by01[] = {0, 1};
 	struct pt_root r = pt_root_default(1);
 	uint8_t sha[32];
 	char hex[65];
@@ -503,9 +504,9 @@ static bool setup(const struct ptest_kit *kit)
 
 /* Offer a manifest for the simulated image, signed by release keys 3 and 4. */
 static bool offer(const struct ptest_kit *kit, const char *version, uint32_t secver,
-		  const unsigned *by, unsigned nby)
+                  const unsigned *by, unsigned nby)
 {
-	static const unsigned by34[] = { 3, 4 };
+	static const unsigned by34[] = {3, 4};
 	struct pt_manifest m = pt_manifest_default(kit);
 	m.version = version;
 	m.security_version = secver;
@@ -539,17 +540,17 @@ static enum fwa_err boot(const struct ptest_kit *kit, const char *running_versio
 	sim.powered_off = false;
 	sim.open = false;
 	cfg = (struct fwa_agent_config){
-		.hw_variant = HW,
-		.version = running_version,
-		.host = "ota.test:8443",
-		.image_format = "bin",
-		.root_json = root_env,
-		.root_len = (size_t)root_len,
-		.checks = checks,
-		.nchecks = 1,
-		.poll_s = 60,
-		.retry_min_ms = 100,
-		.retry_max_ms = 1000,
+	    .hw_variant = HW,
+	    .version = running_version,
+	    .host = "ota.test:8443",
+	    .image_format = "bin",
+	    .root_json = root_env,
+	    .root_len = (size_t)root_len,
+	    .checks = checks,
+	    .nchecks = 1,
+	    .poll_s = 60,
+	    .retry_min_ms = 100,
+	    .retry_max_ms = 1000,
 	};
 	return fwa_agent_init(&agent, port(kit), &cfg, scratch, sizeof(scratch));
 }
@@ -617,8 +618,8 @@ static void nothing_to_do(const struct ptest_kit *kit)
 
 static void full_update(const struct ptest_kit *kit)
 {
-	static const char *const want[] = { "downloading", "downloaded", "installing", "rebooting",
-					    "trial", "confirmed" };
+	static const char *const want[] = {"downloading", "downloaded", "installing",
+	                                   "rebooting",   "trial",      "confirmed"};
 	struct fwa_state st;
 
 	PT_REQUIRE(setup(kit));
@@ -648,8 +649,8 @@ static void full_update(const struct ptest_kit *kit)
 
 static void failed_health_rolls_back(const struct ptest_kit *kit)
 {
-	static const char *const want[] = { "downloading", "downloaded", "installing", "rebooting",
-					    "trial", "rolled_back" };
+	static const char *const want[] = {"downloading", "downloaded", "installing",
+	                                   "rebooting",   "trial",      "rolled_back"};
 	struct fwa_state st;
 
 	PT_REQUIRE(setup(kit));
@@ -672,7 +673,7 @@ static void failed_health_rolls_back(const struct ptest_kit *kit)
 
 static void refusals_write_nothing(const struct ptest_kit *kit)
 {
-	static const unsigned by01[] = { 0, 1 }, by3[] = { 3 };
+	static const unsigned by01[] = {0, 1}, by3[] = {3};
 	struct fwa_state st;
 
 	/* Signed by root keys, not release keys. */
@@ -717,7 +718,7 @@ static void refusals_write_nothing(const struct ptest_kit *kit)
 
 static void download_resumes_with_range(const struct ptest_kit *kit)
 {
-	static const char *const want[] = { "downloading", "downloaded", "installing", "rebooting" };
+	static const char *const want[] = {"downloading", "downloaded", "installing", "rebooting"};
 	PT_REQUIRE(setup(kit));
 	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
 	sim.drop_after = 9000; /* the first download breaks after two sectors and a bit */
@@ -766,10 +767,12 @@ static void power_cut_sweep(const struct ptest_kit *kit)
 		PT_REQUIRE(setup(kit));
 		PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
 		sim.cut_at = cut;
-		/* Boot, run, and after each power cut or reboot boot again, a bounded number of times. */
+		/* Boot, run, and after each power cut or reboot boot again, a bounded number of
+		 * times. */
 		for (unsigned boots = 0; boots < 8; boots++) {
 			/* The slot the bootrom will run decides which version boots. */
-			unsigned next = sim.pending_trial || sim.trial ? 1 - sim.active : sim.active;
+			unsigned next =
+			    sim.pending_trial || sim.trial ? 1 - sim.active : sim.active;
 			const char *ver = next == 1 ? "1.1.0" : "1.0.0";
 			if (sim.powered_off)
 				sim.cut_at = -1; /* one cut per case */
@@ -790,7 +793,8 @@ static void power_cut_sweep(const struct ptest_kit *kit)
 		cases++;
 		if (ok && fwa_state_load(port(kit), &st, NULL) == FWA_OK &&
 		    st.phase == FWA_PHASE_IDLE && !sim.trial &&
-		    ((sim.active == 1 && st.floor == 3 && memcmp(sim.slot[1], sim.image, IMAGE_SIZE) == 0) ||
+		    ((sim.active == 1 && st.floor == 3 &&
+		      memcmp(sim.slot[1], sim.image, IMAGE_SIZE) == 0) ||
 		     (sim.active == 0 && st.floor == 0)))
 			converged++;
 		else {
@@ -809,14 +813,14 @@ static void power_cut_sweep(const struct ptest_kit *kit)
 }
 
 static const struct ptest_case cases[] = {
-	{ "nothing_to_do", nothing_to_do },
-	{ "full_update", full_update },
-	{ "failed_health_rolls_back", failed_health_rolls_back },
-	{ "refusals_write_nothing", refusals_write_nothing },
-	{ "download_resumes_with_range", download_resumes_with_range },
-	{ "bad_image_is_never_booted", bad_image_is_never_booted },
-	{ "power_cut_sweep", power_cut_sweep },
-	{ NULL, NULL },
+    {"nothing_to_do", nothing_to_do},
+    {"full_update", full_update},
+    {"failed_health_rolls_back", failed_health_rolls_back},
+    {"refusals_write_nothing", refusals_write_nothing},
+    {"download_resumes_with_range", download_resumes_with_range},
+    {"bad_image_is_never_booted", bad_image_is_never_booted},
+    {"power_cut_sweep", power_cut_sweep},
+    {NULL, NULL},
 };
 
-const struct ptest_suite ptest_suite = { "agent", cases };
+const struct ptest_suite ptest_suite = {"agent", cases};

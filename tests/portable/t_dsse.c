@@ -11,7 +11,7 @@ static char env[FWA_ENVELOPE_MAX + 512];
 
 static void parse_round_trip(const struct ptest_kit *kit)
 {
-	static const struct pt_sig sigs[] = { { 1, -1, false }, { 2, -1, false } };
+	static const struct pt_sig sigs[] = {{1, -1, false}, {2, -1, false}};
 	char id[FWA_KEYID_HEX_LEN + 1];
 	const char *why = NULL;
 	long n = pt_envelope(kit, "text/plain", "hello", 5, sigs, 2, env, sizeof env);
@@ -62,42 +62,50 @@ static void rejects_bad_structure(const struct ptest_kit *kit)
 	expect_parse("[]", FWA_ERR_MALFORMED, __LINE__);
 	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\"}", FWA_ERR_MALFORMED, __LINE__);
 	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[]}",
-		     FWA_ERR_MALFORMED, __LINE__);
+	             FWA_ERR_MALFORMED, __LINE__);
 	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":{}}",
-		     FWA_ERR_MALFORMED, __LINE__);
-	expect_parse("{\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID "\",\"sig\":\"AA==\"}]}",
-		     FWA_ERR_MALFORMED, __LINE__);
+	             FWA_ERR_MALFORMED, __LINE__);
+	expect_parse("{\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
+	             "\",\"sig\":\"AA==\"}]}",
+	             FWA_ERR_MALFORMED, __LINE__);
 	expect_parse("{\"payloadType\":1,\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
-		     "\",\"sig\":\"AA==\"}]}",
-		     FWA_ERR_MALFORMED, __LINE__);
-	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk\",\"signatures\":[{\"keyid\":\"" KEYID
-		     "\",\"sig\":\"AA==\"}]}",
-		     FWA_ERR_MALFORMED, __LINE__);
-	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
-		     "\",\"sig\":\"AA==\"}],\"extra\":1}",
-		     FWA_ERR_MALFORMED, __LINE__);
-	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
-		     "\",\"sig\":\"AA==\",\"x\":1}]}",
-		     FWA_ERR_MALFORMED, __LINE__);
+	             "\",\"sig\":\"AA==\"}]}",
+	             FWA_ERR_MALFORMED, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk\",\"signatures\":[{\"keyid\":\"" KEYID
+	    "\",\"sig\":\"AA==\"}]}",
+	    FWA_ERR_MALFORMED, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
+	    "\",\"sig\":\"AA==\"}],\"extra\":1}",
+	    FWA_ERR_MALFORMED, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
+	    "\",\"sig\":\"AA==\",\"x\":1}]}",
+	    FWA_ERR_MALFORMED, __LINE__);
 	/* Key ids are lowercase hex of exactly 64 characters. */
-	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"A" KEYID
-		     "\",\"sig\":\"AA==\"}]}",
-		     FWA_ERR_MALFORMED, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"A" KEYID
+	    "\",\"sig\":\"AA==\"}]}",
+	    FWA_ERR_MALFORMED, __LINE__);
 	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":"
-		     "\"ABCDEF0000000000000000000000000000000000000000000000000000000000\",\"sig\":\"AA==\"}]}",
-		     FWA_ERR_MALFORMED, __LINE__);
-	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
-		     "\",\"sig\":\"\"}]}",
-		     FWA_ERR_MALFORMED, __LINE__);
-	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
-		     "\",\"sig\":\"AA==\"}]}",
-		     FWA_OK, __LINE__);
+	             "\"ABCDEF0000000000000000000000000000000000000000000000000000000000\",\"sig\":"
+	             "\"AA==\"}]}",
+	             FWA_ERR_MALFORMED, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
+	    "\",\"sig\":\"\"}]}",
+	    FWA_ERR_MALFORMED, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
+	    "\",\"sig\":\"AA==\"}]}",
+	    FWA_OK, __LINE__);
 }
 
 static void enforces_bounds(const struct ptest_kit *kit)
 {
 	static uint8_t big[FWA_PAYLOAD_MAX + 1];
-	static const struct pt_sig one[] = { { 0, -1, false } };
+	static const struct pt_sig one[] = {{0, -1, false}};
 	struct pt_sig many[FWA_MAX_SIGS + 1];
 	const char *why = NULL;
 	long n;
@@ -112,7 +120,7 @@ static void enforces_bounds(const struct ptest_kit *kit)
 	PT_ERR(fwa_dsse_parse(env, (size_t)n, &s, &why), FWA_ERR_TOO_LARGE);
 
 	for (unsigned i = 0; i <= FWA_MAX_SIGS; i++)
-		many[i] = (struct pt_sig){ i % PTEST_KEYS, -1, false };
+		many[i] = (struct pt_sig){i % PTEST_KEYS, -1, false};
 	n = pt_envelope(kit, "t", "p", 1, many, FWA_MAX_SIGS, env, sizeof env);
 	PT_REQUIRE(n > 0);
 	PT_OK(fwa_dsse_parse(env, (size_t)n, &s, &why));
@@ -121,12 +129,17 @@ static void enforces_bounds(const struct ptest_kit *kit)
 	PT_ERR(fwa_dsse_parse(env, (size_t)n, &s, &why), FWA_ERR_TOO_LARGE);
 
 	/* A signature over 72 bytes; a payload type over 64 characters; 16 KiB + 1 of text. */
-	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
-		     "\",\"sig\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]}",
-		     FWA_ERR_TOO_LARGE, __LINE__);
-	expect_parse("{\"payloadType\":\"ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\","
-		     "\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID "\",\"sig\":\"AA==\"}]}",
-		     FWA_ERR_TOO_LARGE, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
+	    "\",\"sig\":"
+	    "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	    "AAAAAAAAAAAAAAAA\"}]}",
+	    FWA_ERR_TOO_LARGE, __LINE__);
+	expect_parse("{\"payloadType\":"
+	             "\"ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\","
+	             "\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
+	             "\",\"sig\":\"AA==\"}]}",
+	             FWA_ERR_TOO_LARGE, __LINE__);
 	memset(env, ' ', FWA_ENVELOPE_MAX + 1);
 	memcpy(env, "{}", 2);
 	PT_ERR(fwa_dsse_parse(env, FWA_ENVELOPE_MAX + 1, &s, &why), FWA_ERR_TOO_LARGE);
@@ -141,26 +154,26 @@ static void counts_distinct_valid_role_keys(const struct ptest_kit *kit)
 	unsigned count = 99;
 	long plen = pt_root_payload(kit, &r, payload, sizeof payload);
 	PT_REQUIRE(plen > 0);
-	PT_REQUIRE_OK(fwa_root_decode(kit->crypto, (const uint8_t *)payload, (size_t)plen, &root, &s,
-				      &why));
+	PT_REQUIRE_OK(
+	    fwa_root_decode(kit->crypto, (const uint8_t *)payload, (size_t)plen, &root, &s, &why));
 
 	static const struct {
 		struct pt_sig sig[4];
 		unsigned n;
 		unsigned want;
 	} cases[] = {
-		{ { { 3, -1, false }, { 4, -1, false } }, 2, 2 },
-		{ { { 3, -1, false }, { 4, -1, false }, { 5, -1, false } }, 3, 3 },
-		{ { { 3, -1, false }, { 3, -1, false } }, 2, 1 },  /* one key twice */
-		{ { { 0, -1, false }, { 1, -1, false } }, 2, 0 },  /* root keys, not release */
-		{ { { 6, -1, false }, { 7, -1, false } }, 2, 0 },  /* keys the root does not list */
-		{ { { 6, 3, false }, { 4, -1, false } }, 2, 1 },   /* key 6 posing as key 3 */
-		{ { { 3, -1, true }, { 4, -1, false } }, 2, 1 },   /* a corrupted signature */
-		{ { { 3, -1, true }, { 3, -1, false } }, 2, 1 },   /* bad then good by one key */
+	    {{{3, -1, false}, {4, -1, false}}, 2, 2},
+	    {{{3, -1, false}, {4, -1, false}, {5, -1, false}}, 3, 3},
+	    {{{3, -1, false}, {3, -1, false}}, 2, 1}, /* one key twice */
+	    {{{0, -1, false}, {1, -1, false}}, 2, 0}, /* root keys, not release */
+	    {{{6, -1, false}, {7, -1, false}}, 2, 0}, /* keys the root does not list */
+	    {{{6, 3, false}, {4, -1, false}}, 2, 1},  /* key 6 posing as key 3 */
+	    {{{3, -1, true}, {4, -1, false}}, 2, 1},  /* a corrupted signature */
+	    {{{3, -1, true}, {3, -1, false}}, 2, 1},  /* bad then good by one key */
 	};
 	for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		long n = pt_envelope(kit, "t", "payload", 7, cases[i].sig, cases[i].n, env,
-				     sizeof env);
+		long n =
+		    pt_envelope(kit, "t", "payload", 7, cases[i].sig, cases[i].n, env, sizeof env);
 		PT_REQUIRE(n > 0);
 		PT_REQUIRE_OK(fwa_dsse_parse(env, (size_t)n, &s, &why));
 		PT_OK(fwa_dsse_count(kit->crypto, &s.env, &root, &root.release, &count, &why));
@@ -181,12 +194,12 @@ static void counts_distinct_valid_role_keys(const struct ptest_kit *kit)
 }
 
 static const struct ptest_case cases[] = {
-	{ "parse_round_trip", parse_round_trip },
-	{ "pae_digest_matches_spec", pae_digest_matches_spec },
-	{ "rejects_bad_structure", rejects_bad_structure },
-	{ "enforces_bounds", enforces_bounds },
-	{ "counts_distinct_valid_role_keys", counts_distinct_valid_role_keys },
-	{ NULL, NULL },
+    {"parse_round_trip", parse_round_trip},
+    {"pae_digest_matches_spec", pae_digest_matches_spec},
+    {"rejects_bad_structure", rejects_bad_structure},
+    {"enforces_bounds", enforces_bounds},
+    {"counts_distinct_valid_role_keys", counts_distinct_valid_role_keys},
+    {NULL, NULL},
 };
 
-const struct ptest_suite ptest_suite = { "dsse", cases };
+const struct ptest_suite ptest_suite = {"dsse", cases};

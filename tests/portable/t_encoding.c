@@ -7,15 +7,15 @@
 
 static void b64_rfc4648_vectors(const struct ptest_kit *kit)
 {
-	static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
-	static const char *const enc[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-					   "Zm9vYmFy" };
+	static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+	static const char *const enc[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+	                                  "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 	(void)kit;
 	for (unsigned i = 0; i < 7; i++) {
 		char out[16];
 		uint8_t dec[16];
-		long n = fwa_base64_encode((const uint8_t *)plain[i], strlen(plain[i]), out,
-					   sizeof out);
+		long n =
+		    fwa_base64_encode((const uint8_t *)plain[i], strlen(plain[i]), out, sizeof out);
 		PT_EQ(n, (long)strlen(enc[i]));
 		if (n >= 0)
 			PT_MEM(out, enc[i], (size_t)n);
@@ -45,18 +45,16 @@ static void b64_all_bytes_round_trip(const struct ptest_kit *kit)
 static void b64_rejects_non_canonical(const struct ptest_kit *kit)
 {
 	static const char *const bad[] = {
-		"Zg=",      /* length not a multiple of 4 */
-		"Zg",       /* padding missing */
-		"Zh==",     /* unused bits not zero */
-		"Zm9=",     /* unused bits not zero */
-		"Z===",     /* three padding characters */
-		"Zg==Zg==", /* padding before the end */
-		"Zm 9v",    /* whitespace */
-		"Zm9v\n",   /* trailing newline */
-		"Zm9-",     /* URL alphabet */
-		"Zm9_",
-		"=Zm9",
-		"Zm=v",
+	    "Zg=",      /* length not a multiple of 4 */
+	    "Zg",       /* padding missing */
+	    "Zh==",     /* unused bits not zero */
+	    "Zm9=",     /* unused bits not zero */
+	    "Z===",     /* three padding characters */
+	    "Zg==Zg==", /* padding before the end */
+	    "Zm 9v",    /* whitespace */
+	    "Zm9v\n",   /* trailing newline */
+	    "Zm9-",     /* URL alphabet */
+	    "Zm9_",     "=Zm9", "Zm=v",
 	};
 	uint8_t out[16];
 	(void)kit;
@@ -84,7 +82,7 @@ static void b64_respects_capacity(const struct ptest_kit *kit)
 
 static void hex_round_trip_and_errors(const struct ptest_kit *kit)
 {
-	static const uint8_t bytes[] = { 0x00, 0x01, 0xab, 0xcd, 0xef, 0xff, 0x10 };
+	static const uint8_t bytes[] = {0x00, 0x01, 0xab, 0xcd, 0xef, 0xff, 0x10};
 	char hex[2 * sizeof bytes + 1];
 	uint8_t back[sizeof bytes];
 	(void)kit;
@@ -105,18 +103,18 @@ static void strerror_names_every_code(const struct ptest_kit *kit)
 	(void)kit;
 	for (int e = 0; e <= FWA_ERR__COUNT; e++)
 		PT_CHECK(fwa_strerror((enum fwa_err)e) != NULL && fwa_strerror((enum fwa_err)e)[0]);
-	PT_CHECK(fwa_strerror((enum fwa_err)-1) != NULL);
+	PT_CHECK(fwa_strerror((enum fwa_err) - 1) != NULL);
 	PT_CHECK(strcmp(fwa_strerror(FWA_ERR_SIGNATURE), fwa_strerror(FWA_ERR_THRESHOLD)) != 0);
 }
 
 static const struct ptest_case cases[] = {
-	{ "b64_rfc4648_vectors", b64_rfc4648_vectors },
-	{ "b64_all_bytes_round_trip", b64_all_bytes_round_trip },
-	{ "b64_rejects_non_canonical", b64_rejects_non_canonical },
-	{ "b64_respects_capacity", b64_respects_capacity },
-	{ "hex_round_trip_and_errors", hex_round_trip_and_errors },
-	{ "strerror_names_every_code", strerror_names_every_code },
-	{ NULL, NULL },
+    {"b64_rfc4648_vectors", b64_rfc4648_vectors},
+    {"b64_all_bytes_round_trip", b64_all_bytes_round_trip},
+    {"b64_rejects_non_canonical", b64_rejects_non_canonical},
+    {"b64_respects_capacity", b64_respects_capacity},
+    {"hex_round_trip_and_errors", hex_round_trip_and_errors},
+    {"strerror_names_every_code", strerror_names_every_code},
+    {NULL, NULL},
 };
 
-const struct ptest_suite ptest_suite = { "encoding", cases };
+const struct ptest_suite ptest_suite = {"encoding", cases};

@@ -16,9 +16,20 @@ static enum fwa_err parse(struct fwa_json *j, const char *s)
 static void accepts_valid_documents(const struct ptest_kit *kit)
 {
 	static const char *const ok[] = {
-		"{}", "[]", "0", "-0", "1.5e-3", "-12E+4", "\"\"", "true", "false", "null",
-		" \t\r\n{ \"a\" : [ 1 , 2 , { } ] } \n", "[\"\\u00e9\\ud83d\\ude00\\n\\/\"]",
-		"\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "{\"a\":{\"a\":1}}",
+	    "{}",
+	    "[]",
+	    "0",
+	    "-0",
+	    "1.5e-3",
+	    "-12E+4",
+	    "\"\"",
+	    "true",
+	    "false",
+	    "null",
+	    " \t\r\n{ \"a\" : [ 1 , 2 , { } ] } \n",
+	    "[\"\\u00e9\\ud83d\\ude00\\n\\/\"]",
+	    "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
+	    "{\"a\":{\"a\":1}}",
 	};
 	(void)kit;
 	for (unsigned i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -34,12 +45,43 @@ static void accepts_valid_documents(const struct ptest_kit *kit)
 static void rejects_malformed(const struct ptest_kit *kit)
 {
 	static const char *const bad[] = {
-		"", " ", "{", "}", "[1,]", "[,1]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "{'a':1}",
-		"01", "1.", ".5", "+1", "-", "1e", "0x10", "NaN", "tru", "nul", "True",
-		"\"unterminated", "\"tab\there\"", "\"\\x\"", "\"\\u12\"", "\"\\udc00\"",
-		"\"\\ud800\"", "\"\\ud800\\u0041\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
-		"\"\xff\"", "{} {}", "[1] x", "/* c */ 1",
-		"{\"a\":1,\"a\":2}", "{\"a\":1,\"\\u0061\":2}", "{\"k\":{\"x\":1,\"y\":2,\"x\":3}}",
+	    "",
+	    " ",
+	    "{",
+	    "}",
+	    "[1,]",
+	    "[,1]",
+	    "{\"a\":1,}",
+	    "{\"a\" 1}",
+	    "{a:1}",
+	    "{'a':1}",
+	    "01",
+	    "1.",
+	    ".5",
+	    "+1",
+	    "-",
+	    "1e",
+	    "0x10",
+	    "NaN",
+	    "tru",
+	    "nul",
+	    "True",
+	    "\"unterminated",
+	    "\"tab\there\"",
+	    "\"\\x\"",
+	    "\"\\u12\"",
+	    "\"\\udc00\"",
+	    "\"\\ud800\"",
+	    "\"\\ud800\\u0041\"",
+	    "\"\xc0\xaf\"",
+	    "\"\xed\xa0\x80\"",
+	    "\"\xff\"",
+	    "{} {}",
+	    "[1] x",
+	    "/* c */ 1",
+	    "{\"a\":1,\"a\":2}",
+	    "{\"a\":1,\"\\u0061\":2}",
+	    "{\"k\":{\"x\":1,\"y\":2,\"x\":3}}",
 	};
 	(void)kit;
 	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -81,8 +123,8 @@ static void getters(const struct ptest_kit *kit)
 	bool b = false;
 	(void)kit;
 	PT_REQUIRE_OK(parse(&j, "{\"name\":\"a\\\"b\\u00e9\",\"n\":42,\"big\":18446744073709551615,"
-				"\"neg\":-1,\"f\":1.0,\"e\":1e3,\"t\":true,\"arr\":[10,[20],30],"
-				"\"o\":{\"x\":null}}"));
+	                        "\"neg\":-1,\"f\":1.0,\"e\":1e3,\"t\":true,\"arr\":[10,[20],30],"
+	                        "\"o\":{\"x\":null}}"));
 	PT_EQ(tok[0].type, FWA_JSON_OBJECT);
 	PT_EQ(tok[0].size, 9);
 	int t = fwa_json_get(&j, 0, "name");
@@ -134,7 +176,7 @@ static void str_refuses_nul(const struct ptest_kit *kit)
 
 static void only_keys(const struct ptest_kit *kit)
 {
-	static const char *const allowed[] = { "a", "b", NULL };
+	static const char *const allowed[] = {"a", "b", NULL};
 	struct fwa_json j;
 	(void)kit;
 	PT_REQUIRE_OK(parse(&j, "{\"a\":1,\"b\":2}"));
@@ -208,15 +250,15 @@ static void writer_overflow(const struct ptest_kit *kit)
 }
 
 static const struct ptest_case cases[] = {
-	{ "accepts_valid_documents", accepts_valid_documents },
-	{ "rejects_malformed", rejects_malformed },
-	{ "bounds_depth_and_tokens", bounds_depth_and_tokens },
-	{ "getters", getters },
-	{ "str_refuses_nul", str_refuses_nul },
-	{ "only_keys", only_keys },
-	{ "writer_round_trip", writer_round_trip },
-	{ "writer_overflow", writer_overflow },
-	{ NULL, NULL },
+    {"accepts_valid_documents", accepts_valid_documents},
+    {"rejects_malformed", rejects_malformed},
+    {"bounds_depth_and_tokens", bounds_depth_and_tokens},
+    {"getters", getters},
+    {"str_refuses_nul", str_refuses_nul},
+    {"only_keys", only_keys},
+    {"writer_round_trip", writer_round_trip},
+    {"writer_overflow", writer_overflow},
+    {NULL, NULL},
 };
 
-const struct ptest_suite ptest_suite = { "json", cases };
+const struct ptest_suite ptest_suite = {"json", cases};

@@ -11,11 +11,11 @@ static struct fwa_verify_scratch s;
 static struct fwa_root root;
 static char env[FWA_ENVELOPE_MAX + 512];
 
-static const unsigned by34[] = { 3, 4 };
+static const unsigned by34[] = {3, 4};
 
 static bool setup(const struct ptest_kit *kit)
 {
-	static const unsigned by01[] = { 0, 1 };
+	static const unsigned by01[] = {0, 1};
 	struct pt_root r = pt_root_default(1);
 	const char *why = NULL;
 	long n = pt_root_envelope(kit, &r, by01, 2, env, sizeof env);
@@ -23,7 +23,7 @@ static bool setup(const struct ptest_kit *kit)
 }
 
 static enum fwa_err verify(const struct ptest_kit *kit, const struct pt_manifest *m,
-			   const unsigned *by, unsigned nby, struct fwa_manifest *out)
+                           const unsigned *by, unsigned nby, struct fwa_manifest *out)
 {
 	const char *why = NULL;
 	long n = pt_manifest_envelope(kit, m, by, nby, env, sizeof env);
@@ -61,8 +61,8 @@ static void verifies_and_decodes(const struct ptest_kit *kit)
 
 static void needs_release_threshold(const struct ptest_kit *kit)
 {
-	static const unsigned by3[] = { 3 }, by33[] = { 3, 3 }, by01[] = { 0, 1 },
-			      by67[] = { 6, 7 }, by345[] = { 3, 4, 5 }, by63[] = { 6, 3, 7, 5 };
+	static const unsigned by3[] = {3}, by33[] = {3, 3}, by01[] = {0, 1}, by67[] = {6, 7},
+	                      by345[] = {3, 4, 5}, by63[] = {6, 3, 7, 5};
 	struct pt_manifest m = pt_manifest_default(kit);
 	struct fwa_manifest out;
 
@@ -77,7 +77,7 @@ static void needs_release_threshold(const struct ptest_kit *kit)
 
 static void signatures_cover_every_byte(const struct ptest_kit *kit)
 {
-	static const struct pt_sig corrupt[] = { { 3, -1, true }, { 4, -1, false } };
+	static const struct pt_sig corrupt[] = {{3, -1, true}, {4, -1, false}};
 	static char payload[2048];
 	struct pt_manifest m = pt_manifest_default(kit);
 	struct fwa_manifest out;
@@ -87,13 +87,13 @@ static void signatures_cover_every_byte(const struct ptest_kit *kit)
 	long plen = pt_manifest_payload(&m, payload, sizeof payload);
 	PT_REQUIRE(plen > 0);
 	long n = pt_envelope(kit, FWA_PAYLOAD_MANIFEST, payload, (size_t)plen, corrupt, 2, env,
-			     sizeof env);
+	                     sizeof env);
 	PT_REQUIRE(n > 0);
 	PT_ERR(fwa_manifest_verify(kit->crypto, &root, env, (size_t)n, &out, &s, &why),
 	       FWA_ERR_THRESHOLD);
 
 	/* Sign one payload, ship another: security_version 3 -> 9 in the shipped bytes. */
-	static const struct pt_sig good[] = { { 3, -1, false }, { 4, -1, false } };
+	static const struct pt_sig good[] = {{3, -1, false}, {4, -1, false}};
 	n = pt_envelope(kit, FWA_PAYLOAD_MANIFEST, payload, (size_t)plen, good, 2, env, sizeof env);
 	PT_REQUIRE(n > 0);
 	PT_REQUIRE_OK(fwa_manifest_verify(kit->crypto, &root, env, (size_t)n, &out, &s, &why));
@@ -106,12 +106,12 @@ static void signatures_cover_every_byte(const struct ptest_kit *kit)
 	size_t head = (size_t)(p - env);
 	memcpy(swapped, env, head);
 	long b = fwa_base64_encode((const uint8_t *)other, (size_t)olen, swapped + head,
-				   sizeof swapped - head);
+	                           sizeof swapped - head);
 	PT_REQUIRE(b > 0);
 	size_t tail = strlen(q);
 	memcpy(swapped + head + (size_t)b, q, tail);
 	PT_ERR(fwa_manifest_verify(kit->crypto, &root, swapped, head + (size_t)b + tail, &out, &s,
-				   &why),
+	                           &why),
 	       FWA_ERR_THRESHOLD);
 
 	/* A root envelope type on a manifest. */
@@ -130,24 +130,66 @@ static void decode_rules(const struct ptest_kit *kit)
 		enum fwa_err want;
 		struct pt_manifest m;
 	} v[] = {
-		{ __LINE__, FWA_OK, { "n", "1.0.0-rc.1+b.7", 4294967295u, "[\"a\"]", 1, { 0 }, "uf2", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "", "1.0.0", 0, "[\"a\"]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "a b", "1.0.0", 0, "[\"a\"]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_TOO_LARGE, { "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn", "1.0.0", 0, "[\"a\"]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0", 0, "[\"a\"]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "v1.0.0", 0, "[\"a\"]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0.0", 0, "[]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0.0", 0, "\"a\"", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0.0", 0, "[\"A\"]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0.0", 0, "[\"a\",\"a\"]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_TOO_LARGE, { "n", "1.0.0", 0, "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_TOO_LARGE, { "n", "1.0.0", 0, "[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]", 1, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0.0", 0, "[\"a\"]", 0, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_TOO_LARGE, { "n", "1.0.0", 0, "[\"a\"]", 9007199254740992ull, { 0 }, "bin", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0.0", 0, "[\"a\"]", 1, { 0 }, "", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0.0", 0, "[\"a\"]", 1, { 0 }, "BIN", NULL, NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0.0", 0, "[\"a\"]", 1, { 0 }, "bin", "2026-11-01", NULL } },
-		{ __LINE__, FWA_ERR_MALFORMED, { "n", "1.0.0", 0, "[\"a\"]", 1, { 0 }, "bin", NULL, ",\"x\":1" } },
+	    {__LINE__,
+	     FWA_OK,
+	     {"n", "1.0.0-rc.1+b.7", 4294967295u, "[\"a\"]", 1, {0}, "uf2", NULL, NULL}},
+	    {__LINE__, FWA_ERR_MALFORMED, {"", "1.0.0", 0, "[\"a\"]", 1, {0}, "bin", NULL, NULL}},
+	    {__LINE__,
+	     FWA_ERR_MALFORMED,
+	     {"a b", "1.0.0", 0, "[\"a\"]", 1, {0}, "bin", NULL, NULL}},
+	    {__LINE__,
+	     FWA_ERR_TOO_LARGE,
+	     {"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn",
+	      "1.0.0",
+	      0,
+	      "[\"a\"]",
+	      1,
+	      {0},
+	      "bin",
+	      NULL,
+	      NULL}},
+	    {__LINE__, FWA_ERR_MALFORMED, {"n", "1.0", 0, "[\"a\"]", 1, {0}, "bin", NULL, NULL}},
+	    {__LINE__, FWA_ERR_MALFORMED, {"n", "v1.0.0", 0, "[\"a\"]", 1, {0}, "bin", NULL, NULL}},
+	    {__LINE__, FWA_ERR_MALFORMED, {"n", "1.0.0", 0, "[]", 1, {0}, "bin", NULL, NULL}},
+	    {__LINE__, FWA_ERR_MALFORMED, {"n", "1.0.0", 0, "\"a\"", 1, {0}, "bin", NULL, NULL}},
+	    {__LINE__, FWA_ERR_MALFORMED, {"n", "1.0.0", 0, "[\"A\"]", 1, {0}, "bin", NULL, NULL}},
+	    {__LINE__,
+	     FWA_ERR_MALFORMED,
+	     {"n", "1.0.0", 0, "[\"a\",\"a\"]", 1, {0}, "bin", NULL, NULL}},
+	    {__LINE__,
+	     FWA_ERR_TOO_LARGE,
+	     {"n",
+	      "1.0.0",
+	      0,
+	      "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]",
+	      1,
+	      {0},
+	      "bin",
+	      NULL,
+	      NULL}},
+	    {__LINE__,
+	     FWA_ERR_TOO_LARGE,
+	     {"n",
+	      "1.0.0",
+	      0,
+	      "[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]",
+	      1,
+	      {0},
+	      "bin",
+	      NULL,
+	      NULL}},
+	    {__LINE__, FWA_ERR_MALFORMED, {"n", "1.0.0", 0, "[\"a\"]", 0, {0}, "bin", NULL, NULL}},
+	    {__LINE__,
+	     FWA_ERR_TOO_LARGE,
+	     {"n", "1.0.0", 0, "[\"a\"]", 9007199254740992ull, {0}, "bin", NULL, NULL}},
+	    {__LINE__, FWA_ERR_MALFORMED, {"n", "1.0.0", 0, "[\"a\"]", 1, {0}, "", NULL, NULL}},
+	    {__LINE__, FWA_ERR_MALFORMED, {"n", "1.0.0", 0, "[\"a\"]", 1, {0}, "BIN", NULL, NULL}},
+	    {__LINE__,
+	     FWA_ERR_MALFORMED,
+	     {"n", "1.0.0", 0, "[\"a\"]", 1, {0}, "bin", "2026-11-01", NULL}},
+	    {__LINE__,
+	     FWA_ERR_MALFORMED,
+	     {"n", "1.0.0", 0, "[\"a\"]", 1, {0}, "bin", NULL, ",\"x\":1"}},
 	};
 	for (unsigned i = 0; i < sizeof v / sizeof v[0]; i++) {
 		enum fwa_err e = verify(kit, &v[i].m, by34, 2, &out);
@@ -194,13 +236,13 @@ static void image_checks(const struct ptest_kit *kit)
 }
 
 static const struct ptest_case cases[] = {
-	{ "verifies_and_decodes", verifies_and_decodes },
-	{ "needs_release_threshold", needs_release_threshold },
-	{ "signatures_cover_every_byte", signatures_cover_every_byte },
-	{ "decode_rules", decode_rules },
-	{ "target_checks", target_checks },
-	{ "image_checks", image_checks },
-	{ NULL, NULL },
+    {"verifies_and_decodes", verifies_and_decodes},
+    {"needs_release_threshold", needs_release_threshold},
+    {"signatures_cover_every_byte", signatures_cover_every_byte},
+    {"decode_rules", decode_rules},
+    {"target_checks", target_checks},
+    {"image_checks", image_checks},
+    {NULL, NULL},
 };
 
-const struct ptest_suite ptest_suite = { "manifest", cases };
+const struct ptest_suite ptest_suite = {"manifest", cases};

@@ -11,10 +11,10 @@ static struct fwa_verify_scratch s;
 static char env[FWA_ENVELOPE_MAX + 512];
 static char payload[FWA_PAYLOAD_MAX + 512];
 
-static const unsigned by01[] = { 0, 1 };
+static const unsigned by01[] = {0, 1};
 
 static enum fwa_err load(const struct ptest_kit *kit, const struct pt_root *r, const unsigned *by,
-			 unsigned n, struct fwa_root *out)
+                         unsigned n, struct fwa_root *out)
 {
 	const char *why = NULL;
 	long len = pt_root_envelope(kit, r, by, n, env, sizeof env);
@@ -53,8 +53,7 @@ static void loads_provisioned_root(const struct ptest_kit *kit)
 
 static void load_needs_own_threshold(const struct ptest_kit *kit)
 {
-	static const unsigned by0[] = { 0 }, by00[] = { 0, 0 }, by34[] = { 3, 4 },
-			      by67[] = { 6, 7 };
+	static const unsigned by0[] = {0}, by00[] = {0, 0}, by34[] = {3, 4}, by67[] = {6, 7};
 	struct pt_root r = pt_root_default(1);
 	struct fwa_root root;
 	PT_ERR(load(kit, &r, by0, 1, &root), FWA_ERR_THRESHOLD);
@@ -69,21 +68,21 @@ static void load_needs_own_threshold(const struct ptest_kit *kit)
 
 static void load_checks_payload_type(const struct ptest_kit *kit)
 {
-	static const struct pt_sig sigs[] = { { 0, -1, false }, { 1, -1, false } };
+	static const struct pt_sig sigs[] = {{0, -1, false}, {1, -1, false}};
 	struct pt_root r = pt_root_default(1);
 	struct fwa_root root;
 	const char *why = NULL;
 	long plen = pt_root_payload(kit, &r, payload, sizeof payload);
 	PT_REQUIRE(plen > 0);
-	long n = pt_envelope(kit, FWA_PAYLOAD_MANIFEST, payload, (size_t)plen, sigs, 2, env,
-			     sizeof env);
+	long n =
+	    pt_envelope(kit, FWA_PAYLOAD_MANIFEST, payload, (size_t)plen, sigs, 2, env, sizeof env);
 	PT_REQUIRE(n > 0);
 	PT_ERR(fwa_root_load(kit->crypto, env, (size_t)n, &root, &s, &why), FWA_ERR_PAYLOAD_TYPE);
 }
 
 /* Decode a root payload after replacing its first `from` with `to`. */
 static enum fwa_err decode_edited(const struct ptest_kit *kit, const struct pt_root *r,
-				  const char *from, const char *to)
+                                  const char *from, const char *to)
 {
 	static char edited[FWA_PAYLOAD_MAX + 512];
 	struct fwa_root root;
@@ -101,7 +100,7 @@ static enum fwa_err decode_edited(const struct ptest_kit *kit, const struct pt_r
 	memcpy(edited + head, to, tl);
 	memcpy(edited + head + tl, at + fl, (size_t)plen - head - fl);
 	return fwa_root_decode(kit->crypto, (const uint8_t *)edited, (size_t)plen - fl + tl, &root,
-			       &s, &why);
+	                       &s, &why);
 }
 
 static void decode_rules(const struct ptest_kit *kit)
@@ -118,7 +117,8 @@ static void decode_rules(const struct ptest_kit *kit)
 	PT_ERR(decode_edited(kit, &r, "\"spec_version\":\"1\"", "\"spec_version\":\"2\""),
 	       FWA_ERR_SPEC_VERSION);
 	PT_ERR(decode_edited(kit, &r, "\"version\":1", "\"version\":0"), FWA_ERR_MALFORMED);
-	PT_ERR(decode_edited(kit, &r, "\"version\":1", "\"version\":4294967296"), FWA_ERR_MALFORMED);
+	PT_ERR(decode_edited(kit, &r, "\"version\":1", "\"version\":4294967296"),
+	       FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"version\":1", "\"version\":\"1\""), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "2100-01-01T00:00:00Z", "2100-01-01"), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"ecdsa-p256\"", "\"ed25519\""), FWA_ERR_KEY);
@@ -144,8 +144,9 @@ static void decode_rules(const struct ptest_kit *kit)
 	r.rel_keys[0] = 0;
 	long plen = pt_root_payload(kit, &r, payload, sizeof payload);
 	PT_REQUIRE(plen > 0);
-	PT_ERR(fwa_root_decode(kit->crypto, (const uint8_t *)payload, (size_t)plen, &root, &s, &why),
-	       FWA_ERR_KEY);
+	PT_ERR(
+	    fwa_root_decode(kit->crypto, (const uint8_t *)payload, (size_t)plen, &root, &s, &why),
+	    FWA_ERR_KEY);
 	/* A role naming a key that keys does not list (key 7, put before the release keys). */
 	r = pt_root_default(1);
 	PT_REQUIRE(pt_keyid(kit, 7, id));
@@ -154,7 +155,8 @@ static void decode_rules(const struct ptest_kit *kit)
 		strcpy(stranger, "\"release\":{\"keyids\":[\"");
 		strcat(stranger, id);
 		strcat(stranger, "\",\"");
-		PT_ERR(decode_edited(kit, &r, "\"release\":{\"keyids\":[\"", stranger), FWA_ERR_KEY);
+		PT_ERR(decode_edited(kit, &r, "\"release\":{\"keyids\":[\"", stranger),
+		       FWA_ERR_KEY);
 	}
 	/* A role listing one key twice. */
 	r = pt_root_default(1);
@@ -163,14 +165,15 @@ static void decode_rules(const struct ptest_kit *kit)
 	r.rel_threshold = 1;
 	plen = pt_root_payload(kit, &r, payload, sizeof payload);
 	PT_REQUIRE(plen > 0);
-	PT_ERR(fwa_root_decode(kit->crypto, (const uint8_t *)payload, (size_t)plen, &root, &s, &why),
-	       FWA_ERR_MALFORMED);
+	PT_ERR(
+	    fwa_root_decode(kit->crypto, (const uint8_t *)payload, (size_t)plen, &root, &s, &why),
+	    FWA_ERR_MALFORMED);
 }
 
 static void rotation(const struct ptest_kit *kit)
 {
-	static const unsigned by12[] = { 1, 2 }, by0167[] = { 0, 1, 6, 7 }, by67[] = { 6, 7 },
-			      by016[] = { 0, 1, 6 }, by34[] = { 3, 4 };
+	static const unsigned by12[] = {1, 2}, by0167[] = {0, 1, 6, 7}, by67[] = {6, 7},
+	                      by016[] = {0, 1, 6}, by34[] = {3, 4};
 	static char env2[FWA_ENVELOPE_MAX + 512];
 	struct pt_root r1 = pt_root_default(1), r2 = pt_root_default(2);
 	struct fwa_root v1, v2;
@@ -231,7 +234,7 @@ static void rotation(const struct ptest_kit *kit)
 
 static void revocation_by_rotation(const struct ptest_kit *kit)
 {
-	static const unsigned by34[] = { 3, 4 }, by45[] = { 4, 5 };
+	static const unsigned by34[] = {3, 4}, by45[] = {4, 5};
 	static char menv[FWA_ENVELOPE_MAX + 512];
 	struct pt_root r1 = pt_root_default(1), r2 = pt_root_default(2);
 	struct pt_manifest m = pt_manifest_default(kit);
@@ -274,14 +277,14 @@ static void expiry(const struct ptest_kit *kit)
 }
 
 static const struct ptest_case cases[] = {
-	{ "loads_provisioned_root", loads_provisioned_root },
-	{ "load_needs_own_threshold", load_needs_own_threshold },
-	{ "load_checks_payload_type", load_checks_payload_type },
-	{ "decode_rules", decode_rules },
-	{ "rotation", rotation },
-	{ "revocation_by_rotation", revocation_by_rotation },
-	{ "expiry", expiry },
-	{ NULL, NULL },
+    {"loads_provisioned_root", loads_provisioned_root},
+    {"load_needs_own_threshold", load_needs_own_threshold},
+    {"load_checks_payload_type", load_checks_payload_type},
+    {"decode_rules", decode_rules},
+    {"rotation", rotation},
+    {"revocation_by_rotation", revocation_by_rotation},
+    {"expiry", expiry},
+    {NULL, NULL},
 };
 
-const struct ptest_suite ptest_suite = { "root", cases };
+const struct ptest_suite ptest_suite = {"root", cases};

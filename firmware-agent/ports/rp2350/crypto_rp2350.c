@@ -71,7 +71,7 @@ static bool out_of_memory(int rc)
 }
 
 static enum fwa_err p256_verify(const uint8_t spki[FWA_SPKI_P256_LEN], const uint8_t digest[32],
-				const uint8_t *sig, size_t sig_len)
+                                const uint8_t *sig, size_t sig_len)
 {
 	mbedtls_pk_context pk;
 	enum fwa_err err;
@@ -102,10 +102,10 @@ out:
 const struct fwa_crypto *fwa_rp2350_crypto(void)
 {
 	static const struct fwa_crypto c = {
-		.sha256_init = sha_init,
-		.sha256_update = sha_update,
-		.sha256_final = sha_final,
-		.p256_verify = p256_verify,
+	    .sha256_init = sha_init,
+	    .sha256_update = sha_update,
+	    .sha256_final = sha_final,
+	    .p256_verify = p256_verify,
 	};
 	return &c;
 }

@@ -11,7 +11,7 @@
 
 #include "identity.h"
 
-static const uint8_t magic[8] = { 'F', 'W', 'A', 'I', 'D', 'v', '1', 0 };
+static const uint8_t magic[8] = {'F', 'W', 'A', 'I', 'D', 'v', '1', 0};
 
 static uint32_t crc32(const uint8_t *p, size_t n)
 {
@@ -53,10 +53,10 @@ static bool port_number(const char *s, uint16_t *out)
 }
 
 enum fwa_err fwa_rp2350_identity_parse(const uint8_t *buf, size_t len,
-				       struct fwa_rp2350_identity *out, const char **why)
+                                       struct fwa_rp2350_identity *out, const char **why)
 {
-	const char *val[FWA_ID__COUNT] = { 0 };
-	size_t vlen[FWA_ID__COUNT] = { 0 };
+	const char *val[FWA_ID__COUNT] = {0};
+	size_t vlen[FWA_ID__COUNT] = {0};
 
 	memset(out, 0, sizeof(*out));
 	if (len < 16 || memcmp(buf, magic, sizeof(magic)) != 0)
@@ -78,7 +78,8 @@ enum fwa_err fwa_rp2350_identity_parse(const uint8_t *buf, size_t len,
 			return bad(why, FWA_ERR_MALFORMED, "identity record given twice");
 		if (n < 2 || n > 12 + rl - off || buf[off + n - 1] != 0 ||
 		    memchr(buf + off, 0, n - 1) != NULL)
-			return bad(why, FWA_ERR_MALFORMED, "identity value empty or not a C string");
+			return bad(why, FWA_ERR_MALFORMED,
+			           "identity value empty or not a C string");
 		val[tag] = (const char *)buf + off;
 		vlen[tag] = n;
 		off += n;
@@ -111,7 +112,7 @@ enum fwa_err fwa_rp2350_identity_parse(const uint8_t *buf, size_t len,
 }
 
 enum fwa_err fwa_rp2350_identity_load(uint32_t start, uint32_t size,
-				      struct fwa_rp2350_identity *out, const char **why)
+                                      struct fwa_rp2350_identity *out, const char **why)
 {
 	/* The identity lives for the whole run: the TLS configuration points into it. */
 	static uint8_t copy[FWA_RP2350_IDENTITY_MAX + 16];

@@ -25,13 +25,13 @@
 enum fwa_rp2350_tag {
 	FWA_ID_WIFI_SSID = 1,
 	FWA_ID_WIFI_PASSWORD = 2,
-	FWA_ID_SERVER_HOST = 3,  /* DNS name or address; also the TLS server name */
-	FWA_ID_SERVER_PORT = 4,  /* decimal */
+	FWA_ID_SERVER_HOST = 3, /* DNS name or address; also the TLS server name */
+	FWA_ID_SERVER_PORT = 4, /* decimal */
 	FWA_ID_HW_VARIANT = 5,
-	FWA_ID_SERVER_CA = 6,    /* PEM: the CA that signed otad's device-listener certificate */
-	FWA_ID_DEVICE_CERT = 7,  /* PEM: this device's certificate (clientAuth) */
-	FWA_ID_DEVICE_KEY = 8,   /* PEM: this device's ECDSA P-256 private key */
-	FWA_ID_ROOT = 9,         /* the provisioned root metadata envelope (JSON) */
+	FWA_ID_SERVER_CA = 6,   /* PEM: the CA that signed otad's device-listener certificate */
+	FWA_ID_DEVICE_CERT = 7, /* PEM: this device's certificate (clientAuth) */
+	FWA_ID_DEVICE_KEY = 8,  /* PEM: this device's ECDSA P-256 private key */
+	FWA_ID_ROOT = 9,        /* the provisioned root metadata envelope (JSON) */
 	FWA_ID__COUNT
 };
 
@@ -59,13 +59,13 @@ struct fwa_rp2350_identity {
  * FWA_ERR_TOO_LARGE when over FWA_RP2350_IDENTITY_MAX. *why names the problem.
  */
 FWA_WUR enum fwa_err fwa_rp2350_identity_parse(const uint8_t *buf, size_t len,
-					       struct fwa_rp2350_identity *out, const char **why);
+                                               struct fwa_rp2350_identity *out, const char **why);
 
 /*
  * Copy the identity partition (storage offset `start`, `size` bytes) into a static buffer
  * and parse it. Same errors as fwa_rp2350_identity_parse().
  */
 FWA_WUR enum fwa_err fwa_rp2350_identity_load(uint32_t start, uint32_t size,
-					      struct fwa_rp2350_identity *out, const char **why);
+                                              struct fwa_rp2350_identity *out, const char **why);
 
 #endif

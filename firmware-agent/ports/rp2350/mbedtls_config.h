@@ -35,9 +35,9 @@
 #define MBEDTLS_SSL_SESSION_TICKETS
 #define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
-#define MBEDTLS_SSL_CIPHERSUITES                                                         \
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,                                 \
-		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+#define MBEDTLS_SSL_CIPHERSUITES                                                                   \
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,                                           \
+	    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
 
 /* Ciphers and hashes. */
 #define MBEDTLS_AES_C

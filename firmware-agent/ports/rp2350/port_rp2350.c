@@ -68,16 +68,16 @@ static void flash_job_run(void *arg)
  * off and XIP is down while the flash is written: flash_safe_execute() arranges both.
  */
 static enum fwa_err flash_write(const struct fwa_rp2350_flash_area *area, bool erase, uint32_t off,
-				const void *data, uint32_t len, uint32_t align)
+                                const void *data, uint32_t len, uint32_t align)
 {
 	if (len == 0 || off % align || len % align || off > area->size || len > area->size - off)
 		return FWA_ERR_FLASH;
-	struct flash_job j = { erase, area->start + off, data, len };
+	struct flash_job j = {erase, area->start + off, data, len};
 	return flash_safe_execute(flash_job_run, &j, 1000) == PICO_OK ? FWA_OK : FWA_ERR_FLASH;
 }
 
 static enum fwa_err flash_read(const struct fwa_rp2350_flash_area *area, uint32_t off, void *buf,
-			       uint32_t len)
+                               uint32_t len)
 {
 	if (off > area->size || len > area->size - off)
 		return FWA_ERR_FLASH;
@@ -140,7 +140,7 @@ static enum fwa_err state_erase(void *ctx, unsigned area)
 }
 
 static enum fwa_err state_program(void *ctx, unsigned area, uint32_t off, const void *data,
-				  uint32_t len)
+                                  uint32_t len)
 {
 	struct fwa_rp2350_flash_area a;
 
@@ -154,9 +154,9 @@ static enum fwa_err state_program(void *ctx, unsigned area, uint32_t off, const 
 static void area_of(uint32_t loc, struct fwa_rp2350_flash_area *out)
 {
 	uint32_t first = (loc & PICOBIN_PARTITION_LOCATION_FIRST_SECTOR_BITS) >>
-			 PICOBIN_PARTITION_LOCATION_FIRST_SECTOR_LSB;
+	                 PICOBIN_PARTITION_LOCATION_FIRST_SECTOR_LSB;
 	uint32_t last = (loc & PICOBIN_PARTITION_LOCATION_LAST_SECTOR_BITS) >>
-			PICOBIN_PARTITION_LOCATION_LAST_SECTOR_LSB;
+	                PICOBIN_PARTITION_LOCATION_LAST_SECTOR_LSB;
 
 	out->start = first * FLASH_SECTOR_SIZE;
 	out->size = (last + 1 - first) * FLASH_SECTOR_SIZE;
@@ -164,12 +164,12 @@ static void area_of(uint32_t loc, struct fwa_rp2350_flash_area *out)
 
 /* Find the A/B pair, the state and the identity partitions; false when any is missing. */
 static bool read_partitions(struct fwa_rp2350 *p, struct fwa_rp2350_flash_area *ab,
-			    const char **why)
+                            const char **why)
 {
 	uint32_t buf[16 * 4 + 1];
 	bool have_state = false, have_id = false;
-	int n = rom_get_partition_table_info(buf, count_of(buf),
-					     PT_INFO_PARTITION_LOCATION_AND_FLAGS | PT_INFO_PARTITION_ID);
+	int n = rom_get_partition_table_info(
+	    buf, count_of(buf), PT_INFO_PARTITION_LOCATION_AND_FLAGS | PT_INFO_PARTITION_ID);
 
 	if (n <= 0 || buf[0] != (PT_INFO_PARTITION_LOCATION_AND_FLAGS | PT_INFO_PARTITION_ID)) {
 		*why = "no partition table loaded (flash partition_table.json first)";
@@ -233,7 +233,7 @@ static enum fwa_reset_reason reset_reason(const boot_info_t *bi)
 }
 
 static enum fwa_err read_boot_info(struct fwa_rp2350 *p, struct fwa_boot_info *out,
-				   boot_info_t *raw)
+                                   boot_info_t *raw)
 {
 	boot_info_t bi;
 
@@ -280,8 +280,9 @@ static enum fwa_err boot_trial(void *ctx, uint32_t image_len)
 	 */
 	fflush(stdout);
 	fwa_rp2350_tr_shutdown(p);
-	int rc = rom_reboot(REBOOT2_FLAG_REBOOT_TYPE_FLASH_UPDATE | REBOOT2_FLAG_NO_RETURN_ON_SUCCESS,
-			    10, XIP_BASE + p->slot_other.start, 0);
+	int rc =
+	    rom_reboot(REBOOT2_FLAG_REBOOT_TYPE_FLASH_UPDATE | REBOOT2_FLAG_NO_RETURN_ON_SUCCESS,
+	               10, XIP_BASE + p->slot_other.start, 0);
 	printf("fwa: flash-update reboot refused (%d)\n", rc);
 	return FWA_ERR_FLASH;
 }
@@ -328,7 +329,7 @@ static void reboot(void *ctx)
 static bool read_rbit3(uint16_t row, uint32_t *out)
 {
 	uint32_t raw[3];
-	otp_cmd_t cmd = { .flags = row }; /* a raw read (no ECC): 24 bits in each word */
+	otp_cmd_t cmd = {.flags = row}; /* a raw read (no ECC): 24 bits in each word */
 
 	if (rom_func_otp_access((uint8_t *)raw, sizeof(raw), cmd) != BOOTROM_OK)
 		return false;
@@ -338,7 +339,7 @@ static bool read_rbit3(uint16_t row, uint32_t *out)
 
 static enum fwa_err hw_floor(void *ctx, uint32_t *floor)
 {
-	static const uint16_t rows[] = { FWA_RP2350_ROLLBACK_ROW0, FWA_RP2350_ROLLBACK_ROW1 };
+	static const uint16_t rows[] = {FWA_RP2350_ROLLBACK_ROW0, FWA_RP2350_ROLLBACK_ROW1};
 	uint32_t v = 0;
 
 	(void)ctx;
@@ -404,7 +405,7 @@ static enum fwa_err random_bytes(void *ctx, void *buf, size_t len)
 
 static void log_line(void *ctx, enum fwa_log_level level, const char *msg)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
+	static const char *const names[] = {"error", "warn", "info", "debug"};
 
 	(void)ctx;
 	printf("fwa %s: %s\n", (unsigned)level < count_of(names) ? names[level] : "?", msg);

@@ -49,13 +49,13 @@ struct fwa_rp2350_flash_area {
 
 /* The port's state; owned by the caller (static storage), one per device. */
 struct fwa_rp2350 {
-	struct fwa_port port; /* hand &port to fwa_agent_init() */
+	struct fwa_port port;          /* hand &port to fwa_agent_init() */
 	struct fwa_rp2350_identity id; /* the provisioned identity, loaded by init */
 	struct fwa_rp2350_flash_area identity;
 	struct fwa_rp2350_flash_area slot_other; /* the inactive partition of the A/B pair */
 	struct fwa_rp2350_flash_area state;      /* the agent's state partition: two areas */
 	uint32_t state_area_size;
-	int part_a, part_b, part_running;        /* partition table indices */
+	int part_a, part_b, part_running; /* partition table indices */
 	struct fwa_boot_info boot;
 	bool secure_boot;
 	bool watchdog_armed;
@@ -83,8 +83,7 @@ const struct fwa_crypto *fwa_rp2350_crypto(void);
 FWA_WUR enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p);
 enum fwa_err fwa_rp2350_tr_connect(void *ctx);
 enum fwa_err fwa_rp2350_tr_send(void *ctx, const void *buf, size_t len);
-enum fwa_err fwa_rp2350_tr_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms,
-				size_t *got);
+enum fwa_err fwa_rp2350_tr_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms, size_t *got);
 void fwa_rp2350_tr_close(void *ctx);
 /* Close everything and power Wi-Fi down before a reboot; the next connect starts it again. */
 void fwa_rp2350_tr_shutdown(struct fwa_rp2350 *p);

@@ -29,8 +29,8 @@ struct tr {
 	struct altcp_tls_session session;
 	bool have_session;
 	bool connected;
-	bool closed;   /* by the peer (orderly) or by an error */
-	bool failed;   /* closed by an error */
+	bool closed;     /* by the peer (orderly) or by an error */
+	bool failed;     /* closed by an error */
 	struct pbuf *rx; /* received and not yet handed out */
 	bool dns_done;
 	bool dns_ok;
@@ -144,8 +144,8 @@ enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p)
 	p->tr = &tr;
 	/* The provisioned CA is the only trust anchor; lwipopts.h makes verification required. */
 	tr.cfg = altcp_tls_create_config_client_2wayauth(
-		(const u8_t *)id->server_ca, id->server_ca_len, (const u8_t *)id->device_key,
-		id->device_key_len, NULL, 0, (const u8_t *)id->device_cert, id->device_cert_len);
+	    (const u8_t *)id->server_ca, id->server_ca_len, (const u8_t *)id->device_key,
+	    id->device_key_len, NULL, 0, (const u8_t *)id->device_cert, id->device_cert_len);
 	if (!tr.cfg)
 		return FWA_ERR_CRYPTO;
 	altcp_tls_init_session(&tr.session);
@@ -161,7 +161,7 @@ static enum fwa_err join_wifi(struct fwa_rp2350 *p, absolute_time_t until)
 		return FWA_ERR_TRANSPORT;
 	uint32_t auth = p->id.wifi_password[0] ? CYW43_AUTH_WPA2_AES_PSK : CYW43_AUTH_OPEN;
 	if (cyw43_arch_wifi_connect_timeout_ms(p->id.wifi_ssid, p->id.wifi_password, auth,
-					       (uint32_t)left_ms) != 0)
+	                                       (uint32_t)left_ms) != 0)
 		return FWA_ERR_TRANSPORT;
 	return FWA_OK;
 }

@@ -48,9 +48,9 @@ void ptest_kit_openssl_free(void)
 const struct ptest_kit *ptest_kit_openssl(void)
 {
 	static struct ptest_kit kit = {
-		.name = "host OpenSSL",
-		.key_spki = key_spki,
-		.sign = sign,
+	    .name = "host OpenSSL",
+	    .key_spki = key_spki,
+	    .sign = sign,
 	};
 	kit.crypto = fwa_crypto_openssl();
 	return &kit;

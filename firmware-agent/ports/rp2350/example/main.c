@@ -39,17 +39,18 @@ static enum fwa_err check_temperature(void *ctx)
 }
 
 static const struct fwa_health_check checks[] = {
-	{ "temperature-sensor", check_temperature, NULL },
+    {"temperature-sensor", check_temperature, NULL},
 };
 
 int main(void)
 {
-	struct fwa_agent_config cfg = { 0 };
+	struct fwa_agent_config cfg = {0};
 	const char *why = NULL;
 	enum fwa_err err;
 
 	stdio_init_all();
-	printf("app: version %s (rollback %u)\n", FWA_RP2350_VERSION, (unsigned)FWA_RP2350_ROLLBACK);
+	printf("app: version %s (rollback %u)\n", FWA_RP2350_VERSION,
+	       (unsigned)FWA_RP2350_ROLLBACK);
 
 	err = fwa_rp2350_init(&port, &why);
 	if (err != FWA_OK) {
@@ -84,7 +85,8 @@ int main(void)
 		if (err != FWA_OK)
 			printf("app: agent step: %s\n", fwa_strerror(err));
 		if (step.rebooting) {
-			/* The port asked the bootrom for a reboot; it happens within milliseconds. */
+			/* The port asked the bootrom for a reboot; it happens within milliseconds.
+			 */
 			for (;;)
 				tight_loop_contents();
 		}
