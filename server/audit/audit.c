@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -715,19 +716,17 @@ struct vstate {
 	bool last_is_cp;          /* the last item fed was a checkpoint of the last entry */
 };
 
-static bool vfail(struct vstate *vs, uint64_t seq, const char *fmt, const char *a)
+static bool vfail(struct vstate *vs, uint64_t seq, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool vfail(struct vstate *vs, uint64_t seq, const char *fmt, ...)
 {
-	vs->v->ok = false;
-	vs->v->bad_seq = seq;
-	snprintf(vs->v->reason, sizeof(vs->v->reason), fmt, a ? a : "");
-	return false;
-}
+	va_list ap;
 
-static bool vfail_n(struct vstate *vs, uint64_t seq, const char *fmt, unsigned long long n)
-{
 	vs->v->ok = false;
 	vs->v->bad_seq = seq;
-	snprintf(vs->v->reason, sizeof(vs->v->reason), fmt, n);
+	va_start(ap, fmt);
+	vsnprintf(vs->v->reason, sizeof(vs->v->reason), fmt, ap);
+	va_end(ap);
 	return false;
 }
 
@@ -741,22 +740,23 @@ static bool feed_entry(struct vstate *vs, json_t *o)
 	uint64_t seq;
 
 	if (!json_is_integer(js) || json_integer_value(js) < 1)
-		return vfail(vs, vs->next, "entry after %s has no valid seq", "the previous one");
+		return vfail(vs, vs->next, "the entry after %llu has no valid seq",
+			     (unsigned long long)(vs->next - 1));
 	seq = (uint64_t)json_integer_value(js);
 	if (seq != vs->next)
-		return vfail_n(vs, vs->next,
-			       "an entry is missing or out of order here (found seq %llu)", seq);
+		return vfail(vs, vs->next,
+			       "an entry is missing or out of order here (found seq %llu)", (unsigned long long)seq);
 	if (!hash || strlen(hash) != 64)
-		return vfail(vs, seq, "the entry has no hash%s", NULL);
+		return vfail(vs, seq, "the entry has no hash");
 	if (!prev || strcmp(prev, vs->last) != 0)
-		return vfail(vs, seq, "prev is not the hash of the entry before%s", NULL);
+		return vfail(vs, seq, "prev is not the hash of the entry before");
 	snprintf(hcopy, sizeof(hcopy), "%s", hash);
 	json_object_del(o, "hash");
 	json_object_del(o, "kind");
 	if (!canonical_hash(o, want))
-		return vfail(vs, seq, "cannot hash the entry%s", NULL);
+		return vfail(vs, seq, "cannot hash the entry");
 	if (strcmp(want, hcopy) != 0)
-		return vfail(vs, seq, "the entry's content does not match its hash%s", NULL);
+		return vfail(vs, seq, "the entry's content does not match its hash");
 	memcpy(vs->last, want, sizeof(vs->last));
 	vs->next++;
 	vs->v->entries++;
@@ -775,16 +775,16 @@ static bool feed_checkpoint(struct vstate *vs, uint64_t seq, const char *hash, i
 	bool good;
 
 	if (seq != vs->next - 1 || seq == 0)
-		return vfail_n(vs, seq, "checkpoint of entry %llu is not right after that entry",
-			       seq);
+		return vfail(vs, seq, "checkpoint of entry %llu is not right after that entry",
+			       (unsigned long long)seq);
 	if (!hash || strcmp(hash, vs->last) != 0)
-		return vfail_n(vs, seq, "checkpoint of entry %llu signs another hash than the entry's",
-			       seq);
+		return vfail(vs, seq, "checkpoint of entry %llu signs another hash than the entry's",
+			       (unsigned long long)seq);
 	if (n == 0 || n % 4 || n > 4 * (sizeof(sig) / 3))
-		return vfail_n(vs, seq, "checkpoint of entry %llu has a malformed signature", seq);
+		return vfail(vs, seq, "checkpoint of entry %llu has a malformed signature", (unsigned long long)seq);
 	dl = EVP_DecodeBlock(sig, (const unsigned char *)sig64, (int)n);
 	if (dl < 0)
-		return vfail_n(vs, seq, "checkpoint of entry %llu has a malformed signature", seq);
+		return vfail(vs, seq, "checkpoint of entry %llu has a malformed signature", (unsigned long long)seq);
 	if (sig64[n - 1] == '=')
 		dl--;
 	if (sig64[n - 2] == '=')
@@ -795,8 +795,8 @@ static bool feed_checkpoint(struct vstate *vs, uint64_t seq, const char *hash, i
 	       EVP_DigestVerify(md, sig, (size_t)dl, (unsigned char *)msgbuf, strlen(msgbuf)) == 1;
 	EVP_MD_CTX_free(md);
 	if (!good)
-		return vfail_n(vs, seq, "the signature of the checkpoint of entry %llu is not valid",
-			       seq);
+		return vfail(vs, seq, "the signature of the checkpoint of entry %llu is not valid",
+			       (unsigned long long)seq);
 	vs->last_cp = seq;
 	vs->last_is_cp = true;
 	vs->v->checkpoints++;
@@ -908,7 +908,7 @@ enum ota_err ota_audit_verify_export(FILE *f, const char *pubkey_pem, struct ota
 		o = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &err);
 		kind = json_string_value(json_object_get(o, "kind"));
 		if (!o || !json_is_object(o) || !kind) {
-			go = vfail_n(&vs, vs.next, "line %llu is not an audit export line", lineno);
+			go = vfail(&vs, vs.next, "line %llu is not an audit export line", lineno);
 		} else if (strcmp(kind, "entry") == 0) {
 			go = feed_entry(&vs, o);
 		} else if (strcmp(kind, "checkpoint") == 0) {
@@ -918,16 +918,16 @@ enum ota_err ota_audit_verify_export(FILE *f, const char *pubkey_pem, struct ota
 						       json_string_value(json_object_get(o, "hash")),
 						       json_integer_value(ja),
 						       json_string_value(json_object_get(o, "sig")))
-				     : vfail_n(&vs, vs.next, "line %llu: malformed checkpoint",
+				     : vfail(&vs, vs.next, "line %llu: malformed checkpoint",
 					       lineno);
 		} else {
-			go = vfail_n(&vs, vs.next, "line %llu has an unknown kind", lineno);
+			go = vfail(&vs, vs.next, "line %llu has an unknown kind", lineno);
 		}
 		json_decref(o);
 	}
 	free(line);
 	if (go && !vs.last_is_cp)
-		vfail_n(&vs, 0,
+		vfail(&vs, 0,
 			"the export does not end with a signed checkpoint of its last entry "
 			"(%llu entries read): it was cut or extended",
 			(unsigned long long)vs.v->entries);

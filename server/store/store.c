@@ -115,6 +115,7 @@ struct ota_store {
 		const char *sql; /* identity of the text (a static string) */
 		sqlite3_stmt *q;
 	} extra[OTA_STORE_EXTRA_STMTS]; /* statements of store_priv.h users, by SQL pointer */
+	sqlite3_stmt *ext[OTA_STORE_EXT_STMTS]; /* statements of internal.h users, by slot */
 };
 
 static void say(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

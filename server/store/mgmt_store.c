@@ -1,0 +1,755 @@
+/*
+ * store/mgmt_store.c - the SQLite side of mgmt_store.h: principals, API tokens, the device
+ * life cycle and listing, deployment history, and deleting unused releases and images. Runs on
+ * store.c's connection and lock (store_priv.h); each writing call is one transaction unless
+ * the caller holds one open.
+ */
+#include "store/mgmt_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "store/store_priv.h"
+
+/* ---- small helpers ---- */
+
+static void text(sqlite3_stmt *q, int col, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(q, col);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static void bind(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static enum ota_err fail(struct ota_store *st, const char *what)
+{
+	log_err("store: %s: %s", what, sqlite3_errmsg(ota_store_db(st)));
+	return OTA_ERR_DB;
+}
+
+/* A transaction of our own unless the caller's is open. */
+static enum ota_err tx_open(struct ota_store *st, bool *own)
+{
+	*own = !ota_store_in_tx(st);
+	return *own ? ota_store_tx_begin(st) : OTA_OK;
+}
+
+static enum ota_err tx_close(struct ota_store *st, bool own, enum ota_err rc)
+{
+	if (!own)
+		return rc;
+	enum ota_err e = ota_store_tx_end(st, rc == OTA_OK);
+	return rc == OTA_OK ? e : rc;
+}
+
+/* Runs one statement that changes rows; *changes gets the count. */
+static enum ota_err exec1(struct ota_store *st, const char *sql, const char *a, const char *b,
+			  int64_t n, int *changes)
+{
+	sqlite3_stmt *q = ota_store_stmt(st, sql);
+	int s;
+
+	if (!q)
+		return OTA_ERR_DB;
+	bind(q, 1, a);
+	bind(q, 2, b);
+	sqlite3_bind_int64(q, 3, n);
+	s = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (s != SQLITE_DONE) {
+		int ext = sqlite3_extended_errcode(ota_store_db(st));
+		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+			return OTA_ERR_CONFLICT;
+		if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return OTA_ERR_NOT_FOUND;
+		if (ext == SQLITE_CONSTRAINT_CHECK)
+			return OTA_ERR_INVALID;
+		return fail(st, sql);
+	}
+	if (changes)
+		*changes = sqlite3_changes(ota_store_db(st));
+	return OTA_OK;
+}
+
+static bool table_exists(struct ota_store *st, const char *name)
+{
+	static const char sql[] = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1";
+	sqlite3_stmt *q = ota_store_stmt(st, sql);
+	bool yes;
+
+	if (!q)
+		return false;
+	bind(q, 1, name);
+	yes = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_reset(q);
+	return yes;
+}
+
+/* ---- principals ---- */
+
+static const char SQL_P_ADD[] = "INSERT INTO principals (name, role, created_by, created_at) "
+				"VALUES (?1, ?2, ?4, ?3)";
+static const char SQL_P_GET[] = "SELECT name, role, disabled, created_at, created_by "
+				"FROM principals WHERE name = ?1";
+static const char SQL_P_LIST[] = "SELECT name, role, disabled, created_at, created_by "
+				 "FROM principals ORDER BY name";
+static const char SQL_P_DISABLE[] = "UPDATE principals SET disabled = ?3 WHERE name = ?1";
+
+enum ota_err ota_store_principal_add(struct ota_store *st, const char *name, const char *role,
+				     const char *by, int64_t now)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	bool own;
+	sqlite3_stmt *q;
+
+	ota_store_lock(st);
+	if (tx_open(st, &own) != OTA_OK)
+		goto unlock;
+	q = ota_store_stmt(st, SQL_P_ADD);
+	if (q) {
+		bind(q, 1, name);
+		bind(q, 2, role);
+		sqlite3_bind_int64(q, 3, now);
+		bind(q, 4, by);
+		int s = sqlite3_step(q);
+		int ext = sqlite3_extended_errcode(ota_store_db(st));
+		sqlite3_reset(q);
+		if (s == SQLITE_DONE)
+			rc = OTA_OK;
+		else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+			rc = OTA_ERR_CONFLICT;
+		else if (ext == SQLITE_CONSTRAINT_CHECK)
+			rc = OTA_ERR_INVALID;
+		else
+			rc = fail(st, "principal insert");
+	}
+	rc = tx_close(st, own, rc);
+unlock:
+	ota_store_unlock(st);
+	return rc;
+}
+
+static void principal_row(sqlite3_stmt *q, struct ota_principal *p)
+{
+	memset(p, 0, sizeof(*p));
+	text(q, 0, p->name, sizeof(p->name));
+	text(q, 1, p->role, sizeof(p->role));
+	p->disabled = sqlite3_column_int(q, 2) != 0;
+	p->created_at = sqlite3_column_int64(q, 3);
+	text(q, 4, p->created_by, sizeof(p->created_by));
+}
+
+enum ota_err ota_store_principal_get(struct ota_store *st, const char *name,
+				     struct ota_principal *out)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	ota_store_lock(st);
+	sqlite3_stmt *q = ota_store_stmt(st, SQL_P_GET);
+	if (q) {
+		bind(q, 1, name);
+		int s = sqlite3_step(q);
+		if (s == SQLITE_ROW) {
+			principal_row(q, out);
+			rc = OTA_OK;
+		} else {
+			rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "principal lookup");
+		}
+		sqlite3_reset(q);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *name,
+					      bool disabled)
+{
+	enum ota_err rc;
+	bool own;
+	int n = 0;
+
+	ota_store_lock(st);
+	rc = tx_open(st, &own);
+	if (rc == OTA_OK) {
+		rc = exec1(st, SQL_P_DISABLE, name, NULL, disabled ? 1 : 0, &n);
+		if (rc == OTA_OK && n == 0)
+			rc = OTA_ERR_NOT_FOUND;
+		rc = tx_close(st, own, rc);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_principal_list(struct ota_store *st,
+				      void (*fn)(void *ctx, const struct ota_principal *p),
+				      void *ctx)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	int s;
+	ota_store_lock(st);
+	sqlite3_stmt *q = ota_store_stmt(st, SQL_P_LIST);
+	if (q) {
+		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+			struct ota_principal p;
+			principal_row(q, &p);
+			fn(ctx, &p);
+		}
+		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "principal list");
+		sqlite3_reset(q);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+/* ---- tokens ---- */
+
+static const char SQL_T_ADD[] =
+	"INSERT INTO api_tokens (id, principal, hash, created_at, expires_at, created_by) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+#define TOKEN_COLS                                                                              \
+	"SELECT t.id, t.principal, p.role, p.disabled, t.created_at, t.expires_at, "            \
+	"coalesce(t.revoked_at, 0), t.created_by FROM api_tokens t "                           \
+	"JOIN principals p ON p.name = t.principal "
+static const char SQL_T_BY_HASH[] = TOKEN_COLS "WHERE t.hash = ?1";
+static const char SQL_T_GET[] = TOKEN_COLS "WHERE t.id = ?1";
+static const char SQL_T_LIST[] = TOKEN_COLS "ORDER BY t.created_at, t.id";
+static const char SQL_T_REVOKE[] =
+	"UPDATE api_tokens SET revoked_at = ?3 WHERE id = ?1 AND revoked_at IS NULL";
+
+enum ota_err ota_store_token_add(struct ota_store *st, const char *id, const char *principal,
+				 const char *hash, int64_t expires_at, const char *by,
+				 int64_t now)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	bool own;
+
+	ota_store_lock(st);
+	if (tx_open(st, &own) != OTA_OK)
+		goto unlock;
+	sqlite3_stmt *q = ota_store_stmt(st, SQL_T_ADD);
+	if (q) {
+		bind(q, 1, id);
+		bind(q, 2, principal);
+		bind(q, 3, hash);
+		sqlite3_bind_int64(q, 4, now);
+		sqlite3_bind_int64(q, 5, expires_at);
+		bind(q, 6, by);
+		int s = sqlite3_step(q);
+		int ext = sqlite3_extended_errcode(ota_store_db(st));
+		sqlite3_reset(q);
+		if (s == SQLITE_DONE)
+			rc = OTA_OK;
+		else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+			rc = OTA_ERR_NOT_FOUND;
+		else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+			rc = OTA_ERR_CONFLICT;
+		else
+			rc = fail(st, "token insert");
+	}
+	rc = tx_close(st, own, rc);
+unlock:
+	ota_store_unlock(st);
+	return rc;
+}
+
+static void token_row(sqlite3_stmt *q, struct ota_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	text(q, 0, t->id, sizeof(t->id));
+	text(q, 1, t->principal, sizeof(t->principal));
+	text(q, 2, t->role, sizeof(t->role));
+	t->principal_disabled = sqlite3_column_int(q, 3) != 0;
+	t->created_at = sqlite3_column_int64(q, 4);
+	t->expires_at = sqlite3_column_int64(q, 5);
+	t->revoked_at = sqlite3_column_int64(q, 6);
+	text(q, 7, t->created_by, sizeof(t->created_by));
+}
+
+static enum ota_err token_one(struct ota_store *st, const char *sql, const char *key,
+			      struct ota_token *out)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	ota_store_lock(st);
+	sqlite3_stmt *q = ota_store_stmt(st, sql);
+	if (q) {
+		bind(q, 1, key);
+		int s = sqlite3_step(q);
+		if (s == SQLITE_ROW) {
+			token_row(q, out);
+			rc = OTA_OK;
+		} else {
+			rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "token lookup");
+		}
+		sqlite3_reset(q);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_token_by_hash(struct ota_store *st, const char *hash, struct ota_token *out)
+{
+	return token_one(st, SQL_T_BY_HASH, hash, out);
+}
+
+enum ota_err ota_store_token_get(struct ota_store *st, const char *id, struct ota_token *out)
+{
+	return token_one(st, SQL_T_GET, id, out);
+}
+
+enum ota_err ota_store_token_revoke(struct ota_store *st, const char *id, int64_t now)
+{
+	enum ota_err rc;
+	bool own;
+	int n = 0;
+	struct ota_token t;
+
+	ota_store_lock(st);
+	rc = tx_open(st, &own);
+	if (rc == OTA_OK) {
+		rc = exec1(st, SQL_T_REVOKE, id, NULL, now, &n);
+		if (rc == OTA_OK && n == 0)
+			rc = token_one(st, SQL_T_GET, id, &t) == OTA_OK ? OTA_ERR_CONFLICT
+									 : OTA_ERR_NOT_FOUND;
+		rc = tx_close(st, own, rc);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_token_list(struct ota_store *st,
+				  void (*fn)(void *ctx, const struct ota_token *t), void *ctx)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	int s;
+	ota_store_lock(st);
+	sqlite3_stmt *q = ota_store_stmt(st, SQL_T_LIST);
+	if (q) {
+		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+			struct ota_token t;
+			token_row(q, &t);
+			fn(ctx, &t);
+		}
+		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "token list");
+		sqlite3_reset(q);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+/* ---- devices ---- */
+
+#define DEVICE_COLS                                                                             \
+	"SELECT d.id, d.fingerprint, d.status, d.hw_variant, d.version, d.security_floor, "    \
+	"d.root_version, coalesce(d.last_seen, 0), d.admission, d.admitted_at, "                \
+	"(SELECT group_concat(tag, ',') FROM (SELECT tag FROM device_tags t "                   \
+	"WHERE t.device_id = d.id ORDER BY tag)) FROM devices d "
+
+static const char SQL_D_INFO[] = DEVICE_COLS "WHERE d.id = ?1";
+static const char SQL_D_LIST[] =
+	DEVICE_COLS "WHERE d.id > coalesce(?1, '') AND (?2 IS NULL OR d.hw_variant = ?2) "
+		    "AND (?3 IS NULL OR d.version = ?3) "
+		    "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM device_tags t "
+		    "WHERE t.device_id = d.id AND t.tag = ?4)) "
+		    "AND (?5 IS NULL OR d.admission = ?5) AND (?6 IS NULL OR d.status = ?6) "
+		    "AND (?7 = 0 OR coalesce(d.last_seen, 0) < ?7) "
+		    "AND (?8 = 0 OR coalesce(d.last_seen, 0) >= ?8) "
+		    "AND (?9 IS NULL OR EXISTS (SELECT 1 FROM deployments x "
+		    "WHERE x.device_id = d.id AND x.id IN (SELECT deployment_id FROM "
+		    "rollout_members WHERE rollout_id = ?9 AND device_id = d.id))) "
+		    "ORDER BY d.id LIMIT ?10";
+/* The same without the rollout filter, for databases without rollouts. */
+static const char SQL_D_LIST_NR[] =
+	DEVICE_COLS "WHERE d.id > coalesce(?1, '') AND (?2 IS NULL OR d.hw_variant = ?2) "
+		    "AND (?3 IS NULL OR d.version = ?3) "
+		    "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM device_tags t "
+		    "WHERE t.device_id = d.id AND t.tag = ?4)) "
+		    "AND (?5 IS NULL OR d.admission = ?5) AND (?6 IS NULL OR d.status = ?6) "
+		    "AND (?7 = 0 OR coalesce(d.last_seen, 0) < ?7) "
+		    "AND (?8 = 0 OR coalesce(d.last_seen, 0) >= ?8) AND ?9 IS NULL "
+		    "ORDER BY d.id LIMIT ?10";
+static const char SQL_D_REGISTER[] =
+	"INSERT INTO devices (id, fingerprint, admission, admitted_at) VALUES (?1, ?2, "
+	"?4, ?3)";
+static const char SQL_D_PIN[] =
+	"UPDATE devices SET fingerprint = ?2 WHERE id = ?1 AND fingerprint = ''";
+static const char SQL_D_ADMISSION[] = "UPDATE devices SET admission = ?2 WHERE id = ?1";
+static const char SQL_D_STATUS[] = "UPDATE devices SET status = ?2 WHERE id = ?1";
+static const char SQL_D_CANCEL[] =
+	"UPDATE deployments SET status = 'cancelled', reason = 'device decommissioned', "
+	"updated_at = ?3, finished_at = ?3 WHERE device_id = ?1 AND status = 'active'";
+static const char SQL_D_FPR[] =
+	"UPDATE devices SET fingerprint = ?2, status = 'admitted' WHERE id = ?1";
+static const char SQL_D_TAGS_CLEAR[] = "DELETE FROM device_tags WHERE device_id = ?1";
+static const char SQL_D_TAG_ADD[] =
+	"INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?1, ?2)";
+static const char SQL_D_EXISTS[] = "SELECT 1 FROM devices WHERE id = ?1";
+static const char SQL_D_DEPS[] =
+	"SELECT id, device_id, release_id, status, reason, created_at, updated_at, "
+	"coalesce(finished_at, 0) FROM deployments WHERE device_id = ?1 "
+	"ORDER BY created_at DESC, rowid DESC LIMIT ?2";
+
+static void device_row(sqlite3_stmt *q, struct ota_device_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	text(q, 0, o->d.id, sizeof(o->d.id));
+	text(q, 1, o->d.fingerprint, sizeof(o->d.fingerprint));
+	text(q, 2, o->d.status, sizeof(o->d.status));
+	o->d.known_state = sqlite3_column_type(q, 3) != SQLITE_NULL;
+	text(q, 3, o->d.hw_variant, sizeof(o->d.hw_variant));
+	text(q, 4, o->d.version, sizeof(o->d.version));
+	o->d.security_floor = (uint32_t)sqlite3_column_int64(q, 5);
+	o->d.root_version = (uint32_t)sqlite3_column_int64(q, 6);
+	o->d.last_seen = sqlite3_column_int64(q, 7);
+	text(q, 8, o->admission, sizeof(o->admission));
+	o->admitted_at = sqlite3_column_int64(q, 9);
+	text(q, 10, o->tags, sizeof(o->tags));
+}
+
+enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
+				   struct ota_device_info *out)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	ota_store_lock(st);
+	sqlite3_stmt *q = ota_store_stmt(st, SQL_D_INFO);
+	if (q) {
+		bind(q, 1, id);
+		int s = sqlite3_step(q);
+		if (s == SQLITE_ROW) {
+			device_row(q, out);
+			rc = OTA_OK;
+		} else {
+			rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "device lookup");
+		}
+		sqlite3_reset(q);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+/* A one-statement write in its own transaction or the caller's; 0 rows is NOT_FOUND. */
+static enum ota_err write1(struct ota_store *st, const char *sql, const char *a, const char *b,
+			   int64_t n, bool zero_is_not_found)
+{
+	enum ota_err rc;
+	bool own;
+	int changes = 0;
+
+	ota_store_lock(st);
+	rc = tx_open(st, &own);
+	if (rc == OTA_OK) {
+		rc = exec1(st, sql, a, b, n, &changes);
+		if (rc == OTA_OK && changes == 0 && zero_is_not_found)
+			rc = OTA_ERR_NOT_FOUND;
+		rc = tx_close(st, own, rc);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
+				       const char *fingerprint, const char *admission,
+				       int64_t now)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	bool own;
+
+	ota_store_lock(st);
+	if (tx_open(st, &own) != OTA_OK)
+		goto unlock;
+	sqlite3_stmt *q = ota_store_stmt(st, SQL_D_REGISTER);
+	if (q) {
+		bind(q, 1, id);
+		bind(q, 2, fingerprint ? fingerprint : "");
+		sqlite3_bind_int64(q, 3, now);
+		bind(q, 4, admission);
+		int s = sqlite3_step(q);
+		int ext = sqlite3_extended_errcode(ota_store_db(st));
+		sqlite3_reset(q);
+		if (s == SQLITE_DONE)
+			rc = OTA_OK;
+		else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+			rc = OTA_ERR_CONFLICT;
+		else if (ext == SQLITE_CONSTRAINT_CHECK)
+			rc = OTA_ERR_INVALID;
+		else
+			rc = fail(st, "device register");
+	}
+	rc = tx_close(st, own, rc);
+unlock:
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_device_pin(struct ota_store *st, const char *id, const char *fingerprint)
+{
+	enum ota_err rc = write1(st, SQL_D_PIN, id, fingerprint, 0, true);
+	return rc == OTA_ERR_NOT_FOUND ? OTA_ERR_CONFLICT : rc;
+}
+
+enum ota_err ota_store_device_set_admission(struct ota_store *st, const char *id,
+					    const char *admission)
+{
+	return write1(st, SQL_D_ADMISSION, id, admission, 0, true);
+}
+
+enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, const char *status,
+					 int64_t now)
+{
+	enum ota_err rc;
+	bool own;
+	int n = 0;
+
+	ota_store_lock(st);
+	rc = tx_open(st, &own);
+	if (rc == OTA_OK) {
+		rc = exec1(st, SQL_D_STATUS, id, status, 0, &n);
+		if (rc == OTA_OK && n == 0)
+			rc = OTA_ERR_NOT_FOUND;
+		if (rc == OTA_OK && strcmp(status, "decommissioned") == 0)
+			rc = exec1(st, SQL_D_CANCEL, id, NULL, now, NULL);
+		rc = tx_close(st, own, rc);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_device_set_fingerprint(struct ota_store *st, const char *id,
+					      const char *fingerprint)
+{
+	return write1(st, SQL_D_FPR, id, fingerprint, 0, true);
+}
+
+enum ota_err ota_store_device_set_tags(struct ota_store *st, const char *id,
+				       const char *const *tags, unsigned n)
+{
+	enum ota_err rc;
+	bool own;
+
+	ota_store_lock(st);
+	rc = tx_open(st, &own);
+	if (rc != OTA_OK)
+		goto unlock;
+	sqlite3_stmt *q = ota_store_stmt(st, SQL_D_EXISTS);
+	if (!q) {
+		rc = OTA_ERR_DB;
+	} else {
+		bind(q, 1, id);
+		int s = sqlite3_step(q);
+		sqlite3_reset(q);
+		rc = s == SQLITE_ROW ? OTA_OK : s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : OTA_ERR_DB;
+	}
+	if (rc == OTA_OK)
+		rc = exec1(st, SQL_D_TAGS_CLEAR, id, NULL, 0, NULL);
+	for (unsigned i = 0; rc == OTA_OK && i < n; i++)
+		rc = exec1(st, SQL_D_TAG_ADD, id, tags[i], 0, NULL);
+	rc = tx_close(st, own, rc);
+unlock:
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device_filter *f,
+				   void (*fn)(void *ctx, const struct ota_device_info *d),
+				   void *ctx, bool *more)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	unsigned n = 0;
+	int s;
+
+	*more = false;
+	if (f->limit < 1 || f->limit > 1000)
+		return OTA_ERR_INVALID;
+	ota_store_lock(st);
+	sqlite3_stmt *q =
+		ota_store_stmt(st, table_exists(st, "rollout_members") ? SQL_D_LIST : SQL_D_LIST_NR);
+	if (!q)
+		goto out;
+	bind(q, 1, f->after_id);
+	bind(q, 2, f->hw_variant);
+	bind(q, 3, f->version);
+	bind(q, 4, f->tag);
+	bind(q, 5, f->admission);
+	bind(q, 6, f->status);
+	sqlite3_bind_int64(q, 7, f->seen_before);
+	sqlite3_bind_int64(q, 8, f->seen_after);
+	bind(q, 9, f->rollout_id);
+	sqlite3_bind_int64(q, 10, (sqlite3_int64)f->limit + 1);
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		struct ota_device_info d;
+		if (n == f->limit) {
+			*more = true;
+			s = SQLITE_DONE;
+			break;
+		}
+		device_row(q, &d);
+		n++;
+		fn(ctx, &d);
+	}
+	rc = s == SQLITE_DONE ? OTA_OK : fail(st, "device list");
+	sqlite3_reset(q);
+out:
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_device_deployments(struct ota_store *st, const char *id, unsigned limit,
+					  void (*fn)(void *ctx, const struct ota_deployment *d),
+					  void *ctx)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	int s;
+	ota_store_lock(st);
+	sqlite3_stmt *q = ota_store_stmt(st, SQL_D_DEPS);
+	if (q) {
+		bind(q, 1, id);
+		sqlite3_bind_int64(q, 2, limit);
+		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+			struct ota_deployment d;
+			memset(&d, 0, sizeof(d));
+			text(q, 0, d.id, sizeof(d.id));
+			text(q, 1, d.device_id, sizeof(d.device_id));
+			text(q, 2, d.release_id, sizeof(d.release_id));
+			text(q, 3, d.status, sizeof(d.status));
+			text(q, 4, d.reason, sizeof(d.reason));
+			d.created_at = sqlite3_column_int64(q, 5);
+			d.updated_at = sqlite3_column_int64(q, 6);
+			d.finished_at = sqlite3_column_int64(q, 7);
+			fn(ctx, &d);
+		}
+		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "deployment history");
+		sqlite3_reset(q);
+	}
+	ota_store_unlock(st);
+	return rc;
+}
+
+/* ---- releases and images ---- */
+
+static const char SQL_R_EXISTS[] = "SELECT 1 FROM releases WHERE id = ?1";
+static const char SQL_R_IN_DEPLOYMENTS[] = "SELECT 1 FROM deployments WHERE release_id = ?1";
+static const char SQL_R_IN_ROLLOUTS[] = "SELECT 1 FROM rollouts WHERE release_id = ?1";
+static const char SQL_R_DEL_HW[] = "DELETE FROM release_hw_variants WHERE release_id = ?1";
+static const char SQL_R_DEL[] = "DELETE FROM releases WHERE id = ?1";
+static const char SQL_I_IN_RELEASES[] = "SELECT 1 FROM releases WHERE image_sha256 = ?1";
+static const char SQL_I_DEL[] = "DELETE FROM images WHERE sha256 = ?1";
+static const char SQL_I_LIST[] =
+	"SELECT sha256, size, created_at, (SELECT count(*) FROM releases r "
+	"WHERE r.image_sha256 = i.sha256) FROM images i WHERE sha256 > coalesce(?1, '') "
+	"ORDER BY sha256 LIMIT ?2";
+
+/* *found = a row exists for the query with ?1 = key. */
+static enum ota_err exists(struct ota_store *st, const char *sql, const char *key, bool *found)
+{
+	sqlite3_stmt *q = ota_store_stmt(st, sql);
+	int s;
+
+	if (!q)
+		return OTA_ERR_DB;
+	bind(q, 1, key);
+	s = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (s != SQLITE_ROW && s != SQLITE_DONE)
+		return fail(st, sql);
+	*found = s == SQLITE_ROW;
+	return OTA_OK;
+}
+
+enum ota_err ota_store_release_delete(struct ota_store *st, const char *id, const char **why)
+{
+	enum ota_err rc;
+	bool own, found = false;
+
+	*why = NULL;
+	ota_store_lock(st);
+	rc = tx_open(st, &own);
+	if (rc != OTA_OK)
+		goto unlock;
+	rc = exists(st, SQL_R_EXISTS, id, &found);
+	if (rc == OTA_OK && !found)
+		rc = OTA_ERR_NOT_FOUND;
+	if (rc == OTA_OK && table_exists(st, "rollouts")) {
+		rc = exists(st, SQL_R_IN_ROLLOUTS, id, &found);
+		if (rc == OTA_OK && found) {
+			*why = "a rollout references it";
+			rc = OTA_ERR_CONFLICT;
+		}
+	}
+	if (rc == OTA_OK) {
+		rc = exists(st, SQL_R_IN_DEPLOYMENTS, id, &found);
+		if (rc == OTA_OK && found) {
+			*why = "deployments reference it";
+			rc = OTA_ERR_CONFLICT;
+		}
+	}
+	if (rc == OTA_OK)
+		rc = exec1(st, SQL_R_DEL_HW, id, NULL, 0, NULL);
+	if (rc == OTA_OK)
+		rc = exec1(st, SQL_R_DEL, id, NULL, 0, NULL);
+	rc = tx_close(st, own, rc);
+unlock:
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_image_delete(struct ota_store *st, const char *sha256)
+{
+	enum ota_err rc;
+	bool own, found = false;
+	int n = 0;
+
+	ota_store_lock(st);
+	rc = tx_open(st, &own);
+	if (rc != OTA_OK)
+		goto unlock;
+	rc = exists(st, SQL_I_IN_RELEASES, sha256, &found);
+	if (rc == OTA_OK && found)
+		rc = OTA_ERR_CONFLICT;
+	if (rc == OTA_OK)
+		rc = exec1(st, SQL_I_DEL, sha256, NULL, 0, &n);
+	if (rc == OTA_OK && n == 0)
+		rc = OTA_ERR_NOT_FOUND;
+	rc = tx_close(st, own, rc);
+unlock:
+	ota_store_unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_image_list(struct ota_store *st, const char *after, unsigned limit,
+				  void (*fn)(void *ctx, const char *sha256, uint64_t size,
+					     int64_t created_at, unsigned releases),
+				  void *ctx, bool *more)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	unsigned n = 0;
+	int s;
+
+	*more = false;
+	ota_store_lock(st);
+	sqlite3_stmt *q = ota_store_stmt(st, SQL_I_LIST);
+	if (q) {
+		bind(q, 1, after);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
+		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+			if (n == limit) {
+				*more = true;
+				s = SQLITE_DONE;
+				break;
+			}
+			n++;
+			fn(ctx, (const char *)sqlite3_column_text(q, 0),
+			   (uint64_t)sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2),
+			   (unsigned)sqlite3_column_int(q, 3));
+		}
+		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "image list");
+		sqlite3_reset(q);
+	}
+	ota_store_unlock(st);
+	return rc;
+}

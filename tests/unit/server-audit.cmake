@@ -1,0 +1,9 @@
+# Unit tests of the audit log (and the store transactions it relies on), on temporary SQLite
+# files. Under ASan the freed-memory quarantine is kept small so that the constant-memory
+# export check measures the export, not the quarantine.
+add_executable(test_audit ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit.c)
+target_link_libraries(test_audit PRIVATE ota_audit ota_store ota_common PkgConfig::CMOCKA
+	PkgConfig::OTA_UT_SQLITE3)
+add_test(NAME test_audit COMMAND test_audit)
+set_tests_properties(test_audit PROPERTIES LABELS unit TIMEOUT 300
+	ENVIRONMENT "ASAN_OPTIONS=quarantine_size_mb=1")
