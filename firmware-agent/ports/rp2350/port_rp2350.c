@@ -369,10 +369,8 @@ static bool secure_boot_enabled(void)
 
 /* ---- watchdog, clocks, randomness, log ---- */
 
-static void watchdog_feed(void *ctx)
+void fwa_rp2350_progress(struct fwa_rp2350 *p)
 {
-	struct fwa_rp2350 *p = P(ctx);
-
 	/*
 	 * Never during an unbought trial: the bootrom's watchdog is the deadline of the trial.
 	 * The core does not ask then; this is the second lock on the same door.
@@ -380,6 +378,11 @@ static void watchdog_feed(void *ctx)
 	if (p->boot.trial || !p->watchdog_armed)
 		return;
 	watchdog_update();
+}
+
+static void watchdog_feed(void *ctx)
+{
+	fwa_rp2350_progress(P(ctx));
 }
 
 static uint64_t now_ms(void *ctx)
@@ -433,9 +436,13 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	p->boot.reset = reset_reason(&raw);
 	p->part_running = raw.partition;
 	p->slot_other = ab[p->part_running == p->part_a ? 1 : 0];
-	/* Two equal state areas, each a whole number of sectors holding one struct fwa_state. */
-	p->state_area_size = p->state.size / 2 / FLASH_SECTOR_SIZE * FLASH_SECTOR_SIZE;
-	if (p->state_area_size < sizeof(struct fwa_state)) {
+	/*
+	 * Two equal state areas, each the fewest whole sectors that hold one struct fwa_state:
+	 * every state write erases one area, so smaller is faster and wears less.
+	 */
+	p->state_area_size = (uint32_t)(sizeof(struct fwa_state) + FLASH_SECTOR_SIZE - 1) /
+	                     FLASH_SECTOR_SIZE * FLASH_SECTOR_SIZE;
+	if (2 * p->state_area_size > p->state.size) {
 		*why = "the agent-state partition is too small for two state copies";
 		return FWA_ERR_FLASH;
 	}

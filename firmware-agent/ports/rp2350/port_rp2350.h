@@ -12,7 +12,8 @@
  *    rom_get_sys_info(BOOT_INFO) for "is this a trial with a buy pending", rom_explicit_buy
  *    with a 4 KiB work buffer. The port never calls rom_pick_ab_partition.
  *  - watchdog: left to the bootrom during a trial (its deadline must stand); armed by the port
- *    outside a trial and after the buy, and fed only when the core says it made progress.
+ *    outside a trial and after the buy, and fed only on progress: when the core asks
+ *    (watchdog_feed) and when bytes move over the transport.
  *  - anti-rollback: with secure boot enabled, the bootrom's OTP rollback thermometer rows are
  *    the hardware floor; otherwise hw_floor is NULL and the core keeps the floor. The
  *    firmware never writes OTP (the bootrom does, during the buy of a signed image).
@@ -72,6 +73,12 @@ struct fwa_rp2350 {
  * damaged, FWA_ERR_CRYPTO when the TLS credentials do not parse. *why (optional) says which.
  */
 FWA_WUR enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why);
+
+/*
+ * Feed the watchdog because something moved forward (the core's watchdog_feed, and the
+ * transport when bytes flow); does nothing during an unbought trial or before it is armed.
+ */
+void fwa_rp2350_progress(struct fwa_rp2350 *p);
 
 /* Keep Wi-Fi and lwIP running while the application waits; returns after at most ms. */
 void fwa_rp2350_poll(struct fwa_rp2350 *p, uint32_t ms);

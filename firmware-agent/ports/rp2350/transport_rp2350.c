@@ -236,6 +236,7 @@ enum fwa_err fwa_rp2350_tr_connect(void *ctx)
 	if (tr.have_session)
 		altcp_tls_free_session(&tr.session);
 	tr.have_session = altcp_tls_get_session(tr.pcb, &tr.session) == ERR_OK;
+	fwa_rp2350_progress(p);
 	return FWA_OK;
 fail:
 	fwa_rp2350_tr_close(ctx);
@@ -258,6 +259,7 @@ enum fwa_err fwa_rp2350_tr_send(void *ctx, const void *buf, size_t len)
 			b += n;
 			len -= n;
 			(void)altcp_output(tr.pcb);
+			fwa_rp2350_progress(p);
 			continue;
 		}
 		if (e != ERR_MEM)
@@ -274,7 +276,6 @@ enum fwa_err fwa_rp2350_tr_recv(void *ctx, void *buf, size_t cap, uint32_t timeo
 {
 	absolute_time_t until = make_timeout_time_ms(timeout_ms);
 
-	(void)ctx;
 	*got = 0;
 	if (cap == 0)
 		return FWA_ERR_TRANSPORT; /* 0 bytes would read as the end of the stream */
@@ -290,6 +291,7 @@ enum fwa_err fwa_rp2350_tr_recv(void *ctx, void *buf, size_t cap, uint32_t timeo
 	tr.rx = pbuf_free_header(tr.rx, n);
 	if (tr.pcb)
 		altcp_recved(tr.pcb, n); /* open the window again */
+	fwa_rp2350_progress(ctx);
 	*got = n;
 	return FWA_OK;
 }
