@@ -40,6 +40,7 @@ test-m33:
 	cmake -S firmware-agent -B $(M33_BUILD) -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/firmware-agent/cmake/arm-none-eabi.cmake -DCMAKE_BUILD_TYPE=MinSizeRel >/dev/null
 	cmake --build $(M33_BUILD) -j $(JOBS)
 	cd $(M33_BUILD) && ctest --output-on-failure --timeout 300
+	@grep -h ' passed, ' $(M33_BUILD)/Testing/Temporary/LastTest.log
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(M33_BUILD)
