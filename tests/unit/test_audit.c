@@ -238,9 +238,9 @@ static void verifier_names_tampered_db_entry(void **state)
 	tamper_db(f, "UPDATE audit_log SET at = at + 1 WHERE seq = 12", 12);
 	tamper_db(f, "DELETE FROM audit_log WHERE seq = 7", 7);
 	/* Reorder: entries 3 and 4 swap places. */
-	tamper_db(f, "UPDATE audit_log SET seq = -3 WHERE seq = 3; "
+	tamper_db(f, "UPDATE audit_log SET seq = 1000003 WHERE seq = 3; "
 		     "UPDATE audit_log SET seq = 3 WHERE seq = 4; "
-		     "UPDATE audit_log SET seq = 4 WHERE seq = -3;",
+		     "UPDATE audit_log SET seq = 4 WHERE seq = 1000003;",
 		  3);
 	/* Rewriting the whole chain without the key: the checkpoint signature fails. */
 	tamper_db(f, "DROP TRIGGER audit_checkpoints_no_update; "
