@@ -54,3 +54,20 @@ foreach(suite ${FWA_M33_SUITES})
 		TIMEOUT ${FWA_M33_TIMEOUT}
 		FAIL_REGULAR_EXPRESSION "FAIL |m33: FAULT|m33: unexpected")
 endforeach()
+
+# The harness itself: a program that faults must be reported and must fail.
+add_executable(m33_selftest_fault ${FWA_M33_DIR}/selftest_fault.c ${FWA_M33_DIR}/startup.c)
+target_include_directories(m33_selftest_fault PRIVATE ${FWA_M33_DIR})
+target_link_options(m33_selftest_fault PRIVATE
+	-T${FWA_M33_DIR}/mps2-an505.ld --specs=rdimon.specs -nostartfiles -Wl,--gc-sections)
+set_target_properties(m33_selftest_fault PROPERTIES SUFFIX .elf
+	LINK_DEPENDS ${FWA_M33_DIR}/mps2-an505.ld)
+set(FWA_M33_SELFTEST_CMD ${FWA_TIMEOUT} --kill-after=5 30 ${FWA_QEMU_ARM} -M mps2-an505
+	-cpu cortex-m33 -nodefaults -display none -semihosting-config enable=on,target=native
+	-kernel $<TARGET_FILE:m33_selftest_fault>)
+add_test(NAME m33_harness_fault_reported COMMAND ${FWA_M33_SELFTEST_CMD})
+set_tests_properties(m33_harness_fault_reported PROPERTIES LABELS m33 TIMEOUT 40
+	PASS_REGULAR_EXPRESSION "m33: FAULT exception.*bfar=90000000"
+	FAIL_REGULAR_EXPRESSION "still running")
+add_test(NAME m33_harness_fault_fails COMMAND ${FWA_M33_SELFTEST_CMD})
+set_tests_properties(m33_harness_fault_fails PROPERTIES LABELS m33 TIMEOUT 40 WILL_FAIL TRUE)
