@@ -61,8 +61,8 @@ static const char *const q_sql[Q__COUNT] = {
 		     "ack_finished = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_finished END WHERE id = ?1",
 	[Q_RO_ACK] = "UPDATE rollouts SET ack_failures = ?2, ack_finished = ?3 WHERE id = ?1",
 	[Q_COUNT_ADD] = "INSERT INTO rollout_counts (rollout_id, stage, state, n) "
-			"VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET n = n + ?4",
-	[Q_ACTIVE_ADD] = "INSERT INTO rollout_active (rollout_id, scope, n) VALUES (?1, ?2, ?3) "
+			"VALUES (?1, ?2, ?3, max(?4, 0)) ON CONFLICT DO UPDATE SET n = n + ?4",
+	[Q_ACTIVE_ADD] = "INSERT INTO rollout_active (rollout_id, scope, n) VALUES (?1, ?2, max(?3, 0)) "
 			 "ON CONFLICT DO UPDATE SET n = n + ?3",
 	[Q_REASON_ADD] = "INSERT INTO rollout_reasons (rollout_id, reason, n) VALUES (?1, ?2, 1) "
 			 "ON CONFLICT DO UPDATE SET n = n + 1",

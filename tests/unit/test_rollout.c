@@ -1,0 +1,801 @@
+/*
+ * test_rollout.c - the rollout engine with an injected clock, on real temporary SQLite files:
+ * growing a stage only adds devices; thresholds at, below and above the boundary; the
+ * minimum-finished rule; soak time; approval; maintenance windows across midnight and time
+ * zones; concurrency budgets under concurrent check-ins from several threads; retries with
+ * backoff then failed; roll back refused below a device's floor; halting at the canary.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "rollout/rollout.h"
+#include "store/rollout_store.h"
+#include "store/store.h"
+
+#define T0 1768435200 /* 2026-01-15 00:00:00 UTC, a Thursday */
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct ota_store *st;
+	char rel_new[65], rel_old[65];
+};
+
+static void add_release(struct ota_store *st, char id[65], const char *version, uint32_t sv)
+{
+	struct ota_release r;
+	bool existed;
+
+	memset(&r, 0, sizeof(r));
+	memset(id, 0, 65);
+	for (int i = 0; i < 64; i++)
+		id[i] = "0123456789abcdef"[(version[0] + version[2] * 7 + i) % 16];
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	snprintf(r.name, sizeof(r.name), "fw");
+	snprintf(r.version, sizeof(r.version), "%s", version);
+	r.security_version = sv;
+	snprintf(r.image_sha256, sizeof(r.image_sha256), "%s", id);
+	r.image_size = 100;
+	snprintf(r.image_format, sizeof(r.image_format), "bin");
+	r.nhw = 1;
+	snprintf(r.hw[0], sizeof(r.hw[0]), "pico2w");
+	assert_int_equal(ota_store_image_add(st, id, 100, T0, &existed), OTA_OK);
+	assert_int_equal(ota_store_release_add(st, &r, "{}", T0, &existed), OTA_OK);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char msg[256];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ota-rollout-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/otad.db", f->dir);
+	if (ota_store_open(f->path, &f->st, msg, sizeof(msg)) != OTA_OK)
+		return -1;
+	add_release(f->st, f->rel_new, "2.0.0", 3);
+	add_release(f->st, f->rel_old, "1.0.0", 2);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[160];
+
+	ota_store_free(f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void device(struct ota_store *st, const char *id, const char *version, uint32_t floor)
+{
+	struct ota_device d;
+	bool created;
+	struct ota_device_report r = {
+		.id = id,
+		.hw_variant = "pico2w",
+		.version = version,
+		.security_floor = floor,
+		.root_version = 1,
+		.active_slot = "A",
+		.boot_state = "normal",
+	};
+	assert_int_equal(ota_store_device_admit(st, id, "00", T0, &d, &created), OTA_OK);
+	assert_int_equal(ota_store_device_report(st, &r, T0), OTA_OK);
+}
+
+static void spec_init(struct ota_rollout_spec *s, const char *release)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "test");
+	snprintf(s->release_id, sizeof(s->release_id), "%s", release);
+	s->nstages = 1;
+	s->stages[0] = (struct ota_rollout_stage){.percent_bp = 10000,
+						  .success_pct = 100,
+						  .auto_advance = true,
+						  .failure_pct = 100,
+						  .min_finished = 1};
+	s->retry_attempts = 1;
+}
+
+static void start(struct fx *f, const struct ota_rollout_spec *s, char id[OTA_RO_ID_MAX])
+{
+	char msg[256] = "";
+	enum ota_err e = ota_rollout_create(f->st, s, T0, id, msg, sizeof(msg));
+	if (e != OTA_OK)
+		fail_msg("create: %s", msg);
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_START, NULL, "tester", T0, msg,
+					 sizeof(msg)),
+			 OTA_OK);
+}
+
+static bool checkin(struct fx *f, const char *id, const char *version, uint32_t floor,
+		    const char *const *tags, unsigned ntags, int64_t now)
+{
+	bool offered = false;
+	struct ota_rollout_device d = {.id = id,
+				       .hw_variant = "pico2w",
+				       .version = version,
+				       .security_floor = floor,
+				       .ntags = ntags,
+				       .tags = tags};
+	assert_int_equal(ota_rollout_checkin(f->st, &d, now, &offered), OTA_OK);
+	return offered;
+}
+
+/* Reports the end of a device's active deployment; returns the deployment id used. */
+static void finish(struct fx *f, const char *dev, const char *status, const char *reason,
+		   int64_t now)
+{
+	struct ota_deployment dep;
+	bool dup;
+	struct ota_event ev = {.seq = 1, .status = status, .reason = reason, .progress = -1};
+	const char *end = strcmp(status, "confirmed") == 0 ? "succeeded" : status;
+
+	assert_int_equal(ota_store_deployment_active(f->st, dev, &dep), OTA_OK);
+	ev.seq = (uint64_t)now; /* unique per report */
+	assert_int_equal(ota_store_event_add(f->st, dep.id, dev, &ev, end, reason ? reason : "",
+					     now, &dup),
+			 OTA_OK);
+	assert_false(dup);
+}
+
+static enum ota_rollout_state state_of(struct fx *f, const char *id, unsigned *stage)
+{
+	struct ota_rollout_row row;
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	if (stage)
+		*stage = row.stage;
+	return row.state;
+}
+
+/* ---- pure half ---- */
+
+static void test_stage_growth_only_adds(void **state)
+{
+	uint8_t key[32];
+	unsigned in1 = 0, in10 = 0, in50 = 0;
+	(void)state;
+
+	for (int i = 0; i < 32; i++)
+		key[i] = (uint8_t)(i * 37 + 1);
+	for (int i = 0; i < 5000; i++) {
+		char dev[32];
+		snprintf(dev, sizeof(dev), "dev-%05d", i);
+		unsigned b = ota_rollout_bucket(key, "r-0123", dev);
+		assert_true(b < OTA_RO_BP);
+		/* Deterministic, whatever the order of calls. */
+		assert_int_equal(b, ota_rollout_bucket(key, "r-0123", dev));
+		bool a = b < 100, c = b < 1000, d = b < 5000;
+		/* In a smaller stage implies in every larger one. */
+		assert_true(!a || c);
+		assert_true(!c || d);
+		in1 += a;
+		in10 += c;
+		in50 += d;
+	}
+	assert_in_range(in1, 20, 90);
+	assert_in_range(in10, 400, 600);
+	assert_in_range(in50, 2300, 2700);
+	/* Another rollout picks other devices. */
+	unsigned same = 0;
+	for (int i = 0; i < 1000; i++) {
+		char dev[32];
+		snprintf(dev, sizeof(dev), "dev-%05d", i);
+		same += (ota_rollout_bucket(key, "r-0123", dev) < 1000) ==
+				(ota_rollout_bucket(key, "r-4567", dev) < 1000) &&
+			ota_rollout_bucket(key, "r-0123", dev) < 1000;
+	}
+	assert_true(same < 40);
+
+	struct ota_rollout_spec s;
+	spec_init(&s, "x");
+	s.nstages = 3;
+	s.stages[0].percent_bp = 100;
+	s.stages[1].percent_bp = 1000;
+	s.stages[2].percent_bp = 10000;
+	assert_int_equal(ota_rollout_stage_of(&s, 0), 0);
+	assert_int_equal(ota_rollout_stage_of(&s, 99), 0);
+	assert_int_equal(ota_rollout_stage_of(&s, 100), 1);
+	assert_int_equal(ota_rollout_stage_of(&s, 9999), 2);
+}
+
+static void test_spec_rules_and_text(void **state)
+{
+	struct ota_rollout_spec s, t;
+	char msg[256];
+	char rel[65];
+	(void)state;
+
+	memset(rel, 'a', 64);
+	rel[64] = 0;
+	spec_init(&s, rel);
+	s.nstages = 3;
+	s.stages[0] = (struct ota_rollout_stage){100, 100, true, 10, 1, 60};
+	s.stages[1] = (struct ota_rollout_stage){1000, 95, false, 5, 10, 600};
+	s.stages[2] = (struct ota_rollout_stage){10000, 95, true, 5, 10, 0};
+	s.nhw = 1;
+	snprintf(s.hw[0], sizeof(s.hw[0]), "pico2w");
+	snprintf(s.baseline_range, sizeof(s.baseline_range), ">=1.0.0 <2.0.0");
+	s.ntags_all = 1;
+	snprintf(s.tags_all[0], sizeof(s.tags_all[0]), "site=berlin");
+	s.window_days = 0x7f;
+	s.window_start = 120;
+	s.window_duration = 180;
+	snprintf(s.window_tz, sizeof(s.window_tz), "Europe/Berlin");
+	s.max_active = 50;
+	s.max_active_per_tag = 1;
+	snprintf(s.budget_tag_key, sizeof(s.budget_tag_key), "line");
+	s.retry_attempts = 3;
+	s.retry_backoff_s = 60;
+	assert_int_equal(ota_rollout_spec_check(&s, msg, sizeof(msg)), OTA_OK);
+	char *text = ota_rollout_spec_encode(&s);
+	assert_non_null(text);
+	assert_int_equal(ota_rollout_spec_decode(text, &t), OTA_OK);
+	assert_memory_equal(&s, &t, sizeof(s));
+	free(text);
+	assert_int_equal(ota_rollout_spec_decode("bogus=1\n", &t), OTA_ERR_INVALID);
+
+	/* Each rule refuses with a message. */
+	t = s;
+	t.stages[1].percent_bp = 100; /* not growing */
+	assert_int_equal(ota_rollout_spec_check(&t, msg, sizeof(msg)), OTA_ERR_INVALID);
+	t = s;
+	t.stages[2].percent_bp = 5000; /* last below 100 % */
+	assert_int_equal(ota_rollout_spec_check(&t, msg, sizeof(msg)), OTA_ERR_INVALID);
+	t = s;
+	snprintf(t.window_tz, sizeof(t.window_tz), "Mars/Olympus");
+	assert_int_equal(ota_rollout_spec_check(&t, msg, sizeof(msg)), OTA_ERR_INVALID);
+	snprintf(t.window_tz, sizeof(t.window_tz), "../../etc/passwd");
+	assert_int_equal(ota_rollout_spec_check(&t, msg, sizeof(msg)), OTA_ERR_INVALID);
+	t = s;
+	t.nbaseline = 1;
+	snprintf(t.baseline[0], sizeof(t.baseline[0]), "1.0.0");
+	assert_int_equal(ota_rollout_spec_check(&t, msg, sizeof(msg)), OTA_ERR_INVALID);
+	t = s;
+	snprintf(t.baseline_range, sizeof(t.baseline_range), ">=banana");
+	assert_int_equal(ota_rollout_spec_check(&t, msg, sizeof(msg)), OTA_ERR_INVALID);
+	t = s;
+	t.retry_attempts = 0;
+	assert_int_equal(ota_rollout_spec_check(&t, msg, sizeof(msg)), OTA_ERR_INVALID);
+}
+
+static void test_filter_and_semver(void **state)
+{
+	struct ota_rollout_spec s;
+	const char *tags[] = {"line=1", "site=berlin"};
+	struct ota_rollout_device d = {.id = "d1",
+				       .hw_variant = "pico2w",
+				       .version = "1.4.2",
+				       .ntags = 2,
+				       .tags = tags};
+	char why[128];
+	(void)state;
+
+	assert_int_equal(ota_semver_cmp("1.0.0-alpha", "1.0.0"), -1);
+	assert_int_equal(ota_semver_cmp("1.0.0-alpha.1", "1.0.0-alpha.beta"), -1);
+	assert_int_equal(ota_semver_cmp("1.10.0", "1.9.0"), 1);
+	assert_int_equal(ota_semver_cmp("1.0.0+build", "1.0.0"), 0);
+	assert_int_equal(ota_semver_in_range("1.4.2", ">=1.2.0 <2.0.0"), 1);
+	assert_int_equal(ota_semver_in_range("2.0.0", ">=1.2.0 <2.0.0"), 0);
+	assert_int_equal(ota_semver_in_range("1.2.0", ">1.2.0"), 0);
+	assert_int_equal(ota_semver_in_range("1.2.0", "1.2.0"), 1);
+	assert_int_equal(ota_semver_in_range("1.2.0", ">=x"), -1);
+
+	spec_init(&s, "x");
+	assert_true(ota_rollout_matches(&s, &d, why, sizeof(why)));
+	s.nhw = 1;
+	snprintf(s.hw[0], sizeof(s.hw[0]), "other");
+	assert_false(ota_rollout_matches(&s, &d, why, sizeof(why)));
+	snprintf(s.hw[0], sizeof(s.hw[0]), "pico2w");
+	s.nbaseline = 2;
+	snprintf(s.baseline[0], sizeof(s.baseline[0]), "1.4.1");
+	snprintf(s.baseline[1], sizeof(s.baseline[1]), "1.4.2");
+	assert_true(ota_rollout_matches(&s, &d, why, sizeof(why)));
+	snprintf(s.baseline[1], sizeof(s.baseline[1]), "1.4.3");
+	assert_false(ota_rollout_matches(&s, &d, why, sizeof(why)));
+	s.nbaseline = 0;
+	snprintf(s.baseline_range, sizeof(s.baseline_range), "<1.4.2");
+	assert_false(ota_rollout_matches(&s, &d, why, sizeof(why)));
+	s.baseline_range[0] = 0;
+	s.ntags_all = 2;
+	snprintf(s.tags_all[0], sizeof(s.tags_all[0]), "line=1");
+	snprintf(s.tags_all[1], sizeof(s.tags_all[1]), "site=paris");
+	assert_false(ota_rollout_matches(&s, &d, why, sizeof(why)));
+	s.ntags_all = 1;
+	assert_true(ota_rollout_matches(&s, &d, why, sizeof(why)));
+	s.ntags_any = 2;
+	snprintf(s.tags_any[0], sizeof(s.tags_any[0]), "site=paris");
+	snprintf(s.tags_any[1], sizeof(s.tags_any[1]), "site=rome");
+	assert_false(ota_rollout_matches(&s, &d, why, sizeof(why)));
+	snprintf(s.tags_any[1], sizeof(s.tags_any[1]), "site=berlin");
+	assert_true(ota_rollout_matches(&s, &d, why, sizeof(why)));
+}
+
+static enum ota_verdict judge(const struct ota_rollout_spec *s, unsigned succ, unsigned failed,
+			      unsigned active, int64_t started, int64_t now)
+{
+	struct ota_stage_counts c;
+	char why[256];
+	memset(&c, 0, sizeof(c));
+	c.n[OTA_MS_SUCCEEDED] = succ;
+	c.n[OTA_MS_FAILED] = failed;
+	c.n[OTA_MS_DOWNLOADING] = active;
+	return ota_rollout_judge(s, 0, &c, 0, 0, started, now, why, sizeof(why));
+}
+
+static void test_thresholds_min_finished_soak_approval(void **state)
+{
+	struct ota_rollout_spec s;
+	(void)state;
+
+	spec_init(&s, "x");
+	s.nstages = 2;
+	s.stages[0] = (struct ota_rollout_stage){100, 80, true, 20, 10, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 80, true, 20, 10, 0};
+	/* Failure threshold 20 % of finished, once 10 finished: at the boundary holds. */
+	assert_int_equal(judge(&s, 8, 2, 0, T0, T0), OTA_V_ADVANCE);      /* 20 %: not more */
+	assert_int_equal(judge(&s, 7, 3, 0, T0, T0), OTA_V_HALT);         /* 30 % */
+	assert_int_equal(judge(&s, 9, 1, 0, T0, T0), OTA_V_ADVANCE);      /* 10 % */
+	assert_int_equal(judge(&s, 40, 10, 0, T0, T0), OTA_V_ADVANCE);    /* exactly 20 % */
+	assert_int_equal(judge(&s, 40, 11, 0, T0, T0), OTA_V_HALT);       /* 21.6 % */
+	/* Minimum finished: 9 finished, all failed, decides nothing yet. */
+	assert_int_equal(judge(&s, 0, 9, 5, T0, T0), OTA_V_HOLD);
+	assert_int_equal(judge(&s, 0, 10, 5, T0, T0), OTA_V_HALT);
+	/* Success threshold 80 % of the joined devices: 8 of 10 advances, 7 of 10 holds. */
+	assert_int_equal(judge(&s, 16, 0, 4, T0, T0), OTA_V_ADVANCE);
+	assert_int_equal(judge(&s, 10, 0, 3, T0, T0), OTA_V_HOLD);
+	/* Soak: not before soak_s seconds in the stage, whatever the successes. */
+	s.stages[0].soak_s = 3600;
+	assert_int_equal(judge(&s, 10, 0, 0, T0, T0 + 3599), OTA_V_HOLD);
+	assert_int_equal(judge(&s, 10, 0, 0, T0, T0 + 3600), OTA_V_ADVANCE);
+	/* A halt does not wait for the soak. */
+	assert_int_equal(judge(&s, 0, 10, 0, T0, T0 + 1), OTA_V_HALT);
+	/* Approval instead of advancing. */
+	s.stages[0].auto_advance = false;
+	assert_int_equal(judge(&s, 10, 0, 0, T0, T0 + 3600), OTA_V_WAIT_APPROVAL);
+	/* Acknowledged failures (resume) are not counted again. */
+	struct ota_stage_counts c;
+	char why[128];
+	memset(&c, 0, sizeof(c));
+	c.n[OTA_MS_FAILED] = 10;
+	c.n[OTA_MS_SUCCEEDED] = 5;
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0, why, sizeof(why)),
+			 OTA_V_HALT);
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 10, 10, T0, T0, why, sizeof(why)),
+			 OTA_V_HOLD);
+}
+
+static void test_engine_approval_and_completion(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	char id[OTA_RO_ID_MAX], msg[256];
+	unsigned stage;
+
+	spec_init(&s, f->rel_new);
+	s.nstages = 2;
+	s.stages[0] = (struct ota_rollout_stage){5000, 100, false, 50, 1, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 50, 1, 0};
+	start(f, &s, id);
+	/* Approving a running rollout is refused and changes nothing. */
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", T0, msg,
+					 sizeof(msg)),
+			 OTA_ERR_CONFLICT);
+	struct ota_rollout_row row;
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	unsigned offered = 0, n = 0;
+	char devs[40][16];
+	for (int i = 0; i < 40; i++) {
+		snprintf(devs[i], sizeof(devs[i]), "a-%02d", i);
+		device(f->st, devs[i], "1.0.0", 1);
+		bool in = ota_rollout_bucket(row.hash_key, id, devs[i]) < 5000;
+		bool got = checkin(f, devs[i], "1.0.0", 1, NULL, 0, T0 + 1);
+		assert_int_equal(in, got);
+		offered += got;
+	}
+	assert_true(offered > 0 && offered < 40);
+	for (int i = 0; i < 40; i++)
+		if (ota_rollout_bucket(row.hash_key, id, devs[i]) < 5000) {
+			finish(f, devs[i], "confirmed", NULL, T0 + 2);
+			n++;
+		}
+	assert_int_equal(ota_rollout_evaluate(f->st, id, T0 + 3), OTA_OK);
+	assert_int_equal(state_of(f, id, &stage), OTA_RS_WAITING_APPROVAL);
+	assert_int_equal(stage, 0);
+	/* Waiting: no device outside stage 1 is offered anything. */
+	for (int i = 0; i < 40; i++)
+		assert_false(checkin(f, devs[i], "1.0.0", 1, NULL, 0, T0 + 4));
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", T0 + 5, msg,
+					 sizeof(msg)),
+			 OTA_OK);
+	assert_int_equal(state_of(f, id, &stage), OTA_RS_RUNNING);
+	assert_int_equal(stage, 1);
+	for (int i = 0; i < 40; i++) {
+		bool was_in = ota_rollout_bucket(row.hash_key, id, devs[i]) < 5000;
+		/* Stage 1's devices finished: nothing new for them; everyone else joins. */
+		assert_int_equal(checkin(f, devs[i], was_in ? "2.0.0" : "1.0.0", 1, NULL, 0,
+					 T0 + 6),
+				 !was_in);
+	}
+	for (int i = 0; i < 40; i++)
+		if (ota_rollout_bucket(row.hash_key, id, devs[i]) >= 5000)
+			finish(f, devs[i], "confirmed", NULL, T0 + 7);
+	assert_int_equal(ota_rollout_evaluate(f->st, id, T0 + 8), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_COMPLETED);
+	struct ota_stage_counts c0, c1;
+	assert_int_equal(ota_store_rollout_counts(f->st, id, 0, &c0), OTA_OK);
+	assert_int_equal(ota_store_rollout_counts(f->st, id, 1, &c1), OTA_OK);
+	assert_int_equal(c0.n[OTA_MS_SUCCEEDED] + c1.n[OTA_MS_SUCCEEDED], 40);
+	assert_int_equal(c0.n[OTA_MS_SUCCEEDED], n);
+}
+
+static bool open_at(const char *tz, unsigned days, unsigned start_min, unsigned dur,
+		    int64_t t)
+{
+	struct ota_rollout_spec s;
+	bool open = false;
+	spec_init(&s, "x");
+	s.window_days = days;
+	s.window_start = start_min;
+	s.window_duration = dur;
+	snprintf(s.window_tz, sizeof(s.window_tz), "%s", tz);
+	assert_int_equal(ota_rollout_window_open(&s, t, &open), OTA_OK);
+	return open;
+}
+
+static void test_windows_across_midnight_and_zones(void **state)
+{
+	(void)state;
+	int32_t off;
+	const int64_t jan15 = T0;            /* Thu 2026-01-15 00:00 UTC */
+	const int64_t jul16 = 1784160000;    /* Thu 2026-07-16 00:00 UTC */
+	const unsigned every = 0x7f, fri = 1u << 4;
+
+	assert_int_equal(ota_tz_offset("Europe/Berlin", jan15, &off), OTA_OK);
+	assert_int_equal(off, 3600);
+	assert_int_equal(ota_tz_offset("Europe/Berlin", jul16, &off), OTA_OK);
+	assert_int_equal(off, 7200);
+	assert_int_equal(ota_tz_offset("Asia/Kolkata", jan15, &off), OTA_OK);
+	assert_int_equal(off, 19800);
+	assert_int_equal(ota_tz_offset("America/New_York", jan15, &off), OTA_OK);
+	assert_int_equal(off, -18000);
+	assert_int_equal(ota_tz_offset("No/Such_Zone", jan15, &off), OTA_ERR_INVALID);
+
+	/* Every day 22:00-02:00 Berlin time (CET, UTC+1 in January). */
+	assert_false(open_at("Europe/Berlin", every, 22 * 60, 240, jan15 + 20 * 3600 + 3599));
+	assert_true(open_at("Europe/Berlin", every, 22 * 60, 240, jan15 + 21 * 3600));
+	assert_true(open_at("Europe/Berlin", every, 22 * 60, 240, jan15 + 24 * 3600 + 3599));
+	assert_false(open_at("Europe/Berlin", every, 22 * 60, 240, jan15 + 25 * 3600));
+	/* In July (CEST, UTC+2) the same window opens an hour earlier in UTC. */
+	assert_false(open_at("Europe/Berlin", every, 22 * 60, 240, jul16 + 19 * 3600 + 3599));
+	assert_true(open_at("Europe/Berlin", every, 22 * 60, 240, jul16 + 20 * 3600));
+	/* Fridays 23:00 for 2 h in Kolkata (UTC+5:30): open Sat 00:30 local, closed Sat 23:30
+	 * and Thu 23:30 local. Fri 2026-01-16 23:00 IST = 17:30 UTC. */
+	const int64_t fri2300 = jan15 + 86400 + 17 * 3600 + 1800;
+	assert_false(open_at("Asia/Kolkata", fri, 23 * 60, 120, fri2300 - 1));
+	assert_true(open_at("Asia/Kolkata", fri, 23 * 60, 120, fri2300));
+	assert_true(open_at("Asia/Kolkata", fri, 23 * 60, 120, fri2300 + 90 * 60));
+	assert_false(open_at("Asia/Kolkata", fri, 23 * 60, 120, fri2300 + 120 * 60));
+	assert_false(open_at("Asia/Kolkata", fri, 23 * 60, 120, fri2300 + 86400 + 1800));
+	assert_false(open_at("Asia/Kolkata", fri, 23 * 60, 120, fri2300 - 86400 + 1800));
+	/* New York, UTC-5: Friday 23:00 local is Saturday 04:00 UTC. */
+	const int64_t ny = jan15 + 2 * 86400 + 4 * 3600;
+	assert_false(open_at("America/New_York", fri, 23 * 60, 60, ny - 1));
+	assert_true(open_at("America/New_York", fri, 23 * 60, 60, ny));
+	assert_false(open_at("America/New_York", fri, 23 * 60, 60, ny + 3600));
+	/* UTC, Sunday (bit 6) 23:30 for 60 min wraps into Monday. Sun 2026-01-18. */
+	const int64_t sun = jan15 + 3 * 86400;
+	assert_true(open_at("UTC", 1u << 6, 23 * 60 + 30, 60, sun + 86400 + 20 * 60));
+	assert_false(open_at("UTC", 1u << 6, 23 * 60 + 30, 60, sun + 86400 + 30 * 60));
+	assert_false(open_at("UTC", 1u << 6, 23 * 60 + 30, 60, sun + 20 * 60));
+}
+
+static void test_window_engine_tells_wait(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	char id[OTA_RO_ID_MAX];
+
+	spec_init(&s, f->rel_new);
+	s.window_days = 0x7f;
+	s.window_start = 2 * 60;
+	s.window_duration = 60;
+	snprintf(s.window_tz, sizeof(s.window_tz), "UTC");
+	start(f, &s, id);
+	device(f->st, "w-1", "1.0.0", 1);
+	assert_false(checkin(f, "w-1", "1.0.0", 1, NULL, 0, T0 + 3600));
+	assert_true(checkin(f, "w-1", "1.0.0", 1, NULL, 0, T0 + 7200));
+}
+
+struct race {
+	struct fx *f;
+	int base;
+	unsigned offered;
+};
+
+static const char *const line_tags[4][1] = {{"line=1"}, {"line=2"}, {"line=3"}, {"line=4"}};
+
+static void *race_thread(void *p)
+{
+	struct race *r = p;
+	for (int i = 0; i < 10; i++) {
+		char dev[16];
+		int n = r->base + i;
+		snprintf(dev, sizeof(dev), "b-%02d", n);
+		bool offered = false;
+		struct ota_rollout_device d = {.id = dev,
+					       .hw_variant = "pico2w",
+					       .version = "1.0.0",
+					       .security_floor = 1,
+					       .ntags = 1,
+					       .tags = line_tags[n % 4]};
+		if (ota_rollout_checkin(r->f->st, &d, T0 + 1, &offered) != OTA_OK)
+			return (void *)1;
+		r->offered += offered;
+	}
+	return NULL;
+}
+
+static int count_active(struct fx *f)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int n = -1;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM deployments WHERE status = "
+					    "'active'",
+					    -1, &q, NULL),
+			 SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
+}
+
+static void test_budgets_under_concurrent_checkins(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	char id[OTA_RO_ID_MAX];
+	pthread_t th[8];
+	struct race r[8];
+
+	spec_init(&s, f->rel_new);
+	s.max_active = 3;
+	s.max_active_per_tag = 1;
+	s.stages[0].min_finished = 80; /* stays running through the rounds */
+	snprintf(s.budget_tag_key, sizeof(s.budget_tag_key), "line");
+	start(f, &s, id);
+	for (int i = 0; i < 80; i++) {
+		char dev[16];
+		snprintf(dev, sizeof(dev), "b-%02d", i);
+		device(f->st, dev, "1.0.0", 1);
+	}
+	unsigned total = 0;
+	for (int round = 0; round < 3; round++) {
+		for (int t = 0; t < 8; t++) {
+			r[t] = (struct race){.f = f, .base = t * 10};
+			assert_int_equal(pthread_create(&th[t], NULL, race_thread, &r[t]), 0);
+		}
+		unsigned offered = 0;
+		for (int t = 0; t < 8; t++) {
+			void *ret;
+			pthread_join(th[t], &ret);
+			assert_null(ret);
+			offered += r[t].offered;
+		}
+		/* Never more than 3 at once, never two of one line. */
+		assert_int_equal(offered, 3);
+		assert_int_equal(count_active(f), 3);
+		unsigned n;
+		assert_int_equal(ota_store_rollout_active(f->st, id, "", &n), OTA_OK);
+		assert_int_equal(n, 3);
+		for (int l = 1; l <= 4; l++) {
+			char scope[16];
+			snprintf(scope, sizeof(scope), "line=%d", l);
+			assert_int_equal(ota_store_rollout_active(f->st, id, scope, &n), OTA_OK);
+			assert_true(n <= 1);
+		}
+		/* The updating devices finish; the budget frees up for the next round. */
+		for (int i = 0; i < 80; i++) {
+			char dev[16];
+			struct ota_deployment dep;
+			snprintf(dev, sizeof(dev), "b-%02d", i);
+			if (ota_store_deployment_active(f->st, dev, &dep) == OTA_OK)
+				finish(f, dev, "confirmed", NULL, T0 + 2 + round);
+		}
+		total += offered;
+	}
+	assert_int_equal(total, 9);
+}
+
+static void test_retries_with_backoff_then_failed(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	char id[OTA_RO_ID_MAX];
+	struct ota_rollout_member m;
+
+	spec_init(&s, f->rel_new);
+	s.retry_attempts = 3;
+	s.retry_backoff_s = 60;
+	s.stages[0].failure_pct = 100; /* never halts: this test is about one device */
+	start(f, &s, id);
+	device(f->st, "c-1", "1.0.0", 1);
+	int64_t t = T0 + 10;
+	assert_true(checkin(f, "c-1", "1.0.0", 1, NULL, 0, t));
+	/* The device busy with it gets nothing else (no preemption). */
+	assert_false(checkin(f, "c-1", "1.0.0", 1, NULL, 0, t));
+	finish(f, "c-1", "failed", "hash mismatch", t);
+	assert_false(checkin(f, "c-1", "1.0.0", 1, NULL, 0, t + 59));
+	assert_true(checkin(f, "c-1", "1.0.0", 1, NULL, 0, t + 60));
+	t += 60;
+	assert_int_equal(ota_store_rollout_member_get(f->st, id, "c-1", &m), OTA_OK);
+	assert_int_equal(m.state, OTA_MS_PENDING);
+	assert_int_equal(m.attempts, 2);
+	finish(f, "c-1", "rolled_back", "health check failed", t);
+	assert_false(checkin(f, "c-1", "1.0.0", 1, NULL, 0, t + 119));
+	assert_true(checkin(f, "c-1", "1.0.0", 1, NULL, 0, t + 120));
+	t += 120;
+	finish(f, "c-1", "failed", "hash mismatch", t);
+	/* Attempts used up: failed for good. */
+	assert_false(checkin(f, "c-1", "1.0.0", 1, NULL, 0, t + 100000));
+	assert_int_equal(ota_store_rollout_member_get(f->st, id, "c-1", &m), OTA_OK);
+	assert_int_equal(m.state, OTA_MS_FAILED);
+	assert_int_equal(m.attempts, 3);
+	struct ota_stage_counts c;
+	assert_int_equal(ota_store_rollout_counts(f->st, id, 0, &c), OTA_OK);
+	assert_int_equal(c.n[OTA_MS_FAILED], 1);
+	assert_int_equal(c.n[OTA_MS_PENDING], 0);
+	assert_int_equal(ota_rollout_backoff(&s, 1), 60);
+	assert_int_equal(ota_rollout_backoff(&s, 2), 120);
+	assert_int_equal(ota_rollout_backoff(&s, 3), 240);
+}
+
+struct refusal_list {
+	unsigned n;
+};
+
+static void test_halt_at_canary_and_rollback_floor(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	char id[OTA_RO_ID_MAX], msg[256];
+	struct ota_rollout_row row;
+	const int N = 200;
+	char (*devs)[16] = calloc((size_t)N, 16);
+
+	spec_init(&s, f->rel_new);
+	s.nstages = 3;
+	s.stages[0] = (struct ota_rollout_stage){500, 100, true, 0, 2, 0};
+	s.stages[1] = (struct ota_rollout_stage){5000, 100, true, 0, 2, 0};
+	s.stages[2] = (struct ota_rollout_stage){10000, 100, true, 0, 2, 0};
+	start(f, &s, id);
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	unsigned canary = 0;
+	for (int i = 0; i < N; i++) {
+		snprintf(devs[i], 16, "h-%03d", i);
+		device(f->st, devs[i], "1.0.0", 2);
+		bool in = ota_rollout_bucket(row.hash_key, id, devs[i]) < 500;
+		assert_int_equal(checkin(f, devs[i], "1.0.0", 2, NULL, 0, T0 + 1), in);
+		canary += in;
+	}
+	assert_true(canary >= 2);
+	/* One canary device raised its floor meanwhile (it ran something newer once). */
+	const char *high = NULL;
+	for (int i = 0; i < N; i++) {
+		if (ota_rollout_bucket(row.hash_key, id, devs[i]) >= 500)
+			continue;
+		finish(f, devs[i], "rolled_back", "not bought before the watchdog", T0 + 2);
+		if (!high) {
+			high = devs[i];
+			device(f->st, high, "1.0.0", 5);
+		}
+	}
+	/* The halt comes at the next evaluation; nobody outside the canary was offered. */
+	for (int i = 0; i < N; i++)
+		assert_false(checkin(f, devs[i], "1.0.0", 2, NULL, 0, T0 + 3));
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	assert_int_equal(row.state, OTA_RS_PAUSED);
+	assert_int_equal(row.stage, 0);
+	assert_non_null(strstr(row.reason, "failure threshold"));
+	assert_int_equal(count_active(f), 0);
+
+	/* Roll back to 1.0.0 (security_version 2): refused for the device whose floor is 5. */
+	unsigned deployed = 0, nref = 0;
+	struct ota_rollback_refusal *ref = NULL;
+	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_new, false, "t", T0 + 4,
+					      &deployed, &ref, &nref, msg, sizeof(msg)),
+			 OTA_ERR_INVALID); /* not its own release */
+	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_old, false, "t", T0 + 4,
+					      &deployed, &ref, &nref, msg, sizeof(msg)),
+			 OTA_OK);
+	assert_int_equal(deployed, canary - 1);
+	assert_int_equal(nref, 1);
+	assert_string_equal(ref[0].device_id, high);
+	assert_non_null(strstr(ref[0].reason, "floor"));
+	free(ref);
+	assert_int_equal(count_active(f), (int)canary - 1);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_ABORTED);
+	/* Aborted: a second roll back and operator actions are refused. */
+	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_old, false, "t", T0 + 5,
+					      &deployed, &ref, &nref, msg, sizeof(msg)),
+			 OTA_ERR_CONFLICT);
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_RESUME, NULL, "t", T0, msg,
+					 sizeof(msg)),
+			 OTA_ERR_CONFLICT);
+	free(devs);
+}
+
+static void test_skips_and_abort(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	char id[OTA_RO_ID_MAX], msg[256];
+	struct ota_rollout_member m;
+
+	spec_init(&s, f->rel_new);
+	start(f, &s, id);
+	device(f->st, "s-1", "1.0.0", 9);
+	device(f->st, "s-2", "2.0.0", 1);
+	device(f->st, "s-3", "1.0.0", 1);
+	assert_false(checkin(f, "s-1", "1.0.0", 9, NULL, 0, T0 + 1));
+	assert_int_equal(ota_store_rollout_member_get(f->st, id, "s-1", &m), OTA_OK);
+	assert_int_equal(m.state, OTA_MS_SKIPPED);
+	assert_non_null(strstr(m.reason, "below floor"));
+	assert_false(checkin(f, "s-2", "2.0.0", 1, NULL, 0, T0 + 1));
+	assert_int_equal(ota_store_rollout_member_get(f->st, id, "s-2", &m), OTA_OK);
+	assert_int_equal(m.state, OTA_MS_SKIPPED);
+	assert_true(checkin(f, "s-3", "1.0.0", 1, NULL, 0, T0 + 1));
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_ABORT, "bad idea", "t", T0 + 2, msg,
+					 sizeof(msg)),
+			 OTA_OK);
+	/* The pending deployment (nothing downloaded) is cancelled with the rollout. */
+	assert_int_equal(count_active(f), 0);
+	assert_int_equal(ota_store_rollout_member_get(f->st, id, "s-3", &m), OTA_OK);
+	assert_int_equal(m.state, OTA_MS_SKIPPED);
+	unsigned n;
+	assert_int_equal(ota_store_rollout_active(f->st, id, "", &n), OTA_OK);
+	assert_int_equal(n, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stage_growth_only_adds),
+		cmocka_unit_test(test_spec_rules_and_text),
+		cmocka_unit_test(test_filter_and_semver),
+		cmocka_unit_test(test_thresholds_min_finished_soak_approval),
+		cmocka_unit_test(test_windows_across_midnight_and_zones),
+		cmocka_unit_test_setup_teardown(test_engine_approval_and_completion, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_window_engine_tells_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budgets_under_concurrent_checkins, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_retries_with_backoff_then_failed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_halt_at_canary_and_rollback_floor, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_skips_and_abort, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
