@@ -56,8 +56,10 @@ int main(void)
 	if (err != FWA_OK) {
 		/* Without a port there is no agent; the product would run without updates. */
 		printf("app: agent port not ready: %s (%s)\n", why ? why : "?", fwa_strerror(err));
-		for (;;)
+		for (;;) {
 			sleep_ms(1000);
+			fwa_rp2350_progress(&port); /* as below: never during a trial */
+		}
 	}
 	printf("app: slot %c%s, reset %d, secure boot %s\n",
 	       port.boot.active_slot == FWA_SLOT_B ? 'B' : 'A', port.boot.trial ? " (trial)" : "",
@@ -73,9 +75,16 @@ int main(void)
 	cfg.nchecks = sizeof(checks) / sizeof(checks[0]);
 	err = fwa_agent_init(&agent, &port.port, &cfg, scratch, sizeof(scratch));
 	if (err != FWA_OK) {
+		/*
+		 * The product keeps running without updates; its own work is the progress that
+		 * feeds the watchdog. During a trial feeding is refused, so an image whose agent
+		 * cannot start is never bought and the bootrom brings back the previous one.
+		 */
 		printf("app: agent did not start: %s\n", fwa_strerror(err));
-		for (;;)
+		for (;;) {
 			fwa_rp2350_poll(&port, 1000);
+			fwa_rp2350_progress(&port);
+		}
 	}
 
 	for (;;) {
@@ -85,8 +94,7 @@ int main(void)
 		if (err != FWA_OK)
 			printf("app: agent step: %s\n", fwa_strerror(err));
 		if (step.rebooting) {
-			/* The port asked the bootrom for a reboot; it happens within milliseconds.
-			 */
+			/* The port asked the bootrom for a reboot: it comes within milliseconds. */
 			for (;;)
 				tight_loop_contents();
 		}
