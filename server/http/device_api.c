@@ -4,6 +4,7 @@
  * deployment event reports.
  */
 #include "http/internal.h"
+#include "http/rollouts.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -172,6 +173,10 @@ void ota_h_checkin(struct ota_req *r)
 		goto out;
 	}
 	update = offer(r, hw, floor);
+	if (r->problem != OTA_P_NONE)
+		goto out;
+	if (!update && ota_rollouts_on_checkin(r, hw, version, (uint32_t)floor))
+		update = offer(r, hw, floor);
 	if (r->problem != OTA_P_NONE)
 		goto out;
 	answer = json_pack("{s:s, s:i, s:I}", "action", update ? "update" : "none", "poll_after",
@@ -425,6 +430,8 @@ void ota_h_event(struct ota_req *r)
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the report");
 		return;
 	}
+	if (!duplicate)
+		ota_rollouts_on_event(r, dep.id);
 	if (ota_store_deployment_get(r->deps->store, dep.id, &dep) != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the deployment");
 		return;

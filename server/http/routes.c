@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "http/internal.h"
+#include "http/rollouts.h"
 
 #define DEV OTA_L_DEVICE
 #define MGMT OTA_L_MANAGEMENT
@@ -38,6 +39,30 @@ const struct ota_route ota_routes[] = {
 	 NULL, NULL},
 	{"POST", "/api/v1/revocations", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON,
 	 ota_h_revocation_create, NULL, NULL, NULL},
+	/* Rollouts (docs/rollouts.md) and metrics */
+	{"POST", "/api/v1/rollouts", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON, ota_h_rollout_create,
+	 NULL, NULL, NULL},
+	{"GET", "/api/v1/rollouts", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_rollout_list, NULL,
+	 NULL, NULL},
+	{"GET", "/api/v1/rollouts/{id}", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_rollout_get,
+	 NULL, NULL, NULL},
+	{"POST", "/api/v1/rollouts/{id}/start", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_rollout_start, NULL, NULL, NULL},
+	{"POST", "/api/v1/rollouts/{id}/pause", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_rollout_pause, NULL, NULL, NULL},
+	{"POST", "/api/v1/rollouts/{id}/resume", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_rollout_resume, NULL, NULL, NULL},
+	{"POST", "/api/v1/rollouts/{id}/approve", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_rollout_approve, NULL, NULL, NULL},
+	{"POST", "/api/v1/rollouts/{id}/abort", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_rollout_abort, NULL, NULL, NULL},
+	{"POST", "/api/v1/rollouts/{id}/rollback", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_rollout_rollback, NULL, NULL, NULL},
+	{"GET", "/api/v1/rollouts/{id}/devices", MGMT, OTA_ROLES_READ, OTA_BODY_NONE,
+	 ota_h_rollout_devices, NULL, NULL, NULL},
+	{"GET", "/api/v1/rollouts/{id}/devices/{device_id}", MGMT, OTA_ROLES_READ, OTA_BODY_NONE,
+	 ota_h_rollout_device, NULL, NULL, NULL},
+	{"GET", "/metrics", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_metrics, NULL, NULL, NULL},
 };
 const size_t ota_routes_count = sizeof(ota_routes) / sizeof(ota_routes[0]);
 
