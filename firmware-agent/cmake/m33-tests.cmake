@@ -16,7 +16,8 @@ if(NOT FWA_QEMU_ARM OR NOT FWA_TIMEOUT)
 		"(scripts/install-deps.sh installs qemu-system-arm)")
 endif()
 
-set(FWA_M33_SUITES encoding json semver time dsse root manifest)
+set(FWA_M33_SUITES encoding json semver time dsse root manifest identity)
+set(FWA_RP2350_DIR ${CMAKE_CURRENT_LIST_DIR}/../ports/rp2350)
 if(TARGET fwa_core AND EXISTS ${FWA_PTEST_DIR}/t_agent.c)
 	list(APPEND FWA_M33_SUITES agent)
 endif()
@@ -39,6 +40,10 @@ foreach(suite ${FWA_M33_SUITES})
 	target_link_libraries(${t} PRIVATE fwa_verify)
 	if(suite STREQUAL "agent")
 		target_link_libraries(${t} PRIVATE fwa_core)
+	elseif(suite STREQUAL "identity")
+		# The RP2350 port's identity parser: freestanding, so it runs here without the SDK.
+		target_sources(${t} PRIVATE ${FWA_RP2350_DIR}/identity.c)
+		target_include_directories(${t} PRIVATE ${FWA_RP2350_DIR})
 	endif()
 	target_link_options(${t} PRIVATE
 		-T${FWA_M33_DIR}/mps2-an505.ld --specs=rdimon.specs -nostartfiles

@@ -2,12 +2,11 @@
  * identity.c - reads the device's provisioned identity (Wi-Fi, server, TLS credentials,
  * trusted root, hardware variant) from the identity partition: a small record format with a
  * CRC, written once by the host-side provisioning step (tools/provision.py). The firmware
- * only ever reads this partition.
+ * only ever reads this partition. Freestanding, so that the tests run it on the host and on
+ * the emulated Cortex-M33 as well (tests/portable/t_identity.c).
  */
 #include <stdbool.h>
 #include <string.h>
-
-#include "hardware/regs/addressmap.h"
 
 #include "identity.h"
 
@@ -76,10 +75,12 @@ enum fwa_err fwa_rp2350_identity_parse(const uint8_t *buf, size_t len,
 			return bad(why, FWA_ERR_MALFORMED, "identity record of an unknown kind");
 		if (val[tag])
 			return bad(why, FWA_ERR_MALFORMED, "identity record given twice");
-		if (n < 2 || n > 12 + rl - off || buf[off + n - 1] != 0 ||
+		if (n < 1 || n > 12 + rl - off || buf[off + n - 1] != 0 ||
 		    memchr(buf + off, 0, n - 1) != NULL)
-			return bad(why, FWA_ERR_MALFORMED,
-			           "identity value empty or not a C string");
+			return bad(why, FWA_ERR_MALFORMED, "identity value is not a C string");
+		/* Only the Wi-Fi passphrase may be empty (an open network). */
+		if (n == 1 && tag != FWA_ID_WIFI_PASSWORD)
+			return bad(why, FWA_ERR_MALFORMED, "identity value empty");
 		val[tag] = (const char *)buf + off;
 		vlen[tag] = n;
 		off += n;
@@ -109,16 +110,4 @@ enum fwa_err fwa_rp2350_identity_parse(const uint8_t *buf, size_t len,
 	out->host_header[hl++] = ':';
 	memcpy(out->host_header + hl, val[FWA_ID_SERVER_PORT], vlen[FWA_ID_SERVER_PORT]);
 	return FWA_OK;
-}
-
-enum fwa_err fwa_rp2350_identity_load(uint32_t start, uint32_t size,
-                                      struct fwa_rp2350_identity *out, const char **why)
-{
-	/* The identity lives for the whole run: the TLS configuration points into it. */
-	static uint8_t copy[FWA_RP2350_IDENTITY_MAX + 16];
-	size_t n = size < sizeof(copy) ? size : sizeof(copy);
-
-	/* The untranslated, uncached XIP window reads any partition by its storage offset. */
-	memcpy(copy, (const void *)(XIP_NOCACHE_NOALLOC_NOTRANSLATE_BASE + start), n);
-	return fwa_rp2350_identity_parse(copy, n, out, why);
 }

@@ -10,7 +10,8 @@
  *   12  L bytes  records: u8 tag, u8 0, u16 length n, then n bytes of value; every value
  *                ends with a NUL byte that n counts, so that each is a C string
  *   12+L u32     CRC-32 (IEEE 802.3) of bytes 0 .. 12+L-1
- * Every tag below must appear exactly once; unknown tags are an error.
+ * Every tag below must appear exactly once; unknown tags are an error. Only the Wi-Fi
+ * passphrase may be empty (an open network).
  */
 #ifndef FWA_RP2350_IDENTITY_H
 #define FWA_RP2350_IDENTITY_H
@@ -60,12 +61,5 @@ struct fwa_rp2350_identity {
  */
 FWA_WUR enum fwa_err fwa_rp2350_identity_parse(const uint8_t *buf, size_t len,
                                                struct fwa_rp2350_identity *out, const char **why);
-
-/*
- * Copy the identity partition (storage offset `start`, `size` bytes) into a static buffer
- * and parse it. Same errors as fwa_rp2350_identity_parse().
- */
-FWA_WUR enum fwa_err fwa_rp2350_identity_load(uint32_t start, uint32_t size,
-                                              struct fwa_rp2350_identity *out, const char **why);
 
 #endif

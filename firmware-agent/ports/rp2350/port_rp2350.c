@@ -217,6 +217,18 @@ static bool read_partitions(struct fwa_rp2350 *p, struct fwa_rp2350_flash_area *
 	return true;
 }
 
+/* Copy the identity partition into RAM (the TLS configuration points into it) and parse it. */
+static enum fwa_err identity_load(const struct fwa_rp2350_flash_area *area,
+                                  struct fwa_rp2350_identity *out, const char **why)
+{
+	static uint8_t copy[FWA_RP2350_IDENTITY_MAX + 16];
+	size_t n = area->size < sizeof(copy) ? area->size : sizeof(copy);
+
+	/* The untranslated, uncached XIP window reads any partition by its storage offset. */
+	memcpy(copy, (const void *)(XIP_NOCACHE_NOALLOC_NOTRANSLATE_BASE + area->start), n);
+	return fwa_rp2350_identity_parse(copy, n, out, why);
+}
+
 /* ---- boot control ---- */
 
 static enum fwa_reset_reason reset_reason(const boot_info_t *bi)
@@ -446,7 +458,7 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 		*why = "the agent-state partition is too small for two state copies";
 		return FWA_ERR_FLASH;
 	}
-	err = fwa_rp2350_identity_load(p->identity.start, p->identity.size, &p->id, why);
+	err = identity_load(&p->identity, &p->id, why);
 	if (err != FWA_OK)
 		return err;
 	p->secure_boot = secure_boot_enabled();
