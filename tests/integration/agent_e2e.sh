@@ -78,9 +78,10 @@ dep1=$(deploy device-0001 "$rel_good")
 dep2=$(deploy device-0002 "$rel_bad")
 
 # Both agents run one full cycle at the same time.
-agent device-0001 once --timeout 120 2>"$T/a1.log" &
+# (the binary itself in the background, so that AGENT_PIDS are the agents' own PIDs)
+"$OTA_AGENT" --config "$T/device-0001/agent.conf" once --timeout 120 2>"$T/a1.log" &
 AGENT_PIDS+=($!)
-agent device-0002 once --timeout 120 2>"$T/a2.log" &
+"$OTA_AGENT" --config "$T/device-0002/agent.conf" once --timeout 120 2>"$T/a2.log" &
 AGENT_PIDS+=($!)
 rc1=0; rc2=0
 wait "${AGENT_PIDS[0]}" || rc1=$?
@@ -119,4 +120,29 @@ expect "device-0001 still on 1.1.0" "slot B version 1.1.0" "$(status_of device-0
 expect "device-0002 still on 1.0.0" "slot A version 1.0.0" "$(status_of device-0002 boots)"
 expect "no report stored twice" 12 \
 	"$(db "SELECT count(*) FROM deployment_events WHERE deployment_id IN ('$dep1','$dep2')")"
+
+# The poll loop: checks in, then waits for its next poll until SIGTERM stops it cleanly.
+expect "device-0001 as otad knows it" "1.1.0|2|B|normal" \
+	"$(db "SELECT version, security_floor, active_slot, boot_state FROM devices WHERE id='device-0001'")"
+expect "device-0002 as otad knows it" "1.0.0|0|A|normal" \
+	"$(db "SELECT version, security_floor, active_slot, boot_state FROM devices WHERE id='device-0002'")"
+sleep 1.1
+t0=$(date +%s)
+"$OTA_AGENT" --config "$T/device-0001/agent.conf" run 2>"$T/a1-run.log" &
+AGENT_PIDS+=($!)
+seen=0
+for _ in $(seq 1 100); do
+	seen=$(db "SELECT last_seen FROM devices WHERE id='device-0001'")
+	[ "$seen" -ge "$t0" ] && break
+	sleep 0.1
+done
+[ "$seen" -ge "$t0" ] && ok || fail "ota-agent run did not check in"
+sleep 0.5
+kill -0 "${AGENT_PIDS[0]}" 2>/dev/null && ok || fail "ota-agent run exited by itself"
+kill -TERM "${AGENT_PIDS[0]}"
+rc=0
+wait "${AGENT_PIDS[0]}" || rc=$?
+AGENT_PIDS=()
+expect "ota-agent run stops on SIGTERM" 0 "$rc"
+expect "still on 1.1.0 after the poll loop" "slot B version 1.1.0" "$(status_of device-0001 boots)"
 finish
