@@ -495,7 +495,9 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	if (!p->boot.trial)
 		arm_watchdog(p);
 	err = fwa_rp2350_tr_setup(p);
-	if (err != FWA_OK)
+	if (err == FWA_ERR_KEY)
+		*why = "the device certificate is not an ECDSA P-256 certificate";
+	else if (err != FWA_OK)
 		*why = "TLS credentials in the identity partition do not parse";
 	return err;
 }

@@ -70,7 +70,8 @@ struct fwa_rp2350 {
  * exist, loads the identity into p->id, arms the watchdog unless this boot is a trial, and
  * prepares the transport (Wi-Fi is joined on the first connect). FWA_ERR_FLASH when the
  * partition table is not the expected one, FWA_ERR_MALFORMED when the identity is missing or
- * damaged, FWA_ERR_CRYPTO when the TLS credentials do not parse. *why (optional) says which.
+ * damaged, FWA_ERR_KEY when the device certificate is not ECDSA P-256, FWA_ERR_CRYPTO when
+ * the TLS credentials do not parse. *why (optional) says which.
  */
 FWA_WUR enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why);
 

@@ -15,8 +15,11 @@
 #include "lwip/altcp_tls.h"
 #include "lwip/dns.h"
 #include "lwip/pbuf.h"
+#include "mbedtls/ecp.h"
+#include "mbedtls/pk.h"
 #include "mbedtls/platform_time.h"
 #include "mbedtls/ssl.h"
+#include "mbedtls/x509_crt.h"
 #include "pico/cyw43_arch.h"
 #include "pico/stdlib.h"
 
@@ -136,12 +139,29 @@ static enum fwa_err arch_start(struct fwa_rp2350 *p)
 	return FWA_OK;
 }
 
+/* The device certificate (and so its key, which TLS pairs with it) must be ECDSA P-256. */
+static bool device_cert_is_p256(const struct fwa_rp2350_identity *id)
+{
+	mbedtls_x509_crt crt;
+	bool ok;
+
+	mbedtls_x509_crt_init(&crt);
+	ok = mbedtls_x509_crt_parse(&crt, (const unsigned char *)id->device_cert,
+	                            id->device_cert_len) == 0 &&
+	     mbedtls_pk_get_type(&crt.pk) == MBEDTLS_PK_ECKEY &&
+	     mbedtls_ecp_keypair_get_group_id(mbedtls_pk_ec(crt.pk)) == MBEDTLS_ECP_DP_SECP256R1;
+	mbedtls_x509_crt_free(&crt);
+	return ok;
+}
+
 enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p)
 {
 	const struct fwa_rp2350_identity *id = &p->id;
 
 	memset(&tr, 0, sizeof(tr));
 	p->tr = &tr;
+	if (!device_cert_is_p256(id))
+		return FWA_ERR_KEY;
 	/* The provisioned CA is the only trust anchor; lwipopts.h makes verification required. */
 	tr.cfg = altcp_tls_create_config_client_2wayauth(
 	    (const u8_t *)id->server_ca, id->server_ca_len, (const u8_t *)id->device_key,

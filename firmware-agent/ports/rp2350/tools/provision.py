@@ -17,6 +17,8 @@ The output contains the device's private key: create it on the provisioning host
 and delete it (docs/rp2350.md, "Provisioning").
 """
 import argparse
+import base64
+import binascii
 import json
 import struct
 import sys
@@ -64,6 +66,26 @@ def pem_blocks(text, what, kinds):
     return found
 
 
+# DER of the prime256v1 (P-256) curve OID, present in both PKCS#8 and SEC1 EC private keys.
+P256_OID = bytes.fromhex("06082a8648ce3d030107")
+
+
+def pem_der(text, what):
+    body = []
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("-----BEGIN "):
+            inside = True
+        elif line.startswith("-----END "):
+            break
+        elif inside and ":" not in line:
+            body.append(line.strip())
+    try:
+        return base64.b64decode("".join(body), validate=True)
+    except (binascii.Error, ValueError):
+        fail(f"{what} is not valid PEM")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wifi-ssid", required=True)
@@ -98,6 +120,10 @@ def main():
     pem_blocks(key, "--key", ["PRIVATE KEY", "EC PRIVATE KEY"])
     if "ENCRYPTED" in key:
         fail("--key must not be encrypted: the device has no passphrase")
+    if P256_OID not in pem_der(key, "--key"):
+        fail("--key is not an ECDSA P-256 key")
+    if P256_OID not in pem_der(cert, "--cert"):
+        fail("--cert does not hold an ECDSA P-256 public key")
     root = read_text(a.root, "root metadata")
     try:
         env = json.loads(root)
