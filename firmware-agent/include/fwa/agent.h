@@ -182,8 +182,9 @@ struct fwa_step {
  * state (a fresh state when neither copy decodes: FWA_OK, first boot), reads boot info and
  * settles a pending trial: a trial slot that is running and no longer a trial was bought
  * (confirmed, floor raised); a previous slot running means the bootrom rolled back
- * (rolled_back with a reason). May write the state. FWA_ERR_FLASH / FWA_ERR_STATE on port
- * failures; the agent must not be stepped after an error.
+ * (rolled_back with a reason). May write the state. FWA_ERR_BUSY when an argument is missing
+ * or the scratch is too small or misaligned; FWA_ERR_FLASH / FWA_ERR_STATE on port failures;
+ * the agent must not be stepped after an error.
  */
 FWA_WUR enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
                                     const struct fwa_agent_config *cfg, void *scratch,
