@@ -76,6 +76,9 @@ run "$OTA_AGENT" --config agent.conf frobnicate
 expect "unknown command" 64 "$RC"
 
 # status before provisioning, a refused provisioning
+run "$OTA_AGENT" --config agent.conf once
+expect "once unprovisioned" 1 "$RC"
+expect_match "once unprovisioned message" "provision the device first" "$OUT"
 run "$OTA_AGENT" --config agent.conf status
 expect "status unprovisioned" 1 "$RC"
 expect_match "status unprovisioned message" "flash.bin" "$OUT"
@@ -110,6 +113,15 @@ expect_match "unreachable server message" "not finished within 2 s" "$OUT"
 expect "flash unchanged" "$before" "$(sha256sum state/flash.bin | cut -d' ' -f1)"
 run "$OTA_AGENT" --config agent.conf once --timeout 0
 expect "bad timeout" 64 "$RC"
+
+# One agent per device: a second process on the same state folder is refused.
+"$OTA_AGENT" --config agent.conf once --timeout 3 2>/dev/null &
+first=$!
+sleep 0.5
+run "$OTA_AGENT" --config agent.conf once --timeout 1
+expect "second agent refused" 1 "$RC"
+expect_match "second agent message" "another ota-agent runs on this state folder" "$OUT"
+wait "$first" || true
 
 echo "$(basename "$0"): $CHECKS checks passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]

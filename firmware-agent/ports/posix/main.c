@@ -6,13 +6,16 @@
  * slots and persisted state.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fwa/agent.h"
@@ -134,12 +137,22 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	size_t root_len = 0;
 	uint64_t deadline;
 	bool checked_in = false; /* once: a cycle ends idle after an answered check-in */
-	int rc = 1;
+	int rc = 1, lock = -1;
 
 	root = read_file(c->root, FWA_ENVELOPE_MAX, &root_len);
 	if (!root) {
 		fprintf(stderr, "ota-agent: %s: %s\n", c->root, strerror(errno));
 		return 1;
+	}
+	/* One device, one agent: a second process on the same flash would interleave writes. */
+	snprintf(path, sizeof(path), "%s/lock", c->state_dir);
+	lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "ota-agent: %s: %s\n", path,
+		        errno == EWOULDBLOCK ? "another ota-agent runs on this state folder"
+		        : errno == ENOENT    ? "no state folder (provision the device first)"
+		                             : strerror(errno));
+		goto out;
 	}
 	flash_path(c, path, sizeof(path));
 	if (fwa_sim_open_file(&dev.sim, path, false, 0) < 0) {
@@ -235,6 +248,8 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 out:
 	fwa_tls_free(&dev.tls);
 	fwa_sim_close(&dev.sim);
+	if (lock >= 0)
+		close(lock);
 	free(scratch);
 	free(agent);
 	free(root);
