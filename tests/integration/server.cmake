@@ -19,3 +19,4 @@ foreach(t ${OTA_SERVER_IT})
 	set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 300
 		ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 endforeach()
+include(${CMAKE_CURRENT_LIST_DIR}/server-rollout.cmake)

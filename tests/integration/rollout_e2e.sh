@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Acceptance of staged rollouts, end to end: a real otad on 127.0.0.1 and a fleet of simulated
+# devices, each with its own certificate, speaking the device API (check in, download, report
+# every step). A good release rolls 1 % -> 10 % -> 100 % to completion, each round offering it
+# to exactly the devices of the stage that runs; a bad release (images that are never bought,
+# so devices report rolled_back) halts the rollout at the canary stage with no device outside
+# the canary ever offered it, then a roll back returns the canary devices to the previous
+# release. Progress, devices by state and /metrics are read along the way.
+. "$(dirname "$0")/server_lib.sh"
+
+N=${ROLLOUT_DEVICES:-30}
+make_pki
+write_config
+start_otad
+
+DEVS=()
+for i in $(seq -w 1 "$N"); do
+	DEVS+=("rd-$i")
+	"$OTA_SCRIPTS/dev-pki.sh" "$PKI" device "rd-$i" >/dev/null
+done
+declare -A VER
+for d in "${DEVS[@]}"; do VER[$d]=1.0.0; done
+
+checkin_as() { # DEVICE: check in with the version the device runs
+	checkin "$1" "{\"hw_variant\":\"pico2w\",\"version\":\"${VER[$1]}\",\"security_floor\":1,\"root_version\":1,\"active_slot\":\"A\",\"boot_state\":\"normal\"}"
+}
+post() { mcurl admin "$1" -H 'Content-Type: application/json' -d "$2"; }
+
+# update DEVICE ANSWER good|bad: download, verify, report every step, end confirmed or rolled_back.
+update() {
+	local d=$1 a=$2 how=$3 dep url sha ver seq=0 r
+	dep=$(jfield "$a" .update.deployment_id)
+	url=$(jfield "$a" .update.image_url)
+	sha=$(jfield "$a" .update.image_sha256)
+	ver=$(jfield "$a" .update.manifest.payload | base64 -d | jq -r .version)
+	rep() { seq=$((seq + 1)); report "$d" "$dep" "{\"seq\":$seq,$1}" >/dev/null; }
+	rep '"status":"downloading","progress":0'
+	curl -sS --max-time 20 --cacert "$PKI/device-ca.pem" --cert "$PKI/$d.pem" --key "$PKI/$d.key" \
+		-o "$T/$d.img" "https://127.0.0.1:$DPORT$url" || true
+	if [ "$(sha256sum <"$T/$d.img" | cut -d' ' -f1)" != "$sha" ]; then
+		fail "$d: downloaded image differs from the offer"
+		rep '"status":"failed","reason":"image hash mismatch"'
+		return
+	fi
+	rep '"status":"downloaded"'
+	rep '"status":"installing"'
+	rep '"status":"rebooting"'
+	rep '"status":"trial"'
+	if [ "$how" == good ]; then
+		r=$(report "$d" "$dep" "{\"seq\":$((seq + 1)),\"status\":\"confirmed\",\"version\":\"$ver\"}")
+		expect "$d: confirmed ends the deployment" succeeded "$(jfield "$r" .deployment_status)"
+		VER[$d]=$ver
+	else
+		rep '"status":"rolled_back","reason":"trial image not bought before the watchdog"'
+	fi
+}
+
+# round good|bad: every device checks in; then those offered an update run it. Prints the
+# devices offered, one a line.
+OFFERED=()
+round() {
+	local how=$1 d r
+	declare -A ans=()
+	OFFERED=()
+	for d in "${DEVS[@]}"; do
+		r=$(checkin_as "$d")
+		[ "$(code_of "$r")" == 200 ] || { fail "$d: check-in $(code_of "$r")"; continue; }
+		if [ "$(jfield "$r" .action)" == update ]; then
+			OFFERED+=("$d")
+			ans[$d]=$r
+		fi
+	done
+	for d in "${OFFERED[@]}"; do update "$d" "${ans[$d]}" "$how"; done
+}
+
+# members_of ROLLOUT STAGE: the devices whose keyed hash places them in that stage (1-based)
+members_of() {
+	local d
+	for d in "${DEVS[@]}"; do
+		[ "$(jfield "$(mcurl admin "/api/v1/rollouts/$1/devices/$d")" .joins_in_stage)" == "$2" ] && echo "$d"
+	done
+	return 0
+}
+
+# new_rollout RELEASE: a started rollout 1 % -> 10 % -> 100 % whose canary and second stage
+# both hold devices of this small fleet (a draft is recreated until they do: the keyed hash
+# differs per rollout). Sets RID, CANARY, STAGE2.
+new_rollout() {
+	local rel=$1 body r try
+	body=$(jq -nc --arg rel "$rel" '{name: "fw to the fleet", release_id: $rel,
+		target: {hw_variants: ["pico2w"]},
+		stages: [
+		  {percent: 1, success_threshold: 100, on_success: "auto", failure_threshold: 0, min_finished: 1},
+		  {percent: 10, success_threshold: 100, on_success: "auto", failure_threshold: 0, min_finished: 1},
+		  {percent: 100, success_threshold: 100, on_success: "auto", failure_threshold: 0, min_finished: 1}],
+		retry: {attempts: 1}}')
+	for try in $(seq 1 40); do
+		r=$(post /api/v1/rollouts "$body")
+		[ "$(code_of "$r")" == 201 ] || { fail "create rollout: $r"; return 1; }
+		RID=$(jfield "$r" .id)
+		mapfile -t CANARY < <(members_of "$RID" 1)
+		mapfile -t STAGE2 < <(members_of "$RID" 2)
+		if [ ${#CANARY[@]} -ge 1 ] && [ ${#STAGE2[@]} -ge 1 ]; then
+			r=$(post "/api/v1/rollouts/$RID/start" '{}')
+			expect "start" running "$(jfield "$r" .state)"
+			return 0
+		fi
+		post "/api/v1/rollouts/$RID/abort" '{"reason":"draft without a canary in a small fleet"}' >/dev/null
+	done
+	fail "no rollout with a non-empty canary in 40 tries"
+	return 1
+}
+
+same_set() { # WHAT "list a" "list b"
+	expect "$1" "$(tr ' ' '\n' <<<"$2" | sort | xargs)" "$(tr ' ' '\n' <<<"$3" | sort | xargs)"
+}
+
+for d in "${DEVS[@]}"; do checkin_as "$d" >/dev/null; done
+head -c 3000 /dev/urandom >"$T/v1.bin"
+head -c 3000 /dev/urandom >"$T/v2.bin"
+head -c 3000 /dev/urandom >"$T/v3.bin"
+rel1=$(release_of "$T/v1.bin" 1.0.0 2)
+rel2=$(release_of "$T/v2.bin" 2.0.0 2)
+rel3=$(release_of "$T/v3.bin" 3.0.0 2)
+
+# Bad definitions are refused with a clear problem and create nothing.
+before=$(db "SELECT count(*) FROM rollouts")
+r=$(post /api/v1/rollouts "{\"name\":\"x\",\"release_id\":\"$rel2\",\"stages\":[{\"percent\":10},{\"percent\":5}]}")
+expect "shrinking stages refused" "400 urn:ota:problem:invalid-field" "$(code_of "$r") $(jfield "$r" .type)"
+r=$(post /api/v1/rollouts "{\"name\":\"x\",\"release_id\":\"$rel2\",\"stages\":[{\"percent\":100}],\"colour\":1}")
+expect "unknown key refused" "400 urn:ota:problem:invalid-field" "$(code_of "$r") $(jfield "$r" .type)"
+r=$(post /api/v1/rollouts "{\"name\":\"x\",\"release_id\":\"$rel2\",\"stages\":[{\"percent\":100}],\"window\":{\"days\":[\"mon\"],\"start\":\"22:00\",\"duration_minutes\":60,\"time_zone\":\"Atlantis/Capital\"}}")
+expect "unknown time zone refused" "400 urn:ota:problem:invalid-field" "$(code_of "$r") $(jfield "$r" .type)"
+r=$(post /api/v1/rollouts "{\"name\":\"x\",\"release_id\":\"$(printf 'f%.0s' {1..64})\",\"stages\":[{\"percent\":100}]}")
+expect "unknown release refused" "404 urn:ota:problem:release-not-found" "$(code_of "$r") $(jfield "$r" .type)"
+expect "nothing created" "$before" "$(db "SELECT count(*) FROM rollouts")"
+r=$(mcurl auditor /api/v1/rollouts -H 'Content-Type: application/json' -d "{\"name\":\"x\",\"release_id\":\"$rel2\",\"stages\":[{\"percent\":100}]}")
+expect "auditor may not create" 403 "$(code_of "$r")"
+r=$(mcurl admin /api/v1/rollouts/r-00000000000000000000000000000000)
+expect "unknown rollout" 404 "$(code_of "$r")"
+
+# ---- a good release: 1 % -> 10 % -> 100 % ----
+new_rollout "$rel2" || exit 1
+GOOD=$RID
+echo "good rollout $GOOD: canary ${CANARY[*]}; stage 2 ${STAGE2[*]}"
+round good
+same_set "round 1 offers exactly the canary" "${CANARY[*]}" "${OFFERED[*]}"
+r=$(mcurl admin "/api/v1/rollouts/$GOOD")
+expect "after the canary: stage 2" "running 2" "$(jfield "$r" .state) $(jfield "$r" .stage)"
+expect "canary counted succeeded" "${#CANARY[@]}" "$(jfield "$r" '.progress.stages[0].devices.succeeded')"
+round good
+same_set "round 2 offers exactly stage 2" "${STAGE2[*]}" "${OFFERED[*]}"
+expect "after stage 2: stage 3" 3 "$(jfield "$(mcurl admin "/api/v1/rollouts/$GOOD")" .stage)"
+round good
+expect "round 3 offers the rest" $((N - ${#CANARY[@]} - ${#STAGE2[@]})) "${#OFFERED[@]}"
+round good
+expect "nothing left to offer" 0 "${#OFFERED[@]}"
+r=$(mcurl admin "/api/v1/rollouts/$GOOD")
+expect "good rollout completed" completed "$(jfield "$r" .state)"
+expect "all succeeded" "$N" "$(jfield "$r" .progress.totals.succeeded)"
+expect "none updating" 0 "$(jfield "$r" .progress.updating)"
+for d in "${DEVS[@]}"; do [ "${VER[$d]}" == 2.0.0 ] || fail "$d runs ${VER[$d]} after the good rollout"; done
+expect "fleet on 2.0.0" "$N" "$(db "SELECT count(*) FROM devices WHERE id LIKE 'rd-%' AND version = '2.0.0'")"
+r=$(mcurl admin "/api/v1/rollouts/$GOOD/devices?state=succeeded&limit=7")
+expect "devices page size" 7 "$(jfield "$r" '.devices | length')"
+nxt=$(jfield "$r" .next)
+r=$(mcurl admin "/api/v1/rollouts/$GOOD/devices?state=succeeded&limit=1000&after=$nxt")
+expect "second page holds the rest" $((N - 7)) "$(jfield "$r" '.devices | length')"
+r=$(post "/api/v1/rollouts/$GOOD/resume" '{}')
+expect "resume a completed rollout" "409 urn:ota:problem:conflict" "$(code_of "$r") $(jfield "$r" .type)"
+
+# ---- a bad release: halts at the canary, then a roll back ----
+new_rollout "$rel3" || exit 1
+BAD=$RID
+echo "bad rollout $BAD: canary ${CANARY[*]}"
+round bad
+same_set "bad release offered to the canary only" "${CANARY[*]}" "${OFFERED[*]}"
+round bad
+expect "nobody offered after the halt" 0 "${#OFFERED[@]}"
+r=$(mcurl admin "/api/v1/rollouts/$BAD")
+expect "halted" "paused 1" "$(jfield "$r" .state) $(jfield "$r" .stage)"
+expect_match "halt reason" "failure threshold" "$(jfield "$r" .reason)"
+expect "rolled back counted" "${#CANARY[@]}" "$(jfield "$r" '.progress.stages[0].devices.rolled_back')"
+expect "top failure reason" "trial image not bought before the watchdog" "$(jfield "$r" '.progress.failure_reasons[0].reason')"
+expect "no device outside the canary was offered 3.0.0" "${#CANARY[@]}" \
+	"$(db "SELECT count(DISTINCT d.device_id) FROM deployments d WHERE d.release_id = '$rel3'")"
+same_set "members are the canary" "${CANARY[*]}" "$(jfield "$(mcurl admin "/api/v1/rollouts/$BAD/devices")" '.devices[].device_id' | xargs)"
+m=$(mcurl admin /metrics)
+expect "metrics" 200 "$(code_of "$m")"
+expect_match "metrics: halted rollout" "ota_rollout_state\{rollout=\"$BAD\",state=\"paused\"\} 1" "$(body_of "$m")"
+expect_match "metrics: rolled back devices" "ota_rollout_devices\{rollout=\"$BAD\",stage=\"1\",state=\"rolled_back\"\} ${#CANARY[@]}" "$(body_of "$m")"
+
+r=$(post "/api/v1/rollouts/$BAD/rollback" "{\"release_id\":\"$rel3\"}")
+expect "roll back to its own release refused" 400 "$(code_of "$r")"
+r=$(post "/api/v1/rollouts/$BAD/rollback" "{\"release_id\":\"$rel2\",\"devices\":\"failed\"}")
+expect "roll back" 200 "$(code_of "$r")"
+expect "roll back deployments" "${#CANARY[@]}" "$(jfield "$r" .deployments_created)"
+expect "all roll-back-able" 0 "$(jfield "$r" '.not_roll_back_able | length')"
+expect "rolled back rollout aborted" aborted "$(jfield "$(mcurl admin "/api/v1/rollouts/$BAD")" .state)"
+round good
+same_set "the canary is offered the previous release" "${CANARY[*]}" "${OFFERED[*]}"
+for d in "${CANARY[@]}"; do expect "$d back on 2.0.0" 2.0.0 "${VER[$d]}"; done
+expect "roll back deployments succeeded" "${#CANARY[@]}" \
+	"$(db "SELECT count(*) FROM deployments WHERE release_id = '$rel2' AND status = 'succeeded' AND created_at >= (SELECT created_at FROM rollouts WHERE id = '$BAD')" )"
+round good
+expect "nothing more" 0 "${#OFFERED[@]}"
+finish
