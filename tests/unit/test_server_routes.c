@@ -39,7 +39,7 @@ static void matching(void **state)
 	rt = ota_route_match(OTA_L_MANAGEMENT, "DELETE", "/api/v1/releases", p, &known, &allow);
 	assert_null(rt);
 	assert_true(known);
-	assert_string_equal(allow, "GET, POST");
+	assert_true(strstr(allow, "GET") && strstr(allow, "POST"));
 	/* Unknown paths, empty and extra segments. */
 	const char *unknown[] = {"/",
 				 "/device/v1/checkin/",
@@ -71,7 +71,9 @@ static void table_sane(void **state)
 			assert_int_equal(strncmp(rt->pattern, "/device/v1/", 11), 0);
 		} else {
 			assert_false(rt->roles & OTA_ROLE_DEVICE);
-			assert_int_equal(strncmp(rt->pattern, "/api/v1/", 8), 0);
+			/* The management API, and Prometheus' conventional path. */
+			assert_true(strncmp(rt->pattern, "/api/v1/", 8) == 0 ||
+				    strcmp(rt->pattern, "/metrics") == 0);
 		}
 		if (rt->body == OTA_BODY_STREAM)
 			assert_true(rt->stream_begin && rt->stream_data && rt->stream_free);
