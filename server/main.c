@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "artifact/artifact.h"
+#include "audit/audit.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "http/http.h"
@@ -25,6 +26,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: otad --config FILE [--check-config]\n"
 		   "  -c, --config FILE   configuration (see etc/otad.conf)\n"
 		   "  -t, --check-config  validate the configuration and exit\n"
+		   "      --list-routes   print every route served (METHOD PATH LISTENER) and exit\n"
 		   "  -h, --help          this text\n");
 }
 
@@ -32,6 +34,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
 						 {"check-config", no_argument, NULL, 't'},
+						 {"list-routes", no_argument, NULL, 'L'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	const char *config_path = NULL;
@@ -41,6 +44,7 @@ int main(int argc, char **argv)
 	struct ota_images *images = NULL;
 	struct ota_trust *trust = NULL;
 	struct ota_http *http = NULL;
+	struct ota_audit *audit = NULL;
 	char msg[512] = "", path[OTA_PATH_MAX + 16];
 	int opt, status = 1;
 	bool journal = ota_log_under_journal();
@@ -55,6 +59,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'L':
+			ota_http_list_routes(stdout);
 			return 0;
 		default:
 			usage(stderr);
@@ -94,6 +101,10 @@ int main(int argc, char **argv)
 		log_err("database %s: %s", path, msg);
 		goto out;
 	}
+	if (ota_audit_open(store, cfg.data_dir, &audit, msg, sizeof(msg)) != OTA_OK) {
+		log_err("audit key: %s", msg);
+		goto out;
+	}
 	if (ota_images_open(cfg.data_dir, cfg.image_max, &images) != OTA_OK) {
 		log_err("image folder in %s cannot be used", cfg.data_dir);
 		goto out;
@@ -105,6 +116,7 @@ int main(int argc, char **argv)
 	if (!cfg.trusted_root[0])
 		log_warn("no [trust] root configured: releases cannot be registered");
 	struct ota_http_deps deps = {.cfg = &cfg, .store = store, .images = images, .trust = trust};
+	deps.audit = audit;
 	if (ota_http_start(&deps, &http, msg, sizeof(msg)) != OTA_OK) {
 		log_err("listeners: %s", msg);
 		goto out;
@@ -117,6 +129,7 @@ int main(int argc, char **argv)
 
 	uint64_t wd_usec = 0;
 	bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+	time_t last_checkpoint = time(NULL);
 	for (;;) {
 		/* Wake at half the watchdog interval to ping it, else every 10 s. */
 		uint64_t wait = watchdog ? wd_usec / 2 : 10000000;
@@ -130,15 +143,25 @@ int main(int argc, char **argv)
 			log_info("SIGHUP: nothing to reload (restart to apply a new configuration)");
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");
+		/* Sign the audit chain's head now and then (nothing when it did not move). */
+		time_t now = time(NULL);
+		if (now - last_checkpoint >= (time_t)cfg.audit_checkpoint_interval) {
+			if (ota_audit_checkpoint(audit, (int64_t)now, NULL) != OTA_OK)
+				log_err("audit: checkpoint failed");
+			last_checkpoint = now;
+		}
 	}
 	sd_notify(0, "STOPPING=1");
 	ota_http_stop(http, cfg.shutdown_grace);
 	http = NULL;
+	if (ota_audit_checkpoint(audit, (int64_t)time(NULL), NULL) != OTA_OK)
+		log_err("audit: final checkpoint failed");
 	log_notice("otad stopped");
 	status = 0;
 out:
 	ota_http_stop(http, 0);
 	ota_trust_free(trust);
+	ota_audit_free(audit);
 	ota_images_free(images);
 	ota_store_free(store);
 	return status;

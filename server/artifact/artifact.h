@@ -49,6 +49,8 @@ OTA_WUR enum ota_err ota_upload_finish(struct ota_upload *up, char sha256[65], u
 void ota_upload_abort(struct ota_upload *up);
 
 /* Open image `sha256` read-only: *fd (the caller closes it) and *size. OTA_ERR_NOT_FOUND. */
+/* Remove an image's file (after its record was deleted). OTA_ERR_NOT_FOUND, OTA_ERR_IO. */
+OTA_WUR enum ota_err ota_images_remove(struct ota_images *im, const char *sha256);
 OTA_WUR enum ota_err ota_images_open_file(struct ota_images *im, const char *sha256, int *fd,
 					  uint64_t *size);
 

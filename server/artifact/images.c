@@ -224,3 +224,15 @@ enum ota_err ota_images_open_file(struct ota_images *im, const char *sha256, int
 	*size = (uint64_t)st.st_size;
 	return OTA_OK;
 }
+
+enum ota_err ota_images_remove(struct ota_images *im, const char *sha256)
+{
+	char path[OTA_PATH_MAX + 80];
+
+	if (!ota_sha256_hex_valid(sha256))
+		return OTA_ERR_NOT_FOUND;
+	snprintf(path, sizeof(path), "%s/%s", im->dir, sha256);
+	if (unlink(path) != 0)
+		return errno == ENOENT ? OTA_ERR_NOT_FOUND : OTA_ERR_IO;
+	return OTA_OK;
+}

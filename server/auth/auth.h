@@ -3,10 +3,23 @@
  * admission policy applied to them once the HTTP layer has verified the chain.
  *
  * Devices: the id is the certificate subject CN (1-64 of [A-Za-z0-9._-]); the SHA-256 of the
- * certificate DER is its fingerprint. A device is admitted on its first verified connection and
- * its fingerprint pinned; a later certificate with the same CN and another fingerprint is
- * refused. Operators: the CN names the person or automation, the subject OU its role (admin,
- * operator or auditor). Revoked fingerprints (store) are refused for both.
+ * certificate DER is its fingerprint. What happens to an id not seen before follows the
+ * admission policy ([device] admission): auto admits it (approved) and pins the fingerprint;
+ * pending records it as pending and refuses it until an operator approves it; preregistered
+ * refuses it unless it was registered through the management API (with a fingerprint, or
+ * none: then the first certificate is pinned). A later certificate with the same CN and
+ * another fingerprint is refused (re-provisioning pins a new one). Rejected and decommissioned
+ * devices are refused. Each admission is audited in the transaction that records it.
+ *
+ * Operators: the certificate's subject CN names the principal, the subject OU is its role
+ * (admin, operator or auditor). A principals row with that name (POST /api/v1/principals)
+ * must agree on the role and not be disabled; without a row the certificate alone decides.
+ * Revoked fingerprints (store) are refused for devices and operators.
+ *
+ * API tokens (automation): "Authorization: Bearer ota_<64 hex>" on the management listener,
+ * instead of a client certificate. A token belongs to a principal (its role), is shown once at
+ * creation, and only the SHA-256 of the whole token is stored; it expires, and it can be
+ * revoked; a disabled principal's tokens stop working.
  */
 #ifndef OTA_AUTH_H
 #define OTA_AUTH_H
@@ -30,6 +43,7 @@ struct ota_identity {
 	enum ota_role role;
 	char name[OTA_ID_MAX + 1];     /* device id or operator name */
 	char fingerprint[OTA_HEX256]; /* SHA-256 of the certificate DER, lowercase hex */
+	char token_id[24];            /* the API token used, "" for a certificate */
 };
 
 enum ota_auth_result {
@@ -40,7 +54,17 @@ enum ota_auth_result {
 	OTA_AUTH_CONFLICT,       /* another certificate is pinned for this device id */
 	OTA_AUTH_DECOMMISSIONED, /* the device was decommissioned */
 	OTA_AUTH_ERROR,          /* the store failed */
+	OTA_AUTH_PENDING,        /* the device waits for approval */
+	OTA_AUTH_REJECTED,       /* the device was rejected */
+	OTA_AUTH_UNKNOWN,        /* not registered, and the policy admits registered ids only */
+	OTA_AUTH_DISABLED,       /* the principal is disabled */
+	OTA_AUTH_TOKEN_INVALID,  /* not a token of ours (malformed or unknown) */
+	OTA_AUTH_TOKEN_EXPIRED,
+	OTA_AUTH_TOKEN_REVOKED,
 };
+
+#define OTA_TOKEN_PREFIX "ota_"
+#define OTA_TOKEN_LEN (4 + 64) /* "ota_" and 64 hex digits (32 random bytes) */
 
 /* 1-64 characters of [A-Za-z0-9._-]. */
 bool ota_auth_name_valid(const char *s);
@@ -56,10 +80,34 @@ const char *ota_auth_role_name(enum ota_role r);
 OTA_WUR enum ota_auth_result ota_auth_device(struct ota_store *st, const char *cn,
 					     const char *fingerprint, int64_t now,
 					     struct ota_identity *out);
+/* The same under an admission policy (config.h's enum ota_admission as an int). */
+OTA_WUR enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy,
+						    const char *cn, const char *fingerprint,
+						    int64_t now, struct ota_identity *out);
 
 /* An operator whose certificate chain has been verified: name, role from `ou`, revocation. */
 OTA_WUR enum ota_auth_result ota_auth_operator(struct ota_store *st, const char *cn,
 					       const char *ou, const char *fingerprint,
 					       struct ota_identity *out);
+
+/*
+ * A request's "Authorization" header value on the management listener: "Bearer <token>".
+ * Checks form, hash lookup, expiry, revocation and the principal. *out filled on OTA_AUTH_OK.
+ */
+OTA_WUR enum ota_auth_result ota_auth_token(struct ota_store *st, const char *authorization,
+					    int64_t now, struct ota_identity *out);
+
+/*
+ * Make a new token: 32 random bytes (OpenSSL's CSPRNG) as "ota_" + hex into token, a public id
+ * "t-" + 16 hex into id, and the hex SHA-256 of the token (what the store keeps) into hash.
+ * OTA_ERR_NOMEM when the random generator fails.
+ */
+OTA_WUR enum ota_err ota_auth_token_new(char token[OTA_TOKEN_LEN + 1], char id[24],
+					char hash[OTA_HEX256]);
+/* The hex SHA-256 of a token string. */
+void ota_auth_token_hash(const char *token, char hash[OTA_HEX256]);
+
+/* A short constant text for a result (for problem details and audit entries). */
+const char *ota_auth_result_text(enum ota_auth_result r);
 
 #endif

@@ -13,7 +13,7 @@
 
 #include "common/log.h"
 
-enum kind { K_PATH, K_STR, K_UINT, K_U64, K_BOOL, K_LEVEL };
+enum kind { K_PATH, K_STR, K_UINT, K_U64, K_BOOL, K_LEVEL, K_ADMISSION };
 
 struct key {
 	const char *section;
@@ -39,9 +39,13 @@ static const struct key keys[] = {
 	{"device", "crl", K_PATH, OFF(device.crl), 0, 0, false},
 	{"device", "poll_interval", K_UINT, OFF(poll_interval), 10, 86400 * 7, false},
 	{"device", "poll_jitter", K_UINT, OFF(poll_jitter), 0, 50, false},
+	{"device", "admission", K_ADMISSION, OFF(admission), 0, 0, false},
 	{"management", "listen", K_STR, OFF(management.listen), 0, 0, false},
 	{"management", "ca", K_PATH, OFF(management.ca), 0, 0, true},
 	{"management", "crl", K_PATH, OFF(management.crl), 0, 0, false},
+	{"management", "token_max_days", K_UINT, OFF(token_max_days), 1, 3650, false},
+	{"management", "audit_checkpoint_interval", K_UINT, OFF(audit_checkpoint_interval), 1,
+	 86400, false},
 	{"limits", "connection_timeout", K_UINT, OFF(connection_timeout), 1, 3600, false},
 	{"limits", "max_connections", K_UINT, OFF(max_connections), 1, 1000000, false},
 	{"limits", "max_connections_per_ip", K_UINT, OFF(max_connections_per_ip), 0, 1000000,
@@ -62,6 +66,9 @@ void ota_config_defaults(struct ota_config *c)
 	snprintf(c->device.listen, sizeof(c->device.listen), "127.0.0.1:8443");
 	c->poll_interval = 300;
 	c->poll_jitter = 10;
+	c->admission = OTA_ADMISSION_AUTO;
+	c->token_max_days = 365;
+	c->audit_checkpoint_interval = 300;
 	snprintf(c->management.listen, sizeof(c->management.listen), "127.0.0.1:9443");
 	c->connection_timeout = 30;
 	c->max_connections = 4096;
@@ -163,6 +170,16 @@ static const char *set_value(const struct key *k, const char *val, const char *b
 		*(int *)(void *)dst = l;
 		return NULL;
 	}
+	case K_ADMISSION:
+		if (strcmp(val, "auto") == 0)
+			*(enum ota_admission *)(void *)dst = OTA_ADMISSION_AUTO;
+		else if (strcmp(val, "pending") == 0)
+			*(enum ota_admission *)(void *)dst = OTA_ADMISSION_PENDING;
+		else if (strcmp(val, "preregistered") == 0)
+			*(enum ota_admission *)(void *)dst = OTA_ADMISSION_PREREGISTERED;
+		else
+			return "expected one of auto, pending, preregistered";
+		return NULL;
 	}
 	return "internal: unknown key kind";
 }

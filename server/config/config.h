@@ -15,6 +15,13 @@
 
 #define OTA_PATH_MAX 512
 
+/* What happens to a device certificate (valid chain) whose id is not known yet. */
+enum ota_admission {
+	OTA_ADMISSION_AUTO = 0,      /* admitted (approved) on first sight */
+	OTA_ADMISSION_PENDING,       /* recorded as pending until an operator approves it */
+	OTA_ADMISSION_PREREGISTERED, /* refused unless registered through the management API */
+};
+
 struct ota_listener_config {
 	char listen[OTA_PATH_MAX]; /* "host:port", "[v6]:port"; port 0 picks a free port */
 	char ca[OTA_PATH_MAX];     /* PEM CA certificate(s) that client certificates chain to */
@@ -35,7 +42,10 @@ struct ota_config {
 	struct ota_listener_config device;
 	unsigned poll_interval; /* seconds between check-ins */
 	unsigned poll_jitter;   /* percent of poll_interval, +/- */
+	enum ota_admission admission; /* [device] admission = auto | pending | preregistered */
 	struct ota_listener_config management;
+	unsigned token_max_days;            /* longest lifetime of an API token */
+	unsigned audit_checkpoint_interval; /* seconds between signed audit checkpoints */
 	/* [limits] */
 	unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
 	unsigned max_connections;    /* per listener */

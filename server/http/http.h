@@ -8,8 +8,10 @@
 #define OTA_HTTP_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "artifact/artifact.h"
+#include "audit/audit.h"
 #include "common/err.h"
 #include "config/config.h"
 #include "store/store.h"
@@ -22,6 +24,7 @@ struct ota_http_deps {
 	struct ota_store *store;
 	struct ota_images *images;
 	struct ota_trust *trust;
+	struct ota_audit *audit; /* the audit key: checkpoints, export, verification */
 };
 
 /*
@@ -30,6 +33,9 @@ struct ota_http_deps {
  */
 OTA_WUR enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **out,
 				    char *msg, size_t msglen);
+/* Print every route, one "METHOD PATH LISTENER" line each (otad --list-routes). */
+void ota_http_list_routes(FILE *f);
+
 /* The bound ports (useful with port 0 in the configuration). */
 uint16_t ota_http_device_port(struct ota_http *h);
 uint16_t ota_http_management_port(struct ota_http *h);

@@ -49,6 +49,7 @@ struct ota_req {
 	const struct ota_http_deps *deps;
 	const struct ota_route *route;
 	const struct ota_identity *who;
+	struct ota_identity token_who; /* who, when an API token identified the request */
 	const char *method;
 	const char *url;
 	char params[OTA_ROUTE_PARAMS][80];
@@ -62,6 +63,7 @@ struct ota_req {
 	enum ota_problem problem;
 	char detail[256];
 	const char *allow; /* Allow header of a 405 */
+	char allow_buf[48]; /* its storage (route matching lists methods per thread) */
 	char content_range[64]; /* Content-Range header of a 416 */
 	unsigned status;
 	json_t *answer;                /* JSON answer (status), or */

@@ -2,9 +2,11 @@
  * http/routes.c - the route table: every endpoint of both listeners, with who may call it and
  * how its body is read. Adding an endpoint is one row here and one handler.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "http/internal.h"
+#include "http/mgmt.h"
 #include "http/rollouts.h"
 
 #define DEV OTA_L_DEVICE
@@ -35,8 +37,8 @@ const struct ota_route ota_routes[] = {
 	 ota_h_deployment_create, NULL, NULL, NULL},
 	{"GET", "/api/v1/deployments/{id}", MGMT, OTA_ROLES_READ, OTA_BODY_NONE,
 	 ota_h_deployment_get, NULL, NULL, NULL},
-	{"GET", "/api/v1/devices/{id}", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_device_get, NULL,
-	 NULL, NULL},
+	{"GET", "/api/v1/devices/{id}", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_device_show,
+	 NULL, NULL, NULL},
 	{"POST", "/api/v1/revocations", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON,
 	 ota_h_revocation_create, NULL, NULL, NULL},
 	/* Rollouts (docs/rollouts.md) and metrics */
@@ -63,6 +65,49 @@ const struct ota_route ota_routes[] = {
 	{"GET", "/api/v1/rollouts/{id}/devices/{device_id}", MGMT, OTA_ROLES_READ, OTA_BODY_NONE,
 	 ota_h_rollout_device, NULL, NULL, NULL},
 	{"GET", "/metrics", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_metrics, NULL, NULL, NULL},
+	/* Device life cycle, images and releases, principals and tokens, audit (http/mgmt.h) */
+	{"GET", "/api/v1/devices", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_devices_list, NULL,
+	 NULL, NULL},
+	{"POST", "/api/v1/devices", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON, ota_h_device_register,
+	 NULL, NULL, NULL},
+	{"POST", "/api/v1/devices/{id}/approve", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_device_approve, NULL, NULL, NULL},
+	{"POST", "/api/v1/devices/{id}/reject", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_device_reject, NULL, NULL, NULL},
+	{"POST", "/api/v1/devices/{id}/decommission", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_device_decommission, NULL, NULL, NULL},
+	{"POST", "/api/v1/devices/{id}/reprovision", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_device_reprovision, NULL, NULL, NULL},
+	{"PUT", "/api/v1/devices/{id}/tags", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+	 ota_h_device_tags, NULL, NULL, NULL},
+	{"GET", "/api/v1/images", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_images_list, NULL,
+	 NULL, NULL},
+	{"DELETE", "/api/v1/images/{sha256}", MGMT, OTA_ROLES_WRITE, OTA_BODY_NONE,
+	 ota_h_image_delete, NULL, NULL, NULL},
+	{"DELETE", "/api/v1/releases/{id}", MGMT, OTA_ROLES_WRITE, OTA_BODY_NONE,
+	 ota_h_release_delete, NULL, NULL, NULL},
+	{"GET", "/api/v1/principals", MGMT, OTA_ROLE_ADMIN, OTA_BODY_NONE, ota_h_principals_list,
+	 NULL, NULL, NULL},
+	{"POST", "/api/v1/principals", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON, ota_h_principal_create,
+	 NULL, NULL, NULL},
+	{"POST", "/api/v1/principals/{name}/disable", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON,
+	 ota_h_principal_disable, NULL, NULL, NULL},
+	{"POST", "/api/v1/principals/{name}/enable", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON,
+	 ota_h_principal_enable, NULL, NULL, NULL},
+	{"GET", "/api/v1/tokens", MGMT, OTA_ROLE_ADMIN, OTA_BODY_NONE, ota_h_tokens_list, NULL,
+	 NULL, NULL},
+	{"POST", "/api/v1/tokens", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON, ota_h_token_create, NULL,
+	 NULL, NULL},
+	{"DELETE", "/api/v1/tokens/{id}", MGMT, OTA_ROLE_ADMIN, OTA_BODY_NONE, ota_h_token_revoke,
+	 NULL, NULL, NULL},
+	{"GET", "/api/v1/audit", MGMT, OTA_ROLE_ADMIN | OTA_ROLE_AUDITOR, OTA_BODY_NONE,
+	 ota_h_audit_query, NULL, NULL, NULL},
+	{"GET", "/api/v1/audit/export", MGMT, OTA_ROLE_ADMIN | OTA_ROLE_AUDITOR, OTA_BODY_NONE,
+	 ota_h_audit_export, NULL, NULL, NULL},
+	{"GET", "/api/v1/audit/verify", MGMT, OTA_ROLE_ADMIN | OTA_ROLE_AUDITOR, OTA_BODY_NONE,
+	 ota_h_audit_verify, NULL, NULL, NULL},
+	{"GET", "/api/v1/audit/pubkey", MGMT, OTA_ROLE_ADMIN | OTA_ROLE_AUDITOR, OTA_BODY_NONE,
+	 ota_h_audit_pubkey, NULL, NULL, NULL},
 };
 const size_t ota_routes_count = sizeof(ota_routes) / sizeof(ota_routes[0]);
 
@@ -97,6 +142,11 @@ const struct ota_route *ota_route_match(enum ota_listener_kind l, const char *me
 {
 	char scratch[OTA_ROUTE_PARAMS][80];
 
+	/* The Allow list of a 405: every method of the path, in this order. */
+	static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH", NULL};
+	static _Thread_local char list[48];
+	unsigned mask = 0;
+
 	*path_known = false;
 	*allow = NULL;
 	for (size_t i = 0; i < ota_routes_count; i++) {
@@ -104,15 +154,22 @@ const struct ota_route *ota_route_match(enum ota_listener_kind l, const char *me
 		if (rt->listener != l || !match(rt->pattern, path, scratch))
 			continue;
 		*path_known = true;
-		/* Every path has one or two methods; the first one found is the Allow list. */
-		if (!*allow)
-			*allow = rt->method;
-		else if (strcmp(*allow, rt->method) != 0)
-			*allow = "GET, POST";
+		for (unsigned m = 0; methods[m]; m++)
+			if (strcmp(rt->method, methods[m]) == 0)
+				mask |= 1u << m;
 		if (strcmp(rt->method, method) == 0) {
 			memcpy(params, scratch, sizeof(scratch));
 			return rt;
 		}
 	}
+	list[0] = '\0';
+	for (unsigned m = 0; methods[m]; m++) {
+		if (mask & (1u << m)) {
+			size_t n = strlen(list);
+			snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", methods[m]);
+		}
+	}
+	if (*path_known)
+		*allow = list;
 	return NULL;
 }

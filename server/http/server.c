@@ -27,6 +27,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
+#include "audit/audit.h"
 #include "common/log.h"
 
 #define MAX_CHAIN 8
@@ -193,7 +194,7 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	const gnutls_datum_t *peers;
 	unsigned npeers = 0, n = 0, status = 0;
 	gnutls_x509_crt_t chain[MAX_CHAIN];
-	char cn[OTA_ID_MAX + 2] = "", ou[32] = "", fpr[OTA_HEX256], why[128];
+	char cn[OTA_ID_MAX + 2] = "", ou[32] = "", fpr[OTA_HEX256] = "", why[128];
 	unsigned char digest[32];
 	size_t sz;
 
@@ -258,7 +259,8 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 
 	enum ota_auth_result ar;
 	if (l->kind == OTA_L_DEVICE)
-		ar = ota_auth_device(l->h->deps.store, cn, fpr, (int64_t)time(NULL), &cc->id);
+		ar = ota_auth_device_policy(l->h->deps.store, (int)l->h->deps.cfg->admission, cn,
+					    fpr, (int64_t)time(NULL), &cc->id);
 	else
 		ar = ota_auth_operator(l->h->deps.store, cn, ou, fpr, &cc->id);
 	switch (ar) {
@@ -286,11 +288,42 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	case OTA_AUTH_ERROR:
 		set_fail(cc, OTA_P_INTERNAL, "identity check failed");
 		break;
+	case OTA_AUTH_PENDING:
+		set_fail(cc, OTA_P_DEVICE_PENDING, ota_auth_result_text(ar));
+		break;
+	case OTA_AUTH_REJECTED:
+		set_fail(cc, OTA_P_DEVICE_REJECTED, ota_auth_result_text(ar));
+		break;
+	case OTA_AUTH_UNKNOWN:
+		set_fail(cc, OTA_P_DEVICE_UNREGISTERED, ota_auth_result_text(ar));
+		break;
+	case OTA_AUTH_DISABLED:
+		set_fail(cc, OTA_P_PRINCIPAL_DISABLED, ota_auth_result_text(ar));
+		break;
+	case OTA_AUTH_TOKEN_INVALID:
+	case OTA_AUTH_TOKEN_EXPIRED:
+	case OTA_AUTH_TOKEN_REVOKED:
+		set_fail(cc, OTA_P_INTERNAL, "identity check failed");
+		break;
 	}
 out:
-	if (cc->problem != OTA_P_NONE)
+	if (cc->problem != OTA_P_NONE) {
 		log_info("%s: refused client %s: %s", l->name, cn[0] ? cn : "(no name)",
 			 cc->detail);
+		/* A security event: audited (a pending device was audited when first seen). */
+		if (cc->problem != OTA_P_DEVICE_PENDING && cc->problem != OTA_P_INTERNAL &&
+		    cc->problem != OTA_P_CERT_REQUIRED) {
+			struct ota_audit_entry e = {
+				.actor = cn[0] ? cn : "(no name)",
+				.role = l->kind == OTA_L_DEVICE ? "device" : "operator",
+				.action = "auth.refused",
+				.device_id = l->kind == OTA_L_DEVICE && cn[0] ? cn : NULL,
+				.object = fpr[0] ? fpr : NULL,
+				.detail = cc->detail};
+			if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
+				log_err("%s: cannot audit a refused client", l->name);
+		}
+	}
 	for (unsigned i = 0; i < n; i++)
 		gnutls_x509_crt_deinit(chain[i]);
 }
@@ -397,6 +430,61 @@ static uint64_t header_u64(struct MHD_Connection *c, const char *name)
 	return n;
 }
 
+/* Audits a request refused for its role (a security event). */
+static void audit_denied(struct listener *l, struct ota_req *r)
+{
+	char what[200];
+
+	snprintf(what, sizeof(what), "%s %s", r->method, r->url);
+	struct ota_audit_entry e = {.actor = r->who->name,
+				    .role = ota_auth_role_name(r->who->role),
+				    .action = "access.denied",
+				    .device_id = r->who->role == OTA_ROLE_DEVICE ? r->who->name : NULL,
+				    .object = r->who->token_id[0] ? r->who->token_id : NULL,
+				    .detail = what};
+	if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
+		log_err("%s: cannot audit a denied request", l->name);
+}
+
+/* The identity of a request carrying "Authorization"; false (problem set, audited) if bad. */
+static bool token_identity(struct listener *l, struct ota_req *r, const char *authz)
+{
+	enum ota_auth_result ar =
+		ota_auth_token(l->h->deps.store, authz, (int64_t)time(NULL), &r->token_who);
+	enum ota_problem p;
+
+	switch (ar) {
+	case OTA_AUTH_OK:
+		r->who = &r->token_who;
+		return true;
+	case OTA_AUTH_TOKEN_EXPIRED:
+		p = OTA_P_TOKEN_EXPIRED;
+		break;
+	case OTA_AUTH_TOKEN_REVOKED:
+		p = OTA_P_TOKEN_REVOKED;
+		break;
+	case OTA_AUTH_DISABLED:
+		p = OTA_P_PRINCIPAL_DISABLED;
+		break;
+	case OTA_AUTH_ERROR:
+		ota_req_fail(r, OTA_P_INTERNAL, "identity check failed");
+		return false;
+	default:
+		p = OTA_P_TOKEN_INVALID;
+		break;
+	}
+	ota_req_fail(r, p, "%s", ota_auth_result_text(ar));
+	char what[200];
+	snprintf(what, sizeof(what), "%s %s: %s", r->method, r->url, ota_auth_result_text(ar));
+	struct ota_audit_entry e = {.actor = r->token_who.name[0] ? r->token_who.name : "(token)",
+				    .role = "token",
+				    .action = "auth.refused",
+				    .detail = what};
+	if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
+		log_err("%s: cannot audit a refused token", l->name);
+	return false;
+}
+
 /* First call of a request: identity, route, role, declared size. */
 static void prepare(struct listener *l, struct ota_req *r)
 {
@@ -414,17 +502,29 @@ static void prepare(struct listener *l, struct ota_req *r)
 		ota_req_fail(r, OTA_P_UNAVAILABLE, "otad is shutting down");
 		return;
 	}
-	if (!cc->settled)
-		settle_identity(l, r->conn, cc);
-	if (cc->problem != OTA_P_NONE) {
-		ota_req_fail(r, cc->problem, "%s", cc->detail);
-		return;
+	const char *authz =
+		l->kind == OTA_L_MANAGEMENT
+			? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_AUTHORIZATION)
+			: NULL;
+	if (authz) {
+		/* An API token (auth.h) stands for the caller instead of a client certificate. */
+		if (!token_identity(l, r, authz))
+			return;
+	} else {
+		if (!cc->settled)
+			settle_identity(l, r->conn, cc);
+		if (cc->problem != OTA_P_NONE) {
+			ota_req_fail(r, cc->problem, "%s", cc->detail);
+			return;
+		}
+		r->who = &cc->id;
 	}
-	r->who = &cc->id;
 	r->route = ota_route_match(l->kind, r->method, r->url, r->params, &path_known, &allow);
 	if (!r->route) {
 		if (path_known) {
-			r->allow = allow;
+			snprintf(r->allow_buf, sizeof(r->allow_buf), "%s", allow);
+			r->allow = r->allow_buf;
 			ota_req_fail(r, OTA_P_METHOD_NOT_ALLOWED, "%s is not allowed on %s",
 				     r->method, r->url);
 		} else {
@@ -435,6 +535,7 @@ static void prepare(struct listener *l, struct ota_req *r)
 	if (!(r->route->roles & (unsigned)r->who->role)) {
 		ota_req_fail(r, OTA_P_ROLE_FORBIDDEN, "role %s may not call %s %s",
 			     ota_auth_role_name(r->who->role), r->method, r->route->pattern);
+		audit_denied(l, r);
 		return;
 	}
 	uint64_t limit = r->route->body == OTA_BODY_STREAM ? l->h->deps.cfg->image_max
