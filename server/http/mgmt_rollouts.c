@@ -427,8 +427,9 @@ void ota_h_rollout_create(struct ota_req *r)
 
 	if (!parse_spec(r, r->json, &s))
 		return;
-	enum ota_err e = ota_rollout_create(r->deps->store, &s, (int64_t)time(NULL), id, msg,
-					    sizeof(msg));
+	enum ota_err e = ota_rollout_create(r->deps->store, &s, r->who->name,
+					    ota_auth_role_name(r->who->role), (int64_t)time(NULL), id,
+					    msg, sizeof(msg));
 	if (e == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "%s", msg);
 		return;
@@ -513,7 +514,8 @@ static void act(struct ota_req *r, enum ota_rollout_action a)
 	    !ota_json_str(r, r->json, "reason", false, 0, 160, &reason) || !load(r, &row, NULL))
 		return;
 	enum ota_err e = ota_rollout_act(r->deps->store, row.id, a, reason, r->who->name,
-					 (int64_t)time(NULL), msg, sizeof(msg));
+					 ota_auth_role_name(r->who->role), (int64_t)time(NULL), msg,
+					 sizeof(msg));
 	if (e == OTA_ERR_CONFLICT) {
 		ota_req_fail(r, OTA_P_CONFLICT, "%s", msg);
 		return;
@@ -573,8 +575,8 @@ void ota_h_rollout_rollback(struct ota_req *r)
 		return;
 	enum ota_err e = ota_rollout_rollback(r->deps->store, row.id, release,
 					      which && strcmp(which, "all") == 0, r->who->name,
-					      (int64_t)time(NULL), &deployed, &ref, &nref, msg,
-					      sizeof(msg));
+					      ota_auth_role_name(r->who->role), (int64_t)time(NULL),
+					      &deployed, &ref, &nref, msg, sizeof(msg));
 	if (e == OTA_ERR_NOT_FOUND)
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "%s", msg);
 	else if (e == OTA_ERR_INVALID)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "audit/audit.h"
 #include "common/log.h"
 
 static void say(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -24,6 +25,36 @@ static void say(char *msg, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, len, fmt, ap);
 	va_end(ap);
+}
+
+/* The store's auditor: the audit log, in the transaction of the change. */
+static enum ota_err audit_append(struct ota_store *st, const struct ota_rollout_audit *a,
+				 int64_t now)
+{
+	struct ota_audit_entry e = {
+		.actor = a->actor ? a->actor : "otad",
+		.role = a->role ? a->role : "system",
+		.action = a->action,
+		.device_id = a->device_id,
+		.rollout_id = a->rollout_id,
+		.release_id = a->release_id,
+		.object = a->object,
+		.detail = a->detail,
+	};
+	return ota_audit_append(st, &e, now, NULL);
+}
+
+/* Every write of the engine: one store transaction that its audit entries join. */
+static enum ota_err tx_begin(struct ota_store *st)
+{
+	ota_store_rollout_set_auditor(audit_append);
+	return ota_store_tx_begin(st);
+}
+
+static enum ota_err tx_end(struct ota_store *st, enum ota_err rc)
+{
+	enum ota_err e = ota_store_tx_end(st, rc == OTA_OK);
+	return rc != OTA_OK ? rc : e;
 }
 
 static enum ota_err random_id(const char *prefix, char *out, size_t cap)
@@ -38,7 +69,8 @@ static enum ota_err random_id(const char *prefix, char *out, size_t cap)
 }
 
 enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_spec *s,
-				int64_t now, char id[OTA_RO_ID_MAX], char *msg, size_t msglen)
+				const char *actor, const char *role, int64_t now,
+				char id[OTA_RO_ID_MAX], char *msg, size_t msglen)
 {
 	struct ota_rollout_row row;
 	struct ota_release rel;
@@ -78,7 +110,9 @@ enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_s
 	text = ota_rollout_spec_encode(s);
 	if (!text)
 		return OTA_ERR_NOMEM;
-	rc = ota_store_rollout_insert(st, &row, text);
+	rc = tx_begin(st);
+	if (rc == OTA_OK)
+		rc = tx_end(st, ota_store_rollout_insert(st, &row, text, actor, role));
 	free(text);
 	if (rc == OTA_OK)
 		memcpy(id, row.id, OTA_RO_ID_MAX);
@@ -88,8 +122,8 @@ enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_s
 #define BIT(s) (1u << (s))
 
 enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_rollout_action a,
-			     const char *reason, const char *actor, int64_t now, char *msg,
-			     size_t msglen)
+			     const char *reason, const char *actor, const char *role, int64_t now,
+			     char *msg, size_t msglen)
 {
 	struct ota_rollout_row row;
 	enum ota_rollout_state was;
@@ -135,7 +169,10 @@ enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_roll
 	default:
 		return OTA_ERR_INVALID;
 	}
-	rc = ota_store_rollout_transition(st, id, mask, to, why, stage, ack, actor, now, &was);
+	rc = tx_begin(st);
+	if (rc == OTA_OK)
+		rc = tx_end(st, ota_store_rollout_transition(st, id, mask, to, why, stage, ack, actor,
+							     role, now, &was));
 	if (rc == OTA_ERR_CONFLICT)
 		say(msg, msglen, "rollout %s is %s", id, ota_rollout_state_name(was));
 	if (rc == OTA_OK)
@@ -160,26 +197,28 @@ static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollo
 					       row->ack_finished, row->stage_started_at, now, why,
 					       sizeof(why));
 	const unsigned from = BIT(OTA_RS_RUNNING);
+	enum ota_rollout_state to = OTA_RS_RUNNING;
+	int stage = -1;
 	switch (v) {
 	case OTA_V_HOLD:
 		return OTA_OK;
 	case OTA_V_HALT:
-		rc = ota_store_rollout_transition(st, row->id, from, OTA_RS_PAUSED, why, -1, false,
-						  NULL, now, NULL);
+		to = OTA_RS_PAUSED;
 		break;
 	case OTA_V_ADVANCE:
-		rc = ota_store_rollout_transition(st, row->id, from, OTA_RS_RUNNING, why,
-						  (int)row->stage + 1, false, NULL, now, NULL);
+		stage = (int)row->stage + 1;
 		break;
 	case OTA_V_WAIT_APPROVAL:
-		rc = ota_store_rollout_transition(st, row->id, from, OTA_RS_WAITING_APPROVAL, why,
-						  -1, false, NULL, now, NULL);
+		to = OTA_RS_WAITING_APPROVAL;
 		break;
 	case OTA_V_COMPLETE:
-		rc = ota_store_rollout_transition(st, row->id, from, OTA_RS_COMPLETED, why, -1,
-						  false, NULL, now, NULL);
+		to = OTA_RS_COMPLETED;
 		break;
 	}
+	rc = tx_begin(st);
+	if (rc == OTA_OK)
+		rc = tx_end(st, ota_store_rollout_transition(st, row->id, from, to, why, stage,
+							     false, NULL, NULL, now, NULL));
 	/* Another thread judged first: its transition stands. */
 	if (rc == OTA_ERR_CONFLICT)
 		rc = OTA_OK;
@@ -289,7 +328,9 @@ static int checkin_one(void *vctx, const struct ota_rollout_row *row, const char
 		.now = c->now,
 	};
 	enum ota_join_result res;
-	c->rc = ota_store_rollout_join(c->st, &j, &res);
+	c->rc = tx_begin(c->st);
+	if (c->rc == OTA_OK)
+		c->rc = tx_end(c->st, ota_store_rollout_join(c->st, &j, &res));
 	if (c->rc != OTA_OK)
 		return 1;
 	if (res == OTA_JOIN_OFFERED) {
@@ -340,7 +381,8 @@ static void refuse(void *ctx, const char *device_id, const char *why)
 }
 
 enum ota_err ota_rollout_rollback(struct ota_store *st, const char *id, const char *release_id,
-				  bool all, const char *actor, int64_t now, unsigned *ndeployed,
+				  bool all, const char *actor, const char *role, int64_t now,
+				  unsigned *ndeployed,
 				  struct ota_rollback_refusal **refused, unsigned *nrefused,
 				  char *msg, size_t msglen)
 {
@@ -367,8 +409,11 @@ enum ota_err ota_rollout_rollback(struct ota_store *st, const char *id, const ch
 	snprintf(reason, sizeof(reason), "rolled back %s devices to %s %s by %s",
 		 all ? "all updated" : "the failed", rel.name, rel.version,
 		 actor ? actor : "an operator");
-	rc = ota_store_rollout_rollback(st, id, release_id, rel.security_version, all, reason, actor,
-					now, ndeployed, refuse, &r);
+	rc = tx_begin(st);
+	if (rc == OTA_OK)
+		rc = tx_end(st, ota_store_rollout_rollback(st, id, release_id, rel.security_version,
+							   all, reason, actor, role, now, ndeployed,
+							   refuse, &r));
 	if (rc == OTA_ERR_CONFLICT)
 		say(msg, msglen, "rollout %s is %s: nothing to roll back", id,
 		    ota_rollout_state_name(row.state));

@@ -138,10 +138,15 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 /* A fresh deployment id: "d-" and 32 random hex digits. OTA_ERR_IO without randomness. */
 OTA_WUR enum ota_err ota_rollout_random_deployment_id(char id[OTA_DEPLOYMENT_ID_MAX]);
 
+/*
+ * Every write below is one store transaction with its audit entries (audit/audit.h): actor and
+ * role name who asked (the principal and its role name); NULL actor means otad itself.
+ */
+
 /* Create a draft rollout; id receives "r-" and 32 hex digits. */
 OTA_WUR enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_spec *s,
-					int64_t now, char id[OTA_RO_ID_MAX], char *msg,
-					size_t msglen);
+					const char *actor, const char *role, int64_t now,
+					char id[OTA_RO_ID_MAX], char *msg, size_t msglen);
 
 enum ota_rollout_action {
 	OTA_RA_START,   /* draft -> running */
@@ -153,7 +158,8 @@ enum ota_rollout_action {
 /* Apply an operator action; OTA_ERR_CONFLICT with msg when the state forbids it. */
 OTA_WUR enum ota_err ota_rollout_act(struct ota_store *st, const char *id,
 				     enum ota_rollout_action a, const char *reason,
-				     const char *actor, int64_t now, char *msg, size_t msglen);
+				     const char *actor, const char *role, int64_t now, char *msg,
+				     size_t msglen);
 
 /*
  * Called at every check-in of an admitted device that has no active deployment: offers the
@@ -184,7 +190,7 @@ struct ota_rollback_refusal {
  */
 OTA_WUR enum ota_err ota_rollout_rollback(struct ota_store *st, const char *id,
 					  const char *release_id, bool all, const char *actor,
-					  int64_t now, unsigned *ndeployed,
+					  const char *role, int64_t now, unsigned *ndeployed,
 					  struct ota_rollback_refusal **refused,
 					  unsigned *nrefused, char *msg, size_t msglen);
 

@@ -6,6 +6,7 @@
  */
 #include "store/rollout_store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,17 +183,44 @@ static enum ota_err exec(struct ota_store *st, sqlite3_stmt *q, const char *what
 	return s == SQLITE_DONE ? OTA_OK : fail(st, what);
 }
 
-/*
- * The one place rollout and deployment transitions are recorded for the audit log; it runs in
- * the transaction of the change. Until the audit module's append can join a transaction held
- * by the store's own lock, the transition goes to the structured log.
- */
-static enum ota_err audit_note(struct ota_store *st, const char *actor, const char *action,
-			       const char *rollout_id, const char *device_id, const char *detail)
+static enum ota_err (*auditor)(struct ota_store *st, const struct ota_rollout_audit *a,
+			       int64_t now);
+static pthread_once_t auditor_once = PTHREAD_ONCE_INIT;
+static enum ota_err (*auditor_wanted)(struct ota_store *, const struct ota_rollout_audit *,
+				      int64_t);
+
+static void auditor_set(void)
 {
-	(void)st;
-	log_info("audit: %s %s rollout=%s device=%s %s", actor ? actor : "otad", action,
-		 rollout_id ? rollout_id : "-", device_id ? device_id : "-", detail ? detail : "");
+	auditor = auditor_wanted;
+}
+
+void ota_store_rollout_set_auditor(enum ota_err (*fn)(struct ota_store *st,
+						       const struct ota_rollout_audit *a,
+						       int64_t now))
+{
+	auditor_wanted = fn;
+	pthread_once(&auditor_once, auditor_set);
+}
+
+/* The one place rollout and deployment transitions are recorded, inside their transaction. */
+static enum ota_err audit_note(struct ota_store *st, const char *actor, const char *role,
+			       const char *action, const char *rollout_id, const char *device_id,
+			       const char *object, const char *detail, int64_t now)
+{
+	struct ota_rollout_audit a = {
+		.actor = actor,
+		.role = role,
+		.action = action,
+		.rollout_id = rollout_id,
+		.device_id = device_id,
+		.object = object,
+		.detail = detail,
+	};
+	if (auditor)
+		return auditor(st, &a, now);
+	log_info("rollout %s: %s by %s%s%s %s", rollout_id ? rollout_id : "-", action,
+		 actor ? actor : "otad", device_id ? " device " : "", device_id ? device_id : "",
+		 detail ? detail : "");
 	return OTA_OK;
 }
 
@@ -348,7 +376,7 @@ static enum ota_err rollout_get(struct ota_store *st, const char *id, struct ota
 }
 
 enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rollout_row *row,
-				      const char *spec)
+				      const char *spec, const char *actor, const char *role)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	char hex[65];
@@ -371,7 +399,8 @@ enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rol
 	int x = sqlite3_extended_errcode(ota_store__db(st));
 	ota_store__done(q);
 	if (s == SQLITE_DONE)
-		rc = audit_note(st, NULL, "rollout.create", row->id, NULL, row->name);
+		rc = audit_note(st, actor, role, "rollout.create", row->id, NULL, row->release_id,
+				row->name, row->created_at);
 	else if (x == SQLITE_CONSTRAINT_FOREIGNKEY)
 		rc = OTA_ERR_NOT_FOUND;
 	else if (x == SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -534,7 +563,8 @@ static enum ota_err cancel_pending(struct ota_store *st, const char *id, const c
 			rc = counters_move(st, id, ms[i].stage, OTA_MS_PENDING, OTA_MS_SKIPPED,
 					   scopes[i], NULL);
 		if (rc == OTA_OK)
-			rc = audit_note(st, NULL, "deployment.cancel", id, ms[i].device_id, why);
+			rc = audit_note(st, NULL, "system", "deployment.cancel", id, ms[i].device_id,
+					ms[i].deployment_id, why, now);
 	}
 	free(ms);
 	free(scopes);
@@ -558,7 +588,7 @@ static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rol
 enum ota_err ota_store_rollout_transition(struct ota_store *st, const char *id,
 					  unsigned from_mask, enum ota_rollout_state to,
 					  const char *reason, int new_stage, bool ack,
-					  const char *actor, int64_t now,
+					  const char *actor, const char *role, int64_t now,
 					  enum ota_rollout_state *was)
 {
 	enum ota_err rc;
@@ -601,7 +631,16 @@ enum ota_err ota_store_rollout_transition(struct ota_store *st, const char *id,
 		snprintf(detail, sizeof(detail), "%s -> %s (stage %d) %s", rs_names[row.state],
 			 rs_names[to], new_stage >= 0 ? new_stage : (int)row.stage,
 			 reason ? reason : "");
-		rc = audit_note(st, actor, "rollout.transition", id, NULL, detail);
+		char action[48];
+		snprintf(action, sizeof(action), "rollout.%s",
+			 to == OTA_RS_RUNNING && new_stage > 0 ? "stage.advance"
+			 : to == OTA_RS_RUNNING && new_stage == 0 ? "start"
+			 : to == OTA_RS_RUNNING ? "resume"
+			 : to == OTA_RS_PAUSED ? (actor ? "pause" : "halt")
+			 : to == OTA_RS_WAITING_APPROVAL ? "stage.wait_approval"
+			 : to == OTA_RS_COMPLETED ? "complete" : "abort");
+		rc = audit_note(st, actor, actor ? role : "system", action, id, NULL, NULL, detail,
+				now);
 	}
 	if (rc == OTA_OK)
 		rc = ota_store__commit(st);
@@ -732,8 +771,8 @@ enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollo
 			rc = counters_move(st, j->rollout_id, j->stage, -1, OTA_MS_SKIPPED, NULL,
 					   NULL);
 		if (rc == OTA_OK)
-			rc = audit_note(st, NULL, "rollout.device.skip", j->rollout_id,
-					j->device_id, j->skip_reason);
+			rc = audit_note(st, NULL, "system", "rollout.device.skip", j->rollout_id,
+					j->device_id, NULL, j->skip_reason, j->now);
 		if (rc != OTA_OK)
 			goto out;
 		*res = OTA_JOIN_SKIPPED;
@@ -807,8 +846,8 @@ enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollo
 					   NULL);
 	}
 	if (rc == OTA_OK)
-		rc = audit_note(st, NULL, member ? "deployment.retry" : "deployment.create",
-				j->rollout_id, j->device_id, j->deployment_id);
+		rc = audit_note(st, NULL, "system", member ? "deployment.retry" : "deployment.create",
+				j->rollout_id, j->device_id, j->deployment_id, j->release_id, j->now);
 	if (rc != OTA_OK)
 		goto out;
 	*res = OTA_JOIN_OFFERED;
@@ -887,8 +926,6 @@ enum ota_err ota_store__rollout_note_event(struct ota_store *st, const char *dep
 	if (rc == OTA_OK)
 		rc = counters_move(st, ro, m.stage, (int)m.state, (enum ota_member_state)to, scope,
 				   end_reason);
-	if (rc == OTA_OK && end_status)
-		rc = audit_note(st, dev, "deployment.outcome", ro, dev, ms_names[to]);
 	return rc;
 }
 
@@ -1083,7 +1120,7 @@ out:
 enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char *id,
 					const char *release_id, uint32_t security_version,
 					bool all, const char *reason, const char *actor,
-					int64_t now, unsigned *ndeployed,
+					const char *role, int64_t now, unsigned *ndeployed,
 					void (*refuse)(void *ctx, const char *device_id,
 						       const char *why),
 					void *ctx)
@@ -1174,14 +1211,16 @@ enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char *id,
 		if (rc == OTA_OK)
 			rc = deployment_insert(st, did, devs[i], release_id, now);
 		if (rc == OTA_OK)
-			rc = audit_note(st, actor, "deployment.rollback", id, devs[i], did);
+			rc = audit_note(st, actor, role, "deployment.create", id, devs[i], did,
+					release_id, now);
 		if (rc == OTA_OK)
 			(*ndeployed)++;
 	}
 	if (rc == OTA_OK)
 		rc = set_state(st, id, OTA_RS_ABORTED, reason, -1, now);
 	if (rc == OTA_OK)
-		rc = audit_note(st, actor, "rollout.rollback", id, NULL, reason);
+		rc = audit_note(st, actor, role, "rollout.rollback", id, NULL, release_id, reason,
+				now);
 	if (rc == OTA_OK)
 		rc = ota_store__commit(st);
 out:

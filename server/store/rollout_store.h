@@ -76,11 +76,28 @@ struct ota_rollout_member {
 	int64_t next_attempt_at, updated_at;
 };
 
+/*
+ * Every rollout and deployment transition written here is recorded by an auditor function in
+ * the same transaction (the rollout engine installs the audit log's append; run the writing
+ * calls inside ota_store_tx_begin()/ota_store_tx_end() so the entry joins the change). Without
+ * an auditor the transitions go to the log. A non-OTA_OK return fails the change.
+ */
+struct ota_rollout_audit {
+	const char *actor; /* principal name, or NULL for otad itself */
+	const char *role;  /* the actor's role, or NULL */
+	const char *action;
+	const char *rollout_id, *device_id, *release_id, *object, *detail;
+};
+void ota_store_rollout_set_auditor(enum ota_err (*fn)(struct ota_store *st,
+						       const struct ota_rollout_audit *a,
+						       int64_t now));
+
 /* Insert a draft rollout (row->state is ignored); spec is the engine's text.
  * OTA_ERR_NOT_FOUND when the release does not exist. */
 OTA_WUR enum ota_err ota_store_rollout_insert(struct ota_store *st,
 					      const struct ota_rollout_row *row,
-					      const char *spec);
+					      const char *spec, const char *actor,
+					      const char *role);
 /* spec (may be NULL) receives a malloc'd copy of the definition text; the caller frees it. */
 OTA_WUR enum ota_err ota_store_rollout_get(struct ota_store *st, const char *id,
 					   struct ota_rollout_row *out, char **spec);
@@ -101,7 +118,7 @@ OTA_WUR enum ota_err ota_store_rollout_list(struct ota_store *st, int state,
 OTA_WUR enum ota_err ota_store_rollout_transition(struct ota_store *st, const char *id,
 						  unsigned from_mask, enum ota_rollout_state to,
 						  const char *reason, int new_stage, bool ack,
-						  const char *actor, int64_t now,
+						  const char *actor, const char *role, int64_t now,
 						  enum ota_rollout_state *was);
 
 /* A device wants to join a rollout at check-in. */
@@ -178,7 +195,7 @@ OTA_WUR enum ota_err ota_store_device_tags_set(struct ota_store *st, const char 
 OTA_WUR enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char *id,
 						const char *release_id, uint32_t security_version,
 						bool all, const char *reason, const char *actor,
-						int64_t now, unsigned *ndeployed,
+						const char *role, int64_t now, unsigned *ndeployed,
 						void (*refuse)(void *ctx, const char *device_id,
 							       const char *why),
 						void *ctx);

@@ -117,10 +117,10 @@ static void spec_init(struct ota_rollout_spec *s, const char *release)
 static void start(struct fx *f, const struct ota_rollout_spec *s, char id[OTA_RO_ID_MAX])
 {
 	char msg[256] = "";
-	enum ota_err e = ota_rollout_create(f->st, s, T0, id, msg, sizeof(msg));
+	enum ota_err e = ota_rollout_create(f->st, s, "tester", "operator", T0, id, msg, sizeof(msg));
 	if (e != OTA_OK)
 		fail_msg("create: %s", msg);
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_START, NULL, "tester", T0, msg,
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_START, NULL, "tester", "operator", T0, msg,
 					 sizeof(msg)),
 			 OTA_OK);
 }
@@ -163,6 +163,27 @@ static enum ota_rollout_state state_of(struct fx *f, const char *id, unsigned *s
 	if (stage)
 		*stage = row.stage;
 	return row.state;
+}
+
+/* Audit entries of a rollout with an action, read from the database file. */
+static int audit_count(struct fx *f, const char *id, const char *action)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int n = -1;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT count(*) FROM audit_log WHERE rollout_id = ?1 "
+					    "AND action = ?2",
+					    -1, &q, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
 }
 
 /* ---- pure half ---- */
@@ -395,7 +416,7 @@ static void test_engine_approval_and_completion(void **state)
 	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 50, 1, 0};
 	start(f, &s, id);
 	/* Approving a running rollout is refused and changes nothing. */
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", T0, msg,
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", "operator", T0, msg,
 					 sizeof(msg)),
 			 OTA_ERR_CONFLICT);
 	struct ota_rollout_row row;
@@ -422,7 +443,7 @@ static void test_engine_approval_and_completion(void **state)
 	/* Waiting: no device outside stage 1 is offered anything. */
 	for (int i = 0; i < 40; i++)
 		assert_false(checkin(f, devs[i], "1.0.0", 1, NULL, 0, T0 + 4));
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", T0 + 5, msg,
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", "operator", T0 + 5, msg,
 					 sizeof(msg)),
 			 OTA_OK);
 	assert_int_equal(state_of(f, id, &stage), OTA_RS_RUNNING);
@@ -439,6 +460,10 @@ static void test_engine_approval_and_completion(void **state)
 			finish(f, devs[i], "confirmed", NULL, T0 + 7);
 	assert_int_equal(ota_rollout_evaluate(f->st, id, T0 + 8), OTA_OK);
 	assert_int_equal(state_of(f, id, NULL), OTA_RS_COMPLETED);
+	assert_int_equal(audit_count(f, id, "rollout.stage.wait_approval"), 1);
+	assert_int_equal(audit_count(f, id, "rollout.stage.advance"), 1);
+	assert_int_equal(audit_count(f, id, "rollout.complete"), 1);
+	assert_int_equal(audit_count(f, id, "deployment.create"), 40);
 	struct ota_stage_counts c0, c1;
 	assert_int_equal(ota_store_rollout_counts(f->st, id, 0, &c0), OTA_OK);
 	assert_int_equal(ota_store_rollout_counts(f->st, id, 1, &c1), OTA_OK);
@@ -671,10 +696,6 @@ static void test_retries_with_backoff_then_failed(void **state)
 	assert_int_equal(ota_rollout_backoff(&s, 3), 240);
 }
 
-struct refusal_list {
-	unsigned n;
-};
-
 static void test_halt_at_canary_and_rollback_floor(void **state)
 {
 	struct fx *f = *state;
@@ -723,10 +744,10 @@ static void test_halt_at_canary_and_rollback_floor(void **state)
 	/* Roll back to 1.0.0 (security_version 2): refused for the device whose floor is 5. */
 	unsigned deployed = 0, nref = 0;
 	struct ota_rollback_refusal *ref = NULL;
-	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_new, false, "t", T0 + 4,
+	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_new, false, "t", "operator", T0 + 4,
 					      &deployed, &ref, &nref, msg, sizeof(msg)),
 			 OTA_ERR_INVALID); /* not its own release */
-	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_old, false, "t", T0 + 4,
+	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_old, false, "t", "operator", T0 + 4,
 					      &deployed, &ref, &nref, msg, sizeof(msg)),
 			 OTA_OK);
 	assert_int_equal(deployed, canary - 1);
@@ -736,11 +757,17 @@ static void test_halt_at_canary_and_rollback_floor(void **state)
 	free(ref);
 	assert_int_equal(count_active(f), (int)canary - 1);
 	assert_int_equal(state_of(f, id, NULL), OTA_RS_ABORTED);
+	/* Every transition is in the audit log. */
+	assert_int_equal(audit_count(f, id, "rollout.create"), 1);
+	assert_int_equal(audit_count(f, id, "rollout.start"), 1);
+	assert_int_equal(audit_count(f, id, "rollout.halt"), 1);
+	assert_int_equal(audit_count(f, id, "rollout.rollback"), 1);
+	assert_int_equal(audit_count(f, id, "deployment.create"), (int)(2 * canary - 1));
 	/* Aborted: a second roll back and operator actions are refused. */
-	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_old, false, "t", T0 + 5,
+	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_old, false, "t", "operator", T0 + 5,
 					      &deployed, &ref, &nref, msg, sizeof(msg)),
 			 OTA_ERR_CONFLICT);
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_RESUME, NULL, "t", T0, msg,
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_RESUME, NULL, "t", "operator", T0, msg,
 					 sizeof(msg)),
 			 OTA_ERR_CONFLICT);
 	free(devs);
@@ -766,7 +793,7 @@ static void test_skips_and_abort(void **state)
 	assert_int_equal(ota_store_rollout_member_get(f->st, id, "s-2", &m), OTA_OK);
 	assert_int_equal(m.state, OTA_MS_SKIPPED);
 	assert_true(checkin(f, "s-3", "1.0.0", 1, NULL, 0, T0 + 1));
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_ABORT, "bad idea", "t", T0 + 2, msg,
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_ABORT, "bad idea", "t", "operator", T0 + 2, msg,
 					 sizeof(msg)),
 			 OTA_OK);
 	/* The pending deployment (nothing downloaded) is cancelled with the rollout. */
