@@ -159,6 +159,10 @@ r=$(mcurl admin "/api/v1/rollouts/$GOOD")
 expect "good rollout completed" completed "$(jfield "$r" .state)"
 expect "all succeeded" "$N" "$(jfield "$r" .progress.totals.succeeded)"
 expect "none updating" 0 "$(jfield "$r" .progress.updating)"
+audit() { db "SELECT count(*) FROM audit_log WHERE rollout_id = '$1' AND action = '$2'"; }
+expect "audited: two stage advances" 2 "$(audit "$GOOD" rollout.stage.advance)"
+expect "audited: completion" 1 "$(audit "$GOOD" rollout.complete)"
+expect "audited: a deployment per device" "$N" "$(audit "$GOOD" deployment.create)"
 for d in "${DEVS[@]}"; do [ "${VER[$d]}" == 2.0.0 ] || fail "$d runs ${VER[$d]} after the good rollout"; done
 expect "fleet on 2.0.0" "$N" "$(db "SELECT count(*) FROM devices WHERE id LIKE 'rd-%' AND version = '2.0.0'")"
 r=$(mcurl admin "/api/v1/rollouts/$GOOD/devices?state=succeeded&limit=7")
@@ -190,6 +194,7 @@ expect "metrics" 200 "$(code_of "$m")"
 expect_match "metrics: halted rollout" "ota_rollout_state\{rollout=\"$BAD\",state=\"paused\"\} 1" "$(body_of "$m")"
 expect_match "metrics: rolled back devices" "ota_rollout_devices\{rollout=\"$BAD\",stage=\"1\",state=\"rolled_back\"\} ${#CANARY[@]}" "$(body_of "$m")"
 
+expect "audited: the halt" 1 "$(audit "$BAD" rollout.halt)"
 r=$(post "/api/v1/rollouts/$BAD/rollback" "{\"release_id\":\"$rel3\"}")
 expect "roll back to its own release refused" 400 "$(code_of "$r")"
 r=$(post "/api/v1/rollouts/$BAD/rollback" "{\"release_id\":\"$rel2\",\"devices\":\"failed\"}")
@@ -204,4 +209,5 @@ expect "roll back deployments succeeded" "${#CANARY[@]}" \
 	"$(db "SELECT count(*) FROM deployments WHERE release_id = '$rel2' AND status = 'succeeded' AND created_at >= (SELECT created_at FROM rollouts WHERE id = '$BAD')" )"
 round good
 expect "nothing more" 0 "${#OFFERED[@]}"
+expect "audited: the roll back" 1 "$(audit "$BAD" rollout.rollback)"
 finish
