@@ -866,6 +866,8 @@ static int event_state(const char *status, const char *end_status)
 	if (end_status) {
 		if (strcmp(end_status, "succeeded") == 0)
 			return OTA_MS_SUCCEEDED;
+		if (strcmp(end_status, "cancelled") == 0)
+			return OTA_MS_SKIPPED; /* the device can no longer take it (variant, floor) */
 		if (strcmp(end_status, "rolled_back") == 0)
 			return OTA_MS_ROLLED_BACK;
 		return OTA_MS_FAILED;

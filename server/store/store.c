@@ -1031,7 +1031,16 @@ enum ota_err ota_store_deployment_end(struct ota_store *st, const char *id, cons
 				      const char *reason, int64_t now)
 {
 	LOCK(st);
-	enum ota_err rc = deployment_end(st, id, status, reason, now);
+	/* A rollout's member follows its deployment, in the same transaction. */
+	enum ota_err rc = begin(st);
+	if (rc == OTA_OK)
+		rc = deployment_end(st, id, status, reason, now);
+	if (rc == OTA_OK)
+		rc = ota_store__rollout_note_event(st, id, status, status, reason, now);
+	if (rc == OTA_OK)
+		rc = commit(st);
+	if (rc != OTA_OK)
+		rollback(st);
 	UNLOCK(st);
 	return rc;
 }

@@ -805,6 +805,34 @@ static void test_skips_and_abort(void **state)
 	assert_int_equal(n, 0);
 }
 
+static void test_cancelled_deployment_frees_budget(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	char id[OTA_RO_ID_MAX];
+	struct ota_rollout_member m;
+	struct ota_deployment dep;
+	unsigned n;
+
+	spec_init(&s, f->rel_new);
+	s.max_active = 1;
+	start(f, &s, id);
+	device(f->st, "x-1", "1.0.0", 1);
+	device(f->st, "x-2", "1.0.0", 1);
+	assert_true(checkin(f, "x-1", "1.0.0", 1, NULL, 0, T0 + 1));
+	assert_false(checkin(f, "x-2", "1.0.0", 1, NULL, 0, T0 + 1)); /* budget full */
+	/* The check-in path cancels a deployment the device can no longer take. */
+	assert_int_equal(ota_store_deployment_active(f->st, "x-1", &dep), OTA_OK);
+	assert_int_equal(ota_store_deployment_end(f->st, dep.id, "cancelled",
+						  "floor above the release", T0 + 2),
+			 OTA_OK);
+	assert_int_equal(ota_store_rollout_member_get(f->st, id, "x-1", &m), OTA_OK);
+	assert_int_equal(m.state, OTA_MS_SKIPPED);
+	assert_int_equal(ota_store_rollout_active(f->st, id, "", &n), OTA_OK);
+	assert_int_equal(n, 0);
+	assert_true(checkin(f, "x-2", "1.0.0", 1, NULL, 0, T0 + 3));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -823,6 +851,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_halt_at_canary_and_rollback_floor, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_skips_and_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancelled_deployment_frees_budget, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
