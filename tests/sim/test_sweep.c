@@ -3,11 +3,12 @@
  * device counts every flash-changing operation (slot erases and page programs, state writes,
  * the bootrom's buy). Then, for every operation index i, a fresh device runs the same update
  * with power cut before operation i, and again with operation i torn halfway (half a sector
- * erased, half a page programmed); power comes back, the device boots and its agent runs until
- * idle. After every run: the device boots an image that is byte-for-byte a signed one (the
- * factory image or the release), it runs the target or the previous version, its persisted
- * state decodes with nothing left to send, its floor moved only with a confirmed update, and
- * the server was told the outcome that matches what the device runs.
+ * erased, half a page programmed), and torn again with a second tear early in the
+ * recovery; power comes back, the device boots and its agent runs until idle. After every run: the
+ * device boots an image that is byte-for-byte a signed one (the factory image or the release), it
+ * runs the target or the previous version, its persisted state decodes with nothing left to send,
+ * its floor moved only with a confirmed update, and the server was told the outcome that matches
+ * what the device runs.
  *
  * Prints how many cases ran; exits non-zero on any failure.
  */
@@ -102,11 +103,14 @@ int main(void)
 {
 	struct kit_keys keys;
 	uint64_t total, i;
-	unsigned cases = 0, on_target = 0, on_previous = 0;
+	unsigned cases = 0, on_target = 0, on_previous = 0, second_cuts = 0;
 	static const struct {
 		enum sim_cut mode;
 		const char *name;
-	} modes[] = {{SIM_CUT_BEFORE, "cut-before"}, {SIM_CUT_TEAR, "torn"}};
+		bool twice; /* tear again during the recovery */
+	} modes[] = {{SIM_CUT_BEFORE, "cut-before", false},
+	             {SIM_CUT_TEAR, "torn", false},
+	             {SIM_CUT_TEAR, "torn-twice", true}};
 
 	kit_keys_make(&keys);
 	factory_len = fwa_sim_mkimage("1.0.0", 1, KIT_HW, SIM_FAULT_NONE, FACTORY_PAYLOAD, factory,
@@ -136,7 +140,7 @@ int main(void)
 	printf("power-cut sweep: a complete update takes %llu flash operations\n",
 	       (unsigned long long)total);
 
-	for (unsigned m = 0; m < 2; m++) {
+	for (unsigned m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
 		for (i = 1; i <= total; i++) {
 			enum kit_result r;
 
@@ -150,6 +154,18 @@ int main(void)
 				continue;
 			}
 			kit_power_cut(&dev);
+			if (modes[m].twice) {
+				/* A second tear early in the recovery (at a spread of its first 64
+				 * operations); a recovery shorter than that simply completes. */
+				dev.sim.cut_at = dev.sim.ops + 1 + (i * 37) % 64;
+				dev.sim.cut_mode = SIM_CUT_TEAR;
+				r = kit_run(&dev, 10000);
+				if (r == KIT_CUT) {
+					kit_power_cut(&dev);
+					second_cuts++;
+				} else
+					dev.sim.cut_at = 0;
+			}
 			r = kit_run(&dev, 10000);
 			if (r != KIT_IDLE && r != KIT_BRICKED) {
 				bad(modes[m].name, i, "agent did not settle after power came back");
@@ -164,8 +180,9 @@ int main(void)
 	kit_device_free(&dev);
 	kit_server_free(&srv);
 	kit_keys_free(&keys);
-	printf("power-cut sweep: %u cases (%llu operations x cut before / torn), "
-	       "%u ended on the target, %u on the previous version, %u failures\n",
-	       cases, (unsigned long long)total, on_target, on_previous, failures);
+	printf("power-cut sweep: %u cases (%llu operations x cut before / torn / torn twice), "
+	       "%u torn twice in fact, %u ended on the target, %u on the previous version, "
+	       "%u failures\n",
+	       cases, (unsigned long long)total, second_cuts, on_target, on_previous, failures);
 	return failures ? 1 : 0;
 }
