@@ -254,6 +254,36 @@ static void test_below_floor(void **state)
 	assert_int_equal(st.floor, 3);
 }
 
+static void test_secure_chip_floor(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_state st;
+
+	struct fwa_port p;
+
+	/* A secure chip: the buy advances the OTP rollback floor, and the port reports it. */
+	assert_null(f->dev.port.hw_floor);
+	f->dev.sim.otp_floor_enabled = true;
+	f->dev.sim.otp_floor = 1;
+	fwa_sim_port(&p, &f->dev.sim, f->dev.port.crypto);
+	assert_non_null(p.hw_floor);
+	f->dev.port.hw_floor = p.hw_floor;
+	offer(f, "1.1.0", 3, SIM_FAULT_NONE, KIT_HW, 3, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	assert_int_equal(f->dev.sim.otp_floor, 3);
+	/* Even with the agent's state wiped, the hardware floor refuses an older release. */
+	memset(f->dev.sim.flash + 0x3000, 0xff, 2 * SIM_SECTOR);
+	fwa_sim_power_cut(&f->dev.sim);
+	kit_server_free(&f->srv);
+	kit_server_init(&f->srv);
+	offer(f, "1.0.5", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	memcpy(f->srv.dep_id, "d-0002", 7);
+	expect_refused(f, "floor", "1.1.0");
+	load_state(f, &st);
+	assert_int_equal(st.floor, 0); /* the core's copy was lost; the chip's was not */
+}
+
 static void test_tampered_image(void **state)
 {
 	struct fixture *f = *state;
@@ -401,6 +431,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_other_hw_variant, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_untrusted_signer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_below_floor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_secure_chip_floor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tampered_image, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resume_after_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_root_rotation, setup, teardown),

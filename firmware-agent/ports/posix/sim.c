@@ -232,6 +232,13 @@ static uint32_t header_crc(const struct sim_image_header *h)
 	return fwa_crc32(h, offsetof(struct sim_image_header, header_crc));
 }
 
+/* A secure chip's bootrom refuses images below its OTP rollback floor. */
+static bool bootable(const struct fwa_sim *s, unsigned slot, struct sim_image_header *out)
+{
+	return fwa_sim_image_valid(s, slot, out) &&
+	       (!s->otp_floor_enabled || out->security_version >= s->otp_floor);
+}
+
 bool fwa_sim_image_valid(const struct fwa_sim *s, unsigned slot, struct sim_image_header *out)
 {
 	struct sim_image_header h;
@@ -349,7 +356,7 @@ enum fwa_err fwa_sim_boot(struct fwa_sim *s)
 			unsigned slot = (unsigned)s->pending_trial;
 
 			s->pending_trial = -1;
-			if (fwa_sim_image_valid(s, slot, &s->running)) {
+			if (bootable(s, slot, &s->running)) {
 				if (s->running.fault == SIM_FAULT_CRASH_BOOT) {
 					snprintf(
 					    msg, sizeof(msg),
@@ -373,8 +380,7 @@ enum fwa_err fwa_sim_boot(struct fwa_sim *s)
 		}
 		if (br_newest(s, &r) < 0)
 			return FWA_ERR_FLASH;
-		if (!fwa_sim_image_valid(s, r.slot, &s->running) ||
-		    s->running.fault == SIM_FAULT_CRASH_BOOT)
+		if (!bootable(s, r.slot, &s->running) || s->running.fault == SIM_FAULT_CRASH_BOOT)
 			return FWA_ERR_FLASH; /* bricked: the committed image does not boot */
 		s->booted = true;
 		s->active = (uint8_t)r.slot;
@@ -548,7 +554,17 @@ static enum fwa_err p_buy(void *ctx)
 	erase_at(s, BR_OFF(newest == 0 ? 1 : 0));
 	program_at(s, BR_OFF(newest == 0 ? 1 : 0), page, SIM_PAGE);
 	s->trial = false;
+	if (s->otp_floor_enabled && s->running.security_version > s->otp_floor)
+		s->otp_floor = s->running.security_version; /* OTP thermometer: only goes up */
 	slog(s, 1, "bootrom: trial bought");
+	return FWA_OK;
+}
+
+static enum fwa_err p_hw_floor(void *ctx, uint32_t *floor)
+{
+	struct fwa_sim *s = ctx;
+
+	*floor = s->otp_floor;
 	return FWA_OK;
 }
 
@@ -611,7 +627,7 @@ void fwa_sim_port(struct fwa_port *p, struct fwa_sim *s, const struct fwa_crypto
 	p->boot_trial = p_boot_trial;
 	p->buy = p_buy;
 	p->reboot = p_reboot;
-	p->hw_floor = NULL;
+	p->hw_floor = s->otp_floor_enabled ? p_hw_floor : NULL;
 	p->now_ms = p_now;
 	p->random = p_random;
 	p->log = p_log;

@@ -78,6 +78,9 @@ struct fwa_sim {
 	uint64_t trial_deadline_ms;
 	struct sim_image_header running;
 	uint32_t trial_ms; /* watchdog deadline of a trial (default SIM_TRIAL_MS) */
+	/* secure boot: an OTP rollback floor the buy advances; images below it do not boot */
+	bool otp_floor_enabled;
+	uint32_t otp_floor;
 	/* clock: real CLOCK_MONOTONIC, or a virtual one the caller advances */
 	bool virtual_clock;
 	uint64_t vclock_ms;
@@ -138,7 +141,8 @@ bool fwa_sim_image_valid(const struct fwa_sim *s, unsigned slot, struct sim_imag
 
 /*
  * Fill every member of *p but the transport (tr_*) from the simulated hardware: flash, state,
- * boot control, clock, randomness, log. crypto is taken as given. p->ctx is s; a caller that
+ * boot control, clock, randomness, log. crypto is taken as given. hw_floor is set only when
+ * s->otp_floor_enabled (a secure chip). p->ctx is s; a caller that
  * adds a transport with its own state makes s the first member of a larger struct and sets
  * p->ctx to that struct (the sim members only use its first member).
  */
