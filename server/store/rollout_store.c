@@ -104,6 +104,17 @@ static const char *const q_sql[Q__COUNT] = {
 	[Q_TAG_INSERT] = "INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?1, ?2)",
 };
 
+/* The statements of the check-in and report paths (see ota_store_rollout_hot_sql()). */
+static const unsigned hot[] = {Q_RO_GET,     Q_RO_LIST_STATE, Q_RO_SET,	  Q_COUNT_ADD,
+			       Q_ACTIVE_ADD, Q_REASON_ADD,    Q_MEM_GET,  Q_MEM_BY_DEP,
+			       Q_MEM_INSERT, Q_MEM_SET,	      Q_MEM_RETRY, Q_COUNTS_STAGE,
+			       Q_ACTIVE_GET, Q_DEV_BUSY,      Q_DEP_INSERT, Q_TAGS};
+
+const char *ota_store_rollout_hot_sql(unsigned i)
+{
+	return i < sizeof(hot) / sizeof(hot[0]) ? q_sql[hot[i]] : NULL;
+}
+
 static const char *const rs_names[OTA_RS__COUNT] = {
 	"draft", "running", "paused", "waiting_approval", "completed", "aborted",
 };

@@ -200,4 +200,10 @@ OTA_WUR enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char
 							       const char *why),
 						void *ctx);
 
+/*
+ * The SQL of the statements a check-in or a report may run, i = 0, 1, ... until NULL: each is
+ * an indexed lookup or write, whatever the number of devices (the tests check the query plans).
+ */
+const char *ota_store_rollout_hot_sql(unsigned i);
+
 #endif

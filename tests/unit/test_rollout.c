@@ -833,6 +833,32 @@ static void test_cancelled_deployment_frees_budget(void **state)
 	assert_true(checkin(f, "x-2", "1.0.0", 1, NULL, 0, T0 + 3));
 }
 
+/* The check-in and report paths never scan a table: their cost does not grow with the fleet. */
+static void test_hot_paths_use_indexes(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db;
+	const char *sql;
+	unsigned n = 0;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	for (unsigned i = 0; (sql = ota_store_rollout_hot_sql(i)); i++) {
+		char buf[1024];
+		sqlite3_stmt *q;
+		snprintf(buf, sizeof(buf), "EXPLAIN QUERY PLAN %s", sql);
+		assert_int_equal(sqlite3_prepare_v2(db, buf, -1, &q, NULL), SQLITE_OK);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			const char *detail = (const char *)sqlite3_column_text(q, 3);
+			if (strncmp(detail, "SCAN ", 5) == 0 && !strstr(detail, "CONSTANT ROW"))
+				fail_msg("%s: %s", sql, detail);
+		}
+		sqlite3_finalize(q);
+		n++;
+	}
+	assert_true(n >= 10);
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -853,6 +879,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_skips_and_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancelled_deployment_frees_budget, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_hot_paths_use_indexes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
