@@ -16,8 +16,7 @@
 #include "rollout/rollout.h"
 
 /* Refuses keys of obj not in the NULL-terminated list. */
-static bool only_keys(struct ota_req *r, json_t *obj, const char *where,
-		      const char *const *allowed)
+static bool only_keys(struct ota_req *r, json_t *obj, const char *where, const char *const *allowed)
 {
 	const char *k;
 	json_t *v;
@@ -48,8 +47,8 @@ static bool object_or_absent(struct ota_req *r, json_t *parent, const char *key,
 }
 
 /* A JSON array of strings into a fixed table. */
-static bool str_list(struct ota_req *r, json_t *parent, const char *key, size_t maxlen,
-		     char *table, size_t stride, unsigned *n)
+static bool str_list(struct ota_req *r, json_t *parent, const char *key, size_t maxlen, char *table,
+                     size_t stride, unsigned *n)
 {
 	json_t *a = json_object_get(parent, key), *v;
 	size_t i;
@@ -58,8 +57,8 @@ static bool str_list(struct ota_req *r, json_t *parent, const char *key, size_t 
 	if (!a || json_is_null(a))
 		return true;
 	if (!json_is_array(a) || json_array_size(a) > OTA_RO_MAX_LIST) {
-		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must be an array of at most %d strings",
-			     key, OTA_RO_MAX_LIST);
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+		             "\"%s\" must be an array of at most %d strings", key, OTA_RO_MAX_LIST);
 		return false;
 	}
 	json_array_foreach(a, i, v)
@@ -68,8 +67,8 @@ static bool str_list(struct ota_req *r, json_t *parent, const char *key, size_t 
 		    json_string_length(v) > maxlen ||
 		    strlen(json_string_value(v)) != json_string_length(v)) {
 			ota_req_fail(r, OTA_P_INVALID_FIELD,
-				     "\"%s\" items must be strings of 1 to %zu characters", key,
-				     maxlen);
+			             "\"%s\" items must be strings of 1 to %zu characters", key,
+			             maxlen);
 			return false;
 		}
 		snprintf(table + i * stride, stride, "%s", json_string_value(v));
@@ -83,13 +82,13 @@ static const char *const day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat
 static bool parse_spec(struct ota_req *r, json_t *b, struct ota_rollout_spec *s)
 {
 	static const char *const top[] = {"name",  "release_id", "target", "stages",
-					  "retry", "window",     "budget", NULL};
+	                                  "retry", "window",     "budget", NULL};
 	static const char *const tgt[] = {"hw_variants", "baseline", "tags", NULL};
 	static const char *const base[] = {"versions", "range", NULL};
 	static const char *const tags[] = {"all", "any", NULL};
-	static const char *const stg[] = {"percent",	  "success_threshold", "on_success",
-					  "failure_threshold", "min_finished",   "soak_seconds",
-					  NULL};
+	static const char *const stg[] = {
+	    "percent",      "success_threshold", "on_success", "failure_threshold",
+	    "min_finished", "soak_seconds",      NULL};
 	static const char *const rty[] = {"attempts", "backoff_seconds", NULL};
 	static const char *const win[] = {"days", "start", "duration_minutes", "time_zone", NULL};
 	static const char *const bud[] = {"max_updating", "per_tag", NULL};
@@ -112,32 +111,31 @@ static bool parse_spec(struct ota_req *r, json_t *b, struct ota_rollout_spec *s)
 	if (target) {
 		if (!only_keys(r, target, "\"target\"", tgt) ||
 		    !str_list(r, target, "hw_variants", 32, &s->hw[0][0], sizeof(s->hw[0]),
-			      &s->nhw) ||
+		              &s->nhw) ||
 		    !object_or_absent(r, target, "baseline", &baseline) ||
 		    !object_or_absent(r, target, "tags", &tg))
 			return false;
-		if (baseline &&
-		    (!only_keys(r, baseline, "\"target.baseline\"", base) ||
-		     !str_list(r, baseline, "versions", OTA_ID_MAX, &s->baseline[0][0],
-			       sizeof(s->baseline[0]), &s->nbaseline) ||
-		     !ota_json_str(r, baseline, "range", false, 1, sizeof(s->baseline_range) - 1,
-				   &range)))
+		if (baseline && (!only_keys(r, baseline, "\"target.baseline\"", base) ||
+		                 !str_list(r, baseline, "versions", OTA_ID_MAX, &s->baseline[0][0],
+		                           sizeof(s->baseline[0]), &s->nbaseline) ||
+		                 !ota_json_str(r, baseline, "range", false, 1,
+		                               sizeof(s->baseline_range) - 1, &range)))
 			return false;
 		if (range)
 			snprintf(s->baseline_range, sizeof(s->baseline_range), "%s", range);
 		if (tg && (!only_keys(r, tg, "\"target.tags\"", tags) ||
-			   !str_list(r, tg, "all", OTA_RO_TAG_MAX, &s->tags_all[0][0],
-				     sizeof(s->tags_all[0]), &s->ntags_all) ||
-			   !str_list(r, tg, "any", OTA_RO_TAG_MAX, &s->tags_any[0][0],
-				     sizeof(s->tags_any[0]), &s->ntags_any)))
+		           !str_list(r, tg, "all", OTA_RO_TAG_MAX, &s->tags_all[0][0],
+		                     sizeof(s->tags_all[0]), &s->ntags_all) ||
+		           !str_list(r, tg, "any", OTA_RO_TAG_MAX, &s->tags_any[0][0],
+		                     sizeof(s->tags_any[0]), &s->ntags_any)))
 			return false;
 	}
 	json_t *stages = json_object_get(b, "stages"), *g;
 	size_t i;
 	if (!json_is_array(stages) || json_array_size(stages) < 1 ||
 	    json_array_size(stages) > OTA_RO_MAX_STAGES) {
-		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"stages\" must be an array of 1 to %d stages",
-			     OTA_RO_MAX_STAGES);
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+		             "\"stages\" must be an array of 1 to %d stages", OTA_RO_MAX_STAGES);
 		return false;
 	}
 	json_array_foreach(stages, i, g)
@@ -153,7 +151,8 @@ static bool parse_spec(struct ota_req *r, json_t *b, struct ota_rollout_spec *s)
 		if (!json_is_number(p) || json_number_value(p) < 0.01 ||
 		    json_number_value(p) > 100) {
 			ota_req_fail(r, OTA_P_INVALID_FIELD,
-				     "stage %zu: \"percent\" must be a number from 0.01 to 100", i + 1);
+			             "stage %zu: \"percent\" must be a number from 0.01 to 100",
+			             i + 1);
 			return false;
 		}
 		st->percent_bp = (unsigned)(json_number_value(p) * 100 + 0.5);
@@ -181,7 +180,7 @@ static bool parse_spec(struct ota_req *r, json_t *b, struct ota_rollout_spec *s)
 			return false;
 		if (str && strcmp(str, "auto") != 0 && strcmp(str, "approval") != 0) {
 			ota_req_fail(r, OTA_P_INVALID_FIELD,
-				     "\"on_success\" must be \"auto\" or \"approval\"");
+			             "\"on_success\" must be \"auto\" or \"approval\"");
 			return false;
 		}
 		st->auto_advance = !str || strcmp(str, "auto") == 0;
@@ -217,7 +216,7 @@ static bool parse_spec(struct ota_req *r, json_t *b, struct ota_rollout_spec *s)
 		snprintf(s->window_tz, sizeof(s->window_tz), "%s", tz);
 		if (!json_is_array(days) || json_array_size(days) < 1) {
 			ota_req_fail(r, OTA_P_INVALID_FIELD,
-				     "\"days\" must list days: mon, tue, wed, thu, fri, sat, sun");
+			             "\"days\" must list days: mon, tue, wed, thu, fri, sat, sun");
 			return false;
 		}
 		json_array_foreach(days, i, d)
@@ -227,9 +226,10 @@ static bool parse_spec(struct ota_req *r, json_t *b, struct ota_rollout_spec *s)
 				if (strcmp(json_string_value(d), day_names[j]) == 0)
 					k = j;
 			if (k < 0) {
-				ota_req_fail(r, OTA_P_INVALID_FIELD,
-					     "\"days\" must list days: mon, tue, wed, thu, fri, sat, "
-					     "sun");
+				ota_req_fail(
+				    r, OTA_P_INVALID_FIELD,
+				    "\"days\" must list days: mon, tue, wed, thu, fri, sat, "
+				    "sun");
 				return false;
 			}
 			s->window_days |= 1u << k;
@@ -268,34 +268,33 @@ static json_t *spec_json(const struct ota_rollout_spec *s)
 	json_t *stages = json_array();
 	for (unsigned i = 0; stages && i < s->nstages; i++) {
 		const struct ota_rollout_stage *g = &s->stages[i];
-		json_array_append_new(
-			stages, json_pack("{s:f, s:i, s:s, s:i, s:i, s:i}", "percent",
-					  g->percent_bp / 100.0, "success_threshold",
-					  (int)g->success_pct, "on_success",
-					  g->auto_advance ? "auto" : "approval", "failure_threshold",
-					  (int)g->failure_pct, "min_finished", (int)g->min_finished,
-					  "soak_seconds", (int)g->soak_s));
+		json_array_append_new(stages, json_pack("{s:f, s:i, s:s, s:i, s:i, s:i}", "percent",
+		                                        g->percent_bp / 100.0, "success_threshold",
+		                                        (int)g->success_pct, "on_success",
+		                                        g->auto_advance ? "auto" : "approval",
+		                                        "failure_threshold", (int)g->failure_pct,
+		                                        "min_finished", (int)g->min_finished,
+		                                        "soak_seconds", (int)g->soak_s));
 	}
 	json_t *baseline = json_object();
 	if (baseline && s->nbaseline)
-		json_object_set_new(baseline, "versions",
-				    str_array(&s->baseline[0][0], sizeof(s->baseline[0]),
-					      s->nbaseline));
+		json_object_set_new(
+		    baseline, "versions",
+		    str_array(&s->baseline[0][0], sizeof(s->baseline[0]), s->nbaseline));
 	if (baseline && s->baseline_range[0])
 		json_object_set_new(baseline, "range", json_string(s->baseline_range));
 	json_t *j = json_pack(
-		"{s:s, s:s, s:{s:o, s:o, s:{s:o, s:o}}, s:o, s:{s:i, s:i}, s:{s:i, s:O}}", "name",
-		s->name, "release_id", s->release_id, "target", "hw_variants",
-		str_array(&s->hw[0][0], sizeof(s->hw[0]), s->nhw), "baseline", baseline, "tags",
-		"all", str_array(&s->tags_all[0][0], sizeof(s->tags_all[0]), s->ntags_all), "any",
-		str_array(&s->tags_any[0][0], sizeof(s->tags_any[0]), s->ntags_any), "stages",
-		stages, "retry", "attempts", (int)s->retry_attempts, "backoff_seconds",
-		(int)s->retry_backoff_s, "budget", "max_updating", (int)s->max_active, "per_tag",
-		json_null());
+	    "{s:s, s:s, s:{s:o, s:o, s:{s:o, s:o}}, s:o, s:{s:i, s:i}, s:{s:i, s:O}}", "name",
+	    s->name, "release_id", s->release_id, "target", "hw_variants",
+	    str_array(&s->hw[0][0], sizeof(s->hw[0]), s->nhw), "baseline", baseline, "tags", "all",
+	    str_array(&s->tags_all[0][0], sizeof(s->tags_all[0]), s->ntags_all), "any",
+	    str_array(&s->tags_any[0][0], sizeof(s->tags_any[0]), s->ntags_any), "stages", stages,
+	    "retry", "attempts", (int)s->retry_attempts, "backoff_seconds", (int)s->retry_backoff_s,
+	    "budget", "max_updating", (int)s->max_active, "per_tag", json_null());
 	if (j && s->max_active_per_tag)
 		json_object_set_new(json_object_get(j, "budget"), "per_tag",
-				    json_pack("{s:s, s:i}", "key", s->budget_tag_key,
-					      "max_updating", (int)s->max_active_per_tag));
+		                    json_pack("{s:s, s:i}", "key", s->budget_tag_key,
+		                              "max_updating", (int)s->max_active_per_tag));
 	if (j && s->window_days) {
 		json_t *days = json_array();
 		for (int d = 0; days && d < 7; d++)
@@ -303,11 +302,11 @@ static json_t *spec_json(const struct ota_rollout_spec *s)
 				json_array_append_new(days, json_string(day_names[d]));
 		char start[8];
 		snprintf(start, sizeof(start), "%02u:%02u", s->window_start / 60 % 100,
-			 s->window_start % 60);
+		         s->window_start % 60);
 		json_object_set_new(j, "window",
-				    json_pack("{s:o, s:s, s:i, s:s}", "days", days, "start", start,
-					      "duration_minutes", (int)s->window_duration,
-					      "time_zone", s->window_tz));
+		                    json_pack("{s:o, s:s, s:i, s:s}", "days", days, "start", start,
+		                              "duration_minutes", (int)s->window_duration,
+		                              "time_zone", s->window_tz));
 	}
 	return j;
 }
@@ -328,8 +327,8 @@ static bool load(struct ota_req *r, struct ota_rollout_row *row, struct ota_roll
 {
 	char *text = NULL;
 	enum ota_err e = rollout_id_valid(r->params[0])
-				 ? ota_store_rollout_get(r->deps->store, r->params[0], row, &text)
-				 : OTA_ERR_NOT_FOUND;
+	                     ? ota_store_rollout_get(r->deps->store, r->params[0], row, &text)
+	                     : OTA_ERR_NOT_FOUND;
 	if (e == OTA_OK && s && ota_rollout_spec_decode(text, s) != OTA_OK)
 		e = OTA_ERR_INVALID;
 	free(text);
@@ -351,34 +350,33 @@ static void add_count(void *ctx, unsigned stage, enum ota_member_state s, unsign
 	json_t *o = json_array_get(p->stages, stage);
 	if (o)
 		json_object_set_new(json_object_get(o, "devices"), ota_member_state_name(s),
-				    json_integer(n));
+		                    json_integer(n));
 }
 
 static void add_reason(void *ctx, const char *reason, unsigned n)
 {
 	struct progress *p = ctx;
-	json_array_append_new(p->reasons, json_pack("{s:s, s:i}", "reason", reason, "devices",
-						     (int)n));
+	json_array_append_new(p->reasons,
+	                      json_pack("{s:s, s:i}", "reason", reason, "devices", (int)n));
 }
 
 static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row,
-			    const struct ota_rollout_spec *s, bool progress)
+                            const struct ota_rollout_spec *s, bool progress)
 {
 	int64_t now = (int64_t)time(NULL);
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "id", row->id, "name",
-			      row->name, "state", ota_rollout_state_name(row->state), "reason",
-			      row->reason, "stage", (int)row->stage + 1, "created_at",
-			      (json_int_t)row->created_at, "updated_at",
-			      (json_int_t)row->updated_at, "stage_started_at",
-			      (json_int_t)row->stage_started_at);
+	json_t *j = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "id", row->id, "name", row->name, "state",
+	    ota_rollout_state_name(row->state), "reason", row->reason, "stage", (int)row->stage + 1,
+	    "created_at", (json_int_t)row->created_at, "updated_at", (json_int_t)row->updated_at,
+	    "stage_started_at", (json_int_t)row->stage_started_at);
 	if (!j)
 		return NULL;
 	json_object_set_new(j, "definition", spec_json(s));
-	if (row->state != OTA_RS_DRAFT && (row->state == OTA_RS_RUNNING ||
-					   row->state == OTA_RS_PAUSED ||
-					   row->state == OTA_RS_WAITING_APPROVAL))
+	if (row->state != OTA_RS_DRAFT &&
+	    (row->state == OTA_RS_RUNNING || row->state == OTA_RS_PAUSED ||
+	     row->state == OTA_RS_WAITING_APPROVAL))
 		json_object_set_new(j, "time_in_stage_seconds",
-				    json_integer(now - row->stage_started_at));
+		                    json_integer(now - row->stage_started_at));
 	if (!progress)
 		return j;
 	struct progress p = {.stages = json_array(), .reasons = json_array()};
@@ -386,10 +384,10 @@ static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row
 		json_t *d = json_object();
 		for (int m = 0; d && m < OTA_MS__COUNT; m++)
 			json_object_set_new(d, ota_member_state_name((enum ota_member_state)m),
-					    json_integer(0));
+			                    json_integer(0));
 		json_array_append_new(p.stages,
-				      json_pack("{s:i, s:f, s:o}", "stage", (int)i + 1, "percent",
-						s->stages[i].percent_bp / 100.0, "devices", d));
+		                      json_pack("{s:i, s:f, s:o}", "stage", (int)i + 1, "percent",
+		                                s->stages[i].percent_bp / 100.0, "devices", d));
 	}
 	unsigned active = 0;
 	if (ota_store_rollout_counts_all(r->deps->store, row->id, add_count, &p) != OTA_OK ||
@@ -414,8 +412,8 @@ static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row
 		}
 	}
 	json_object_set_new(j, "progress",
-			    json_pack("{s:o, s:o, s:o, s:i}", "stages", p.stages, "totals", totals,
-				      "failure_reasons", p.reasons, "updating", (int)active));
+	                    json_pack("{s:o, s:o, s:o, s:i}", "stages", p.stages, "totals", totals,
+	                              "failure_reasons", p.reasons, "updating", (int)active));
 	return j;
 }
 
@@ -427,9 +425,9 @@ void ota_h_rollout_create(struct ota_req *r)
 
 	if (!parse_spec(r, r->json, &s))
 		return;
-	enum ota_err e = ota_rollout_create(r->deps->store, &s, r->who->name,
-					    ota_auth_role_name(r->who->role), (int64_t)time(NULL), id,
-					    msg, sizeof(msg));
+	enum ota_err e =
+	    ota_rollout_create(r->deps->store, &s, r->who->name, ota_auth_role_name(r->who->role),
+	                       (int64_t)time(NULL), id, msg, sizeof(msg));
 	if (e == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "%s", msg);
 		return;
@@ -449,11 +447,11 @@ void ota_h_rollout_create(struct ota_req *r)
 static int list_one(void *ctx, const struct ota_rollout_row *row, const char *text)
 {
 	struct ota_rollout_spec s;
-	json_t *arr = ctx, *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I}", "id", row->id, "name",
-					  row->name, "state", ota_rollout_state_name(row->state),
-					  "release_id", row->release_id, "stage",
-					  (int)row->stage + 1, "created_at",
-					  (json_int_t)row->created_at);
+	json_t *arr = ctx,
+	       *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I}", "id", row->id, "name", row->name,
+	                      "state", ota_rollout_state_name(row->state), "release_id",
+	                      row->release_id, "stage", (int)row->stage + 1, "created_at",
+	                      (json_int_t)row->created_at);
 	if (j && ota_rollout_spec_decode(text, &s) == OTA_OK)
 		json_object_set_new(j, "stages", json_integer(s.nstages));
 	if (j)
@@ -514,8 +512,8 @@ static void act(struct ota_req *r, enum ota_rollout_action a)
 	    !ota_json_str(r, r->json, "reason", false, 0, 160, &reason) || !load(r, &row, NULL))
 		return;
 	enum ota_err e = ota_rollout_act(r->deps->store, row.id, a, reason, r->who->name,
-					 ota_auth_role_name(r->who->role), (int64_t)time(NULL), msg,
-					 sizeof(msg));
+	                                 ota_auth_role_name(r->who->role), (int64_t)time(NULL), msg,
+	                                 sizeof(msg));
 	if (e == OTA_ERR_CONFLICT) {
 		ota_req_fail(r, OTA_P_CONFLICT, "%s", msg);
 		return;
@@ -574,9 +572,9 @@ void ota_h_rollout_rollback(struct ota_req *r)
 	if (!load(r, &row, NULL))
 		return;
 	enum ota_err e = ota_rollout_rollback(r->deps->store, row.id, release,
-					      which && strcmp(which, "all") == 0, r->who->name,
-					      ota_auth_role_name(r->who->role), (int64_t)time(NULL),
-					      &deployed, &ref, &nref, msg, sizeof(msg));
+	                                      which && strcmp(which, "all") == 0, r->who->name,
+	                                      ota_auth_role_name(r->who->role), (int64_t)time(NULL),
+	                                      &deployed, &ref, &nref, msg, sizeof(msg));
 	if (e == OTA_ERR_NOT_FOUND)
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "%s", msg);
 	else if (e == OTA_ERR_INVALID)
@@ -590,20 +588,21 @@ void ota_h_rollout_rollback(struct ota_req *r)
 	json_t *nr = json_array();
 	for (unsigned i = 0; nr && i < nref; i++)
 		json_array_append_new(nr, json_pack("{s:s, s:s}", "device_id", ref[i].device_id,
-						    "reason", ref[i].reason));
+		                                    "reason", ref[i].reason));
 	free(ref);
 	ota_req_json(r, 200,
-		     json_pack("{s:s, s:s, s:i, s:o}", "rollout_id", row.id, "release_id", release,
-			       "deployments_created", (int)deployed, "not_roll_back_able", nr));
+	             json_pack("{s:s, s:s, s:i, s:o}", "rollout_id", row.id, "release_id", release,
+	                       "deployments_created", (int)deployed, "not_roll_back_able", nr));
 }
 
 static void member_one(void *ctx, const struct ota_rollout_member *m)
 {
 	json_t *j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:I}", "device_id", m->device_id,
-			      "stage", (int)m->stage + 1, "state", ota_member_state_name(m->state),
-			      "reason", m->reason, "deployment_id", m->deployment_id, "attempts",
-			      (int)m->attempts, "updated_at", (json_int_t)m->updated_at);
-	if (j && m->next_attempt_at && (m->state == OTA_MS_FAILED || m->state == OTA_MS_ROLLED_BACK))
+	                      "stage", (int)m->stage + 1, "state", ota_member_state_name(m->state),
+	                      "reason", m->reason, "deployment_id", m->deployment_id, "attempts",
+	                      (int)m->attempts, "updated_at", (json_int_t)m->updated_at);
+	if (j && m->next_attempt_at &&
+	    (m->state == OTA_MS_FAILED || m->state == OTA_MS_ROLLED_BACK))
 		json_object_set_new(j, "next_attempt_at", json_integer(m->next_attempt_at));
 	if (j)
 		json_array_append_new(ctx, j);
@@ -638,8 +637,8 @@ void ota_h_rollout_devices(struct ota_req *r)
 	if (!load(r, &row, NULL))
 		return;
 	json_t *arr = json_array();
-	if (!arr || ota_store_rollout_members(r->deps->store, row.id, st, after, limit,
-					      member_one, arr) != OTA_OK) {
+	if (!arr || ota_store_rollout_members(r->deps->store, row.id, st, after, limit, member_one,
+	                                      arr) != OTA_OK) {
 		json_decref(arr);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot list the devices");
 		return;
@@ -647,8 +646,8 @@ void ota_h_rollout_devices(struct ota_req *r)
 	json_t *j = json_pack("{s:o}", "devices", arr);
 	if (j && json_array_size(arr) == limit)
 		json_object_set_new(j, "next",
-				    json_string(json_string_value(json_object_get(
-					    json_array_get(arr, limit - 1), "device_id"))));
+		                    json_string(json_string_value(json_object_get(
+		                        json_array_get(arr, limit - 1), "device_id"))));
 	ota_req_json(r, 200, j);
 }
 
@@ -664,7 +663,7 @@ void ota_h_rollout_device(struct ota_req *r)
 	unsigned bucket = ota_rollout_bucket(row.hash_key, row.id, dev);
 	int stage = ota_rollout_stage_of(&s, bucket);
 	json_t *j = json_pack("{s:s, s:s, s:f, s:i}", "rollout_id", row.id, "device_id", dev,
-			      "position_percent", bucket / 100.0, "joins_in_stage", stage + 1);
+	                      "position_percent", bucket / 100.0, "joins_in_stage", stage + 1);
 	enum ota_err e = ota_store_rollout_member_get(r->deps->store, row.id, dev, &m);
 	if (e == OTA_OK) {
 		json_t *a = json_array();
@@ -751,13 +750,13 @@ void ota_h_metrics(struct ota_req *r)
 	m.buf[0] = '\0';
 	out(&m, "# HELP ota_up otad is serving.\n# TYPE ota_up gauge\nota_up 1\n");
 	out(&m, "# HELP ota_rollout_state 1 for the state each rollout is in.\n"
-		"# TYPE ota_rollout_state gauge\n"
-		"# HELP ota_rollout_stage The stage each rollout is at (1 = first).\n"
-		"# TYPE ota_rollout_stage gauge\n"
-		"# HELP ota_rollout_updating Devices of the rollout updating now.\n"
-		"# TYPE ota_rollout_updating gauge\n"
-		"# HELP ota_rollout_devices Devices of the rollout by stage and state.\n"
-		"# TYPE ota_rollout_devices gauge\n");
+	        "# TYPE ota_rollout_state gauge\n"
+	        "# HELP ota_rollout_stage The stage each rollout is at (1 = first).\n"
+	        "# TYPE ota_rollout_stage gauge\n"
+	        "# HELP ota_rollout_updating Devices of the rollout updating now.\n"
+	        "# TYPE ota_rollout_updating gauge\n"
+	        "# HELP ota_rollout_devices Devices of the rollout by stage and state.\n"
+	        "# TYPE ota_rollout_devices gauge\n");
 	if (ota_store_rollout_list(r->deps->store, -1, metric_rollout, &m) != OTA_OK || m.nomem) {
 		free(m.buf);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the metrics");
@@ -770,14 +769,13 @@ void ota_h_metrics(struct ota_req *r)
 		return;
 	}
 	MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"text/plain; version=0.0.4");
+	                        "text/plain; version=0.0.4");
 	r->status = 200;
 }
 
 /* ---- the device path's hooks ---- */
 
-bool ota_rollouts_on_checkin(struct ota_req *r, const char *hw, const char *version,
-			     uint32_t floor)
+bool ota_rollouts_on_checkin(struct ota_req *r, const char *hw, const char *version, uint32_t floor)
 {
 	char tags[OTA_RO_MAX_LIST * 2][65];
 	const char *tagp[OTA_RO_MAX_LIST * 2];
@@ -785,17 +783,17 @@ bool ota_rollouts_on_checkin(struct ota_req *r, const char *hw, const char *vers
 	bool offered = false;
 
 	if (ota_store_device_tags(r->deps->store, r->who->name, tags, OTA_RO_MAX_LIST * 2,
-				  &ntags) != OTA_OK)
+	                          &ntags) != OTA_OK)
 		goto fail;
 	for (unsigned i = 0; i < ntags; i++)
 		tagp[i] = tags[i];
 	struct ota_rollout_device d = {
-		.id = r->who->name,
-		.hw_variant = hw,
-		.version = version,
-		.security_floor = floor,
-		.ntags = ntags,
-		.tags = tagp,
+	    .id = r->who->name,
+	    .hw_variant = hw,
+	    .version = version,
+	    .security_floor = floor,
+	    .ntags = ntags,
+	    .tags = tagp,
 	};
 	if (ota_rollout_checkin(r->deps->store, &d, (int64_t)time(NULL), &offered) != OTA_OK)
 		goto fail;

@@ -26,7 +26,7 @@ void ota_h_metrics(struct ota_req *r);
  * their release. Returns whether a deployment was created; on error sets a problem.
  */
 bool ota_rollouts_on_checkin(struct ota_req *r, const char *hw, const char *version,
-			     uint32_t floor);
+                             uint32_t floor);
 /* After a new event report of deployment_id: judge its rollout (if any) again. */
 void ota_rollouts_on_event(struct ota_req *r, const char *deployment_id);
 

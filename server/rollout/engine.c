@@ -29,17 +29,17 @@ static void say(char *msg, size_t len, const char *fmt, ...)
 
 /* The store's auditor: the audit log, in the transaction of the change. */
 static enum ota_err audit_append(struct ota_store *st, const struct ota_rollout_audit *a,
-				 int64_t now)
+                                 int64_t now)
 {
 	struct ota_audit_entry e = {
-		.actor = a->actor ? a->actor : "otad",
-		.role = a->role ? a->role : "system",
-		.action = a->action,
-		.device_id = a->device_id,
-		.rollout_id = a->rollout_id,
-		.release_id = a->release_id,
-		.object = a->object,
-		.detail = a->detail,
+	    .actor = a->actor ? a->actor : "otad",
+	    .role = a->role ? a->role : "system",
+	    .action = a->action,
+	    .device_id = a->device_id,
+	    .rollout_id = a->rollout_id,
+	    .release_id = a->release_id,
+	    .object = a->object,
+	    .detail = a->detail,
 	};
 	return ota_audit_append(st, &e, now, NULL);
 }
@@ -69,8 +69,8 @@ static enum ota_err random_id(const char *prefix, char *out, size_t cap)
 }
 
 enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_spec *s,
-				const char *actor, const char *role, int64_t now,
-				char id[OTA_RO_ID_MAX], char *msg, size_t msglen)
+                                const char *actor, const char *role, int64_t now,
+                                char id[OTA_RO_ID_MAX], char *msg, size_t msglen)
 {
 	struct ota_rollout_row row;
 	struct ota_release rel;
@@ -97,8 +97,8 @@ enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_s
 	}
 	memset(&row, 0, sizeof(row));
 	rc = random_id("r-", row.id, sizeof(row.id));
-	if (rc == OTA_OK && getrandom(row.hash_key, sizeof(row.hash_key), 0) !=
-				    (ssize_t)sizeof(row.hash_key))
+	if (rc == OTA_OK &&
+	    getrandom(row.hash_key, sizeof(row.hash_key), 0) != (ssize_t)sizeof(row.hash_key))
 		rc = OTA_ERR_IO;
 	if (rc != OTA_OK)
 		return rc;
@@ -122,8 +122,8 @@ enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_s
 #define BIT(s) (1u << (s))
 
 enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_rollout_action a,
-			     const char *reason, const char *actor, const char *role, int64_t now,
-			     char *msg, size_t msglen)
+                             const char *reason, const char *actor, const char *role, int64_t now,
+                             char *msg, size_t msglen)
 {
 	struct ota_rollout_row row;
 	enum ota_rollout_state was;
@@ -146,7 +146,7 @@ enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_roll
 		mask = BIT(OTA_RS_RUNNING) | BIT(OTA_RS_WAITING_APPROVAL);
 		to = OTA_RS_PAUSED;
 		snprintf(why, sizeof(why), "paused by %s%s%s", actor ? actor : "an operator",
-			 reason && reason[0] ? ": " : "", reason ? reason : "");
+		         reason && reason[0] ? ": " : "", reason ? reason : "");
 		break;
 	case OTA_RA_RESUME:
 		mask = BIT(OTA_RS_PAUSED);
@@ -157,22 +157,22 @@ enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_roll
 		mask = BIT(OTA_RS_WAITING_APPROVAL);
 		stage = (int)row.stage + 1;
 		snprintf(why, sizeof(why), "stage %d approved by %s", stage + 1,
-			 actor ? actor : "an operator");
+		         actor ? actor : "an operator");
 		break;
 	case OTA_RA_ABORT:
 		mask = BIT(OTA_RS_DRAFT) | BIT(OTA_RS_RUNNING) | BIT(OTA_RS_PAUSED) |
 		       BIT(OTA_RS_WAITING_APPROVAL);
 		to = OTA_RS_ABORTED;
 		snprintf(why, sizeof(why), "aborted by %s%s%s", actor ? actor : "an operator",
-			 reason && reason[0] ? ": " : "", reason ? reason : "");
+		         reason && reason[0] ? ": " : "", reason ? reason : "");
 		break;
 	default:
 		return OTA_ERR_INVALID;
 	}
 	rc = tx_begin(st);
 	if (rc == OTA_OK)
-		rc = tx_end(st, ota_store_rollout_transition(st, id, mask, to, why, stage, ack, actor,
-							     role, now, &was));
+		rc = tx_end(st, ota_store_rollout_transition(st, id, mask, to, why, stage, ack,
+		                                             actor, role, now, &was));
 	if (rc == OTA_ERR_CONFLICT)
 		say(msg, msglen, "rollout %s is %s", id, ota_rollout_state_name(was));
 	if (rc == OTA_OK)
@@ -182,7 +182,7 @@ enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_roll
 
 /* Applies the verdict on a running rollout's current stage. */
 static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollout_row *row,
-				    const struct ota_rollout_spec *s, int64_t now)
+                                    const struct ota_rollout_spec *s, int64_t now)
 {
 	struct ota_stage_counts c;
 	char why[OTA_REASON_MAX + 1] = "";
@@ -193,9 +193,9 @@ static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollo
 	rc = ota_store_rollout_counts(st, row->id, row->stage, &c);
 	if (rc != OTA_OK)
 		return rc;
-	enum ota_verdict v = ota_rollout_judge(s, row->stage, &c, row->ack_failures,
-					       row->ack_finished, row->stage_started_at, now, why,
-					       sizeof(why));
+	enum ota_verdict v =
+	    ota_rollout_judge(s, row->stage, &c, row->ack_failures, row->ack_finished,
+	                      row->stage_started_at, now, why, sizeof(why));
 	const unsigned from = BIT(OTA_RS_RUNNING);
 	enum ota_rollout_state to = OTA_RS_RUNNING;
 	int stage = -1;
@@ -218,7 +218,7 @@ static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollo
 	rc = tx_begin(st);
 	if (rc == OTA_OK)
 		rc = tx_end(st, ota_store_rollout_transition(st, row->id, from, to, why, stage,
-							     false, NULL, NULL, now, NULL));
+		                                             false, NULL, NULL, now, NULL));
 	/* Another thread judged first: its transition stands. */
 	if (rc == OTA_ERR_CONFLICT)
 		rc = OTA_OK;
@@ -252,7 +252,7 @@ struct checkin_ctx {
 
 /* The device's value of the budget's tag key ("line=7" for key "line"), or NULL. */
 static const char *budget_scope(const struct ota_rollout_spec *s,
-				const struct ota_rollout_device *d)
+                                const struct ota_rollout_device *d)
 {
 	size_t kl = strlen(s->budget_tag_key);
 	if (!kl)
@@ -291,6 +291,18 @@ static int checkin_one(void *vctx, const struct ota_rollout_row *row, const char
 		return 0;
 	if (!ota_rollout_matches(&s, d, NULL, 0))
 		return 0;
+	/* A member with nothing due (the common case once it joined) costs one read, no write. */
+	struct ota_rollout_member m;
+	enum ota_err e = ota_store_rollout_member_get(c->st, row->id, d->id, &m);
+	if (e == OTA_OK) {
+		bool due = (m.state == OTA_MS_FAILED || m.state == OTA_MS_ROLLED_BACK) &&
+		           m.attempts < s.retry_attempts && m.next_attempt_at <= c->now;
+		if (!due)
+			return 0;
+	} else if (e != OTA_ERR_NOT_FOUND) {
+		c->rc = e;
+		return 1;
+	}
 	c->rc = ota_store_release_get(c->st, row->release_id, &rel, NULL);
 	if (c->rc != OTA_OK)
 		return 1;
@@ -301,8 +313,8 @@ static int checkin_one(void *vctx, const struct ota_rollout_row *row, const char
 		return 0;
 	if (rel.security_version < d->security_floor)
 		snprintf(skip, sizeof(skip),
-			 "below floor: release security_version %u, device floor %u",
-			 rel.security_version, d->security_floor);
+		         "below floor: release security_version %u, device floor %u",
+		         rel.security_version, d->security_floor);
 	else if (strcmp(rel.version, d->version) == 0)
 		snprintf(skip, sizeof(skip), "already runs %s", rel.version);
 	if (!skip[0]) {
@@ -316,16 +328,16 @@ static int checkin_one(void *vctx, const struct ota_rollout_row *row, const char
 	if (c->rc != OTA_OK)
 		return 1;
 	struct ota_rollout_join j = {
-		.rollout_id = row->id,
-		.stage = now_row.stage,
-		.device_id = d->id,
-		.deployment_id = did,
-		.release_id = row->release_id,
-		.skip_reason = skip[0] ? skip : NULL,
-		.max_active = s.max_active,
-		.scope = budget_scope(&s, d),
-		.max_active_per_tag = s.max_active_per_tag,
-		.now = c->now,
+	    .rollout_id = row->id,
+	    .stage = now_row.stage,
+	    .device_id = d->id,
+	    .deployment_id = did,
+	    .release_id = row->release_id,
+	    .skip_reason = skip[0] ? skip : NULL,
+	    .max_active = s.max_active,
+	    .scope = budget_scope(&s, d),
+	    .max_active_per_tag = s.max_active_per_tag,
+	    .now = c->now,
 	};
 	enum ota_join_result res;
 	c->rc = tx_begin(c->st);
@@ -347,7 +359,7 @@ enum ota_err ota_rollout_random_deployment_id(char id[OTA_DEPLOYMENT_ID_MAX])
 }
 
 enum ota_err ota_rollout_checkin(struct ota_store *st, const struct ota_rollout_device *d,
-				 int64_t now, bool *offered)
+                                 int64_t now, bool *offered)
 {
 	struct checkin_ctx c = {.st = st, .d = d, .now = now, .rc = OTA_OK};
 	enum ota_err rc = ota_store_rollout_list(st, OTA_RS_RUNNING, checkin_one, &c);
@@ -381,10 +393,9 @@ static void refuse(void *ctx, const char *device_id, const char *why)
 }
 
 enum ota_err ota_rollout_rollback(struct ota_store *st, const char *id, const char *release_id,
-				  bool all, const char *actor, const char *role, int64_t now,
-				  unsigned *ndeployed,
-				  struct ota_rollback_refusal **refused, unsigned *nrefused,
-				  char *msg, size_t msglen)
+                                  bool all, const char *actor, const char *role, int64_t now,
+                                  unsigned *ndeployed, struct ota_rollback_refusal **refused,
+                                  unsigned *nrefused, char *msg, size_t msglen)
 {
 	struct ota_release rel;
 	struct ota_rollout_row row;
@@ -407,13 +418,13 @@ enum ota_err ota_rollout_rollback(struct ota_store *st, const char *id, const ch
 		return OTA_ERR_INVALID;
 	}
 	snprintf(reason, sizeof(reason), "rolled back %s devices to %s %s by %s",
-		 all ? "all updated" : "the failed", rel.name, rel.version,
-		 actor ? actor : "an operator");
+	         all ? "all updated" : "the failed", rel.name, rel.version,
+	         actor ? actor : "an operator");
 	rc = tx_begin(st);
 	if (rc == OTA_OK)
 		rc = tx_end(st, ota_store_rollout_rollback(st, id, release_id, rel.security_version,
-							   all, reason, actor, role, now, ndeployed,
-							   refuse, &r));
+		                                           all, reason, actor, role, now, ndeployed,
+		                                           refuse, &r));
 	if (rc == OTA_ERR_CONFLICT)
 		say(msg, msglen, "rollout %s is %s: nothing to roll back", id,
 		    ota_rollout_state_name(row.state));
@@ -424,7 +435,7 @@ enum ota_err ota_rollout_rollback(struct ota_store *st, const char *id, const ch
 		return rc;
 	}
 	log_notice("rollout %s: %s: %u deployments, %u devices not roll-back-able", id, reason,
-		   *ndeployed, r.n);
+	           *ndeployed, r.n);
 	*refused = r.v;
 	*nrefused = r.n;
 	return OTA_OK;

@@ -204,7 +204,8 @@ enum ota_err ota_rollout_spec_check(const struct ota_rollout_spec *s, char *msg,
 		return OTA_ERR_INVALID;
 	}
 	if (s->baseline_range[0] && ota_semver_in_range("0.0.0", s->baseline_range) < 0) {
-		say(msg, msglen, "\"baseline.range\" is not a version range (e.g. \">=1.0.0 <2.0.0\")");
+		say(msg, msglen,
+		    "\"baseline.range\" is not a version range (e.g. \">=1.0.0 <2.0.0\")");
 		return OTA_ERR_INVALID;
 	}
 	for (unsigned i = 0; i < s->nbaseline; i++) {
@@ -245,8 +246,9 @@ enum ota_err ota_rollout_spec_check(const struct ota_rollout_spec *s, char *msg,
 		bool open;
 		if (s->window_days > 0x7f || s->window_start >= 1440 || s->window_duration < 1 ||
 		    s->window_duration > 10080) {
-			say(msg, msglen, "the window needs days, a start within the day and a "
-					 "duration of 1 minute to 7 days");
+			say(msg, msglen,
+			    "the window needs days, a start within the day and a "
+			    "duration of 1 minute to 7 days");
 			return OTA_ERR_INVALID;
 		}
 		if (!zone_name_valid(s->window_tz) ||
@@ -263,7 +265,7 @@ enum ota_err ota_rollout_spec_check(const struct ota_rollout_spec *s, char *msg,
 }
 
 static void put_str(char **buf, size_t *len, size_t *cap, bool *bad, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 static void put_str(char **buf, size_t *len, size_t *cap, bool *bad, const char *fmt, ...)
 {
 	va_list ap;
@@ -311,15 +313,15 @@ char *ota_rollout_spec_encode(const struct ota_rollout_spec *s)
 	for (unsigned i = 0; i < s->nstages; i++) {
 		const struct ota_rollout_stage *g = &s->stages[i];
 		put_str(&b, &len, &cap, &bad, "stage=%u,%u,%u,%u,%u,%u\n", g->percent_bp,
-			g->success_pct, g->auto_advance ? 1u : 0u, g->failure_pct, g->min_finished,
-			g->soak_s);
+		        g->success_pct, g->auto_advance ? 1u : 0u, g->failure_pct, g->min_finished,
+		        g->soak_s);
 	}
 	put_str(&b, &len, &cap, &bad, "retry=%u,%u\n", s->retry_attempts, s->retry_backoff_s);
 	if (s->window_days)
 		put_str(&b, &len, &cap, &bad, "window=%u,%u,%u,%s\n", s->window_days,
-			s->window_start, s->window_duration, s->window_tz);
+		        s->window_start, s->window_duration, s->window_tz);
 	put_str(&b, &len, &cap, &bad, "budget=%u,%u,%s\n", s->max_active, s->max_active_per_tag,
-		s->budget_tag_key);
+	        s->budget_tag_key);
 	if (bad) {
 		free(b);
 		return NULL;
@@ -374,24 +376,24 @@ enum ota_err ota_rollout_spec_decode(const char *text, struct ota_rollout_spec *
 			     sscanf(v, "%u,%u,%u,%u,%u,%u", &a, &b, &c, &d, &e, &f) == 6;
 			if (ok)
 				s->stages[s->nstages++] = (struct ota_rollout_stage){
-					.percent_bp = a,
-					.success_pct = b,
-					.auto_advance = c != 0,
-					.failure_pct = d,
-					.min_finished = e,
-					.soak_s = f,
+				    .percent_bp = a,
+				    .success_pct = b,
+				    .auto_advance = c != 0,
+				    .failure_pct = d,
+				    .min_finished = e,
+				    .soak_s = f,
 				};
 		} else if (strcmp(line, "retry") == 0)
 			ok = sscanf(v, "%u,%u", &s->retry_attempts, &s->retry_backoff_s) == 2;
 		else if (strcmp(line, "window") == 0) {
 			int pos = 0;
 			ok = sscanf(v, "%u,%u,%u,%n", &s->window_days, &s->window_start,
-				    &s->window_duration, &pos) == 3 &&
+			            &s->window_duration, &pos) == 3 &&
 			     pos > 0 && copy(s->window_tz, sizeof(s->window_tz), v + pos);
 		} else if (strcmp(line, "budget") == 0) {
 			int pos = 0;
 			ok = sscanf(v, "%u,%u,%n", &s->max_active, &s->max_active_per_tag, &pos) ==
-				     2 &&
+			         2 &&
 			     pos > 0 && copy(s->budget_tag_key, sizeof(s->budget_tag_key), v + pos);
 		} else
 			ok = false;
@@ -417,8 +419,8 @@ unsigned ota_rollout_bucket(const uint8_t key[32], const char *rollout_id, const
 	memcpy(msg + rl + 1, device_id, dl);
 	if (!HMAC(EVP_sha256(), key, 32, msg, rl + 1 + dl, mac, &maclen) || maclen < 4)
 		return OTA_RO_BP - 1;
-	uint32_t v = (uint32_t)mac[0] << 24 | (uint32_t)mac[1] << 16 | (uint32_t)mac[2] << 8 |
-		     mac[3];
+	uint32_t v =
+	    (uint32_t)mac[0] << 24 | (uint32_t)mac[1] << 16 | (uint32_t)mac[2] << 8 | mac[3];
 	return v % OTA_RO_BP;
 }
 
@@ -441,7 +443,7 @@ static bool has_tag(const struct ota_rollout_device *d, const char *tag)
 }
 
 bool ota_rollout_matches(const struct ota_rollout_spec *s, const struct ota_rollout_device *d,
-			 char *why, size_t whylen)
+                         char *why, size_t whylen)
 {
 	bool ok = s->nhw == 0;
 	for (unsigned i = 0; i < s->nhw && !ok; i++)
@@ -523,10 +525,10 @@ enum ota_err ota_tz_offset(const char *tz, int64_t t, int32_t *offset)
 	const unsigned char *h = buf;
 	size_t tsize = 4;
 	uint32_t isut = be32(h + 20), isstd = be32(h + 24), leap = be32(h + 28),
-		 timecnt = be32(h + 32), typecnt = be32(h + 36), charcnt = be32(h + 40);
+	         timecnt = be32(h + 32), typecnt = be32(h + 36), charcnt = be32(h + 40);
 	if (buf[4] >= '2') {
 		size_t skip = 44 + (size_t)timecnt * 5 + (size_t)typecnt * 6 + charcnt +
-			      (size_t)leap * 8 + isstd + isut;
+		              (size_t)leap * 8 + isstd + isut;
 		if (skip + 44 > (size_t)size)
 			goto out;
 		h = buf + skip;
@@ -541,7 +543,7 @@ enum ota_err ota_tz_offset(const char *tz, int64_t t, int32_t *offset)
 		charcnt = be32(h + 40);
 	}
 	const unsigned char *times = h + 44, *idx = times + (size_t)timecnt * tsize,
-			    *types = idx + timecnt;
+	                    *types = idx + timecnt;
 	if (typecnt == 0 || (size_t)(types + (size_t)typecnt * 6 - buf) > (size_t)size)
 		goto out;
 	/* The type in force: after the last transition at or before t; before the first, the
@@ -555,7 +557,7 @@ enum ota_err ota_tz_offset(const char *tz, int64_t t, int32_t *offset)
 	}
 	for (uint32_t i = 0; i < timecnt; i++) {
 		int64_t at = tsize == 8 ? be64(times + (size_t)i * 8)
-					: (int64_t)(int32_t)be32(times + (size_t)i * 4);
+		                        : (int64_t)(int32_t)be32(times + (size_t)i * 4);
 		if (at > t)
 			break;
 		type = idx[i];
@@ -612,9 +614,9 @@ int64_t ota_rollout_backoff(const struct ota_rollout_spec *s, unsigned attempt)
 /* ---- the verdict ---- */
 
 enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned stage,
-				   const struct ota_stage_counts *c, unsigned ack_failures,
-				   unsigned ack_finished, int64_t stage_started, int64_t now,
-				   char *why, size_t whylen)
+                                   const struct ota_stage_counts *c, unsigned ack_failures,
+                                   unsigned ack_finished, int64_t stage_started, int64_t now,
+                                   char *why, size_t whylen)
 {
 	if (stage >= s->nstages)
 		return OTA_V_HOLD;
@@ -622,7 +624,7 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 	unsigned failures = c->n[OTA_MS_FAILED] + c->n[OTA_MS_ROLLED_BACK];
 	unsigned finished = failures + c->n[OTA_MS_SUCCEEDED];
 	unsigned active = c->n[OTA_MS_PENDING] + c->n[OTA_MS_DOWNLOADING] +
-			  c->n[OTA_MS_INSTALLING] + c->n[OTA_MS_TRIAL];
+	                  c->n[OTA_MS_INSTALLING] + c->n[OTA_MS_TRIAL];
 	unsigned joined = active + finished;
 	unsigned f = failures >= ack_failures ? failures - ack_failures : 0;
 	unsigned fin = finished >= ack_finished ? finished - ack_finished : 0;
@@ -647,7 +649,7 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 		    c->n[OTA_MS_SUCCEEDED]);
 		return OTA_V_COMPLETE;
 	}
-	say(why, whylen, "stage %u succeeded: %u of %u devices", stage + 1,
-	    c->n[OTA_MS_SUCCEEDED], joined);
+	say(why, whylen, "stage %u succeeded: %u of %u devices", stage + 1, c->n[OTA_MS_SUCCEEDED],
+	    joined);
 	return g->auto_advance ? OTA_V_ADVANCE : OTA_V_WAIT_APPROVAL;
 }

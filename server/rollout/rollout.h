@@ -23,7 +23,7 @@
 #include "store/rollout_store.h"
 #include "store/store.h"
 
-#define OTA_RO_MAX_LIST 16   /* hardware variants, baseline versions, tags */
+#define OTA_RO_MAX_LIST 16 /* hardware variants, baseline versions, tags */
 #define OTA_RO_MAX_STAGES 10
 #define OTA_RO_TAG_MAX 64
 #define OTA_RO_TZ_MAX 64
@@ -72,15 +72,14 @@ struct ota_rollout_spec {
 /* Checks every rule of a definition (docs/rollouts.md); msg says the first one broken.
  * Returns OTA_OK or OTA_ERR_INVALID. */
 OTA_WUR enum ota_err ota_rollout_spec_check(const struct ota_rollout_spec *s, char *msg,
-					    size_t msglen);
+                                            size_t msglen);
 /* The spec as text (the store keeps it) and back. encode returns a malloc'd string or NULL;
  * decode returns OTA_ERR_INVALID on any unknown or malformed line. */
 char *ota_rollout_spec_encode(const struct ota_rollout_spec *s);
 OTA_WUR enum ota_err ota_rollout_spec_decode(const char *text, struct ota_rollout_spec *s);
 
 /* A device's bucket in 0..9999: HMAC-SHA-256 under key of rollout id, NUL, device id. */
-unsigned ota_rollout_bucket(const uint8_t key[32], const char *rollout_id,
-			    const char *device_id);
+unsigned ota_rollout_bucket(const uint8_t key[32], const char *rollout_id, const char *device_id);
 /* The first stage whose percentage covers bucket, or -1 when none does. */
 int ota_rollout_stage_of(const struct ota_rollout_spec *s, unsigned bucket);
 
@@ -101,7 +100,7 @@ struct ota_rollout_device {
 };
 /* Whether the target filter matches; if not, why (a short reason). */
 bool ota_rollout_matches(const struct ota_rollout_spec *s, const struct ota_rollout_device *d,
-			 char *why, size_t whylen);
+                         char *why, size_t whylen);
 
 /*
  * Whether the window is open at Unix time now. Reads the zone from the system database
@@ -109,7 +108,7 @@ bool ota_rollout_matches(const struct ota_rollout_spec *s, const struct ota_roll
  * *open is true when the spec has no window. OTA_ERR_INVALID when the zone is unknown.
  */
 OTA_WUR enum ota_err ota_rollout_window_open(const struct ota_rollout_spec *s, int64_t now,
-					     bool *open);
+                                             bool *open);
 /* The UTC offset in seconds of IANA zone tz at Unix time t. OTA_ERR_INVALID when unknown. */
 OTA_WUR enum ota_err ota_tz_offset(const char *tz, int64_t t, int32_t *offset);
 
@@ -129,9 +128,9 @@ enum ota_verdict {
  * why gets a sentence for HALT, ADVANCE, WAIT_APPROVAL and COMPLETE.
  */
 enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned stage,
-				   const struct ota_stage_counts *c, unsigned ack_failures,
-				   unsigned ack_finished, int64_t stage_started, int64_t now,
-				   char *why, size_t whylen);
+                                   const struct ota_stage_counts *c, unsigned ack_failures,
+                                   unsigned ack_finished, int64_t stage_started, int64_t now,
+                                   char *why, size_t whylen);
 
 /* ---- the engine ---- */
 
@@ -145,8 +144,8 @@ OTA_WUR enum ota_err ota_rollout_random_deployment_id(char id[OTA_DEPLOYMENT_ID_
 
 /* Create a draft rollout; id receives "r-" and 32 hex digits. */
 OTA_WUR enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_spec *s,
-					const char *actor, const char *role, int64_t now,
-					char id[OTA_RO_ID_MAX], char *msg, size_t msglen);
+                                        const char *actor, const char *role, int64_t now,
+                                        char id[OTA_RO_ID_MAX], char *msg, size_t msglen);
 
 enum ota_rollout_action {
 	OTA_RA_START,   /* draft -> running */
@@ -157,9 +156,9 @@ enum ota_rollout_action {
 };
 /* Apply an operator action; OTA_ERR_CONFLICT with msg when the state forbids it. */
 OTA_WUR enum ota_err ota_rollout_act(struct ota_store *st, const char *id,
-				     enum ota_rollout_action a, const char *reason,
-				     const char *actor, const char *role, int64_t now, char *msg,
-				     size_t msglen);
+                                     enum ota_rollout_action a, const char *reason,
+                                     const char *actor, const char *role, int64_t now, char *msg,
+                                     size_t msglen);
 
 /*
  * Called at every check-in of an admitted device that has no active deployment: offers the
@@ -169,9 +168,8 @@ OTA_WUR enum ota_err ota_rollout_act(struct ota_store *st, const char *id,
  * *offered says whether a deployment was created. Cost: per running rollout, a few indexed
  * lookups, whatever the fleet's size.
  */
-OTA_WUR enum ota_err ota_rollout_checkin(struct ota_store *st,
-					 const struct ota_rollout_device *d, int64_t now,
-					 bool *offered);
+OTA_WUR enum ota_err ota_rollout_checkin(struct ota_store *st, const struct ota_rollout_device *d,
+                                         int64_t now, bool *offered);
 /* Evaluate a running rollout's current stage and apply the verdict (halt, advance, wait,
  * complete). Nothing happens for rollouts in other states. */
 OTA_WUR enum ota_err ota_rollout_evaluate(struct ota_store *st, const char *id, int64_t now);
@@ -189,9 +187,9 @@ struct ota_rollback_refusal {
  * *ndeployed counts deployments created.
  */
 OTA_WUR enum ota_err ota_rollout_rollback(struct ota_store *st, const char *id,
-					  const char *release_id, bool all, const char *actor,
-					  const char *role, int64_t now, unsigned *ndeployed,
-					  struct ota_rollback_refusal **refused,
-					  unsigned *nrefused, char *msg, size_t msglen);
+                                          const char *release_id, bool all, const char *actor,
+                                          const char *role, int64_t now, unsigned *ndeployed,
+                                          struct ota_rollback_refusal **refused, unsigned *nrefused,
+                                          char *msg, size_t msglen);
 
 #endif

@@ -30,7 +30,7 @@ void ota_store__done(sqlite3_stmt *q);
  * counters in step. OTA_OK when the deployment belongs to no rollout.
  */
 enum ota_err ota_store__rollout_note_event(struct ota_store *st, const char *deployment_id,
-					   const char *status, const char *end_status,
-					   const char *end_reason, int64_t now);
+                                           const char *status, const char *end_status,
+                                           const char *end_reason, int64_t now);
 
 #endif

@@ -47,68 +47,69 @@ enum {
 };
 
 static const char *const q_sql[Q__COUNT] = {
-	[Q_RO_INSERT] = "INSERT INTO rollouts (id, name, release_id, spec, hash_key, retry_attempts, "
-			"retry_backoff, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-			"?8, ?8)",
-	[Q_RO_GET] = "SELECT id, name, release_id, hash_key, state, reason, stage, "
-		     "coalesce(stage_started_at, 0), ack_failures, ack_finished, retry_attempts, "
-		     "retry_backoff, created_at, updated_at, spec FROM rollouts WHERE id = ?1",
-	[Q_RO_LIST] = "SELECT id FROM rollouts ORDER BY created_at, id",
-	[Q_RO_LIST_STATE] = "SELECT id FROM rollouts WHERE state = ?1 ORDER BY created_at, id",
-	[Q_RO_SET] = "UPDATE rollouts SET state = ?2, reason = ?3, updated_at = ?4, "
-		     "stage = CASE WHEN ?5 >= 0 THEN ?5 ELSE stage END, "
-		     "stage_started_at = CASE WHEN ?5 >= 0 THEN ?4 ELSE stage_started_at END, "
-		     "ack_failures = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_failures END, "
-		     "ack_finished = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_finished END WHERE id = ?1",
-	[Q_RO_ACK] = "UPDATE rollouts SET ack_failures = ?2, ack_finished = ?3 WHERE id = ?1",
-	[Q_COUNT_ADD] = "INSERT INTO rollout_counts (rollout_id, stage, state, n) "
-			"VALUES (?1, ?2, ?3, max(?4, 0)) ON CONFLICT DO UPDATE SET n = n + ?4",
-	[Q_ACTIVE_ADD] = "INSERT INTO rollout_active (rollout_id, scope, n) VALUES (?1, ?2, max(?3, 0)) "
-			 "ON CONFLICT DO UPDATE SET n = n + ?3",
-	[Q_REASON_ADD] = "INSERT INTO rollout_reasons (rollout_id, reason, n) VALUES (?1, ?2, 1) "
-			 "ON CONFLICT DO UPDATE SET n = n + 1",
-	[Q_MEM_GET] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
-		      "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
-		      "WHERE rollout_id = ?1 AND device_id = ?2",
-	[Q_MEM_BY_DEP] = "SELECT rollout_id, device_id FROM rollout_members "
-			 "WHERE deployment_id = ?1",
-	[Q_MEM_INSERT] = "INSERT INTO rollout_members (rollout_id, device_id, stage, state, reason, "
-			 "deployment_id, attempts, budget_scope, updated_at) "
-			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[Q_MEM_SET] = "UPDATE rollout_members SET state = ?3, reason = ?4, next_attempt_at = ?5, "
-		      "updated_at = ?6 WHERE rollout_id = ?1 AND device_id = ?2",
-	[Q_MEM_RETRY] = "UPDATE rollout_members SET deployment_id = ?3, attempts = attempts + 1 "
-			"WHERE rollout_id = ?1 AND device_id = ?2",
-	[Q_MEM_LIST] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
-		       "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
-		       "WHERE rollout_id = ?1 AND device_id > ?2 ORDER BY device_id LIMIT ?3",
-	[Q_MEM_LIST_STATE] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
-			     "attempts, next_attempt_at, updated_at, budget_scope "
-			     "FROM rollout_members WHERE rollout_id = ?1 AND state = ?4 "
-			     "AND device_id > ?2 ORDER BY device_id LIMIT ?3",
-	[Q_COUNTS_STAGE] = "SELECT state, n FROM rollout_counts WHERE rollout_id = ?1 "
-			   "AND stage = ?2",
-	[Q_COUNTS_ALL] = "SELECT stage, state, n FROM rollout_counts WHERE rollout_id = ?1 "
-			 "AND n > 0 ORDER BY stage, state",
-	[Q_ACTIVE_GET] = "SELECT n FROM rollout_active WHERE rollout_id = ?1 AND scope = ?2",
-	[Q_REASONS] = "SELECT reason, n FROM rollout_reasons WHERE rollout_id = ?1 "
-		      "ORDER BY n DESC, reason LIMIT ?2",
-	[Q_DEV_BUSY] = "SELECT 1 FROM deployments WHERE device_id = ?1 AND status = 'active'",
-	[Q_DEP_INSERT] = "INSERT INTO deployments (id, device_id, release_id, created_at, "
-			 "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-	[Q_DEP_CANCEL] = "UPDATE deployments SET status = 'cancelled', reason = ?2, "
-			 "updated_at = ?3, finished_at = ?3 WHERE id = ?1 AND status = 'active'",
-	[Q_DEV_FLOOR] = "SELECT coalesce(security_floor, 0) FROM devices WHERE id = ?1",
-	[Q_TAGS] = "SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag",
-	[Q_TAGS_DEL] = "DELETE FROM device_tags WHERE device_id = ?1",
-	[Q_TAG_INSERT] = "INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?1, ?2)",
+    [Q_RO_INSERT] = "INSERT INTO rollouts (id, name, release_id, spec, hash_key, retry_attempts, "
+                    "retry_backoff, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                    "?8, ?8)",
+    [Q_RO_GET] = "SELECT id, name, release_id, hash_key, state, reason, stage, "
+                 "coalesce(stage_started_at, 0), ack_failures, ack_finished, retry_attempts, "
+                 "retry_backoff, created_at, updated_at, spec FROM rollouts WHERE id = ?1",
+    [Q_RO_LIST] = "SELECT id FROM rollouts ORDER BY created_at, id",
+    [Q_RO_LIST_STATE] = "SELECT id FROM rollouts WHERE state = ?1 ORDER BY created_at, id",
+    [Q_RO_SET] = "UPDATE rollouts SET state = ?2, reason = ?3, updated_at = ?4, "
+                 "stage = CASE WHEN ?5 >= 0 THEN ?5 ELSE stage END, "
+                 "stage_started_at = CASE WHEN ?5 >= 0 THEN ?4 ELSE stage_started_at END, "
+                 "ack_failures = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_failures END, "
+                 "ack_finished = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_finished END WHERE id = ?1",
+    [Q_RO_ACK] = "UPDATE rollouts SET ack_failures = ?2, ack_finished = ?3 WHERE id = ?1",
+    [Q_COUNT_ADD] = "INSERT INTO rollout_counts (rollout_id, stage, state, n) "
+                    "VALUES (?1, ?2, ?3, max(?4, 0)) ON CONFLICT DO UPDATE SET n = n + ?4",
+    [Q_ACTIVE_ADD] =
+        "INSERT INTO rollout_active (rollout_id, scope, n) VALUES (?1, ?2, max(?3, 0)) "
+        "ON CONFLICT DO UPDATE SET n = n + ?3",
+    [Q_REASON_ADD] = "INSERT INTO rollout_reasons (rollout_id, reason, n) VALUES (?1, ?2, 1) "
+                     "ON CONFLICT DO UPDATE SET n = n + 1",
+    [Q_MEM_GET] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
+                  "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
+                  "WHERE rollout_id = ?1 AND device_id = ?2",
+    [Q_MEM_BY_DEP] = "SELECT rollout_id, device_id FROM rollout_members "
+                     "WHERE deployment_id = ?1",
+    [Q_MEM_INSERT] = "INSERT INTO rollout_members (rollout_id, device_id, stage, state, reason, "
+                     "deployment_id, attempts, budget_scope, updated_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [Q_MEM_SET] = "UPDATE rollout_members SET state = ?3, reason = ?4, next_attempt_at = ?5, "
+                  "updated_at = ?6 WHERE rollout_id = ?1 AND device_id = ?2",
+    [Q_MEM_RETRY] = "UPDATE rollout_members SET deployment_id = ?3, attempts = attempts + 1 "
+                    "WHERE rollout_id = ?1 AND device_id = ?2",
+    [Q_MEM_LIST] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
+                   "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
+                   "WHERE rollout_id = ?1 AND device_id > ?2 ORDER BY device_id LIMIT ?3",
+    [Q_MEM_LIST_STATE] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
+                         "attempts, next_attempt_at, updated_at, budget_scope "
+                         "FROM rollout_members WHERE rollout_id = ?1 AND state = ?4 "
+                         "AND device_id > ?2 ORDER BY device_id LIMIT ?3",
+    [Q_COUNTS_STAGE] = "SELECT state, n FROM rollout_counts WHERE rollout_id = ?1 "
+                       "AND stage = ?2",
+    [Q_COUNTS_ALL] = "SELECT stage, state, n FROM rollout_counts WHERE rollout_id = ?1 "
+                     "AND n > 0 ORDER BY stage, state",
+    [Q_ACTIVE_GET] = "SELECT n FROM rollout_active WHERE rollout_id = ?1 AND scope = ?2",
+    [Q_REASONS] = "SELECT reason, n FROM rollout_reasons WHERE rollout_id = ?1 "
+                  "ORDER BY n DESC, reason LIMIT ?2",
+    [Q_DEV_BUSY] = "SELECT 1 FROM deployments WHERE device_id = ?1 AND status = 'active'",
+    [Q_DEP_INSERT] = "INSERT INTO deployments (id, device_id, release_id, created_at, "
+                     "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+    [Q_DEP_CANCEL] = "UPDATE deployments SET status = 'cancelled', reason = ?2, "
+                     "updated_at = ?3, finished_at = ?3 WHERE id = ?1 AND status = 'active'",
+    [Q_DEV_FLOOR] = "SELECT coalesce(security_floor, 0) FROM devices WHERE id = ?1",
+    [Q_TAGS] = "SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag",
+    [Q_TAGS_DEL] = "DELETE FROM device_tags WHERE device_id = ?1",
+    [Q_TAG_INSERT] = "INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?1, ?2)",
 };
 
 /* The statements of the check-in and report paths (see ota_store_rollout_hot_sql()). */
-static const unsigned hot[] = {Q_RO_GET,     Q_RO_LIST_STATE, Q_RO_SET,	  Q_COUNT_ADD,
-			       Q_ACTIVE_ADD, Q_REASON_ADD,    Q_MEM_GET,  Q_MEM_BY_DEP,
-			       Q_MEM_INSERT, Q_MEM_SET,	      Q_MEM_RETRY, Q_COUNTS_STAGE,
-			       Q_ACTIVE_GET, Q_DEV_BUSY,      Q_DEP_INSERT, Q_TAGS};
+static const unsigned hot[] = {Q_RO_GET,     Q_RO_LIST_STATE, Q_RO_SET,     Q_COUNT_ADD,
+                               Q_ACTIVE_ADD, Q_REASON_ADD,    Q_MEM_GET,    Q_MEM_BY_DEP,
+                               Q_MEM_INSERT, Q_MEM_SET,       Q_MEM_RETRY,  Q_COUNTS_STAGE,
+                               Q_ACTIVE_GET, Q_DEV_BUSY,      Q_DEP_INSERT, Q_TAGS};
 
 const char *ota_store_rollout_hot_sql(unsigned i)
 {
@@ -116,11 +117,11 @@ const char *ota_store_rollout_hot_sql(unsigned i)
 }
 
 static const char *const rs_names[OTA_RS__COUNT] = {
-	"draft", "running", "paused", "waiting_approval", "completed", "aborted",
+    "draft", "running", "paused", "waiting_approval", "completed", "aborted",
 };
 static const char *const ms_names[OTA_MS__COUNT] = {
-	"pending", "downloading", "installing", "trial",
-	"succeeded", "failed", "rolled_back", "skipped",
+    "pending",   "downloading", "installing",  "trial",
+    "succeeded", "failed",      "rolled_back", "skipped",
 };
 
 const char *ota_rollout_state_name(enum ota_rollout_state s)
@@ -195,10 +196,10 @@ static enum ota_err exec(struct ota_store *st, sqlite3_stmt *q, const char *what
 }
 
 static enum ota_err (*auditor)(struct ota_store *st, const struct ota_rollout_audit *a,
-			       int64_t now);
+                               int64_t now);
 static pthread_once_t auditor_once = PTHREAD_ONCE_INIT;
 static enum ota_err (*auditor_wanted)(struct ota_store *, const struct ota_rollout_audit *,
-				      int64_t);
+                                      int64_t);
 
 static void auditor_set(void)
 {
@@ -206,8 +207,8 @@ static void auditor_set(void)
 }
 
 void ota_store_rollout_set_auditor(enum ota_err (*fn)(struct ota_store *st,
-						       const struct ota_rollout_audit *a,
-						       int64_t now))
+                                                      const struct ota_rollout_audit *a,
+                                                      int64_t now))
 {
 	auditor_wanted = fn;
 	pthread_once(&auditor_once, auditor_set);
@@ -215,28 +216,28 @@ void ota_store_rollout_set_auditor(enum ota_err (*fn)(struct ota_store *st,
 
 /* The one place rollout and deployment transitions are recorded, inside their transaction. */
 static enum ota_err audit_note(struct ota_store *st, const char *actor, const char *role,
-			       const char *action, const char *rollout_id, const char *device_id,
-			       const char *object, const char *detail, int64_t now)
+                               const char *action, const char *rollout_id, const char *device_id,
+                               const char *object, const char *detail, int64_t now)
 {
 	struct ota_rollout_audit a = {
-		.actor = actor,
-		.role = role,
-		.action = action,
-		.rollout_id = rollout_id,
-		.device_id = device_id,
-		.object = object,
-		.detail = detail,
+	    .actor = actor,
+	    .role = role,
+	    .action = action,
+	    .rollout_id = rollout_id,
+	    .device_id = device_id,
+	    .object = object,
+	    .detail = detail,
 	};
 	if (auditor)
 		return auditor(st, &a, now);
 	log_info("rollout %s: %s by %s%s%s %s", rollout_id ? rollout_id : "-", action,
-		 actor ? actor : "otad", device_id ? " device " : "", device_id ? device_id : "",
-		 detail ? detail : "");
+	         actor ? actor : "otad", device_id ? " device " : "", device_id ? device_id : "",
+	         detail ? detail : "");
 	return OTA_OK;
 }
 
 static enum ota_err count_add(struct ota_store *st, const char *ro, unsigned stage,
-			      enum ota_member_state s, int delta)
+                              enum ota_member_state s, int delta)
 {
 	sqlite3_stmt *q = Q(st, Q_COUNT_ADD);
 	if (!q)
@@ -248,8 +249,7 @@ static enum ota_err count_add(struct ota_store *st, const char *ro, unsigned sta
 	return exec(st, q, "rollout counter");
 }
 
-static enum ota_err active_add(struct ota_store *st, const char *ro, const char *scope,
-			       int delta)
+static enum ota_err active_add(struct ota_store *st, const char *ro, const char *scope, int delta)
 {
 	sqlite3_stmt *q = Q(st, Q_ACTIVE_ADD);
 	if (!q)
@@ -261,9 +261,8 @@ static enum ota_err active_add(struct ota_store *st, const char *ro, const char 
 }
 
 /* Move the counters of a member from `from` (-1: new member) to `to`. */
-static enum ota_err counters_move(struct ota_store *st, const char *ro, unsigned stage,
-				  int from, enum ota_member_state to, const char *scope,
-				  const char *reason)
+static enum ota_err counters_move(struct ota_store *st, const char *ro, unsigned stage, int from,
+                                  enum ota_member_state to, const char *scope, const char *reason)
 {
 	enum ota_err rc = OTA_OK;
 	bool was_active = from >= 0 && is_active((enum ota_member_state)from);
@@ -290,8 +289,8 @@ static enum ota_err counters_move(struct ota_store *st, const char *ro, unsigned
 }
 
 static enum ota_err member_set(struct ota_store *st, const char *ro, const char *dev,
-			       enum ota_member_state s, const char *reason, int64_t next_at,
-			       int64_t now)
+                               enum ota_member_state s, const char *reason, int64_t next_at,
+                               int64_t now)
 {
 	sqlite3_stmt *q = Q(st, Q_MEM_SET);
 	if (!q)
@@ -307,7 +306,7 @@ static enum ota_err member_set(struct ota_store *st, const char *ro, const char 
 
 /* Reads a member row; scope (may be NULL) gets its budget scope. */
 static enum ota_err member_get(struct ota_store *st, const char *ro, const char *dev,
-			       struct ota_rollout_member *m, char *scope, size_t scopelen)
+                               struct ota_rollout_member *m, char *scope, size_t scopelen)
 {
 	enum ota_err rc;
 	sqlite3_stmt *q = Q(st, Q_MEM_GET);
@@ -321,7 +320,7 @@ static enum ota_err member_get(struct ota_store *st, const char *ro, const char 
 		col_text(q, 0, m->device_id, sizeof(m->device_id));
 		m->stage = (unsigned)sqlite3_column_int64(q, 1);
 		m->state = (enum ota_member_state)ota_member_state_parse(
-			(const char *)sqlite3_column_text(q, 2));
+		    (const char *)sqlite3_column_text(q, 2));
 		col_text(q, 3, m->reason, sizeof(m->reason));
 		col_text(q, 4, m->deployment_id, sizeof(m->deployment_id));
 		m->attempts = (unsigned)sqlite3_column_int64(q, 5);
@@ -340,7 +339,7 @@ static enum ota_err member_get(struct ota_store *st, const char *ro, const char 
 }
 
 static enum ota_err rollout_get(struct ota_store *st, const char *id, struct ota_rollout_row *o,
-				char **spec)
+                                char **spec)
 {
 	enum ota_err rc;
 	sqlite3_stmt *q = Q(st, Q_RO_GET);
@@ -361,7 +360,7 @@ static enum ota_err rollout_get(struct ota_store *st, const char *id, struct ota
 			o->hash_key[i] = (uint8_t)b;
 		}
 		o->state = (enum ota_rollout_state)ota_rollout_state_parse(
-			(const char *)sqlite3_column_text(q, 4));
+		    (const char *)sqlite3_column_text(q, 4));
 		col_text(q, 5, o->reason, sizeof(o->reason));
 		o->stage = (unsigned)sqlite3_column_int64(q, 6);
 		o->stage_started_at = sqlite3_column_int64(q, 7);
@@ -387,7 +386,7 @@ static enum ota_err rollout_get(struct ota_store *st, const char *id, struct ota
 }
 
 enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rollout_row *row,
-				      const char *spec, const char *actor, const char *role)
+                                      const char *spec, const char *actor, const char *role)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	char hex[65];
@@ -411,7 +410,7 @@ enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rol
 	ota_store__done(q);
 	if (s == SQLITE_DONE)
 		rc = audit_note(st, actor, role, "rollout.create", row->id, NULL, row->release_id,
-				row->name, row->created_at);
+		                row->name, row->created_at);
 	else if (x == SQLITE_CONSTRAINT_FOREIGNKEY)
 		rc = OTA_ERR_NOT_FOUND;
 	else if (x == SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -424,7 +423,7 @@ out:
 }
 
 enum ota_err ota_store_rollout_get(struct ota_store *st, const char *id,
-				   struct ota_rollout_row *out, char **spec)
+                                   struct ota_rollout_row *out, char **spec)
 {
 	if (spec)
 		*spec = NULL;
@@ -439,9 +438,9 @@ enum ota_err ota_store_rollout_get(struct ota_store *st, const char *id,
 }
 
 enum ota_err ota_store_rollout_list(struct ota_store *st, int state,
-				    int (*fn)(void *ctx, const struct ota_rollout_row *r,
-					      const char *spec),
-				    void *ctx)
+                                    int (*fn)(void *ctx, const struct ota_rollout_row *r,
+                                              const char *spec),
+                                    void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	char(*ids)[OTA_RO_ID_MAX] = NULL;
@@ -498,7 +497,7 @@ out:
 }
 
 static enum ota_err stage_counts(struct ota_store *st, const char *id, unsigned stage,
-				 struct ota_stage_counts *out)
+                                 struct ota_stage_counts *out)
 {
 	int s;
 	sqlite3_stmt *q = Q(st, Q_COUNTS_STAGE);
@@ -518,7 +517,7 @@ static enum ota_err stage_counts(struct ota_store *st, const char *id, unsigned 
 
 /* Pending members of an ending rollout: their deployments are cancelled, they are skipped. */
 static enum ota_err cancel_pending(struct ota_store *st, const char *id, const char *why,
-				   int64_t now)
+                                   int64_t now)
 {
 	enum ota_err rc = OTA_OK;
 	struct ota_rollout_member *ms = NULL;
@@ -572,10 +571,10 @@ static enum ota_err cancel_pending(struct ota_store *st, const char *id, const c
 			rc = member_set(st, id, ms[i].device_id, OTA_MS_SKIPPED, why, 0, now);
 		if (rc == OTA_OK)
 			rc = counters_move(st, id, ms[i].stage, OTA_MS_PENDING, OTA_MS_SKIPPED,
-					   scopes[i], NULL);
+			                   scopes[i], NULL);
 		if (rc == OTA_OK)
-			rc = audit_note(st, NULL, "system", "deployment.cancel", id, ms[i].device_id,
-					ms[i].deployment_id, why, now);
+			rc = audit_note(st, NULL, "system", "deployment.cancel", id,
+			                ms[i].device_id, ms[i].deployment_id, why, now);
 	}
 	free(ms);
 	free(scopes);
@@ -583,7 +582,7 @@ static enum ota_err cancel_pending(struct ota_store *st, const char *id, const c
 }
 
 static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rollout_state to,
-			      const char *reason, int new_stage, int64_t now)
+                              const char *reason, int new_stage, int64_t now)
 {
 	sqlite3_stmt *q = Q(st, Q_RO_SET);
 	if (!q)
@@ -596,11 +595,11 @@ static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rol
 	return exec(st, q, "rollout state");
 }
 
-enum ota_err ota_store_rollout_transition(struct ota_store *st, const char *id,
-					  unsigned from_mask, enum ota_rollout_state to,
-					  const char *reason, int new_stage, bool ack,
-					  const char *actor, const char *role, int64_t now,
-					  enum ota_rollout_state *was)
+enum ota_err ota_store_rollout_transition(struct ota_store *st, const char *id, unsigned from_mask,
+                                          enum ota_rollout_state to, const char *reason,
+                                          int new_stage, bool ack, const char *actor,
+                                          const char *role, int64_t now,
+                                          enum ota_rollout_state *was)
 {
 	enum ota_err rc;
 	struct ota_rollout_row row;
@@ -640,18 +639,19 @@ enum ota_err ota_store_rollout_transition(struct ota_store *st, const char *id,
 	if (rc == OTA_OK) {
 		char detail[OTA_REASON_MAX + 64];
 		snprintf(detail, sizeof(detail), "%s -> %s (stage %d) %s", rs_names[row.state],
-			 rs_names[to], new_stage >= 0 ? new_stage : (int)row.stage,
-			 reason ? reason : "");
+		         rs_names[to], new_stage >= 0 ? new_stage : (int)row.stage,
+		         reason ? reason : "");
 		char action[48];
 		snprintf(action, sizeof(action), "rollout.%s",
-			 to == OTA_RS_RUNNING && new_stage > 0 ? "stage.advance"
-			 : to == OTA_RS_RUNNING && new_stage == 0 ? "start"
-			 : to == OTA_RS_RUNNING ? "resume"
-			 : to == OTA_RS_PAUSED ? (actor ? "pause" : "halt")
-			 : to == OTA_RS_WAITING_APPROVAL ? "stage.wait_approval"
-			 : to == OTA_RS_COMPLETED ? "complete" : "abort");
+		         to == OTA_RS_RUNNING && new_stage > 0    ? "stage.advance"
+		         : to == OTA_RS_RUNNING && new_stage == 0 ? "start"
+		         : to == OTA_RS_RUNNING                   ? "resume"
+		         : to == OTA_RS_PAUSED                    ? (actor ? "pause" : "halt")
+		         : to == OTA_RS_WAITING_APPROVAL          ? "stage.wait_approval"
+		         : to == OTA_RS_COMPLETED                 ? "complete"
+		                                                  : "abort");
 		rc = audit_note(st, actor, actor ? role : "system", action, id, NULL, NULL, detail,
-				now);
+		                now);
 	}
 	if (rc == OTA_OK)
 		rc = ota_store__commit(st);
@@ -688,8 +688,7 @@ static enum ota_err device_busy(struct ota_store *st, const char *dev, bool *bus
 	return OTA_OK;
 }
 
-static enum ota_err active_get(struct ota_store *st, const char *id, const char *scope,
-			       unsigned *n)
+static enum ota_err active_get(struct ota_store *st, const char *id, const char *scope, unsigned *n)
 {
 	sqlite3_stmt *q = Q(st, Q_ACTIVE_GET);
 	if (!q)
@@ -703,7 +702,7 @@ static enum ota_err active_get(struct ota_store *st, const char *id, const char 
 }
 
 static enum ota_err deployment_insert(struct ota_store *st, const char *id, const char *dev,
-				      const char *release, int64_t now)
+                                      const char *release, int64_t now)
 {
 	sqlite3_stmt *q = Q(st, Q_DEP_INSERT);
 	if (!q)
@@ -723,7 +722,7 @@ static enum ota_err deployment_insert(struct ota_store *st, const char *id, cons
 }
 
 enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollout_join *j,
-				    enum ota_join_result *res)
+                                    enum ota_join_result *res)
 {
 	enum ota_err rc;
 	struct ota_rollout_row row;
@@ -746,7 +745,7 @@ enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollo
 	if (rc == OTA_OK) {
 		member = true;
 		bool retryable = (m.state == OTA_MS_FAILED || m.state == OTA_MS_ROLLED_BACK) &&
-				 m.attempts < row.retry_attempts;
+		                 m.attempts < row.retry_attempts;
 		if (!retryable) {
 			*res = OTA_JOIN_MEMBER;
 			goto done;
@@ -780,10 +779,10 @@ enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollo
 		rc = exec(st, q, "rollout member insert");
 		if (rc == OTA_OK)
 			rc = counters_move(st, j->rollout_id, j->stage, -1, OTA_MS_SKIPPED, NULL,
-					   NULL);
+			                   NULL);
 		if (rc == OTA_OK)
 			rc = audit_note(st, NULL, "system", "rollout.device.skip", j->rollout_id,
-					j->device_id, NULL, j->skip_reason, j->now);
+			                j->device_id, NULL, j->skip_reason, j->now);
 		if (rc != OTA_OK)
 			goto out;
 		*res = OTA_JOIN_SKIPPED;
@@ -824,7 +823,7 @@ enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollo
 		rc = member_set(st, j->rollout_id, j->device_id, OTA_MS_PENDING, "", 0, j->now);
 		if (rc == OTA_OK)
 			rc = counters_move(st, j->rollout_id, m.stage, (int)m.state, OTA_MS_PENDING,
-					   scope, NULL);
+			                   scope, NULL);
 		if (rc == OTA_OK) {
 			sqlite3_stmt *q = Q(st, Q_MEM_RETRY);
 			if (!q) {
@@ -854,11 +853,12 @@ enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollo
 		rc = exec(st, q, "rollout member insert");
 		if (rc == OTA_OK)
 			rc = counters_move(st, j->rollout_id, j->stage, -1, OTA_MS_PENDING, scope,
-					   NULL);
+			                   NULL);
 	}
 	if (rc == OTA_OK)
-		rc = audit_note(st, NULL, "system", member ? "deployment.retry" : "deployment.create",
-				j->rollout_id, j->device_id, j->deployment_id, j->release_id, j->now);
+		rc = audit_note(st, NULL, "system",
+		                member ? "deployment.retry" : "deployment.create", j->rollout_id,
+		                j->device_id, j->deployment_id, j->release_id, j->now);
 	if (rc != OTA_OK)
 		goto out;
 	*res = OTA_JOIN_OFFERED;
@@ -878,7 +878,8 @@ static int event_state(const char *status, const char *end_status)
 		if (strcmp(end_status, "succeeded") == 0)
 			return OTA_MS_SUCCEEDED;
 		if (strcmp(end_status, "cancelled") == 0)
-			return OTA_MS_SKIPPED; /* the device can no longer take it (variant, floor) */
+			return OTA_MS_SKIPPED; /* the device can no longer take it (variant, floor)
+			                        */
 		if (strcmp(end_status, "rolled_back") == 0)
 			return OTA_MS_ROLLED_BACK;
 		return OTA_MS_FAILED;
@@ -894,8 +895,8 @@ static int event_state(const char *status, const char *end_status)
 }
 
 enum ota_err ota_store__rollout_note_event(struct ota_store *st, const char *deployment_id,
-					   const char *status, const char *end_status,
-					   const char *end_reason, int64_t now)
+                                           const char *status, const char *end_status,
+                                           const char *end_reason, int64_t now)
 {
 	enum ota_err rc;
 	char ro[OTA_RO_ID_MAX], dev[OTA_ID_MAX + 1], scope[65];
@@ -938,12 +939,12 @@ enum ota_err ota_store__rollout_note_event(struct ota_store *st, const char *dep
 	rc = member_set(st, ro, dev, (enum ota_member_state)to, end_reason, next_at, now);
 	if (rc == OTA_OK)
 		rc = counters_move(st, ro, m.stage, (int)m.state, (enum ota_member_state)to, scope,
-				   end_reason);
+		                   end_reason);
 	return rc;
 }
 
 enum ota_err ota_store_rollout_counts(struct ota_store *st, const char *id, unsigned stage,
-				      struct ota_stage_counts *out)
+                                      struct ota_stage_counts *out)
 {
 	ota_store__lock(st);
 	enum ota_err rc = stage_counts(st, id, stage, out);
@@ -952,9 +953,9 @@ enum ota_err ota_store_rollout_counts(struct ota_store *st, const char *id, unsi
 }
 
 enum ota_err ota_store_rollout_counts_all(struct ota_store *st, const char *id,
-					  void (*fn)(void *ctx, unsigned stage,
-						     enum ota_member_state s, unsigned n),
-					  void *ctx)
+                                          void (*fn)(void *ctx, unsigned stage,
+                                                     enum ota_member_state s, unsigned n),
+                                          void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
@@ -977,7 +978,7 @@ out:
 }
 
 enum ota_err ota_store_rollout_active(struct ota_store *st, const char *id, const char *scope,
-				      unsigned *n)
+                                      unsigned *n)
 {
 	ota_store__lock(st);
 	enum ota_err rc = active_get(st, id, scope, n);
@@ -986,8 +987,8 @@ enum ota_err ota_store_rollout_active(struct ota_store *st, const char *id, cons
 }
 
 enum ota_err ota_store_rollout_reasons(struct ota_store *st, const char *id, unsigned limit,
-				       void (*fn)(void *ctx, const char *reason, unsigned n),
-				       void *ctx)
+                                       void (*fn)(void *ctx, const char *reason, unsigned n),
+                                       void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
@@ -1008,9 +1009,9 @@ out:
 }
 
 enum ota_err ota_store_rollout_members(struct ota_store *st, const char *id, int state,
-				       const char *after, unsigned limit,
-				       void (*fn)(void *ctx, const struct ota_rollout_member *m),
-				       void *ctx)
+                                       const char *after, unsigned limit,
+                                       void (*fn)(void *ctx, const struct ota_rollout_member *m),
+                                       void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
@@ -1029,7 +1030,7 @@ enum ota_err ota_store_rollout_members(struct ota_store *st, const char *id, int
 		col_text(q, 0, m.device_id, sizeof(m.device_id));
 		m.stage = (unsigned)sqlite3_column_int64(q, 1);
 		m.state = (enum ota_member_state)ota_member_state_parse(
-			(const char *)sqlite3_column_text(q, 2));
+		    (const char *)sqlite3_column_text(q, 2));
 		col_text(q, 3, m.reason, sizeof(m.reason));
 		col_text(q, 4, m.deployment_id, sizeof(m.deployment_id));
 		m.attempts = (unsigned)sqlite3_column_int64(q, 5);
@@ -1045,7 +1046,7 @@ out:
 }
 
 enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
-					  const char *device_id, struct ota_rollout_member *out)
+                                          const char *device_id, struct ota_rollout_member *out)
 {
 	ota_store__lock(st);
 	enum ota_err rc = member_get(st, id, device_id, out, NULL, 0);
@@ -1054,7 +1055,7 @@ enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
 }
 
 enum ota_err ota_store_rollout_of_deployment(struct ota_store *st, const char *deployment_id,
-					     char rollout_id[OTA_RO_ID_MAX])
+                                             char rollout_id[OTA_RO_ID_MAX])
 {
 	enum ota_err rc = OTA_ERR_DB;
 	ota_store__lock(st);
@@ -1075,8 +1076,8 @@ out:
 	return rc;
 }
 
-enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id,
-				   char (*tags)[65], unsigned max, unsigned *n)
+enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id, char (*tags)[65],
+                                   unsigned max, unsigned *n)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
@@ -1097,7 +1098,7 @@ out:
 }
 
 enum ota_err ota_store_device_tags_set(struct ota_store *st, const char *device_id,
-				       const char *const *tags, unsigned n)
+                                       const char *const *tags, unsigned n)
 {
 	enum ota_err rc;
 	ota_store__lock(st);
@@ -1130,13 +1131,12 @@ out:
 	return rc;
 }
 
-enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char *id,
-					const char *release_id, uint32_t security_version,
-					bool all, const char *reason, const char *actor,
-					const char *role, int64_t now, unsigned *ndeployed,
-					void (*refuse)(void *ctx, const char *device_id,
-						       const char *why),
-					void *ctx)
+enum ota_err
+ota_store_rollout_rollback(struct ota_store *st, const char *id, const char *release_id,
+                           uint32_t security_version, bool all, const char *reason,
+                           const char *actor, const char *role, int64_t now, unsigned *ndeployed,
+                           void (*refuse)(void *ctx, const char *device_id, const char *why),
+                           void *ctx)
 {
 	enum ota_err rc;
 	struct ota_rollout_row row;
@@ -1166,10 +1166,10 @@ enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char *id,
 	sqlite3_bind_int64(q, 3, INT64_MAX);
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		int m = ota_member_state_parse((const char *)sqlite3_column_text(q, 2));
-		bool take = m == OTA_MS_FAILED || m == OTA_MS_ROLLED_BACK ||
-			    (all && m == OTA_MS_SUCCEEDED);
-		if (!take && !(all && m >= 0 && is_active((enum ota_member_state)m) &&
-			       m != OTA_MS_PENDING))
+		bool take =
+		    m == OTA_MS_FAILED || m == OTA_MS_ROLLED_BACK || (all && m == OTA_MS_SUCCEEDED);
+		if (!take &&
+		    !(all && m >= 0 && is_active((enum ota_member_state)m) && m != OTA_MS_PENDING))
 			continue;
 		if (n == cap) {
 			void *p = realloc(devs, (cap ? cap * 2 : 16) * sizeof(*devs));
@@ -1208,8 +1208,8 @@ enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char *id,
 		}
 		if (floor > security_version) {
 			snprintf(why, sizeof(why),
-				 "security floor %u is above the release's security_version %u",
-				 floor, security_version);
+			         "security floor %u is above the release's security_version %u",
+			         floor, security_version);
 			refuse(ctx, devs[i], why);
 			continue;
 		}
@@ -1225,7 +1225,7 @@ enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char *id,
 			rc = deployment_insert(st, did, devs[i], release_id, now);
 		if (rc == OTA_OK)
 			rc = audit_note(st, actor, role, "deployment.create", id, devs[i], did,
-					release_id, now);
+			                release_id, now);
 		if (rc == OTA_OK)
 			(*ndeployed)++;
 	}
@@ -1233,7 +1233,7 @@ enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char *id,
 		rc = set_state(st, id, OTA_RS_ABORTED, reason, -1, now);
 	if (rc == OTA_OK)
 		rc = audit_note(st, actor, role, "rollout.rollback", id, NULL, release_id, reason,
-				now);
+		                now);
 	if (rc == OTA_OK)
 		rc = ota_store__commit(st);
 out:

@@ -89,24 +89,23 @@ struct ota_rollout_audit {
 	const char *rollout_id, *device_id, *release_id, *object, *detail;
 };
 void ota_store_rollout_set_auditor(enum ota_err (*fn)(struct ota_store *st,
-						       const struct ota_rollout_audit *a,
-						       int64_t now));
+                                                      const struct ota_rollout_audit *a,
+                                                      int64_t now));
 
 /* Insert a draft rollout (row->state is ignored); spec is the engine's text.
  * OTA_ERR_NOT_FOUND when the release does not exist. */
 OTA_WUR enum ota_err ota_store_rollout_insert(struct ota_store *st,
-					      const struct ota_rollout_row *row,
-					      const char *spec, const char *actor,
-					      const char *role);
+                                              const struct ota_rollout_row *row, const char *spec,
+                                              const char *actor, const char *role);
 /* spec (may be NULL) receives a malloc'd copy of the definition text; the caller frees it. */
 OTA_WUR enum ota_err ota_store_rollout_get(struct ota_store *st, const char *id,
-					   struct ota_rollout_row *out, char **spec);
+                                           struct ota_rollout_row *out, char **spec);
 /* Calls fn for each rollout (in `state` only, unless state < 0), oldest first, with its spec
  * text (valid during the call). A non-zero return of fn stops the walk (still OTA_OK). */
 OTA_WUR enum ota_err ota_store_rollout_list(struct ota_store *st, int state,
-					    int (*fn)(void *ctx, const struct ota_rollout_row *r,
-						      const char *spec),
-					    void *ctx);
+                                            int (*fn)(void *ctx, const struct ota_rollout_row *r,
+                                                      const char *spec),
+                                            void *ctx);
 
 /*
  * Move rollout id from one of the states in from_mask (bits 1 << state) to `to` with reason.
@@ -116,21 +115,21 @@ OTA_WUR enum ota_err ota_store_rollout_list(struct ota_store *st, int state,
  * OTA_ERR_CONFLICT when the state is not in from_mask; *was gets the state found.
  */
 OTA_WUR enum ota_err ota_store_rollout_transition(struct ota_store *st, const char *id,
-						  unsigned from_mask, enum ota_rollout_state to,
-						  const char *reason, int new_stage, bool ack,
-						  const char *actor, const char *role, int64_t now,
-						  enum ota_rollout_state *was);
+                                                  unsigned from_mask, enum ota_rollout_state to,
+                                                  const char *reason, int new_stage, bool ack,
+                                                  const char *actor, const char *role, int64_t now,
+                                                  enum ota_rollout_state *was);
 
 /* A device wants to join a rollout at check-in. */
 struct ota_rollout_join {
 	const char *rollout_id;
-	unsigned stage;          /* the stage the engine saw running */
+	unsigned stage; /* the stage the engine saw running */
 	const char *device_id;
 	const char *deployment_id; /* fresh id for the deployment to create */
 	const char *release_id;
-	const char *skip_reason;   /* not NULL: record the device as skipped, offer nothing */
-	unsigned max_active;       /* 0: unlimited */
-	const char *scope;         /* the device's tag counted by the per-tag budget, or NULL */
+	const char *skip_reason; /* not NULL: record the device as skipped, offer nothing */
+	unsigned max_active;     /* 0: unlimited */
+	const char *scope;       /* the device's tag counted by the per-tag budget, or NULL */
 	unsigned max_active_per_tag;
 	int64_t now;
 };
@@ -144,47 +143,43 @@ enum ota_join_result {
 	OTA_JOIN_STALE,       /* the rollout is no longer running that stage */
 };
 /* All checks and writes in one transaction, so budgets hold under concurrent check-ins. */
-OTA_WUR enum ota_err ota_store_rollout_join(struct ota_store *st,
-					    const struct ota_rollout_join *j,
-					    enum ota_join_result *res);
+OTA_WUR enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollout_join *j,
+                                            enum ota_join_result *res);
 
 /* The counters of one stage. */
-OTA_WUR enum ota_err ota_store_rollout_counts(struct ota_store *st, const char *id,
-					      unsigned stage, struct ota_stage_counts *out);
+OTA_WUR enum ota_err ota_store_rollout_counts(struct ota_store *st, const char *id, unsigned stage,
+                                              struct ota_stage_counts *out);
 /* Calls fn for every non-zero counter (stage, state, n). */
 OTA_WUR enum ota_err ota_store_rollout_counts_all(struct ota_store *st, const char *id,
-						  void (*fn)(void *ctx, unsigned stage,
-							     enum ota_member_state s, unsigned n),
-						  void *ctx);
+                                                  void (*fn)(void *ctx, unsigned stage,
+                                                             enum ota_member_state s, unsigned n),
+                                                  void *ctx);
 /* Devices updating now in scope ("" for the whole rollout). */
 OTA_WUR enum ota_err ota_store_rollout_active(struct ota_store *st, const char *id,
-					      const char *scope, unsigned *n);
+                                              const char *scope, unsigned *n);
 /* Failure reasons, most frequent first, up to limit. */
-OTA_WUR enum ota_err ota_store_rollout_reasons(struct ota_store *st, const char *id,
-					       unsigned limit,
-					       void (*fn)(void *ctx, const char *reason,
-							  unsigned n),
-					       void *ctx);
+OTA_WUR enum ota_err
+ota_store_rollout_reasons(struct ota_store *st, const char *id, unsigned limit,
+                          void (*fn)(void *ctx, const char *reason, unsigned n), void *ctx);
 /* Members in `state` (any when state < 0) with device id > after, by device id, up to limit. */
-OTA_WUR enum ota_err ota_store_rollout_members(struct ota_store *st, const char *id, int state,
-					       const char *after, unsigned limit,
-					       void (*fn)(void *ctx,
-							  const struct ota_rollout_member *m),
-					       void *ctx);
+OTA_WUR enum ota_err
+ota_store_rollout_members(struct ota_store *st, const char *id, int state, const char *after,
+                          unsigned limit, void (*fn)(void *ctx, const struct ota_rollout_member *m),
+                          void *ctx);
 OTA_WUR enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
-						  const char *device_id,
-						  struct ota_rollout_member *out);
+                                                  const char *device_id,
+                                                  struct ota_rollout_member *out);
 /* The rollout a deployment belongs to; OTA_ERR_NOT_FOUND when none. */
 OTA_WUR enum ota_err ota_store_rollout_of_deployment(struct ota_store *st,
-						     const char *deployment_id,
-						     char rollout_id[OTA_RO_ID_MAX]);
+                                                     const char *deployment_id,
+                                                     char rollout_id[OTA_RO_ID_MAX]);
 
 /* Device tags (0010's device_tags): up to max into tags, *n set. */
 OTA_WUR enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id,
-					   char (*tags)[65], unsigned max, unsigned *n);
+                                           char (*tags)[65], unsigned max, unsigned *n);
 /* Replace a device's tags (tests and tools; the management API owns tag editing). */
 OTA_WUR enum ota_err ota_store_device_tags_set(struct ota_store *st, const char *device_id,
-					       const char *const *tags, unsigned n);
+                                               const char *const *tags, unsigned n);
 
 /*
  * Roll back: for each member of rollout id in the chosen states (failed and rolled_back; with
@@ -192,13 +187,12 @@ OTA_WUR enum ota_err ota_store_device_tags_set(struct ota_store *st, const char 
  * security_version or it has an active deployment; those call refuse(ctx, device, reason).
  * Then the rollout becomes aborted with reason. One transaction. *ndeployed counts deployments.
  */
-OTA_WUR enum ota_err ota_store_rollout_rollback(struct ota_store *st, const char *id,
-						const char *release_id, uint32_t security_version,
-						bool all, const char *reason, const char *actor,
-						const char *role, int64_t now, unsigned *ndeployed,
-						void (*refuse)(void *ctx, const char *device_id,
-							       const char *why),
-						void *ctx);
+OTA_WUR enum ota_err
+ota_store_rollout_rollback(struct ota_store *st, const char *id, const char *release_id,
+                           uint32_t security_version, bool all, const char *reason,
+                           const char *actor, const char *role, int64_t now, unsigned *ndeployed,
+                           void (*refuse)(void *ctx, const char *device_id, const char *why),
+                           void *ctx);
 
 /*
  * The SQL of the statements a check-in or a report may run, i = 0, 1, ... until NULL: each is

@@ -88,13 +88,13 @@ static void device(struct ota_store *st, const char *id, const char *version, ui
 	struct ota_device d;
 	bool created;
 	struct ota_device_report r = {
-		.id = id,
-		.hw_variant = "pico2w",
-		.version = version,
-		.security_floor = floor,
-		.root_version = 1,
-		.active_slot = "A",
-		.boot_state = "normal",
+	    .id = id,
+	    .hw_variant = "pico2w",
+	    .version = version,
+	    .security_floor = floor,
+	    .root_version = 1,
+	    .active_slot = "A",
+	    .boot_state = "normal",
 	};
 	assert_int_equal(ota_store_device_admit(st, id, "00", T0, &d, &created), OTA_OK);
 	assert_int_equal(ota_store_device_report(st, &r, T0), OTA_OK);
@@ -107,41 +107,42 @@ static void spec_init(struct ota_rollout_spec *s, const char *release)
 	snprintf(s->release_id, sizeof(s->release_id), "%s", release);
 	s->nstages = 1;
 	s->stages[0] = (struct ota_rollout_stage){.percent_bp = 10000,
-						  .success_pct = 100,
-						  .auto_advance = true,
-						  .failure_pct = 100,
-						  .min_finished = 1};
+	                                          .success_pct = 100,
+	                                          .auto_advance = true,
+	                                          .failure_pct = 100,
+	                                          .min_finished = 1};
 	s->retry_attempts = 1;
 }
 
 static void start(struct fx *f, const struct ota_rollout_spec *s, char id[OTA_RO_ID_MAX])
 {
 	char msg[256] = "";
-	enum ota_err e = ota_rollout_create(f->st, s, "tester", "operator", T0, id, msg, sizeof(msg));
+	enum ota_err e =
+	    ota_rollout_create(f->st, s, "tester", "operator", T0, id, msg, sizeof(msg));
 	if (e != OTA_OK)
 		fail_msg("create: %s", msg);
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_START, NULL, "tester", "operator", T0, msg,
-					 sizeof(msg)),
-			 OTA_OK);
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_START, NULL, "tester", "operator", T0,
+	                                 msg, sizeof(msg)),
+	                 OTA_OK);
 }
 
 static bool checkin(struct fx *f, const char *id, const char *version, uint32_t floor,
-		    const char *const *tags, unsigned ntags, int64_t now)
+                    const char *const *tags, unsigned ntags, int64_t now)
 {
 	bool offered = false;
 	struct ota_rollout_device d = {.id = id,
-				       .hw_variant = "pico2w",
-				       .version = version,
-				       .security_floor = floor,
-				       .ntags = ntags,
-				       .tags = tags};
+	                               .hw_variant = "pico2w",
+	                               .version = version,
+	                               .security_floor = floor,
+	                               .ntags = ntags,
+	                               .tags = tags};
 	assert_int_equal(ota_rollout_checkin(f->st, &d, now, &offered), OTA_OK);
 	return offered;
 }
 
 /* Reports the end of a device's active deployment; returns the deployment id used. */
 static void finish(struct fx *f, const char *dev, const char *status, const char *reason,
-		   int64_t now)
+                   int64_t now)
 {
 	struct ota_deployment dep;
 	bool dup;
@@ -150,9 +151,9 @@ static void finish(struct fx *f, const char *dev, const char *status, const char
 
 	assert_int_equal(ota_store_deployment_active(f->st, dev, &dep), OTA_OK);
 	ev.seq = (uint64_t)now; /* unique per report */
-	assert_int_equal(ota_store_event_add(f->st, dep.id, dev, &ev, end, reason ? reason : "",
-					     now, &dup),
-			 OTA_OK);
+	assert_int_equal(
+	    ota_store_event_add(f->st, dep.id, dev, &ev, end, reason ? reason : "", now, &dup),
+	    OTA_OK);
 	assert_false(dup);
 }
 
@@ -173,10 +174,10 @@ static int audit_count(struct fx *f, const char *id, const char *action)
 	int n = -1;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db,
-					    "SELECT count(*) FROM audit_log WHERE rollout_id = ?1 "
-					    "AND action = ?2",
-					    -1, &q, NULL),
-			 SQLITE_OK);
+	                                    "SELECT count(*) FROM audit_log WHERE rollout_id = ?1 "
+	                                    "AND action = ?2",
+	                                    -1, &q, NULL),
+	                 SQLITE_OK);
 	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW)
@@ -220,8 +221,8 @@ static void test_stage_growth_only_adds(void **state)
 		char dev[32];
 		snprintf(dev, sizeof(dev), "dev-%05d", i);
 		same += (ota_rollout_bucket(key, "r-0123", dev) < 1000) ==
-				(ota_rollout_bucket(key, "r-4567", dev) < 1000) &&
-			ota_rollout_bucket(key, "r-0123", dev) < 1000;
+		            (ota_rollout_bucket(key, "r-4567", dev) < 1000) &&
+		        ota_rollout_bucket(key, "r-0123", dev) < 1000;
 	}
 	assert_true(same < 40);
 
@@ -301,11 +302,8 @@ static void test_filter_and_semver(void **state)
 {
 	struct ota_rollout_spec s;
 	const char *tags[] = {"line=1", "site=berlin"};
-	struct ota_rollout_device d = {.id = "d1",
-				       .hw_variant = "pico2w",
-				       .version = "1.4.2",
-				       .ntags = 2,
-				       .tags = tags};
+	struct ota_rollout_device d = {
+	    .id = "d1", .hw_variant = "pico2w", .version = "1.4.2", .ntags = 2, .tags = tags};
 	char why[128];
 	(void)state;
 
@@ -350,7 +348,7 @@ static void test_filter_and_semver(void **state)
 }
 
 static enum ota_verdict judge(const struct ota_rollout_spec *s, unsigned succ, unsigned failed,
-			      unsigned active, int64_t started, int64_t now)
+                              unsigned active, int64_t started, int64_t now)
 {
 	struct ota_stage_counts c;
 	char why[256];
@@ -371,11 +369,11 @@ static void test_thresholds_min_finished_soak_approval(void **state)
 	s.stages[0] = (struct ota_rollout_stage){100, 80, true, 20, 10, 0};
 	s.stages[1] = (struct ota_rollout_stage){10000, 80, true, 20, 10, 0};
 	/* Failure threshold 20 % of finished, once 10 finished: at the boundary holds. */
-	assert_int_equal(judge(&s, 8, 2, 0, T0, T0), OTA_V_ADVANCE);      /* 20 %: not more */
-	assert_int_equal(judge(&s, 7, 3, 0, T0, T0), OTA_V_HALT);         /* 30 % */
-	assert_int_equal(judge(&s, 9, 1, 0, T0, T0), OTA_V_ADVANCE);      /* 10 % */
-	assert_int_equal(judge(&s, 40, 10, 0, T0, T0), OTA_V_ADVANCE);    /* exactly 20 % */
-	assert_int_equal(judge(&s, 40, 11, 0, T0, T0), OTA_V_HALT);       /* 21.6 % */
+	assert_int_equal(judge(&s, 8, 2, 0, T0, T0), OTA_V_ADVANCE);   /* 20 %: not more */
+	assert_int_equal(judge(&s, 7, 3, 0, T0, T0), OTA_V_HALT);      /* 30 % */
+	assert_int_equal(judge(&s, 9, 1, 0, T0, T0), OTA_V_ADVANCE);   /* 10 % */
+	assert_int_equal(judge(&s, 40, 10, 0, T0, T0), OTA_V_ADVANCE); /* exactly 20 % */
+	assert_int_equal(judge(&s, 40, 11, 0, T0, T0), OTA_V_HALT);    /* 21.6 % */
 	/* Minimum finished: 9 finished, all failed, decides nothing yet. */
 	assert_int_equal(judge(&s, 0, 9, 5, T0, T0), OTA_V_HOLD);
 	assert_int_equal(judge(&s, 0, 10, 5, T0, T0), OTA_V_HALT);
@@ -397,10 +395,9 @@ static void test_thresholds_min_finished_soak_approval(void **state)
 	memset(&c, 0, sizeof(c));
 	c.n[OTA_MS_FAILED] = 10;
 	c.n[OTA_MS_SUCCEEDED] = 5;
-	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0, why, sizeof(why)),
-			 OTA_V_HALT);
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0, why, sizeof(why)), OTA_V_HALT);
 	assert_int_equal(ota_rollout_judge(&s, 0, &c, 10, 10, T0, T0, why, sizeof(why)),
-			 OTA_V_HOLD);
+	                 OTA_V_HOLD);
 }
 
 static void test_engine_approval_and_completion(void **state)
@@ -416,9 +413,9 @@ static void test_engine_approval_and_completion(void **state)
 	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 50, 1, 0};
 	start(f, &s, id);
 	/* Approving a running rollout is refused and changes nothing. */
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", "operator", T0, msg,
-					 sizeof(msg)),
-			 OTA_ERR_CONFLICT);
+	assert_int_equal(
+	    ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", "operator", T0, msg, sizeof(msg)),
+	    OTA_ERR_CONFLICT);
 	struct ota_rollout_row row;
 	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
 	unsigned offered = 0, n = 0;
@@ -443,17 +440,16 @@ static void test_engine_approval_and_completion(void **state)
 	/* Waiting: no device outside stage 1 is offered anything. */
 	for (int i = 0; i < 40; i++)
 		assert_false(checkin(f, devs[i], "1.0.0", 1, NULL, 0, T0 + 4));
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", "operator", T0 + 5, msg,
-					 sizeof(msg)),
-			 OTA_OK);
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_APPROVE, NULL, "t", "operator", T0 + 5,
+	                                 msg, sizeof(msg)),
+	                 OTA_OK);
 	assert_int_equal(state_of(f, id, &stage), OTA_RS_RUNNING);
 	assert_int_equal(stage, 1);
 	for (int i = 0; i < 40; i++) {
 		bool was_in = ota_rollout_bucket(row.hash_key, id, devs[i]) < 5000;
 		/* Stage 1's devices finished: nothing new for them; everyone else joins. */
-		assert_int_equal(checkin(f, devs[i], was_in ? "2.0.0" : "1.0.0", 1, NULL, 0,
-					 T0 + 6),
-				 !was_in);
+		assert_int_equal(
+		    checkin(f, devs[i], was_in ? "2.0.0" : "1.0.0", 1, NULL, 0, T0 + 6), !was_in);
 	}
 	for (int i = 0; i < 40; i++)
 		if (ota_rollout_bucket(row.hash_key, id, devs[i]) >= 5000)
@@ -471,8 +467,7 @@ static void test_engine_approval_and_completion(void **state)
 	assert_int_equal(c0.n[OTA_MS_SUCCEEDED], n);
 }
 
-static bool open_at(const char *tz, unsigned days, unsigned start_min, unsigned dur,
-		    int64_t t)
+static bool open_at(const char *tz, unsigned days, unsigned start_min, unsigned dur, int64_t t)
 {
 	struct ota_rollout_spec s;
 	bool open = false;
@@ -489,8 +484,8 @@ static void test_windows_across_midnight_and_zones(void **state)
 {
 	(void)state;
 	int32_t off;
-	const int64_t jan15 = T0;            /* Thu 2026-01-15 00:00 UTC */
-	const int64_t jul16 = 1784160000;    /* Thu 2026-07-16 00:00 UTC */
+	const int64_t jan15 = T0;         /* Thu 2026-01-15 00:00 UTC */
+	const int64_t jul16 = 1784160000; /* Thu 2026-07-16 00:00 UTC */
 	const unsigned every = 0x7f, fri = 1u << 4;
 
 	assert_int_equal(ota_tz_offset("Europe/Berlin", jan15, &off), OTA_OK);
@@ -566,11 +561,11 @@ static void *race_thread(void *p)
 		snprintf(dev, sizeof(dev), "b-%02d", n);
 		bool offered = false;
 		struct ota_rollout_device d = {.id = dev,
-					       .hw_variant = "pico2w",
-					       .version = "1.0.0",
-					       .security_floor = 1,
-					       .ntags = 1,
-					       .tags = line_tags[n % 4]};
+		                               .hw_variant = "pico2w",
+		                               .version = "1.0.0",
+		                               .security_floor = 1,
+		                               .ntags = 1,
+		                               .tags = line_tags[n % 4]};
 		if (ota_rollout_checkin(r->f->st, &d, T0 + 1, &offered) != OTA_OK)
 			return (void *)1;
 		r->offered += offered;
@@ -585,10 +580,10 @@ static int count_active(struct fx *f)
 	int n = -1;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db,
-					    "SELECT count(*) FROM deployments WHERE status = "
-					    "'active'",
-					    -1, &q, NULL),
-			 SQLITE_OK);
+	                                    "SELECT count(*) FROM deployments WHERE status = "
+	                                    "'active'",
+	                                    -1, &q, NULL),
+	                 SQLITE_OK);
 	if (sqlite3_step(q) == SQLITE_ROW)
 		n = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
@@ -703,7 +698,7 @@ static void test_halt_at_canary_and_rollback_floor(void **state)
 	char id[OTA_RO_ID_MAX], msg[256];
 	struct ota_rollout_row row;
 	const int N = 200;
-	char (*devs)[16] = calloc((size_t)N, 16);
+	char(*devs)[16] = calloc((size_t)N, 16);
 
 	spec_init(&s, f->rel_new);
 	s.nstages = 3;
@@ -745,11 +740,11 @@ static void test_halt_at_canary_and_rollback_floor(void **state)
 	unsigned deployed = 0, nref = 0;
 	struct ota_rollback_refusal *ref = NULL;
 	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_new, false, "t", "operator", T0 + 4,
-					      &deployed, &ref, &nref, msg, sizeof(msg)),
-			 OTA_ERR_INVALID); /* not its own release */
+	                                      &deployed, &ref, &nref, msg, sizeof(msg)),
+	                 OTA_ERR_INVALID); /* not its own release */
 	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_old, false, "t", "operator", T0 + 4,
-					      &deployed, &ref, &nref, msg, sizeof(msg)),
-			 OTA_OK);
+	                                      &deployed, &ref, &nref, msg, sizeof(msg)),
+	                 OTA_OK);
 	assert_int_equal(deployed, canary - 1);
 	assert_int_equal(nref, 1);
 	assert_string_equal(ref[0].device_id, high);
@@ -765,11 +760,11 @@ static void test_halt_at_canary_and_rollback_floor(void **state)
 	assert_int_equal(audit_count(f, id, "deployment.create"), (int)(2 * canary - 1));
 	/* Aborted: a second roll back and operator actions are refused. */
 	assert_int_equal(ota_rollout_rollback(f->st, id, f->rel_old, false, "t", "operator", T0 + 5,
-					      &deployed, &ref, &nref, msg, sizeof(msg)),
-			 OTA_ERR_CONFLICT);
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_RESUME, NULL, "t", "operator", T0, msg,
-					 sizeof(msg)),
-			 OTA_ERR_CONFLICT);
+	                                      &deployed, &ref, &nref, msg, sizeof(msg)),
+	                 OTA_ERR_CONFLICT);
+	assert_int_equal(
+	    ota_rollout_act(f->st, id, OTA_RA_RESUME, NULL, "t", "operator", T0, msg, sizeof(msg)),
+	    OTA_ERR_CONFLICT);
 	free(devs);
 }
 
@@ -793,9 +788,9 @@ static void test_skips_and_abort(void **state)
 	assert_int_equal(ota_store_rollout_member_get(f->st, id, "s-2", &m), OTA_OK);
 	assert_int_equal(m.state, OTA_MS_SKIPPED);
 	assert_true(checkin(f, "s-3", "1.0.0", 1, NULL, 0, T0 + 1));
-	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_ABORT, "bad idea", "t", "operator", T0 + 2, msg,
-					 sizeof(msg)),
-			 OTA_OK);
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_ABORT, "bad idea", "t", "operator",
+	                                 T0 + 2, msg, sizeof(msg)),
+	                 OTA_OK);
 	/* The pending deployment (nothing downloaded) is cancelled with the rollout. */
 	assert_int_equal(count_active(f), 0);
 	assert_int_equal(ota_store_rollout_member_get(f->st, id, "s-3", &m), OTA_OK);
@@ -823,9 +818,9 @@ static void test_cancelled_deployment_frees_budget(void **state)
 	assert_false(checkin(f, "x-2", "1.0.0", 1, NULL, 0, T0 + 1)); /* budget full */
 	/* The check-in path cancels a deployment the device can no longer take. */
 	assert_int_equal(ota_store_deployment_active(f->st, "x-1", &dep), OTA_OK);
-	assert_int_equal(ota_store_deployment_end(f->st, dep.id, "cancelled",
-						  "floor above the release", T0 + 2),
-			 OTA_OK);
+	assert_int_equal(
+	    ota_store_deployment_end(f->st, dep.id, "cancelled", "floor above the release", T0 + 2),
+	    OTA_OK);
 	assert_int_equal(ota_store_rollout_member_get(f->st, id, "x-1", &m), OTA_OK);
 	assert_int_equal(m.state, OTA_MS_SKIPPED);
 	assert_int_equal(ota_store_rollout_active(f->st, id, "", &n), OTA_OK);
@@ -862,24 +857,22 @@ static void test_hot_paths_use_indexes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stage_growth_only_adds),
-		cmocka_unit_test(test_spec_rules_and_text),
-		cmocka_unit_test(test_filter_and_semver),
-		cmocka_unit_test(test_thresholds_min_finished_soak_approval),
-		cmocka_unit_test(test_windows_across_midnight_and_zones),
-		cmocka_unit_test_setup_teardown(test_engine_approval_and_completion, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_window_engine_tells_wait, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_budgets_under_concurrent_checkins, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_retries_with_backoff_then_failed, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_halt_at_canary_and_rollback_floor, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_skips_and_abort, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cancelled_deployment_frees_budget, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_hot_paths_use_indexes, setup, teardown),
+	    cmocka_unit_test(test_stage_growth_only_adds),
+	    cmocka_unit_test(test_spec_rules_and_text),
+	    cmocka_unit_test(test_filter_and_semver),
+	    cmocka_unit_test(test_thresholds_min_finished_soak_approval),
+	    cmocka_unit_test(test_windows_across_midnight_and_zones),
+	    cmocka_unit_test_setup_teardown(test_engine_approval_and_completion, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_window_engine_tells_wait, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_budgets_under_concurrent_checkins, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_retries_with_backoff_then_failed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_halt_at_canary_and_rollback_floor, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_skips_and_abort, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancelled_deployment_frees_budget, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_hot_paths_use_indexes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
