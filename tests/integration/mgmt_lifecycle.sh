@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The device life cycle across admission policies, answered on the device listener: pending
+# (held, then approved or rejected), decommissioned, re-provisioned with a new certificate,
+# pre-registered (unknown ids refused without a trace, registered ones pinned at first use),
+# auto (admitted at once); tags and listing filters with cursor pages; a device's deployment
+# history; every change audited with before and after.
+source "$(dirname "$0")/server_lib.sh"
+
+make_pki
+p() { "$OTA_SCRIPTS/dev-pki.sh" "$PKI" "$@" >/dev/null; }
+p device new-0001 device-0001 # a second certificate for device-0001, for re-provisioning
+p device device-0004
+p device device-0005
+write_config
+policy() { sed -i -E '/^admission = /d; s/^\[device\]$/[device]\nadmission = '"$1"'/' "$CONF"; }
+post() { mcurl "$1" "$2" -X POST -H 'Content-Type: application/json' -d "${3-{\}}"; }
+problem() { echo "$(code_of "$1") $(jfield "$1" .type | sed 's/^urn:ota:problem://')"; }
+
+# ---- pending: new devices wait for an operator ----
+policy pending
+start_otad
+r=$(checkin device-0001)
+expect "pending: a new device is held" "403 device-pending" "$(problem "$r")"
+expect "pending: recorded as pending" pending "$(db "SELECT admission FROM devices WHERE id = 'device-0001'")"
+expect "pending: first sight audited" 1 "$(db "SELECT count(*) FROM audit_log WHERE action = 'device.pending' AND device_id = 'device-0001'")"
+before=$(db_digest)
+r=$(checkin device-0001)
+expect "pending: asked again, still held" "403 device-pending" "$(problem "$r")"
+expect "pending: asking again changes nothing" "$before" "$(db_digest)"
+checkin device-0002 >/dev/null
+r=$(mcurl operator '/api/v1/devices?admission=pending')
+expect "operator lists pending devices" "device-0001 device-0002" "$(jfield "$r" '[.items[].id] | join(" ")')"
+r=$(post operator /api/v1/devices/device-0001/approve)
+expect "operator approves device-0001" "200 approved" "$(code_of "$r") $(jfield "$r" .admission)"
+expect "approval audited with before and after" "pending approved operator" \
+	"$(db "SELECT json_extract(before, '$.admission'), json_extract(after, '$.admission'), actor FROM audit_log WHERE action = 'device.approve'" | tr '|' ' ')"
+expect "approved: device-0001 checks in" 200 "$(code_of "$(checkin device-0001)")"
+r=$(post operator /api/v1/devices/device-0002/reject)
+expect "operator rejects device-0002" "200 rejected" "$(code_of "$r") $(jfield "$r" .admission)"
+before=$(db_digest)
+expect "rejected: device-0002 refused" "403 device-rejected" "$(problem "$(checkin device-0002)")"
+expect "rejected: the refusal changes nothing" "$before" "$(db_digest)"
+expect "auditor may not approve" "403 forbidden" "$(problem "$(post auditor /api/v1/devices/device-0002/approve)")"
+expect "unknown device: 404" "404 device-not-found" "$(problem "$(post operator /api/v1/devices/nobody/approve)")"
+
+# ---- deployment history, decommissioning, re-provisioning ----
+head -c 3000 /dev/urandom >"$T/img.bin"
+rel=$(release_of "$T/img.bin" 1.1.0 2)
+dep=$(deploy device-0001 "$rel")
+r=$(mcurl auditor /api/v1/devices/device-0001)
+expect "the device shows its deployment history" "$dep active" "$(jfield "$r" '.deployments[0] | "\(.id) \(.status)"')"
+r=$(post operator /api/v1/devices/device-0001/decommission)
+expect "operator decommissions device-0001" "200 decommissioned" "$(code_of "$r") $(jfield "$r" .status)"
+expect "decommissioning cancels the active deployment" cancelled "$(db "SELECT status FROM deployments WHERE id = '$dep'")"
+expect "decommissioned: its certificate is refused" "403 device-decommissioned" "$(problem "$(checkin device-0001)")"
+expect "decommissioned twice: conflict" "409 conflict" "$(problem "$(post operator /api/v1/devices/device-0001/decommission)")"
+expect "re-provision needs a fingerprint" "400 invalid-field" "$(problem "$(post operator /api/v1/devices/device-0001/reprovision '{"fingerprint":"abc"}')")"
+fpr=$(openssl x509 -in "$PKI/new-0001.pem" -outform DER | sha256sum | cut -d' ' -f1)
+r=$(post operator /api/v1/devices/device-0001/reprovision "{\"fingerprint\":\"$fpr\"}")
+expect "operator re-provisions device-0001" "200 admitted $fpr" "$(code_of "$r") $(jfield "$r" .status) $(jfield "$r" .fingerprint)"
+expect "re-provisioned: the new certificate is accepted" 200 "$(code_of "$(checkin new-0001)")"
+expect "re-provisioned: the old certificate is refused" "403 identity-conflict" "$(problem "$(checkin device-0001)")"
+
+# ---- tags and listing ----
+r=$(mcurl operator /api/v1/devices/device-0001/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=3","plant-a"]}')
+expect "operator sets tags" '["line=3","plant-a"]' "$(jfield "$r" '.tags | tostring')"
+expect "bad tag refused" "400 invalid-field" "$(problem "$(mcurl operator /api/v1/devices/device-0001/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["no spaces"]}')")"
+r=$(mcurl auditor '/api/v1/devices?tag=line%3D3')
+expect "list by tag" device-0001 "$(jfield "$r" '[.items[].id] | join(" ")')"
+r=$(mcurl auditor '/api/v1/devices?hw_variant=pico2w&version=1.0.0')
+expect "list by hardware variant and version" device-0001 "$(jfield "$r" '[.items[].id] | join(" ")')"
+r=$(mcurl auditor '/api/v1/devices?limit=1')
+expect "first page" "device-0001 device-0001" "$(jfield "$r" '"\(.items[0].id) \(.next_cursor)"')"
+r=$(mcurl auditor "/api/v1/devices?limit=1&cursor=device-0001")
+expect "second page" "device-0002 null" "$(jfield "$r" '"\(.items[0].id) \(.next_cursor)"')"
+expect "bad filter refused" "400 invalid-field" "$(problem "$(mcurl auditor '/api/v1/devices?admission=maybe')")"
+expect "bad limit refused" "400 invalid-field" "$(problem "$(mcurl auditor '/api/v1/devices?limit=0')")"
+r=$(mcurl auditor "/api/v1/devices?seen_after=$(($(date +%s) - 600))")
+expect "list by last seen" device-0001 "$(jfield "$r" '[.items[].id] | join(" ")')"
+stop_otad
+
+# ---- preregistered: only registered ids ----
+policy preregistered
+start_otad
+before=$(db_digest)
+expect "preregistered: an unknown id is refused" "403 device-unregistered" "$(problem "$(checkin device-0004)")"
+expect "preregistered: the refusal writes no device" "$before" "$(db_digest)"
+r=$(post operator /api/v1/devices '{"id":"device-0004"}')
+expect "operator registers device-0004" "201 approved" "$(code_of "$r") $(jfield "$r" .admission)"
+expect "registering twice: conflict" "409 conflict" "$(problem "$(post operator /api/v1/devices '{"id":"device-0004"}')")"
+expect "preregistered: the registered device checks in" 200 "$(code_of "$(checkin device-0004)")"
+fpr4=$(openssl x509 -in "$PKI/device-0004.pem" -outform DER | sha256sum | cut -d' ' -f1)
+expect "its first certificate is pinned" "$fpr4" "$(db "SELECT fingerprint FROM devices WHERE id = 'device-0004'")"
+expect "pinning audited" 1 "$(db "SELECT count(*) FROM audit_log WHERE action = 'device.pin' AND device_id = 'device-0004'")"
+expect "still refused: rejected device-0002" "403 device-rejected" "$(problem "$(checkin device-0002)")"
+stop_otad
+
+# ---- auto: admitted at first sight ----
+policy auto
+start_otad
+expect "auto: a new device is admitted" 200 "$(code_of "$(checkin device-0005)")"
+expect "auto: admission audited" 1 "$(db "SELECT count(*) FROM audit_log WHERE action = 'device.admit' AND device_id = 'device-0005'")"
+expect "auto: a rejected device stays rejected" "403 device-rejected" "$(problem "$(checkin device-0002)")"
+r=$(mcurl auditor /api/v1/audit/verify)
+expect "the audit log verifies" true "$(jfield "$r" .ok)"
+finish
