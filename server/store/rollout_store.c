@@ -761,6 +761,14 @@ enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollo
 	if (!member) {
 		snprintf(scope, sizeof(scope), "%s", j->scope ? j->scope : "");
 	}
+	/* A device mid-update is left alone, and nothing is recorded for it yet. */
+	rc = device_busy(st, j->device_id, &busy);
+	if (rc != OTA_OK)
+		goto out;
+	if (busy) {
+		*res = OTA_JOIN_BUSY;
+		goto done;
+	}
 	if (j->skip_reason && !member) {
 		sqlite3_stmt *q = Q(st, Q_MEM_INSERT);
 		if (!q) {
@@ -786,13 +794,6 @@ enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollo
 		if (rc != OTA_OK)
 			goto out;
 		*res = OTA_JOIN_SKIPPED;
-		goto done;
-	}
-	rc = device_busy(st, j->device_id, &busy);
-	if (rc != OTA_OK)
-		goto out;
-	if (busy) {
-		*res = OTA_JOIN_BUSY;
 		goto done;
 	}
 	/* The budgets, read and taken inside this transaction: never exceeded. */

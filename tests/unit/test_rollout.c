@@ -828,6 +828,41 @@ static void test_cancelled_deployment_frees_budget(void **state)
 	assert_true(checkin(f, "x-2", "1.0.0", 1, NULL, 0, T0 + 3));
 }
 
+/* A newer rollout waits until the device's update from an older one ended. */
+static void test_newer_rollout_never_preempts(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec a, b;
+	char ida[OTA_RO_ID_MAX], idb[OTA_RO_ID_MAX];
+	struct ota_deployment dep;
+	struct ota_rollout_member m;
+
+	spec_init(&a, f->rel_new);
+	start(f, &a, ida);
+	device(f->st, "p-1", "1.0.0", 1);
+	assert_true(checkin(f, "p-1", "1.0.0", 1, NULL, 0, T0 + 1));
+	assert_int_equal(ota_store_deployment_active(f->st, "p-1", &dep), OTA_OK);
+	char first[OTA_DEPLOYMENT_ID_MAX];
+	snprintf(first, sizeof(first), "%s", dep.id);
+	/* Rollout b targets devices on 1.0.0 too; p-1 is mid-update with a's release. */
+	spec_init(&b, f->rel_old);
+	snprintf(b.baseline_range, sizeof(b.baseline_range), ">=0.1.0");
+	b.stages[0].min_finished = 5;
+	start(f, &b, idb);
+	assert_false(checkin(f, "p-1", "1.0.0", 1, NULL, 0, T0 + 2));
+	assert_int_equal(ota_store_deployment_active(f->st, "p-1", &dep), OTA_OK);
+	assert_string_equal(dep.id, first);
+	assert_int_equal(ota_store_rollout_member_get(f->st, idb, "p-1", &m), OTA_ERR_NOT_FOUND);
+	/* Once a's update ended, b offers its release (the device now runs 2.0.0, which b's
+	 * baseline admits). */
+	finish(f, "p-1", "confirmed", NULL, T0 + 3);
+	assert_true(checkin(f, "p-1", "2.0.0", 1, NULL, 0, T0 + 4));
+	assert_int_equal(ota_store_deployment_active(f->st, "p-1", &dep), OTA_OK);
+	assert_string_equal(dep.release_id, f->rel_old);
+	assert_int_equal(ota_store_rollout_member_get(f->st, idb, "p-1", &m), OTA_OK);
+	assert_int_equal(m.state, OTA_MS_PENDING);
+}
+
 /* The check-in and report paths never scan a table: their cost does not grow with the fleet. */
 static void test_hot_paths_use_indexes(void **state)
 {
@@ -873,6 +908,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cancelled_deployment_frees_budget, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_hot_paths_use_indexes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_rollout_never_preempts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
