@@ -425,8 +425,35 @@ void ota_h_event(struct ota_req *r)
 		.version = version,
 		.progress = has_progress ? (int64_t)progress : -1,
 	};
-	if (ota_store_event_add(r->deps->store, dep.id, r->who->name, &ev, end, end_reason,
-				(int64_t)time(NULL), &duplicate) != OTA_OK) {
+	/* An outcome (a deployment ends) is audited in the transaction that records it. */
+	if (end && ota_store_tx_begin(r->deps->store) != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the report");
+		return;
+	}
+	e = ota_store_event_add(r->deps->store, dep.id, r->who->name, &ev, end, end_reason,
+				(int64_t)time(NULL), &duplicate);
+	if (e == OTA_OK && end && !duplicate) {
+		json_t *o = json_pack("{s:s, s:s, s:s}", "status", end, "reason", end_reason,
+				      "version", version ? version : "");
+		char *after = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		struct ota_audit_entry a = {.actor = r->who->name,
+					    .role = "device",
+					    .action = "deployment.outcome",
+					    .device_id = r->who->name,
+					    .release_id = dep.release_id,
+					    .object = dep.id,
+					    .after = after};
+		e = after ? ota_audit_append(r->deps->store, &a, (int64_t)time(NULL), NULL)
+			  : OTA_ERR_NOMEM;
+		free(after);
+		json_decref(o);
+	}
+	if (end) {
+		enum ota_err c = ota_store_tx_end(r->deps->store, e == OTA_OK);
+		if (e == OTA_OK)
+			e = c;
+	}
+	if (e != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the report");
 		return;
 	}

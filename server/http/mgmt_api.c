@@ -4,6 +4,7 @@
  * root rotation, a deployment of one release to one device, and read-back of each.
  */
 #include "http/internal.h"
+#include "http/mgmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,12 +61,23 @@ void ota_h_image_upload(struct ota_req *r)
 	struct ota_upload *up = r->stream;
 
 	r->stream = NULL;
-	if (ota_upload_finish(up, sha, &size) != OTA_OK ||
-	    ota_store_image_add(r->deps->store, sha, size, (int64_t)time(NULL), &existed) !=
-		    OTA_OK) {
+	if (ota_upload_finish(up, sha, &size) != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the image");
 		return;
 	}
+	/* The record and its audit entry commit together. */
+	if (!ota_mgmt_begin(r))
+		return;
+	enum ota_err e = ota_store_image_add(r->deps->store, sha, size, (int64_t)time(NULL),
+					     &existed);
+	if (e == OTA_OK && !existed) {
+		char after[64];
+		snprintf(after, sizeof(after), "{\"size\":%llu}", (unsigned long long)size);
+		struct ota_audit_entry a = {.action = "image.upload", .object = sha, .after = after};
+		e = ota_mgmt_audit(r, &a);
+	}
+	if (!ota_mgmt_end(r, e))
+		return;
 	if (!existed)
 		log_notice("image %s (%llu bytes) uploaded by %s", sha, (unsigned long long)size,
 			   r->who->name);
@@ -111,9 +123,25 @@ void ota_h_release_create(struct ota_req *r)
 		snprintf(qimage, sizeof(qimage), "%s", q);
 		image = qimage;
 	}
+	if (!ota_mgmt_begin(r))
+		return;
 	enum ota_err e = ota_release_register(r->deps->trust, r->deps->store, r->deps->images,
 					      r->body, r->body_len, image, (int64_t)time(NULL),
 					      &rel, &existed, &why);
+	if (e == OTA_OK && !existed) {
+		char after[300];
+		snprintf(after, sizeof(after),
+			 "{\"name\":\"%s\",\"version\":\"%s\",\"security_version\":%u,"
+			 "\"image_sha256\":\"%s\"}",
+			 rel.name, rel.version, rel.security_version, rel.image_sha256);
+		struct ota_audit_entry a = {
+			.action = "release.register", .release_id = rel.id, .after = after};
+		e = ota_mgmt_audit(r, &a);
+		if (e != OTA_OK)
+			why = "cannot audit the release";
+	}
+	if (ota_store_tx_end(r->deps->store, e == OTA_OK) != OTA_OK && e == OTA_OK)
+		e = OTA_ERR_DB;
 	switch (e) {
 	case OTA_OK:
 		break;
@@ -196,8 +224,18 @@ void ota_h_root_create(struct ota_req *r)
 {
 	const char *why = "";
 	uint32_t version = 0;
+	if (!ota_mgmt_begin(r))
+		return;
 	enum ota_err e = ota_trust_add_root(r->deps->trust, r->deps->store, r->body, r->body_len,
 					    &version, &why);
+	if (e == OTA_OK) {
+		char after[40];
+		snprintf(after, sizeof(after), "{\"version\":%u}", version);
+		struct ota_audit_entry a = {.action = "root.upload", .after = after};
+		e = ota_mgmt_audit(r, &a);
+	}
+	if (ota_store_tx_end(r->deps->store, e == OTA_OK) != OTA_OK && e == OTA_OK)
+		e = OTA_ERR_DB;
 
 	if (e == OTA_ERR_VERIFY || e == OTA_ERR_TOO_LARGE) {
 		ota_req_fail(r, OTA_P_ROOT_INVALID, "%s", why);
@@ -286,17 +324,24 @@ void ota_h_deployment_create(struct ota_req *r)
 	memcpy(id, "d-", 2);
 	for (unsigned i = 0; i < sizeof(rnd); i++)
 		snprintf(id + 2 + 2 * i, 3, "%02x", rnd[i]);
+	if (!ota_mgmt_begin(r))
+		return;
 	e = ota_store_deployment_create(r->deps->store, id, device_id, release_id,
 					(int64_t)time(NULL));
-	if (e == OTA_ERR_CONFLICT) {
+	if (e == OTA_ERR_CONFLICT)
 		ota_req_fail(r, OTA_P_DEPLOYMENT_ACTIVE, "device %s already has an active deployment",
 			     device_id);
-		return;
+	if (e == OTA_OK)
+		e = ota_store_deployment_get(r->deps->store, id, &dep);
+	if (e == OTA_OK) {
+		struct ota_audit_entry a = {.action = "deployment.create",
+					    .device_id = device_id,
+					    .release_id = release_id,
+					    .object = id};
+		e = ota_mgmt_audit(r, &a);
 	}
-	if (e != OTA_OK || ota_store_deployment_get(r->deps->store, id, &dep) != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot create the deployment");
+	if (!ota_mgmt_end(r, e))
 		return;
-	}
 	log_notice("deployment %s: release %s %s to device %s, by %s", id, rel.name, rel.version,
 		   device_id, r->who->name);
 	ota_req_json(r, 201, deployment_json(&dep));
@@ -374,10 +419,15 @@ void ota_h_revocation_create(struct ota_req *r)
 			     "\"fingerprint\" must be the lowercase hex SHA-256 of the certificate");
 		return;
 	}
-	if (ota_store_revoke(r->deps->store, fpr, reason, (int64_t)time(NULL)) != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the revocation");
+	if (!ota_mgmt_begin(r))
 		return;
+	enum ota_err e = ota_store_revoke(r->deps->store, fpr, reason, (int64_t)time(NULL));
+	if (e == OTA_OK) {
+		struct ota_audit_entry a = {.action = "cert.revoke", .object = fpr, .detail = reason};
+		e = ota_mgmt_audit(r, &a);
 	}
+	if (!ota_mgmt_end(r, e))
+		return;
 	log_notice("certificate %.16s... revoked by %s", fpr, r->who->name);
 	ota_req_json(r, 201, json_pack("{s:s, s:b}", "fingerprint", fpr, "revoked", 1));
 }
