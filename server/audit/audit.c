@@ -39,25 +39,25 @@ struct ota_audit {
 
 static const char SQL_HEAD[] = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 static const char SQL_INSERT[] =
-	"INSERT INTO audit_log (seq, at, actor, role, action, device_id, rollout_id, release_id, "
-	"object, before, after, detail, prev, hash) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    "INSERT INTO audit_log (seq, at, actor, role, action, device_id, rollout_id, release_id, "
+    "object, before, after, detail, prev, hash) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 static const char SQL_CP_HEAD[] = "SELECT coalesce(max(seq), 0) FROM audit_checkpoints";
 static const char SQL_CP_INSERT[] =
-	"INSERT INTO audit_checkpoints (seq, hash, at, sig) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO audit_checkpoints (seq, hash, at, sig) VALUES (?1, ?2, ?3, ?4)";
 static const char SQL_ROWS[] =
-	"SELECT seq, at, actor, role, action, device_id, rollout_id, release_id, object, before, "
-	"after, detail, prev, hash FROM audit_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq "
-	"LIMIT ?3";
+    "SELECT seq, at, actor, role, action, device_id, rollout_id, release_id, object, before, "
+    "after, detail, prev, hash FROM audit_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq "
+    "LIMIT ?3";
 static const char SQL_CPS[] = "SELECT seq, hash, at, sig FROM audit_checkpoints "
-			      "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3";
+                              "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3";
 static const char SQL_QUERY[] =
-	"SELECT seq, at, actor, role, action, device_id, rollout_id, release_id, object, before, "
-	"after, detail, prev, hash FROM audit_log WHERE seq > ?1 "
-	"AND (?2 = 0 OR at >= ?2) AND (?3 = 0 OR at < ?3) AND (?4 IS NULL OR actor = ?4) "
-	"AND (?5 IS NULL OR action = ?5) AND (?6 IS NULL OR device_id = ?6) "
-	"AND (?7 IS NULL OR rollout_id = ?7) AND (?8 IS NULL OR release_id = ?8) "
-	"ORDER BY seq LIMIT ?9";
+    "SELECT seq, at, actor, role, action, device_id, rollout_id, release_id, object, before, "
+    "after, detail, prev, hash FROM audit_log WHERE seq > ?1 "
+    "AND (?2 = 0 OR at >= ?2) AND (?3 = 0 OR at < ?3) AND (?4 IS NULL OR actor = ?4) "
+    "AND (?5 IS NULL OR action = ?5) AND (?6 IS NULL OR device_id = ?6) "
+    "AND (?7 IS NULL OR rollout_id = ?7) AND (?8 IS NULL OR release_id = ?8) "
+    "ORDER BY seq LIMIT ?9";
 
 /* ---- canonical form and hashing ---- */
 
@@ -68,7 +68,7 @@ static int set_str(json_t *o, const char *k, const char *v)
 
 /* The entry as a JSON object without "hash" (NULL when out of memory or not UTF-8). */
 static json_t *entry_json(uint64_t seq, int64_t at, const struct ota_audit_entry *e,
-			  const char *prev)
+                          const char *prev)
 {
 	json_t *o = json_object();
 
@@ -129,7 +129,7 @@ static bool short_enough(const char *s, size_t max)
 /* ---- append ---- */
 
 enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry *e, int64_t now,
-			      uint64_t *seq_out)
+                              uint64_t *seq_out)
 {
 	enum ota_err rc = OTA_ERR_INVALID;
 	bool own = false;
@@ -185,8 +185,8 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 		goto out;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
 	sqlite3_bind_int64(q, 2, now);
-	const char *v[] = {e->actor,  e->role,   e->action, e->device_id, e->rollout_id,
-			   e->release_id, e->object, e->before, e->after,     e->detail};
+	const char *v[] = {e->actor,      e->role,   e->action, e->device_id, e->rollout_id,
+	                   e->release_id, e->object, e->before, e->after,     e->detail};
 	for (int i = 0; i < 10; i++) {
 		if (v[i])
 			sqlite3_bind_text(q, 3 + i, v[i], -1, SQLITE_STATIC);
@@ -266,7 +266,7 @@ static char *pem_of(EVP_PKEY *k, bool private_key)
 	if (!b)
 		return NULL;
 	if ((private_key ? PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL)
-			 : PEM_write_bio_PUBKEY(b, k)) == 1 &&
+	                 : PEM_write_bio_PUBKEY(b, k)) == 1 &&
 	    (n = BIO_get_mem_data(b, &p)) > 0) {
 		out = malloc((size_t)n + 1);
 		if (out) {
@@ -279,7 +279,7 @@ static char *pem_of(EVP_PKEY *k, bool private_key)
 }
 
 enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct ota_audit **out,
-			    char *msg, size_t msglen)
+                            char *msg, size_t msglen)
 {
 	enum ota_err rc = OTA_ERR_NOMEM;
 	struct ota_audit *a = calloc(1, sizeof(*a));
@@ -298,8 +298,7 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 		BIO *b = BIO_new_mem_buf(pem, -1);
 		a->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
 		BIO_free(b);
-		if (!a->key || EVP_PKEY_get_bits(a->key) != 256 ||
-		    !EVP_PKEY_is_a(a->key, "EC")) {
+		if (!a->key || EVP_PKEY_get_bits(a->key) != 256 || !EVP_PKEY_is_a(a->key, "EC")) {
 			snprintf(msg, msglen, "%s is not an ECDSA P-256 private key", path);
 			rc = OTA_ERR_IO;
 			goto out;
@@ -310,7 +309,7 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 		pem = a->key ? pem_of(a->key, true) : NULL;
 		if (!pem || !write_file(path, pem, strlen(pem), 0600)) {
 			snprintf(msg, msglen, "cannot create the audit key %s: %s", path,
-				 strerror(errno));
+			         strerror(errno));
 			rc = OTA_ERR_IO;
 			goto out;
 		}
@@ -359,7 +358,7 @@ const char *ota_audit_pubkey_pem(const struct ota_audit *a)
 static int cp_message(char *buf, size_t cap, uint64_t seq, const char *hash, int64_t at)
 {
 	return snprintf(buf, cap, SIG_CONTEXT "\n%llu\n%s\n%lld\n", (unsigned long long)seq, hash,
-			(long long)at);
+	                (long long)at);
 }
 
 static char *b64(const unsigned char *d, size_t n)
@@ -430,12 +429,11 @@ enum ota_err ota_audit_checkpoint(struct ota_audit *a, int64_t now, uint64_t *se
 		goto out;
 	}
 	rc = OTA_OK;
-out:
-	{
-		enum ota_err e2 = ota_store_tx_end(st, rc == OTA_OK);
-		if (rc == OTA_OK)
-			rc = e2;
-	}
+out : {
+	enum ota_err e2 = ota_store_tx_end(st, rc == OTA_OK);
+	if (rc == OTA_OK)
+		rc = e2;
+}
 	if (rc == OTA_OK && seq_out)
 		*seq_out = head;
 unlock:
@@ -478,8 +476,8 @@ static void bind_opt(sqlite3_stmt *q, int i, const char *s)
 }
 
 enum ota_err ota_audit_query(struct ota_store *st, const struct ota_audit_filter *f,
-			     int (*fn)(void *ctx, const struct ota_audit_row *row), void *ctx,
-			     bool *more)
+                             int (*fn)(void *ctx, const struct ota_audit_row *row), void *ctx,
+                             bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	sqlite3_stmt *q;
@@ -533,16 +531,15 @@ out:
 
 struct ota_audit_export {
 	struct ota_audit *a;
-	uint64_t end;  /* the last entry exported (the head signed at the begin) */
-	uint64_t next; /* the next entry to fetch */
+	uint64_t end;           /* the last entry exported (the head signed at the begin) */
+	uint64_t next;          /* the next entry to fetch */
 	char *q[2 * BATCH + 1]; /* lines fetched, not yet fully handed out */
 	unsigned qh, qn;
 	size_t off; /* bytes of q[qh] handed out */
 	bool failed;
 };
 
-enum ota_err ota_audit_export_begin(struct ota_audit *a, int64_t now,
-				    struct ota_audit_export **out)
+enum ota_err ota_audit_export_begin(struct ota_audit *a, int64_t now, struct ota_audit_export **out)
 {
 	struct ota_audit_export *x;
 	uint64_t head = 0;
@@ -606,7 +603,7 @@ static char *entry_line(const struct ota_audit_row *r)
 static char *checkpoint_line(uint64_t seq, const char *hash, int64_t at, const char *sig)
 {
 	json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:s}", "kind", "checkpoint", "seq",
-			      (json_int_t)seq, "hash", hash, "at", (json_int_t)at, "sig", sig);
+	                      (json_int_t)seq, "hash", hash, "at", (json_int_t)at, "sig", sig);
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
 	json_decref(o);
@@ -634,8 +631,8 @@ static bool fetch(struct ota_audit_export *x)
 	sqlite3_bind_int64(q, 3, BATCH);
 	while (ncp < BATCH && sqlite3_step(q) == SQLITE_ROW) {
 		cps[ncp] = (uint64_t)sqlite3_column_int64(q, 0);
-		cpl[ncp] = checkpoint_line(cps[ncp], col(q, 1), sqlite3_column_int64(q, 2),
-					   col(q, 3));
+		cpl[ncp] =
+		    checkpoint_line(cps[ncp], col(q, 1), sqlite3_column_int64(q, 2), col(q, 3));
 		if (!cpl[ncp])
 			break;
 		ncp++;
@@ -710,14 +707,14 @@ long ota_audit_export_read(struct ota_audit_export *x, char *buf, size_t buflen)
 struct vstate {
 	EVP_PKEY *pub;
 	struct ota_audit_verdict *v;
-	uint64_t next;            /* the seq expected next */
-	char last[OTA_HEX256];    /* hash of the last good entry */
-	uint64_t last_cp;         /* seq of the last checkpoint checked */
-	bool last_is_cp;          /* the last item fed was a checkpoint of the last entry */
+	uint64_t next;         /* the seq expected next */
+	char last[OTA_HEX256]; /* hash of the last good entry */
+	uint64_t last_cp;      /* seq of the last checkpoint checked */
+	bool last_is_cp;       /* the last item fed was a checkpoint of the last entry */
 };
 
 static bool vfail(struct vstate *vs, uint64_t seq, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static bool vfail(struct vstate *vs, uint64_t seq, const char *fmt, ...)
 {
 	va_list ap;
@@ -741,11 +738,12 @@ static bool feed_entry(struct vstate *vs, json_t *o)
 
 	if (!json_is_integer(js) || json_integer_value(js) < 1)
 		return vfail(vs, vs->next, "the entry after %llu has no valid seq",
-			     (unsigned long long)(vs->next - 1));
+		             (unsigned long long)(vs->next - 1));
 	seq = (uint64_t)json_integer_value(js);
 	if (seq != vs->next)
 		return vfail(vs, vs->next,
-			       "an entry is missing or out of order here (found seq %llu)", (unsigned long long)seq);
+		             "an entry is missing or out of order here (found seq %llu)",
+		             (unsigned long long)seq);
 	if (!hash || strlen(hash) != 64)
 		return vfail(vs, seq, "the entry has no hash");
 	if (!prev || strcmp(prev, vs->last) != 0)
@@ -765,7 +763,7 @@ static bool feed_entry(struct vstate *vs, json_t *o)
 }
 
 static bool feed_checkpoint(struct vstate *vs, uint64_t seq, const char *hash, int64_t at,
-			    const char *sig64)
+                            const char *sig64)
 {
 	char msgbuf[160];
 	unsigned char sig[160];
@@ -776,15 +774,18 @@ static bool feed_checkpoint(struct vstate *vs, uint64_t seq, const char *hash, i
 
 	if (seq != vs->next - 1 || seq == 0)
 		return vfail(vs, seq, "checkpoint of entry %llu is not right after that entry",
-			       (unsigned long long)seq);
+		             (unsigned long long)seq);
 	if (!hash || strcmp(hash, vs->last) != 0)
-		return vfail(vs, seq, "checkpoint of entry %llu signs another hash than the entry's",
-			       (unsigned long long)seq);
+		return vfail(vs, seq,
+		             "checkpoint of entry %llu signs another hash than the entry's",
+		             (unsigned long long)seq);
 	if (n == 0 || n % 4 || n > 4 * (sizeof(sig) / 3))
-		return vfail(vs, seq, "checkpoint of entry %llu has a malformed signature", (unsigned long long)seq);
+		return vfail(vs, seq, "checkpoint of entry %llu has a malformed signature",
+		             (unsigned long long)seq);
 	dl = EVP_DecodeBlock(sig, (const unsigned char *)sig64, (int)n);
 	if (dl < 0)
-		return vfail(vs, seq, "checkpoint of entry %llu has a malformed signature", (unsigned long long)seq);
+		return vfail(vs, seq, "checkpoint of entry %llu has a malformed signature",
+		             (unsigned long long)seq);
 	if (sig64[n - 1] == '=')
 		dl--;
 	if (sig64[n - 2] == '=')
@@ -796,7 +797,7 @@ static bool feed_checkpoint(struct vstate *vs, uint64_t seq, const char *hash, i
 	EVP_MD_CTX_free(md);
 	if (!good)
 		return vfail(vs, seq, "the signature of the checkpoint of entry %llu is not valid",
-			       (unsigned long long)seq);
+		             (unsigned long long)seq);
 	vs->last_cp = seq;
 	vs->last_is_cp = true;
 	vs->v->checkpoints++;
@@ -858,7 +859,8 @@ enum ota_err ota_audit_verify_db(struct ota_audit *a, struct ota_audit_verdict *
 				struct ota_audit_row r;
 				row_of(q, &r);
 				json_t *o = entry_json(r.seq, r.at, &r.e, r.prev);
-				if (!o || json_object_set_new(o, "hash", json_string(r.hash ? r.hash : ""))) {
+				if (!o || json_object_set_new(o, "hash",
+				                              json_string(r.hash ? r.hash : ""))) {
 					json_decref(o);
 					rc = OTA_ERR_NOMEM;
 					break;
@@ -867,7 +869,8 @@ enum ota_err ota_audit_verify_db(struct ota_audit *a, struct ota_audit_verdict *
 				json_decref(o);
 				got++;
 				while (go && ci < ncp && cps[ci] <= r.seq) {
-					go = feed_checkpoint(&vs, cps[ci], cph[ci], cpat[ci], cps64[ci]);
+					go = feed_checkpoint(&vs, cps[ci], cph[ci], cpat[ci],
+					                     cps64[ci]);
 					ci++;
 				}
 			}
@@ -914,12 +917,11 @@ enum ota_err ota_audit_verify_export(FILE *f, const char *pubkey_pem, struct ota
 		} else if (strcmp(kind, "checkpoint") == 0) {
 			json_t *js = json_object_get(o, "seq"), *ja = json_object_get(o, "at");
 			go = json_is_integer(js) && json_is_integer(ja)
-				     ? feed_checkpoint(&vs, (uint64_t)json_integer_value(js),
-						       json_string_value(json_object_get(o, "hash")),
-						       json_integer_value(ja),
-						       json_string_value(json_object_get(o, "sig")))
-				     : vfail(&vs, vs.next, "line %llu: malformed checkpoint",
-					       lineno);
+			         ? feed_checkpoint(&vs, (uint64_t)json_integer_value(js),
+			                           json_string_value(json_object_get(o, "hash")),
+			                           json_integer_value(ja),
+			                           json_string_value(json_object_get(o, "sig")))
+			         : vfail(&vs, vs.next, "line %llu: malformed checkpoint", lineno);
 		} else {
 			go = vfail(&vs, vs.next, "line %llu has an unknown kind", lineno);
 		}
@@ -928,9 +930,9 @@ enum ota_err ota_audit_verify_export(FILE *f, const char *pubkey_pem, struct ota
 	free(line);
 	if (go && !vs.last_is_cp)
 		vfail(&vs, 0,
-			"the export does not end with a signed checkpoint of its last entry "
-			"(%llu entries read): it was cut or extended",
-			(unsigned long long)vs.v->entries);
+		      "the export does not end with a signed checkpoint of its last entry "
+		      "(%llu entries read): it was cut or extended",
+		      (unsigned long long)vs.v->entries);
 	EVP_PKEY_free(pub);
 	return OTA_OK;
 }

@@ -65,7 +65,7 @@ struct ota_audit_entry {
  * ota_store_tx_end(st, false). *seq (may be NULL) gets the entry's sequence number.
  */
 OTA_WUR enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry *e,
-				      int64_t now, uint64_t *seq);
+                                      int64_t now, uint64_t *seq);
 
 /* ---- the audit key and checkpoints ---- */
 
@@ -77,7 +77,7 @@ struct ota_audit;
  * msg set. Free with ota_audit_free().
  */
 OTA_WUR enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir,
-				    struct ota_audit **out, char *msg, size_t msglen);
+                                    struct ota_audit **out, char *msg, size_t msglen);
 void ota_audit_free(struct ota_audit *a);
 
 /* The public key, PEM (SubjectPublicKeyInfo); owned by the handle. */
@@ -102,7 +102,7 @@ struct ota_audit_row {
 
 /* Query filters; zero / NULL fields do not filter. Results are by increasing seq. */
 struct ota_audit_filter {
-	uint64_t after_seq; /* the cursor: entries with seq > after_seq */
+	uint64_t after_seq;   /* the cursor: entries with seq > after_seq */
 	int64_t since, until; /* at >= since, at < until (0: open) */
 	const char *actor, *action, *device_id, *rollout_id, *release_id;
 	unsigned limit; /* at most this many (1..1000) */
@@ -114,8 +114,8 @@ struct ota_audit_filter {
  * (OTA_OK). OTA_ERR_INVALID for a bad limit, OTA_ERR_DB.
  */
 OTA_WUR enum ota_err ota_audit_query(struct ota_store *st, const struct ota_audit_filter *f,
-				     int (*fn)(void *ctx, const struct ota_audit_row *row),
-				     void *ctx, bool *more);
+                                     int (*fn)(void *ctx, const struct ota_audit_row *row),
+                                     void *ctx, bool *more);
 
 /*
  * The NDJSON export, produced in pieces of bounded size (constant memory whatever the log's
@@ -128,7 +128,7 @@ OTA_WUR enum ota_err ota_audit_query(struct ota_store *st, const struct ota_audi
  */
 struct ota_audit_export;
 OTA_WUR enum ota_err ota_audit_export_begin(struct ota_audit *a, int64_t now,
-					    struct ota_audit_export **out);
+                                            struct ota_audit_export **out);
 long ota_audit_export_read(struct ota_audit_export *x, char *buf, size_t buflen);
 void ota_audit_export_free(struct ota_audit_export *x);
 
@@ -152,6 +152,6 @@ OTA_WUR enum ota_err ota_audit_verify_db(struct ota_audit *a, struct ota_audit_v
  * Returns OTA_OK with v filled (v->ok tells the verdict), OTA_ERR_INVALID for a bad key.
  */
 OTA_WUR enum ota_err ota_audit_verify_export(FILE *f, const char *pubkey_pem,
-					     struct ota_audit_verdict *v);
+                                             struct ota_audit_verdict *v);
 
 #endif

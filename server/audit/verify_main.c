@@ -13,9 +13,9 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ota-audit-verify --export FILE --pubkey FILE\n"
-		   "  -e, --export FILE   NDJSON export (GET /api/v1/audit/export); - for stdin\n"
-		   "  -k, --pubkey FILE   the audit public key, PEM\n"
-		   "  -h, --help          this text\n");
+	           "  -e, --export FILE   NDJSON export (GET /api/v1/audit/export); - for stdin\n"
+	           "  -k, --pubkey FILE   the audit public key, PEM\n"
+	           "  -h, --help          this text\n");
 }
 
 static char *slurp(const char *path)
@@ -39,9 +39,9 @@ static char *slurp(const char *path)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"export", required_argument, NULL, 'e'},
-						 {"pubkey", required_argument, NULL, 'k'},
-						 {"help", no_argument, NULL, 'h'},
-						 {NULL, 0, NULL, 0}};
+	                                         {"pubkey", required_argument, NULL, 'k'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {NULL, 0, NULL, 0}};
 	const char *exp = NULL, *keyfile = NULL;
 	struct ota_audit_verdict v;
 	char *pem = NULL;
@@ -83,8 +83,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (v.ok) {
-		printf("OK: %llu entries, %llu signed checkpoints, the last covering the last entry\n",
-		       (unsigned long long)v.entries, (unsigned long long)v.checkpoints);
+		printf(
+		    "OK: %llu entries, %llu signed checkpoints, the last covering the last entry\n",
+		    (unsigned long long)v.entries, (unsigned long long)v.checkpoints);
 		status = 0;
 	} else if (v.bad_seq) {
 		printf("FAILED at entry %llu: %s\n", (unsigned long long)v.bad_seq, v.reason);

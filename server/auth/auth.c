@@ -99,8 +99,8 @@ const char *ota_auth_result_text(enum ota_auth_result r)
 }
 
 /* Records a device seen for the first time, with its audit entry, in one transaction. */
-static enum ota_err device_first_seen(struct ota_store *st, const char *id,
-				      const char *fingerprint, const char *admission, int64_t now)
+static enum ota_err device_first_seen(struct ota_store *st, const char *id, const char *fingerprint,
+                                      const char *admission, int64_t now)
 {
 	char after[200];
 	enum ota_err rc = ota_store_tx_begin(st);
@@ -108,14 +108,14 @@ static enum ota_err device_first_seen(struct ota_store *st, const char *id,
 	if (rc != OTA_OK)
 		return rc;
 	snprintf(after, sizeof(after), "{\"admission\":\"%s\",\"fingerprint\":\"%s\"}", admission,
-		 fingerprint);
+	         fingerprint);
 	struct ota_audit_entry e = {.actor = id,
-				    .role = "device",
-				    .action = strcmp(admission, "pending") == 0 ? "device.pending"
-										 : "device.admit",
-				    .device_id = id,
-				    .after = after,
-				    .detail = "first connection"};
+	                            .role = "device",
+	                            .action = strcmp(admission, "pending") == 0 ? "device.pending"
+	                                                                        : "device.admit",
+	                            .device_id = id,
+	                            .after = after,
+	                            .detail = "first connection"};
 	rc = ota_store_device_register(st, id, fingerprint, admission, now);
 	if (rc == OTA_OK)
 		rc = ota_audit_append(st, &e, now, NULL);
@@ -124,7 +124,7 @@ static enum ota_err device_first_seen(struct ota_store *st, const char *id,
 }
 
 static enum ota_err device_pin(struct ota_store *st, const char *id, const char *fingerprint,
-			       int64_t now)
+                               int64_t now)
 {
 	char after[120];
 	enum ota_err rc = ota_store_tx_begin(st);
@@ -133,11 +133,11 @@ static enum ota_err device_pin(struct ota_store *st, const char *id, const char 
 		return rc;
 	snprintf(after, sizeof(after), "{\"fingerprint\":\"%s\"}", fingerprint);
 	struct ota_audit_entry e = {.actor = id,
-				    .role = "device",
-				    .action = "device.pin",
-				    .device_id = id,
-				    .after = after,
-				    .detail = "first connection of a registered device"};
+	                            .role = "device",
+	                            .action = "device.pin",
+	                            .device_id = id,
+	                            .after = after,
+	                            .detail = "first connection of a registered device"};
 	rc = ota_store_device_pin(st, id, fingerprint);
 	if (rc == OTA_OK)
 		rc = ota_audit_append(st, &e, now, NULL);
@@ -146,8 +146,8 @@ static enum ota_err device_pin(struct ota_store *st, const char *id, const char 
 }
 
 enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, const char *cn,
-					    const char *fingerprint, int64_t now,
-					    struct ota_identity *out)
+                                            const char *fingerprint, int64_t now,
+                                            struct ota_identity *out)
 {
 	struct ota_device_info dev;
 	bool revoked = false;
@@ -164,11 +164,12 @@ enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, co
 		if (policy == OTA_ADMISSION_PREREGISTERED)
 			return OTA_AUTH_UNKNOWN;
 		rc = device_first_seen(st, cn, fingerprint,
-				       policy == OTA_ADMISSION_PENDING ? "pending" : "approved", now);
+		                       policy == OTA_ADMISSION_PENDING ? "pending" : "approved",
+		                       now);
 		if (rc == OTA_OK)
 			log_notice("auth: %s device %s (certificate %.16s...)",
-				   policy == OTA_ADMISSION_PENDING ? "holding pending" : "admitted",
-				   cn, fingerprint);
+			           policy == OTA_ADMISSION_PENDING ? "holding pending" : "admitted",
+			           cn, fingerprint);
 		if (rc != OTA_OK && rc != OTA_ERR_CONFLICT) /* CONFLICT: another connection won */
 			return OTA_AUTH_ERROR;
 		rc = ota_store_device_info(st, cn, &dev);
@@ -184,7 +185,7 @@ enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, co
 	}
 	if (strcmp(dev.d.fingerprint, fingerprint) != 0) {
 		log_warn("auth: device %s presented certificate %.16s..., pinned is %.16s...", cn,
-			 fingerprint, dev.d.fingerprint);
+		         fingerprint, dev.d.fingerprint);
 		return OTA_AUTH_CONFLICT;
 	}
 	if (strcmp(dev.d.status, "admitted") != 0)
@@ -201,13 +202,13 @@ enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, co
 }
 
 enum ota_auth_result ota_auth_device(struct ota_store *st, const char *cn, const char *fingerprint,
-				     int64_t now, struct ota_identity *out)
+                                     int64_t now, struct ota_identity *out)
 {
 	return ota_auth_device_policy(st, OTA_ADMISSION_AUTO, cn, fingerprint, now, out);
 }
 
 enum ota_auth_result ota_auth_operator(struct ota_store *st, const char *cn, const char *ou,
-				       const char *fingerprint, struct ota_identity *out)
+                                       const char *fingerprint, struct ota_identity *out)
 {
 	bool revoked = false;
 	enum ota_role role = ota_auth_role_parse(ou);
@@ -268,7 +269,7 @@ enum ota_err ota_auth_token_new(char token[OTA_TOKEN_LEN + 1], char id[24], char
 }
 
 enum ota_auth_result ota_auth_token(struct ota_store *st, const char *authorization, int64_t now,
-				    struct ota_identity *out)
+                                    struct ota_identity *out)
 {
 	const char *tok;
 	char hash[OTA_HEX256];

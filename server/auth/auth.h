@@ -41,7 +41,7 @@ enum ota_role {
 
 struct ota_identity {
 	enum ota_role role;
-	char name[OTA_ID_MAX + 1];     /* device id or operator name */
+	char name[OTA_ID_MAX + 1];    /* device id or operator name */
 	char fingerprint[OTA_HEX256]; /* SHA-256 of the certificate DER, lowercase hex */
 	char token_id[24];            /* the API token used, "" for a certificate */
 };
@@ -78,24 +78,23 @@ const char *ota_auth_role_name(enum ota_role r);
  * admitted id. Writes to the store only when it admits. *out is filled on OTA_AUTH_OK.
  */
 OTA_WUR enum ota_auth_result ota_auth_device(struct ota_store *st, const char *cn,
-					     const char *fingerprint, int64_t now,
-					     struct ota_identity *out);
+                                             const char *fingerprint, int64_t now,
+                                             struct ota_identity *out);
 /* The same under an admission policy (config.h's enum ota_admission as an int). */
 OTA_WUR enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy,
-						    const char *cn, const char *fingerprint,
-						    int64_t now, struct ota_identity *out);
+                                                    const char *cn, const char *fingerprint,
+                                                    int64_t now, struct ota_identity *out);
 
 /* An operator whose certificate chain has been verified: name, role from `ou`, revocation. */
-OTA_WUR enum ota_auth_result ota_auth_operator(struct ota_store *st, const char *cn,
-					       const char *ou, const char *fingerprint,
-					       struct ota_identity *out);
+OTA_WUR enum ota_auth_result ota_auth_operator(struct ota_store *st, const char *cn, const char *ou,
+                                               const char *fingerprint, struct ota_identity *out);
 
 /*
  * A request's "Authorization" header value on the management listener: "Bearer <token>".
  * Checks form, hash lookup, expiry, revocation and the principal. *out filled on OTA_AUTH_OK.
  */
 OTA_WUR enum ota_auth_result ota_auth_token(struct ota_store *st, const char *authorization,
-					    int64_t now, struct ota_identity *out);
+                                            int64_t now, struct ota_identity *out);
 
 /*
  * Make a new token: 32 random bytes (OpenSSL's CSPRNG) as "ota_" + hex into token, a public id
@@ -103,7 +102,7 @@ OTA_WUR enum ota_auth_result ota_auth_token(struct ota_store *st, const char *au
  * OTA_ERR_NOMEM when the random generator fails.
  */
 OTA_WUR enum ota_err ota_auth_token_new(char token[OTA_TOKEN_LEN + 1], char id[24],
-					char hash[OTA_HEX256]);
+                                        char hash[OTA_HEX256]);
 /* The hex SHA-256 of a token string. */
 void ota_auth_token_hash(const char *token, char hash[OTA_HEX256]);
 

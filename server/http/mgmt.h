@@ -32,7 +32,7 @@ bool ota_mgmt_end(struct ota_req *r, enum ota_err e);
 const char *ota_q(struct ota_req *r, const char *name);
 /* Integer query parameter in [min, max], `def` when absent; false (problem set) if malformed. */
 bool ota_q_int(struct ota_req *r, const char *name, int64_t min, int64_t max, int64_t def,
-	       int64_t *out);
+               int64_t *out);
 
 /* mgmt_devices.c */
 void ota_h_devices_list(struct ota_req *r);

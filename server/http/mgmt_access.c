@@ -17,10 +17,10 @@
 
 static void principal_one(void *ctx, const struct ota_principal *p)
 {
-	json_array_append_new(ctx, json_pack("{s:s, s:s, s:b, s:I, s:s}", "name", p->name, "role",
-					     p->role, "disabled", p->disabled, "created_at",
-					     (json_int_t)p->created_at, "created_by",
-					     p->created_by));
+	json_array_append_new(ctx,
+	                      json_pack("{s:s, s:s, s:b, s:I, s:s}", "name", p->name, "role",
+	                                p->role, "disabled", p->disabled, "created_at",
+	                                (json_int_t)p->created_at, "created_by", p->created_by));
 }
 
 void ota_h_principals_list(struct ota_req *r)
@@ -59,14 +59,14 @@ void ota_h_principal_create(struct ota_req *r)
 		ota_req_fail(r, OTA_P_CONFLICT, "principal %s exists already", name);
 	if (e == OTA_OK) {
 		snprintf(after, sizeof(after), "{\"name\":\"%s\",\"role\":\"%s\"}", name, role);
-		struct ota_audit_entry a = {.action = "principal.create", .object = name,
-					    .after = after};
+		struct ota_audit_entry a = {
+		    .action = "principal.create", .object = name, .after = after};
 		e = ota_mgmt_audit(r, &a);
 	}
 	if (!ota_mgmt_end(r, e))
 		return;
-	ota_req_json(r, 201, json_pack("{s:s, s:s, s:b}", "name", name, "role", role, "disabled",
-				       0));
+	ota_req_json(r, 201,
+	             json_pack("{s:s, s:s, s:b}", "name", name, "role", role, "disabled", 0));
 }
 
 static void set_disabled(struct ota_req *r, bool disabled)
@@ -89,16 +89,17 @@ static void set_disabled(struct ota_req *r, bool disabled)
 	e = ota_store_principal_set_disabled(r->deps->store, name, disabled);
 	if (e == OTA_OK) {
 		struct ota_audit_entry a = {
-			.action = disabled ? "principal.disable" : "principal.enable",
-			.object = name,
-			.before = p.disabled ? "{\"disabled\":true}" : "{\"disabled\":false}",
-			.after = disabled ? "{\"disabled\":true}" : "{\"disabled\":false}"};
+		    .action = disabled ? "principal.disable" : "principal.enable",
+		    .object = name,
+		    .before = p.disabled ? "{\"disabled\":true}" : "{\"disabled\":false}",
+		    .after = disabled ? "{\"disabled\":true}" : "{\"disabled\":false}"};
 		e = ota_mgmt_audit(r, &a);
 	}
 	if (!ota_mgmt_end(r, e))
 		return;
-	ota_req_json(r, 200, json_pack("{s:s, s:s, s:b}", "name", name, "role", p.role,
-				       "disabled", disabled));
+	ota_req_json(
+	    r, 200,
+	    json_pack("{s:s, s:s, s:b}", "name", name, "role", p.role, "disabled", disabled));
 }
 
 void ota_h_principal_disable(struct ota_req *r)
@@ -114,10 +115,10 @@ void ota_h_principal_enable(struct ota_req *r)
 static json_t *token_json(const struct ota_token *t)
 {
 	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:s}", "id", t->id, "principal",
-			 t->principal, "role", t->role, "created_at", (json_int_t)t->created_at,
-			 "expires_at", (json_int_t)t->expires_at, "revoked_at",
-			 t->revoked_at ? json_integer(t->revoked_at) : json_null(), "created_by",
-			 t->created_by);
+	                 t->principal, "role", t->role, "created_at", (json_int_t)t->created_at,
+	                 "expires_at", (json_int_t)t->expires_at, "revoked_at",
+	                 t->revoked_at ? json_integer(t->revoked_at) : json_null(), "created_by",
+	                 t->created_by);
 }
 
 static void token_one(void *ctx, const struct ota_token *t)
@@ -148,14 +149,14 @@ void ota_h_token_create(struct ota_req *r)
 	enum ota_err e;
 
 	if (!ota_json_str(r, r->json, "principal", true, 1, OTA_ID_MAX, &principal) ||
-	    !ota_json_uint(r, r->json, "expires_in_days", true, 1,
-			   r->deps->cfg->token_max_days, &days))
+	    !ota_json_uint(r, r->json, "expires_in_days", true, 1, r->deps->cfg->token_max_days,
+	                   &days))
 		return;
 	e = ota_auth_name_valid(principal) ? ota_store_principal_get(r->deps->store, principal, &p)
-					   : OTA_ERR_NOT_FOUND;
+	                                   : OTA_ERR_NOT_FOUND;
 	if (e == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD,
-			     "no principal %s (create it with POST /api/v1/principals)", principal);
+		             "no principal %s (create it with POST /api/v1/principals)", principal);
 		return;
 	}
 	if (e != OTA_OK) {
@@ -178,8 +179,8 @@ void ota_h_token_create(struct ota_req *r)
 		e = ota_store_token_get(r->deps->store, id, &t);
 	if (e == OTA_OK) {
 		snprintf(after, sizeof(after),
-			 "{\"id\":\"%s\",\"principal\":\"%s\",\"expires_at\":%lld}", id, principal,
-			 (long long)expires);
+		         "{\"id\":\"%s\",\"principal\":\"%s\",\"expires_at\":%lld}", id, principal,
+		         (long long)expires);
 		struct ota_audit_entry a = {.action = "token.create", .object = id, .after = after};
 		e = ota_mgmt_audit(r, &a);
 	}
@@ -210,9 +211,9 @@ void ota_h_token_revoke(struct ota_req *r)
 		e = ota_store_token_get(r->deps->store, id, &t);
 	if (e == OTA_OK) {
 		struct ota_audit_entry a = {.action = "token.revoke",
-					    .object = id,
-					    .before = "{\"revoked\":false}",
-					    .after = "{\"revoked\":true}"};
+		                            .object = id,
+		                            .before = "{\"revoked\":false}",
+		                            .after = "{\"revoked\":true}"};
 		e = ota_mgmt_audit(r, &a);
 	}
 	if (!ota_mgmt_end(r, e))

@@ -23,13 +23,12 @@ struct page {
 };
 
 static void image_one(void *ctx, const char *sha256, uint64_t size, int64_t created_at,
-		      unsigned releases)
+                      unsigned releases)
 {
 	struct page *p = ctx;
-	json_array_append_new(p->items, json_pack("{s:s, s:I, s:I, s:i}", "sha256", sha256, "size",
-						  (json_int_t)size, "created_at",
-						  (json_int_t)created_at, "releases",
-						  (int)releases));
+	json_array_append_new(
+	    p->items, json_pack("{s:s, s:I, s:I, s:i}", "sha256", sha256, "size", (json_int_t)size,
+	                        "created_at", (json_int_t)created_at, "releases", (int)releases));
 	snprintf(p->last, sizeof(p->last), "%s", sha256);
 }
 
@@ -48,14 +47,14 @@ void ota_h_images_list(struct ota_req *r)
 	}
 	p.items = json_array();
 	if (!p.items || ota_store_image_list(r->deps->store, cursor, (unsigned)limit, image_one, &p,
-					     &more) != OTA_OK) {
+	                                     &more) != OTA_OK) {
 		json_decref(p.items);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot list images");
 		return;
 	}
 	ota_req_json(r, 200,
-		     json_pack("{s:o, s:o}", "items", p.items, "next_cursor",
-			       more ? json_string(p.last) : json_null()));
+	             json_pack("{s:o, s:o}", "items", p.items, "next_cursor",
+	                       more ? json_string(p.last) : json_null()));
 }
 
 void ota_h_image_delete(struct ota_req *r)
@@ -94,8 +93,8 @@ void ota_h_release_delete(struct ota_req *r)
 	char before[300];
 	enum ota_err e;
 
-	if (!hex64(id) || (e = ota_store_release_get(r->deps->store, id, &rel, NULL)) ==
-				  OTA_ERR_NOT_FOUND) {
+	if (!hex64(id) ||
+	    (e = ota_store_release_get(r->deps->store, id, &rel, NULL)) == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "no release %s", id);
 		return;
 	}
@@ -108,15 +107,15 @@ void ota_h_release_delete(struct ota_req *r)
 	e = ota_store_release_delete(r->deps->store, id, &why);
 	if (e == OTA_ERR_CONFLICT)
 		ota_req_fail(r, OTA_P_IN_USE, "release %s %s: %s", rel.name, rel.version,
-			     why ? why : "referenced");
+		             why ? why : "referenced");
 	else if (e == OTA_ERR_NOT_FOUND)
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "no release %s", id);
 	if (e == OTA_OK) {
 		snprintf(before, sizeof(before),
-			 "{\"name\":\"%s\",\"version\":\"%s\",\"image_sha256\":\"%s\"}", rel.name,
-			 rel.version, rel.image_sha256);
+		         "{\"name\":\"%s\",\"version\":\"%s\",\"image_sha256\":\"%s\"}", rel.name,
+		         rel.version, rel.image_sha256);
 		struct ota_audit_entry a = {
-			.action = "release.delete", .release_id = id, .before = before};
+		    .action = "release.delete", .release_id = id, .before = before};
 		e = ota_mgmt_audit(r, &a);
 	}
 	if (!ota_mgmt_end(r, e))

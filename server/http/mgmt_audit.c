@@ -35,16 +35,15 @@ struct page {
 static int row_one(void *ctx, const struct ota_audit_row *row)
 {
 	struct page *p = ctx;
-	json_t *j = json_pack("{s:I, s:I, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-			      "s:s, s:s}",
-			      "seq", (json_int_t)row->seq, "at", (json_int_t)row->at, "actor",
-			      row->e.actor, "role", text_or_null(row->e.role), "action",
-			      row->e.action, "device_id", text_or_null(row->e.device_id),
-			      "rollout_id", text_or_null(row->e.rollout_id), "release_id",
-			      text_or_null(row->e.release_id), "object",
-			      text_or_null(row->e.object), "before", json_or_null(row->e.before),
-			      "after", json_or_null(row->e.after), "detail",
-			      text_or_null(row->e.detail), "prev", row->prev, "hash", row->hash);
+	json_t *j = json_pack(
+	    "{s:I, s:I, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+	    "s:s, s:s}",
+	    "seq", (json_int_t)row->seq, "at", (json_int_t)row->at, "actor", row->e.actor, "role",
+	    text_or_null(row->e.role), "action", row->e.action, "device_id",
+	    text_or_null(row->e.device_id), "rollout_id", text_or_null(row->e.rollout_id),
+	    "release_id", text_or_null(row->e.release_id), "object", text_or_null(row->e.object),
+	    "before", json_or_null(row->e.before), "after", json_or_null(row->e.after), "detail",
+	    text_or_null(row->e.detail), "prev", row->prev, "hash", row->hash);
 	json_array_append_new(p->items, j);
 	p->last = row->seq;
 	return 0;
@@ -85,8 +84,8 @@ void ota_h_audit_query(struct ota_req *r)
 		return;
 	}
 	ota_req_json(r, 200,
-		     json_pack("{s:o, s:o}", "items", p.items, "next_cursor",
-			       more ? json_integer((json_int_t)p.last) : json_null()));
+	             json_pack("{s:o, s:o}", "items", p.items, "next_cursor",
+	                       more ? json_integer((json_int_t)p.last) : json_null()));
 }
 
 static ssize_t export_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -117,7 +116,7 @@ void ota_h_audit_export(struct ota_req *r)
 		return;
 	}
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, EXPORT_BLOCK, export_read, x,
-						 export_free);
+	                                         export_free);
 	if (!resp) {
 		ota_audit_export_free(x);
 		ota_req_fail(r, OTA_P_INTERNAL, "out of memory");
@@ -125,7 +124,7 @@ void ota_h_audit_export(struct ota_req *r)
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
-				"attachment; filename=\"audit.ndjson\"");
+	                        "attachment; filename=\"audit.ndjson\"");
 	log_notice("audit export by %s", r->who->name);
 	r->response = resp;
 	r->status = 200;
@@ -141,19 +140,20 @@ void ota_h_audit_verify(struct ota_req *r)
 	}
 	if (!v.ok)
 		log_err("audit: verification FAILED at entry %llu: %s",
-			(unsigned long long)v.bad_seq, v.reason);
+		        (unsigned long long)v.bad_seq, v.reason);
 	ota_req_json(r, 200,
-		     json_pack("{s:b, s:I, s:I, s:o, s:o}", "ok", v.ok, "entries",
-			       (json_int_t)v.entries, "checkpoints", (json_int_t)v.checkpoints,
-			       "bad_seq", v.bad_seq ? json_integer((json_int_t)v.bad_seq) : json_null(),
-			       "reason", v.ok ? json_null() : json_string(v.reason)));
+	             json_pack("{s:b, s:I, s:I, s:o, s:o}", "ok", v.ok, "entries",
+	                       (json_int_t)v.entries, "checkpoints", (json_int_t)v.checkpoints,
+	                       "bad_seq",
+	                       v.bad_seq ? json_integer((json_int_t)v.bad_seq) : json_null(),
+	                       "reason", v.ok ? json_null() : json_string(v.reason)));
 }
 
 void ota_h_audit_pubkey(struct ota_req *r)
 {
 	const char *pem = ota_audit_pubkey_pem(r->deps->audit);
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(strlen(pem), (void *)pem, MHD_RESPMEM_MUST_COPY);
+	    MHD_create_response_from_buffer(strlen(pem), (void *)pem, MHD_RESPMEM_MUST_COPY);
 
 	if (!resp) {
 		ota_req_fail(r, OTA_P_INTERNAL, "out of memory");

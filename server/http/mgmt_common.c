@@ -30,7 +30,7 @@ enum ota_err ota_mgmt_audit(struct ota_req *r, struct ota_audit_entry *e)
 	e->role = ota_auth_role_name(r->who->role);
 	if (r->who->token_id[0]) {
 		snprintf(detail, sizeof(detail), "%s%svia token %s", e->detail ? e->detail : "",
-			 e->detail ? "; " : "", r->who->token_id);
+		         e->detail ? "; " : "", r->who->token_id);
 		e->detail = detail;
 	}
 	return ota_audit_append(r->deps->store, e, (int64_t)time(NULL), NULL);
@@ -53,7 +53,7 @@ const char *ota_q(struct ota_req *r, const char *name)
 }
 
 bool ota_q_int(struct ota_req *r, const char *name, int64_t min, int64_t max, int64_t def,
-	       int64_t *out)
+               int64_t *out)
 {
 	const char *v = ota_q(r, name);
 	char *end;
@@ -65,9 +65,10 @@ bool ota_q_int(struct ota_req *r, const char *name, int64_t min, int64_t max, in
 	errno = 0;
 	n = strtoll(v, &end, 10);
 	if (errno || end == v || *end || n < min || n > max) {
-		ota_req_fail(r, OTA_P_INVALID_FIELD, "query parameter %s must be an integer from %lld "
-						     "to %lld",
-			     name, (long long)min, (long long)max);
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+		             "query parameter %s must be an integer from %lld "
+		             "to %lld",
+		             name, (long long)min, (long long)max);
 		return false;
 	}
 	*out = n;
@@ -78,5 +79,5 @@ void ota_http_list_routes(FILE *f)
 {
 	for (size_t i = 0; i < ota_routes_count; i++)
 		fprintf(f, "%s %s %s\n", ota_routes[i].method, ota_routes[i].pattern,
-			ota_routes[i].listener == OTA_L_DEVICE ? "device" : "management");
+		        ota_routes[i].listener == OTA_L_DEVICE ? "device" : "management");
 }

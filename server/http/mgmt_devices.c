@@ -22,7 +22,8 @@ static bool tag_valid(const char *s)
 
 	if (n < 1 || n > 64)
 		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:=-") == n;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:=-") ==
+	       n;
 }
 
 static bool hex64(const char *s)
@@ -33,8 +34,8 @@ static bool hex64(const char *s)
 static json_t *device_json(const struct ota_device_info *d)
 {
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", d->d.id, "fingerprint",
-			      d->d.fingerprint, "status", d->d.status, "admission", d->admission,
-			      "registered_at", (json_int_t)d->admitted_at);
+	                      d->d.fingerprint, "status", d->d.status, "admission", d->admission,
+	                      "registered_at", (json_int_t)d->admitted_at);
 	json_t *tags = json_array();
 	char buf[sizeof(d->tags)], *save = NULL;
 
@@ -53,8 +54,8 @@ static json_t *device_json(const struct ota_device_info *d)
 		json_object_set_new(j, "security_floor", json_integer(d->d.security_floor));
 		json_object_set_new(j, "root_version", json_integer(d->d.root_version));
 	}
-	json_object_set_new(j, "last_seen", d->d.last_seen ? json_integer(d->d.last_seen)
-							   : json_null());
+	json_object_set_new(j, "last_seen",
+	                    d->d.last_seen ? json_integer(d->d.last_seen) : json_null());
 	return j;
 }
 
@@ -62,7 +63,7 @@ static json_t *device_json(const struct ota_device_info *d)
 static char *device_state(const struct ota_device_info *d)
 {
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "status", d->d.status, "admission",
-			      d->admission, "fingerprint", d->d.fingerprint, "tags", d->tags);
+	                      d->admission, "fingerprint", d->d.fingerprint, "tags", d->tags);
 	char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(j);
 	return t;
@@ -120,8 +121,8 @@ void ota_h_devices_list(struct ota_req *r)
 	    (f.status && !one_of(f.status, statuses)) ||
 	    (f.rollout_id && strlen(f.rollout_id) > OTA_ID_MAX)) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD,
-			     "a filter is malformed (cursor, hw_variant, version, tag, admission "
-			     "pending|approved|rejected, status admitted|decommissioned, rollout)");
+		             "a filter is malformed (cursor, hw_variant, version, tag, admission "
+		             "pending|approved|rejected, status admitted|decommissioned, rollout)");
 		return;
 	}
 	c.items = json_array();
@@ -135,8 +136,8 @@ void ota_h_devices_list(struct ota_req *r)
 		return;
 	}
 	ota_req_json(r, 200,
-		     json_pack("{s:o, s:o}", "items", c.items, "next_cursor",
-			       more ? json_string(c.last) : json_null()));
+	             json_pack("{s:o, s:o}", "items", c.items, "next_cursor",
+	                       more ? json_string(c.last) : json_null()));
 }
 
 /* ---- one device ---- */
@@ -144,11 +145,11 @@ void ota_h_devices_list(struct ota_req *r)
 static void history_one(void *ctx, const struct ota_deployment *d)
 {
 	json_array_append_new(
-		ctx, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "id", d->id, "release_id",
-			       d->release_id, "status", d->status, "reason", d->reason,
-			       "created_at", (json_int_t)d->created_at, "updated_at",
-			       (json_int_t)d->updated_at, "finished_at",
-			       d->finished_at ? json_integer(d->finished_at) : json_null()));
+	    ctx,
+	    json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "id", d->id, "release_id",
+	              d->release_id, "status", d->status, "reason", d->reason, "created_at",
+	              (json_int_t)d->created_at, "updated_at", (json_int_t)d->updated_at,
+	              "finished_at", d->finished_at ? json_integer(d->finished_at) : json_null()));
 }
 
 /* Reads the device of r->params[0]; false with a problem set. */
@@ -179,7 +180,7 @@ void ota_h_device_show(struct ota_req *r)
 	hist = json_array();
 	if (!j || !hist ||
 	    ota_store_device_deployments(r->deps->store, d.d.id, 100, history_one, hist) !=
-		    OTA_OK) {
+	        OTA_OK) {
 		json_decref(j);
 		json_decref(hist);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the deployment history");
@@ -195,11 +196,11 @@ enum change { APPROVE, REJECT, DECOMMISSION, REPROVISION, TAGS };
 
 /* Applies one change to the loaded device d, audited; answers with the device. */
 static void change(struct ota_req *r, enum change what, const char *fingerprint,
-		   const char *const *tags, unsigned ntags)
+                   const char *const *tags, unsigned ntags)
 {
 	static const char *const actions[] = {"device.approve", "device.reject",
-					      "device.decommission", "device.reprovision",
-					      "device.tags"};
+	                                      "device.decommission", "device.reprovision",
+	                                      "device.tags"};
 	struct ota_device_info d, after;
 	struct ota_store *st = r->deps->store;
 	char *before_s = NULL, *after_s = NULL;
@@ -213,7 +214,7 @@ static void change(struct ota_req *r, enum change what, const char *fingerprint,
 	}
 	if ((what == APPROVE || what == REJECT) && strcmp(d.d.status, "decommissioned") == 0) {
 		ota_req_fail(r, OTA_P_CONFLICT,
-			     "device %s is decommissioned: re-provision it first", d.d.id);
+		             "device %s is decommissioned: re-provision it first", d.d.id);
 		return;
 	}
 	if (!ota_mgmt_begin(r))
@@ -242,9 +243,9 @@ static void change(struct ota_req *r, enum change what, const char *fingerprint,
 		before_s = device_state(&d);
 		after_s = device_state(&after);
 		struct ota_audit_entry a = {.action = actions[what],
-					    .device_id = d.d.id,
-					    .before = before_s,
-					    .after = after_s};
+		                            .device_id = d.d.id,
+		                            .before = before_s,
+		                            .after = after_s};
 		e = before_s && after_s ? ota_mgmt_audit(r, &a) : OTA_ERR_NOMEM;
 	}
 	free(before_s);
@@ -278,8 +279,8 @@ void ota_h_device_reprovision(struct ota_req *r)
 		return;
 	if (!hex64(fpr)) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD,
-			     "\"fingerprint\" must be the SHA-256 of the certificate DER, 64 "
-			     "lowercase hex digits");
+		             "\"fingerprint\" must be the SHA-256 of the certificate DER, 64 "
+		             "lowercase hex digits");
 		return;
 	}
 	change(r, REPROVISION, fpr, NULL, 0);
@@ -294,13 +295,14 @@ void ota_h_device_tags(struct ota_req *r)
 
 	if (!json_is_array(arr) || json_array_size(arr) > MAX_TAGS) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"tags\" must be an array of at most %d tags",
-			     MAX_TAGS);
+		             MAX_TAGS);
 		return;
 	}
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		if (!json_is_string(v) || !tag_valid(json_string_value(v))) {
 			ota_req_fail(r, OTA_P_INVALID_FIELD,
-				     "tag %zu must be 1-64 of A-Z a-z 0-9 . _ : = -", i);
+			             "tag %zu must be 1-64 of A-Z a-z 0-9 . _ : = -", i);
 			return;
 		}
 		tags[i] = json_string_value(v);
@@ -325,7 +327,8 @@ void ota_h_device_register(struct ota_req *r)
 		return;
 	}
 	if (fpr && !hex64(fpr)) {
-		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"fingerprint\" must be 64 lowercase hex digits");
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+		             "\"fingerprint\" must be 64 lowercase hex digits");
 		return;
 	}
 	if (!admission)
@@ -337,7 +340,7 @@ void ota_h_device_register(struct ota_req *r)
 	if (!ota_mgmt_begin(r))
 		return;
 	e = ota_store_device_register(r->deps->store, id, fpr ? fpr : "", admission,
-				      (int64_t)time(NULL));
+	                              (int64_t)time(NULL));
 	if (e == OTA_ERR_CONFLICT)
 		ota_req_fail(r, OTA_P_CONFLICT, "device %s exists already", id);
 	if (e == OTA_OK)
@@ -345,7 +348,7 @@ void ota_h_device_register(struct ota_req *r)
 	if (e == OTA_OK) {
 		after_s = device_state(&d);
 		struct ota_audit_entry a = {
-			.action = "device.register", .device_id = id, .after = after_s};
+		    .action = "device.register", .device_id = id, .after = after_s};
 		e = after_s ? ota_mgmt_audit(r, &a) : OTA_ERR_NOMEM;
 	}
 	free(after_s);

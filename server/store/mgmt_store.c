@@ -52,7 +52,7 @@ static enum ota_err tx_close(struct ota_store *st, bool own, enum ota_err rc)
 
 /* Runs one statement that changes rows; *changes gets the count. */
 static enum ota_err exec1(struct ota_store *st, const char *sql, const char *a, const char *b,
-			  int64_t n, int *changes)
+                          int64_t n, int *changes)
 {
 	sqlite3_stmt *q = ota_store_stmt(st, sql);
 	int s;
@@ -96,15 +96,15 @@ static bool table_exists(struct ota_store *st, const char *name)
 /* ---- principals ---- */
 
 static const char SQL_P_ADD[] = "INSERT INTO principals (name, role, created_by, created_at) "
-				"VALUES (?1, ?2, ?4, ?3)";
+                                "VALUES (?1, ?2, ?4, ?3)";
 static const char SQL_P_GET[] = "SELECT name, role, disabled, created_at, created_by "
-				"FROM principals WHERE name = ?1";
+                                "FROM principals WHERE name = ?1";
 static const char SQL_P_LIST[] = "SELECT name, role, disabled, created_at, created_by "
-				 "FROM principals ORDER BY name";
+                                 "FROM principals ORDER BY name";
 static const char SQL_P_DISABLE[] = "UPDATE principals SET disabled = ?3 WHERE name = ?1";
 
 enum ota_err ota_store_principal_add(struct ota_store *st, const char *name, const char *role,
-				     const char *by, int64_t now)
+                                     const char *by, int64_t now)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	bool own;
@@ -148,7 +148,7 @@ static void principal_row(sqlite3_stmt *q, struct ota_principal *p)
 }
 
 enum ota_err ota_store_principal_get(struct ota_store *st, const char *name,
-				     struct ota_principal *out)
+                                     struct ota_principal *out)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	ota_store_lock(st);
@@ -168,8 +168,7 @@ enum ota_err ota_store_principal_get(struct ota_store *st, const char *name,
 	return rc;
 }
 
-enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *name,
-					      bool disabled)
+enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *name, bool disabled)
 {
 	enum ota_err rc;
 	bool own;
@@ -188,8 +187,8 @@ enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *
 }
 
 enum ota_err ota_store_principal_list(struct ota_store *st,
-				      void (*fn)(void *ctx, const struct ota_principal *p),
-				      void *ctx)
+                                      void (*fn)(void *ctx, const struct ota_principal *p),
+                                      void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
@@ -211,21 +210,20 @@ enum ota_err ota_store_principal_list(struct ota_store *st,
 /* ---- tokens ---- */
 
 static const char SQL_T_ADD[] =
-	"INSERT INTO api_tokens (id, principal, hash, created_at, expires_at, created_by) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-#define TOKEN_COLS                                                                              \
-	"SELECT t.id, t.principal, p.role, p.disabled, t.created_at, t.expires_at, "            \
-	"coalesce(t.revoked_at, 0), t.created_by FROM api_tokens t "                           \
+    "INSERT INTO api_tokens (id, principal, hash, created_at, expires_at, created_by) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+#define TOKEN_COLS                                                                                 \
+	"SELECT t.id, t.principal, p.role, p.disabled, t.created_at, t.expires_at, "               \
+	"coalesce(t.revoked_at, 0), t.created_by FROM api_tokens t "                               \
 	"JOIN principals p ON p.name = t.principal "
 static const char SQL_T_BY_HASH[] = TOKEN_COLS "WHERE t.hash = ?1";
 static const char SQL_T_GET[] = TOKEN_COLS "WHERE t.id = ?1";
 static const char SQL_T_LIST[] = TOKEN_COLS "ORDER BY t.created_at, t.id";
 static const char SQL_T_REVOKE[] =
-	"UPDATE api_tokens SET revoked_at = ?3 WHERE id = ?1 AND revoked_at IS NULL";
+    "UPDATE api_tokens SET revoked_at = ?3 WHERE id = ?1 AND revoked_at IS NULL";
 
 enum ota_err ota_store_token_add(struct ota_store *st, const char *id, const char *principal,
-				 const char *hash, int64_t expires_at, const char *by,
-				 int64_t now)
+                                 const char *hash, int64_t expires_at, const char *by, int64_t now)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	bool own;
@@ -273,7 +271,7 @@ static void token_row(sqlite3_stmt *q, struct ota_token *t)
 }
 
 static enum ota_err token_one(struct ota_store *st, const char *sql, const char *key,
-			      struct ota_token *out)
+                              struct ota_token *out)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	ota_store_lock(st);
@@ -316,7 +314,7 @@ enum ota_err ota_store_token_revoke(struct ota_store *st, const char *id, int64_
 		rc = exec1(st, SQL_T_REVOKE, id, NULL, now, &n);
 		if (rc == OTA_OK && n == 0)
 			rc = token_one(st, SQL_T_GET, id, &t) == OTA_OK ? OTA_ERR_CONFLICT
-									 : OTA_ERR_NOT_FOUND;
+			                                                : OTA_ERR_NOT_FOUND;
 		rc = tx_close(st, own, rc);
 	}
 	ota_store_unlock(st);
@@ -324,7 +322,7 @@ enum ota_err ota_store_token_revoke(struct ota_store *st, const char *id, int64_
 }
 
 enum ota_err ota_store_token_list(struct ota_store *st,
-				  void (*fn)(void *ctx, const struct ota_token *t), void *ctx)
+                                  void (*fn)(void *ctx, const struct ota_token *t), void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
@@ -345,55 +343,54 @@ enum ota_err ota_store_token_list(struct ota_store *st,
 
 /* ---- devices ---- */
 
-#define DEVICE_COLS                                                                             \
-	"SELECT d.id, d.fingerprint, d.status, d.hw_variant, d.version, d.security_floor, "    \
-	"d.root_version, coalesce(d.last_seen, 0), d.admission, d.admitted_at, "                \
-	"(SELECT group_concat(tag, ',') FROM (SELECT tag FROM device_tags t "                   \
+#define DEVICE_COLS                                                                                \
+	"SELECT d.id, d.fingerprint, d.status, d.hw_variant, d.version, d.security_floor, "        \
+	"d.root_version, coalesce(d.last_seen, 0), d.admission, d.admitted_at, "                   \
+	"(SELECT group_concat(tag, ',') FROM (SELECT tag FROM device_tags t "                      \
 	"WHERE t.device_id = d.id ORDER BY tag)) FROM devices d "
 
 static const char SQL_D_INFO[] = DEVICE_COLS "WHERE d.id = ?1";
 static const char SQL_D_LIST[] =
-	DEVICE_COLS "WHERE d.id > coalesce(?1, '') AND (?2 IS NULL OR d.hw_variant = ?2) "
-		    "AND (?3 IS NULL OR d.version = ?3) "
-		    "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM device_tags t "
-		    "WHERE t.device_id = d.id AND t.tag = ?4)) "
-		    "AND (?5 IS NULL OR d.admission = ?5) AND (?6 IS NULL OR d.status = ?6) "
-		    "AND (?7 = 0 OR coalesce(d.last_seen, 0) < ?7) "
-		    "AND (?8 = 0 OR coalesce(d.last_seen, 0) >= ?8) "
-		    "AND (?9 IS NULL OR EXISTS (SELECT 1 FROM deployments x "
-		    "WHERE x.device_id = d.id AND x.id IN (SELECT deployment_id FROM "
-		    "rollout_members WHERE rollout_id = ?9 AND device_id = d.id))) "
-		    "ORDER BY d.id LIMIT ?10";
+    DEVICE_COLS "WHERE d.id > coalesce(?1, '') AND (?2 IS NULL OR d.hw_variant = ?2) "
+                "AND (?3 IS NULL OR d.version = ?3) "
+                "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM device_tags t "
+                "WHERE t.device_id = d.id AND t.tag = ?4)) "
+                "AND (?5 IS NULL OR d.admission = ?5) AND (?6 IS NULL OR d.status = ?6) "
+                "AND (?7 = 0 OR coalesce(d.last_seen, 0) < ?7) "
+                "AND (?8 = 0 OR coalesce(d.last_seen, 0) >= ?8) "
+                "AND (?9 IS NULL OR EXISTS (SELECT 1 FROM rollout_members m "
+                "WHERE m.rollout_id = ?9 AND m.device_id = d.id)) "
+                "ORDER BY d.id LIMIT ?10";
 /* The same without the rollout filter, for databases without rollouts. */
 static const char SQL_D_LIST_NR[] =
-	DEVICE_COLS "WHERE d.id > coalesce(?1, '') AND (?2 IS NULL OR d.hw_variant = ?2) "
-		    "AND (?3 IS NULL OR d.version = ?3) "
-		    "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM device_tags t "
-		    "WHERE t.device_id = d.id AND t.tag = ?4)) "
-		    "AND (?5 IS NULL OR d.admission = ?5) AND (?6 IS NULL OR d.status = ?6) "
-		    "AND (?7 = 0 OR coalesce(d.last_seen, 0) < ?7) "
-		    "AND (?8 = 0 OR coalesce(d.last_seen, 0) >= ?8) AND ?9 IS NULL "
-		    "ORDER BY d.id LIMIT ?10";
+    DEVICE_COLS "WHERE d.id > coalesce(?1, '') AND (?2 IS NULL OR d.hw_variant = ?2) "
+                "AND (?3 IS NULL OR d.version = ?3) "
+                "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM device_tags t "
+                "WHERE t.device_id = d.id AND t.tag = ?4)) "
+                "AND (?5 IS NULL OR d.admission = ?5) AND (?6 IS NULL OR d.status = ?6) "
+                "AND (?7 = 0 OR coalesce(d.last_seen, 0) < ?7) "
+                "AND (?8 = 0 OR coalesce(d.last_seen, 0) >= ?8) AND ?9 IS NULL "
+                "ORDER BY d.id LIMIT ?10";
 static const char SQL_D_REGISTER[] =
-	"INSERT INTO devices (id, fingerprint, admission, admitted_at) VALUES (?1, ?2, "
-	"?4, ?3)";
+    "INSERT INTO devices (id, fingerprint, admission, admitted_at) VALUES (?1, ?2, "
+    "?4, ?3)";
 static const char SQL_D_PIN[] =
-	"UPDATE devices SET fingerprint = ?2 WHERE id = ?1 AND fingerprint = ''";
+    "UPDATE devices SET fingerprint = ?2 WHERE id = ?1 AND fingerprint = ''";
 static const char SQL_D_ADMISSION[] = "UPDATE devices SET admission = ?2 WHERE id = ?1";
 static const char SQL_D_STATUS[] = "UPDATE devices SET status = ?2 WHERE id = ?1";
 static const char SQL_D_CANCEL[] =
-	"UPDATE deployments SET status = 'cancelled', reason = 'device decommissioned', "
-	"updated_at = ?3, finished_at = ?3 WHERE device_id = ?1 AND status = 'active'";
+    "UPDATE deployments SET status = 'cancelled', reason = 'device decommissioned', "
+    "updated_at = ?3, finished_at = ?3 WHERE device_id = ?1 AND status = 'active'";
 static const char SQL_D_FPR[] =
-	"UPDATE devices SET fingerprint = ?2, status = 'admitted' WHERE id = ?1";
+    "UPDATE devices SET fingerprint = ?2, status = 'admitted' WHERE id = ?1";
 static const char SQL_D_TAGS_CLEAR[] = "DELETE FROM device_tags WHERE device_id = ?1";
 static const char SQL_D_TAG_ADD[] =
-	"INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?1, ?2)";
+    "INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?1, ?2)";
 static const char SQL_D_EXISTS[] = "SELECT 1 FROM devices WHERE id = ?1";
 static const char SQL_D_DEPS[] =
-	"SELECT id, device_id, release_id, status, reason, created_at, updated_at, "
-	"coalesce(finished_at, 0) FROM deployments WHERE device_id = ?1 "
-	"ORDER BY created_at DESC, rowid DESC LIMIT ?2";
+    "SELECT id, device_id, release_id, status, reason, created_at, updated_at, "
+    "coalesce(finished_at, 0) FROM deployments WHERE device_id = ?1 "
+    "ORDER BY created_at DESC, rowid DESC LIMIT ?2";
 
 static void device_row(sqlite3_stmt *q, struct ota_device_info *o)
 {
@@ -413,7 +410,7 @@ static void device_row(sqlite3_stmt *q, struct ota_device_info *o)
 }
 
 enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
-				   struct ota_device_info *out)
+                                   struct ota_device_info *out)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	ota_store_lock(st);
@@ -435,7 +432,7 @@ enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
 
 /* A one-statement write in its own transaction or the caller's; 0 rows is NOT_FOUND. */
 static enum ota_err write1(struct ota_store *st, const char *sql, const char *a, const char *b,
-			   int64_t n, bool zero_is_not_found)
+                           int64_t n, bool zero_is_not_found)
 {
 	enum ota_err rc;
 	bool own;
@@ -454,8 +451,7 @@ static enum ota_err write1(struct ota_store *st, const char *sql, const char *a,
 }
 
 enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
-				       const char *fingerprint, const char *admission,
-				       int64_t now)
+                                       const char *fingerprint, const char *admission, int64_t now)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	bool own;
@@ -494,13 +490,13 @@ enum ota_err ota_store_device_pin(struct ota_store *st, const char *id, const ch
 }
 
 enum ota_err ota_store_device_set_admission(struct ota_store *st, const char *id,
-					    const char *admission)
+                                            const char *admission)
 {
 	return write1(st, SQL_D_ADMISSION, id, admission, 0, true);
 }
 
 enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, const char *status,
-					 int64_t now)
+                                         int64_t now)
 {
 	enum ota_err rc;
 	bool own;
@@ -521,13 +517,13 @@ enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, c
 }
 
 enum ota_err ota_store_device_set_fingerprint(struct ota_store *st, const char *id,
-					      const char *fingerprint)
+                                              const char *fingerprint)
 {
 	return write1(st, SQL_D_FPR, id, fingerprint, 0, true);
 }
 
 enum ota_err ota_store_device_set_tags(struct ota_store *st, const char *id,
-				       const char *const *tags, unsigned n)
+                                       const char *const *tags, unsigned n)
 {
 	enum ota_err rc;
 	bool own;
@@ -556,8 +552,8 @@ unlock:
 }
 
 enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device_filter *f,
-				   void (*fn)(void *ctx, const struct ota_device_info *d),
-				   void *ctx, bool *more)
+                                   void (*fn)(void *ctx, const struct ota_device_info *d),
+                                   void *ctx, bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	unsigned n = 0;
@@ -568,7 +564,7 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 		return OTA_ERR_INVALID;
 	ota_store_lock(st);
 	sqlite3_stmt *q =
-		ota_store_stmt(st, table_exists(st, "rollout_members") ? SQL_D_LIST : SQL_D_LIST_NR);
+	    ota_store_stmt(st, table_exists(st, "rollout_members") ? SQL_D_LIST : SQL_D_LIST_NR);
 	if (!q)
 		goto out;
 	bind(q, 1, f->after_id);
@@ -600,8 +596,8 @@ out:
 }
 
 enum ota_err ota_store_device_deployments(struct ota_store *st, const char *id, unsigned limit,
-					  void (*fn)(void *ctx, const struct ota_deployment *d),
-					  void *ctx)
+                                          void (*fn)(void *ctx, const struct ota_deployment *d),
+                                          void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
@@ -640,9 +636,9 @@ static const char SQL_R_DEL[] = "DELETE FROM releases WHERE id = ?1";
 static const char SQL_I_IN_RELEASES[] = "SELECT 1 FROM releases WHERE image_sha256 = ?1";
 static const char SQL_I_DEL[] = "DELETE FROM images WHERE sha256 = ?1";
 static const char SQL_I_LIST[] =
-	"SELECT sha256, size, created_at, (SELECT count(*) FROM releases r "
-	"WHERE r.image_sha256 = i.sha256) FROM images i WHERE sha256 > coalesce(?1, '') "
-	"ORDER BY sha256 LIMIT ?2";
+    "SELECT sha256, size, created_at, (SELECT count(*) FROM releases r "
+    "WHERE r.image_sha256 = i.sha256) FROM images i WHERE sha256 > coalesce(?1, '') "
+    "ORDER BY sha256 LIMIT ?2";
 
 /* *found = a row exists for the query with ?1 = key. */
 static enum ota_err exists(struct ota_store *st, const char *sql, const char *key, bool *found)
@@ -722,9 +718,9 @@ unlock:
 }
 
 enum ota_err ota_store_image_list(struct ota_store *st, const char *after, unsigned limit,
-				  void (*fn)(void *ctx, const char *sha256, uint64_t size,
-					     int64_t created_at, unsigned releases),
-				  void *ctx, bool *more)
+                                  void (*fn)(void *ctx, const char *sha256, uint64_t size,
+                                             int64_t created_at, unsigned releases),
+                                  void *ctx, bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	unsigned n = 0;

@@ -29,15 +29,15 @@ struct ota_principal {
 
 /* OTA_ERR_CONFLICT when the name exists. */
 OTA_WUR enum ota_err ota_store_principal_add(struct ota_store *st, const char *name,
-					     const char *role, const char *by, int64_t now);
+                                             const char *role, const char *by, int64_t now);
 OTA_WUR enum ota_err ota_store_principal_get(struct ota_store *st, const char *name,
-					     struct ota_principal *out);
+                                             struct ota_principal *out);
 /* Disable (or enable) a principal: its tokens stop working, its certificate is refused. */
 OTA_WUR enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *name,
-						      bool disabled);
+                                                      bool disabled);
 OTA_WUR enum ota_err ota_store_principal_list(struct ota_store *st,
-					      void (*fn)(void *ctx, const struct ota_principal *p),
-					      void *ctx);
+                                              void (*fn)(void *ctx, const struct ota_principal *p),
+                                              void *ctx);
 
 struct ota_token {
 	char id[24]; /* "t-" and 16 hex digits */
@@ -50,18 +50,18 @@ struct ota_token {
 
 /* Record a token by the hex SHA-256 of its secret. OTA_ERR_NOT_FOUND: no such principal. */
 OTA_WUR enum ota_err ota_store_token_add(struct ota_store *st, const char *id,
-					 const char *principal, const char *hash,
-					 int64_t expires_at, const char *by, int64_t now);
+                                         const char *principal, const char *hash,
+                                         int64_t expires_at, const char *by, int64_t now);
 /* The token whose secret hashes to `hash`. OTA_ERR_NOT_FOUND when none. */
 OTA_WUR enum ota_err ota_store_token_by_hash(struct ota_store *st, const char *hash,
-					     struct ota_token *out);
+                                             struct ota_token *out);
 OTA_WUR enum ota_err ota_store_token_get(struct ota_store *st, const char *id,
-					 struct ota_token *out);
+                                         struct ota_token *out);
 /* OTA_ERR_CONFLICT when revoked already. */
 OTA_WUR enum ota_err ota_store_token_revoke(struct ota_store *st, const char *id, int64_t now);
 OTA_WUR enum ota_err ota_store_token_list(struct ota_store *st,
-					  void (*fn)(void *ctx, const struct ota_token *t),
-					  void *ctx);
+                                          void (*fn)(void *ctx, const struct ota_token *t),
+                                          void *ctx);
 
 /* ---- devices ---- */
 
@@ -70,11 +70,11 @@ struct ota_device_info {
 	struct ota_device d;
 	char admission[16]; /* pending | approved | rejected */
 	int64_t admitted_at;
-	char tags[512];     /* comma-separated, sorted */
+	char tags[512]; /* comma-separated, sorted */
 };
 
 OTA_WUR enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
-					   struct ota_device_info *out);
+                                           struct ota_device_info *out);
 
 /*
  * Register a device before it connects (admission policy "preregistered", or to approve ahead
@@ -82,23 +82,23 @@ OTA_WUR enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
  * OTA_ERR_CONFLICT when the id exists.
  */
 OTA_WUR enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
-					       const char *fingerprint, const char *admission,
-					       int64_t now);
+                                               const char *fingerprint, const char *admission,
+                                               int64_t now);
 /* Pin `fingerprint` for a device registered without one. OTA_ERR_CONFLICT when pinned. */
 OTA_WUR enum ota_err ota_store_device_pin(struct ota_store *st, const char *id,
-					  const char *fingerprint);
+                                          const char *fingerprint);
 /* admission: pending | approved | rejected. */
 OTA_WUR enum ota_err ota_store_device_set_admission(struct ota_store *st, const char *id,
-						    const char *admission);
+                                                    const char *admission);
 /* status: admitted | decommissioned. Decommissioning cancels the active deployment. */
 OTA_WUR enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id,
-						 const char *status, int64_t now);
+                                                 const char *status, int64_t now);
 /* Pin a new certificate fingerprint (re-provisioning): status admitted again. */
 OTA_WUR enum ota_err ota_store_device_set_fingerprint(struct ota_store *st, const char *id,
-						      const char *fingerprint);
+                                                      const char *fingerprint);
 /* Replace the device's tags with tags[0..n). */
 OTA_WUR enum ota_err ota_store_device_set_tags(struct ota_store *st, const char *id,
-					       const char *const *tags, unsigned n);
+                                               const char *const *tags, unsigned n);
 
 /* Filters of ota_store_device_list(); NULL / 0 do not filter. */
 struct ota_device_filter {
@@ -109,17 +109,14 @@ struct ota_device_filter {
 };
 
 /* Devices by id. *more when others match past the last delivered. */
-OTA_WUR enum ota_err ota_store_device_list(struct ota_store *st,
-					   const struct ota_device_filter *f,
-					   void (*fn)(void *ctx, const struct ota_device_info *d),
-					   void *ctx, bool *more);
+OTA_WUR enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device_filter *f,
+                                           void (*fn)(void *ctx, const struct ota_device_info *d),
+                                           void *ctx, bool *more);
 
 /* The device's deployments, newest first, at most `limit`. */
-OTA_WUR enum ota_err ota_store_device_deployments(struct ota_store *st, const char *id,
-						  unsigned limit,
-						  void (*fn)(void *ctx,
-							     const struct ota_deployment *d),
-						  void *ctx);
+OTA_WUR enum ota_err
+ota_store_device_deployments(struct ota_store *st, const char *id, unsigned limit,
+                             void (*fn)(void *ctx, const struct ota_deployment *d), void *ctx);
 
 /* ---- releases and images ---- */
 
@@ -128,14 +125,13 @@ OTA_WUR enum ota_err ota_store_device_deployments(struct ota_store *st, const ch
  * *why naming the reference). OTA_ERR_NOT_FOUND when unknown.
  */
 OTA_WUR enum ota_err ota_store_release_delete(struct ota_store *st, const char *id,
-					      const char **why);
+                                              const char **why);
 /* Delete an image record no release references (OTA_ERR_CONFLICT otherwise). */
 OTA_WUR enum ota_err ota_store_image_delete(struct ota_store *st, const char *sha256);
 /* Calls fn for every image, by sha256, up to limit after the cursor `after` (may be NULL). */
-OTA_WUR enum ota_err ota_store_image_list(struct ota_store *st, const char *after,
-					  unsigned limit,
-					  void (*fn)(void *ctx, const char *sha256, uint64_t size,
-						     int64_t created_at, unsigned releases),
-					  void *ctx, bool *more);
+OTA_WUR enum ota_err ota_store_image_list(struct ota_store *st, const char *after, unsigned limit,
+                                          void (*fn)(void *ctx, const char *sha256, uint64_t size,
+                                                     int64_t created_at, unsigned releases),
+                                          void *ctx, bool *more);
 
 #endif

@@ -68,12 +68,12 @@ static void add(struct fx *f, unsigned n, int64_t at)
 		snprintf(detail, sizeof(detail), "change %u", i);
 		snprintf(dev, sizeof(dev), "device-%04u", i % 7);
 		struct ota_audit_entry e = {.actor = "admin",
-					    .role = "admin",
-					    .action = "device.approve",
-					    .device_id = dev,
-					    .before = "{\"admission\":\"pending\"}",
-					    .after = "{\"admission\":\"approved\"}",
-					    .detail = detail};
+		                            .role = "admin",
+		                            .action = "device.approve",
+		                            .device_id = dev,
+		                            .before = "{\"admission\":\"pending\"}",
+		                            .after = "{\"admission\":\"approved\"}",
+		                            .detail = detail};
 		assert_int_equal(ota_audit_append(f->st, &e, at + i, NULL), OTA_OK);
 	}
 }
@@ -143,20 +143,20 @@ static void database_refuses_update_and_delete(void **state)
 	add(f, 3, 1000);
 	assert_int_equal(ota_audit_checkpoint(f->a, 2000, NULL), OTA_OK);
 	assert_int_not_equal(db_exec(f->path, "UPDATE audit_log SET detail = 'x' WHERE seq = 2"),
-			     SQLITE_OK);
+	                     SQLITE_OK);
 	assert_int_not_equal(db_exec(f->path, "DELETE FROM audit_log WHERE seq = 3"), SQLITE_OK);
 	assert_int_not_equal(db_exec(f->path, "DELETE FROM audit_checkpoints"), SQLITE_OK);
 	assert_int_not_equal(db_exec(f->path, "UPDATE audit_checkpoints SET sig = 'AAAA'"),
-			     SQLITE_OK);
+	                     SQLITE_OK);
 	/* Out of order or off the chain head. */
-	assert_int_not_equal(
-		db_exec(f->path, "INSERT INTO audit_log (seq, at, actor, action, prev, hash) "
-				 "VALUES (9, 1, 'x', 'x', 'p', 'h')"),
-		SQLITE_OK);
-	assert_int_not_equal(
-		db_exec(f->path, "INSERT INTO audit_log (seq, at, actor, action, prev, hash) "
-				 "VALUES (4, 1, 'x', 'x', 'p', 'h')"),
-		SQLITE_OK);
+	assert_int_not_equal(db_exec(f->path,
+	                             "INSERT INTO audit_log (seq, at, actor, action, prev, hash) "
+	                             "VALUES (9, 1, 'x', 'x', 'p', 'h')"),
+	                     SQLITE_OK);
+	assert_int_not_equal(db_exec(f->path,
+	                             "INSERT INTO audit_log (seq, at, actor, action, prev, hash) "
+	                             "VALUES (4, 1, 'x', 'x', 'p', 'h')"),
+	                     SQLITE_OK);
 	assert_int_equal(db_count(f->path, "SELECT count(*) FROM audit_log"), 3);
 	assert_string_equal("ok", "ok");
 }
@@ -165,8 +165,8 @@ static void database_refuses_update_and_delete(void **state)
 static void change_and_entry_commit_together(void **state)
 {
 	struct fx *f = *state;
-	struct ota_audit_entry e = {.actor = "admin", .role = "admin", .action = "cert.revoke",
-				    .object = "aa"};
+	struct ota_audit_entry e = {
+	    .actor = "admin", .role = "admin", .action = "cert.revoke", .object = "aa"};
 	struct ota_audit_entry bad = {.actor = "admin", .action = "cert.revoke", .after = "{"};
 	bool revoked = true;
 
@@ -212,16 +212,16 @@ static void tamper_db(struct fx *f, const char *sql, uint64_t want_bad)
 	snprintf(cmd, sizeof(cmd), "rm -f %s*; sqlite3 %s \".backup %s\"", copy, f->path, copy);
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(db_exec(copy, "DROP TRIGGER audit_log_no_update; "
-				       "DROP TRIGGER audit_log_no_delete; "
-				       "DROP TRIGGER audit_log_in_order;"),
-			 SQLITE_OK);
+	                               "DROP TRIGGER audit_log_no_delete; "
+	                               "DROP TRIGGER audit_log_in_order;"),
+	                 SQLITE_OK);
 	assert_int_equal(db_exec(copy, sql), SQLITE_OK);
 	assert_int_equal(ota_store_open(copy, &st2, msg, sizeof(msg)), OTA_OK);
 	assert_int_equal(ota_audit_open(st2, f->dir, &a2, msg, sizeof(msg)), OTA_OK);
 	assert_int_equal(ota_audit_verify_db(a2, &v), OTA_OK);
 	if (v.ok || v.bad_seq != want_bad)
 		fprintf(stderr, "after %s: ok=%d bad=%llu (%s)\n", sql, v.ok,
-			(unsigned long long)v.bad_seq, v.reason);
+		        (unsigned long long)v.bad_seq, v.reason);
 	assert_false(v.ok);
 	assert_int_equal(v.bad_seq, want_bad);
 	ota_audit_free(a2);
@@ -238,14 +238,16 @@ static void verifier_names_tampered_db_entry(void **state)
 	tamper_db(f, "UPDATE audit_log SET at = at + 1 WHERE seq = 12", 12);
 	tamper_db(f, "DELETE FROM audit_log WHERE seq = 7", 7);
 	/* Reorder: entries 3 and 4 swap places. */
-	tamper_db(f, "UPDATE audit_log SET seq = 1000003 WHERE seq = 3; "
-		     "UPDATE audit_log SET seq = 3 WHERE seq = 4; "
-		     "UPDATE audit_log SET seq = 4 WHERE seq = 1000003;",
-		  3);
+	tamper_db(f,
+	          "UPDATE audit_log SET seq = 1000003 WHERE seq = 3; "
+	          "UPDATE audit_log SET seq = 3 WHERE seq = 4; "
+	          "UPDATE audit_log SET seq = 4 WHERE seq = 1000003;",
+	          3);
 	/* Rewriting the whole chain without the key: the checkpoint signature fails. */
-	tamper_db(f, "DROP TRIGGER audit_checkpoints_no_update; "
-		     "UPDATE audit_checkpoints SET at = at + 1",
-		  20);
+	tamper_db(f,
+	          "DROP TRIGGER audit_checkpoints_no_update; "
+	          "UPDATE audit_checkpoints SET at = at + 1",
+	          20);
 }
 
 static void export_to(struct fx *f, const char *path, size_t bufsize)
@@ -289,7 +291,7 @@ static void tamper_export(struct fx *f, const char *exp, const char *script, uin
 	v = verify_file(f, copy);
 	if (v.ok || v.bad_seq != want_bad)
 		fprintf(stderr, "after %s: ok=%d bad=%llu (%s)\n", script, v.ok,
-			(unsigned long long)v.bad_seq, v.reason);
+		        (unsigned long long)v.bad_seq, v.reason);
 	assert_false(v.ok);
 	assert_int_equal(v.bad_seq, want_bad);
 }
@@ -311,10 +313,10 @@ static void verifier_names_tampered_export_entry(void **state)
 	assert_int_equal(v.checkpoints, 2);
 	/* Lines: entries 1-8, checkpoint 8 (line 9), entries 9-16 (lines 10-17), checkpoint. */
 	tamper_export(f, exp, "3s/change 2/change 9/", 3);
-	tamper_export(f, exp, "12d", 11);                  /* entry 11 deleted */
-	tamper_export(f, exp, "5{h;d};6{G}", 5);           /* entries 5 and 6 swapped */
-	tamper_export(f, exp, "$d", 0);                    /* the final checkpoint cut */
-	tamper_export(f, exp, "17,18d", 0);                /* the tail cut */
+	tamper_export(f, exp, "12d", 11);                       /* entry 11 deleted */
+	tamper_export(f, exp, "5{h;d};6{G}", 5);                /* entries 5 and 6 swapped */
+	tamper_export(f, exp, "$d", 0);                         /* the final checkpoint cut */
+	tamper_export(f, exp, "17,18d", 0);                     /* the tail cut */
 	tamper_export(f, exp, "9s/\"at\":[0-9]*/\"at\":1/", 8); /* checkpoint 8 edited */
 	tamper_export(f, exp, "1s/\"actor\":\"admin\"/\"actor\":\"eve\"/", 1);
 }
@@ -354,15 +356,13 @@ static void export_100k_in_constant_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(chain_verifies, setup, teardown),
-		cmocka_unit_test_setup_teardown(bad_entries_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(database_refuses_update_and_delete, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(change_and_entry_commit_together, setup, teardown),
-		cmocka_unit_test_setup_teardown(verifier_names_tampered_db_entry, setup, teardown),
-		cmocka_unit_test_setup_teardown(verifier_names_tampered_export_entry, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(export_100k_in_constant_memory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(chain_verifies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(bad_entries_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(database_refuses_update_and_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(change_and_entry_commit_together, setup, teardown),
+	    cmocka_unit_test_setup_teardown(verifier_names_tampered_db_entry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(verifier_names_tampered_export_entry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(export_100k_in_constant_memory, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
