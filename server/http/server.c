@@ -273,7 +273,8 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 		break;
 	case OTA_AUTH_BAD_ROLE:
 		set_fail(cc, OTA_P_CERT_REJECTED,
-			 "the certificate's OU is not a role (admin, operator, auditor)");
+			 "the certificate's OU is not a role (admin, operator, auditor) "
+			 "or not the principal's role");
 		break;
 	case OTA_AUTH_REVOKED:
 		set_fail(cc, OTA_P_CERT_REVOKED, "certificate revoked");

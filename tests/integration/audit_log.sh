@@ -3,7 +3,8 @@
 # are entries; queries filter and page; the NDJSON export verifies offline with
 # ota-audit-verify and the public key alone; editing, deleting or reordering an entry in a copy
 # of the export is named by the verifier; the database refuses UPDATE and DELETE; an entry
-# edited in the database (triggers dropped) is named by GET /api/v1/audit/verify.
+# edited in the database (triggers dropped) is named by GET /api/v1/audit/verify; a fault
+# injected between a change and its entry leaves neither.
 source "$(dirname "$0")/server_lib.sh"
 : "${OTA_AUDIT_VERIFY:?OTA_AUDIT_VERIFY must name ota-audit-verify}"
 
@@ -82,4 +83,20 @@ db "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'someone-else
 start_otad
 r=$(mcurl auditor /api/v1/audit/verify)
 expect "an edited entry is named by the API" "false 4" "$(jfield "$r" '"\(.ok) \(.bad_seq)"')"
+
+# A change and its entry commit together or not at all: a fault injected between them (the
+# entry's insert fails) leaves neither the change nor the entry.
+stop_otad
+db "CREATE TRIGGER inject_fault BEFORE INSERT ON audit_log WHEN NEW.action = 'device.tags'
+	BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+start_otad
+entries=$(db "SELECT count(*) FROM audit_log")
+r=$(mcurl operator /api/v1/devices/device-0001/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=9"]}')
+expect "the failed entry fails the change" 500 "$(code_of "$r")"
+expect "the tags are unchanged" line=1 "$(db "SELECT group_concat(tag) FROM device_tags WHERE device_id = 'device-0001'")"
+expect "no entry was added" "$entries" "$(db "SELECT count(*) FROM audit_log")"
+db "DROP TRIGGER inject_fault"
+r=$(mcurl operator /api/v1/devices/device-0001/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=9"]}')
+expect "without the fault both commit" "200 line=9 $((entries + 1))" \
+	"$(code_of "$r") $(db "SELECT group_concat(tag) FROM device_tags WHERE device_id = 'device-0001'") $(db "SELECT count(*) FROM audit_log")"
 finish
