@@ -110,7 +110,6 @@ void ota_h_release_get(struct ota_req *r);
 void ota_h_root_create(struct ota_req *r);
 void ota_h_deployment_create(struct ota_req *r);
 void ota_h_deployment_get(struct ota_req *r);
-void ota_h_device_get(struct ota_req *r);
 void ota_h_revocation_create(struct ota_req *r);
 
 #endif

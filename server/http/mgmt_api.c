@@ -382,31 +382,6 @@ void ota_h_deployment_get(struct ota_req *r)
 	ota_req_json(r, 200, j);
 }
 
-void ota_h_device_get(struct ota_req *r)
-{
-	struct ota_device d;
-	enum ota_err e = ota_store_device_get(r->deps->store, r->params[0], &d);
-
-	if (e == OTA_ERR_NOT_FOUND) {
-		ota_req_fail(r, OTA_P_DEVICE_NOT_FOUND, "no device %s", r->params[0]);
-		return;
-	}
-	if (e != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the device");
-		return;
-	}
-	json_t *j = json_pack("{s:s, s:s, s:s}", "id", d.id, "fingerprint", d.fingerprint,
-			      "status", d.status);
-	if (j && d.known_state) {
-		json_object_set_new(j, "hw_variant", json_string(d.hw_variant));
-		json_object_set_new(j, "version", json_string(d.version));
-		json_object_set_new(j, "security_floor", json_integer(d.security_floor));
-		json_object_set_new(j, "root_version", json_integer(d.root_version));
-		json_object_set_new(j, "last_seen", json_integer(d.last_seen));
-	}
-	ota_req_json(r, 200, j);
-}
-
 void ota_h_revocation_create(struct ota_req *r)
 {
 	const char *fpr, *reason;

@@ -79,6 +79,7 @@ expect "bad usage" 2 "$("$OTA_AUDIT_VERIFY" --export "$T/audit.ndjson" >/dev/nul
 # Verification through the API, before and after an edit behind otad's back.
 expect "the API verifies the log" true "$(jfield "$(mcurl admin /api/v1/audit/verify)" .ok)"
 stop_otad
+expect "at stop, otad signs the chain head" "$(db "SELECT max(seq) FROM audit_log")" "$(db "SELECT max(seq) FROM audit_checkpoints")"
 db "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4;"
 start_otad
 r=$(mcurl auditor /api/v1/audit/verify)
