@@ -61,6 +61,27 @@ expect "operator re-provisions device-0001" "200 admitted $fpr" "$(code_of "$r")
 expect "re-provisioned: the new certificate is accepted" 200 "$(code_of "$(checkin new-0001)")"
 expect "re-provisioned: the old certificate is refused" "403 identity-conflict" "$(problem "$(checkin device-0001)")"
 
+# ---- releases and images: deleted only when unused ----
+expect "a release with deployments is in use" "409 in-use" "$(problem "$(mcurl operator "/api/v1/releases/$rel" -X DELETE)")"
+head -c 2000 /dev/urandom >"$T/img2.bin"
+rel2=$(release_of "$T/img2.bin" 1.2.0 2)
+r=$(post operator /api/v1/rollouts "{\"name\":\"r\",\"release_id\":\"$rel2\",\"stages\":[{\"percent\":100}]}")
+expect "a rollout of release 1.2.0" 201 "$(code_of "$r")"
+expect "a release a rollout references is in use" "409 in-use" "$(problem "$(mcurl operator "/api/v1/releases/$rel2" -X DELETE)")"
+head -c 2500 /dev/urandom >"$T/img3.bin"
+rel3=$(release_of "$T/img3.bin" 1.3.0 2)
+img3=$(sha256sum "$T/img3.bin" | cut -d' ' -f1)
+expect "an image a release uses is in use" "409 in-use" "$(problem "$(mcurl operator "/api/v1/images/$img3" -X DELETE)")"
+expect "auditor may not delete" "403 forbidden" "$(problem "$(mcurl auditor "/api/v1/releases/$rel3" -X DELETE)")"
+expect "an unused release is deleted" 200 "$(code_of "$(mcurl operator "/api/v1/releases/$rel3" -X DELETE)")"
+expect "deleted: gone" "404 release-not-found" "$(problem "$(mcurl auditor "/api/v1/releases/$rel3")")"
+expect "its file is there" yes "$([ -e "$DATA/images/$img3" ] && echo yes || echo no)"
+expect "then its image is deleted" 200 "$(code_of "$(mcurl operator "/api/v1/images/$img3" -X DELETE)")"
+expect "with its file" no "$([ -e "$DATA/images/$img3" ] && echo yes || echo no)"
+r=$(mcurl auditor '/api/v1/images?limit=1')
+expect "images in pages" "1 true" "$(jfield "$r" '"\(.items | length) \(.next_cursor != null)"')"
+expect "deletions audited" "release.delete image.delete" "$(db "SELECT group_concat(action, ' ') FROM (SELECT action FROM audit_log WHERE action LIKE '%.delete' ORDER BY seq)")"
+
 # ---- tags and listing ----
 r=$(mcurl operator /api/v1/devices/device-0001/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=3","plant-a"]}')
 expect "operator sets tags" '["line=3","plant-a"]' "$(jfield "$r" '.tags | tostring')"
