@@ -24,8 +24,16 @@ done
 report device-0001 "$dep" '{"seq":6,"status":"confirmed","version":"1.1.0"}' >/dev/null
 mcurl operator /api/v1/devices/device-0001/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=1"]}' >/dev/null
 post auditor /api/v1/devices/device-0001/decommission >/dev/null
+(cd "$T" && "$OTA_SIGN" root rotate --previous "$T/root-1.json" --sign root.key --out-dir "$T" >/dev/null)
+expect "an operator may not upload roots" 403 "$(code_of "$(mcurl operator /api/v1/roots --data-binary @"$T/root-2.json")")"
+expect "the admin uploads root 2" 201 "$(code_of "$(mcurl admin /api/v1/roots --data-binary @"$T/root-2.json")")"
 
 q() { mcurl auditor "/api/v1/audit$1"; }
+r=$(q '?action=root.upload')
+expect "the root upload is recorded" "admin admin 2" "$(jfield "$r" '.items[0] | "\(.actor) \(.role) \(.after.version)"')"
+r=$(q '?action=deployment.outcome')
+expect "the device outcome is recorded" "device-0001 device $rel $dep succeeded" \
+	"$(jfield "$r" '.items[0] | "\(.actor) \(.role) \(.release_id) \(.object) \(.after.status)"')"
 r=$(q '?action=device.tags')
 expect "tags change recorded with before/after" "operator operator device-0001 line=1" \
 	"$(jfield "$r" '.items[0] | "\(.actor) \(.role) \(.device_id) \(.after.tags)"')"
