@@ -1,7 +1,7 @@
 # Benchmarks: a smoke run of every bench script (seconds each, a tiny fleet), asserting only
 # that each measured something: a script exits non-zero when it could not. The full runs are
 # for people (docs/performance.md), never for CI. Plus the load generator's loopback guard.
-foreach(script compare-nginx fleet-scale ingest)
+foreach(script compare-nginx fleet-scale ingest fleet-sim)
 	add_test(NAME bench_smoke_${script}
 		COMMAND ${CMAKE_SOURCE_DIR}/bench/${script} --smoke --build ${CMAKE_BINARY_DIR})
 	set_tests_properties(bench_smoke_${script} PROPERTIES LABELS integration TIMEOUT 300)
