@@ -1,7 +1,11 @@
 # Benchmarks: a smoke run of every bench script (seconds each, a tiny fleet), asserting only
 # that each measured something: a script exits non-zero when it could not. The full runs are
 # for people (docs/performance.md), never for CI. Plus the load generator's loopback guard.
-foreach(script compare-nginx fleet-scale ingest fleet-sim)
+set(bench_scripts compare-nginx fleet-scale ingest)
+if(TARGET ota-fleet-sim)
+	list(APPEND bench_scripts fleet-sim) # needs the POSIX agent and the signer too
+endif()
+foreach(script ${bench_scripts})
 	add_test(NAME bench_smoke_${script}
 		COMMAND ${CMAKE_SOURCE_DIR}/bench/${script} --smoke --build ${CMAKE_BINARY_DIR})
 	set_tests_properties(bench_smoke_${script} PROPERTIES LABELS integration TIMEOUT 300)
