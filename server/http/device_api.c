@@ -361,6 +361,42 @@ static bool deployment_id_valid(const char *s)
 	return true;
 }
 
+/* A validated report, stored by store_report() inside a group commit. */
+struct report {
+	struct ota_event ev;
+	const struct ota_deployment *dep;
+	const char *device_id;
+	const char *end; /* the deployment's outcome, or NULL */
+	const char *end_reason;
+	int64_t now;
+	bool duplicate;
+};
+
+/* The event, its rollout's bookkeeping and, when the deployment ends, its audit entry. */
+static enum ota_err store_report(struct ota_store *st, void *ctx)
+{
+	struct report *w = ctx;
+	enum ota_err e = ota_store_event_add(st, w->dep->id, w->device_id, &w->ev, w->end,
+					     w->end_reason, w->now, &w->duplicate);
+
+	if (e != OTA_OK || !w->end || w->duplicate)
+		return e;
+	json_t *o = json_pack("{s:s, s:s, s:s}", "status", w->end, "reason", w->end_reason,
+			      "version", w->ev.version ? w->ev.version : "");
+	char *after = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	struct ota_audit_entry a = {.actor = w->device_id,
+				    .role = "device",
+				    .action = "deployment.outcome",
+				    .device_id = w->device_id,
+				    .release_id = w->dep->release_id,
+				    .object = w->dep->id,
+				    .after = after};
+	e = after ? ota_audit_append(st, &a, w->now, NULL) : OTA_ERR_NOMEM;
+	free(after);
+	json_decref(o);
+	return e;
+}
+
 void ota_h_event(struct ota_req *r)
 {
 	json_t *b = r->json;
@@ -418,45 +454,24 @@ void ota_h_event(struct ota_req *r)
 		end = status;
 		snprintf(end_reason, sizeof(end_reason), "%s", reason ? reason : "");
 	}
-	struct ota_event ev = {
-		.seq = seq,
-		.status = status,
-		.reason = reason,
-		.version = version,
-		.progress = has_progress ? (int64_t)progress : -1,
+	struct report w = {
+		.ev = {.seq = seq,
+		       .status = status,
+		       .reason = reason,
+		       .version = version,
+		       .progress = has_progress ? (int64_t)progress : -1},
+		.dep = &dep,
+		.device_id = r->who->name,
+		.end = end,
+		.end_reason = end_reason,
+		.now = (int64_t)time(NULL),
 	};
-	/* An outcome (a deployment ends) is audited in the transaction that records it. */
-	if (end && ota_store_tx_begin(r->deps->store) != OTA_OK) {
+	/* Durable before the answer, committed together with the concurrent reports. */
+	if (ota_store_group(r->deps->store, store_report, &w) != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the report");
 		return;
 	}
-	e = ota_store_event_add(r->deps->store, dep.id, r->who->name, &ev, end, end_reason,
-				(int64_t)time(NULL), &duplicate);
-	if (e == OTA_OK && end && !duplicate) {
-		json_t *o = json_pack("{s:s, s:s, s:s}", "status", end, "reason", end_reason,
-				      "version", version ? version : "");
-		char *after = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		struct ota_audit_entry a = {.actor = r->who->name,
-					    .role = "device",
-					    .action = "deployment.outcome",
-					    .device_id = r->who->name,
-					    .release_id = dep.release_id,
-					    .object = dep.id,
-					    .after = after};
-		e = after ? ota_audit_append(r->deps->store, &a, (int64_t)time(NULL), NULL)
-			  : OTA_ERR_NOMEM;
-		free(after);
-		json_decref(o);
-	}
-	if (end) {
-		enum ota_err c = ota_store_tx_end(r->deps->store, e == OTA_OK);
-		if (e == OTA_OK)
-			e = c;
-	}
-	if (e != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the report");
-		return;
-	}
+	duplicate = w.duplicate;
 	if (!duplicate)
 		ota_rollouts_on_event(r, dep.id);
 	if (ota_store_deployment_get(r->deps->store, dep.id, &dep) != OTA_OK) {

@@ -2,7 +2,10 @@
  * store/store.c - the SQLite backend of store.h. One connection in WAL mode with
  * synchronous=FULL (an acknowledged write survives power loss), foreign keys on, a busy
  * timeout, and every statement prepared once and reused; a mutex serialises callers, and each
- * writing call is one IMMEDIATE transaction.
+ * writing call is one IMMEDIATE transaction. ota_store_group() is group commit: concurrent
+ * callers queue their writes, one of them (the leader) runs the whole queue in one
+ * transaction, each caller's writes in its own savepoint, commits once and wakes them all;
+ * the queue fills again while the leader waits for the flush.
  */
 #include "store/store.h"
 
@@ -49,6 +52,9 @@ enum stmt {
 	S_EV_LIST,
 	S_SYNC_NORMAL,
 	S_SYNC_FULL,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
 	S__COUNT
 };
 
@@ -102,6 +108,18 @@ static const char *const sql[S__COUNT] = {
 		      "FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq",
 	[S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
 	[S_SYNC_FULL] = "PRAGMA synchronous = FULL",
+	[S_SAVEPOINT] = "SAVEPOINT grp",
+	[S_RELEASE] = "RELEASE grp",
+	[S_ROLLBACK_TO] = "ROLLBACK TO grp",
+};
+
+/* One caller of ota_store_group(), on its stack while it waits. */
+struct group_item {
+	enum ota_err (*fn)(struct ota_store *st, void *ctx);
+	void *ctx;
+	enum ota_err rc;
+	bool done;
+	struct group_item *next;
 };
 
 struct ota_store {
@@ -116,6 +134,15 @@ struct ota_store {
 		sqlite3_stmt *q;
 	} extra[OTA_STORE_EXTRA_STMTS]; /* statements of store_priv.h users, by SQL pointer */
 	sqlite3_stmt *ext[OTA_STORE_EXT_STMTS]; /* statements of internal.h users, by slot */
+	/* group commit: the queue of waiting callers, guarded by g_mu (never held with lock) */
+	pthread_mutex_t g_mu;
+	pthread_cond_t g_cv;
+	struct group_item *g_head, **g_tail;
+	bool g_leader; /* a caller is running and committing a group */
+	char *path;    /* the database file, for the group writer's connection */
+	/* The groups' own handle on the same file (opened by the first group), so that its
+	 * flush holds only the writer's lock: readers and the next group's callers go on. */
+	struct ota_store *writer;
 };
 
 static void say(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -302,12 +329,20 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&st->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&st->g_mu, NULL);
+	pthread_cond_init(&st->g_cv, NULL);
+	st->g_tail = &st->g_head;
 	rc = OTA_ERR_DB;
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		say(msg, msglen, "cannot open %s: %s", path,
 		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto out;
+	}
+	st->path = strdup(path);
+	if (!st->path) {
+		rc = OTA_ERR_NOMEM;
 		goto out;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
@@ -342,6 +377,10 @@ void ota_store_free(struct ota_store *st)
 		sqlite3_finalize(st->extra[i].q);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
+	ota_store_free(st->writer);
+	free(st->path);
+	pthread_mutex_destroy(&st->g_mu);
+	pthread_cond_destroy(&st->g_cv);
 	free(st);
 }
 
@@ -414,6 +453,109 @@ enum ota_err ota_store_tx_end(struct ota_store *st, bool commit_it)
 out:
 	UNLOCK(st);
 	return rc;
+}
+
+/* ---- group commit ---- */
+
+/* Fails every item of the group from `from` up to `to` (excluded) that had succeeded. */
+static void group_fail(struct group_item *from, struct group_item *to)
+{
+	for (; from != to; from = from->next)
+		if (from->rc == OTA_OK)
+			from->rc = OTA_ERR_DB;
+}
+
+/* Runs the items of one group in one transaction and commits it; sets each item's rc. */
+static void group_run(struct ota_store *main_st, struct group_item *list)
+{
+	struct group_item *first = list; /* the first item of the open transaction */
+	struct ota_store *st = main_st;
+
+	/* Only the leader gets here, so main_st->writer is not raced for. An in-memory
+	 * database cannot have a second connection: its groups use the main one. */
+	if (!main_st->writer && main_st->path[0] && strcmp(main_st->path, ":memory:") != 0) {
+		char msg[256];
+		if (ota_store_open(main_st->path, &main_st->writer, msg, sizeof(msg)) != OTA_OK)
+			log_err("store: group writer: %s", msg); /* use the main connection */
+	}
+	if (main_st->writer)
+		st = main_st->writer;
+	LOCK(st);
+	if (st->bulk || st->tx) {
+		for (struct group_item *it = list; it; it = it->next)
+			it->rc = OTA_ERR_CONFLICT;
+		goto out;
+	}
+	if (run(st, S_BEGIN) != OTA_OK) {
+		for (struct group_item *it = list; it; it = it->next)
+			it->rc = OTA_ERR_DB;
+		goto out;
+	}
+	st->tx = true;
+	for (struct group_item *it = list; it; it = it->next) {
+		if (run(st, S_SAVEPOINT) != OTA_OK) {
+			it->rc = OTA_ERR_DB;
+		} else {
+			it->rc = it->fn(st, it->ctx);
+			if (it->rc != OTA_OK && !sqlite3_get_autocommit(st->db))
+				(void)run(st, S_ROLLBACK_TO);
+			if (!sqlite3_get_autocommit(st->db) && run(st, S_RELEASE) != OTA_OK &&
+			    it->rc == OTA_OK)
+				it->rc = OTA_ERR_DB;
+		}
+		if (sqlite3_get_autocommit(st->db)) {
+			/* SQLite rolled the whole transaction back (an I/O error, a full disk):
+			 * what the group wrote so far is gone; the rest gets a new one. */
+			group_fail(first, it->next);
+			first = it->next;
+			if (first && run(st, S_BEGIN) != OTA_OK) {
+				for (struct group_item *r = first; r; r = r->next)
+					r->rc = OTA_ERR_DB;
+				first = NULL;
+				break;
+			}
+		}
+	}
+	st->tx = false;
+	if (first && !sqlite3_get_autocommit(st->db) && run(st, S_COMMIT) != OTA_OK) {
+		if (!sqlite3_get_autocommit(st->db))
+			(void)run(st, S_ROLLBACK);
+		group_fail(first, NULL);
+	}
+out:
+	UNLOCK(st);
+}
+
+enum ota_err ota_store_group(struct ota_store *st,
+			     enum ota_err (*fn)(struct ota_store *st, void *ctx), void *ctx)
+{
+	struct group_item me = {.fn = fn, .ctx = ctx, .rc = OTA_ERR_DB};
+
+	pthread_mutex_lock(&st->g_mu);
+	*st->g_tail = &me;
+	st->g_tail = &me.next;
+	while (!me.done) {
+		if (st->g_leader) {
+			pthread_cond_wait(&st->g_cv, &st->g_mu);
+			continue;
+		}
+		/* Lead: take the whole queue (this caller's item is in it) and commit it. */
+		struct group_item *list = st->g_head;
+		st->g_head = NULL;
+		st->g_tail = &st->g_head;
+		st->g_leader = true;
+		pthread_mutex_unlock(&st->g_mu);
+		group_run(st, list);
+		pthread_mutex_lock(&st->g_mu);
+		for (struct group_item *it = list, *next; it; it = next) {
+			next = it->next; /* it may return and vanish once done is set */
+			it->done = true;
+		}
+		st->g_leader = false;
+		pthread_cond_broadcast(&st->g_cv);
+	}
+	pthread_mutex_unlock(&st->g_mu);
+	return me.rc;
 }
 
 /* ---- store_priv.h: for the store's other files ---- */

@@ -120,6 +120,22 @@ OTA_WUR enum ota_err ota_store_bulk_end(struct ota_store *st, bool commit);
 OTA_WUR enum ota_err ota_store_tx_begin(struct ota_store *st);
 OTA_WUR enum ota_err ota_store_tx_end(struct ota_store *st, bool commit);
 
+/*
+ * Group commit, for many small durable writes from concurrent threads (device reports):
+ * runs fn(st, ctx) inside a savepoint of one transaction shared with the other threads that
+ * call ota_store_group() meanwhile, and returns only once that transaction is committed (one
+ * COMMIT, one flush for the whole group), so an OTA_OK means fn's writes are durable. fn's
+ * store calls (and ota_audit_append()) join the shared transaction, as inside
+ * ota_store_tx_begin/end. When fn returns anything but OTA_OK, its own writes alone are rolled
+ * back and that value is returned; the others' stand. OTA_ERR_DB: the group could not be
+ * committed and nothing of fn's was stored. fn may run on another caller's thread (whichever
+ * commits the group), so it must not depend on its thread; it must not call
+ * ota_store_tx_begin() or ota_store_group(). Inside a bulk or a tx: OTA_ERR_CONFLICT.
+ */
+OTA_WUR enum ota_err ota_store_group(struct ota_store *st,
+				     enum ota_err (*fn)(struct ota_store *st, void *ctx),
+				     void *ctx);
+
 /* ---- identities ---- */
 
 /* *revoked = whether this certificate fingerprint was revoked. */
