@@ -15,11 +15,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -338,6 +340,14 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		*socket_context = calloc(1, sizeof(struct conn_ctx));
+		/* Before the TLS handshake: its small records must not wait for the peer's
+		 * delayed ACK (Nagle), which costs a new connection ~40 ms. */
+		const union MHD_ConnectionInfo *fi =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		int one = 1;
+		if (fi && fi->connect_fd >= 0)
+			(void)setsockopt(fi->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
+					 sizeof(one));
 		if (l->h->deps.cfg->session_tickets) {
 			const union MHD_ConnectionInfo *ci =
 				MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
