@@ -480,8 +480,11 @@ static void group_run(struct ota_store *main_st, struct group_item *list)
 	}
 	if (main_st->writer)
 		st = main_st->writer;
+	LOCK(main_st);
+	bool bulk = main_st->bulk; /* a bulk load is single-threaded: groups refused */
+	UNLOCK(main_st);
 	LOCK(st);
-	if (st->bulk || st->tx) {
+	if (bulk || st->bulk || st->tx) {
 		for (struct group_item *it = list; it; it = it->next)
 			it->rc = OTA_ERR_CONFLICT;
 		goto out;

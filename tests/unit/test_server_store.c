@@ -2,7 +2,8 @@
  * test_server_store.c - the SQLite store on real temporary database files: migrations applied
  * once, a newer schema refused untouched, admission and pinning, one active deployment per
  * device, idempotent event reports that end deployments in the same transaction, releases,
- * roots and revocations.
+ * roots and revocations, and group commit (concurrent writers sharing one transaction, a
+ * failing member rolled back alone).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <pthread.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -230,6 +233,130 @@ static void releases_and_deployments(void **state)
 	assert_int_equal(ota_store_deployment_end(f->st, "d-02", "cancelled", "op", 19), OTA_OK);
 }
 
+/* ---- group commit ---- */
+
+#define G_THREADS 8
+#define G_REPORTS 150
+
+struct g_report {
+	char dep[16];
+	char dev[16];
+	uint64_t seq;
+	bool fail; /* write the event, then fail: it must be rolled back alone */
+	bool dup;
+};
+
+static enum ota_err g_store(struct ota_store *st, void *ctx)
+{
+	struct g_report *g = ctx;
+	struct ota_event ev = {g->seq, "downloading", NULL, NULL, (int64_t)g->seq};
+	enum ota_err e = ota_store_event_add(st, g->dep, g->dev, &ev, NULL, NULL, 20, &g->dup);
+
+	if (e != OTA_OK)
+		return e;
+	/* Inside the group's transaction: no nested one. */
+	if (ota_store_tx_begin(st) != OTA_ERR_CONFLICT)
+		return OTA_ERR_FORBIDDEN;
+	return g->fail ? OTA_ERR_INVALID : OTA_OK;
+}
+
+struct g_thread {
+	struct ota_store *st;
+	int n;
+	int ok, failed_as_asked, other;
+};
+
+static void *g_writer(void *arg)
+{
+	struct g_thread *t = arg;
+
+	for (int i = 0; i < G_REPORTS; i++) {
+		struct g_report g = {.seq = (uint64_t)i + 1, .fail = i % 10 == 3};
+		snprintf(g.dep, sizeof(g.dep), "d-%02x", t->n);
+		snprintf(g.dev, sizeof(g.dev), "dev-%d", t->n);
+		enum ota_err e = ota_store_group(t->st, g_store, &g);
+		if (e == OTA_OK && !g.fail && !g.dup)
+			t->ok++;
+		else if (e == OTA_ERR_INVALID && g.fail)
+			t->failed_as_asked++;
+		else
+			t->other++;
+	}
+	return NULL;
+}
+
+static int g_count(const char *path, const char *where)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	char sql[256];
+	int n = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM deployment_events WHERE %s", where);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return n;
+}
+
+static void group_commit(void **state)
+{
+	struct fx *f = *state;
+	struct ota_release r;
+	struct ota_device d;
+	bool existed, created;
+	char img[65];
+
+	snprintf(img, sizeof(img), "%064d", 7);
+	fill_release(&r, "r1", "1.1.0");
+	assert_int_equal(ota_store_image_add(f->st, img, 100, 1, &existed), OTA_OK);
+	assert_int_equal(ota_store_release_add(f->st, &r, "{}", 2, &existed), OTA_OK);
+	for (int i = 0; i < G_THREADS; i++) {
+		char dev[16], dep[16];
+		snprintf(dev, sizeof(dev), "dev-%d", i);
+		snprintf(dep, sizeof(dep), "d-%02x", i);
+		assert_int_equal(ota_store_device_admit(f->st, dev, dev, 3, &d, &created), OTA_OK);
+		assert_int_equal(ota_store_deployment_create(f->st, dep, dev, "r1", 4), OTA_OK);
+	}
+
+	/* One caller alone: its own group; a failing member leaves nothing. */
+	struct g_report one = {.dep = "d-00", .dev = "dev-0", .seq = 1000};
+	assert_int_equal(ota_store_group(f->st, g_store, &one), OTA_OK);
+	assert_false(one.dup);
+	assert_int_equal(ota_store_group(f->st, g_store, &one), OTA_OK);
+	assert_true(one.dup);
+	struct g_report bad = {.dep = "d-00", .dev = "dev-0", .seq = 1001, .fail = true};
+	assert_int_equal(ota_store_group(f->st, g_store, &bad), OTA_ERR_INVALID);
+	assert_int_equal(g_count(f->path, "seq >= 1000"), 1);
+	/* Not inside a transaction of the caller's own thread's making either. */
+	assert_int_equal(ota_store_bulk_begin(f->st), OTA_OK);
+	assert_int_equal(ota_store_group(f->st, g_store, &bad), OTA_ERR_CONFLICT);
+	assert_int_equal(ota_store_bulk_end(f->st, false), OTA_OK);
+
+	/* Concurrent callers: every success stored once, every failure absent, the rest kept. */
+	pthread_t th[G_THREADS];
+	struct g_thread t[G_THREADS];
+	for (int i = 0; i < G_THREADS; i++) {
+		t[i] = (struct g_thread){.st = f->st, .n = i};
+		assert_int_equal(pthread_create(&th[i], NULL, g_writer, &t[i]), 0);
+	}
+	int ok = 0, failed = 0;
+	for (int i = 0; i < G_THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(t[i].other, 0);
+		ok += t[i].ok;
+		failed += t[i].failed_as_asked;
+	}
+	assert_int_equal(failed, G_THREADS * (G_REPORTS / 10));
+	assert_int_equal(ok, G_THREADS * G_REPORTS - failed);
+	/* Read through another connection: what was acknowledged is committed. */
+	assert_int_equal(g_count(f->path, "seq < 1000"), ok);
+	assert_int_equal(g_count(f->path, "seq < 1000 AND (seq - 1) % 10 = 3"), 0);
+}
+
 static int collect_root(void *ctx, uint32_t version, const char *envelope)
 {
 	(void)envelope;
@@ -262,6 +389,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(admission, setup, teardown),
 		cmocka_unit_test_setup_teardown(releases_and_deployments, setup, teardown),
 		cmocka_unit_test_setup_teardown(roots, setup, teardown),
+		cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
