@@ -64,11 +64,12 @@
 #define MAX_VERSIONS 16
 #define CONNECT_TIMEOUT_MS 10000u
 /*
- * Work that cannot wait (a boot, the next step of an update in progress) goes ahead of polls
- * that are merely due: when the workers fall behind, polls slip, trials do not miss their
- * watchdog.
+ * When a worker falls behind, work that cannot wait goes first: a boot and a running trial
+ * (its buy must beat the watchdog), then the next step of an update in progress, and only then
+ * polls that are due. Polls slip, trials do not miss their watchdog, and new updates start
+ * only as fast as the simulator finishes them.
  */
-#define URGENT_MS 60000u
+enum tier { TIER_TRIAL = 0, TIER_UPDATE, TIER_POLL, TIER__COUNT };
 
 enum fault { F_NONE = 0, F_NEVER_BUY, F_FAIL_HEALTH, F_DROP, F__COUNT };
 static const char *const fault_names[F__COUNT] = {"none", "never-buy", "fail-health", "drop"};
@@ -113,14 +114,17 @@ struct dev {
 	char dropped_dep[FWA_DEP_ID_MAX + 1]; /* deployment whose download was cut once */
 	bool dead;                            /* bricked or could not start */
 	uint64_t due;                         /* wall ms of the next step */
+	enum tier tier;                       /* the worker heap it waits in */
 	_Atomic int vidx;                     /* index into versions[] */
 	_Atomic int phase;                    /* enum fwa_phase, or -1 dead */
 };
 
+/* A worker: one heap by due time per tier; the first tier with a device due runs. */
 struct worker {
 	pthread_t th;
-	struct dev **heap;
-	size_t n;
+	struct dev **heap[TIER__COUNT];
+	size_t n[TIER__COUNT];
+	size_t total;
 	void *scratch;
 };
 
@@ -511,38 +515,42 @@ static bool dev_start(struct dev *d, void *scratch)
 
 static void heap_push(struct worker *w, struct dev *d)
 {
-	size_t i = w->n++;
+	struct dev **h = w->heap[d->tier];
+	size_t i = w->n[d->tier]++;
 
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
 
-		if (w->heap[p]->due <= d->due)
+		if (h[p]->due <= d->due)
 			break;
-		w->heap[i] = w->heap[p];
+		h[i] = h[p];
 		i = p;
 	}
-	w->heap[i] = d;
+	h[i] = d;
+	w->total++;
 }
 
-static struct dev *heap_pop(struct worker *w)
+static struct dev *heap_pop(struct worker *w, enum tier t)
 {
-	struct dev *top = w->heap[0], *last = w->heap[--w->n];
-	size_t i = 0;
+	struct dev **h = w->heap[t];
+	struct dev *top = h[0], *last = h[--w->n[t]];
+	size_t i = 0, n = w->n[t];
 
 	for (;;) {
 		size_t c = 2 * i + 1;
 
-		if (c >= w->n)
+		if (c >= n)
 			break;
-		if (c + 1 < w->n && w->heap[c + 1]->due < w->heap[c]->due)
+		if (c + 1 < n && h[c + 1]->due < h[c]->due)
 			c++;
-		if (last->due <= w->heap[c]->due)
+		if (last->due <= h[c]->due)
 			break;
-		w->heap[i] = w->heap[c];
+		h[i] = h[c];
 		i = c;
 	}
-	if (w->n)
-		w->heap[i] = last;
+	if (n)
+		h[i] = last;
+	w->total--;
 	return top;
 }
 
@@ -569,7 +577,8 @@ static void turn(struct worker *w, struct dev *d)
 			kill_dev(d);
 			return;
 		}
-		d->due = now - URGENT_MS;
+		d->due = now;
+		d->tier = TIER_TRIAL;
 		heap_push(w, d);
 		return;
 	}
@@ -589,7 +598,8 @@ static void turn(struct worker *w, struct dev *d)
 			kill_dev(d);
 			return;
 		}
-		d->due = now - URGENT_MS;
+		d->due = now;
+		d->tier = TIER_TRIAL;
 		heap_push(w, d);
 		return;
 	}
@@ -598,10 +608,13 @@ static void turn(struct worker *w, struct dev *d)
 	left = fwa_sim_watchdog_left(&d->sim);
 	if (wait > left)
 		wait = left;
-	if (wait == 0 && (d->sim.trial || !fwa_agent_idle(&d->agent)))
-		d->due = now - URGENT_MS;
+	d->due = now + virt_to_wall_delay(wait);
+	if (d->sim.trial || d->agent.st.phase == FWA_PHASE_TRIAL)
+		d->tier = TIER_TRIAL; /* a trial's reports and buy, or waiting for its revert */
+	else if (wait == 0 && !fwa_agent_idle(&d->agent))
+		d->tier = TIER_UPDATE;
 	else
-		d->due = now + virt_to_wall_delay(wait);
+		d->tier = TIER_POLL;
 	heap_push(w, d);
 }
 
@@ -609,12 +622,20 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	while (!stop && w->n) {
-		uint64_t now = wall_ms();
-		struct dev *d = w->heap[0];
+	while (!stop && w->total) {
+		uint64_t now = wall_ms(), next = UINT64_MAX;
+		int t, run = -1;
 
-		if (d->due > now) {
-			uint64_t ms = d->due - now;
+		for (t = 0; t < TIER__COUNT && run < 0; t++) {
+			if (!w->n[t])
+				continue;
+			if (w->heap[t][0]->due <= now)
+				run = t;
+			else if (w->heap[t][0]->due < next)
+				next = w->heap[t][0]->due;
+		}
+		if (run < 0) {
+			uint64_t ms = next - now;
 			struct timespec ts;
 
 			if (ms > 100)
@@ -624,7 +645,7 @@ static void *worker_main(void *arg)
 			nanosleep(&ts, NULL);
 			continue;
 		}
-		turn(w, heap_pop(w));
+		turn(w, heap_pop(w, (enum tier)run));
 	}
 	return NULL;
 }
@@ -1063,9 +1084,13 @@ int main(int argc, char **argv)
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
 	for (unsigned t = 0; t < o.threads; t++) {
-		ws[t].heap = calloc(o.devices / o.threads + 1, sizeof(struct dev *));
+		for (int k = 0; k < TIER__COUNT; k++) {
+			ws[t].heap[k] = calloc(o.devices / o.threads + 1, sizeof(struct dev *));
+			if (!ws[t].heap[k])
+				die("%s", "out of memory");
+		}
 		ws[t].scratch = aligned_alloc(8, (FWA_AGENT_SCRATCH_SIZE + 7) / 8 * 8);
-		if (!ws[t].heap || !ws[t].scratch)
+		if (!ws[t].scratch)
 			die("%s", "out of memory");
 	}
 	setup_end = wall_ms();
@@ -1079,6 +1104,7 @@ int main(int argc, char **argv)
 			kill_dev(d);
 			continue;
 		}
+		d->tier = TIER_POLL;
 		d->due = setup_end + virt_to_wall_delay((uint64_t)(unit(o.seed * 7919u + i) *
 		                                                   o.start_spread_s * 1000.0));
 		heap_push(w, d);
@@ -1124,7 +1150,8 @@ int main(int argc, char **argv)
 		fwa_sim_close(&devs[i].sim);
 	}
 	for (unsigned t = 0; t < o.threads; t++) {
-		free(ws[t].heap);
+		for (int k = 0; k < TIER__COUNT; k++)
+			free(ws[t].heap[k]);
 		free(ws[t].scratch);
 	}
 	free(ws);
