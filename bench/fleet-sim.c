@@ -25,7 +25,8 @@
  *
  * Output: a progress line on stderr once a second; on SIGINT/SIGTERM or --max-seconds, a
  * summary on stdout of "key value" lines. Exit status 0 when devices checked in, 1 when
- * nothing could be measured, 64 on usage errors.
+ * nothing could be measured or the setup failed (a bad argument, a file that cannot be read,
+ * a server that is not loopback), 64 when a required argument is missing.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

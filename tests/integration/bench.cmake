@@ -4,6 +4,12 @@
 set(bench_scripts compare-nginx fleet-scale ingest)
 if(TARGET ota-fleet-sim)
 	list(APPEND bench_scripts fleet-sim) # needs the POSIX agent and the signer too
+	# The simulator refuses a server that is not loopback before it mints or sends anything.
+	add_test(NAME bench_fleet_sim_refuses_remote
+		COMMAND ota-fleet-sim --server 192.0.2.1:443 --server-ca /nonexistent
+			--ca-cert /nonexistent --ca-key /nonexistent --root /nonexistent)
+	set_tests_properties(bench_fleet_sim_refuses_remote PROPERTIES LABELS integration
+		PASS_REGULAR_EXPRESSION "refusing server 192.0.2.1:443")
 endif()
 foreach(script ${bench_scripts})
 	add_test(NAME bench_smoke_${script}
