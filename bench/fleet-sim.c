@@ -158,9 +158,9 @@ static char versions[MAX_VERSIONS][FWA_SEMVER_MAX + 1];
 static _Atomic int nversions;
 
 /* Counters, updated by the workers, read by the progress line and the summary. */
-static _Atomic uint64_t c_steps, c_checkins, c_handshakes, c_resumed, c_connect_fail,
-    c_bytes_in, c_bytes_out, c_downloads, c_trials, c_bought, c_reverts, c_watchdog, c_boots,
-    c_drops, c_fault_trials[F__COUNT];
+static _Atomic uint64_t c_steps, c_checkins, c_handshakes, c_resumed, c_connect_fail, c_bytes_in,
+    c_bytes_out, c_downloads, c_trials, c_bought, c_reverts, c_watchdog, c_boots, c_drops,
+    c_fault_trials[F__COUNT];
 static _Atomic uint64_t c_err[FWA_ERR__COUNT];
 
 static uint64_t wall_ms(void)
@@ -305,8 +305,8 @@ static enum fwa_err t_connect(void *ctx)
 	      getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0))
 		goto fail;
 	d->ssl = SSL_new(ssl_ctx);
-	if (!d->ssl || SSL_set_fd(d->ssl, d->fd) != 1 || SSL_use_certificate(d->ssl, d->cert) != 1 ||
-	    SSL_use_PrivateKey(d->ssl, d->key) != 1)
+	if (!d->ssl || SSL_set_fd(d->ssl, d->fd) != 1 ||
+	    SSL_use_certificate(d->ssl, d->cert) != 1 || SSL_use_PrivateKey(d->ssl, d->key) != 1)
 		goto fail;
 	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(d->ssl), "127.0.0.1") != 1)
 		goto fail;
@@ -380,7 +380,8 @@ static enum fwa_err t_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms
 			return FWA_OK;
 		}
 		if (ssl_wait(d, r, timeout_ms) < 0) {
-			if (SSL_get_error(d->ssl, r) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+			if (SSL_get_error(d->ssl, r) == SSL_ERROR_SYSCALL &&
+			    ERR_peek_error() == 0) {
 				*got = 0;
 				return FWA_OK;
 			}
@@ -755,8 +756,8 @@ static int factory_flash(size_t *size)
 
 	if (!img)
 		die("%s", "out of memory");
-	n = fwa_sim_mkimage(o.version, o.secver, o.hw, SIM_FAULT_NONE, o.image_size - SIM_PAGE,
-	                    img, o.slot_size);
+	n = fwa_sim_mkimage(o.version, o.secver, o.hw, SIM_FAULT_NONE, o.image_size - SIM_PAGE, img,
+	                    o.slot_size);
 	if (n < 0)
 		die("%s", "the factory image does not fit --slot-size (or a bad --version/--hw)");
 	if (fwa_sim_open_mem(&t, o.slot_size) < 0)
@@ -880,16 +881,17 @@ static void progress(uint64_t now, uint64_t *last_checkins, uint64_t *last_ms, b
 
 	counts(pv, pp, &dead);
 	for (int i = 0; i < nv && len < sizeof(vers) - 40; i++)
-		len += (size_t)snprintf(vers + len, sizeof(vers) - len, " %s:%u", versions[i], pv[i]);
+		len +=
+		    (size_t)snprintf(vers + len, sizeof(vers) - len, " %s:%u", versions[i], pv[i]);
 	fprintf(stderr,
 	        "%s[%4.0fs] check-ins %llu (%.0f/s) |%s | downloading %u trial %u | "
 	        "updated %llu reverted %llu | %.1f MB in%s",
 	        tty ? "\r" : "", (double)(now - t0_ms) / 1000.0, (unsigned long long)ck,
-	        dt > 0 ? (double)(ck - *last_checkins) / dt : 0.0, vers,
-	        pp[FWA_PHASE_DOWNLOADING], pp[FWA_PHASE_TRIAL] + pp[FWA_PHASE_TRIAL_PENDING],
+	        dt > 0 ? (double)(ck - *last_checkins) / dt : 0.0, vers, pp[FWA_PHASE_DOWNLOADING],
+	        pp[FWA_PHASE_TRIAL] + pp[FWA_PHASE_TRIAL_PENDING],
 	        (unsigned long long)atomic_load(&c_bought),
-	        (unsigned long long)atomic_load(&c_reverts),
-	        (double)atomic_load(&c_bytes_in) / 1e6, tty ? "\033[K" : "\n");
+	        (unsigned long long)atomic_load(&c_reverts), (double)atomic_load(&c_bytes_in) / 1e6,
+	        tty ? "\033[K" : "\n");
 	fflush(stderr);
 	*last_checkins = ck;
 	*last_ms = now;
@@ -955,15 +957,16 @@ static void summary(double elapsed, long setup_ms)
 
 static void usage(FILE *f)
 {
-	fputs("usage: ota-fleet-sim --server 127.0.0.1:PORT --server-ca FILE --ca-cert FILE\n"
-	      "         --ca-key FILE --root FILE [--devices N] [--threads W] [--seed S]\n"
-	      "         [--hw VARIANT] [--version V] [--security-version N] [--prefix P]\n"
-	      "         [--image-size BYTES] [--slot-size BYTES] [--never-buy RATE]\n"
-	      "         [--fail-health RATE] [--drop RATE] [--time-scale S]\n"
-	      "         [--start-spread SECONDS] [--max-seconds S] [--quiet]\n"
-	      "Runs until SIGINT/SIGTERM or --max-seconds, then prints the summary.\n"
-	      "RATE is a fraction of the devices (0..1); faults are drawn per device from --seed.\n",
-	      f);
+	fputs(
+	    "usage: ota-fleet-sim --server 127.0.0.1:PORT --server-ca FILE --ca-cert FILE\n"
+	    "         --ca-key FILE --root FILE [--devices N] [--threads W] [--seed S]\n"
+	    "         [--hw VARIANT] [--version V] [--security-version N] [--prefix P]\n"
+	    "         [--image-size BYTES] [--slot-size BYTES] [--never-buy RATE]\n"
+	    "         [--fail-health RATE] [--drop RATE] [--time-scale S]\n"
+	    "         [--start-spread SECONDS] [--max-seconds S] [--quiet]\n"
+	    "Runs until SIGINT/SIGTERM or --max-seconds, then prints the summary.\n"
+	    "RATE is a fraction of the devices (0..1); faults are drawn per device from --seed.\n",
+	    f);
 }
 
 static double parse_rate(const char *s)
@@ -990,16 +993,29 @@ static unsigned long parse_u(const char *s, unsigned long max)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"server", 1, 0, 's'},      {"server-ca", 1, 0, 'C'},   {"ca-cert", 1, 0, 'c'},
-	    {"ca-key", 1, 0, 'k'},      {"root", 1, 0, 'r'},        {"devices", 1, 0, 'n'},
-	    {"threads", 1, 0, 't'},     {"seed", 1, 0, 'S'},        {"hw", 1, 0, 'w'},
-	    {"version", 1, 0, 'v'},     {"security-version", 1, 0, 'V'},
-	    {"prefix", 1, 0, 'p'},      {"image-size", 1, 0, 'i'},  {"slot-size", 1, 0, 'z'},
-	    {"never-buy", 1, 0, 'B'},   {"fail-health", 1, 0, 'H'}, {"drop", 1, 0, 'D'},
-	    {"time-scale", 1, 0, 'T'},  {"start-spread", 1, 0, 'P'},
-	    {"max-seconds", 1, 0, 'M'}, {"quiet", 0, 0, 'q'},       {"help", 0, 0, 'h'},
-	    {0, 0, 0, 0}};
+	static const struct option lo[] = {{"server", 1, 0, 's'},
+	                                   {"server-ca", 1, 0, 'C'},
+	                                   {"ca-cert", 1, 0, 'c'},
+	                                   {"ca-key", 1, 0, 'k'},
+	                                   {"root", 1, 0, 'r'},
+	                                   {"devices", 1, 0, 'n'},
+	                                   {"threads", 1, 0, 't'},
+	                                   {"seed", 1, 0, 'S'},
+	                                   {"hw", 1, 0, 'w'},
+	                                   {"version", 1, 0, 'v'},
+	                                   {"security-version", 1, 0, 'V'},
+	                                   {"prefix", 1, 0, 'p'},
+	                                   {"image-size", 1, 0, 'i'},
+	                                   {"slot-size", 1, 0, 'z'},
+	                                   {"never-buy", 1, 0, 'B'},
+	                                   {"fail-health", 1, 0, 'H'},
+	                                   {"drop", 1, 0, 'D'},
+	                                   {"time-scale", 1, 0, 'T'},
+	                                   {"start-spread", 1, 0, 'P'},
+	                                   {"max-seconds", 1, 0, 'M'},
+	                                   {"quiet", 0, 0, 'q'},
+	                                   {"help", 0, 0, 'h'},
+	                                   {0, 0, 0, 0}};
 	struct worker *ws;
 	X509 *ca;
 	EVP_PKEY *ca_key;
@@ -1011,33 +1027,77 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 's': o.server = optarg; break;
-		case 'C': o.server_ca = optarg; break;
-		case 'c': o.ca_cert = optarg; break;
-		case 'k': o.ca_key = optarg; break;
-		case 'r': o.root = optarg; break;
-		case 'n': o.devices = (unsigned)parse_u(optarg, 1000000); break;
-		case 't': o.threads = (unsigned)parse_u(optarg, 256); break;
-		case 'S': o.seed = parse_u(optarg, ~0ul); break;
-		case 'w': o.hw = optarg; break;
-		case 'v': o.version = optarg; break;
-		case 'V': o.secver = (unsigned)parse_u(optarg, 0xffffffffu); break;
-		case 'p': o.prefix = optarg; break;
-		case 'i': o.image_size = (unsigned)parse_u(optarg, 64u << 20); break;
-		case 'z': o.slot_size = (unsigned)parse_u(optarg, 64u << 20); break;
-		case 'B': o.rate[F_NEVER_BUY] = parse_rate(optarg); break;
-		case 'H': o.rate[F_FAIL_HEALTH] = parse_rate(optarg); break;
-		case 'D': o.rate[F_DROP] = parse_rate(optarg); break;
+		case 's':
+			o.server = optarg;
+			break;
+		case 'C':
+			o.server_ca = optarg;
+			break;
+		case 'c':
+			o.ca_cert = optarg;
+			break;
+		case 'k':
+			o.ca_key = optarg;
+			break;
+		case 'r':
+			o.root = optarg;
+			break;
+		case 'n':
+			o.devices = (unsigned)parse_u(optarg, 1000000);
+			break;
+		case 't':
+			o.threads = (unsigned)parse_u(optarg, 256);
+			break;
+		case 'S':
+			o.seed = parse_u(optarg, ~0ul);
+			break;
+		case 'w':
+			o.hw = optarg;
+			break;
+		case 'v':
+			o.version = optarg;
+			break;
+		case 'V':
+			o.secver = (unsigned)parse_u(optarg, 0xffffffffu);
+			break;
+		case 'p':
+			o.prefix = optarg;
+			break;
+		case 'i':
+			o.image_size = (unsigned)parse_u(optarg, 64u << 20);
+			break;
+		case 'z':
+			o.slot_size = (unsigned)parse_u(optarg, 64u << 20);
+			break;
+		case 'B':
+			o.rate[F_NEVER_BUY] = parse_rate(optarg);
+			break;
+		case 'H':
+			o.rate[F_FAIL_HEALTH] = parse_rate(optarg);
+			break;
+		case 'D':
+			o.rate[F_DROP] = parse_rate(optarg);
+			break;
 		case 'T':
 			o.time_scale = strtod(optarg, &end);
 			if (*end || !(o.time_scale >= 0.01 && o.time_scale <= 1000))
 				die("bad --time-scale '%s' (0.01..1000)", optarg);
 			break;
-		case 'P': o.start_spread_s = (unsigned)parse_u(optarg, 86400); break;
-		case 'M': o.max_seconds = (unsigned)parse_u(optarg, 86400 * 7); break;
-		case 'q': o.quiet = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_USAGE;
+		case 'P':
+			o.start_spread_s = (unsigned)parse_u(optarg, 86400);
+			break;
+		case 'M':
+			o.max_seconds = (unsigned)parse_u(optarg, 86400 * 7);
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc || !o.server || !o.server_ca || !o.ca_cert || !o.ca_key || !o.root ||
