@@ -4,7 +4,7 @@
  * the NDJSON export read in bounded pieces, and the verifier shared by the API and the offline
  * command (ota-audit-verify). The log is a part of the store (its entries must commit with the
  * changes they record), so its SQL lives here on the store's connection through
- * store/store_priv.h, under the store's lock.
+ * store/internal.h, under the store's lock.
  */
 #include "audit/audit.h"
 
@@ -24,7 +24,7 @@
 #include <openssl/pem.h>
 
 #include "common/log.h"
-#include "store/store_priv.h"
+#include "store/internal.h"
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define SIG_CONTEXT "ota-audit-checkpoint-v1"
@@ -150,15 +150,15 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 	    !json_text_ok(e->after))
 		return OTA_ERR_INVALID;
 
-	ota_store_lock(st);
-	if (!ota_store_in_tx(st)) {
+	ota_store__lock(st);
+	if (!ota_store__in_tx(st)) {
 		rc = ota_store_tx_begin(st);
 		if (rc != OTA_OK)
 			goto out;
 		own = true;
 	}
 	rc = OTA_ERR_DB;
-	q = ota_store_stmt(st, SQL_HEAD);
+	q = ota_store__stmt(st, SQL_HEAD);
 	if (!q)
 		goto out;
 	s = sqlite3_step(q);
@@ -166,7 +166,7 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 		seq = (uint64_t)sqlite3_column_int64(q, 0) + 1;
 		snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(q, 1));
 	} else if (s != SQLITE_DONE) {
-		log_err("audit: head: %s", sqlite3_errmsg(ota_store_db(st)));
+		log_err("audit: head: %s", sqlite3_errmsg(ota_store__db(st)));
 		goto out;
 	}
 	sqlite3_reset(q);
@@ -180,7 +180,7 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 		rc = OTA_ERR_NOMEM;
 		goto out;
 	}
-	q = ota_store_stmt(st, SQL_INSERT);
+	q = ota_store__stmt(st, SQL_INSERT);
 	if (!q)
 		goto out;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
@@ -194,7 +194,7 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 	sqlite3_bind_text(q, 13, prev, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 14, hash, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE) {
-		log_err("audit: append %s: %s", e->action, sqlite3_errmsg(ota_store_db(st)));
+		log_err("audit: append %s: %s", e->action, sqlite3_errmsg(ota_store__db(st)));
 		goto out;
 	}
 	if (seq_out)
@@ -209,7 +209,7 @@ out:
 		if (rc == OTA_OK)
 			rc = e2;
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -381,10 +381,10 @@ enum ota_err ota_audit_checkpoint(struct ota_audit *a, int64_t now, uint64_t *se
 	EVP_MD_CTX *md = NULL;
 
 	pthread_mutex_lock(&a->lock);
-	ota_store_lock(st);
+	ota_store__lock(st);
 	if (ota_store_tx_begin(st) != OTA_OK)
 		goto unlock;
-	q = ota_store_stmt(st, SQL_HEAD);
+	q = ota_store__stmt(st, SQL_HEAD);
 	if (!q)
 		goto out;
 	if (sqlite3_step(q) == SQLITE_ROW) {
@@ -392,7 +392,7 @@ enum ota_err ota_audit_checkpoint(struct ota_audit *a, int64_t now, uint64_t *se
 		snprintf(hash, sizeof(hash), "%s", (const char *)sqlite3_column_text(q, 1));
 	}
 	sqlite3_reset(q);
-	q = ota_store_stmt(st, SQL_CP_HEAD);
+	q = ota_store__stmt(st, SQL_CP_HEAD);
 	if (!q)
 		goto out;
 	if (sqlite3_step(q) == SQLITE_ROW)
@@ -415,7 +415,7 @@ enum ota_err ota_audit_checkpoint(struct ota_audit *a, int64_t now, uint64_t *se
 		rc = OTA_ERR_NOMEM;
 		goto out;
 	}
-	q = ota_store_stmt(st, SQL_CP_INSERT);
+	q = ota_store__stmt(st, SQL_CP_INSERT);
 	if (!q)
 		goto out;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)head);
@@ -425,7 +425,7 @@ enum ota_err ota_audit_checkpoint(struct ota_audit *a, int64_t now, uint64_t *se
 	int s = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (s != SQLITE_DONE) {
-		log_err("audit: checkpoint: %s", sqlite3_errmsg(ota_store_db(st)));
+		log_err("audit: checkpoint: %s", sqlite3_errmsg(ota_store__db(st)));
 		goto out;
 	}
 	rc = OTA_OK;
@@ -437,7 +437,7 @@ out : {
 	if (rc == OTA_OK && seq_out)
 		*seq_out = head;
 unlock:
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	pthread_mutex_unlock(&a->lock);
 	EVP_MD_CTX_free(md);
 	free(sig64);
@@ -487,8 +487,8 @@ enum ota_err ota_audit_query(struct ota_store *st, const struct ota_audit_filter
 	*more = false;
 	if (f->limit < 1 || f->limit > 1000)
 		return OTA_ERR_INVALID;
-	ota_store_lock(st);
-	q = ota_store_stmt(st, SQL_QUERY);
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_QUERY);
 	if (!q)
 		goto out;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)f->after_seq);
@@ -514,14 +514,14 @@ enum ota_err ota_audit_query(struct ota_store *st, const struct ota_audit_filter
 		}
 	}
 	if (s != SQLITE_DONE && s != SQLITE_ROW) {
-		log_err("audit: query: %s", sqlite3_errmsg(ota_store_db(st)));
+		log_err("audit: query: %s", sqlite3_errmsg(ota_store__db(st)));
 		goto out;
 	}
 	rc = OTA_OK;
 out:
 	if (q)
 		sqlite3_reset(q);
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -622,8 +622,8 @@ static bool fetch(struct ota_audit_export *x)
 	bool ok = false;
 	sqlite3_stmt *q;
 
-	ota_store_lock(st);
-	q = ota_store_stmt(st, SQL_CPS);
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_CPS);
 	if (!q)
 		goto out;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)x->next - 1);
@@ -638,7 +638,7 @@ static bool fetch(struct ota_audit_export *x)
 		ncp++;
 	}
 	sqlite3_reset(q);
-	q = ota_store_stmt(st, SQL_ROWS);
+	q = ota_store__stmt(st, SQL_ROWS);
 	if (!q)
 		goto out;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)x->next - 1);
@@ -660,7 +660,7 @@ static bool fetch(struct ota_audit_export *x)
 	sqlite3_reset(q);
 	ok = want == upto + 1;
 out:
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	for (; ci < ncp; ci++)
 		free(cpl[ci]);
 	if (!ok)
@@ -830,11 +830,11 @@ enum ota_err ota_audit_verify_db(struct ota_audit *a, struct ota_audit_verdict *
 		int64_t cpat[BATCH];
 		unsigned ncp = 0, ci = 0;
 
-		ota_store_lock(st);
-		sqlite3_stmt *q = ota_store_stmt(st, SQL_CPS);
+		ota_store__lock(st);
+		sqlite3_stmt *q = ota_store__stmt(st, SQL_CPS);
 		if (!q) {
 			rc = OTA_ERR_DB;
-			ota_store_unlock(st);
+			ota_store__unlock(st);
 			break;
 		}
 		sqlite3_bind_int64(q, 1, (sqlite3_int64)from);
@@ -848,7 +848,7 @@ enum ota_err ota_audit_verify_db(struct ota_audit *a, struct ota_audit_verdict *
 			ncp++;
 		}
 		sqlite3_reset(q);
-		q = ota_store_stmt(st, SQL_ROWS);
+		q = ota_store__stmt(st, SQL_ROWS);
 		if (!q) {
 			rc = OTA_ERR_DB;
 		} else {
@@ -876,7 +876,7 @@ enum ota_err ota_audit_verify_db(struct ota_audit *a, struct ota_audit_verdict *
 			}
 			sqlite3_reset(q);
 		}
-		ota_store_unlock(st);
+		ota_store__unlock(st);
 		for (unsigned i = 0; i < ncp; i++)
 			free(cps64[i]);
 		if (got < BATCH)

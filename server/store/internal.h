@@ -1,28 +1,41 @@
 /*
- * store/internal.h - what store.c lends the store's other files (rollout_store.c): the
- * handle's lock, its connection, its transaction helpers and a cache of prepared statements.
- * Not for use outside store/.
+ * store/internal.h - what store.c lends the store's other files (mgmt_store.c,
+ * rollout_store.c) and the audit log, which writes inside the store's transactions: the
+ * connection, the handle's lock, transactions that join a caller's, and one cache of prepared
+ * statements keyed by the address of their (static) SQL text. Nothing outside server/store/
+ * and server/audit/ includes it.
+ *
+ * Rules: hold ota_store__lock() around every use of the connection and of a statement from
+ * ota_store__stmt(); the statement comes reset and unbound; hand it back with
+ * ota_store__done() (reset, bindings cleared) before unlocking.
  */
 #ifndef OTA_STORE_INTERNAL_H
 #define OTA_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
 #include "store/store.h"
 
-#define OTA_STORE_EXT_STMTS 64
+#define OTA_STORE_EXTRA_STMTS 128
 
+sqlite3 *ota_store__db(struct ota_store *st);
 void ota_store__lock(struct ota_store *st);
 void ota_store__unlock(struct ota_store *st);
-sqlite3 *ota_store__db(struct ota_store *st);
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK, joining a bulk load like store.c's own calls. */
+/* Whether the calling thread's calls join a transaction already (ota_store_tx_begin(), a
+ * group or a bulk load): then do not BEGIN or COMMIT. */
+bool ota_store__in_tx(struct ota_store *st);
+/* The statement for `sql` (a static string: its address is the key), prepared on first use;
+ * NULL (logged) when the text cannot be prepared or the cache is full. */
+sqlite3_stmt *ota_store__stmt(struct ota_store *st, const char *sql);
+void ota_store__done(sqlite3_stmt *q);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK, joining a transaction already open like store.c's own
+ * calls. */
 enum ota_err ota_store__begin(struct ota_store *st);
 enum ota_err ota_store__commit(struct ota_store *st);
 void ota_store__rollback(struct ota_store *st);
-/* Statement `slot` (< OTA_STORE_EXT_STMTS) prepared once from sql, reset and unbound after
- * each use by ota_store__done(); NULL (logged) when it cannot be prepared. */
-sqlite3_stmt *ota_store__stmt(struct ota_store *st, unsigned slot, const char *sql);
-void ota_store__done(sqlite3_stmt *q);
 
 /*
  * Called by ota_store_event_add() inside its transaction for each new event: moves the
@@ -30,7 +43,7 @@ void ota_store__done(sqlite3_stmt *q);
  * counters in step. OTA_OK when the deployment belongs to no rollout.
  */
 enum ota_err ota_store__rollout_note_event(struct ota_store *st, const char *deployment_id,
-                                           const char *status, const char *end_status,
-                                           const char *end_reason, int64_t now);
+					   const char *status, const char *end_status,
+					   const char *end_reason, int64_t now);
 
 #endif

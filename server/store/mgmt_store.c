@@ -1,7 +1,7 @@
 /*
  * store/mgmt_store.c - the SQLite side of mgmt_store.h: principals, API tokens, the device
  * life cycle and listing, deployment history, and deleting unused releases and images. Runs on
- * store.c's connection and lock (store_priv.h); each writing call is one transaction unless
+ * store.c's connection and lock (store/internal.h); each writing call is one transaction unless
  * the caller holds one open.
  */
 #include "store/mgmt_store.h"
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "store/store_priv.h"
+#include "store/internal.h"
 
 /* ---- small helpers ---- */
 
@@ -31,14 +31,14 @@ static void bind(sqlite3_stmt *q, int i, const char *s)
 
 static enum ota_err fail(struct ota_store *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(ota_store_db(st)));
+	log_err("store: %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
 	return OTA_ERR_DB;
 }
 
 /* A transaction of our own unless the caller's is open. */
 static enum ota_err tx_open(struct ota_store *st, bool *own)
 {
-	*own = !ota_store_in_tx(st);
+	*own = !ota_store__in_tx(st);
 	return *own ? ota_store_tx_begin(st) : OTA_OK;
 }
 
@@ -54,7 +54,7 @@ static enum ota_err tx_close(struct ota_store *st, bool own, enum ota_err rc)
 static enum ota_err exec1(struct ota_store *st, const char *sql, const char *a, const char *b,
                           int64_t n, int *changes)
 {
-	sqlite3_stmt *q = ota_store_stmt(st, sql);
+	sqlite3_stmt *q = ota_store__stmt(st, sql);
 	int s;
 
 	if (!q)
@@ -65,7 +65,7 @@ static enum ota_err exec1(struct ota_store *st, const char *sql, const char *a, 
 	s = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (s != SQLITE_DONE) {
-		int ext = sqlite3_extended_errcode(ota_store_db(st));
+		int ext = sqlite3_extended_errcode(ota_store__db(st));
 		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
 			return OTA_ERR_CONFLICT;
 		if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -75,14 +75,14 @@ static enum ota_err exec1(struct ota_store *st, const char *sql, const char *a, 
 		return fail(st, sql);
 	}
 	if (changes)
-		*changes = sqlite3_changes(ota_store_db(st));
+		*changes = sqlite3_changes(ota_store__db(st));
 	return OTA_OK;
 }
 
 static bool table_exists(struct ota_store *st, const char *name)
 {
 	static const char sql[] = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1";
-	sqlite3_stmt *q = ota_store_stmt(st, sql);
+	sqlite3_stmt *q = ota_store__stmt(st, sql);
 	bool yes;
 
 	if (!q)
@@ -110,17 +110,17 @@ enum ota_err ota_store_principal_add(struct ota_store *st, const char *name, con
 	bool own;
 	sqlite3_stmt *q;
 
-	ota_store_lock(st);
+	ota_store__lock(st);
 	if (tx_open(st, &own) != OTA_OK)
 		goto unlock;
-	q = ota_store_stmt(st, SQL_P_ADD);
+	q = ota_store__stmt(st, SQL_P_ADD);
 	if (q) {
 		bind(q, 1, name);
 		bind(q, 2, role);
 		sqlite3_bind_int64(q, 3, now);
 		bind(q, 4, by);
 		int s = sqlite3_step(q);
-		int ext = sqlite3_extended_errcode(ota_store_db(st));
+		int ext = sqlite3_extended_errcode(ota_store__db(st));
 		sqlite3_reset(q);
 		if (s == SQLITE_DONE)
 			rc = OTA_OK;
@@ -133,7 +133,7 @@ enum ota_err ota_store_principal_add(struct ota_store *st, const char *name, con
 	}
 	rc = tx_close(st, own, rc);
 unlock:
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -151,8 +151,8 @@ enum ota_err ota_store_principal_get(struct ota_store *st, const char *name,
                                      struct ota_principal *out)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	ota_store_lock(st);
-	sqlite3_stmt *q = ota_store_stmt(st, SQL_P_GET);
+	ota_store__lock(st);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_P_GET);
 	if (q) {
 		bind(q, 1, name);
 		int s = sqlite3_step(q);
@@ -164,7 +164,7 @@ enum ota_err ota_store_principal_get(struct ota_store *st, const char *name,
 		}
 		sqlite3_reset(q);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -174,7 +174,7 @@ enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *
 	bool own;
 	int n = 0;
 
-	ota_store_lock(st);
+	ota_store__lock(st);
 	rc = tx_open(st, &own);
 	if (rc == OTA_OK) {
 		rc = exec1(st, SQL_P_DISABLE, name, NULL, disabled ? 1 : 0, &n);
@@ -182,7 +182,7 @@ enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *
 			rc = OTA_ERR_NOT_FOUND;
 		rc = tx_close(st, own, rc);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -192,8 +192,8 @@ enum ota_err ota_store_principal_list(struct ota_store *st,
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
-	ota_store_lock(st);
-	sqlite3_stmt *q = ota_store_stmt(st, SQL_P_LIST);
+	ota_store__lock(st);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_P_LIST);
 	if (q) {
 		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 			struct ota_principal p;
@@ -203,7 +203,7 @@ enum ota_err ota_store_principal_list(struct ota_store *st,
 		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "principal list");
 		sqlite3_reset(q);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -228,10 +228,10 @@ enum ota_err ota_store_token_add(struct ota_store *st, const char *id, const cha
 	enum ota_err rc = OTA_ERR_DB;
 	bool own;
 
-	ota_store_lock(st);
+	ota_store__lock(st);
 	if (tx_open(st, &own) != OTA_OK)
 		goto unlock;
-	sqlite3_stmt *q = ota_store_stmt(st, SQL_T_ADD);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_T_ADD);
 	if (q) {
 		bind(q, 1, id);
 		bind(q, 2, principal);
@@ -240,7 +240,7 @@ enum ota_err ota_store_token_add(struct ota_store *st, const char *id, const cha
 		sqlite3_bind_int64(q, 5, expires_at);
 		bind(q, 6, by);
 		int s = sqlite3_step(q);
-		int ext = sqlite3_extended_errcode(ota_store_db(st));
+		int ext = sqlite3_extended_errcode(ota_store__db(st));
 		sqlite3_reset(q);
 		if (s == SQLITE_DONE)
 			rc = OTA_OK;
@@ -253,7 +253,7 @@ enum ota_err ota_store_token_add(struct ota_store *st, const char *id, const cha
 	}
 	rc = tx_close(st, own, rc);
 unlock:
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -274,8 +274,8 @@ static enum ota_err token_one(struct ota_store *st, const char *sql, const char 
                               struct ota_token *out)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	ota_store_lock(st);
-	sqlite3_stmt *q = ota_store_stmt(st, sql);
+	ota_store__lock(st);
+	sqlite3_stmt *q = ota_store__stmt(st, sql);
 	if (q) {
 		bind(q, 1, key);
 		int s = sqlite3_step(q);
@@ -287,7 +287,7 @@ static enum ota_err token_one(struct ota_store *st, const char *sql, const char 
 		}
 		sqlite3_reset(q);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -308,7 +308,7 @@ enum ota_err ota_store_token_revoke(struct ota_store *st, const char *id, int64_
 	int n = 0;
 	struct ota_token t;
 
-	ota_store_lock(st);
+	ota_store__lock(st);
 	rc = tx_open(st, &own);
 	if (rc == OTA_OK) {
 		rc = exec1(st, SQL_T_REVOKE, id, NULL, now, &n);
@@ -317,7 +317,7 @@ enum ota_err ota_store_token_revoke(struct ota_store *st, const char *id, int64_
 			                                                : OTA_ERR_NOT_FOUND;
 		rc = tx_close(st, own, rc);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -326,8 +326,8 @@ enum ota_err ota_store_token_list(struct ota_store *st,
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
-	ota_store_lock(st);
-	sqlite3_stmt *q = ota_store_stmt(st, SQL_T_LIST);
+	ota_store__lock(st);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_T_LIST);
 	if (q) {
 		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 			struct ota_token t;
@@ -337,7 +337,7 @@ enum ota_err ota_store_token_list(struct ota_store *st,
 		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "token list");
 		sqlite3_reset(q);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -413,8 +413,8 @@ enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
                                    struct ota_device_info *out)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	ota_store_lock(st);
-	sqlite3_stmt *q = ota_store_stmt(st, SQL_D_INFO);
+	ota_store__lock(st);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_INFO);
 	if (q) {
 		bind(q, 1, id);
 		int s = sqlite3_step(q);
@@ -426,7 +426,7 @@ enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
 		}
 		sqlite3_reset(q);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -438,7 +438,7 @@ static enum ota_err write1(struct ota_store *st, const char *sql, const char *a,
 	bool own;
 	int changes = 0;
 
-	ota_store_lock(st);
+	ota_store__lock(st);
 	rc = tx_open(st, &own);
 	if (rc == OTA_OK) {
 		rc = exec1(st, sql, a, b, n, &changes);
@@ -446,7 +446,7 @@ static enum ota_err write1(struct ota_store *st, const char *sql, const char *a,
 			rc = OTA_ERR_NOT_FOUND;
 		rc = tx_close(st, own, rc);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -456,17 +456,17 @@ enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
 	enum ota_err rc = OTA_ERR_DB;
 	bool own;
 
-	ota_store_lock(st);
+	ota_store__lock(st);
 	if (tx_open(st, &own) != OTA_OK)
 		goto unlock;
-	sqlite3_stmt *q = ota_store_stmt(st, SQL_D_REGISTER);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_REGISTER);
 	if (q) {
 		bind(q, 1, id);
 		bind(q, 2, fingerprint ? fingerprint : "");
 		sqlite3_bind_int64(q, 3, now);
 		bind(q, 4, admission);
 		int s = sqlite3_step(q);
-		int ext = sqlite3_extended_errcode(ota_store_db(st));
+		int ext = sqlite3_extended_errcode(ota_store__db(st));
 		sqlite3_reset(q);
 		if (s == SQLITE_DONE)
 			rc = OTA_OK;
@@ -479,7 +479,7 @@ enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
 	}
 	rc = tx_close(st, own, rc);
 unlock:
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -502,7 +502,7 @@ enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, c
 	bool own;
 	int n = 0;
 
-	ota_store_lock(st);
+	ota_store__lock(st);
 	rc = tx_open(st, &own);
 	if (rc == OTA_OK) {
 		rc = exec1(st, SQL_D_STATUS, id, status, 0, &n);
@@ -512,7 +512,7 @@ enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, c
 			rc = exec1(st, SQL_D_CANCEL, id, NULL, now, NULL);
 		rc = tx_close(st, own, rc);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -528,11 +528,11 @@ enum ota_err ota_store_device_set_tags(struct ota_store *st, const char *id,
 	enum ota_err rc;
 	bool own;
 
-	ota_store_lock(st);
+	ota_store__lock(st);
 	rc = tx_open(st, &own);
 	if (rc != OTA_OK)
 		goto unlock;
-	sqlite3_stmt *q = ota_store_stmt(st, SQL_D_EXISTS);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_EXISTS);
 	if (!q) {
 		rc = OTA_ERR_DB;
 	} else {
@@ -547,7 +547,7 @@ enum ota_err ota_store_device_set_tags(struct ota_store *st, const char *id,
 		rc = exec1(st, SQL_D_TAG_ADD, id, tags[i], 0, NULL);
 	rc = tx_close(st, own, rc);
 unlock:
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -562,9 +562,9 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 	*more = false;
 	if (f->limit < 1 || f->limit > 1000)
 		return OTA_ERR_INVALID;
-	ota_store_lock(st);
+	ota_store__lock(st);
 	sqlite3_stmt *q =
-	    ota_store_stmt(st, table_exists(st, "rollout_members") ? SQL_D_LIST : SQL_D_LIST_NR);
+	    ota_store__stmt(st, table_exists(st, "rollout_members") ? SQL_D_LIST : SQL_D_LIST_NR);
 	if (!q)
 		goto out;
 	bind(q, 1, f->after_id);
@@ -591,7 +591,7 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 	rc = s == SQLITE_DONE ? OTA_OK : fail(st, "device list");
 	sqlite3_reset(q);
 out:
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -601,8 +601,8 @@ enum ota_err ota_store_device_deployments(struct ota_store *st, const char *id, 
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
-	ota_store_lock(st);
-	sqlite3_stmt *q = ota_store_stmt(st, SQL_D_DEPS);
+	ota_store__lock(st);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_DEPS);
 	if (q) {
 		bind(q, 1, id);
 		sqlite3_bind_int64(q, 2, limit);
@@ -622,7 +622,7 @@ enum ota_err ota_store_device_deployments(struct ota_store *st, const char *id, 
 		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "deployment history");
 		sqlite3_reset(q);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -643,7 +643,7 @@ static const char SQL_I_LIST[] =
 /* *found = a row exists for the query with ?1 = key. */
 static enum ota_err exists(struct ota_store *st, const char *sql, const char *key, bool *found)
 {
-	sqlite3_stmt *q = ota_store_stmt(st, sql);
+	sqlite3_stmt *q = ota_store__stmt(st, sql);
 	int s;
 
 	if (!q)
@@ -663,7 +663,7 @@ enum ota_err ota_store_release_delete(struct ota_store *st, const char *id, cons
 	bool own, found = false;
 
 	*why = NULL;
-	ota_store_lock(st);
+	ota_store__lock(st);
 	rc = tx_open(st, &own);
 	if (rc != OTA_OK)
 		goto unlock;
@@ -690,7 +690,7 @@ enum ota_err ota_store_release_delete(struct ota_store *st, const char *id, cons
 		rc = exec1(st, SQL_R_DEL, id, NULL, 0, NULL);
 	rc = tx_close(st, own, rc);
 unlock:
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -700,7 +700,7 @@ enum ota_err ota_store_image_delete(struct ota_store *st, const char *sha256)
 	bool own, found = false;
 	int n = 0;
 
-	ota_store_lock(st);
+	ota_store__lock(st);
 	rc = tx_open(st, &own);
 	if (rc != OTA_OK)
 		goto unlock;
@@ -713,7 +713,7 @@ enum ota_err ota_store_image_delete(struct ota_store *st, const char *sha256)
 		rc = OTA_ERR_NOT_FOUND;
 	rc = tx_close(st, own, rc);
 unlock:
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }
 
@@ -727,8 +727,8 @@ enum ota_err ota_store_image_list(struct ota_store *st, const char *after, unsig
 	int s;
 
 	*more = false;
-	ota_store_lock(st);
-	sqlite3_stmt *q = ota_store_stmt(st, SQL_I_LIST);
+	ota_store__lock(st);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_I_LIST);
 	if (q) {
 		bind(q, 1, after);
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
@@ -746,6 +746,6 @@ enum ota_err ota_store_image_list(struct ota_store *st, const char *after, unsig
 		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "image list");
 		sqlite3_reset(q);
 	}
-	ota_store_unlock(st);
+	ota_store__unlock(st);
 	return rc;
 }

@@ -162,7 +162,7 @@ static bool is_final(enum ota_member_state s)
 
 static sqlite3_stmt *Q(struct ota_store *st, unsigned q)
 {
-	return ota_store__stmt(st, q, q_sql[q]);
+	return ota_store__stmt(st, q_sql[q]);
 }
 
 static void bind_text(sqlite3_stmt *q, int i, const char *s)

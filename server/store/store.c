@@ -20,7 +20,6 @@
 #include "common/log.h"
 #include "store/internal.h"
 #include "store/migrations.h"
-#include "store/store_priv.h"
 
 enum stmt {
 	S_BEGIN,
@@ -132,8 +131,7 @@ struct ota_store {
 	struct {
 		const char *sql; /* identity of the text (a static string) */
 		sqlite3_stmt *q;
-	} extra[OTA_STORE_EXTRA_STMTS]; /* statements of store_priv.h users, by SQL pointer */
-	sqlite3_stmt *ext[OTA_STORE_EXT_STMTS]; /* statements of internal.h users, by slot */
+	} extra[OTA_STORE_EXTRA_STMTS]; /* statements of store/internal.h users, by SQL pointer */
 	/* group commit: the queue of waiting callers, guarded by g_mu (never held with lock) */
 	pthread_mutex_t g_mu;
 	pthread_cond_t g_cv;
@@ -371,8 +369,6 @@ void ota_store_free(struct ota_store *st)
 		return;
 	for (int i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(st->st[i]);
-	for (int i = 0; i < OTA_STORE_EXT_STMTS; i++)
-		sqlite3_finalize(st->ext[i]);
 	for (int i = 0; i < OTA_STORE_EXTRA_STMTS; i++)
 		sqlite3_finalize(st->extra[i].q);
 	sqlite3_close(st->db);
@@ -561,29 +557,29 @@ enum ota_err ota_store_group(struct ota_store *st,
 	return me.rc;
 }
 
-/* ---- store_priv.h: for the store's other files ---- */
+/* ---- store/internal.h: for the store's other files ---- */
 
-sqlite3 *ota_store_db(struct ota_store *st)
+sqlite3 *ota_store__db(struct ota_store *st)
 {
 	return st->db;
 }
 
-void ota_store_lock(struct ota_store *st)
+void ota_store__lock(struct ota_store *st)
 {
 	LOCK(st);
 }
 
-void ota_store_unlock(struct ota_store *st)
+void ota_store__unlock(struct ota_store *st)
 {
 	UNLOCK(st);
 }
 
-bool ota_store_in_tx(struct ota_store *st)
+bool ota_store__in_tx(struct ota_store *st)
 {
 	return st->tx || st->bulk;
 }
 
-sqlite3_stmt *ota_store_stmt(struct ota_store *st, const char *text)
+sqlite3_stmt *ota_store__stmt(struct ota_store *st, const char *text)
 {
 	int i;
 
@@ -738,7 +734,7 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 	 * next FULL commit makes it durable with everything before it. An fsync per check-in
 	 * would cap check-ins at the disk's flush rate.
 	 */
-	if (!ota_store_in_tx(st) && run(st, S_SYNC_NORMAL) != OTA_OK)
+	if (!ota_store__in_tx(st) && run(st, S_SYNC_NORMAL) != OTA_OK)
 		goto out;
 	q = stmt(st, S_DEV_REPORT);
 	if (!q)
@@ -759,7 +755,7 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 	rc = sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
 out:
 	done(q);
-	if (!ota_store_in_tx(st) && run(st, S_SYNC_FULL) != OTA_OK)
+	if (!ota_store__in_tx(st) && run(st, S_SYNC_FULL) != OTA_OK)
 		rc = OTA_ERR_DB;
 	UNLOCK(st);
 	return rc;
@@ -1298,22 +1294,7 @@ out:
 	return rc;
 }
 
-/* ---- for the store's other files (store/internal.h) ---- */
-
-void ota_store__lock(struct ota_store *st)
-{
-	LOCK(st);
-}
-
-void ota_store__unlock(struct ota_store *st)
-{
-	UNLOCK(st);
-}
-
-sqlite3 *ota_store__db(struct ota_store *st)
-{
-	return st->db;
-}
+/* ---- transactions for the store's other files (store/internal.h) ---- */
 
 enum ota_err ota_store__begin(struct ota_store *st)
 {
@@ -1328,18 +1309,6 @@ enum ota_err ota_store__commit(struct ota_store *st)
 void ota_store__rollback(struct ota_store *st)
 {
 	rollback(st);
-}
-
-sqlite3_stmt *ota_store__stmt(struct ota_store *st, unsigned slot, const char *text)
-{
-	if (slot >= OTA_STORE_EXT_STMTS)
-		return NULL;
-	if (!st->ext[slot] && sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT,
-						 &st->ext[slot], NULL) != SQLITE_OK) {
-		log_err("store: cannot prepare \"%s\": %s", text, sqlite3_errmsg(st->db));
-		return NULL;
-	}
-	return st->ext[slot];
 }
 
 void ota_store__done(sqlite3_stmt *q)
