@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-	build-essential cmake pkg-config git
+	build-essential cmake pkg-config git procps
 	libmicrohttpd-dev libgnutls28-dev gnutls-bin
 	libsqlite3-dev sqlite3
 	libjansson-dev libssl-dev openssl
