@@ -57,6 +57,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "pki.h"
 #include "fwa/agent.h"
 #include "fwa/crypto_openssl.h"
 #include "sim.h"
@@ -191,14 +192,6 @@ __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
-	exit(1);
-}
-
-static void ossl_die(const char *what)
-{
-	unsigned long e = ERR_get_error();
-
-	fprintf(stderr, "ota-fleet-sim: %s: %s\n", what, e ? ERR_error_string(e, NULL) : "?");
 	exit(1);
 }
 
@@ -423,55 +416,6 @@ static bool p_wall(void *ctx, int64_t *out)
 
 /* ---- devices ---- */
 
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-	if (!ext || !X509_add_ext(x, ext, -1))
-		ossl_die("cannot add a certificate extension");
-	X509_EXTENSION_free(ext);
-}
-
-/* A device certificate as a factory issues it: P-256 key, CN = device id, clientAuth. */
-static void mint(struct dev *d, X509 *ca, EVP_PKEY *ca_key)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = X509_NAME_new();
-	unsigned char serial[16];
-	BIGNUM *bn;
-
-	d->key = EVP_EC_gen("P-256");
-	if (!x || !name || !d->key || RAND_bytes(serial, sizeof(serial)) != 1)
-		ossl_die("cannot make a device key");
-	serial[0] &= 0x7f;
-	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)))
-		ossl_die("cannot set a serial");
-	BN_free(bn);
-	X509_set_version(x, 2);
-	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"ota sim", -1,
-	                           -1, 0);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)d->id, -1, -1,
-	                           0);
-	X509_set_subject_name(x, name);
-	X509_set_issuer_name(x, X509_get_subject_name(ca));
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 7 * 86400);
-	X509_set_pubkey(x, d->key);
-	add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE");
-	add_ext(x, ca, NID_key_usage, "critical,digitalSignature");
-	add_ext(x, ca, NID_ext_key_usage, "clientAuth");
-	add_ext(x, ca, NID_subject_key_identifier, "hash");
-	add_ext(x, ca, NID_authority_key_identifier, "keyid");
-	if (!X509_sign(x, ca_key, EVP_sha256()))
-		ossl_die("cannot sign a device certificate");
-	X509_NAME_free(name);
-	d->cert = x;
-}
-
 /*
  * Boot the device: run the simulated bootrom, give a trial image the device's fault, and
  * start the agent. Returns false when the device cannot run any more (bricked, agent error).
@@ -685,34 +629,6 @@ static char *slurp(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
-static X509 *read_cert(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	X509 *x;
-
-	if (!f)
-		die("cannot open %s", path);
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!x)
-		ossl_die("cannot read a certificate");
-	return x;
-}
-
-static EVP_PKEY *read_key(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	EVP_PKEY *k;
-
-	if (!f)
-		die("cannot open %s", path);
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!k)
-		ossl_die("cannot read a private key");
-	return k;
-}
-
 /* Loopback only: the simulator never talks to anything else. */
 static void parse_server(const char *s)
 {
@@ -805,7 +721,7 @@ static void setup_dev(struct dev *d, unsigned i, int flash_fd, size_t flash_size
 	d->sim.virtual_clock = true;
 	d->sim.rng = mix(o.seed ^ ((uint64_t)i << 20)) | 1u;
 	d->sim.name = d->id;
-	mint(d, ca, ca_key);
+	ota_bench_mint_device(d->id, "ota sim", ca, ca_key, &d->key, &d->cert);
 	fwa_sim_port(&d->port, &d->sim, fwa_crypto_openssl());
 	sim_boot_trial = d->port.boot_trial;
 	sim_buy = d->port.buy;
@@ -1024,6 +940,8 @@ int main(int argc, char **argv)
 	uint64_t start, setup_end, last_ms, last_ck = 0, next_line;
 	bool tty = isatty(2);
 	char *end;
+	ota_bench_prog = "ota-fleet-sim";
+	ota_bench_exit_status = 1;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -1123,14 +1041,14 @@ int main(int argc, char **argv)
 		die("cannot read the root metadata %s", o.root);
 	ssl_ctx = SSL_CTX_new(TLS_client_method());
 	if (!ssl_ctx)
-		ossl_die("SSL_CTX_new");
+		ota_bench_ossl_die("SSL_CTX_new");
 	SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
 	SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_CLIENT);
 	if (SSL_CTX_load_verify_locations(ssl_ctx, o.server_ca, NULL) != 1)
-		ossl_die("cannot load --server-ca");
+		ota_bench_ossl_die("cannot load --server-ca");
 	SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_PEER, NULL);
-	ca = read_cert(o.ca_cert);
-	ca_key = read_key(o.ca_key);
+	ca = ota_bench_read_cert(o.ca_cert);
+	ca_key = ota_bench_read_key(o.ca_key);
 
 	start = wall_ms();
 	t0_ms = start;

@@ -47,6 +47,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "pki.h"
+
 #define MAX_CONNS 1024
 #define IO_TIMEOUT_S 10
 #define BUF_SIZE (64 * 1024)
@@ -356,83 +358,6 @@ static void parse_args(int argc, char **argv)
 		die("--mix gives every kind weight 0");
 }
 
-static void ossl_die(const char *what)
-{
-	fprintf(stderr, "ota-loadgen: %s\n", what);
-	ERR_print_errors_fp(stderr);
-	exit(2);
-}
-
-static X509 *read_cert(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	X509 *x;
-	if (!f)
-		die("cannot open %s: %s", path, strerror(errno));
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!x)
-		ossl_die("cannot read a certificate");
-	return x;
-}
-
-static EVP_PKEY *read_key(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	EVP_PKEY *k;
-	if (!f)
-		die("cannot open %s: %s", path, strerror(errno));
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!k)
-		ossl_die("cannot read a private key");
-	return k;
-}
-
-static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-	if (!ext || !X509_add_ext(x, ext, -1))
-		ossl_die("cannot add a certificate extension");
-	X509_EXTENSION_free(ext);
-}
-
-/* A device certificate like the ones a factory issues: P-256 key, CN = device id, clientAuth. */
-static void mint_device(struct device *d, X509 *ca, EVP_PKEY *ca_key)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = X509_NAME_new();
-	unsigned char serial[16];
-	BIGNUM *bn;
-	d->key = EVP_EC_gen("P-256");
-	if (!x || !name || !d->key || RAND_bytes(serial, sizeof(serial)) != 1)
-		ossl_die("cannot make a device key");
-	serial[0] &= 0x7f;
-	bn = BN_bin2bn(serial, sizeof(serial), NULL);
-	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)))
-		ossl_die("cannot set a serial");
-	BN_free(bn);
-	X509_set_version(x, 2);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)d->id, -1, -1, 0);
-	X509_set_subject_name(x, name);
-	X509_set_issuer_name(x, X509_get_subject_name(ca));
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 7 * 86400);
-	X509_set_pubkey(x, d->key);
-	add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE");
-	add_ext(x, ca, NID_key_usage, "critical,digitalSignature");
-	add_ext(x, ca, NID_ext_key_usage, "clientAuth");
-	add_ext(x, ca, NID_subject_key_identifier, "hash");
-	add_ext(x, ca, NID_authority_key_identifier, "keyid");
-	if (!X509_sign(x, ca_key, EVP_sha256()))
-		ossl_die("cannot sign a device certificate");
-	X509_NAME_free(name);
-	d->cert = x;
-}
-
 /* Loads DIR/<id>.pem into d; false when absent. */
 static bool load_device(struct device *d)
 {
@@ -463,11 +388,11 @@ static void save_device(const struct device *d, FILE *fps)
 	if (!f)
 		die("cannot write %s: %s", path, strerror(errno));
 	if (!PEM_write_PrivateKey(f, d->key, NULL, NULL, 0, NULL, NULL) || !PEM_write_X509(f, d->cert))
-		ossl_die("cannot write a device file");
+		ota_bench_ossl_die("cannot write a device file");
 	if (fclose(f) != 0)
 		die("cannot write %s: %s", path, strerror(errno));
 	if (!X509_digest(d->cert, EVP_sha256(), md, &mdlen))
-		ossl_die("cannot hash a certificate");
+		ota_bench_ossl_die("cannot hash a certificate");
 	fprintf(fps, "%s ", d->id);
 	for (unsigned i = 0; i < mdlen; i++)
 		fprintf(fps, "%02x", md[i]);
@@ -481,15 +406,15 @@ static void setup_devices(void)
 		die("out of memory");
 	if (o.cert) {
 		X509_NAME *subj;
-		devices[0].cert = read_cert(o.cert);
-		devices[0].key = read_key(o.key);
+		devices[0].cert = ota_bench_read_cert(o.cert);
+		devices[0].key = ota_bench_read_key(o.key);
 		subj = X509_get_subject_name(devices[0].cert);
 		if (X509_NAME_get_text_by_NID(subj, NID_commonName, devices[0].id,
 					      sizeof(devices[0].id)) <= 0)
 			die("%s has no common name", o.cert);
 	} else {
-		X509 *ca = read_cert(o.ca_cert);
-		EVP_PKEY *ca_key = read_key(o.ca_key);
+		X509 *ca = ota_bench_read_cert(o.ca_cert);
+		EVP_PKEY *ca_key = ota_bench_read_key(o.ca_key);
 		FILE *fps = NULL;
 		if (o.device_dir) {
 			char path[4096];
@@ -505,7 +430,7 @@ static void setup_devices(void)
 				 o.device_start + i);
 			if (o.device_dir && load_device(&devices[i]))
 				continue;
-			mint_device(&devices[i], ca, ca_key);
+			ota_bench_mint_device(devices[i].id, NULL, ca, ca_key, &devices[i].key, &devices[i].cert);
 			if (fps)
 				save_device(&devices[i], fps);
 		}
@@ -536,10 +461,10 @@ static void setup_tls(void)
 {
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx)
-		ossl_die("SSL_CTX_new");
+		ota_bench_ossl_die("SSL_CTX_new");
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	if (SSL_CTX_load_verify_locations(ctx, o.server_ca, NULL) != 1)
-		ossl_die("cannot load --server-ca");
+		ota_bench_ossl_die("cannot load --server-ca");
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	/* Sessions are kept per device by hand (one identity, one session); no internal cache. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -1082,6 +1007,8 @@ int main(int argc, char **argv)
 	const char *first_error = "";
 	double elapsed, t_done;
 	const char *mode_name[] = { "keepalive", "new", "resume" };
+	ota_bench_prog = "ota-loadgen";
+	ota_bench_exit_status = 2;
 
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
