@@ -73,7 +73,7 @@ static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 }
 
 void ota_bench_mint_device(const char *id, const char *org, X509 *ca, EVP_PKEY *ca_key,
-			   EVP_PKEY **key, X509 **cert)
+                           EVP_PKEY **key, X509 **cert)
 {
 	X509 *x = X509_new();
 	X509_NAME *name = X509_NAME_new();
@@ -91,7 +91,7 @@ void ota_bench_mint_device(const char *id, const char *org, X509 *ca, EVP_PKEY *
 	X509_set_version(x, 2);
 	if (org)
 		X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)org, -1,
-					   -1, 0);
+		                           -1, 0);
 	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)id, -1, -1, 0);
 	X509_set_subject_name(x, name);
 	X509_set_issuer_name(x, X509_get_subject_name(ca));

@@ -29,6 +29,6 @@ EVP_PKEY *ota_bench_read_key(const char *path);
  * The caller owns *key and *cert. Exits on failure.
  */
 void ota_bench_mint_device(const char *id, const char *org, X509 *ca, EVP_PKEY *ca_key,
-			   EVP_PKEY **key, X509 **cert);
+                           EVP_PKEY **key, X509 **cert);
 
 #endif
