@@ -17,12 +17,13 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "store_fixture.h"
 #include "audit/audit.h"
 #include "store/store.h"
 
 struct fx {
-	char dir[64];
-	char path[128];
+	char dir[OTA_TEST_DIR_MAX];
+	char path[OTA_TEST_PATH_MAX];
 	struct ota_store *st;
 	struct ota_audit *a;
 };
@@ -32,11 +33,7 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	char msg[256];
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ota-audit-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/otad.db", f->dir);
-	if (ota_store_open(f->path, &f->st, msg, sizeof(msg)) != OTA_OK)
+	if (ota_test_store_open("audit", f->dir, f->path, &f->st) != 0)
 		return -1;
 	if (ota_audit_open(f->st, f->dir, &f->a, msg, sizeof(msg)) != OTA_OK) {
 		fprintf(stderr, "%s\n", msg);
@@ -49,12 +46,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[160];
 
 	ota_audit_free(f->a);
-	ota_store_free(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (ota_test_store_close(f->dir, f->st) != 0)
 		return -1;
 	free(f);
 	return 0;

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "store_fixture.h"
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "config/config.h"
@@ -25,20 +26,16 @@
 #define FP2 "2222222222222222222222222222222222222222222222222222222222222222"
 
 struct fx {
-	char dir[64];
+	char dir[OTA_TEST_DIR_MAX];
+	char path[OTA_TEST_PATH_MAX];
 	struct ota_store *st;
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char path[128], msg[256];
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ota-auth-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(path, sizeof(path), "%s/otad.db", f->dir);
-	if (ota_store_open(path, &f->st, msg, sizeof(msg)) != OTA_OK)
+	if (ota_test_store_open("auth", f->dir, f->path, &f->st) != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -47,11 +44,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[160];
 
-	ota_store_free(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (ota_test_store_close(f->dir, f->st) != 0)
 		return -1;
 	free(f);
 	return 0;

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "store_fixture.h"
 #include "rollout/rollout.h"
 #include "store/rollout_store.h"
 #include "store/store.h"
@@ -25,8 +26,8 @@
 #define T0 1768435200 /* 2026-01-15 00:00:00 UTC, a Thursday */
 
 struct fx {
-	char dir[64];
-	char path[128];
+	char dir[OTA_TEST_DIR_MAX];
+	char path[OTA_TEST_PATH_MAX];
 	struct ota_store *st;
 	char rel_new[65], rel_old[65];
 };
@@ -56,13 +57,8 @@ static void add_release(struct ota_store *st, char id[65], const char *version, 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char msg[256];
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ota-rollout-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/otad.db", f->dir);
-	if (ota_store_open(f->path, &f->st, msg, sizeof(msg)) != OTA_OK)
+	if (ota_test_store_open("rollout", f->dir, f->path, &f->st) != 0)
 		return -1;
 	add_release(f->st, f->rel_new, "2.0.0", 3);
 	add_release(f->st, f->rel_old, "1.0.0", 2);
@@ -73,11 +69,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[160];
 
-	ota_store_free(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (ota_test_store_close(f->dir, f->st) != 0)
 		return -1;
 	free(f);
 	return 0;

@@ -19,24 +19,20 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "store_fixture.h"
 #include "store/store.h"
 
 struct fx {
-	char dir[64];
-	char path[128];
+	char dir[OTA_TEST_DIR_MAX];
+	char path[OTA_TEST_PATH_MAX];
 	struct ota_store *st;
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char msg[256];
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/ota-store-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/otad.db", f->dir);
-	if (ota_store_open(f->path, &f->st, msg, sizeof(msg)) != OTA_OK)
+	if (ota_test_store_open("store", f->dir, f->path, &f->st) != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -45,11 +41,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[160];
 
-	ota_store_free(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (ota_test_store_close(f->dir, f->st) != 0)
 		return -1;
 	free(f);
 	return 0;
