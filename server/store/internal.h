@@ -37,13 +37,4 @@ enum ota_err ota_store__begin(struct ota_store *st);
 enum ota_err ota_store__commit(struct ota_store *st);
 void ota_store__rollback(struct ota_store *st);
 
-/*
- * Called by ota_store_event_add() inside its transaction for each new event: moves the
- * deployment's rollout member (if any) to the state the event means and keeps the rollout's
- * counters in step. OTA_OK when the deployment belongs to no rollout.
- */
-enum ota_err ota_store__rollout_note_event(struct ota_store *st, const char *deployment_id,
-					   const char *status, const char *end_status,
-					   const char *end_reason, int64_t now);
-
 #endif
