@@ -1,9 +1,8 @@
 /*
  * store/internal.h - what store.c lends the store's other files (mgmt_store.c,
- * rollout_store.c) and the audit log, which writes inside the store's transactions: the
- * connection, the handle's lock, transactions that join a caller's, and one cache of prepared
- * statements keyed by the address of their (static) SQL text. Nothing outside server/store/
- * and server/audit/ includes it.
+ * rollout_store.c, audit_store.c): the connection, the handle's lock, transactions that join a
+ * caller's, and one cache of prepared statements keyed by the address of their (static) SQL
+ * text. Nothing outside server/store/ includes it.
  *
  * Rules: hold ota_store__lock() around every use of the connection and of a statement from
  * ota_store__stmt(); the statement comes reset and unbound; hand it back with
