@@ -1,6 +1,7 @@
 /*
  * common/util.h - the server's small shared utilities: the one generator of random ids and the
- * one whole-file reader. Nothing here logs; callers say what failed.
+ * one whole-file reader, and the writer of error messages into a caller's buffer. Nothing here
+ * logs; callers say what failed.
  */
 #ifndef OTA_UTIL_H
 #define OTA_UTIL_H
@@ -23,6 +24,10 @@ OTA_WUR enum ota_err ota_id_new(const char *prefix, char *out, size_t cap);
 
 /* Fills buf with len bytes from the kernel's random source. OTA_ERR_IO when it cannot. */
 OTA_WUR enum ota_err ota_random(void *buf, size_t len);
+
+/* printf into msg (msglen bytes), the out-parameter of an error message; nothing when msg is
+ * NULL or msglen is 0. */
+void ota_say(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Lowercase hex of len bytes into out (2 * len + 1 bytes). */
 void ota_hex(const uint8_t *in, size_t len, char *out);

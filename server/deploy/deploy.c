@@ -18,23 +18,6 @@
 #include "common/util.h"
 #include "rollout/rollout.h"
 
-static void say(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *msg, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	if (!msg || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-}
-
-static enum ota_err tx_end(struct ota_store *st, enum ota_err rc)
-{
-	enum ota_err e = ota_store_tx_end(st, rc == OTA_OK);
-	return rc != OTA_OK ? rc : e;
-}
-
 static bool runs_on(const struct ota_release *rel, const char *hw)
 {
 	for (unsigned i = 0; i < rel->nhw; i++)
@@ -47,23 +30,23 @@ enum ota_eligibility ota_deploy_eligible(const struct ota_release *rel,
                                          const struct ota_device_facts *d, char *why, size_t whylen)
 {
 	if (!d->known) {
-		say(why, whylen,
-		    "the device has not checked in: its hardware variant and floor are "
-		    "unknown");
+		ota_say(why, whylen,
+		        "the device has not checked in: its hardware variant and floor are "
+		        "unknown");
 		return OTA_INELIGIBLE_UNKNOWN;
 	}
 	if (!runs_on(rel, d->hw_variant)) {
-		say(why, whylen, "release %s %s does not run on hardware variant %s", rel->name,
-		    rel->version, d->hw_variant);
+		ota_say(why, whylen, "release %s %s does not run on hardware variant %s", rel->name,
+		        rel->version, d->hw_variant);
 		return OTA_INELIGIBLE_HW_VARIANT;
 	}
 	if (rel->security_version < d->security_floor) {
-		say(why, whylen, "release security_version %u is below the device's floor %u",
-		    rel->security_version, d->security_floor);
+		ota_say(why, whylen, "release security_version %u is below the device's floor %u",
+		        rel->security_version, d->security_floor);
 		return OTA_INELIGIBLE_BELOW_FLOOR;
 	}
 	if (strcmp(rel->version, d->version) == 0) {
-		say(why, whylen, "the device runs %s already", rel->version);
+		ota_say(why, whylen, "the device runs %s already", rel->version);
 		return OTA_INELIGIBLE_SAME_VERSION;
 	}
 	return OTA_ELIGIBLE;
@@ -145,16 +128,16 @@ static enum ota_err cancel(struct ota_store *st, const struct ota_deployment *de
 	enum ota_err rc = ota_store_tx_begin(st);
 
 	if (rc == OTA_OK)
-		rc = tx_end(st, cancel_in_tx(st, dep, reason, now));
+		rc = ota_store_tx_finish(st, cancel_in_tx(st, dep, reason, now));
 	return rc;
 }
 
 /* The device's active deployment as an offer, if the release may still go to it. */
-static enum ota_err offer_active(struct ota_store *st, const struct ota_checkin *c, int64_t now,
-                                 struct ota_offer *out)
+static enum ota_err offer_active(struct ota_store *st, const struct ota_device_report *c,
+                                 int64_t now, struct ota_offer *out)
 {
 	char why[OTA_REASON_MAX + 1];
-	enum ota_err rc = ota_store_deployment_active(st, c->device_id, &out->dep);
+	enum ota_err rc = ota_store_deployment_active(st, c->id, &out->dep);
 
 	if (rc != OTA_OK)
 		return rc;
@@ -221,38 +204,28 @@ static int want_one(void *ctx, const struct ota_rollout_row *row, const struct o
 
 #define MAX_TAGS (OTA_RO_MAX_LIST * 2)
 
-enum ota_err ota_deploy_checkin(struct ota_store *st, const struct ota_checkin *c, int64_t now,
-                                struct ota_offer *out)
+enum ota_err ota_deploy_checkin(struct ota_store *st, const struct ota_device_report *c,
+                                int64_t now, struct ota_offer *out)
 {
 	char tags[MAX_TAGS][65];
 	const char *tagp[MAX_TAGS];
 	unsigned ntags = 0;
 
 	memset(out, 0, sizeof(*out));
-	struct ota_device_report rep = {
-	    .id = c->device_id,
-	    .hw_variant = c->hw_variant,
-	    .version = c->version,
-	    .security_floor = c->security_floor,
-	    .root_version = c->root_version,
-	    .active_slot = c->active_slot,
-	    .boot_state = c->boot_state,
-	    .last_outcome = c->last_outcome,
-	};
-	enum ota_err rc = ota_store_device_report(st, &rep, now);
+	enum ota_err rc = ota_store_device_report(st, c, now);
 	if (rc != OTA_OK)
 		return rc;
 	rc = offer_active(st, c, now, out);
 	if (rc != OTA_ERR_NOT_FOUND)
 		return rc;
 	/* No active deployment: do the running rollouts want the device now? */
-	rc = ota_store_device_tags(st, c->device_id, tags, MAX_TAGS, &ntags);
+	rc = ota_store_device_tags(st, c->id, tags, MAX_TAGS, &ntags);
 	if (rc != OTA_OK)
 		return rc;
 	for (unsigned i = 0; i < ntags; i++)
 		tagp[i] = tags[i];
 	struct ota_rollout_device d = {
-	    .id = c->device_id,
+	    .id = c->id,
 	    .hw_variant = c->hw_variant,
 	    .version = c->version,
 	    .security_floor = c->security_floor,
@@ -384,14 +357,14 @@ enum ota_err ota_deploy_create(struct ota_store *st, const struct ota_actor *who
 	*elig = OTA_ELIGIBLE;
 	enum ota_err rc = ota_store_device_get(st, device_id, &dev);
 	if (rc == OTA_ERR_NOT_FOUND || (rc == OTA_OK && strcmp(dev.status, "admitted") != 0)) {
-		say(why, whylen, "no admitted device %s", device_id);
+		ota_say(why, whylen, "no admitted device %s", device_id);
 		*refusal = OTA_DR_NO_DEVICE;
 		return OTA_ERR_INVALID;
 	}
 	if (rc == OTA_OK)
 		rc = ota_store_release_get(st, release_id, &rel, NULL);
 	if (rc == OTA_ERR_NOT_FOUND) {
-		say(why, whylen, "no release %s", release_id);
+		ota_say(why, whylen, "no release %s", release_id);
 		*refusal = OTA_DR_NO_RELEASE;
 		return OTA_ERR_INVALID;
 	}
@@ -413,7 +386,7 @@ enum ota_err ota_deploy_create(struct ota_store *st, const struct ota_actor *who
 		return rc;
 	rc = ota_store_deployment_create(st, id, device_id, release_id, now);
 	if (rc == OTA_ERR_CONFLICT) {
-		say(why, whylen, "device %s already has an active deployment", device_id);
+		ota_say(why, whylen, "device %s already has an active deployment", device_id);
 		*refusal = OTA_DR_BUSY;
 	}
 	if (rc == OTA_OK)
@@ -427,7 +400,7 @@ enum ota_err ota_deploy_create(struct ota_store *st, const struct ota_actor *who
 		              .object = id,
 		              .detail = with_detail(detail, sizeof(detail), NULL, who)},
 		          now);
-	rc = tx_end(st, rc);
+	rc = ota_store_tx_finish(st, rc);
 	if (*refusal != OTA_DR_NONE)
 		return OTA_ERR_INVALID;
 	if (rc == OTA_OK)
@@ -555,26 +528,26 @@ enum ota_err ota_deploy_rollback(struct ota_store *st, const struct ota_actor *w
 	*elig = OTA_ELIGIBLE;
 	enum ota_err rc = ota_store_rollout_get(st, rollout_id, &row, NULL);
 	if (rc == OTA_ERR_NOT_FOUND)
-		say(msg, msglen, "no rollout %s", rollout_id);
+		ota_say(msg, msglen, "no rollout %s", rollout_id);
 	if (rc == OTA_OK) {
 		rc = ota_store_release_get(st, release_id, &rel, NULL);
 		if (rc == OTA_ERR_NOT_FOUND)
-			say(msg, msglen, "no release %s", release_id);
+			ota_say(msg, msglen, "no release %s", release_id);
 	}
 	if (rc == OTA_OK)
 		rc = ota_store_release_get(st, row.release_id, &own, NULL);
 	if (rc != OTA_OK)
 		return rc;
 	if (strcmp(rel.id, row.release_id) == 0) {
-		say(msg, msglen, "a roll back names an earlier release, not the rollout's own");
+		ota_say(msg, msglen, "a roll back names an earlier release, not the rollout's own");
 		return OTA_ERR_INVALID;
 	}
 	bool shared = false;
 	for (unsigned i = 0; i < own.nhw && !shared; i++)
 		shared = runs_on(&rel, own.hw[i]);
 	if (!shared) {
-		say(msg, msglen, "release %s %s runs on none of the hardware variants of %s %s",
-		    rel.name, rel.version, own.name, own.version);
+		ota_say(msg, msglen, "release %s %s runs on none of the hardware variants of %s %s",
+		        rel.name, rel.version, own.name, own.version);
 		*elig = OTA_INELIGIBLE_HW_VARIANT;
 		return OTA_ERR_INVALID;
 	}
@@ -606,11 +579,11 @@ enum ota_err ota_deploy_rollback(struct ota_store *st, const struct ota_actor *w
 		rc = rollback_targets(st, who, rollout_id, &rel, &t, now, ndeployed, &r);
 	if (rc == OTA_OK && r.nomem)
 		rc = OTA_ERR_NOMEM;
-	rc = tx_end(st, rc);
+	rc = ota_store_tx_finish(st, rc);
 	free(t.v);
 	if (rc == OTA_ERR_CONFLICT)
-		say(msg, msglen, "rollout %s is %s: nothing to roll back", rollout_id,
-		    ota_rollout_state_name(was));
+		ota_say(msg, msglen, "rollout %s is %s: nothing to roll back", rollout_id,
+		        ota_rollout_state_name(was));
 	if (rc != OTA_OK) {
 		free(r.v);
 		*ndeployed = 0;

@@ -60,18 +60,6 @@ enum ota_eligibility ota_deploy_eligible(const struct ota_release *rel,
 
 /* ---- the check-in ---- */
 
-/* What a device reports at check-in (strings borrowed for the call). */
-struct ota_checkin {
-	const char *device_id;
-	const char *hw_variant;
-	const char *version;
-	uint32_t security_floor;
-	uint32_t root_version;
-	const char *active_slot;
-	const char *boot_state;
-	const char *last_outcome; /* JSON text or NULL */
-};
-
 /* The answer: an update to offer, or none. */
 struct ota_offer {
 	bool update;
@@ -82,12 +70,12 @@ struct ota_offer {
 void ota_offer_clear(struct ota_offer *o);
 
 /*
- * Record what the device reports, then decide what it is offered: its active deployment if
- * the release may still go to it (else that deployment ends as cancelled, with its rollout
+ * Record what device c->id reports (store.h), then decide what it is offered: its active deployment
+ * if the release may still go to it (else that deployment ends as cancelled, with its rollout
  * member and an audit entry, and nothing is offered), otherwise the release of the first
  * running rollout that wants it now. The caller frees out with ota_offer_clear().
  */
-OTA_WUR enum ota_err ota_deploy_checkin(struct ota_store *st, const struct ota_checkin *c,
+OTA_WUR enum ota_err ota_deploy_checkin(struct ota_store *st, const struct ota_device_report *c,
                                         int64_t now, struct ota_offer *out);
 
 /*

@@ -116,8 +116,8 @@ void ota_h_checkin(struct ota_req *r)
 			goto out;
 		}
 	}
-	struct ota_checkin c = {
-		.device_id = r->who->name,
+	struct ota_device_report c = {
+		.id = r->who->name,
 		.hw_variant = hw,
 		.version = version,
 		.security_floor = (uint32_t)floor,

@@ -17,24 +17,6 @@
 
 #define BIT(s) (1u << (s))
 
-static void say(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *msg, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	if (!msg || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-}
-
-/* Ends a transaction begun with ota_store_tx_begin(): commits when rc is OTA_OK. */
-static enum ota_err tx_end(struct ota_store *st, enum ota_err rc)
-{
-	enum ota_err e = ota_store_tx_end(st, rc == OTA_OK);
-	return rc != OTA_OK ? rc : e;
-}
-
 /* One audit entry of the engine, inside the caller's transaction. actor NULL: otad itself. */
 static enum ota_err note(struct ota_store *st, const char *actor, const char *role,
                          const char *action, const char *rollout_id, const char *device_id,
@@ -67,7 +49,7 @@ enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_s
 		return rc;
 	rc = ota_store_release_get(st, s->release_id, &rel, NULL);
 	if (rc == OTA_ERR_NOT_FOUND)
-		say(msg, msglen, "no release %s", s->release_id);
+		ota_say(msg, msglen, "no release %s", s->release_id);
 	if (rc != OTA_OK)
 		return rc;
 	/* Targeted variants must be ones the release runs on. */
@@ -76,8 +58,8 @@ enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_s
 		for (unsigned k = 0; k < rel.nhw; k++)
 			runs = runs || strcmp(rel.hw[k], s->hw[i]) == 0;
 		if (!runs) {
-			say(msg, msglen, "release %s %s does not run on hardware variant %s",
-			    rel.name, rel.version, s->hw[i]);
+			ota_say(msg, msglen, "release %s %s does not run on hardware variant %s",
+			        rel.name, rel.version, s->hw[i]);
 			return OTA_ERR_INVALID;
 		}
 	}
@@ -101,7 +83,7 @@ enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_s
 		if (e == OTA_OK)
 			e = note(st, actor, role, "rollout.create", row.id, NULL, row.release_id,
 			         NULL, row.name, now);
-		rc = tx_end(st, e);
+		rc = ota_store_tx_finish(st, e);
 	}
 	free(text);
 	if (rc == OTA_OK)
@@ -215,7 +197,7 @@ static enum ota_err transition_tx(struct ota_store *st, const struct ota_rollout
 {
 	enum ota_err rc = ota_store_tx_begin(st);
 	if (rc == OTA_OK)
-		rc = tx_end(st, ota_rollout_transition(st, mv, now, was));
+		rc = ota_store_tx_finish(st, ota_rollout_transition(st, mv, now, was));
 	return rc;
 }
 
@@ -271,7 +253,7 @@ enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_roll
 	}
 	rc = transition_tx(st, &mv, now, &was);
 	if (rc == OTA_ERR_CONFLICT)
-		say(msg, msglen, "rollout %s is %s", id, ota_rollout_state_name(was));
+		ota_say(msg, msglen, "rollout %s is %s", id, ota_rollout_state_name(was));
 	if (rc == OTA_OK)
 		log_notice("rollout %s: %s", id, why);
 	return rc;
@@ -553,6 +535,6 @@ enum ota_err ota_rollout_join(struct ota_store *st, const struct ota_rollout_joi
 	deployment_id[0] = '\0';
 	enum ota_err rc = ota_store_tx_begin(st);
 	if (rc == OTA_OK)
-		rc = tx_end(st, join_in_tx(st, j, deployment_id, res));
+		rc = ota_store_tx_finish(st, join_in_tx(st, j, deployment_id, res));
 	return rc;
 }

@@ -20,17 +20,6 @@
 #include "common/util.h"
 #include "fwa/verify.h"
 
-static void say(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *msg, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	if (!msg || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- semantic versions: precedence is fwa_semver's, the one of the whole product ---- */
 
 static bool semver_ok(const char *s)
@@ -103,72 +92,75 @@ static bool zone_name_valid(const char *tz)
 enum ota_err ota_rollout_spec_check(const struct ota_rollout_spec *s, char *msg, size_t msglen)
 {
 	if (!s->name[0]) {
-		say(msg, msglen, "\"name\" is required");
+		ota_say(msg, msglen, "\"name\" is required");
 		return OTA_ERR_INVALID;
 	}
 	if (strlen(s->release_id) != 64) {
-		say(msg, msglen, "\"release_id\" must be 64 hex digits");
+		ota_say(msg, msglen, "\"release_id\" must be 64 hex digits");
 		return OTA_ERR_INVALID;
 	}
 	if (s->nbaseline && s->baseline_range[0]) {
-		say(msg, msglen, "\"baseline\" is either a set of versions or a range, not both");
+		ota_say(msg, msglen,
+		        "\"baseline\" is either a set of versions or a range, not both");
 		return OTA_ERR_INVALID;
 	}
 	if (s->baseline_range[0] && ota_semver_in_range("0.0.0", s->baseline_range) < 0) {
-		say(msg, msglen,
-		    "\"baseline.range\" is not a version range (e.g. \">=1.0.0 <2.0.0\")");
+		ota_say(msg, msglen,
+		        "\"baseline.range\" is not a version range (e.g. \">=1.0.0 <2.0.0\")");
 		return OTA_ERR_INVALID;
 	}
 	for (unsigned i = 0; i < s->nbaseline; i++) {
 		if (!semver_ok(s->baseline[i])) {
-			say(msg, msglen, "baseline version \"%s\" is not a semantic version",
-			    s->baseline[i]);
+			ota_say(msg, msglen, "baseline version \"%s\" is not a semantic version",
+			        s->baseline[i]);
 			return OTA_ERR_INVALID;
 		}
 	}
 	if (s->nstages == 0 || s->nstages > OTA_RO_MAX_STAGES) {
-		say(msg, msglen, "a rollout has 1 to %d stages", OTA_RO_MAX_STAGES);
+		ota_say(msg, msglen, "a rollout has 1 to %d stages", OTA_RO_MAX_STAGES);
 		return OTA_ERR_INVALID;
 	}
 	for (unsigned i = 0; i < s->nstages; i++) {
 		const struct ota_rollout_stage *g = &s->stages[i];
 		if (g->percent_bp < 1 || g->percent_bp > OTA_RO_BP ||
 		    (i && g->percent_bp <= s->stages[i - 1].percent_bp)) {
-			say(msg, msglen,
+			ota_say(
+			    msg, msglen,
 			    "stage %u: percentages must grow from stage to stage, within 0.01..100",
 			    i + 1);
 			return OTA_ERR_INVALID;
 		}
 		if (g->success_pct > 100 || g->failure_pct > 100) {
-			say(msg, msglen, "stage %u: thresholds are percentages (0..100)", i + 1);
+			ota_say(msg, msglen, "stage %u: thresholds are percentages (0..100)",
+			        i + 1);
 			return OTA_ERR_INVALID;
 		}
 	}
 	if (s->stages[s->nstages - 1].percent_bp != OTA_RO_BP) {
-		say(msg, msglen, "the last stage must cover 100%% of the matching devices");
+		ota_say(msg, msglen, "the last stage must cover 100%% of the matching devices");
 		return OTA_ERR_INVALID;
 	}
 	if (s->retry_attempts < 1 || s->retry_attempts > 100) {
-		say(msg, msglen, "\"retry.attempts\" must be 1..100 (1 = no retry)");
+		ota_say(msg, msglen, "\"retry.attempts\" must be 1..100 (1 = no retry)");
 		return OTA_ERR_INVALID;
 	}
 	if (s->window_days) {
 		bool open;
 		if (s->window_days > 0x7f || s->window_start >= 1440 || s->window_duration < 1 ||
 		    s->window_duration > 10080) {
-			say(msg, msglen,
-			    "the window needs days, a start within the day and a "
-			    "duration of 1 minute to 7 days");
+			ota_say(msg, msglen,
+			        "the window needs days, a start within the day and a "
+			        "duration of 1 minute to 7 days");
 			return OTA_ERR_INVALID;
 		}
 		if (!zone_name_valid(s->window_tz) ||
 		    ota_rollout_window_open(s, 0, &open) != OTA_OK) {
-			say(msg, msglen, "unknown time zone \"%s\"", s->window_tz);
+			ota_say(msg, msglen, "unknown time zone \"%s\"", s->window_tz);
 			return OTA_ERR_INVALID;
 		}
 	}
 	if (s->max_active_per_tag && !s->budget_tag_key[0]) {
-		say(msg, msglen, "a per-tag budget needs \"budget.tag_key\"");
+		ota_say(msg, msglen, "a per-tag budget needs \"budget.tag_key\"");
 		return OTA_ERR_INVALID;
 	}
 	return OTA_OK;
@@ -220,26 +212,27 @@ bool ota_rollout_matches(const struct ota_rollout_spec *s, const struct ota_roll
 	for (unsigned i = 0; i < s->nhw && !ok; i++)
 		ok = strcmp(s->hw[i], d->hw_variant) == 0;
 	if (!ok) {
-		say(why, whylen, "hardware variant %s is not targeted", d->hw_variant);
+		ota_say(why, whylen, "hardware variant %s is not targeted", d->hw_variant);
 		return false;
 	}
 	if (s->nbaseline) {
 		ok = false;
 		for (unsigned i = 0; i < s->nbaseline && !ok; i++)
-			ok = semver_ok(d->version) && fwa_semver_cmp(s->baseline[i], d->version) == 0;
+			ok = semver_ok(d->version) &&
+			     fwa_semver_cmp(s->baseline[i], d->version) == 0;
 		if (!ok) {
-			say(why, whylen, "version %s is not in the baseline", d->version);
+			ota_say(why, whylen, "version %s is not in the baseline", d->version);
 			return false;
 		}
 	}
 	if (s->baseline_range[0] && ota_semver_in_range(d->version, s->baseline_range) != 1) {
-		say(why, whylen, "version %s is outside the baseline range %s", d->version,
-		    s->baseline_range);
+		ota_say(why, whylen, "version %s is outside the baseline range %s", d->version,
+		        s->baseline_range);
 		return false;
 	}
 	for (unsigned i = 0; i < s->ntags_all; i++) {
 		if (!has_tag(d, s->tags_all[i])) {
-			say(why, whylen, "tag %s is missing", s->tags_all[i]);
+			ota_say(why, whylen, "tag %s is missing", s->tags_all[i]);
 			return false;
 		}
 	}
@@ -247,7 +240,7 @@ bool ota_rollout_matches(const struct ota_rollout_spec *s, const struct ota_roll
 	for (unsigned i = 0; i < s->ntags_any && !ok; i++)
 		ok = has_tag(d, s->tags_any[i]);
 	if (!ok) {
-		say(why, whylen, "none of the tags is present");
+		ota_say(why, whylen, "none of the tags is present");
 		return false;
 	}
 	return true;
@@ -436,10 +429,10 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 	/* Halting never waits for the soak time. */
 	if (fin >= (g->min_finished ? g->min_finished : 1) &&
 	    (uint64_t)f * 100 > (uint64_t)g->failure_pct * fin) {
-		say(why, whylen,
-		    "failure threshold passed in stage %u: %u of %u finished devices failed "
-		    "(more than %u%%)",
-		    stage + 1, f, fin, g->failure_pct);
+		ota_say(why, whylen,
+		        "failure threshold passed in stage %u: %u of %u finished devices failed "
+		        "(more than %u%%)",
+		        stage + 1, f, fin, g->failure_pct);
 		return OTA_V_HALT;
 	}
 	if (now - stage_started < (int64_t)g->soak_s || finished < g->min_finished)
@@ -449,11 +442,11 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 	if (stage + 1 == s->nstages) {
 		if (active)
 			return OTA_V_HOLD;
-		say(why, whylen, "completed: %u devices succeeded in the last stage",
-		    c->n[OTA_MS_SUCCEEDED]);
+		ota_say(why, whylen, "completed: %u devices succeeded in the last stage",
+		        c->n[OTA_MS_SUCCEEDED]);
 		return OTA_V_COMPLETE;
 	}
-	say(why, whylen, "stage %u succeeded: %u of %u devices", stage + 1, c->n[OTA_MS_SUCCEEDED],
-	    joined);
+	ota_say(why, whylen, "stage %u succeeded: %u of %u devices", stage + 1,
+	        c->n[OTA_MS_SUCCEEDED], joined);
 	return g->auto_advance ? OTA_V_ADVANCE : OTA_V_WAIT_APPROVAL;
 }

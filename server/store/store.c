@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "store/internal.h"
 #include "store/migrations.h"
 
@@ -145,18 +146,6 @@ struct ota_store {
 	struct ota_store *writer;
 };
 
-static void say(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!msg || !msglen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-}
-
 int ota_store_schema_latest(void)
 {
 	return ota_migrations_count ? ota_migrations[ota_migrations_count - 1].version : 0;
@@ -256,24 +245,24 @@ static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
 	/* Numbers increase; gaps are allowed (each component has its own range of numbers). */
 	for (unsigned i = 0; i < ota_migrations_count; i++) {
 		if (ota_migrations[i].version <= (i ? ota_migrations[i - 1].version : 0)) {
-			say(msg, msglen, "migration %s is out of sequence", ota_migrations[i].name);
+			ota_say(msg, msglen, "migration %s is out of sequence", ota_migrations[i].name);
 			goto out;
 		}
 	}
 	if (sqlite3_exec(st->db, "BEGIN EXCLUSIVE", NULL, NULL, &err) != SQLITE_OK) {
-		say(msg, msglen, "cannot lock the database: %s", err ? err : "?");
+		ota_say(msg, msglen, "cannot lock the database: %s", err ? err : "?");
 		rc = OTA_ERR_DB;
 		goto out;
 	}
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK ||
 	    sqlite3_step(q) != SQLITE_ROW) {
-		say(msg, msglen, "cannot read the schema version: %s", sqlite3_errmsg(st->db));
+		ota_say(msg, msglen, "cannot read the schema version: %s", sqlite3_errmsg(st->db));
 		rc = OTA_ERR_DB;
 		goto out;
 	}
 	current = sqlite3_column_int(q, 0);
 	if (current > latest) {
-		say(msg, msglen,
+		ota_say(msg, msglen,
 		    "the database has schema version %d, newer than this otad knows (%d): "
 		    "refusing to run an older otad on it",
 		    current, latest);
@@ -285,7 +274,7 @@ static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
 		sqlite3_free(err);
 		err = NULL;
 		if (sqlite3_exec(st->db, ota_migrations[i].sql, NULL, NULL, &err) != SQLITE_OK) {
-			say(msg, msglen, "migration %s failed: %s", ota_migrations[i].name,
+			ota_say(msg, msglen, "migration %s failed: %s", ota_migrations[i].name,
 			    err ? err : "?");
 			goto out;
 		}
@@ -295,12 +284,12 @@ static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
 		char set[64];
 		snprintf(set, sizeof(set), "PRAGMA user_version = %d", latest);
 		if (sqlite3_exec(st->db, set, NULL, NULL, &err) != SQLITE_OK) {
-			say(msg, msglen, "cannot set the schema version: %s", err ? err : "?");
+			ota_say(msg, msglen, "cannot set the schema version: %s", err ? err : "?");
 			goto out;
 		}
 	}
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
-		say(msg, msglen, "cannot commit the migrations: %s", err ? err : "?");
+		ota_say(msg, msglen, "cannot commit the migrations: %s", err ? err : "?");
 		rc = OTA_ERR_DB;
 		goto out;
 	}
@@ -336,7 +325,7 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
-		say(msg, msglen, "cannot open %s: %s", path,
+		ota_say(msg, msglen, "cannot open %s: %s", path,
 		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto out;
 	}
@@ -351,7 +340,7 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
 			 "PRAGMA foreign_keys = ON;",
 			 NULL, NULL, &err) != SQLITE_OK) {
-		say(msg, msglen, "cannot configure %s: %s", path, err ? err : "?");
+		ota_say(msg, msglen, "cannot configure %s: %s", path, err ? err : "?");
 		goto out;
 	}
 	rc = migrate(st, msg, msglen);
@@ -451,6 +440,12 @@ enum ota_err ota_store_tx_end(struct ota_store *st, bool commit_it)
 out:
 	UNLOCK(st);
 	return rc;
+}
+
+enum ota_err ota_store_tx_finish(struct ota_store *st, enum ota_err rc)
+{
+	enum ota_err e = ota_store_tx_end(st, rc == OTA_OK);
+	return rc != OTA_OK ? rc : e;
 }
 
 /* ---- group commit ---- */

@@ -119,6 +119,9 @@ OTA_WUR enum ota_err ota_store_bulk_end(struct ota_store *st, bool commit);
  */
 OTA_WUR enum ota_err ota_store_tx_begin(struct ota_store *st);
 OTA_WUR enum ota_err ota_store_tx_end(struct ota_store *st, bool commit);
+/* The end of every begin-change-audit-commit: commits when rc is OTA_OK (and returns the
+ * commit's result), else discards everything since the begin and returns rc. */
+OTA_WUR enum ota_err ota_store_tx_finish(struct ota_store *st, enum ota_err rc);
 
 /*
  * Group commit, for many small durable writes from concurrent threads (device reports):

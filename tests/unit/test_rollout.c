@@ -127,13 +127,13 @@ static bool checkin(struct fx *f, const char *id, const char *version, uint32_t 
                     const char *const *tags, unsigned ntags, int64_t now)
 {
 	struct ota_offer o;
-	struct ota_checkin c = {.device_id = id,
-	                        .hw_variant = "pico2w",
-	                        .version = version,
-	                        .security_floor = floor,
-	                        .root_version = 1,
-	                        .active_slot = "A",
-	                        .boot_state = "normal"};
+	struct ota_device_report c = {.id = id,
+	                              .hw_variant = "pico2w",
+	                              .version = version,
+	                              .security_floor = floor,
+	                              .root_version = 1,
+	                              .active_slot = "A",
+	                              .boot_state = "normal"};
 	struct ota_deployment before;
 	bool had = ota_store_deployment_active(f->st, id, &before) == OTA_OK;
 
@@ -278,7 +278,8 @@ static void test_spec_rules_and_text(void **state)
 	assert_int_equal(ota_rollout_spec_decode(text, &t), OTA_OK);
 	assert_memory_equal(&s, &t, sizeof(s));
 	free(text);
-	assert_int_equal(ota_rollout_spec_decode("{\"name\":\"x\",\"bogus\":1}", &t), OTA_ERR_INVALID);
+	assert_int_equal(ota_rollout_spec_decode("{\"name\":\"x\",\"bogus\":1}", &t),
+	                 OTA_ERR_INVALID);
 
 	/* Each rule refuses with a message. */
 	t = s;
@@ -562,13 +563,13 @@ static void *race_thread(void *p)
 		int n = r->base + i;
 		snprintf(dev, sizeof(dev), "b-%02d", n);
 		struct ota_offer o;
-		struct ota_checkin c = {.device_id = dev,
-		                        .hw_variant = "pico2w",
-		                        .version = "1.0.0",
-		                        .security_floor = 1,
-		                        .root_version = 1,
-		                        .active_slot = "A",
-		                        .boot_state = "normal"};
+		struct ota_device_report c = {.id = dev,
+		                              .hw_variant = "pico2w",
+		                              .version = "1.0.0",
+		                              .security_floor = 1,
+		                              .root_version = 1,
+		                              .active_slot = "A",
+		                              .boot_state = "normal"};
 		if (ota_store_device_set_tags(r->f->st, dev, line_tags[n % 4], 1) != OTA_OK ||
 		    ota_deploy_checkin(r->f->st, &c, T0 + 1, &o) != OTA_OK)
 			return (void *)1;
