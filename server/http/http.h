@@ -18,7 +18,7 @@
 
 struct ota_http;
 
-/* What the handlers work on; owned by the caller, which keeps it alive until ota_http_free(). */
+/* What the handlers work on; owned by the caller, which keeps it alive until ota_http_stop(). */
 struct ota_http_deps {
 	const struct ota_config *cfg;
 	struct ota_store *store;
