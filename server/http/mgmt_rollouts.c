@@ -79,7 +79,7 @@ static bool str_list(struct ota_req *r, json_t *parent, const char *key, size_t 
 
 static const char *const day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
-static bool parse_spec(struct ota_req *r, json_t *b, struct ota_rollout_spec *s)
+bool ota_rollout_spec_from_json(struct ota_req *r, json_t *b, struct ota_rollout_spec *s)
 {
 	static const char *const top[] = {"name",  "release_id", "target", "stages",
 	                                  "retry", "window",     "budget", NULL};
@@ -423,7 +423,7 @@ void ota_h_rollout_create(struct ota_req *r)
 	struct ota_rollout_row row;
 	char id[OTA_RO_ID_MAX], msg[256] = "";
 
-	if (!parse_spec(r, r->json, &s))
+	if (!ota_rollout_spec_from_json(r, r->json, &s))
 		return;
 	enum ota_err e =
 	    ota_rollout_create(r->deps->store, &s, r->who->name, ota_auth_role_name(r->who->role),

@@ -8,6 +8,10 @@
 
 #include "http/internal.h"
 
+struct ota_rollout_spec;
+/* A rollout definition from its JSON (unknown keys refused); false with a problem set. */
+bool ota_rollout_spec_from_json(struct ota_req *r, json_t *b, struct ota_rollout_spec *s);
+
 void ota_h_rollout_create(struct ota_req *r);
 void ota_h_rollout_list(struct ota_req *r);
 void ota_h_rollout_get(struct ota_req *r);
@@ -20,6 +24,9 @@ void ota_h_rollout_rollback(struct ota_req *r);
 void ota_h_rollout_devices(struct ota_req *r);
 void ota_h_rollout_device(struct ota_req *r);
 void ota_h_metrics(struct ota_req *r);
+/* mgmt_plan.c */
+void ota_h_rollout_plan(struct ota_req *r);
+void ota_h_rollout_draft_plan(struct ota_req *r);
 
 /*
  * At a check-in of a device without an active deployment: let the running rollouts offer it

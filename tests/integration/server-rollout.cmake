@@ -6,4 +6,9 @@ if(TARGET ota-sign)
 		set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 600
 			ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 	endforeach()
+	# The rollout plan endpoints: counts, skip reasons, windows, nothing changed.
+	add_test(NAME integration_rollout_plan
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/rollout_plan.sh)
+	set_tests_properties(integration_rollout_plan PROPERTIES LABELS integration TIMEOUT 300
+		ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 endif()

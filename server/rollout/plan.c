@@ -1,0 +1,313 @@
+/*
+ * rollout/plan.c - the pure half of a rollout plan (plan.h): each device classified as the
+ * engine would at its check-ins (target filter, membership stage, life cycle, eligibility),
+ * tallies per stage by hardware variant, version and tag, the maintenance windows ahead from
+ * the time-zone database, and the duration estimate (docs/rollouts.md gives its formula).
+ */
+#include "rollout/plan.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const skip_names[OTA_PS__COUNT] = {
+    "decommissioned", "pending_admission", "rejected",           "no_report",
+    "wrong_variant",  "below_floor",       "already_on_version",
+};
+
+const char *ota_plan_skip_name(enum ota_plan_skip s)
+{
+	return (unsigned)s < OTA_PS__COUNT ? skip_names[s] : "unknown";
+}
+
+static void warn(struct ota_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(struct ota_plan *p, const char *fmt, ...)
+{
+	va_list ap;
+	if (p->nwarnings >= OTA_PLAN_MAX_WARNINGS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->warnings[p->nwarnings++], sizeof(p->warnings[0]), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- breakdowns: value -> devices per stage, at most OTA_PLAN_MAX_KEYS values ---- */
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static void tally(struct ota_plan_breakdown *b, const char *key, unsigned stage)
+{
+	const unsigned nslots = sizeof(b->slots) / sizeof(b->slots[0]);
+	unsigned i = fnv1a(key) % nslots;
+
+	for (; b->slots[i]; i = (i + 1) % nslots) {
+		struct ota_plan_key *k = &b->keys[b->slots[i] - 1];
+		if (strcmp(k->key, key) == 0) {
+			k->n[stage]++;
+			return;
+		}
+	}
+	if (b->nkeys >= OTA_PLAN_MAX_KEYS) {
+		b->other[stage]++;
+		return;
+	}
+	struct ota_plan_key *k = &b->keys[b->nkeys];
+	memset(k, 0, sizeof(*k));
+	snprintf(k->key, sizeof(k->key), "%s", key);
+	k->n[stage] = 1;
+	b->slots[i] = ++b->nkeys;
+}
+
+struct ota_plan *ota_plan_new(const struct ota_rollout_spec *s, const struct ota_release *rel,
+                              const char *rollout_id, const uint8_t key[32], unsigned poll_interval)
+{
+	struct ota_plan *p = calloc(1, sizeof(*p));
+	struct ota_plan_breakdown *b[] = {&p->by_hw, &p->by_version, &p->by_tag, &p->by_scope};
+
+	if (!p)
+		return NULL;
+	for (unsigned i = 0; i < 4; i++) {
+		b[i]->keys = calloc(OTA_PLAN_MAX_KEYS, sizeof(*b[i]->keys));
+		if (!b[i]->keys) {
+			ota_plan_free(p);
+			return NULL;
+		}
+	}
+	p->spec = *s;
+	p->release = *rel;
+	snprintf(p->rollout_id, sizeof(p->rollout_id), "%s", rollout_id);
+	memcpy(p->key, key, sizeof(p->key));
+	p->poll_interval = poll_interval;
+	return p;
+}
+
+void ota_plan_free(struct ota_plan *p)
+{
+	if (!p)
+		return;
+	free(p->by_hw.keys);
+	free(p->by_version.keys);
+	free(p->by_tag.keys);
+	free(p->by_scope.keys);
+	free(p);
+}
+
+/*
+ * Eligibility: whether the release may go to this device (hardware variant, security floor,
+ * current version). This is the rule of the engine's check-in (checkin_one in engine.c), kept
+ * here as one function so that it is swapped for the deployment service's single eligibility
+ * function when that lands. Returns true when eligible; else *why and detail.
+ */
+static bool plan_eligible(const struct ota_release *rel, const struct ota_plan_device *d,
+                          enum ota_plan_skip *why, char *detail, size_t dlen)
+{
+	bool runs = false;
+	for (unsigned i = 0; i < rel->nhw && !runs; i++)
+		runs = strcmp(rel->hw[i], d->hw_variant) == 0;
+	if (!runs) {
+		*why = OTA_PS_WRONG_VARIANT;
+		snprintf(detail, dlen, "release does not run on hardware variant %s",
+		         d->hw_variant);
+		return false;
+	}
+	if (rel->security_version < d->security_floor) {
+		*why = OTA_PS_BELOW_FLOOR;
+		snprintf(detail, dlen, "release security_version %u, device floor %u",
+		         rel->security_version, d->security_floor);
+		return false;
+	}
+	if (strcmp(rel->version, d->version) == 0) {
+		*why = OTA_PS_ALREADY_ON_VERSION;
+		snprintf(detail, dlen, "already runs %s", rel->version);
+		return false;
+	}
+	return true;
+}
+
+static void skip(struct ota_plan *p, const struct ota_plan_device *d, enum ota_plan_skip why,
+                 const char *detail)
+{
+	p->skipped[why]++;
+	if (p->nskipped_list >= OTA_PLAN_SKIP_LIST)
+		return;
+	struct ota_plan_skipped *k = &p->skipped_list[p->nskipped_list++];
+	snprintf(k->device_id, sizeof(k->device_id), "%s", d->id);
+	k->why = why;
+	snprintf(k->detail, sizeof(k->detail), "%s", detail);
+}
+
+void ota_plan_add(struct ota_plan *p, const struct ota_plan_device *d)
+{
+	const struct ota_rollout_spec *s = &p->spec;
+	char detail[96] = "";
+	enum ota_plan_skip why;
+
+	p->considered++;
+	/* The target filter first, where the device's facts are known: a device the rollout
+	 * does not aim at is no skip. */
+	if (d->known_state) {
+		struct ota_rollout_device rd = {
+		    .id = d->id,
+		    .hw_variant = d->hw_variant,
+		    .version = d->version,
+		    .security_floor = d->security_floor,
+		    .ntags = d->ntags,
+		    .tags = d->tags,
+		};
+		if (!ota_rollout_matches(s, &rd, NULL, 0)) {
+			p->not_targeted++;
+			return;
+		}
+	}
+	p->targeted++;
+	if (strcmp(d->status, "decommissioned") == 0) {
+		skip(p, d, OTA_PS_DECOMMISSIONED, "decommissioned");
+		return;
+	}
+	if (strcmp(d->admission, "pending") == 0) {
+		skip(p, d, OTA_PS_PENDING_ADMISSION, "waits for admission");
+		return;
+	}
+	if (strcmp(d->admission, "rejected") == 0) {
+		skip(p, d, OTA_PS_REJECTED, "admission rejected");
+		return;
+	}
+	if (!d->known_state) {
+		skip(p, d, OTA_PS_NO_REPORT, "has not checked in yet");
+		return;
+	}
+	if (!plan_eligible(&p->release, d, &why, detail, sizeof(detail))) {
+		skip(p, d, why, detail);
+		return;
+	}
+	int stage = ota_rollout_stage_of(s, ota_rollout_bucket(p->key, p->rollout_id, d->id));
+	if (stage < 0) {
+		p->not_targeted++; /* past the last stage's percentage: never taken */
+		p->targeted--;
+		return;
+	}
+	p->covered++;
+	p->stages[stage].devices++;
+	tally(&p->by_hw, d->hw_variant, (unsigned)stage);
+	tally(&p->by_version, d->version, (unsigned)stage);
+	size_t kl = strlen(s->budget_tag_key);
+	bool scoped = false;
+	for (unsigned i = 0; i < d->ntags; i++) {
+		tally(&p->by_tag, d->tags[i], (unsigned)stage);
+		/* The engine's budget scope: the first tag "key=..." of the per-tag key. */
+		if (kl && !scoped && strncmp(d->tags[i], s->budget_tag_key, kl) == 0 &&
+		    d->tags[i][kl] == '=') {
+			tally(&p->by_scope, d->tags[i], (unsigned)stage);
+			scoped = true;
+		}
+	}
+}
+
+void ota_plan_add_cb(void *ctx, const struct ota_plan_device *d)
+{
+	ota_plan_add(ctx, d);
+}
+
+/* ---- estimate ---- */
+
+/*
+ * How many of a stage's devices may update at once: the overall budget, and with a per-tag
+ * budget max_per_tag for each value of its key the stage's devices carry (devices without the
+ * key are not held by it).
+ */
+static unsigned concurrency(const struct ota_plan *p, unsigned stage)
+{
+	const struct ota_rollout_spec *s = &p->spec;
+	uint64_t c = p->stages[stage].devices;
+
+	if (s->max_active && s->max_active < c)
+		c = s->max_active;
+	if (s->max_active_per_tag) {
+		uint64_t scoped = p->by_scope.other[stage], values = p->by_scope.other[stage];
+		for (unsigned i = 0; i < p->by_scope.nkeys; i++) {
+			unsigned n = p->by_scope.keys[i].n[stage];
+			scoped += n;
+			values += n > 0;
+		}
+		uint64_t cap = values * s->max_active_per_tag + (p->stages[stage].devices - scoped);
+		if (cap < c)
+			c = cap;
+	}
+	return (unsigned)c;
+}
+
+/* The UTC instant of local time `local` (seconds as if UTC) in zone tz. */
+static enum ota_err local_to_utc(const char *tz, int64_t local, int64_t *utc)
+{
+	int32_t off;
+	enum ota_err rc = ota_tz_offset(tz, local, &off);
+	if (rc == OTA_OK)
+		rc = ota_tz_offset(tz, local - off, &off);
+	*utc = local - off;
+	return rc;
+}
+
+static enum ota_err windows(struct ota_plan *p, int64_t now)
+{
+	const struct ota_rollout_spec *s = &p->spec;
+	int32_t off;
+
+	if (!s->window_days)
+		return OTA_OK;
+	enum ota_err rc = ota_tz_offset(s->window_tz, now, &off);
+	if (rc != OTA_OK)
+		return rc;
+	int64_t local = now + off;
+	int64_t today = (local >= 0 ? local / 86400 : -((-local + 86399) / 86400));
+	int64_t end = now + (int64_t)OTA_PLAN_WINDOW_DAYS * 86400;
+	/* A window lasts up to a week: start a week back to list the one open now. */
+	for (int64_t day = today - 7; day <= today + OTA_PLAN_WINDOW_DAYS; day++) {
+		int dow = (int)(((day + 3) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
+		int64_t opens;
+		if (!(s->window_days & (1u << dow)))
+			continue;
+		rc =
+		    local_to_utc(s->window_tz, day * 86400 + (int64_t)s->window_start * 60, &opens);
+		if (rc != OTA_OK)
+			return rc;
+		int64_t closes = opens + (int64_t)s->window_duration * 60;
+		if (closes <= now || opens >= end || p->nwindows >= OTA_PLAN_MAX_WINDOWS)
+			continue;
+		p->windows[p->nwindows++] = (struct ota_plan_window){opens, closes};
+	}
+	return OTA_OK;
+}
+
+enum ota_err ota_plan_finish(struct ota_plan *p, int64_t now)
+{
+	const struct ota_rollout_spec *s = &p->spec;
+	unsigned cum = 0;
+
+	for (unsigned i = 0; i < s->nstages; i++) {
+		struct ota_plan_stage *g = &p->stages[i];
+		cum += g->devices;
+		g->cumulative = cum;
+		g->concurrency = concurrency(p, i);
+		g->waves = g->concurrency ? (g->devices + g->concurrency - 1) / g->concurrency : 0;
+		g->estimate_s = (int64_t)g->waves * p->poll_interval;
+		if (g->estimate_s < (int64_t)s->stages[i].soak_s)
+			g->estimate_s = s->stages[i].soak_s;
+		if (g->devices == 0)
+			warn(p, "stage %u takes no device", i + 1);
+		else if (g->devices < s->stages[i].min_finished)
+			warn(p,
+			     "stage %u takes %u devices but needs %u finished to be judged: it "
+			     "will not advance by itself",
+			     i + 1, g->devices, s->stages[i].min_finished);
+	}
+	if (p->targeted && p->covered == 0)
+		warn(p, "every targeted device would be skipped");
+	return windows(p, now);
+}
