@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 static const char *const skip_names[OTA_PS__COUNT] = {
     "decommissioned", "pending_admission", "rejected",           "no_report",
     "wrong_variant",  "below_floor",       "already_on_version",
@@ -30,6 +32,80 @@ static void warn(struct ota_plan *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->warnings[p->nwarnings++], sizeof(p->warnings[0]), fmt, ap);
 	va_end(ap);
+}
+
+/* ---- membership ---- */
+
+/*
+ * ota_rollout_bucket() for many devices of one rollout: the same HMAC-SHA-256 (RFC 2104 over
+ * SHA-256 with the 32-byte key), its inner and outer key blocks absorbed once, so a device
+ * costs two SHA-256 finishes instead of a fresh HMAC context (about ten times faster; the unit
+ * tests check that both give the same bucket).
+ */
+struct ota_plan_hmac {
+	EVP_MD *md;
+	EVP_MD_CTX *inner, *outer, *tmp;
+};
+
+static void hmac_free(struct ota_plan_hmac *h)
+{
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->inner);
+	EVP_MD_CTX_free(h->outer);
+	EVP_MD_CTX_free(h->tmp);
+	EVP_MD_free(h->md);
+	free(h);
+}
+
+static struct ota_plan_hmac *hmac_new(const uint8_t key[32])
+{
+	struct ota_plan_hmac *h = calloc(1, sizeof(*h));
+	unsigned char ipad[64], opad[64];
+
+	if (!h)
+		return NULL;
+	memset(ipad, 0x36, sizeof(ipad));
+	memset(opad, 0x5c, sizeof(opad));
+	for (unsigned i = 0; i < 32; i++) {
+		ipad[i] ^= key[i];
+		opad[i] ^= key[i];
+	}
+	if (!(h->md = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(h->inner = EVP_MD_CTX_new()) ||
+	    !(h->outer = EVP_MD_CTX_new()) || !(h->tmp = EVP_MD_CTX_new()) ||
+	    !EVP_DigestInit_ex(h->inner, h->md, NULL) ||
+	    !EVP_DigestUpdate(h->inner, ipad, sizeof(ipad)) ||
+	    !EVP_DigestInit_ex(h->outer, h->md, NULL) ||
+	    !EVP_DigestUpdate(h->outer, opad, sizeof(opad))) {
+		hmac_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+static unsigned bucket(struct ota_plan *p, const char *device_id)
+{
+	struct ota_plan_hmac *h = p->hmac;
+	unsigned char ih[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+	unsigned il = 0, ml = 0;
+	size_t rl = strlen(p->rollout_id), dl = strlen(device_id);
+
+	if (rl >= OTA_RO_ID_MAX || dl > OTA_ID_MAX)
+		return OTA_RO_BP - 1; /* as ota_rollout_bucket: not a valid id, last everywhere */
+	if (!EVP_MD_CTX_copy_ex(h->tmp, h->inner) ||
+	    !EVP_DigestUpdate(h->tmp, p->rollout_id, rl + 1) || /* the id and its NUL */
+	    !EVP_DigestUpdate(h->tmp, device_id, dl) || !EVP_DigestFinal_ex(h->tmp, ih, &il) ||
+	    !EVP_MD_CTX_copy_ex(h->tmp, h->outer) || !EVP_DigestUpdate(h->tmp, ih, il) ||
+	    !EVP_DigestFinal_ex(h->tmp, mac, &ml) || ml < 4)
+		return ota_rollout_bucket(p->key, p->rollout_id, device_id);
+	uint32_t v =
+	    (uint32_t)mac[0] << 24 | (uint32_t)mac[1] << 16 | (uint32_t)mac[2] << 8 | mac[3];
+	return v % OTA_RO_BP;
+}
+
+unsigned ota_plan_bucket(struct ota_plan *p, const char *device_id)
+{
+	return bucket(p, device_id);
 }
 
 /* ---- breakdowns: value -> devices per stage, at most OTA_PLAN_MAX_KEYS values ---- */
@@ -85,6 +161,10 @@ struct ota_plan *ota_plan_new(const struct ota_rollout_spec *s, const struct ota
 	snprintf(p->rollout_id, sizeof(p->rollout_id), "%s", rollout_id);
 	memcpy(p->key, key, sizeof(p->key));
 	p->poll_interval = poll_interval;
+	if (!(p->hmac = hmac_new(key))) {
+		ota_plan_free(p);
+		return NULL;
+	}
 	return p;
 }
 
@@ -96,6 +176,7 @@ void ota_plan_free(struct ota_plan *p)
 	free(p->by_version.keys);
 	free(p->by_tag.keys);
 	free(p->by_scope.keys);
+	hmac_free(p->hmac);
 	free(p);
 }
 
@@ -187,7 +268,7 @@ void ota_plan_add(struct ota_plan *p, const struct ota_plan_device *d)
 		skip(p, d, why, detail);
 		return;
 	}
-	int stage = ota_rollout_stage_of(s, ota_rollout_bucket(p->key, p->rollout_id, d->id));
+	int stage = ota_rollout_stage_of(s, bucket(p, d->id));
 	if (stage < 0) {
 		p->not_targeted++; /* past the last stage's percentage: never taken */
 		p->targeted--;

@@ -76,11 +76,14 @@ struct ota_plan_window {
 	int64_t opens_at, closes_at; /* Unix seconds */
 };
 
+struct ota_plan_hmac;
+
 struct ota_plan {
 	struct ota_rollout_spec spec;
 	struct ota_release release;
 	char rollout_id[OTA_RO_ID_MAX];
 	uint8_t key[32];
+	struct ota_plan_hmac *hmac; /* the membership HMAC, keyed once */
 	unsigned poll_interval;
 
 	unsigned considered;   /* devices read from the registry */
@@ -111,6 +114,8 @@ struct ota_plan *ota_plan_new(const struct ota_rollout_spec *s, const struct ota
                               unsigned poll_interval);
 /* Classifies one device: not targeted, skipped (and why), or covered by a stage. */
 void ota_plan_add(struct ota_plan *p, const struct ota_plan_device *d);
+/* The device's bucket in this plan's rollout: ota_rollout_bucket(key, rollout_id, id), faster. */
+unsigned ota_plan_bucket(struct ota_plan *p, const char *device_id);
 /* The store's callback shape for ota_store_plan_devices(); ctx is the plan. */
 void ota_plan_add_cb(void *ctx, const struct ota_plan_device *d);
 /*

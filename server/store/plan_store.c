@@ -1,8 +1,10 @@
 /*
  * store/plan_store.c - the SQLite side of plan_store.h: the registry read for a rollout plan,
  * in keyset pages of OTA_PLAN_CHUNK devices by id, so the store's lock is never held for a
- * whole fleet. A device's tags come in the same row (group_concat over the device_tags primary
- * key), so a page costs one statement.
+ * whole fleet. Over every device, a page is two range reads: the devices by the primary key,
+ * then the tags of that id range by the device_tags primary key, merged in id order. For one
+ * hardware variant, whose ids are spread over the whole table, a device's tags come in its own
+ * row instead (group_concat over the device_tags primary key).
  */
 #include "store/plan_store.h"
 
@@ -13,11 +15,14 @@
 #include "common/log.h"
 #include "store/internal.h"
 
-/* Every device, by the primary key, after ?1, at most ?2. */
+/* Every device, by the primary key, after ?1, at most ?2 (tags: SQL_PLAN_TAGS). */
 static const char SQL_PLAN_ALL[] =
-    "SELECT d.id, d.status, d.admission, d.hw_variant, d.version, d.security_floor,"
-    " (SELECT group_concat(t.tag, char(10)) FROM device_tags t WHERE t.device_id = d.id)"
+    "SELECT d.id, d.status, d.admission, d.hw_variant, d.version, d.security_floor, NULL"
     " FROM devices d WHERE d.id > ?1 ORDER BY d.id LIMIT ?2";
+/* The tags of the devices with ids in [?1, ?2], by the device_tags primary key. */
+static const char SQL_PLAN_TAGS[] = "SELECT device_id, tag FROM device_tags"
+                                    " WHERE device_id >= ?1 AND device_id <= ?2"
+                                    " ORDER BY device_id";
 /* The devices of one hardware variant ?3, by devices_by_hw_variant, after ?1, at most ?2. */
 static const char SQL_PLAN_HW[] =
     "SELECT d.id, d.status, d.admission, d.hw_variant, d.version, d.security_floor,"
@@ -40,6 +45,50 @@ static void copy(sqlite3_stmt *q, int col, char *out, size_t cap)
 {
 	const unsigned char *t = sqlite3_column_text(q, col);
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+/* Appends tag to row's "\n"-separated tags. */
+static bool add_tag(struct row *r, const char *tag)
+{
+	size_t have = r->tags ? strlen(r->tags) : 0, n = strlen(tag);
+	char *t = realloc(r->tags, have + n + 2);
+	if (!t)
+		return false;
+	if (have)
+		t[have++] = '\n';
+	memcpy(t + have, tag, n + 1);
+	r->tags = t;
+	return true;
+}
+
+/* The tags of rows[0..n) (in id order) by one range read, merged by id. */
+static enum ota_err page_tags(struct ota_store *st, struct row *rows, unsigned n)
+{
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_PLAN_TAGS);
+	unsigned i = 0;
+	int s;
+
+	if (!q)
+		return OTA_ERR_DB;
+	sqlite3_bind_text(q, 1, rows[0].id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, rows[n - 1].id, -1, SQLITE_STATIC);
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *dev = (const char *)sqlite3_column_text(q, 0);
+		const char *tag = (const char *)sqlite3_column_text(q, 1);
+		while (dev && i < n && strcmp(rows[i].id, dev) < 0)
+			i++;
+		if (dev && tag && i < n && strcmp(rows[i].id, dev) == 0 &&
+		    !add_tag(&rows[i], tag)) {
+			ota_store__done(q);
+			return OTA_ERR_NOMEM;
+		}
+	}
+	ota_store__done(q);
+	if (s != SQLITE_DONE) {
+		log_err("store: plan tags: %s", sqlite3_errmsg(ota_store__db(st)));
+		return OTA_ERR_DB;
+	}
+	return OTA_OK;
 }
 
 /* Reads one page into rows; *n gets how many. */
@@ -82,6 +131,8 @@ static enum ota_err page(struct ota_store *st, const char *hw, const char *after
 		rc = OTA_ERR_DB;
 	}
 	ota_store__done(q);
+	if (rc == OTA_OK && !hw && *n)
+		rc = page_tags(st, rows, *n);
 	ota_store__unlock(st);
 	return rc;
 }

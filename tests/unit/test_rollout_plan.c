@@ -230,6 +230,11 @@ static void test_stages_follow_membership(void **state)
 	}
 	struct ota_plan *p = plan(f, &s, "r-abc", KEY, T0);
 	assert_int_equal(p->covered, 300);
+	/* The plan's keyed-once HMAC gives the engine's bucket, for every id. */
+	for (int i = 0; i < 2000; i++) {
+		snprintf(id, sizeof(id), "dev-%d", i * 7919);
+		assert_int_equal(ota_plan_bucket(p, id), ota_rollout_bucket(KEY, "r-abc", id));
+	}
 	for (unsigned i = 0; i < 3; i++) {
 		assert_int_equal(p->stages[i].devices, want[i]);
 		assert_int_equal(key_n(&p->by_hw, "pico2", i) + key_n(&p->by_hw, "pico2w", i),
