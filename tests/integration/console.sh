@@ -61,6 +61,17 @@ for i in $(seq -w 1 "$N"); do
 	r=$(checkin "cd-$i")
 	expect "cd-$i checks in" 200 "$(code_of "$r")"
 done
+# Three more the plan skips: a floor above the release, one decommissioned, one pending.
+"$OTA_SCRIPTS/dev-pki.sh" "$PKI" device cd-floor >/dev/null
+r=$(checkin cd-floor '{"hw_variant":"pico2w","version":"1.0.0","security_floor":5,"root_version":1,"active_slot":"A","boot_state":"normal"}')
+expect "cd-floor checks in" 200 "$(code_of "$r")"
+"$OTA_SCRIPTS/dev-pki.sh" "$PKI" device cd-gone >/dev/null
+r=$(checkin cd-gone)
+expect "cd-gone checks in" 200 "$(code_of "$r")"
+r=$(post /api/v1/devices/cd-gone/decommission '{}')
+expect "cd-gone decommissioned" 200 "$(code_of "$r")"
+r=$(post /api/v1/devices '{"id":"cd-pend","admission":"pending"}')
+expect "cd-pend registered, pending" 201 "$(code_of "$r")"
 r=$(mcurl admin /api/v1/devices/cd-01/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["<img src=x onerror=alert(1)>"]}')
 expect "markup is no valid tag: the API refuses it" 400 "$(code_of "$r")"
 r=$(mcurl admin /api/v1/devices/cd-01/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=1","site:berlin"]}')
