@@ -8,7 +8,9 @@
  * deployment of that release, and adds a synthetic fleet of N more devices, each with a
  * history of finished deployments and their reports. Writes go through ota_store_* calls
  * grouped by ota_store_bulk_begin/end into large transactions, so a million devices take
- * minutes, not hours. Run it while otad is stopped.
+ * minutes, not hours. With --facts the synthetic devices also have what a check-in reports
+ * (variants, versions, a security floor) and tags, and a few are pending or decommissioned,
+ * so that a rollout plan has a fleet of some variety to judge. Run it while otad is stopped.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +29,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "store/mgmt_store.h"
 #include "store/store.h"
 
 #define BULK_DEVICES 20000 /* devices per transaction */
@@ -41,6 +44,7 @@ struct fill_opts {
 	long fleet_start;
 	int history;
 	bool deploy;
+	bool facts;
 };
 
 static struct fill_opts o;
@@ -259,6 +263,30 @@ static long fill_listed(struct ota_store *st)
 	return n;
 }
 
+/* What device n reported at its last check-in, its tags and its life cycle (--facts). */
+static void add_facts(struct ota_store *st, const char *id, long n)
+{
+	static const char *const versions[] = { "1.0.0", "1.1.0", "0.9.0" };
+	char line[32], *tags[2] = { line, "site=berlin" };
+	struct ota_device_report r = {
+		.id = id,
+		.hw_variant = n % 4 == 3 ? "pico2" : o.hw,
+		.version = versions[n % 3],
+		.security_floor = n % 97 == 0 ? 5 : 1,
+		.root_version = 1,
+		.active_slot = "A",
+		.boot_state = "normal",
+	};
+	check(ota_store_device_report(st, &r, now_unix - 3600), "report");
+	snprintf(line, sizeof(line), "line=%ld", n % 100);
+	check(ota_store_device_set_tags(st, id, (const char *const *)tags, n % 10 == 0 ? 2 : 1),
+	      "tags");
+	if (n % 1000 == 999)
+		check(ota_store_device_set_status(st, id, "decommissioned"), "status");
+	else if (n % 500 == 499)
+		check(ota_store_device_set_admission(st, id, "pending"), "admission");
+}
+
 static void fill_fleet(struct ota_store *st)
 {
 	double t0 = mono();
@@ -278,6 +306,8 @@ static void fill_fleet(struct ota_store *st)
 		}
 		hex(raw, sizeof(raw), fp);
 		admit(st, id, fp);
+		if (o.facts)
+			add_facts(st, id, o.fleet_start + i);
 		if ((i + 1) % BULK_DEVICES == 0 || i + 1 == o.fleet) {
 			check(ota_store_bulk_end(st, true), "bulk commit");
 			if ((i + 1) % 200000 == 0)
@@ -293,7 +323,7 @@ int main(int argc, char **argv)
 		{ "db", 1, 0, 'd' },      { "data-dir", 1, 0, 'D' }, { "image", 1, 0, 'i' },
 		{ "devices", 1, 0, 'f' }, { "fleet", 1, 0, 'n' },    { "fleet-start", 1, 0, 's' },
 		{ "history", 1, 0, 'H' }, { "deploy", 0, 0, 'y' },   { "hw", 1, 0, 'w' },
-		{ 0, 0, 0, 0 },
+		{ "facts", 0, 0, 'F' },   { 0, 0, 0, 0 },
 	};
 	struct ota_store *st = NULL;
 	char msg[256] = "", sha[OTA_HEX256];
@@ -315,10 +345,11 @@ int main(int argc, char **argv)
 		case 'H': o.history = atoi(optarg); break;
 		case 'y': o.deploy = true; break;
 		case 'w': o.hw = optarg; break;
+		case 'F': o.facts = true; break;
 		default:
 			fputs("usage: ota-bench-fill --db FILE [--data-dir DIR --image FILE]\n"
 			      "         [--devices FINGERPRINTS [--deploy]] [--fleet N] [--fleet-start K]\n"
-			      "         [--history H] [--hw VARIANT]\n",
+			      "         [--history H] [--hw VARIANT] [--facts]\n",
 			      stderr);
 			return 2;
 		}

@@ -46,6 +46,7 @@ static const struct key keys[] = {
 	{"management", "token_max_days", K_UINT, OFF(token_max_days), 1, 3650, false},
 	{"management", "audit_checkpoint_interval", K_UINT, OFF(audit_checkpoint_interval), 1,
 	 86400, false},
+	{"management", "console", K_PATH, OFF(console_dir), 0, 0, false},
 	{"limits", "connection_timeout", K_UINT, OFF(connection_timeout), 1, 3600, false},
 	{"limits", "max_connections", K_UINT, OFF(max_connections), 1, 1000000, false},
 	{"limits", "max_connections_per_ip", K_UINT, OFF(max_connections_per_ip), 0, 1000000,
@@ -69,6 +70,7 @@ void ota_config_defaults(struct ota_config *c)
 	c->admission = OTA_ADMISSION_AUTO;
 	c->token_max_days = 365;
 	c->audit_checkpoint_interval = 300;
+	snprintf(c->console_dir, sizeof(c->console_dir), "%s", OTA_CONSOLE_DIR);
 	snprintf(c->management.listen, sizeof(c->management.listen), "127.0.0.1:9443");
 	c->connection_timeout = 30;
 	c->max_connections = 4096;

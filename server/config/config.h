@@ -46,6 +46,7 @@ struct ota_config {
 	struct ota_listener_config management;
 	unsigned token_max_days;            /* longest lifetime of an API token */
 	unsigned audit_checkpoint_interval; /* seconds between signed audit checkpoints */
+	char console_dir[OTA_PATH_MAX];     /* the web console's files; "": no console */
 	/* [limits] */
 	unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
 	unsigned max_connections;    /* per listener */

@@ -25,6 +25,7 @@ struct ota_http_deps {
 	struct ota_images *images;
 	struct ota_trust *trust;
 	struct ota_audit *audit; /* the audit key: checkpoints, export, verification */
+	const struct ota_console *console; /* set by ota_http_start(): the console's files */
 };
 
 /*

@@ -7,6 +7,9 @@
 
 #include "http/internal.h"
 
+struct ota_rollout_spec;
+/* A rollout definition from its JSON (unknown keys refused); false with a problem set. */
+
 void ota_h_rollout_create(struct ota_req *r);
 void ota_h_rollout_list(struct ota_req *r);
 void ota_h_rollout_get(struct ota_req *r);
@@ -19,5 +22,8 @@ void ota_h_rollout_rollback(struct ota_req *r);
 void ota_h_rollout_devices(struct ota_req *r);
 void ota_h_rollout_device(struct ota_req *r);
 void ota_h_metrics(struct ota_req *r);
+/* mgmt_plan.c */
+void ota_h_rollout_plan(struct ota_req *r);
+void ota_h_rollout_draft_plan(struct ota_req *r);
 
 #endif

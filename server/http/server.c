@@ -35,6 +35,7 @@
 
 /* Certificates, keys, CAs and CRLs: PEM files of at most 1 MiB. */
 #define OTA_PEM_MAX (1024 * 1024)
+#include "http/console.h"
 
 #define MAX_CHAIN 8
 
@@ -57,6 +58,7 @@ struct ota_http {
 	gnutls_datum_t ticket_key;
 	atomic_int inflight;
 	atomic_bool stopping;
+	struct ota_console *console;
 };
 
 /* Per connection: the identity, settled on the connection's first request. */
@@ -517,6 +519,8 @@ static void prepare(struct listener *l, struct ota_req *r)
 		ota_req_fail(r, OTA_P_UNAVAILABLE, "otad is shutting down");
 		return;
 	}
+	if (l->kind == OTA_L_MANAGEMENT && (r->route = ota_console_route(&l->h->deps, r->url)))
+		return; /* the console's static files: no identity (console.c) */
 	const char *authz =
 		l->kind == OTA_L_MANAGEMENT
 			? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -839,6 +843,12 @@ enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **
 	if (!h)
 		goto out;
 	h->deps = *deps;
+	rc = ota_console_load(deps->cfg->console_dir,
+			      strcmp(deps->cfg->console_dir, OTA_CONSOLE_DIR) != 0, &h->console, msg,
+			      msglen);
+	if (rc != OTA_OK)
+		goto out;
+	h->deps.console = h->console;
 	h->l[0].kind = OTA_L_DEVICE;
 	h->l[0].name = "device";
 	h->l[1].kind = OTA_L_MANAGEMENT;
@@ -913,5 +923,6 @@ void ota_http_stop(struct ota_http *h, unsigned grace_seconds)
 		gnutls_free(h->ticket_key.data);
 	free(h->cert_pem);
 	free(h->key_pem);
+	ota_console_free(h->console);
 	free(h);
 }

@@ -49,6 +49,8 @@ GET /api/v1/audit/pubkey - admin,auditor
 POST /api/v1/rollouts {} admin,operator
 GET /api/v1/rollouts - admin,operator,auditor
 GET /api/v1/rollouts/{id} - admin,operator,auditor
+POST /api/v1/rollouts/plan {} admin,operator
+GET /api/v1/rollouts/{id}/plan - admin,operator,auditor
 POST /api/v1/rollouts/{id}/start {} admin,operator
 POST /api/v1/rollouts/{id}/pause {} admin,operator
 POST /api/v1/rollouts/{id}/resume {} admin,operator

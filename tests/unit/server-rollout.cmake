@@ -12,3 +12,10 @@ target_link_libraries(test_deploy PRIVATE ota_deploy ota_rollout ota_audit ota_s
 	PkgConfig::CMOCKA)
 add_test(NAME unit_deploy COMMAND test_deploy)
 set_tests_properties(unit_deploy PROPERTIES LABELS unit TIMEOUT 120)
+
+# The rollout plan: counts, skip reasons, estimates and windows on a temporary registry.
+add_executable(unit_rollout_plan ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rollout_plan.c)
+target_link_libraries(unit_rollout_plan PRIVATE ota_deploy ota_rollout ota_audit ota_store ota_common
+	PkgConfig::CMOCKA Threads::Threads)
+add_test(NAME unit_rollout_plan COMMAND unit_rollout_plan)
+set_tests_properties(unit_rollout_plan PROPERTIES LABELS unit TIMEOUT 120)
