@@ -35,7 +35,7 @@ expect "device-0002 approved and tagged" "approved line=3,plant-a" "$(db "SELECT
 expect "device-0003 decommissioned" decommissioned "$(db "SELECT status FROM devices WHERE id = 'device-0003'")"
 expect "the release is registered" 1 "$(db "SELECT count(*) FROM releases WHERE version = '1.1.0'")"
 expect_match "the CI token works" 'newest release: fw 1\.1\.0' "$out"
-expect_match "the operator walks the approved devices" 'device-0002 1\.0\.0' "$out"
+expect_match "the operator walks the approved devices" 'device-0002 line=3,plant-a' "$out"
 expect_match "the export verifies offline" 'OK: [0-9]+ entries' "$out"
 expect "each change is in the audit log" 7 "$(db "SELECT count(DISTINCT action) FROM audit_log WHERE action IN ('device.approve', 'device.tags', 'device.decommission', 'image.upload', 'release.register', 'principal.create', 'token.create')")"
 finish
