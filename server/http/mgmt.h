@@ -38,6 +38,50 @@ const char *ota_q(struct ota_req *r, const char *name);
 bool ota_q_int(struct ota_req *r, const char *name, int64_t min, int64_t max, int64_t def,
                int64_t *out);
 
+/*
+ * One page of a collection. Every collection GET reads `?limit=` (1..1000, default 100) and
+ * `?cursor=` the same way and answers {"items": [...], "next_cursor": "<cursor>" | null}:
+ *   struct ota_page p;
+ *   if (!ota_page_open(r, &p, OTA_PAGE_AT_ID)) return;       -- problem set when malformed
+ *   e = ota_store_..._list(st, p.after.id ? &p.after : NULL, p.limit, one, &p, &p.more);
+ *       -- one() calls ota_page_add() for each item
+ *   ota_page_send(r, &p, e, "releases");                     -- 200, or a problem when e failed
+ * A cursor is opaque to clients: the key of the previous page's last item, in the form the
+ * list's order needs (enum ota_page_key). It names a position, not an item, so an item
+ * deleted in between does not break the walk.
+ */
+enum ota_page_key {
+	OTA_PAGE_ID,    /* an id, name or SHA-256 ([A-Za-z0-9._-]{1,64}): after.id */
+	OTA_PAGE_SEQ,   /* a sequence number "<n>": after.at */
+	OTA_PAGE_AT_ID, /* a time and an id "<at>.<id>": after.at and after.id */
+};
+
+#define OTA_PAGE_CURSOR_MAX 96
+
+struct ota_page {
+	unsigned limit;             /* 1..1000 */
+	struct ota_store_key after; /* the decoded cursor; id NULL and at 0 on the first page */
+	bool more;                  /* set by the store: other items follow this page */
+	/* Private to the helpers. */
+	enum ota_page_key kind;
+	json_t *items;
+	bool nomem;
+	char last[OTA_PAGE_CURSOR_MAX];
+};
+
+/* Reads limit and cursor into *p; false (invalid-field problem set) if either is malformed. */
+bool ota_page_open(struct ota_req *r, struct ota_page *p, enum ota_page_key kind);
+/*
+ * Appends item (its reference is taken; NULL counts as out of memory) and remembers its key:
+ * id (OTA_PAGE_ID), at (OTA_PAGE_SEQ), or both (OTA_PAGE_AT_ID).
+ */
+void ota_page_add(struct ota_page *p, json_t *item, int64_t at, const char *id);
+/*
+ * Answers the page (200) when e is OTA_OK and nothing ran out of memory; otherwise an
+ * internal problem "cannot list <what>". Frees the items either way.
+ */
+void ota_page_send(struct ota_req *r, struct ota_page *p, enum ota_err e, const char *what);
+
 /* mgmt_devices.c */
 void ota_h_devices_list(struct ota_req *r);
 void ota_h_device_register(struct ota_req *r);

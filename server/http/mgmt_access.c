@@ -17,22 +17,23 @@
 
 static void principal_one(void *ctx, const struct ota_principal *p)
 {
-	json_array_append_new(ctx,
-	                      json_pack("{s:s, s:s, s:b, s:I, s:s}", "name", p->name, "role",
-	                                p->role, "disabled", p->disabled, "created_at",
-	                                (json_int_t)p->created_at, "created_by", p->created_by));
+	ota_page_add(ctx,
+	             json_pack("{s:s, s:s, s:b, s:I, s:s}", "name", p->name, "role", p->role,
+	                       "disabled", p->disabled, "created_at", (json_int_t)p->created_at,
+	                       "created_by", p->created_by),
+	             0, p->name);
 }
 
 void ota_h_principals_list(struct ota_req *r)
 {
-	json_t *items = json_array();
+	struct ota_page p;
 
-	if (!items || ota_store_principal_list(r->deps->store, principal_one, items) != OTA_OK) {
-		json_decref(items);
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot list principals");
+	if (!ota_page_open(r, &p, OTA_PAGE_ID))
 		return;
-	}
-	ota_req_json(r, 200, json_pack("{s:o}", "items", items));
+	ota_page_send(r, &p,
+	              ota_store_principal_list(r->deps->store, p.after.id, p.limit, principal_one,
+	                                       &p, &p.more),
+	              "principals");
 }
 
 void ota_h_principal_create(struct ota_req *r)
@@ -123,19 +124,19 @@ static json_t *token_json(const struct ota_token *t)
 
 static void token_one(void *ctx, const struct ota_token *t)
 {
-	json_array_append_new(ctx, token_json(t));
+	ota_page_add(ctx, token_json(t), t->created_at, t->id);
 }
 
 void ota_h_tokens_list(struct ota_req *r)
 {
-	json_t *items = json_array();
+	struct ota_page p;
 
-	if (!items || ota_store_token_list(r->deps->store, token_one, items) != OTA_OK) {
-		json_decref(items);
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot list tokens");
+	if (!ota_page_open(r, &p, OTA_PAGE_AT_ID))
 		return;
-	}
-	ota_req_json(r, 200, json_pack("{s:o}", "items", items));
+	ota_page_send(r, &p,
+	              ota_store_token_list(r->deps->store, p.after.id ? &p.after : NULL, p.limit,
+	                                   token_one, &p, &p.more),
+	              "tokens");
 }
 
 void ota_h_token_create(struct ota_req *r)

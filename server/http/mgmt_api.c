@@ -176,19 +176,19 @@ void ota_h_release_create(struct ota_req *r)
 
 static void list_one(void *ctx, const struct ota_release *rel)
 {
-	json_array_append_new(ctx, release_json(rel));
+	ota_page_add(ctx, release_json(rel), rel->created_at, rel->id);
 }
 
 void ota_h_release_list(struct ota_req *r)
 {
-	json_t *arr = json_array();
+	struct ota_page p;
 
-	if (!arr || ota_store_release_list(r->deps->store, 1000, list_one, arr) != OTA_OK) {
-		json_decref(arr);
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot list the releases");
+	if (!ota_page_open(r, &p, OTA_PAGE_AT_ID))
 		return;
-	}
-	ota_req_json(r, 200, json_pack("{s:o}", "releases", arr));
+	ota_page_send(r, &p,
+		      ota_store_release_list(r->deps->store, p.after.id ? &p.after : NULL, p.limit,
+					     list_one, &p, &p.more),
+		      "the releases");
 }
 
 void ota_h_release_get(struct ota_req *r)

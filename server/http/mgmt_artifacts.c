@@ -17,44 +17,29 @@ static bool hex64(const char *s)
 	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
-struct page {
-	json_t *items;
-	char last[OTA_HEX256];
-};
-
 static void image_one(void *ctx, const char *sha256, uint64_t size, int64_t created_at,
                       unsigned releases)
 {
-	struct page *p = ctx;
-	json_array_append_new(
-	    p->items, json_pack("{s:s, s:I, s:I, s:i}", "sha256", sha256, "size", (json_int_t)size,
-	                        "created_at", (json_int_t)created_at, "releases", (int)releases));
-	snprintf(p->last, sizeof(p->last), "%s", sha256);
+	ota_page_add(ctx,
+	             json_pack("{s:s, s:I, s:I, s:i}", "sha256", sha256, "size", (json_int_t)size,
+	                       "created_at", (json_int_t)created_at, "releases", (int)releases),
+	             0, sha256);
 }
 
 void ota_h_images_list(struct ota_req *r)
 {
-	struct page p = {0};
-	const char *cursor = ota_q(r, "cursor");
-	int64_t limit;
-	bool more = false;
+	struct ota_page p;
 
-	if (!ota_q_int(r, "limit", 1, 1000, 100, &limit))
+	if (!ota_page_open(r, &p, OTA_PAGE_ID))
 		return;
-	if (cursor && !hex64(cursor)) {
+	if (p.after.id && !hex64(p.after.id)) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD, "cursor must be an image's SHA-256");
 		return;
 	}
-	p.items = json_array();
-	if (!p.items || ota_store_image_list(r->deps->store, cursor, (unsigned)limit, image_one, &p,
-	                                     &more) != OTA_OK) {
-		json_decref(p.items);
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot list images");
-		return;
-	}
-	ota_req_json(r, 200,
-	             json_pack("{s:o, s:o}", "items", p.items, "next_cursor",
-	                       more ? json_string(p.last) : json_null()));
+	ota_page_send(
+	    r, &p,
+	    ota_store_image_list(r->deps->store, p.after.id, p.limit, image_one, &p, &p.more),
+	    "images");
 }
 
 void ota_h_image_delete(struct ota_req *r)

@@ -27,14 +27,8 @@ static json_t *json_or_null(const char *s)
 	return j ? j : json_null();
 }
 
-struct page {
-	json_t *items;
-	uint64_t last;
-};
-
 static int row_one(void *ctx, const struct ota_audit_row *row)
 {
-	struct page *p = ctx;
 	json_t *j = json_pack(
 	    "{s:I, s:I, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
 	    "s:s, s:s}",
@@ -44,27 +38,24 @@ static int row_one(void *ctx, const struct ota_audit_row *row)
 	    "release_id", text_or_null(row->e.release_id), "object", text_or_null(row->e.object),
 	    "before", json_or_null(row->e.before), "after", json_or_null(row->e.after), "detail",
 	    text_or_null(row->e.detail), "prev", row->prev, "hash", row->hash);
-	json_array_append_new(p->items, j);
-	p->last = row->seq;
+	ota_page_add(ctx, j, (int64_t)row->seq, NULL);
 	return 0;
 }
 
 void ota_h_audit_query(struct ota_req *r)
 {
 	struct ota_audit_filter f = {0};
-	struct page p = {0};
-	int64_t cursor, since, until, limit;
-	bool more = false;
+	struct ota_page p;
+	int64_t since, until;
 
-	if (!ota_q_int(r, "cursor", 0, INT64_MAX, 0, &cursor) ||
+	if (!ota_page_open(r, &p, OTA_PAGE_SEQ) ||
 	    !ota_q_int(r, "since", 0, INT64_MAX, 0, &since) ||
-	    !ota_q_int(r, "until", 0, INT64_MAX, 0, &until) ||
-	    !ota_q_int(r, "limit", 1, 1000, 100, &limit))
+	    !ota_q_int(r, "until", 0, INT64_MAX, 0, &until))
 		return;
-	f.after_seq = (uint64_t)cursor;
+	f.after_seq = (uint64_t)p.after.at;
 	f.since = since;
 	f.until = until;
-	f.limit = (unsigned)limit;
+	f.limit = p.limit;
 	f.actor = ota_q(r, "actor");
 	f.action = ota_q(r, "action");
 	f.device_id = ota_q(r, "device");
@@ -77,15 +68,8 @@ void ota_h_audit_query(struct ota_req *r)
 			return;
 		}
 	}
-	p.items = json_array();
-	if (!p.items || ota_audit_query(r->deps->store, &f, row_one, &p, &more) != OTA_OK) {
-		json_decref(p.items);
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot query the audit log");
-		return;
-	}
-	ota_req_json(r, 200,
-	             json_pack("{s:o, s:o}", "items", p.items, "next_cursor",
-	                       more ? json_integer((json_int_t)p.last) : json_null()));
+	ota_page_send(r, &p, ota_audit_query(r->deps->store, &f, row_one, &p, &p.more),
+	              "the audit log");
 }
 
 static ssize_t export_read(void *cls, uint64_t pos, char *buf, size_t max)

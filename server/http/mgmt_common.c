@@ -1,7 +1,8 @@
 /*
  * http/mgmt_common.c - helpers of the management handlers (mgmt.h): a change and its audit
- * entry in one store transaction, strict query-string readers, and the route listing printed
- * by `otad --list-routes` (which the OpenAPI test compares with docs/openapi.yaml).
+ * entry in one store transaction, strict query-string readers, the one page convention of
+ * every collection (limit, cursor, items, next_cursor), and the route listing printed by
+ * `otad --list-routes` (which the OpenAPI test compares with docs/openapi.yaml).
  */
 #include "http/mgmt.h"
 
@@ -84,6 +85,87 @@ bool ota_q_int(struct ota_req *r, const char *name, int64_t min, int64_t max, in
 	}
 	*out = n;
 	return true;
+}
+
+/* "<n>" (OTA_PAGE_SEQ) or "<n>.<id>" (OTA_PAGE_AT_ID), n >= 0 in decimal. */
+static bool cursor_number(const char *c, enum ota_page_key kind, struct ota_store_key *out)
+{
+	char *end;
+	long long n;
+
+	if (*c < '0' || *c > '9')
+		return false;
+	errno = 0;
+	n = strtoll(c, &end, 10);
+	if (errno || n < 0)
+		return false;
+	out->at = n;
+	if (kind == OTA_PAGE_SEQ)
+		return *end == '\0';
+	if (*end != '.' || !ota_auth_name_valid(end + 1))
+		return false;
+	out->id = end + 1;
+	return true;
+}
+
+bool ota_page_open(struct ota_req *r, struct ota_page *p, enum ota_page_key kind)
+{
+	const char *c = ota_q(r, "cursor");
+	int64_t limit;
+	bool ok;
+
+	memset(p, 0, sizeof(*p));
+	p->kind = kind;
+	if (!ota_q_int(r, "limit", 1, 1000, 100, &limit))
+		return false;
+	p->limit = (unsigned)limit;
+	if (!c)
+		return true;
+	if (kind == OTA_PAGE_ID) {
+		ok = ota_auth_name_valid(c);
+		p->after.id = c;
+	} else {
+		ok = cursor_number(c, kind, &p->after);
+	}
+	if (!ok) {
+		p->after = (struct ota_store_key){0};
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+		             "query parameter cursor is malformed: pass the next_cursor of the "
+		             "previous page unchanged");
+	}
+	return ok;
+}
+
+void ota_page_add(struct ota_page *p, json_t *item, int64_t at, const char *id)
+{
+	if (!p->items)
+		p->items = json_array();
+	if (!item || !p->items || json_array_append_new(p->items, item) != 0) {
+		p->nomem = true;
+		return;
+	}
+	if (p->kind == OTA_PAGE_ID)
+		snprintf(p->last, sizeof(p->last), "%s", id);
+	else if (p->kind == OTA_PAGE_SEQ)
+		snprintf(p->last, sizeof(p->last), "%lld", (long long)at);
+	else
+		snprintf(p->last, sizeof(p->last), "%lld.%s", (long long)at, id);
+}
+
+void ota_page_send(struct ota_req *r, struct ota_page *p, enum ota_err e, const char *what)
+{
+	json_t *items = p->items ? p->items : json_array();
+
+	p->items = NULL;
+	if (e != OTA_OK || p->nomem || !items) {
+		json_decref(items);
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot list %s", what);
+		return;
+	}
+	/* next_cursor only when the store saw more past a non-empty page. */
+	ota_req_json(r, 200,
+	             json_pack("{s:o, s:o}", "items", items, "next_cursor",
+	                       p->more && p->last[0] ? json_string(p->last) : json_null()));
 }
 
 void ota_http_list_routes(FILE *f)

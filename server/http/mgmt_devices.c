@@ -71,16 +71,9 @@ static char *device_state(const struct ota_device_info *d)
 
 /* ---- list ---- */
 
-struct list_ctx {
-	json_t *items;
-	char last[OTA_ID_MAX + 1];
-};
-
 static void list_one(void *ctx, const struct ota_device_info *d)
 {
-	struct list_ctx *c = ctx;
-	json_array_append_new(c->items, device_json(d));
-	snprintf(c->last, sizeof(c->last), "%s", d->d.id);
+	ota_page_add(ctx, device_json(d), 0, d->d.id);
 }
 
 static bool one_of(const char *v, const char *const *set)
@@ -96,48 +89,35 @@ void ota_h_devices_list(struct ota_req *r)
 	static const char *const admissions[] = {"pending", "approved", "rejected", NULL};
 	static const char *const statuses[] = {"admitted", "decommissioned", NULL};
 	struct ota_device_filter f = {0};
-	struct list_ctx c = {0};
-	int64_t limit, before, after;
-	bool more = false;
+	struct ota_page p;
+	int64_t before, after;
 
-	if (!ota_q_int(r, "limit", 1, 1000, 100, &limit) ||
+	if (!ota_page_open(r, &p, OTA_PAGE_ID) ||
 	    !ota_q_int(r, "seen_before", 0, INT64_MAX, 0, &before) ||
 	    !ota_q_int(r, "seen_after", 0, INT64_MAX, 0, &after))
 		return;
-	f.limit = (unsigned)limit;
+	f.limit = p.limit;
 	f.seen_before = before;
 	f.seen_after = after;
-	f.after_id = ota_q(r, "cursor");
+	f.after_id = p.after.id;
 	f.hw_variant = ota_q(r, "hw_variant");
 	f.version = ota_q(r, "version");
 	f.tag = ota_q(r, "tag");
 	f.admission = ota_q(r, "admission");
 	f.status = ota_q(r, "status");
 	f.rollout_id = ota_q(r, "rollout");
-	if ((f.after_id && !ota_auth_name_valid(f.after_id)) ||
-	    (f.hw_variant && strlen(f.hw_variant) > 32) ||
+	if ((f.hw_variant && strlen(f.hw_variant) > 32) ||
 	    (f.version && strlen(f.version) > OTA_ID_MAX) || (f.tag && !tag_valid(f.tag)) ||
 	    (f.admission && !one_of(f.admission, admissions)) ||
 	    (f.status && !one_of(f.status, statuses)) ||
 	    (f.rollout_id && strlen(f.rollout_id) > OTA_ID_MAX)) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD,
-		             "a filter is malformed (cursor, hw_variant, version, tag, admission "
+		             "a filter is malformed (hw_variant, version, tag, admission "
 		             "pending|approved|rejected, status admitted|decommissioned, rollout)");
 		return;
 	}
-	c.items = json_array();
-	if (!c.items) {
-		ota_req_fail(r, OTA_P_INTERNAL, "out of memory");
-		return;
-	}
-	if (ota_store_device_list(r->deps->store, &f, list_one, &c, &more) != OTA_OK) {
-		json_decref(c.items);
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot list devices");
-		return;
-	}
-	ota_req_json(r, 200,
-	             json_pack("{s:o, s:o}", "items", c.items, "next_cursor",
-	                       more ? json_string(c.last) : json_null()));
+	ota_page_send(r, &p, ota_store_device_list(r->deps->store, &f, list_one, &p, &p.more),
+	              "devices");
 }
 
 /* ---- one device ---- */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "http/mgmt.h"
 #include "rollout/rollout.h"
 
 /* Refuses keys of obj not in the NULL-terminated list. */
@@ -185,35 +186,32 @@ void ota_h_rollout_create(struct ota_req *r)
 static int list_one(void *ctx, const struct ota_rollout_row *row, const char *text)
 {
 	struct ota_rollout_spec s;
-	json_t *arr = ctx,
-	       *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I}", "id", row->id, "name", row->name,
-	                      "state", ota_rollout_state_name(row->state), "release_id",
-	                      row->release_id, "stage", (int)row->stage + 1, "created_at",
-	                      (json_int_t)row->created_at);
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:s, s:i, s:I}", "id", row->id, "name", row->name, "state",
+	              ota_rollout_state_name(row->state), "release_id", row->release_id, "stage",
+	              (int)row->stage + 1, "created_at", (json_int_t)row->created_at);
 	if (j && ota_rollout_spec_decode(text, &s) == OTA_OK)
 		json_object_set_new(j, "stages", json_integer(s.nstages));
-	if (j)
-		json_array_append_new(arr, j);
+	ota_page_add(ctx, j, row->created_at, row->id);
 	return 0;
 }
 
 void ota_h_rollout_list(struct ota_req *r)
 {
-	const char *state = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "state");
+	const char *state = ota_q(r, "state");
+	struct ota_page p;
 	int st = -1;
-	json_t *arr = json_array();
 
+	if (!ota_page_open(r, &p, OTA_PAGE_AT_ID))
+		return;
 	if (state && (st = ota_rollout_state_parse(state)) < 0) {
-		json_decref(arr);
 		ota_req_fail(r, OTA_P_INVALID_FIELD, "unknown rollout state \"%.32s\"", state);
 		return;
 	}
-	if (!arr || ota_store_rollout_list(r->deps->store, st, list_one, arr) != OTA_OK) {
-		json_decref(arr);
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot list the rollouts");
-		return;
-	}
-	ota_req_json(r, 200, json_pack("{s:o}", "rollouts", arr));
+	ota_page_send(r, &p,
+	              ota_store_rollout_page(r->deps->store, st, p.after.id ? &p.after : NULL,
+	                                     p.limit, list_one, &p, &p.more),
+	              "the rollouts");
 }
 
 void ota_h_rollout_get(struct ota_req *r)
@@ -346,51 +344,28 @@ static void member_one(void *ctx, const struct ota_rollout_member *m)
 	if (j && m->next_attempt_at &&
 	    (m->state == OTA_MS_FAILED || m->state == OTA_MS_ROLLED_BACK))
 		json_object_set_new(j, "next_attempt_at", json_integer(m->next_attempt_at));
-	if (j)
-		json_array_append_new(ctx, j);
+	ota_page_add(ctx, j, 0, m->device_id);
 }
 
 void ota_h_rollout_devices(struct ota_req *r)
 {
 	struct ota_rollout_row row;
-	const char *state = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "state");
-	const char *after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after");
-	const char *lim = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit");
+	const char *state = ota_q(r, "state");
+	struct ota_page p;
 	int st = -1;
-	unsigned limit = 100;
 
+	if (!ota_page_open(r, &p, OTA_PAGE_ID))
+		return;
 	if (state && (st = ota_member_state_parse(state)) < 0) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD, "unknown device state \"%.32s\"", state);
 		return;
 	}
-	if (lim) {
-		char *end;
-		unsigned long v = strtoul(lim, &end, 10);
-		if (*end || !*lim || v < 1 || v > 1000) {
-			ota_req_fail(r, OTA_P_INVALID_FIELD, "\"limit\" must be 1..1000");
-			return;
-		}
-		limit = (unsigned)v;
-	}
-	if (after && strlen(after) > OTA_ID_MAX) {
-		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"after\" is a device id");
-		return;
-	}
 	if (!load(r, &row, NULL))
 		return;
-	json_t *arr = json_array();
-	if (!arr || ota_store_rollout_members(r->deps->store, row.id, st, after, limit, member_one,
-	                                      arr) != OTA_OK) {
-		json_decref(arr);
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot list the devices");
-		return;
-	}
-	json_t *j = json_pack("{s:o}", "devices", arr);
-	if (j && json_array_size(arr) == limit)
-		json_object_set_new(j, "next",
-		                    json_string(json_string_value(json_object_get(
-		                        json_array_get(arr, limit - 1), "device_id"))));
-	ota_req_json(r, 200, j);
+	ota_page_send(r, &p,
+	              ota_store_rollout_members(r->deps->store, row.id, st, p.after.id, p.limit,
+	                                        member_one, &p, &p.more),
+	              "the devices");
 }
 
 void ota_h_rollout_device(struct ota_req *r)

@@ -86,7 +86,8 @@ static const char SQL_P_ADD[] = "INSERT INTO principals (name, role, created_by,
 static const char SQL_P_GET[] = "SELECT name, role, disabled, created_at, created_by "
                                 "FROM principals WHERE name = ?1";
 static const char SQL_P_LIST[] = "SELECT name, role, disabled, created_at, created_by "
-                                 "FROM principals ORDER BY name";
+                                 "FROM principals WHERE name > coalesce(?1, '') "
+                                 "ORDER BY name LIMIT ?2";
 static const char SQL_P_DISABLE[] = "UPDATE principals SET disabled = ?3 WHERE name = ?1";
 
 enum ota_err ota_store_principal_add(struct ota_store *st, const char *name, const char *role,
@@ -172,17 +173,29 @@ enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *
 	return rc;
 }
 
-enum ota_err ota_store_principal_list(struct ota_store *st,
+enum ota_err ota_store_principal_list(struct ota_store *st, const char *after, unsigned limit,
                                       void (*fn)(void *ctx, const struct ota_principal *p),
-                                      void *ctx)
+                                      void *ctx, bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
+	unsigned n = 0;
 	int s;
+
+	*more = false;
+	if (limit < 1 || limit > 1000)
+		return OTA_ERR_INVALID;
 	ota_store__lock(st);
 	sqlite3_stmt *q = ota_store__stmt(st, SQL_P_LIST);
 	if (q) {
+		bind(q, 1, after);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
 		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 			struct ota_principal p;
+			if (n++ == limit) {
+				*more = true;
+				s = SQLITE_DONE;
+				break;
+			}
 			principal_row(q, &p);
 			fn(ctx, &p);
 		}
@@ -204,7 +217,8 @@ static const char SQL_T_ADD[] =
 	"JOIN principals p ON p.name = t.principal "
 static const char SQL_T_BY_HASH[] = TOKEN_COLS "WHERE t.hash = ?1";
 static const char SQL_T_GET[] = TOKEN_COLS "WHERE t.id = ?1";
-static const char SQL_T_LIST[] = TOKEN_COLS "ORDER BY t.created_at, t.id";
+static const char SQL_T_LIST[] = TOKEN_COLS "WHERE ?2 IS NULL OR (t.created_at, t.id) > (?1, ?2) "
+                                            "ORDER BY t.created_at, t.id LIMIT ?3";
 static const char SQL_T_REVOKE[] =
     "UPDATE api_tokens SET revoked_at = ?3 WHERE id = ?1 AND revoked_at IS NULL";
 
@@ -307,16 +321,32 @@ enum ota_err ota_store_token_revoke(struct ota_store *st, const char *id, int64_
 	return rc;
 }
 
-enum ota_err ota_store_token_list(struct ota_store *st,
-                                  void (*fn)(void *ctx, const struct ota_token *t), void *ctx)
+enum ota_err ota_store_token_list(struct ota_store *st, const struct ota_store_key *after,
+                                  unsigned limit, void (*fn)(void *ctx, const struct ota_token *t),
+                                  void *ctx, bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
+	unsigned n = 0;
 	int s;
+
+	*more = false;
+	if (limit < 1 || limit > 1000)
+		return OTA_ERR_INVALID;
 	ota_store__lock(st);
 	sqlite3_stmt *q = ota_store__stmt(st, SQL_T_LIST);
 	if (q) {
+		if (after) {
+			sqlite3_bind_int64(q, 1, after->at);
+			bind(q, 2, after->id);
+		}
+		sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
 		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 			struct ota_token t;
+			if (n++ == limit) {
+				*more = true;
+				s = SQLITE_DONE;
+				break;
+			}
 			token_row(q, &t);
 			fn(ctx, &t);
 		}

@@ -35,9 +35,14 @@ OTA_WUR enum ota_err ota_store_principal_get(struct ota_store *st, const char *n
 /* Disable (or enable) a principal: its tokens stop working, its certificate is refused. */
 OTA_WUR enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *name,
                                                       bool disabled);
-OTA_WUR enum ota_err ota_store_principal_list(struct ota_store *st,
+/*
+ * Calls fn for the principals by name with name > after (NULL: from the first), at most
+ * `limit` (1..1000, else OTA_ERR_INVALID). *more when others follow the last one delivered.
+ */
+OTA_WUR enum ota_err ota_store_principal_list(struct ota_store *st, const char *after,
+                                              unsigned limit,
                                               void (*fn)(void *ctx, const struct ota_principal *p),
-                                              void *ctx);
+                                              void *ctx, bool *more);
 
 struct ota_token {
 	char id[24]; /* "t-" and 16 hex digits */
@@ -59,9 +64,14 @@ OTA_WUR enum ota_err ota_store_token_get(struct ota_store *st, const char *id,
                                          struct ota_token *out);
 /* OTA_ERR_CONFLICT when revoked already. */
 OTA_WUR enum ota_err ota_store_token_revoke(struct ota_store *st, const char *id, int64_t now);
-OTA_WUR enum ota_err ota_store_token_list(struct ota_store *st,
+/*
+ * Calls fn for the tokens, oldest first (created_at, then id), that follow `after` (NULL: from
+ * the oldest), at most `limit` (1..1000, else OTA_ERR_INVALID). *more when others follow.
+ */
+OTA_WUR enum ota_err ota_store_token_list(struct ota_store *st, const struct ota_store_key *after,
+                                          unsigned limit,
                                           void (*fn)(void *ctx, const struct ota_token *t),
-                                          void *ctx);
+                                          void *ctx, bool *more);
 
 /* ---- devices ---- */
 

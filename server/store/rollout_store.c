@@ -44,7 +44,8 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_RO_GET] = "SELECT id, name, release_id, hash_key, state, reason, stage, "
                  "coalesce(stage_started_at, 0), ack_failures, ack_finished, retry_attempts, "
                  "retry_backoff, created_at, updated_at, spec FROM rollouts WHERE id = ?1",
-    [Q_RO_LIST] = "SELECT id FROM rollouts ORDER BY created_at, id",
+    [Q_RO_LIST] = "SELECT id FROM rollouts WHERE (?1 IS NULL OR state = ?1) AND (?3 IS NULL "
+                  "OR (created_at, id) > (?2, ?3)) ORDER BY created_at, id LIMIT ?4",
     [Q_RO_LIST_STATE] = "SELECT id FROM rollouts WHERE state = ?1 ORDER BY created_at, id",
     [Q_RO_SET] = "UPDATE rollouts SET state = ?2, reason = ?3, updated_at = ?4, "
                  "stage = CASE WHEN ?5 >= 0 THEN ?5 ELSE stage END, "
@@ -371,24 +372,43 @@ enum ota_err ota_store_rollout_get(struct ota_store *st, const char *id,
 	return rc;
 }
 
-enum ota_err ota_store_rollout_list(struct ota_store *st, int state,
-                                    int (*fn)(void *ctx, const struct ota_rollout_row *r,
-                                              const char *spec),
-                                    void *ctx)
+/*
+ * The rollouts in `state` (any when < 0) after `after` (NULL: from the oldest), at most `limit`
+ * (0: all; *more is set only with a limit). The check-in path's walk (all of one state) keeps
+ * its own statement.
+ */
+static enum ota_err
+rollout_walk(struct ota_store *st, int state, const struct ota_store_key *after, unsigned limit,
+             int (*fn)(void *ctx, const struct ota_rollout_row *r, const char *spec), void *ctx,
+             bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	char(*ids)[OTA_RO_ID_MAX] = NULL;
 	size_t n = 0, cap = 0;
+	bool hot_walk = limit == 0 && !after && state >= 0;
 	int s;
 
 	/* Ids first, then each row, so fn runs without a statement open. */
 	ota_store__lock(st);
-	sqlite3_stmt *q = Q(st, state >= 0 ? Q_RO_LIST_STATE : Q_RO_LIST);
+	sqlite3_stmt *q = Q(st, hot_walk ? Q_RO_LIST_STATE : Q_RO_LIST);
 	if (!q)
 		goto out;
 	if (state >= 0)
 		bind_text(q, 1, rs_names[state]);
+	if (!hot_walk) {
+		if (after) {
+			sqlite3_bind_int64(q, 2, after->at);
+			bind_text(q, 3, after->id);
+		}
+		/* One row past a page tells whether another page follows; -1: no limit. */
+		sqlite3_bind_int64(q, 4, limit ? (sqlite3_int64)limit + 1 : -1);
+	}
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		if (limit && n == limit) {
+			*more = true;
+			s = SQLITE_DONE;
+			break;
+		}
 		if (n == cap) {
 			void *p = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
 			if (!p) {
@@ -428,6 +448,24 @@ out:
 	ota_store__unlock(st);
 	free(ids);
 	return rc;
+}
+
+enum ota_err ota_store_rollout_list(struct ota_store *st, int state,
+                                    int (*fn)(void *ctx, const struct ota_rollout_row *r,
+                                              const char *spec),
+                                    void *ctx)
+{
+	return rollout_walk(st, state, NULL, 0, fn, ctx, NULL);
+}
+
+enum ota_err ota_store_rollout_page(
+    struct ota_store *st, int state, const struct ota_store_key *after, unsigned limit,
+    int (*fn)(void *ctx, const struct ota_rollout_row *r, const char *spec), void *ctx, bool *more)
+{
+	*more = false;
+	if (limit < 1 || limit > 1000 || state >= OTA_RS__COUNT)
+		return OTA_ERR_INVALID;
+	return rollout_walk(st, state, after, limit, fn, ctx, more);
 }
 
 static enum ota_err stage_counts(struct ota_store *st, const char *id, unsigned stage,
@@ -544,21 +582,32 @@ out:
 enum ota_err ota_store_rollout_members(struct ota_store *st, const char *id, int state,
                                        const char *after, unsigned limit,
                                        void (*fn)(void *ctx, const struct ota_rollout_member *m),
-                                       void *ctx)
+                                       void *ctx, bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
+	unsigned n = 0;
 	int s;
+
+	*more = false;
+	if (limit < 1 || limit > 1000 || state >= OTA_MS__COUNT)
+		return OTA_ERR_INVALID;
 	ota_store__lock(st);
 	sqlite3_stmt *q = Q(st, state >= 0 ? Q_MEM_LIST_STATE : Q_MEM_LIST);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
 	bind_text(q, 2, after ? after : "");
-	sqlite3_bind_int64(q, 3, limit);
+	/* One row past the page tells whether another page follows. */
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
 	if (state >= 0)
 		bind_text(q, 4, ms_names[state]);
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		struct ota_rollout_member m;
+		if (n++ == limit) {
+			*more = true;
+			s = SQLITE_DONE;
+			break;
+		}
 		memset(&m, 0, sizeof(m));
 		col_text(q, 0, m.device_id, sizeof(m.device_id));
 		m.stage = (unsigned)sqlite3_column_int64(q, 1);

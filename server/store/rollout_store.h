@@ -92,6 +92,14 @@ OTA_WUR enum ota_err ota_store_rollout_list(struct ota_store *st, int state,
                                             int (*fn)(void *ctx, const struct ota_rollout_row *r,
                                                       const char *spec),
                                             void *ctx);
+/*
+ * One page of ota_store_rollout_list(): the rollouts (in `state` unless < 0) oldest first
+ * (created_at, then id) that follow `after` (NULL: from the oldest), at most `limit` (1..1000,
+ * else OTA_ERR_INVALID). *more when others follow the last one read.
+ */
+OTA_WUR enum ota_err ota_store_rollout_page(
+    struct ota_store *st, int state, const struct ota_store_key *after, unsigned limit,
+    int (*fn)(void *ctx, const struct ota_rollout_row *r, const char *spec), void *ctx, bool *more);
 
 /*
  * Set the rollout's state and reason. new_stage >= 0 also starts that stage (stage_started_at
@@ -164,11 +172,14 @@ OTA_WUR enum ota_err ota_store_rollout_active(struct ota_store *st, const char *
 OTA_WUR enum ota_err
 ota_store_rollout_reasons(struct ota_store *st, const char *id, unsigned limit,
                           void (*fn)(void *ctx, const char *reason, unsigned n), void *ctx);
-/* Members in `state` (any when state < 0) with device id > after, by device id, up to limit. */
+/*
+ * Members in `state` (any when state < 0) with device id > after (NULL: from the first), by
+ * device id, at most `limit` (1..1000, else OTA_ERR_INVALID). *more when others follow.
+ */
 OTA_WUR enum ota_err
 ota_store_rollout_members(struct ota_store *st, const char *id, int state, const char *after,
                           unsigned limit, void (*fn)(void *ctx, const struct ota_rollout_member *m),
-                          void *ctx);
+                          void *ctx, bool *more);
 OTA_WUR enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
                                                   const char *device_id,
                                                   struct ota_rollout_member *out);

@@ -90,7 +90,8 @@ static const char *const sql[S__COUNT] = {
 		      "WHERE id = ?1",
 	[S_REL_HW] = "SELECT hw_variant FROM release_hw_variants WHERE release_id = ?1 "
 		     "ORDER BY hw_variant",
-	[S_REL_LIST] = "SELECT id FROM releases ORDER BY created_at DESC, id LIMIT ?1",
+	[S_REL_LIST] = "SELECT id FROM releases WHERE ?2 IS NULL OR created_at < ?1 "
+		       "OR (created_at = ?1 AND id > ?2) ORDER BY created_at DESC, id LIMIT ?3",
 	[S_REL_BY_NAME] = "SELECT id FROM releases WHERE name = ?1 AND version = ?2",
 	[S_DEP_INSERT] = "INSERT INTO deployments (id, device_id, release_id, created_at, "
 			 "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -1052,28 +1053,44 @@ enum ota_err ota_store_release_get(struct ota_store *st, const char *id, struct 
 	return rc;
 }
 
-enum ota_err ota_store_release_list(struct ota_store *st, unsigned limit,
-				    void (*fn)(void *ctx, const struct ota_release *r), void *ctx)
+enum ota_err ota_store_release_list(struct ota_store *st, const struct ota_store_key *after,
+				    unsigned limit,
+				    void (*fn)(void *ctx, const struct ota_release *r), void *ctx,
+				    bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	char(*ids)[OTA_HEX256] = NULL;
 	unsigned n = 0;
 	int s;
 
+	*more = false;
+	if (limit < 1 || limit > 1000)
+		return OTA_ERR_INVALID;
 	LOCK(st);
 	sqlite3_stmt *q = stmt(st, S_REL_LIST);
 	if (!q)
 		goto out;
-	ids = calloc(limit ? limit : 1, sizeof(*ids));
+	ids = calloc(limit, sizeof(*ids));
 	if (!ids) {
 		rc = OTA_ERR_NOMEM;
 		goto out;
 	}
-	sqlite3_bind_int64(q, 1, limit);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW && n < limit)
+	if (after) {
+		sqlite3_bind_int64(q, 1, after->at);
+		sqlite3_bind_text(q, 2, after->id, -1, SQLITE_TRANSIENT);
+	}
+	/* One row past the page tells whether another page follows. */
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		if (n == limit) {
+			*more = true;
+			s = SQLITE_DONE;
+			break;
+		}
 		text(q, 0, ids[n++], sizeof(ids[0]));
+	}
 	done(q);
-	if (s != SQLITE_DONE && s != SQLITE_ROW) {
+	if (s != SQLITE_DONE) {
 		rc = db_fail(st, "release list");
 		goto out;
 	}

@@ -197,10 +197,24 @@ OTA_WUR enum ota_err ota_store_release_add(struct ota_store *st, const struct ot
 /* envelope (may be NULL) receives a malloc'd copy of the DSSE envelope; the caller frees it. */
 OTA_WUR enum ota_err ota_store_release_get(struct ota_store *st, const char *id,
 					   struct ota_release *out, char **envelope);
-/* Calls fn for every release, newest first, up to `limit`. */
-OTA_WUR enum ota_err ota_store_release_list(struct ota_store *st, unsigned limit,
+/*
+ * Where a page of a list ordered by (created_at, id) resumes: the key of the last item of the
+ * previous page. id is never NULL; a first page passes a NULL struct pointer instead.
+ */
+struct ota_store_key {
+	int64_t at;
+	const char *id;
+};
+
+/*
+ * Calls fn for the releases, newest first (created_at descending, then id), that follow
+ * `after` (NULL: from the newest), at most `limit` (1..1000, else OTA_ERR_INVALID). *more when
+ * others follow the last one delivered.
+ */
+OTA_WUR enum ota_err ota_store_release_list(struct ota_store *st, const struct ota_store_key *after,
+					    unsigned limit,
 					    void (*fn)(void *ctx, const struct ota_release *r),
-					    void *ctx);
+					    void *ctx, bool *more);
 
 /* ---- deployments ---- */
 

@@ -2,8 +2,8 @@
 # The device life cycle across admission policies, answered on the device listener: pending
 # (held, then approved or rejected), decommissioned, re-provisioned with a new certificate,
 # pre-registered (unknown ids refused without a trace, registered ones pinned at first use),
-# auto (admitted at once); tags and listing filters with cursor pages; a device's deployment
-# history; every change audited with before and after.
+# auto (admitted at once); tags and listing filters with cursor pages; every collection walked
+# in pages of one; a device's deployment history; every change audited with before and after.
 source "$(dirname "$0")/server_lib.sh"
 
 make_pki
@@ -98,6 +98,31 @@ expect "bad filter refused" "400 invalid-field" "$(problem "$(mcurl auditor '/ap
 expect "bad limit refused" "400 invalid-field" "$(problem "$(mcurl auditor '/api/v1/devices?limit=0')")"
 r=$(mcurl auditor "/api/v1/devices?seen_after=$(($(date +%s) - 600))")
 expect "list by last seen" device-0001 "$(jfield "$r" '[.items[].id] | join(" ")')"
+
+# ---- every collection in pages of one: each item exactly once, in the list's order ----
+for n in 1 2 3; do
+	post admin /api/v1/principals "{\"name\":\"robot-$n\",\"role\":\"operator\"}" >/dev/null
+	post admin /api/v1/tokens "{\"principal\":\"robot-$n\",\"expires_in_days\":1}" >/dev/null
+	post admin /api/v1/tokens "{\"principal\":\"robot-$n\",\"expires_in_days\":2}" >/dev/null
+	post operator /api/v1/rollouts "{\"name\":\"r$n\",\"release_id\":\"$rel2\",\"stages\":[{\"percent\":100}]}" >/dev/null
+done
+expect "pages: devices" "$(db "SELECT id FROM devices ORDER BY id")" "$(walk_pages auditor /api/v1/devices .id)"
+expect "pages: devices, filtered" "$(db "SELECT id FROM devices WHERE admission = 'approved' ORDER BY id")" "$(walk_pages auditor '/api/v1/devices?admission=approved' .id)"
+expect "pages: images" "$(db "SELECT sha256 FROM images ORDER BY sha256")" "$(walk_pages auditor /api/v1/images .sha256)"
+expect "pages: releases, newest first" "$(db "SELECT id FROM releases ORDER BY created_at DESC, id")" "$(walk_pages auditor /api/v1/releases .id)"
+expect "pages: principals" "$(db "SELECT name FROM principals ORDER BY name")" "$(walk_pages admin /api/v1/principals .name)"
+expect "pages: tokens, oldest first" "$(db "SELECT id FROM api_tokens ORDER BY created_at, id")" "$(walk_pages admin /api/v1/tokens .id)"
+expect "pages: rollouts, oldest first" "$(db "SELECT id FROM rollouts ORDER BY created_at, id")" "$(walk_pages auditor /api/v1/rollouts .id)"
+expect "pages: rollouts, filtered" "$(db "SELECT id FROM rollouts WHERE state = 'draft' ORDER BY created_at, id")" "$(walk_pages auditor '/api/v1/rollouts?state=draft' .id)"
+expect "pages: audit" "$(db "SELECT seq FROM audit_log ORDER BY seq")" "$(walk_pages auditor /api/v1/audit .seq)"
+expect "each list had pages to walk" 1 "$(db "SELECT min((SELECT count(*) FROM principals), (SELECT count(*) FROM api_tokens), (SELECT count(*) FROM rollouts), (SELECT count(*) FROM releases)) >= 2")"
+r=$(mcurl admin /api/v1/tokens)
+expect "one page by default: every token, no next cursor" "$(db "SELECT count(*) FROM api_tokens") null" "$(jfield "$r" '"\(.items | length) \(.next_cursor)"')"
+for path in /api/v1/devices /api/v1/images /api/v1/releases /api/v1/principals /api/v1/tokens /api/v1/rollouts /api/v1/audit; do
+	expect "$path: limit over 1000 refused" "400 invalid-field" "$(problem "$(mcurl admin "$path?limit=1001")")"
+	expect "$path: malformed cursor refused" "400 invalid-field" "$(problem "$(mcurl admin "$path?cursor=no%20such")")"
+done
+expect "a cursor of another list's form is refused" "400 invalid-field" "$(problem "$(mcurl admin "/api/v1/releases?cursor=device-0001")")"
 stop_otad
 
 # ---- preregistered: only registered ids ----

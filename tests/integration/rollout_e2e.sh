@@ -166,10 +166,13 @@ expect "audited: a deployment per device" "$N" "$(audit "$GOOD" deployment.creat
 for d in "${DEVS[@]}"; do [ "${VER[$d]}" == 2.0.0 ] || fail "$d runs ${VER[$d]} after the good rollout"; done
 expect "fleet on 2.0.0" "$N" "$(db "SELECT count(*) FROM devices WHERE id LIKE 'rd-%' AND version = '2.0.0'")"
 r=$(mcurl admin "/api/v1/rollouts/$GOOD/devices?state=succeeded&limit=7")
-expect "devices page size" 7 "$(jfield "$r" '.devices | length')"
-nxt=$(jfield "$r" .next)
-r=$(mcurl admin "/api/v1/rollouts/$GOOD/devices?state=succeeded&limit=1000&after=$nxt")
-expect "second page holds the rest" $((N - 7)) "$(jfield "$r" '.devices | length')"
+expect "devices page size" 7 "$(jfield "$r" '.items | length')"
+nxt=$(jfield "$r" .next_cursor)
+r=$(mcurl admin "/api/v1/rollouts/$GOOD/devices?state=succeeded&limit=1000&cursor=$nxt")
+expect "second page holds the rest, the last" "$((N - 7)) null" "$(jfield "$r" '"\(.items | length) \(.next_cursor)"')"
+expect "devices in pages of one, each once" "$(db "SELECT device_id FROM rollout_members WHERE rollout_id = '$GOOD' ORDER BY device_id")" \
+	"$(walk_pages auditor "/api/v1/rollouts/$GOOD/devices" .device_id)"
+expect "a malformed cursor refused" 400 "$(code_of "$(mcurl admin "/api/v1/rollouts/$GOOD/devices?cursor=a%20b")")"
 r=$(post "/api/v1/rollouts/$GOOD/resume" '{}')
 expect "resume a completed rollout" "409 urn:ota:problem:conflict" "$(code_of "$r") $(jfield "$r" .type)"
 
@@ -188,7 +191,7 @@ expect "rolled back counted" "${#CANARY[@]}" "$(jfield "$r" '.progress.stages[0]
 expect "top failure reason" "trial image not bought before the watchdog" "$(jfield "$r" '.progress.failure_reasons[0].reason')"
 expect "no device outside the canary was offered 3.0.0" "${#CANARY[@]}" \
 	"$(db "SELECT count(DISTINCT d.device_id) FROM deployments d WHERE d.release_id = '$rel3'")"
-same_set "members are the canary" "${CANARY[*]}" "$(jfield "$(mcurl admin "/api/v1/rollouts/$BAD/devices")" '.devices[].device_id' | xargs)"
+same_set "members are the canary" "${CANARY[*]}" "$(jfield "$(mcurl admin "/api/v1/rollouts/$BAD/devices")" '.items[].device_id' | xargs)"
 m=$(mcurl admin /metrics)
 expect "metrics" 200 "$(code_of "$m")"
 expect_match "metrics: halted rollout" "ota_rollout_state\{rollout=\"$BAD\",state=\"paused\"\} 1" "$(body_of "$m")"

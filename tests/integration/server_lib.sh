@@ -137,6 +137,27 @@ ctype_of() { tail -n 1 <<<"$1" | awk '{print $3}'; }
 body_of() { sed '$d' <<<"$1"; }
 jfield() { body_of "$1" | jq -r "$2"; }
 
+# walk_pages ROLE PATH KEY: walks the collection at PATH (management API) in pages of one,
+# following next_cursor, and prints the jq expression KEY of each item, one a line. A page
+# that is not a 200 with at most one item and a next_cursor prints "BAD PAGE ..." instead.
+walk_pages() {
+	local role=$1 path=$2 key=$3 sep='?' cursor='' r n=0
+	[[ $path == *\?* ]] && sep='&'
+	while [ $n -lt 10000 ]; do
+		r=$(mcurl "$role" "$path${sep}limit=1${cursor:+&cursor=$cursor}")
+		if [ "$(code_of "$r")" != 200 ] ||
+			[ "$(jfield "$r" '(.items | length) <= 1 and has("next_cursor")')" != true ]; then
+			echo "BAD PAGE $(code_of "$r") after cursor '$cursor': $(body_of "$r" | head -c 200)"
+			return
+		fi
+		jfield "$r" ".items[] | $key"
+		cursor=$(jfield "$r" '.next_cursor // empty | @uri')
+		[ -n "$cursor" ] || return 0
+		n=$((n + 1))
+	done
+	echo "BAD PAGE: no last page after $n"
+}
+
 db() { sqlite3 -batch -noheader "$DATA/otad.db" "$@"; }
 # Everything but the audit log (refusals are audited: that is the one write they make).
 db_digest() {

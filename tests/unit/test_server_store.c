@@ -148,6 +148,48 @@ static void count_release(void *ctx, const struct ota_release *r)
 	(*(int *)ctx)++;
 }
 
+static void note_release(void *ctx, const struct ota_release *r)
+{
+	*(struct ota_release *)ctx = *r;
+}
+
+/* Pages of one, newest first, resume after (created_at, id): ties on the time go by id. */
+static void release_pages(void **state)
+{
+	struct fx *f = *state;
+	static const char *const ids[] = {"r1", "r2", "r3", "r4"};
+	static const int64_t at[] = {5, 6, 6, 7};
+	static const char *const order[] = {"r4", "r2", "r3", "r1"};
+	struct ota_release r, last;
+	char img[65], version[16];
+	struct ota_store_key k = {0, last.id};
+	bool existed, more = false;
+	int n = 0;
+
+	snprintf(img, sizeof(img), "%064d", 7);
+	assert_int_equal(ota_store_image_add(f->st, img, 100, 1, &existed), OTA_OK);
+	for (unsigned i = 0; i < 4; i++) {
+		snprintf(version, sizeof(version), "1.%u.0", i);
+		fill_release(&r, ids[i], version);
+		assert_int_equal(ota_store_release_add(f->st, &r, "{}", at[i], &existed), OTA_OK);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(ota_store_release_list(f->st, i ? &k : NULL, 1, note_release,
+							&last, &more),
+				 OTA_OK);
+		assert_string_equal(last.id, order[i]);
+		assert_int_equal(more, i < 3);
+		k.at = last.created_at;
+	}
+	assert_int_equal(ota_store_release_list(f->st, &k, 1, count_release, &n, &more), OTA_OK);
+	assert_int_equal(n, 0);
+	assert_false(more);
+	assert_int_equal(ota_store_release_list(f->st, NULL, 0, count_release, &n, &more),
+			 OTA_ERR_INVALID);
+	assert_int_equal(ota_store_release_list(f->st, NULL, 1001, count_release, &n, &more),
+			 OTA_ERR_INVALID);
+}
+
 static void releases_and_deployments(void **state)
 {
 	struct fx *f = *state;
@@ -178,8 +220,10 @@ static void releases_and_deployments(void **state)
 	assert_string_equal(got.hw[0], "pico2");
 	assert_string_equal(got.hw[1], "pico2w");
 	int n = 0;
-	assert_int_equal(ota_store_release_list(f->st, 10, count_release, &n), OTA_OK);
+	bool more = true;
+	assert_int_equal(ota_store_release_list(f->st, NULL, 10, count_release, &n, &more), OTA_OK);
 	assert_int_equal(n, 1);
+	assert_false(more);
 
 	assert_int_equal(ota_store_device_admit(f->st, "dev-1", "f1", 1, &d, &created), OTA_OK);
 	assert_int_equal(ota_store_deployment_create(f->st, "d-01", "dev-1", "nope", 9),
@@ -373,6 +417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(migrations, setup, teardown),
 		cmocka_unit_test_setup_teardown(admission, setup, teardown),
 		cmocka_unit_test_setup_teardown(releases_and_deployments, setup, teardown),
+		cmocka_unit_test_setup_teardown(release_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(roots, setup, teardown),
 		cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
 	};
