@@ -558,7 +558,7 @@ enum ota_err ota_deploy_rollback(struct ota_store *st, const struct ota_actor *w
 	if (rc != OTA_OK)
 		return rc;
 	/* Targets first: aborting cancels the members still pending. */
-	rc = ota_store_rollout_members(st, rollout_id, -1, NULL, UINT32_MAX, target_one, &t);
+	rc = ota_store_rollout_members_each(st, rollout_id, -1, target_one, &t);
 	if (rc == OTA_OK && t.nomem)
 		rc = OTA_ERR_NOMEM;
 	struct ota_rollout_move mv = {

@@ -119,8 +119,7 @@ static enum ota_err cancel_pending(struct ota_store *st, const char *id, const c
                                    int64_t now)
 {
 	struct pending p = {0};
-	enum ota_err rc =
-	    ota_store_rollout_members(st, id, OTA_MS_PENDING, NULL, UINT32_MAX, pending_one, &p);
+	enum ota_err rc = ota_store_rollout_members_each(st, id, OTA_MS_PENDING, pending_one, &p);
 	if (rc == OTA_OK && p.nomem)
 		rc = OTA_ERR_NOMEM;
 	for (size_t i = 0; rc == OTA_OK && i < p.n; i++) {

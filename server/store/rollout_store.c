@@ -627,6 +627,32 @@ out:
 	return rc;
 }
 
+struct each {
+	void (*fn)(void *ctx, const struct ota_rollout_member *m);
+	void *ctx;
+	char last[OTA_ID_MAX + 1];
+};
+
+static void each_one(void *ctx, const struct ota_rollout_member *m)
+{
+	struct each *e = ctx;
+	snprintf(e->last, sizeof(e->last), "%s", m->device_id);
+	e->fn(e->ctx, m);
+}
+
+enum ota_err
+ota_store_rollout_members_each(struct ota_store *st, const char *id, int state,
+                               void (*fn)(void *ctx, const struct ota_rollout_member *m), void *ctx)
+{
+	struct each e = {.fn = fn, .ctx = ctx};
+	bool more = true;
+	enum ota_err rc = OTA_OK;
+
+	while (rc == OTA_OK && more)
+		rc = ota_store_rollout_members(st, id, state, e.last, 1000, each_one, &e, &more);
+	return rc;
+}
+
 enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
                                           const char *device_id, struct ota_rollout_member *out)
 {

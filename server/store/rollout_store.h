@@ -180,6 +180,12 @@ OTA_WUR enum ota_err
 ota_store_rollout_members(struct ota_store *st, const char *id, int state, const char *after,
                           unsigned limit, void (*fn)(void *ctx, const struct ota_rollout_member *m),
                           void *ctx, bool *more);
+/* Calls fn for every member in `state` (any when state < 0), by device id, however many:
+ * pages of ota_store_rollout_members() walked to the end. */
+OTA_WUR enum ota_err ota_store_rollout_members_each(struct ota_store *st, const char *id, int state,
+                                                    void (*fn)(void *ctx,
+                                                               const struct ota_rollout_member *m),
+                                                    void *ctx);
 OTA_WUR enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
                                                   const char *device_id,
                                                   struct ota_rollout_member *out);
