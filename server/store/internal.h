@@ -18,7 +18,7 @@
 
 #include "store/store.h"
 
-#define OTA_STORE_EXTRA_STMTS 128
+#define OTA_STORE_STMTS 256 /* distinct SQL texts a handle prepares, at most */
 
 sqlite3 *ota_store__db(struct ota_store *st);
 void ota_store__lock(struct ota_store *st);

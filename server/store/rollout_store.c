@@ -13,89 +13,81 @@
 #include "common/log.h"
 #include "store/internal.h"
 
-enum {
-	Q_RO_INSERT,
-	Q_RO_GET,
-	Q_RO_LIST,
-	Q_RO_LIST_STATE,
-	Q_RO_SET,
-	Q_RO_ACK,
-	Q_COUNT_ADD,
-	Q_ACTIVE_ADD,
-	Q_REASON_ADD,
-	Q_MEM_GET,
-	Q_MEM_BY_DEP,
-	Q_MEM_INSERT,
-	Q_MEM_SET,
-	Q_MEM_RETRY,
-	Q_MEM_LIST,
-	Q_MEM_LIST_STATE,
-	Q_COUNTS_STAGE,
-	Q_COUNTS_ALL,
-	Q_ACTIVE_GET,
-	Q_REASONS,
-	Q__COUNT
-};
-
-static const char *const q_sql[Q__COUNT] = {
-    [Q_RO_INSERT] = "INSERT INTO rollouts (id, name, release_id, spec, hash_key, retry_attempts, "
-                    "retry_backoff, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                    "?8, ?8)",
-    [Q_RO_GET] = "SELECT id, name, release_id, hash_key, state, reason, stage, "
-                 "coalesce(stage_started_at, 0), ack_failures, ack_finished, retry_attempts, "
-                 "retry_backoff, created_at, updated_at, spec FROM rollouts WHERE id = ?1",
-    [Q_RO_LIST] = "SELECT id FROM rollouts WHERE (?1 IS NULL OR state = ?1) AND (?3 IS NULL "
-                  "OR (created_at, id) > (?2, ?3)) ORDER BY created_at, id LIMIT ?4",
-    [Q_RO_LIST_STATE] = "SELECT id FROM rollouts WHERE state = ?1 ORDER BY created_at, id",
-    [Q_RO_SET] = "UPDATE rollouts SET state = ?2, reason = ?3, updated_at = ?4, "
-                 "stage = CASE WHEN ?5 >= 0 THEN ?5 ELSE stage END, "
-                 "stage_started_at = CASE WHEN ?5 >= 0 THEN ?4 ELSE stage_started_at END, "
-                 "ack_failures = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_failures END, "
-                 "ack_finished = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_finished END WHERE id = ?1",
-    [Q_RO_ACK] = "UPDATE rollouts SET ack_failures = ?2, ack_finished = ?3 WHERE id = ?1",
-    [Q_COUNT_ADD] = "INSERT INTO rollout_counts (rollout_id, stage, state, n) "
-                    "VALUES (?1, ?2, ?3, max(?4, 0)) ON CONFLICT DO UPDATE SET n = n + ?4",
-    [Q_ACTIVE_ADD] =
-        "INSERT INTO rollout_active (rollout_id, scope, n) VALUES (?1, ?2, max(?3, 0)) "
-        "ON CONFLICT DO UPDATE SET n = n + ?3",
-    [Q_REASON_ADD] = "INSERT INTO rollout_reasons (rollout_id, reason, n) VALUES (?1, ?2, 1) "
-                     "ON CONFLICT DO UPDATE SET n = n + 1",
-    [Q_MEM_GET] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
-                  "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
-                  "WHERE rollout_id = ?1 AND device_id = ?2",
-    [Q_MEM_BY_DEP] = "SELECT rollout_id, device_id FROM rollout_members WHERE deployment_id = ?1",
-    [Q_MEM_INSERT] = "INSERT INTO rollout_members (rollout_id, device_id, stage, state, reason, "
-                     "deployment_id, attempts, budget_scope, updated_at) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [Q_MEM_SET] = "UPDATE rollout_members SET state = ?3, reason = ?4, next_attempt_at = ?5, "
-                  "updated_at = ?6 WHERE rollout_id = ?1 AND device_id = ?2",
-    [Q_MEM_RETRY] = "UPDATE rollout_members SET deployment_id = ?3, attempts = attempts + 1, "
-                    "state = 'pending', reason = '', next_attempt_at = 0, updated_at = ?4 "
-                    "WHERE rollout_id = ?1 AND device_id = ?2",
-    [Q_MEM_LIST] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
-                   "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
-                   "WHERE rollout_id = ?1 AND device_id > ?2 ORDER BY device_id LIMIT ?3",
-    [Q_MEM_LIST_STATE] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
-                         "attempts, next_attempt_at, updated_at, budget_scope "
-                         "FROM rollout_members WHERE rollout_id = ?1 AND state = ?4 "
-                         "AND device_id > ?2 ORDER BY device_id LIMIT ?3",
-    [Q_COUNTS_STAGE] = "SELECT state, n FROM rollout_counts WHERE rollout_id = ?1 "
-                       "AND stage = ?2",
-    [Q_COUNTS_ALL] = "SELECT stage, state, n FROM rollout_counts WHERE rollout_id = ?1 "
-                     "AND n > 0 ORDER BY stage, state",
-    [Q_ACTIVE_GET] = "SELECT n FROM rollout_active WHERE rollout_id = ?1 AND scope = ?2",
-    [Q_REASONS] = "SELECT reason, n FROM rollout_reasons WHERE rollout_id = ?1 "
-                  "ORDER BY n DESC, reason LIMIT ?2",
-};
+static const char SQL_RO_INSERT[] =
+    "INSERT INTO rollouts (id, name, release_id, spec, hash_key, retry_attempts, "
+    "retry_backoff, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+    "?8, ?8)";
+static const char SQL_RO_GET[] =
+    "SELECT id, name, release_id, hash_key, state, reason, stage, "
+    "coalesce(stage_started_at, 0), ack_failures, ack_finished, retry_attempts, "
+    "retry_backoff, created_at, updated_at, spec FROM rollouts WHERE id = ?1";
+static const char SQL_RO_LIST[] =
+    "SELECT id FROM rollouts WHERE (?1 IS NULL OR state = ?1) AND (?3 IS NULL "
+    "OR (created_at, id) > (?2, ?3)) ORDER BY created_at, id LIMIT ?4";
+static const char SQL_RO_LIST_STATE[] =
+    "SELECT id FROM rollouts WHERE state = ?1 ORDER BY created_at, id";
+static const char SQL_RO_SET[] =
+    "UPDATE rollouts SET state = ?2, reason = ?3, updated_at = ?4, "
+    "stage = CASE WHEN ?5 >= 0 THEN ?5 ELSE stage END, "
+    "stage_started_at = CASE WHEN ?5 >= 0 THEN ?4 ELSE stage_started_at END, "
+    "ack_failures = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_failures END, "
+    "ack_finished = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_finished END WHERE id = ?1";
+static const char SQL_RO_ACK[] =
+    "UPDATE rollouts SET ack_failures = ?2, ack_finished = ?3 WHERE id = ?1";
+static const char SQL_COUNT_ADD[] =
+    "INSERT INTO rollout_counts (rollout_id, stage, state, n) "
+    "VALUES (?1, ?2, ?3, max(?4, 0)) ON CONFLICT DO UPDATE SET n = n + ?4";
+static const char SQL_ACTIVE_ADD[] =
+    "INSERT INTO rollout_active (rollout_id, scope, n) VALUES (?1, ?2, max(?3, 0)) "
+    "ON CONFLICT DO UPDATE SET n = n + ?3";
+static const char SQL_REASON_ADD[] =
+    "INSERT INTO rollout_reasons (rollout_id, reason, n) VALUES (?1, ?2, 1) "
+    "ON CONFLICT DO UPDATE SET n = n + 1";
+static const char SQL_MEM_GET[] =
+    "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
+    "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
+    "WHERE rollout_id = ?1 AND device_id = ?2";
+static const char SQL_MEM_BY_DEP[] =
+    "SELECT rollout_id, device_id FROM rollout_members WHERE deployment_id = ?1";
+static const char SQL_MEM_INSERT[] =
+    "INSERT INTO rollout_members (rollout_id, device_id, stage, state, reason, "
+    "deployment_id, attempts, budget_scope, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+static const char SQL_MEM_SET[] =
+    "UPDATE rollout_members SET state = ?3, reason = ?4, next_attempt_at = ?5, "
+    "updated_at = ?6 WHERE rollout_id = ?1 AND device_id = ?2";
+static const char SQL_MEM_RETRY[] =
+    "UPDATE rollout_members SET deployment_id = ?3, attempts = attempts + 1, "
+    "state = 'pending', reason = '', next_attempt_at = 0, updated_at = ?4 "
+    "WHERE rollout_id = ?1 AND device_id = ?2";
+static const char SQL_MEM_LIST[] =
+    "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
+    "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
+    "WHERE rollout_id = ?1 AND device_id > ?2 ORDER BY device_id LIMIT ?3";
+static const char SQL_MEM_LIST_STATE[] =
+    "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
+    "attempts, next_attempt_at, updated_at, budget_scope "
+    "FROM rollout_members WHERE rollout_id = ?1 AND state = ?4 "
+    "AND device_id > ?2 ORDER BY device_id LIMIT ?3";
+static const char SQL_COUNTS_STAGE[] = "SELECT state, n FROM rollout_counts WHERE rollout_id = ?1 "
+                                       "AND stage = ?2";
+static const char SQL_COUNTS_ALL[] =
+    "SELECT stage, state, n FROM rollout_counts WHERE rollout_id = ?1 "
+    "AND n > 0 ORDER BY stage, state";
+static const char SQL_ACTIVE_GET[] =
+    "SELECT n FROM rollout_active WHERE rollout_id = ?1 AND scope = ?2";
+static const char SQL_REASONS[] = "SELECT reason, n FROM rollout_reasons WHERE rollout_id = ?1 "
+                                  "ORDER BY n DESC, reason LIMIT ?2";
 
 /* The statements of the check-in and report paths (see ota_store_rollout_hot_sql()). */
-static const unsigned hot[] = {
-    Q_RO_GET,     Q_RO_LIST_STATE, Q_RO_SET,  Q_COUNT_ADD, Q_ACTIVE_ADD,   Q_REASON_ADD, Q_MEM_GET,
-    Q_MEM_BY_DEP, Q_MEM_INSERT,    Q_MEM_SET, Q_MEM_RETRY, Q_COUNTS_STAGE, Q_ACTIVE_GET};
+static const char *const hot[] = {
+    SQL_RO_GET,     SQL_RO_LIST_STATE, SQL_RO_SET,     SQL_COUNT_ADD,  SQL_ACTIVE_ADD,
+    SQL_REASON_ADD, SQL_MEM_GET,       SQL_MEM_BY_DEP, SQL_MEM_INSERT, SQL_MEM_SET,
+    SQL_MEM_RETRY,  SQL_COUNTS_STAGE,  SQL_ACTIVE_GET};
 
 const char *ota_store_rollout_hot_sql(unsigned i)
 {
-	return i < sizeof(hot) / sizeof(hot[0]) ? q_sql[hot[i]] : NULL;
+	return i < sizeof(hot) / sizeof(hot[0]) ? hot[i] : NULL;
 }
 
 static const char *const rs_names[OTA_RS__COUNT] = {
@@ -137,11 +129,6 @@ static bool is_active(enum ota_member_state s)
 	return s <= OTA_MS_TRIAL;
 }
 
-static sqlite3_stmt *Q(struct ota_store *st, unsigned q)
-{
-	return ota_store__stmt(st, q_sql[q]);
-}
-
 static void bind_text(sqlite3_stmt *q, int i, const char *s)
 {
 	if (s)
@@ -175,7 +162,7 @@ static enum ota_err exec(struct ota_store *st, sqlite3_stmt *q, const char *what
 static enum ota_err count_add(struct ota_store *st, const char *ro, unsigned stage,
                               enum ota_member_state s, int delta)
 {
-	sqlite3_stmt *q = Q(st, Q_COUNT_ADD);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_COUNT_ADD);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, ro);
@@ -187,7 +174,7 @@ static enum ota_err count_add(struct ota_store *st, const char *ro, unsigned sta
 
 static enum ota_err active_add(struct ota_store *st, const char *ro, const char *scope, int delta)
 {
-	sqlite3_stmt *q = Q(st, Q_ACTIVE_ADD);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_ACTIVE_ADD);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, ro);
@@ -214,7 +201,7 @@ static enum ota_err counters_move(struct ota_store *st, const char *ro, unsigned
 			rc = active_add(st, ro, scope, d);
 	}
 	if (rc == OTA_OK && (to == OTA_MS_FAILED || to == OTA_MS_ROLLED_BACK)) {
-		sqlite3_stmt *q = Q(st, Q_REASON_ADD);
+		sqlite3_stmt *q = ota_store__stmt(st, SQL_REASON_ADD);
 		if (!q)
 			return OTA_ERR_DB;
 		bind_text(q, 1, ro);
@@ -228,7 +215,7 @@ static enum ota_err member_set(struct ota_store *st, const char *ro, const char 
                                enum ota_member_state s, const char *reason, int64_t next_at,
                                int64_t now)
 {
-	sqlite3_stmt *q = Q(st, Q_MEM_SET);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_SET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, ro);
@@ -245,7 +232,7 @@ static enum ota_err member_get(struct ota_store *st, const char *ro, const char 
                                struct ota_rollout_member *m, char *scope, size_t scopelen)
 {
 	enum ota_err rc;
-	sqlite3_stmt *q = Q(st, Q_MEM_GET);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_GET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, ro);
@@ -278,7 +265,7 @@ static enum ota_err rollout_get(struct ota_store *st, const char *id, struct ota
                                 char **spec)
 {
 	enum ota_err rc;
-	sqlite3_stmt *q = Q(st, Q_RO_GET);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_RO_GET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
@@ -330,7 +317,7 @@ enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rol
 	for (unsigned i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", row->hash_key[i]);
 	ota_store__lock(st);
-	sqlite3_stmt *q = Q(st, Q_RO_INSERT);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_RO_INSERT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, row->id);
@@ -390,7 +377,7 @@ rollout_walk(struct ota_store *st, int state, const struct ota_store_key *after,
 
 	/* Ids first, then each row, so fn runs without a statement open. */
 	ota_store__lock(st);
-	sqlite3_stmt *q = Q(st, hot_walk ? Q_RO_LIST_STATE : Q_RO_LIST);
+	sqlite3_stmt *q = ota_store__stmt(st, hot_walk ? SQL_RO_LIST_STATE : SQL_RO_LIST);
 	if (!q)
 		goto out;
 	if (state >= 0)
@@ -472,7 +459,7 @@ static enum ota_err stage_counts(struct ota_store *st, const char *id, unsigned 
                                  struct ota_stage_counts *out)
 {
 	int s;
-	sqlite3_stmt *q = Q(st, Q_COUNTS_STAGE);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_COUNTS_STAGE);
 	if (!q)
 		return OTA_ERR_DB;
 	memset(out, 0, sizeof(*out));
@@ -490,7 +477,7 @@ static enum ota_err stage_counts(struct ota_store *st, const char *id, unsigned 
 static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rollout_state to,
                               const char *reason, int new_stage, int64_t now)
 {
-	sqlite3_stmt *q = Q(st, Q_RO_SET);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_RO_SET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
@@ -503,7 +490,7 @@ static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rol
 
 static enum ota_err active_get(struct ota_store *st, const char *id, const char *scope, unsigned *n)
 {
-	sqlite3_stmt *q = Q(st, Q_ACTIVE_GET);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_ACTIVE_GET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
@@ -531,7 +518,7 @@ enum ota_err ota_store_rollout_counts_all(struct ota_store *st, const char *id,
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
 	ota_store__lock(st);
-	sqlite3_stmt *q = Q(st, Q_COUNTS_ALL);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_COUNTS_ALL);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
@@ -564,7 +551,7 @@ enum ota_err ota_store_rollout_reasons(struct ota_store *st, const char *id, uns
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
 	ota_store__lock(st);
-	sqlite3_stmt *q = Q(st, Q_REASONS);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_REASONS);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
@@ -592,7 +579,7 @@ enum ota_err ota_store_rollout_members(struct ota_store *st, const char *id, int
 	if (limit < 1 || limit > 1000 || state >= OTA_MS__COUNT)
 		return OTA_ERR_INVALID;
 	ota_store__lock(st);
-	sqlite3_stmt *q = Q(st, state >= 0 ? Q_MEM_LIST_STATE : Q_MEM_LIST);
+	sqlite3_stmt *q = ota_store__stmt(st, state >= 0 ? SQL_MEM_LIST_STATE : SQL_MEM_LIST);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
@@ -696,7 +683,7 @@ enum ota_err ota_store_rollout_set_ack(struct ota_store *st, const char *id, uns
 {
 	enum ota_err rc = write_begin(st);
 	if (rc == OTA_OK) {
-		sqlite3_stmt *q = Q(st, Q_RO_ACK);
+		sqlite3_stmt *q = ota_store__stmt(st, SQL_RO_ACK);
 		if (q) {
 			bind_text(q, 1, id);
 			sqlite3_bind_int64(q, 2, failures);
@@ -712,7 +699,7 @@ enum ota_err ota_store_rollout_member_insert(struct ota_store *st, const struct 
 	enum ota_err rc = write_begin(st);
 	if (rc != OTA_OK)
 		return write_end(st, rc);
-	sqlite3_stmt *q = Q(st, Q_MEM_INSERT);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_INSERT);
 	if (q) {
 		bind_text(q, 1, m->rollout_id);
 		bind_text(q, 2, m->device_id);
@@ -759,7 +746,7 @@ enum ota_err ota_store_rollout_member_retry(struct ota_store *st, const char *ro
 	if (rc == OTA_OK)
 		rc = member_get(st, rollout_id, device_id, &m, scope, sizeof(scope));
 	if (rc == OTA_OK) {
-		sqlite3_stmt *q = Q(st, Q_MEM_RETRY);
+		sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_RETRY);
 		if (q) {
 			bind_text(q, 1, rollout_id);
 			bind_text(q, 2, device_id);
@@ -792,7 +779,7 @@ enum ota_err ota_store_rollout_member_of_deployment(struct ota_store *st, const 
 	enum ota_err rc = OTA_ERR_DB;
 
 	ota_store__lock(st);
-	sqlite3_stmt *q = Q(st, Q_MEM_BY_DEP);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_BY_DEP);
 	if (!q)
 		goto out;
 	bind_text(q, 1, deployment_id);

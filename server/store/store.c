@@ -22,99 +22,77 @@
 #include "store/internal.h"
 #include "store/migrations.h"
 
-enum stmt {
-	S_BEGIN,
-	S_COMMIT,
-	S_ROLLBACK,
-	S_REVOKED,
-	S_REVOKE,
-	S_DEV_INSERT,
-	S_DEV_GET,
-	S_DEV_REPORT,
-	S_DEV_TAGS,
-	S_IMG_INSERT,
-	S_IMG_GET,
-	S_ROOT_GET,
-	S_ROOT_INSERT,
-	S_ROOT_LATEST,
-	S_ROOTS_AFTER,
-	S_REL_INSERT,
-	S_REL_HW_INSERT,
-	S_REL_GET,
-	S_REL_HW,
-	S_REL_LIST,
-	S_REL_BY_NAME,
-	S_DEP_INSERT,
-	S_DEP_GET,
-	S_DEP_ACTIVE,
-	S_DEP_END,
-	S_IMG_ALLOWED,
-	S_EV_INSERT,
-	S_EV_LIST,
-	S_SYNC_NORMAL,
-	S_SYNC_FULL,
-	S_SAVEPOINT,
-	S_RELEASE,
-	S_ROLLBACK_TO,
-	S__COUNT
-};
-
-static const char *const sql[S__COUNT] = {
-	[S_BEGIN] = "BEGIN IMMEDIATE",
-	[S_COMMIT] = "COMMIT",
-	[S_ROLLBACK] = "ROLLBACK",
-	[S_REVOKED] = "SELECT 1 FROM revoked_certificates WHERE fingerprint = ?1",
-	[S_REVOKE] = "INSERT OR IGNORE INTO revoked_certificates (fingerprint, reason, revoked_at) "
-		     "VALUES (?1, ?2, ?3)",
-	[S_DEV_INSERT] = "INSERT OR IGNORE INTO devices (id, fingerprint, admitted_at) "
-			 "VALUES (?1, ?2, ?3)",
-	[S_DEV_GET] = "SELECT id, fingerprint, status, hw_variant, version, security_floor, "
-		      "root_version, last_seen FROM devices WHERE id = ?1",
-	[S_DEV_REPORT] = "UPDATE devices SET hw_variant = ?2, version = ?3, security_floor = ?4, "
-			 "root_version = ?5, active_slot = ?6, boot_state = ?7, "
-			 "last_outcome = coalesce(?8, last_outcome), last_seen = ?9 WHERE id = ?1",
-	[S_DEV_TAGS] = "SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag",
-	[S_IMG_INSERT] = "INSERT OR IGNORE INTO images (sha256, size, created_at) VALUES (?1, ?2, ?3)",
-	[S_IMG_GET] = "SELECT size FROM images WHERE sha256 = ?1",
-	[S_ROOT_GET] = "SELECT envelope FROM roots WHERE version = ?1",
-	[S_ROOT_INSERT] = "INSERT INTO roots (version, envelope, created_at) VALUES (?1, ?2, ?3)",
-	[S_ROOT_LATEST] = "SELECT coalesce(max(version), 0) FROM roots",
-	[S_ROOTS_AFTER] = "SELECT version, envelope FROM roots WHERE version > ?1 ORDER BY version",
-	[S_REL_INSERT] = "INSERT INTO releases (id, name, version, security_version, image_sha256, "
-			 "image_size, image_format, manifest_created, envelope, created_at) "
-			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[S_REL_HW_INSERT] = "INSERT OR IGNORE INTO release_hw_variants (release_id, hw_variant) "
-			    "VALUES (?1, ?2)",
-	[S_REL_GET] = "SELECT id, name, version, security_version, image_sha256, image_size, "
-		      "image_format, manifest_created, created_at, envelope FROM releases "
-		      "WHERE id = ?1",
-	[S_REL_HW] = "SELECT hw_variant FROM release_hw_variants WHERE release_id = ?1 "
-		     "ORDER BY hw_variant",
-	[S_REL_LIST] = "SELECT id FROM releases WHERE ?2 IS NULL OR created_at < ?1 "
-		       "OR (created_at = ?1 AND id > ?2) ORDER BY created_at DESC, id LIMIT ?3",
-	[S_REL_BY_NAME] = "SELECT id FROM releases WHERE name = ?1 AND version = ?2",
-	[S_DEP_INSERT] = "INSERT INTO deployments (id, device_id, release_id, created_at, "
-			 "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-	[S_DEP_GET] = "SELECT id, device_id, release_id, status, reason, created_at, updated_at, "
-		      "coalesce(finished_at, 0) FROM deployments WHERE id = ?1",
-	[S_DEP_ACTIVE] = "SELECT id, device_id, release_id, status, reason, created_at, "
-			 "updated_at, coalesce(finished_at, 0) FROM deployments "
-			 "WHERE device_id = ?1 AND status = 'active'",
-	[S_DEP_END] = "UPDATE deployments SET status = ?2, reason = ?3, updated_at = ?4, "
-		      "finished_at = ?4 WHERE id = ?1 AND status = 'active'",
-	[S_IMG_ALLOWED] = "SELECT 1 FROM deployments d JOIN releases r ON r.id = d.release_id "
-			  "WHERE d.device_id = ?1 AND d.status = 'active' AND r.image_sha256 = ?2",
-	[S_EV_INSERT] = "INSERT OR IGNORE INTO deployment_events (deployment_id, seq, device_id, "
-			"status, reason, version, progress, received_at) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[S_EV_LIST] = "SELECT seq, status, reason, version, coalesce(progress, -1), received_at "
-		      "FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq",
-	[S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
-	[S_SYNC_FULL] = "PRAGMA synchronous = FULL",
-	[S_SAVEPOINT] = "SAVEPOINT grp",
-	[S_RELEASE] = "RELEASE grp",
-	[S_ROLLBACK_TO] = "ROLLBACK TO grp",
-};
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_REVOKED[] = "SELECT 1 FROM revoked_certificates WHERE fingerprint = ?1";
+static const char SQL_REVOKE[] =
+    "INSERT OR IGNORE INTO revoked_certificates (fingerprint, reason, revoked_at) "
+    "VALUES (?1, ?2, ?3)";
+static const char SQL_DEV_INSERT[] = "INSERT OR IGNORE INTO devices (id, fingerprint, admitted_at) "
+                                     "VALUES (?1, ?2, ?3)";
+static const char SQL_DEV_GET[] =
+    "SELECT id, fingerprint, status, hw_variant, version, security_floor, "
+    "root_version, last_seen FROM devices WHERE id = ?1";
+static const char SQL_DEV_REPORT[] =
+    "UPDATE devices SET hw_variant = ?2, version = ?3, security_floor = ?4, "
+    "root_version = ?5, active_slot = ?6, boot_state = ?7, "
+    "last_outcome = coalesce(?8, last_outcome), last_seen = ?9 WHERE id = ?1";
+static const char SQL_DEV_TAGS[] = "SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag";
+static const char SQL_IMG_INSERT[] =
+    "INSERT OR IGNORE INTO images (sha256, size, created_at) VALUES (?1, ?2, ?3)";
+static const char SQL_IMG_GET[] = "SELECT size FROM images WHERE sha256 = ?1";
+static const char SQL_ROOT_GET[] = "SELECT envelope FROM roots WHERE version = ?1";
+static const char SQL_ROOT_INSERT[] =
+    "INSERT INTO roots (version, envelope, created_at) VALUES (?1, ?2, ?3)";
+static const char SQL_ROOT_LATEST[] = "SELECT coalesce(max(version), 0) FROM roots";
+static const char SQL_ROOTS_AFTER[] =
+    "SELECT version, envelope FROM roots WHERE version > ?1 ORDER BY version";
+static const char SQL_REL_INSERT[] =
+    "INSERT INTO releases (id, name, version, security_version, image_sha256, "
+    "image_size, image_format, manifest_created, envelope, created_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+static const char SQL_REL_HW_INSERT[] =
+    "INSERT OR IGNORE INTO release_hw_variants (release_id, hw_variant) "
+    "VALUES (?1, ?2)";
+static const char SQL_REL_GET[] =
+    "SELECT id, name, version, security_version, image_sha256, image_size, "
+    "image_format, manifest_created, created_at, envelope FROM releases "
+    "WHERE id = ?1";
+static const char SQL_REL_HW[] = "SELECT hw_variant FROM release_hw_variants WHERE release_id = ?1 "
+                                 "ORDER BY hw_variant";
+static const char SQL_REL_LIST[] =
+    "SELECT id FROM releases WHERE ?2 IS NULL OR created_at < ?1 "
+    "OR (created_at = ?1 AND id > ?2) ORDER BY created_at DESC, id LIMIT ?3";
+static const char SQL_REL_BY_NAME[] = "SELECT id FROM releases WHERE name = ?1 AND version = ?2";
+static const char SQL_DEP_INSERT[] =
+    "INSERT INTO deployments (id, device_id, release_id, created_at, "
+    "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)";
+static const char SQL_DEP_GET[] =
+    "SELECT id, device_id, release_id, status, reason, created_at, updated_at, "
+    "coalesce(finished_at, 0) FROM deployments WHERE id = ?1";
+static const char SQL_DEP_ACTIVE[] =
+    "SELECT id, device_id, release_id, status, reason, created_at, "
+    "updated_at, coalesce(finished_at, 0) FROM deployments "
+    "WHERE device_id = ?1 AND status = 'active'";
+static const char SQL_DEP_END[] =
+    "UPDATE deployments SET status = ?2, reason = ?3, updated_at = ?4, "
+    "finished_at = ?4 WHERE id = ?1 AND status = 'active'";
+static const char SQL_IMG_ALLOWED[] =
+    "SELECT 1 FROM deployments d JOIN releases r ON r.id = d.release_id "
+    "WHERE d.device_id = ?1 AND d.status = 'active' AND r.image_sha256 = ?2";
+static const char SQL_EV_INSERT[] =
+    "INSERT OR IGNORE INTO deployment_events (deployment_id, seq, device_id, "
+    "status, reason, version, progress, received_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char SQL_EV_LIST[] =
+    "SELECT seq, status, reason, version, coalesce(progress, -1), received_at "
+    "FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq";
+static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous = NORMAL";
+static const char SQL_SYNC_FULL[] = "PRAGMA synchronous = FULL";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT grp";
+static const char SQL_RELEASE[] = "RELEASE grp";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO grp";
 
 /* One caller of ota_store_group(), on its stack while it waits. */
 struct group_item {
@@ -128,14 +106,13 @@ struct group_item {
 struct ota_store {
 	sqlite3 *db;
 	pthread_mutex_t lock;
-	sqlite3_stmt *st[S__COUNT];
 	int schema_version;
 	bool bulk; /* inside ota_store_bulk_begin/end: calls join the open transaction */
 	bool tx;   /* inside ota_store_tx_begin/end (the lock is held throughout) */
 	struct {
 		const char *sql; /* identity of the text (a static string) */
 		sqlite3_stmt *q;
-	} extra[OTA_STORE_EXTRA_STMTS]; /* statements of store/internal.h users, by SQL pointer */
+	} cache[OTA_STORE_STMTS]; /* every prepared statement of the store, by SQL pointer */
 	/* group commit: the queue of waiting callers, guarded by g_mu (never held with lock) */
 	pthread_mutex_t g_mu;
 	pthread_cond_t g_cv;
@@ -157,20 +134,6 @@ int ota_store_schema_version(struct ota_store *st)
 	return st->schema_version;
 }
 
-/* The prepared statement, reset and unbound, or NULL (logged) when it cannot be prepared. */
-static sqlite3_stmt *stmt(struct ota_store *st, enum stmt s)
-{
-	if (!st->st[s]) {
-		if (sqlite3_prepare_v3(st->db, sql[s], -1, SQLITE_PREPARE_PERSISTENT, &st->st[s],
-				       NULL) != SQLITE_OK) {
-			log_err("store: cannot prepare statement %d: %s", (int)s,
-				sqlite3_errmsg(st->db));
-			return NULL;
-		}
-	}
-	return st->st[s];
-}
-
 static void done(sqlite3_stmt *s)
 {
 	if (s) {
@@ -186,9 +149,9 @@ static enum ota_err db_fail(struct ota_store *st, const char *what)
 }
 
 /* Runs a statement without results. */
-static enum ota_err run(struct ota_store *st, enum stmt s)
+static enum ota_err run(struct ota_store *st, const char *sql)
 {
-	sqlite3_stmt *q = stmt(st, s);
+	sqlite3_stmt *q = ota_store__stmt(st, sql);
 	int rc;
 
 	if (!q)
@@ -196,7 +159,7 @@ static enum ota_err run(struct ota_store *st, enum stmt s)
 	rc = sqlite3_step(q);
 	done(q);
 	if (rc != SQLITE_DONE)
-		return db_fail(st, sql[s]);
+		return db_fail(st, sql);
 	return OTA_OK;
 }
 
@@ -204,14 +167,14 @@ static enum ota_err begin(struct ota_store *st)
 {
 	if (st->bulk || st->tx)
 		return OTA_OK;
-	return run(st, S_BEGIN);
+	return run(st, SQL_BEGIN);
 }
 
 static enum ota_err commit(struct ota_store *st)
 {
 	if (st->bulk || st->tx)
 		return OTA_OK;
-	return run(st, S_COMMIT);
+	return run(st, SQL_COMMIT);
 }
 
 static void rollback(struct ota_store *st)
@@ -219,7 +182,7 @@ static void rollback(struct ota_store *st)
 	if (st->bulk || st->tx)
 		return; /* ota_store_bulk_end() / ota_store_tx_end() decide for the whole */
 	if (!sqlite3_get_autocommit(st->db))
-		(void)run(st, S_ROLLBACK);
+		(void)run(st, SQL_ROLLBACK);
 }
 
 static void text(sqlite3_stmt *q, int col, char *out, size_t cap)
@@ -246,7 +209,8 @@ static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
 	/* Numbers increase; gaps are allowed (each component has its own range of numbers). */
 	for (unsigned i = 0; i < ota_migrations_count; i++) {
 		if (ota_migrations[i].version <= (i ? ota_migrations[i - 1].version : 0)) {
-			ota_say(msg, msglen, "migration %s is out of sequence", ota_migrations[i].name);
+			ota_say(msg, msglen, "migration %s is out of sequence",
+			        ota_migrations[i].name);
 			goto out;
 		}
 	}
@@ -264,9 +228,9 @@ static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
 	current = sqlite3_column_int(q, 0);
 	if (current > latest) {
 		ota_say(msg, msglen,
-		    "the database has schema version %d, newer than this otad knows (%d): "
-		    "refusing to run an older otad on it",
-		    current, latest);
+		        "the database has schema version %d, newer than this otad knows (%d): "
+		        "refusing to run an older otad on it",
+		        current, latest);
 		goto out;
 	}
 	for (unsigned i = 0; i < ota_migrations_count; i++) {
@@ -276,7 +240,7 @@ static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
 		err = NULL;
 		if (sqlite3_exec(st->db, ota_migrations[i].sql, NULL, NULL, &err) != SQLITE_OK) {
 			ota_say(msg, msglen, "migration %s failed: %s", ota_migrations[i].name,
-			    err ? err : "?");
+			        err ? err : "?");
 			goto out;
 		}
 		log_notice("store: applied migration %s", ota_migrations[i].name);
@@ -324,10 +288,10 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	st->g_tail = &st->g_head;
 	rc = OTA_ERR_DB;
 	if (sqlite3_open_v2(path, &st->db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
 		ota_say(msg, msglen, "cannot open %s: %s", path,
-		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		        st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto out;
 	}
 	st->path = strdup(path);
@@ -338,9 +302,9 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, 5000);
 	if (sqlite3_exec(st->db,
-			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-			 "PRAGMA foreign_keys = ON;",
-			 NULL, NULL, &err) != SQLITE_OK) {
+	                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+	                 "PRAGMA foreign_keys = ON;",
+	                 NULL, NULL, &err) != SQLITE_OK) {
 		ota_say(msg, msglen, "cannot configure %s: %s", path, err ? err : "?");
 		goto out;
 	}
@@ -359,10 +323,8 @@ void ota_store_free(struct ota_store *st)
 {
 	if (!st)
 		return;
-	for (int i = 0; i < S__COUNT; i++)
-		sqlite3_finalize(st->st[i]);
-	for (int i = 0; i < OTA_STORE_EXTRA_STMTS; i++)
-		sqlite3_finalize(st->extra[i].q);
+	for (int i = 0; i < OTA_STORE_STMTS; i++)
+		sqlite3_finalize(st->cache[i].q);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	ota_store_free(st->writer);
@@ -417,7 +379,7 @@ enum ota_err ota_store_tx_begin(struct ota_store *st)
 		UNLOCK(st);
 		return OTA_ERR_CONFLICT;
 	}
-	rc = run(st, S_BEGIN);
+	rc = run(st, SQL_BEGIN);
 	if (rc != OTA_OK) {
 		UNLOCK(st);
 		return rc;
@@ -434,9 +396,9 @@ enum ota_err ota_store_tx_end(struct ota_store *st, bool commit_it)
 	if (!st->tx)
 		goto out;
 	st->tx = false;
-	rc = commit_it ? run(st, S_COMMIT) : OTA_OK;
+	rc = commit_it ? run(st, SQL_COMMIT) : OTA_OK;
 	if ((!commit_it || rc != OTA_OK) && !sqlite3_get_autocommit(st->db))
-		(void)run(st, S_ROLLBACK);
+		(void)run(st, SQL_ROLLBACK);
 	UNLOCK(st); /* the lock taken by ota_store_tx_begin() */
 out:
 	UNLOCK(st);
@@ -483,20 +445,20 @@ static void group_run(struct ota_store *main_st, struct group_item *list)
 			it->rc = OTA_ERR_CONFLICT;
 		goto out;
 	}
-	if (run(st, S_BEGIN) != OTA_OK) {
+	if (run(st, SQL_BEGIN) != OTA_OK) {
 		for (struct group_item *it = list; it; it = it->next)
 			it->rc = OTA_ERR_DB;
 		goto out;
 	}
 	st->tx = true;
 	for (struct group_item *it = list; it; it = it->next) {
-		if (run(st, S_SAVEPOINT) != OTA_OK) {
+		if (run(st, SQL_SAVEPOINT) != OTA_OK) {
 			it->rc = OTA_ERR_DB;
 		} else {
 			it->rc = it->fn(st, it->ctx);
 			if (it->rc != OTA_OK && !sqlite3_get_autocommit(st->db))
-				(void)run(st, S_ROLLBACK_TO);
-			if (!sqlite3_get_autocommit(st->db) && run(st, S_RELEASE) != OTA_OK &&
+				(void)run(st, SQL_ROLLBACK_TO);
+			if (!sqlite3_get_autocommit(st->db) && run(st, SQL_RELEASE) != OTA_OK &&
 			    it->rc == OTA_OK)
 				it->rc = OTA_ERR_DB;
 		}
@@ -505,7 +467,7 @@ static void group_run(struct ota_store *main_st, struct group_item *list)
 			 * what the group wrote so far is gone; the rest gets a new one. */
 			group_fail(first, it->next);
 			first = it->next;
-			if (first && run(st, S_BEGIN) != OTA_OK) {
+			if (first && run(st, SQL_BEGIN) != OTA_OK) {
 				for (struct group_item *r = first; r; r = r->next)
 					r->rc = OTA_ERR_DB;
 				first = NULL;
@@ -514,9 +476,9 @@ static void group_run(struct ota_store *main_st, struct group_item *list)
 		}
 	}
 	st->tx = false;
-	if (first && !sqlite3_get_autocommit(st->db) && run(st, S_COMMIT) != OTA_OK) {
+	if (first && !sqlite3_get_autocommit(st->db) && run(st, SQL_COMMIT) != OTA_OK) {
 		if (!sqlite3_get_autocommit(st->db))
-			(void)run(st, S_ROLLBACK);
+			(void)run(st, SQL_ROLLBACK);
 		group_fail(first, NULL);
 	}
 out:
@@ -524,7 +486,7 @@ out:
 }
 
 enum ota_err ota_store_group(struct ota_store *st,
-			     enum ota_err (*fn)(struct ota_store *st, void *ctx), void *ctx)
+                             enum ota_err (*fn)(struct ota_store *st, void *ctx), void *ctx)
 {
 	struct group_item me = {.fn = fn, .ctx = ctx, .rc = OTA_ERR_DB};
 
@@ -581,25 +543,25 @@ sqlite3_stmt *ota_store__stmt(struct ota_store *st, const char *text)
 {
 	int i;
 
-	for (i = 0; i < OTA_STORE_EXTRA_STMTS && st->extra[i].sql; i++) {
-		if (st->extra[i].sql == text) {
-			sqlite3_reset(st->extra[i].q);
-			sqlite3_clear_bindings(st->extra[i].q);
-			return st->extra[i].q;
+	for (i = 0; i < OTA_STORE_STMTS && st->cache[i].sql; i++) {
+		if (st->cache[i].sql == text) {
+			sqlite3_reset(st->cache[i].q);
+			sqlite3_clear_bindings(st->cache[i].q);
+			return st->cache[i].q;
 		}
 	}
-	if (i == OTA_STORE_EXTRA_STMTS) {
-		log_err("store: more than %d extra statements", OTA_STORE_EXTRA_STMTS);
+	if (i == OTA_STORE_STMTS) {
+		log_err("store: more than %d statements", OTA_STORE_STMTS);
 		return NULL;
 	}
-	if (sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st->extra[i].q,
-			       NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st->cache[i].q,
+	                       NULL) != SQLITE_OK) {
 		log_err("store: cannot prepare \"%.60s\": %s", text, sqlite3_errmsg(st->db));
-		st->extra[i].q = NULL;
+		st->cache[i].q = NULL;
 		return NULL;
 	}
-	st->extra[i].sql = text;
-	return st->extra[i].q;
+	st->cache[i].sql = text;
+	return st->cache[i].q;
 }
 
 /* ---- identities ---- */
@@ -608,7 +570,7 @@ enum ota_err ota_store_is_revoked(struct ota_store *st, const char *fingerprint,
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_REVOKED);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_REVOKED);
 	if (!q)
 		goto out;
 	bind_text(q, 1, fingerprint);
@@ -626,11 +588,11 @@ out:
 }
 
 enum ota_err ota_store_revoke(struct ota_store *st, const char *fingerprint, const char *reason,
-			      int64_t now)
+                              int64_t now)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_REVOKE);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_REVOKE);
 	if (!q)
 		goto out;
 	bind_text(q, 1, fingerprint);
@@ -651,7 +613,7 @@ out:
 static enum ota_err device_get(struct ota_store *st, const char *id, struct ota_device *out)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q = stmt(st, S_DEV_GET);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_GET);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
@@ -681,7 +643,7 @@ out:
 }
 
 enum ota_err ota_store_device_admit(struct ota_store *st, const char *id, const char *fingerprint,
-				    int64_t now, struct ota_device *out, bool *created)
+                                    int64_t now, struct ota_device *out, bool *created)
 {
 	enum ota_err rc;
 	LOCK(st);
@@ -691,7 +653,7 @@ enum ota_err ota_store_device_admit(struct ota_store *st, const char *id, const 
 		*created = false;
 		goto out;
 	}
-	sqlite3_stmt *q = stmt(st, S_DEV_INSERT);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_INSERT);
 	if (!q) {
 		rc = OTA_ERR_DB;
 		goto out;
@@ -721,14 +683,14 @@ enum ota_err ota_store_device_get(struct ota_store *st, const char *id, struct o
 }
 
 enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id, char (*tags)[65],
-				   unsigned max, unsigned *n)
+                                   unsigned max, unsigned *n)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s = SQLITE_ERROR;
 
 	*n = 0;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_DEV_TAGS);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_TAGS);
 	if (q) {
 		bind_text(q, 1, device_id);
 		while ((s = sqlite3_step(q)) == SQLITE_ROW)
@@ -742,7 +704,7 @@ enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id, 
 }
 
 enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_device_report *r,
-				     int64_t now)
+                                     int64_t now)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	sqlite3_stmt *q = NULL;
@@ -753,9 +715,9 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 	 * next FULL commit makes it durable with everything before it. An fsync per check-in
 	 * would cap check-ins at the disk's flush rate.
 	 */
-	if (!ota_store__in_tx(st) && run(st, S_SYNC_NORMAL) != OTA_OK)
+	if (!ota_store__in_tx(st) && run(st, SQL_SYNC_NORMAL) != OTA_OK)
 		goto out;
-	q = stmt(st, S_DEV_REPORT);
+	q = ota_store__stmt(st, SQL_DEV_REPORT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, r->id);
@@ -774,7 +736,7 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 	rc = sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
 out:
 	done(q);
-	if (!ota_store__in_tx(st) && run(st, S_SYNC_FULL) != OTA_OK)
+	if (!ota_store__in_tx(st) && run(st, SQL_SYNC_FULL) != OTA_OK)
 		rc = OTA_ERR_DB;
 	UNLOCK(st);
 	return rc;
@@ -783,11 +745,11 @@ out:
 /* ---- images, roots, releases ---- */
 
 enum ota_err ota_store_image_add(struct ota_store *st, const char *sha256, uint64_t size,
-				 int64_t now, bool *existed)
+                                 int64_t now, bool *existed)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_IMG_INSERT);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_IMG_INSERT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, sha256);
@@ -809,7 +771,7 @@ enum ota_err ota_store_image_get(struct ota_store *st, const char *sha256, uint6
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_IMG_GET);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_IMG_GET);
 	if (!q)
 		goto out;
 	bind_text(q, 1, sha256);
@@ -829,11 +791,11 @@ out:
 }
 
 enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version, const char *envelope,
-				int64_t now)
+                                int64_t now)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_ROOT_GET);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_ROOT_GET);
 	if (!q)
 		goto out;
 	sqlite3_bind_int64(q, 1, version);
@@ -849,7 +811,7 @@ enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version, const ch
 		rc = db_fail(st, "root lookup");
 		goto out;
 	}
-	q = stmt(st, S_ROOT_INSERT);
+	q = ota_store__stmt(st, SQL_ROOT_INSERT);
 	if (!q)
 		goto out;
 	sqlite3_bind_int64(q, 1, version);
@@ -871,7 +833,7 @@ enum ota_err ota_store_root_latest(struct ota_store *st, uint32_t *version)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_ROOT_LATEST);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_ROOT_LATEST);
 	if (!q)
 		goto out;
 	if (sqlite3_step(q) != SQLITE_ROW) {
@@ -887,13 +849,13 @@ out:
 }
 
 enum ota_err ota_store_roots_after(struct ota_store *st, uint32_t after,
-				   int (*fn)(void *ctx, uint32_t version, const char *envelope),
-				   void *ctx)
+                                   int (*fn)(void *ctx, uint32_t version, const char *envelope),
+                                   void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int r;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_ROOTS_AFTER);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_ROOTS_AFTER);
 	if (!q)
 		goto out;
 	sqlite3_bind_int64(q, 1, after);
@@ -916,7 +878,7 @@ out:
 }
 
 enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_release *r,
-				   const char *envelope, int64_t now, bool *existed)
+                                   const char *envelope, int64_t now, bool *existed)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	sqlite3_stmt *q;
@@ -927,7 +889,7 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 	if (begin(st) != OTA_OK)
 		goto out;
 	/* Same manifest again: idempotent. */
-	q = stmt(st, S_REL_GET);
+	q = ota_store__stmt(st, SQL_REL_GET);
 	if (!q)
 		goto out;
 	bind_text(q, 1, r->id);
@@ -938,7 +900,7 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 		rc = OTA_OK;
 		goto out;
 	}
-	q = stmt(st, S_REL_BY_NAME);
+	q = ota_store__stmt(st, SQL_REL_BY_NAME);
 	if (!q)
 		goto out;
 	bind_text(q, 1, r->name);
@@ -949,7 +911,7 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 		rc = OTA_ERR_CONFLICT;
 		goto out;
 	}
-	q = stmt(st, S_REL_INSERT);
+	q = ota_store__stmt(st, SQL_REL_INSERT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, r->id);
@@ -965,11 +927,12 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 	s = sqlite3_step(q);
 	done(q);
 	if (s != SQLITE_DONE) {
-		rc = (s & 0xff) == SQLITE_CONSTRAINT ? OTA_ERR_NOT_FOUND : db_fail(st, "release insert");
+		rc = (s & 0xff) == SQLITE_CONSTRAINT ? OTA_ERR_NOT_FOUND
+		                                     : db_fail(st, "release insert");
 		goto out;
 	}
 	for (unsigned i = 0; i < r->nhw; i++) {
-		q = stmt(st, S_REL_HW_INSERT);
+		q = ota_store__stmt(st, SQL_REL_HW_INSERT);
 		if (!q)
 			goto out;
 		bind_text(q, 1, r->id);
@@ -990,10 +953,10 @@ out:
 }
 
 static enum ota_err release_get(struct ota_store *st, const char *id, struct ota_release *out,
-				char **envelope)
+                                char **envelope)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q = stmt(st, S_REL_GET);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_REL_GET);
 	int s;
 
 	if (!q)
@@ -1026,7 +989,7 @@ static enum ota_err release_get(struct ota_store *st, const char *id, struct ota
 		}
 	}
 	done(q);
-	q = stmt(st, S_REL_HW);
+	q = ota_store__stmt(st, SQL_REL_HW);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
@@ -1043,7 +1006,7 @@ out:
 }
 
 enum ota_err ota_store_release_get(struct ota_store *st, const char *id, struct ota_release *out,
-				   char **envelope)
+                                   char **envelope)
 {
 	if (envelope)
 		*envelope = NULL;
@@ -1054,9 +1017,9 @@ enum ota_err ota_store_release_get(struct ota_store *st, const char *id, struct 
 }
 
 enum ota_err ota_store_release_list(struct ota_store *st, const struct ota_store_key *after,
-				    unsigned limit,
-				    void (*fn)(void *ctx, const struct ota_release *r), void *ctx,
-				    bool *more)
+                                    unsigned limit,
+                                    void (*fn)(void *ctx, const struct ota_release *r), void *ctx,
+                                    bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	char(*ids)[OTA_HEX256] = NULL;
@@ -1067,7 +1030,7 @@ enum ota_err ota_store_release_list(struct ota_store *st, const struct ota_store
 	if (limit < 1 || limit > 1000)
 		return OTA_ERR_INVALID;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_REL_LIST);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_REL_LIST);
 	if (!q)
 		goto out;
 	ids = calloc(limit, sizeof(*ids));
@@ -1110,11 +1073,11 @@ out:
 
 /* ---- deployments and events ---- */
 
-static enum ota_err deployment_row(struct ota_store *st, enum stmt which, const char *key,
-				   struct ota_deployment *out)
+static enum ota_err deployment_row(struct ota_store *st, const char *which, const char *key,
+                                   struct ota_deployment *out)
 {
 	enum ota_err rc;
-	sqlite3_stmt *q = stmt(st, which);
+	sqlite3_stmt *q = ota_store__stmt(st, which);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, key);
@@ -1140,12 +1103,11 @@ static enum ota_err deployment_row(struct ota_store *st, enum stmt which, const 
 }
 
 enum ota_err ota_store_deployment_create(struct ota_store *st, const char *id,
-					 const char *device_id, const char *release_id,
-					 int64_t now)
+                                         const char *device_id, const char *release_id, int64_t now)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_DEP_INSERT);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEP_INSERT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
@@ -1156,7 +1118,7 @@ enum ota_err ota_store_deployment_create(struct ota_store *st, const char *id,
 	if (s == SQLITE_DONE)
 		rc = OTA_OK;
 	else if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE ||
-		 sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+	         sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
 		rc = OTA_ERR_CONFLICT;
 	else if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
 		rc = OTA_ERR_NOT_FOUND;
@@ -1169,27 +1131,27 @@ out:
 }
 
 enum ota_err ota_store_deployment_get(struct ota_store *st, const char *id,
-				      struct ota_deployment *out)
+                                      struct ota_deployment *out)
 {
 	LOCK(st);
-	enum ota_err rc = deployment_row(st, S_DEP_GET, id, out);
+	enum ota_err rc = deployment_row(st, SQL_DEP_GET, id, out);
 	UNLOCK(st);
 	return rc;
 }
 
 enum ota_err ota_store_deployment_active(struct ota_store *st, const char *device_id,
-					 struct ota_deployment *out)
+                                         struct ota_deployment *out)
 {
 	LOCK(st);
-	enum ota_err rc = deployment_row(st, S_DEP_ACTIVE, device_id, out);
+	enum ota_err rc = deployment_row(st, SQL_DEP_ACTIVE, device_id, out);
 	UNLOCK(st);
 	return rc;
 }
 
 static enum ota_err deployment_end(struct ota_store *st, const char *id, const char *status,
-				   const char *reason, int64_t now)
+                                   const char *reason, int64_t now)
 {
-	sqlite3_stmt *q = stmt(st, S_DEP_END);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEP_END);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
@@ -1204,7 +1166,7 @@ static enum ota_err deployment_end(struct ota_store *st, const char *id, const c
 }
 
 enum ota_err ota_store_deployment_end(struct ota_store *st, const char *id, const char *status,
-				      const char *reason, int64_t now)
+                                      const char *reason, int64_t now)
 {
 	LOCK(st);
 	enum ota_err rc = begin(st);
@@ -1219,11 +1181,11 @@ enum ota_err ota_store_deployment_end(struct ota_store *st, const char *id, cons
 }
 
 enum ota_err ota_store_image_allowed(struct ota_store *st, const char *device_id,
-				     const char *sha256, bool *allowed)
+                                     const char *sha256, bool *allowed)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_IMG_ALLOWED);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_IMG_ALLOWED);
 	if (!q)
 		goto out;
 	bind_text(q, 1, device_id);
@@ -1242,14 +1204,14 @@ out:
 }
 
 enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id,
-				 const char *device_id, const struct ota_event *ev, int64_t now,
-				 bool *duplicate)
+                                 const char *device_id, const struct ota_event *ev, int64_t now,
+                                 bool *duplicate)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
 	if (begin(st) != OTA_OK)
 		goto out;
-	sqlite3_stmt *q = stmt(st, S_EV_INSERT);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_EV_INSERT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, deployment_id);
@@ -1279,24 +1241,24 @@ out:
 }
 
 enum ota_err ota_store_event_list(struct ota_store *st, const char *deployment_id,
-				  void (*fn)(void *ctx, const struct ota_event *ev,
-					     int64_t received_at),
-				  void *ctx)
+                                  void (*fn)(void *ctx, const struct ota_event *ev,
+                                             int64_t received_at),
+                                  void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
 	LOCK(st);
-	sqlite3_stmt *q = stmt(st, S_EV_LIST);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_EV_LIST);
 	if (!q)
 		goto out;
 	bind_text(q, 1, deployment_id);
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		struct ota_event ev = {
-			.seq = (uint64_t)sqlite3_column_int64(q, 0),
-			.status = (const char *)sqlite3_column_text(q, 1),
-			.reason = (const char *)sqlite3_column_text(q, 2),
-			.version = (const char *)sqlite3_column_text(q, 3),
-			.progress = sqlite3_column_int64(q, 4),
+		    .seq = (uint64_t)sqlite3_column_int64(q, 0),
+		    .status = (const char *)sqlite3_column_text(q, 1),
+		    .reason = (const char *)sqlite3_column_text(q, 2),
+		    .version = (const char *)sqlite3_column_text(q, 3),
+		    .progress = sqlite3_column_int64(q, 4),
 		};
 		fn(ctx, &ev, sqlite3_column_int64(q, 5));
 	}
