@@ -438,6 +438,7 @@ static bool dev_boot(struct dev *d)
 			atomic_fetch_add(&c_fault_trials[d->fault], 1);
 	}
 	snprintf(d->version, sizeof(d->version), "%s", d->sim.running.version);
+	d->cfg.image_size = SIM_PAGE + d->sim.running.payload_len;
 	atomic_store(&d->vidx, version_index(d->version));
 	return true;
 }

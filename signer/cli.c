@@ -936,9 +936,11 @@ static int delta_check(struct cli *c, const char *base, size_t blen, const char 
 	p.target_size = spec->target_size;
 	p.delta_size = spec->delta_size;
 	memcpy(p.head_sha256, spec->delta_sha256, 32);
-	if (fwa_delta_begin(d, &port, &p, NULL, page) != FWA_OK ||
-	    fwa_delta_feed(d, delta, dlen, &used) != FWA_OK || !fwa_delta_done(d) ||
-	    memcmp(m.out, tgt, tlen) != 0) {
+	if (fwa_delta_begin(d, &port, &p, NULL, page) == FWA_OK)
+		for (size_t at = 0; at < dlen && !d->failed; at += used)
+			if (fwa_delta_feed(d, delta + at, dlen - at, &used) != FWA_OK)
+				break;
+	if (!fwa_delta_done(d) || memcmp(m.out, tgt, tlen) != 0) {
 		failf(c, "the delta does not decode to the target (%s); nothing written", d->why);
 		goto out;
 	}

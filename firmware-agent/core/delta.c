@@ -311,11 +311,9 @@ enum fwa_err fwa_delta_feed(struct fwa_delta *d, const uint8_t *in, size_t len, 
 			return err;
 		d->fill = 0;
 		d->unit_len = 0;
-		if (d->done) {
-			if (len)
-				return bad(d, FWA_ERR_DELTA, "data after the delta's end");
-			break;
-		}
+		if (d->done && len)
+			return bad(d, FWA_ERR_DELTA, "data after the delta's end");
+		break; /* a unit is in flash: let the caller keep the checkpoint */
 	}
 	return FWA_OK;
 }

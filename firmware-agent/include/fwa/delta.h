@@ -94,10 +94,10 @@ FWA_WUR enum fwa_err fwa_delta_begin(struct fwa_delta *d, const struct fwa_port 
 
 /*
  * Feed the next len bytes of the delta (the stream continues at d->ck.in_off + what was fed
- * since). *used gets how many were taken: all of them, unless the delta ended (then the rest
- * is refused with FWA_ERR_DELTA) or an error stopped the decoder. Each completed unit is
- * verified, decoded and written before the next byte is looked at. fwa_delta_done() tells
- * when the last sector is written.
+ * since). *used gets how many were taken: all of them, or fewer when a unit was completed
+ * (verified, decoded and its sector written), so that the caller can keep d->ck before it
+ * feeds the rest. Bytes after the delta's end are refused with FWA_ERR_DELTA. fwa_delta_done()
+ * tells when the last sector is written.
  */
 FWA_WUR enum fwa_err fwa_delta_feed(struct fwa_delta *d, const uint8_t *in, size_t len,
                                     size_t *used);
