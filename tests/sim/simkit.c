@@ -4,6 +4,7 @@
  * The double parses requests and writes responses as real HTTP/1.1 bytes, so the agent's own
  * HTTP client, framing and range handling are exercised on every run.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "fwa/crypto_openssl.h"
 #include "fwa/json.h"
 #include "delta.h"
+#include "state.h"
 #include "simkit.h"
 
 static void die(const char *what)
@@ -218,6 +220,35 @@ void kit_server_offer_delta(struct kit_server *s, const char *meta, size_t meta_
 	SHA256(delta, delta_len, digest);
 	fwa_hex(digest, 32, hex);
 	snprintf(s->delta_path, sizeof(s->delta_path), "/device/v1/images/%s", hex);
+}
+
+long kit_derive(const uint8_t *from, size_t from_len, const char *version, uint32_t secver,
+                uint8_t *out, size_t cap)
+{
+	struct sim_image_header h;
+	uint32_t plen, at;
+	uint8_t *p;
+	const uint8_t *f = from + SIM_PAGE;
+	long n;
+
+	if (from_len <= SIM_PAGE + 96)
+		return -1;
+	plen = (uint32_t)(from_len - SIM_PAGE);
+	n = fwa_sim_mkimage(version, secver, KIT_HW, SIM_FAULT_NONE, plen, out, cap);
+	if (n < 0)
+		return -1;
+	p = out + SIM_PAGE;
+	at = plen / 3;
+	memcpy(p, f, at);
+	memset(p + at, 0x5a, 96);
+	memcpy(p + at + 96, f + at, plen - at - 96);
+	for (uint32_t i = 100; i < plen; i += 6007)
+		p[i] ^= 0x24;
+	memcpy(&h, out, sizeof(h));
+	h.payload_crc = fwa_crc32(p, plen);
+	h.header_crc = fwa_crc32(&h, offsetof(struct sim_image_header, header_crc));
+	memcpy(out, &h, sizeof(h));
+	return n;
 }
 
 long kit_delta(EVP_PKEY *signer, const char *manifest, size_t manifest_len, const uint8_t *base,

@@ -40,6 +40,15 @@ long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const 
                   const uint8_t *image, size_t len, char *out, size_t cap);
 
 /*
+ * A new release made from the image `from` the way code changes: its payload (same length)
+ * with 96 new bytes inserted at a third (everything after moves) and a byte changed every 6007;
+ * header with this version and security version, CRCs fixed. Returns the image length, -1
+ * when it does not fit.
+ */
+long kit_derive(const uint8_t *from, size_t from_len, const char *version, uint32_t secver,
+                uint8_t *out, size_t cap);
+
+/*
  * A delta from base to target (signer/delta.c) into *delta (malloc'ed, the caller frees), and
  * its metadata envelope for the release of `manifest`, signed by `signer`, into out. Returns
  * the envelope's length; aborts the test program on failure.

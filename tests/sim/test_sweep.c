@@ -11,9 +11,10 @@
  * what the device runs.
  *
  * With the argument "delta" the same sweep runs over a delta update: the target is the factory
- * image with a few changes and an insertion, offered as a signed delta besides the full image,
- * and every run must end on the target through the delta alone (no full download, no fallback),
- * so that a checkpoint that resumes wrongly fails the sweep instead of hiding behind the fallback.
+ * image with a few changes and an insertion (kit_derive), offered as a signed delta besides the
+ * full image, and every run must end on the target through the delta alone (no full download, no
+ * fallback), so that a checkpoint that resumes wrongly fails the sweep instead of hiding behind the
+ * fallback.
  *
  * Prints how many cases ran; exits non-zero on any failure.
  */
@@ -59,29 +60,6 @@ static void fresh(void)
 		                       factory_sha);
 	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len,
 	                SLOT_SIZE);
-}
-
-/* The target of the delta sweep: the factory payload with a few edits and an insertion. */
-static long derive_target(void)
-{
-	struct sim_image_header h;
-	long n = fwa_sim_mkimage("1.1.0", 2, KIT_HW, SIM_FAULT_NONE, TARGET_PAYLOAD, target,
-	                         sizeof(target));
-	uint8_t *p = target + SIM_PAGE;
-	const uint8_t *f = factory + SIM_PAGE;
-
-	if (n < 0)
-		return -1;
-	memcpy(p, f, 20000);
-	memset(p + 20000, 0x5a, 96); /* new code: everything after moves by 96 bytes */
-	memcpy(p + 20096, f + 20000, TARGET_PAYLOAD - 20096);
-	for (uint32_t i = 100; i < TARGET_PAYLOAD; i += 6007)
-		p[i] ^= 0x24; /* scattered small changes */
-	memcpy(&h, target, sizeof(h));
-	h.payload_crc = fwa_crc32(p, TARGET_PAYLOAD);
-	h.header_crc = fwa_crc32(&h, offsetof(struct sim_image_header, header_crc));
-	memcpy(target, &h, sizeof(h));
-	return n;
 }
 
 static void bad(const char *mode, uint64_t i, const char *what)
@@ -164,7 +142,8 @@ int main(int argc, char **argv)
 	                              delta_mode ? TARGET_PAYLOAD : FACTORY_PAYLOAD, factory,
 	                              sizeof(factory));
 	if (delta_mode)
-		target_len = derive_target();
+		target_len =
+		    kit_derive(factory, (size_t)factory_len, "1.1.0", 2, target, sizeof(target));
 	else
 		target_len = fwa_sim_mkimage("1.1.0", 2, KIT_HW, SIM_FAULT_NONE, TARGET_PAYLOAD,
 		                             target, sizeof(target));
