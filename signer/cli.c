@@ -962,8 +962,8 @@ static const char delta_help[] =
     "be NEW), the base's and the target's size and SHA-256, the delta's size and the head of its\n"
     "hash chain. The metadata goes to FILE, by default DELTA.json. The delta is decoded again\n"
     "and compared with NEW, and the metadata verified, before anything is written; with --root,\n"
-    "also against that root's release keys and threshold. W (4-12, default 11) and L (2-W,\n"
-    "default 8) are the LZSS window and length bits.\n";
+    "also against that root's release keys and threshold. W (4-12, default 10) and L (2-W,\n"
+    "default 6) are the LZSS window and length bits.\n";
 
 static int cmd_delta(struct cli *c, int argc, char **argv)
 {

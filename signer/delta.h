@@ -16,8 +16,8 @@ struct ota_delta_opts {
 	unsigned lbits; /* length bits, FWA_DELTA_LOOKAHEAD_MIN..wbits */
 };
 
-#define OTA_DELTA_WBITS 11
-#define OTA_DELTA_LBITS 8
+#define OTA_DELTA_WBITS 10
+#define OTA_DELTA_LBITS 6
 
 /* What a delta encoding made, besides the bytes. */
 struct ota_delta_info {
