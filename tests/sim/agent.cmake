@@ -12,6 +12,8 @@ if(TARGET fwa_posix)
 	set_tests_properties(agent_power_cut_sweep PROPERTIES LABELS sim TIMEOUT 600)
 	add_test(NAME sim_power_cut_sweep_delta COMMAND test_agent_sweep delta)
 	set_tests_properties(sim_power_cut_sweep_delta PROPERTIES LABELS sim TIMEOUT 600)
+	add_test(NAME sim_power_cut_sweep_delta_fallback COMMAND test_agent_sweep delta-fallback)
+	set_tests_properties(sim_power_cut_sweep_delta_fallback PROPERTIES LABELS sim TIMEOUT 900)
 
 	add_executable(test_agent_scenarios ${CMAKE_CURRENT_LIST_DIR}/test_scenarios.c)
 	target_link_libraries(test_agent_scenarios PRIVATE fwa_simkit PkgConfig::CMOCKA)

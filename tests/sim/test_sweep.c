@@ -14,7 +14,9 @@
  * image with a few changes and an insertion (kit_derive), offered as a signed delta besides the
  * full image, and every run must end on the target through the delta alone (no full download, no
  * fallback), so that a checkpoint that resumes wrongly fails the sweep instead of hiding behind the
- * fallback.
+ * fallback. With "delta-fallback" the delta's last unit is broken: every run that ends on the
+ * target must have reported the failed delta and downloaded the full image of the same
+ * deployment, whatever instant power was cut at, also around the fallback itself.
  *
  * Prints how many cases ran; exits non-zero on any failure.
  */
@@ -39,7 +41,7 @@ static char root[FWA_ENVELOPE_MAX], manifest[FWA_ENVELOPE_MAX];
 static long root_len, manifest_len;
 static uint8_t factory_sha[32], target_sha[32];
 
-static bool delta_mode;
+static bool delta_mode, fallback_mode;
 static uint8_t *delta;
 static size_t delta_len;
 static char delta_meta[FWA_ENVELOPE_MAX];
@@ -81,7 +83,15 @@ static int check(const char *mode, uint64_t i)
 		bad(mode, i, "device does not boot");
 		goto out;
 	}
-	if (delta_mode) {
+	if (fallback_mode && strcmp(dev.sim.running.version, "1.1.0") == 0) {
+		bool told = false;
+
+		for (unsigned k = 0; k < srv.nevents; k++)
+			told = told || strncmp(srv.events[k].reason, "delta failed: ", 14) == 0;
+		if (!told || srv.image_gets == 0)
+			bad(mode, i, "on the target without a reported fallback to the full image");
+	}
+	if (delta_mode && !fallback_mode) {
 		if (srv.image_gets)
 			bad(mode, i,
 			    "the full image was downloaded: the delta did not carry the update");
@@ -136,7 +146,8 @@ int main(int argc, char **argv)
 	             {SIM_CUT_TEAR, "torn", false},
 	             {SIM_CUT_TEAR, "torn-twice", true}};
 
-	delta_mode = argc > 1 && strcmp(argv[1], "delta") == 0;
+	fallback_mode = argc > 1 && strcmp(argv[1], "delta-fallback") == 0;
+	delta_mode = fallback_mode || (argc > 1 && strcmp(argv[1], "delta") == 0);
 	kit_keys_make(&keys);
 	factory_len = fwa_sim_mkimage("1.0.0", 1, KIT_HW, SIM_FAULT_NONE,
 	                              delta_mode ? TARGET_PAYLOAD : FACTORY_PAYLOAD, factory,
@@ -160,6 +171,8 @@ int main(int argc, char **argv)
 		delta_meta_len = kit_delta(keys.release, manifest, (size_t)manifest_len, factory,
 		                           (size_t)factory_len, target, (size_t)target_len, &delta,
 		                           &delta_len, delta_meta, sizeof(delta_meta));
+	if (fallback_mode)
+		delta[delta_len - 5] ^= 0x01; /* in the last unit: off the hash chain */
 
 	/* Reference run: no cut; count the operations of a complete update. */
 	fresh();
@@ -170,7 +183,10 @@ int main(int argc, char **argv)
 	}
 	total = dev.sim.ops;
 	printf("power-cut sweep%s: a complete update takes %llu flash operations\n",
-	       delta_mode ? " (delta)" : "", (unsigned long long)total);
+	       fallback_mode ? " (delta fallback)"
+	       : delta_mode  ? " (delta)"
+	                     : "",
+	       (unsigned long long)total);
 	if (delta_mode)
 		printf("power-cut sweep (delta): a %zu-byte delta for a %ld-byte image\n",
 		       delta_len, target_len);
@@ -219,7 +235,9 @@ int main(int argc, char **argv)
 	printf("power-cut sweep%s: %u cases (%llu operations x cut before / torn / torn twice), "
 	       "%u torn twice in fact, %u ended on the target, %u on the previous version, "
 	       "%u failures\n",
-	       delta_mode ? " (delta)" : "", cases, (unsigned long long)total, second_cuts,
-	       on_target, on_previous, failures);
+	       fallback_mode ? " (delta fallback)"
+	       : delta_mode  ? " (delta)"
+	                     : "",
+	       cases, (unsigned long long)total, second_cuts, on_target, on_previous, failures);
 	return failures ? 1 : 0;
 }
