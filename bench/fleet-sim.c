@@ -19,6 +19,12 @@
  *   drop         the first image download of each deployment is cut mid-body; the agent
  *                resumes with a Range request.
  *
+ * Deltas: every device reports the SHA-256 of its running image at check-in, so a server that
+ * offers deltas gives one to the devices on the delta's base and the full image to the others.
+ * --other-version V --other-share F starts a fraction F of the fleet from a factory image of
+ * version V instead, so that one rollout mixes delta and full updates; the summary counts
+ * updates installed from a delta and from a full image.
+ *
  * Time: --time-scale S runs every device's clock S times faster than the wall clock (the
  * sim's virtual clock), so the server's poll_after, retries and the trial watchdog pass S
  * times sooner: a fleet rehearses hours of polling in minutes without changing the server.
@@ -82,7 +88,9 @@ struct opts {
 	const char *ca_cert, *ca_key;
 	const char *root; /* provisioned root metadata */
 	const char *hw;
-	const char *version; /* factory version */
+	const char *version;       /* factory version */
+	const char *other_version; /* factory version of the other share of the fleet */
+	double other_share;
 	const char *prefix;
 	unsigned secver;
 	unsigned devices, threads;
@@ -160,8 +168,8 @@ static _Atomic int nversions;
 
 /* Counters, updated by the workers, read by the progress line and the summary. */
 static _Atomic uint64_t c_steps, c_checkins, c_handshakes, c_resumed, c_connect_fail, c_bytes_in,
-    c_bytes_out, c_downloads, c_trials, c_bought, c_reverts, c_watchdog, c_boots, c_drops,
-    c_fault_trials[F__COUNT];
+    c_bytes_out, c_downloads, c_delta_installs, c_trials, c_bought, c_reverts, c_watchdog, c_boots,
+    c_drops, c_fault_trials[F__COUNT];
 static _Atomic uint64_t c_err[FWA_ERR__COUNT];
 
 static uint64_t wall_ms(void)
@@ -391,9 +399,13 @@ static enum fwa_err (*sim_buy)(void *ctx);
 static enum fwa_err p_boot_trial(void *ctx, uint32_t image_len)
 {
 	enum fwa_err e = sim_boot_trial(ctx, image_len);
+	const struct dev *d = ctx;
 
-	if (e == FWA_OK)
+	if (e == FWA_OK) {
 		atomic_fetch_add(&c_downloads, 1);
+		if (d->agent.st.delta)
+			atomic_fetch_add(&c_delta_installs, 1);
+	}
 	return e;
 }
 
@@ -438,6 +450,7 @@ static bool dev_boot(struct dev *d)
 			atomic_fetch_add(&c_fault_trials[d->fault], 1);
 	}
 	snprintf(d->version, sizeof(d->version), "%s", d->sim.running.version);
+	d->cfg.image_size = SIM_PAGE + d->sim.running.payload_len;
 	atomic_store(&d->vidx, version_index(d->version));
 	return true;
 }
@@ -663,7 +676,7 @@ static void parse_server(const char *s)
 }
 
 /* The factory flash every device starts from: partition table, factory image in slot A. */
-static int factory_flash(size_t *size)
+static int factory_flash(const char *version, size_t *size)
 {
 	struct fwa_sim t;
 	uint8_t *img = malloc(o.slot_size);
@@ -672,7 +685,7 @@ static int factory_flash(size_t *size)
 
 	if (!img)
 		die("%s", "out of memory");
-	n = fwa_sim_mkimage(o.version, o.secver, o.hw, SIM_FAULT_NONE, o.image_size - SIM_PAGE, img,
+	n = fwa_sim_mkimage(version, o.secver, o.hw, SIM_FAULT_NONE, o.image_size - SIM_PAGE, img,
 	                    o.slot_size);
 	if (n < 0)
 		die("%s", "the factory image does not fit --slot-size (or a bad --version/--hw)");
@@ -842,6 +855,9 @@ static void summary(double elapsed, long setup_ms)
 	printf("tls_handshakes %llu\n", (unsigned long long)atomic_load(&c_handshakes));
 	printf("tls_resumed %llu\n", (unsigned long long)atomic_load(&c_resumed));
 	printf("downloads_completed %llu\n", (unsigned long long)atomic_load(&c_downloads));
+	printf("installed_from_delta %llu\n", (unsigned long long)atomic_load(&c_delta_installs));
+	printf("installed_from_full_image %llu\n",
+	       (unsigned long long)(atomic_load(&c_downloads) - atomic_load(&c_delta_installs)));
 	printf("bytes_in %llu\n", (unsigned long long)atomic_load(&c_bytes_in));
 	printf("bytes_out %llu\n", (unsigned long long)atomic_load(&c_bytes_out));
 	printf("boots %llu\n", (unsigned long long)atomic_load(&c_boots));
@@ -880,6 +896,7 @@ static void usage(FILE *f)
 	    "         [--image-size BYTES] [--slot-size BYTES] [--never-buy RATE]\n"
 	    "         [--fail-health RATE] [--drop RATE] [--time-scale S]\n"
 	    "         [--start-spread SECONDS] [--max-seconds S] [--quiet]\n"
+	    "         [--other-version V --other-share F]\n"
 	    "Runs until SIGINT/SIGTERM or --max-seconds, then prints the summary.\n"
 	    "RATE is a fraction of the devices (0..1); faults are drawn per device from --seed.\n",
 	    f);
@@ -930,12 +947,14 @@ int main(int argc, char **argv)
 	                                   {"start-spread", 1, 0, 'P'},
 	                                   {"max-seconds", 1, 0, 'M'},
 	                                   {"quiet", 0, 0, 'q'},
+	                                   {"other-version", 1, 0, 'O'},
+	                                   {"other-share", 1, 0, 'F'},
 	                                   {"help", 0, 0, 'h'},
 	                                   {0, 0, 0, 0}};
 	struct worker *ws;
 	X509 *ca;
 	EVP_PKEY *ca_key;
-	int flash_fd, c;
+	int flash_fd, other_fd = -1, c;
 	size_t flash_size;
 	uint64_t start, setup_end, last_ms, last_ck = 0, next_line;
 	bool tty = isatty(2);
@@ -996,6 +1015,12 @@ int main(int argc, char **argv)
 		case 'D':
 			o.rate[F_DROP] = parse_rate(optarg);
 			break;
+		case 'O':
+			o.other_version = optarg;
+			break;
+		case 'F':
+			o.other_share = parse_rate(optarg);
+			break;
 		case 'T':
 			o.time_scale = strtod(optarg, &end);
 			if (*end || !(o.time_scale >= 0.01 && o.time_scale <= 1000))
@@ -1052,14 +1077,21 @@ int main(int argc, char **argv)
 
 	start = wall_ms();
 	t0_ms = start;
-	flash_fd = factory_flash(&flash_size);
+	flash_fd = factory_flash(o.version, &flash_size);
+	if (o.other_version && o.other_share > 0)
+		other_fd = factory_flash(o.other_version, &flash_size);
 	devs = calloc(o.devices, sizeof(*devs));
 	ws = calloc(o.threads, sizeof(*ws));
 	if (!devs || !ws)
 		die("%s", "out of memory");
-	for (unsigned i = 0; i < o.devices; i++)
-		setup_dev(&devs[i], i, flash_fd, flash_size, ca, ca_key);
+	for (unsigned i = 0; i < o.devices; i++) {
+		bool other = other_fd >= 0 && unit(o.seed ^ (0x07e5ull << 40) ^ i) < o.other_share;
+
+		setup_dev(&devs[i], i, other ? other_fd : flash_fd, flash_size, ca, ca_key);
+	}
 	close(flash_fd);
+	if (other_fd >= 0)
+		close(other_fd);
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
 	for (unsigned t = 0; t < o.threads; t++) {

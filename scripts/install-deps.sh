@@ -8,6 +8,7 @@ pkgs=(
 	libmicrohttpd-dev libgnutls28-dev gnutls-bin
 	libsqlite3-dev sqlite3
 	libjansson-dev libssl-dev openssl
+	libdivsufsort-dev
 	libsystemd-dev systemd
 	libcmocka-dev libcurl4-openssl-dev curl jq yq
 	clang libclang-rt-14-dev

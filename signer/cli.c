@@ -16,7 +16,9 @@
 
 #include <openssl/crypto.h>
 
+#include "delta.h"
 #include "fwa/crypto_openssl.h"
+#include "fwa/delta.h"
 #include "signer.h"
 
 #define EXIT_FAIL 1  /* invalid input, failed verification, I/O error */
@@ -855,6 +857,346 @@ out:
 	return rc;
 }
 
+/* ---- delta ---- */
+
+/* The decoder's view of memory: the base as the active slot, out as the inactive one. */
+struct mem_slots {
+	const uint8_t *base;
+	size_t blen;
+	uint8_t *out;
+	size_t olen;
+};
+
+static enum fwa_err mem_geometry(void *ctx, struct fwa_flash_geometry *g)
+{
+	struct mem_slots *m = ctx;
+
+	g->slot_size = (uint32_t)m->olen;
+	g->erase_size = FWA_DELTA_SECTOR;
+	g->prog_size = FWA_DELTA_SECTOR;
+	g->state_size = 0;
+	return FWA_OK;
+}
+
+static enum fwa_err mem_erase(void *ctx, uint32_t off, uint32_t len)
+{
+	struct mem_slots *m = ctx;
+
+	if (off > m->olen || len > m->olen - off)
+		return FWA_ERR_FLASH;
+	memset(m->out + off, 0xff, len);
+	return FWA_OK;
+}
+
+static enum fwa_err mem_program(void *ctx, uint32_t off, const void *d, uint32_t len)
+{
+	struct mem_slots *m = ctx;
+
+	if (off > m->olen || len > m->olen - off)
+		return FWA_ERR_FLASH;
+	memcpy(m->out + off, d, len);
+	return FWA_OK;
+}
+
+static enum fwa_err mem_active_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+	struct mem_slots *m = ctx;
+
+	if (off > m->blen || len > m->blen - off)
+		return FWA_ERR_FLASH;
+	memcpy(buf, m->base + off, len);
+	return FWA_OK;
+}
+
+/* Apply the delta with the agent's own decoder and compare: never sign a delta that fails. */
+static int delta_check(struct cli *c, const char *base, size_t blen, const char *tgt, size_t tlen,
+                       const uint8_t *delta, size_t dlen, const struct ota_delta_spec *spec)
+{
+	struct mem_slots m = {(const uint8_t *)base, blen, NULL, 0};
+	struct fwa_port port = {0};
+	struct fwa_delta_params p = {0};
+	struct fwa_delta *d = malloc(sizeof(*d));
+	uint8_t *page = malloc(FWA_DELTA_SECTOR);
+	size_t used;
+	int rc = EXIT_FAIL;
+
+	m.olen = (tlen + FWA_DELTA_SECTOR - 1) / FWA_DELTA_SECTOR * FWA_DELTA_SECTOR;
+	m.out = malloc(m.olen);
+	if (!d || !page || !m.out) {
+		failf(c, "out of memory");
+		goto out;
+	}
+	port.ctx = &m;
+	port.crypto = fwa_crypto_openssl();
+	port.flash_geometry = mem_geometry;
+	port.slot_erase = mem_erase;
+	port.slot_program = mem_program;
+	port.active_read = mem_active_read;
+	p.base_size = spec->base_size;
+	p.target_size = spec->target_size;
+	p.delta_size = spec->delta_size;
+	memcpy(p.head_sha256, spec->delta_sha256, 32);
+	if (fwa_delta_begin(d, &port, &p, NULL, page) == FWA_OK)
+		for (size_t at = 0; at < dlen && !d->failed; at += used)
+			if (fwa_delta_feed(d, delta + at, dlen - at, &used) != FWA_OK)
+				break;
+	if (!fwa_delta_done(d) || memcmp(m.out, tgt, tlen) != 0) {
+		failf(c, "the delta does not decode to the target (%s); nothing written", d->why);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(d);
+	free(page);
+	free(m.out);
+	return rc;
+}
+
+static const char delta_help[] =
+    "usage: ota-sign delta --base OLD --target NEW --manifest M --key KEY... --out DELTA\n"
+    "                      [--meta FILE] [--root ROOT] [--window-bits W] [--length-bits L]\n"
+    "                      [--created TIME] [--passphrase-file FILE]\n"
+    "\n"
+    "Write a delta that turns the image OLD into NEW (format fwad1, docs/formats.md) and its\n"
+    "metadata, signed by each --key (release keys): the release of manifest M (whose image must\n"
+    "be NEW), the base's and the target's size and SHA-256, the delta's size and the head of its\n"
+    "hash chain. The metadata goes to FILE, by default DELTA.json. The delta is decoded again\n"
+    "and compared with NEW, and the metadata verified, before anything is written; with --root,\n"
+    "also against that root's release keys and threshold. W (4-12, default 10) and L (2-W,\n"
+    "default 6) are the LZSS window and length bits.\n";
+
+static int cmd_delta(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"base", required_argument, NULL, 'b'},
+	    {"target", required_argument, NULL, 't'},
+	    {"manifest", required_argument, NULL, 'm'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"meta", required_argument, NULL, 'M'},
+	    {"root", required_argument, NULL, 'r'},
+	    {"window-bits", required_argument, NULL, 'W'},
+	    {"length-bits", required_argument, NULL, 'L'},
+	    {"created", required_argument, NULL, 'c'},
+	    {"passphrase-file", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const struct fwa_crypto *cr = fwa_crypto_openssl();
+	const char *basep = NULL, *tgtp = NULL, *manp = NULL, *outp = NULL, *metap = NULL;
+	const char *rootfile = NULL, *created = NULL, *passfile = NULL, *why = NULL;
+	char *keypaths[FWA_MAX_ROLE_KEYS], *pass = NULL, *base = NULL, *tgt = NULL, *man = NULL;
+	char *payload = NULL, *env = NULL, *metapath = NULL;
+	uint8_t *delta = NULL;
+	unsigned nkeys = 0;
+	EVP_PKEY *keys[FWA_MAX_ROLE_KEYS] = {0};
+	struct fwa_verify_scratch *s = NULL;
+	struct fwa_root *self = NULL, *root = NULL;
+	struct fwa_manifest *m = NULL;
+	struct fwa_delta_meta *got = NULL;
+	struct ota_delta_spec spec = {0};
+	struct ota_delta_opts dopts = {0};
+	struct ota_delta_info info;
+	size_t blen, tlen, mlen, dlen, plen, elen;
+	uint64_t v;
+	int o, rc;
+
+	opt_reset();
+	while ((o = next_opt(argc, argv, opts)) != -1) {
+		rc = 0;
+		switch (o) {
+		case 'b':
+			basep = optarg;
+			break;
+		case 't':
+			tgtp = optarg;
+			break;
+		case 'm':
+			manp = optarg;
+			break;
+		case 'k':
+			rc = add_path(c, keypaths, &nkeys, FWA_MAX_ROLE_KEYS, "--key", optarg);
+			break;
+		case 'o':
+			outp = optarg;
+			break;
+		case 'M':
+			metap = optarg;
+			break;
+		case 'r':
+			rootfile = optarg;
+			break;
+		case 'W':
+		case 'L':
+			if (!parse_uint(optarg, FWA_DELTA_WINDOW_MAX, &v) || v < 2)
+				return usagef(c, "--%s must be an integer from 2 to 12, got '%s'",
+				              o == 'W' ? "window-bits" : "length-bits", optarg);
+			*(o == 'W' ? &dopts.wbits : &dopts.lbits) = (unsigned)v;
+			break;
+		case 'c':
+			created = optarg;
+			break;
+		case 'p':
+			passfile = optarg;
+			break;
+		case 'h':
+			fputs(delta_help, c->out);
+			return 0;
+		default:
+			return bad_opt(c, argv);
+		}
+		if (rc)
+			return rc;
+	}
+	if (optind != argc)
+		return usagef(c, "unexpected argument: %s", argv[optind]);
+	if (!basep || !tgtp || !manp || !outp || nkeys == 0)
+		return usagef(c, "--base, --target, --manifest, --key and --out are required");
+	spec.created = now();
+	if (created && !parse_time(created, &spec.created))
+		return usagef(c, "--created must be YYYY-MM-DDTHH:MM:SSZ, got '%s'", created);
+	if (dopts.lbits && dopts.lbits > (dopts.wbits ? dopts.wbits : OTA_DELTA_WBITS))
+		return usagef(c, "--length-bits must not exceed the window bits");
+	if (dopts.wbits && dopts.wbits < FWA_DELTA_WINDOW_MIN)
+		return usagef(c, "--window-bits must be an integer from 4 to 12");
+
+	rc = EXIT_FAIL;
+	payload = malloc(FWA_PAYLOAD_MAX);
+	env = malloc(FWA_ENVELOPE_MAX + 1);
+	s = malloc(sizeof(*s));
+	self = calloc(1, sizeof(*self));
+	root = malloc(sizeof(*root));
+	m = malloc(sizeof(*m));
+	got = malloc(sizeof(*got));
+	if (!payload || !env || !s || !self || !root || !m || !got) {
+		failf(c, "out of memory");
+		goto out;
+	}
+	if ((rc = read_file(c, basep, UINT32_MAX / 16, &base, &blen)) != 0 ||
+	    (rc = read_file(c, tgtp, UINT32_MAX / 16, &tgt, &tlen)) != 0 ||
+	    (rc = read_file(c, manp, FWA_ENVELOPE_MAX, &man, &mlen)) != 0)
+		goto out;
+	rc = EXIT_FAIL;
+	if (blen == 0 || tlen == 0) {
+		failf(c, "%s: image is empty", blen == 0 ? basep : tgtp);
+		goto out;
+	}
+	if (rootfile && (rc = load_root_file(c, rootfile, NULL, root, s)) != 0)
+		goto out;
+	rc = EXIT_FAIL;
+	/* The release this delta produces: its digest and image, from the manifest M. */
+	if (fwa_dsse_parse(man, mlen, s, &why) ||
+	    (strcmp(s->env.payload_type, FWA_PAYLOAD_MANIFEST) != 0 &&
+	     (why = "not a release manifest (rule: dsse.payloadType)")) ||
+	    fwa_manifest_decode(cr, s->env.payload, s->env.payload_len, m, s, &why)) {
+		failf(c, "%s: %s", manp, why);
+		goto out;
+	}
+	if (rootfile && fwa_manifest_verify(cr, root, man, mlen, m, s, &why)) {
+		failf(c, "%s: %s", manp, why);
+		goto out;
+	}
+	memcpy(spec.release_digest, m->digest, 32);
+	spec.base_size = (uint32_t)blen;
+	spec.target_size = (uint32_t)tlen;
+	fwa_sha256(cr, base, blen, spec.base_sha256);
+	fwa_sha256(cr, tgt, tlen, spec.target_sha256);
+	if (fwa_manifest_check_image(m, tlen, spec.target_sha256, &why)) {
+		failf(c, "%s: not the image of %s: %s", tgtp, manp, why);
+		goto out;
+	}
+	if (ota_delta_encode((const uint8_t *)base, blen, (const uint8_t *)tgt, tlen, &dopts,
+	                     &delta, &dlen, &info, &why)) {
+		failf(c, "%s", why);
+		goto out;
+	}
+	if (dlen > UINT32_MAX) {
+		failf(c, "delta over 4 GiB");
+		goto out;
+	}
+	spec.delta_size = (uint32_t)dlen;
+	memcpy(spec.delta_sha256, info.head_sha256, 32);
+	if ((rc = delta_check(c, base, blen, tgt, tlen, delta, dlen, &spec)) != 0)
+		goto out;
+	rc = EXIT_FAIL;
+	if (ota_signer_delta_payload(&spec, payload, FWA_PAYLOAD_MAX, &plen, &why) ||
+	    fwa_delta_meta_decode(cr, (const uint8_t *)payload, plen, got, s, &why)) {
+		failf(c, "%s", why);
+		goto out;
+	}
+	if (passfile && (rc = read_passphrase(c, passfile, &pass)) != 0)
+		goto out;
+	if ((rc = load_private_keys(c, keypaths, nkeys, pass, keys)) != 0)
+		goto out;
+	rc = EXIT_FAIL;
+	for (unsigned i = 0; i < nkeys; i++) {
+		if (ota_key_spki(keys[i], self->keys[i].spki, &why)) {
+			failf(c, "%s: %s", keypaths[i], why);
+			goto out;
+		}
+		ota_key_id(cr, self->keys[i].spki, self->keys[i].id);
+		for (unsigned k = 0; k < i; k++)
+			if (strcmp(self->keys[k].id, self->keys[i].id) == 0) {
+				failf(c, "%s: the same key is given twice", keypaths[i]);
+				goto out;
+			}
+		self->release.key[i] = (uint8_t)i;
+	}
+	self->nkeys = self->release.nkeys = self->release.threshold = (uint8_t)nkeys;
+	if (ota_signer_envelope(FWA_PAYLOAD_DELTA, payload, plen, keys, nkeys, env,
+	                        FWA_ENVELOPE_MAX + 1, &elen, &why)) {
+		failf(c, "%s", why);
+		goto out;
+	}
+	if (fwa_delta_meta_verify(cr, self, env, elen, got, s, &why) ||
+	    fwa_delta_meta_check(got, m, &why)) {
+		failf(c, "the signed delta metadata does not verify: %s", why);
+		goto out;
+	}
+	if (rootfile && fwa_delta_meta_verify(cr, root, env, elen, got, s, &why)) {
+		failf(c, "%s: %s", rootfile, why);
+		goto out;
+	}
+	if (metap)
+		metapath = strdup(metap);
+	else if (asprintf(&metapath, "%s.json", outp) < 0)
+		metapath = NULL;
+	if (!metapath) {
+		failf(c, "out of memory");
+		goto out;
+	}
+	if (ota_signer_write_file(outp, delta, dlen, 0644, &why)) {
+		failf(c, "%s: %s", outp, why);
+		goto out;
+	}
+	if (ota_signer_write_file(metapath, env, elen, 0644, &why)) {
+		failf(c, "%s: %s", metapath, why);
+		unlink(outp); /* all or nothing: a delta without its metadata is of no use */
+		goto out;
+	}
+	fprintf(c->out,
+	        "wrote %s: %zu bytes (%.1f %% of the %zu-byte image), %u units; %s: %u "
+	        "signatures\n",
+	        outp, dlen, 100.0 * (double)dlen / (double)tlen, tlen, info.units, metapath, nkeys);
+	rc = 0;
+out:
+	free_keys(keys, nkeys);
+	free_passphrase(pass);
+	free(base);
+	free(tgt);
+	free(man);
+	free(delta);
+	free(payload);
+	free(env);
+	free(s);
+	free(self);
+	free(root);
+	free(m);
+	free(got);
+	free(metapath);
+	return rc;
+}
+
 /* ---- verify ---- */
 
 static const char verify_help[] =
@@ -1177,6 +1519,15 @@ static int cmd_inspect(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 		print_manifest(c, m);
+	} else if (strcmp(s->env.payload_type, FWA_PAYLOAD_DELTA) == 0) {
+		struct fwa_delta_meta dm;
+
+		if (fwa_delta_meta_decode(cr, s->env.payload, s->env.payload_len, &dm, s, &why)) {
+			failf(c, "%s: %s", path, why);
+			goto out;
+		}
+		fprintf(c->out, "delta: %u bytes from a %u-byte base to a %u-byte image\n",
+		        dm.delta_size, dm.base_size, dm.target_size);
 	} else {
 		failf(c, "%s: unknown payload type (rule: dsse.payloadType)", path);
 		goto out;
@@ -1201,6 +1552,7 @@ static const char main_help[] =
     "  root init     write root-1.json: root and release keys with thresholds\n"
     "  root rotate   write root-(N+1).json, signed by the old and the new root keys\n"
     "  release       write a signed release manifest for an image\n"
+    "  delta         write a delta from one image to a release's, with signed metadata\n"
     "  verify        verify a root chain, a manifest and an image\n"
     "  inspect       print an envelope's payload and signers\n";
 
@@ -1222,6 +1574,10 @@ int ota_signer_main(int argc, char **argv, FILE *out, FILE *err)
 	if (strcmp(cmd, "release") == 0) {
 		c.cmd = "release";
 		return cmd_release(&c, argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "delta") == 0) {
+		c.cmd = "delta";
+		return cmd_delta(&c, argc - 1, argv + 1);
 	}
 	if (strcmp(cmd, "verify") == 0) {
 		c.cmd = "verify";

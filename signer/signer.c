@@ -128,6 +128,47 @@ enum fwa_err ota_signer_manifest_payload(const struct ota_manifest_spec *m, char
 	return FWA_OK;
 }
 
+static void sized_hash(struct fwa_jw *w, const char *key, uint32_t size, const uint8_t sha[32],
+                       const char *format)
+{
+	char hex[65];
+
+	fwa_hex(sha, 32, hex);
+	fwa_jw_key(w, key);
+	fwa_jw_obj_open(w);
+	fwa_jw_uint(w, "size", size);
+	fwa_jw_str(w, "sha256", hex);
+	if (format)
+		fwa_jw_str(w, "format", format);
+	fwa_jw_obj_close(w);
+}
+
+enum fwa_err ota_signer_delta_payload(const struct ota_delta_spec *d, char *buf, size_t cap,
+                                      size_t *len, const char **why)
+{
+	struct fwa_jw w;
+	char t[21], hex[65];
+	long n;
+
+	fwa_time_format(d->created, t);
+	fwa_hex(d->release_digest, 32, hex);
+	fwa_jw_init(&w, buf, cap);
+	fwa_jw_obj_open(&w);
+	fwa_jw_str(&w, "_type", "delta");
+	fwa_jw_str(&w, "spec_version", FWA_SPEC_VERSION);
+	fwa_jw_str(&w, "release", hex);
+	sized_hash(&w, "target", d->target_size, d->target_sha256, NULL);
+	sized_hash(&w, "base", d->base_size, d->base_sha256, NULL);
+	sized_hash(&w, "delta", d->delta_size, d->delta_sha256, FWA_DELTA_FORMAT);
+	fwa_jw_str(&w, "created", t);
+	fwa_jw_obj_close(&w);
+	n = fwa_jw_end(&w);
+	if (n < 0)
+		return fail(why, FWA_ERR_TOO_LARGE, "delta metadata over its size bound");
+	*len = (size_t)n;
+	return FWA_OK;
+}
+
 enum fwa_err ota_signer_envelope(const char *type, const void *payload, size_t len,
                                  EVP_PKEY *const *keys, unsigned nkeys, char *out, size_t cap,
                                  size_t *outlen, const char **why)

@@ -43,6 +43,14 @@ struct ota_manifest_spec {
 	int64_t created;
 };
 
+/* What delta metadata says (fwa_delta_meta without the digest). */
+struct ota_delta_spec {
+	uint8_t release_digest[32];
+	uint32_t target_size, base_size, delta_size;
+	uint8_t target_sha256[32], base_sha256[32], delta_sha256[32];
+	int64_t created;
+};
+
 /*
  * Compact JSON payload into buf[0..cap); *len its length (no NUL). FWA_ERR_TOO_LARGE when it
  * does not fit, FWA_ERR_MALFORMED when the spec is out of bounds. The output is not
@@ -52,6 +60,8 @@ FWA_WUR enum fwa_err ota_signer_root_payload(const struct ota_root_spec *r, char
                                              size_t *len, const char **why);
 FWA_WUR enum fwa_err ota_signer_manifest_payload(const struct ota_manifest_spec *m, char *buf,
                                                  size_t cap, size_t *len, const char **why);
+FWA_WUR enum fwa_err ota_signer_delta_payload(const struct ota_delta_spec *d, char *buf, size_t cap,
+                                              size_t *len, const char **why);
 
 /*
  * DSSE envelope of `payload` with one signature per key (over PAE(type, payload)), written to

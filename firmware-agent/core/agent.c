@@ -28,6 +28,8 @@
 #define DEFAULT_IO_TIMEOUT_MS 10000u
 /* Persist the download offset at least this often, so a resume loses little. */
 #define CHECKPOINT_BYTES (64u * 1024u)
+/* A delta's checkpoint, more often: its input is small, a resume re-downloads from it. */
+#define DELTA_CHECKPOINT_BYTES (16u * 1024u)
 /* Flash-update reboots per deployment when power is lost before the trial starts. */
 #define TRIAL_TRIES 3
 /* Delay between tries to reach the server during a trial (the watchdog bounds the total). */
@@ -485,8 +487,41 @@ static void refuse(struct fwa_agent *a, const struct fwa_checkin_answer *ans, co
 	finish(a, FWA_ST_FAILED, false, why);
 }
 
+/*
+ * Take the offered delta when its metadata verifies against the trusted root, names this
+ * release and the image this device runs. Returns NULL when taken, else why not (the full
+ * image is downloaded instead, and the reason reported with the downloading event).
+ */
+static const char *take_delta(struct fwa_agent *a, const struct fwa_checkin_answer *ans,
+                              const struct fwa_manifest *m)
+{
+	struct fwa_delta_meta dm;
+	const char *why = NULL;
+
+	if (!a->port->active_read || !a->active_known)
+		return "this device cannot apply deltas";
+	if (fwa_delta_meta_verify(a->port->crypto, trusted(a), ans->delta_meta.p,
+	                          ans->delta_meta.len, &dm, &a->s->verify, &why) != FWA_OK ||
+	    fwa_delta_meta_check(&dm, m, &why) != FWA_OK)
+		return why;
+	if (dm.base_size != a->cfg->image_size || memcmp(dm.base_sha256, a->active_sha256, 32))
+		return "made for another base image";
+	if (dm.delta_size != ans->delta_size)
+		return "offered size differs from its metadata";
+	a->st.delta = 1;
+	a->st.delta_params.base_size = dm.base_size;
+	a->st.delta_params.target_size = dm.target_size;
+	a->st.delta_params.delta_size = dm.delta_size;
+	memcpy(a->st.delta_params.head_sha256, dm.delta_sha256, 32);
+	memset(&a->st.delta_ck, 0, sizeof(a->st.delta_ck));
+	memcpy(a->st.delta_ck.next_sha256, dm.delta_sha256, 32);
+	copy_str(a->st.delta_url, sizeof(a->st.delta_url), ans->delta_url);
+	return NULL;
+}
+
 static enum fwa_err accept_update(struct fwa_agent *a, const struct fwa_checkin_answer *ans)
 {
+	char no_delta[FWA_REASON_MAX + 1] = "";
 	struct fwa_manifest m;
 	const char *why = NULL;
 	enum fwa_err err;
@@ -528,8 +563,21 @@ static enum fwa_err accept_update(struct fwa_agent *a, const struct fwa_checkin_
 	copy_str(a->st.image_url, sizeof(a->st.image_url), ans->image_url);
 	a->st.trial_slot = a->boot.active_slot ? FWA_SLOT_A : FWA_SLOT_B;
 	a->st.phase = FWA_PHASE_DOWNLOADING;
-	enqueue(a, FWA_ST_DOWNLOADING, false, "");
-	say(a, FWA_LOG_INFO, "update accepted: ", m.version, NULL);
+	if (ans->has_delta) {
+		const char *no = take_delta(a, ans, &m);
+
+		if (no) {
+			struct fwa_sb b;
+
+			fwa_sb_init(&b, no_delta, sizeof(no_delta));
+			fwa_sb_str(&b, "delta refused: ");
+			fwa_sb_str(&b, no);
+			say(a, FWA_LOG_WARN, no_delta, "; taking the full image", NULL);
+		}
+	}
+	enqueue(a, FWA_ST_DOWNLOADING, false, no_delta);
+	say(a, FWA_LOG_INFO,
+	    a->st.delta ? "update accepted as a delta: " : "update accepted: ", m.version, NULL);
 	return persist(a);
 
 refused:
@@ -564,6 +612,33 @@ static void apply_roots(struct fwa_agent *a, const struct fwa_checkin_answer *an
 	}
 }
 
+/*
+ * The SHA-256 of the running image, once per boot: what the server offers deltas from. Only
+ * with the port's active_read and a configured image size; otherwise unknown (no deltas).
+ */
+static void learn_active(struct fwa_agent *a)
+{
+	uint32_t size = a->cfg->image_size, off = 0, n;
+	struct fwa_sha256 *h = &a->s->delta.sha; /* the decoder is idle during a check-in */
+
+	if (a->active_known || !a->port->active_read || size == 0)
+		return;
+	a->port->crypto->sha256_init(h);
+	while (off < size) {
+		n = size - off < sizeof(a->s->io) ? size - off : (uint32_t)sizeof(a->s->io);
+		if (a->port->active_read(a->port->ctx, off, a->s->io, n) != FWA_OK) {
+			say(a, FWA_LOG_WARN, "running image unreadable; no delta updates", NULL,
+			    NULL);
+			return;
+		}
+		a->port->crypto->sha256_update(h, a->s->io, n);
+		off += n;
+		feed(a);
+	}
+	a->port->crypto->sha256_final(h, a->active_sha256);
+	a->active_known = true;
+}
+
 static enum fwa_err do_checkin(struct fwa_agent *a)
 {
 	struct fwa_checkin_req r;
@@ -582,6 +657,8 @@ static enum fwa_err do_checkin(struct fwa_agent *a)
 	r.active_slot = a->boot.active_slot;
 	r.trial = a->boot.trial;
 	r.deployment_id = a->st.dep_id;
+	learn_active(a);
+	r.active_sha256 = a->active_known ? a->active_sha256 : NULL;
 	if (!a->told_outcome) {
 		r.outcome = a->st.outcome;
 		r.reason = a->st.outcome_reason;
@@ -663,6 +740,8 @@ static enum fwa_err write_sector(struct fwa_agent *a, uint32_t off, uint32_t n)
 	return FWA_OK;
 }
 
+static void delta_fallback(struct fwa_agent *a, const char *why);
+
 static enum fwa_err install(struct fwa_agent *a, struct fwa_step *out)
 {
 	struct fwa_sha256 h;
@@ -675,6 +754,10 @@ static enum fwa_err install(struct fwa_agent *a, struct fwa_step *out)
 	if (err != FWA_OK)
 		return err;
 	a->port->crypto->sha256_final(&h, digest);
+	if (memcmp(digest, a->st.image_sha256, 32) != 0 && a->st.delta) {
+		delta_fallback(a, "result differs from the release image");
+		return FWA_ERR_IMAGE_HASH;
+	}
 	if (memcmp(digest, a->st.image_sha256, 32) != 0) {
 		/* Flash did not keep what was written: start the download over. */
 		a->st.dl_offset = 0;
@@ -704,6 +787,142 @@ static enum fwa_err install(struct fwa_agent *a, struct fwa_step *out)
 	return FWA_OK;
 }
 
+/*
+ * The delta failed: go on with the full image of the same deployment, from its start, and say
+ * why in a downloading report ("delta failed: ..."). The caller returns its own error.
+ */
+static void delta_fallback(struct fwa_agent *a, const char *why)
+{
+	char reason[FWA_REASON_MAX + 1];
+	struct fwa_sb b;
+
+	fwa_sb_init(&b, reason, sizeof(reason));
+	fwa_sb_str(&b, "delta failed: ");
+	fwa_sb_str(&b, why && why[0] ? why : "unknown");
+	say(a, FWA_LOG_WARN, reason, "; taking the full image", NULL);
+	a->st.delta = 0;
+	memset(&a->st.delta_params, 0, sizeof(a->st.delta_params));
+	memset(&a->st.delta_ck, 0, sizeof(a->st.delta_ck));
+	a->st.delta_url[0] = '\0';
+	a->st.dl_offset = 0;
+	a->st.phase = FWA_PHASE_DOWNLOADING;
+	enqueue(a, FWA_ST_DOWNLOADING, false, reason);
+	(void)persist(a);
+}
+
+/* Keep the decoder's checkpoint: a power cut from here on resumes after its last sector. */
+static enum fwa_err delta_checkpoint(struct fwa_agent *a, const struct fwa_delta *d)
+{
+	a->st.delta_ck = d->ck;
+	a->st.dl_offset = d->ck.out_off;
+	return persist(a);
+}
+
+/*
+ * Download the delta from the checkpoint on (HTTP Range) and feed it to the decoder, which
+ * authenticates each unit, writes its sector and moves its checkpoint; persisted every
+ * CHECKPOINT_BYTES of output. A delta that fails (bad unit, not applicable, gone from the
+ * server) falls back to the full image; a transport error resumes later.
+ */
+static enum fwa_err do_delta(struct fwa_agent *a, struct fwa_step *out)
+{
+	struct fwa_delta *d = &a->s->delta;
+	uint32_t saved, skip = 0;
+	struct fwa_http http;
+	char range[48];
+	struct fwa_sb b;
+	enum fwa_err err;
+	size_t got, used;
+
+	err = fwa_delta_begin(d, a->port, &a->st.delta_params, &a->st.delta_ck, a->s->io);
+	if (err != FWA_OK) {
+		delta_fallback(a, d->why);
+		return err;
+	}
+	saved = d->ck.out_off;
+	if (!fwa_delta_done(d)) {
+		fwa_sb_init(&b, range, sizeof(range));
+		fwa_sb_str(&b, "Range: bytes=");
+		fwa_sb_u64(&b, d->ck.in_off);
+		fwa_sb_str(&b, "-\r\n");
+		err = fwa_http_send(a->port, "GET", a->cfg->host, a->st.delta_url,
+		                    d->ck.in_off ? range : NULL, NULL, 0, a->s->req,
+		                    sizeof(a->s->req));
+		if (err == FWA_OK)
+			err = fwa_http_read_head(&http, a->port, a->s->head, sizeof(a->s->head),
+			                         io_timeout(a));
+		if (err != FWA_OK)
+			goto out;
+		if (http.resp.status == 200) {
+			skip = d->ck.in_off; /* the server ignored the range: drop what we have */
+		} else if (http.resp.status == 206) {
+			if (!http.resp.has_range || http.resp.range_first != d->ck.in_off ||
+			    http.resp.range_total != a->st.delta_params.delta_size ||
+			    http.resp.range_last != a->st.delta_params.delta_size - 1u) {
+				err = FWA_ERR_HTTP;
+				goto out;
+			}
+		} else if (http.resp.status == 404 || http.resp.status == 403 ||
+		           http.resp.status == 410) {
+			a->port->tr_close(a->port->ctx);
+			delta_fallback(a, "no longer offered by the server");
+			return FWA_ERR_SERVER;
+		} else {
+			err = FWA_ERR_SERVER;
+			goto out;
+		}
+		while (!fwa_delta_done(d)) {
+			err = fwa_http_read_body(&http, a->s->body, 4096, &got);
+			if (err == FWA_OK && got == 0)
+				err = FWA_ERR_TRANSPORT; /* body ended early */
+			if (err != FWA_OK)
+				goto out;
+			if (skip) {
+				uint32_t k = got < skip ? (uint32_t)got : skip;
+
+				skip -= k;
+				memmove(a->s->body, a->s->body + k, got - k);
+				got -= k;
+			}
+			for (size_t at = 0; at < got; at += used) {
+				err = fwa_delta_feed(d, (const uint8_t *)a->s->body + at, got - at,
+				                     &used);
+				if (err == FWA_ERR_FLASH)
+					goto out;
+				if (err != FWA_OK) {
+					a->port->tr_close(a->port->ctx);
+					delta_fallback(a, d->why);
+					return err;
+				}
+				feed(a);
+				if (!fwa_delta_done(d) &&
+				    d->ck.out_off - saved >= DELTA_CHECKPOINT_BYTES) {
+					err = delta_checkpoint(a, d);
+					if (err != FWA_OK)
+						goto out;
+					saved = d->ck.out_off;
+				}
+			}
+		}
+		/* Anything after the promised bytes is a framing error. */
+		err = fwa_http_read_body(&http, a->s->body, 1, &got);
+		if (err == FWA_OK && got)
+			err = FWA_ERR_HTTP;
+		if (err != FWA_OK)
+			goto out;
+		a->port->tr_close(a->port->ctx);
+	}
+	a->st.delta_ck = d->ck;
+	a->st.dl_offset = a->st.image_size;
+	return install(a, out);
+out:
+	a->port->tr_close(a->port->ctx);
+	if (d->ck.out_off != saved)
+		(void)delta_checkpoint(a, d);
+	say(a, FWA_LOG_WARN, "delta download interrupted; will resume", NULL, NULL);
+	return err;
+}
+
 static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
 {
 	struct fwa_sha256 hash, *h = &hash;
@@ -715,6 +934,8 @@ static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
 	enum fwa_err err;
 	size_t got;
 
+	if (a->st.delta)
+		return do_delta(a, out);
 	if (off > size || off % a->geo.erase_size) {
 		off = 0; /* only sector-aligned checkpoints are written; anything else is damage */
 		a->st.dl_offset = 0;

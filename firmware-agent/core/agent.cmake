@@ -8,7 +8,7 @@ add_library(fwa_core STATIC
 target_compile_options(fwa_core PRIVATE ${FWA_CORE_FLAGS})
 target_include_directories(fwa_core PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../include
 	PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(fwa_core PUBLIC fwa_verify)
+target_link_libraries(fwa_core PUBLIC fwa_verify fwa_delta)
 
 if(CMAKE_CROSSCOMPILING)
 	# Size is what counts on the device, whatever the build type (target flags come last).

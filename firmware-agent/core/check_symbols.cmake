@@ -1,5 +1,5 @@
-# Fails when the verifier library needs anything beyond string.h and the compiler's runtime
-# helpers: no heap, no stdio, no libc. Run as: cmake -DNM=... -DLIB=... -P check_symbols.cmake
+# Fails when a freestanding core library (the verifier, the delta decoder) needs anything
+# beyond string.h and the compiler's runtime helpers: no heap, no stdio, no libc. Run as: cmake -DNM=... -DLIB=... -P check_symbols.cmake
 execute_process(COMMAND ${NM} -u ${LIB} OUTPUT_VARIABLE undef RESULT_VARIABLE rc1)
 execute_process(COMMAND ${NM} --defined-only ${LIB} OUTPUT_VARIABLE def RESULT_VARIABLE rc2)
 if(rc1 OR rc2)

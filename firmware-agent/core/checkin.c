@@ -21,6 +21,12 @@ long fwa_checkin_encode(const struct fwa_checkin_req *r, char *buf, size_t cap)
 	fwa_jw_uint(&w, "root_version", r->root_version);
 	fwa_jw_str(&w, "active_slot", r->active_slot ? "B" : "A");
 	fwa_jw_str(&w, "boot_state", r->trial ? "trial" : "normal");
+	if (r->active_sha256) {
+		char hex[65];
+
+		fwa_hex(r->active_sha256, 32, hex);
+		fwa_jw_str(&w, "active_image_sha256", hex);
+	}
 	if (r->deployment_id && r->deployment_id[0])
 		fwa_jw_str(&w, "deployment_id", r->deployment_id);
 	if (r->outcome != FWA_ST_NONE && r->deployment_id && r->deployment_id[0]) {
@@ -82,6 +88,30 @@ static enum fwa_err fail(enum fwa_err e, const char *msg, const char **why)
 	if (why)
 		*why = msg;
 	return e;
+}
+
+/* update.delta: {metadata: envelope, url: path, size: bytes}; anything else leaves no delta. */
+static void decode_delta(const struct fwa_json *j, int d, struct fwa_checkin_answer *out)
+{
+	uint64_t v;
+	int t;
+
+	if (d < 0 || j->tok[d].type != FWA_JSON_OBJECT)
+		return;
+	t = fwa_json_get(j, d, "metadata");
+	if (t < 0 || j->tok[t].type != FWA_JSON_OBJECT)
+		return;
+	out->delta_meta.p = j->text + j->tok[t].start;
+	out->delta_meta.len = j->tok[t].end - j->tok[t].start;
+	t = fwa_json_get(j, d, "url");
+	if (t < 0 || fwa_json_str(j, t, out->delta_url, sizeof(out->delta_url), NULL) != FWA_OK ||
+	    !path_valid(out->delta_url))
+		return;
+	t = fwa_json_get(j, d, "size");
+	if (t < 0 || fwa_json_uint(j, t, UINT32_MAX, &v) != FWA_OK || v == 0)
+		return;
+	out->delta_size = v;
+	out->has_delta = true;
 }
 
 enum fwa_err fwa_checkin_decode(const char *json, size_t len, struct fwa_json_tok *tok,
@@ -166,5 +196,6 @@ enum fwa_err fwa_checkin_decode(const char *json, size_t len, struct fwa_json_to
 		return fail(FWA_ERR_MALFORMED, "update has no manifest envelope", why);
 	out->manifest.p = json + tok[t].start;
 	out->manifest.len = tok[t].end - tok[t].start;
+	decode_delta(&j, fwa_json_get(&j, u, "delta"), out);
 	return FWA_OK;
 }

@@ -25,6 +25,7 @@ struct fwa_checkin_req {
 	const char *deployment_id; /* NULL or "" when none */
 	uint8_t outcome;           /* enum fwa_status of the last deployment, FWA_ST_NONE if none */
 	const char *reason;        /* for the outcome; may be NULL */
+	const uint8_t *active_sha256; /* SHA-256 of the running image, NULL when unknown */
 };
 
 /* JSON of a check-in request into buf; returns its length, or -1 when it does not fit. */
@@ -47,6 +48,11 @@ struct fwa_checkin_answer {
 	struct fwa_span manifest; /* the manifest DSSE envelope, as JSON text */
 	char image_url[FWA_URL_MAX + 1];
 	uint64_t image_size; /* 0 when absent */
+	/* An offered delta (update.delta); has_delta false when absent or malformed. */
+	bool has_delta;
+	struct fwa_span delta_meta; /* the signed delta metadata envelope, as JSON text */
+	char delta_url[FWA_URL_MAX + 1];
+	uint64_t delta_size;
 	unsigned nroots;
 	struct fwa_span roots[FWA_MAX_ROOTS];
 };
@@ -56,7 +62,8 @@ struct fwa_checkin_answer {
  * FWA_ERR_MALFORMED for bad JSON, a missing or mistyped field, an unknown action, a bad
  * deployment id (1-64 of [A-Za-z0-9._-]) or image path (starting with '/', printable, no
  * spaces); FWA_ERR_TOO_LARGE over a bound (tokens, roots, path length, poll_after). *why
- * (optional) names the rule. Unknown fields are ignored, as the device API says.
+ * (optional) names the rule. Unknown fields are ignored, as the device API says. A malformed
+ * delta offer is ignored too (has_delta false): the full image stays available.
  */
 FWA_WUR enum fwa_err fwa_checkin_decode(const char *json, size_t len, struct fwa_json_tok *tok,
                                         unsigned cap, struct fwa_checkin_answer *out,

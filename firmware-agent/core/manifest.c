@@ -1,7 +1,8 @@
 /*
  * manifest.c - release manifests: decoding with every field checked, verification against
  * the release role of a trusted root, and the checks a device or the server makes before it
- * accepts an image (hardware variant, anti-rollback floor, size and SHA-256).
+ * accepts an image (hardware variant, anti-rollback floor, size and SHA-256); and delta
+ * metadata, the release keys' statement that a delta turns a base image into a release's.
  */
 #include <stdint.h>
 #include <string.h>
@@ -205,5 +206,118 @@ enum fwa_err fwa_manifest_check_image(const struct fwa_manifest *m, uint64_t siz
 		return fail(
 		    why, FWA_ERR_IMAGE_HASH,
 		    "image SHA-256 differs from the manifest (rule: manifest.image.sha256)");
+	return FWA_OK;
+}
+
+/* ---- delta metadata ---- */
+
+/* An object of exactly {size, sha256} (and format when fmt is not NULL). */
+static enum fwa_err sized_hash(const struct fwa_json *j, int obj, uint32_t *size, uint8_t sha[32],
+                               const char *fmt)
+{
+	static const char *const keys[] = {"size", "sha256", NULL};
+	static const char *const keys_fmt[] = {"size", "sha256", "format", NULL};
+	uint64_t v;
+
+	if (obj < 0 || fwa_json_only_keys(j, obj, fmt ? keys_fmt : keys))
+		return FWA_ERR_MALFORMED;
+	if (fwa_json_uint(j, fwa_json_get(j, obj, "size"), UINT32_MAX, &v) || v == 0)
+		return FWA_ERR_MALFORMED;
+	*size = (uint32_t)v;
+	if (fwa_json_hexlower(j, fwa_json_get(j, obj, "sha256"), 64, sha))
+		return FWA_ERR_MALFORMED;
+	if (fmt && !fwa_json_str_eq(j, fwa_json_get(j, obj, "format"), fmt))
+		return FWA_ERR_SPEC_VERSION;
+	return FWA_OK;
+}
+
+enum fwa_err fwa_delta_meta_decode(const struct fwa_crypto *c, const uint8_t *payload, size_t len,
+                                   struct fwa_delta_meta *out, struct fwa_verify_scratch *s,
+                                   const char **why)
+{
+	static const char *const top[] = {"_type", "spec_version", "release", "target",
+	                                  "base",  "delta",        "created", NULL};
+	struct fwa_json j;
+	enum fwa_err err;
+	int t;
+
+	memset(out, 0, sizeof(*out));
+	if (len > FWA_PAYLOAD_MAX)
+		return fail(why, FWA_ERR_TOO_LARGE, "delta payload over 8 KiB (rule: delta.size)");
+	err = fwa_json_parse(&j, (const char *)payload, len, s->tok, FWA_JSON_MAX_TOKENS);
+	if (err == FWA_ERR_TOO_LARGE)
+		return fail(why, err, "delta JSON too deep or too many tokens (rule: delta.size)");
+	if (err || j.tok[0].type != FWA_JSON_OBJECT)
+		return fail(why, FWA_ERR_MALFORMED,
+		            "delta payload is not a JSON object (rule: delta.json)");
+	if (!fwa_json_str_eq(&j, fwa_json_get(&j, 0, "_type"), "delta"))
+		return fail(why, FWA_ERR_MALFORMED, "_type must be \"delta\" (rule: delta._type)");
+	if (!fwa_json_str_eq(&j, fwa_json_get(&j, 0, "spec_version"), FWA_SPEC_VERSION))
+		return fail(why, FWA_ERR_SPEC_VERSION,
+		            "spec_version must be \"1\" (rule: delta.spec_version)");
+	if (fwa_json_only_keys(&j, 0, top))
+		return fail(why, FWA_ERR_MALFORMED,
+		            "delta metadata has an unknown member (rule: delta.keys)");
+	if (fwa_json_hexlower(&j, fwa_json_get(&j, 0, "release"), 64, out->release_digest))
+		return fail(why, FWA_ERR_MALFORMED,
+		            "release is not 64 lowercase hex characters (rule: delta.release)");
+	if (sized_hash(&j, fwa_json_get(&j, 0, "target"), &out->target_size, out->target_sha256,
+	               NULL))
+		return fail(why, FWA_ERR_MALFORMED,
+		            "target must be {size: 1 to 2^32-1, sha256: 64 lowercase hex} (rule: "
+		            "delta.target)");
+	if (sized_hash(&j, fwa_json_get(&j, 0, "base"), &out->base_size, out->base_sha256, NULL))
+		return fail(why, FWA_ERR_MALFORMED,
+		            "base must be {size: 1 to 2^32-1, sha256: 64 lowercase hex} (rule: "
+		            "delta.base)");
+	err = sized_hash(&j, fwa_json_get(&j, 0, "delta"), &out->delta_size, out->delta_sha256,
+	                 FWA_DELTA_FORMAT);
+	if (err == FWA_ERR_SPEC_VERSION)
+		return fail(why, err, "delta.format must be \"fwad1\" (rule: delta.delta.format)");
+	if (err)
+		return fail(why, FWA_ERR_MALFORMED,
+		            "delta must be {size: 1 to 2^32-1, sha256: 64 lowercase hex, format} "
+		            "(rule: delta.delta)");
+	t = fwa_json_get(&j, 0, "created");
+	if (t < 0 || j.tok[t].type != FWA_JSON_STRING ||
+	    fwa_time_parse(j.text + j.tok[t].start, j.tok[t].end - j.tok[t].start, &out->created))
+		return fail(why, FWA_ERR_MALFORMED,
+		            "created must be YYYY-MM-DDTHH:MM:SSZ (rule: delta.created)");
+	fwa_sha256(c, payload, len, out->digest);
+	return FWA_OK;
+}
+
+enum fwa_err fwa_delta_meta_verify(const struct fwa_crypto *c, const struct fwa_root *trusted,
+                                   const char *json, size_t len, struct fwa_delta_meta *out,
+                                   struct fwa_verify_scratch *s, const char **why)
+{
+	unsigned n;
+	enum fwa_err err = fwa_dsse_parse(json, len, s, why);
+
+	if (err)
+		return err;
+	if (strcmp(s->env.payload_type, FWA_PAYLOAD_DELTA) != 0)
+		return fail(why, FWA_ERR_PAYLOAD_TYPE,
+		            "payloadType must be application/vnd.ota.delta+json (rule: "
+		            "dsse.payloadType)");
+	err = fwa_dsse_count(c, &s->env, trusted, &trusted->release, &n, why);
+	if (err)
+		return err;
+	if (n < trusted->release.threshold)
+		return fail(
+		    why, FWA_ERR_THRESHOLD,
+		    "delta not signed by a threshold of release keys (rule: delta.threshold)");
+	return fwa_delta_meta_decode(c, s->env.payload, s->env.payload_len, out, s, why);
+}
+
+enum fwa_err fwa_delta_meta_check(const struct fwa_delta_meta *d, const struct fwa_manifest *m,
+                                  const char **why)
+{
+	if (memcmp(d->release_digest, m->digest, 32) != 0)
+		return fail(why, FWA_ERR_MALFORMED,
+		            "delta made for another release (rule: delta.release)");
+	if (d->target_size != m->image_size || memcmp(d->target_sha256, m->image_sha256, 32) != 0)
+		return fail(why, FWA_ERR_MALFORMED,
+		            "delta target differs from the release image (rule: delta.target)");
 	return FWA_OK;
 }

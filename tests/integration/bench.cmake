@@ -11,6 +11,9 @@ if(TARGET ota-fleet-sim)
 	set_tests_properties(bench_fleet_sim_refuses_remote PROPERTIES LABELS integration
 		PASS_REGULAR_EXPRESSION "refusing server 192.0.2.1:443")
 endif()
+if(TARGET ota-bench-delta)
+	list(APPEND bench_scripts delta) # needs arm-none-eabi-gcc and qemu-system-arm too
+endif()
 foreach(script ${bench_scripts})
 	add_test(NAME bench_smoke_${script}
 		COMMAND ${CMAKE_SOURCE_DIR}/bench/${script} --smoke --build ${CMAKE_BINARY_DIR})

@@ -4,6 +4,7 @@
  * The double parses requests and writes responses as real HTTP/1.1 bytes, so the agent's own
  * HTTP client, framing and range handling are exercised on every run.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 
 #include "fwa/crypto_openssl.h"
 #include "fwa/json.h"
+#include "delta.h"
+#include "state.h"
 #include "simkit.h"
 
 static void die(const char *what)
@@ -203,6 +206,104 @@ void kit_server_offer(struct kit_server *s, const char *version, const char *man
 	s->final_status[0] = '\0';
 }
 
+void kit_server_offer_delta(struct kit_server *s, const char *meta, size_t meta_len, uint8_t *delta,
+                            size_t delta_len, const uint8_t base_sha256[32])
+{
+	uint8_t digest[32];
+	char hex[65];
+
+	memcpy(s->delta_meta, meta, meta_len);
+	s->delta_meta_len = meta_len;
+	s->delta = delta;
+	s->delta_len = delta_len;
+	fwa_hex(base_sha256, 32, s->delta_base);
+	SHA256(delta, delta_len, digest);
+	fwa_hex(digest, 32, hex);
+	snprintf(s->delta_path, sizeof(s->delta_path), "/device/v1/images/%s", hex);
+}
+
+long kit_derive(const uint8_t *from, size_t from_len, const char *version, uint32_t secver,
+                uint8_t *out, size_t cap)
+{
+	struct sim_image_header h;
+	uint32_t plen, at;
+	uint8_t *p;
+	const uint8_t *f = from + SIM_PAGE;
+	long n;
+
+	if (from_len <= SIM_PAGE + 96)
+		return -1;
+	plen = (uint32_t)(from_len - SIM_PAGE);
+	n = fwa_sim_mkimage(version, secver, KIT_HW, SIM_FAULT_NONE, plen, out, cap);
+	if (n < 0)
+		return -1;
+	p = out + SIM_PAGE;
+	at = plen / 3;
+	memcpy(p, f, at);
+	memset(p + at, 0x5a, 96);
+	memcpy(p + at + 96, f + at, plen - at - 96);
+	for (uint32_t i = 100; i < plen; i += 6007)
+		p[i] ^= 0x24;
+	memcpy(&h, out, sizeof(h));
+	h.payload_crc = fwa_crc32(p, plen);
+	h.header_crc = fwa_crc32(&h, offsetof(struct sim_image_header, header_crc));
+	memcpy(out, &h, sizeof(h));
+	return n;
+}
+
+long kit_delta(EVP_PKEY *signer, const char *manifest, size_t manifest_len, const uint8_t *base,
+               size_t base_len, const uint8_t *target, size_t target_len, uint8_t **delta,
+               size_t *delta_len, char *out, size_t cap)
+{
+	struct fwa_verify_scratch *vs = malloc(sizeof(*vs));
+	struct ota_delta_info info;
+	char payload[1024], hex[65];
+	uint8_t digest[32];
+	const char *why;
+	struct fwa_jw w;
+	long n;
+
+	if (!vs || fwa_dsse_parse(manifest, manifest_len, vs, &why) != FWA_OK)
+		die("delta: manifest");
+	SHA256(vs->env.payload, vs->env.payload_len, digest);
+	free(vs);
+	if (ota_delta_encode(base, base_len, target, target_len, NULL, delta, delta_len, &info,
+	                     &why))
+		die(why);
+	fwa_jw_init(&w, payload, sizeof(payload));
+	fwa_jw_obj_open(&w);
+	fwa_jw_str(&w, "_type", "delta");
+	fwa_jw_str(&w, "spec_version", FWA_SPEC_VERSION);
+	fwa_hex(digest, 32, hex);
+	fwa_jw_str(&w, "release", hex);
+	for (int k = 0; k < 3; k++) {
+		const uint8_t *p = k == 0 ? target : k == 1 ? base : NULL;
+		size_t len = k == 0 ? target_len : k == 1 ? base_len : *delta_len;
+
+		if (p)
+			SHA256(p, len, digest);
+		else
+			memcpy(digest, info.head_sha256, 32);
+		fwa_hex(digest, 32, hex);
+		fwa_jw_key(&w, k == 0 ? "target" : k == 1 ? "base" : "delta");
+		fwa_jw_obj_open(&w);
+		fwa_jw_uint(&w, "size", len);
+		fwa_jw_str(&w, "sha256", hex);
+		if (!p)
+			fwa_jw_str(&w, "format", FWA_DELTA_FORMAT);
+		fwa_jw_obj_close(&w);
+	}
+	fwa_jw_str(&w, "created", "2026-11-01T00:00:00Z");
+	fwa_jw_obj_close(&w);
+	n = fwa_jw_end(&w);
+	if (n < 0)
+		die("delta payload");
+	n = envelope(FWA_PAYLOAD_DELTA, payload, (size_t)n, &signer, 1, out, cap);
+	if (n < 0)
+		die("delta envelope");
+	return n;
+}
+
 static void out_put(struct kit_server *s, const void *p, size_t n)
 {
 	if (s->out_len + n > s->out_cap) {
@@ -240,6 +341,7 @@ static void do_checkin(struct kit_server *s, const char *body, size_t len)
 {
 	static struct fwa_json_tok tok[256];
 	static char ans[3 * FWA_ENVELOPE_MAX];
+	char active[65];
 	struct fwa_json j;
 	int t;
 	size_t n = 0;
@@ -252,15 +354,25 @@ static void do_checkin(struct kit_server *s, const char *body, size_t len)
 	t = fwa_json_get(&j, 0, "last_outcome");
 	if (t >= 0)
 		json_str(&j, t, "status", s->last_outcome, sizeof(s->last_outcome));
+	json_str(&j, 0, "active_image_sha256", active, sizeof(active));
 	n += (size_t)snprintf(ans + n, sizeof(ans) - n,
 	                      "{\"action\":\"%s\",\"poll_after\":60,\"server_time\":1795000000",
 	                      s->offer ? "update" : "none");
 	if (s->offer)
 		n += (size_t)snprintf(ans + n, sizeof(ans) - n,
 		                      ",\"update\":{\"deployment_id\":\"%s\",\"image_url\":\"%s\","
-		                      "\"image_size\":%zu,\"manifest\":%.*s}",
+		                      "\"image_size\":%zu,\"manifest\":%.*s",
 		                      s->dep_id, s->image_path, s->image_len, (int)s->manifest_len,
 		                      s->manifest);
+	if (s->offer && s->delta && strcmp(active, s->delta_base) == 0) {
+		s->delta_offers++;
+		n += (size_t)snprintf(ans + n, sizeof(ans) - n,
+		                      ",\"delta\":{\"url\":\"%s\",\"size\":%zu,\"metadata\":%.*s}",
+		                      s->delta_path, s->delta_len, (int)s->delta_meta_len,
+		                      s->delta_meta);
+	}
+	if (s->offer)
+		n += (size_t)snprintf(ans + n, sizeof(ans) - n, "}");
 	if (s->nroots) {
 		n += (size_t)snprintf(ans + n, sizeof(ans) - n, ",\"roots\":[");
 		for (unsigned i = 0; i < s->nroots; i++)
@@ -314,29 +426,39 @@ static void do_event(struct kit_server *s, const char *dep, const char *body, si
 	respond(s, 200, NULL, "{\"duplicate\":false}", 19);
 }
 
-static void do_image(struct kit_server *s, const char *range_hdr)
+static void do_image(struct kit_server *s, const char *range_hdr, bool delta)
 {
 	unsigned long long first = 0;
+	const uint8_t *blob = delta ? s->delta : s->image;
+	size_t len = delta ? s->delta_len : s->image_len;
 	char extra[128];
 	size_t body;
 
-	if (s->image_gets < 16)
-		s->ranges[s->image_gets] = 0;
-	s->image_gets++;
+	if (delta) {
+		s->delta_gets++;
+		if (s->delta_gone) {
+			respond(s, 404, NULL, "", 0);
+			return;
+		}
+	} else {
+		if (s->image_gets < 16)
+			s->ranges[s->image_gets] = 0;
+		s->image_gets++;
+	}
 	if (range_hdr && sscanf(range_hdr, "bytes=%llu-", &first) == 1) {
-		if (first >= s->image_len) {
+		if (first >= len) {
 			respond(s, 416, NULL, "", 0);
 			return;
 		}
-		if (s->image_gets <= 16)
+		if (!delta && s->image_gets <= 16)
 			s->ranges[s->image_gets - 1] = first;
 		snprintf(extra, sizeof(extra), "Content-Range: bytes %llu-%zu/%zu\r\n", first,
-		         s->image_len - 1, s->image_len);
-		respond(s, 206, extra, s->image + first, s->image_len - first);
+		         len - 1, len);
+		respond(s, 206, extra, blob + first, len - first);
 	} else {
-		respond(s, 200, NULL, s->image, s->image_len);
+		respond(s, 200, NULL, blob, len);
 	}
-	body = s->image_len - first;
+	body = len - first;
 	if (s->drop_after >= 0 && s->drops_left > 0 && (size_t)s->drop_after < body) {
 		s->drops_left--;
 		s->out_len -= body - (size_t)s->drop_after;
@@ -381,7 +503,9 @@ static bool handle(struct kit_server *s)
 		snprintf(dep, sizeof(dep), "%.*s", (int)(slash - (path + 23)), path + 23);
 		do_event(s, dep, s->in + head_len, body_len);
 	} else if (strcmp(method, "GET") == 0 && strcmp(path, s->image_path) == 0 && s->image) {
-		do_image(s, range ? range + 7 : NULL);
+		do_image(s, range ? range + 7 : NULL, false);
+	} else if (strcmp(method, "GET") == 0 && s->delta && strcmp(path, s->delta_path) == 0) {
+		do_image(s, range ? range + 7 : NULL, true);
 	} else {
 		respond(s, 404, NULL, "", 0);
 	}
@@ -525,6 +649,7 @@ static enum kit_result run(struct kit_device *d, unsigned max_steps)
 		}
 		d->boots++;
 		snprintf(d->version, sizeof(d->version), "%s", d->sim.running.version);
+		d->cfg.image_size = SIM_PAGE + d->sim.running.payload_len;
 		if (fwa_agent_init(&d->agent, &d->port, &d->cfg, d->scratch,
 		                   FWA_AGENT_SCRATCH_SIZE) != FWA_OK)
 			return KIT_ERROR;

@@ -39,6 +39,24 @@ long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *con
 long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
                   const uint8_t *image, size_t len, char *out, size_t cap);
 
+/*
+ * A new release made from the image `from` the way code changes: its payload (same length)
+ * with 96 new bytes inserted at a third (everything after moves) and a byte changed every 6007;
+ * header with this version and security version, CRCs fixed. Returns the image length, -1
+ * when it does not fit.
+ */
+long kit_derive(const uint8_t *from, size_t from_len, const char *version, uint32_t secver,
+                uint8_t *out, size_t cap);
+
+/*
+ * A delta from base to target (signer/delta.c) into *delta (malloc'ed, the caller frees), and
+ * its metadata envelope for the release of `manifest`, signed by `signer`, into out. Returns
+ * the envelope's length; aborts the test program on failure.
+ */
+long kit_delta(EVP_PKEY *signer, const char *manifest, size_t manifest_len, const uint8_t *base,
+               size_t base_len, const uint8_t *target, size_t target_len, uint8_t **delta,
+               size_t *delta_len, char *out, size_t cap);
+
 /* One recorded report. */
 struct kit_event {
 	uint32_t seq;
@@ -58,6 +76,16 @@ struct kit_server {
 	uint8_t *image; /* served bytes (the caller's) */
 	size_t image_len;
 	char image_path[100];
+	/* an offered delta: given when the check-in's active_image_sha256 is delta_base */
+	uint8_t *delta; /* the caller's */
+	size_t delta_len;
+	char delta_meta[FWA_ENVELOPE_MAX];
+	size_t delta_meta_len;
+	char delta_path[100];
+	char delta_base[65]; /* hex SHA-256 of the base image */
+	bool delta_gone;     /* answer 404 to delta downloads */
+	unsigned delta_gets;
+	unsigned delta_offers;
 	char roots[2][FWA_ENVELOPE_MAX]; /* roots offered at check-in */
 	size_t roots_len[2];
 	unsigned nroots;
@@ -91,6 +119,9 @@ void kit_server_free(struct kit_server *s);
 /* Offer deployment KIT_DEP of this manifest and image (image stays the caller's). */
 void kit_server_offer(struct kit_server *s, const char *version, const char *manifest,
                       size_t manifest_len, uint8_t *image, size_t image_len);
+/* Also offer this delta (stays the caller's) to devices running the image whose SHA-256 is base. */
+void kit_server_offer_delta(struct kit_server *s, const char *meta, size_t meta_len, uint8_t *delta,
+                            size_t delta_len, const uint8_t base_sha256[32]);
 
 /* A simulated device: hardware, its server, and its agent. */
 struct kit_device {

@@ -4,8 +4,10 @@
  * RP2350 rules with its reason; a power cut in the trial just before the buy; manifests for
  * another hardware variant, below the floor, or signed by an untrusted key refused before a
  * byte is written; a tampered image refused; a server that drops the download resumed from the
- * last good offset; a root rotation walked before the manifest that needs it; and a trial that
- * cannot reach the server never bought.
+ * last good offset; a root rotation walked before the manifest that needs it; a trial that
+ * cannot reach the server never bought; and delta updates: applied from the running image, and
+ * the full image taken instead when the delta is corrupted, gone from the server, made for
+ * another base or signed by an untrusted key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/sha.h>
 
 #include "simkit.h"
 #include "state.h"
@@ -36,6 +39,10 @@ struct fixture {
 	long image_len;
 	char manifest[FWA_ENVELOPE_MAX];
 	long manifest_len;
+	uint8_t *delta;
+	size_t delta_len;
+	char delta_meta[FWA_ENVELOPE_MAX];
+	long delta_meta_len;
 };
 
 static int setup_all(void **state)
@@ -74,6 +81,7 @@ static int teardown(void **state)
 
 	kit_device_free(&f->dev);
 	kit_server_free(&f->srv);
+	free(f->delta);
 	free(f);
 	return 0;
 }
@@ -420,6 +428,111 @@ static void test_server_down_backoff(void **state)
 	assert_int_equal(f->dev.sim.ops, 0); /* nothing written while the server is away */
 }
 
+/* ---- delta updates ---- */
+
+/* Offer 1.1.0 derived from the factory image, as a full image and as a delta from `base`. */
+static void offer_delta(struct fixture *f, const uint8_t *base, size_t base_len, EVP_PKEY *signer)
+{
+	uint8_t sha[32];
+
+	f->image_len =
+	    kit_derive(factory, (size_t)factory_len, "1.1.0", 2, f->image, sizeof(f->image));
+	assert_true(f->image_len > 0);
+	f->manifest_len = kit_manifest(keys.release, "1.1.0", 2, KIT_HW, f->image,
+	                               (size_t)f->image_len, f->manifest, sizeof(f->manifest));
+	assert_true(f->manifest_len > 0);
+	kit_server_offer(&f->srv, "1.1.0", f->manifest, (size_t)f->manifest_len, f->image,
+	                 (size_t)f->image_len);
+	f->delta_meta_len = kit_delta(signer, f->manifest, (size_t)f->manifest_len, base, base_len,
+	                              f->image, (size_t)f->image_len, &f->delta, &f->delta_len,
+	                              f->delta_meta, sizeof(f->delta_meta));
+	SHA256(factory, (size_t)factory_len, sha); /* the server offers it to the factory image */
+	kit_server_offer_delta(&f->srv, f->delta_meta, (size_t)f->delta_meta_len, f->delta,
+	                       f->delta_len, sha);
+}
+
+static bool reason_seen(struct fixture *f, const char *part)
+{
+	for (unsigned i = 0; i < f->srv.nevents; i++)
+		if (strstr(f->srv.events[i].reason, part))
+			return true;
+	return false;
+}
+
+static void test_delta_update(void **state)
+{
+	struct fixture *f = *state;
+
+	offer_delta(f, factory, (size_t)factory_len, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	assert_string_equal(f->dev.sim.running.version, "1.1.0");
+	assert_int_equal(f->srv.delta_offers, 1);
+	assert_int_equal(f->srv.delta_gets, 1);
+	assert_int_equal(f->srv.image_gets, 0); /* the delta alone carried it */
+	assert_false(reason_seen(f, "delta"));
+	assert_true(f->delta_len < (size_t)f->image_len / 10);
+	/* The next check-in names the new image, so no delta from the old base is offered. */
+	assert_int_equal(kit_run(&f->dev, 100), KIT_IDLE);
+	assert_int_equal(f->srv.delta_offers, 1);
+}
+
+/* The delta fails in the middle (a unit off its hash chain): the full image finishes the job. */
+static void test_delta_corrupt_falls_back(void **state)
+{
+	struct fixture *f = *state;
+
+	offer_delta(f, factory, (size_t)factory_len, keys.release);
+	f->delta[f->delta_len - 10] ^= 0x01;
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	assert_int_equal(f->srv.delta_gets, 1);
+	assert_int_equal(f->srv.image_gets, 1);
+	assert_true(reason_seen(f, "delta failed: unit SHA-256 differs from the hash chain"));
+	assert_string_equal(f->srv.events[0].status, "downloading");
+	assert_string_equal(f->srv.events[1].status, "downloading");
+}
+
+static void test_delta_gone_falls_back(void **state)
+{
+	struct fixture *f = *state;
+
+	offer_delta(f, factory, (size_t)factory_len, keys.release);
+	f->srv.delta_gone = true;
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	assert_int_equal(f->srv.image_gets, 1);
+	assert_true(reason_seen(f, "delta failed: no longer offered by the server"));
+}
+
+/* Metadata made for another base, or signed by a key the root does not trust: never used. */
+static void test_delta_refused(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t other[PAYLOAD + SIM_PAGE];
+	long n = fwa_sim_mkimage("0.9.0", 1, KIT_HW, SIM_FAULT_NONE, PAYLOAD, other, sizeof(other));
+
+	assert_true(n > 0);
+	offer_delta(f, other, (size_t)n, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	assert_int_equal(f->srv.delta_gets, 0);
+	assert_int_equal(f->srv.image_gets, 1);
+	assert_true(reason_seen(f, "delta refused: made for another base image"));
+}
+
+static void test_delta_untrusted(void **state)
+{
+	struct fixture *f = *state;
+
+	offer_delta(f, factory, (size_t)factory_len, keys.stranger);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	assert_int_equal(f->srv.delta_gets, 0);
+	assert_int_equal(f->srv.image_gets, 1);
+	assert_true(reason_seen(f, "delta refused: "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +551,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_root_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delta_update, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delta_corrupt_falls_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delta_gone_falls_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delta_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delta_untrusted, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);

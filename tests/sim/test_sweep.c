@@ -10,8 +10,17 @@
  * its floor moved only with a confirmed update, and the server was told the outcome that matches
  * what the device runs.
  *
+ * With the argument "delta" the same sweep runs over a delta update: the target is the factory
+ * image with a few changes and an insertion (kit_derive), offered as a signed delta besides the
+ * full image, and every run must end on the target through the delta alone (no full download, no
+ * fallback), so that a checkpoint that resumes wrongly fails the sweep instead of hiding behind the
+ * fallback. With "delta-fallback" the delta's last unit is broken: every run that ends on the
+ * target must have reported the failed delta and downloaded the full image of the same
+ * deployment, whatever instant power was cut at, also around the fallback itself.
+ *
  * Prints how many cases ran; exits non-zero on any failure.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +35,17 @@
 #define FACTORY_PAYLOAD 8000u
 #define TARGET_PAYLOAD 70000u /* > 64 KiB: the download writes a checkpoint too */
 
-static uint8_t factory[FACTORY_PAYLOAD + SIM_PAGE], target[TARGET_PAYLOAD + SIM_PAGE];
+static uint8_t factory[TARGET_PAYLOAD + SIM_PAGE], target[TARGET_PAYLOAD + SIM_PAGE];
 static long factory_len, target_len;
 static char root[FWA_ENVELOPE_MAX], manifest[FWA_ENVELOPE_MAX];
 static long root_len, manifest_len;
 static uint8_t factory_sha[32], target_sha[32];
+
+static bool delta_mode, fallback_mode;
+static uint8_t *delta;
+static size_t delta_len;
+static char delta_meta[FWA_ENVELOPE_MAX];
+static long delta_meta_len;
 
 static struct kit_server srv;
 static struct kit_device dev;
@@ -42,6 +57,9 @@ static void fresh(void)
 	kit_server_free(&srv);
 	kit_server_init(&srv);
 	kit_server_offer(&srv, "1.1.0", manifest, (size_t)manifest_len, target, (size_t)target_len);
+	if (delta_mode)
+		kit_server_offer_delta(&srv, delta_meta, (size_t)delta_meta_len, delta, delta_len,
+		                       factory_sha);
 	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len,
 	                SLOT_SIZE);
 }
@@ -64,6 +82,22 @@ static int check(const char *mode, uint64_t i)
 	if (dev.bricked || !dev.sim.booted) {
 		bad(mode, i, "device does not boot");
 		goto out;
+	}
+	if (fallback_mode && strcmp(dev.sim.running.version, "1.1.0") == 0) {
+		bool told = false;
+
+		for (unsigned k = 0; k < srv.nevents; k++)
+			told = told || strncmp(srv.events[k].reason, "delta failed: ", 14) == 0;
+		if (!told || srv.image_gets == 0)
+			bad(mode, i, "on the target without a reported fallback to the full image");
+	}
+	if (delta_mode && !fallback_mode) {
+		if (srv.image_gets)
+			bad(mode, i,
+			    "the full image was downloaded: the delta did not carry the update");
+		for (unsigned k = 0; k < srv.nevents; k++)
+			if (strncmp(srv.events[k].reason, "delta", 5) == 0)
+				bad(mode, i, srv.events[k].reason);
 	}
 	if (strcmp(dev.sim.running.version, "1.1.0") == 0) {
 		on_target = 1;
@@ -99,7 +133,7 @@ out:
 	return on_target;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct kit_keys keys;
 	uint64_t total, i;
@@ -112,11 +146,18 @@ int main(void)
 	             {SIM_CUT_TEAR, "torn", false},
 	             {SIM_CUT_TEAR, "torn-twice", true}};
 
+	fallback_mode = argc > 1 && strcmp(argv[1], "delta-fallback") == 0;
+	delta_mode = fallback_mode || (argc > 1 && strcmp(argv[1], "delta") == 0);
 	kit_keys_make(&keys);
-	factory_len = fwa_sim_mkimage("1.0.0", 1, KIT_HW, SIM_FAULT_NONE, FACTORY_PAYLOAD, factory,
+	factory_len = fwa_sim_mkimage("1.0.0", 1, KIT_HW, SIM_FAULT_NONE,
+	                              delta_mode ? TARGET_PAYLOAD : FACTORY_PAYLOAD, factory,
 	                              sizeof(factory));
-	target_len = fwa_sim_mkimage("1.1.0", 2, KIT_HW, SIM_FAULT_NONE, TARGET_PAYLOAD, target,
-	                             sizeof(target));
+	if (delta_mode)
+		target_len =
+		    kit_derive(factory, (size_t)factory_len, "1.1.0", 2, target, sizeof(target));
+	else
+		target_len = fwa_sim_mkimage("1.1.0", 2, KIT_HW, SIM_FAULT_NONE, TARGET_PAYLOAD,
+		                             target, sizeof(target));
 	SHA256(factory, (size_t)factory_len, factory_sha);
 	SHA256(target, (size_t)target_len, target_sha);
 	root_len = kit_root(keys.root, keys.release, 1, &keys.root, 1, root, sizeof(root));
@@ -126,19 +167,29 @@ int main(void)
 		fprintf(stderr, "sweep: could not build the test documents\n");
 		return 1;
 	}
+	if (delta_mode)
+		delta_meta_len = kit_delta(keys.release, manifest, (size_t)manifest_len, factory,
+		                           (size_t)factory_len, target, (size_t)target_len, &delta,
+		                           &delta_len, delta_meta, sizeof(delta_meta));
+	if (fallback_mode)
+		delta[delta_len - 5] ^= 0x01; /* in the last unit: off the hash chain */
 
 	/* Reference run: no cut; count the operations of a complete update. */
-	kit_server_init(&srv);
-	kit_server_offer(&srv, "1.1.0", manifest, (size_t)manifest_len, target, (size_t)target_len);
-	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len,
-	                SLOT_SIZE);
-	if (kit_run(&dev, 10000) != KIT_IDLE || check("reference", 0) != 1) {
+	fresh();
+	if (kit_run(&dev, 10000) != KIT_IDLE || check("reference", 0) != 1 ||
+	    (delta_mode && srv.delta_gets == 0)) {
 		fprintf(stderr, "sweep: the reference update did not succeed\n");
 		return 1;
 	}
 	total = dev.sim.ops;
-	printf("power-cut sweep: a complete update takes %llu flash operations\n",
+	printf("power-cut sweep%s: a complete update takes %llu flash operations\n",
+	       fallback_mode ? " (delta fallback)"
+	       : delta_mode  ? " (delta)"
+	                     : "",
 	       (unsigned long long)total);
+	if (delta_mode)
+		printf("power-cut sweep (delta): a %zu-byte delta for a %ld-byte image\n",
+		       delta_len, target_len);
 
 	for (unsigned m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
 		for (i = 1; i <= total; i++) {
@@ -180,9 +231,13 @@ int main(void)
 	kit_device_free(&dev);
 	kit_server_free(&srv);
 	kit_keys_free(&keys);
-	printf("power-cut sweep: %u cases (%llu operations x cut before / torn / torn twice), "
+	free(delta);
+	printf("power-cut sweep%s: %u cases (%llu operations x cut before / torn / torn twice), "
 	       "%u torn twice in fact, %u ended on the target, %u on the previous version, "
 	       "%u failures\n",
+	       fallback_mode ? " (delta fallback)"
+	       : delta_mode  ? " (delta)"
+	                     : "",
 	       cases, (unsigned long long)total, second_cuts, on_target, on_previous, failures);
 	return failures ? 1 : 0;
 }

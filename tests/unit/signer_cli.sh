@@ -41,4 +41,29 @@ expect_status 1 "$sign" verify --trusted-root root-1.json --manifest demo-2.0.0-
 grep -q '(rule: manifest.image.sha256)' err || fail "hash rule not named: $(cat err)"
 expect_status 1 "$sign" inspect fw.bin
 [ "$(wc -l <err)" -eq 1 ] || fail "error is not one line"
+
+# Deltas: made from an older image, checked with the agent's decoder, metadata signed.
+cp fw.bin fw2.bin
+printf 'patched' | dd of=fw2.bin bs=1 seek=5000 conv=notrunc 2>/dev/null
+expect_status 0 "$sign" release --image fw2.bin --name demo --version 2.0.1 \
+	--security-version 7 --hw-variant pico2w --key release-a.key --root root-1.json
+expect_status 0 "$sign" delta --base fw.bin --target fw2.bin \
+	--manifest demo-2.0.1.manifest.json --key release-a.key --root root-1.json --out fw2.fwad
+grep -q '^wrote fw2.fwad: ' out || fail "delta output: $(cat out)"
+[ -s fw2.fwad ] && [ "$(stat -c %s fw2.fwad)" -lt 10000 ] || fail "delta missing or too large"
+expect_status 0 "$sign" inspect fw2.fwad.json
+grep -q 'application/vnd.ota.delta+json' out || fail "delta metadata type: $(cat out)"
+grep -q '^delta: ' out || fail "delta metadata not decoded: $(cat out)"
+# The target must be the manifest's image; nothing is written on a refusal.
+expect_status 1 "$sign" delta --base fw.bin --target other.bin \
+	--manifest demo-2.0.1.manifest.json --key release-a.key --out bad.fwad
+[ "$(wc -l <err)" -eq 1 ] || fail "error is not one line"
+grep -q 'not the image of' err || fail "wrong target not named: $(cat err)"
+[ ! -e bad.fwad ] && [ ! -e bad.fwad.json ] || fail "files written on a refusal"
+# An existing output is never replaced; bad LZSS settings are usage errors.
+expect_status 1 "$sign" delta --base fw.bin --target fw2.bin \
+	--manifest demo-2.0.1.manifest.json --key release-a.key --out fw2.fwad
+expect_status 2 "$sign" delta --base fw.bin --target fw2.bin \
+	--manifest demo-2.0.1.manifest.json --key release-a.key --out x.fwad --window-bits 13
+expect_status 2 "$sign" delta --base fw.bin --target fw2.bin --key release-a.key
 echo "signer_cli: all checks passed"

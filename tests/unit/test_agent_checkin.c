@@ -50,6 +50,52 @@ static void test_encode_checkin(void **state)
 	                    "{\"hw_variant\":\"pico2w\",\"version\":\"1.0.0\",\"security_floor\":3,"
 	                    "\"root_version\":2,\"active_slot\":\"A\",\"boot_state\":\"normal\"}");
 	assert_int_equal(fwa_checkin_encode(&r, buf, 20), -1);
+	/* The running image's hash, when the agent knows it. */
+	uint8_t sha[32];
+	memset(sha, 0xab, sizeof(sha));
+	r.active_sha256 = sha;
+	n = fwa_checkin_encode(&r, buf, sizeof(buf));
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, ",\"active_image_sha256\":\"abababababababababababababababab"
+	                            "abababababababababababababababab\"}"));
+}
+
+static enum fwa_err decode(const char *json, struct fwa_checkin_answer *a);
+
+static void test_decode_delta(void **state)
+{
+	static const char *const head =
+	    "{\"action\":\"update\",\"update\":{\"deployment_id\":\"d-1\","
+	    "\"manifest\":{\"payloadType\":\"t\"},\"image_url\":\"/device/v1/images/ab\"";
+	static const char *const bad[] = {
+	    ",\"delta\":[]",
+	    ",\"delta\":{\"url\":\"/d\",\"size\":10}",                         /* no metadata */
+	    ",\"delta\":{\"metadata\":{},\"url\":\"d\",\"size\":10}",          /* relative url */
+	    ",\"delta\":{\"metadata\":{},\"url\":\"/d\",\"size\":0}",          /* empty */
+	    ",\"delta\":{\"metadata\":{},\"url\":\"/d\",\"size\":4294967296}", /* > 32 bits */
+	    ",\"delta\":{\"metadata\":\"x\",\"url\":\"/d\",\"size\":10}",
+	};
+	struct fwa_checkin_answer a;
+	char json[512];
+
+	(void)state;
+	snprintf(json, sizeof(json), "%s%s}}", head,
+	         ",\"delta\":{\"metadata\":{\"payloadType\":\"d\"},\"url\":\"/device/v1/"
+	         "images/cd\",\"size\":1234,\"later\":true}");
+	assert_int_equal(decode(json, &a), FWA_OK);
+	assert_true(a.has_delta);
+	assert_string_equal(a.delta_url, "/device/v1/images/cd");
+	assert_int_equal(a.delta_size, 1234);
+	assert_int_equal(a.delta_meta.len, strlen("{\"payloadType\":\"d\"}"));
+	assert_memory_equal(a.delta_meta.p, "{\"payloadType\":\"d\"}", a.delta_meta.len);
+	/* A malformed offer leaves the full image: no delta, the update still decodes. */
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(json, sizeof(json), "%s%s}}", head, bad[i]);
+		assert_int_equal(decode(json, &a), FWA_OK);
+		assert_true(a.update);
+		assert_false(a.has_delta);
+	}
 }
 
 static void test_encode_event(void **state)
@@ -196,6 +242,7 @@ int main(void)
 	    cmocka_unit_test(test_encode_checkin),  cmocka_unit_test(test_encode_event),
 	    cmocka_unit_test(test_decode_update),   cmocka_unit_test(test_decode_none),
 	    cmocka_unit_test(test_decode_refusals), cmocka_unit_test(test_long_ids),
+	    cmocka_unit_test(test_decode_delta),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fwa/delta.h"
 #include "fwa/err.h"
 #include "fwa/json.h"
 #include "fwa/port.h"
@@ -105,13 +106,19 @@ struct fwa_state {
 	char target_version[FWA_SEMVER_MAX + 1];
 	char image_url[FWA_URL_MAX + 1];
 	char outcome_reason[FWA_REASON_MAX + 1];
+	/* A delta update in progress (delta = 1); dl_offset is then ck.out_off. */
+	uint8_t delta;
+	uint8_t pad2[3];
+	struct fwa_delta_params delta_params;
+	struct fwa_delta_ckpt delta_ck; /* where the apply resumes after a power cut */
+	char delta_url[FWA_URL_MAX + 1];
 	struct fwa_event events[FWA_OUTBOX_MAX];
 	struct fwa_root root;
 	uint32_t crc; /* CRC-32 of every byte before this field */
 };
 
 #define FWA_STATE_MAGIC 0x46574153u /* "FWAS" */
-#define FWA_STATE_FORMAT 1u
+#define FWA_STATE_FORMAT 2u         /* 2: delta updates */
 
 /* A pluggable health check run during a trial; FWA_OK means healthy. */
 struct fwa_health_check {
@@ -134,6 +141,12 @@ struct fwa_agent_config {
 	uint32_t retry_min_ms;  /* first retry delay after a failure (0: 1000) */
 	uint32_t retry_max_ms;  /* retry delay cap (0: 300000) */
 	uint32_t io_timeout_ms; /* per receive (0: 10000) */
+	/*
+	 * Bytes of the running image at the start of the active slot, 0 when unknown. With the
+	 * port's active_read, the agent hashes them once per boot, reports the SHA-256 at
+	 * check-in (active_image_sha256) and accepts deltas made from that image.
+	 */
+	uint32_t image_size;
 };
 
 /* Working memory; callers size their buffer with FWA_AGENT_SCRATCH_SIZE. */
@@ -144,6 +157,7 @@ struct fwa_agent_scratch {
 	char body[FWA_HTTP_BODY_MAX + 1];
 	char req[4096];
 	_Alignas(8) uint8_t io[4096];
+	struct fwa_delta delta; /* the delta decoder (io is its page buffer) */
 };
 #define FWA_AGENT_SCRATCH_SIZE sizeof(struct fwa_agent_scratch)
 
@@ -167,6 +181,8 @@ struct fwa_agent {
 	bool told_outcome;  /* a check-in carrying the outcome was answered */
 	bool outcome_saved; /* ... and that is persisted */
 	bool trial_failed;  /* health failed this boot: waiting for the revert */
+	bool active_known;  /* active_sha256 holds the running image's SHA-256 */
+	uint8_t active_sha256[32];
 };
 
 /* What fwa_agent_step() asks of its caller. */

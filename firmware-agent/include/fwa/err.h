@@ -21,19 +21,20 @@ enum fwa_err {
 	FWA_ERR_ROOT_VERSION, /* next root is not exactly the trusted version + 1 */
 	FWA_ERR_EXPIRED,      /* root metadata expired at the time given */
 	/* Target. */
-	FWA_ERR_HW_VARIANT,   /* manifest does not list this hardware variant */
-	FWA_ERR_ROLLBACK,     /* security_version below the device's floor */
-	FWA_ERR_IMAGE_SIZE,   /* image size differs from the manifest */
-	FWA_ERR_IMAGE_HASH,   /* image SHA-256 differs from the manifest */
+	FWA_ERR_HW_VARIANT, /* manifest does not list this hardware variant */
+	FWA_ERR_ROLLBACK,   /* security_version below the device's floor */
+	FWA_ERR_IMAGE_SIZE, /* image size differs from the manifest */
+	FWA_ERR_IMAGE_HASH, /* image SHA-256 differs from the manifest */
 	/* Agent and ports. */
-	FWA_ERR_CRYPTO,       /* the crypto port failed for a reason other than a bad signature */
-	FWA_ERR_FLASH,        /* flash read, erase or program failed */
-	FWA_ERR_STATE,        /* persistent state unreadable in both copies */
-	FWA_ERR_TRANSPORT,    /* connect, send or receive failed or timed out */
-	FWA_ERR_HTTP,         /* malformed or unexpected HTTP response */
-	FWA_ERR_SERVER,       /* the server answered with an error status */
-	FWA_ERR_BUSY,         /* operation not allowed in the agent's current state */
-	FWA_ERR_HEALTH,       /* a health check failed */
+	FWA_ERR_CRYPTO,    /* the crypto port failed for a reason other than a bad signature */
+	FWA_ERR_FLASH,     /* flash read, erase or program failed */
+	FWA_ERR_STATE,     /* persistent state unreadable in both copies */
+	FWA_ERR_TRANSPORT, /* connect, send or receive failed or timed out */
+	FWA_ERR_HTTP,      /* malformed or unexpected HTTP response */
+	FWA_ERR_SERVER,    /* the server answered with an error status */
+	FWA_ERR_BUSY,      /* operation not allowed in the agent's current state */
+	FWA_ERR_HEALTH,    /* a health check failed */
+	FWA_ERR_DELTA,     /* a delta is malformed, fails its hash chain or does not apply */
 	FWA_ERR__COUNT
 };
 

@@ -101,6 +101,13 @@ struct fwa_port {
 	/* Read len bytes at off of the inactive slot (any alignment); FWA_ERR_FLASH out of range.
 	 */
 	enum fwa_err (*slot_read)(void *ctx, uint32_t off, void *buf, uint32_t len);
+	/*
+	 * Optional. Read len bytes at off of the ACTIVE slot (the running image, the base of a
+	 * delta update; RP2350: the running partition through XIP); FWA_ERR_FLASH out of range.
+	 * NULL when the port cannot: the agent then takes full images only and reports no
+	 * active_image_sha256.
+	 */
+	enum fwa_err (*active_read)(void *ctx, uint32_t off, void *buf, uint32_t len);
 
 	/* ---- Persistent state: two raw areas, area 0 and 1, each state_size bytes ---- */
 

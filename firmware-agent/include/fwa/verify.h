@@ -26,24 +26,26 @@
 
 #define FWA_PAYLOAD_ROOT "application/vnd.ota.root+json"
 #define FWA_PAYLOAD_MANIFEST "application/vnd.ota.manifest+json"
+#define FWA_PAYLOAD_DELTA "application/vnd.ota.delta+json"
+#define FWA_DELTA_FORMAT "fwad1" /* the delta format fwa/delta.h decodes */
 #define FWA_SPEC_VERSION "1"
 
 /* Bounds. */
-#define FWA_ENVELOPE_MAX 16384   /* bytes of envelope JSON */
-#define FWA_PAYLOAD_MAX 8192     /* bytes of decoded payload */
-#define FWA_JSON_MAX_TOKENS 512  /* tokens in one JSON document */
+#define FWA_ENVELOPE_MAX 16384  /* bytes of envelope JSON */
+#define FWA_PAYLOAD_MAX 8192    /* bytes of decoded payload */
+#define FWA_JSON_MAX_TOKENS 512 /* tokens in one JSON document */
 #define FWA_PAYLOAD_TYPE_MAX 64
-#define FWA_KEYID_HEX_LEN 64     /* lowercase hex SHA-256 of the DER SubjectPublicKeyInfo */
-#define FWA_SPKI_P256_LEN 91     /* DER SPKI of an uncompressed P-256 public key */
-#define FWA_SIG_MAX 72           /* DER ECDSA-Sig-Value for P-256 */
-#define FWA_MAX_SIGS 16          /* signatures in one envelope */
-#define FWA_MAX_KEYS 16          /* keys listed in one root (all roles) */
-#define FWA_MAX_ROLE_KEYS 8      /* key ids in one role */
-#define FWA_NAME_MAX 64          /* release name */
-#define FWA_SEMVER_MAX 64        /* semantic version string */
-#define FWA_MAX_HW 8             /* hardware variants per manifest */
-#define FWA_HW_MAX 32            /* one hardware variant string */
-#define FWA_FORMAT_MAX 16        /* image format string */
+#define FWA_KEYID_HEX_LEN 64 /* lowercase hex SHA-256 of the DER SubjectPublicKeyInfo */
+#define FWA_SPKI_P256_LEN 91 /* DER SPKI of an uncompressed P-256 public key */
+#define FWA_SIG_MAX 72       /* DER ECDSA-Sig-Value for P-256 */
+#define FWA_MAX_SIGS 16      /* signatures in one envelope */
+#define FWA_MAX_KEYS 16      /* keys listed in one root (all roles) */
+#define FWA_MAX_ROLE_KEYS 8  /* key ids in one role */
+#define FWA_NAME_MAX 64      /* release name */
+#define FWA_SEMVER_MAX 64    /* semantic version string */
+#define FWA_MAX_HW 8         /* hardware variants per manifest */
+#define FWA_HW_MAX 32        /* one hardware variant string */
+#define FWA_FORMAT_MAX 16    /* image format string */
 
 /*
  * The crypto port. The host implementation uses OpenSSL; the RP2350 one the SHA-256
@@ -64,7 +66,7 @@ struct fwa_crypto {
 	 * when not, FWA_ERR_KEY when the key is unusable.
 	 */
 	enum fwa_err (*p256_verify)(const uint8_t spki[FWA_SPKI_P256_LEN], const uint8_t digest[32],
-				    const uint8_t *sig, size_t sig_len);
+	                            const uint8_t *sig, size_t sig_len);
 };
 
 /* One-shot SHA-256 through the port. */
@@ -112,11 +114,11 @@ struct fwa_verify_scratch {
  * decoded into scratch->payload. Checks structure and bounds only, no signature.
  */
 FWA_WUR enum fwa_err fwa_dsse_parse(const char *json, size_t len, struct fwa_verify_scratch *s,
-				    const char **why);
+                                    const char **why);
 
 /* SHA-256 of DSSE's pre-authentication encoding PAE(type, payload). */
 void fwa_dsse_pae_digest(const struct fwa_crypto *c, const char *payload_type,
-			 const uint8_t *payload, size_t len, uint8_t out[32]);
+                         const uint8_t *payload, size_t len, uint8_t out[32]);
 
 /* ---- Root metadata ---- */
 
@@ -130,8 +132,8 @@ struct fwa_role;
  * Returns FWA_OK, or FWA_ERR_KEY / FWA_ERR_CRYPTO when the crypto port cannot use a key.
  */
 FWA_WUR enum fwa_err fwa_dsse_count(const struct fwa_crypto *c, const struct fwa_dsse *env,
-				    const struct fwa_root *root, const struct fwa_role *role,
-				    unsigned *count, const char **why);
+                                    const struct fwa_root *root, const struct fwa_role *role,
+                                    unsigned *count, const char **why);
 
 struct fwa_key {
 	char id[FWA_KEYID_HEX_LEN + 1];
@@ -160,16 +162,16 @@ struct fwa_root {
  * listed keys, and 1 <= threshold <= number of role keys.
  */
 FWA_WUR enum fwa_err fwa_root_decode(const struct fwa_crypto *c, const uint8_t *payload, size_t len,
-				     struct fwa_root *out, struct fwa_verify_scratch *s,
-				     const char **why);
+                                     struct fwa_root *out, struct fwa_verify_scratch *s,
+                                     const char **why);
 
 /*
  * A provisioned (initially trusted) root: an envelope of type FWA_PAYLOAD_ROOT whose payload
  * decodes and is signed by a threshold of its own root keys. Expiry is not checked here.
  */
 FWA_WUR enum fwa_err fwa_root_load(const struct fwa_crypto *c, const char *json, size_t len,
-				   struct fwa_root *out, struct fwa_verify_scratch *s,
-				   const char **why);
+                                   struct fwa_root *out, struct fwa_verify_scratch *s,
+                                   const char **why);
 
 /*
  * TUF rotation: `json` must be root version trusted->version + 1 exactly, signed by a
@@ -177,12 +179,12 @@ FWA_WUR enum fwa_err fwa_root_load(const struct fwa_crypto *c, const char *json,
  * Expiry of the new root is not checked here (intermediate roots may have expired).
  */
 FWA_WUR enum fwa_err fwa_root_update(const struct fwa_crypto *c, const struct fwa_root *trusted,
-				     const char *json, size_t len, struct fwa_root *next,
-				     struct fwa_verify_scratch *s, const char **why);
+                                     const char *json, size_t len, struct fwa_root *next,
+                                     struct fwa_verify_scratch *s, const char **why);
 
 /* FWA_ERR_EXPIRED when now >= root->expires. */
 FWA_WUR enum fwa_err fwa_root_check_expiry(const struct fwa_root *root, int64_t now,
-					   const char **why);
+                                           const char **why);
 
 /* ---- Release manifests ---- */
 
@@ -195,14 +197,14 @@ struct fwa_manifest {
 	uint64_t image_size;
 	uint8_t image_sha256[32];
 	char image_format[FWA_FORMAT_MAX + 1];
-	int64_t created; /* Unix seconds */
+	int64_t created;    /* Unix seconds */
 	uint8_t digest[32]; /* SHA-256 of the payload bytes: identifies the release */
 };
 
 /* Decode manifest payload bytes (already verified, or for inspection). */
 FWA_WUR enum fwa_err fwa_manifest_decode(const struct fwa_crypto *c, const uint8_t *payload,
-					 size_t len, struct fwa_manifest *out,
-					 struct fwa_verify_scratch *s, const char **why);
+                                         size_t len, struct fwa_manifest *out,
+                                         struct fwa_verify_scratch *s, const char **why);
 
 /*
  * Verify a manifest envelope: type FWA_PAYLOAD_MANIFEST, a threshold of valid signatures by
@@ -210,16 +212,52 @@ FWA_WUR enum fwa_err fwa_manifest_decode(const struct fwa_crypto *c, const uint8
  * invalid signatures count zero), then decode.
  */
 FWA_WUR enum fwa_err fwa_manifest_verify(const struct fwa_crypto *c, const struct fwa_root *trusted,
-					 const char *json, size_t len, struct fwa_manifest *out,
-					 struct fwa_verify_scratch *s, const char **why);
+                                         const char *json, size_t len, struct fwa_manifest *out,
+                                         struct fwa_verify_scratch *s, const char **why);
 
 /* FWA_ERR_HW_VARIANT unless hw_variant is listed; FWA_ERR_ROLLBACK if security_version < floor. */
 FWA_WUR enum fwa_err fwa_manifest_check_target(const struct fwa_manifest *m, const char *hw_variant,
-					       uint32_t floor, const char **why);
+                                               uint32_t floor, const char **why);
 
 /* FWA_ERR_IMAGE_SIZE / FWA_ERR_IMAGE_HASH unless the image matches. */
 FWA_WUR enum fwa_err fwa_manifest_check_image(const struct fwa_manifest *m, uint64_t size,
-					      const uint8_t sha256[32], const char **why);
+                                              const uint8_t sha256[32], const char **why);
+
+/* ---- Delta metadata: a signed statement that a delta turns one image into a release's ---- */
+
+struct fwa_delta_meta {
+	uint8_t release_digest[32]; /* fwa_manifest.digest of the release it produces */
+	uint32_t target_size;       /* = the manifest's image size */
+	uint8_t target_sha256[32];  /* = the manifest's image SHA-256 */
+	uint32_t base_size;         /* the image the delta applies to */
+	uint8_t base_sha256[32];
+	uint32_t delta_size; /* bytes of the delta */
+	uint8_t
+	    delta_sha256[32]; /* SHA-256 of the delta's first unit: the head of its hash chain */
+	int64_t created;      /* Unix seconds */
+	uint8_t digest[32];   /* SHA-256 of the payload bytes */
+};
+
+/* Decode delta metadata payload bytes (already verified, or for inspection). */
+FWA_WUR enum fwa_err fwa_delta_meta_decode(const struct fwa_crypto *c, const uint8_t *payload,
+                                           size_t len, struct fwa_delta_meta *out,
+                                           struct fwa_verify_scratch *s, const char **why);
+
+/*
+ * Verify a delta metadata envelope: type FWA_PAYLOAD_DELTA, a threshold of valid signatures by
+ * distinct release keys of `trusted` (as for manifests), then decode.
+ */
+FWA_WUR enum fwa_err fwa_delta_meta_verify(const struct fwa_crypto *c,
+                                           const struct fwa_root *trusted, const char *json,
+                                           size_t len, struct fwa_delta_meta *out,
+                                           struct fwa_verify_scratch *s, const char **why);
+
+/*
+ * FWA_ERR_MALFORMED unless the metadata names this release (its digest) and its image (size
+ * and SHA-256): a delta signed for another release is never applied towards this one.
+ */
+FWA_WUR enum fwa_err fwa_delta_meta_check(const struct fwa_delta_meta *d,
+                                          const struct fwa_manifest *m, const char **why);
 
 /* ---- Encoding helpers shared by the agent, signer and server ---- */
 

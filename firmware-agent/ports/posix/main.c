@@ -204,6 +204,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 			goto out;
 		}
 		snprintf(version, sizeof(version), "%s", dev.sim.running.version);
+		acfg.image_size = SIM_PAGE + dev.sim.running.payload_len;
 		err = fwa_agent_init(agent, &port, &acfg, scratch, FWA_AGENT_SCRATCH_SIZE);
 		if (err != FWA_OK) {
 			fprintf(stderr, "ota-agent: agent start failed: %s\n", fwa_strerror(err));

@@ -472,6 +472,17 @@ static enum fwa_err p_slot_read(void *ctx, uint32_t off, void *buf, uint32_t len
 	return FWA_OK;
 }
 
+/* The running slot: the base of a delta update. */
+static enum fwa_err p_active_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+	struct fwa_sim *s = ctx;
+
+	if (!range_ok(s, off, len))
+		return FWA_ERR_FLASH;
+	memcpy(buf, s->flash + slot_off(s, s->active) + off, len);
+	return FWA_OK;
+}
+
 static enum fwa_err p_state_read(void *ctx, unsigned area, uint32_t off, void *buf, uint32_t len)
 {
 	struct fwa_sim *s = ctx;
@@ -620,6 +631,7 @@ void fwa_sim_port(struct fwa_port *p, struct fwa_sim *s, const struct fwa_crypto
 	p->slot_erase = p_slot_erase;
 	p->slot_program = p_slot_program;
 	p->slot_read = p_slot_read;
+	p->active_read = p_active_read;
 	p->state_read = p_state_read;
 	p->state_erase = p_state_erase;
 	p->state_program = p_state_program;

@@ -112,6 +112,12 @@ static enum fwa_err slot_read(void *ctx, uint32_t off, void *buf, uint32_t len)
 	return flash_read(&P(ctx)->slot_other, off, buf, len);
 }
 
+/* The running partition, read (never written) as the base of a delta update. */
+static enum fwa_err active_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+	return flash_read(&P(ctx)->slot_running, off, buf, len);
+}
+
 static bool state_area(struct fwa_rp2350 *p, unsigned area, struct fwa_rp2350_flash_area *out)
 {
 	if (area > 1)
@@ -448,6 +454,7 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	p->boot.reset = reset_reason(&raw);
 	p->part_running = raw.partition;
 	p->slot_other = ab[p->part_running == p->part_a ? 1 : 0];
+	p->slot_running = ab[p->part_running == p->part_a ? 0 : 1];
 	/*
 	 * Two equal state areas, each the fewest whole sectors that hold one struct fwa_state:
 	 * every state write erases one area, so smaller is faster and wears less.
@@ -470,6 +477,7 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	p->port.slot_erase = slot_erase;
 	p->port.slot_program = slot_program;
 	p->port.slot_read = slot_read;
+	p->port.active_read = active_read;
 	p->port.state_read = state_read;
 	p->port.state_erase = state_erase;
 	p->port.state_program = state_program;

@@ -53,8 +53,9 @@ struct fwa_rp2350 {
 	struct fwa_port port;          /* hand &port to fwa_agent_init() */
 	struct fwa_rp2350_identity id; /* the provisioned identity, loaded by init */
 	struct fwa_rp2350_flash_area identity;
-	struct fwa_rp2350_flash_area slot_other; /* the inactive partition of the A/B pair */
-	struct fwa_rp2350_flash_area state;      /* the agent's state partition: two areas */
+	struct fwa_rp2350_flash_area slot_other;   /* the inactive partition of the A/B pair */
+	struct fwa_rp2350_flash_area slot_running; /* the running one: a delta's base */
+	struct fwa_rp2350_flash_area state;        /* the agent's state partition: two areas */
 	uint32_t state_area_size;
 	int part_a, part_b, part_running; /* partition table indices */
 	struct fwa_boot_info boot;

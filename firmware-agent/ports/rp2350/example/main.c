@@ -16,6 +16,8 @@
 #include "fwa/agent.h"
 #include "port_rp2350.h"
 
+extern char __flash_binary_end; /* the SDK's linker script: end of the flash image */
+
 #ifndef FWA_RP2350_VERSION
 #error "FWA_RP2350_VERSION (the image's semantic version) must be set by the build"
 #endif
@@ -67,6 +69,12 @@ int main(void)
 
 	cfg.hw_variant = port.id.hw_variant;
 	cfg.version = FWA_RP2350_VERSION;
+	/*
+	 * The running image's size, for delta updates: the .bin spans the linked flash image
+	 * (the image signed by ota-sign release). Were it to differ, its hash would match no
+	 * delta's base and the server would offer full images only.
+	 */
+	cfg.image_size = (uint32_t)((uintptr_t)&__flash_binary_end - XIP_BASE);
 	cfg.host = port.id.host_header;
 	cfg.image_format = "bin";
 	cfg.root_json = port.id.root_json;
