@@ -13,6 +13,7 @@ pkgs=(
 	clang libclang-rt-14-dev
 	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 	nginx apache2-utils
+	lintian man-db bsdutils
 )
 
 missing=()

@@ -1,0 +1,6 @@
+# otactl against a real otad on 127.0.0.1 (server_lib.sh: PKI and keys made at test time).
+if(TARGET otactl AND TARGET otad AND TARGET ota-sign)
+	add_test(NAME integration_otactl COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/otactl.sh)
+	set_tests_properties(integration_otactl PROPERTIES LABELS integration TIMEOUT 600
+		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_SCRIPTS=${OTA_SCRIPTS};OTACTL=$<TARGET_FILE:otactl>;OTA_AUDIT_VERIFY=$<TARGET_FILE:ota-audit-verify>;ASAN_OPTIONS=quarantine_size_mb=4")
+endif()
