@@ -8,7 +8,7 @@ if(TARGET ota-sign)
 		if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
 			add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
 			set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 600
-				ENVIRONMENT "${OTA_SERVER_IT_ENV};OTA_AUDIT_VERIFY=$<TARGET_FILE:ota-audit-verify>;OTA_DOCS=${CMAKE_SOURCE_DIR}/docs;AUDIT_FILL=$<TARGET_FILE:audit_fill>;ASAN_OPTIONS=quarantine_size_mb=4")
+				ENVIRONMENT "${OTA_SERVER_IT_ENV};OTA_AUDIT_VERIFY=$<TARGET_FILE:ota-audit-verify>;OTA_DOCS=${CMAKE_SOURCE_DIR}/docs;OTACTL=$<TARGET_FILE:otactl>;AUDIT_FILL=$<TARGET_FILE:audit_fill>;ASAN_OPTIONS=quarantine_size_mb=4")
 		endif()
 	endforeach()
 endif()
