@@ -99,8 +99,8 @@ static void verifier(char *out, size_t size)
 		char *slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
-			snprintf(out, size, "%s/ota-audit-verify", self);
-			if (access(out, X_OK) == 0)
+			int w = snprintf(out, size, "%s/ota-audit-verify", self);
+			if (w > 0 && (size_t)w < size && access(out, X_OK) == 0)
 				return;
 		}
 	}
