@@ -120,7 +120,7 @@ head -c 5000 /dev/urandom >"$T/small.bin"
 aud images upload "$T/small.bin"
 expect "auditor upload exit" 1 "$RC"
 expect "auditor upload: one line" 1 "$(lines "$ERR")"
-expect_match "auditor upload message" "^otactl: .*\\(HTTP 403\\)$" "$ERR"
+expect "auditor upload message" "otactl: The caller's role may not do this: role auditor may not call POST /api/v1/images (HTTP 403)" "$ERR"
 expect "refused upload stored nothing" 0 "$(db 'SELECT count(*) FROM images')"
 op principals list
 expect "operator may not list principals" 1 "$RC"

@@ -81,6 +81,16 @@ expect_v=$("$R/usr/bin/otactl" --version 2>&1 || true)
 expect "the installed otad accepts the packaged config" 0 \
 	"$("$R/usr/sbin/otad" --check-config --config "$R/etc/otad/otad.conf" >/dev/null 2>&1; echo $?)"
 
+bash -n "$R/usr/share/bash-completion/completions/otactl" && ok || fail "the bash completion does not parse"
+# The completion offers the commands and a group's subcommands (a minimal _init_completion).
+C=$(bash -c '_init_completion() { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
+	_filedir() { :; }
+	. "$1"
+	COMP_WORDS=(otactl rollouts w); COMP_CWORD=2; _otactl; echo "${COMPREPLY[*]}"
+	COMP_WORDS=(otactl de); COMP_CWORD=1; _otactl; echo "${COMPREPLY[*]}"' _ "$R/usr/share/bash-completion/completions/otactl")
+expect "bash completion" "watch
+devices deploy deployments" "$C"
+
 # man -l renders each page without warnings.
 for m in man8/otad.8 man5/otad.conf.5 man1/ota-sign.1 man1/otactl.1 man1/ota-audit-verify.1 man1/ota-agent.1; do
 	page=$R/usr/share/man/$m.gz
