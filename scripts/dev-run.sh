@@ -91,11 +91,12 @@ Try (from $ROOT, in another terminal):
   $CTL devices list
 
   # upload an image, sign its manifest offline, register it, deploy it to device-0001
-  # (then check in again: the answer is the update)
-  head -c 100000 /dev/urandom > $DEV/fw.bin
-  $CTL images upload $DEV/fw.bin
-  $SIGN release --image $DEV/fw.bin --name fw --version 1.1.0 --security-version 1 --hw-variant pico2w --key $DEV/keys/release.key --out $DEV/fw.json
-  rel=\$($CTL -q releases add $DEV/fw.json)
+  # (then check in again: the answer is the update; a device has one deployment at a time)
+  v=1.1.\$((\$(date +%s) % 1000000))
+  head -c 100000 /dev/urandom > $DEV/fw-\$v.bin
+  $CTL images upload $DEV/fw-\$v.bin
+  $SIGN release --image $DEV/fw-\$v.bin --name fw --version \$v --security-version 1 --hw-variant pico2w --key $DEV/keys/release.key --out $DEV/fw-\$v.json
+  rel=\$($CTL -q releases add $DEV/fw-\$v.json)
   $CTL deploy device-0001 \$rel
 
   # the same management API without otactl
