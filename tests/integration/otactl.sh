@@ -397,6 +397,9 @@ expect "audit query pages to the end" "$(db 'SELECT count(*) FROM audit_log')" "
 aud audit export "$T/audit.ndjson"
 expect "audit export" 0 "$RC"
 expect "export has every entry" "$(db 'SELECT count(*) FROM audit_log')" "$(grep -c '"kind":"entry"' "$T/audit.ndjson")"
+script -q -e -c "'$OTACTL' --server $URL --ca '$PKI/device-ca.pem' --cert '$PKI/auditor.pem' --key '$PKI/auditor.key' audit export '$T/audit-tty.ndjson'" /dev/null >"$T/tty.out" 2>&1 && RC=0 || RC=$?
+expect "audit export on a terminal" 0 "$RC"
+expect_match "audit export progress" "download .*[0-9.]+ [KMG]?i?B/s" "$(tr '\r' '\n' <"$T/tty.out")"
 aud audit pubkey "$T/audit.pub"
 expect_match "audit pubkey" "BEGIN PUBLIC KEY" "$(cat "$T/audit.pub")"
 aud audit verify
