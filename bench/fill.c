@@ -218,10 +218,11 @@ static void add_history(struct ota_store *st, const char *device)
 			struct ota_event ev = { .seq = s + 1, .status = steps[s],
 						.version = history_rel.version,
 						.progress = s == 0 ? 0 : (int64_t)history_rel.image_size };
-			check(ota_store_event_add(st, dep, device, &ev, s == 2 ? "succeeded" : NULL,
-						  NULL, now_unix - 86400 + s, &dup),
+			check(ota_store_event_add(st, dep, device, &ev, now_unix - 86400 + s, &dup),
 			      "event");
 		}
+		check(ota_store_deployment_end(st, dep, "succeeded", "", now_unix - 86400 + 2),
+		      "deployment end");
 	}
 }
 

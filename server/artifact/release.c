@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "fwa/crypto_openssl.h"
 #include "fwa/verify.h"
 
@@ -22,27 +23,6 @@ struct ota_trust {
 	bool configured;
 	struct fwa_root root;
 };
-
-static char *read_file(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-
-	if (!f)
-		return NULL;
-	buf = malloc(max + 1);
-	if (buf) {
-		*len = fread(buf, 1, max + 1, f);
-		if (ferror(f) || *len > max) {
-			free(buf);
-			buf = NULL;
-		} else {
-			buf[*len] = '\0';
-		}
-	}
-	fclose(f);
-	return buf;
-}
 
 struct walk {
 	struct ota_trust *t;
@@ -85,7 +65,7 @@ enum ota_err ota_trust_open(struct ota_store *st, const char *root_path, struct 
 		rc = OTA_OK;
 		goto out;
 	}
-	json = read_file(root_path, FWA_ENVELOPE_MAX, &len);
+	json = ota_file_read(root_path, FWA_ENVELOPE_MAX, &len);
 	if (!json) {
 		snprintf(msg, msglen, "%s: cannot read (or over %d bytes): %s", root_path,
 			 FWA_ENVELOPE_MAX, strerror(errno));

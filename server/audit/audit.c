@@ -1,17 +1,15 @@
 /*
- * audit/audit.c - the audit log of audit.h: appends onto the hash chain inside the caller's
- * store transaction, the audit key and signed checkpoints of the chain head, filtered queries,
- * the NDJSON export read in bounded pieces, and the verifier shared by the API and the offline
- * command (ota-audit-verify). The log is a part of the store (its entries must commit with the
- * changes they record), so its SQL lives here on the store's connection through
- * store/internal.h, under the store's lock.
+ * audit/audit.c - the audit log of audit.h: entries validated, hashed and chained onto the head
+ * inside the caller's store transaction, the audit key and signed checkpoints of the chain
+ * head, query filters, the NDJSON export read in bounded pieces, and the verification of the
+ * database. The rows live behind store/audit_store.h (the log must commit with the changes it
+ * records, so it is a part of the store); the format and the verifier are chain.c's.
  */
 #include "audit/audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +21,11 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "audit/chain.h"
 #include "common/log.h"
-#include "store/internal.h"
+#include "common/util.h"
+#include "store/audit_store.h"
 
-#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
-#define SIG_CONTEXT "ota-audit-checkpoint-v1"
 #define OTA_PATH_MAX_AUDIT 1024
 
 struct ota_audit {
@@ -36,79 +34,6 @@ struct ota_audit {
 	char *pub_pem;
 	pthread_mutex_t lock;
 };
-
-static const char SQL_HEAD[] = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
-static const char SQL_INSERT[] =
-    "INSERT INTO audit_log (seq, at, actor, role, action, device_id, rollout_id, release_id, "
-    "object, before, after, detail, prev, hash) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
-static const char SQL_CP_HEAD[] = "SELECT coalesce(max(seq), 0) FROM audit_checkpoints";
-static const char SQL_CP_INSERT[] =
-    "INSERT INTO audit_checkpoints (seq, hash, at, sig) VALUES (?1, ?2, ?3, ?4)";
-static const char SQL_ROWS[] =
-    "SELECT seq, at, actor, role, action, device_id, rollout_id, release_id, object, before, "
-    "after, detail, prev, hash FROM audit_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq "
-    "LIMIT ?3";
-static const char SQL_CPS[] = "SELECT seq, hash, at, sig FROM audit_checkpoints "
-                              "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3";
-static const char SQL_QUERY[] =
-    "SELECT seq, at, actor, role, action, device_id, rollout_id, release_id, object, before, "
-    "after, detail, prev, hash FROM audit_log WHERE seq > ?1 "
-    "AND (?2 = 0 OR at >= ?2) AND (?3 = 0 OR at < ?3) AND (?4 IS NULL OR actor = ?4) "
-    "AND (?5 IS NULL OR action = ?5) AND (?6 IS NULL OR device_id = ?6) "
-    "AND (?7 IS NULL OR rollout_id = ?7) AND (?8 IS NULL OR release_id = ?8) "
-    "ORDER BY seq LIMIT ?9";
-
-/* ---- canonical form and hashing ---- */
-
-static int set_str(json_t *o, const char *k, const char *v)
-{
-	return json_object_set_new(o, k, v ? json_string(v) : json_null());
-}
-
-/* The entry as a JSON object without "hash" (NULL when out of memory or not UTF-8). */
-static json_t *entry_json(uint64_t seq, int64_t at, const struct ota_audit_entry *e,
-                          const char *prev)
-{
-	json_t *o = json_object();
-
-	if (!o)
-		return NULL;
-	if (json_object_set_new(o, "seq", json_integer((json_int_t)seq)) ||
-	    json_object_set_new(o, "at", json_integer(at)) || set_str(o, "actor", e->actor) ||
-	    set_str(o, "role", e->role) || set_str(o, "action", e->action) ||
-	    set_str(o, "device_id", e->device_id) || set_str(o, "rollout_id", e->rollout_id) ||
-	    set_str(o, "release_id", e->release_id) || set_str(o, "object", e->object) ||
-	    set_str(o, "before", e->before) || set_str(o, "after", e->after) ||
-	    set_str(o, "detail", e->detail) || set_str(o, "prev", prev)) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-static void hex(const unsigned char *d, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-/* hash = hex SHA-256 of the canonical text of `o` (which has no "hash" member). */
-static bool canonical_hash(json_t *o, char out[OTA_HEX256])
-{
-	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-	unsigned char d[32];
-	unsigned dl = 0;
-	bool ok;
-
-	if (!text)
-		return false;
-	ok = EVP_Digest(text, strlen(text), d, &dl, EVP_sha256(), NULL) == 1 && dl == 32;
-	free(text);
-	if (ok)
-		hex(d, 32, out);
-	return ok;
-}
 
 static bool json_text_ok(const char *s)
 {
@@ -128,16 +53,31 @@ static bool short_enough(const char *s, size_t max)
 
 /* ---- append ---- */
 
+struct seal_ctx {
+	const struct ota_audit_entry *e;
+	int64_t at;
+};
+
+/* The entry's hash, once the store has told its place on the chain. */
+static enum ota_err seal(void *ctx, uint64_t seq, const char *prev, char hash[OTA_HEX256])
+{
+	const struct seal_ctx *c = ctx;
+	json_t *o = ota_audit__entry_json(seq, c->at, c->e, prev);
+	enum ota_err rc = OTA_OK;
+
+	if (!o)
+		return OTA_ERR_INVALID; /* not UTF-8, or out of memory */
+	if (!ota_audit__hash(o, hash))
+		rc = OTA_ERR_NOMEM;
+	json_decref(o);
+	return rc;
+}
+
 enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry *e, int64_t now,
                               uint64_t *seq_out)
 {
-	enum ota_err rc = OTA_ERR_INVALID;
-	bool own = false;
-	json_t *o = NULL;
-	char prev[OTA_HEX256] = ZERO_HASH, hash[OTA_HEX256];
-	uint64_t seq = 1;
-	sqlite3_stmt *q = NULL;
-	int s;
+	struct seal_ctx c = {.e = e, .at = now};
+	struct ota_store_audit_row r;
 
 	if (!e || !e->actor || !e->actor[0] || !e->action || !e->action[0])
 		return OTA_ERR_INVALID;
@@ -149,93 +89,21 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 	    !short_enough(e->detail, OTA_AUDIT_TEXT_MAX) || !json_text_ok(e->before) ||
 	    !json_text_ok(e->after))
 		return OTA_ERR_INVALID;
-
-	ota_store__lock(st);
-	if (!ota_store__in_tx(st)) {
-		rc = ota_store_tx_begin(st);
-		if (rc != OTA_OK)
-			goto out;
-		own = true;
-	}
-	rc = OTA_ERR_DB;
-	q = ota_store__stmt(st, SQL_HEAD);
-	if (!q)
-		goto out;
-	s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
-		seq = (uint64_t)sqlite3_column_int64(q, 0) + 1;
-		snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(q, 1));
-	} else if (s != SQLITE_DONE) {
-		log_err("audit: head: %s", sqlite3_errmsg(ota_store__db(st)));
-		goto out;
-	}
-	sqlite3_reset(q);
-	q = NULL;
-	o = entry_json(seq, now, e, prev);
-	if (!o) {
-		rc = OTA_ERR_INVALID; /* not UTF-8, or out of memory */
-		goto out;
-	}
-	if (!canonical_hash(o, hash)) {
-		rc = OTA_ERR_NOMEM;
-		goto out;
-	}
-	q = ota_store__stmt(st, SQL_INSERT);
-	if (!q)
-		goto out;
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
-	sqlite3_bind_int64(q, 2, now);
-	const char *v[] = {e->actor,      e->role,   e->action, e->device_id, e->rollout_id,
-	                   e->release_id, e->object, e->before, e->after,     e->detail};
-	for (int i = 0; i < 10; i++) {
-		if (v[i])
-			sqlite3_bind_text(q, 3 + i, v[i], -1, SQLITE_STATIC);
-	}
-	sqlite3_bind_text(q, 13, prev, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 14, hash, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE) {
-		log_err("audit: append %s: %s", e->action, sqlite3_errmsg(ota_store__db(st)));
-		goto out;
-	}
-	if (seq_out)
-		*seq_out = seq;
-	rc = OTA_OK;
-out:
-	if (q)
-		sqlite3_reset(q);
-	json_decref(o);
-	if (own) {
-		enum ota_err e2 = ota_store_tx_end(st, rc == OTA_OK);
-		if (rc == OTA_OK)
-			rc = e2;
-	}
-	ota_store__unlock(st);
-	return rc;
+	r = (struct ota_store_audit_row){.at = now,
+	                                 .actor = e->actor,
+	                                 .role = e->role,
+	                                 .action = e->action,
+	                                 .device_id = e->device_id,
+	                                 .rollout_id = e->rollout_id,
+	                                 .release_id = e->release_id,
+	                                 .object = e->object,
+	                                 .before = e->before,
+	                                 .after = e->after,
+	                                 .detail = e->detail};
+	return ota_store_audit_append(st, &r, seal, &c, seq_out);
 }
 
 /* ---- key and checkpoints ---- */
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 1 << 20 &&
-	    fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-			buf[n] = '\0';
-		} else {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	fclose(f);
-	return buf;
-}
 
 /* Writes text to path atomically with mode. */
 static bool write_file(const char *path, const char *text, size_t len, mode_t mode)
@@ -293,7 +161,7 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 	a->st = st;
 	snprintf(path, sizeof(path), "%s/audit.key", data_dir);
 	snprintf(pub, sizeof(pub), "%s/audit.pub", data_dir);
-	pem = read_file(path);
+	pem = ota_file_read(path, 1 << 20, NULL);
 	if (pem) {
 		BIO *b = BIO_new_mem_buf(pem, -1);
 		a->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
@@ -354,13 +222,6 @@ const char *ota_audit_pubkey_pem(const struct ota_audit *a)
 	return a->pub_pem;
 }
 
-/* The bytes a checkpoint signs. */
-static int cp_message(char *buf, size_t cap, uint64_t seq, const char *hash, int64_t at)
-{
-	return snprintf(buf, cap, SIG_CONTEXT "\n%llu\n%s\n%lld\n", (unsigned long long)seq, hash,
-	                (long long)at);
-}
-
 static char *b64(const unsigned char *d, size_t n)
 {
 	char *out = malloc(4 * ((n + 2) / 3) + 1);
@@ -371,9 +232,8 @@ static char *b64(const unsigned char *d, size_t n)
 
 enum ota_err ota_audit_checkpoint(struct ota_audit *a, int64_t now, uint64_t *seq_out)
 {
-	enum ota_err rc = OTA_ERR_DB;
+	enum ota_err rc;
 	struct ota_store *st = a->st;
-	sqlite3_stmt *q;
 	uint64_t head = 0, signed_to = 0;
 	char hash[OTA_HEX256] = "", msgbuf[160], *sig64 = NULL;
 	unsigned char sig[80];
@@ -381,28 +241,17 @@ enum ota_err ota_audit_checkpoint(struct ota_audit *a, int64_t now, uint64_t *se
 	EVP_MD_CTX *md = NULL;
 
 	pthread_mutex_lock(&a->lock);
-	ota_store__lock(st);
-	if (ota_store_tx_begin(st) != OTA_OK)
+	/* The head read, signed and recorded in one transaction: no entry slips in between. */
+	if (ota_store_tx_begin(st) != OTA_OK) {
+		rc = OTA_ERR_DB;
 		goto unlock;
-	q = ota_store__stmt(st, SQL_HEAD);
-	if (!q)
-		goto out;
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		head = (uint64_t)sqlite3_column_int64(q, 0);
-		snprintf(hash, sizeof(hash), "%s", (const char *)sqlite3_column_text(q, 1));
 	}
-	sqlite3_reset(q);
-	q = ota_store__stmt(st, SQL_CP_HEAD);
-	if (!q)
+	rc = ota_store_audit_head(st, &head, hash);
+	if (rc == OTA_OK)
+		rc = ota_store_audit_checkpoint_latest(st, &signed_to);
+	if (rc != OTA_OK || head == 0 || signed_to == head)
 		goto out;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		signed_to = (uint64_t)sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
-	if (head == 0 || signed_to == head) {
-		rc = OTA_OK;
-		goto out;
-	}
-	cp_message(msgbuf, sizeof(msgbuf), head, hash, now);
+	ota_audit__cp_message(msgbuf, sizeof(msgbuf), head, hash, now);
 	md = EVP_MD_CTX_new();
 	if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, a->key) != 1 ||
 	    EVP_DigestSign(md, sig, &siglen, (unsigned char *)msgbuf, strlen(msgbuf)) != 1) {
@@ -415,20 +264,8 @@ enum ota_err ota_audit_checkpoint(struct ota_audit *a, int64_t now, uint64_t *se
 		rc = OTA_ERR_NOMEM;
 		goto out;
 	}
-	q = ota_store__stmt(st, SQL_CP_INSERT);
-	if (!q)
-		goto out;
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)head);
-	sqlite3_bind_text(q, 2, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, now);
-	sqlite3_bind_text(q, 4, sig64, -1, SQLITE_STATIC);
-	int s = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (s != SQLITE_DONE) {
-		log_err("audit: checkpoint: %s", sqlite3_errmsg(ota_store__db(st)));
-		goto out;
-	}
-	rc = OTA_OK;
+	struct ota_store_audit_checkpoint cp = {.seq = head, .hash = hash, .at = now, .sig = sig64};
+	rc = ota_store_audit_checkpoint_add(st, &cp);
 out : {
 	enum ota_err e2 = ota_store_tx_end(st, rc == OTA_OK);
 	if (rc == OTA_OK)
@@ -437,7 +274,6 @@ out : {
 	if (rc == OTA_OK && seq_out)
 		*seq_out = head;
 unlock:
-	ota_store__unlock(st);
 	pthread_mutex_unlock(&a->lock);
 	EVP_MD_CTX_free(md);
 	free(sig64);
@@ -446,83 +282,57 @@ unlock:
 
 /* ---- reading ---- */
 
-static const char *col(sqlite3_stmt *q, int i)
+static void row_of(const struct ota_store_audit_row *s, struct ota_audit_row *r)
 {
-	return (const char *)sqlite3_column_text(q, i);
+	r->seq = s->seq;
+	r->at = s->at;
+	r->e = (struct ota_audit_entry){.actor = s->actor,
+	                                .role = s->role,
+	                                .action = s->action,
+	                                .device_id = s->device_id,
+	                                .rollout_id = s->rollout_id,
+	                                .release_id = s->release_id,
+	                                .object = s->object,
+	                                .before = s->before,
+	                                .after = s->after,
+	                                .detail = s->detail};
+	r->prev = s->prev;
+	r->hash = s->hash;
 }
 
-static void row_of(sqlite3_stmt *q, struct ota_audit_row *r)
-{
-	r->seq = (uint64_t)sqlite3_column_int64(q, 0);
-	r->at = sqlite3_column_int64(q, 1);
-	r->e.actor = col(q, 2);
-	r->e.role = col(q, 3);
-	r->e.action = col(q, 4);
-	r->e.device_id = col(q, 5);
-	r->e.rollout_id = col(q, 6);
-	r->e.release_id = col(q, 7);
-	r->e.object = col(q, 8);
-	r->e.before = col(q, 9);
-	r->e.after = col(q, 10);
-	r->e.detail = col(q, 11);
-	r->prev = col(q, 12);
-	r->hash = col(q, 13);
-}
+struct query_ctx {
+	int (*fn)(void *ctx, const struct ota_audit_row *row);
+	void *ctx;
+};
 
-static void bind_opt(sqlite3_stmt *q, int i, const char *s)
+static int query_row(void *ctx, const struct ota_store_audit_row *s)
 {
-	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+	struct query_ctx *c = ctx;
+	struct ota_audit_row r;
+
+	row_of(s, &r);
+	return c->fn(c->ctx, &r);
 }
 
 enum ota_err ota_audit_query(struct ota_store *st, const struct ota_audit_filter *f,
                              int (*fn)(void *ctx, const struct ota_audit_row *row), void *ctx,
                              bool *more)
 {
-	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
-	unsigned n = 0;
-	int s;
+	struct query_ctx c = {.fn = fn, .ctx = ctx};
+	struct ota_store_audit_filter sf = {.after_seq = f->after_seq,
+	                                    .since = f->since,
+	                                    .until = f->until,
+	                                    .actor = f->actor,
+	                                    .action = f->action,
+	                                    .device_id = f->device_id,
+	                                    .rollout_id = f->rollout_id,
+	                                    .release_id = f->release_id,
+	                                    .limit = f->limit};
 
 	*more = false;
 	if (f->limit < 1 || f->limit > 1000)
 		return OTA_ERR_INVALID;
-	ota_store__lock(st);
-	q = ota_store__stmt(st, SQL_QUERY);
-	if (!q)
-		goto out;
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)f->after_seq);
-	sqlite3_bind_int64(q, 2, f->since);
-	sqlite3_bind_int64(q, 3, f->until);
-	bind_opt(q, 4, f->actor);
-	bind_opt(q, 5, f->action);
-	bind_opt(q, 6, f->device_id);
-	bind_opt(q, 7, f->rollout_id);
-	bind_opt(q, 8, f->release_id);
-	sqlite3_bind_int64(q, 9, (sqlite3_int64)f->limit + 1);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		struct ota_audit_row r;
-		if (n == f->limit) {
-			*more = true;
-			break;
-		}
-		row_of(q, &r);
-		n++;
-		if (fn(ctx, &r)) {
-			s = SQLITE_DONE;
-			break;
-		}
-	}
-	if (s != SQLITE_DONE && s != SQLITE_ROW) {
-		log_err("audit: query: %s", sqlite3_errmsg(ota_store__db(st)));
-		goto out;
-	}
-	rc = OTA_OK;
-out:
-	if (q)
-		sqlite3_reset(q);
-	ota_store__unlock(st);
-	return rc;
+	return ota_store_audit_query(st, &sf, query_row, &c, more);
 }
 
 /* ---- export ---- */
@@ -588,7 +398,7 @@ static char *with_newline(char *text)
 /* The NDJSON line of an entry row (malloc'd, with the newline). */
 static char *entry_line(const struct ota_audit_row *r)
 {
-	json_t *o = entry_json(r->seq, r->at, &r->e, r->prev);
+	json_t *o = ota_audit__entry_json(r->seq, r->at, &r->e, r->prev);
 	char *text = NULL;
 
 	if (!o)
@@ -610,61 +420,60 @@ static char *checkpoint_line(uint64_t seq, const char *hash, int64_t at, const c
 	return with_newline(text);
 }
 
+struct fetch_ctx {
+	struct ota_audit_export *x;
+	uint64_t want; /* the seq of the next entry */
+	bool bad;
+};
+
+static int fetch_entry(void *ctx, const struct ota_store_audit_row *s)
+{
+	struct fetch_ctx *c = ctx;
+	struct ota_audit_export *x = c->x;
+	struct ota_audit_row r;
+
+	if (s->seq != c->want || x->qn >= 2 * BATCH)
+		return 1; /* the triggers keep seq dense; a gap is a fault */
+	row_of(s, &r);
+	x->q[x->qn] = entry_line(&r);
+	if (!x->q[x->qn])
+		return 1;
+	x->qn++;
+	c->want++;
+	return 0;
+}
+
+static int fetch_checkpoint(void *ctx, const struct ota_store_audit_checkpoint *cp)
+{
+	struct fetch_ctx *c = ctx;
+	struct ota_audit_export *x = c->x;
+
+	/* After the entry it covers; another is a fault (a checkpoint of no entry). */
+	if (cp->seq != c->want - 1 || !cp->hash || !cp->sig || x->qn >= 2 * BATCH + 1) {
+		c->bad = true;
+		return 1;
+	}
+	x->q[x->qn] = checkpoint_line(cp->seq, cp->hash, cp->at, cp->sig);
+	if (!x->q[x->qn]) {
+		c->bad = true;
+		return 1;
+	}
+	x->qn++;
+	return 0;
+}
+
 /* Fetch the next batch of entries, each followed by its checkpoint if any, into the queue. */
 static bool fetch(struct ota_audit_export *x)
 {
-	struct ota_store *st = x->a->st;
 	uint64_t upto = x->end - x->next >= BATCH ? x->next + BATCH - 1 : x->end;
-	uint64_t cps[BATCH];
-	char *cpl[BATCH];
-	unsigned ncp = 0, ci = 0;
-	uint64_t want = x->next;
-	bool ok = false;
-	sqlite3_stmt *q;
+	struct fetch_ctx c = {.x = x, .want = x->next};
+	bool ok;
 
-	ota_store__lock(st);
-	q = ota_store__stmt(st, SQL_CPS);
-	if (!q)
-		goto out;
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)x->next - 1);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)upto);
-	sqlite3_bind_int64(q, 3, BATCH);
-	while (ncp < BATCH && sqlite3_step(q) == SQLITE_ROW) {
-		cps[ncp] = (uint64_t)sqlite3_column_int64(q, 0);
-		cpl[ncp] =
-		    checkpoint_line(cps[ncp], col(q, 1), sqlite3_column_int64(q, 2), col(q, 3));
-		if (!cpl[ncp])
-			break;
-		ncp++;
-	}
-	sqlite3_reset(q);
-	q = ota_store__stmt(st, SQL_ROWS);
-	if (!q)
-		goto out;
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)x->next - 1);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)upto);
-	sqlite3_bind_int64(q, 3, BATCH);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		struct ota_audit_row r;
-		row_of(q, &r);
-		if (r.seq != want)
-			break; /* the triggers keep seq dense; a gap is a fault */
-		x->q[x->qn] = entry_line(&r);
-		if (!x->q[x->qn])
-			break;
-		x->qn++;
-		while (ci < ncp && cps[ci] == r.seq)
-			x->q[x->qn++] = cpl[ci++];
-		want++;
-	}
-	sqlite3_reset(q);
-	ok = want == upto + 1;
-out:
-	ota_store__unlock(st);
-	for (; ci < ncp; ci++)
-		free(cpl[ci]);
+	ok = ota_store_audit_walk(x->a->st, x->next - 1, upto, BATCH, fetch_entry, fetch_checkpoint,
+	                          &c) == OTA_OK &&
+	     !c.bad && c.want == upto + 1;
 	if (!ok)
-		log_err("audit: export stopped at entry %llu", (unsigned long long)want);
+		log_err("audit: export stopped at entry %llu", (unsigned long long)c.want);
 	x->next = upto + 1;
 	return ok;
 }
@@ -702,237 +511,57 @@ long ota_audit_export_read(struct ota_audit_export *x, char *buf, size_t buflen)
 	return (long)len;
 }
 
-/* ---- verification ---- */
+/* ---- verification of the database ---- */
 
-struct vstate {
-	EVP_PKEY *pub;
-	struct ota_audit_verdict *v;
-	uint64_t next;         /* the seq expected next */
-	char last[OTA_HEX256]; /* hash of the last good entry */
-	uint64_t last_cp;      /* seq of the last checkpoint checked */
-	bool last_is_cp;       /* the last item fed was a checkpoint of the last entry */
+struct vdb_ctx {
+	struct ota_audit__verifier vs;
+	uint64_t got; /* entries seen in this walk */
+	bool go;
+	enum ota_err rc;
 };
 
-static bool vfail(struct vstate *vs, uint64_t seq, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static bool vfail(struct vstate *vs, uint64_t seq, const char *fmt, ...)
+static int vdb_entry(void *ctx, const struct ota_store_audit_row *s)
 {
-	va_list ap;
+	struct vdb_ctx *c = ctx;
+	struct ota_audit_row r;
+	json_t *o;
 
-	vs->v->ok = false;
-	vs->v->bad_seq = seq;
-	va_start(ap, fmt);
-	vsnprintf(vs->v->reason, sizeof(vs->v->reason), fmt, ap);
-	va_end(ap);
-	return false;
+	row_of(s, &r);
+	o = ota_audit__entry_json(r.seq, r.at, &r.e, r.prev);
+	if (!o || json_object_set_new(o, "hash", json_string(r.hash ? r.hash : ""))) {
+		json_decref(o);
+		c->rc = OTA_ERR_NOMEM;
+		return 1;
+	}
+	c->go = ota_audit__verify_entry(&c->vs, o);
+	json_decref(o);
+	c->got++;
+	return !c->go;
 }
 
-/* An entry object with "hash" (and maybe "kind"): consumes o's members "hash" and "kind". */
-static bool feed_entry(struct vstate *vs, json_t *o)
+static int vdb_checkpoint(void *ctx, const struct ota_store_audit_checkpoint *cp)
 {
-	json_t *js = json_object_get(o, "seq");
-	const char *hash = json_string_value(json_object_get(o, "hash"));
-	const char *prev = json_string_value(json_object_get(o, "prev"));
-	char want[OTA_HEX256], hcopy[OTA_HEX256];
-	uint64_t seq;
+	struct vdb_ctx *c = ctx;
 
-	if (!json_is_integer(js) || json_integer_value(js) < 1)
-		return vfail(vs, vs->next, "the entry after %llu has no valid seq",
-		             (unsigned long long)(vs->next - 1));
-	seq = (uint64_t)json_integer_value(js);
-	if (seq != vs->next)
-		return vfail(vs, vs->next,
-		             "an entry is missing or out of order here (found seq %llu)",
-		             (unsigned long long)seq);
-	if (!hash || strlen(hash) != 64)
-		return vfail(vs, seq, "the entry has no hash");
-	if (!prev || strcmp(prev, vs->last) != 0)
-		return vfail(vs, seq, "prev is not the hash of the entry before");
-	snprintf(hcopy, sizeof(hcopy), "%s", hash);
-	json_object_del(o, "hash");
-	json_object_del(o, "kind");
-	if (!canonical_hash(o, want))
-		return vfail(vs, seq, "cannot hash the entry");
-	if (strcmp(want, hcopy) != 0)
-		return vfail(vs, seq, "the entry's content does not match its hash");
-	memcpy(vs->last, want, sizeof(vs->last));
-	vs->next++;
-	vs->v->entries++;
-	vs->last_is_cp = false;
-	return true;
-}
-
-static bool feed_checkpoint(struct vstate *vs, uint64_t seq, const char *hash, int64_t at,
-                            const char *sig64)
-{
-	char msgbuf[160];
-	unsigned char sig[160];
-	size_t n = sig64 ? strlen(sig64) : 0;
-	int dl;
-	EVP_MD_CTX *md;
-	bool good;
-
-	if (seq != vs->next - 1 || seq == 0)
-		return vfail(vs, seq, "checkpoint of entry %llu is not right after that entry",
-		             (unsigned long long)seq);
-	if (!hash || strcmp(hash, vs->last) != 0)
-		return vfail(vs, seq,
-		             "checkpoint of entry %llu signs another hash than the entry's",
-		             (unsigned long long)seq);
-	if (n == 0 || n % 4 || n > 4 * (sizeof(sig) / 3))
-		return vfail(vs, seq, "checkpoint of entry %llu has a malformed signature",
-		             (unsigned long long)seq);
-	dl = EVP_DecodeBlock(sig, (const unsigned char *)sig64, (int)n);
-	if (dl < 0)
-		return vfail(vs, seq, "checkpoint of entry %llu has a malformed signature",
-		             (unsigned long long)seq);
-	if (sig64[n - 1] == '=')
-		dl--;
-	if (sig64[n - 2] == '=')
-		dl--;
-	cp_message(msgbuf, sizeof(msgbuf), seq, hash, at);
-	md = EVP_MD_CTX_new();
-	good = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, vs->pub) == 1 &&
-	       EVP_DigestVerify(md, sig, (size_t)dl, (unsigned char *)msgbuf, strlen(msgbuf)) == 1;
-	EVP_MD_CTX_free(md);
-	if (!good)
-		return vfail(vs, seq, "the signature of the checkpoint of entry %llu is not valid",
-		             (unsigned long long)seq);
-	vs->last_cp = seq;
-	vs->last_is_cp = true;
-	vs->v->checkpoints++;
-	return true;
-}
-
-static void vinit(struct vstate *vs, EVP_PKEY *pub, struct ota_audit_verdict *v)
-{
-	memset(v, 0, sizeof(*v));
-	v->ok = true;
-	memset(vs, 0, sizeof(*vs));
-	vs->pub = pub;
-	vs->v = v;
-	vs->next = 1;
-	snprintf(vs->last, sizeof(vs->last), "%s", ZERO_HASH);
+	c->go = ota_audit__verify_checkpoint(&c->vs, cp->seq, cp->hash, cp->at, cp->sig);
+	return !c->go;
 }
 
 enum ota_err ota_audit_verify_db(struct ota_audit *a, struct ota_audit_verdict *v)
 {
-	struct ota_store *st = a->st;
-	struct vstate vs;
-	enum ota_err rc = OTA_OK;
-	bool go = true;
+	struct vdb_ctx c = {.go = true, .rc = OTA_OK};
 
-	vinit(&vs, a->key, v);
-	while (go && rc == OTA_OK) {
-		uint64_t from = vs.next - 1, got = 0;
-		uint64_t cps[BATCH];
-		char cph[BATCH][OTA_HEX256], *cps64[BATCH];
-		int64_t cpat[BATCH];
-		unsigned ncp = 0, ci = 0;
-
-		ota_store__lock(st);
-		sqlite3_stmt *q = ota_store__stmt(st, SQL_CPS);
-		if (!q) {
-			rc = OTA_ERR_DB;
-			ota_store__unlock(st);
+	ota_audit__verifier_init(&c.vs, a->key, v);
+	while (c.go && c.rc == OTA_OK) {
+		uint64_t from = c.vs.next - 1;
+		c.got = 0;
+		if (ota_store_audit_walk(a->st, from, from + BATCH, BATCH, vdb_entry,
+		                         vdb_checkpoint, &c) != OTA_OK) {
+			c.rc = OTA_ERR_DB;
 			break;
 		}
-		sqlite3_bind_int64(q, 1, (sqlite3_int64)from);
-		sqlite3_bind_int64(q, 2, (sqlite3_int64)(from + BATCH));
-		sqlite3_bind_int64(q, 3, BATCH);
-		while (ncp < BATCH && sqlite3_step(q) == SQLITE_ROW) {
-			cps[ncp] = (uint64_t)sqlite3_column_int64(q, 0);
-			snprintf(cph[ncp], OTA_HEX256, "%s", col(q, 1));
-			cpat[ncp] = sqlite3_column_int64(q, 2);
-			cps64[ncp] = strdup(col(q, 3) ? col(q, 3) : "");
-			ncp++;
-		}
-		sqlite3_reset(q);
-		q = ota_store__stmt(st, SQL_ROWS);
-		if (!q) {
-			rc = OTA_ERR_DB;
-		} else {
-			sqlite3_bind_int64(q, 1, (sqlite3_int64)from);
-			sqlite3_bind_int64(q, 2, (sqlite3_int64)(from + BATCH));
-			sqlite3_bind_int64(q, 3, BATCH);
-			while (go && sqlite3_step(q) == SQLITE_ROW) {
-				struct ota_audit_row r;
-				row_of(q, &r);
-				json_t *o = entry_json(r.seq, r.at, &r.e, r.prev);
-				if (!o || json_object_set_new(o, "hash",
-				                              json_string(r.hash ? r.hash : ""))) {
-					json_decref(o);
-					rc = OTA_ERR_NOMEM;
-					break;
-				}
-				go = feed_entry(&vs, o);
-				json_decref(o);
-				got++;
-				while (go && ci < ncp && cps[ci] <= r.seq) {
-					go = feed_checkpoint(&vs, cps[ci], cph[ci], cpat[ci],
-					                     cps64[ci]);
-					ci++;
-				}
-			}
-			sqlite3_reset(q);
-		}
-		ota_store__unlock(st);
-		for (unsigned i = 0; i < ncp; i++)
-			free(cps64[i]);
-		if (got < BATCH)
+		if (c.got < BATCH)
 			break;
 	}
-	return rc;
-}
-
-enum ota_err ota_audit_verify_export(FILE *f, const char *pubkey_pem, struct ota_audit_verdict *v)
-{
-	struct vstate vs;
-	BIO *b = BIO_new_mem_buf(pubkey_pem, -1);
-	EVP_PKEY *pub = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	unsigned long long lineno = 0;
-	bool go = true;
-
-	BIO_free(b);
-	if (!pub || !EVP_PKEY_is_a(pub, "EC")) {
-		EVP_PKEY_free(pub);
-		return OTA_ERR_INVALID;
-	}
-	vinit(&vs, pub, v);
-	while (go && (n = getline(&line, &cap, f)) >= 0) {
-		json_error_t err;
-		json_t *o;
-		const char *kind;
-
-		lineno++;
-		o = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &err);
-		kind = json_string_value(json_object_get(o, "kind"));
-		if (!o || !json_is_object(o) || !kind) {
-			go = vfail(&vs, vs.next, "line %llu is not an audit export line", lineno);
-		} else if (strcmp(kind, "entry") == 0) {
-			go = feed_entry(&vs, o);
-		} else if (strcmp(kind, "checkpoint") == 0) {
-			json_t *js = json_object_get(o, "seq"), *ja = json_object_get(o, "at");
-			go = json_is_integer(js) && json_is_integer(ja)
-			         ? feed_checkpoint(&vs, (uint64_t)json_integer_value(js),
-			                           json_string_value(json_object_get(o, "hash")),
-			                           json_integer_value(ja),
-			                           json_string_value(json_object_get(o, "sig")))
-			         : vfail(&vs, vs.next, "line %llu: malformed checkpoint", lineno);
-		} else {
-			go = vfail(&vs, vs.next, "line %llu has an unknown kind", lineno);
-		}
-		json_decref(o);
-	}
-	free(line);
-	if (go && !vs.last_is_cp)
-		vfail(&vs, 0,
-		      "the export does not end with a signed checkpoint of its last entry "
-		      "(%llu entries read): it was cut or extended",
-		      (unsigned long long)vs.v->entries);
-	EVP_PKEY_free(pub);
-	return OTA_OK;
+	return c.rc;
 }

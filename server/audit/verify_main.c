@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "audit/audit.h"
+#include "common/util.h"
 
 static void usage(FILE *f)
 {
@@ -16,24 +17,6 @@ static void usage(FILE *f)
 	           "  -e, --export FILE   NDJSON export (GET /api/v1/audit/export); - for stdin\n"
 	           "  -k, --pubkey FILE   the audit public key, PEM\n"
 	           "  -h, --help          this text\n");
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	size_t n;
-
-	if (!f)
-		return NULL;
-	buf = calloc(1, 16384);
-	n = buf ? fread(buf, 1, 16383, f) : 0;
-	fclose(f);
-	if (buf && n == 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
 }
 
 int main(int argc, char **argv)
@@ -68,7 +51,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	pem = slurp(keyfile);
+	pem = ota_file_read(keyfile, 1 << 20, NULL);
 	if (!pem) {
 		fprintf(stderr, "ota-audit-verify: cannot read the public key %s\n", keyfile);
 		goto out;

@@ -1,10 +1,10 @@
 /*
  * http/device_api.c - the device API of docs/device-api.md: check-in, image download with
  * Range / If-Range / ETag served by a content-reader callback in 64 KiB blocks, and idempotent
- * deployment event reports.
+ * deployment event reports. The handlers parse, call the deployment service (deploy/deploy.h)
+ * and render; what a device is offered and what a report means are decided there.
  */
 #include "http/internal.h"
-#include "http/rollouts.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/log.h"
+#include "deploy/deploy.h"
 #include "fwa/verify.h"
 
 #define BLOCK (64 * 1024)
@@ -60,61 +60,18 @@ static int add_root(void *ctx, uint32_t version, const char *envelope)
 	return 0;
 }
 
-static bool release_runs_on(const struct ota_release *rel, const char *hw)
+/* The update's part of the answer. */
+static json_t *update_json(const struct ota_offer *o)
 {
-	for (unsigned i = 0; i < rel->nhw; i++)
-		if (strcmp(rel->hw[i], hw) == 0)
-			return true;
-	return false;
-}
-
-/* The update to offer, or NULL; ends an active deployment the device can no longer take. */
-static json_t *offer(struct ota_req *r, const char *hw, uint64_t floor)
-{
-	struct ota_store *st = r->deps->store;
-	struct ota_deployment dep;
-	struct ota_release rel;
-	char *envelope = NULL;
-	json_t *update = NULL, *manifest = NULL;
-	char reason[OTA_REASON_MAX + 1] = "";
-
-	enum ota_err e = ota_store_deployment_active(st, r->who->name, &dep);
-	if (e == OTA_ERR_NOT_FOUND)
-		return NULL;
-	if (e != OTA_OK)
-		goto fail;
-	if (ota_store_release_get(st, dep.release_id, &rel, &envelope) != OTA_OK)
-		goto fail;
-	if (!release_runs_on(&rel, hw))
-		snprintf(reason, sizeof(reason), "release does not run on hardware variant %s", hw);
-	else if (rel.security_version < floor)
-		snprintf(reason, sizeof(reason),
-			 "release security_version %u is below the device's floor %llu",
-			 rel.security_version, (unsigned long long)floor);
-	if (reason[0]) {
-		/* Never offered; the operator sees why. */
-		log_warn("device %s: deployment %s cancelled: %s", r->who->name, dep.id, reason);
-		if (ota_store_deployment_end(st, dep.id, "cancelled", reason, (int64_t)time(NULL)) !=
-		    OTA_OK)
-			goto fail;
-		free(envelope);
-		return NULL;
-	}
-	manifest = json_loads(envelope, 0, NULL);
 	char url[128];
-	snprintf(url, sizeof(url), "/device/v1/images/%s", rel.image_sha256);
-	update = manifest ? json_pack("{s:s, s:o, s:s, s:I, s:s}", "deployment_id", dep.id,
-				      "manifest", manifest, "image_url", url, "image_size",
-				      (json_int_t)rel.image_size, "image_sha256", rel.image_sha256)
-			  : NULL;
-	free(envelope);
-	if (!update)
-		goto fail;
-	return update;
-fail:
-	free(envelope);
-	ota_req_fail(r, OTA_P_INTERNAL, "cannot read the device's deployment");
-	return NULL;
+	json_t *manifest = json_loads(o->envelope, 0, NULL);
+
+	if (!manifest)
+		return NULL;
+	snprintf(url, sizeof(url), "/device/v1/images/%s", o->rel.image_sha256);
+	return json_pack("{s:s, s:o, s:s, s:I, s:s}", "deployment_id", o->dep.id, "manifest",
+			 manifest, "image_url", url, "image_size", (json_int_t)o->rel.image_size,
+			 "image_sha256", o->rel.image_sha256);
 }
 
 void ota_h_checkin(struct ota_req *r)
@@ -123,6 +80,7 @@ void ota_h_checkin(struct ota_req *r)
 	const char *hw, *version, *slot, *boot, *dep_id;
 	uint64_t floor, root_version;
 	char *outcome = NULL;
+	struct ota_offer offer = {0};
 
 	if (!ota_json_str(r, b, "hw_variant", true, 1, 32, &hw) ||
 	    !ota_json_str(r, b, "version", true, 1, OTA_ID_MAX, &version) ||
@@ -158,8 +116,8 @@ void ota_h_checkin(struct ota_req *r)
 			goto out;
 		}
 	}
-	struct ota_device_report rep = {
-		.id = r->who->name,
+	struct ota_checkin c = {
+		.device_id = r->who->name,
 		.hw_variant = hw,
 		.version = version,
 		.security_floor = (uint32_t)floor,
@@ -168,17 +126,12 @@ void ota_h_checkin(struct ota_req *r)
 		.boot_state = boot,
 		.last_outcome = outcome,
 	};
-	if (ota_store_device_report(r->deps->store, &rep, (int64_t)time(NULL)) != OTA_OK) {
+	if (ota_deploy_checkin(r->deps->store, &c, (int64_t)time(NULL), &offer) != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the check-in");
 		goto out;
 	}
-	update = offer(r, hw, floor);
-	if (r->problem != OTA_P_NONE)
-		goto out;
-	if (!update && ota_rollouts_on_checkin(r, hw, version, (uint32_t)floor))
-		update = offer(r, hw, floor);
-	if (r->problem != OTA_P_NONE)
-		goto out;
+	if (offer.update && !(update = update_json(&offer)))
+		goto nomem;
 	answer = json_pack("{s:s, s:i, s:I}", "action", update ? "update" : "none", "poll_after",
 			   (int)poll_after(r->deps->cfg), "server_time", (json_int_t)time(NULL));
 	if (!answer)
@@ -209,6 +162,7 @@ out:
 	json_decref(roots);
 	json_decref(answer);
 	free(outcome);
+	ota_offer_clear(&offer);
 }
 
 /* ---- image download ---- */
@@ -361,52 +315,13 @@ static bool deployment_id_valid(const char *s)
 	return true;
 }
 
-/* A validated report, stored by store_report() inside a group commit. */
-struct report {
-	struct ota_event ev;
-	const struct ota_deployment *dep;
-	const char *device_id;
-	const char *end; /* the deployment's outcome, or NULL */
-	const char *end_reason;
-	int64_t now;
-	bool duplicate;
-};
-
-/* The event, its rollout's bookkeeping and, when the deployment ends, its audit entry. */
-static enum ota_err store_report(struct ota_store *st, void *ctx)
-{
-	struct report *w = ctx;
-	enum ota_err e = ota_store_event_add(st, w->dep->id, w->device_id, &w->ev, w->end,
-					     w->end_reason, w->now, &w->duplicate);
-
-	if (e != OTA_OK || !w->end || w->duplicate)
-		return e;
-	json_t *o = json_pack("{s:s, s:s, s:s}", "status", w->end, "reason", w->end_reason,
-			      "version", w->ev.version ? w->ev.version : "");
-	char *after = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	struct ota_audit_entry a = {.actor = w->device_id,
-				    .role = "device",
-				    .action = "deployment.outcome",
-				    .device_id = w->device_id,
-				    .release_id = w->dep->release_id,
-				    .object = w->dep->id,
-				    .after = after};
-	e = after ? ota_audit_append(st, &a, w->now, NULL) : OTA_ERR_NOMEM;
-	free(after);
-	json_decref(o);
-	return e;
-}
-
 void ota_h_event(struct ota_req *r)
 {
 	json_t *b = r->json;
 	const char *dep_id = r->params[0], *status, *reason, *version;
 	uint64_t seq, progress = 0;
-	bool has_progress, duplicate = false;
-	struct ota_deployment dep;
-	struct ota_release rel;
-	const char *end = NULL;
-	char end_reason[OTA_REASON_MAX + 1] = "";
+	bool has_progress;
+	struct ota_report_result res;
 
 	if (!ota_json_uint(r, b, "seq", true, 1, INT64_MAX, &seq) ||
 	    !ota_json_str(r, b, "status", true, 1, 16, &status) ||
@@ -421,64 +336,29 @@ void ota_h_event(struct ota_req *r)
 			     "rebooting, trial, confirmed, failed, rolled_back");
 		return;
 	}
+	struct ota_event ev = {.seq = seq,
+			       .status = status,
+			       .reason = reason,
+			       .version = version,
+			       .progress = has_progress ? (int64_t)progress : -1};
 	enum ota_err e = deployment_id_valid(dep_id)
-				 ? ota_store_deployment_get(r->deps->store, dep_id, &dep)
+				 ? ota_deploy_report(r->deps->store, r->who->name, dep_id, &ev,
+						     (int64_t)time(NULL), &res)
 				 : OTA_ERR_NOT_FOUND;
 	if (e == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_DEPLOYMENT_NOT_FOUND, "no deployment %s", dep_id);
 		return;
 	}
-	if (e != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the deployment");
-		return;
-	}
-	if (strcmp(dep.device_id, r->who->name) != 0) {
+	if (e == OTA_ERR_FORBIDDEN) {
 		ota_req_fail(r, OTA_P_NOT_YOUR_DEPLOYMENT, "deployment %s is not this device's",
 			     dep_id);
 		return;
 	}
-	if (ota_store_release_get(r->deps->store, dep.release_id, &rel, NULL) != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the release");
-		return;
-	}
-	/* Success is a confirmed boot of the target version, nothing less. */
-	if (strcmp(status, "confirmed") == 0 && version) {
-		if (strcmp(version, rel.version) == 0) {
-			end = "succeeded";
-		} else {
-			end = "failed";
-			snprintf(end_reason, sizeof(end_reason),
-				 "confirmed version %s, the release is %s", version, rel.version);
-		}
-	} else if (strcmp(status, "failed") == 0 || strcmp(status, "rolled_back") == 0) {
-		end = status;
-		snprintf(end_reason, sizeof(end_reason), "%s", reason ? reason : "");
-	}
-	struct report w = {
-		.ev = {.seq = seq,
-		       .status = status,
-		       .reason = reason,
-		       .version = version,
-		       .progress = has_progress ? (int64_t)progress : -1},
-		.dep = &dep,
-		.device_id = r->who->name,
-		.end = end,
-		.end_reason = end_reason,
-		.now = (int64_t)time(NULL),
-	};
-	/* Durable before the answer, committed together with the concurrent reports. */
-	if (ota_store_group(r->deps->store, store_report, &w) != OTA_OK) {
+	if (e != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the report");
 		return;
 	}
-	duplicate = w.duplicate;
-	if (!duplicate)
-		ota_rollouts_on_event(r, dep.id);
-	if (ota_store_deployment_get(r->deps->store, dep.id, &dep) != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the deployment");
-		return;
-	}
 	ota_req_json(r, 200,
-		     json_pack("{s:b, s:s}", "duplicate", duplicate, "deployment_status",
-			       dep.status));
+		     json_pack("{s:b, s:s}", "duplicate", res.duplicate, "deployment_status",
+			       res.deployment_status));
 }

@@ -13,6 +13,7 @@
 #define OTA_HTTP_MGMT_H
 
 #include "audit/audit.h"
+#include "deploy/deploy.h"
 #include "http/internal.h"
 
 /* Opens the store transaction; false (problem set) when it cannot. */
@@ -27,6 +28,9 @@ OTA_WUR enum ota_err ota_mgmt_audit(struct ota_req *r, struct ota_audit_entry *e
  * back or the commit failed (then an internal problem is set unless one is set already).
  */
 bool ota_mgmt_end(struct ota_req *r, enum ota_err e);
+
+/* The caller as the deployment service's actor; buf holds its detail ("via token ..."). */
+struct ota_actor ota_mgmt_actor(struct ota_req *r, char *buf, size_t cap);
 
 /* Query parameter `name` or NULL. */
 const char *ota_q(struct ota_req *r, const char *name);

@@ -4,12 +4,12 @@
  * root rotation, a deployment of one release to one device, and read-back of each.
  */
 #include "http/internal.h"
+#include "deploy/deploy.h"
 #include "http/mgmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -269,81 +269,34 @@ static json_t *deployment_json(const struct ota_deployment *d)
 void ota_h_deployment_create(struct ota_req *r)
 {
 	const char *device_id, *release_id;
-	struct ota_device dev;
-	struct ota_release rel;
 	struct ota_deployment dep;
-	uint8_t rnd[16];
-	char id[OTA_DEPLOYMENT_ID_MAX];
-	enum ota_err e;
+	enum ota_deploy_refusal refusal;
+	enum ota_eligibility elig;
+	char why[256] = "", via[48];
 
 	if (!ota_json_str(r, r->json, "device_id", true, 1, OTA_ID_MAX, &device_id) ||
 	    !ota_json_str(r, r->json, "release_id", true, 64, 64, &release_id))
 		return;
-	e = ota_store_device_get(r->deps->store, device_id, &dev);
-	if (e == OTA_ERR_NOT_FOUND || (e == OTA_OK && strcmp(dev.status, "admitted") != 0)) {
-		ota_req_fail(r, OTA_P_DEVICE_NOT_FOUND, "no admitted device %s", device_id);
+	struct ota_actor who = ota_mgmt_actor(r, via, sizeof(via));
+	enum ota_err e = ota_deploy_create(r->deps->store, &who, device_id, release_id,
+					   (int64_t)time(NULL), &dep, &refusal, &elig, why,
+					   sizeof(why));
+	if (e == OTA_ERR_INVALID) {
+		static const enum ota_problem by_refusal[] = {
+			[OTA_DR_NO_DEVICE] = OTA_P_DEVICE_NOT_FOUND,
+			[OTA_DR_NO_RELEASE] = OTA_P_RELEASE_NOT_FOUND,
+			[OTA_DR_BUSY] = OTA_P_DEPLOYMENT_ACTIVE,
+		};
+		ota_req_fail(r,
+			     refusal == OTA_DR_INELIGIBLE ? ota_problem_from_eligibility(elig)
+							  : by_refusal[refusal],
+			     "%s", why);
 		return;
-	}
-	if (e == OTA_OK) {
-		e = ota_store_release_get(r->deps->store, release_id, &rel, NULL);
-		if (e == OTA_ERR_NOT_FOUND) {
-			ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "no release %s", release_id);
-			return;
-		}
 	}
 	if (e != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the device or release");
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot create the deployment");
 		return;
 	}
-	/* Never target a device with a release it cannot run or must refuse. */
-	if (!dev.known_state) {
-		ota_req_fail(r, OTA_P_DEVICE_STATE_UNKNOWN,
-			     "device %s has not checked in: its hardware variant and floor are "
-			     "unknown",
-			     device_id);
-		return;
-	}
-	bool runs = false;
-	for (unsigned i = 0; i < rel.nhw; i++)
-		runs = runs || strcmp(rel.hw[i], dev.hw_variant) == 0;
-	if (!runs) {
-		ota_req_fail(r, OTA_P_HW_VARIANT_MISMATCH, "release %s %s does not run on %s",
-			     rel.name, rel.version, dev.hw_variant);
-		return;
-	}
-	if (rel.security_version < dev.security_floor) {
-		ota_req_fail(r, OTA_P_BELOW_SECURITY_FLOOR,
-			     "release security_version %u is below device %s's floor %u",
-			     rel.security_version, device_id, dev.security_floor);
-		return;
-	}
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		ota_req_fail(r, OTA_P_INTERNAL, "no randomness");
-		return;
-	}
-	memcpy(id, "d-", 2);
-	for (unsigned i = 0; i < sizeof(rnd); i++)
-		snprintf(id + 2 + 2 * i, 3, "%02x", rnd[i]);
-	if (!ota_mgmt_begin(r))
-		return;
-	e = ota_store_deployment_create(r->deps->store, id, device_id, release_id,
-					(int64_t)time(NULL));
-	if (e == OTA_ERR_CONFLICT)
-		ota_req_fail(r, OTA_P_DEPLOYMENT_ACTIVE, "device %s already has an active deployment",
-			     device_id);
-	if (e == OTA_OK)
-		e = ota_store_deployment_get(r->deps->store, id, &dep);
-	if (e == OTA_OK) {
-		struct ota_audit_entry a = {.action = "deployment.create",
-					    .device_id = device_id,
-					    .release_id = release_id,
-					    .object = id};
-		e = ota_mgmt_audit(r, &a);
-	}
-	if (!ota_mgmt_end(r, e))
-		return;
-	log_notice("deployment %s: release %s %s to device %s, by %s", id, rel.name, rel.version,
-		   device_id, r->who->name);
 	ota_req_json(r, 201, deployment_json(&dep));
 }
 

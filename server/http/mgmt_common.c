@@ -36,6 +36,17 @@ enum ota_err ota_mgmt_audit(struct ota_req *r, struct ota_audit_entry *e)
 	return ota_audit_append(r->deps->store, e, (int64_t)time(NULL), NULL);
 }
 
+struct ota_actor ota_mgmt_actor(struct ota_req *r, char *buf, size_t cap)
+{
+	struct ota_actor a = {.name = r->who->name, .role = ota_auth_role_name(r->who->role)};
+
+	if (r->who->token_id[0]) {
+		snprintf(buf, cap, "via token %s", r->who->token_id);
+		a.detail = buf;
+	}
+	return a;
+}
+
 bool ota_mgmt_end(struct ota_req *r, enum ota_err e)
 {
 	enum ota_err c = ota_store_tx_end(r->deps->store, e == OTA_OK);

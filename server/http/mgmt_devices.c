@@ -227,7 +227,10 @@ static void change(struct ota_req *r, enum change what, const char *fingerprint,
 		e = ota_store_device_set_admission(st, d.d.id, "rejected");
 		break;
 	case DECOMMISSION:
-		e = ota_store_device_set_status(st, d.d.id, "decommissioned", (int64_t)time(NULL));
+		e = ota_store_device_set_status(st, d.d.id, "decommissioned");
+		if (e == OTA_OK)
+			e = ota_deploy_cancel_active(st, d.d.id, "device decommissioned",
+			                             (int64_t)time(NULL));
 		break;
 	case REPROVISION:
 		e = ota_store_device_set_fingerprint(st, d.d.id, fingerprint);

@@ -101,3 +101,19 @@ enum ota_problem ota_problem_from_err(enum ota_err e)
 	}
 	return OTA_P_INTERNAL;
 }
+
+enum ota_problem ota_problem_from_eligibility(enum ota_eligibility e)
+{
+	switch (e) {
+	case OTA_INELIGIBLE_UNKNOWN:
+		return OTA_P_DEVICE_STATE_UNKNOWN;
+	case OTA_INELIGIBLE_HW_VARIANT:
+		return OTA_P_HW_VARIANT_MISMATCH;
+	case OTA_INELIGIBLE_BELOW_FLOOR:
+		return OTA_P_BELOW_SECURITY_FLOOR;
+	case OTA_ELIGIBLE:
+	case OTA_INELIGIBLE_SAME_VERSION:
+		break;
+	}
+	return OTA_P_CONFLICT;
+}

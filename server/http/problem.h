@@ -8,6 +8,7 @@
 #define OTA_HTTP_PROBLEM_H
 
 #include "common/err.h"
+#include "deploy/deploy.h"
 
 enum ota_problem {
 	OTA_P_NONE = 0,
@@ -68,6 +69,8 @@ struct ota_problem_info {
 const struct ota_problem_info *ota_problem_info(enum ota_problem p);
 /* The problem a generic internal error becomes when a handler has nothing finer. */
 enum ota_problem ota_problem_from_err(enum ota_err e);
+/* The problem of a release refused by the eligibility rules (deploy/deploy.h). */
+enum ota_problem ota_problem_from_eligibility(enum ota_eligibility e);
 
 #define OTA_PROBLEM_TYPE_PREFIX "urn:ota:problem:"
 

@@ -1,7 +1,6 @@
 /*
- * http/rollouts.h - the handlers of the rollout endpoints and of /metrics (mgmt_rollouts.c),
- * and the device path's hooks into the rollout engine (device_api.c calls them). Not for use
- * outside http/.
+ * http/rollouts.h - the handlers of the rollout endpoints and of /metrics (mgmt_rollouts.c).
+ * Not for use outside http/.
  */
 #ifndef OTA_HTTP_ROLLOUTS_H
 #define OTA_HTTP_ROLLOUTS_H
@@ -20,14 +19,5 @@ void ota_h_rollout_rollback(struct ota_req *r);
 void ota_h_rollout_devices(struct ota_req *r);
 void ota_h_rollout_device(struct ota_req *r);
 void ota_h_metrics(struct ota_req *r);
-
-/*
- * At a check-in of a device without an active deployment: let the running rollouts offer it
- * their release. Returns whether a deployment was created; on error sets a problem.
- */
-bool ota_rollouts_on_checkin(struct ota_req *r, const char *hw, const char *version,
-                             uint32_t floor);
-/* After a new event report of deployment_id: judge its rollout (if any) again. */
-void ota_rollouts_on_event(struct ota_req *r, const char *deployment_id);
 
 #endif

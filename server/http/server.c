@@ -31,6 +31,10 @@
 
 #include "audit/audit.h"
 #include "common/log.h"
+#include "common/util.h"
+
+/* Certificates, keys, CAs and CRLs: PEM files of at most 1 MiB. */
+#define OTA_PEM_MAX (1024 * 1024)
 
 #define MAX_CHAIN 8
 
@@ -689,28 +693,6 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 
 /* ---- start and stop ---- */
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 1024 * 1024) {
-		rewind(f);
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		} else if (buf) {
-			buf[n] = '\0';
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
 static int parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
 {
 	char host[256];
@@ -759,7 +741,7 @@ static enum ota_err load_trust(struct listener *l, const struct ota_listener_con
 {
 	int n;
 
-	l->ca_pem = slurp(lc->ca);
+	l->ca_pem = ota_file_read(lc->ca, OTA_PEM_MAX, NULL);
 	if (!l->ca_pem) {
 		snprintf(msg, msglen, "%s: cannot read the %s CA", lc->ca, l->name);
 		return OTA_ERR_TLS;
@@ -862,8 +844,8 @@ enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **
 	h->l[1].kind = OTA_L_MANAGEMENT;
 	h->l[1].name = "management";
 	rc = OTA_ERR_TLS;
-	h->cert_pem = slurp(deps->cfg->tls_cert);
-	h->key_pem = slurp(deps->cfg->tls_key);
+	h->cert_pem = ota_file_read(deps->cfg->tls_cert, OTA_PEM_MAX, NULL);
+	h->key_pem = ota_file_read(deps->cfg->tls_key, OTA_PEM_MAX, NULL);
 	if (!h->cert_pem || !h->key_pem) {
 		snprintf(msg, msglen, "cannot read the server certificate %s or key %s",
 			 deps->cfg->tls_cert, deps->cfg->tls_key);

@@ -1,9 +1,8 @@
 /*
- * rollout/engine.c - the rollout engine: turns the pure decisions of rollout.c into store
- * transactions. At a check-in it walks the running rollouts (a handful, whatever the fleet's
- * size), judges each one's current stage from its counters, and offers the device the first
- * release that wants it now; operator actions and roll backs are state transitions checked
- * inside the transaction that applies them.
+ * rollout/engine.c - the rollout engine: takes every rollout decision (operator actions, stage
+ * verdicts, who joins, retries and their backoff, budgets, what a report means for a member)
+ * with the pure rules of rollout.c, inside the store transaction that applies it, and writes
+ * each transition's audit entry in that same transaction. The store only applies and reads.
  */
 #include "rollout/rollout.h"
 
@@ -11,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "audit/audit.h"
 #include "common/log.h"
+#include "common/util.h"
+
+#define BIT(s) (1u << (s))
 
 static void say(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *msg, size_t len, const char *fmt, ...)
@@ -27,45 +28,30 @@ static void say(char *msg, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The store's auditor: the audit log, in the transaction of the change. */
-static enum ota_err audit_append(struct ota_store *st, const struct ota_rollout_audit *a,
-                                 int64_t now)
-{
-	struct ota_audit_entry e = {
-	    .actor = a->actor ? a->actor : "otad",
-	    .role = a->role ? a->role : "system",
-	    .action = a->action,
-	    .device_id = a->device_id,
-	    .rollout_id = a->rollout_id,
-	    .release_id = a->release_id,
-	    .object = a->object,
-	    .detail = a->detail,
-	};
-	return ota_audit_append(st, &e, now, NULL);
-}
-
-/* Every write of the engine: one store transaction that its audit entries join. */
-static enum ota_err tx_begin(struct ota_store *st)
-{
-	ota_store_rollout_set_auditor(audit_append);
-	return ota_store_tx_begin(st);
-}
-
+/* Ends a transaction begun with ota_store_tx_begin(): commits when rc is OTA_OK. */
 static enum ota_err tx_end(struct ota_store *st, enum ota_err rc)
 {
 	enum ota_err e = ota_store_tx_end(st, rc == OTA_OK);
 	return rc != OTA_OK ? rc : e;
 }
 
-static enum ota_err random_id(const char *prefix, char *out, size_t cap)
+/* One audit entry of the engine, inside the caller's transaction. actor NULL: otad itself. */
+static enum ota_err note(struct ota_store *st, const char *actor, const char *role,
+                         const char *action, const char *rollout_id, const char *device_id,
+                         const char *release_id, const char *object, const char *detail,
+                         int64_t now)
 {
-	uint8_t rnd[16];
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return OTA_ERR_IO;
-	snprintf(out, cap, "%s", prefix);
-	for (unsigned i = 0; i < sizeof(rnd) && strlen(out) + 3 <= cap; i++)
-		snprintf(out + strlen(out), 3, "%02x", rnd[i]);
-	return OTA_OK;
+	struct ota_audit_entry e = {
+	    .actor = actor ? actor : "otad",
+	    .role = actor ? role : "system",
+	    .action = action,
+	    .device_id = device_id,
+	    .rollout_id = rollout_id,
+	    .release_id = release_id,
+	    .object = object,
+	    .detail = detail,
+	};
+	return ota_audit_append(st, &e, now, NULL);
 }
 
 enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_spec *s,
@@ -96,10 +82,9 @@ enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_s
 		}
 	}
 	memset(&row, 0, sizeof(row));
-	rc = random_id("r-", row.id, sizeof(row.id));
-	if (rc == OTA_OK &&
-	    getrandom(row.hash_key, sizeof(row.hash_key), 0) != (ssize_t)sizeof(row.hash_key))
-		rc = OTA_ERR_IO;
+	rc = ota_id_new("r-", row.id, sizeof(row.id));
+	if (rc == OTA_OK)
+		rc = ota_random(row.hash_key, sizeof(row.hash_key));
 	if (rc != OTA_OK)
 		return rc;
 	snprintf(row.name, sizeof(row.name), "%s", s->name);
@@ -107,19 +92,132 @@ enum ota_err ota_rollout_create(struct ota_store *st, const struct ota_rollout_s
 	row.retry_attempts = s->retry_attempts;
 	row.retry_backoff = s->retry_backoff_s;
 	row.created_at = now;
-	text = ota_rollout_spec_encode(s);
+	text = ota_rollout_spec_json(s);
 	if (!text)
 		return OTA_ERR_NOMEM;
-	rc = tx_begin(st);
-	if (rc == OTA_OK)
-		rc = tx_end(st, ota_store_rollout_insert(st, &row, text, actor, role));
+	rc = ota_store_tx_begin(st);
+	if (rc == OTA_OK) {
+		enum ota_err e = ota_store_rollout_insert(st, &row, text);
+		if (e == OTA_OK)
+			e = note(st, actor, role, "rollout.create", row.id, NULL, row.release_id,
+			         NULL, row.name, now);
+		rc = tx_end(st, e);
+	}
 	free(text);
 	if (rc == OTA_OK)
 		memcpy(id, row.id, OTA_RO_ID_MAX);
 	return rc;
 }
 
-#define BIT(s) (1u << (s))
+/* Members still pending (offered, nothing downloaded) when their rollout ends: their
+ * deployments are cancelled and they are recorded as skipped. */
+struct pending {
+	struct ota_rollout_member *v;
+	size_t n, cap;
+	bool nomem;
+};
+
+static void pending_one(void *ctx, const struct ota_rollout_member *m)
+{
+	struct pending *p = ctx;
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 16;
+		void *v = realloc(p->v, nc * sizeof(*p->v));
+		if (!v) {
+			p->nomem = true;
+			return;
+		}
+		p->v = v;
+		p->cap = nc;
+	}
+	p->v[p->n++] = *m;
+}
+
+static enum ota_err cancel_pending(struct ota_store *st, const char *id, const char *why,
+                                   int64_t now)
+{
+	struct pending p = {0};
+	enum ota_err rc =
+	    ota_store_rollout_members(st, id, OTA_MS_PENDING, NULL, UINT32_MAX, pending_one, &p);
+	if (rc == OTA_OK && p.nomem)
+		rc = OTA_ERR_NOMEM;
+	for (size_t i = 0; rc == OTA_OK && i < p.n; i++) {
+		const struct ota_rollout_member *m = &p.v[i];
+		rc = ota_store_deployment_end(st, m->deployment_id, "cancelled", why, now);
+		if (rc == OTA_ERR_CONFLICT)
+			rc = OTA_OK; /* ended meanwhile */
+		if (rc == OTA_OK)
+			rc = ota_store_rollout_member_move(st, id, m->device_id, OTA_MS_PENDING,
+			                                   OTA_MS_SKIPPED, why, 0, now);
+		if (rc == OTA_OK)
+			rc = note(st, NULL, NULL, "deployment.cancel", id, m->device_id, NULL,
+			          m->deployment_id, why, now);
+	}
+	free(p.v);
+	return rc;
+}
+
+/* The audit action of a move to `to`. */
+static const char *transition_action(enum ota_rollout_state to, int new_stage, bool by_person)
+{
+	if (to == OTA_RS_RUNNING)
+		return new_stage > 0    ? "rollout.stage.advance"
+		       : new_stage == 0 ? "rollout.start"
+		                        : "rollout.resume";
+	if (to == OTA_RS_PAUSED)
+		return by_person ? "rollout.pause" : "rollout.halt";
+	if (to == OTA_RS_WAITING_APPROVAL)
+		return "rollout.stage.wait_approval";
+	return to == OTA_RS_COMPLETED ? "rollout.complete" : "rollout.abort";
+}
+
+enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollout_move *mv,
+                                    int64_t now, enum ota_rollout_state *was)
+{
+	struct ota_rollout_row row;
+	enum ota_err rc = ota_store_rollout_get(st, mv->id, &row, NULL);
+
+	if (rc != OTA_OK)
+		return rc;
+	if (was)
+		*was = row.state;
+	if (!(mv->from_mask & BIT(row.state)))
+		return OTA_ERR_CONFLICT;
+	rc = ota_store_rollout_set_state(st, mv->id, mv->to, mv->reason, mv->new_stage, now);
+	if (rc == OTA_OK && mv->ack) {
+		/* The failures seen so far were looked at: the verdict counts from here. */
+		struct ota_stage_counts c;
+		rc = ota_store_rollout_counts(st, mv->id, row.stage, &c);
+		unsigned f = c.n[OTA_MS_FAILED] + c.n[OTA_MS_ROLLED_BACK];
+		if (rc == OTA_OK)
+			rc = ota_store_rollout_set_ack(st, mv->id, f, f + c.n[OTA_MS_SUCCEEDED]);
+	}
+	if (rc == OTA_OK && mv->to == OTA_RS_ABORTED)
+		rc = cancel_pending(st, mv->id,
+		                    mv->action ? "rollout rolled back" : "rollout aborted", now);
+	if (rc == OTA_OK) {
+		char detail[OTA_REASON_MAX + 64];
+		snprintf(detail, sizeof(detail), "%s -> %s (stage %d) %s",
+		         ota_rollout_state_name(row.state), ota_rollout_state_name(mv->to),
+		         (mv->new_stage >= 0 ? mv->new_stage : (int)row.stage) + 1,
+		         mv->reason ? mv->reason : "");
+		rc = note(st, mv->actor, mv->role,
+		          mv->action ? mv->action
+		                     : transition_action(mv->to, mv->new_stage, mv->actor != NULL),
+		          mv->id, NULL, mv->release_id, NULL, detail, now);
+	}
+	return rc;
+}
+
+/* A transition in a transaction of its own. */
+static enum ota_err transition_tx(struct ota_store *st, const struct ota_rollout_move *mv,
+                                  int64_t now, enum ota_rollout_state *was)
+{
+	enum ota_err rc = ota_store_tx_begin(st);
+	if (rc == OTA_OK)
+		rc = tx_end(st, ota_rollout_transition(st, mv, now, was));
+	return rc;
+}
 
 enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_rollout_action a,
                              const char *reason, const char *actor, const char *role, int64_t now,
@@ -127,52 +225,51 @@ enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_roll
 {
 	struct ota_rollout_row row;
 	enum ota_rollout_state was;
-	unsigned mask = 0;
-	enum ota_rollout_state to = OTA_RS_RUNNING;
-	int stage = -1;
-	bool ack = false;
 	char why[OTA_REASON_MAX + 1];
+	struct ota_rollout_move mv = {.id = id,
+	                              .to = OTA_RS_RUNNING,
+	                              .new_stage = -1,
+	                              .reason = why,
+	                              .actor = actor,
+	                              .role = role};
 
 	enum ota_err rc = ota_store_rollout_get(st, id, &row, NULL);
 	if (rc != OTA_OK)
 		return rc;
 	switch (a) {
 	case OTA_RA_START:
-		mask = BIT(OTA_RS_DRAFT);
-		stage = 0;
+		mv.from_mask = BIT(OTA_RS_DRAFT);
+		mv.new_stage = 0;
 		snprintf(why, sizeof(why), "started");
 		break;
 	case OTA_RA_PAUSE:
-		mask = BIT(OTA_RS_RUNNING) | BIT(OTA_RS_WAITING_APPROVAL);
-		to = OTA_RS_PAUSED;
+		mv.from_mask = BIT(OTA_RS_RUNNING) | BIT(OTA_RS_WAITING_APPROVAL);
+		mv.to = OTA_RS_PAUSED;
 		snprintf(why, sizeof(why), "paused by %s%s%s", actor ? actor : "an operator",
 		         reason && reason[0] ? ": " : "", reason ? reason : "");
 		break;
 	case OTA_RA_RESUME:
-		mask = BIT(OTA_RS_PAUSED);
-		ack = true; /* the failures seen so far were looked at */
+		mv.from_mask = BIT(OTA_RS_PAUSED);
+		mv.ack = true;
 		snprintf(why, sizeof(why), "resumed");
 		break;
 	case OTA_RA_APPROVE:
-		mask = BIT(OTA_RS_WAITING_APPROVAL);
-		stage = (int)row.stage + 1;
-		snprintf(why, sizeof(why), "stage %d approved by %s", stage + 1,
+		mv.from_mask = BIT(OTA_RS_WAITING_APPROVAL);
+		mv.new_stage = (int)row.stage + 1;
+		snprintf(why, sizeof(why), "stage %d approved by %s", mv.new_stage + 1,
 		         actor ? actor : "an operator");
 		break;
 	case OTA_RA_ABORT:
-		mask = BIT(OTA_RS_DRAFT) | BIT(OTA_RS_RUNNING) | BIT(OTA_RS_PAUSED) |
-		       BIT(OTA_RS_WAITING_APPROVAL);
-		to = OTA_RS_ABORTED;
+		mv.from_mask = BIT(OTA_RS_DRAFT) | BIT(OTA_RS_RUNNING) | BIT(OTA_RS_PAUSED) |
+		               BIT(OTA_RS_WAITING_APPROVAL);
+		mv.to = OTA_RS_ABORTED;
 		snprintf(why, sizeof(why), "aborted by %s%s%s", actor ? actor : "an operator",
 		         reason && reason[0] ? ": " : "", reason ? reason : "");
 		break;
 	default:
 		return OTA_ERR_INVALID;
 	}
-	rc = tx_begin(st);
-	if (rc == OTA_OK)
-		rc = tx_end(st, ota_store_rollout_transition(st, id, mask, to, why, stage, ack,
-		                                             actor, role, now, &was));
+	rc = transition_tx(st, &mv, now, &was);
 	if (rc == OTA_ERR_CONFLICT)
 		say(msg, msglen, "rollout %s is %s", id, ota_rollout_state_name(was));
 	if (rc == OTA_OK)
@@ -196,29 +293,28 @@ static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollo
 	enum ota_verdict v =
 	    ota_rollout_judge(s, row->stage, &c, row->ack_failures, row->ack_finished,
 	                      row->stage_started_at, now, why, sizeof(why));
-	const unsigned from = BIT(OTA_RS_RUNNING);
-	enum ota_rollout_state to = OTA_RS_RUNNING;
-	int stage = -1;
+	struct ota_rollout_move mv = {.id = row->id,
+	                              .from_mask = BIT(OTA_RS_RUNNING),
+	                              .to = OTA_RS_RUNNING,
+	                              .new_stage = -1,
+	                              .reason = why};
 	switch (v) {
 	case OTA_V_HOLD:
 		return OTA_OK;
 	case OTA_V_HALT:
-		to = OTA_RS_PAUSED;
+		mv.to = OTA_RS_PAUSED;
 		break;
 	case OTA_V_ADVANCE:
-		stage = (int)row->stage + 1;
+		mv.new_stage = (int)row->stage + 1;
 		break;
 	case OTA_V_WAIT_APPROVAL:
-		to = OTA_RS_WAITING_APPROVAL;
+		mv.to = OTA_RS_WAITING_APPROVAL;
 		break;
 	case OTA_V_COMPLETE:
-		to = OTA_RS_COMPLETED;
+		mv.to = OTA_RS_COMPLETED;
 		break;
 	}
-	rc = tx_begin(st);
-	if (rc == OTA_OK)
-		rc = tx_end(st, ota_store_rollout_transition(st, row->id, from, to, why, stage,
-		                                             false, NULL, NULL, now, NULL));
+	rc = transition_tx(st, &mv, now, NULL);
 	/* Another thread judged first: its transition stands. */
 	if (rc == OTA_ERR_CONFLICT)
 		rc = OTA_OK;
@@ -242,13 +338,36 @@ enum ota_err ota_rollout_evaluate(struct ota_store *st, const char *id, int64_t 
 	return rc;
 }
 
-struct checkin_ctx {
-	struct ota_store *st;
-	const struct ota_rollout_device *d;
-	int64_t now;
-	bool offered;
-	enum ota_err rc;
-};
+enum ota_err ota_rollout_on_event(struct ota_store *st, const char *deployment_id,
+                                  const char *status, const char *end_status,
+                                  const char *end_reason, int64_t now,
+                                  char rollout_id[OTA_RO_ID_MAX])
+{
+	struct ota_rollout_member m;
+	struct ota_rollout_row row;
+	struct ota_rollout_spec s;
+	enum ota_member_state to;
+	int64_t next_at = 0;
+	char *text = NULL;
+
+	rollout_id[0] = '\0';
+	enum ota_err rc = ota_store_rollout_member_of_deployment(st, deployment_id, rollout_id, &m);
+	if (rc == OTA_ERR_NOT_FOUND) {
+		rollout_id[0] = '\0';
+		return OTA_OK; /* a manual deployment, or an attempt since replaced */
+	}
+	if (rc == OTA_OK)
+		rc = ota_store_rollout_get(st, rollout_id, &row, &text);
+	if (rc == OTA_OK)
+		rc = ota_rollout_spec_decode(text, &s);
+	free(text);
+	if (rc != OTA_OK)
+		return rc;
+	if (!ota_rollout_member_next(&s, &m, status, end_status, now, &to, &next_at))
+		return OTA_OK;
+	return ota_store_rollout_member_move(st, rollout_id, m.device_id, m.state, to, end_reason,
+	                                     next_at, now);
+}
 
 /* The device's value of the budget's tag key ("line=7" for key "line"), or NULL. */
 static const char *budget_scope(const struct ota_rollout_spec *s,
@@ -263,180 +382,177 @@ static const char *budget_scope(const struct ota_rollout_spec *s,
 	return NULL;
 }
 
-static int checkin_one(void *vctx, const struct ota_rollout_row *row, const char *text)
+struct wanting {
+	struct ota_store *st;
+	const struct ota_rollout_device *d;
+	int64_t now;
+	int (*fn)(void *ctx, const struct ota_rollout_row *row, const struct ota_rollout_spec *s);
+	void *ctx;
+	enum ota_err rc;
+};
+
+static int wanting_one(void *vctx, const struct ota_rollout_row *row, const char *text)
 {
-	struct checkin_ctx *c = vctx;
-	const struct ota_rollout_device *d = c->d;
+	struct wanting *w = vctx;
 	struct ota_rollout_spec s;
-	struct ota_rollout_row now_row = *row;
-	struct ota_release rel;
-	char skip[OTA_REASON_MAX + 1] = "", did[OTA_DEPLOYMENT_ID_MAX];
-	bool open;
+	struct ota_rollout_row now_row;
 
 	if (ota_rollout_spec_decode(text, &s) != OTA_OK) {
 		log_err("rollout %s: its stored definition cannot be read", row->id);
 		return 0;
 	}
-	c->rc = judge_and_apply(c->st, row, &s, c->now);
-	if (c->rc != OTA_OK)
-		return 1;
-	c->rc = ota_store_rollout_get(c->st, row->id, &now_row, NULL);
-	if (c->rc != OTA_OK)
+	w->rc = judge_and_apply(w->st, row, &s, w->now);
+	if (w->rc == OTA_OK)
+		w->rc = ota_store_rollout_get(w->st, row->id, &now_row, NULL);
+	if (w->rc != OTA_OK)
 		return 1;
 	if (now_row.state != OTA_RS_RUNNING)
 		return 0;
 	/* Membership: the stages up to the current one cover this device's bucket. */
-	unsigned bucket = ota_rollout_bucket(row->hash_key, row->id, d->id);
-	if (bucket >= s.stages[now_row.stage].percent_bp)
+	if (ota_rollout_bucket(row->hash_key, row->id, w->d->id) >=
+	    s.stages[now_row.stage].percent_bp)
 		return 0;
-	if (!ota_rollout_matches(&s, d, NULL, 0))
+	if (!ota_rollout_matches(&s, w->d, NULL, 0))
 		return 0;
 	/* A member with nothing due (the common case once it joined) costs one read, no write. */
 	struct ota_rollout_member m;
-	enum ota_err e = ota_store_rollout_member_get(c->st, row->id, d->id, &m);
-	if (e == OTA_OK) {
-		bool due = (m.state == OTA_MS_FAILED || m.state == OTA_MS_ROLLED_BACK) &&
-		           m.attempts < s.retry_attempts && m.next_attempt_at <= c->now;
-		if (!due)
-			return 0;
-	} else if (e != OTA_ERR_NOT_FOUND) {
-		c->rc = e;
-		return 1;
-	}
-	c->rc = ota_store_release_get(c->st, row->release_id, &rel, NULL);
-	if (c->rc != OTA_OK)
-		return 1;
-	bool runs = false;
-	for (unsigned i = 0; i < rel.nhw; i++)
-		runs = runs || strcmp(rel.hw[i], d->hw_variant) == 0;
-	if (!runs)
+	enum ota_err e = ota_store_rollout_member_get(w->st, row->id, w->d->id, &m);
+	if (e == OTA_OK && !ota_rollout_retry_due(&s, &m, w->now))
 		return 0;
-	if (rel.security_version < d->security_floor)
-		snprintf(skip, sizeof(skip),
-		         "below floor: release security_version %u, device floor %u",
-		         rel.security_version, d->security_floor);
-	else if (strcmp(rel.version, d->version) == 0)
-		snprintf(skip, sizeof(skip), "already runs %s", rel.version);
-	if (!skip[0]) {
-		c->rc = ota_rollout_window_open(&s, c->now, &open);
-		if (c->rc != OTA_OK)
-			return 1;
-		if (!open)
-			return 0; /* told to wait: nothing now, asked again at the next poll */
-	}
-	c->rc = ota_rollout_random_deployment_id(did);
-	if (c->rc != OTA_OK)
-		return 1;
-	struct ota_rollout_join j = {
-	    .rollout_id = row->id,
-	    .stage = now_row.stage,
-	    .device_id = d->id,
-	    .deployment_id = did,
-	    .release_id = row->release_id,
-	    .skip_reason = skip[0] ? skip : NULL,
-	    .max_active = s.max_active,
-	    .scope = budget_scope(&s, d),
-	    .max_active_per_tag = s.max_active_per_tag,
-	    .now = c->now,
-	};
-	enum ota_join_result res;
-	c->rc = tx_begin(c->st);
-	if (c->rc == OTA_OK)
-		c->rc = tx_end(c->st, ota_store_rollout_join(c->st, &j, &res));
-	if (c->rc != OTA_OK)
-		return 1;
-	if (res == OTA_JOIN_OFFERED) {
-		c->offered = true;
+	if (e != OTA_OK && e != OTA_ERR_NOT_FOUND) {
+		w->rc = e;
 		return 1;
 	}
-	/* A device busy with another deployment stays there; nothing else will offer. */
-	return res == OTA_JOIN_BUSY;
+	return w->fn(w->ctx, &now_row, &s);
 }
 
-enum ota_err ota_rollout_random_deployment_id(char id[OTA_DEPLOYMENT_ID_MAX])
+enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *d,
+                                 int64_t now,
+                                 int (*fn)(void *ctx, const struct ota_rollout_row *row,
+                                           const struct ota_rollout_spec *s),
+                                 void *ctx)
 {
-	return random_id("d-", id, OTA_DEPLOYMENT_ID_MAX);
+	struct wanting w = {.st = st, .d = d, .now = now, .fn = fn, .ctx = ctx, .rc = OTA_OK};
+	enum ota_err rc = ota_store_rollout_list(st, OTA_RS_RUNNING, wanting_one, &w);
+
+	return rc != OTA_OK ? rc : w.rc;
 }
 
-enum ota_err ota_rollout_checkin(struct ota_store *st, const struct ota_rollout_device *d,
-                                 int64_t now, bool *offered)
+/* The decisions of a join, inside its transaction. */
+static enum ota_err join_in_tx(struct ota_store *st, const struct ota_rollout_join *j,
+                               char deployment_id[OTA_DEPLOYMENT_ID_MAX], enum ota_join_result *res)
 {
-	struct checkin_ctx c = {.st = st, .d = d, .now = now, .rc = OTA_OK};
-	enum ota_err rc = ota_store_rollout_list(st, OTA_RS_RUNNING, checkin_one, &c);
-
-	*offered = c.offered;
-	return rc != OTA_OK ? rc : c.rc;
-}
-
-struct refusals {
-	struct ota_rollback_refusal *v;
-	unsigned n, cap;
-	bool nomem;
-};
-
-static void refuse(void *ctx, const char *device_id, const char *why)
-{
-	struct refusals *r = ctx;
-	if (r->n == r->cap) {
-		unsigned nc = r->cap ? r->cap * 2 : 16;
-		void *p = realloc(r->v, nc * sizeof(*r->v));
-		if (!p) {
-			r->nomem = true;
-			return;
-		}
-		r->v = p;
-		r->cap = nc;
-	}
-	snprintf(r->v[r->n].device_id, sizeof(r->v[0].device_id), "%s", device_id);
-	snprintf(r->v[r->n].reason, sizeof(r->v[0].reason), "%s", why);
-	r->n++;
-}
-
-enum ota_err ota_rollout_rollback(struct ota_store *st, const char *id, const char *release_id,
-                                  bool all, const char *actor, const char *role, int64_t now,
-                                  unsigned *ndeployed, struct ota_rollback_refusal **refused,
-                                  unsigned *nrefused, char *msg, size_t msglen)
-{
-	struct ota_release rel;
+	const struct ota_rollout_spec *s = j->s;
 	struct ota_rollout_row row;
-	struct refusals r = {0};
-	char reason[OTA_REASON_MAX + 1];
+	struct ota_rollout_member m;
+	struct ota_deployment busy;
+	char scope[65] = "";
+	bool open;
 
-	*refused = NULL;
-	*nrefused = 0;
-	*ndeployed = 0;
-	enum ota_err rc = ota_store_rollout_get(st, id, &row, NULL);
+	enum ota_err rc = ota_store_rollout_get(st, j->rollout_id, &row, NULL);
 	if (rc != OTA_OK)
 		return rc;
-	rc = ota_store_release_get(st, release_id, &rel, NULL);
-	if (rc == OTA_ERR_NOT_FOUND)
-		say(msg, msglen, "no release %s", release_id);
-	if (rc != OTA_OK)
-		return rc;
-	if (strcmp(rel.id, row.release_id) == 0) {
-		say(msg, msglen, "a roll back names an earlier release, not the rollout's own");
-		return OTA_ERR_INVALID;
+	if (row.state != OTA_RS_RUNNING || row.stage != j->stage) {
+		*res = OTA_JOIN_STALE;
+		return OTA_OK;
 	}
-	snprintf(reason, sizeof(reason), "rolled back %s devices to %s %s by %s",
-	         all ? "all updated" : "the failed", rel.name, rel.version,
-	         actor ? actor : "an operator");
-	rc = tx_begin(st);
+	rc = ota_store_rollout_member_scope(st, j->rollout_id, j->d->id, &m, scope, sizeof(scope));
+	bool member = rc == OTA_OK;
+	if (rc != OTA_OK && rc != OTA_ERR_NOT_FOUND)
+		return rc;
+	if (member && !ota_rollout_retry_due(s, &m, j->now)) {
+		*res = m.next_attempt_at > j->now && m.attempts < s->retry_attempts
+		           ? OTA_JOIN_RETRY_LATER
+		           : OTA_JOIN_MEMBER;
+		return OTA_OK;
+	}
+	if (!member)
+		snprintf(scope, sizeof(scope), "%s",
+		         budget_scope(s, j->d) ? budget_scope(s, j->d) : "");
+	/* A device mid-update is left alone, and nothing is recorded for it yet. */
+	rc = ota_store_deployment_active(st, j->d->id, &busy);
+	if (rc == OTA_OK) {
+		*res = OTA_JOIN_BUSY;
+		return OTA_OK;
+	}
+	if (rc != OTA_ERR_NOT_FOUND)
+		return rc;
+	if (j->skip_reason) {
+		if (member)
+			rc = ota_store_rollout_member_move(st, j->rollout_id, j->d->id, m.state,
+			                                   OTA_MS_SKIPPED, j->skip_reason, 0,
+			                                   j->now);
+		else
+			rc = ota_store_rollout_member_insert(
+			    st, &(struct ota_member_new){.rollout_id = j->rollout_id,
+			                                 .device_id = j->d->id,
+			                                 .stage = j->stage,
+			                                 .state = OTA_MS_SKIPPED,
+			                                 .reason = j->skip_reason,
+			                                 .now = j->now});
+		if (rc == OTA_OK)
+			rc = note(st, NULL, NULL, "rollout.device.skip", j->rollout_id, j->d->id,
+			          NULL, NULL, j->skip_reason, j->now);
+		*res = OTA_JOIN_SKIPPED;
+		return rc;
+	}
+	rc = ota_rollout_window_open(s, j->now, &open);
+	if (rc != OTA_OK)
+		return rc;
+	if (!open) {
+		*res = OTA_JOIN_WINDOW; /* asked again at the next poll */
+		return OTA_OK;
+	}
+	/* The budgets, read and taken inside this transaction: never exceeded. */
+	unsigned n = 0;
+	if (s->max_active) {
+		rc = ota_store_rollout_active(st, j->rollout_id, "", &n);
+		if (rc != OTA_OK)
+			return rc;
+		if (n >= s->max_active) {
+			*res = OTA_JOIN_BUDGET;
+			return OTA_OK;
+		}
+	}
+	if (scope[0] && s->max_active_per_tag) {
+		rc = ota_store_rollout_active(st, j->rollout_id, scope, &n);
+		if (rc != OTA_OK)
+			return rc;
+		if (n >= s->max_active_per_tag) {
+			*res = OTA_JOIN_BUDGET;
+			return OTA_OK;
+		}
+	}
+	rc = ota_id_new("d-", deployment_id, OTA_DEPLOYMENT_ID_MAX);
 	if (rc == OTA_OK)
-		rc = tx_end(st, ota_store_rollout_rollback(st, id, release_id, rel.security_version,
-		                                           all, reason, actor, role, now, ndeployed,
-		                                           refuse, &r));
-	if (rc == OTA_ERR_CONFLICT)
-		say(msg, msglen, "rollout %s is %s: nothing to roll back", id,
-		    ota_rollout_state_name(row.state));
-	if (rc == OTA_OK && r.nomem)
-		rc = OTA_ERR_NOMEM;
-	if (rc != OTA_OK) {
-		free(r.v);
-		return rc;
-	}
-	log_notice("rollout %s: %s: %u deployments, %u devices not roll-back-able", id, reason,
-	           *ndeployed, r.n);
-	*refused = r.v;
-	*nrefused = r.n;
-	return OTA_OK;
+		rc = ota_store_deployment_create(st, deployment_id, j->d->id, row.release_id,
+		                                 j->now);
+	if (rc == OTA_OK && member)
+		rc = ota_store_rollout_member_retry(st, j->rollout_id, j->d->id, deployment_id,
+		                                    j->now);
+	else if (rc == OTA_OK)
+		rc = ota_store_rollout_member_insert(
+		    st, &(struct ota_member_new){.rollout_id = j->rollout_id,
+		                                 .device_id = j->d->id,
+		                                 .stage = j->stage,
+		                                 .state = OTA_MS_PENDING,
+		                                 .deployment_id = deployment_id,
+		                                 .scope = scope,
+		                                 .now = j->now});
+	if (rc == OTA_OK)
+		rc = note(st, NULL, NULL, member ? "deployment.retry" : "deployment.create",
+		          j->rollout_id, j->d->id, row.release_id, deployment_id, NULL, j->now);
+	if (rc == OTA_OK)
+		*res = OTA_JOIN_OFFERED;
+	return rc;
+}
+
+enum ota_err ota_rollout_join(struct ota_store *st, const struct ota_rollout_join *j,
+                              char deployment_id[OTA_DEPLOYMENT_ID_MAX], enum ota_join_result *res)
+{
+	deployment_id[0] = '\0';
+	enum ota_err rc = ota_store_tx_begin(st);
+	if (rc == OTA_OK)
+		rc = tx_end(st, join_in_tx(st, j, deployment_id, res));
+	return rc;
 }

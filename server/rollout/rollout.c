@@ -17,6 +17,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "common/util.h"
+#include "fwa/verify.h"
+
 static void say(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *msg, size_t len, const char *fmt, ...)
 {
@@ -28,107 +31,16 @@ static void say(char *msg, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ---- semantic versions ---- */
+/* ---- semantic versions: precedence is fwa_semver's, the one of the whole product ---- */
 
-struct semver {
-	unsigned long long v[3];
-	const char *pre; /* after '-', up to '+' or end; NULL when none */
-	size_t prelen;
-};
-
-static bool semver_parse(const char *s, struct semver *out)
+static bool semver_ok(const char *s)
 {
-	const char *p = s;
-	memset(out, 0, sizeof(*out));
-	for (int i = 0; i < 3; i++) {
-		if (!isdigit((unsigned char)*p) || (p[0] == '0' && isdigit((unsigned char)p[1])))
-			return false;
-		char *end;
-		errno = 0;
-		out->v[i] = strtoull(p, &end, 10);
-		if (errno)
-			return false;
-		p = end;
-		if (i < 2 && *p++ != '.')
-			return false;
-	}
-	if (*p == '-') {
-		out->pre = ++p;
-		while (*p && *p != '+')
-			p++;
-		out->prelen = (size_t)(p - out->pre);
-		if (!out->prelen)
-			return false;
-	}
-	if (*p == '+')
-		p += strlen(p);
-	return *p == '\0';
-}
-
-/* SemVer 2.0.0 rule 11 for pre-release identifiers. */
-static int pre_cmp(const char *a, size_t an, const char *b, size_t bn)
-{
-	while (an && bn) {
-		size_t al = 0, bl = 0;
-		while (al < an && a[al] != '.')
-			al++;
-		while (bl < bn && b[bl] != '.')
-			bl++;
-		bool anum = true, bnum = true;
-		for (size_t i = 0; i < al; i++)
-			anum = anum && isdigit((unsigned char)a[i]);
-		for (size_t i = 0; i < bl; i++)
-			bnum = bnum && isdigit((unsigned char)b[i]);
-		int c;
-		if (anum && bnum)
-			c = al != bl ? (al < bl ? -1 : 1) : memcmp(a, b, al);
-		else if (anum != bnum)
-			c = anum ? -1 : 1;
-		else {
-			c = memcmp(a, b, al < bl ? al : bl);
-			if (!c && al != bl)
-				c = al < bl ? -1 : 1;
-		}
-		if (c)
-			return c < 0 ? -1 : 1;
-		a += al;
-		an -= al;
-		b += bl;
-		bn -= bl;
-		if (an) {
-			a++;
-			an--;
-		}
-		if (bn) {
-			b++;
-			bn--;
-		}
-	}
-	return an ? 1 : bn ? -1 : 0;
-}
-
-static int semver_cmp(const struct semver *a, const struct semver *b)
-{
-	for (int i = 0; i < 3; i++)
-		if (a->v[i] != b->v[i])
-			return a->v[i] < b->v[i] ? -1 : 1;
-	if (!a->pre || !b->pre)
-		return a->pre ? -1 : b->pre ? 1 : 0;
-	return pre_cmp(a->pre, a->prelen, b->pre, b->prelen);
-}
-
-int ota_semver_cmp(const char *a, const char *b)
-{
-	struct semver x, y;
-	if (!semver_parse(a, &x) || !semver_parse(b, &y))
-		return strcmp(a, b) < 0 ? -1 : strcmp(a, b) > 0;
-	return semver_cmp(&x, &y);
+	return fwa_semver_valid(s, strlen(s));
 }
 
 int ota_semver_in_range(const char *version, const char *range)
 {
-	struct semver v;
-	bool valid = semver_parse(version, &v);
+	bool valid = semver_ok(version);
 	const char *p = range;
 	int n = 0, in = 1;
 
@@ -153,11 +65,10 @@ int ota_semver_in_range(const char *version, const char *range)
 				ver++;
 			}
 		}
-		struct semver b;
-		if (!semver_parse(ver, &b) || strcmp(op, "==") == 0)
+		if (!semver_ok(ver) || strcmp(op, "==") == 0)
 			return -1;
 		n++;
-		int c = valid ? semver_cmp(&v, &b) : 2;
+		int c = valid ? fwa_semver_cmp(version, ver) : 2;
 		bool ok;
 		if (!valid)
 			ok = false;
@@ -209,8 +120,7 @@ enum ota_err ota_rollout_spec_check(const struct ota_rollout_spec *s, char *msg,
 		return OTA_ERR_INVALID;
 	}
 	for (unsigned i = 0; i < s->nbaseline; i++) {
-		struct semver v;
-		if (!semver_parse(s->baseline[i], &v)) {
+		if (!semver_ok(s->baseline[i])) {
 			say(msg, msglen, "baseline version \"%s\" is not a semantic version",
 			    s->baseline[i]);
 			return OTA_ERR_INVALID;
@@ -260,145 +170,6 @@ enum ota_err ota_rollout_spec_check(const struct ota_rollout_spec *s, char *msg,
 	if (s->max_active_per_tag && !s->budget_tag_key[0]) {
 		say(msg, msglen, "a per-tag budget needs \"budget.tag_key\"");
 		return OTA_ERR_INVALID;
-	}
-	return OTA_OK;
-}
-
-static void put_str(char **buf, size_t *len, size_t *cap, bool *bad, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void put_str(char **buf, size_t *len, size_t *cap, bool *bad, const char *fmt, ...)
-{
-	va_list ap;
-	for (;;) {
-		va_start(ap, fmt);
-		int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			*bad = true;
-			return;
-		}
-		if ((size_t)n < *cap - *len) {
-			*len += (size_t)n;
-			return;
-		}
-		char *p = realloc(*buf, *cap * 2 + (size_t)n);
-		if (!p) {
-			*bad = true;
-			return;
-		}
-		*buf = p;
-		*cap = *cap * 2 + (size_t)n;
-	}
-}
-
-char *ota_rollout_spec_encode(const struct ota_rollout_spec *s)
-{
-	size_t len = 0, cap = 1024;
-	bool bad = false;
-	char *b = malloc(cap);
-	if (!b)
-		return NULL;
-	b[0] = '\0';
-	put_str(&b, &len, &cap, &bad, "name=%s\nrelease=%s\n", s->name, s->release_id);
-	for (unsigned i = 0; i < s->nhw; i++)
-		put_str(&b, &len, &cap, &bad, "hw=%s\n", s->hw[i]);
-	for (unsigned i = 0; i < s->nbaseline; i++)
-		put_str(&b, &len, &cap, &bad, "baseline=%s\n", s->baseline[i]);
-	if (s->baseline_range[0])
-		put_str(&b, &len, &cap, &bad, "range=%s\n", s->baseline_range);
-	for (unsigned i = 0; i < s->ntags_all; i++)
-		put_str(&b, &len, &cap, &bad, "tag_all=%s\n", s->tags_all[i]);
-	for (unsigned i = 0; i < s->ntags_any; i++)
-		put_str(&b, &len, &cap, &bad, "tag_any=%s\n", s->tags_any[i]);
-	for (unsigned i = 0; i < s->nstages; i++) {
-		const struct ota_rollout_stage *g = &s->stages[i];
-		put_str(&b, &len, &cap, &bad, "stage=%u,%u,%u,%u,%u,%u\n", g->percent_bp,
-		        g->success_pct, g->auto_advance ? 1u : 0u, g->failure_pct, g->min_finished,
-		        g->soak_s);
-	}
-	put_str(&b, &len, &cap, &bad, "retry=%u,%u\n", s->retry_attempts, s->retry_backoff_s);
-	if (s->window_days)
-		put_str(&b, &len, &cap, &bad, "window=%u,%u,%u,%s\n", s->window_days,
-		        s->window_start, s->window_duration, s->window_tz);
-	put_str(&b, &len, &cap, &bad, "budget=%u,%u,%s\n", s->max_active, s->max_active_per_tag,
-	        s->budget_tag_key);
-	if (bad) {
-		free(b);
-		return NULL;
-	}
-	return b;
-}
-
-static bool copy(char *dst, size_t cap, const char *src)
-{
-	if (strlen(src) >= cap)
-		return false;
-	memcpy(dst, src, strlen(src) + 1);
-	return true;
-}
-
-enum ota_err ota_rollout_spec_decode(const char *text, struct ota_rollout_spec *s)
-{
-	memset(s, 0, sizeof(*s));
-	while (*text) {
-		char line[512];
-		size_t n = strcspn(text, "\n");
-		if (n >= sizeof(line))
-			return OTA_ERR_INVALID;
-		memcpy(line, text, n);
-		line[n] = '\0';
-		text += n + (text[n] == '\n');
-		char *v = strchr(line, '=');
-		if (!v)
-			return OTA_ERR_INVALID;
-		*v++ = '\0';
-		bool ok = true;
-		if (strcmp(line, "name") == 0)
-			ok = copy(s->name, sizeof(s->name), v);
-		else if (strcmp(line, "release") == 0)
-			ok = copy(s->release_id, sizeof(s->release_id), v);
-		else if (strcmp(line, "hw") == 0)
-			ok = s->nhw < OTA_RO_MAX_LIST && copy(s->hw[s->nhw++], sizeof(s->hw[0]), v);
-		else if (strcmp(line, "baseline") == 0)
-			ok = s->nbaseline < OTA_RO_MAX_LIST &&
-			     copy(s->baseline[s->nbaseline++], sizeof(s->baseline[0]), v);
-		else if (strcmp(line, "range") == 0)
-			ok = copy(s->baseline_range, sizeof(s->baseline_range), v);
-		else if (strcmp(line, "tag_all") == 0)
-			ok = s->ntags_all < OTA_RO_MAX_LIST &&
-			     copy(s->tags_all[s->ntags_all++], sizeof(s->tags_all[0]), v);
-		else if (strcmp(line, "tag_any") == 0)
-			ok = s->ntags_any < OTA_RO_MAX_LIST &&
-			     copy(s->tags_any[s->ntags_any++], sizeof(s->tags_any[0]), v);
-		else if (strcmp(line, "stage") == 0) {
-			unsigned a, b, c, d, e, f;
-			ok = s->nstages < OTA_RO_MAX_STAGES &&
-			     sscanf(v, "%u,%u,%u,%u,%u,%u", &a, &b, &c, &d, &e, &f) == 6;
-			if (ok)
-				s->stages[s->nstages++] = (struct ota_rollout_stage){
-				    .percent_bp = a,
-				    .success_pct = b,
-				    .auto_advance = c != 0,
-				    .failure_pct = d,
-				    .min_finished = e,
-				    .soak_s = f,
-				};
-		} else if (strcmp(line, "retry") == 0)
-			ok = sscanf(v, "%u,%u", &s->retry_attempts, &s->retry_backoff_s) == 2;
-		else if (strcmp(line, "window") == 0) {
-			int pos = 0;
-			ok = sscanf(v, "%u,%u,%u,%n", &s->window_days, &s->window_start,
-			            &s->window_duration, &pos) == 3 &&
-			     pos > 0 && copy(s->window_tz, sizeof(s->window_tz), v + pos);
-		} else if (strcmp(line, "budget") == 0) {
-			int pos = 0;
-			ok = sscanf(v, "%u,%u,%n", &s->max_active, &s->max_active_per_tag, &pos) ==
-			         2 &&
-			     pos > 0 && copy(s->budget_tag_key, sizeof(s->budget_tag_key), v + pos);
-		} else
-			ok = false;
-		if (!ok)
-			return OTA_ERR_INVALID;
 	}
 	return OTA_OK;
 }
@@ -455,7 +226,7 @@ bool ota_rollout_matches(const struct ota_rollout_spec *s, const struct ota_roll
 	if (s->nbaseline) {
 		ok = false;
 		for (unsigned i = 0; i < s->nbaseline && !ok; i++)
-			ok = ota_semver_cmp(s->baseline[i], d->version) == 0;
+			ok = semver_ok(d->version) && fwa_semver_cmp(s->baseline[i], d->version) == 0;
 		if (!ok) {
 			say(why, whylen, "version %s is not in the baseline", d->version);
 			return false;
@@ -500,8 +271,7 @@ enum ota_err ota_tz_offset(const char *tz, int64_t t, int32_t *offset)
 	const char *dir = getenv("TZDIR");
 	char path[512];
 	unsigned char *buf = NULL;
-	FILE *f = NULL;
-	long size;
+	size_t size = 0;
 
 	if (!zone_name_valid(tz))
 		return OTA_ERR_INVALID;
@@ -510,16 +280,8 @@ enum ota_err ota_tz_offset(const char *tz, int64_t t, int32_t *offset)
 		return OTA_OK;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir && dir[0] ? dir : "/usr/share/zoneinfo", tz);
-	f = fopen(path, "rb");
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 44 || size > 1 << 20 ||
-	    fseek(f, 0, SEEK_SET) != 0)
-		goto out;
-	buf = malloc((size_t)size);
-	if (!buf) {
-		rc = OTA_ERR_NOMEM;
-		goto out;
-	}
-	if (fread(buf, 1, (size_t)size, f) != (size_t)size || memcmp(buf, "TZif", 4) != 0)
+	buf = (unsigned char *)ota_file_read(path, 1 << 20, &size);
+	if (!buf || size < 44 || memcmp(buf, "TZif", 4) != 0)
 		goto out;
 	/* Version 1 block; for version 2+ skip it and read the 64-bit block. */
 	const unsigned char *h = buf;
@@ -567,8 +329,6 @@ enum ota_err ota_tz_offset(const char *tz, int64_t t, int32_t *offset)
 	*offset = (int32_t)be32(types + (size_t)type * 6);
 	rc = OTA_OK;
 out:
-	if (f)
-		fclose(f);
 	free(buf);
 	return rc;
 }
@@ -609,6 +369,50 @@ int64_t ota_rollout_backoff(const struct ota_rollout_spec *s, unsigned attempt)
 	for (unsigned i = 1; i < attempt && wait < 7 * 86400; i++)
 		wait *= 2;
 	return wait > 7 * 86400 ? 7 * 86400 : wait;
+}
+
+bool ota_rollout_retry_due(const struct ota_rollout_spec *s, const struct ota_rollout_member *m,
+                           int64_t now)
+{
+	return (m->state == OTA_MS_FAILED || m->state == OTA_MS_ROLLED_BACK) &&
+	       m->attempts < s->retry_attempts && m->next_attempt_at <= now;
+}
+
+/* The member state an event (or the deployment's end) means, or -1 for none. */
+static int event_state(const char *status, const char *end_status)
+{
+	if (end_status) {
+		if (strcmp(end_status, "succeeded") == 0)
+			return OTA_MS_SUCCEEDED;
+		if (strcmp(end_status, "cancelled") == 0)
+			return OTA_MS_SKIPPED; /* it can no longer take it (variant, floor) */
+		if (strcmp(end_status, "rolled_back") == 0)
+			return OTA_MS_ROLLED_BACK;
+		return OTA_MS_FAILED;
+	}
+	if (strcmp(status, "downloading") == 0)
+		return OTA_MS_DOWNLOADING;
+	if (strcmp(status, "downloaded") == 0 || strcmp(status, "installing") == 0 ||
+	    strcmp(status, "rebooting") == 0)
+		return OTA_MS_INSTALLING;
+	if (strcmp(status, "trial") == 0 || strcmp(status, "confirmed") == 0)
+		return OTA_MS_TRIAL;
+	return -1;
+}
+
+bool ota_rollout_member_next(const struct ota_rollout_spec *s, const struct ota_rollout_member *m,
+                             const char *status, const char *end_status, int64_t now,
+                             enum ota_member_state *to, int64_t *next_attempt_at)
+{
+	int next = event_state(status, end_status);
+
+	*next_attempt_at = 0;
+	if (next < 0 || m->state >= OTA_MS_SUCCEEDED || (enum ota_member_state)next <= m->state)
+		return false;
+	*to = (enum ota_member_state)next;
+	if (*to == OTA_MS_FAILED || *to == OTA_MS_ROLLED_BACK)
+		*next_attempt_at = now + ota_rollout_backoff(s, m->attempts);
+	return true;
 }
 
 /* ---- the verdict ---- */

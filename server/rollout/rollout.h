@@ -4,9 +4,10 @@
  * Two halves. The pure half decides without I/O and takes the time as an argument, so tests
  * drive it with an injected clock: the definition (struct ota_rollout_spec) and its text
  * encoding, validation, membership by a keyed hash, the target filter, maintenance windows
- * read from the system time-zone database, retry backoff, and the stage verdict. The engine
- * half (ota_rollout_checkin, ota_rollout_evaluate, the operator actions) applies those
- * decisions through the store, where every change and its counters commit in one transaction.
+ * read from the system time-zone database, retry backoff, what a report means for a member,
+ * and the stage verdict. The engine half (engine.c: the operator actions, the verdicts, joins,
+ * reports) takes those decisions inside the store transaction that applies them, with their
+ * audit entries; the deployment service (server/deploy) calls it on the device path.
  *
  * Errors: OTA_ERR_INVALID (a definition or argument breaks a rule; msg says which),
  * OTA_ERR_NOT_FOUND (no such rollout or release), OTA_ERR_CONFLICT (the rollout's state
@@ -73,9 +74,16 @@ struct ota_rollout_spec {
  * Returns OTA_OK or OTA_ERR_INVALID. */
 OTA_WUR enum ota_err ota_rollout_spec_check(const struct ota_rollout_spec *s, char *msg,
                                             size_t msglen);
-/* The spec as text (the store keeps it) and back. encode returns a malloc'd string or NULL;
- * decode returns OTA_ERR_INVALID on any unknown or malformed line. */
-char *ota_rollout_spec_encode(const struct ota_rollout_spec *s);
+/*
+ * The one codec of a definition (spec.c): the JSON of docs/rollouts.md. parse reads len bytes
+ * of JSON text strictly (unknown keys, wrong types and out-of-range values refused:
+ * OTA_ERR_INVALID, msg names the field; the rules across fields are ota_rollout_spec_check's);
+ * json writes the canonical text (keys sorted, compact; malloc'd, NULL without memory), which
+ * the store keeps and the API shows. decode is parse of NUL-terminated text, without a message.
+ */
+OTA_WUR enum ota_err ota_rollout_spec_parse(const char *text, size_t len,
+                                            struct ota_rollout_spec *s, char *msg, size_t msglen);
+char *ota_rollout_spec_json(const struct ota_rollout_spec *s);
 OTA_WUR enum ota_err ota_rollout_spec_decode(const char *text, struct ota_rollout_spec *s);
 
 /* A device's bucket in 0..9999: HMAC-SHA-256 under key of rollout id, NUL, device id. */
@@ -83,8 +91,6 @@ unsigned ota_rollout_bucket(const uint8_t key[32], const char *rollout_id, const
 /* The first stage whose percentage covers bucket, or -1 when none does. */
 int ota_rollout_stage_of(const struct ota_rollout_spec *s, unsigned bucket);
 
-/* Semantic versions (2.0.0): -1, 0, 1; pre-release ranks below its release. */
-int ota_semver_cmp(const char *a, const char *b);
 /* range is space-separated comparators (">=1.2.0 <2.0.0", "=1.0.0", "1.0.0"), all must hold.
  * Returns 1 in range, 0 not, -1 when the range is malformed. */
 int ota_semver_in_range(const char *version, const char *range);
@@ -132,14 +138,27 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
                                    unsigned ack_finished, int64_t stage_started, int64_t now,
                                    char *why, size_t whylen);
 
+/* Whether member m (failed or rolled back) may try again at now: attempts left, backoff over. */
+bool ota_rollout_retry_due(const struct ota_rollout_spec *s, const struct ota_rollout_member *m,
+                           int64_t now);
+/*
+ * What a report means for member m: its deployment reported event `status` (downloading ...
+ * rolled_back) and, when the report ends it, `end_status` (succeeded, failed, rolled_back or
+ * cancelled; NULL while it runs). Returns false when the member does not move (states only
+ * move forward: a late or reordered report changes nothing); else *to is the new state and
+ * *next_attempt_at when a failed member may try again (0: never), after the backoff.
+ */
+bool ota_rollout_member_next(const struct ota_rollout_spec *s, const struct ota_rollout_member *m,
+                             const char *status, const char *end_status, int64_t now,
+                             enum ota_member_state *to, int64_t *next_attempt_at);
+
 /* ---- the engine ---- */
 
-/* A fresh deployment id: "d-" and 32 random hex digits. OTA_ERR_IO without randomness. */
-OTA_WUR enum ota_err ota_rollout_random_deployment_id(char id[OTA_DEPLOYMENT_ID_MAX]);
-
 /*
- * Every write below is one store transaction with its audit entries (audit/audit.h): actor and
- * role name who asked (the principal and its role name); NULL actor means otad itself.
+ * Every write below runs in one store transaction with its audit entries (audit/audit.h):
+ * actor and role name who asked (the principal and its role name); NULL actor means otad
+ * itself. Functions documented "inside the caller's transaction" join the transaction the
+ * calling thread holds (ota_store_tx_begin() or a group) and never commit.
  */
 
 /* Create a draft rollout; id receives "r-" and 32 hex digits. */
@@ -160,36 +179,78 @@ OTA_WUR enum ota_err ota_rollout_act(struct ota_store *st, const char *id,
                                      const char *actor, const char *role, int64_t now, char *msg,
                                      size_t msglen);
 
+/* A move of a rollout's state. */
+struct ota_rollout_move {
+	const char *id;
+	unsigned from_mask; /* states allowed before the move: bits 1 << state */
+	enum ota_rollout_state to;
+	int new_stage; /* >= 0: start that stage */
+	bool ack;      /* resume: the current stage's failures so far are accepted */
+	const char *reason;
+	const char *actor, *role; /* NULL actor: otad's own verdict */
+	const char *action;       /* the audit action, NULL: the one the move implies */
+	const char *release_id;   /* for the audit entry, may be NULL */
+};
 /*
- * Called at every check-in of an admitted device that has no active deployment: offers the
- * device the release of the first running rollout that wants it now (creating the deployment
- * and its member row in one transaction, within the concurrency budgets), records it as
- * skipped where the rollout can never take it, and evaluates the running rollouts.
- * *offered says whether a deployment was created. Cost: per running rollout, a few indexed
- * lookups, whatever the fleet's size.
+ * Inside the caller's transaction: check the rollout's state against mv->from_mask
+ * (OTA_ERR_CONFLICT otherwise, *was set), move it, and audit it. Moving to aborted cancels the
+ * deployments of members still pending.
  */
-OTA_WUR enum ota_err ota_rollout_checkin(struct ota_store *st, const struct ota_rollout_device *d,
-                                         int64_t now, bool *offered);
+OTA_WUR enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollout_move *mv,
+                                            int64_t now, enum ota_rollout_state *was);
+
 /* Evaluate a running rollout's current stage and apply the verdict (halt, advance, wait,
  * complete). Nothing happens for rollouts in other states. */
 OTA_WUR enum ota_err ota_rollout_evaluate(struct ota_store *st, const char *id, int64_t now);
 
-/* One device the roll back could not target, and why. */
-struct ota_rollback_refusal {
-	char device_id[OTA_ID_MAX + 1];
-	char reason[128];
+/*
+ * Inside the caller's transaction: deployment_id reported `status` (and ended with
+ * end_status, or NULL): move its rollout member, if it has one, as ota_rollout_member_next()
+ * decides. rollout_id gets the member's rollout, "" for a deployment of no rollout.
+ */
+OTA_WUR enum ota_err ota_rollout_on_event(struct ota_store *st, const char *deployment_id,
+                                          const char *status, const char *end_status,
+                                          const char *end_reason, int64_t now,
+                                          char rollout_id[OTA_RO_ID_MAX]);
+
+/*
+ * The running rollouts that want device d now: for each, its current stage is judged first,
+ * then fn is called when the stage covers the device, the target filter matches and the
+ * device is not a member already (or is one due for a retry). A non-zero return of fn stops
+ * the walk. Cost: a few indexed lookups per running rollout, whatever the fleet's size.
+ */
+OTA_WUR enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *d,
+                                         int64_t now,
+                                         int (*fn)(void *ctx, const struct ota_rollout_row *row,
+                                                   const struct ota_rollout_spec *s),
+                                         void *ctx);
+
+/* A device joining a rollout that wants it (from ota_rollout_wanting()). */
+struct ota_rollout_join {
+	const char *rollout_id;
+	const struct ota_rollout_spec *s;
+	unsigned stage; /* the stage the walk saw running */
+	const struct ota_rollout_device *d;
+	const char *skip_reason; /* not NULL: the device can never take the release: skipped */
+	int64_t now;
+};
+enum ota_join_result {
+	OTA_JOIN_OFFERED,     /* deployment and member created (or a retry started) */
+	OTA_JOIN_SKIPPED,     /* recorded as skipped */
+	OTA_JOIN_MEMBER,      /* already a member that needs nothing now */
+	OTA_JOIN_RETRY_LATER, /* failed, its next attempt is not due */
+	OTA_JOIN_WINDOW,      /* the maintenance window is closed */
+	OTA_JOIN_BUDGET,      /* a concurrency budget is full */
+	OTA_JOIN_BUSY,        /* the device has an active deployment (never preempted) */
+	OTA_JOIN_STALE,       /* the rollout is no longer running that stage */
 };
 /*
- * Roll the rollout's failed devices (all = false: failed and rolled_back) or all updated
- * devices (all = true: also succeeded) back to release release_id, then abort the rollout.
- * Devices whose floor is above the release's security_version, or that are mid-update, are
- * not targeted and listed in *refused (malloc'd array of *nrefused; the caller frees it);
- * *ndeployed counts deployments created.
+ * Decide and apply a join in one transaction (so budgets hold under concurrent check-ins):
+ * retry or not, the maintenance window, the budgets; an offer creates the deployment
+ * (deployment_id gets its id) and the member row, a skip records the member as skipped.
  */
-OTA_WUR enum ota_err ota_rollout_rollback(struct ota_store *st, const char *id,
-                                          const char *release_id, bool all, const char *actor,
-                                          const char *role, int64_t now, unsigned *ndeployed,
-                                          struct ota_rollback_refusal **refused, unsigned *nrefused,
-                                          char *msg, size_t msglen);
+OTA_WUR enum ota_err ota_rollout_join(struct ota_store *st, const struct ota_rollout_join *j,
+                                      char deployment_id[OTA_DEPLOYMENT_ID_MAX],
+                                      enum ota_join_result *res);
 
 #endif

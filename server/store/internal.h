@@ -1,9 +1,8 @@
 /*
  * store/internal.h - what store.c lends the store's other files (mgmt_store.c,
- * rollout_store.c) and the audit log, which writes inside the store's transactions: the
- * connection, the handle's lock, transactions that join a caller's, and one cache of prepared
- * statements keyed by the address of their (static) SQL text. Nothing outside server/store/
- * and server/audit/ includes it.
+ * rollout_store.c, audit_store.c): the connection, the handle's lock, transactions that join a
+ * caller's, and one cache of prepared statements keyed by the address of their (static) SQL
+ * text. Nothing outside server/store/ includes it.
  *
  * Rules: hold ota_store__lock() around every use of the connection and of a statement from
  * ota_store__stmt(); the statement comes reset and unbound; hand it back with
@@ -36,14 +35,5 @@ void ota_store__done(sqlite3_stmt *q);
 enum ota_err ota_store__begin(struct ota_store *st);
 enum ota_err ota_store__commit(struct ota_store *st);
 void ota_store__rollback(struct ota_store *st);
-
-/*
- * Called by ota_store_event_add() inside its transaction for each new event: moves the
- * deployment's rollout member (if any) to the state the event means and keeps the rollout's
- * counters in step. OTA_OK when the deployment belongs to no rollout.
- */
-enum ota_err ota_store__rollout_note_event(struct ota_store *st, const char *deployment_id,
-					   const char *status, const char *end_status,
-					   const char *end_reason, int64_t now);
 
 #endif

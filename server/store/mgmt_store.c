@@ -79,20 +79,6 @@ static enum ota_err exec1(struct ota_store *st, const char *sql, const char *a, 
 	return OTA_OK;
 }
 
-static bool table_exists(struct ota_store *st, const char *name)
-{
-	static const char sql[] = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1";
-	sqlite3_stmt *q = ota_store__stmt(st, sql);
-	bool yes;
-
-	if (!q)
-		return false;
-	bind(q, 1, name);
-	yes = sqlite3_step(q) == SQLITE_ROW;
-	sqlite3_reset(q);
-	return yes;
-}
-
 /* ---- principals ---- */
 
 static const char SQL_P_ADD[] = "INSERT INTO principals (name, role, created_by, created_at) "
@@ -361,16 +347,6 @@ static const char SQL_D_LIST[] =
                 "AND (?9 IS NULL OR EXISTS (SELECT 1 FROM rollout_members m "
                 "WHERE m.rollout_id = ?9 AND m.device_id = d.id)) "
                 "ORDER BY d.id LIMIT ?10";
-/* The same without the rollout filter, for databases without rollouts. */
-static const char SQL_D_LIST_NR[] =
-    DEVICE_COLS "WHERE d.id > coalesce(?1, '') AND (?2 IS NULL OR d.hw_variant = ?2) "
-                "AND (?3 IS NULL OR d.version = ?3) "
-                "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM device_tags t "
-                "WHERE t.device_id = d.id AND t.tag = ?4)) "
-                "AND (?5 IS NULL OR d.admission = ?5) AND (?6 IS NULL OR d.status = ?6) "
-                "AND (?7 = 0 OR coalesce(d.last_seen, 0) < ?7) "
-                "AND (?8 = 0 OR coalesce(d.last_seen, 0) >= ?8) AND ?9 IS NULL "
-                "ORDER BY d.id LIMIT ?10";
 static const char SQL_D_REGISTER[] =
     "INSERT INTO devices (id, fingerprint, admission, admitted_at) VALUES (?1, ?2, "
     "?4, ?3)";
@@ -378,9 +354,6 @@ static const char SQL_D_PIN[] =
     "UPDATE devices SET fingerprint = ?2 WHERE id = ?1 AND fingerprint = ''";
 static const char SQL_D_ADMISSION[] = "UPDATE devices SET admission = ?2 WHERE id = ?1";
 static const char SQL_D_STATUS[] = "UPDATE devices SET status = ?2 WHERE id = ?1";
-static const char SQL_D_CANCEL[] =
-    "UPDATE deployments SET status = 'cancelled', reason = 'device decommissioned', "
-    "updated_at = ?3, finished_at = ?3 WHERE device_id = ?1 AND status = 'active'";
 static const char SQL_D_FPR[] =
     "UPDATE devices SET fingerprint = ?2, status = 'admitted' WHERE id = ?1";
 static const char SQL_D_TAGS_CLEAR[] = "DELETE FROM device_tags WHERE device_id = ?1";
@@ -495,8 +468,7 @@ enum ota_err ota_store_device_set_admission(struct ota_store *st, const char *id
 	return write1(st, SQL_D_ADMISSION, id, admission, 0, true);
 }
 
-enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, const char *status,
-                                         int64_t now)
+enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, const char *status)
 {
 	enum ota_err rc;
 	bool own;
@@ -508,8 +480,6 @@ enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, c
 		rc = exec1(st, SQL_D_STATUS, id, status, 0, &n);
 		if (rc == OTA_OK && n == 0)
 			rc = OTA_ERR_NOT_FOUND;
-		if (rc == OTA_OK && strcmp(status, "decommissioned") == 0)
-			rc = exec1(st, SQL_D_CANCEL, id, NULL, now, NULL);
 		rc = tx_close(st, own, rc);
 	}
 	ota_store__unlock(st);
@@ -564,7 +534,7 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 		return OTA_ERR_INVALID;
 	ota_store__lock(st);
 	sqlite3_stmt *q =
-	    ota_store__stmt(st, table_exists(st, "rollout_members") ? SQL_D_LIST : SQL_D_LIST_NR);
+	    ota_store__stmt(st, SQL_D_LIST);
 	if (!q)
 		goto out;
 	bind(q, 1, f->after_id);
@@ -670,7 +640,7 @@ enum ota_err ota_store_release_delete(struct ota_store *st, const char *id, cons
 	rc = exists(st, SQL_R_EXISTS, id, &found);
 	if (rc == OTA_OK && !found)
 		rc = OTA_ERR_NOT_FOUND;
-	if (rc == OTA_OK && table_exists(st, "rollouts")) {
+	if (rc == OTA_OK) {
 		rc = exists(st, SQL_R_IN_ROLLOUTS, id, &found);
 		if (rc == OTA_OK && found) {
 			*why = "a rollout references it";

@@ -90,9 +90,10 @@ OTA_WUR enum ota_err ota_store_device_pin(struct ota_store *st, const char *id,
 /* admission: pending | approved | rejected. */
 OTA_WUR enum ota_err ota_store_device_set_admission(struct ota_store *st, const char *id,
                                                     const char *admission);
-/* status: admitted | decommissioned. Decommissioning cancels the active deployment. */
+/* status: admitted | decommissioned. The device's active deployment is the deployment
+ * service's to end (ota_deploy_cancel_active(), in the same transaction). */
 OTA_WUR enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id,
-                                                 const char *status, int64_t now);
+                                                 const char *status);
 /* Pin a new certificate fingerprint (re-provisioning): status admitted again. */
 OTA_WUR enum ota_err ota_store_device_set_fingerprint(struct ota_store *st, const char *id,
                                                       const char *fingerprint);

@@ -6,11 +6,9 @@
  */
 #include "store/rollout_store.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "common/log.h"
 #include "store/internal.h"
@@ -36,13 +34,6 @@ enum {
 	Q_COUNTS_ALL,
 	Q_ACTIVE_GET,
 	Q_REASONS,
-	Q_DEV_BUSY,
-	Q_DEP_INSERT,
-	Q_DEP_CANCEL,
-	Q_DEV_FLOOR,
-	Q_TAGS,
-	Q_TAGS_DEL,
-	Q_TAG_INSERT,
 	Q__COUNT
 };
 
@@ -71,14 +62,14 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_MEM_GET] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
                   "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
                   "WHERE rollout_id = ?1 AND device_id = ?2",
-    [Q_MEM_BY_DEP] = "SELECT rollout_id, device_id FROM rollout_members "
-                     "WHERE deployment_id = ?1",
+    [Q_MEM_BY_DEP] = "SELECT rollout_id, device_id FROM rollout_members WHERE deployment_id = ?1",
     [Q_MEM_INSERT] = "INSERT INTO rollout_members (rollout_id, device_id, stage, state, reason, "
                      "deployment_id, attempts, budget_scope, updated_at) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [Q_MEM_SET] = "UPDATE rollout_members SET state = ?3, reason = ?4, next_attempt_at = ?5, "
                   "updated_at = ?6 WHERE rollout_id = ?1 AND device_id = ?2",
-    [Q_MEM_RETRY] = "UPDATE rollout_members SET deployment_id = ?3, attempts = attempts + 1 "
+    [Q_MEM_RETRY] = "UPDATE rollout_members SET deployment_id = ?3, attempts = attempts + 1, "
+                    "state = 'pending', reason = '', next_attempt_at = 0, updated_at = ?4 "
                     "WHERE rollout_id = ?1 AND device_id = ?2",
     [Q_MEM_LIST] = "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
                    "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
@@ -94,22 +85,12 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_ACTIVE_GET] = "SELECT n FROM rollout_active WHERE rollout_id = ?1 AND scope = ?2",
     [Q_REASONS] = "SELECT reason, n FROM rollout_reasons WHERE rollout_id = ?1 "
                   "ORDER BY n DESC, reason LIMIT ?2",
-    [Q_DEV_BUSY] = "SELECT 1 FROM deployments WHERE device_id = ?1 AND status = 'active'",
-    [Q_DEP_INSERT] = "INSERT INTO deployments (id, device_id, release_id, created_at, "
-                     "updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-    [Q_DEP_CANCEL] = "UPDATE deployments SET status = 'cancelled', reason = ?2, "
-                     "updated_at = ?3, finished_at = ?3 WHERE id = ?1 AND status = 'active'",
-    [Q_DEV_FLOOR] = "SELECT coalesce(security_floor, 0) FROM devices WHERE id = ?1",
-    [Q_TAGS] = "SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag",
-    [Q_TAGS_DEL] = "DELETE FROM device_tags WHERE device_id = ?1",
-    [Q_TAG_INSERT] = "INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?1, ?2)",
 };
 
 /* The statements of the check-in and report paths (see ota_store_rollout_hot_sql()). */
-static const unsigned hot[] = {Q_RO_GET,     Q_RO_LIST_STATE, Q_RO_SET,     Q_COUNT_ADD,
-                               Q_ACTIVE_ADD, Q_REASON_ADD,    Q_MEM_GET,    Q_MEM_BY_DEP,
-                               Q_MEM_INSERT, Q_MEM_SET,       Q_MEM_RETRY,  Q_COUNTS_STAGE,
-                               Q_ACTIVE_GET, Q_DEV_BUSY,      Q_DEP_INSERT, Q_TAGS};
+static const unsigned hot[] = {
+    Q_RO_GET,     Q_RO_LIST_STATE, Q_RO_SET,  Q_COUNT_ADD, Q_ACTIVE_ADD,   Q_REASON_ADD, Q_MEM_GET,
+    Q_MEM_BY_DEP, Q_MEM_INSERT,    Q_MEM_SET, Q_MEM_RETRY, Q_COUNTS_STAGE, Q_ACTIVE_GET};
 
 const char *ota_store_rollout_hot_sql(unsigned i)
 {
@@ -155,11 +136,6 @@ static bool is_active(enum ota_member_state s)
 	return s <= OTA_MS_TRIAL;
 }
 
-static bool is_final(enum ota_member_state s)
-{
-	return s >= OTA_MS_SUCCEEDED;
-}
-
 static sqlite3_stmt *Q(struct ota_store *st, unsigned q)
 {
 	return ota_store__stmt(st, q_sql[q]);
@@ -193,47 +169,6 @@ static enum ota_err exec(struct ota_store *st, sqlite3_stmt *q, const char *what
 	int s = sqlite3_step(q);
 	ota_store__done(q);
 	return s == SQLITE_DONE ? OTA_OK : fail(st, what);
-}
-
-static enum ota_err (*auditor)(struct ota_store *st, const struct ota_rollout_audit *a,
-                               int64_t now);
-static pthread_once_t auditor_once = PTHREAD_ONCE_INIT;
-static enum ota_err (*auditor_wanted)(struct ota_store *, const struct ota_rollout_audit *,
-                                      int64_t);
-
-static void auditor_set(void)
-{
-	auditor = auditor_wanted;
-}
-
-void ota_store_rollout_set_auditor(enum ota_err (*fn)(struct ota_store *st,
-                                                      const struct ota_rollout_audit *a,
-                                                      int64_t now))
-{
-	auditor_wanted = fn;
-	pthread_once(&auditor_once, auditor_set);
-}
-
-/* The one place rollout and deployment transitions are recorded, inside their transaction. */
-static enum ota_err audit_note(struct ota_store *st, const char *actor, const char *role,
-                               const char *action, const char *rollout_id, const char *device_id,
-                               const char *object, const char *detail, int64_t now)
-{
-	struct ota_rollout_audit a = {
-	    .actor = actor,
-	    .role = role,
-	    .action = action,
-	    .rollout_id = rollout_id,
-	    .device_id = device_id,
-	    .object = object,
-	    .detail = detail,
-	};
-	if (auditor)
-		return auditor(st, &a, now);
-	log_info("rollout %s: %s by %s%s%s %s", rollout_id ? rollout_id : "-", action,
-	         actor ? actor : "otad", device_id ? " device " : "", device_id ? device_id : "",
-	         detail ? detail : "");
-	return OTA_OK;
 }
 
 static enum ota_err count_add(struct ota_store *st, const char *ro, unsigned stage,
@@ -386,7 +321,7 @@ static enum ota_err rollout_get(struct ota_store *st, const char *id, struct ota
 }
 
 enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rollout_row *row,
-                                      const char *spec, const char *actor, const char *role)
+                                      const char *spec)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	char hex[65];
@@ -409,8 +344,7 @@ enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rol
 	int x = sqlite3_extended_errcode(ota_store__db(st));
 	ota_store__done(q);
 	if (s == SQLITE_DONE)
-		rc = audit_note(st, actor, role, "rollout.create", row->id, NULL, row->release_id,
-		                row->name, row->created_at);
+		rc = OTA_OK;
 	else if (x == SQLITE_CONSTRAINT_FOREIGNKEY)
 		rc = OTA_ERR_NOT_FOUND;
 	else if (x == SQLITE_CONSTRAINT_PRIMARYKEY)
@@ -515,72 +449,6 @@ static enum ota_err stage_counts(struct ota_store *st, const char *id, unsigned 
 	return s == SQLITE_DONE ? OTA_OK : fail(st, "rollout counters");
 }
 
-/* Pending members of an ending rollout: their deployments are cancelled, they are skipped. */
-static enum ota_err cancel_pending(struct ota_store *st, const char *id, const char *why,
-                                   int64_t now)
-{
-	enum ota_err rc = OTA_OK;
-	struct ota_rollout_member *ms = NULL;
-	char(*scopes)[65] = NULL;
-	size_t n = 0, cap = 0;
-	int s;
-	sqlite3_stmt *q = Q(st, Q_MEM_LIST_STATE);
-
-	if (!q)
-		return OTA_ERR_DB;
-	bind_text(q, 1, id);
-	bind_text(q, 2, "");
-	sqlite3_bind_int64(q, 3, INT64_MAX);
-	bind_text(q, 4, "pending");
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			void *a = realloc(ms, nc * sizeof(*ms));
-			if (a)
-				ms = a;
-			void *b = realloc(scopes, nc * sizeof(*scopes));
-			if (b)
-				scopes = b;
-			if (!a || !b) {
-				rc = OTA_ERR_NOMEM;
-				break;
-			}
-			cap = nc;
-		}
-		memset(&ms[n], 0, sizeof(ms[n]));
-		col_text(q, 0, ms[n].device_id, sizeof(ms[n].device_id));
-		ms[n].stage = (unsigned)sqlite3_column_int64(q, 1);
-		col_text(q, 4, ms[n].deployment_id, sizeof(ms[n].deployment_id));
-		col_text(q, 8, scopes[n], sizeof(scopes[0]));
-		n++;
-	}
-	ota_store__done(q);
-	if (rc == OTA_OK && s != SQLITE_DONE && s != SQLITE_ROW)
-		rc = fail(st, "pending members");
-	for (size_t i = 0; rc == OTA_OK && i < n; i++) {
-		q = Q(st, Q_DEP_CANCEL);
-		if (!q) {
-			rc = OTA_ERR_DB;
-			break;
-		}
-		bind_text(q, 1, ms[i].deployment_id);
-		bind_text(q, 2, why);
-		sqlite3_bind_int64(q, 3, now);
-		rc = exec(st, q, "deployment cancel");
-		if (rc == OTA_OK)
-			rc = member_set(st, id, ms[i].device_id, OTA_MS_SKIPPED, why, 0, now);
-		if (rc == OTA_OK)
-			rc = counters_move(st, id, ms[i].stage, OTA_MS_PENDING, OTA_MS_SKIPPED,
-			                   scopes[i], NULL);
-		if (rc == OTA_OK)
-			rc = audit_note(st, NULL, "system", "deployment.cancel", id,
-			                ms[i].device_id, ms[i].deployment_id, why, now);
-	}
-	free(ms);
-	free(scopes);
-	return rc;
-}
-
 static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rollout_state to,
                               const char *reason, int new_stage, int64_t now)
 {
@@ -595,99 +463,6 @@ static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rol
 	return exec(st, q, "rollout state");
 }
 
-enum ota_err ota_store_rollout_transition(struct ota_store *st, const char *id, unsigned from_mask,
-                                          enum ota_rollout_state to, const char *reason,
-                                          int new_stage, bool ack, const char *actor,
-                                          const char *role, int64_t now,
-                                          enum ota_rollout_state *was)
-{
-	enum ota_err rc;
-	struct ota_rollout_row row;
-
-	ota_store__lock(st);
-	rc = ota_store__begin(st);
-	if (rc != OTA_OK)
-		goto out;
-	rc = rollout_get(st, id, &row, NULL);
-	if (rc != OTA_OK)
-		goto out;
-	if (was)
-		*was = row.state;
-	if (!(from_mask & (1u << row.state))) {
-		rc = OTA_ERR_CONFLICT;
-		goto out;
-	}
-	rc = set_state(st, id, to, reason, new_stage, now);
-	if (rc == OTA_OK && ack) {
-		struct ota_stage_counts c;
-		rc = stage_counts(st, id, row.stage, &c);
-		if (rc == OTA_OK) {
-			unsigned f = c.n[OTA_MS_FAILED] + c.n[OTA_MS_ROLLED_BACK];
-			sqlite3_stmt *q = Q(st, Q_RO_ACK);
-			if (!q) {
-				rc = OTA_ERR_DB;
-				goto out;
-			}
-			bind_text(q, 1, id);
-			sqlite3_bind_int64(q, 2, f);
-			sqlite3_bind_int64(q, 3, f + c.n[OTA_MS_SUCCEEDED]);
-			rc = exec(st, q, "rollout acknowledgement");
-		}
-	}
-	if (rc == OTA_OK && to == OTA_RS_ABORTED)
-		rc = cancel_pending(st, id, "rollout aborted", now);
-	if (rc == OTA_OK) {
-		char detail[OTA_REASON_MAX + 64];
-		snprintf(detail, sizeof(detail), "%s -> %s (stage %d) %s", rs_names[row.state],
-		         rs_names[to], new_stage >= 0 ? new_stage : (int)row.stage,
-		         reason ? reason : "");
-		char action[48];
-		snprintf(action, sizeof(action), "rollout.%s",
-		         to == OTA_RS_RUNNING && new_stage > 0    ? "stage.advance"
-		         : to == OTA_RS_RUNNING && new_stage == 0 ? "start"
-		         : to == OTA_RS_RUNNING                   ? "resume"
-		         : to == OTA_RS_PAUSED                    ? (actor ? "pause" : "halt")
-		         : to == OTA_RS_WAITING_APPROVAL          ? "stage.wait_approval"
-		         : to == OTA_RS_COMPLETED                 ? "complete"
-		                                                  : "abort");
-		rc = audit_note(st, actor, actor ? role : "system", action, id, NULL, NULL, detail,
-		                now);
-	}
-	if (rc == OTA_OK)
-		rc = ota_store__commit(st);
-out:
-	if (rc != OTA_OK)
-		ota_store__rollback(st);
-	ota_store__unlock(st);
-	return rc;
-}
-
-static enum ota_err random_deployment_id(char id[OTA_DEPLOYMENT_ID_MAX])
-{
-	uint8_t rnd[16];
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return OTA_ERR_IO;
-	memcpy(id, "d-", 2);
-	for (unsigned i = 0; i < sizeof(rnd); i++)
-		snprintf(id + 2 + 2 * i, 3, "%02x", rnd[i]);
-	return OTA_OK;
-}
-
-/* *busy = the device has an active deployment. */
-static enum ota_err device_busy(struct ota_store *st, const char *dev, bool *busy)
-{
-	sqlite3_stmt *q = Q(st, Q_DEV_BUSY);
-	if (!q)
-		return OTA_ERR_DB;
-	bind_text(q, 1, dev);
-	int s = sqlite3_step(q);
-	ota_store__done(q);
-	if (s != SQLITE_ROW && s != SQLITE_DONE)
-		return fail(st, "active deployment lookup");
-	*busy = s == SQLITE_ROW;
-	return OTA_OK;
-}
-
 static enum ota_err active_get(struct ota_store *st, const char *id, const char *scope, unsigned *n)
 {
 	sqlite3_stmt *q = Q(st, Q_ACTIVE_GET);
@@ -699,249 +474,6 @@ static enum ota_err active_get(struct ota_store *st, const char *id, const char 
 	*n = s == SQLITE_ROW ? (unsigned)sqlite3_column_int64(q, 0) : 0;
 	ota_store__done(q);
 	return s == SQLITE_ROW || s == SQLITE_DONE ? OTA_OK : fail(st, "budget lookup");
-}
-
-static enum ota_err deployment_insert(struct ota_store *st, const char *id, const char *dev,
-                                      const char *release, int64_t now)
-{
-	sqlite3_stmt *q = Q(st, Q_DEP_INSERT);
-	if (!q)
-		return OTA_ERR_DB;
-	bind_text(q, 1, id);
-	bind_text(q, 2, dev);
-	bind_text(q, 3, release);
-	sqlite3_bind_int64(q, 4, now);
-	int s = sqlite3_step(q);
-	int x = sqlite3_extended_errcode(ota_store__db(st));
-	ota_store__done(q);
-	if (s == SQLITE_DONE)
-		return OTA_OK;
-	if (x == SQLITE_CONSTRAINT_UNIQUE || x == SQLITE_CONSTRAINT_PRIMARYKEY)
-		return OTA_ERR_CONFLICT;
-	return fail(st, "deployment insert");
-}
-
-enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollout_join *j,
-                                    enum ota_join_result *res)
-{
-	enum ota_err rc;
-	struct ota_rollout_row row;
-	struct ota_rollout_member m;
-	char scope[65] = "";
-	bool member = false, busy = false;
-
-	ota_store__lock(st);
-	rc = ota_store__begin(st);
-	if (rc != OTA_OK)
-		goto out;
-	rc = rollout_get(st, j->rollout_id, &row, NULL);
-	if (rc != OTA_OK)
-		goto out;
-	if (row.state != OTA_RS_RUNNING || row.stage != j->stage) {
-		*res = OTA_JOIN_STALE;
-		goto done;
-	}
-	rc = member_get(st, j->rollout_id, j->device_id, &m, scope, sizeof(scope));
-	if (rc == OTA_OK) {
-		member = true;
-		bool retryable = (m.state == OTA_MS_FAILED || m.state == OTA_MS_ROLLED_BACK) &&
-		                 m.attempts < row.retry_attempts;
-		if (!retryable) {
-			*res = OTA_JOIN_MEMBER;
-			goto done;
-		}
-		if (m.next_attempt_at > j->now) {
-			*res = OTA_JOIN_RETRY_LATER;
-			goto done;
-		}
-	} else if (rc != OTA_ERR_NOT_FOUND) {
-		goto out;
-	}
-	rc = OTA_OK;
-	if (!member) {
-		snprintf(scope, sizeof(scope), "%s", j->scope ? j->scope : "");
-	}
-	/* A device mid-update is left alone, and nothing is recorded for it yet. */
-	rc = device_busy(st, j->device_id, &busy);
-	if (rc != OTA_OK)
-		goto out;
-	if (busy) {
-		*res = OTA_JOIN_BUSY;
-		goto done;
-	}
-	if (j->skip_reason && !member) {
-		sqlite3_stmt *q = Q(st, Q_MEM_INSERT);
-		if (!q) {
-			rc = OTA_ERR_DB;
-			goto out;
-		}
-		bind_text(q, 1, j->rollout_id);
-		bind_text(q, 2, j->device_id);
-		sqlite3_bind_int64(q, 3, j->stage);
-		bind_text(q, 4, "skipped");
-		bind_text(q, 5, j->skip_reason);
-		sqlite3_bind_null(q, 6);
-		sqlite3_bind_int64(q, 7, 0);
-		bind_text(q, 8, "");
-		sqlite3_bind_int64(q, 9, j->now);
-		rc = exec(st, q, "rollout member insert");
-		if (rc == OTA_OK)
-			rc = counters_move(st, j->rollout_id, j->stage, -1, OTA_MS_SKIPPED, NULL,
-			                   NULL);
-		if (rc == OTA_OK)
-			rc = audit_note(st, NULL, "system", "rollout.device.skip", j->rollout_id,
-			                j->device_id, NULL, j->skip_reason, j->now);
-		if (rc != OTA_OK)
-			goto out;
-		*res = OTA_JOIN_SKIPPED;
-		goto done;
-	}
-	/* The budgets, read and taken inside this transaction: never exceeded. */
-	if (j->max_active) {
-		unsigned n;
-		rc = active_get(st, j->rollout_id, "", &n);
-		if (rc != OTA_OK)
-			goto out;
-		if (n >= j->max_active) {
-			*res = OTA_JOIN_BUDGET;
-			goto done;
-		}
-	}
-	if (scope[0] && j->max_active_per_tag) {
-		unsigned n;
-		rc = active_get(st, j->rollout_id, scope, &n);
-		if (rc != OTA_OK)
-			goto out;
-		if (n >= j->max_active_per_tag) {
-			*res = OTA_JOIN_BUDGET;
-			goto done;
-		}
-	}
-	rc = deployment_insert(st, j->deployment_id, j->device_id, j->release_id, j->now);
-	if (rc != OTA_OK)
-		goto out;
-	if (member) {
-		rc = member_set(st, j->rollout_id, j->device_id, OTA_MS_PENDING, "", 0, j->now);
-		if (rc == OTA_OK)
-			rc = counters_move(st, j->rollout_id, m.stage, (int)m.state, OTA_MS_PENDING,
-			                   scope, NULL);
-		if (rc == OTA_OK) {
-			sqlite3_stmt *q = Q(st, Q_MEM_RETRY);
-			if (!q) {
-				rc = OTA_ERR_DB;
-				goto out;
-			}
-			bind_text(q, 1, j->rollout_id);
-			bind_text(q, 2, j->device_id);
-			bind_text(q, 3, j->deployment_id);
-			rc = exec(st, q, "rollout member retry");
-		}
-	} else {
-		sqlite3_stmt *q = Q(st, Q_MEM_INSERT);
-		if (!q) {
-			rc = OTA_ERR_DB;
-			goto out;
-		}
-		bind_text(q, 1, j->rollout_id);
-		bind_text(q, 2, j->device_id);
-		sqlite3_bind_int64(q, 3, j->stage);
-		bind_text(q, 4, "pending");
-		bind_text(q, 5, "");
-		bind_text(q, 6, j->deployment_id);
-		sqlite3_bind_int64(q, 7, 1);
-		bind_text(q, 8, scope);
-		sqlite3_bind_int64(q, 9, j->now);
-		rc = exec(st, q, "rollout member insert");
-		if (rc == OTA_OK)
-			rc = counters_move(st, j->rollout_id, j->stage, -1, OTA_MS_PENDING, scope,
-			                   NULL);
-	}
-	if (rc == OTA_OK)
-		rc = audit_note(st, NULL, "system",
-		                member ? "deployment.retry" : "deployment.create", j->rollout_id,
-		                j->device_id, j->deployment_id, j->release_id, j->now);
-	if (rc != OTA_OK)
-		goto out;
-	*res = OTA_JOIN_OFFERED;
-done:
-	rc = ota_store__commit(st);
-out:
-	if (rc != OTA_OK)
-		ota_store__rollback(st);
-	ota_store__unlock(st);
-	return rc;
-}
-
-/* The member state a reported event means, or -1 for none. */
-static int event_state(const char *status, const char *end_status)
-{
-	if (end_status) {
-		if (strcmp(end_status, "succeeded") == 0)
-			return OTA_MS_SUCCEEDED;
-		if (strcmp(end_status, "cancelled") == 0)
-			return OTA_MS_SKIPPED; /* the device can no longer take it (variant, floor)
-			                        */
-		if (strcmp(end_status, "rolled_back") == 0)
-			return OTA_MS_ROLLED_BACK;
-		return OTA_MS_FAILED;
-	}
-	if (strcmp(status, "downloading") == 0)
-		return OTA_MS_DOWNLOADING;
-	if (strcmp(status, "downloaded") == 0 || strcmp(status, "installing") == 0 ||
-	    strcmp(status, "rebooting") == 0)
-		return OTA_MS_INSTALLING;
-	if (strcmp(status, "trial") == 0 || strcmp(status, "confirmed") == 0)
-		return OTA_MS_TRIAL;
-	return -1;
-}
-
-enum ota_err ota_store__rollout_note_event(struct ota_store *st, const char *deployment_id,
-                                           const char *status, const char *end_status,
-                                           const char *end_reason, int64_t now)
-{
-	enum ota_err rc;
-	char ro[OTA_RO_ID_MAX], dev[OTA_ID_MAX + 1], scope[65];
-	struct ota_rollout_member m;
-	struct ota_rollout_row row;
-	int to = event_state(status, end_status);
-
-	if (to < 0)
-		return OTA_OK;
-	sqlite3_stmt *q = Q(st, Q_MEM_BY_DEP);
-	if (!q)
-		return OTA_ERR_DB;
-	bind_text(q, 1, deployment_id);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
-		col_text(q, 0, ro, sizeof(ro));
-		col_text(q, 1, dev, sizeof(dev));
-	}
-	ota_store__done(q);
-	if (s == SQLITE_DONE)
-		return OTA_OK; /* not a rollout's deployment (or a replaced attempt) */
-	if (s != SQLITE_ROW)
-		return fail(st, "rollout member by deployment");
-	rc = member_get(st, ro, dev, &m, scope, sizeof(scope));
-	if (rc == OTA_OK)
-		rc = rollout_get(st, ro, &row, NULL);
-	if (rc != OTA_OK)
-		return rc;
-	/* States only move forward; a late or reordered report changes nothing. */
-	if (is_final(m.state) || (enum ota_member_state)to <= m.state)
-		return OTA_OK;
-	int64_t next_at = 0;
-	if (to == OTA_MS_FAILED || to == OTA_MS_ROLLED_BACK) {
-		/* Retry after backoff doubling per failed attempt (capped at a week). */
-		int64_t wait = row.retry_backoff;
-		for (unsigned i = 1; i < m.attempts && wait < 7 * 86400; i++)
-			wait *= 2;
-		next_at = now + (wait > 7 * 86400 ? 7 * 86400 : wait);
-	}
-	rc = member_set(st, ro, dev, (enum ota_member_state)to, end_reason, next_at, now);
-	if (rc == OTA_OK)
-		rc = counters_move(st, ro, m.stage, (int)m.state, (enum ota_member_state)to, scope,
-		                   end_reason);
-	return rc;
 }
 
 enum ota_err ota_store_rollout_counts(struct ota_store *st, const char *id, unsigned stage,
@@ -1055,10 +587,135 @@ enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
 	return rc;
 }
 
-enum ota_err ota_store_rollout_of_deployment(struct ota_store *st, const char *deployment_id,
-                                             char rollout_id[OTA_RO_ID_MAX])
+/* The writes below join the caller's transaction or make one of their own. */
+static enum ota_err write_end(struct ota_store *st, enum ota_err rc)
 {
+	if (rc == OTA_OK)
+		rc = ota_store__commit(st);
+	if (rc != OTA_OK)
+		ota_store__rollback(st);
+	ota_store__unlock(st);
+	return rc;
+}
+
+static enum ota_err write_begin(struct ota_store *st)
+{
+	ota_store__lock(st);
+	return ota_store__begin(st);
+}
+
+enum ota_err ota_store_rollout_set_state(struct ota_store *st, const char *id,
+                                         enum ota_rollout_state to, const char *reason,
+                                         int new_stage, int64_t now)
+{
+	enum ota_err rc = write_begin(st);
+	if (rc == OTA_OK)
+		rc = set_state(st, id, to, reason, new_stage, now);
+	if (rc == OTA_OK && sqlite3_changes(ota_store__db(st)) != 1)
+		rc = OTA_ERR_NOT_FOUND;
+	return write_end(st, rc);
+}
+
+enum ota_err ota_store_rollout_set_ack(struct ota_store *st, const char *id, unsigned failures,
+                                       unsigned finished)
+{
+	enum ota_err rc = write_begin(st);
+	if (rc == OTA_OK) {
+		sqlite3_stmt *q = Q(st, Q_RO_ACK);
+		if (q) {
+			bind_text(q, 1, id);
+			sqlite3_bind_int64(q, 2, failures);
+			sqlite3_bind_int64(q, 3, finished);
+		}
+		rc = exec(st, q, "rollout acknowledgement");
+	}
+	return write_end(st, rc);
+}
+
+enum ota_err ota_store_rollout_member_insert(struct ota_store *st, const struct ota_member_new *m)
+{
+	enum ota_err rc = write_begin(st);
+	if (rc != OTA_OK)
+		return write_end(st, rc);
+	sqlite3_stmt *q = Q(st, Q_MEM_INSERT);
+	if (q) {
+		bind_text(q, 1, m->rollout_id);
+		bind_text(q, 2, m->device_id);
+		sqlite3_bind_int64(q, 3, m->stage);
+		bind_text(q, 4, ms_names[m->state]);
+		bind_text(q, 5, m->reason ? m->reason : "");
+		bind_text(q, 6, m->deployment_id);
+		sqlite3_bind_int64(q, 7, m->deployment_id ? 1 : 0);
+		bind_text(q, 8, m->scope ? m->scope : "");
+		sqlite3_bind_int64(q, 9, m->now);
+	}
+	rc = exec(st, q, "rollout member insert");
+	if (rc == OTA_OK)
+		rc = counters_move(st, m->rollout_id, m->stage, -1, m->state, m->scope, m->reason);
+	return write_end(st, rc);
+}
+
+enum ota_err ota_store_rollout_member_move(struct ota_store *st, const char *rollout_id,
+                                           const char *device_id, enum ota_member_state from,
+                                           enum ota_member_state to, const char *reason,
+                                           int64_t next_attempt_at, int64_t now)
+{
+	struct ota_rollout_member m;
+	char scope[65] = "";
+	enum ota_err rc = write_begin(st);
+
+	if (rc == OTA_OK)
+		rc = member_get(st, rollout_id, device_id, &m, scope, sizeof(scope));
+	if (rc == OTA_OK)
+		rc = member_set(st, rollout_id, device_id, to, reason, next_attempt_at, now);
+	if (rc == OTA_OK)
+		rc = counters_move(st, rollout_id, m.stage, (int)from, to, scope, reason);
+	return write_end(st, rc);
+}
+
+enum ota_err ota_store_rollout_member_retry(struct ota_store *st, const char *rollout_id,
+                                            const char *device_id, const char *deployment_id,
+                                            int64_t now)
+{
+	struct ota_rollout_member m;
+	char scope[65] = "";
+	enum ota_err rc = write_begin(st);
+
+	if (rc == OTA_OK)
+		rc = member_get(st, rollout_id, device_id, &m, scope, sizeof(scope));
+	if (rc == OTA_OK) {
+		sqlite3_stmt *q = Q(st, Q_MEM_RETRY);
+		if (q) {
+			bind_text(q, 1, rollout_id);
+			bind_text(q, 2, device_id);
+			bind_text(q, 3, deployment_id);
+			sqlite3_bind_int64(q, 4, now);
+		}
+		rc = exec(st, q, "rollout member retry");
+	}
+	if (rc == OTA_OK)
+		rc = counters_move(st, rollout_id, m.stage, (int)m.state, OTA_MS_PENDING, scope,
+		                   NULL);
+	return write_end(st, rc);
+}
+
+enum ota_err ota_store_rollout_member_scope(struct ota_store *st, const char *id,
+                                            const char *device_id, struct ota_rollout_member *out,
+                                            char *scope, size_t scopelen)
+{
+	ota_store__lock(st);
+	enum ota_err rc = member_get(st, id, device_id, out, scope, scopelen);
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_rollout_member_of_deployment(struct ota_store *st, const char *deployment_id,
+                                                    char rollout_id[OTA_RO_ID_MAX],
+                                                    struct ota_rollout_member *out)
+{
+	char dev[OTA_ID_MAX + 1];
 	enum ota_err rc = OTA_ERR_DB;
+
 	ota_store__lock(st);
 	sqlite3_stmt *q = Q(st, Q_MEM_BY_DEP);
 	if (!q)
@@ -1067,182 +724,15 @@ enum ota_err ota_store_rollout_of_deployment(struct ota_store *st, const char *d
 	int s = sqlite3_step(q);
 	if (s == SQLITE_ROW) {
 		col_text(q, 0, rollout_id, OTA_RO_ID_MAX);
-		rc = OTA_OK;
-	} else {
-		rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "rollout by deployment");
+		col_text(q, 1, dev, sizeof(dev));
 	}
 	ota_store__done(q);
+	if (s == SQLITE_ROW)
+		rc = member_get(st, rollout_id, dev, out, NULL, 0);
+	else
+		rc =
+		    s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "rollout member by deployment");
 out:
 	ota_store__unlock(st);
-	return rc;
-}
-
-enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id, char (*tags)[65],
-                                   unsigned max, unsigned *n)
-{
-	enum ota_err rc = OTA_ERR_DB;
-	int s;
-	*n = 0;
-	ota_store__lock(st);
-	sqlite3_stmt *q = Q(st, Q_TAGS);
-	if (!q)
-		goto out;
-	bind_text(q, 1, device_id);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW)
-		if (*n < max)
-			col_text(q, 0, tags[(*n)++], 65);
-	ota_store__done(q);
-	rc = s == SQLITE_DONE ? OTA_OK : fail(st, "device tags");
-out:
-	ota_store__unlock(st);
-	return rc;
-}
-
-enum ota_err ota_store_device_tags_set(struct ota_store *st, const char *device_id,
-                                       const char *const *tags, unsigned n)
-{
-	enum ota_err rc;
-	ota_store__lock(st);
-	rc = ota_store__begin(st);
-	if (rc != OTA_OK)
-		goto out;
-	sqlite3_stmt *q = Q(st, Q_TAGS_DEL);
-	if (!q) {
-		rc = OTA_ERR_DB;
-		goto out;
-	}
-	bind_text(q, 1, device_id);
-	rc = exec(st, q, "device tags delete");
-	for (unsigned i = 0; rc == OTA_OK && i < n; i++) {
-		q = Q(st, Q_TAG_INSERT);
-		if (!q) {
-			rc = OTA_ERR_DB;
-			goto out;
-		}
-		bind_text(q, 1, device_id);
-		bind_text(q, 2, tags[i]);
-		rc = exec(st, q, "device tag insert");
-	}
-	if (rc == OTA_OK)
-		rc = ota_store__commit(st);
-out:
-	if (rc != OTA_OK)
-		ota_store__rollback(st);
-	ota_store__unlock(st);
-	return rc;
-}
-
-enum ota_err
-ota_store_rollout_rollback(struct ota_store *st, const char *id, const char *release_id,
-                           uint32_t security_version, bool all, const char *reason,
-                           const char *actor, const char *role, int64_t now, unsigned *ndeployed,
-                           void (*refuse)(void *ctx, const char *device_id, const char *why),
-                           void *ctx)
-{
-	enum ota_err rc;
-	struct ota_rollout_row row;
-	char(*devs)[OTA_ID_MAX + 1] = NULL;
-	size_t n = 0, cap = 0;
-	int s;
-
-	*ndeployed = 0;
-	ota_store__lock(st);
-	rc = ota_store__begin(st);
-	if (rc != OTA_OK)
-		goto out;
-	rc = rollout_get(st, id, &row, NULL);
-	if (rc != OTA_OK)
-		goto out;
-	if (row.state == OTA_RS_DRAFT || row.state == OTA_RS_ABORTED) {
-		rc = OTA_ERR_CONFLICT;
-		goto out;
-	}
-	sqlite3_stmt *q = Q(st, Q_MEM_LIST);
-	if (!q) {
-		rc = OTA_ERR_DB;
-		goto out;
-	}
-	bind_text(q, 1, id);
-	bind_text(q, 2, "");
-	sqlite3_bind_int64(q, 3, INT64_MAX);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		int m = ota_member_state_parse((const char *)sqlite3_column_text(q, 2));
-		bool take =
-		    m == OTA_MS_FAILED || m == OTA_MS_ROLLED_BACK || (all && m == OTA_MS_SUCCEEDED);
-		if (!take &&
-		    !(all && m >= 0 && is_active((enum ota_member_state)m) && m != OTA_MS_PENDING))
-			continue;
-		if (n == cap) {
-			void *p = realloc(devs, (cap ? cap * 2 : 16) * sizeof(*devs));
-			if (!p) {
-				rc = OTA_ERR_NOMEM;
-				ota_store__done(q);
-				goto out;
-			}
-			devs = p;
-			cap = cap ? cap * 2 : 16;
-		}
-		col_text(q, 0, devs[n++], sizeof(devs[0]));
-	}
-	ota_store__done(q);
-	if (s != SQLITE_DONE) {
-		rc = fail(st, "rollback members");
-		goto out;
-	}
-	/* Pending members never started: cancelled with the rollout, nothing to roll back. */
-	rc = cancel_pending(st, id, "rollout rolled back", now);
-	for (size_t i = 0; rc == OTA_OK && i < n; i++) {
-		char why[128], did[OTA_DEPLOYMENT_ID_MAX];
-		bool busy = false;
-		q = Q(st, Q_DEV_FLOOR);
-		if (!q) {
-			rc = OTA_ERR_DB;
-			goto out;
-		}
-		bind_text(q, 1, devs[i]);
-		s = sqlite3_step(q);
-		uint32_t floor = s == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(q, 0) : 0;
-		ota_store__done(q);
-		if (s != SQLITE_ROW) {
-			rc = fail(st, "device floor");
-			goto out;
-		}
-		if (floor > security_version) {
-			snprintf(why, sizeof(why),
-			         "security floor %u is above the release's security_version %u",
-			         floor, security_version);
-			refuse(ctx, devs[i], why);
-			continue;
-		}
-		rc = device_busy(st, devs[i], &busy);
-		if (rc != OTA_OK)
-			goto out;
-		if (busy) {
-			refuse(ctx, devs[i], "mid-update: an active deployment is never preempted");
-			continue;
-		}
-		rc = random_deployment_id(did);
-		if (rc == OTA_OK)
-			rc = deployment_insert(st, did, devs[i], release_id, now);
-		if (rc == OTA_OK)
-			rc = audit_note(st, actor, role, "deployment.create", id, devs[i], did,
-			                release_id, now);
-		if (rc == OTA_OK)
-			(*ndeployed)++;
-	}
-	if (rc == OTA_OK)
-		rc = set_state(st, id, OTA_RS_ABORTED, reason, -1, now);
-	if (rc == OTA_OK)
-		rc = audit_note(st, actor, role, "rollout.rollback", id, NULL, release_id, reason,
-		                now);
-	if (rc == OTA_OK)
-		rc = ota_store__commit(st);
-out:
-	if (rc != OTA_OK) {
-		ota_store__rollback(st);
-		*ndeployed = 0;
-	}
-	ota_store__unlock(st);
-	free(devs);
 	return rc;
 }

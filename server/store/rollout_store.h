@@ -2,10 +2,13 @@
  * store/rollout_store.h - what the store keeps for staged rollouts (schema/0020_rollouts.sql):
  * rollouts, their members (one row per device that joined), and counters per stage and state,
  * per budget scope and per failure reason, which every change updates in its own transaction.
- * The rollout engine (server/rollout) decides; these functions only apply and read.
+ * The rollout engine (server/rollout) decides; these functions only apply and read: none of
+ * them judges a state, a budget, a retry or a verdict, and none writes an audit entry.
  *
- * Errors as in store.h: OTA_ERR_NOT_FOUND, OTA_ERR_CONFLICT (the rollout is not in a state the
- * call allows), OTA_ERR_DB, OTA_ERR_NOMEM. Each writing call is one transaction.
+ * Errors as in store.h: OTA_ERR_NOT_FOUND, OTA_ERR_CONFLICT (the row exists already), OTA_ERR_DB,
+ * OTA_ERR_NOMEM. Each writing call joins the caller's transaction (ota_store_tx_begin(), a
+ * group) or, outside one, is a transaction of its own; the engine runs its decisions and the
+ * writes that apply them in one transaction, so concurrent check-ins never exceed a budget.
  */
 #ifndef OTA_STORE_ROLLOUT_H
 #define OTA_STORE_ROLLOUT_H
@@ -76,27 +79,10 @@ struct ota_rollout_member {
 	int64_t next_attempt_at, updated_at;
 };
 
-/*
- * Every rollout and deployment transition written here is recorded by an auditor function in
- * the same transaction (the rollout engine installs the audit log's append; run the writing
- * calls inside ota_store_tx_begin()/ota_store_tx_end() so the entry joins the change). Without
- * an auditor the transitions go to the log. A non-OTA_OK return fails the change.
- */
-struct ota_rollout_audit {
-	const char *actor; /* principal name, or NULL for otad itself */
-	const char *role;  /* the actor's role, or NULL */
-	const char *action;
-	const char *rollout_id, *device_id, *release_id, *object, *detail;
-};
-void ota_store_rollout_set_auditor(enum ota_err (*fn)(struct ota_store *st,
-                                                      const struct ota_rollout_audit *a,
-                                                      int64_t now));
-
 /* Insert a draft rollout (row->state is ignored); spec is the engine's text.
- * OTA_ERR_NOT_FOUND when the release does not exist. */
+ * OTA_ERR_NOT_FOUND when the release does not exist, OTA_ERR_CONFLICT when the id does. */
 OTA_WUR enum ota_err ota_store_rollout_insert(struct ota_store *st,
-                                              const struct ota_rollout_row *row, const char *spec,
-                                              const char *actor, const char *role);
+                                              const struct ota_rollout_row *row, const char *spec);
 /* spec (may be NULL) receives a malloc'd copy of the definition text; the caller frees it. */
 OTA_WUR enum ota_err ota_store_rollout_get(struct ota_store *st, const char *id,
                                            struct ota_rollout_row *out, char **spec);
@@ -108,43 +94,60 @@ OTA_WUR enum ota_err ota_store_rollout_list(struct ota_store *st, int state,
                                             void *ctx);
 
 /*
- * Move rollout id from one of the states in from_mask (bits 1 << state) to `to` with reason.
- * new_stage >= 0 starts that stage (stage_started_at = now, acknowledgements cleared);
- * ack (resume) records the stage's current failures and finished as accepted. Leaving for
- * aborted cancels the deployments of members still pending (nothing downloaded yet).
- * OTA_ERR_CONFLICT when the state is not in from_mask; *was gets the state found.
+ * Set the rollout's state and reason. new_stage >= 0 also starts that stage (stage_started_at
+ * = now, acknowledgements cleared). OTA_ERR_NOT_FOUND when unknown. Whether the move is allowed
+ * is the engine's decision, taken inside the same transaction.
  */
-OTA_WUR enum ota_err ota_store_rollout_transition(struct ota_store *st, const char *id,
-                                                  unsigned from_mask, enum ota_rollout_state to,
-                                                  const char *reason, int new_stage, bool ack,
-                                                  const char *actor, const char *role, int64_t now,
-                                                  enum ota_rollout_state *was);
+OTA_WUR enum ota_err ota_store_rollout_set_state(struct ota_store *st, const char *id,
+                                                 enum ota_rollout_state to, const char *reason,
+                                                 int new_stage, int64_t now);
+/* Record failures and finished devices of the current stage as accepted by an operator. */
+OTA_WUR enum ota_err ota_store_rollout_set_ack(struct ota_store *st, const char *id,
+                                               unsigned failures, unsigned finished);
 
-/* A device wants to join a rollout at check-in. */
-struct ota_rollout_join {
-	const char *rollout_id;
-	unsigned stage; /* the stage the engine saw running */
-	const char *device_id;
-	const char *deployment_id; /* fresh id for the deployment to create */
-	const char *release_id;
-	const char *skip_reason; /* not NULL: record the device as skipped, offer nothing */
-	unsigned max_active;     /* 0: unlimited */
-	const char *scope;       /* the device's tag counted by the per-tag budget, or NULL */
-	unsigned max_active_per_tag;
+/*
+ * Member rows and their counters. Every call keeps the counter rows (per stage and state, per
+ * budget scope, per failure reason) in step with the member rows it writes, in the caller's
+ * transaction. Members in the states pending, downloading, installing and trial count toward
+ * the budgets of their scope ("" for the whole rollout, and the member's tag scope).
+ */
+
+/* A new member in `state` (pending or skipped) with its deployment (NULL for none). */
+struct ota_member_new {
+	const char *rollout_id, *device_id;
+	unsigned stage;
+	enum ota_member_state state;
+	const char *reason;        /* skipped: why; else "" or NULL */
+	const char *deployment_id; /* pending: the deployment offered */
+	const char *scope;         /* the per-tag budget scope ("line=7") or NULL */
 	int64_t now;
 };
-enum ota_join_result {
-	OTA_JOIN_OFFERED,     /* deployment and member created (or a retry started) */
-	OTA_JOIN_SKIPPED,     /* recorded as skipped */
-	OTA_JOIN_MEMBER,      /* already a member that needs nothing now */
-	OTA_JOIN_RETRY_LATER, /* failed, its next attempt is not due */
-	OTA_JOIN_BUDGET,      /* a concurrency budget is full */
-	OTA_JOIN_BUSY,        /* the device has an active deployment (never preempted) */
-	OTA_JOIN_STALE,       /* the rollout is no longer running that stage */
-};
-/* All checks and writes in one transaction, so budgets hold under concurrent check-ins. */
-OTA_WUR enum ota_err ota_store_rollout_join(struct ota_store *st, const struct ota_rollout_join *j,
-                                            enum ota_join_result *res);
+OTA_WUR enum ota_err ota_store_rollout_member_insert(struct ota_store *st,
+                                                     const struct ota_member_new *m);
+/*
+ * Move member (rollout_id, device_id), now in state `from` of its stage, to `to` with reason
+ * and the time of its next attempt (0: none). OTA_ERR_NOT_FOUND when there is no such member.
+ */
+OTA_WUR enum ota_err ota_store_rollout_member_move(struct ota_store *st, const char *rollout_id,
+                                                   const char *device_id,
+                                                   enum ota_member_state from,
+                                                   enum ota_member_state to, const char *reason,
+                                                   int64_t next_attempt_at, int64_t now);
+/* A new attempt of a member: its deployment becomes deployment_id, attempts + 1, pending. */
+OTA_WUR enum ota_err ota_store_rollout_member_retry(struct ota_store *st, const char *rollout_id,
+                                                    const char *device_id,
+                                                    const char *deployment_id, int64_t now);
+/* Member of rollout id for device_id; scope (may be NULL) gets its budget scope. */
+OTA_WUR enum ota_err ota_store_rollout_member_scope(struct ota_store *st, const char *id,
+                                                    const char *device_id,
+                                                    struct ota_rollout_member *out, char *scope,
+                                                    size_t scopelen);
+/* The member whose current deployment is deployment_id: its rollout and row.
+ * OTA_ERR_NOT_FOUND when none (a manual deployment, or an attempt since replaced). */
+OTA_WUR enum ota_err ota_store_rollout_member_of_deployment(struct ota_store *st,
+                                                            const char *deployment_id,
+                                                            char rollout_id[OTA_RO_ID_MAX],
+                                                            struct ota_rollout_member *out);
 
 /* The counters of one stage. */
 OTA_WUR enum ota_err ota_store_rollout_counts(struct ota_store *st, const char *id, unsigned stage,
@@ -169,31 +172,6 @@ ota_store_rollout_members(struct ota_store *st, const char *id, int state, const
 OTA_WUR enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
                                                   const char *device_id,
                                                   struct ota_rollout_member *out);
-/* The rollout a deployment belongs to; OTA_ERR_NOT_FOUND when none. */
-OTA_WUR enum ota_err ota_store_rollout_of_deployment(struct ota_store *st,
-                                                     const char *deployment_id,
-                                                     char rollout_id[OTA_RO_ID_MAX]);
-
-/* Device tags (0010's device_tags): up to max into tags, *n set. */
-OTA_WUR enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id,
-                                           char (*tags)[65], unsigned max, unsigned *n);
-/* Replace a device's tags (tests and tools; the management API owns tag editing). */
-OTA_WUR enum ota_err ota_store_device_tags_set(struct ota_store *st, const char *device_id,
-                                               const char *const *tags, unsigned n);
-
-/*
- * Roll back: for each member of rollout id in the chosen states (failed and rolled_back; with
- * all, also succeeded), create a deployment of release_id unless the device's floor is above
- * security_version or it has an active deployment; those call refuse(ctx, device, reason).
- * Then the rollout becomes aborted with reason. One transaction. *ndeployed counts deployments.
- */
-OTA_WUR enum ota_err
-ota_store_rollout_rollback(struct ota_store *st, const char *id, const char *release_id,
-                           uint32_t security_version, bool all, const char *reason,
-                           const char *actor, const char *role, int64_t now, unsigned *ndeployed,
-                           void (*refuse)(void *ctx, const char *device_id, const char *why),
-                           void *ctx);
-
 /*
  * The SQL of the statements a check-in or a report may run, i = 0, 1, ... until NULL: each is
  * an indexed lookup or write, whatever the number of devices (the tests check the query plans).

@@ -30,6 +30,7 @@ enum stmt {
 	S_DEV_INSERT,
 	S_DEV_GET,
 	S_DEV_REPORT,
+	S_DEV_TAGS,
 	S_IMG_INSERT,
 	S_IMG_GET,
 	S_ROOT_GET,
@@ -71,6 +72,7 @@ static const char *const sql[S__COUNT] = {
 	[S_DEV_REPORT] = "UPDATE devices SET hw_variant = ?2, version = ?3, security_floor = ?4, "
 			 "root_version = ?5, active_slot = ?6, boot_state = ?7, "
 			 "last_outcome = coalesce(?8, last_outcome), last_seen = ?9 WHERE id = ?1",
+	[S_DEV_TAGS] = "SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag",
 	[S_IMG_INSERT] = "INSERT OR IGNORE INTO images (sha256, size, created_at) VALUES (?1, ?2, ?3)",
 	[S_IMG_GET] = "SELECT size FROM images WHERE sha256 = ?1",
 	[S_ROOT_GET] = "SELECT envelope FROM roots WHERE version = ?1",
@@ -722,6 +724,27 @@ enum ota_err ota_store_device_get(struct ota_store *st, const char *id, struct o
 	return rc;
 }
 
+enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id, char (*tags)[65],
+				   unsigned max, unsigned *n)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	int s = SQLITE_ERROR;
+
+	*n = 0;
+	LOCK(st);
+	sqlite3_stmt *q = stmt(st, S_DEV_TAGS);
+	if (q) {
+		bind_text(q, 1, device_id);
+		while ((s = sqlite3_step(q)) == SQLITE_ROW)
+			if (*n < max)
+				text(q, 0, tags[(*n)++], 65);
+		rc = s == SQLITE_DONE ? OTA_OK : db_fail(st, "device tags");
+	}
+	done(q);
+	UNLOCK(st);
+	return rc;
+}
+
 enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_device_report *r,
 				     int64_t now)
 {
@@ -1172,12 +1195,9 @@ enum ota_err ota_store_deployment_end(struct ota_store *st, const char *id, cons
 				      const char *reason, int64_t now)
 {
 	LOCK(st);
-	/* A rollout's member follows its deployment, in the same transaction. */
 	enum ota_err rc = begin(st);
 	if (rc == OTA_OK)
 		rc = deployment_end(st, id, status, reason, now);
-	if (rc == OTA_OK)
-		rc = ota_store__rollout_note_event(st, id, status, status, reason, now);
 	if (rc == OTA_OK)
 		rc = commit(st);
 	if (rc != OTA_OK)
@@ -1210,8 +1230,7 @@ out:
 }
 
 enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id,
-				 const char *device_id, const struct ota_event *ev,
-				 const char *end_status, const char *end_reason, int64_t now,
+				 const char *device_id, const struct ota_event *ev, int64_t now,
 				 bool *duplicate)
 {
 	enum ota_err rc = OTA_ERR_DB;
@@ -1239,20 +1258,6 @@ enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id
 		goto out;
 	}
 	*duplicate = sqlite3_changes(st->db) == 0;
-	if (!*duplicate) {
-		rc = ota_store__rollout_note_event(st, deployment_id, ev->status, end_status,
-						   end_reason, now);
-		if (rc != OTA_OK)
-			goto out;
-		rc = OTA_ERR_DB;
-	}
-	if (!*duplicate && end_status) {
-		rc = deployment_end(st, deployment_id, end_status, end_reason, now);
-		if (rc == OTA_ERR_CONFLICT)
-			rc = OTA_OK; /* already ended: the event is kept, the outcome stands */
-		if (rc != OTA_OK)
-			goto out;
-	}
 	rc = commit(st);
 out:
 	if (rc != OTA_OK)

@@ -155,6 +155,9 @@ OTA_WUR enum ota_err ota_store_device_admit(struct ota_store *st, const char *id
 /* OTA_ERR_NOT_FOUND when unknown. */
 OTA_WUR enum ota_err ota_store_device_get(struct ota_store *st, const char *id,
 					  struct ota_device *out);
+/* The device's tags, sorted: up to max into tags, *n set. */
+OTA_WUR enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id,
+					   char (*tags)[65], unsigned max, unsigned *n);
 /*
  * Record what a device reported at check-in (and when). OTA_ERR_NOT_FOUND when unknown. The
  * one exception to durability: this write survives a crash of otad but may be lost with a
@@ -207,7 +210,9 @@ OTA_WUR enum ota_err ota_store_deployment_get(struct ota_store *st, const char *
 /* The device's active deployment, OTA_ERR_NOT_FOUND when none. */
 OTA_WUR enum ota_err ota_store_deployment_active(struct ota_store *st, const char *device_id,
 						 struct ota_deployment *out);
-/* End an active deployment with `status` and `reason`. OTA_ERR_CONFLICT if not active. */
+/* End an active deployment with `status` and `reason`. OTA_ERR_CONFLICT if not active.
+ * Joins the caller's transaction (the deployment service ends a deployment, moves its rollout
+ * member and audits it in one). */
 OTA_WUR enum ota_err ota_store_deployment_end(struct ota_store *st, const char *id,
 					      const char *status, const char *reason, int64_t now);
 /* *allowed = the device has an active deployment whose release image is sha256. */
@@ -216,12 +221,11 @@ OTA_WUR enum ota_err ota_store_image_allowed(struct ota_store *st, const char *d
 
 /*
  * Store event `ev` of a device's deployment once: (deployment, seq) already stored sets
- * *duplicate and changes nothing. With a new event and `end_status` not NULL, an active
- * deployment ends in the same transaction with that status and `end_reason`.
+ * *duplicate and changes nothing. What the event means for the deployment and its rollout is
+ * the deployment service's to decide (server/deploy), in the same transaction.
  */
 OTA_WUR enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id,
 					 const char *device_id, const struct ota_event *ev,
-					 const char *end_status, const char *end_reason,
 					 int64_t now, bool *duplicate);
 /* Calls fn for each event of the deployment, by seq. */
 OTA_WUR enum ota_err ota_store_event_list(struct ota_store *st, const char *deployment_id,

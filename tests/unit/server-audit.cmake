@@ -8,6 +8,12 @@ add_test(NAME test_audit COMMAND test_audit)
 set_tests_properties(test_audit PROPERTIES LABELS unit TIMEOUT 300
 	ENVIRONMENT "ASAN_OPTIONS=quarantine_size_mb=1")
 
+# The audit log's rows behind store/audit_store.h, without the audit module.
+add_executable(test_audit_store ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_store.c)
+target_link_libraries(test_audit_store PRIVATE ota_store ota_common PkgConfig::CMOCKA)
+add_test(NAME unit_audit_store COMMAND test_audit_store)
+set_tests_properties(unit_audit_store PROPERTIES LABELS unit TIMEOUT 120)
+
 # Identities: admission policies, operator principals, API tokens.
 add_executable(test_auth ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth.c)
 target_link_libraries(test_auth PRIVATE ota_auth ota_audit ota_store ota_config ota_common

@@ -105,7 +105,7 @@ static void admission_policies(void **state)
 	assert_string_equal(d.d.fingerprint, FP2);
 	assert_int_equal(count_action(f->st, "device.pin"), 1);
 	/* decommissioned, then re-provisioned with another certificate. */
-	assert_int_equal(ota_store_device_set_status(f->st, "r-1", "decommissioned", 10), OTA_OK);
+	assert_int_equal(ota_store_device_set_status(f->st, "r-1", "decommissioned"), OTA_OK);
 	assert_int_equal(ota_auth_device(f->st, "r-1", FP2, 11, &id), OTA_AUTH_DECOMMISSIONED);
 	assert_int_equal(ota_store_device_set_fingerprint(f->st, "r-1", FP1), OTA_OK);
 	assert_int_equal(ota_auth_device(f->st, "r-1", FP1, 12, &id), OTA_AUTH_OK);

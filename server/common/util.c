@@ -1,0 +1,88 @@
+/*
+ * common/util.c - random ids, hex, and reading a whole file (util.h).
+ */
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+enum ota_err ota_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = getrandom(p, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return OTA_ERR_IO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return OTA_OK;
+}
+
+void ota_hex(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+enum ota_err ota_id_new(const char *prefix, char *out, size_t cap)
+{
+	uint8_t rnd[OTA_ID_RANDOM_HEX / 2];
+	size_t pl = strlen(prefix);
+
+	if (cap)
+		out[0] = '\0';
+	if (cap < pl + OTA_ID_RANDOM_HEX + 1)
+		return OTA_ERR_INVALID;
+	if (ota_random(rnd, sizeof(rnd)) != OTA_OK)
+		return OTA_ERR_IO;
+	memcpy(out, prefix, pl);
+	ota_hex(rnd, sizeof(rnd), out + pl);
+	return OTA_OK;
+}
+
+char *ota_file_read(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat sb;
+	char *buf = NULL;
+
+	if (!f)
+		return NULL;
+	if (fstat(fileno(f), &sb) != 0 || sb.st_size < 0) {
+		fclose(f);
+		return NULL;
+	}
+	if ((uint64_t)sb.st_size > max) {
+		fclose(f);
+		errno = EFBIG;
+		return NULL;
+	}
+	size_t size = (size_t)sb.st_size;
+	buf = malloc(size + 1);
+	/* One byte more than the size asks for: a file that grew meanwhile is refused. */
+	if (buf && (fread(buf, 1, size + 1, f) != size || ferror(f))) {
+		free(buf);
+		buf = NULL;
+		errno = EIO;
+	}
+	if (buf) {
+		buf[size] = '\0';
+		if (len)
+			*len = size;
+	}
+	fclose(f);
+	return buf;
+}

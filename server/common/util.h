@@ -1,0 +1,37 @@
+/*
+ * common/util.h - the server's small shared utilities: the one generator of random ids and the
+ * one whole-file reader. Nothing here logs; callers say what failed.
+ */
+#ifndef OTA_UTIL_H
+#define OTA_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* Hex digits after the prefix of an id made by ota_id_new(): 16 random bytes. */
+#define OTA_ID_RANDOM_HEX 32
+
+/*
+ * A fresh random id: `prefix` followed by 32 lowercase hex digits from the kernel's random
+ * source (deployments "d-", rollouts "r-"). cap must hold the prefix, 32 digits and a NUL:
+ * OTA_ERR_INVALID otherwise; OTA_ERR_IO when no randomness could be had. out is always
+ * NUL-terminated when cap > 0.
+ */
+OTA_WUR enum ota_err ota_id_new(const char *prefix, char *out, size_t cap);
+
+/* Fills buf with len bytes from the kernel's random source. OTA_ERR_IO when it cannot. */
+OTA_WUR enum ota_err ota_random(void *buf, size_t len);
+
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes). */
+void ota_hex(const uint8_t *in, size_t len, char *out);
+
+/*
+ * The whole file at `path`, malloc'd and NUL-terminated (binary files may hold NULs; *len, if
+ * not NULL, gets the byte count without the NUL). NULL when it cannot be opened or read, or
+ * when it is larger than max bytes (errno tells: EFBIG for too large). The caller frees it.
+ */
+char *ota_file_read(const char *path, size_t max, size_t *len);
+
+#endif

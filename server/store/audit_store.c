@@ -1,0 +1,341 @@
+/*
+ * store/audit_store.c - the SQLite side of audit_store.h: the audit_log and audit_checkpoints
+ * tables (schema/0010), whose triggers refuse UPDATE, DELETE and an entry off the chain head.
+ * Runs on store.c's connection and lock (store/internal.h); an append reads the head and
+ * inserts in one transaction, the caller's when its thread has one open. The walk steps two
+ * statements side by side (entries, checkpoints) so that it holds one row of each at a time.
+ */
+#include "store/audit_store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "store/internal.h"
+
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+static const char SQL_HEAD[] = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+static const char SQL_INSERT[] =
+    "INSERT INTO audit_log (seq, at, actor, role, action, device_id, rollout_id, release_id, "
+    "object, before, after, detail, prev, hash) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+static const char SQL_CP_LATEST[] = "SELECT coalesce(max(seq), 0) FROM audit_checkpoints";
+static const char SQL_CP_INSERT[] =
+    "INSERT INTO audit_checkpoints (seq, hash, at, sig) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_ROWS[] =
+    "SELECT seq, at, actor, role, action, device_id, rollout_id, release_id, object, before, "
+    "after, detail, prev, hash FROM audit_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq "
+    "LIMIT ?3";
+static const char SQL_CPS[] = "SELECT seq, hash, at, sig FROM audit_checkpoints "
+                              "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq";
+static const char SQL_QUERY[] =
+    "SELECT seq, at, actor, role, action, device_id, rollout_id, release_id, object, before, "
+    "after, detail, prev, hash FROM audit_log WHERE seq > ?1 "
+    "AND (?2 = 0 OR at >= ?2) AND (?3 = 0 OR at < ?3) AND (?4 IS NULL OR actor = ?4) "
+    "AND (?5 IS NULL OR action = ?5) AND (?6 IS NULL OR device_id = ?6) "
+    "AND (?7 IS NULL OR rollout_id = ?7) AND (?8 IS NULL OR release_id = ?8) "
+    "ORDER BY seq LIMIT ?9";
+
+/* ---- small helpers ---- */
+
+static const char *col(sqlite3_stmt *q, int i)
+{
+	return (const char *)sqlite3_column_text(q, i);
+}
+
+/* A text parameter borrowed for the statement's run (the caller keeps it alive). */
+static void bind(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+/* Seq values go to SQLite's signed 64 bits; larger ones are clamped (no row has them). */
+static void bind_seq(sqlite3_stmt *q, int i, uint64_t seq)
+{
+	sqlite3_bind_int64(q, i, seq > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)seq);
+}
+
+static enum ota_err fail(struct ota_store *st, const char *what)
+{
+	log_err("store: audit %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
+	return OTA_ERR_DB;
+}
+
+static void row_of(sqlite3_stmt *q, struct ota_store_audit_row *r)
+{
+	r->seq = (uint64_t)sqlite3_column_int64(q, 0);
+	r->at = sqlite3_column_int64(q, 1);
+	r->actor = col(q, 2);
+	r->role = col(q, 3);
+	r->action = col(q, 4);
+	r->device_id = col(q, 5);
+	r->rollout_id = col(q, 6);
+	r->release_id = col(q, 7);
+	r->object = col(q, 8);
+	r->before = col(q, 9);
+	r->after = col(q, 10);
+	r->detail = col(q, 11);
+	r->prev = col(q, 12);
+	r->hash = col(q, 13);
+}
+
+static void checkpoint_of(sqlite3_stmt *q, struct ota_store_audit_checkpoint *c)
+{
+	c->seq = (uint64_t)sqlite3_column_int64(q, 0);
+	c->hash = col(q, 1);
+	c->at = sqlite3_column_int64(q, 2);
+	c->sig = col(q, 3);
+}
+
+/* The head, the lock held. */
+static enum ota_err head(struct ota_store *st, uint64_t *seq, char hash[OTA_HEX256])
+{
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_HEAD);
+	int s;
+
+	*seq = 0;
+	snprintf(hash, OTA_HEX256, "%s", ZERO_HASH);
+	if (!q)
+		return OTA_ERR_DB;
+	s = sqlite3_step(q);
+	if (s == SQLITE_ROW) {
+		*seq = (uint64_t)sqlite3_column_int64(q, 0);
+		snprintf(hash, OTA_HEX256, "%s", col(q, 1) ? col(q, 1) : "");
+	}
+	ota_store__done(q);
+	return s == SQLITE_ROW || s == SQLITE_DONE ? OTA_OK : fail(st, "head");
+}
+
+/* ---- writing ---- */
+
+enum ota_err ota_store_audit_append(struct ota_store *st, const struct ota_store_audit_row *r,
+                                    enum ota_err (*seal)(void *ctx, uint64_t seq, const char *prev,
+                                                         char hash[OTA_HEX256]),
+                                    void *ctx, uint64_t *seq_out)
+{
+	enum ota_err rc;
+	char prev[OTA_HEX256], hash[OTA_HEX256] = "";
+	uint64_t seq = 0;
+	sqlite3_stmt *q;
+
+	if (!r || !r->actor || !r->action || !seal)
+		return OTA_ERR_INVALID;
+	ota_store__lock(st);
+	rc = ota_store__begin(st);
+	if (rc != OTA_OK)
+		goto unlock;
+	rc = head(st, &seq, prev);
+	if (rc != OTA_OK)
+		goto out;
+	seq++;
+	rc = seal(ctx, seq, prev, hash);
+	if (rc != OTA_OK)
+		goto out;
+	rc = OTA_ERR_DB;
+	q = ota_store__stmt(st, SQL_INSERT);
+	if (!q)
+		goto out;
+	bind_seq(q, 1, seq);
+	sqlite3_bind_int64(q, 2, r->at);
+	const char *v[] = {r->actor,      r->role,   r->action, r->device_id, r->rollout_id,
+	                   r->release_id, r->object, r->before, r->after,     r->detail};
+	for (int i = 0; i < 10; i++)
+		bind(q, 3 + i, v[i]);
+	bind(q, 13, prev);
+	bind(q, 14, hash);
+	if (sqlite3_step(q) == SQLITE_DONE)
+		rc = OTA_OK;
+	else
+		(void)fail(st, r->action);
+	ota_store__done(q);
+out:
+	if (rc == OTA_OK)
+		rc = ota_store__commit(st);
+	if (rc != OTA_OK)
+		ota_store__rollback(st);
+	else if (seq_out)
+		*seq_out = seq;
+unlock:
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_audit_checkpoint_add(struct ota_store *st,
+                                            const struct ota_store_audit_checkpoint *c)
+{
+	enum ota_err rc;
+	sqlite3_stmt *q;
+
+	if (!c || c->seq < 1 || !c->hash || !c->sig)
+		return OTA_ERR_INVALID;
+	ota_store__lock(st);
+	rc = ota_store__begin(st);
+	if (rc != OTA_OK)
+		goto unlock;
+	rc = OTA_ERR_DB;
+	q = ota_store__stmt(st, SQL_CP_INSERT);
+	if (!q)
+		goto out;
+	bind_seq(q, 1, c->seq);
+	bind(q, 2, c->hash);
+	sqlite3_bind_int64(q, 3, c->at);
+	bind(q, 4, c->sig);
+	if (sqlite3_step(q) == SQLITE_DONE) {
+		rc = OTA_OK;
+	} else {
+		int ext = sqlite3_extended_errcode(ota_store__db(st));
+		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+			rc = OTA_ERR_CONFLICT;
+		else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+			rc = OTA_ERR_NOT_FOUND;
+		else
+			rc = fail(st, "checkpoint");
+	}
+	ota_store__done(q);
+out:
+	if (rc == OTA_OK)
+		rc = ota_store__commit(st);
+	if (rc != OTA_OK)
+		ota_store__rollback(st);
+unlock:
+	ota_store__unlock(st);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+enum ota_err ota_store_audit_head(struct ota_store *st, uint64_t *seq, char hash[OTA_HEX256])
+{
+	enum ota_err rc;
+
+	ota_store__lock(st);
+	rc = head(st, seq, hash);
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_audit_checkpoint_latest(struct ota_store *st, uint64_t *seq)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q;
+
+	*seq = 0;
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_CP_LATEST);
+	if (!q)
+		goto out;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		*seq = (uint64_t)sqlite3_column_int64(q, 0);
+		rc = OTA_OK;
+	} else {
+		rc = fail(st, "latest checkpoint");
+	}
+	ota_store__done(q);
+out:
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_audit_query(struct ota_store *st, const struct ota_store_audit_filter *f,
+                                   int (*fn)(void *ctx, const struct ota_store_audit_row *r),
+                                   void *ctx, bool *more)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q;
+	unsigned n = 0;
+	int s;
+
+	*more = false;
+	if (f->limit < 1)
+		return OTA_ERR_INVALID;
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_QUERY);
+	if (!q)
+		goto out;
+	bind_seq(q, 1, f->after_seq);
+	sqlite3_bind_int64(q, 2, f->since);
+	sqlite3_bind_int64(q, 3, f->until);
+	bind(q, 4, f->actor);
+	bind(q, 5, f->action);
+	bind(q, 6, f->device_id);
+	bind(q, 7, f->rollout_id);
+	bind(q, 8, f->release_id);
+	sqlite3_bind_int64(q, 9, (sqlite3_int64)f->limit + 1); /* one more: is there a next page */
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		struct ota_store_audit_row r;
+		if (n == f->limit) {
+			*more = true;
+			break;
+		}
+		row_of(q, &r);
+		n++;
+		if (fn(ctx, &r)) {
+			s = SQLITE_DONE;
+			break;
+		}
+	}
+	rc = s == SQLITE_DONE || s == SQLITE_ROW ? OTA_OK : fail(st, "query");
+	ota_store__done(q);
+out:
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err
+ota_store_audit_walk(struct ota_store *st, uint64_t after, uint64_t upto, unsigned limit,
+                     int (*entry)(void *ctx, const struct ota_store_audit_row *r),
+                     int (*checkpoint)(void *ctx, const struct ota_store_audit_checkpoint *c),
+                     void *ctx)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *rq, *cq = NULL;
+	int s, cs = SQLITE_DONE;
+
+	if (limit < 1)
+		return OTA_ERR_INVALID;
+	ota_store__lock(st);
+	if (checkpoint) {
+		cq = ota_store__stmt(st, SQL_CPS);
+		if (!cq)
+			goto out;
+		bind_seq(cq, 1, after);
+		bind_seq(cq, 2, upto);
+		cs = sqlite3_step(cq);
+	}
+	rq = ota_store__stmt(st, SQL_ROWS);
+	if (!rq)
+		goto out;
+	bind_seq(rq, 1, after);
+	bind_seq(rq, 2, upto);
+	sqlite3_bind_int64(rq, 3, limit);
+	while ((s = sqlite3_step(rq)) == SQLITE_ROW) {
+		struct ota_store_audit_row r;
+		row_of(rq, &r);
+		if (entry(ctx, &r))
+			break;
+		while (cs == SQLITE_ROW && (uint64_t)sqlite3_column_int64(cq, 0) <= r.seq) {
+			struct ota_store_audit_checkpoint c;
+			checkpoint_of(cq, &c);
+			if (checkpoint(ctx, &c)) {
+				s = SQLITE_DONE;
+				break;
+			}
+			cs = sqlite3_step(cq);
+		}
+		if (s != SQLITE_ROW || (cs != SQLITE_ROW && cs != SQLITE_DONE))
+			break;
+	}
+	if ((s == SQLITE_ROW || s == SQLITE_DONE) && (cs == SQLITE_ROW || cs == SQLITE_DONE))
+		rc = OTA_OK;
+	else
+		(void)fail(st, "walk");
+	ota_store__done(rq);
+out:
+	ota_store__done(cq);
+	ota_store__unlock(st);
+	return rc;
+}
