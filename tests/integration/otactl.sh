@@ -345,8 +345,8 @@ op --quiet rollouts create --name third --release "$R1" --hw-variant rig --stage
 	--tag-any line=3 --baseline 1.0.0
 expect "rollouts create with every flag" 0 "$RC"
 THIRD=$OUT
-expect "window, budget, target stored" '{"days":["mon","tue","wed","thu","fri","sat","sun"],"start":"00:00","duration_minutes":1440,"time_zone":"UTC"} {"max_updating":2,"per_tag":{"key":"line","max_updating":1}} "approval"' \
-	"$(body_of "$(mcurl admin "/api/v1/rollouts/$THIRD")" | jq -c '.definition.window, .definition.budget, .definition.stages[0].on_success' | paste -sd' ')"
+expect "window, budget, target stored" '{"days":["mon","tue","wed","thu","fri","sat","sun"],"duration_minutes":1440,"start":"00:00","time_zone":"UTC"} {"max_updating":2,"per_tag":{"key":"line","max_updating":1}} "approval"' \
+	"$(body_of "$(mcurl admin "/api/v1/rollouts/$THIRD")" | jq -cS '.definition.window, .definition.budget, .definition.stages[0].on_success' | paste -sd' ')"
 op rollouts create --name x --release "$R1" --stage 0
 expect "bad --stage: usage" 2 "$RC"
 op rollouts abort "$THIRD" --reason "not needed"
