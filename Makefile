@@ -1,14 +1,16 @@
 # The two commands of the README's quick start, and the pieces they are made of.
 #   make run   install what is missing, build, make a development PKI, run otad in the foreground
 #   make test  install what is missing, build with ASan+UBSan, run every test
+#   make deb   the Debian packages otad, ota-sign, otactl, ota-agent in build-deb/ (docs/operations.md)
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 M33_BUILD ?= build-m33
+DEB_BUILD ?= build-deb
 FUZZ_SECONDS ?= 45
 
-.PHONY: all deps build run test test-asan test-fuzz test-m33 clean
+.PHONY: all deps build run test test-asan test-fuzz test-m33 deb clean
 
 all: build
 
@@ -42,5 +44,14 @@ test-m33:
 	cd $(M33_BUILD) && ctest --output-on-failure --timeout 300
 	@grep -h ' passed, ' $(M33_BUILD)/Testing/Temporary/LastTest.log
 
+# Release build with Debian's hardening flags, then one .deb per component (CPack).
+deb: deps
+	cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTA_WITH_BENCH=OFF \
+		-DCMAKE_C_FLAGS="$$(dpkg-buildflags --get CFLAGS) $$(dpkg-buildflags --get CPPFLAGS)" \
+		-DCMAKE_EXE_LINKER_FLAGS="$$(dpkg-buildflags --get LDFLAGS)" >/dev/null
+	cmake --build $(DEB_BUILD) -j $(JOBS)
+	cd $(DEB_BUILD) && cpack -G DEB
+	@ls $(DEB_BUILD)/*.deb
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(M33_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(M33_BUILD) $(DEB_BUILD)

@@ -1050,8 +1050,14 @@ int main(int argc, char **argv)
 	}
 	if (o.rate[F_NEVER_BUY] + o.rate[F_FAIL_HEALTH] + o.rate[F_DROP] > 1.0)
 		die("%s", "the fault rates add up to more than 1");
-	if (o.slot_size % SIM_SECTOR || o.image_size <= SIM_PAGE || o.image_size > o.slot_size)
-		die("%s", "--slot-size must be a multiple of 4096 and hold --image-size (> 256)");
+	if (o.slot_size % SIM_SECTOR)
+		die("--slot-size %u: must be a multiple of 4096", o.slot_size);
+	if (o.image_size <= SIM_PAGE)
+		die("--image-size %u: must be above 256 (the image header)", o.image_size);
+	/* Worded as the agent refuses an image larger than its slot. */
+	if (o.image_size > o.slot_size)
+		die("--image-size %u: image does not fit the slot (--slot-size %u)", o.image_size,
+		    o.slot_size);
 	if (strlen(o.prefix) > 20)
 		die("%s", "--prefix is too long (20 characters at most)");
 	parse_server(o.server);

@@ -15,6 +15,7 @@ pkgs=(
 	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 	nginx apache2-utils
 	chromium chromium-driver python3-selenium
+	lintian man-db bsdutils
 )
 
 missing=()
