@@ -33,18 +33,6 @@
 /* Delay between tries to reach the server during a trial (the watchdog bounds the total). */
 #define TRIAL_RETRY_MS 500u
 
-static const char *const status_names[FWA_ST__COUNT] = {
-    "",      "downloading", "downloaded", "installing",  "rebooting",
-    "trial", "confirmed",   "failed",     "rolled_back",
-};
-
-const char *fwa_status_name(enum fwa_status s)
-{
-	if ((unsigned)s >= FWA_ST__COUNT)
-		return "";
-	return status_names[s];
-}
-
 /* ---- small helpers ---- */
 
 static void copy_str(char *dst, size_t cap, const char *src)
