@@ -10,6 +10,13 @@
  * its floor moved only with a confirmed update, and the server was told the outcome that matches
  * what the device runs.
  *
+ * Then the same sweep (power cut before every operation) over the trial's hard cases: a slow
+ * network (Wi-Fi join, DHCP and TLS that together outlast the bootrom's trial watchdog, within
+ * the agent's own trial deadline), an image whose buy the bootrom refuses (watchdog off, so
+ * only the agent's reboot brings the previous image back), and an image that hangs before
+ * its buy. The slow network must still end on the target when nothing is cut; the two faulty
+ * images must always end on the previous version with rolled_back told.
+ *
  * Prints how many cases ran; exits non-zero on any failure.
  */
 #include <stdio.h>
@@ -35,6 +42,19 @@ static uint8_t factory_sha[32], target_sha[32];
 static struct kit_server srv;
 static struct kit_device dev;
 static unsigned failures;
+static bool slow_net;
+
+/* Marginal Wi-Fi: the link alone outlasts one connect; the trial outlasts the bootrom's 16.7 s. */
+static void slow(struct kit_device *d)
+{
+	d->net.boot_ms = 1500;
+	d->net.wifi_join_ms = 8000;
+	d->net.dhcp_ms = 4000;
+	d->net.dns_ms = 1000;
+	d->net.tls_ms = 3500;
+	d->net.tls_resume_ms = 1500;
+	d->net.rtt_ms = 700;
+}
 
 static void fresh(void)
 {
@@ -44,6 +64,8 @@ static void fresh(void)
 	kit_server_offer(&srv, "1.1.0", manifest, (size_t)manifest_len, target, (size_t)target_len);
 	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len,
 	                SLOT_SIZE);
+	if (slow_net)
+		slow(&dev);
 }
 
 static void bad(const char *mode, uint64_t i, const char *what)
@@ -97,6 +119,67 @@ static int check(const char *mode, uint64_t i)
 out:
 	free(st);
 	return on_target;
+}
+
+/* Make the offered target image (with a fault) and its manifest. */
+static bool make_target(struct kit_keys *keys, enum sim_fault fault)
+{
+	target_len =
+	    fwa_sim_mkimage("1.1.0", 2, KIT_HW, fault, TARGET_PAYLOAD, target, sizeof(target));
+	if (target_len < 0)
+		return false;
+	SHA256(target, (size_t)target_len, target_sha);
+	manifest_len = kit_manifest(keys->release, "1.1.0", 2, KIT_HW, target, (size_t)target_len,
+	                            manifest, sizeof(manifest));
+	return manifest_len > 0;
+}
+
+/*
+ * One trial case swept with a power cut before every operation; returns the cases run. With
+ * want_target the uncut run must confirm the update, else every run must end on the previous
+ * version.
+ */
+static unsigned sweep_trial_case(struct kit_keys *keys, const char *name, enum sim_fault fault,
+                                 bool net_slow, bool want_target)
+{
+	unsigned cases = 0;
+	uint64_t total;
+
+	slow_net = net_slow;
+	if (!make_target(keys, fault)) {
+		bad(name, 0, "could not build the target image");
+		return 0;
+	}
+	fresh();
+	if (kit_run(&dev, 10000) != KIT_IDLE || check(name, 0) != (want_target ? 1 : 0)) {
+		bad(name, 0,
+		    want_target ? "the uncut update did not succeed"
+		                : "the uncut update did not end on the previous version");
+		return 0;
+	}
+	total = dev.sim.ops;
+	for (uint64_t i = 1; i <= total; i++) {
+		fresh();
+		dev.sim.cut_at = i;
+		dev.sim.cut_mode = SIM_CUT_BEFORE;
+		cases++;
+		if (kit_run(&dev, 10000) != KIT_CUT) {
+			bad(name, i, "the operation was never reached");
+			continue;
+		}
+		kit_power_cut(&dev);
+		enum kit_result r = kit_run(&dev, 10000);
+		if (r != KIT_IDLE) {
+			bad(name, i, "agent did not settle after power came back");
+			continue;
+		}
+		if (check(name, i) && !want_target)
+			bad(name, i, "a faulty trial image ended up running");
+	}
+	printf("power-cut sweep: %s: %llu operations, %u cases\n", name, (unsigned long long)total,
+	       cases);
+	slow_net = false;
+	return cases;
 }
 
 int main(void)
@@ -177,12 +260,15 @@ int main(void)
 				on_previous++;
 		}
 	}
+	cases += sweep_trial_case(&keys, "slow-network", SIM_FAULT_NONE, true, true);
+	cases += sweep_trial_case(&keys, "buy-fails", SIM_FAULT_BUY_FAILS, false, false);
+	cases += sweep_trial_case(&keys, "hung-trial", SIM_FAULT_NEVER_BUY, true, false);
 	kit_device_free(&dev);
 	kit_server_free(&srv);
 	kit_keys_free(&keys);
-	printf("power-cut sweep: %u cases (%llu operations x cut before / torn / torn twice), "
-	       "%u torn twice in fact, %u ended on the target, %u on the previous version, "
-	       "%u failures\n",
+	printf("power-cut sweep: %u cases (%llu operations x cut before / torn / torn twice, and "
+	       "the trial cases), %u torn twice in fact, %u ended on the target, %u on the "
+	       "previous version, %u failures\n",
 	       cases, (unsigned long long)total, second_cuts, on_target, on_previous, failures);
 	return failures ? 1 : 0;
 }
