@@ -11,7 +11,7 @@ pkgs=(
 	libsystemd-dev systemd
 	libcmocka-dev libcurl4-openssl-dev curl jq
 	clang libclang-rt-14-dev
-	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+	gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
 	nginx apache2-utils
 )
 

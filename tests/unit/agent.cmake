@@ -6,3 +6,13 @@ foreach(t http state checkin)
 	add_test(NAME agent_${t} COMMAND test_agent_${t})
 	set_tests_properties(agent_${t} PROPERTIES LABELS unit)
 endforeach()
+
+# The RP2350 firmware's TLS configuration (mbedTLS and lwIP options, the TRNG entropy source),
+# checked on the host since the firmware itself builds only with the Pico SDK.
+set(FWA_RP2350_PORT_DIR ${CMAKE_SOURCE_DIR}/firmware-agent/ports/rp2350)
+add_executable(test_rp2350_config ${CMAKE_CURRENT_LIST_DIR}/test_rp2350_config.c)
+target_include_directories(test_rp2350_config PRIVATE ${FWA_RP2350_PORT_DIR})
+target_compile_definitions(test_rp2350_config PRIVATE FWA_RP2350_DIR="${FWA_RP2350_PORT_DIR}")
+target_link_libraries(test_rp2350_config PRIVATE fwa_verify PkgConfig::CMOCKA)
+add_test(NAME unit_rp2350_config COMMAND test_rp2350_config)
+set_tests_properties(unit_rp2350_config PROPERTIES LABELS unit)

@@ -10,8 +10,10 @@
 #
 # Settings (environment): VERSION (semver of the image, default 1.0.0), ROLLBACK (its rollback
 # version = the release's security_version, default 0), TBYB (1: an update image, the default;
-# 0: the factory image flashed first), SIGNING_KEY (PEM key for secure boot; needs picotool),
-# BUILD_TYPE (default MinSizeRel). The default build directory is build-rp2350 in the current
+# 0: the factory image flashed first), SIGNING_KEY (PEM key for secure boot; needs picotool and
+# ROLLBACK >= 1), TRIAL_DEADLINE_S (the agent's trial deadline, default 90), BUILD_TYPE
+# (default MinSizeRel). Needs Pico SDK 2.1.0 or later; unsigned images are hashed when picotool
+# is there. The default build directory is build-rp2350 in the current
 # directory. Nothing is downloaded: the SDK (with its cyw43-driver, lwip, mbedtls and tinyusb
 # submodules) and picotool must already be on this machine.
 set -euo pipefail
@@ -26,10 +28,19 @@ for sub in lib/cyw43-driver/src lib/lwip/src lib/mbedtls/library lib/tinyusb/src
 	fi
 done
 
+if [ -n "${SIGNING_KEY:-}" ] && [ "${ROLLBACK:-0}" = 0 ]; then
+	# A bought image with a rollback version makes the bootrom require one for good; a signed
+	# image without one would leave the OTP floor unused. docs/rp2350.md, "Anti-rollback".
+	echo "build.sh: SIGNING_KEY needs ROLLBACK >= 1 (the release's security_version):" \
+		"see docs/rp2350.md, Anti-rollback" >&2
+	exit 1
+fi
+
 args=(-DPICO_SDK_PATH="$PICO_SDK_PATH"
 	-DCMAKE_BUILD_TYPE="${BUILD_TYPE:-MinSizeRel}"
 	-DFWA_RP2350_VERSION="${VERSION:-1.0.0}"
-	-DFWA_RP2350_ROLLBACK="${ROLLBACK:-0}")
+	-DFWA_RP2350_ROLLBACK="${ROLLBACK:-0}"
+	-DFWA_RP2350_TRIAL_DEADLINE_S="${TRIAL_DEADLINE_S:-90}")
 if [ "${TBYB:-1}" = 0 ]; then
 	args+=(-DFWA_RP2350_TBYB=OFF)
 else
