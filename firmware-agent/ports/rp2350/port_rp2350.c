@@ -46,6 +46,7 @@ _Static_assert(BOOT_DIAGNOSTIC_IMAGE_DEF_VERIFIED_OK == 0x1000u, "bootrom_consta
 
 /* The bootrom's work area for explicit buy (it may rewrite one 4 KiB sector). */
 static uint8_t __attribute__((aligned(4))) buy_workarea[4096];
+_Static_assert(sizeof(buy_workarea) >= FWA_RP2350_IMAGE_HEAD, "boot_trial reads the head into it");
 
 static struct fwa_rp2350 *P(void *ctx)
 {
@@ -295,8 +296,9 @@ static enum fwa_err boot_trial(void *ctx, uint32_t image_len)
 	 * one. The manifest's signature covers these bytes, but a release made from the wrong
 	 * build is still caught here, before the reboot.
 	 */
-	static uint8_t head[FWA_RP2350_IMAGE_HEAD];
-	uint32_t n = image_len < sizeof(head) ? image_len : (uint32_t)sizeof(head);
+	/* The buy's work area is free outside a trial: no second 4 KiB of RAM for this. */
+	uint8_t *head = buy_workarea;
+	uint32_t n = image_len < FWA_RP2350_IMAGE_HEAD ? image_len : FWA_RP2350_IMAGE_HEAD;
 	const char *why = NULL;
 	if (flash_read(&p->slot_other, 0, head, n) != FWA_OK)
 		return FWA_ERR_FLASH;

@@ -9,6 +9,7 @@
  *
  * The port and the transport both call into this file; it calls neither of them.
  */
+#include "hardware/structs/watchdog.h"
 #include "hardware/watchdog.h"
 
 #include "port_rp2350.h"
@@ -41,9 +42,12 @@ uint32_t fwa_rp2350_trial_rearm(void *ctx, uint32_t ms)
 	/*
 	 * A watchdog reset during the trial is a normal boot, and the bootrom never picks an
 	 * unbought TBYB image on a normal boot: the previous image runs, as when the bootrom's
-	 * own trial watchdog fires.
+	 * own trial watchdog fires. Only the count is reloaded: watchdog_enable() would also
+	 * rewrite scratch register 4 and the reset selection, which the bootrom set up for the
+	 * trial. Writing LOAD restarts the count (RP2350: 1 us ticks).
 	 */
-	watchdog_enable(ms, true);
+	watchdog_hw->load = ms * 1000u;
+	hw_set_bits(&watchdog_hw->ctrl, WATCHDOG_CTRL_ENABLE_BITS);
 	return ms;
 }
 
