@@ -280,6 +280,31 @@ static void test_stalled_trial_deadline(void **state)
 	assert_true(took >= f->dev.net.boot_ms + deadline - SIM_TRIAL_MS);
 }
 
+static void test_bootrom_refuses_trial_image(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_step st;
+
+	/* Step until the flash-update reboot is asked for, then let the slot rot before the
+	 * bootrom looks at it: the bootrom boots the previous image and says why. */
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(fwa_sim_boot(&f->dev.sim), FWA_OK);
+	snprintf(f->dev.version, sizeof(f->dev.version), "%s", f->dev.sim.running.version);
+	assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg, f->dev.scratch,
+	                                FWA_AGENT_SCRATCH_SIZE),
+	                 FWA_OK);
+	for (unsigned i = 0; i < 200 && f->dev.sim.pending_trial < 0; i++) {
+		enum fwa_err err = fwa_agent_step(&f->dev.agent, &st);
+
+		assert_int_equal(err, FWA_OK);
+		f->dev.sim.vclock_ms += st.wait_ms;
+	}
+	assert_int_equal(f->dev.sim.pending_trial, FWA_SLOT_B);
+	f->dev.sim.flash[SIM_SLOT0_OFF + f->dev.sim.slot_size + SIM_PAGE + 100] ^= 0x01;
+	expect_rollback(f, "does not verify");
+	assert_int_equal(f->dev.sim.trial_boot_ops, 0); /* it never ran */
+}
+
 static void test_trial_deadline_bounded(void **state)
 {
 	struct fixture *f = *state;
@@ -549,6 +574,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hung_trial_slow_network, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stalled_trial_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trial_deadline_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bootrom_refuses_trial_image, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_power_cut_before_buy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_hw_variant, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_untrusted_signer, setup, teardown),

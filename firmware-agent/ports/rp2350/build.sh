@@ -20,14 +20,6 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-build-rp2350}
-: "${PICO_SDK_PATH:?set PICO_SDK_PATH to a Pico SDK 2.x checkout with its submodules}"
-for sub in lib/cyw43-driver/src lib/lwip/src lib/mbedtls/library lib/tinyusb/src; do
-	if [ ! -d "$PICO_SDK_PATH/$sub" ]; then
-		echo "build.sh: $PICO_SDK_PATH/$sub is missing (SDK submodules not checked out)" >&2
-		exit 1
-	fi
-done
-
 if [ -n "${SIGNING_KEY:-}" ] && [ "${ROLLBACK:-0}" = 0 ]; then
 	# A bought image with a rollback version makes the bootrom require one for good; a signed
 	# image without one would leave the OTP floor unused. docs/rp2350.md, "Anti-rollback".
@@ -35,6 +27,14 @@ if [ -n "${SIGNING_KEY:-}" ] && [ "${ROLLBACK:-0}" = 0 ]; then
 		"see docs/rp2350.md, Anti-rollback" >&2
 	exit 1
 fi
+
+: "${PICO_SDK_PATH:?set PICO_SDK_PATH to a Pico SDK checkout (2.1.0 or later) with its submodules}"
+for sub in lib/cyw43-driver/src lib/lwip/src lib/mbedtls/library lib/tinyusb/src; do
+	if [ ! -d "$PICO_SDK_PATH/$sub" ]; then
+		echo "build.sh: $PICO_SDK_PATH/$sub is missing (SDK submodules not checked out)" >&2
+		exit 1
+	fi
+done
 
 args=(-DPICO_SDK_PATH="$PICO_SDK_PATH"
 	-DCMAKE_BUILD_TYPE="${BUILD_TYPE:-MinSizeRel}"
