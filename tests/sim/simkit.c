@@ -393,6 +393,17 @@ static struct kit_server *srv_of(void *ctx)
 	return ((struct kit_device *)ctx)->srv;
 }
 
+void kit_net_slow(struct kit_device *d)
+{
+	d->net.boot_ms = 1500;       /* cyw43 firmware load and the checks before the agent */
+	d->net.wifi_join_ms = 8000;  /* scan, association, WPA2 handshake on a weak signal */
+	d->net.dhcp_ms = 4000;       /* a lease with retransmissions */
+	d->net.dns_ms = 1000;        /* per connection */
+	d->net.tls_ms = 3500;        /* TCP and TLS 1.2: about four P-256 operations, three RTTs */
+	d->net.tls_resume_ms = 1500; /* a resumed session: no P-256, two RTTs */
+	d->net.rtt_ms = 700;         /* request to the answer's first byte */
+}
+
 void kit_advance(struct kit_device *d, uint64_t ms)
 {
 	uint64_t left = fwa_sim_watchdog_left(&d->sim);

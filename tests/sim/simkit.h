@@ -119,6 +119,13 @@ struct kit_net {
 };
 
 /* A simulated device: hardware, its server, and its agent. */
+struct kit_device;
+
+/*
+ * Marginal Wi-Fi, the trial budget's reference (docs/rp2350.md): Wi-Fi join and DHCP outlast
+ * one connect, and a trial outlasts the bootrom's 16.7 s but fits the agent's deadline.
+ */
+void kit_net_slow(struct kit_device *d);
 struct kit_device {
 	struct fwa_sim sim; /* first: the sim port members use it */
 	struct kit_server *srv;

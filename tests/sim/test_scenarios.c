@@ -196,25 +196,13 @@ static void test_buy_fails(void **state)
 	assert_int_equal(f->dev.trial_buy_ms, 0);
 }
 
-/* Marginal Wi-Fi: join and DHCP outlast one connect, the trial outlasts the bootrom's 16.7 s. */
-static void slow_network(struct kit_device *d)
-{
-	d->net.boot_ms = 1500;      /* cyw43 firmware load and the checks before the agent */
-	d->net.wifi_join_ms = 8000; /* scan, association, WPA2 handshake on a weak signal */
-	d->net.dhcp_ms = 4000;      /* lease with retransmissions */
-	d->net.dns_ms = 1000;
-	d->net.tls_ms = 3500; /* TCP and TLS 1.2: about four P-256 operations and three RTTs */
-	d->net.tls_resume_ms = 1500; /* a resumed session: no P-256, two RTTs */
-	d->net.rtt_ms = 700;
-}
-
 static void test_slow_network_within_deadline(void **state)
 {
 	struct fixture *f = *state;
 	const struct kit_net *n = &f->dev.net;
 	uint64_t took;
 
-	slow_network(&f->dev);
+	kit_net_slow(&f->dev);
 	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
 	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
 	assert_string_equal(f->dev.sim.running.version, "1.1.0");
@@ -242,7 +230,7 @@ static void test_slow_network_bootrom_deadline_alone(void **state)
 	struct fixture *f = *state;
 
 	/* Without re-arming, the same healthy image is rolled back: what the deadline is for. */
-	slow_network(&f->dev);
+	kit_net_slow(&f->dev);
 	f->dev.port.trial_rearm = NULL;
 	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
 	expect_rollback(f, "watchdog");
@@ -254,7 +242,7 @@ static void test_hung_trial_slow_network(void **state)
 	struct fixture *f = *state;
 
 	/* The image hangs after its trial report went through: no more progress, no re-arm. */
-	slow_network(&f->dev);
+	kit_net_slow(&f->dev);
 	offer(f, "1.1.0", 2, SIM_FAULT_NEVER_BUY, KIT_HW, 2, keys.release);
 	expect_rollback(f, "watchdog");
 	assert_true(f->dev.trial_end_ms - f->dev.trial_boot_ms <

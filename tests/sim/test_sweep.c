@@ -44,18 +44,6 @@ static struct kit_device dev;
 static unsigned failures;
 static bool slow_net;
 
-/* Marginal Wi-Fi: the link alone outlasts one connect; the trial outlasts the bootrom's 16.7 s. */
-static void slow(struct kit_device *d)
-{
-	d->net.boot_ms = 1500;
-	d->net.wifi_join_ms = 8000;
-	d->net.dhcp_ms = 4000;
-	d->net.dns_ms = 1000;
-	d->net.tls_ms = 3500;
-	d->net.tls_resume_ms = 1500;
-	d->net.rtt_ms = 700;
-}
-
 static void fresh(void)
 {
 	kit_device_free(&dev);
@@ -65,7 +53,7 @@ static void fresh(void)
 	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len,
 	                SLOT_SIZE);
 	if (slow_net)
-		slow(&dev);
+		kit_net_slow(&dev);
 }
 
 static void bad(const char *mode, uint64_t i, const char *what)
