@@ -45,6 +45,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -520,6 +521,21 @@ static void kill_dev(struct dev *d)
 	t_close(d);
 }
 
+/* One agent step; false when the image hung in it (never-buy): the watchdog must end it. */
+static bool step_or_hang(struct dev *d, struct fwa_step *st, enum fwa_err *e)
+{
+	jmp_buf hang;
+
+	if (setjmp(hang)) {
+		d->sim.hang_jmp = NULL;
+		return false;
+	}
+	d->sim.hang_jmp = &hang;
+	*e = fwa_agent_step(&d->agent, st);
+	d->sim.hang_jmp = NULL;
+	return true;
+}
+
 /* One turn of a device: a watchdog due, or one agent step; then when it is due again. */
 static void turn(struct worker *w, struct dev *d)
 {
@@ -541,7 +557,13 @@ static void turn(struct worker *w, struct dev *d)
 		heap_push(w, d);
 		return;
 	}
-	e = fwa_agent_step(&d->agent, &st);
+	if (!step_or_hang(d, &st, &e)) {
+		t_close(d);
+		d->due = now + virt_to_wall_delay(fwa_sim_watchdog_left(&d->sim));
+		d->tier = TIER_TRIAL;
+		heap_push(w, d);
+		return;
+	}
 	atomic_fetch_add(&c_steps, 1);
 	if (st.checked_in)
 		atomic_fetch_add(&c_checkins, 1);

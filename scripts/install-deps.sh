@@ -12,7 +12,7 @@ pkgs=(
 	libsystemd-dev systemd
 	libcmocka-dev libcurl4-openssl-dev curl jq yq
 	clang libclang-rt-14-dev
-	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+	gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
 	nginx apache2-utils
 	chromium chromium-driver python3-selenium
 	lintian man-db bsdutils

@@ -16,7 +16,7 @@ if(NOT FWA_QEMU_ARM OR NOT FWA_TIMEOUT)
 		"(scripts/install-deps.sh installs qemu-system-arm)")
 endif()
 
-set(FWA_M33_SUITES encoding json semver time dsse root manifest identity delta)
+set(FWA_M33_SUITES encoding json semver time dsse root manifest identity delta bootimage)
 set(FWA_RP2350_DIR ${CMAKE_CURRENT_LIST_DIR}/../ports/rp2350)
 if(TARGET fwa_core AND EXISTS ${FWA_PTEST_DIR}/t_agent.c)
 	list(APPEND FWA_M33_SUITES agent)
@@ -42,9 +42,10 @@ foreach(suite ${FWA_M33_SUITES})
 		target_link_libraries(${t} PRIVATE fwa_core)
 	elseif(suite STREQUAL "delta")
 		target_link_libraries(${t} PRIVATE fwa_delta)
-	elseif(suite STREQUAL "identity")
-		# The RP2350 port's identity parser: freestanding, so it runs here without the SDK.
-		target_sources(${t} PRIVATE ${FWA_RP2350_DIR}/identity.c)
+	elseif(suite STREQUAL "identity" OR suite STREQUAL "bootimage")
+		# The RP2350 port's identity parser and image checks: freestanding, so they run
+		# here without the SDK.
+		target_sources(${t} PRIVATE ${FWA_RP2350_DIR}/${suite}.c)
 		target_include_directories(${t} PRIVATE ${FWA_RP2350_DIR})
 	endif()
 	target_link_options(${t} PRIVATE

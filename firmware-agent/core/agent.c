@@ -8,6 +8,9 @@
  *  - the slot is re-hashed in full from flash before the flash-update (trial) reboot;
  *  - a trial is bought only after every health check passed and the server acknowledged the
  *    trial report, and the floor is raised only after the bootrom confirms the buy;
+ *  - a trial ends by the agent's own deadline at the latest: the watchdog is re-armed only
+ *    while the trial makes progress and never past that deadline, and a failed buy (after
+ *    which nothing would revert the trial on RP2350) ends in a reboot into the previous image;
  *  - every phase change is persisted (core/state.c) before the action that depends on it, so
  *    that a boot can always tell what happened: a running trial slot that is no longer a trial
  *    was bought, the previous slot running means the bootrom rolled the trial back;
@@ -34,18 +37,8 @@
 #define TRIAL_TRIES 3
 /* Delay between tries to reach the server during a trial (the watchdog bounds the total). */
 #define TRIAL_RETRY_MS 500u
-
-static const char *const status_names[FWA_ST__COUNT] = {
-    "",      "downloading", "downloaded", "installing",  "rebooting",
-    "trial", "confirmed",   "failed",     "rolled_back",
-};
-
-const char *fwa_status_name(enum fwa_status s)
-{
-	if ((unsigned)s >= FWA_ST__COUNT)
-		return "";
-	return status_names[s];
-}
+/* The trial watchdog is re-armed at most this often, so at most once per second of deadline. */
+#define TRIAL_REARM_SPACING_MS 1000u
 
 /* ---- small helpers ---- */
 
@@ -132,9 +125,40 @@ static uint32_t io_timeout(const struct fwa_agent *a)
 
 static void feed(struct fwa_agent *a)
 {
-	/* Never during an unbought trial: the bootrom's deadline must stand. */
+	/* Never during an unbought trial: only trial_progress() may extend a trial. */
 	if (!a->boot.trial && a->port->watchdog_feed)
 		a->port->watchdog_feed(a->port->ctx);
+}
+
+static uint64_t trial_end_ms(const struct fwa_agent *a)
+{
+	uint32_t s =
+	    a->cfg->trial_deadline_s ? a->cfg->trial_deadline_s : FWA_TRIAL_DEADLINE_DEFAULT_S;
+
+	return a->boot_ms + 1000u * (uint64_t)s;
+}
+
+/*
+ * The trial moved forward (a health check passed, bytes moved to or from the server): re-arm
+ * its watchdog, at most once a second, never to fire after the trial deadline, and at most
+ * once per second of that deadline in all. A hung trial gets no more re-arms, and the
+ * watchdog brings the previous image back within one period of its last progress.
+ */
+static void trial_progress(struct fwa_agent *a)
+{
+	uint64_t now, end = trial_end_ms(a);
+
+	if (!a->boot.trial || a->trial_failed || !a->port->trial_rearm)
+		return;
+	now = now_ms(a);
+	if (now >= end || 1000u * (uint64_t)a->trial_rearms >= end - a->boot_ms)
+		return;
+	if (a->trial_rearms && now - a->trial_rearm_ms < TRIAL_REARM_SPACING_MS)
+		return;
+	a->trial_rearms++;
+	a->trial_rearm_ms = now;
+	(void)a->port->trial_rearm(a->port->ctx,
+	                           end - now > UINT32_MAX ? UINT32_MAX : (uint32_t)(end - now));
 }
 
 /* ---- state and outbox ---- */
@@ -210,13 +234,20 @@ static enum fwa_err call(struct fwa_agent *a, const char *method, const char *pa
 	struct fwa_http h;
 	enum fwa_err err;
 
+	/* Each blocking part is bounded by its own timeout; each success is trial progress. */
 	err = fwa_http_send(a->port, method, a->cfg->host, path, NULL, body, body_len, a->s->req,
 	                    sizeof(a->s->req));
-	if (err == FWA_OK)
+	if (err == FWA_OK) {
+		trial_progress(a);
 		err =
 		    fwa_http_read_head(&h, a->port, a->s->head, sizeof(a->s->head), io_timeout(a));
-	if (err == FWA_OK)
+	}
+	if (err == FWA_OK) {
+		trial_progress(a);
 		err = fwa_http_read_all(&h, a->s->body, sizeof(a->s->body), len);
+	}
+	if (err == FWA_OK)
+		trial_progress(a);
 	a->port->tr_close(a->port->ctx);
 	if (err == FWA_OK)
 		*status = h.resp.status;
@@ -270,6 +301,8 @@ static const char *revert_reason(const struct fwa_agent *a)
 {
 	if (a->st.outcome_reason[0])
 		return a->st.outcome_reason; /* a health check failed and asked for the revert */
+	if (a->boot.refused)
+		return a->boot.refused; /* the bootrom said why it did not run the trial image */
 	switch (a->boot.reset) {
 	case FWA_RESET_WATCHDOG:
 		return "trial not bought before the watchdog deadline";
@@ -345,7 +378,7 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 	memset(a, 0, sizeof(*a));
 	if (!port || !cfg || !port->crypto || !scratch || scratch_len < FWA_AGENT_SCRATCH_SIZE ||
 	    ((uintptr_t)scratch & 7u) || !cfg->hw_variant || !cfg->version || !cfg->host ||
-	    !cfg->root_json)
+	    !cfg->root_json || cfg->trial_deadline_s > FWA_TRIAL_DEADLINE_MAX_S)
 		return FWA_ERR_BUSY;
 	a->port = port;
 	a->cfg = cfg;
@@ -380,7 +413,10 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 	a->next_checkin_ms = a->boot_ms;
 	a->told_outcome = a->st.outcome == FWA_ST_NONE || a->st.outcome_told;
 	a->outcome_saved = a->st.outcome_told;
-	return settle_boot(a);
+	err = settle_boot(a);
+	if (err == FWA_OK && a->st.phase == FWA_PHASE_TRIAL)
+		trial_progress(a); /* the trial image booted and its agent runs */
+	return err;
 }
 
 bool fwa_agent_idle(const struct fwa_agent *a)
@@ -409,6 +445,11 @@ static enum fwa_err do_trial(struct fwa_agent *a, struct fwa_step *out)
 	enum fwa_err err;
 	unsigned i;
 
+	if (now_ms(a) >= trial_end_ms(a)) {
+		/* Only a port that armed more than asked lets a trial get here. */
+		trial_fail(a, "trial deadline passed before the buy", out);
+		return FWA_ERR_HEALTH;
+	}
 	if (strcmp(a->cfg->version, a->st.target_version) != 0) {
 		trial_fail(a, "running version differs from the manifest", out);
 		return FWA_ERR_HEALTH;
@@ -424,6 +465,7 @@ static enum fwa_err do_trial(struct fwa_agent *a, struct fwa_step *out)
 			trial_fail(a, b.overflow ? "health check failed" : why, out);
 			return FWA_ERR_HEALTH;
 		}
+		trial_progress(a);
 	}
 	/* "Reached the server and reported": the trial report must be acknowledged. */
 	err = flush_outbox(a);
@@ -435,11 +477,11 @@ static enum fwa_err do_trial(struct fwa_agent *a, struct fwa_step *out)
 	if (err == FWA_OK)
 		err = a->port->boot_info(a->port->ctx, &bi);
 	if (err != FWA_OK || bi.trial) {
-		/* Not bought: leave it to the watchdog, which brings back the previous image. */
-		say(a, FWA_LOG_ERROR, "buy did not take; waiting for the bootrom to revert", NULL,
-		    NULL);
-		a->trial_failed = true;
-		out->wait_ms = 1000;
+		/*
+		 * Not bought. The RP2350 bootrom turned the watchdog off before it failed, so
+		 * waiting would wait forever: reboot now, and the previous image boots.
+		 */
+		trial_fail(a, "the bootrom refused the buy", out);
 		return FWA_ERR_HEALTH;
 	}
 	a->boot = bi;
@@ -781,6 +823,10 @@ static enum fwa_err install(struct fwa_agent *a, struct fwa_step *out)
 	(void)flush_outbox(a); /* best effort: they stay in the outbox otherwise */
 	say(a, FWA_LOG_INFO, "rebooting into the trial image ", a->st.target_version, NULL);
 	err = a->port->boot_trial(a->port->ctx, a->st.image_size);
+	if (err == FWA_ERR_MALFORMED)
+		return fail_deployment(a, err,
+		                       "image refused for a trial boot: not a try-before-you-buy "
+		                       "executable");
 	if (err != FWA_OK)
 		return fail_deployment(a, FWA_ERR_FLASH, "flash-update reboot refused");
 	out->rebooting = true;
@@ -1045,8 +1091,8 @@ enum fwa_err fwa_agent_step(struct fwa_agent *a, struct fwa_step *out)
 
 	memset(out, 0, sizeof(*out));
 	if (a->trial_failed) {
-		/* Waiting for the revert (watchdog or the reboot asked for). */
-		if (a->st.phase == FWA_PHASE_IDLE && a->boot.trial) {
+		/* Waiting for the revert: ask for it again while this is still the trial. */
+		if (a->boot.trial) {
 			a->port->reboot(a->port->ctx);
 			out->rebooting = true;
 		}

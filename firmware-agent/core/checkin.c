@@ -9,6 +9,18 @@
 
 #include "checkin.h"
 
+static const char *const status_names[FWA_ST__COUNT] = {
+    "",      "downloading", "downloaded", "installing",  "rebooting",
+    "trial", "confirmed",   "failed",     "rolled_back",
+};
+
+const char *fwa_status_name(enum fwa_status s)
+{
+	if ((unsigned)s >= FWA_ST__COUNT)
+		return "";
+	return status_names[s];
+}
+
 long fwa_checkin_encode(const struct fwa_checkin_req *r, char *buf, size_t cap)
 {
 	struct fwa_jw w;

@@ -8,7 +8,10 @@
  *
  * They cover the update flow end to end, the refusals that must leave the slot untouched, a
  * failed health check rolled back by the "bootrom", a download resumed after a drop, state
- * that survives a reboot, and a power cut before every flash operation of an update.
+ * that survives a reboot, a power cut before every flash operation of an update, and the
+ * trial's hard cases: a buy the bootrom refuses after turning the watchdog off, a slow network
+ * that outlasts the bootrom's trial watchdog within the agent's own deadline, a trial that
+ * hangs, and one that moves without ever finishing.
  */
 #include <string.h>
 
@@ -20,6 +23,7 @@
 #define IMAGE_SIZE 20000u
 #define MAX_EVENTS 32
 #define HW "pico2_w"
+#define TRIAL_WATCHDOG_MS 16700u /* the bootrom's, and the longest the port re-arms */
 
 /* ---- the simulated device ---- */
 
@@ -39,6 +43,18 @@ struct sim {
 	unsigned slot_writes; /* erase + program calls on slots */
 	uint64_t now;
 	bool healthy;
+	/* The trial watchdog, and the trial's faults. */
+	bool watchdog_on;
+	uint64_t watchdog_at;
+	bool pending_watchdog; /* it fired: the next boot is a watchdog reset */
+	unsigned rearms;
+	uint64_t trial_boot_at;
+	bool buy_fails;      /* the bootrom turns the watchdog off, then fails */
+	bool hang_in_health; /* the trial image hangs in its health check */
+	bool hung;           /* ... and has: nothing it does takes effect */
+	bool refuse_events;  /* the server answers reports with 503 */
+	uint32_t connect_ms; /* what one connect costs (Wi-Fi, DNS, TLS) */
+	bool not_tbyb;       /* the port finds no TBYB flag in the downloaded image */
 
 	/* The server. */
 	char *manifest_env; /* envelope offered, or NULL for "none" */
@@ -172,6 +188,8 @@ static enum fwa_err boot_trial(void *ctx, uint32_t image_len)
 	(void)ctx;
 	if (sim.powered_off || image_len == 0 || image_len > SLOT_SIZE)
 		return FWA_ERR_FLASH;
+	if (sim.not_tbyb)
+		return FWA_ERR_MALFORMED;
 	sim.pending_trial = true;
 	sim.pending_reboot = true;
 	return FWA_OK;
@@ -180,10 +198,27 @@ static enum fwa_err boot_trial(void *ctx, uint32_t image_len)
 static enum fwa_err buy(void *ctx)
 {
 	(void)ctx;
+	if (sim.hung || (sim.watchdog_on && sim.now >= sim.watchdog_at))
+		return FWA_ERR_BUSY; /* the chip is resetting already */
+	sim.watchdog_on = false;     /* rom_explicit_buy turns it off first */
+	if (sim.buy_fails)
+		return FWA_ERR_FLASH;
 	if (sim.powered_off || !flash_op()) /* the bootrom rewrites a flash sector to buy */
 		return FWA_ERR_FLASH;
 	sim.trial = false;
 	return FWA_OK;
+}
+
+static uint32_t trial_rearm(void *ctx, uint32_t ms)
+{
+	(void)ctx;
+	if (!sim.trial || !sim.watchdog_on || sim.hung || sim.now >= sim.watchdog_at)
+		return 0;
+	if (ms > TRIAL_WATCHDOG_MS)
+		ms = TRIAL_WATCHDOG_MS;
+	sim.watchdog_at = sim.now + ms;
+	sim.rearms++;
+	return ms;
 }
 
 static void reboot(void *ctx)
@@ -342,6 +377,10 @@ static void serve(void)
 	cat(path, &pl, "POST /device/v1/deployments/");
 	cat(path, &pl, sim.dep_id);
 	cat(path, &pl, "/events ");
+	if (strncmp(sim.req, path, pl) == 0 && sim.refuse_events) {
+		respond(503, "Service Unavailable", NULL, "", 0);
+		return;
+	}
 	if (strncmp(sim.req, path, pl) == 0) {
 		static const char ack[] = "{\"duplicate\":false,\"deployment_status\":\"active\"}";
 		record_event(b, blen);
@@ -389,8 +428,9 @@ static void serve(void)
 static enum fwa_err tr_connect(void *ctx)
 {
 	(void)ctx;
-	if (sim.powered_off)
+	if (sim.powered_off || sim.hung)
 		return FWA_ERR_TRANSPORT;
+	sim.now += sim.connect_ms;
 	sim.open = true;
 	sim.req_len = sim.resp_len = sim.resp_pos = 0;
 	return FWA_OK;
@@ -456,6 +496,7 @@ static const struct fwa_port *port(const struct ptest_kit *kit)
 	    .boot_trial = boot_trial,
 	    .buy = buy,
 	    .reboot = reboot,
+	    .trial_rearm = trial_rearm,
 	    .now_ms = now_ms,
 	    .random = random_bytes,
 	    .tr_connect = tr_connect,
@@ -471,8 +512,12 @@ static const struct fwa_port *port(const struct ptest_kit *kit)
 static enum fwa_err health(void *ctx)
 {
 	(void)ctx;
+	if (sim.trial && sim.hang_in_health)
+		sim.hung = true; /* and "returns" only to show that nothing it does counts */
 	return sim.healthy ? FWA_OK : FWA_ERR_HEALTH;
 }
+
+static uint32_t trial_deadline_s; /* the agent's trial deadline in boot() (0: default) */
 
 static const struct fwa_health_check checks[] = {{"sim-health", health, NULL}};
 
@@ -530,13 +575,21 @@ static enum fwa_err boot(const struct ptest_kit *kit, const char *running_versio
 	if (sim.pending_trial) {
 		sim.active = 1 - sim.active;
 		sim.trial = true;
+		sim.watchdog_on = true; /* the bootrom arms it for the trial */
+		sim.watchdog_at = sim.now + TRIAL_WATCHDOG_MS;
+		sim.trial_boot_at = sim.now;
+		sim.rearms = 0;
 	} else if (sim.trial) {
 		/* Not bought before this reboot: the bootrom runs the previous slot again. */
 		sim.active = 1 - sim.active;
 		sim.trial = false;
 	}
-	sim.reset = soft ? FWA_RESET_SOFTWARE : FWA_RESET_POWER_ON;
-	sim.pending_trial = sim.pending_reboot = false;
+	sim.reset = sim.pending_watchdog ? FWA_RESET_WATCHDOG
+	            : soft               ? FWA_RESET_SOFTWARE
+	                                 : FWA_RESET_POWER_ON;
+	if (!sim.trial)
+		sim.watchdog_on = false;
+	sim.pending_trial = sim.pending_reboot = sim.pending_watchdog = sim.hung = false;
 	sim.powered_off = false;
 	sim.open = false;
 	cfg = (struct fwa_agent_config){
@@ -551,23 +604,35 @@ static enum fwa_err boot(const struct ptest_kit *kit, const char *running_versio
 	    .poll_s = 60,
 	    .retry_min_ms = 100,
 	    .retry_max_ms = 1000,
+	    .trial_deadline_s = trial_deadline_s,
 	};
 	return fwa_agent_init(&agent, port(kit), &cfg, scratch, sizeof(scratch));
 }
 
-enum run_end { RUN_IDLE, RUN_REBOOT, RUN_POWER_CUT, RUN_STUCK };
+enum run_end { RUN_IDLE, RUN_REBOOT, RUN_POWER_CUT, RUN_STUCK, RUN_WATCHDOG };
 
-/* Step until the agent is idle with nothing due, asks for a reboot, or loses power. */
+/*
+ * Step until the agent is idle with nothing due, asks for a reboot, loses power, or the trial
+ * watchdog fires.
+ */
 static enum run_end run(unsigned max_steps)
 {
 	for (unsigned i = 0; i < max_steps; i++) {
 		struct fwa_step st;
+		if (sim.trial && sim.watchdog_on && sim.now >= sim.watchdog_at) {
+			sim.pending_watchdog = true;
+			return RUN_WATCHDOG;
+		}
 		enum fwa_err err = fwa_agent_step(&agent, &st);
 		(void)err; /* failures are the agent's to back off; the outcome is checked */
 		if (sim.powered_off)
 			return RUN_POWER_CUT;
 		if (st.rebooting || sim.pending_reboot)
 			return RUN_REBOOT;
+		if (sim.hung) {
+			sim.now += 1000; /* a hung image does nothing until the watchdog */
+			continue;
+		}
 		if (fwa_agent_idle(&agent) && st.wait_ms >= 30000)
 			return RUN_IDLE;
 		sim.now += st.wait_ms ? st.wait_ms : 1;
@@ -812,6 +877,106 @@ static void power_cut_sweep(const struct ptest_kit *kit)
 	PT_EQ(converged, cases);
 }
 
+/* Download and flash-update reboot of version 1.1.0; the trial boot is then the caller's. */
+static bool to_trial(const struct ptest_kit *kit)
+{
+	if (!setup(kit) || !offer(kit, "1.1.0", 3, NULL, 0) || boot(kit, "1.0.0") != FWA_OK ||
+	    run(50) != RUN_REBOOT)
+		return false;
+	sim.manifest_env = NULL;
+	return true;
+}
+
+static void failed_buy_reboots_to_previous(const struct ptest_kit *kit)
+{
+	static const char *const want[] = {"downloading", "downloaded", "installing",
+	                                   "rebooting",   "trial",      "rolled_back"};
+	struct fwa_state st;
+
+	trial_deadline_s = 0;
+	PT_REQUIRE(to_trial(kit));
+	sim.buy_fails = true;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	/* The watchdog is off after the failed buy: only the agent's reboot ends the trial. */
+	PT_EQ(run(50), RUN_REBOOT);
+	PT_CHECK(!sim.watchdog_on);
+	PT_CHECK(sim.trial);
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(sim.active, 0);
+	PT_EQ(run(50), RUN_IDLE);
+	if (!PT_CHECK(statuses_are(want, 6)))
+		show_statuses();
+	PT_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.floor, 0);
+}
+
+static void slow_trial_within_deadline(const struct ptest_kit *kit)
+{
+	trial_deadline_s = 0; /* the default, 90 s */
+	PT_REQUIRE(to_trial(kit));
+	/* Four reports of 6 s connects each, then the buy: longer than the bootrom's 16.7 s. */
+	sim.connect_ms = 6000;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(run(100), RUN_IDLE);
+	PT_CHECK(!sim.trial);
+	PT_EQ(sim.active, 1);
+	PT_CHECK(sim.now - sim.trial_boot_at > TRIAL_WATCHDOG_MS);
+	PT_CHECK(sim.rearms >= 2 && sim.rearms <= FWA_TRIAL_DEADLINE_DEFAULT_S);
+}
+
+static void hung_trial_reverts(const struct ptest_kit *kit)
+{
+	trial_deadline_s = 0;
+	PT_REQUIRE(to_trial(kit));
+	sim.hang_in_health = true;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(run(200), RUN_WATCHDOG);
+	/* No progress after the hang: one watchdog period, nowhere near the 90 s deadline. */
+	PT_CHECK(sim.now - sim.trial_boot_at <= TRIAL_WATCHDOG_MS + 1000);
+	sim.hang_in_health = false;
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(sim.active, 0);
+	PT_EQ(run(50), RUN_IDLE);
+	PT_STR(sim.status[sim.nstatus - 1], "rolled_back");
+}
+
+static void endless_trial_stops_at_deadline(const struct ptest_kit *kit)
+{
+	/* Every report is answered, with 503: progress that never finishes. */
+	trial_deadline_s = 30;
+	PT_REQUIRE(to_trial(kit));
+	sim.refuse_events = true;
+	sim.connect_ms = 2000;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(run(500), RUN_WATCHDOG);
+	PT_CHECK(sim.now - sim.trial_boot_at > TRIAL_WATCHDOG_MS);
+	PT_CHECK(sim.now - sim.trial_boot_at <= 30000u + 1000u);
+	PT_CHECK(sim.rearms <= 30);
+	sim.refuse_events = false;
+	trial_deadline_s = 0;
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(sim.active, 0);
+	PT_EQ(run(50), RUN_IDLE);
+	PT_STR(sim.status[sim.nstatus - 1], "rolled_back");
+}
+
+static void image_without_trial_flag_is_not_booted(const struct ptest_kit *kit)
+{
+	static const char *const want[] = {"downloading", "downloaded", "installing", "rebooting",
+	                                   "failed"};
+
+	trial_deadline_s = 0;
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	sim.not_tbyb = true;
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(run(50), RUN_IDLE);
+	PT_CHECK(!sim.pending_trial && !sim.pending_reboot);
+	PT_EQ(sim.active, 0);
+	if (!PT_CHECK(statuses_are(want, 5)))
+		show_statuses();
+}
+
 static const struct ptest_case cases[] = {
     {"nothing_to_do", nothing_to_do},
     {"full_update", full_update},
@@ -820,6 +985,11 @@ static const struct ptest_case cases[] = {
     {"download_resumes_with_range", download_resumes_with_range},
     {"bad_image_is_never_booted", bad_image_is_never_booted},
     {"power_cut_sweep", power_cut_sweep},
+    {"failed_buy_reboots_to_previous", failed_buy_reboots_to_previous},
+    {"slow_trial_within_deadline", slow_trial_within_deadline},
+    {"hung_trial_reverts", hung_trial_reverts},
+    {"endless_trial_stops_at_deadline", endless_trial_stops_at_deadline},
+    {"image_without_trial_flag_is_not_booted", image_without_trial_flag_is_not_booted},
     {NULL, NULL},
 };
 

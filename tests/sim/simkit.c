@@ -517,12 +517,63 @@ static struct kit_server *srv_of(void *ctx)
 	return ((struct kit_device *)ctx)->srv;
 }
 
+void kit_net_slow(struct kit_device *d)
+{
+	d->net.boot_ms = 1500;       /* cyw43 firmware load and the checks before the agent */
+	d->net.wifi_join_ms = 8000;  /* scan, association, WPA2 handshake on a weak signal */
+	d->net.dhcp_ms = 4000;       /* a lease with retransmissions */
+	d->net.dns_ms = 1000;        /* per connection */
+	d->net.tls_ms = 3500;        /* TCP and TLS 1.2: about four P-256 operations, three RTTs */
+	d->net.tls_resume_ms = 1500; /* a resumed session: no P-256, two RTTs */
+	d->net.rtt_ms = 700;         /* request to the answer's first byte */
+}
+
+void kit_advance(struct kit_device *d, uint64_t ms)
+{
+	uint64_t left = fwa_sim_watchdog_left(&d->sim);
+
+	if (ms < left) {
+		d->sim.vclock_ms += ms;
+		return;
+	}
+	d->sim.vclock_ms += left;
+	if (d->wd_jmp)
+		longjmp(*d->wd_jmp, 1);
+}
+
 static enum fwa_err t_connect(void *ctx)
 {
+	struct kit_device *d = ctx;
 	struct kit_server *s = srv_of(ctx);
+	struct kit_net *n = &d->net;
+	uint32_t limit = n->connect_timeout_ms ? n->connect_timeout_ms : 10000u;
+	uint32_t link = n->wifi_join_ms + n->dhcp_ms - n->joined_ms;
+	uint32_t tls = n->session && n->tls_resume_ms ? n->tls_resume_ms : n->tls_ms;
+	uint64_t cost = (uint64_t)link + n->dns_ms + tls;
+	bool count = d->sim.trial; /* the budget figures are the trial's, up to its buy */
 
+	if (cost > limit) {
+		/* Timed out; the join goes on in the background as far as it got. */
+		kit_advance(d, limit);
+		n->joined_ms += link < limit ? link : limit;
+		if (count) {
+			n->spent_link += link < limit ? link : limit;
+			n->spent_connect += link < limit ? limit - link : 0;
+			n->connect_timeouts++;
+		}
+		return FWA_ERR_TRANSPORT;
+	}
+	kit_advance(d, cost);
+	n->joined_ms += link;
+	if (count) {
+		n->spent_link += link;
+		n->spent_connect += cost - link;
+		n->connects++;
+	}
 	if (s->down)
 		return FWA_ERR_TRANSPORT;
+	n->session = true;
+	n->answered = false;
 	s->open = true;
 	s->in_len = 0;
 	s->out_len = s->out_pos = 0;
@@ -545,13 +596,25 @@ static enum fwa_err t_send(void *ctx, const void *buf, size_t len)
 
 static enum fwa_err t_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms, size_t *got)
 {
+	struct kit_device *d = ctx;
 	struct kit_server *s = srv_of(ctx);
 	size_t n;
 
-	(void)timeout_ms;
 	*got = 0;
 	if (!s->open)
 		return FWA_ERR_TRANSPORT;
+	if (d->net.stall || (d->net.stall_trial && d->sim.trial)) {
+		kit_advance(d, timeout_ms);
+		return FWA_ERR_TRANSPORT;
+	}
+	if (!d->net.answered) {
+		kit_advance(d, d->net.rtt_ms);
+		if (d->sim.trial) {
+			d->net.spent_request += d->net.rtt_ms;
+			d->net.requests++;
+		}
+		d->net.answered = true;
+	}
 	if (s->out_pos == s->out_len)
 		return s->reset_at_end || s->out_len == 0 ? FWA_ERR_TRANSPORT : FWA_OK;
 	n = s->out_len - s->out_pos;
@@ -572,6 +635,7 @@ static void t_close(void *ctx)
 	s->open = false;
 	s->in_len = 0;
 	s->out_len = s->out_pos = 0;
+	((struct kit_device *)ctx)->net.answered = false;
 }
 
 /* ---- devices ---- */
@@ -634,13 +698,33 @@ void kit_power_cut(struct kit_device *d)
 	t_close(d);
 }
 
+/* A trial ended: bought now, or reverted by what ends this boot. */
+static void trial_ended(struct kit_device *d, bool bought)
+{
+	d->trial_end_ms = d->sim.vclock_ms;
+	if (bought)
+		d->trial_buy_ms = d->sim.vclock_ms;
+}
+
 static enum kit_result run(struct kit_device *d, unsigned max_steps)
 {
 	struct fwa_step st;
 	enum fwa_err err;
-	unsigned steps = 0;
+	volatile unsigned steps = 0;
+	jmp_buf wd;
 
 	for (;;) { /* one iteration per boot */
+		if (setjmp(wd)) {
+			/* The watchdog fired inside a step, or the image hung until it did. */
+			d->wd_jmp = NULL;
+			d->sim.hang_jmp = NULL;
+			if (!fwa_sim_watchdog_due(&d->sim))
+				d->sim.vclock_ms += fwa_sim_watchdog_left(&d->sim);
+			trial_ended(d, false);
+			fwa_sim_watchdog_reset(&d->sim);
+			t_close(d);
+			continue;
+		}
 		if (!d->sim.booted) {
 			if (fwa_sim_boot(&d->sim) != FWA_OK) {
 				d->bricked = true;
@@ -648,6 +732,17 @@ static enum kit_result run(struct kit_device *d, unsigned max_steps)
 			}
 		}
 		d->boots++;
+		d->net.joined_ms = 0; /* Wi-Fi and TLS sessions start over at every boot */
+		d->net.session = false;
+		if (d->sim.trial) {
+			d->trial_boot_ms = d->sim.vclock_ms;
+			d->trial_buy_ms = d->trial_end_ms = 0;
+			d->net.spent_link = d->net.spent_connect = d->net.spent_request = 0;
+			d->net.connects = d->net.connect_timeouts = d->net.requests = 0;
+		}
+		d->wd_jmp = &wd;
+		d->sim.hang_jmp = &wd;
+		kit_advance(d, d->net.boot_ms);
 		snprintf(d->version, sizeof(d->version), "%s", d->sim.running.version);
 		d->cfg.image_size = SIM_PAGE + d->sim.running.payload_len;
 		if (fwa_agent_init(&d->agent, &d->port, &d->cfg, d->scratch,
@@ -660,13 +755,21 @@ static enum kit_result run(struct kit_device *d, unsigned max_steps)
 				return KIT_STUCK;
 			d->steps++;
 			if (fwa_sim_watchdog_due(&d->sim)) {
+				trial_ended(d, false);
 				fwa_sim_watchdog_reset(&d->sim);
 				t_close(d);
 				break;
 			}
+			bool was_trial = d->sim.trial;
 			err = fwa_agent_step(&d->agent, &st);
 			d->checked_in |= st.checked_in;
+			if (was_trial && !d->sim.trial && d->sim.booted) {
+				trial_ended(d, true);
+				d->trial_buy_ms = d->sim.bought_ms;
+			}
 			if (st.rebooting) {
+				if (was_trial && !d->trial_end_ms)
+					trial_ended(d, false);
 				t_close(d);
 				break;
 			}
@@ -690,10 +793,14 @@ enum kit_result kit_run(struct kit_device *d, unsigned max_steps)
 	d->sim.cut_jmp = &jb;
 	if (setjmp(jb)) {
 		d->sim.cut_jmp = NULL;
+		d->wd_jmp = NULL;
+		d->sim.hang_jmp = NULL;
 		return KIT_CUT;
 	}
 	r = run(d, max_steps);
 	d->sim.cut_jmp = NULL;
+	d->wd_jmp = NULL; /* run's frame is gone */
+	d->sim.hang_jmp = NULL;
 	return r;
 }
 

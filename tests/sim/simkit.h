@@ -123,7 +123,40 @@ void kit_server_offer(struct kit_server *s, const char *version, const char *man
 void kit_server_offer_delta(struct kit_server *s, const char *meta, size_t meta_len, uint8_t *delta,
                             size_t delta_len, const uint8_t base_sha256[32]);
 
+/*
+ * Network timing of a simulated device, in virtual milliseconds (all 0: instant). A connect
+ * costs the Wi-Fi join and DHCP once per boot, then DNS and the TCP and TLS handshake; one
+ * connect is bounded by connect_timeout_ms as on RP2350 (a join still under way goes on into
+ * the next connect). Each request waits rtt_ms for its answer.
+ */
+struct kit_net {
+	uint32_t boot_ms;      /* reset to agent start (RP2350: cyw43 firmware load, checks) */
+	uint32_t wifi_join_ms; /* association and WPA2 handshake */
+	uint32_t dhcp_ms;
+	uint32_t dns_ms;
+	uint32_t tls_ms;             /* TCP and full TLS handshake with its P-256 operations */
+	uint32_t tls_resume_ms;      /* TCP and a resumed handshake (0: as tls_ms) */
+	uint32_t rtt_ms;             /* request sent to first byte of the answer */
+	uint32_t connect_timeout_ms; /* 0: 10000 */
+	bool stall;                  /* the server accepts connections but never answers */
+	bool stall_trial;            /* ... only while the device runs a trial */
+	/* this boot */
+	uint32_t joined_ms; /* Wi-Fi join and DHCP time spent so far */
+	bool answered;      /* the current response's first byte arrived */
+	bool session;       /* a TLS session to resume (RAM: lost at every boot) */
+	/* what the last trial cost until its buy (for the trial budget figures) */
+	uint64_t spent_link, spent_connect, spent_request;
+	unsigned connects, connect_timeouts, requests;
+};
+
 /* A simulated device: hardware, its server, and its agent. */
+struct kit_device;
+
+/*
+ * Marginal Wi-Fi, the trial budget's reference (docs/rp2350.md): Wi-Fi join and DHCP outlast
+ * one connect, and a trial outlasts the bootrom's 16.7 s but fits the agent's deadline.
+ */
+void kit_net_slow(struct kit_device *d);
 struct kit_device {
 	struct fwa_sim sim; /* first: the sim port members use it */
 	struct kit_server *srv;
@@ -139,7 +172,18 @@ struct kit_device {
 	unsigned steps;
 	bool checked_in; /* a check-in was answered since the device was made */
 	bool bricked;
+	struct kit_net net;
+	jmp_buf *wd_jmp;        /* kit_run's: the watchdog fired while the clock advanced */
+	uint64_t trial_boot_ms; /* virtual time of the last trial boot (the bootrom's start) */
+	uint64_t trial_buy_ms;  /* virtual time its buy took, 0 when it was not bought */
+	uint64_t trial_end_ms;  /* virtual time the last trial ended: bought or reverted */
 };
+
+/*
+ * Let ms of virtual time pass on the device; when an unbought trial's watchdog fires in that
+ * time, the clock stops there and, inside kit_run, the boot ends as the watchdog's reset.
+ */
+void kit_advance(struct kit_device *d, uint64_t ms);
 
 /* Device provisioned with `factory` in slot A, trusting `root`, talking to srv. */
 void kit_device_init(struct kit_device *d, struct kit_server *srv, const uint8_t *factory,
@@ -157,7 +201,8 @@ enum kit_result {
 /*
  * Boot the device (as after power-on, unless the bootrom registers say otherwise) and run it
  * on its virtual clock until the agent is idle, rebooting as it asks and when the watchdog
- * fires, at most max_steps steps. With sim.cut_at armed, returns KIT_CUT after the cut; the
+ * fires (also in the middle of a slow network operation, or when the image hangs), at most
+ * max_steps steps. With sim.cut_at armed, returns KIT_CUT after the cut; the
  * caller then calls fwa_sim_power_cut() (kit_power_cut) and runs again.
  */
 enum kit_result kit_run(struct kit_device *d, unsigned max_steps);

@@ -5,9 +5,13 @@
  * another hardware variant, below the floor, or signed by an untrusted key refused before a
  * byte is written; a tampered image refused; a server that drops the download resumed from the
  * last good offset; a root rotation walked before the manifest that needs it; a trial that
- * cannot reach the server never bought; and delta updates: applied from the running image, and
- * the full image taken instead when the delta is corrupted, gone from the server, made for
- * another base or signed by an untrusted key.
+ * cannot reach the server never bought; a buy the bootrom refuses ending in the previous image;
+ * a slow network that outlasts the bootrom's watchdog but fits the agent's trial deadline, and
+ * the same network without the deadline's re-arming; a trial that hangs, and one that keeps
+ * moving without ever finishing, both reverted in bounded time;
+ * and delta updates: applied from the running image, and the full image taken instead when
+ * the delta is corrupted, gone from the server, made for another base or signed by an
+ * untrusted key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -187,6 +191,131 @@ static void test_fails_health(void **state)
 
 	offer(f, "1.1.0", 2, SIM_FAULT_FAIL_HEALTH, KIT_HW, 2, keys.release);
 	expect_rollback(f, "health check selftest failed");
+}
+
+static void test_buy_fails(void **state)
+{
+	struct fixture *f = *state;
+
+	/* The bootrom turns the watchdog off, then fails: only the agent can end the trial. */
+	offer(f, "1.1.0", 2, SIM_FAULT_BUY_FAILS, KIT_HW, 2, keys.release);
+	expect_rollback(f, "refused the buy");
+	assert_string_equal(f->srv.events[4].status, "trial");
+	assert_true(f->dev.trial_end_ms != 0 && f->dev.trial_end_ms >= f->dev.trial_boot_ms);
+	assert_int_equal(f->dev.trial_buy_ms, 0);
+}
+
+static void test_slow_network_within_deadline(void **state)
+{
+	struct fixture *f = *state;
+	const struct kit_net *n = &f->dev.net;
+	uint64_t took;
+
+	kit_net_slow(&f->dev);
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_string_equal(f->dev.sim.running.version, "1.1.0");
+	assert_true(f->srv.succeeded);
+	took = f->dev.trial_buy_ms - f->dev.trial_boot_ms;
+	/* Longer than the bootrom alone allows, well within the agent's deadline. */
+	assert_true(took > SIM_TRIAL_MS);
+	assert_true(took < n->boot_ms + 1000u * FWA_TRIAL_DEADLINE_DEFAULT_S);
+	assert_true(f->dev.agent.trial_rearms >= 2);
+	assert_true(f->dev.agent.trial_rearms <= FWA_TRIAL_DEADLINE_DEFAULT_S);
+	printf("trial budget (slow network): start %u ms, Wi-Fi join and DHCP %llu ms, "
+	       "%u connects (%u timed out) %llu ms, %u requests %llu ms, bought after %llu ms; "
+	       "bootrom watchdog %u ms, deadline %u ms from the agent's start, margin %llu ms, "
+	       "%u re-arms\n",
+	       n->boot_ms, (unsigned long long)n->spent_link, n->connects + n->connect_timeouts,
+	       n->connect_timeouts, (unsigned long long)n->spent_connect, n->requests,
+	       (unsigned long long)n->spent_request, (unsigned long long)took, SIM_TRIAL_MS,
+	       1000u * FWA_TRIAL_DEADLINE_DEFAULT_S,
+	       (unsigned long long)(n->boot_ms + 1000u * FWA_TRIAL_DEADLINE_DEFAULT_S - took),
+	       f->dev.agent.trial_rearms);
+}
+
+static void test_slow_network_bootrom_deadline_alone(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Without re-arming, the same healthy image is rolled back: what the deadline is for. */
+	kit_net_slow(&f->dev);
+	f->dev.port.trial_rearm = NULL;
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	expect_rollback(f, "watchdog");
+	assert_true(f->dev.trial_end_ms - f->dev.trial_boot_ms <= SIM_TRIAL_MS);
+}
+
+static void test_hung_trial_slow_network(void **state)
+{
+	struct fixture *f = *state;
+
+	/* The image hangs after its trial report went through: no more progress, no re-arm. */
+	kit_net_slow(&f->dev);
+	offer(f, "1.1.0", 2, SIM_FAULT_NEVER_BUY, KIT_HW, 2, keys.release);
+	expect_rollback(f, "watchdog");
+	assert_true(f->dev.trial_end_ms - f->dev.trial_boot_ms <
+	            f->dev.net.boot_ms + 1000u * FWA_TRIAL_DEADLINE_DEFAULT_S);
+}
+
+static void test_stalled_trial_deadline(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t took, deadline = 1000u * 30;
+
+	/* Connections succeed during the trial but the server never answers: progress that never
+	 * finishes keeps the trial alive only until the agent's deadline. */
+	f->dev.cfg.trial_deadline_s = 30;
+	f->dev.net.boot_ms = 1000;
+	f->dev.net.tls_ms = 2000;
+	f->dev.net.stall_trial = true;
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	expect_rollback(f, "watchdog");
+	took = f->dev.trial_end_ms - f->dev.trial_boot_ms;
+	assert_true(took > SIM_TRIAL_MS);
+	assert_true(took <= f->dev.net.boot_ms + deadline);
+	assert_true(took >= f->dev.net.boot_ms + deadline - SIM_TRIAL_MS);
+}
+
+static void test_bootrom_refuses_trial_image(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_step st;
+
+	/* Step until the flash-update reboot is asked for, then let the slot rot before the
+	 * bootrom looks at it: the bootrom boots the previous image and says why. */
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(fwa_sim_boot(&f->dev.sim), FWA_OK);
+	snprintf(f->dev.version, sizeof(f->dev.version), "%s", f->dev.sim.running.version);
+	assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg, f->dev.scratch,
+	                                FWA_AGENT_SCRATCH_SIZE),
+	                 FWA_OK);
+	for (unsigned i = 0; i < 200 && f->dev.sim.pending_trial < 0; i++) {
+		enum fwa_err err = fwa_agent_step(&f->dev.agent, &st);
+
+		assert_int_equal(err, FWA_OK);
+		f->dev.sim.vclock_ms += st.wait_ms;
+	}
+	assert_int_equal(f->dev.sim.pending_trial, FWA_SLOT_B);
+	f->dev.sim.flash[SIM_SLOT0_OFF + f->dev.sim.slot_size + SIM_PAGE + 100] ^= 0x01;
+	expect_rollback(f, "does not verify");
+	assert_int_equal(f->dev.sim.trial_boot_ops, 0); /* it never ran */
+}
+
+static void test_trial_deadline_bounded(void **state)
+{
+	struct fixture *f = *state;
+
+	f->dev.cfg.trial_deadline_s = FWA_TRIAL_DEADLINE_MAX_S + 1;
+	assert_int_equal(fwa_sim_boot(&f->dev.sim), FWA_OK);
+	snprintf(f->dev.version, sizeof(f->dev.version), "%s", f->dev.sim.running.version);
+	assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg, f->dev.scratch,
+	                                FWA_AGENT_SCRATCH_SIZE),
+	                 FWA_ERR_BUSY);
+	f->dev.cfg.trial_deadline_s = FWA_TRIAL_DEADLINE_MAX_S;
+	assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg, f->dev.scratch,
+	                                FWA_AGENT_SCRATCH_SIZE),
+	                 FWA_OK);
 }
 
 static void test_power_cut_before_buy(void **state)
@@ -540,6 +669,14 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_never_buys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crashes_at_boot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fails_health, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_buy_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_network_within_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_network_bootrom_deadline_alone, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_hung_trial_slow_network, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stalled_trial_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trial_deadline_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bootrom_refuses_trial_image, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_power_cut_before_buy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_hw_variant, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_untrusted_signer, setup, teardown),

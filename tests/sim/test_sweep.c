@@ -10,7 +10,14 @@
  * its floor moved only with a confirmed update, and the server was told the outcome that matches
  * what the device runs.
  *
- * With the argument "delta" the same sweep runs over a delta update: the target is the factory
+ * Then the same sweep (power cut before every operation) over the trial's hard cases: a slow
+ * network (Wi-Fi join, DHCP and TLS that together outlast the bootrom's trial watchdog, within
+ * the agent's own trial deadline), an image whose buy the bootrom refuses (watchdog off, so
+ * only the agent's reboot brings the previous image back), and an image that hangs before
+ * its buy. The slow network must still end on the target when nothing is cut; the two faulty
+ * images must always end on the previous version with rolled_back told.
+ *
+ * With the argument "delta" the first sweep runs over a delta update: the target is the factory
  * image with a few changes and an insertion (kit_derive), offered as a signed delta besides the
  * full image, and every run must end on the target through the delta alone (no full download, no
  * fallback), so that a checkpoint that resumes wrongly fails the sweep instead of hiding behind the
@@ -50,6 +57,7 @@ static long delta_meta_len;
 static struct kit_server srv;
 static struct kit_device dev;
 static unsigned failures;
+static bool slow_net;
 
 static void fresh(void)
 {
@@ -62,6 +70,8 @@ static void fresh(void)
 		                       factory_sha);
 	kit_device_init(&dev, &srv, factory, (size_t)factory_len, root, (size_t)root_len,
 	                SLOT_SIZE);
+	if (slow_net)
+		kit_net_slow(&dev);
 }
 
 static void bad(const char *mode, uint64_t i, const char *what)
@@ -131,6 +141,67 @@ static int check(const char *mode, uint64_t i)
 out:
 	free(st);
 	return on_target;
+}
+
+/* Make the offered target image (with a fault) and its manifest. */
+static bool make_target(struct kit_keys *keys, enum sim_fault fault)
+{
+	target_len =
+	    fwa_sim_mkimage("1.1.0", 2, KIT_HW, fault, TARGET_PAYLOAD, target, sizeof(target));
+	if (target_len < 0)
+		return false;
+	SHA256(target, (size_t)target_len, target_sha);
+	manifest_len = kit_manifest(keys->release, "1.1.0", 2, KIT_HW, target, (size_t)target_len,
+	                            manifest, sizeof(manifest));
+	return manifest_len > 0;
+}
+
+/*
+ * One trial case swept with a power cut before every operation; returns the cases run. With
+ * want_target the uncut run must confirm the update, else every run must end on the previous
+ * version.
+ */
+static unsigned sweep_trial_case(struct kit_keys *keys, const char *name, enum sim_fault fault,
+                                 bool net_slow, bool want_target)
+{
+	unsigned cases = 0;
+	uint64_t total;
+
+	slow_net = net_slow;
+	if (!make_target(keys, fault)) {
+		bad(name, 0, "could not build the target image");
+		return 0;
+	}
+	fresh();
+	if (kit_run(&dev, 10000) != KIT_IDLE || check(name, 0) != (want_target ? 1 : 0)) {
+		bad(name, 0,
+		    want_target ? "the uncut update did not succeed"
+		                : "the uncut update did not end on the previous version");
+		return 0;
+	}
+	total = dev.sim.ops;
+	for (uint64_t i = 1; i <= total; i++) {
+		fresh();
+		dev.sim.cut_at = i;
+		dev.sim.cut_mode = SIM_CUT_BEFORE;
+		cases++;
+		if (kit_run(&dev, 10000) != KIT_CUT) {
+			bad(name, i, "the operation was never reached");
+			continue;
+		}
+		kit_power_cut(&dev);
+		enum kit_result r = kit_run(&dev, 10000);
+		if (r != KIT_IDLE) {
+			bad(name, i, "agent did not settle after power came back");
+			continue;
+		}
+		if (check(name, i) && !want_target)
+			bad(name, i, "a faulty trial image ended up running");
+	}
+	printf("power-cut sweep: %s: %llu operations, %u cases\n", name, (unsigned long long)total,
+	       cases);
+	slow_net = false;
+	return cases;
 }
 
 int main(int argc, char **argv)
@@ -228,16 +299,23 @@ int main(int argc, char **argv)
 				on_previous++;
 		}
 	}
+	/* The trial's hard cases, with full images (make_target replaces the target). */
+	if (!delta_mode) {
+		cases += sweep_trial_case(&keys, "slow-network", SIM_FAULT_NONE, true, true);
+		cases += sweep_trial_case(&keys, "buy-fails", SIM_FAULT_BUY_FAILS, false, false);
+		cases += sweep_trial_case(&keys, "hung-trial", SIM_FAULT_NEVER_BUY, true, false);
+	}
 	kit_device_free(&dev);
 	kit_server_free(&srv);
 	kit_keys_free(&keys);
 	free(delta);
-	printf("power-cut sweep%s: %u cases (%llu operations x cut before / torn / torn twice), "
+	printf("power-cut sweep%s: %u cases (%llu operations x cut before / torn / torn twice%s), "
 	       "%u torn twice in fact, %u ended on the target, %u on the previous version, "
 	       "%u failures\n",
 	       fallback_mode ? " (delta fallback)"
 	       : delta_mode  ? " (delta)"
 	                     : "",
-	       cases, (unsigned long long)total, second_cuts, on_target, on_previous, failures);
+	       cases, (unsigned long long)total, delta_mode ? "" : ", and the trial cases",
+	       second_cuts, on_target, on_previous, failures);
 	return failures ? 1 : 0;
 }

@@ -3,7 +3,7 @@
 # test double (firmware-agent/cmake/m33-tests.cmake); this build is what makes that double
 # acceptable.
 set(PTEST_DIR ${CMAKE_SOURCE_DIR}/tests/portable)
-set(PTEST_SUITES encoding json semver time dsse root manifest identity delta)
+set(PTEST_SUITES encoding json semver time dsse root manifest identity delta bootimage)
 # The RP2350 port's identity parser is freestanding too; its suite compiles it in.
 set(PTEST_RP2350_DIR ${CMAKE_SOURCE_DIR}/firmware-agent/ports/rp2350)
 if(TARGET fwa_core AND EXISTS ${PTEST_DIR}/t_agent.c)
@@ -24,8 +24,8 @@ foreach(suite ${PTEST_SUITES})
 		target_link_libraries(test_portable_${suite} PRIVATE fwa_core)
 	elseif(suite STREQUAL "delta")
 		target_link_libraries(test_portable_${suite} PRIVATE fwa_delta)
-	elseif(suite STREQUAL "identity")
-		target_sources(test_portable_${suite} PRIVATE ${PTEST_RP2350_DIR}/identity.c)
+	elseif(suite STREQUAL "identity" OR suite STREQUAL "bootimage")
+		target_sources(test_portable_${suite} PRIVATE ${PTEST_RP2350_DIR}/${suite}.c)
 		target_include_directories(test_portable_${suite} PRIVATE ${PTEST_RP2350_DIR})
 	endif()
 	add_test(NAME portable_${suite} COMMAND test_portable_${suite})

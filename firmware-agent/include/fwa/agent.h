@@ -147,7 +147,17 @@ struct fwa_agent_config {
 	 * check-in (active_image_sha256) and accepts deltas made from that image.
 	 */
 	uint32_t image_size;
+	/*
+	 * The agent's own deadline of a trial, in seconds from its start in the trial boot
+	 * (0: FWA_TRIAL_DEADLINE_DEFAULT_S; above FWA_TRIAL_DEADLINE_MAX_S fwa_agent_init refuses
+	 * it). The port's trial_rearm keeps the watchdog alive up to it while the trial makes
+	 * progress; without trial_rearm the bootrom's own deadline is the only one.
+	 */
+	uint32_t trial_deadline_s;
 };
+
+#define FWA_TRIAL_DEADLINE_DEFAULT_S 90u
+#define FWA_TRIAL_DEADLINE_MAX_S 600u
 
 /* Working memory; callers size their buffer with FWA_AGENT_SCRATCH_SIZE. */
 struct fwa_agent_scratch {
@@ -178,9 +188,11 @@ struct fwa_agent {
 	uint64_t boot_ms;    /* now_ms at init */
 	int64_t server_time; /* last server_time seen, with the now_ms it was seen at */
 	uint64_t server_time_ms;
-	bool told_outcome;  /* a check-in carrying the outcome was answered */
-	bool outcome_saved; /* ... and that is persisted */
-	bool trial_failed;  /* health failed this boot: waiting for the revert */
+	bool told_outcome;       /* a check-in carrying the outcome was answered */
+	bool outcome_saved;      /* ... and that is persisted */
+	bool trial_failed;       /* health failed this boot: waiting for the revert */
+	uint32_t trial_rearms;   /* trial_rearm calls this boot (at most trial_deadline_s) */
+	uint64_t trial_rearm_ms; /* now_ms of the last one */
 	bool active_known;  /* active_sha256 holds the running image's SHA-256 */
 	uint8_t active_sha256[32];
 };
@@ -198,9 +210,9 @@ struct fwa_step {
  * state (a fresh state when neither copy decodes: FWA_OK, first boot), reads boot info and
  * settles a pending trial: a trial slot that is running and no longer a trial was bought
  * (confirmed, floor raised); a previous slot running means the bootrom rolled back
- * (rolled_back with a reason). May write the state. FWA_ERR_BUSY when an argument is missing
- * or the scratch is too small or misaligned; FWA_ERR_FLASH / FWA_ERR_STATE on port failures;
- * the agent must not be stepped after an error.
+ * (rolled_back with a reason). May write the state. FWA_ERR_BUSY when an argument is missing,
+ * the scratch is too small or misaligned or trial_deadline_s is above its maximum; FWA_ERR_FLASH /
+ * FWA_ERR_STATE on port failures; the agent must not be stepped after an error.
  */
 FWA_WUR enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
                                     const struct fwa_agent_config *cfg, void *scratch,

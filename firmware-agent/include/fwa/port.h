@@ -66,6 +66,12 @@ struct fwa_boot_info {
 	uint8_t active_slot;         /* enum fwa_slot the running image was booted from */
 	bool trial;                  /* this boot is a TBYB trial with the buy still pending */
 	enum fwa_reset_reason reset; /* why this boot happened */
+	/*
+	 * Optional: why the bootrom did not run the other slot on this boot (RP2350: from the
+	 * boot diagnostic), a static string; NULL when nothing is known. The core reports it as
+	 * the reason of a rollback that no health check explains.
+	 */
+	const char *refused;
 };
 
 struct fwa_flash_geometry {
@@ -128,19 +134,25 @@ struct fwa_port {
 	 * image, as a TBYB trial (RP2350: rom_reboot(FLASH_UPDATE, 1, slot address, ...)). On
 	 * hardware it does not return. A simulated port may return FWA_OK: the reboot is then
 	 * pending and the core returns from fwa_agent_step() with `rebooting` set; the caller
-	 * must drop the agent and run the boot again. An error means no reboot happens.
+	 * must drop the agent and run the boot again. An error means no reboot happens:
+	 * FWA_ERR_MALFORMED when the image is not one the bootrom would run as a trial (RP2350:
+	 * an executable IMAGE_DEF with the TBYB flag), FWA_ERR_FLASH for anything else; the core
+	 * then ends the deployment as failed.
 	 */
 	enum fwa_err (*boot_trial)(void *ctx, uint32_t image_len);
 	/*
 	 * Commit the running trial image (RP2350: rom_explicit_buy with a 4 KiB work buffer, which
 	 * also advances the OTP rollback floor on a secure chip). FWA_OK when the buy was done;
 	 * the core reads boot_info again afterwards and only believes a buy that cleared `trial`.
+	 * On RP2350 the bootrom turns the watchdog off before it writes OTP, so after a failed buy
+	 * nothing reverts the trial by itself: the core then calls reboot, which must end in the
+	 * previous image whatever happens (the RP2350 port arms a short watchdog first).
 	 */
 	enum fwa_err (*buy)(void *ctx);
 	/*
-	 * Plain reboot (RP2350: watchdog reboot). During an unbought trial this abandons the trial:
-	 * the previous slot boots. Does not return on hardware; a simulated port may return, as
-	 * for boot_trial.
+	 * Plain reboot (RP2350: rom_reboot, backed by a short watchdog). During an unbought trial
+	 * this abandons the trial: the previous slot boots. Does not return on hardware; a
+	 * simulated port may return, as for boot_trial.
 	 */
 	void (*reboot)(void *ctx);
 	/*
@@ -156,6 +168,18 @@ struct fwa_port {
 	 * trial, so that the bootrom's trial deadline stands. Optional.
 	 */
 	void (*watchdog_feed)(void *ctx);
+	/*
+	 * Optional. Re-arm the watchdog of an unbought trial to fire ms from now; the port arms at
+	 * most its hardware's period (RP2350: about 16.7 s) and returns the milliseconds it armed,
+	 * 0 when it armed nothing. The core calls it only during a trial that makes progress (a
+	 * health check passed, bytes moved to or from the server), at most once a second, and
+	 * never so that the watchdog would fire after the agent's own trial deadline
+	 * (fwa_agent_config.trial_deadline_s): a trial lasts at most that long, a hung one at most
+	 * one period after its last progress. Safe because an unbought trial image is never chosen
+	 * on a normal boot: whenever the watchdog fires, the previous image boots. NULL: the
+	 * bootrom's deadline alone bounds the trial.
+	 */
+	uint32_t (*trial_rearm)(void *ctx, uint32_t ms);
 
 	/* ---- Clocks ---- */
 

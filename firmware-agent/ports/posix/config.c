@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fwa/agent.h"
 
 enum kind { K_PATH, K_STR, K_U32, K_URL };
 
@@ -40,6 +41,8 @@ static const struct key keys[] = {
     {"retry_max_ms", K_U32, offsetof(struct fwa_posix_config, retry_max_ms), 4, false, 10,
      86400000},
     {"trial_ms", K_U32, offsetof(struct fwa_posix_config, trial_ms), 4, false, 100, 600000},
+    {"trial_deadline_s", K_U32, offsetof(struct fwa_posix_config, trial_deadline_s), 4, false, 1,
+     FWA_TRIAL_DEADLINE_MAX_S},
     {"slot_size", K_U32, offsetof(struct fwa_posix_config, slot_size), 4, false, 8192, 1u << 30},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -116,6 +119,7 @@ int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *
 	out->retry_min_ms = 1000;
 	out->retry_max_ms = 300000;
 	out->trial_ms = 16700;
+	out->trial_deadline_s = FWA_TRIAL_DEADLINE_DEFAULT_S;
 	out->slot_size = 262144;
 	strcpy(out->image_format, "sim");
 	slash = strrchr(path, '/');

@@ -5,8 +5,9 @@
  *
  * Keys: server (https://host:port, required), cert, key, ca, root (paths, required),
  * state_dir (required), hw_variant (required), image_format (default "sim"),
- * poll_s (default 300), retry_min_ms (1000), retry_max_ms (300000), trial_ms (16700),
- * slot_size (262144, only used when the simulated flash is created).
+ * poll_s (default 300), retry_min_ms (1000), retry_max_ms (300000), trial_ms (16700, the
+ * simulated bootrom's trial watchdog), trial_deadline_s (90, at most 600: the agent's own
+ * trial deadline), slot_size (262144, only used when the simulated flash is created).
  * Relative paths are taken relative to the directory of the config file.
  */
 #ifndef FWA_POSIX_CONFIG_H
@@ -31,6 +32,7 @@ struct fwa_posix_config {
 	uint32_t retry_min_ms;
 	uint32_t retry_max_ms;
 	uint32_t trial_ms;
+	uint32_t trial_deadline_s;
 	uint32_t slot_size;
 };
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,17 +44,17 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fputs(
-	    "usage: ota-agent --config FILE run        poll loop until SIGTERM\n"
-	    "       ota-agent --config FILE once [--timeout S]\n"
-	    "                                          one full cycle: check in, update, report\n"
-	    "       ota-agent --config FILE status     slots, versions, floor, state\n"
-	    "       ota-agent --config FILE provision IMAGE\n"
-	    "                                          create the simulated flash, IMAGE in slot "
-	    "A\n"
-	    "       ota-agent mkimage --version V [--security-version N] [--hw H]\n"
-	    "                 [--fault none|never-buy|crash-boot|fail-health] [--size BYTES] OUT\n",
-	    f);
+	fputs("usage: ota-agent --config FILE run        poll loop until SIGTERM\n"
+	      "       ota-agent --config FILE once [--timeout S]\n"
+	      "                                          one full cycle: check in, update, report\n"
+	      "       ota-agent --config FILE status     slots, versions, floor, state\n"
+	      "       ota-agent --config FILE provision IMAGE\n"
+	      "                                          create the simulated flash, IMAGE in slot "
+	      "A\n"
+	      "       ota-agent mkimage --version V [--security-version N] [--hw H]\n"
+	      "                 [--fault none|never-buy|crash-boot|fail-health|buy-fails]\n"
+	      "                 [--size BYTES] OUT\n",
+	      f);
 }
 
 static enum fwa_err t_connect(void *ctx)
@@ -124,6 +125,25 @@ static void sleep_ms(uint64_t ms)
 	}
 }
 
+/*
+ * One agent step; false when the simulated image hung during it (sim.hang_jmp), in which case
+ * the caller lets the watchdog end the boot.
+ */
+static bool step_or_hang(struct fwa_agent *agent, struct fwa_sim *sim, struct fwa_step *st,
+                         enum fwa_err *err)
+{
+	jmp_buf hang;
+
+	if (setjmp(hang)) {
+		sim->hang_jmp = NULL;
+		return false;
+	}
+	sim->hang_jmp = &hang;
+	*err = fwa_agent_step(agent, st);
+	sim->hang_jmp = NULL;
+	return true;
+}
+
 static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout_s)
 {
 	static struct dev dev;
@@ -192,6 +212,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	acfg.poll_s = c->poll_s;
 	acfg.retry_min_ms = c->retry_min_ms;
 	acfg.retry_max_ms = c->retry_max_ms;
+	acfg.trial_deadline_s = c->trial_deadline_s;
 	deadline = fwa_sim_now(&dev.sim) + (uint64_t)timeout_s * 1000u;
 
 	for (;;) { /* one iteration per boot */
@@ -222,7 +243,11 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 				fwa_sim_watchdog_reset(&dev.sim);
 				break;
 			}
-			err = fwa_agent_step(agent, &st);
+			if (!step_or_hang(agent, &dev.sim, &st, &err)) {
+				/* The image hung: nothing runs until the watchdog fires. */
+				sleep_ms(fwa_sim_watchdog_left(&dev.sim));
+				continue;
+			}
 			checked_in |= st.checked_in;
 			if (st.rebooting)
 				break;

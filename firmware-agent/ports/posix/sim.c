@@ -4,6 +4,8 @@
  * A flash-update reboot boots the other slot as a try-before-you-buy trial with a watchdog
  * deadline; only an explicit buy (which writes a boot record, itself a counted and cuttable
  * flash operation) makes it the slot that boots next; anything else boots the previous slot.
+ * As on RP2350, the buy turns the watchdog off before it can fail, and a running trial may
+ * re-arm its watchdog for at most one trial period at a time.
  * Every flash-changing operation the agent asks for is counted here, and the sweep can cut
  * power before operation i or halfway through it.
  */
@@ -41,7 +43,7 @@ struct boot_record {
 };
 
 static const char *const fault_names[SIM_FAULT__COUNT] = {"none", "never-buy", "crash-boot",
-                                                          "fail-health"};
+                                                          "fail-health", "buy-fails"};
 
 const char *fwa_sim_fault_name(enum sim_fault f)
 {
@@ -351,6 +353,7 @@ enum fwa_err fwa_sim_boot(struct fwa_sim *s)
 
 	s->booted = false;
 	s->trial = false;
+	s->refused = NULL;
 	for (int tries = 0; tries < 4; tries++) {
 		if (s->pending_trial >= 0) {
 			unsigned slot = (unsigned)s->pending_trial;
@@ -370,6 +373,7 @@ enum fwa_err fwa_sim_boot(struct fwa_sim *s)
 				s->active = (uint8_t)slot;
 				s->trial = true;
 				s->trial_deadline_ms = fwa_sim_now(s) + s->trial_ms;
+				s->rearms = 0;
 				s->trial_boot_ops = s->ops;
 				snprintf(msg, sizeof(msg), "bootrom: TBYB trial of %s in slot %c",
 				         s->running.version, 'A' + slot);
@@ -377,6 +381,7 @@ enum fwa_err fwa_sim_boot(struct fwa_sim *s)
 				return FWA_OK;
 			}
 			slog(s, 1, "bootrom: flash-update target invalid; normal boot");
+			s->refused = "the bootrom refused the trial image: it does not verify";
 		}
 		if (br_newest(s, &r) < 0)
 			return FWA_ERR_FLASH;
@@ -524,6 +529,7 @@ static enum fwa_err p_boot_info(void *ctx, struct fwa_boot_info *out)
 	out->active_slot = s->active;
 	out->trial = s->trial;
 	out->reset = s->reset;
+	out->refused = s->refused;
 	return FWA_OK;
 }
 
@@ -555,9 +561,17 @@ static enum fwa_err p_buy(void *ctx)
 	if (fwa_sim_watchdog_due(s))
 		return FWA_ERR_BUSY; /* too late: the watchdog has fired */
 	if (s->running.fault == SIM_FAULT_NEVER_BUY) {
-		/* This image's firmware never gets as far as the buy. */
-		slog(s, 1, "sim: image never buys");
+		/* This image's firmware hangs instead of buying: only the watchdog ends it. */
+		slog(s, 1, "sim: image hangs before its buy");
+		if (s->hang_jmp)
+			longjmp(*s->hang_jmp, 1);
 		return FWA_OK;
+	}
+	/* rom_explicit_buy turns the watchdog off first: from here on nothing reverts by itself. */
+	s->trial_deadline_ms = UINT64_MAX;
+	if (s->running.fault == SIM_FAULT_BUY_FAILS) {
+		slog(s, 1, "bootrom: explicit buy failed writing OTP; watchdog off");
+		return FWA_ERR_FLASH;
 	}
 	/* rom_explicit_buy: the trial slot becomes the one that boots (two counted ops). */
 	newest = br_newest(s, &r);
@@ -565,10 +579,24 @@ static enum fwa_err p_buy(void *ctx)
 	erase_at(s, BR_OFF(newest == 0 ? 1 : 0));
 	program_at(s, BR_OFF(newest == 0 ? 1 : 0), page, SIM_PAGE);
 	s->trial = false;
+	s->bought_ms = fwa_sim_now(s);
 	if (s->otp_floor_enabled && s->running.security_version > s->otp_floor)
 		s->otp_floor = s->running.security_version; /* OTP thermometer: only goes up */
 	slog(s, 1, "bootrom: trial bought");
 	return FWA_OK;
+}
+
+static uint32_t p_trial_rearm(void *ctx, uint32_t ms)
+{
+	struct fwa_sim *s = ctx;
+
+	if (!s->booted || !s->trial || fwa_sim_watchdog_due(s))
+		return 0;
+	if (ms > s->trial_ms)
+		ms = s->trial_ms; /* one watchdog period at most */
+	s->trial_deadline_ms = fwa_sim_now(s) + ms;
+	s->rearms++;
+	return ms;
 }
 
 static enum fwa_err p_hw_floor(void *ctx, uint32_t *floor)
@@ -640,6 +668,7 @@ void fwa_sim_port(struct fwa_port *p, struct fwa_sim *s, const struct fwa_crypto
 	p->buy = p_buy;
 	p->reboot = p_reboot;
 	p->hw_floor = s->otp_floor_enabled ? p_hw_floor : NULL;
+	p->trial_rearm = p_trial_rearm;
 	p->now_ms = p_now;
 	p->random = p_random;
 	p->log = p_log;

@@ -36,9 +36,10 @@
 
 enum sim_fault {
 	SIM_FAULT_NONE = 0,
-	SIM_FAULT_NEVER_BUY,   /* the image runs but never buys its trial */
+	SIM_FAULT_NEVER_BUY,   /* the image hangs where it would buy its trial (see hang_jmp) */
 	SIM_FAULT_CRASH_BOOT,  /* the image crashes at boot (watchdog reset) */
 	SIM_FAULT_FAIL_HEALTH, /* the image's self-test health check fails */
+	SIM_FAULT_BUY_FAILS,   /* the bootrom's buy turns the watchdog off, then fails (OTP) */
 	SIM_FAULT__COUNT
 };
 
@@ -71,13 +72,15 @@ struct fwa_sim {
 	/* bootrom registers */
 	int pending_trial; /* slot to boot as a trial at the next boot, -1 none */
 	enum fwa_reset_reason reset;
+	const char *refused; /* why the last flash-update target was not run (this boot) */
 	/* this boot */
 	bool booted;
 	uint8_t active;
 	bool trial;
 	uint64_t trial_deadline_ms;
 	struct sim_image_header running;
-	uint32_t trial_ms; /* watchdog deadline of a trial (default SIM_TRIAL_MS) */
+	uint32_t trial_ms; /* watchdog period of a trial (default SIM_TRIAL_MS), and its maximum */
+	unsigned rearms;   /* instrumentation: trial_rearm calls that armed this boot */
 	/* secure boot: an OTP rollback floor the buy advances; images below it do not boot */
 	bool otp_floor_enabled;
 	uint32_t otp_floor;
@@ -88,9 +91,16 @@ struct fwa_sim {
 	uint64_t ops;
 	uint64_t cut_at; /* 1-based operation index; 0 never */
 	enum sim_cut cut_mode;
-	jmp_buf *cut_jmp;        /* longjmp target (value 1) when power is cut */
+	jmp_buf *cut_jmp; /* longjmp target (value 1) when power is cut */
+	/*
+	 * longjmp target (value 1) when the running firmware hangs (SIM_FAULT_NEVER_BUY, at the
+	 * buy): nothing runs until the watchdog fires. NULL: the buy returns FWA_OK without
+	 * buying instead.
+	 */
+	jmp_buf *hang_jmp;
 	uint64_t trial_boot_ops; /* instrumentation: ops count at the last trial boot */
 	uint64_t buy_ops;        /* ops count when buy was last entered */
+	uint64_t bought_ms;      /* instrumentation: clock when the last buy succeeded */
 	/* randomness and logging */
 	uint64_t rng;
 	int verbose;      /* 0 quiet, 1 info, 2 debug */
@@ -159,7 +169,10 @@ enum fwa_err fwa_sim_selftest(void *ctx);
 long fwa_sim_mkimage(const char *version, uint32_t security_version, const char *hw_variant,
                      enum sim_fault fault, uint32_t payload_len, uint8_t *out, size_t cap);
 
-/* Name of a fault ("none", "never-buy", "crash-boot", "fail-health") and back (-1 unknown). */
+/*
+ * Name of a fault ("none", "never-buy", "crash-boot", "fail-health", "buy-fails") and back
+ * (-1 unknown).
+ */
 const char *fwa_sim_fault_name(enum sim_fault f);
 int fwa_sim_fault_parse(const char *s);
 

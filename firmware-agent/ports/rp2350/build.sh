@@ -10,15 +10,25 @@
 #
 # Settings (environment): VERSION (semver of the image, default 1.0.0), ROLLBACK (its rollback
 # version = the release's security_version, default 0), TBYB (1: an update image, the default;
-# 0: the factory image flashed first), SIGNING_KEY (PEM key for secure boot; needs picotool),
-# BUILD_TYPE (default MinSizeRel). The default build directory is build-rp2350 in the current
+# 0: the factory image flashed first), SIGNING_KEY (PEM key for secure boot; needs picotool and
+# ROLLBACK >= 1), TRIAL_DEADLINE_S (the agent's trial deadline, default 90), BUILD_TYPE
+# (default MinSizeRel). Needs Pico SDK 2.1.0 or later; unsigned images are hashed when picotool
+# is there. The default build directory is build-rp2350 in the current
 # directory. Nothing is downloaded: the SDK (with its cyw43-driver, lwip, mbedtls and tinyusb
 # submodules) and picotool must already be on this machine.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-build-rp2350}
-: "${PICO_SDK_PATH:?set PICO_SDK_PATH to a Pico SDK 2.x checkout with its submodules}"
+if [ -n "${SIGNING_KEY:-}" ] && [ "${ROLLBACK:-0}" = 0 ]; then
+	# A bought image with a rollback version makes the bootrom require one for good; a signed
+	# image without one would leave the OTP floor unused. docs/rp2350.md, "Anti-rollback".
+	echo "build.sh: SIGNING_KEY needs ROLLBACK >= 1 (the release's security_version):" \
+		"see docs/rp2350.md, Anti-rollback" >&2
+	exit 1
+fi
+
+: "${PICO_SDK_PATH:?set PICO_SDK_PATH to a Pico SDK checkout (2.1.0 or later) with its submodules}"
 for sub in lib/cyw43-driver/src lib/lwip/src lib/mbedtls/library lib/tinyusb/src; do
 	if [ ! -d "$PICO_SDK_PATH/$sub" ]; then
 		echo "build.sh: $PICO_SDK_PATH/$sub is missing (SDK submodules not checked out)" >&2
@@ -29,7 +39,8 @@ done
 args=(-DPICO_SDK_PATH="$PICO_SDK_PATH"
 	-DCMAKE_BUILD_TYPE="${BUILD_TYPE:-MinSizeRel}"
 	-DFWA_RP2350_VERSION="${VERSION:-1.0.0}"
-	-DFWA_RP2350_ROLLBACK="${ROLLBACK:-0}")
+	-DFWA_RP2350_ROLLBACK="${ROLLBACK:-0}"
+	-DFWA_RP2350_TRIAL_DEADLINE_S="${TRIAL_DEADLINE_S:-90}")
 if [ "${TBYB:-1}" = 0 ]; then
 	args+=(-DFWA_RP2350_TBYB=OFF)
 else

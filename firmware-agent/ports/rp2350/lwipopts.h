@@ -2,10 +2,13 @@
  * lwipopts.h - lwIP configuration of the RP2350 agent firmware: NO_SYS with the cyw43 driver
  * in poll mode, IPv4 with DHCP and DNS, TCP sized for TLS records, and the altcp TLS layer
  * over mbedTLS with certificate verification REQUIRED (lwIP's default is optional, which
- * would accept any server).
+ * would accept any server), its random generator seeded from the TRNG with its health tests
+ * on (entropy_rp2350.c), not from pico_rand.
  */
 #ifndef FWA_RP2350_LWIPOPTS_H
 #define FWA_RP2350_LWIPOPTS_H
+
+#include <stddef.h>
 
 #define NO_SYS 1
 #define LWIP_SOCKET 0
@@ -51,5 +54,12 @@
 #define LWIP_ALTCP_TLS_MBEDTLS 1
 #define ALTCP_MBEDTLS_AUTHMODE MBEDTLS_SSL_VERIFY_REQUIRED
 #define ALTCP_MBEDTLS_USE_SESSION_CACHE 0
+/*
+ * The entropy function lwIP seeds mbedTLS's CTR_DRBG with (in place of mbedtls_entropy_func,
+ * whose only source would be pico_rand): 0 on success, an mbedTLS error when the TRNG's health
+ * tests keep failing.
+ */
+int fwa_rp2350_entropy(void *ctx, unsigned char *buf, size_t len);
+#define ALTCP_MBEDTLS_RNG_FN fwa_rp2350_entropy
 
 #endif

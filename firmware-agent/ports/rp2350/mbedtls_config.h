@@ -2,8 +2,16 @@
  * mbedtls_config.h - mbedTLS configuration of the RP2350 agent firmware: a TLS 1.2 client with
  * ECDHE-ECDSA and AES-GCM on P-256 (what otad's device listener offers), X.509 and PEM
  * parsing for the provisioned credentials, ECDSA verification for signed metadata, session
- * tickets for resumption, the RP2350's TRNG as the entropy source. SHA-256 stays in software
- * here (no MBEDTLS_SHA256_ALT), so TLS never competes with the agent for the accelerator.
+ * tickets for resumption with the extended master secret (RFC 7627), so that a resumed
+ * session is bound to the handshake that made it. SHA-256 stays in software here (no
+ * MBEDTLS_SHA256_ALT), so TLS never competes with the agent for the accelerator.
+ *
+ * Randomness: the device key's ECDSA signatures in the handshake are deterministic (RFC 6979,
+ * HMAC_DRBG over the key and the digest), so no nonce depends on a generator. Everything else
+ * (ECDHE keys, client random) comes from lwIP's CTR_DRBG, seeded from the TRNG with its health
+ * tests on (entropy_rp2350.c via ALTCP_MBEDTLS_RNG_FN). MBEDTLS_ENTROPY_HARDWARE_ALT stays off:
+ * its source would be the SDK's pico_rand, a non-cryptographic PRNG fed raw TRNG samples with
+ * the health tests bypassed. tests/unit/test_rp2350_config.c checks these choices on the host.
  *
  * MBEDTLS_HAVE_TIME with a millisecond clock (mbedtls_ms_time() in transport_rp2350.c) is
  * what lwIP's TLS glue needs. MBEDTLS_HAVE_TIME_DATE is off: the device has no trusted
@@ -19,7 +27,6 @@
 #define MBEDTLS_ALLOW_PRIVATE_ACCESS
 
 #define MBEDTLS_NO_PLATFORM_ENTROPY
-#define MBEDTLS_ENTROPY_HARDWARE_ALT
 #define MBEDTLS_HAVE_TIME
 #define MBEDTLS_PLATFORM_MS_TIME_ALT
 #define MBEDTLS_PLATFORM_C
@@ -33,6 +40,7 @@
 #define MBEDTLS_SSL_PROTO_TLS1_2
 #define MBEDTLS_SSL_SERVER_NAME_INDICATION
 #define MBEDTLS_SSL_SESSION_TICKETS
+#define MBEDTLS_SSL_EXTENDED_MASTER_SECRET
 #define MBEDTLS_SSL_KEEP_PEER_CERTIFICATE
 #define MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED
 #define MBEDTLS_SSL_CIPHERSUITES                                                                   \
@@ -51,6 +59,7 @@
 #define MBEDTLS_SHA384_C
 #define MBEDTLS_SHA512_C
 #define MBEDTLS_CTR_DRBG_C
+#define MBEDTLS_HMAC_DRBG_C
 #define MBEDTLS_ENTROPY_C
 
 /* P-256 ECDSA and ECDH. */
@@ -60,6 +69,7 @@
 #define MBEDTLS_ECP_NIST_OPTIM
 #define MBEDTLS_ECDH_C
 #define MBEDTLS_ECDSA_C
+#define MBEDTLS_ECDSA_DETERMINISTIC
 
 /* Keys and certificates. */
 #define MBEDTLS_ASN1_PARSE_C

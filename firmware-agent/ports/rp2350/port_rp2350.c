@@ -1,9 +1,10 @@
 /*
  * port_rp2350.c - the agent's port on the RP2350 (Pico 2 W): flash areas from the partition
  * table, boot control through the bootrom (TBYB trial, boot info, explicit buy), the
- * watchdog, clocks, randomness, the OTP rollback floor and the log. The transport and crypto
- * members live in transport_rp2350.c and crypto_rp2350.c. No update logic lives here: the
- * core decides, the port only does what port.h names.
+ * clocks, randomness, the OTP rollback floor and the log. The transport, crypto and watchdog
+ * members live in transport_rp2350.c, crypto_rp2350.c and watchdog_rp2350.c, which call
+ * nothing in this file. No update logic lives here: the core decides, the port only does what
+ * port.h names.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,8 +23,15 @@
 #include "pico/flash.h"
 #include "pico/rand.h"
 
+#include "bootimage.h"
 #include "fwa/agent.h"
 #include "port_rp2350.h"
+
+/* bootimage.c repeats a few SDK constants to build without it: they must still agree. */
+_Static_assert(PICOBIN_IMAGE_TYPE_EXE_TBYB_BITS == 0x8000u, "picobin.h changed");
+_Static_assert(PICOBIN_BLOCK_MARKER_START == 0xffffded3u, "picobin.h changed");
+_Static_assert(BOOT_DIAGNOSTIC_IMAGE_CONDITION_FAILURE == 0x8000u, "bootrom_constants.h changed");
+_Static_assert(BOOT_DIAGNOSTIC_IMAGE_DEF_VERIFIED_OK == 0x1000u, "bootrom_constants.h changed");
 
 /* Marker in watchdog scratch 0 (scratch 4-7 belong to the bootrom) for a reboot we asked for. */
 #define SOFT_REBOOT_MAGIC 0x46574152u /* "FWAR" */
@@ -38,6 +46,7 @@
 
 /* The bootrom's work area for explicit buy (it may rewrite one 4 KiB sector). */
 static uint8_t __attribute__((aligned(4))) buy_workarea[4096];
+_Static_assert(sizeof(buy_workarea) >= FWA_RP2350_IMAGE_HEAD, "boot_trial reads the head into it");
 
 static struct fwa_rp2350 *P(void *ctx)
 {
@@ -261,6 +270,9 @@ static enum fwa_err read_boot_info(struct fwa_rp2350 *p, struct fwa_boot_info *o
 		return FWA_ERR_FLASH; /* not booted from the A/B pair */
 	out->active_slot = bi.partition == p->part_b ? FWA_SLOT_B : FWA_SLOT_A;
 	out->trial = (bi.tbyb_and_update_info & BOOT_TBYB_AND_UPDATE_FLAG_BUY_PENDING) != 0;
+	/* What the bootrom held against the other partition (A in the low half-word, B high). */
+	out->refused = fwa_rp2350_diagnostic_reason(bi.boot_diagnostic,
+	                                            out->active_slot == FWA_SLOT_A ? 1u : 0u);
 	if (raw)
 		*raw = bi;
 	return FWA_OK;
@@ -279,18 +291,27 @@ static enum fwa_err boot_info(void *ctx, struct fwa_boot_info *out)
 	return FWA_OK;
 }
 
-static void arm_watchdog(struct fwa_rp2350 *p)
-{
-	watchdog_enable(FWA_RP2350_WATCHDOG_MS, true);
-	p->watchdog_armed = true;
-}
-
 static enum fwa_err boot_trial(void *ctx, uint32_t image_len)
 {
 	struct fwa_rp2350 *p = P(ctx);
 
 	if (image_len == 0 || image_len > p->slot_other.size)
 		return FWA_ERR_FLASH;
+	/*
+	 * Only a TBYB image runs as a trial: any other image would be booted, and stay, without
+	 * one. The manifest's signature covers these bytes, but a release made from the wrong
+	 * build is still caught here, before the reboot.
+	 */
+	/* The buy's work area is free outside a trial: no second 4 KiB of RAM for this. */
+	uint8_t *head = buy_workarea;
+	uint32_t n = image_len < FWA_RP2350_IMAGE_HEAD ? image_len : FWA_RP2350_IMAGE_HEAD;
+	const char *why = NULL;
+	if (flash_read(&p->slot_other, 0, head, n) != FWA_OK)
+		return FWA_ERR_FLASH;
+	if (fwa_rp2350_image_check_tbyb(head, n, &why) != FWA_OK) {
+		printf("fwa: %s\n", why);
+		return FWA_ERR_MALFORMED;
+	}
 	/*
 	 * A flash-update boot of the other partition: the bootrom prefers it, runs it as a TBYB
 	 * trial and starts the watchdog; without a buy the previous partition boots again. The
@@ -327,7 +348,7 @@ static enum fwa_err buy(void *ctx)
 		return FWA_ERR_FLASH;
 	p->boot.trial = false;
 	/* Bought: from now on the application's own watchdog protects against hangs. */
-	arm_watchdog(p);
+	fwa_rp2350_watchdog_arm(p);
 	return FWA_OK;
 }
 
@@ -336,6 +357,12 @@ static void reboot(void *ctx)
 	(void)ctx;
 	watchdog_hw->scratch[0] = SOFT_REBOOT_MAGIC;
 	fflush(stdout);
+	/*
+	 * A failed rom_explicit_buy leaves the watchdog off: arm a short one first, so that this
+	 * boot ends even if rom_reboot refuses. Either way the next boot is a normal one, which
+	 * never picks an unbought trial image: the previous image runs.
+	 */
+	fwa_rp2350_watchdog_backstop();
 	rom_reboot(REBOOT2_FLAG_REBOOT_TYPE_NORMAL | REBOOT2_FLAG_NO_RETURN_ON_SUCCESS, 10, 0, 0);
 	for (;;)
 		tight_loop_contents();
@@ -386,17 +413,6 @@ static bool secure_boot_enabled(void)
 }
 
 /* ---- watchdog, clocks, randomness, log ---- */
-
-void fwa_rp2350_progress(struct fwa_rp2350 *p)
-{
-	/*
-	 * Never during an unbought trial: the bootrom's watchdog is the deadline of the trial.
-	 * The core does not ask then; this is the second lock on the same door.
-	 */
-	if (p->boot.trial || !p->watchdog_armed)
-		return;
-	watchdog_update();
-}
 
 static void watchdog_feed(void *ctx)
 {
@@ -469,7 +485,6 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	if (err != FWA_OK)
 		return err;
 	p->secure_boot = secure_boot_enabled();
-	p->connect_timeout_ms = 10000;
 
 	p->port.ctx = p;
 	p->port.crypto = fwa_rp2350_crypto();
@@ -487,6 +502,7 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	p->port.reboot = reboot;
 	p->port.hw_floor = p->secure_boot ? hw_floor : NULL;
 	p->port.watchdog_feed = watchdog_feed;
+	p->port.trial_rearm = fwa_rp2350_trial_rearm;
 	p->port.now_ms = now_ms;
 	p->port.wall_time = NULL; /* no trusted clock: the core uses the server's time */
 	p->port.random = random_bytes;
@@ -497,15 +513,14 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	p->port.log = log_line;
 
 	/*
-	 * During a trial the bootrom's watchdog runs and must not be reloaded or re-armed, so
-	 * that an image that cannot buy itself is abandoned. Otherwise arm ours now.
+	 * During a trial the bootrom's watchdog runs, and only the core re-arms it (for progress,
+	 * up to its trial deadline), so that an image that cannot buy itself is abandoned.
+	 * Otherwise arm ours now.
 	 */
 	if (!p->boot.trial)
-		arm_watchdog(p);
-	err = fwa_rp2350_tr_setup(p);
-	if (err == FWA_ERR_KEY)
-		*why = "the device certificate is not an ECDSA P-256 certificate";
-	else if (err != FWA_OK)
-		*why = "TLS credentials in the identity partition do not parse";
+		fwa_rp2350_watchdog_arm(p);
+	err = fwa_rp2350_tr_setup(p, why);
+	if (err == FWA_OK)
+		*why = NULL;
 	return err;
 }

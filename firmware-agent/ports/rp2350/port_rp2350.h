@@ -11,9 +11,11 @@
  *  - boot control: rom_reboot(FLASH_UPDATE) into the other partition for a TBYB trial,
  *    rom_get_sys_info(BOOT_INFO) for "is this a trial with a buy pending", rom_explicit_buy
  *    with a 4 KiB work buffer. The port never calls rom_pick_ab_partition.
- *  - watchdog: left to the bootrom during a trial (its deadline must stand); armed by the port
- *    outside a trial and after the buy, and fed only on progress: when the core asks
- *    (watchdog_feed) and when bytes move over the transport.
+ *  - watchdog (watchdog_rp2350.c): armed by the port outside a trial and after the buy, and
+ *    fed only on progress: when the core asks (watchdog_feed) and when bytes move over the
+ *    transport. During a trial the bootrom's, re-armed only by the core (trial_rearm) up to
+ *    the agent's trial deadline; a short backstop behind every reboot, since a failed
+ *    rom_explicit_buy leaves it off.
  *  - anti-rollback: with secure boot enabled, the bootrom's OTP rollback thermometer rows are
  *    the hardware floor; otherwise hw_floor is NULL and the core keeps the floor. The
  *    firmware never writes OTP (the bootrom does, during the buy of a signed image).
@@ -40,8 +42,17 @@
 #define FWA_RP2350_STATE_PARTITION_ID 0x4657412d53544154ull    /* "FWA-STAT" */
 #define FWA_RP2350_IDENTITY_PARTITION_ID 0x4657412d49444e54ull /* "FWA-IDNT" */
 
-/* Watchdog period outside a trial; the RP2350 allows at most about 16.7 s. */
+/* Watchdog period outside a trial and the longest trial re-arm; the RP2350 allows ~16.7 s. */
 #define FWA_RP2350_WATCHDOG_MS 16000u
+/* The backstop behind a reboot: fires if rom_reboot did not take the chip down first. */
+#define FWA_RP2350_BACKSTOP_MS 200u
+/*
+ * Bounds of one blocking transport step. The core re-arms a trial's watchdog between steps
+ * (at most once a second), so connect + send, and each receive, must stay below
+ * FWA_RP2350_WATCHDOG_MS less a second: 9 s + 5 s, and the core's 10 s receive timeout.
+ */
+#define FWA_RP2350_CONNECT_TIMEOUT_MS 9000u
+#define FWA_RP2350_SEND_TIMEOUT_MS 5000u
 
 struct fwa_rp2350_flash_area {
 	uint32_t start; /* storage offset from the start of flash */
@@ -61,7 +72,6 @@ struct fwa_rp2350 {
 	struct fwa_boot_info boot;
 	bool secure_boot;
 	bool watchdog_armed;
-	uint32_t connect_timeout_ms;
 	void *tr; /* transport state (transport_rp2350.c) */
 };
 
@@ -71,16 +81,25 @@ struct fwa_rp2350 {
  * exist, loads the identity into p->id, arms the watchdog unless this boot is a trial, and
  * prepares the transport (Wi-Fi is joined on the first connect). FWA_ERR_FLASH when the
  * partition table is not the expected one, FWA_ERR_MALFORMED when the identity is missing or
- * damaged, FWA_ERR_KEY when the device certificate is not ECDSA P-256, FWA_ERR_CRYPTO when
- * the TLS credentials do not parse. *why (optional) says which.
+ * damaged, FWA_ERR_KEY when the device certificate is not ECDSA P-256 or the device key is
+ * not its key (mbedtls_pk_check_pair), FWA_ERR_CRYPTO when the TLS credentials do not parse.
+ * *why (optional) says which.
  */
 FWA_WUR enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why);
 
+/* ---- watchdog_rp2350.c ---- */
+
+/* Arm the watchdog for FWA_RP2350_WATCHDOG_MS (outside a trial, and after the buy). */
+void fwa_rp2350_watchdog_arm(struct fwa_rp2350 *p);
 /*
  * Feed the watchdog because something moved forward (the core's watchdog_feed, and the
  * transport when bytes flow); does nothing during an unbought trial or before it is armed.
  */
 void fwa_rp2350_progress(struct fwa_rp2350 *p);
+/* The port's trial_rearm (fwa/port.h): re-arm for min(ms, FWA_RP2350_WATCHDOG_MS) in a trial. */
+uint32_t fwa_rp2350_trial_rearm(void *ctx, uint32_t ms);
+/* Arm a FWA_RP2350_BACKSTOP_MS watchdog that is not paused by a debugger, before a reboot. */
+void fwa_rp2350_watchdog_backstop(void);
 
 /* Keep Wi-Fi and lwIP running while the application waits; returns after at most ms. */
 void fwa_rp2350_poll(struct fwa_rp2350 *p, uint32_t ms);
@@ -89,7 +108,11 @@ void fwa_rp2350_poll(struct fwa_rp2350 *p, uint32_t ms);
 const struct fwa_crypto *fwa_rp2350_crypto(void);
 
 /* Transport members (transport_rp2350.c), installed by fwa_rp2350_init(). */
-FWA_WUR enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p);
+/*
+ * Check the credentials (a P-256 certificate whose key is the device key: FWA_ERR_KEY) and
+ * prepare TLS (FWA_ERR_CRYPTO) and Wi-Fi (FWA_ERR_TRANSPORT); *why says which.
+ */
+FWA_WUR enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p, const char **why);
 enum fwa_err fwa_rp2350_tr_connect(void *ctx);
 enum fwa_err fwa_rp2350_tr_send(void *ctx, const void *buf, size_t len);
 enum fwa_err fwa_rp2350_tr_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms, size_t *got);

@@ -15,6 +15,7 @@
 #include "lwip/altcp_tls.h"
 #include "lwip/dns.h"
 #include "lwip/pbuf.h"
+#include "mbedtls/ctr_drbg.h"
 #include "mbedtls/ecp.h"
 #include "mbedtls/pk.h"
 #include "mbedtls/platform_time.h"
@@ -139,29 +140,65 @@ static enum fwa_err arch_start(struct fwa_rp2350 *p)
 	return FWA_OK;
 }
 
-/* The device certificate (and so its key, which TLS pairs with it) must be ECDSA P-256. */
-static bool device_cert_is_p256(const struct fwa_rp2350_identity *id)
+/*
+ * The device certificate must be ECDSA P-256 and the device key its private half: a mismatch
+ * (a re-provisioned key with the old certificate) would otherwise show only as handshakes the
+ * server refuses. FWA_OK, FWA_ERR_KEY (*why says which), or FWA_ERR_CRYPTO when the key does
+ * not parse or memory runs out.
+ */
+static enum fwa_err check_credentials(const struct fwa_rp2350_identity *id, const char **why)
 {
+	static const unsigned char pers[] = "fwa-credentials";
 	mbedtls_x509_crt crt;
-	bool ok;
+	mbedtls_pk_context key;
+	mbedtls_ctr_drbg_context drbg;
+	enum fwa_err err = FWA_ERR_CRYPTO;
 
 	mbedtls_x509_crt_init(&crt);
-	ok = mbedtls_x509_crt_parse(&crt, (const unsigned char *)id->device_cert,
-	                            id->device_cert_len) == 0 &&
-	     mbedtls_pk_get_type(&crt.pk) == MBEDTLS_PK_ECKEY &&
-	     mbedtls_ecp_keypair_get_group_id(mbedtls_pk_ec(crt.pk)) == MBEDTLS_ECP_DP_SECP256R1;
+	mbedtls_pk_init(&key);
+	mbedtls_ctr_drbg_init(&drbg);
+	if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)id->device_cert,
+	                           id->device_cert_len) != 0 ||
+	    mbedtls_pk_get_type(&crt.pk) != MBEDTLS_PK_ECKEY ||
+	    mbedtls_ecp_keypair_get_group_id(mbedtls_pk_ec(crt.pk)) != MBEDTLS_ECP_DP_SECP256R1) {
+		*why = "the device certificate is not an ECDSA P-256 certificate";
+		err = FWA_ERR_KEY;
+		goto out;
+	}
+	/* The pair check multiplies with blinding: it needs a generator, seeded from the TRNG. */
+	if (mbedtls_ctr_drbg_seed(&drbg, fwa_rp2350_entropy, NULL, pers, sizeof(pers) - 1) != 0) {
+		*why = "the TRNG failed its health tests";
+		goto out;
+	}
+	if (mbedtls_pk_parse_key(&key, (const unsigned char *)id->device_key, id->device_key_len,
+	                         NULL, 0, mbedtls_ctr_drbg_random, &drbg) != 0) {
+		*why = "the device key does not parse";
+		goto out;
+	}
+	if (mbedtls_pk_check_pair(&crt.pk, &key, mbedtls_ctr_drbg_random, &drbg) != 0) {
+		*why = "the device key is not the key of the device certificate";
+		err = FWA_ERR_KEY;
+		goto out;
+	}
+	err = FWA_OK;
+out:
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_pk_free(&key);
 	mbedtls_x509_crt_free(&crt);
-	return ok;
+	return err;
 }
 
-enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p)
+enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p, const char **why)
 {
 	const struct fwa_rp2350_identity *id = &p->id;
+	enum fwa_err err;
 
 	memset(&tr, 0, sizeof(tr));
 	p->tr = &tr;
-	if (!device_cert_is_p256(id))
-		return FWA_ERR_KEY;
+	err = check_credentials(id, why);
+	if (err != FWA_OK)
+		return err;
+	*why = "TLS credentials in the identity partition do not parse";
 	/* The provisioned CA is the only trust anchor; lwipopts.h makes verification required. */
 	tr.cfg = altcp_tls_create_config_client_2wayauth(
 	    (const u8_t *)id->server_ca, id->server_ca_len, (const u8_t *)id->device_key,
@@ -169,6 +206,7 @@ enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p)
 	if (!tr.cfg)
 		return FWA_ERR_CRYPTO;
 	altcp_tls_init_session(&tr.session);
+	*why = "the Wi-Fi chip (cyw43) did not start";
 	return arch_start(p);
 }
 
@@ -223,7 +261,7 @@ void fwa_rp2350_tr_close(void *ctx)
 enum fwa_err fwa_rp2350_tr_connect(void *ctx)
 {
 	struct fwa_rp2350 *p = ctx;
-	absolute_time_t until = make_timeout_time_ms(p->connect_timeout_ms);
+	absolute_time_t until = make_timeout_time_ms(FWA_RP2350_CONNECT_TIMEOUT_MS);
 	enum fwa_err err;
 
 	fwa_rp2350_tr_close(ctx);
@@ -266,7 +304,7 @@ fail:
 enum fwa_err fwa_rp2350_tr_send(void *ctx, const void *buf, size_t len)
 {
 	struct fwa_rp2350 *p = ctx;
-	absolute_time_t until = make_timeout_time_ms(p->connect_timeout_ms);
+	absolute_time_t until = make_timeout_time_ms(FWA_RP2350_SEND_TIMEOUT_MS);
 	const uint8_t *b = buf;
 
 	while (len) {

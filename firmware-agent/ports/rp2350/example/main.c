@@ -21,6 +21,9 @@ extern char __flash_binary_end; /* the SDK's linker script: end of the flash ima
 #ifndef FWA_RP2350_VERSION
 #error "FWA_RP2350_VERSION (the image's semantic version) must be set by the build"
 #endif
+#ifndef FWA_RP2350_TRIAL_DEADLINE_S
+#define FWA_RP2350_TRIAL_DEADLINE_S 0 /* the agent's default */
+#endif
 
 static struct fwa_rp2350 port;
 static struct fwa_agent agent;
@@ -81,6 +84,7 @@ int main(void)
 	cfg.root_len = port.id.root_len;
 	cfg.checks = checks;
 	cfg.nchecks = sizeof(checks) / sizeof(checks[0]);
+	cfg.trial_deadline_s = FWA_RP2350_TRIAL_DEADLINE_S;
 	err = fwa_agent_init(&agent, &port.port, &cfg, scratch, sizeof(scratch));
 	if (err != FWA_OK) {
 		/*
