@@ -5,10 +5,8 @@ target_link_libraries(audit_fill PRIVATE ota_audit ota_store)
 if(TARGET ota-sign)
 	foreach(t mgmt_roles mgmt_lifecycle audit_log mgmt_openapi mgmt_operations
 		audit_export_memory)
-		if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
-			add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
-			set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 600
-				ENVIRONMENT "${OTA_SERVER_IT_ENV};OTA_AUDIT_VERIFY=$<TARGET_FILE:ota-audit-verify>;OTA_DOCS=${CMAKE_SOURCE_DIR}/docs;AUDIT_FILL=$<TARGET_FILE:audit_fill>;ASAN_OPTIONS=quarantine_size_mb=4")
-		endif()
+		add_test(NAME integration_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
+		set_tests_properties(integration_${t} PROPERTIES LABELS integration TIMEOUT 600
+			ENVIRONMENT "${OTA_SERVER_IT_ENV};OTA_AUDIT_VERIFY=$<TARGET_FILE:ota-audit-verify>;OTA_DOCS=${CMAKE_SOURCE_DIR}/docs;AUDIT_FILL=$<TARGET_FILE:audit_fill>;ASAN_OPTIONS=quarantine_size_mb=4")
 	endforeach()
 endif()

@@ -2,8 +2,8 @@
 # device API (needs ota-sign for the releases).
 if(TARGET ota-sign)
 	foreach(t rollout_e2e)
-		add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
-		set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 600
+		add_test(NAME integration_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
+		set_tests_properties(integration_${t} PROPERTIES LABELS integration TIMEOUT 600
 			ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 	endforeach()
 endif()
