@@ -9,7 +9,7 @@ pkgs=(
 	libsqlite3-dev sqlite3
 	libjansson-dev libssl-dev openssl
 	libsystemd-dev systemd
-	libcmocka-dev libcurl4-openssl-dev curl jq
+	libcmocka-dev libcurl4-openssl-dev curl jq clang-format
 	clang libclang-rt-14-dev
 	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 	nginx apache2-utils
