@@ -56,6 +56,11 @@ static void load_needs_own_threshold(const struct ptest_kit *kit)
 	static const unsigned by0[] = {0}, by00[] = {0, 0}, by34[] = {3, 4}, by67[] = {6, 7};
 	struct pt_root r = pt_root_default(1);
 	struct fwa_root root;
+	const char *why = NULL;
+	long n = pt_root_envelope(kit, &r, by0, 1, env, sizeof env);
+	PT_REQUIRE(n > 0);
+	PT_ERR(fwa_root_load(kit->crypto, env, (size_t)n, &root, &s, &why), FWA_ERR_THRESHOLD);
+	PT_RULE(why, "root.threshold.self");
 	PT_ERR(load(kit, &r, by0, 1, &root), FWA_ERR_THRESHOLD);
 	PT_ERR(load(kit, &r, by00, 2, &root), FWA_ERR_THRESHOLD);
 	PT_ERR(load(kit, &r, by34, 2, &root), FWA_ERR_THRESHOLD); /* release keys cannot */
@@ -78,9 +83,22 @@ static void load_checks_payload_type(const struct ptest_kit *kit)
 	    pt_envelope(kit, FWA_PAYLOAD_MANIFEST, payload, (size_t)plen, sigs, 2, env, sizeof env);
 	PT_REQUIRE(n > 0);
 	PT_ERR(fwa_root_load(kit->crypto, env, (size_t)n, &root, &s, &why), FWA_ERR_PAYLOAD_TYPE);
+	/* Nor may a manifest-typed envelope rotate the root. */
+	struct fwa_root v1, v2;
+	PT_REQUIRE_OK(load(kit, &r, by01, 2, &v1));
+	r.version = 2;
+	plen = pt_root_payload(kit, &r, payload, sizeof payload);
+	PT_REQUIRE(plen > 0);
+	n = pt_envelope(kit, FWA_PAYLOAD_MANIFEST, payload, (size_t)plen, sigs, 2, env, sizeof env);
+	PT_REQUIRE(n > 0);
+	PT_ERR(fwa_root_update(kit->crypto, &v1, env, (size_t)n, &v2, &s, &why),
+	       FWA_ERR_PAYLOAD_TYPE);
 }
 
-/* Decode a root payload after replacing its first `from` with `to`. */
+/* The reason given by the last decode_edited() call. */
+static const char *last_why;
+
+/* Decode a root payload after replacing its first `from` with `to`; sets last_why. */
 static enum fwa_err decode_edited(const struct ptest_kit *kit, const struct pt_root *r,
                                   const char *from, const char *to)
 {
@@ -99,8 +117,10 @@ static enum fwa_err decode_edited(const struct ptest_kit *kit, const struct pt_r
 	memcpy(edited, payload, head);
 	memcpy(edited + head, to, tl);
 	memcpy(edited + head + tl, at + fl, (size_t)plen - head - fl);
-	return fwa_root_decode(kit->crypto, (const uint8_t *)edited, (size_t)plen - fl + tl, &root,
-	                       &s, &why);
+	enum fwa_err e = fwa_root_decode(kit->crypto, (const uint8_t *)edited,
+	                                 (size_t)plen - fl + tl, &root, &s, &why);
+	last_why = why;
+	return e;
 }
 
 static void decode_rules(const struct ptest_kit *kit)
@@ -121,10 +141,12 @@ static void decode_rules(const struct ptest_kit *kit)
 	       FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"version\":1", "\"version\":\"1\""), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "2100-01-01T00:00:00Z", "2100-01-01"), FWA_ERR_MALFORMED);
+	PT_ERR(decode_edited(kit, &r, "\"2100-01-01T00:00:00Z\"", "4102444800"), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"ecdsa-p256\"", "\"ed25519\""), FWA_ERR_KEY);
 	PT_ERR(decode_edited(kit, &r, "{\"_type\"", "{\"unknown\":1,\"_type\""), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"threshold\":2", "\"threshold\":0"), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"threshold\":2", "\"threshold\":4"), FWA_ERR_MALFORMED);
+	PT_RULE(last_why, "root.roles.threshold");
 	PT_ERR(decode_edited(kit, &r, "\"roles\":{", "\"roles\":{\"targets\":{},"),
 	       FWA_ERR_MALFORMED);
 	/* The public key's first bytes: no longer a P-256 SubjectPublicKeyInfo. */
@@ -139,6 +161,7 @@ static void decode_rules(const struct ptest_kit *kit)
 	strcat(from, "\":{");
 	strcat(to, "\":{");
 	PT_ERR(decode_edited(kit, &r, from, to), FWA_ERR_KEY);
+	PT_RULE(last_why, "root.keys.keyid");
 
 	/* One job per key: a key in both roles. */
 	r.rel_keys[0] = 0;
@@ -147,6 +170,7 @@ static void decode_rules(const struct ptest_kit *kit)
 	PT_ERR(
 	    fwa_root_decode(kit->crypto, (const uint8_t *)payload, (size_t)plen, &root, &s, &why),
 	    FWA_ERR_KEY);
+	PT_RULE(why, "root.roles.separation");
 	/* A role naming a key that keys does not list (key 7, put before the release keys). */
 	r = pt_root_default(1);
 	PT_REQUIRE(pt_keyid(kit, 7, id));
@@ -205,12 +229,14 @@ static void rotation(const struct ptest_kit *kit)
 	PT_REQUIRE(n > 0);
 	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
 	       FWA_ERR_THRESHOLD);
+	PT_RULE(why, "root.threshold.previous");
 	/* Only old keys, one of them dropped from v2: v2's own threshold is missing. */
 	r2.root_threshold = 3;
 	n = pt_root_envelope(kit, &r2, by12, 2, env2, sizeof env2);
 	PT_REQUIRE(n > 0);
 	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
 	       FWA_ERR_THRESHOLD);
+	PT_RULE(why, "root.threshold.self");
 	n = pt_root_envelope(kit, &r2, by016, 3, env2, sizeof env2);
 	PT_REQUIRE(n > 0);
 	PT_OK(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why));
@@ -226,9 +252,18 @@ static void rotation(const struct ptest_kit *kit)
 	PT_REQUIRE(n > 0);
 	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
 	       FWA_ERR_ROOT_VERSION);
+	PT_RULE(why, "rule: root.version");
 	n = pt_root_envelope(kit, &r1b, by01, 2, env2, sizeof env2);
 	PT_REQUIRE(n > 0);
 	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
+	       FWA_ERR_ROOT_VERSION);
+	/* From v2, version 1 is older (signed by thresholds of both). */
+	n = pt_root_envelope(kit, &r2, by016, 3, env2, sizeof env2);
+	PT_REQUIRE(n > 0);
+	PT_REQUIRE_OK(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why));
+	n = pt_root_envelope(kit, &r1b, by016, 3, env2, sizeof env2);
+	PT_REQUIRE(n > 0);
+	PT_ERR(fwa_root_update(kit->crypto, &v2, env2, (size_t)n, &v1, &s, &why),
 	       FWA_ERR_ROOT_VERSION);
 }
 
@@ -271,9 +306,19 @@ static void expiry(const struct ptest_kit *kit)
 	PT_REQUIRE_OK(load(kit, &r, by01, 2, &root)); /* loading does not look at the time */
 	PT_OK(fwa_root_check_expiry(&root, 1906502399, &why));
 	PT_ERR(fwa_root_check_expiry(&root, 1906502400, &why), FWA_ERR_EXPIRED);
-	PT_CHECK(why != NULL);
+	PT_RULE(why, "rule: root.expires");
 	r.expires = "2001-01-01T00:00:00Z";
 	PT_OK(load(kit, &r, by01, 2, &root));
+	/* Expired intermediate roots are walked through; only the newest is checked by callers. */
+	struct pt_root r2 = pt_root_default(2);
+	struct fwa_root v2;
+	r2.expires = "2001-01-01T00:00:00Z";
+	r.expires = NULL;
+	PT_REQUIRE_OK(load(kit, &r, by01, 2, &root));
+	long n = pt_root_envelope(kit, &r2, by01, 2, env, sizeof env);
+	PT_REQUIRE(n > 0);
+	PT_OK(fwa_root_update(kit->crypto, &root, env, (size_t)n, &v2, &s, &why));
+	PT_ERR(fwa_root_check_expiry(&v2, 978307201, &why), FWA_ERR_EXPIRED);
 }
 
 static const struct ptest_case cases[] = {
