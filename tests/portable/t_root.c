@@ -194,15 +194,26 @@ static void decode_rules(const struct ptest_kit *kit)
 	    FWA_ERR_MALFORMED);
 }
 
+/* Update `from` to the root `r` signed by `by`; the reason is left in *why. */
+static enum fwa_err rotate(const struct ptest_kit *kit, const struct fwa_root *from,
+                           const struct pt_root *r, const unsigned *by, unsigned n,
+                           struct fwa_root *to, const char **why)
+{
+	static char env2[FWA_ENVELOPE_MAX + 512];
+	long len = pt_root_envelope(kit, r, by, n, env2, sizeof env2);
+	if (len < 0)
+		return FWA_ERR__COUNT;
+	*why = NULL;
+	return fwa_root_update(kit->crypto, from, env2, (size_t)len, to, &s, why);
+}
+
 static void rotation(const struct ptest_kit *kit)
 {
 	static const unsigned by12[] = {1, 2}, by0167[] = {0, 1, 6, 7}, by67[] = {6, 7},
 	                      by016[] = {0, 1, 6}, by34[] = {3, 4};
-	static char env2[FWA_ENVELOPE_MAX + 512];
 	struct pt_root r1 = pt_root_default(1), r2 = pt_root_default(2);
 	struct fwa_root v1, v2;
 	const char *why = NULL;
-	long n;
 
 	PT_REQUIRE_OK(load(kit, &r1, by01, 2, &v1));
 	/* v2 keeps keys 0 and 1, drops 2, adds 6 and 7 as root keys. */
@@ -213,58 +224,30 @@ static void rotation(const struct ptest_kit *kit)
 	r2.root_keys[3] = 7;
 	r2.root_threshold = 2;
 
-	n = pt_root_envelope(kit, &r2, by0167, 4, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_OK(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why));
+	PT_OK(rotate(kit, &v1, &r2, by0167, 4, &v2, &why));
 	PT_EQ(v2.version, 2);
 	PT_EQ(v2.root.nkeys, 4);
-
 	/* Keys 0 and 1 are a threshold of both v1 and v2. */
-	n = pt_root_envelope(kit, &r2, by01, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_OK(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why));
-
+	PT_OK(rotate(kit, &v1, &r2, by01, 2, &v2, &why));
 	/* Only the new keys: v1's threshold is missing. */
-	n = pt_root_envelope(kit, &r2, by67, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_THRESHOLD);
+	PT_ERR(rotate(kit, &v1, &r2, by67, 2, &v2, &why), FWA_ERR_THRESHOLD);
 	PT_RULE(why, "root.threshold.previous");
 	/* Only old keys, one of them dropped from v2: v2's own threshold is missing. */
 	r2.root_threshold = 3;
-	n = pt_root_envelope(kit, &r2, by12, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_THRESHOLD);
+	PT_ERR(rotate(kit, &v1, &r2, by12, 2, &v2, &why), FWA_ERR_THRESHOLD);
 	PT_RULE(why, "root.threshold.self");
-	n = pt_root_envelope(kit, &r2, by016, 3, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_OK(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why));
+	PT_OK(rotate(kit, &v1, &r2, by016, 3, &v2, &why));
 	/* Release keys never sign roots. */
-	n = pt_root_envelope(kit, &r2, by34, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_THRESHOLD);
+	PT_ERR(rotate(kit, &v1, &r2, by34, 2, &v2, &why), FWA_ERR_THRESHOLD);
 
-	/* Versions are walked one at a time. */
+	/* Versions are walked one at a time: skipping one, a replay, and from v2 an older one
+	 * (signed by thresholds of both). */
 	struct pt_root r3 = pt_root_default(3), r1b = pt_root_default(1);
-	n = pt_root_envelope(kit, &r3, by01, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_ROOT_VERSION);
+	PT_ERR(rotate(kit, &v1, &r3, by01, 2, &v2, &why), FWA_ERR_ROOT_VERSION);
 	PT_RULE(why, "rule: root.version");
-	n = pt_root_envelope(kit, &r1b, by01, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_ROOT_VERSION);
-	/* From v2, version 1 is older (signed by thresholds of both). */
-	n = pt_root_envelope(kit, &r2, by016, 3, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_REQUIRE_OK(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why));
-	n = pt_root_envelope(kit, &r1b, by016, 3, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v2, env2, (size_t)n, &v1, &s, &why),
-	       FWA_ERR_ROOT_VERSION);
+	PT_ERR(rotate(kit, &v1, &r1b, by01, 2, &v2, &why), FWA_ERR_ROOT_VERSION);
+	PT_REQUIRE_OK(rotate(kit, &v1, &r2, by016, 3, &v2, &why));
+	PT_ERR(rotate(kit, &v2, &r1b, by016, 3, &v1, &why), FWA_ERR_ROOT_VERSION);
 }
 
 static void revocation_by_rotation(const struct ptest_kit *kit)
@@ -315,9 +298,7 @@ static void expiry(const struct ptest_kit *kit)
 	r2.expires = "2001-01-01T00:00:00Z";
 	r.expires = NULL;
 	PT_REQUIRE_OK(load(kit, &r, by01, 2, &root));
-	long n = pt_root_envelope(kit, &r2, by01, 2, env, sizeof env);
-	PT_REQUIRE(n > 0);
-	PT_OK(fwa_root_update(kit->crypto, &root, env, (size_t)n, &v2, &s, &why));
+	PT_OK(rotate(kit, &root, &r2, by01, 2, &v2, &why));
 	PT_ERR(fwa_root_check_expiry(&v2, 978307201, &why), FWA_ERR_EXPIRED);
 }
 
