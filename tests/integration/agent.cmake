@@ -1,14 +1,14 @@
 # End-to-end acceptance of the device agent (label integration): a real otad and two real
 # ota-agent processes on 127.0.0.1. Needs the server, the signer and the POSIX agent.
 if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent)
-	add_test(NAME agent_e2e COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent_e2e.sh)
-	set_tests_properties(agent_e2e PROPERTIES LABELS integration TIMEOUT 300
+	add_test(NAME integration_agent_e2e COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent_e2e.sh)
+	set_tests_properties(integration_agent_e2e PROPERTIES LABELS integration TIMEOUT 300
 		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>;OTA_SCRIPTS=${OTA_SCRIPTS}")
 endif()
 
 # ota-agent's command line, configuration and bad input (no server needed).
 if(TARGET ota-sign AND TARGET ota-agent)
-	add_test(NAME agent_cli COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent_cli.sh)
-	set_tests_properties(agent_cli PROPERTIES LABELS integration TIMEOUT 120
+	add_test(NAME integration_agent_cli COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent_cli.sh)
+	set_tests_properties(integration_agent_cli PROPERTIES LABELS integration TIMEOUT 120
 		ENVIRONMENT "OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>")
 endif()

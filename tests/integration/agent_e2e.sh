@@ -7,64 +7,19 @@
 #
 # Needs: OTAD, OTA_SIGN, OTA_AGENT (binaries), OTA_SCRIPTS in the environment.
 . "$(dirname "$0")/server_lib.sh"
-: "${OTA_AGENT:?OTA_AGENT must name the ota-agent binary}"
-
-AGENT_PIDS=()
-stop_agents() {
-	for p in "${AGENT_PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-}
-# Stop the agents started here, then the shared cleanup with the script's exit status.
-trap '_rc=$?; stop_agents; if [ $_rc -ne 0 ]; then (exit $_rc) || cleanup; else true; cleanup; fi' EXIT
+. "$(dirname "$0")/agent_lib.sh"
 
 make_pki
 write_config
 start_otad
-
-# sim_release IMAGE VERSION SECURITY_VERSION: upload, sign (format sim), register; prints the id.
-sim_release() {
-	local img=$1 ver=$2 sv=$3 r
-	r=$(mcurl admin /api/v1/images --data-binary @"$img" -H 'Content-Type: application/octet-stream')
-	[[ $(code_of "$r") =~ ^20[01]$ ]] || { echo "upload failed: $r" >&2; return 1; }
-	"$OTA_SIGN" release --image "$img" --name fw --version "$ver" --security-version "$sv" \
-		--hw-variant pico2w --format sim --key "$T/release.key" --out "$T/fw-$ver.json" >/dev/null
-	r=$(mcurl admin /api/v1/releases --data-binary @"$T/fw-$ver.json" -H 'Content-Type: application/json')
-	[[ $(code_of "$r") =~ ^20[01]$ ]] || { echo "release failed: $r" >&2; return 1; }
-	jfield "$r" .id
-}
-
-# agent_setup DEVICE: config and provisioned simulated flash in $T/DEVICE
-agent_setup() {
-	local d=$T/$1
-	mkdir -p "$d"
-	cat >"$d/agent.conf" <<CONF
-# ota-agent for $1 (test)
-server = https://127.0.0.1:$DPORT
-cert = $PKI/$1.pem
-key = $PKI/$1.key
-ca = $PKI/device-ca.pem
-root = $T/root-1.json
-state_dir = $d/state
-hw_variant = pico2w
-image_format = sim
-retry_min_ms = 200
-retry_max_ms = 2000
-trial_ms = 4000
-slot_size = 131072
-CONF
-	"$OTA_AGENT" --config "$d/agent.conf" provision "$T/factory.img" >/dev/null
-}
-agent() { local dev=$1; shift; "$OTA_AGENT" --config "$T/$dev/agent.conf" "$@"; }
-status_of() { agent "$1" status | sed -n "s/^$2: //p"; }
 
 "$OTA_AGENT" mkimage --version 1.0.0 --security-version 1 --hw pico2w --size 30000 "$T/factory.img"
 "$OTA_AGENT" mkimage --version 1.1.0 --security-version 2 --hw pico2w --size 70000 "$T/good.img"
 "$OTA_AGENT" mkimage --version 1.2.0 --security-version 2 --hw pico2w --size 50000 \
 	--fault never-buy "$T/never-buy.img"
 
-agent_setup device-0001
-agent_setup device-0002
+agent_setup device-0001 "$T/factory.img"
+agent_setup device-0002 "$T/factory.img"
 expect "factory image" "version 1.0.0 security_version 1 fault none" "$(status_of device-0001 'slot A')"
 
 # First contact admits both devices; nothing to do yet.

@@ -1,76 +1,69 @@
 #!/usr/bin/env bash
-# Acceptance of staged rollouts, end to end: a real otad on 127.0.0.1 and a fleet of simulated
-# devices, each with its own certificate, speaking the device API (check in, download, report
-# every step). A good release rolls 1 % -> 10 % -> 100 % to completion, each round offering it
-# to exactly the devices of the stage that runs; a bad release (images that are never bought,
-# so devices report rolled_back) halts the rollout at the canary stage with no device outside
-# the canary ever offered it; a roll back to a release for other hardware is refused, and one
-# to the release the reverted canary runs already re-installs nothing. Progress, devices by state and /metrics are read along the way.
+# Acceptance of staged rollouts, end to end: a real otad on 127.0.0.1 and a fleet of devices,
+# each a real ota-agent with its own certificate over its own simulated flash and bootrom (check
+# in, download, install, trial, buy or revert, report every step). A good release rolls
+# 1 % -> 10 % -> 100 % to completion, each round offering it to exactly the devices of the
+# stage that runs; a bad release (an image that never buys its trial, so the bootrom's watchdog
+# reverts it and the device reports rolled_back) halts the rollout at the canary stage with no
+# device outside the canary ever offered it; a roll back to a release for other hardware is
+# refused, and one to the release the reverted canary runs already re-installs nothing. Progress, devices by state and /metrics are read along the way.
 . "$(dirname "$0")/server_lib.sh"
+. "$(dirname "$0")/agent_lib.sh"
 
 N=${ROLLOUT_DEVICES:-30}
 make_pki
 write_config
 start_otad
 
+"$OTA_AGENT" mkimage --version 1.0.0 --security-version 1 --hw pico2w --size 8192 "$T/v1.img"
+"$OTA_AGENT" mkimage --version 2.0.0 --security-version 2 --hw pico2w --size 8192 "$T/v2.img"
+"$OTA_AGENT" mkimage --version 3.0.0 --security-version 2 --hw pico2w --size 8192 \
+	--fault never-buy "$T/v3.img"
 DEVS=()
 for i in $(seq -w 1 "$N"); do
 	DEVS+=("rd-$i")
 	"$OTA_SCRIPTS/dev-pki.sh" "$PKI" device "rd-$i" >/dev/null
+	agent_setup "rd-$i" "$T/v1.img"
 done
-declare -A VER
-for d in "${DEVS[@]}"; do VER[$d]=1.0.0; done
-
-checkin_as() { # DEVICE: check in with the version the device runs
-	checkin "$1" "{\"hw_variant\":\"pico2w\",\"version\":\"${VER[$1]}\",\"security_floor\":1,\"root_version\":1,\"active_slot\":\"A\",\"boot_state\":\"normal\"}"
-}
 post() { mcurl admin "$1" -H 'Content-Type: application/json' -d "$2"; }
 
-# update DEVICE ANSWER good|bad: download, verify, report every step, end confirmed or rolled_back.
-update() {
-	local d=$1 a=$2 how=$3 dep url sha ver seq=0 r
-	dep=$(jfield "$a" .update.deployment_id)
-	url=$(jfield "$a" .update.image_url)
-	sha=$(jfield "$a" .update.image_sha256)
-	ver=$(jfield "$a" .update.manifest.payload | base64 -d | jq -r .version)
-	rep() { seq=$((seq + 1)); report "$d" "$dep" "{\"seq\":$seq,$1}" >/dev/null; }
-	rep '"status":"downloading","progress":0'
-	curl -sS --max-time 20 --cacert "$PKI/device-ca.pem" --cert "$PKI/$d.pem" --key "$PKI/$d.key" \
-		-o "$T/$d.img" "https://127.0.0.1:$DPORT$url" || true
-	if [ "$(sha256sum <"$T/$d.img" | cut -d' ' -f1)" != "$sha" ]; then
-		fail "$d: downloaded image differs from the offer"
-		rep '"status":"failed","reason":"image hash mismatch"'
-		return
-	fi
-	rep '"status":"downloaded"'
-	rep '"status":"installing"'
-	rep '"status":"rebooting"'
-	rep '"status":"trial"'
-	if [ "$how" == good ]; then
-		r=$(report "$d" "$dep" "{\"seq\":$((seq + 1)),\"status\":\"confirmed\",\"version\":\"$ver\"}")
-		expect "$d: confirmed ends the deployment" succeeded "$(jfield "$r" .deployment_status)"
-		VER[$d]=$ver
-	else
-		rep '"status":"rolled_back","reason":"trial image not bought before the watchdog"'
-	fi
+# What each device runs, from its agent's state: slot, version and floor, as it reports them.
+declare -A SLOT VER FLOOR
+note_state() { # DEVICE
+	local boots
+	boots=$(status_of "$1" boots) # "slot B version 2.0.0"
+	SLOT[$1]=$(awk '{print $2}' <<<"$boots")
+	VER[$1]=$(awk '{print $4}' <<<"$boots")
+	FLOOR[$1]=$(status_of "$1" floor)
+}
+note_state "${DEVS[0]}" # every device was provisioned alike
+for d in "${DEVS[@]}"; do
+	SLOT[$d]=${SLOT[${DEVS[0]}]} VER[$d]=${VER[${DEVS[0]}]} FLOOR[$d]=${FLOOR[${DEVS[0]}]}
+done
+checkin_as() { # DEVICE: the check-in its agent sends, to see what the device is offered
+	checkin "$1" "{\"hw_variant\":\"pico2w\",\"version\":\"${VER[$1]}\",\"security_floor\":${FLOOR[$1]},\"root_version\":1,\"active_slot\":\"${SLOT[$1]}\",\"boot_state\":\"normal\"}"
 }
 
-# round good|bad: every device checks in; then those offered an update run it. Prints the
-# devices offered, one a line.
+# round: every device checks in; then each device offered an update runs its agent for one
+# cycle, which takes the update to its end (confirmed, or rolled back by the bootrom's
+# watchdog when the image never buys its trial) and reports every step. Sets OFFERED to the
+# devices offered an update.
 OFFERED=()
 round() {
-	local how=$1 d r
-	declare -A ans=()
+	local d r
 	OFFERED=()
 	for d in "${DEVS[@]}"; do
 		r=$(checkin_as "$d")
 		[ "$(code_of "$r")" == 200 ] || { fail "$d: check-in $(code_of "$r")"; continue; }
 		if [ "$(jfield "$r" .action)" == update ]; then
 			OFFERED+=("$d")
-			ans[$d]=$r
 		fi
 	done
-	for d in "${OFFERED[@]}"; do update "$d" "${ans[$d]}" "$how"; done
+	for d in "${OFFERED[@]}"; do
+		agent "$d" once --timeout 60 2>"$T/$d.log" || fail "$d: agent cycle: $(tail -n 3 "$T/$d.log")"
+		grep -qE 'update (accepted|refused): ' "$T/$d.log" || fail "$d: its agent was not offered the update"
+		note_state "$d"
+	done
 }
 
 # members_of ROLLOUT STAGE: the devices whose keyed hash places them in that stage (1-based)
@@ -115,13 +108,12 @@ same_set() { # WHAT "list a" "list b"
 	expect "$1" "$(tr ' ' '\n' <<<"$2" | sort | xargs)" "$(tr ' ' '\n' <<<"$3" | sort | xargs)"
 }
 
-for d in "${DEVS[@]}"; do checkin_as "$d" >/dev/null; done
-head -c 3000 /dev/urandom >"$T/v1.bin"
-head -c 3000 /dev/urandom >"$T/v2.bin"
-head -c 3000 /dev/urandom >"$T/v3.bin"
-rel1=$(release_of "$T/v1.bin" 1.0.0 2)
-rel2=$(release_of "$T/v2.bin" 2.0.0 2)
-rel3=$(release_of "$T/v3.bin" 3.0.0 2)
+# First contact admits every device; nothing to do yet.
+round
+expect "first contact offers nothing" 0 "${#OFFERED[@]}"
+rel1=$(sim_release "$T/v1.img" 1.0.0 1)
+rel2=$(sim_release "$T/v2.img" 2.0.0 2)
+rel3=$(sim_release "$T/v3.img" 3.0.0 2)
 
 # Bad definitions are refused with a clear problem and create nothing.
 before=$(db "SELECT count(*) FROM rollouts")
@@ -143,17 +135,17 @@ expect "unknown rollout" 404 "$(code_of "$r")"
 new_rollout "$rel2" || exit 1
 GOOD=$RID
 echo "good rollout $GOOD: canary ${CANARY[*]}; stage 2 ${STAGE2[*]}"
-round good
+round
 same_set "round 1 offers exactly the canary" "${CANARY[*]}" "${OFFERED[*]}"
 r=$(mcurl admin "/api/v1/rollouts/$GOOD")
 expect "after the canary: stage 2" "running 2" "$(jfield "$r" .state) $(jfield "$r" .stage)"
 expect "canary counted succeeded" "${#CANARY[@]}" "$(jfield "$r" '.progress.stages[0].devices.succeeded')"
-round good
+round
 same_set "round 2 offers exactly stage 2" "${STAGE2[*]}" "${OFFERED[*]}"
 expect "after stage 2: stage 3" 3 "$(jfield "$(mcurl admin "/api/v1/rollouts/$GOOD")" .stage)"
-round good
+round
 expect "round 3 offers the rest" $((N - ${#CANARY[@]} - ${#STAGE2[@]})) "${#OFFERED[@]}"
-round good
+round
 expect "nothing left to offer" 0 "${#OFFERED[@]}"
 r=$(mcurl admin "/api/v1/rollouts/$GOOD")
 expect "good rollout completed" completed "$(jfield "$r" .state)"
@@ -180,15 +172,15 @@ expect "resume a completed rollout" "409 urn:ota:problem:conflict" "$(code_of "$
 new_rollout "$rel3" || exit 1
 BAD=$RID
 echo "bad rollout $BAD: canary ${CANARY[*]}"
-round bad
+round
 same_set "bad release offered to the canary only" "${CANARY[*]}" "${OFFERED[*]}"
-round bad
+round
 expect "nobody offered after the halt" 0 "${#OFFERED[@]}"
 r=$(mcurl admin "/api/v1/rollouts/$BAD")
 expect "halted" "paused 1" "$(jfield "$r" .state) $(jfield "$r" .stage)"
 expect_match "halt reason" "failure threshold" "$(jfield "$r" .reason)"
 expect "rolled back counted" "${#CANARY[@]}" "$(jfield "$r" '.progress.stages[0].devices.rolled_back')"
-expect "top failure reason" "trial image not bought before the watchdog" "$(jfield "$r" '.progress.failure_reasons[0].reason')"
+expect_match "top failure reason" "^trial not bought before the watchdog" "$(jfield "$r" '.progress.failure_reasons[0].reason')"
 expect "no device outside the canary was offered 3.0.0" "${#CANARY[@]}" \
 	"$(db "SELECT count(DISTINCT d.device_id) FROM deployments d WHERE d.release_id = '$rel3'")"
 same_set "members are the canary" "${CANARY[*]}" "$(jfield "$(mcurl admin "/api/v1/rollouts/$BAD/devices")" '.items[].device_id' | xargs)"
@@ -215,7 +207,7 @@ expect "no device needs 2.0.0 again" 0 "$(jfield "$r" .deployments_created)"
 expect "each canary device listed" "${#CANARY[@]}" "$(jfield "$r" '.not_roll_back_able | length')"
 expect "the reason says it runs the release" "the device runs 2.0.0 already" "$(jfield "$r" '.not_roll_back_able[0].reason')"
 expect "rolled back rollout aborted" aborted "$(jfield "$(mcurl admin "/api/v1/rollouts/$BAD")" .state)"
-round good
+round
 expect "nothing re-installed" 0 "${#OFFERED[@]}"
 for d in "${CANARY[@]}"; do expect "$d still on 2.0.0" 2.0.0 "${VER[$d]}"; done
 expect "audited: the roll back" 1 "$(audit "$BAD" rollout.rollback)"

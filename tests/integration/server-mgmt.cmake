@@ -10,10 +10,8 @@ endif()
 if(TARGET ota-sign)
 	foreach(t mgmt_roles mgmt_lifecycle audit_log mgmt_openapi mgmt_operations
 		audit_export_memory)
-		if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
-			add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
-			set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 600
-				ENVIRONMENT "${OTA_SERVER_IT_ENV};OTA_AUDIT_VERIFY=$<TARGET_FILE:ota-audit-verify>;OTA_DOCS=${CMAKE_SOURCE_DIR}/docs;${OTA_CTL_ENV}AUDIT_FILL=$<TARGET_FILE:audit_fill>;ASAN_OPTIONS=quarantine_size_mb=4")
-		endif()
+		add_test(NAME integration_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
+		set_tests_properties(integration_${t} PROPERTIES LABELS integration TIMEOUT 600
+			ENVIRONMENT "${OTA_SERVER_IT_ENV};OTA_AUDIT_VERIFY=$<TARGET_FILE:ota-audit-verify>;OTA_DOCS=${CMAKE_SOURCE_DIR}/docs;${OTA_CTL_ENV}AUDIT_FILL=$<TARGET_FILE:audit_fill>;ASAN_OPTIONS=quarantine_size_mb=4")
 	endforeach()
 endif()

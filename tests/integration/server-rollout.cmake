@@ -1,21 +1,19 @@
-# Staged rollouts end to end: a real otad on 127.0.0.1 and a simulated fleet speaking the
-# device API (needs ota-sign for the releases).
+# Staged rollouts end to end: a real otad on 127.0.0.1 and a fleet of real ota-agent processes
+# over simulated flash (needs ota-sign for the releases and the POSIX agent).
+if(TARGET ota-sign AND TARGET ota-agent)
+	add_test(NAME integration_rollout_e2e
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/rollout_e2e.sh)
+	set_tests_properties(integration_rollout_e2e PROPERTIES LABELS integration TIMEOUT 900
+		ENVIRONMENT "${OTA_SERVER_IT_ENV};OTA_AGENT=$<TARGET_FILE:ota-agent>")
+endif()
 if(TARGET ota-sign)
-	foreach(t rollout_e2e)
-		add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
-		set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 600
-			ENVIRONMENT "${OTA_SERVER_IT_ENV}")
-	endforeach()
 	# The rollout plan endpoints: counts, skip reasons, windows, nothing changed.
 	add_test(NAME integration_rollout_plan
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/rollout_plan.sh)
 	set_tests_properties(integration_rollout_plan PROPERTIES LABELS integration TIMEOUT 300
 		ENVIRONMENT "${OTA_SERVER_IT_ENV}")
-endif()
-
-# The web console in a real headless Chromium (Debian's chromium, chromium-driver and
-# python3-selenium) against a real otad and fleet; screenshots into the build folder.
-if(TARGET ota-sign)
+	# The web console in a real headless Chromium (Debian's chromium, chromium-driver and
+	# python3-selenium) against a real otad and fleet; screenshots into the build folder.
 	add_test(NAME integration_console
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/console.sh)
 	set_tests_properties(integration_console PROPERTIES LABELS integration TIMEOUT 600

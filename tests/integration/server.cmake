@@ -15,8 +15,8 @@ else()
 endif()
 list(APPEND OTA_SERVER_IT server_systemd server_docs)
 foreach(t ${OTA_SERVER_IT})
-	add_test(NAME ${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
-	set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 300
+	add_test(NAME integration_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh)
+	set_tests_properties(integration_${t} PROPERTIES LABELS integration TIMEOUT 300
 		ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 endforeach()
 include(${CMAKE_CURRENT_LIST_DIR}/server-rollout.cmake)

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "fwa/verify.h"
 
@@ -68,6 +69,10 @@ bool ptest_check_str(const char *a, const char *b, const char *ea, const char *e
 #define PT_OK(got) PT_ERR(got, FWA_OK)
 #define PT_MEM(a, b, n) ptest_check_mem((a), (b), (n), #a, #b, __FILE__, __LINE__)
 #define PT_STR(a, b) ptest_check_str((a), (b), #a, #b, __FILE__, __LINE__)
+/* An error's reason (the verifier's `why`) names the rule that refused the input. */
+#define PT_RULE(why, rule)                                                                         \
+	ptest_check((why) != NULL && strstr((why), (rule)) != NULL, "reason names " rule,          \
+	            __FILE__, __LINE__)
 /* Stop the current case when a precondition of the following checks does not hold. */
 #define PT_REQUIRE(c)                                                                              \
 	do {                                                                                       \

@@ -24,6 +24,13 @@ static void parse_round_trip(const struct ptest_kit *kit)
 	PT_REQUIRE(pt_keyid(kit, 2, id));
 	PT_STR(s.env.sigs[1].keyid, id);
 	PT_CHECK(s.env.sigs[1].sig_len >= 8 && s.env.sigs[1].sig_len <= FWA_SIG_MAX);
+
+	/* Every truncation of a valid envelope is refused with a reason, never a crash. */
+	for (size_t len = 0; len < (size_t)n; len++) {
+		why = NULL;
+		if (!PT_CHECK(fwa_dsse_parse(env, len, &s, &why) != FWA_OK && why != NULL))
+			break;
+	}
 }
 
 static void pae_digest_matches_spec(const struct ptest_kit *kit)
@@ -39,6 +46,12 @@ static void pae_digest_matches_spec(const struct ptest_kit *kit)
 	fwa_sha256(kit->crypto, "DSSEv1 1 t 0 ", 13, want);
 	fwa_dsse_pae_digest(kit->crypto, "t", (const uint8_t *)"", 0, got);
 	PT_MEM(got, want, 32);
+	/* The specification's own example. */
+	static const char hello[] = "DSSEv1 29 http://example.com/HelloWorld 11 hello world";
+	fwa_sha256(kit->crypto, hello, sizeof hello - 1, want);
+	fwa_dsse_pae_digest(kit->crypto, "http://example.com/HelloWorld",
+	                    (const uint8_t *)"hello world", 11, got);
+	PT_MEM(got, want, 32);
 }
 
 static void expect_parse(const char *text, enum fwa_err want, int line)
@@ -51,7 +64,8 @@ static void expect_parse(const char *text, enum fwa_err want, int line)
 		ptest_out("\n");
 	}
 	if (e != FWA_OK)
-		ptest_check(why != NULL && why[0] != '\0', "an error says why", __FILE__, line);
+		ptest_check(why != NULL && strstr(why, "(rule: ") != NULL,
+		            "an error names its rule", __FILE__, line);
 }
 
 #define KEYID "0000000000000000000000000000000000000000000000000000000000000000"
@@ -61,6 +75,21 @@ static void rejects_bad_structure(const struct ptest_kit *kit)
 	(void)kit;
 	expect_parse("[]", FWA_ERR_MALFORMED, __LINE__);
 	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\"}", FWA_ERR_MALFORMED, __LINE__);
+	expect_parse("{\"payloadType\":\"t\",\"signatures\":[{\"keyid\":\"" KEYID
+	             "\",\"sig\":\"AA==\"}]}",
+	             FWA_ERR_MALFORMED, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aG k=\",\"signatures\":[{\"keyid\":\"" KEYID
+	    "\",\"sig\":\"AA==\"}]}",
+	    FWA_ERR_MALFORMED, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"payload\":\"aGk=\",\"signatures\":[{"
+	    "\"keyid\":\"" KEYID "\",\"sig\":\"AA==\"}]}",
+	    FWA_ERR_MALFORMED, __LINE__);
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"" KEYID
+	    "\"}]}",
+	    FWA_ERR_MALFORMED, __LINE__);
 	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[]}",
 	             FWA_ERR_MALFORMED, __LINE__);
 	expect_parse("{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":{}}",
@@ -84,6 +113,10 @@ static void rejects_bad_structure(const struct ptest_kit *kit)
 	    "\",\"sig\":\"AA==\",\"x\":1}]}",
 	    FWA_ERR_MALFORMED, __LINE__);
 	/* Key ids are lowercase hex of exactly 64 characters. */
+	expect_parse(
+	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"abc\","
+	    "\"sig\":\"AA==\"}]}",
+	    FWA_ERR_MALFORMED, __LINE__);
 	expect_parse(
 	    "{\"payloadType\":\"t\",\"payload\":\"aGk=\",\"signatures\":[{\"keyid\":\"A" KEYID
 	    "\",\"sig\":\"AA==\"}]}",
@@ -170,6 +203,7 @@ static void counts_distinct_valid_role_keys(const struct ptest_kit *kit)
 	    {{{6, 3, false}, {4, -1, false}}, 2, 1},  /* key 6 posing as key 3 */
 	    {{{3, -1, true}, {4, -1, false}}, 2, 1},  /* a corrupted signature */
 	    {{{3, -1, true}, {3, -1, false}}, 2, 1},  /* bad then good by one key */
+	    {{{3, -1, false}, {3, -1, false}, {4, -1, false}}, 3, 2},
 	};
 	for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		long n =
@@ -179,6 +213,17 @@ static void counts_distinct_valid_role_keys(const struct ptest_kit *kit)
 		PT_OK(fwa_dsse_count(kit->crypto, &s.env, &root, &root.release, &count, &why));
 		PT_EQ(count, cases[i].want);
 	}
+	/* Only keys of the role asked for count: of these five signatures, one is by a root key. */
+	static const struct pt_sig mixed[] = {
+	    {3, -1, false}, {3, -1, false}, {6, -1, false}, {5, -1, false}, {0, -1, false}};
+	long m = pt_envelope(kit, "t", "payload", 7, mixed, 5, env, sizeof env);
+	PT_REQUIRE(m > 0);
+	PT_REQUIRE_OK(fwa_dsse_parse(env, (size_t)m, &s, &why));
+	PT_OK(fwa_dsse_count(kit->crypto, &s.env, &root, &root.release, &count, &why));
+	PT_EQ(count, 2);
+	PT_OK(fwa_dsse_count(kit->crypto, &s.env, &root, &root.root, &count, &why));
+	PT_EQ(count, 1);
+
 	/* The payload is covered: the same signatures over other bytes count zero. */
 	long n = pt_envelope(kit, "t", "payload", 7, cases[0].sig, 2, env, sizeof env);
 	PT_REQUIRE(n > 0);

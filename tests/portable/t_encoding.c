@@ -105,6 +105,9 @@ static void strerror_names_every_code(const struct ptest_kit *kit)
 		PT_CHECK(fwa_strerror((enum fwa_err)e) != NULL && fwa_strerror((enum fwa_err)e)[0]);
 	PT_CHECK(fwa_strerror((enum fwa_err) - 1) != NULL);
 	PT_CHECK(strcmp(fwa_strerror(FWA_ERR_SIGNATURE), fwa_strerror(FWA_ERR_THRESHOLD)) != 0);
+	PT_STR(fwa_strerror(FWA_ERR_THRESHOLD), "signature threshold not met");
+	PT_STR(fwa_strerror(FWA_ERR__COUNT), "unknown error");
+	PT_STR(fwa_strerror((enum fwa_err) - 1), "unknown error");
 }
 
 static const struct ptest_case cases[] = {

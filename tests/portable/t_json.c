@@ -82,6 +82,13 @@ static void rejects_malformed(const struct ptest_kit *kit)
 	    "{\"a\":1,\"a\":2}",
 	    "{\"a\":1,\"\\u0061\":2}",
 	    "{\"k\":{\"x\":1,\"y\":2,\"x\":3}}",
+	    "[1] [2]",
+	    "{} x",
+	    "nulll",
+	    "\"\x80\"",             /* a continuation byte alone */
+	    "\"\xf4\x90\x80\x80\"", /* above U+10FFFF */
+	    "[\"a\"\"b\"]",
+	    "{\"a\":1 \"b\":2}",
 	};
 	(void)kit;
 	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -92,9 +99,10 @@ static void rejects_malformed(const struct ptest_kit *kit)
 			ptest_out("\n");
 		}
 	}
-	/* A NUL after the document is a trailing byte too. */
+	/* A NUL after the document is a trailing byte too; inside a string, a control character. */
 	struct fwa_json j;
 	PT_ERR(fwa_json_parse(&j, "{\"a\":1}", 8, tok, 8), FWA_ERR_MALFORMED);
+	PT_ERR(fwa_json_parse(&j, "\"a\0b\"", 5, tok, 8), FWA_ERR_MALFORMED);
 }
 
 static void bounds_depth_and_tokens(const struct ptest_kit *kit)
@@ -148,6 +156,9 @@ static void getters(const struct ptest_kit *kit)
 	PT_OK(fwa_json_bool(&j, fwa_json_get(&j, 0, "t"), &b));
 	PT_CHECK(b);
 	PT_ERR(fwa_json_bool(&j, fwa_json_get(&j, 0, "n"), &b), FWA_ERR_MALFORMED);
+	PT_ERR(fwa_json_bool(&j, fwa_json_get(&j, fwa_json_get(&j, 0, "o"), "x"), &b),
+	       FWA_ERR_MALFORMED);
+	PT_ERR(fwa_json_str(&j, -1, s, sizeof s, NULL), FWA_ERR_MALFORMED);
 
 	int arr = fwa_json_get(&j, 0, "arr");
 	PT_OK(fwa_json_uint(&j, fwa_json_at(&j, arr, 2), 100, &u));
@@ -162,6 +173,10 @@ static void getters(const struct ptest_kit *kit)
 	PT_EQ(fwa_json_get(&j, 1000, "x"), -1);
 	/* A value that happens to equal a key is not a key. */
 	PT_EQ(fwa_json_get(&j, 0, "a\"b\xc3\xa9"), -1);
+
+	/* One more than UINT64_MAX is too large, not wrapped. */
+	PT_REQUIRE_OK(parse(&j, "18446744073709551616"));
+	PT_ERR(fwa_json_uint(&j, 0, UINT64_MAX, &u), FWA_ERR_TOO_LARGE);
 }
 
 static void str_refuses_nul(const struct ptest_kit *kit)
@@ -227,6 +242,33 @@ static void writer_round_trip(const struct ptest_kit *kit)
 	PT_EQ(tok[fwa_json_get(&j, 0, "o")].type, FWA_JSON_OBJECT);
 }
 
+static void writer_exact_text(const struct ptest_kit *kit)
+{
+	static const char want[] =
+	    "{\"k\":\"v\\\"\\\\\\n\\u0001\",\"o\":{\"n\":18446744073709551615},"
+	    "\"a\":[\"x\",false,0]}";
+	char buf[128];
+	struct fwa_jw w;
+	(void)kit;
+	fwa_jw_init(&w, buf, sizeof buf);
+	fwa_jw_obj_open(&w);
+	fwa_jw_str(&w, "k", "v\"\\\n\x01");
+	fwa_jw_key(&w, "o");
+	fwa_jw_obj_open(&w);
+	fwa_jw_uint(&w, "n", UINT64_MAX);
+	fwa_jw_obj_close(&w);
+	fwa_jw_arr_open(&w, "a");
+	fwa_jw_str(&w, NULL, "x");
+	fwa_jw_bool(&w, NULL, false);
+	fwa_jw_uint(&w, NULL, 0);
+	fwa_jw_arr_close(&w);
+	fwa_jw_obj_close(&w);
+	long n = fwa_jw_end(&w);
+	PT_EQ(n, (long)(sizeof want - 1));
+	PT_REQUIRE(n == (long)(sizeof want - 1));
+	PT_MEM(buf, want, sizeof want - 1);
+}
+
 static void writer_overflow(const struct ptest_kit *kit)
 {
 	char buf[64];
@@ -257,6 +299,7 @@ static const struct ptest_case cases[] = {
     {"str_refuses_nul", str_refuses_nul},
     {"only_keys", only_keys},
     {"writer_round_trip", writer_round_trip},
+    {"writer_exact_text", writer_exact_text},
     {"writer_overflow", writer_overflow},
     {NULL, NULL},
 };

@@ -56,6 +56,11 @@ static void load_needs_own_threshold(const struct ptest_kit *kit)
 	static const unsigned by0[] = {0}, by00[] = {0, 0}, by34[] = {3, 4}, by67[] = {6, 7};
 	struct pt_root r = pt_root_default(1);
 	struct fwa_root root;
+	const char *why = NULL;
+	long n = pt_root_envelope(kit, &r, by0, 1, env, sizeof env);
+	PT_REQUIRE(n > 0);
+	PT_ERR(fwa_root_load(kit->crypto, env, (size_t)n, &root, &s, &why), FWA_ERR_THRESHOLD);
+	PT_RULE(why, "root.threshold.self");
 	PT_ERR(load(kit, &r, by0, 1, &root), FWA_ERR_THRESHOLD);
 	PT_ERR(load(kit, &r, by00, 2, &root), FWA_ERR_THRESHOLD);
 	PT_ERR(load(kit, &r, by34, 2, &root), FWA_ERR_THRESHOLD); /* release keys cannot */
@@ -78,9 +83,22 @@ static void load_checks_payload_type(const struct ptest_kit *kit)
 	    pt_envelope(kit, FWA_PAYLOAD_MANIFEST, payload, (size_t)plen, sigs, 2, env, sizeof env);
 	PT_REQUIRE(n > 0);
 	PT_ERR(fwa_root_load(kit->crypto, env, (size_t)n, &root, &s, &why), FWA_ERR_PAYLOAD_TYPE);
+	/* Nor may a manifest-typed envelope rotate the root. */
+	struct fwa_root v1, v2;
+	PT_REQUIRE_OK(load(kit, &r, by01, 2, &v1));
+	r.version = 2;
+	plen = pt_root_payload(kit, &r, payload, sizeof payload);
+	PT_REQUIRE(plen > 0);
+	n = pt_envelope(kit, FWA_PAYLOAD_MANIFEST, payload, (size_t)plen, sigs, 2, env, sizeof env);
+	PT_REQUIRE(n > 0);
+	PT_ERR(fwa_root_update(kit->crypto, &v1, env, (size_t)n, &v2, &s, &why),
+	       FWA_ERR_PAYLOAD_TYPE);
 }
 
-/* Decode a root payload after replacing its first `from` with `to`. */
+/* The reason given by the last decode_edited() call. */
+static const char *last_why;
+
+/* Decode a root payload after replacing its first `from` with `to`; sets last_why. */
 static enum fwa_err decode_edited(const struct ptest_kit *kit, const struct pt_root *r,
                                   const char *from, const char *to)
 {
@@ -99,8 +117,10 @@ static enum fwa_err decode_edited(const struct ptest_kit *kit, const struct pt_r
 	memcpy(edited, payload, head);
 	memcpy(edited + head, to, tl);
 	memcpy(edited + head + tl, at + fl, (size_t)plen - head - fl);
-	return fwa_root_decode(kit->crypto, (const uint8_t *)edited, (size_t)plen - fl + tl, &root,
-	                       &s, &why);
+	enum fwa_err e = fwa_root_decode(kit->crypto, (const uint8_t *)edited,
+	                                 (size_t)plen - fl + tl, &root, &s, &why);
+	last_why = why;
+	return e;
 }
 
 static void decode_rules(const struct ptest_kit *kit)
@@ -121,10 +141,12 @@ static void decode_rules(const struct ptest_kit *kit)
 	       FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"version\":1", "\"version\":\"1\""), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "2100-01-01T00:00:00Z", "2100-01-01"), FWA_ERR_MALFORMED);
+	PT_ERR(decode_edited(kit, &r, "\"2100-01-01T00:00:00Z\"", "4102444800"), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"ecdsa-p256\"", "\"ed25519\""), FWA_ERR_KEY);
 	PT_ERR(decode_edited(kit, &r, "{\"_type\"", "{\"unknown\":1,\"_type\""), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"threshold\":2", "\"threshold\":0"), FWA_ERR_MALFORMED);
 	PT_ERR(decode_edited(kit, &r, "\"threshold\":2", "\"threshold\":4"), FWA_ERR_MALFORMED);
+	PT_RULE(last_why, "root.roles.threshold");
 	PT_ERR(decode_edited(kit, &r, "\"roles\":{", "\"roles\":{\"targets\":{},"),
 	       FWA_ERR_MALFORMED);
 	/* The public key's first bytes: no longer a P-256 SubjectPublicKeyInfo. */
@@ -139,6 +161,7 @@ static void decode_rules(const struct ptest_kit *kit)
 	strcat(from, "\":{");
 	strcat(to, "\":{");
 	PT_ERR(decode_edited(kit, &r, from, to), FWA_ERR_KEY);
+	PT_RULE(last_why, "root.keys.keyid");
 
 	/* One job per key: a key in both roles. */
 	r.rel_keys[0] = 0;
@@ -147,6 +170,7 @@ static void decode_rules(const struct ptest_kit *kit)
 	PT_ERR(
 	    fwa_root_decode(kit->crypto, (const uint8_t *)payload, (size_t)plen, &root, &s, &why),
 	    FWA_ERR_KEY);
+	PT_RULE(why, "root.roles.separation");
 	/* A role naming a key that keys does not list (key 7, put before the release keys). */
 	r = pt_root_default(1);
 	PT_REQUIRE(pt_keyid(kit, 7, id));
@@ -170,15 +194,26 @@ static void decode_rules(const struct ptest_kit *kit)
 	    FWA_ERR_MALFORMED);
 }
 
+/* Update `from` to the root `r` signed by `by`; the reason is left in *why. */
+static enum fwa_err rotate(const struct ptest_kit *kit, const struct fwa_root *from,
+                           const struct pt_root *r, const unsigned *by, unsigned n,
+                           struct fwa_root *to, const char **why)
+{
+	static char env2[FWA_ENVELOPE_MAX + 512];
+	long len = pt_root_envelope(kit, r, by, n, env2, sizeof env2);
+	if (len < 0)
+		return FWA_ERR__COUNT;
+	*why = NULL;
+	return fwa_root_update(kit->crypto, from, env2, (size_t)len, to, &s, why);
+}
+
 static void rotation(const struct ptest_kit *kit)
 {
 	static const unsigned by12[] = {1, 2}, by0167[] = {0, 1, 6, 7}, by67[] = {6, 7},
 	                      by016[] = {0, 1, 6}, by34[] = {3, 4};
-	static char env2[FWA_ENVELOPE_MAX + 512];
 	struct pt_root r1 = pt_root_default(1), r2 = pt_root_default(2);
 	struct fwa_root v1, v2;
 	const char *why = NULL;
-	long n;
 
 	PT_REQUIRE_OK(load(kit, &r1, by01, 2, &v1));
 	/* v2 keeps keys 0 and 1, drops 2, adds 6 and 7 as root keys. */
@@ -189,47 +224,30 @@ static void rotation(const struct ptest_kit *kit)
 	r2.root_keys[3] = 7;
 	r2.root_threshold = 2;
 
-	n = pt_root_envelope(kit, &r2, by0167, 4, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_OK(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why));
+	PT_OK(rotate(kit, &v1, &r2, by0167, 4, &v2, &why));
 	PT_EQ(v2.version, 2);
 	PT_EQ(v2.root.nkeys, 4);
-
 	/* Keys 0 and 1 are a threshold of both v1 and v2. */
-	n = pt_root_envelope(kit, &r2, by01, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_OK(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why));
-
+	PT_OK(rotate(kit, &v1, &r2, by01, 2, &v2, &why));
 	/* Only the new keys: v1's threshold is missing. */
-	n = pt_root_envelope(kit, &r2, by67, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_THRESHOLD);
+	PT_ERR(rotate(kit, &v1, &r2, by67, 2, &v2, &why), FWA_ERR_THRESHOLD);
+	PT_RULE(why, "root.threshold.previous");
 	/* Only old keys, one of them dropped from v2: v2's own threshold is missing. */
 	r2.root_threshold = 3;
-	n = pt_root_envelope(kit, &r2, by12, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_THRESHOLD);
-	n = pt_root_envelope(kit, &r2, by016, 3, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_OK(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why));
+	PT_ERR(rotate(kit, &v1, &r2, by12, 2, &v2, &why), FWA_ERR_THRESHOLD);
+	PT_RULE(why, "root.threshold.self");
+	PT_OK(rotate(kit, &v1, &r2, by016, 3, &v2, &why));
 	/* Release keys never sign roots. */
-	n = pt_root_envelope(kit, &r2, by34, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_THRESHOLD);
+	PT_ERR(rotate(kit, &v1, &r2, by34, 2, &v2, &why), FWA_ERR_THRESHOLD);
 
-	/* Versions are walked one at a time. */
+	/* Versions are walked one at a time: skipping one, a replay, and from v2 an older one
+	 * (signed by thresholds of both). */
 	struct pt_root r3 = pt_root_default(3), r1b = pt_root_default(1);
-	n = pt_root_envelope(kit, &r3, by01, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_ROOT_VERSION);
-	n = pt_root_envelope(kit, &r1b, by01, 2, env2, sizeof env2);
-	PT_REQUIRE(n > 0);
-	PT_ERR(fwa_root_update(kit->crypto, &v1, env2, (size_t)n, &v2, &s, &why),
-	       FWA_ERR_ROOT_VERSION);
+	PT_ERR(rotate(kit, &v1, &r3, by01, 2, &v2, &why), FWA_ERR_ROOT_VERSION);
+	PT_RULE(why, "rule: root.version");
+	PT_ERR(rotate(kit, &v1, &r1b, by01, 2, &v2, &why), FWA_ERR_ROOT_VERSION);
+	PT_REQUIRE_OK(rotate(kit, &v1, &r2, by016, 3, &v2, &why));
+	PT_ERR(rotate(kit, &v2, &r1b, by016, 3, &v1, &why), FWA_ERR_ROOT_VERSION);
 }
 
 static void revocation_by_rotation(const struct ptest_kit *kit)
@@ -271,9 +289,17 @@ static void expiry(const struct ptest_kit *kit)
 	PT_REQUIRE_OK(load(kit, &r, by01, 2, &root)); /* loading does not look at the time */
 	PT_OK(fwa_root_check_expiry(&root, 1906502399, &why));
 	PT_ERR(fwa_root_check_expiry(&root, 1906502400, &why), FWA_ERR_EXPIRED);
-	PT_CHECK(why != NULL);
+	PT_RULE(why, "rule: root.expires");
 	r.expires = "2001-01-01T00:00:00Z";
 	PT_OK(load(kit, &r, by01, 2, &root));
+	/* Expired intermediate roots are walked through; only the newest is checked by callers. */
+	struct pt_root r2 = pt_root_default(2);
+	struct fwa_root v2;
+	r2.expires = "2001-01-01T00:00:00Z";
+	r.expires = NULL;
+	PT_REQUIRE_OK(load(kit, &r, by01, 2, &root));
+	PT_OK(rotate(kit, &root, &r2, by01, 2, &v2, &why));
+	PT_ERR(fwa_root_check_expiry(&v2, 978307201, &why), FWA_ERR_EXPIRED);
 }
 
 static const struct ptest_case cases[] = {

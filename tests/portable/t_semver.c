@@ -25,6 +25,7 @@ static void accepts_valid(const struct ptest_kit *kit)
 	    "1.0.0-beta+exp.sha.5114f85",
 	    "1.0.0+21AF26D3----117B344092BD",
 	    "999999999.0.0",
+	    "1.0.0-x-y.0+exp.sha.5114f85",
 	};
 	(void)kit;
 	for (unsigned i = 0; i < sizeof ok / sizeof ok[0]; i++)
@@ -57,6 +58,7 @@ static void rejects_invalid(const struct ptest_kit *kit)
 	    "1.2.3-+",
 	    "1.2.3+a+b",
 	    "1.2.-3",
+	    "1234567890.0.0", /* a field over 999999999 */
 	    "1.0.0-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* > 64 */
 	};
 	(void)kit;

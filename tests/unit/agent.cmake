@@ -3,8 +3,8 @@
 foreach(t http state checkin)
 	add_executable(test_agent_${t} ${CMAKE_CURRENT_LIST_DIR}/test_agent_${t}.c)
 	target_link_libraries(test_agent_${t} PRIVATE fwa_core_internal PkgConfig::CMOCKA)
-	add_test(NAME agent_${t} COMMAND test_agent_${t})
-	set_tests_properties(agent_${t} PROPERTIES LABELS unit)
+	add_test(NAME unit_agent_${t} COMMAND test_agent_${t})
+	set_tests_properties(unit_agent_${t} PROPERTIES LABELS unit)
 endforeach()
 
 # The RP2350 firmware's TLS configuration (mbedTLS and lwIP options, the TRNG entropy source),
@@ -16,16 +16,6 @@ target_compile_definitions(test_rp2350_config PRIVATE FWA_RP2350_DIR="${FWA_RP23
 target_link_libraries(test_rp2350_config PRIVATE fwa_verify PkgConfig::CMOCKA)
 add_test(NAME unit_rp2350_config COMMAND test_rp2350_config)
 set_tests_properties(unit_rp2350_config PROPERTIES LABELS unit)
-
-# Dependencies between the agent's source files run one way: no two objects of the core, the
-# verifier or the POSIX port each use a symbol the other defines.
-set(FWA_CYCLE_OBJECTS $<TARGET_OBJECTS:fwa_core> $<TARGET_OBJECTS:fwa_verify>)
-if(TARGET fwa_posix)
-	list(APPEND FWA_CYCLE_OBJECTS $<TARGET_OBJECTS:fwa_posix>)
-endif()
-add_test(NAME unit_agent_object_cycles
-	COMMAND ${CMAKE_CURRENT_LIST_DIR}/object_cycles.sh ${CMAKE_NM} ${FWA_CYCLE_OBJECTS})
-set_tests_properties(unit_agent_object_cycles PROPERTIES LABELS unit)
 
 # build.sh refuses a signing key without a rollback version before it needs the SDK (the first
 # buy of a versioned image makes the bootrom require versions for good: docs/rp2350.md); with

@@ -3,12 +3,9 @@
 # test double (firmware-agent/cmake/m33-tests.cmake); this build is what makes that double
 # acceptable.
 set(PTEST_DIR ${CMAKE_SOURCE_DIR}/tests/portable)
-set(PTEST_SUITES encoding json semver time dsse root manifest identity delta bootimage)
+set(PTEST_SUITES encoding json semver time dsse root manifest identity delta bootimage agent)
 # The RP2350 port's identity parser is freestanding too; its suite compiles it in.
 set(PTEST_RP2350_DIR ${CMAKE_SOURCE_DIR}/firmware-agent/ports/rp2350)
-if(TARGET fwa_core AND EXISTS ${PTEST_DIR}/t_agent.c)
-	list(APPEND PTEST_SUITES agent)
-endif()
 
 add_library(ptest_host STATIC
 	${PTEST_DIR}/runner.c
@@ -29,6 +26,6 @@ foreach(suite ${PTEST_SUITES})
 		target_include_directories(test_portable_${suite} PRIVATE ${PTEST_RP2350_DIR})
 	endif()
 	add_test(NAME portable_${suite} COMMAND test_portable_${suite})
-	set_tests_properties(portable_${suite} PROPERTIES LABELS unit TIMEOUT 120
+	set_tests_properties(portable_${suite} PROPERTIES LABELS portable TIMEOUT 120
 		FAIL_REGULAR_EXPRESSION "FAIL ")
 endforeach()

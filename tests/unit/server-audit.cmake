@@ -4,8 +4,8 @@
 add_executable(test_audit ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit.c)
 target_link_libraries(test_audit PRIVATE ota_audit ota_store ota_common PkgConfig::CMOCKA
 	PkgConfig::OTA_UT_SQLITE3)
-add_test(NAME test_audit COMMAND test_audit)
-set_tests_properties(test_audit PROPERTIES LABELS unit TIMEOUT 300
+add_test(NAME unit_audit COMMAND test_audit)
+set_tests_properties(unit_audit PROPERTIES LABELS unit TIMEOUT 300
 	ENVIRONMENT "ASAN_OPTIONS=quarantine_size_mb=1")
 
 # The audit log's rows behind store/audit_store.h, without the audit module.
@@ -18,5 +18,5 @@ set_tests_properties(unit_audit_store PROPERTIES LABELS unit TIMEOUT 120)
 add_executable(test_auth ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth.c)
 target_link_libraries(test_auth PRIVATE ota_auth ota_audit ota_store ota_config ota_common
 	PkgConfig::CMOCKA)
-add_test(NAME test_auth COMMAND test_auth)
-set_tests_properties(test_auth PROPERTIES LABELS unit TIMEOUT 120)
+add_test(NAME unit_auth COMMAND test_auth)
+set_tests_properties(unit_auth PROPERTIES LABELS unit TIMEOUT 120)

@@ -3,8 +3,8 @@ find_package(Threads REQUIRED)
 add_executable(test_rollout ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rollout.c)
 target_link_libraries(test_rollout PRIVATE ota_deploy ota_rollout ota_audit ota_store ota_common PkgConfig::CMOCKA
 	PkgConfig::OTA_UT_SQLITE3 Threads::Threads)
-add_test(NAME test_rollout COMMAND test_rollout)
-set_tests_properties(test_rollout PROPERTIES LABELS unit TIMEOUT 120)
+add_test(NAME unit_rollout COMMAND test_rollout)
+set_tests_properties(unit_rollout PROPERTIES LABELS unit TIMEOUT 120)
 
 # Unit tests of the deployment service: each eligibility rule, and the operators' paths.
 add_executable(test_deploy ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_deploy.c)

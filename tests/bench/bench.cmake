@@ -8,7 +8,7 @@ if(TARGET ota-fleet-sim)
 	add_test(NAME bench_fleet_sim_refuses_remote
 		COMMAND ota-fleet-sim --server 192.0.2.1:443 --server-ca /nonexistent
 			--ca-cert /nonexistent --ca-key /nonexistent --root /nonexistent)
-	set_tests_properties(bench_fleet_sim_refuses_remote PROPERTIES LABELS integration
+	set_tests_properties(bench_fleet_sim_refuses_remote PROPERTIES LABELS bench
 		PASS_REGULAR_EXPRESSION "refusing server 192.0.2.1:443")
 endif()
 if(TARGET ota-bench-delta)
@@ -17,12 +17,12 @@ endif()
 foreach(script ${bench_scripts})
 	add_test(NAME bench_smoke_${script}
 		COMMAND ${CMAKE_SOURCE_DIR}/bench/${script} --smoke --build ${CMAKE_BINARY_DIR})
-	set_tests_properties(bench_smoke_${script} PROPERTIES LABELS integration TIMEOUT 300)
+	set_tests_properties(bench_smoke_${script} PROPERTIES LABELS bench TIMEOUT 300)
 endforeach()
 
 # A target that is not loopback is refused before anything is sent.
 add_test(NAME bench_loadgen_refuses_remote
 	COMMAND ota-loadgen --target 192.0.2.1:443 --server-ca /nonexistent --cert /nonexistent
 		--key /nonexistent --requests 1)
-set_tests_properties(bench_loadgen_refuses_remote PROPERTIES LABELS integration
+set_tests_properties(bench_loadgen_refuses_remote PROPERTIES LABELS bench
 	PASS_REGULAR_EXPRESSION "refusing target 192.0.2.1")
