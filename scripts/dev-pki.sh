@@ -13,6 +13,8 @@
 #   dev-pki.sh DIR operator FILE ROLE [CN]     one more operator certificate
 #   dev-pki.sh DIR expired FILE [CN]           a device certificate that expired in 2020
 #   dev-pki.sh DIR noclientauth FILE [CN]      a device certificate with serverAuth only
+#   dev-pki.sh DIR noeku FILE [CN]             a device certificate with no extendedKeyUsage
+#   dev-pki.sh DIR manyeku FILE [CN]           a device certificate with clientAuth among others
 #   dev-pki.sh DIR otherca FILE [CN]           a client certificate from another CA (other-ca.pem)
 #   dev-pki.sh DIR revoke FILE                 revoke FILE.pem and rewrite device-crl.pem
 #
@@ -21,7 +23,7 @@
 set -euo pipefail
 
 die() { echo "dev-pki: $*" >&2; exit 1; }
-[ $# -ge 1 ] || die "usage: dev-pki.sh DIR [device|operator|expired|noclientauth|otherca|revoke ...]"
+[ $# -ge 1 ] || die "usage: dev-pki.sh DIR [device|operator|expired|noclientauth|noeku|manyeku|otherca|revoke ...]"
 DIR=$1; shift
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
@@ -121,6 +123,26 @@ base() {
 	done
 }
 
+issue_eku() { # FILE CN EKU: a device certificate with that extendedKeyUsage ("" for none)
+	local f="$DIR/.ca/device-ca/eku-$1.cnf"
+	[ -f "$DIR/$1.pem" ] && return 0
+	{
+		echo "[ leaf ]"
+		echo "basicConstraints = critical,CA:FALSE"
+		echo "keyUsage = critical,digitalSignature"
+		[ -n "$3" ] && echo "extendedKeyUsage = $3"
+		echo "subjectKeyIdentifier = hash"
+		echo "authorityKeyIdentifier = keyid"
+	} >"$f"
+	genkey "$DIR/$1.key"
+	openssl req -new -key "$DIR/$1.key" -subj "/O=ota dev/CN=$2" -out "$DIR/$1.csr" 2>/dev/null
+	openssl ca -batch -notext -config "$DIR/.ca/device-ca/openssl.cnf" \
+		-keyfile "$DIR/device-ca.key" -cert "$DIR/device-ca.pem" -extfile "$f" \
+		-extensions leaf -in "$DIR/$1.csr" -out "$DIR/$1.pem" 2>/dev/null ||
+		die "cannot issue $1"
+	rm -f "$DIR/$1.csr" "$f"
+}
+
 base
 cmd=${1:-}
 case "$cmd" in
@@ -155,5 +177,13 @@ revoke)
 		-cert "$DIR/device-ca.pem" -revoke "$DIR/$2.pem" 2>/dev/null || true
 	openssl ca -batch -config "$d/openssl.cnf" -keyfile "$DIR/device-ca.key" \
 		-cert "$DIR/device-ca.pem" -gencrl -out "$DIR/device-crl.pem" 2>/dev/null ;;
+noeku)
+	[ $# -ge 2 ] || die "usage: dev-pki.sh DIR noeku FILE [CN]"
+	check_name "$2"; cn=${3:-$2}; check_name "$cn"
+	issue_eku "$2" "$cn" "" ;;
+manyeku)
+	[ $# -ge 2 ] || die "usage: dev-pki.sh DIR manyeku FILE [CN]"
+	check_name "$2"; cn=${3:-$2}; check_name "$cn"
+	issue_eku "$2" "$cn" "serverAuth,clientAuth,codeSigning" ;;
 *) die "unknown command \"$cmd\"" ;;
 esac

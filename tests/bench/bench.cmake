@@ -19,6 +19,14 @@ foreach(script ${bench_scripts})
 		COMMAND ${CMAKE_SOURCE_DIR}/bench/${script} --smoke --build ${CMAKE_BINARY_DIR})
 	set_tests_properties(bench_smoke_${script} PROPERTIES LABELS bench TIMEOUT 300)
 endforeach()
+# The fleet simulator compresses device time (x5 in the smoke) but keeps the bootrom's trial
+# watchdog at its real 16.7 s, as the hardware does: a healthy device whose trial (reports over
+# TLS to an ASan otad, then the buy) is starved of CPU for that long is reverted by the
+# watchdog, does not retry (one attempt), and the smoke's "80% on the release" fails. Beside
+# another test under ctest -j2 on a 2-core machine that happened once; the smoke runs alone.
+if(TARGET ota-fleet-sim)
+	set_tests_properties(bench_smoke_fleet-sim PROPERTIES RUN_SERIAL TRUE)
+endif()
 
 # A target that is not loopback is refused before anything is sent.
 add_test(NAME bench_loadgen_refuses_remote

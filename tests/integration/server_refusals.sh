@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Acceptance: refused, with nothing written to the database: no client certificate; a
-# certificate from another CA; an expired certificate; one without the clientAuth purpose; a
+# certificate from another CA; an expired certificate; one without the clientAuth purpose (with
+# serverAuth only, and with no extendedKeyUsage at all, which only otad's own check refuses); a
 # revoked one (CRL, and the revocation table); a second certificate claiming an admitted
 # device's name; TLS 1.1; a device certificate on the management listener; an operator
 # certificate on the device listener; device A reporting on device B's deployment.
@@ -11,6 +12,8 @@ p() { "$OTA_SCRIPTS/dev-pki.sh" "$PKI" "$@" >/dev/null; }
 p otherca foreign device-0009
 p expired old-0001 device-0008
 p noclientauth srv-0001 device-0007
+p noeku noeku-0001 device-0006
+p manyeku many-0001 device-0005
 p device gone-0001
 p revoke gone-0001
 p device dup-0001 device-0001
@@ -44,6 +47,16 @@ refused "certificate from another CA" 403 client-certificate-rejected checkin fo
 refused "expired certificate" 403 client-certificate-rejected checkin old-0001
 r=$(checkin old-0001); expect "expired: says why" "certificate expired" "$(jfield "$r" .detail)"
 refused "no clientAuth purpose" 403 client-certificate-rejected checkin srv-0001
+r=$(checkin srv-0001)
+expect "serverAuth only: says why" "certificate lacks the clientAuth purpose" "$(jfield "$r" .detail)"
+# GnuTLS's purpose check lets a certificate without any EKU through: otad's own check refuses it.
+refused "no extendedKeyUsage at all" 403 client-certificate-rejected checkin noeku-0001
+r=$(checkin noeku-0001)
+expect "no EKU: says why" "certificate lacks the clientAuth purpose" "$(jfield "$r" .detail)"
+expect "no EKU: device-0006 never admitted" 0 \
+	"$(db "SELECT count(*) FROM devices WHERE id='device-0006'")"
+# clientAuth among other purposes is enough.
+expect "clientAuth among others admitted" 200 "$(code_of "$(checkin many-0001)")"
 refused "revoked by the CRL" 403 client-certificate-revoked checkin gone-0001
 refused "second certificate for device-0001" 403 identity-conflict checkin dup-0001
 refused "operator certificate on the device listener" 403 client-certificate-rejected checkin admin

@@ -11,7 +11,8 @@
  * that survives a reboot, a power cut before every flash operation of an update, and the
  * trial's hard cases: a buy the bootrom refuses after turning the watchdog off, a slow network
  * that outlasts the bootrom's trial watchdog within the agent's own deadline, a trial that
- * hangs, and one that moves without ever finishing.
+ * hangs, and one that moves without ever finishing; and the buy waits for the acknowledged
+ * "trial" report.
  */
 #include <string.h>
 
@@ -49,12 +50,14 @@ struct sim {
 	bool pending_watchdog; /* it fired: the next boot is a watchdog reset */
 	unsigned rearms;
 	uint64_t trial_boot_at;
-	bool buy_fails;      /* the bootrom turns the watchdog off, then fails */
-	bool hang_in_health; /* the trial image hangs in its health check */
-	bool hung;           /* ... and has: nothing it does takes effect */
-	bool refuse_events;  /* the server answers reports with 503 */
-	uint32_t connect_ms; /* what one connect costs (Wi-Fi, DNS, TLS) */
-	bool not_tbyb;       /* the port finds no TBYB flag in the downloaded image */
+	bool buy_fails;          /* the bootrom turns the watchdog off, then fails */
+	bool hang_in_health;     /* the trial image hangs in its health check */
+	bool hung;               /* ... and has: nothing it does takes effect */
+	bool refuse_events;      /* the server answers reports with 503 */
+	unsigned buys;           /* successful buys */
+	bool trial_acked_at_buy; /* the server had stored the "trial" report when it bought */
+	uint32_t connect_ms;     /* what one connect costs (Wi-Fi, DNS, TLS) */
+	bool not_tbyb;           /* the port finds no TBYB flag in the downloaded image */
 
 	/* The server. */
 	char *manifest_env; /* envelope offered, or NULL for "none" */
@@ -206,6 +209,11 @@ static enum fwa_err buy(void *ctx)
 	if (sim.powered_off || !flash_op()) /* the bootrom rewrites a flash sector to buy */
 		return FWA_ERR_FLASH;
 	sim.trial = false;
+	sim.buys++;
+	sim.trial_acked_at_buy = false;
+	for (unsigned i = 0; i < sim.nstatus; i++)
+		sim.trial_acked_at_buy =
+		    sim.trial_acked_at_buy || strcmp(sim.status[i], "trial") == 0;
 	return FWA_OK;
 }
 
@@ -960,6 +968,30 @@ static void endless_trial_stops_at_deadline(const struct ptest_kit *kit)
 	PT_STR(sim.status[sim.nstatus - 1], "rolled_back");
 }
 
+/* The trial is bought only once the server has acknowledged its "trial" report: not while
+ * reports are refused, and the buy finds the report stored. */
+static void buy_only_after_trial_acknowledged(const struct ptest_kit *kit)
+{
+	enum run_end r;
+
+	trial_deadline_s = 0;
+	PT_REQUIRE(to_trial(kit));
+	sim.refuse_events = true;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_CHECK(sim.trial);
+	r = run(12);
+	PT_CHECK(r == RUN_STUCK || r == RUN_IDLE);
+	PT_EQ(sim.buys, 0);
+	PT_CHECK(sim.trial);
+	PT_CHECK(sim.watchdog_on);
+	sim.refuse_events = false;
+	PT_EQ(run(50), RUN_IDLE);
+	PT_EQ(sim.buys, 1);
+	PT_CHECK(sim.trial_acked_at_buy);
+	PT_CHECK(!sim.trial);
+	PT_STR(sim.status[sim.nstatus - 1], "confirmed");
+}
+
 static void image_without_trial_flag_is_not_booted(const struct ptest_kit *kit)
 {
 	static const char *const want[] = {"downloading", "downloaded", "installing", "rebooting",
@@ -990,6 +1022,7 @@ static const struct ptest_case cases[] = {
     {"hung_trial_reverts", hung_trial_reverts},
     {"endless_trial_stops_at_deadline", endless_trial_stops_at_deadline},
     {"image_without_trial_flag_is_not_booted", image_without_trial_flag_is_not_booted},
+    {"buy_only_after_trial_acknowledged", buy_only_after_trial_acknowledged},
     {NULL, NULL},
 };
 

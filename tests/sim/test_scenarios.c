@@ -434,6 +434,29 @@ static void test_tampered_image(void **state)
 	assert_int_equal(f->dev.sim.trial_boot_ops, 0); /* never booted */
 }
 
+/* A bit flips in the slot after it was programmed: the download's own hash was right, and only
+ * the read-back re-hash before the trial sees it. The slot is written again; no trial boots
+ * the corrupted bytes. */
+static void test_flash_bit_flip_before_trial(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t sha[32], want[32];
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	SHA256(f->image, (size_t)f->image_len, want);
+	f->dev.sim.flip_at = 2;
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_int_equal(f->dev.sim.flips, 1);
+	assert_string_equal(f->dev.sim.running.version, "1.1.0");
+	assert_true(f->srv.succeeded);
+	assert_string_equal(f->srv.final_status, "confirmed");
+	kit_slot_sha256(&f->dev, f->dev.sim.active, (size_t)f->image_len, sha);
+	assert_memory_equal(sha, want, 32);
+	/* Written twice: the image was fetched again after the read-back differed. */
+	assert_true(f->dev.sim.slot_programs >= 2 * ((uint64_t)f->image_len / SIM_SECTOR));
+	assert_true(f->srv.image_gets >= 2);
+}
+
 static void test_resume_after_drop(void **state)
 {
 	struct fixture *f = *state;
@@ -683,6 +706,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_below_floor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_secure_chip_floor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tampered_image, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flash_bit_flip_before_trial, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resume_after_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_root_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_root_rotation, setup, teardown),

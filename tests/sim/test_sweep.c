@@ -17,6 +17,10 @@
  * its buy. The slow network must still end on the target when nothing is cut; the two faulty
  * images must always end on the previous version with rolled_back told.
  *
+ * Then a flash fault swept over every slot program of the update: one bit of what that program
+ * wrote flips afterwards. The download's hash cannot see it; the read-back re-hash before the
+ * trial must, so every run must end on the target, byte-for-byte, with the slot written again.
+ *
  * With the argument "delta" the first sweep runs over a delta update: the target is the factory
  * image with a few changes and an insertion (kit_derive), offered as a signed delta besides the
  * full image, and every run must end on the target through the delta alone (no full download, no
@@ -204,6 +208,42 @@ static unsigned sweep_trial_case(struct kit_keys *keys, const char *name, enum s
 	return cases;
 }
 
+/* A bit flip after every slot program of a complete update, one run each. */
+static unsigned sweep_bit_flips(struct kit_keys *keys)
+{
+	unsigned cases = 0;
+	uint64_t programs;
+
+	if (!make_target(keys, SIM_FAULT_NONE)) {
+		bad("bit-flip", 0, "could not build the target image");
+		return 0;
+	}
+	fresh();
+	if (kit_run(&dev, 10000) != KIT_IDLE || check("bit-flip", 0) != 1) {
+		bad("bit-flip", 0, "the update without a fault did not succeed");
+		return 0;
+	}
+	programs = dev.sim.slot_programs;
+	for (uint64_t i = 1; i <= programs; i++) {
+		fresh();
+		dev.sim.flip_at = i;
+		cases++;
+		if (kit_run(&dev, 10000) != KIT_IDLE) {
+			bad("bit-flip", i, "agent did not settle");
+			continue;
+		}
+		if (dev.sim.flips != 1)
+			bad("bit-flip", i, "the bit never flipped");
+		if (check("bit-flip", i) != 1)
+			bad("bit-flip", i, "a flipped bit kept the device off the target");
+		else if (dev.sim.slot_programs <= programs)
+			bad("bit-flip", i, "on the target without writing the slot again");
+	}
+	printf("flash-fault sweep: a bit flipped after each of %llu slot programs, %u cases\n",
+	       (unsigned long long)programs, cases);
+	return cases;
+}
+
 int main(int argc, char **argv)
 {
 	struct kit_keys keys;
@@ -304,6 +344,7 @@ int main(int argc, char **argv)
 		cases += sweep_trial_case(&keys, "slow-network", SIM_FAULT_NONE, true, true);
 		cases += sweep_trial_case(&keys, "buy-fails", SIM_FAULT_BUY_FAILS, false, false);
 		cases += sweep_trial_case(&keys, "hung-trial", SIM_FAULT_NEVER_BUY, true, false);
+		cases += sweep_bit_flips(&keys);
 	}
 	kit_device_free(&dev);
 	kit_server_free(&srv);
@@ -315,7 +356,8 @@ int main(int argc, char **argv)
 	       fallback_mode ? " (delta fallback)"
 	       : delta_mode  ? " (delta)"
 	                     : "",
-	       cases, (unsigned long long)total, delta_mode ? "" : ", and the trial cases",
-	       second_cuts, on_target, on_previous, failures);
+	       cases, (unsigned long long)total,
+	       delta_mode ? "" : ", the trial cases and the bit flips", second_cuts, on_target,
+	       on_previous, failures);
 	return failures ? 1 : 0;
 }

@@ -19,3 +19,11 @@ target_link_libraries(unit_rollout_plan PRIVATE ota_deploy ota_rollout ota_audit
 	PkgConfig::CMOCKA Threads::Threads)
 add_test(NAME unit_rollout_plan COMMAND unit_rollout_plan)
 set_tests_properties(unit_rollout_plan PROPERTIES LABELS unit TIMEOUT 120)
+
+# "Durable before the answer": COMMIT and flush failures injected through an SQLite VFS shim
+# in the test, and every acknowledged concurrent report visible from a fresh connection.
+add_executable(test_store_faults ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store_faults.c)
+target_link_libraries(test_store_faults PRIVATE ota_deploy ota_rollout ota_audit ota_store
+	ota_common PkgConfig::CMOCKA PkgConfig::OTA_UT_SQLITE3 Threads::Threads)
+add_test(NAME unit_store_faults COMMAND test_store_faults)
+set_tests_properties(unit_store_faults PROPERTIES LABELS unit TIMEOUT 300)

@@ -2,7 +2,10 @@
  * test_audit.c - the audit log on real temporary SQLite files: the hash chain, the database
  * refusing UPDATE and DELETE, a change and its entry committing together or not at all, signed
  * checkpoints, the verifier naming the first edited, deleted or reordered entry in a copy of
- * the database and in an export, and a 100,000-entry export read in constant memory.
+ * the database and in an export, known-answer hashes of a fixed entry sequence (the ones
+ * docs/security.md lists for outside verifiers), tampering that recomputes hashes and relinks
+ * (what a checkpoint catches and what it cannot), and a 100,000-entry export read in constant
+ * memory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +22,7 @@
 
 #include "store_fixture.h"
 #include "audit/audit.h"
+#include "audit/chain.h"
 #include "store/store.h"
 
 struct fx {
@@ -315,6 +319,233 @@ static void verifier_names_tampered_export_entry(void **state)
 	tamper_export(f, exp, "1s/\"actor\":\"admin\"/\"actor\":\"eve\"/", 1);
 }
 
+/* ---- known answers: the fixed sequence of docs/security.md ("Audit log") ---- */
+
+static const struct {
+	int64_t at;
+	struct ota_audit_entry e;
+	const char *canonical;
+	const char *hash;
+} kat[] = {
+    {1700000000,
+     {.actor = "admin",
+      .role = "admin",
+      .action = "device.approve",
+      .device_id = "device-0001",
+      .before = "{\"admission\":\"pending\"}",
+      .after = "{\"admission\":\"approved\"}"},
+     "{\"action\":\"device.approve\",\"actor\":\"admin\",\"after\":\"{\\\"admission\\\":"
+     "\\\"approved\\\"}\",\"at\":1700000000,\"before\":\"{\\\"admission\\\":\\\"pending\\\"}\","
+     "\"detail\":null,\"device_id\":\"device-0001\",\"object\":null,\"prev\":"
+     "\"0000000000000000000000000000000000000000000000000000000000000000\",\"release_id\":null,"
+     "\"role\":\"admin\",\"rollout_id\":null,\"seq\":1}",
+     "69aa0410135eb63badee9dc657c4498ed7589cecbdbc6d9f5784b8a70e10b57d"},
+    {1700000060,
+     {.actor = "ops",
+      .role = "operator",
+      .action = "deployment.create",
+      .device_id = "device-0002",
+      .release_id = "r-0123",
+      .object = "d-0456",
+      .detail = "caf\xc3\xa9 \"quoted\"\nline 2"},
+     "{\"action\":\"deployment.create\",\"actor\":\"ops\",\"after\":null,\"at\":1700000060,"
+     "\"before\":null,\"detail\":\"caf\\u00E9 \\\"quoted\\\"\\nline 2\",\"device_id\":"
+     "\"device-0002\",\"object\":\"d-0456\",\"prev\":"
+     "\"69aa0410135eb63badee9dc657c4498ed7589cecbdbc6d9f5784b8a70e10b57d\",\"release_id\":"
+     "\"r-0123\",\"role\":\"operator\",\"rollout_id\":null,\"seq\":2}",
+     "a37e2d380169e546a39139c73aacb534ba9da6afafb67cec9914a5dcf0a6ed18"},
+    {1700000120,
+     {.actor = "device-0002",
+      .action = "deployment.outcome",
+      .device_id = "device-0002",
+      .object = "d-0456",
+      .detail = "succeeded"},
+     "{\"action\":\"deployment.outcome\",\"actor\":\"device-0002\",\"after\":null,\"at\":"
+     "1700000120,\"before\":null,\"detail\":\"succeeded\",\"device_id\":\"device-0002\","
+     "\"object\":\"d-0456\",\"prev\":"
+     "\"a37e2d380169e546a39139c73aacb534ba9da6afafb67cec9914a5dcf0a6ed18\",\"release_id\":null,"
+     "\"role\":null,\"rollout_id\":null,\"seq\":3}",
+     "40edbc3243aa75a9f6bbe3f1e6a50e5a6fd428ab73a8c5dd28bee89b6a62e44d"},
+};
+
+static void db_text(const char *path, const char *sql, char *out, size_t cap)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	out[0] = '\0';
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+/* The canonical text and hash of each entry, by the format code and through the log. */
+static void known_answer_hashes(void **state)
+{
+	struct fx *f = *state;
+	const char *prev = OTA_AUDIT_ZERO_HASH;
+	char h[OTA_HEX256], sql[96], got[OTA_HEX256];
+
+	for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		json_t *o = ota_audit__entry_json(i + 1, kat[i].at, &kat[i].e, prev);
+		char *text;
+
+		assert_non_null(o);
+		text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+		assert_non_null(text);
+		assert_string_equal(text, kat[i].canonical);
+		free(text);
+		assert_true(ota_audit__hash(o, h));
+		json_decref(o);
+		assert_string_equal(h, kat[i].hash);
+		prev = kat[i].hash;
+
+		assert_int_equal(ota_audit_append(f->st, &kat[i].e, kat[i].at, NULL), OTA_OK);
+		snprintf(sql, sizeof(sql), "SELECT hash FROM audit_log WHERE seq = %zu", i + 1);
+		db_text(f->path, sql, got, sizeof(got));
+		assert_string_equal(got, kat[i].hash);
+	}
+}
+
+/* ---- tampering that recomputes hashes ---- */
+
+/* In the database at `path`, recomputes entry seq's hash from its row and the current hash of
+ * entry seq - 1, and writes both (the triggers must be gone). */
+static void rehash_row(const char *path, uint64_t seq)
+{
+	static const char *cols = "at, actor, role, action, device_id, rollout_id, release_id, "
+	                          "object, before, after, detail";
+	sqlite3 *db;
+	sqlite3_stmt *q, *u;
+	char sql[256], prev[OTA_HEX256] = OTA_AUDIT_ZERO_HASH, h[OTA_HEX256];
+	const char *c[10];
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (seq > 1) {
+		snprintf(sql, sizeof(sql), "SELECT hash FROM audit_log WHERE seq = %llu",
+		         (unsigned long long)seq - 1);
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(q, 0));
+		sqlite3_finalize(q);
+	}
+	snprintf(sql, sizeof(sql), "SELECT %s FROM audit_log WHERE seq = %llu", cols,
+	         (unsigned long long)seq);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	for (int i = 0; i < 10; i++)
+		c[i] = (const char *)sqlite3_column_text(q, i + 1);
+	struct ota_audit_entry e = {.actor = c[0],
+	                            .role = c[1],
+	                            .action = c[2],
+	                            .device_id = c[3],
+	                            .rollout_id = c[4],
+	                            .release_id = c[5],
+	                            .object = c[6],
+	                            .before = c[7],
+	                            .after = c[8],
+	                            .detail = c[9]};
+	json_t *o = ota_audit__entry_json(seq, sqlite3_column_int64(q, 0), &e, prev);
+	assert_non_null(o);
+	assert_true(ota_audit__hash(o, h));
+	json_decref(o);
+	sqlite3_finalize(q);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "UPDATE audit_log SET prev = ?1, hash = ?2 "
+	                                    "WHERE seq = ?3",
+	                                    -1, &u, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_text(u, 1, prev, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(u, 2, h, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(u, 3, (sqlite3_int64)seq);
+	assert_int_equal(sqlite3_step(u), SQLITE_DONE);
+	sqlite3_finalize(u);
+	sqlite3_close(db);
+}
+
+/* Edits entry `edit` of a copy of the database (detail), recomputes its hash, then either only
+ * relinks the next entry's prev (relink_to == 0) or recomputes every entry up to relink_to,
+ * after running the SQL `also` (or NULL) on the copy; returns the verdict on the copy. */
+static struct ota_audit_verdict rewrite_copy(struct fx *f, uint64_t edit, uint64_t relink_to,
+                                             const char *also)
+{
+	char copy[160], cmd[600], msg[256], sql[160];
+	struct ota_store *st2;
+	struct ota_audit *a2;
+	struct ota_audit_verdict v;
+
+	snprintf(copy, sizeof(copy), "%s/copy.db", f->dir);
+	snprintf(cmd, sizeof(cmd), "rm -f %s*; sqlite3 %s \".backup %s\"", copy, f->path, copy);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(db_exec(copy, "DROP TRIGGER audit_log_no_update; "
+	                               "DROP TRIGGER audit_log_no_delete; "
+	                               "DROP TRIGGER audit_log_in_order;"),
+	                 SQLITE_OK);
+	if (also)
+		assert_int_equal(db_exec(copy, also), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "UPDATE audit_log SET detail = 'edited' WHERE seq = %llu",
+	         (unsigned long long)edit);
+	assert_int_equal(db_exec(copy, sql), SQLITE_OK);
+	rehash_row(copy, edit);
+	if (relink_to == 0) {
+		snprintf(
+		    sql, sizeof(sql),
+		    "UPDATE audit_log SET prev = (SELECT hash FROM audit_log WHERE seq = %llu) "
+		    "WHERE seq = %llu",
+		    (unsigned long long)edit, (unsigned long long)edit + 1);
+		assert_int_equal(db_exec(copy, sql), SQLITE_OK);
+	}
+	for (uint64_t s = edit + 1; s <= relink_to; s++)
+		rehash_row(copy, s);
+	assert_int_equal(ota_store_open(copy, &st2, msg, sizeof(msg)), OTA_OK);
+	assert_int_equal(ota_audit_open(st2, f->dir, &a2, msg, sizeof(msg)), OTA_OK);
+	assert_int_equal(ota_audit_verify_db(a2, &v), OTA_OK);
+	ota_audit_free(a2);
+	ota_store_free(st2);
+	return v;
+}
+
+/* Entries 1-20, a checkpoint of 20, entries 21-30 (not yet signed). */
+static void verifier_catches_recomputed_hashes(void **state)
+{
+	struct fx *f = *state;
+	struct ota_audit_verdict v;
+
+	add(f, 20, 1000);
+	assert_int_equal(ota_audit_checkpoint(f->a, 2000, NULL), OTA_OK);
+	add(f, 10, 3000);
+	/* Entry 5 edited and rehashed, entry 6's prev relinked: entry 6's hash covers its prev. */
+	v = rewrite_copy(f, 5, 0, NULL);
+	assert_false(v.ok);
+	assert_int_equal(v.bad_seq, 6);
+	/* The same after the checkpoint: caught by the chain alone. */
+	v = rewrite_copy(f, 25, 0, NULL);
+	assert_false(v.ok);
+	assert_int_equal(v.bad_seq, 26);
+	/* Every entry from 5 to the head recomputed: the checkpoint of 20 no longer matches. */
+	v = rewrite_copy(f, 5, 30, NULL);
+	assert_false(v.ok);
+	assert_int_equal(v.bad_seq, 20);
+	/* Entries 5-20 recomputed (21 left as it was): the checkpoint of 20 fails first. */
+	v = rewrite_copy(f, 5, 20, NULL);
+	assert_false(v.ok);
+	assert_int_equal(v.bad_seq, 20);
+	/* The limit docs/security.md states: entries after the newest checkpoint, rewritten with
+	 * every hash after them recomputed, verify. */
+	v = rewrite_copy(f, 25, 30, NULL);
+	assert_true(v.ok);
+	assert_int_equal(v.entries, 30);
+	/* And with every checkpoint deleted, the whole chain: only a checkpoint kept outside the
+	 * server shows it. */
+	v = rewrite_copy(f, 5, 30,
+	                 "DROP TRIGGER audit_checkpoints_no_delete; DELETE FROM audit_checkpoints");
+	assert_true(v.ok);
+	assert_int_equal(v.checkpoints, 0);
+}
+
 static long maxrss_kib(void)
 {
 	struct rusage ru;
@@ -356,6 +587,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(change_and_entry_commit_together, setup, teardown),
 	    cmocka_unit_test_setup_teardown(verifier_names_tampered_db_entry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(verifier_names_tampered_export_entry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(known_answer_hashes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(verifier_catches_recomputed_hashes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(export_100k_in_constant_memory, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

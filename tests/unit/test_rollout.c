@@ -244,6 +244,68 @@ static void test_stage_growth_only_adds(void **state)
 	assert_int_equal(ota_rollout_stage_of(&s, 9999), 2);
 }
 
+/* The same rollout id under two keys: two unrelated canaries. */
+static void test_membership_depends_on_the_key(void **state)
+{
+	uint8_t ka[32], kb[32];
+	unsigned ina = 0, inb = 0, both = 0;
+	(void)state;
+
+	for (int i = 0; i < 32; i++) {
+		ka[i] = (uint8_t)(i * 37 + 1);
+		kb[i] = ka[i];
+	}
+	kb[31] ^= 1; /* one bit apart */
+	for (int i = 0; i < 2000; i++) {
+		char dev[32];
+		snprintf(dev, sizeof(dev), "dev-%05d", i);
+		bool a = ota_rollout_bucket(ka, "r-0123", dev) < 1000;
+		bool b = ota_rollout_bucket(kb, "r-0123", dev) < 1000;
+		ina += a;
+		inb += b;
+		both += a && b;
+	}
+	/* About 200 each at 10 %, about 20 in both when independent (200 if the key is ignored). */
+	assert_in_range(ina, 120, 280);
+	assert_in_range(inb, 120, 280);
+	assert_true(both < 60);
+}
+
+/* A rollout's canary is not computable from its id alone: the engine gives each rollout a
+ * random key of its own, and the members under it are not those under a key anyone could
+ * derive from the id (none, or the id itself). */
+static void test_canary_not_computable_from_id(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	struct ota_rollout_row ra, rb;
+	char ida[OTA_RO_ID_MAX], idb[OTA_RO_ID_MAX], msg[256];
+	uint8_t zero[32] = {0}, fromid[32] = {0};
+	unsigned in = 0, zero_too = 0, id_too = 0;
+
+	spec_init(&s, f->rel_new);
+	assert_int_equal(ota_rollout_create(f->st, &s, "t", "operator", T0, ida, msg, sizeof(msg)),
+	                 OTA_OK);
+	assert_int_equal(ota_rollout_create(f->st, &s, "t", "operator", T0, idb, msg, sizeof(msg)),
+	                 OTA_OK);
+	assert_int_equal(ota_store_rollout_get(f->st, ida, &ra, NULL), OTA_OK);
+	assert_int_equal(ota_store_rollout_get(f->st, idb, &rb, NULL), OTA_OK);
+	assert_memory_not_equal(ra.hash_key, zero, 32);
+	assert_memory_not_equal(ra.hash_key, rb.hash_key, 32);
+	memcpy(fromid, ida, strnlen(ida, sizeof(fromid)));
+	for (int i = 0; i < 2000; i++) {
+		char dev[32];
+		snprintf(dev, sizeof(dev), "dev-%05d", i);
+		bool real = ota_rollout_bucket(ra.hash_key, ida, dev) < 1000;
+		in += real;
+		zero_too += real && ota_rollout_bucket(zero, ida, dev) < 1000;
+		id_too += real && ota_rollout_bucket(fromid, ida, dev) < 1000;
+	}
+	assert_in_range(in, 120, 280);
+	assert_true(zero_too < 60);
+	assert_true(id_too < 60);
+}
+
 static void test_spec_rules_and_text(void **state)
 {
 	struct ota_rollout_spec s, t;
@@ -912,6 +974,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_stage_growth_only_adds),
+	    cmocka_unit_test(test_membership_depends_on_the_key),
 	    cmocka_unit_test(test_spec_rules_and_text),
 	    cmocka_unit_test(test_filter_and_semver),
 	    cmocka_unit_test(test_thresholds_min_finished_soak_approval),
@@ -927,6 +990,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cancelled_deployment_frees_budget, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_hot_paths_use_indexes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_canary_not_computable_from_id, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_rollout_never_preempts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,7 +7,8 @@
  * As on RP2350, the buy turns the watchdog off before it can fail, and a running trial may
  * re-arm its watchdog for at most one trial period at a time.
  * Every flash-changing operation the agent asks for is counted here, and the sweep can cut
- * power before operation i or halfway through it.
+ * power before operation i or halfway through it, or flip one bit of a slot program after it
+ * is done (flip_at), so that only reading the slot back shows it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -464,6 +465,10 @@ static enum fwa_err p_slot_program(void *ctx, uint32_t off, const void *data, ui
 	if (!range_ok(s, off, len) || off % SIM_PAGE || len % SIM_PAGE)
 		return FWA_ERR_FLASH;
 	program_at(s, slot_off(s, s->active ? 0 : 1) + off, data, len);
+	if (++s->slot_programs == s->flip_at) {
+		s->flash[slot_off(s, s->active ? 0 : 1) + off + len / 2] ^= 0x08;
+		s->flips++;
+	}
 	return FWA_OK;
 }
 

@@ -93,6 +93,14 @@ struct fwa_sim {
 	enum sim_cut cut_mode;
 	jmp_buf *cut_jmp; /* longjmp target (value 1) when power is cut */
 	/*
+	 * flash fault: right after slot program number flip_at (1-based count of slot_program
+	 * calls, 0 never), one bit in the middle of what it programmed reads back inverted, as
+	 * a weak or disturbed cell would. Once; the cell is good when programmed again.
+	 */
+	uint64_t flip_at;
+	uint64_t slot_programs; /* instrumentation: slot_program calls so far */
+	unsigned flips;         /* instrumentation: bits flipped so far */
+	/*
 	 * longjmp target (value 1) when the running firmware hangs (SIM_FAULT_NEVER_BUY, at the
 	 * buy): nothing runs until the watchdog fires. NULL: the buy returns FWA_OK without
 	 * buying instead.
