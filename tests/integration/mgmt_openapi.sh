@@ -25,7 +25,7 @@ while read -r line; do
 done < <(comm -13 <(echo "$served") <(echo "$documented") | sed '/^$/d')
 
 # A collection is a GET whose path does not end in a parameter, but for these documents.
-singles='/api/v1/health /api/v1/audit/export /api/v1/audit/verify /api/v1/audit/pubkey /metrics'
+singles='/api/v1/health /api/v1/audit/export /api/v1/audit/verify /api/v1/audit/pubkey /metrics /api/v1/rollouts/{rollout_id}/plan'
 paging=$(yq -r --arg singles "$singles" '
 	. as $spec
 	| def res: if type == "object" and has("$ref")
