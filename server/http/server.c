@@ -64,6 +64,8 @@ struct ota_http {
 /* Per connection: the identity, settled on the connection's first request. */
 struct conn_ctx {
 	bool settled;
+	bool closing; /* an identity good before went bad: answer, then close the connection */
+	uint64_t gen; /* the access generation the identity was settled at */
 	enum ota_problem problem; /* OTA_P_NONE when the identity is good */
 	char detail[160];
 	struct ota_identity id;
@@ -427,6 +429,8 @@ static enum MHD_Result respond(struct ota_req *r)
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r->close) /* the caller's access ended: no further request on this connection */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->queued = true;
@@ -479,9 +483,11 @@ static bool token_identity(struct listener *l, struct ota_req *r, const char *au
 		break;
 	case OTA_AUTH_TOKEN_REVOKED:
 		p = OTA_P_TOKEN_REVOKED;
+		r->close = true;
 		break;
 	case OTA_AUTH_DISABLED:
 		p = OTA_P_PRINCIPAL_DISABLED;
+		r->close = true;
 		break;
 	case OTA_AUTH_ERROR:
 		ota_req_fail(r, OTA_P_INTERNAL, "identity check failed");
@@ -531,10 +537,20 @@ static void prepare(struct listener *l, struct ota_req *r)
 		if (!token_identity(l, r, authz))
 			return;
 	} else {
-		if (!cc->settled)
+		/* Settled once per connection, and again whenever who may connect has changed
+		 * since (store.h: the access generation), so that a revocation, decommission or
+		 * disable takes effect on the next request of an open connection. */
+		uint64_t gen = ota_store_access_generation();
+		if (!cc->settled || cc->gen != gen) {
+			bool was_good = cc->settled && cc->problem == OTA_P_NONE;
+			cc->gen = gen;
 			settle_identity(l, r->conn, cc);
+			if (was_good && cc->problem != OTA_P_NONE)
+				cc->closing = true;
+		}
 		if (cc->problem != OTA_P_NONE) {
 			ota_req_fail(r, cc->problem, "%s", cc->detail);
+			r->close = cc->closing;
 			return;
 		}
 		r->who = &cc->id;
