@@ -21,7 +21,7 @@ foreach(t ${OTA_SERVER_IT})
 endforeach()
 # Security findings: each test fails on a server without the fix it covers.
 if(TARGET ota-sign)
-	foreach(t keepalive_access hostile_input limits)
+	foreach(t keepalive_access hostile_input limits image_race)
 		add_test(NAME integration_server_${t}
 			COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/server_${t}.sh)
 		set_tests_properties(integration_server_${t} PROPERTIES LABELS integration TIMEOUT 300
