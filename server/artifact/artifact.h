@@ -48,6 +48,15 @@ OTA_WUR enum ota_err ota_upload_finish(struct ota_upload *up, char sha256[65], u
 /* Discard an upload and its temporary file; NULL is fine. */
 void ota_upload_abort(struct ota_upload *up);
 
+/*
+ * The image folder's lock, held from placing an image's file to committing its record
+ * (upload), and from deleting a record to removing its file (delete): the two are then
+ * serialised, so that a delete never removes the file of a record an upload of the same bytes
+ * just wrote. Take it before the store's transaction, never inside one.
+ */
+void ota_images_lock(struct ota_images *im);
+void ota_images_unlock(struct ota_images *im);
+
 /* Open image `sha256` read-only: *fd (the caller closes it) and *size. OTA_ERR_NOT_FOUND. */
 /* Remove an image's file (after its record was deleted). OTA_ERR_NOT_FOUND, OTA_ERR_IO. */
 OTA_WUR enum ota_err ota_images_remove(struct ota_images *im, const char *sha256);

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct ota_images {
 	char dir[OTA_PATH_MAX];
 	char incoming[OTA_PATH_MAX + 16];
 	uint64_t max_size;
+	pthread_mutex_t lock; /* ota_images_lock() */
 };
 
 struct ota_upload {
@@ -74,6 +76,7 @@ enum ota_err ota_images_open(const char *data_dir, uint64_t max_size, struct ota
 	snprintf(im->dir, sizeof(im->dir), "%s/images", data_dir);
 	snprintf(im->incoming, sizeof(im->incoming), "%s/.incoming", im->dir);
 	im->max_size = max_size;
+	pthread_mutex_init(&im->lock, NULL);
 	if (mkdir_p(im->dir) || mkdir_p(im->incoming)) {
 		log_err("images: cannot create %s: %s", im->incoming, strerror(errno));
 		goto out;
@@ -92,13 +95,27 @@ enum ota_err ota_images_open(const char *data_dir, uint64_t max_size, struct ota
 out:
 	if (d)
 		closedir(d);
+	if (im)
+		pthread_mutex_destroy(&im->lock);
 	free(im);
 	return rc;
 }
 
 void ota_images_free(struct ota_images *im)
 {
+	if (im)
+		pthread_mutex_destroy(&im->lock);
 	free(im);
+}
+
+void ota_images_lock(struct ota_images *im)
+{
+	pthread_mutex_lock(&im->lock);
+}
+
+void ota_images_unlock(struct ota_images *im)
+{
+	pthread_mutex_unlock(&im->lock);
 }
 
 enum ota_err ota_upload_begin(struct ota_images *im, struct ota_upload **out)

@@ -1,16 +1,19 @@
 /*
- * common/log.c - the log sink: sd_journal_print() under systemd (priority kept as metadata),
- * otherwise one line per message on stderr with an ISO time and the level.
+ * common/log.c - the log sink: sd_journal_send() under systemd (priority kept as metadata,
+ * values from outside as fields of their own), otherwise one line per message on stderr with
+ * an ISO time and the level. Every message and field is escaped here (log.h), not by callers.
  */
 #include "common/log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include <sys/uio.h>
 #include <systemd/sd-journal.h>
 
 static int max_level = LOG_INFO;
@@ -39,8 +42,8 @@ int ota_log_level_parse(const char *name)
 	static const struct {
 		const char *name;
 		int level;
-	} levels[] = {{"err", LOG_ERR},	  {"error", LOG_ERR}, {"warning", LOG_WARNING},
-		      {"notice", LOG_NOTICE}, {"info", LOG_INFO},  {"debug", LOG_DEBUG}};
+	} levels[] = {{"err", LOG_ERR},       {"error", LOG_ERR}, {"warning", LOG_WARNING},
+	              {"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG}};
 
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
 		if (strcmp(name, levels[i].name) == 0)
@@ -48,20 +51,105 @@ int ota_log_level_parse(const char *name)
 	return -1;
 }
 
-void ota_log(int level, const char *fmt, ...)
+/* The length of the valid UTF-8 sequence at p (1-4), 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
 {
-	static const char *const tag[] = {"emerg", "alert", "crit",	"error",
-					  "warning", "notice", "info", "debug"};
-	char msg[1024];
-	va_list ap;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+			return 0;
+		if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f))
+			return 0; /* overlong, or a surrogate */
+		return 3;
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
+			return 0;
+		if ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
 
-	if (level > max_level)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+char *ota_log_escape(const char *in, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0;
+
+	if (cap == 0)
+		return out;
+	while (*p) {
+		size_t n = utf8_len(p);
+		if (n == 1 && *p >= 0x20 && *p != 0x7f && *p != '\\') {
+			if (o + 1 >= cap)
+				break;
+			out[o++] = (char)*p++;
+		} else if (n == 1 && *p == '\\') {
+			if (o + 2 >= cap)
+				break;
+			out[o++] = '\\';
+			out[o++] = '\\';
+			p++;
+		} else if (n > 1) {
+			if (o + n >= cap)
+				break;
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+		} else {
+			if (o + 4 >= cap)
+				break;
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+			p++;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void emit(int level, const struct ota_log_field *fields, unsigned nfields, const char *fmt,
+                 va_list ap)
+{
+	static const char *const tag[] = {"emerg",   "alert",  "crit", "error",
+	                                  "warning", "notice", "info", "debug"};
+	char raw[1024], msg[1024 * 4];
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	ota_log_escape(raw, msg, sizeof(msg));
 	if (use_journal) {
-		sd_journal_print(level, "%s", msg);
+		enum { MAX_FIELDS = 8, FIELD_MAX = 512 };
+		char prio[16], text[MAX_FIELDS][FIELD_MAX + 64];
+		char *m = malloc(strlen(msg) + sizeof("MESSAGE="));
+		struct iovec iov[2 + MAX_FIELDS];
+		int n = 0;
+
+		if (!m) {
+			sd_journal_print(level, "%s", msg);
+			return;
+		}
+		strcpy(m, "MESSAGE=");
+		strcat(m, msg);
+		snprintf(prio, sizeof(prio), "PRIORITY=%d", level & 7);
+		iov[n++] = (struct iovec){.iov_base = m, .iov_len = strlen(m)};
+		iov[n++] = (struct iovec){.iov_base = prio, .iov_len = strlen(prio)};
+		for (unsigned i = 0; i < nfields && i < MAX_FIELDS; i++) {
+			char v[FIELD_MAX];
+			if (!fields[i].name || !fields[i].value)
+				continue;
+			ota_log_escape(fields[i].value, v, sizeof(v));
+			snprintf(text[i], sizeof(text[i]), "%s=%s", fields[i].name, v);
+			iov[n++] = (struct iovec){.iov_base = text[i], .iov_len = strlen(text[i])};
+		}
+		sd_journal_sendv(iov, n);
+		free(m);
 		return;
 	}
 	char ts[32];
@@ -70,6 +158,28 @@ void ota_log(int level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ otad %s: %s\n", ts, now.tv_nsec / 1000000L,
-		tag[level & 7], msg);
+	fprintf(stderr, "%s.%03ldZ otad %s: %s\n", ts, now.tv_nsec / 1000000L, tag[level & 7], msg);
+}
+
+void ota_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > max_level)
+		return;
+	va_start(ap, fmt);
+	emit(level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void ota_log_fields(int level, const struct ota_log_field *fields, unsigned nfields,
+                    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > max_level)
+		return;
+	va_start(ap, fmt);
+	emit(level, fields, nfields, fmt, ap);
+	va_end(ap);
 }

@@ -1,11 +1,18 @@
 /*
  * common/log.h - leveled logging to journald when running under systemd, to stderr otherwise.
  * Levels are syslog's. Never log key material, whole certificates or tokens.
+ *
+ * Every message is escaped by the logger, whatever its arguments hold: a control character
+ * (newline, carriage return, escape, ...), DEL, a backslash and every byte that is not part of
+ * valid UTF-8 is written as \xNN (a backslash as \\), so that one call is one line and
+ * nobody can forge a line by putting a newline in a URL, a header, a certificate name or a
+ * device's JSON. Messages longer than 1023 bytes are cut.
  */
 #ifndef OTA_LOG_H
 #define OTA_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /* Sets the most verbose level printed and the sink. Safe to call again; thread-safe to use. */
@@ -16,6 +23,21 @@ bool ota_log_under_journal(void);
 int ota_log_level_parse(const char *name);
 
 void ota_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A value from outside (a device, a client) that a message names: under journald it is also
+ * sent as its own field NAME=value (NAME: journald's rules, e.g. "OTA_URL"), escaped like the
+ * message, so that a query can select on it without parsing the message. */
+struct ota_log_field {
+	const char *name;
+	const char *value; /* NULL: the field is left out */
+};
+/* ota_log with up to 8 such fields (more are ignored). */
+void ota_log_fields(int level, const struct ota_log_field *fields, unsigned nfields,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Escapes `in` as the logger does into out (cap bytes, always terminated; cut if too small).
+ * Returns out. */
+char *ota_log_escape(const char *in, char *out, size_t cap);
 
 #define log_err(...) ota_log(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) ota_log(LOG_WARNING, __VA_ARGS__)

@@ -69,6 +69,7 @@ struct ota_req {
 	json_t *answer;                /* JSON answer (status), or */
 	struct MHD_Response *response; /* a ready response (status) */
 	bool queued;
+	bool close; /* answer with "Connection: close": the caller's access ended */
 };
 
 /* The route table (routes.c). */

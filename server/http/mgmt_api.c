@@ -61,13 +61,19 @@ void ota_h_image_upload(struct ota_req *r)
 	struct ota_upload *up = r->stream;
 
 	r->stream = NULL;
+	/* The file placed and its record committed under the folder's lock: a delete of the
+	 * same bytes runs wholly before or after (artifact.h). */
+	ota_images_lock(r->deps->images);
 	if (ota_upload_finish(up, sha, &size) != OTA_OK) {
+		ota_images_unlock(r->deps->images);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the image");
 		return;
 	}
 	/* The record and its audit entry commit together. */
-	if (!ota_mgmt_begin(r))
+	if (!ota_mgmt_begin(r)) {
+		ota_images_unlock(r->deps->images);
 		return;
+	}
 	enum ota_err e = ota_store_image_add(r->deps->store, sha, size, (int64_t)time(NULL),
 					     &existed);
 	if (e == OTA_OK && !existed) {
@@ -76,7 +82,9 @@ void ota_h_image_upload(struct ota_req *r)
 		struct ota_audit_entry a = {.action = "image.upload", .object = sha, .after = after};
 		e = ota_mgmt_audit(r, &a);
 	}
-	if (!ota_mgmt_end(r, e))
+	bool ok = ota_mgmt_end(r, e);
+	ota_images_unlock(r->deps->images);
+	if (!ok)
 		return;
 	if (!existed)
 		log_notice("image %s (%llu bytes) uploaded by %s", sha, (unsigned long long)size,

@@ -51,8 +51,13 @@ void ota_h_image_delete(struct ota_req *r)
 		ota_req_fail(r, OTA_P_IMAGE_NOT_FOUND, "no image %s", sha);
 		return;
 	}
-	if (!ota_mgmt_begin(r))
+	/* The record deleted and the file removed under the folder's lock: an upload of the
+	 * same bytes runs wholly before or after (artifact.h), so no record outlives its file. */
+	ota_images_lock(r->deps->images);
+	if (!ota_mgmt_begin(r)) {
+		ota_images_unlock(r->deps->images);
 		return;
+	}
 	e = ota_store_image_delete(r->deps->store, sha);
 	if (e == OTA_ERR_NOT_FOUND)
 		ota_req_fail(r, OTA_P_IMAGE_NOT_FOUND, "no image %s", sha);
@@ -62,11 +67,14 @@ void ota_h_image_delete(struct ota_req *r)
 		struct ota_audit_entry a = {.action = "image.delete", .object = sha};
 		e = ota_mgmt_audit(r, &a);
 	}
-	if (!ota_mgmt_end(r, e))
+	if (!ota_mgmt_end(r, e)) {
+		ota_images_unlock(r->deps->images);
 		return;
+	}
 	/* The record is gone; the file follows (a leftover file is harmless: unreferenced). */
 	if (ota_images_remove(r->deps->images, sha) != OTA_OK)
 		log_warn("image %s: record deleted, file not removed", sha);
+	ota_images_unlock(r->deps->images);
 	ota_req_json(r, 200, json_pack("{s:s, s:b}", "sha256", sha, "deleted", 1));
 }
 

@@ -64,6 +64,8 @@ struct ota_http {
 /* Per connection: the identity, settled on the connection's first request. */
 struct conn_ctx {
 	bool settled;
+	bool closing; /* an identity good before went bad: answer, then close the connection */
+	uint64_t gen; /* the access generation the identity was settled at */
 	enum ota_problem problem; /* OTA_P_NONE when the identity is good */
 	char detail[160];
 	struct ota_identity id;
@@ -120,6 +122,16 @@ static bool leaf_has_client_auth(gnutls_x509_crt_t crt)
 }
 
 /* Verifies the peer chain and settles the connection's identity. */
+/* Whether the subject holds the attribute `oid` more than once. */
+static bool attribute_repeated(gnutls_x509_crt_t crt, const char *oid)
+{
+	char v[8];
+	size_t sz = sizeof(v);
+	int rc = gnutls_x509_crt_get_dn_by_oid(crt, oid, 1, 0, v, &sz);
+
+	return rc >= 0 || rc == GNUTLS_E_SHORT_MEMORY_BUFFER;
+}
+
 static void settle_identity(struct listener *l, struct MHD_Connection *c, struct conn_ctx *cc)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -174,6 +186,16 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	/* A certificate without any EKU passes GnuTLS's purpose check: demand it explicitly. */
 	if (!leaf_has_client_auth(chain[0])) {
 		set_fail(cc, OTA_P_CERT_REJECTED, "certificate lacks the clientAuth purpose");
+		goto out;
+	}
+	/* The identity is drawn from the CN and the OU: a subject with two of either is
+	 * ambiguous (which one names the caller?) and refused rather than read as its first. */
+	if (attribute_repeated(chain[0], GNUTLS_OID_X520_COMMON_NAME)) {
+		set_fail(cc, OTA_P_CERT_REJECTED, "the certificate's subject has more than one CN");
+		goto out;
+	}
+	if (attribute_repeated(chain[0], GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME)) {
+		set_fail(cc, OTA_P_CERT_REJECTED, "the certificate's subject has more than one OU");
 		goto out;
 	}
 	sz = sizeof(cn);
@@ -242,16 +264,21 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	}
 out:
 	if (cc->problem != OTA_P_NONE) {
-		log_info("%s: refused client %s: %s", l->name, cn[0] ? cn : "(no name)",
-			 cc->detail);
+		const struct ota_log_field f[] = {{"OTA_CN", cn[0] ? cn : NULL},
+						  {"OTA_OU", ou[0] ? ou : NULL},
+						  {"OTA_FINGERPRINT", fpr[0] ? fpr : NULL}};
+		ota_log_fields(LOG_INFO, f, 3, "%s: refused client %s: %s", l->name,
+			       cn[0] ? cn : "(no name)", cc->detail);
 		/* A security event: audited (a pending device was audited when first seen). */
 		if (cc->problem != OTA_P_DEVICE_PENDING && cc->problem != OTA_P_INTERNAL &&
 		    cc->problem != OTA_P_CERT_REQUIRED) {
+			char name[4 * sizeof(cn)]; /* a refused CN may hold anything: escaped */
+			ota_log_escape(cn, name, sizeof(name));
 			struct ota_audit_entry e = {
-				.actor = cn[0] ? cn : "(no name)",
+				.actor = cn[0] ? name : "(no name)",
 				.role = l->kind == OTA_L_DEVICE ? "device" : "operator",
 				.action = "auth.refused",
-				.device_id = l->kind == OTA_L_DEVICE && cn[0] ? cn : NULL,
+				.device_id = l->kind == OTA_L_DEVICE && cn[0] ? name : NULL,
 				.object = fpr[0] ? fpr : NULL,
 				.detail = cc->detail};
 			if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
@@ -308,6 +335,33 @@ static struct MHD_Response *json_response(json_t *j, const char *content_type)
 	return resp;
 }
 
+/* s itself when JSON can carry it (valid UTF-8), else its escaped form (log.h) in buf. */
+static const char *representable(const char *s, char *buf, size_t cap)
+{
+	json_t *t = json_string(s);
+
+	if (t) {
+		json_decref(t);
+		return s;
+	}
+	return ota_log_escape(s, buf, cap);
+}
+
+/* The last resort when no answer can be built: a fixed problem, never an empty reply. */
+static struct MHD_Response *internal_problem(void)
+{
+	static const char body[] =
+		"{\"type\":\"" OTA_PROBLEM_TYPE_PREFIX "internal\",\"title\":\"Internal error\","
+		"\"status\":500,\"detail\":\"the answer could not be built\"}";
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					"application/problem+json");
+	return resp;
+}
+
 /* Queue whatever the request ended with: a problem, a JSON answer or a ready response. */
 static enum MHD_Result respond(struct ota_req *r)
 {
@@ -319,11 +373,14 @@ static enum MHD_Result respond(struct ota_req *r)
 		ota_req_fail(r, OTA_P_INTERNAL, "the handler gave no answer");
 	if (r->problem != OTA_P_NONE) {
 		const struct ota_problem_info *pi = ota_problem_info(r->problem);
-		char type[96];
+		char type[96], inst[1024], det[1024];
 		snprintf(type, sizeof(type), OTA_PROBLEM_TYPE_PREFIX "%s", pi->slug);
-		json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", pi->title,
-				      "status", (int)pi->status, "detail",
-				      r->detail[0] ? r->detail : pi->title, "instance", r->url);
+		/* The path and the detail may hold bytes JSON cannot: they are escaped then. */
+		json_t *j = json_pack(
+			"{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", pi->title, "status",
+			(int)pi->status, "detail",
+			representable(r->detail[0] ? r->detail : pi->title, det, sizeof(det)),
+			"instance", representable(r->url, inst, sizeof(inst)));
 		status = pi->status;
 		if (r->response) {
 			MHD_destroy_response(r->response);
@@ -336,11 +393,18 @@ static enum MHD_Result respond(struct ota_req *r)
 		if (resp && r->content_range[0])
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE,
 						r->content_range);
+		/* The URL and the detail may hold anything a client sent: the logger escapes
+		 * them, and the journal also gets them as fields of their own. */
+		const struct ota_log_field f[] = {{"OTA_METHOD", r->method},
+						  {"OTA_URL", r->url},
+						  {"OTA_ACTOR", r->who ? r->who->name : NULL},
+						  {"OTA_DETAIL", r->detail}};
 		if (status >= 500)
-			log_err("%s %s: %u %s", r->method, r->url, status, r->detail);
+			ota_log_fields(LOG_ERR, f, 4, "%s %s: %u %s", r->method, r->url, status,
+				       r->detail);
 		else
-			log_info("%s %s by %s: %u %s", r->method, r->url,
-				 r->who ? r->who->name : "-", status, r->detail);
+			ota_log_fields(LOG_INFO, f, 4, "%s %s by %s: %u %s", r->method, r->url,
+				       r->who ? r->who->name : "-", status, r->detail);
 	} else if (r->response) {
 		resp = r->response;
 		r->response = NULL;
@@ -349,9 +413,16 @@ static enum MHD_Result respond(struct ota_req *r)
 		log_debug("%s %s by %s: %u", r->method, r->url, r->who ? r->who->name : "-",
 			  status);
 	}
+	if (!resp) {
+		log_err("%s %s: the answer could not be built", r->method, r->url);
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		resp = internal_problem();
+	}
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (r->close) /* the caller's access ended: no further request on this connection */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->queued = true;
@@ -375,9 +446,9 @@ static uint64_t header_u64(struct MHD_Connection *c, const char *name)
 /* Audits a request refused for its role (a security event). */
 static void audit_denied(struct listener *l, struct ota_req *r)
 {
-	char what[200];
+	char what[200], url[160];
 
-	snprintf(what, sizeof(what), "%s %s", r->method, r->url);
+	snprintf(what, sizeof(what), "%s %s", r->method, representable(r->url, url, sizeof(url)));
 	struct ota_audit_entry e = {.actor = r->who->name,
 				    .role = ota_auth_role_name(r->who->role),
 				    .action = "access.denied",
@@ -386,6 +457,31 @@ static void audit_denied(struct listener *l, struct ota_req *r)
 				    .detail = what};
 	if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
 		log_err("%s: cannot audit a denied request", l->name);
+}
+
+/* A path that is not valid UTF-8 (e.g. "%ff") names nothing: 400, and the refusal is audited
+ * with the path escaped. False when refused. */
+static bool url_representable(struct listener *l, struct ota_req *r)
+{
+	char url[160], what[200];
+	json_t *t = json_string(r->url);
+
+	if (t) {
+		json_decref(t);
+		return true;
+	}
+	ota_log_escape(r->url, url, sizeof(url));
+	ota_req_fail(r, OTA_P_INVALID_FIELD, "the request path is not valid UTF-8");
+	snprintf(what, sizeof(what), "%s %s: the path is not valid UTF-8", r->method, url);
+	struct ota_audit_entry e = {.actor = r->who->name,
+				    .role = ota_auth_role_name(r->who->role),
+				    .action = "request.refused",
+				    .device_id = r->who->role == OTA_ROLE_DEVICE ? r->who->name : NULL,
+				    .object = r->who->token_id[0] ? r->who->token_id : NULL,
+				    .detail = what};
+	if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
+		log_err("%s: cannot audit a refused request", l->name);
+	return false;
 }
 
 /* The identity of a request carrying "Authorization"; false (problem set, audited) if bad. */
@@ -404,9 +500,11 @@ static bool token_identity(struct listener *l, struct ota_req *r, const char *au
 		break;
 	case OTA_AUTH_TOKEN_REVOKED:
 		p = OTA_P_TOKEN_REVOKED;
+		r->close = true;
 		break;
 	case OTA_AUTH_DISABLED:
 		p = OTA_P_PRINCIPAL_DISABLED;
+		r->close = true;
 		break;
 	case OTA_AUTH_ERROR:
 		ota_req_fail(r, OTA_P_INTERNAL, "identity check failed");
@@ -416,8 +514,9 @@ static bool token_identity(struct listener *l, struct ota_req *r, const char *au
 		break;
 	}
 	ota_req_fail(r, p, "%s", ota_auth_result_text(ar));
-	char what[200];
-	snprintf(what, sizeof(what), "%s %s: %s", r->method, r->url, ota_auth_result_text(ar));
+	char what[200], url[160];
+	snprintf(what, sizeof(what), "%s %s: %s", r->method, representable(r->url, url, sizeof(url)),
+		 ota_auth_result_text(ar));
 	struct ota_audit_entry e = {.actor = r->token_who.name[0] ? r->token_who.name : "(token)",
 				    .role = "token",
 				    .action = "auth.refused",
@@ -456,14 +555,26 @@ static void prepare(struct listener *l, struct ota_req *r)
 		if (!token_identity(l, r, authz))
 			return;
 	} else {
-		if (!cc->settled)
+		/* Settled once per connection, and again whenever who may connect has changed
+		 * since (store.h: the access generation), so that a revocation, decommission or
+		 * disable takes effect on the next request of an open connection. */
+		uint64_t gen = ota_store_access_generation();
+		if (!cc->settled || cc->gen != gen) {
+			bool was_good = cc->settled && cc->problem == OTA_P_NONE;
+			cc->gen = gen;
 			settle_identity(l, r->conn, cc);
+			if (was_good && cc->problem != OTA_P_NONE)
+				cc->closing = true;
+		}
 		if (cc->problem != OTA_P_NONE) {
 			ota_req_fail(r, cc->problem, "%s", cc->detail);
+			r->close = cc->closing;
 			return;
 		}
 		r->who = &cc->id;
 	}
+	if (!url_representable(l, r))
+		return;
 	r->route = ota_route_match(l->kind, r->method, r->url, r->params, &path_known, &allow);
 	if (!r->route) {
 		if (path_known) {

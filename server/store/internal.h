@@ -35,5 +35,9 @@ void ota_store__done(sqlite3_stmt *q);
 enum ota_err ota_store__begin(struct ota_store *st);
 enum ota_err ota_store__commit(struct ota_store *st);
 void ota_store__rollback(struct ota_store *st);
+/* A change of who may connect (revocation, device status, admission or certificate, principal,
+ * token) was just written on this handle: bumps ota_store_access_generation() now and again
+ * when the handle's open transaction ends. */
+void ota_store__access_changed(struct ota_store *st);
 
 #endif

@@ -109,9 +109,11 @@ enum ota_err ota_store_principal_add(struct ota_store *st, const char *name, con
 		int s = sqlite3_step(q);
 		int ext = sqlite3_extended_errcode(ota_store__db(st));
 		sqlite3_reset(q);
-		if (s == SQLITE_DONE)
+		if (s == SQLITE_DONE) {
 			rc = OTA_OK;
-		else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+			/* a row now decides the certificate's role */
+			ota_store__access_changed(st);
+		} else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
 			rc = OTA_ERR_CONFLICT;
 		else if (ext == SQLITE_CONSTRAINT_CHECK)
 			rc = OTA_ERR_INVALID;
@@ -167,6 +169,8 @@ enum ota_err ota_store_principal_set_disabled(struct ota_store *st, const char *
 		rc = exec1(st, SQL_P_DISABLE, name, NULL, disabled ? 1 : 0, &n);
 		if (rc == OTA_OK && n == 0)
 			rc = OTA_ERR_NOT_FOUND;
+		if (rc == OTA_OK)
+			ota_store__access_changed(st);
 		rc = tx_close(st, own, rc);
 	}
 	ota_store__unlock(st);
@@ -315,6 +319,8 @@ enum ota_err ota_store_token_revoke(struct ota_store *st, const char *id, int64_
 		if (rc == OTA_OK && n == 0)
 			rc = token_one(st, SQL_T_GET, id, &t) == OTA_OK ? OTA_ERR_CONFLICT
 			                                                : OTA_ERR_NOT_FOUND;
+		if (rc == OTA_OK)
+			ota_store__access_changed(st);
 		rc = tx_close(st, own, rc);
 	}
 	ota_store__unlock(st);
@@ -434,8 +440,8 @@ enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
 }
 
 /* A one-statement write in its own transaction or the caller's; 0 rows is NOT_FOUND. */
-static enum ota_err write1(struct ota_store *st, const char *sql, const char *a, const char *b,
-                           int64_t n, bool zero_is_not_found)
+static enum ota_err write_one(struct ota_store *st, const char *sql, const char *a, const char *b,
+                              int64_t n, bool zero_is_not_found, bool access)
 {
 	enum ota_err rc;
 	bool own;
@@ -447,10 +453,18 @@ static enum ota_err write1(struct ota_store *st, const char *sql, const char *a,
 		rc = exec1(st, sql, a, b, n, &changes);
 		if (rc == OTA_OK && changes == 0 && zero_is_not_found)
 			rc = OTA_ERR_NOT_FOUND;
+		if (rc == OTA_OK && access)
+			ota_store__access_changed(st);
 		rc = tx_close(st, own, rc);
 	}
 	ota_store__unlock(st);
 	return rc;
+}
+
+static enum ota_err write1(struct ota_store *st, const char *sql, const char *a, const char *b,
+                           int64_t n, bool zero_is_not_found)
+{
+	return write_one(st, sql, a, b, n, zero_is_not_found, false);
 }
 
 enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
@@ -495,7 +509,7 @@ enum ota_err ota_store_device_pin(struct ota_store *st, const char *id, const ch
 enum ota_err ota_store_device_set_admission(struct ota_store *st, const char *id,
                                             const char *admission)
 {
-	return write1(st, SQL_D_ADMISSION, id, admission, 0, true);
+	return write_one(st, SQL_D_ADMISSION, id, admission, 0, true, true);
 }
 
 enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, const char *status)
@@ -510,6 +524,8 @@ enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, c
 		rc = exec1(st, SQL_D_STATUS, id, status, 0, &n);
 		if (rc == OTA_OK && n == 0)
 			rc = OTA_ERR_NOT_FOUND;
+		if (rc == OTA_OK)
+			ota_store__access_changed(st);
 		rc = tx_close(st, own, rc);
 	}
 	ota_store__unlock(st);
@@ -519,7 +535,7 @@ enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, c
 enum ota_err ota_store_device_set_fingerprint(struct ota_store *st, const char *id,
                                               const char *fingerprint)
 {
-	return write1(st, SQL_D_FPR, id, fingerprint, 0, true);
+	return write_one(st, SQL_D_FPR, id, fingerprint, 0, true, true);
 }
 
 enum ota_err ota_store_device_set_tags(struct ota_store *st, const char *id,

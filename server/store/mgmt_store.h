@@ -75,12 +75,18 @@ OTA_WUR enum ota_err ota_store_token_list(struct ota_store *st, const struct ota
 
 /* ---- devices ---- */
 
+/* The documented limits of a device's tags (docs/openapi.yaml): how many, and the length of
+ * one; ota_device_info holds them all, so nothing is cut in an answer or an audit state. */
+#define OTA_DEVICE_TAGS_MAX 32
+#define OTA_DEVICE_TAG_LEN 64
+
 /* A device with its management state. */
 struct ota_device_info {
 	struct ota_device d;
 	char admission[16]; /* pending | approved | rejected */
 	int64_t admitted_at;
-	char tags[512]; /* comma-separated, sorted */
+	/* comma-separated, sorted */
+	char tags[OTA_DEVICE_TAGS_MAX * (OTA_DEVICE_TAG_LEN + 1)];
 };
 
 OTA_WUR enum ota_err ota_store_device_info(struct ota_store *st, const char *id,

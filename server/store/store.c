@@ -10,6 +10,7 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,7 +123,27 @@ struct ota_store {
 	/* The groups' own handle on the same file (opened by the first group), so that its
 	 * flush holds only the writer's lock: readers and the next group's callers go on. */
 	struct ota_store *writer;
+	/* an access change (ota_store__access_changed) waits for this handle's COMMIT */
+	atomic_bool access_pending;
 };
+
+/* The access generation (store.h): one per process, since every handle of the process writes
+ * the same database, and a connection's identity is checked against it on every request. */
+static atomic_uint_fast64_t g_access_gen = 1;
+
+uint64_t ota_store_access_generation(void)
+{
+	return (uint64_t)atomic_load_explicit(&g_access_gen, memory_order_acquire);
+}
+
+void ota_store__access_changed(struct ota_store *st)
+{
+	/* Now, so that a check from here on reads the store again, and once more when the
+	 * change commits: a check that read the store before the commit is then stale too. */
+	atomic_fetch_add_explicit(&g_access_gen, 1, memory_order_acq_rel);
+	if (!sqlite3_get_autocommit(st->db))
+		atomic_store(&st->access_pending, true);
+}
 
 int ota_store_schema_latest(void)
 {
@@ -158,6 +179,9 @@ static enum ota_err run(struct ota_store *st, const char *sql)
 		return OTA_ERR_DB;
 	rc = sqlite3_step(q);
 	done(q);
+	if ((sql == SQL_COMMIT || sql == SQL_ROLLBACK) &&
+	    atomic_exchange(&st->access_pending, false))
+		atomic_fetch_add_explicit(&g_access_gen, 1, memory_order_acq_rel);
 	if (rc != SQLITE_DONE)
 		return db_fail(st, sql);
 	return OTA_OK;
@@ -602,6 +626,7 @@ enum ota_err ota_store_revoke(struct ota_store *st, const char *fingerprint, con
 		rc = db_fail(st, "revoke");
 		goto out;
 	}
+	ota_store__access_changed(st);
 	rc = OTA_OK;
 out:
 	done(q);

@@ -141,6 +141,15 @@ OTA_WUR enum ota_err ota_store_group(struct ota_store *st,
 
 /* ---- identities ---- */
 
+/*
+ * The access generation: a counter of the process that moves with every change of who may
+ * connect (a revocation, a device's status, admission or pinned certificate, a principal added
+ * or disabled, a token revoked), when the change is written and again when it commits. An
+ * identity settled at generation g stays good while the counter reads g; otherwise it is
+ * checked against the store again. One atomic load: cheap enough for every request.
+ */
+uint64_t ota_store_access_generation(void);
+
 /* *revoked = whether this certificate fingerprint was revoked. */
 OTA_WUR enum ota_err ota_store_is_revoked(struct ota_store *st, const char *fingerprint,
 					  bool *revoked);

@@ -19,5 +19,14 @@ foreach(t ${OTA_SERVER_IT})
 	set_tests_properties(integration_${t} PROPERTIES LABELS integration TIMEOUT 300
 		ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 endforeach()
+# Security findings: each test fails on a server without the fix it covers.
+if(TARGET ota-sign)
+	foreach(t keepalive_access hostile_input limits image_race)
+		add_test(NAME integration_server_${t}
+			COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/server_${t}.sh)
+		set_tests_properties(integration_server_${t} PROPERTIES LABELS integration TIMEOUT 300
+			ENVIRONMENT "${OTA_SERVER_IT_ENV}")
+	endforeach()
+endif()
 include(${CMAKE_CURRENT_LIST_DIR}/server-rollout.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/server-mgmt.cmake)
