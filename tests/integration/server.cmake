@@ -21,3 +21,10 @@ foreach(t ${OTA_SERVER_IT})
 endforeach()
 include(${CMAKE_CURRENT_LIST_DIR}/server-rollout.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/server-mgmt.cmake)
+# The device API's edges as docs/device-api.md states them.
+if(TARGET ota-sign)
+	add_test(NAME integration_device_api_edges
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/device_api_edges.sh)
+	set_tests_properties(integration_device_api_edges PROPERTIES LABELS integration
+		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
+endif()
