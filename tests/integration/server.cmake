@@ -28,3 +28,10 @@ if(TARGET ota-sign)
 	set_tests_properties(integration_device_api_edges PROPERTIES LABELS integration
 		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 endif()
+# One device per certificate, and the device life cycle's state rules.
+if(TARGET ota-sign)
+	add_test(NAME integration_device_identity
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/device_identity.sh)
+	set_tests_properties(integration_device_identity PROPERTIES LABELS integration
+		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
+endif()
