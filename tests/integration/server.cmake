@@ -35,3 +35,10 @@ if(TARGET ota-sign)
 	set_tests_properties(integration_device_identity PROPERTIES LABELS integration
 		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 endif()
+# Every answer as docs/openapi.yaml documents it, checked by a JSON Schema 2020-12 validator.
+if(TARGET ota-sign)
+	add_test(NAME integration_contract
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/contract.sh)
+	set_tests_properties(integration_contract PROPERTIES LABELS integration
+		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
+endif()

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Acceptance: otad answers as docs/openapi.yaml says. A real otad with a few devices is called
+# as each kind of client; every answer (status, content type, body) is recorded and then
+# validated against the spec with a JSON Schema 2020-12 validator (tests/contract, Ajv, pinned
+# by its package-lock.json and installed with `npm ci --offline` from the npm cache that
+# scripts/install-deps.sh fills). Any undocumented status, content type or body shape fails.
+. "$(dirname "$0")/server_lib.sh"
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+SPEC=$HERE/../docs/openapi.yaml
+VALIDATOR=$T/contract
+mkdir -p "$VALIDATOR"
+cp "$HERE/contract/package.json" "$HERE/contract/package-lock.json" "$HERE/contract/validate.mjs" "$VALIDATOR/"
+(cd "$VALIDATOR" && npm ci --offline --no-audit --no-fund >/dev/null 2>&1) ||
+	{ echo "FAIL: npm ci --offline in tests/contract (run scripts/install-deps.sh)"; exit 1; }
+
+make_pki
+write_config
+start_otad
+REC=$T/records.jsonl
+: >"$REC"
+
+# call WHO METHOD PATH [curl args]: WHO is a device or operator certificate name (device-*
+# goes to the device listener), "-" for none. Records the answer.
+call() {
+	local who=$1 method=$2 path=$3; shift 3
+	local port=$MPORT id=() out=$T/body
+	[[ $who == device-* || $who == new-* ]] && port=$DPORT
+	[ "$who" != - ] && id=(--cert "$PKI/$who.pem" --key "$PKI/$who.key")
+	local meta m=()
+	[ "$method" == HEAD ] && m=(-I) || m=(-X "$method")
+	meta=$(curl -sS --max-time 20 --cacert "$PKI/device-ca.pem" "${id[@]}" "${m[@]}" -o "$out" \
+		-w '%{http_code} %{content_type}' "$@" "https://127.0.0.1:$port$path" 2>/dev/null || true)
+	jq -nc --arg m "$method" --arg p "$path" --argjson s "${meta%% *}" --arg c "${meta#* }" \
+		--rawfile b "$out" '{method:$m, path:$p, status:$s, content_type:$c, body:$b}' >>"$REC"
+	cat "$out"
+}
+J=(-H 'Content-Type: application/json')
+
+# Device API.
+call device-0001 POST /device/v1/checkin "${J[@]}" -d "$CHECKIN" >/dev/null
+call device-0002 POST /device/v1/checkin "${J[@]}" -d "$CHECKIN" >/dev/null
+call device-0001 POST /device/v1/checkin "${J[@]}" -d '[1]' >/dev/null
+call device-0001 POST /device/v1/checkin -d "$CHECKIN" >/dev/null
+call - POST /device/v1/checkin "${J[@]}" -d "$CHECKIN" >/dev/null
+head -c 5000 /dev/urandom >"$T/a.bin"
+sha=$(sha256sum "$T/a.bin" | cut -d' ' -f1)
+rel=$(release_of "$T/a.bin" 1.1.0 2)
+dep=$(deploy device-0001 "$rel")
+call device-0001 POST /device/v1/checkin "${J[@]}" -d "$CHECKIN" >/dev/null
+call device-0001 GET "/device/v1/images/$sha" >/dev/null
+call device-0001 GET "/device/v1/images/$sha" -r 0-99 >/dev/null
+call device-0001 GET "/device/v1/images/$sha" -r 9999- >/dev/null
+call device-0002 GET "/device/v1/images/$sha" >/dev/null
+call device-0001 HEAD "/device/v1/images/$sha" >/dev/null
+call device-0002 HEAD "/device/v1/images/$sha" >/dev/null
+call device-0001 POST "/device/v1/deployments/$dep/events" "${J[@]}" -d '{"seq":1,"status":"downloading","progress":0}' >/dev/null
+call device-0001 POST "/device/v1/deployments/$dep/events" "${J[@]}" -d '{"seq":1,"status":"failed"}' >/dev/null
+call device-0002 POST "/device/v1/deployments/$dep/events" "${J[@]}" -d '{"seq":1,"status":"failed"}' >/dev/null
+call device-0001 POST /device/v1/deployments/d-00000000000000000000000000000000/events "${J[@]}" -d '{"seq":1,"status":"failed"}' >/dev/null
+call device-0001 POST "/device/v1/deployments/$dep/events" -H 'Content-Type: text/plain' -d '{"seq":2,"status":"failed"}' >/dev/null
+
+# Management API: a success and an error each.
+call admin GET /api/v1/health >/dev/null
+call - GET /api/v1/health >/dev/null
+call admin GET /api/v1/releases >/dev/null
+call admin GET "/api/v1/releases/$rel" >/dev/null
+call admin GET /api/v1/releases/r-00000000000000000000000000000000 >/dev/null
+call admin GET "/api/v1/deployments/$dep" >/dev/null
+call admin GET /api/v1/deployments/d-00000000000000000000000000000000 >/dev/null
+call admin GET /api/v1/devices/device-0001 >/dev/null
+call admin GET /api/v1/devices/nobody >/dev/null
+call admin GET /api/v1/devices >/dev/null
+call admin GET '/api/v1/devices?limit=0' >/dev/null
+call admin GET /api/v1/images >/dev/null
+call auditor GET /api/v1/audit >/dev/null
+call operator GET /api/v1/audit >/dev/null
+call admin GET /api/v1/audit/pubkey >/dev/null
+call admin GET /api/v1/principals >/dev/null
+call operator GET /api/v1/principals >/dev/null
+call admin GET /api/v1/tokens >/dev/null
+call operator GET /api/v1/tokens >/dev/null
+
+n=$(wc -l <"$REC")
+out=$(node "$VALIDATOR/validate.mjs" "$SPEC" "$REC" --require-ops \
+	"POST /device/v1/checkin,GET /device/v1/images/{sha256},HEAD /device/v1/images/{sha256},POST /device/v1/deployments/{deployment_id}/events,GET /api/v1/health,GET /api/v1/releases/{release_id},GET /api/v1/deployments/{deployment_id},GET /api/v1/devices/{device_id},GET /api/v1/devices,GET /api/v1/audit,GET /api/v1/principals,GET /api/v1/tokens" 2>&1) &&
+	ok || fail "answers that differ from docs/openapi.yaml"
+echo "$out"
+expect_match "every answer validated" "^contract: $n answers" "$(tail -n 1 <<<"$out")"
+finish
