@@ -69,10 +69,23 @@ for (const line of lines) {
 		fault(r, `content type "${ct}" is not documented (${Object.keys(resp.content)})`);
 		continue;
 	}
-	if (!media.schema || !/json/.test(ct)) continue;
-	let body;
+	// NDJSON: each line against the schema, unless the schema is the text as a whole.
+	const ndjson = ct === 'application/x-ndjson' && deref(media.schema).type !== 'string';
+	if (ct === 'application/x-ndjson' && !ndjson) {
+		for (const l of r.body.split('\n').filter((x) => x.trim()))
+			try {
+				JSON.parse(l);
+			} catch (e) {
+				fault(r, `a line is not JSON: ${e.message}`);
+			}
+		continue;
+	}
+	if (!media.schema || !(ct === 'application/json' || ct.endsWith('+json') || ndjson)) continue;
+	let bodies;
 	try {
-		body = JSON.parse(r.body);
+		bodies = ndjson
+			? r.body.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l))
+			: [JSON.parse(r.body)];
 	} catch (e) {
 		fault(r, `the body is not JSON: ${e.message}`);
 		continue;
@@ -86,8 +99,9 @@ for (const line of lines) {
 		fault(r, 'the schema cannot be compiled');
 		continue;
 	}
-	if (!validate(body))
-		fault(r, `body: ${ajv.errorsText(validate.errors)} in ${r.body.slice(0, 300)}`);
+	for (const body of bodies)
+		if (!validate(body))
+			fault(r, `body: ${ajv.errorsText(validate.errors)} in ${r.body.slice(0, 300)}`);
 }
 const req = rest[0] === '--require-ops' ? rest[1].split(',').filter(Boolean) : [];
 for (const k of req) {

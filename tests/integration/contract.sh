@@ -80,6 +80,85 @@ call admin GET /api/v1/principals >/dev/null
 call operator GET /api/v1/principals >/dev/null
 call admin GET /api/v1/tokens >/dev/null
 call operator GET /api/v1/tokens >/dev/null
+call admin GET /api/v1/audit/export >/dev/null
+call operator GET /api/v1/audit/export >/dev/null
+call admin GET /api/v1/audit/verify >/dev/null
+call operator GET /api/v1/audit/verify >/dev/null
+call operator GET /api/v1/audit/pubkey >/dev/null
+call admin GET /metrics >/dev/null
+call - GET /metrics >/dev/null
+call admin GET '/api/v1/releases?limit=0' >/dev/null
+call admin GET '/api/v1/images?limit=0' >/dev/null
+
+# Writes: images, releases, roots, deployments, revocations.
+head -c 3000 /dev/urandom >"$T/b.bin"
+call admin POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @"$T/b.bin" >/dev/null
+call auditor POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @"$T/b.bin" >/dev/null
+"$OTA_SIGN" release --image "$T/b.bin" --name fw --version 1.2.0 --security-version 2 \
+	--hw-variant pico2w --key "$T/release.key" --out "$T/b.json" >/dev/null
+rel2=$(call admin POST /api/v1/releases "${J[@]}" --data-binary @"$T/b.json" | jq -r .id)
+call admin POST /api/v1/releases "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/roots "${J[@]}" -d '{}' >/dev/null
+call operator POST /api/v1/roots "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/deployments "${J[@]}" -d "{\"device_id\":\"device-0002\",\"release_id\":\"$rel2\"}" >/dev/null
+call admin POST /api/v1/deployments "${J[@]}" -d "{\"device_id\":\"nobody\",\"release_id\":\"$rel2\"}" >/dev/null
+call admin POST /api/v1/revocations "${J[@]}" -d "{\"fingerprint\":\"$(printf 'ab%.0s' $(seq 32))\",\"reason\":\"lost\"}" >/dev/null
+call operator POST /api/v1/revocations "${J[@]}" -d '{}' >/dev/null
+
+# Device life cycle.
+call admin POST /api/v1/devices "${J[@]}" -d '{"id":"device-0003","admission":"pending"}' >/dev/null
+call admin POST /api/v1/devices "${J[@]}" -d '{"id":"device-0003"}' >/dev/null
+call admin POST /api/v1/devices/device-0003/approve "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/devices/nobody/approve "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/devices/device-0003/reject "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/devices/nobody/reject "${J[@]}" -d '{}' >/dev/null
+call admin PUT /api/v1/devices/device-0003/tags "${J[@]}" -d '{"tags":["line=a"]}' >/dev/null
+call admin PUT /api/v1/devices/device-0003/tags "${J[@]}" -d '{"tags":[" "]}' >/dev/null
+call admin POST /api/v1/devices/device-0003/decommission "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/devices/device-0003/decommission "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/devices/device-0003/reprovision "${J[@]}" -d "{\"fingerprint\":\"$(printf 'cd%.0s' $(seq 32))\"}" >/dev/null
+call admin POST /api/v1/devices/device-0003/reprovision "${J[@]}" -d '{"fingerprint":"x"}' >/dev/null
+
+# Rollouts.
+ro_def="{\"name\":\"r\",\"release_id\":\"$rel2\",\"stages\":[{\"percent\":100}]}"
+call admin POST /api/v1/rollouts/plan "${J[@]}" -d "$ro_def" >/dev/null
+call admin POST /api/v1/rollouts/plan "${J[@]}" -d '{}' >/dev/null
+ro=$(call admin POST /api/v1/rollouts "${J[@]}" -d "$ro_def" | jq -r .id)
+call admin POST /api/v1/rollouts "${J[@]}" -d '{}' >/dev/null
+call admin GET /api/v1/rollouts >/dev/null
+call admin GET '/api/v1/rollouts?limit=0' >/dev/null
+call admin GET "/api/v1/rollouts/$ro" >/dev/null
+call admin GET /api/v1/rollouts/ro-nothing >/dev/null
+call admin GET "/api/v1/rollouts/$ro/plan" >/dev/null
+call admin GET /api/v1/rollouts/ro-nothing/plan >/dev/null
+for a in start pause resume approve abort rollback; do
+	call admin POST "/api/v1/rollouts/$ro/$a" "${J[@]}" -d '{}' >/dev/null
+	call admin POST "/api/v1/rollouts/ro-nothing/$a" "${J[@]}" -d '{}' >/dev/null
+done
+call admin GET "/api/v1/rollouts/$ro/devices" >/dev/null
+call admin GET /api/v1/rollouts/ro-nothing/devices >/dev/null
+call admin GET "/api/v1/rollouts/$ro/devices/device-0001" >/dev/null
+call admin GET /api/v1/rollouts/ro-nothing/devices/device-0001 >/dev/null
+
+# Principals and tokens.
+call admin POST /api/v1/principals "${J[@]}" -d '{"name":"alice","role":"operator"}' >/dev/null
+call admin POST /api/v1/principals "${J[@]}" -d '{"name":"alice","role":"operator"}' >/dev/null
+call admin POST /api/v1/principals/alice/disable "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/principals/nobody/disable "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/principals/alice/enable "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/principals/nobody/enable "${J[@]}" -d '{}' >/dev/null
+tok=$(call admin POST /api/v1/tokens "${J[@]}" -d '{"principal":"alice","expires_in_days":1}' | jq -r .id)
+call admin POST /api/v1/tokens "${J[@]}" -d '{"principal":"nobody","expires_in_days":1}' >/dev/null
+call admin DELETE "/api/v1/tokens/$tok" >/dev/null
+call admin DELETE /api/v1/tokens/t-nothing >/dev/null
+
+# Deletes: an unused release and image; one in use.
+call admin DELETE "/api/v1/releases/$rel" >/dev/null
+call admin DELETE /api/v1/releases/r-nothing >/dev/null
+head -c 1000 /dev/urandom >"$T/c.bin"
+call admin POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @"$T/c.bin" >/dev/null
+call admin DELETE "/api/v1/images/$(sha256sum "$T/c.bin" | cut -d' ' -f1)" >/dev/null
+call admin DELETE "/api/v1/images/$sha" >/dev/null
 
 n=$(wc -l <"$REC")
 out=$(node "$VALIDATOR/validate.mjs" "$SPEC" "$REC" --require-ops \
