@@ -3,7 +3,9 @@
 // declares, and its body must match that schema (JSON Schema 2020-12, Ajv). Prints one line per
 // fault and the operations the records exercised; exits 1 on any fault.
 //
-// usage: node validate.mjs SPEC RECORDS [--require-ops METHOD:PATH,...]
+// usage: node validate.mjs SPEC RECORDS [--require-all-except "METHOD PATH,..."]
+// With --require-all-except, every other operation must have been answered at least once
+// with a success and once with an error.
 // RECORDS: one JSON object a line, {"method","path","status","content_type","body"}.
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
@@ -103,13 +105,20 @@ for (const line of lines) {
 		if (!validate(body))
 			fault(r, `body: ${ajv.errorsText(validate.errors)} in ${r.body.slice(0, 300)}`);
 }
-const req = rest[0] === '--require-ops' ? rest[1].split(',').filter(Boolean) : [];
+const req =
+	rest[0] === '--require-all-except'
+		? ops.map((o) => o.key).filter((k) => !rest[1].split(',').includes(k))
+		: [];
 for (const k of req) {
 	const s = seen.get(k);
 	if (!s || !s.ok || !s.err) {
 		faults++;
 		console.log(`FAULT ${k}: not exercised with a success and an error (${JSON.stringify(s || {})})`);
 	}
+}
+for (const o of ops) {
+	const s = seen.get(o.key);
+	if (!s || !s.ok || !s.err) console.log(`partial: ${o.key} ${JSON.stringify(s || {})}`);
 }
 const both = ops.filter((o) => seen.get(o.key)?.ok && seen.get(o.key)?.err).length;
 console.log(`contract: ${lines.length} answers, ${seen.size}/${ops.length} operations exercised, ` +

@@ -98,6 +98,8 @@ call auditor POST /api/v1/images -H 'Content-Type: application/octet-stream' --d
 	--hw-variant pico2w --key "$T/release.key" --out "$T/b.json" >/dev/null
 rel2=$(call admin POST /api/v1/releases "${J[@]}" --data-binary @"$T/b.json" | jq -r .id)
 call admin POST /api/v1/releases "${J[@]}" -d '{}' >/dev/null
+(cd "$T" && "$OTA_SIGN" root rotate --previous "$T/root-1.json" --sign root.key --out-dir "$T" >/dev/null)
+call admin POST /api/v1/roots "${J[@]}" --data-binary @"$T/root-2.json" >/dev/null
 call admin POST /api/v1/roots "${J[@]}" -d '{}' >/dev/null
 call operator POST /api/v1/roots "${J[@]}" -d '{}' >/dev/null
 call admin POST /api/v1/deployments "${J[@]}" -d "{\"device_id\":\"device-0002\",\"release_id\":\"$rel2\"}" >/dev/null
@@ -131,10 +133,15 @@ call admin GET "/api/v1/rollouts/$ro" >/dev/null
 call admin GET /api/v1/rollouts/ro-nothing >/dev/null
 call admin GET "/api/v1/rollouts/$ro/plan" >/dev/null
 call admin GET /api/v1/rollouts/ro-nothing/plan >/dev/null
-for a in start pause resume approve abort rollback; do
+for a in start pause resume approve; do
 	call admin POST "/api/v1/rollouts/$ro/$a" "${J[@]}" -d '{}' >/dev/null
 	call admin POST "/api/v1/rollouts/ro-nothing/$a" "${J[@]}" -d '{}' >/dev/null
 done
+call admin POST "/api/v1/rollouts/$ro/rollback" "${J[@]}" -d "{\"release_id\":\"$rel\"}" >/dev/null
+call admin POST /api/v1/rollouts/ro-nothing/rollback "${J[@]}" -d "{\"release_id\":\"$rel\"}" >/dev/null
+ro2=$(call admin POST /api/v1/rollouts "${J[@]}" -d "${ro_def/\"r\"/\"r2\"}" | jq -r .id)
+call admin POST "/api/v1/rollouts/$ro2/abort" "${J[@]}" -d '{}' >/dev/null
+call admin POST /api/v1/rollouts/ro-nothing/abort "${J[@]}" -d '{}' >/dev/null
 call admin GET "/api/v1/rollouts/$ro/devices" >/dev/null
 call admin GET /api/v1/rollouts/ro-nothing/devices >/dev/null
 call admin GET "/api/v1/rollouts/$ro/devices/device-0001" >/dev/null
@@ -153,6 +160,9 @@ call admin DELETE "/api/v1/tokens/$tok" >/dev/null
 call admin DELETE /api/v1/tokens/t-nothing >/dev/null
 
 # Deletes: an unused release and image; one in use.
+head -c 1500 /dev/urandom >"$T/d.bin"
+rel_d=$(release_of "$T/d.bin" 1.3.0 2)
+call admin DELETE "/api/v1/releases/$rel_d" >/dev/null
 call admin DELETE "/api/v1/releases/$rel" >/dev/null
 call admin DELETE /api/v1/releases/r-nothing >/dev/null
 head -c 1000 /dev/urandom >"$T/c.bin"
@@ -161,8 +171,10 @@ call admin DELETE "/api/v1/images/$(sha256sum "$T/c.bin" | cut -d' ' -f1)" >/dev
 call admin DELETE "/api/v1/images/$sha" >/dev/null
 
 n=$(wc -l <"$REC")
-out=$(node "$VALIDATOR/validate.mjs" "$SPEC" "$REC" --require-ops \
-	"POST /device/v1/checkin,GET /device/v1/images/{sha256},HEAD /device/v1/images/{sha256},POST /device/v1/deployments/{deployment_id}/events,GET /api/v1/health,GET /api/v1/releases/{release_id},GET /api/v1/deployments/{deployment_id},GET /api/v1/devices/{device_id},GET /api/v1/devices,GET /api/v1/audit,GET /api/v1/principals,GET /api/v1/tokens" 2>&1) &&
+# Every operation with a success and a documented error, but approving a rollout, whose success
+# needs a stage of devices to succeed first (rollout_e2e covers it).
+out=$(node "$VALIDATOR/validate.mjs" "$SPEC" "$REC" --require-all-except \
+	"POST /api/v1/rollouts/{rollout_id}/approve" 2>&1) &&
 	ok || fail "answers that differ from docs/openapi.yaml"
 echo "$out"
 expect_match "every answer validated" "^contract: $n answers" "$(tail -n 1 <<<"$out")"
