@@ -16,20 +16,27 @@ pkgs=(
 	nginx apache2-utils
 	chromium chromium-driver python3-selenium
 	lintian man-db bsdutils
+	nodejs
 )
 
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-	sudo=sudo
-else
-	sudo=
+if [ ${#missing[@]} -ne 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		sudo=sudo
+	else
+		sudo=
+	fi
+	echo "install-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+
+# The API contract test's validator (tests/contract), exactly as its package-lock.json pins it:
+# installed once here so that the npm cache holds it and the test runs `npm ci --offline`.
+contract=$(cd "$(dirname "$0")/../tests/contract" && pwd)
+(cd "$contract" && npm ci --offline --no-audit --no-fund >/dev/null 2>&1) ||
+	(cd "$contract" && npm ci --no-audit --no-fund)

@@ -252,6 +252,7 @@ struct report {
 	const char *end_reason;
 	int64_t now;
 	bool duplicate;
+	bool seq_conflict;
 };
 
 /* The event, its rollout member and, when the deployment ends, its outcome and audit entry. */
@@ -262,6 +263,8 @@ static enum ota_err store_report(struct ota_store *st, void *ctx)
 	enum ota_err e =
 	    ota_store_event_add(st, w->dep->id, w->dep->device_id, w->ev, w->now, &w->duplicate);
 
+	if (e == OTA_ERR_CONFLICT)
+		w->seq_conflict = true;
 	if (e != OTA_OK || w->duplicate)
 		return e;
 	e = ota_rollout_on_event(st, w->dep->id, w->ev->status, w->end, w->end_reason, w->now, ro);
@@ -325,6 +328,7 @@ enum ota_err ota_deploy_report(struct ota_store *st, const char *device_id,
 	struct report w = {.dep = &dep, .ev = ev, .end = end, .end_reason = end_reason, .now = now};
 	/* Durable before the answer, committed together with the concurrent reports. */
 	rc = ota_store_group(st, store_report, &w);
+	out->seq_conflict = rc == OTA_ERR_CONFLICT && w.seq_conflict;
 	if (rc != OTA_OK)
 		return rc;
 	out->duplicate = w.duplicate;

@@ -89,7 +89,8 @@ OTA_WUR enum ota_err ota_deploy_cancel_active(struct ota_store *st, const char *
 /* ---- reports ---- */
 
 struct ota_report_result {
-	bool duplicate; /* this (deployment, seq) was stored before: nothing changed */
+	bool duplicate;    /* this (deployment, seq) was stored before: nothing changed */
+	bool seq_conflict; /* with OTA_ERR_CONFLICT: the seq was stored with another event */
 	char deployment_status[16];
 };
 
@@ -97,7 +98,9 @@ struct ota_report_result {
  * Store a device's report of one step of its deployment, durably before returning (group
  * commit): the event, its rollout member's new state, and when the report ends the
  * deployment, its outcome and audit entry; then the deployment's rollout is judged again.
- * OTA_ERR_NOT_FOUND: no such deployment; OTA_ERR_FORBIDDEN: it is another device's.
+ * OTA_ERR_NOT_FOUND: no such deployment; OTA_ERR_FORBIDDEN: it is another device's;
+ * OTA_ERR_CONFLICT with out->seq_conflict: ev->seq was stored with another event (nothing
+ * changed).
  */
 OTA_WUR enum ota_err ota_deploy_report(struct ota_store *st, const char *device_id,
                                        const char *deployment_id, const struct ota_event *ev,

@@ -7,6 +7,7 @@
 #include "http/internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,72 @@ static json_t *update_json(const struct ota_offer *o)
 			 "image_sha256", o->rel.image_sha256);
 }
 
+/* A hardware variant as a manifest can list it (docs/formats.md): 1-32 of [a-z0-9._-]. */
+static bool hw_variant_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 32)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+		      *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+/* Copies the string member key of from into to, cut to at most max bytes on a UTF-8 boundary
+ * with OUTCOME_CUT appended when cut. */
+#define OUTCOME_MAX 1024
+#define OUTCOME_CUT "...[truncated]"
+static void outcome_copy(json_t *to, const json_t *from, const char *key, size_t max)
+{
+	const char *v = json_string_value(json_object_get(from, key));
+
+	if (!v)
+		return;
+	size_t n = strlen(v);
+	if (n <= max) {
+		json_object_set_new(to, key, json_string(v));
+		return;
+	}
+	while (n > max || (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80))
+		n--;
+	char buf[256 + sizeof(OUTCOME_CUT)];
+	memcpy(buf, v, n);
+	memcpy(buf + n, OUTCOME_CUT, sizeof(OUTCOME_CUT));
+	json_object_set_new(to, key, json_string(buf));
+}
+
+/*
+ * The last outcome as stored: the object as sent when its JSON is at most OUTCOME_MAX bytes;
+ * otherwise deployment_id, status and reason cut short with a marker, and "truncated": true,
+ * so that an oversized outcome (which the device repeats until answered) never fails a check-in.
+ * NULL when out of memory; the caller frees the text.
+ */
+static char *bounded_outcome(const json_t *lo)
+{
+	char *text = json_dumps(lo, JSON_COMPACT);
+
+	if (!text || strlen(text) <= OUTCOME_MAX)
+		return text;
+	free(text);
+	json_t *b = json_pack("{s:b}", "truncated", 1);
+	if (!b)
+		return NULL;
+	outcome_copy(b, lo, "deployment_id", 64);
+	outcome_copy(b, lo, "status", 16);
+	outcome_copy(b, lo, "reason", 128);
+	text = json_dumps(b, JSON_COMPACT);
+	if (text && strlen(text) > OUTCOME_MAX) { /* only escapes can make it this long */
+		free(text);
+		json_object_del(b, "reason");
+		text = json_dumps(b, JSON_COMPACT);
+	}
+	json_decref(b);
+	return text;
+}
+
 void ota_h_checkin(struct ota_req *r)
 {
 	json_t *b = r->json, *answer = NULL, *update = NULL, *roots = NULL;
@@ -94,6 +161,11 @@ void ota_h_checkin(struct ota_req *r)
 		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"version\" must be a semantic version");
 		goto out;
 	}
+	if (!hw_variant_valid(hw)) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+			     "\"hw_variant\" must be 1-32 of a-z 0-9 . _ - (as manifests list it)");
+		goto out;
+	}
 	if (strcmp(slot, "A") != 0 && strcmp(slot, "B") != 0) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"active_slot\" must be \"A\" or \"B\"");
 		goto out;
@@ -109,12 +181,9 @@ void ota_h_checkin(struct ota_req *r)
 			ota_req_fail(r, OTA_P_INVALID_FIELD, "\"last_outcome\" must be an object");
 			goto out;
 		}
-		outcome = json_dumps(lo, JSON_COMPACT);
-		if (!outcome || strlen(outcome) > 1024) {
-			ota_req_fail(r, OTA_P_INVALID_FIELD,
-				     "\"last_outcome\" must be at most 1024 bytes");
-			goto out;
-		}
+		outcome = bounded_outcome(lo);
+		if (!outcome)
+			goto nomem;
 	}
 	struct ota_device_report c = {
 		.id = r->who->name,
@@ -198,40 +267,61 @@ static void free_reader(void *cls)
 	}
 }
 
-/* Parses "bytes=N-", "bytes=N-M", "bytes=-N" against size. 1 ok, 0 ignore, -1 unsatisfiable. */
+/* Reads the decimal digits at *s (at least one, no sign, no overflow); false if there are none. */
+static bool range_number(const char **s, unsigned long long *v)
+{
+	const char *p = *s;
+	unsigned long long n = 0;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (ULLONG_MAX - 9) / 10)
+			return false;
+		n = n * 10 + (unsigned long long)(*p - '0');
+	}
+	*s = p;
+	*v = n;
+	return true;
+}
+
+/*
+ * Parses "bytes=N-", "bytes=N-M", "bytes=-N" against size. 1 ok, 0 ignore (other units, several
+ * ranges, or a malformed header: RFC 9110 says to answer the whole image), -1 unsatisfiable.
+ */
 static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last)
 {
 	unsigned long long a, b;
-	char tail;
 
 	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
-		return 0; /* other units and several ranges: answer the whole image */
+		return 0;
 	h += 6;
-	if (sscanf(h, "-%llu%c", &a, &tail) == 1) {
+	if (*h == '-') {
+		h++;
+		if (!range_number(&h, &a) || *h)
+			return 0;
 		if (a == 0 || size == 0)
 			return -1;
 		*first = a >= size ? 0 : size - a;
 		*last = size - 1;
 		return 1;
 	}
-	int n = sscanf(h, "%llu-%llu%c", &a, &b, &tail);
-	if (n == 1 && h[strlen(h) - 1] == '-') {
+	if (!range_number(&h, &a) || *h++ != '-')
+		return 0;
+	if (*h == '\0') {
 		if (a >= size)
 			return -1;
 		*first = a;
 		*last = size - 1;
 		return 1;
 	}
-	if (n == 2) {
-		if (b < a)
-			return 0; /* syntactically invalid: ignored, as RFC 9110 says */
-		if (a >= size)
-			return -1;
-		*first = a;
-		*last = b >= size ? size - 1 : b;
-		return 1;
-	}
-	return 0;
+	if (!range_number(&h, &b) || *h || b < a)
+		return 0;
+	if (a >= size)
+		return -1;
+	*first = a;
+	*last = b >= size ? size - 1 : b;
+	return 1;
 }
 
 void ota_h_image(struct ota_req *r)
@@ -352,6 +442,13 @@ void ota_h_event(struct ota_req *r)
 	if (e == OTA_ERR_FORBIDDEN) {
 		ota_req_fail(r, OTA_P_NOT_YOUR_DEPLOYMENT, "deployment %s is not this device's",
 			     dep_id);
+		return;
+	}
+	if (e == OTA_ERR_CONFLICT && res.seq_conflict) {
+		ota_req_fail(r, OTA_P_SEQ_CONFLICT,
+			     "seq %llu of deployment %s was reported with another event; "
+			     "the new one is not stored",
+			     (unsigned long long)seq, dep_id);
 		return;
 	}
 	if (e != OTA_OK) {

@@ -214,6 +214,11 @@ static void change(struct ota_req *r, enum change what, const char *fingerprint,
 		break;
 	case REPROVISION:
 		e = ota_store_device_set_fingerprint(st, d.d.id, fingerprint);
+		if (e == OTA_ERR_CONFLICT)
+			ota_req_fail(r, OTA_P_CONFLICT,
+			             "fingerprint %.16s... is pinned to another device: one device "
+			             "per certificate",
+			             fingerprint);
 		break;
 	case TAGS:
 	default:
@@ -326,6 +331,11 @@ void ota_h_device_register(struct ota_req *r)
 	                              (int64_t)time(NULL));
 	if (e == OTA_ERR_CONFLICT)
 		ota_req_fail(r, OTA_P_CONFLICT, "device %s exists already", id);
+	if (e == OTA_ERR_FORBIDDEN)
+		ota_req_fail(r, OTA_P_CONFLICT,
+		             "fingerprint %.16s... is pinned to another device: one device per "
+		             "certificate",
+		             fpr);
 	if (e == OTA_OK)
 		e = ota_store_device_info(r->deps->store, id, &d);
 	if (e == OTA_OK) {

@@ -60,6 +60,10 @@ static const struct ota_problem_info table[OTA_P__COUNT] = {
 	[OTA_P_TOKEN_REVOKED] = {"token-revoked", 401, "The bearer token has been revoked"},
 	[OTA_P_PRINCIPAL_DISABLED] = {"principal-disabled", 403, "The principal is disabled"},
 	[OTA_P_IN_USE] = {"in-use", 409, "The object is still referenced"},
+	[OTA_P_UNSUPPORTED_MEDIA_TYPE] = {"unsupported-media-type", 415,
+					  "The request body must be application/json"},
+	[OTA_P_SEQ_CONFLICT] = {"seq-conflict", 409,
+				"This seq was already reported with a different event"},
 	[OTA_P_INTERNAL] = {"internal", 500, "Internal server error"},
 	[OTA_P_UNAVAILABLE] = {"unavailable", 503, "The server is shutting down"},
 };

@@ -18,6 +18,8 @@ const struct ota_route ota_routes[] = {
 	 NULL, NULL},
 	{"GET", "/device/v1/images/{sha256}", DEV, OTA_ROLE_DEVICE, OTA_BODY_NONE, ota_h_image,
 	 NULL, NULL, NULL},
+	{"HEAD", "/device/v1/images/{sha256}", DEV, OTA_ROLE_DEVICE, OTA_BODY_NONE, ota_h_image,
+	 NULL, NULL, NULL},
 	{"POST", "/device/v1/deployments/{id}/events", DEV, OTA_ROLE_DEVICE, OTA_BODY_JSON,
 	 ota_h_event, NULL, NULL, NULL},
 	/* Management API (docs/openapi.yaml) */
@@ -147,7 +149,7 @@ const struct ota_route *ota_route_match(enum ota_listener_kind l, const char *me
 	char scratch[OTA_ROUTE_PARAMS][80];
 
 	/* The Allow list of a 405: every method of the path, in this order. */
-	static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH", NULL};
+	static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", NULL};
 	static _Thread_local char list[48];
 	unsigned mask = 0;
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -526,6 +527,20 @@ static bool token_identity(struct listener *l, struct ota_req *r, const char *au
 	return false;
 }
 
+/* True if the request's Content-Type is application/json (parameters such as charset allowed). */
+static bool content_type_json(struct MHD_Connection *c)
+{
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	static const char want[] = "application/json";
+
+	if (!ct || strncasecmp(ct, want, sizeof(want) - 1) != 0)
+		return false;
+	ct += sizeof(want) - 1;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
 /* First call of a request: identity, route, role, declared size. */
 static void prepare(struct listener *l, struct ota_req *r)
 {
@@ -600,6 +615,13 @@ static void prepare(struct listener *l, struct ota_req *r)
 			     (unsigned long long)r->content_length, (unsigned long long)limit);
 		return;
 	}
+	/* The device API reads JSON only when it is declared as JSON (docs/device-api.md). */
+	if (l->kind == OTA_L_DEVICE && r->route->body == OTA_BODY_JSON &&
+	    !content_type_json(r->conn)) {
+		ota_req_fail(r, OTA_P_UNSUPPORTED_MEDIA_TYPE,
+			     "the body must be sent as Content-Type: application/json");
+		return;
+	}
 	if (r->route->body == OTA_BODY_STREAM)
 		r->route->stream_begin(r);
 }
@@ -640,7 +662,13 @@ static void finish(struct ota_req *r)
 	if (r->route->body == OTA_BODY_JSON) {
 		json_error_t err;
 		r->json = json_loadb(r->body ? r->body : "", r->body_len,
-				     JSON_REJECT_DUPLICATES, &err);
+				     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+		if (!r->json && json_error_code(&err) == json_error_numeric_overflow) {
+			/* Valid JSON whose integer no field accepts (docs/errors.md). */
+			ota_req_fail(r, OTA_P_INVALID_FIELD, "line %d column %d: %s", err.line,
+				     err.column, err.text);
+			return;
+		}
 		if (!r->json) {
 			ota_req_fail(r, OTA_P_MALFORMED_JSON, "line %d column %d: %s", err.line,
 				     err.column, err.text);
@@ -652,6 +680,15 @@ static void finish(struct ota_req *r)
 		}
 	}
 	r->route->handle(r);
+}
+
+/* The device listener routes the path as sent: its parameters are lowercase hex and ids, so
+ * nothing in them needs decoding, and "%2f" or "%00" must not become a slash or an end. */
+static size_t keep_raw_path(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -854,7 +891,11 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, l},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l},
 		{MHD_OPTION_END, 0, NULL},
+		{MHD_OPTION_END, 0, NULL},
 	};
+	if (l->kind == OTA_L_DEVICE)
+		opts[sizeof(opts) / sizeof(opts[0]) - 2] =
+			(struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_raw_path, l};
 	l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, opts,
 				MHD_OPTION_END);
 	if (!l->d) {

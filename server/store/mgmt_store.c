@@ -390,6 +390,8 @@ static const char SQL_D_PIN[] =
     "UPDATE devices SET fingerprint = ?2 WHERE id = ?1 AND fingerprint = ''";
 static const char SQL_D_ADMISSION[] = "UPDATE devices SET admission = ?2 WHERE id = ?1";
 static const char SQL_D_STATUS[] = "UPDATE devices SET status = ?2 WHERE id = ?1";
+static const char SQL_D_FPR_TAKEN[] =
+    "SELECT count(*) FROM devices WHERE fingerprint = ?2 AND fingerprint <> '' AND id <> ?1";
 static const char SQL_D_FPR[] =
     "UPDATE devices SET fingerprint = ?2, status = 'admitted' WHERE id = ?1";
 static const char SQL_D_TAGS_CLEAR[] = "DELETE FROM device_tags WHERE device_id = ?1";
@@ -467,6 +469,26 @@ static enum ota_err write1(struct ota_store *st, const char *sql, const char *a,
 	return write_one(st, sql, a, b, n, zero_is_not_found, false);
 }
 
+/* OTA_ERR_CONFLICT when fingerprint is pinned to a device other than id (one device per
+ * certificate); the caller holds the lock and a transaction. */
+static enum ota_err fingerprint_free(struct ota_store *st, const char *id, const char *fingerprint)
+{
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_FPR_TAKEN);
+
+	if (!fingerprint || !fingerprint[0])
+		return OTA_OK;
+	if (!q)
+		return OTA_ERR_DB;
+	bind(q, 1, id);
+	bind(q, 2, fingerprint);
+	int s = sqlite3_step(q);
+	sqlite3_int64 n = s == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+	sqlite3_reset(q);
+	if (s != SQLITE_ROW)
+		return fail(st, "device fingerprint lookup");
+	return n > 0 ? OTA_ERR_CONFLICT : OTA_OK;
+}
+
 enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
                                        const char *fingerprint, const char *admission, int64_t now)
 {
@@ -476,6 +498,12 @@ enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
 	ota_store__lock(st);
 	if (tx_open(st, &own) != OTA_OK)
 		goto unlock;
+	rc = fingerprint_free(st, id, fingerprint);
+	if (rc != OTA_OK) {
+		rc = tx_close(st, own, rc == OTA_ERR_CONFLICT ? OTA_ERR_FORBIDDEN : rc);
+		goto unlock;
+	}
+	rc = OTA_ERR_DB;
 	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_REGISTER);
 	if (q) {
 		bind(q, 1, id);
@@ -535,7 +563,24 @@ enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id, c
 enum ota_err ota_store_device_set_fingerprint(struct ota_store *st, const char *id,
                                               const char *fingerprint)
 {
-	return write_one(st, SQL_D_FPR, id, fingerprint, 0, true, true);
+	enum ota_err rc;
+	bool own;
+	int changes = 0;
+
+	ota_store__lock(st);
+	rc = tx_open(st, &own);
+	if (rc == OTA_OK) {
+		rc = fingerprint_free(st, id, fingerprint);
+		if (rc == OTA_OK)
+			rc = exec1(st, SQL_D_FPR, id, fingerprint, 0, &changes);
+		if (rc == OTA_OK && changes == 0)
+			rc = OTA_ERR_NOT_FOUND;
+		if (rc == OTA_OK)
+			ota_store__access_changed(st);
+		rc = tx_close(st, own, rc);
+	}
+	ota_store__unlock(st);
+	return rc;
 }
 
 enum ota_err ota_store_device_set_tags(struct ota_store *st, const char *id,
@@ -579,8 +624,7 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 	if (f->limit < 1 || f->limit > 1000)
 		return OTA_ERR_INVALID;
 	ota_store__lock(st);
-	sqlite3_stmt *q =
-	    ota_store__stmt(st, SQL_D_LIST);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_LIST);
 	if (!q)
 		goto out;
 	bind(q, 1, f->after_id);

@@ -95,7 +95,8 @@ OTA_WUR enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
 /*
  * Register a device before it connects (admission policy "preregistered", or to approve ahead
  * of time): admission approved; `fingerprint` may be "" (pinned at the first connection).
- * OTA_ERR_CONFLICT when the id exists.
+ * OTA_ERR_CONFLICT when the id exists; OTA_ERR_FORBIDDEN when `fingerprint` is pinned to
+ * another device (one device per certificate). Either changes nothing.
  */
 OTA_WUR enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
                                                const char *fingerprint, const char *admission,
@@ -110,7 +111,8 @@ OTA_WUR enum ota_err ota_store_device_set_admission(struct ota_store *st, const 
  * service's to end (ota_deploy_cancel_active(), in the same transaction). */
 OTA_WUR enum ota_err ota_store_device_set_status(struct ota_store *st, const char *id,
                                                  const char *status);
-/* Pin a new certificate fingerprint (re-provisioning): status admitted again. */
+/* Pin a new certificate fingerprint (re-provisioning): status admitted again.
+ * OTA_ERR_CONFLICT (nothing changed) when it is pinned to another device. */
 OTA_WUR enum ota_err ota_store_device_set_fingerprint(struct ota_store *st, const char *id,
                                                       const char *fingerprint);
 /* Replace the device's tags with tags[0..n). */

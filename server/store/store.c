@@ -86,6 +86,9 @@ static const char SQL_EV_INSERT[] =
     "INSERT OR IGNORE INTO deployment_events (deployment_id, seq, device_id, "
     "status, reason, version, progress, received_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char SQL_EV_SAME[] =
+    "SELECT count(*) FROM deployment_events WHERE deployment_id = ?1 AND seq = ?2 AND "
+    "status = ?3 AND reason = ?4 AND version IS ?5 AND progress IS ?6";
 static const char SQL_EV_LIST[] =
     "SELECT seq, status, reason, version, coalesce(progress, -1), received_at "
     "FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq";
@@ -1257,6 +1260,32 @@ enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id
 		goto out;
 	}
 	*duplicate = sqlite3_changes(st->db) == 0;
+	if (*duplicate) {
+		/* A repeat must be the same event: another one under a stored seq is a conflict. */
+		q = ota_store__stmt(st, SQL_EV_SAME);
+		if (!q)
+			goto out;
+		bind_text(q, 1, deployment_id);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)ev->seq);
+		bind_text(q, 3, ev->status);
+		bind_text(q, 4, ev->reason ? ev->reason : "");
+		bind_text(q, 5, ev->version);
+		if (ev->progress >= 0)
+			sqlite3_bind_int64(q, 6, ev->progress);
+		else
+			sqlite3_bind_null(q, 6);
+		s = sqlite3_step(q);
+		bool same = s == SQLITE_ROW && sqlite3_column_int64(q, 0) > 0;
+		done(q);
+		if (s != SQLITE_ROW) {
+			rc = db_fail(st, "event compare");
+			goto out;
+		}
+		if (!same) {
+			rc = OTA_ERR_CONFLICT;
+			goto out;
+		}
+	}
 	rc = commit(st);
 out:
 	if (rc != OTA_OK)

@@ -246,8 +246,9 @@ OTA_WUR enum ota_err ota_store_image_allowed(struct ota_store *st, const char *d
 					     const char *sha256, bool *allowed);
 
 /*
- * Store event `ev` of a device's deployment once: (deployment, seq) already stored sets
- * *duplicate and changes nothing. What the event means for the deployment and its rollout is
+ * Store event `ev` of a device's deployment once: (deployment, seq) already stored with the
+ * same status, reason, version and progress sets *duplicate and changes nothing; stored with
+ * another event it is OTA_ERR_CONFLICT and changes nothing. What the event means for the deployment and its rollout is
  * the deployment service's to decide (server/deploy), in the same transaction.
  */
 OTA_WUR enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id,

@@ -12,7 +12,7 @@ documented=$(awk '
 	/^paths:/ {inpaths = 1; next}
 	/^[a-z]/ {inpaths = 0}
 	inpaths && /^  \/[^ ]*:$/ {path = substr($1, 1, length($1) - 1); next}
-	inpaths && /^    (get|post|put|delete|patch):$/ {m = toupper(substr($1, 1, length($1) - 1)); print m, path}
+	inpaths && /^    (get|head|post|put|delete|patch):$/ {m = toupper(substr($1, 1, length($1) - 1)); print m, path}
 ' "$spec" | norm | sort)
 fails=0
 n_served=$(wc -l <<<"$served")

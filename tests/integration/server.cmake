@@ -30,3 +30,24 @@ if(TARGET ota-sign)
 endif()
 include(${CMAKE_CURRENT_LIST_DIR}/server-rollout.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/server-mgmt.cmake)
+# The device API's edges as docs/device-api.md states them.
+if(TARGET ota-sign)
+	add_test(NAME integration_device_api_edges
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/device_api_edges.sh)
+	set_tests_properties(integration_device_api_edges PROPERTIES LABELS integration
+		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
+endif()
+# One device per certificate, and the device life cycle's state rules.
+if(TARGET ota-sign)
+	add_test(NAME integration_device_identity
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/device_identity.sh)
+	set_tests_properties(integration_device_identity PROPERTIES LABELS integration
+		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
+endif()
+# Every answer as docs/openapi.yaml documents it, checked by a JSON Schema 2020-12 validator.
+if(TARGET ota-sign)
+	add_test(NAME integration_contract
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/contract.sh)
+	set_tests_properties(integration_contract PROPERTIES LABELS integration
+		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
+endif()

@@ -41,9 +41,9 @@ expect "names the field" '"security_floor" must be an integer from 0 to 42949672
 # Over the 16 KiB body limit: declared, and chunked without a length.
 big=$T/big.json
 printf '{"pad":"%s"}' "$(head -c 17000 /dev/zero | tr '\0' x)" >"$big"
-bad "declared body over the limit" 413 body-too-large dcurl device-0001 /device/v1/checkin --data-binary @"$big"
+bad "declared body over the limit" 413 body-too-large dcurl device-0001 /device/v1/checkin -H 'Content-Type: application/json' --data-binary @"$big"
 bad "chunked body over the limit" 413 body-too-large dcurl device-0001 /device/v1/checkin \
-	-H 'Transfer-Encoding: chunked' --data-binary @"$big"
+	-H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$big"
 head -c 100001 /dev/urandom >"$T/huge.bin"
 bad "image over image_max" 413 body-too-large mcurl admin /api/v1/images --data-binary @"$T/huge.bin"
 bad "chunked image over image_max" 413 body-too-large mcurl admin /api/v1/images \

@@ -85,7 +85,7 @@ for s in downloading downloaded installing rebooting trial; do
 	expect "report $s" "200 false active" "$(code_of "$r") $(jfield "$r" .duplicate) $(jfield "$r" .deployment_status)"
 	expect "not succeeded after $s" active "$(db "SELECT status FROM deployments WHERE id='$dep'")"
 done
-r=$(report device-0001 "$dep" '{"seq":5,"status":"trial"}')
+r=$(report device-0001 "$dep" '{"seq":5,"status":"trial","version":"1.0.0","progress":200000}')
 expect "retried report" "200 true" "$(code_of "$r") $(jfield "$r" .duplicate)"
 expect "retried report stored once" 5 "$(db "SELECT count(*) FROM deployment_events WHERE deployment_id='$dep'")"
 r=$(report device-0001 "$dep" '{"seq":6,"status":"confirmed","version":"1.1.0"}')

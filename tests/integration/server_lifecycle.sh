@@ -32,7 +32,7 @@ expect_match "session resumed" 'This is a resumed session' "$out"
 expect_match "check-in on the resumed session" '"action":"none"' "$out"
 # Keep-alive: two requests, one connection.
 out=$(curl -sv --cacert "$PKI/device-ca.pem" --cert "$PKI/device-0001.pem" --key "$PKI/device-0001.key" \
-	-d "$CHECKIN" "https://127.0.0.1:$DPORT/device/v1/checkin" -d "$CHECKIN" \
+	-H 'Content-Type: application/json' -d "$CHECKIN" "https://127.0.0.1:$DPORT/device/v1/checkin" -d "$CHECKIN" \
 	"https://127.0.0.1:$DPORT/device/v1/checkin" 2>&1)
 expect_match "keep-alive" 'Re-using existing connection' "$out"
 out=$(curl -sv --cacert "$PKI/device-ca.pem" --cert "$PKI/device-0001.pem" --key "$PKI/device-0001.key" \

@@ -24,6 +24,8 @@
 
 #define FP1 "1111111111111111111111111111111111111111111111111111111111111111"
 #define FP2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define FP3 "3333333333333333333333333333333333333333333333333333333333333333"
+#define FP4 "4444444444444444444444444444444444444444444444444444444444444444"
 
 struct fx {
 	char dir[OTA_TEST_DIR_MAX];
@@ -81,16 +83,16 @@ static void admission_policies(void **state)
 	                 OTA_AUTH_CONFLICT);
 	assert_int_equal(count_action(f->st, "device.admit"), 1);
 	/* pending: held until approved; asking again writes nothing more. */
-	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_PENDING, "p-1", FP1, 3, &id),
+	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_PENDING, "p-1", FP3, 3, &id),
 	                 OTA_AUTH_PENDING);
-	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_PENDING, "p-1", FP1, 4, &id),
+	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_PENDING, "p-1", FP3, 4, &id),
 	                 OTA_AUTH_PENDING);
 	assert_int_equal(count_action(f->st, "device.pending"), 1);
 	assert_int_equal(ota_store_device_set_admission(f->st, "p-1", "approved"), OTA_OK);
-	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_PENDING, "p-1", FP1, 5, &id),
+	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_PENDING, "p-1", FP3, 5, &id),
 	                 OTA_AUTH_OK);
 	assert_int_equal(ota_store_device_set_admission(f->st, "p-1", "rejected"), OTA_OK);
-	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_AUTO, "p-1", FP1, 6, &id),
+	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_AUTO, "p-1", FP3, 6, &id),
 	                 OTA_AUTH_REJECTED);
 	/* preregistered: unknown ids refused without a row; registered ones pinned once. */
 	assert_int_equal(
@@ -107,8 +109,11 @@ static void admission_policies(void **state)
 	/* decommissioned, then re-provisioned with another certificate. */
 	assert_int_equal(ota_store_device_set_status(f->st, "r-1", "decommissioned"), OTA_OK);
 	assert_int_equal(ota_auth_device(f->st, "r-1", FP2, 11, &id), OTA_AUTH_DECOMMISSIONED);
-	assert_int_equal(ota_store_device_set_fingerprint(f->st, "r-1", FP1), OTA_OK);
-	assert_int_equal(ota_auth_device(f->st, "r-1", FP1, 12, &id), OTA_AUTH_OK);
+	/* One device per certificate: a-1's fingerprint cannot be pinned to r-1. */
+	assert_int_equal(ota_store_device_set_fingerprint(f->st, "r-1", FP1), OTA_ERR_CONFLICT);
+	assert_int_equal(ota_auth_device(f->st, "r-1", FP2, 11, &id), OTA_AUTH_DECOMMISSIONED);
+	assert_int_equal(ota_store_device_set_fingerprint(f->st, "r-1", FP4), OTA_OK);
+	assert_int_equal(ota_auth_device(f->st, "r-1", FP4, 12, &id), OTA_AUTH_OK);
 	assert_int_equal(ota_auth_device(f->st, "r-1", FP2, 13, &id), OTA_AUTH_CONFLICT);
 }
 

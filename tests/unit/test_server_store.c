@@ -246,6 +246,13 @@ static void releases_and_deployments(void **state)
 	assert_false(dup);
 	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &ev, 13, &dup), OTA_OK);
 	assert_true(dup);
+	/* The same seq with another event is a conflict, and the first event stays. */
+	struct ota_event other = {1, "failed", "flash error", NULL, -1};
+	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &other, 13, &dup),
+			 OTA_ERR_CONFLICT);
+	struct ota_event other_progress = {1, "downloading", NULL, NULL, 11};
+	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &other_progress, 13, &dup),
+			 OTA_ERR_CONFLICT);
 	struct ota_event conf = {2, "confirmed", NULL, "1.1.0", -1};
 	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &conf, 14, &dup), OTA_OK);
 	assert_false(dup);
