@@ -75,8 +75,10 @@ expect "path with %ff: audited" $((before + 1)) \
 	"$(db "SELECT count(*) FROM audit_log WHERE action='request.refused'")"
 expect "path with %ff: audited escaped" 'GET /api/v1/devices/\xff\xfe: the path is not valid UTF-8' \
 	"$(db "SELECT detail FROM audit_log WHERE action='request.refused' ORDER BY seq DESC LIMIT 1")"
+# The device listener routes the raw path (docs/device-api.md): "%ff" is no route there, a 404
+# problem, never an empty reply.
 r=$(dcurl device-0001 "/device/v1/%ff" --path-as-is)
-expect "device path with %ff: 400" 400 "$(code_of "$r")"
+expect "device path with %ff: a 404 problem" "404 application/problem+json" "$(code_of "$r") $(ctype_of "$r")"
 # A bad token on such a path: answered, and the refusal audited.
 before=$(db "SELECT count(*) FROM audit_log WHERE action='auth.refused'")
 r=$(mcurl "" "/api/v1/devices/%ff" --path-as-is -H 'Authorization: Bearer ota_bad')
