@@ -221,13 +221,7 @@ void ota_h_rollout_get(struct ota_req *r)
 
 	if (!load(r, &row, &s))
 		return;
-	/* Soak times end without any event: judge now, so progress reads current. */
-	if (row.state == OTA_RS_RUNNING &&
-	    (ota_rollout_evaluate(r->deps->store, row.id, (int64_t)time(NULL)) != OTA_OK ||
-	     ota_store_rollout_get(r->deps->store, row.id, &row, NULL) != OTA_OK)) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot evaluate the rollout");
-		return;
-	}
+	/* A read never judges: otad's ticker does (ota_rollout_tick). */
 	json_t *j = rollout_json(r, &row, &s, true);
 	if (!j) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the rollout's progress");

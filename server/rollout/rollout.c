@@ -418,11 +418,15 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 	if (stage >= s->nstages)
 		return OTA_V_HOLD;
 	const struct ota_rollout_stage *g = &s->stages[stage];
+	unsigned succeeded = c->n[OTA_MS_SUCCEEDED];
 	unsigned failures = c->n[OTA_MS_FAILED] + c->n[OTA_MS_ROLLED_BACK];
-	unsigned finished = failures + c->n[OTA_MS_SUCCEEDED];
+	unsigned finished = failures + succeeded;
 	unsigned active = c->n[OTA_MS_PENDING] + c->n[OTA_MS_DOWNLOADING] +
 	                  c->n[OTA_MS_INSTALLING] + c->n[OTA_MS_TRIAL];
-	unsigned joined = active + finished;
+	/* Still to finish: members updating and covered devices that have not joined yet. */
+	unsigned open = active + c->waiting;
+	/* The denominator: every covered device but the skipped and the unreachable. */
+	unsigned total = finished + open;
 	unsigned f = failures >= ack_failures ? failures - ack_failures : 0;
 	unsigned fin = finished >= ack_finished ? finished - ack_finished : 0;
 
@@ -430,23 +434,29 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 	if (fin >= (g->min_finished ? g->min_finished : 1) &&
 	    (uint64_t)f * 100 > (uint64_t)g->failure_pct * fin) {
 		ota_say(why, whylen,
-		        "failure threshold passed in stage %u: %u of %u finished devices failed "
-		        "(more than %u%%)",
-		        stage + 1, f, fin, g->failure_pct);
+		        "failure threshold passed in stage %u: %u of %u finished devices of stages "
+		        "1 to %u failed (more than %u%%)",
+		        stage + 1, f, fin, stage + 1, g->failure_pct);
 		return OTA_V_HALT;
 	}
-	if (now - stage_started < (int64_t)g->soak_s || finished < g->min_finished)
+	/* A stage covering fewer devices than min_finished needs them all, not more. */
+	unsigned need = g->min_finished < total ? g->min_finished : total;
+	if (now - stage_started < (int64_t)g->soak_s || finished < need)
 		return OTA_V_HOLD;
-	if ((uint64_t)c->n[OTA_MS_SUCCEEDED] * 100 < (uint64_t)g->success_pct * joined)
+	if ((uint64_t)succeeded * 100 < (uint64_t)g->success_pct * total)
 		return OTA_V_HOLD;
 	if (stage + 1 == s->nstages) {
-		if (active)
+		if (open)
 			return OTA_V_HOLD;
-		ota_say(why, whylen, "completed: %u devices succeeded in the last stage",
-		        c->n[OTA_MS_SUCCEEDED]);
+		ota_say(why, whylen,
+		        "completed: %u of %u covered devices succeeded, %u failed, %u skipped, %u "
+		        "unreachable",
+		        succeeded, total, failures, c->n[OTA_MS_SKIPPED], c->unreachable);
 		return OTA_V_COMPLETE;
 	}
-	ota_say(why, whylen, "stage %u succeeded: %u of %u devices", stage + 1,
-	        c->n[OTA_MS_SUCCEEDED], joined);
+	ota_say(why, whylen,
+	        "stage %u succeeded: %u of %u covered devices (%u still updating or to join, %u "
+	        "skipped, %u unreachable)",
+	        stage + 1, succeeded, total, open, c->n[OTA_MS_SKIPPED], c->unreachable);
 	return g->auto_advance ? OTA_V_ADVANCE : OTA_V_WAIT_APPROVAL;
 }

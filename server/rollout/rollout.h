@@ -29,6 +29,7 @@
 #define OTA_RO_TAG_MAX 64
 #define OTA_RO_TZ_MAX 64
 #define OTA_RO_BP 10000 /* membership buckets: basis points of the matching devices */
+#define OTA_RO_UNREACHABLE_DEFAULT 86400 /* unreachable_after_seconds when not given */
 
 struct ota_rollout_stage {
 	unsigned percent_bp;   /* cumulative share of the matching devices, 1..10000 */
@@ -66,6 +67,10 @@ struct ota_rollout_spec {
 	unsigned max_active;
 	char budget_tag_key[OTA_RO_TAG_MAX + 1]; /* e.g. "line": one budget per "line=..." */
 	unsigned max_active_per_tag;
+	/* a covered device that has not joined and not checked in for this long, once the stage
+	 * ran this long, is "unreachable": left out of the stage's denominator, and reported;
+	 * 0 means OTA_RO_UNREACHABLE_DEFAULT */
+	unsigned unreachable_s;
 };
 
 /* ---- the pure half ---- */
@@ -199,9 +204,20 @@ struct ota_rollout_move {
 OTA_WUR enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollout_move *mv,
                                             int64_t now, enum ota_rollout_state *was);
 
-/* Evaluate a running rollout's current stage and apply the verdict (halt, advance, wait,
- * complete). Nothing happens for rollouts in other states. */
+/*
+ * Evaluate a running rollout's current stage and apply the verdict (halt, advance, wait,
+ * complete). Nothing happens for rollouts in other states. The only callers are otad's ticker
+ * (ota_rollout_tick), the report path after a deployment's report and an approval: reads and
+ * check-ins never judge. Cost: one pass over the device registry (the stage's coverage).
+ */
 OTA_WUR enum ota_err ota_rollout_evaluate(struct ota_store *st, const char *id, int64_t now);
+/*
+ * Judge every running rollout (ota_rollout_evaluate each). otad calls it from its one ticker;
+ * two judges never apply two verdicts to one state (each transition checks the state it moves
+ * from inside its write transaction, which SQLite serialises across processes too).
+ * Errors: those of listing the rollouts; a rollout that cannot be judged is logged and skipped.
+ */
+OTA_WUR enum ota_err ota_rollout_tick(struct ota_store *st, int64_t now);
 
 /*
  * Inside the caller's transaction: deployment_id reported `status` (and ended with
@@ -214,10 +230,10 @@ OTA_WUR enum ota_err ota_rollout_on_event(struct ota_store *st, const char *depl
                                           char rollout_id[OTA_RO_ID_MAX]);
 
 /*
- * The running rollouts that want device d now: for each, its current stage is judged first,
- * then fn is called when the stage covers the device, the target filter matches and the
- * device is not a member already (or is one due for a retry). A non-zero return of fn stops
- * the walk. Cost: a few indexed lookups per running rollout, whatever the fleet's size.
+ * The running rollouts that want device d now (reads only: nothing is judged here): fn is called
+ * when the stage covers the device, the target filter matches and the device is not a member
+ * already (or is one due for a retry). A non-zero return of fn stops the walk. Cost: a few indexed
+ * lookups per running rollout, whatever the fleet's size.
  */
 OTA_WUR enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *d,
                                          int64_t now,

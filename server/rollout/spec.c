@@ -149,8 +149,10 @@ static const char *const day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat
 
 static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 {
-	static const char *const top[] = {"name",  "release_id", "target", "stages",
-	                                  "retry", "window",     "budget", NULL};
+	static const char *const top[] = {
+	    "name",  "release_id", "target", "stages",
+	    "retry", "window",     "budget", "unreachable_after_seconds",
+	    NULL};
 	static const char *const tgt[] = {"hw_variants", "baseline", "tags", NULL};
 	static const char *const base[] = {"versions", "range", NULL};
 	static const char *const tags[] = {"all", "any", NULL};
@@ -174,6 +176,11 @@ static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 	    !object_or_absent(x, b, "window", &window) ||
 	    !object_or_absent(x, b, "budget", &budget))
 		return false;
+	s->unreachable_s = OTA_RO_UNREACHABLE_DEFAULT;
+	if (!get_uint(x, b, "unreachable_after_seconds", false, 60, 30 * 86400, &u))
+		return false;
+	if (json_object_get(b, "unreachable_after_seconds"))
+		s->unreachable_s = (unsigned)u;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	snprintf(s->release_id, sizeof(s->release_id), "%s", rel);
 	if (target) {
@@ -352,6 +359,10 @@ static json_t *to_json(const struct ota_rollout_spec *s)
 	    str_array(&s->tags_any[0][0], sizeof(s->tags_any[0]), s->ntags_any), "stages", stages,
 	    "retry", "attempts", (int)s->retry_attempts, "backoff_seconds", (int)s->retry_backoff_s,
 	    "budget", "max_updating", (int)s->max_active, "per_tag", json_null());
+	if (j)
+		json_object_set_new(
+		    j, "unreachable_after_seconds",
+		    json_integer(s->unreachable_s ? s->unreachable_s : OTA_RO_UNREACHABLE_DEFAULT));
 	if (j && s->max_active_per_tag)
 		json_object_set_new(json_object_get(j, "budget"), "per_tag",
 		                    json_pack("{s:s, s:i}", "key", s->budget_tag_key,

@@ -30,8 +30,8 @@ static const char SQL_RO_SET[] =
     "UPDATE rollouts SET state = ?2, reason = ?3, updated_at = ?4, "
     "stage = CASE WHEN ?5 >= 0 THEN ?5 ELSE stage END, "
     "stage_started_at = CASE WHEN ?5 >= 0 THEN ?4 ELSE stage_started_at END, "
-    "ack_failures = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_failures END, "
-    "ack_finished = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_finished END WHERE id = ?1";
+    "ack_failures = CASE WHEN ?5 = 0 THEN 0 ELSE ack_failures END, "
+    "ack_finished = CASE WHEN ?5 = 0 THEN 0 ELSE ack_finished END WHERE id = ?1";
 static const char SQL_RO_ACK[] =
     "UPDATE rollouts SET ack_failures = ?2, ack_finished = ?3 WHERE id = ?1";
 static const char SQL_COUNT_ADD[] =

@@ -64,9 +64,12 @@ struct ota_rollout_row {
 	int64_t created_at, updated_at;
 };
 
-/* Members of one stage by state (the counter rows). */
+/* Members of one stage by state (the counter rows). The engine adds what the registry says
+ * of the covered devices that are not members yet; the store leaves those two at 0. */
 struct ota_stage_counts {
 	unsigned n[OTA_MS__COUNT];
+	unsigned waiting;     /* covered, matching, not a member, checked in lately */
+	unsigned unreachable; /* covered, matching, not a member, silent too long */
 };
 
 struct ota_rollout_member {
@@ -103,8 +106,9 @@ OTA_WUR enum ota_err ota_store_rollout_page(
 
 /*
  * Set the rollout's state and reason. new_stage >= 0 also starts that stage (stage_started_at
- * = now, acknowledgements cleared). OTA_ERR_NOT_FOUND when unknown. Whether the move is allowed
- * is the engine's decision, taken inside the same transaction.
+ * = now); the acknowledgements, which count over all stages so far, are cleared by stage 0 only.
+ * OTA_ERR_NOT_FOUND when unknown. Whether the move is allowed is the engine's decision, taken
+ * inside the same transaction.
  */
 OTA_WUR enum ota_err ota_store_rollout_set_state(struct ota_store *st, const char *id,
                                                  enum ota_rollout_state to, const char *reason,
