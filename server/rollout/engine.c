@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "audit/audit.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -137,6 +139,17 @@ static enum ota_err cancel_pending(struct ota_store *st, const char *id, const c
 	}
 	free(p.v);
 	return rc;
+}
+
+/* {"state": ..., "stage": n (from 1), "reason": ...}: an audit entry's before or after. */
+static char *json_state(const char *state, unsigned stage, const char *reason)
+{
+	json_t *j = json_pack("{s:s, s:I}", "state", state, "stage", (json_int_t)stage);
+	if (j && reason)
+		json_object_set_new(j, "reason", json_string(reason));
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	return text;
 }
 
 /* The audit action of a move to `to`. */
@@ -302,10 +315,26 @@ enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollo
 		         ota_rollout_state_name(row.state), ota_rollout_state_name(mv->to),
 		         (mv->new_stage >= 0 ? mv->new_stage : (int)row.stage) + 1,
 		         mv->reason ? mv->reason : "");
-		rc = note(st, mv->actor, mv->role,
-		          mv->action ? mv->action
-		                     : transition_action(mv->to, mv->new_stage, mv->actor != NULL),
-		          mv->id, NULL, mv->release_id, NULL, detail, now);
+		/* Structured states, stages counted from 1 as in the API. */
+		unsigned stage_after =
+		    (mv->new_stage >= 0 ? (unsigned)mv->new_stage : row.stage) + 1;
+		char *before = json_state(ota_rollout_state_name(row.state), row.stage + 1, NULL);
+		char *after = json_state(ota_rollout_state_name(mv->to), stage_after, mv->reason);
+		struct ota_audit_entry e = {
+		    .actor = mv->actor ? mv->actor : "otad",
+		    .role = mv->actor ? mv->role : "system",
+		    .action = mv->action
+		                  ? mv->action
+		                  : transition_action(mv->to, mv->new_stage, mv->actor != NULL),
+		    .rollout_id = mv->id,
+		    .release_id = mv->release_id,
+		    .before = before,
+		    .after = after,
+		    .detail = detail,
+		};
+		rc = before && after ? ota_audit_append(st, &e, now, NULL) : OTA_ERR_NOMEM;
+		free(before);
+		free(after);
 	}
 	return rc;
 }

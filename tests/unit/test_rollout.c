@@ -194,6 +194,28 @@ static int audit_count(struct fx *f, const char *id, const char *action)
 	return n;
 }
 
+/* The before, after and detail of a rollout's only entry with an action: "before|after|detail". */
+static void audit_states(struct fx *f, const char *id, const char *action, char *out, size_t len)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "SELECT coalesce(before, ''), coalesce(after, ''), "
+	                       "coalesce(detail, '') FROM audit_log WHERE rollout_id = "
+	                       "?1 AND action = ?2",
+	                       -1, &q, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	snprintf(out, len, "%s|%s|%s", (const char *)sqlite3_column_text(q, 0),
+	         (const char *)sqlite3_column_text(q, 1), (const char *)sqlite3_column_text(q, 2));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
 /* ---- pure half ---- */
 
 static void test_stage_growth_only_adds(void **state)
@@ -659,6 +681,17 @@ static void test_engine_approval_and_completion(void **state)
 	assert_int_equal(audit_count(f, id, "rollout.stage.advance"), 1);
 	assert_int_equal(audit_count(f, id, "rollout.complete"), 1);
 	assert_int_equal(audit_count(f, id, "deployment.create"), 40);
+	/* Each transition's entry carries its states as JSON, stages counted from 1. */
+	char st3[1024];
+	audit_states(f, id, "rollout.start", st3, sizeof(st3));
+	assert_string_equal(st3, "{\"stage\":1,\"state\":\"draft\"}|{\"reason\":\"started\","
+	                         "\"stage\":1,\"state\":\"running\"}|draft -> running (stage 1) "
+	                         "started");
+	audit_states(f, id, "rollout.stage.advance", st3, sizeof(st3));
+	assert_non_null(strstr(st3, "{\"stage\":1,\"state\":\"waiting_approval\"}|"));
+	assert_non_null(strstr(st3, "\"stage\":2,\"state\":\"running\"}"));
+	audit_states(f, id, "rollout.complete", st3, sizeof(st3));
+	assert_non_null(strstr(st3, "\"stage\":2,\"state\":\"completed\"}"));
 	struct ota_stage_counts c0, c1;
 	assert_int_equal(ota_store_rollout_counts(f->st, id, 0, &c0), OTA_OK);
 	assert_int_equal(ota_store_rollout_counts(f->st, id, 1, &c1), OTA_OK);
