@@ -38,6 +38,11 @@ struct ota_rollout_stage {
 	unsigned failure_pct;  /* halt when failures are more than this % of finished ... */
 	unsigned min_finished; /* ... once at least this many finished (also needed to advance) */
 	unsigned soak_s;       /* the stage runs at least this long */
+	/* statistical halt instead of failure_pct when acceptable_bp > 0: halt when the Wilson
+	 * score lower bound of the failure rate, at confidence_pct (90, 95 or 99, one-sided), is
+	 * above acceptable_bp basis points */
+	unsigned acceptable_bp;
+	unsigned confidence_pct;
 };
 
 struct ota_rollout_spec {
@@ -142,6 +147,13 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
                                    const struct ota_stage_counts *c, unsigned ack_failures,
                                    unsigned ack_finished, int64_t stage_started, int64_t now,
                                    char *why, size_t whylen);
+
+/*
+ * The Wilson score interval's lower bound (Wilson 1927) of a failure rate, failures of
+ * finished, at one-sided confidence confidence_pct (90, 95 or 99; else 95), in 0..1; 0 when
+ * nothing finished. Pure; the statistical halt of a stage compares it with its acceptable rate.
+ */
+double ota_rollout_wilson_lower(unsigned failures, unsigned finished, unsigned confidence_pct);
 
 /* Whether member m (failed or rolled back) may try again at now: attempts left, backoff over. */
 bool ota_rollout_retry_due(const struct ota_rollout_spec *s, const struct ota_rollout_member *m,

@@ -157,8 +157,9 @@ static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 	static const char *const base[] = {"versions", "range", NULL};
 	static const char *const tags[] = {"all", "any", NULL};
 	static const char *const stg[] = {
-	    "percent",      "success_threshold", "on_success", "failure_threshold",
-	    "min_finished", "soak_seconds",      NULL};
+	    "percent",      "success_threshold", "on_success",       "failure_threshold",
+	    "min_finished", "soak_seconds",      "statistical_halt", NULL};
+	static const char *const sth[] = {"acceptable_failure_rate", "confidence", NULL};
 	static const char *const rty[] = {"attempts", "backoff_seconds", NULL};
 	static const char *const win[] = {"days", "start", "duration_minutes", "time_zone", NULL};
 	static const char *const bud[] = {"max_updating", "per_tag", NULL};
@@ -255,6 +256,31 @@ static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 			return false;
 		}
 		st->auto_advance = !str || strcmp(str, "auto") == 0;
+		json_t *sh = NULL, *rate;
+		if (!object_or_absent(x, g, "statistical_halt", &sh))
+			return false;
+		if (sh) {
+			rate = json_object_get(sh, "acceptable_failure_rate");
+			if (!only_keys(x, sh, "\"statistical_halt\"", sth))
+				return false;
+			if (!json_is_number(rate) || json_number_value(rate) < 0.01 ||
+			    json_number_value(rate) > 99) {
+				fail(x,
+				     "stage %zu: \"acceptable_failure_rate\" must be a number from "
+				     "0.01 to 99 (percent)",
+				     i + 1);
+				return false;
+			}
+			st->acceptable_bp = (unsigned)(json_number_value(rate) * 100 + 0.5);
+			u = 95;
+			if (!get_uint(x, sh, "confidence", false, 0, 100, &u))
+				return false;
+			if (u != 90 && u != 95 && u != 99) {
+				fail(x, "stage %zu: \"confidence\" must be 90, 95 or 99", i + 1);
+				return false;
+			}
+			st->confidence_pct = (unsigned)u;
+		}
 		s->nstages++;
 	}
 	s->retry_attempts = 1;
@@ -336,13 +362,17 @@ static json_t *to_json(const struct ota_rollout_spec *s)
 	json_t *stages = json_array();
 	for (unsigned i = 0; stages && i < s->nstages; i++) {
 		const struct ota_rollout_stage *g = &s->stages[i];
-		json_array_append_new(stages, json_pack("{s:f, s:i, s:s, s:i, s:i, s:i}", "percent",
-		                                        g->percent_bp / 100.0, "success_threshold",
-		                                        (int)g->success_pct, "on_success",
-		                                        g->auto_advance ? "auto" : "approval",
-		                                        "failure_threshold", (int)g->failure_pct,
-		                                        "min_finished", (int)g->min_finished,
-		                                        "soak_seconds", (int)g->soak_s));
+		json_t *one = json_pack(
+		    "{s:f, s:i, s:s, s:i, s:i, s:i}", "percent", g->percent_bp / 100.0,
+		    "success_threshold", (int)g->success_pct, "on_success",
+		    g->auto_advance ? "auto" : "approval", "failure_threshold", (int)g->failure_pct,
+		    "min_finished", (int)g->min_finished, "soak_seconds", (int)g->soak_s);
+		if (one && g->acceptable_bp)
+			json_object_set_new(one, "statistical_halt",
+			                    json_pack("{s:f, s:i}", "acceptable_failure_rate",
+			                              g->acceptable_bp / 100.0, "confidence",
+			                              (int)g->confidence_pct));
+		json_array_append_new(stages, one);
 	}
 	json_t *baseline = json_object();
 	if (baseline && s->nbaseline)

@@ -19,3 +19,10 @@ target_link_libraries(unit_rollout_plan PRIVATE ota_deploy ota_rollout ota_audit
 	PkgConfig::CMOCKA Threads::Threads)
 add_test(NAME unit_rollout_plan COMMAND unit_rollout_plan)
 set_tests_properties(unit_rollout_plan PROPERTIES LABELS unit TIMEOUT 120)
+
+# The statistical halt against the plain threshold on seeded simulated canaries (pure verdict).
+add_executable(unit_rollout_halt_sim ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rollout_halt_sim.c)
+target_link_libraries(unit_rollout_halt_sim PRIVATE ota_rollout ota_store ota_common
+	PkgConfig::CMOCKA)
+add_test(NAME unit_rollout_halt_sim COMMAND unit_rollout_halt_sim)
+set_tests_properties(unit_rollout_halt_sim PROPERTIES LABELS unit TIMEOUT 120)

@@ -278,9 +278,9 @@ static void test_spec_rules_and_text(void **state)
 	rel[64] = 0;
 	spec_init(&s, rel);
 	s.nstages = 3;
-	s.stages[0] = (struct ota_rollout_stage){100, 100, true, 10, 1, 60};
-	s.stages[1] = (struct ota_rollout_stage){1000, 95, false, 5, 10, 600};
-	s.stages[2] = (struct ota_rollout_stage){10000, 95, true, 5, 10, 0};
+	s.stages[0] = (struct ota_rollout_stage){100, 100, true, 10, 1, 60, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){1000, 95, false, 5, 10, 600, 0, 0};
+	s.stages[2] = (struct ota_rollout_stage){10000, 95, true, 5, 10, 0, 0, 0};
 	s.nhw = 1;
 	snprintf(s.hw[0], sizeof(s.hw[0]), "pico2w");
 	snprintf(s.baseline_range, sizeof(s.baseline_range), ">=1.0.0 <2.0.0");
@@ -296,6 +296,8 @@ static void test_spec_rules_and_text(void **state)
 	s.retry_attempts = 3;
 	s.retry_backoff_s = 60;
 	s.unreachable_s = 7200;
+	s.stages[0].acceptable_bp = 250; /* a statistical halt: 2.5 % at 99 % */
+	s.stages[0].confidence_pct = 99;
 	assert_int_equal(ota_rollout_spec_check(&s, msg, sizeof(msg)), OTA_OK);
 	char *text = ota_rollout_spec_json(&s);
 	assert_non_null(text);
@@ -304,6 +306,15 @@ static void test_spec_rules_and_text(void **state)
 	free(text);
 	assert_int_equal(ota_rollout_spec_decode("{\"name\":\"x\",\"bogus\":1}", &t),
 	                 OTA_ERR_INVALID);
+	/* A statistical halt's confidence is one of three. */
+	char bad[512];
+	snprintf(bad, sizeof(bad),
+	         "{\"name\":\"x\",\"release_id\":\"%s\",\"stages\":[{\"percent\":100,"
+	         "\"statistical_halt\":{\"acceptable_failure_rate\":5,\"confidence\":80}}]}",
+	         s.release_id);
+	assert_int_equal(ota_rollout_spec_parse(bad, strlen(bad), &t, msg, sizeof(msg)),
+	                 OTA_ERR_INVALID);
+	assert_non_null(strstr(msg, "\"confidence\" must be 90, 95 or 99"));
 
 	/* Each rule refuses with a message. */
 	t = s;
@@ -393,8 +404,8 @@ static void test_thresholds_min_finished_soak_approval(void **state)
 
 	spec_init(&s, "x");
 	s.nstages = 2;
-	s.stages[0] = (struct ota_rollout_stage){100, 80, true, 20, 10, 0};
-	s.stages[1] = (struct ota_rollout_stage){10000, 80, true, 20, 10, 0};
+	s.stages[0] = (struct ota_rollout_stage){100, 80, true, 20, 10, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 80, true, 20, 10, 0, 0, 0};
 	/* Failure threshold 20 % of finished, once 10 finished: at the boundary holds. */
 	assert_int_equal(judge(&s, 8, 2, 0, T0, T0), OTA_V_ADVANCE);   /* 20 %: not more */
 	assert_int_equal(judge(&s, 7, 3, 0, T0, T0), OTA_V_HALT);      /* 30 % */
@@ -438,8 +449,8 @@ static void test_judge_over_covered_devices(void **state)
 
 	spec_init(&s, "x");
 	s.nstages = 2;
-	s.stages[0] = (struct ota_rollout_stage){1000, 100, true, 0, 1, 0};
-	s.stages[1] = (struct ota_rollout_stage){10000, 90, true, 0, 1, 0};
+	s.stages[0] = (struct ota_rollout_stage){1000, 100, true, 0, 1, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 90, true, 0, 1, 0, 0, 0};
 	memset(&c, 0, sizeof(c));
 	/* The case: 1 of 5 covered devices confirmed, 4 not joined yet: hold. */
 	c.n[OTA_MS_SUCCEEDED] = 1;
@@ -498,9 +509,9 @@ static void test_engine_stage_waits_for_covered_devices(void **state)
 
 	spec_init(&s, f->rel_new);
 	s.nstages = 3;
-	s.stages[0] = (struct ota_rollout_stage){1000, 100, true, 0, 1, 0};
-	s.stages[1] = (struct ota_rollout_stage){5000, 100, true, 0, 1, 0};
-	s.stages[2] = (struct ota_rollout_stage){10000, 100, true, 0, 1, 0};
+	s.stages[0] = (struct ota_rollout_stage){1000, 100, true, 0, 1, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){5000, 100, true, 0, 1, 0, 0, 0};
+	s.stages[2] = (struct ota_rollout_stage){10000, 100, true, 0, 1, 0, 0, 0};
 	s.unreachable_s = 3600;
 	for (int i = 0; i < 48; i++) {
 		snprintf(devs[i], sizeof(devs[i]), "c-%02d", i);
@@ -583,8 +594,8 @@ static void test_engine_earlier_stage_failures_halt(void **state)
 
 	spec_init(&s, f->rel_new);
 	s.nstages = 2;
-	s.stages[0] = (struct ota_rollout_stage){5000, 50, true, 100, 1, 0};
-	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 0, 1, 0};
+	s.stages[0] = (struct ota_rollout_stage){5000, 50, true, 100, 1, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 0, 1, 0, 0, 0};
 	for (int i = 0; i < 40; i++) {
 		snprintf(devs[i], sizeof(devs[i]), "e-%02d", i);
 		device(f->st, devs[i], "1.0.0", 1);
@@ -630,8 +641,8 @@ static void test_engine_approval_and_completion(void **state)
 
 	spec_init(&s, f->rel_new);
 	s.nstages = 2;
-	s.stages[0] = (struct ota_rollout_stage){5000, 100, false, 50, 1, 0};
-	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 50, 1, 0};
+	s.stages[0] = (struct ota_rollout_stage){5000, 100, false, 50, 1, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 50, 1, 0, 0, 0};
 	start(f, &s, id);
 	/* Approving a running rollout is refused and changes nothing. */
 	assert_int_equal(
@@ -937,9 +948,9 @@ static void test_halt_at_canary_and_rollback_floor(void **state)
 
 	spec_init(&s, f->rel_new);
 	s.nstages = 3;
-	s.stages[0] = (struct ota_rollout_stage){500, 100, true, 0, 2, 0};
-	s.stages[1] = (struct ota_rollout_stage){5000, 100, true, 0, 2, 0};
-	s.stages[2] = (struct ota_rollout_stage){10000, 100, true, 0, 2, 0};
+	s.stages[0] = (struct ota_rollout_stage){500, 100, true, 0, 2, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){5000, 100, true, 0, 2, 0, 0, 0};
+	s.stages[2] = (struct ota_rollout_stage){10000, 100, true, 0, 2, 0, 0, 0};
 	start(f, &s, id);
 	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
 	unsigned canary = 0;
