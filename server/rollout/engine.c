@@ -444,7 +444,39 @@ static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollo
 		mv.to = OTA_RS_COMPLETED;
 		break;
 	}
-	rc = transition_tx(st, &mv, now, NULL);
+	/* The move and its verdict row, in one transaction. */
+	static const char *const names[] = {
+	    [OTA_V_HALT] = "halt",
+	    [OTA_V_ADVANCE] = "advance",
+	    [OTA_V_WAIT_APPROVAL] = "wait_approval",
+	    [OTA_V_COMPLETE] = "complete",
+	};
+	unsigned failures = c.n[OTA_MS_FAILED] + c.n[OTA_MS_ROLLED_BACK];
+	char numbers[256];
+	snprintf(numbers, sizeof(numbers),
+	         "{\"succeeded\":%u,\"failed\":%u,\"updating\":%u,\"waiting\":%u,"
+	         "\"skipped\":%u,\"unreachable\":%u,\"accepted_failures\":%u}",
+	         c.n[OTA_MS_SUCCEEDED], failures,
+	         c.n[OTA_MS_PENDING] + c.n[OTA_MS_DOWNLOADING] + c.n[OTA_MS_INSTALLING] +
+	             c.n[OTA_MS_TRIAL],
+	         c.waiting, c.n[OTA_MS_SKIPPED], c.unreachable, row->ack_failures);
+	struct ota_rollout_verdict vr = {
+	    .at = now,
+	    .stage = row->stage + 1,
+	    .verdict = names[v],
+	    .rule = v != OTA_V_HALT                       ? "success_threshold"
+	            : s->stages[row->stage].acceptable_bp ? "statistical_halt"
+	                                                  : "failure_threshold",
+	    .numbers = numbers,
+	    .reason = why,
+	};
+	rc = ota_store_tx_begin(st);
+	if (rc == OTA_OK) {
+		enum ota_err e = ota_rollout_transition(st, &mv, now, NULL);
+		if (e == OTA_OK)
+			e = ota_store_rollout_verdict_add(st, row->id, &vr);
+		rc = ota_store_tx_finish(st, e);
+	}
 	/* Another thread judged first: its transition stands. */
 	if (rc == OTA_ERR_CONFLICT)
 		rc = OTA_OK;

@@ -583,6 +583,13 @@ static void test_engine_stage_waits_for_covered_devices(void **state)
 	assert_int_equal(audit_count(f, id, "deployment.outcome"), 49);
 }
 
+static void add_hist(void *ctx, const struct ota_rollout_verdict *v)
+{
+	char *h = ctx;
+	size_t n = strlen(h);
+	snprintf(h + n, 2048 - n, "%u %s %s %s;", v->stage, v->verdict, v->rule, v->numbers);
+}
+
 /* A late failure of a stage-1 device counts toward the halt of stage 2. */
 static void test_engine_earlier_stage_failures_halt(void **state)
 {
@@ -630,6 +637,13 @@ static void test_engine_earlier_stage_failures_halt(void **state)
 	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
 	assert_non_null(strstr(row.reason, ": 1 of ")); /* halted at the first */
 	assert_non_null(strstr(row.reason, "of stages 1 to 2 failed"));
+	/* The history: stage 1's success, then the halt in stage 2 with its numbers. */
+	char hist[2048] = "";
+	assert_int_equal(ota_store_rollout_verdicts(f->st, id, 20, add_hist, hist), OTA_OK);
+	assert_non_null(strstr(hist, "2 halt failure_threshold {\"succeeded\":"));
+	assert_non_null(strstr(hist, "\"failed\":1,"));
+	assert_non_null(strstr(hist, ";1 advance success_threshold"));
+	assert_true(strstr(hist, "halt") < strstr(hist, "advance")); /* newest first */
 }
 
 static void test_engine_approval_and_completion(void **state)
