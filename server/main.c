@@ -19,7 +19,11 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "http/http.h"
+#include "rollout/rollout.h"
 #include "store/store.h"
+
+/* Seconds between two judgements of the running rollouts (docs/rollouts.md, "When"). */
+#define OTA_ROLLOUT_TICK_S 5
 
 static void usage(FILE *f)
 {
@@ -129,10 +133,12 @@ int main(int argc, char **argv)
 
 	uint64_t wd_usec = 0;
 	bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
-	time_t last_checkpoint = time(NULL);
+	time_t last_checkpoint = time(NULL), last_judged = 0;
 	for (;;) {
-		/* Wake at half the watchdog interval to ping it, else every 10 s. */
+		/* Wake at half the watchdog interval to ping it, at most every rollout tick. */
 		uint64_t wait = watchdog ? wd_usec / 2 : 10000000;
+		if (wait > OTA_ROLLOUT_TICK_S * 1000000ull)
+			wait = OTA_ROLLOUT_TICK_S * 1000000ull;
 		struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
 		int sig = sigtimedwait(&sigs, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -143,8 +149,14 @@ int main(int argc, char **argv)
 			log_info("SIGHUP: nothing to reload (restart to apply a new configuration)");
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");
-		/* Sign the audit chain's head now and then (nothing when it did not move). */
 		time_t now = time(NULL);
+		/* The one place rollouts are judged at their own time (soak ends, silence). */
+		if (now - last_judged >= OTA_ROLLOUT_TICK_S) {
+			if (ota_rollout_tick(store, (int64_t)now) != OTA_OK)
+				log_err("rollouts: cannot list the running rollouts to judge");
+			last_judged = now;
+		}
+		/* Sign the audit chain's head now and then (nothing when it did not move). */
 		if (now - last_checkpoint >= (time_t)cfg.audit_checkpoint_interval) {
 			if (ota_audit_checkpoint(audit, (int64_t)now, NULL) != OTA_OK)
 				log_err("audit: checkpoint failed");

@@ -96,6 +96,18 @@ static void add_reason(void *ctx, const char *reason, unsigned n)
 	                      json_pack("{s:s, s:i}", "reason", reason, "devices", (int)n));
 }
 
+/* The verdicts a rollout's detail shows, the newest. */
+#define OTA_VERDICTS_SHOWN 20
+
+static void add_verdict(void *ctx, const struct ota_rollout_verdict *v)
+{
+	json_t *numbers = json_loads(v->numbers, 0, NULL);
+	json_array_append_new(
+	    ctx, json_pack("{s:I, s:i, s:s, s:s, s:o, s:s}", "at", (json_int_t)v->at, "stage",
+	                   (int)v->stage, "verdict", v->verdict, "rule", v->rule, "numbers",
+	                   numbers ? numbers : json_object(), "reason", v->reason));
+}
+
 static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row,
                             const struct ota_rollout_spec *s, bool progress)
 {
@@ -150,6 +162,15 @@ static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row
 	json_object_set_new(j, "progress",
 	                    json_pack("{s:o, s:o, s:o, s:i}", "stages", p.stages, "totals", totals,
 	                              "failure_reasons", p.reasons, "updating", (int)active));
+	/* The engine's verdicts, newest first: why the rollout moved. */
+	json_t *verdicts = json_array();
+	if (ota_store_rollout_verdicts(r->deps->store, row->id, OTA_VERDICTS_SHOWN, add_verdict,
+	                               verdicts) != OTA_OK) {
+		json_decref(verdicts);
+		json_decref(j);
+		return NULL;
+	}
+	json_object_set_new(j, "verdicts", verdicts);
 	return j;
 }
 
@@ -221,13 +242,7 @@ void ota_h_rollout_get(struct ota_req *r)
 
 	if (!load(r, &row, &s))
 		return;
-	/* Soak times end without any event: judge now, so progress reads current. */
-	if (row.state == OTA_RS_RUNNING &&
-	    (ota_rollout_evaluate(r->deps->store, row.id, (int64_t)time(NULL)) != OTA_OK ||
-	     ota_store_rollout_get(r->deps->store, row.id, &row, NULL) != OTA_OK)) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot evaluate the rollout");
-		return;
-	}
+	/* A read never judges: otad's ticker does (ota_rollout_tick). */
 	json_t *j = rollout_json(r, &row, &s, true);
 	if (!j) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the rollout's progress");
@@ -309,9 +324,9 @@ void ota_h_rollout_rollback(struct ota_req *r)
 	if (!load(r, &row, NULL))
 		return;
 	struct ota_actor who = ota_mgmt_actor(r, via, sizeof(via));
-	enum ota_err e = ota_deploy_rollback(r->deps->store, &who, row.id, release,
-	                                     which && strcmp(which, "all") == 0, (int64_t)time(NULL),
-	                                     &deployed, &ref, &nref, &elig, msg, sizeof(msg));
+	enum ota_err e = ota_deploy_rollback(
+	    r->deps->store, &who, row.id, release, which && strcmp(which, "all") == 0,
+	    (int64_t)time(NULL), &deployed, &ref, &nref, &elig, msg, sizeof(msg));
 	if (e == OTA_ERR_NOT_FOUND)
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "%s", msg);
 	else if (e == OTA_ERR_INVALID)
@@ -403,7 +418,11 @@ struct metrics {
 	bool nomem;
 	struct ota_store *st;
 	const char *id;
+	int64_t now;
 };
+
+/* Ended rollouts stay in /metrics this long (docs/rollouts.md, "Progress"). */
+#define OTA_METRICS_ENDED_S 86400
 
 static void out(struct metrics *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void out(struct metrics *m, const char *fmt, ...)
@@ -443,6 +462,10 @@ static int metric_rollout(void *ctx, const struct ota_rollout_row *row, const ch
 	struct metrics *m = ctx;
 	unsigned active = 0;
 	(void)text;
+	/* Bounded: running, paused and waiting rollouts, and those ended in the last day. */
+	bool ended = row->state == OTA_RS_COMPLETED || row->state == OTA_RS_ABORTED;
+	if (row->state == OTA_RS_DRAFT || (ended && row->updated_at < m->now - OTA_METRICS_ENDED_S))
+		return 0;
 	for (int s = 0; s < OTA_RS__COUNT; s++)
 		out(m, "ota_rollout_state{rollout=\"%s\",state=\"%s\"} %d\n", row->id,
 		    ota_rollout_state_name((enum ota_rollout_state)s), (int)row->state == s);
@@ -457,7 +480,7 @@ static int metric_rollout(void *ctx, const struct ota_rollout_row *row, const ch
 
 void ota_h_metrics(struct ota_req *r)
 {
-	struct metrics m = {.cap = 4096, .st = r->deps->store};
+	struct metrics m = {.cap = 4096, .st = r->deps->store, .now = (int64_t)time(NULL)};
 
 	m.buf = malloc(m.cap);
 	if (!m.buf) {

@@ -273,11 +273,20 @@ out:
 		/* A security event: audited (a pending device was audited when first seen). */
 		if (cc->problem != OTA_P_DEVICE_PENDING && cc->problem != OTA_P_INTERNAL &&
 		    cc->problem != OTA_P_CERT_REQUIRED) {
-			char name[4 * sizeof(cn)]; /* a refused CN may hold anything: escaped */
-			ota_log_escape(cn, name, sizeof(name));
+			/* Who tried: the name the certificate presents even when it failed
+			 * verification (escaped: it may hold anything), and no role it was not
+			 * given. */
+			char shown[OTA_ID_MAX + 2] = "";
+			size_t ssz = sizeof(shown);
+			if (!cn[0] && n > 0 &&
+			    gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0,
+							  shown, &ssz) < 0)
+				shown[0] = '\0';
+			char name[4 * sizeof(shown) + 4 * sizeof(cn)];
+			ota_log_escape(cn[0] ? cn : shown, name, sizeof(name));
 			struct ota_audit_entry e = {
-				.actor = cn[0] ? name : "(no name)",
-				.role = l->kind == OTA_L_DEVICE ? "device" : "operator",
+				.actor = name[0] ? name : "(no name)",
+				.role = l->kind == OTA_L_DEVICE ? "device" : "none",
 				.action = "auth.refused",
 				.device_id = l->kind == OTA_L_DEVICE && cn[0] ? name : NULL,
 				.object = fpr[0] ? fpr : NULL,

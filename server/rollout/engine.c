@@ -11,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "audit/audit.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "store/mgmt_store.h"
 
 #define BIT(s) (1u << (s))
 
@@ -138,6 +141,17 @@ static enum ota_err cancel_pending(struct ota_store *st, const char *id, const c
 	return rc;
 }
 
+/* {"state": ..., "stage": n (from 1), "reason": ...}: an audit entry's before or after. */
+static char *json_state(const char *state, unsigned stage, const char *reason)
+{
+	json_t *j = json_pack("{s:s, s:I}", "state", state, "stage", (json_int_t)stage);
+	if (j && reason)
+		json_object_set_new(j, "reason", json_string(reason));
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	return text;
+}
+
 /* The audit action of a move to `to`. */
 static const char *transition_action(enum ota_rollout_state to, int new_stage, bool by_person)
 {
@@ -150,6 +164,125 @@ static const char *transition_action(enum ota_rollout_state to, int new_stage, b
 	if (to == OTA_RS_WAITING_APPROVAL)
 		return "rollout.stage.wait_approval";
 	return to == OTA_RS_COMPLETED ? "rollout.complete" : "rollout.abort";
+}
+
+/* The members of stages 1 to stage + 1 by state: a verdict counts every earlier stage too. */
+static enum ota_err counts_upto(struct ota_store *st, const char *id, unsigned stage,
+                                struct ota_stage_counts *out)
+{
+	struct ota_stage_counts one;
+	memset(out, 0, sizeof(*out));
+	for (unsigned k = 0; k <= stage; k++) {
+		enum ota_err rc = ota_store_rollout_counts(st, id, k, &one);
+		if (rc != OTA_OK)
+			return rc;
+		for (unsigned m = 0; m < OTA_MS__COUNT; m++)
+			out->n[m] += one.n[m];
+	}
+	return OTA_OK;
+}
+
+/* The covered devices of the registry that are not members yet, for coverage(). */
+struct cover {
+	struct ota_store *st;
+	const struct ota_rollout_row *row;
+	const struct ota_rollout_spec *s;
+	const struct ota_release *rel;
+	unsigned stage;
+	int64_t now;
+	struct ota_stage_counts *c;
+	char last[OTA_ID_MAX + 1];
+	enum ota_err rc;
+};
+
+static void cover_one(void *ctx, const struct ota_device_info *di)
+{
+	struct cover *w = ctx;
+	const struct ota_device *d = &di->d;
+	char tags[sizeof(di->tags)];
+	const char *tagp[OTA_RO_MAX_LIST * 4];
+	struct ota_rollout_device rd = {.id = d->id,
+	                                .hw_variant = d->hw_variant,
+	                                .version = d->version,
+	                                .security_floor = d->security_floor,
+	                                .tags = tagp};
+	struct ota_rollout_member m;
+
+	snprintf(w->last, sizeof(w->last), "%s", d->id);
+	if (w->rc != OTA_OK || strcmp(d->status, "admitted") != 0)
+		return;
+	if (ota_rollout_bucket(w->row->hash_key, w->row->id, d->id) >=
+	    w->s->stages[w->stage].percent_bp)
+		return;
+	snprintf(tags, sizeof(tags), "%s", di->tags);
+	for (char *save = NULL, *t = strtok_r(tags, ",", &save);
+	     t && rd.ntags < sizeof(tagp) / sizeof(tagp[0]); t = strtok_r(NULL, ",", &save))
+		tagp[rd.ntags++] = t;
+	if (d->known_state) {
+		/* As at check-in: outside the filter, or a variant the release does not run on,
+		 * is outside the rollout. */
+		bool runs = w->rel->nhw == 0;
+		for (unsigned k = 0; k < w->rel->nhw; k++)
+			runs = runs || strcmp(w->rel->hw[k], d->hw_variant) == 0;
+		if (!runs || !ota_rollout_matches(w->s, &rd, NULL, 0))
+			return;
+	}
+	enum ota_err e = ota_store_rollout_member_get(w->st, w->row->id, d->id, &m);
+	if (e == OTA_OK)
+		return; /* counted by its state */
+	if (e != OTA_ERR_NOT_FOUND) {
+		w->rc = e;
+		return;
+	}
+	int64_t lim =
+	    w->s->unreachable_s ? (int64_t)w->s->unreachable_s : OTA_RO_UNREACHABLE_DEFAULT;
+	bool silent = !d->known_state || d->last_seen <= 0 || w->now - d->last_seen >= lim;
+	if (silent && w->now - w->row->stage_started_at >= lim)
+		w->c->unreachable++;
+	else
+		w->c->waiting++;
+}
+
+/*
+ * The covered devices the registry knows that are not members: approved and admitted devices
+ * whose bucket the stage covers and that the target filter matches (a device that never
+ * checked in is counted, its facts unknown). Cost: one pass over the registry.
+ */
+static enum ota_err coverage(struct ota_store *st, const struct ota_rollout_row *row,
+                             const struct ota_rollout_spec *s, unsigned stage, int64_t now,
+                             struct ota_stage_counts *c)
+{
+	struct ota_release rel;
+	enum ota_err rc = ota_store_release_get(st, row->release_id, &rel, NULL);
+	struct cover w = {.st = st,
+	                  .row = row,
+	                  .s = s,
+	                  .rel = &rel,
+	                  .stage = stage,
+	                  .now = now,
+	                  .c = c,
+	                  .rc = OTA_OK};
+	bool more = true;
+
+	while (rc == OTA_OK && more) {
+		struct ota_device_filter f = {
+		    .after_id = w.last[0] ? w.last : NULL, .admission = "approved", .limit = 1000};
+		rc = ota_store_device_list(st, &f, cover_one, &w, &more);
+		if (rc == OTA_OK)
+			rc = w.rc;
+	}
+	return rc;
+}
+
+/* Everything a verdict on the current stage reads: members of stages so far, and coverage. */
+static enum ota_err stage_view(struct ota_store *st, const struct ota_rollout_row *row,
+                               const struct ota_rollout_spec *s, int64_t now,
+                               struct ota_stage_counts *c)
+{
+	enum ota_err rc = counts_upto(st, row->id, row->stage, c);
+	if (rc == OTA_OK)
+		rc = coverage(st, row, s, row->stage, now, c);
+	return rc;
 }
 
 enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollout_move *mv,
@@ -168,7 +301,7 @@ enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollo
 	if (rc == OTA_OK && mv->ack) {
 		/* The failures seen so far were looked at: the verdict counts from here. */
 		struct ota_stage_counts c;
-		rc = ota_store_rollout_counts(st, mv->id, row.stage, &c);
+		rc = counts_upto(st, mv->id, row.stage, &c);
 		unsigned f = c.n[OTA_MS_FAILED] + c.n[OTA_MS_ROLLED_BACK];
 		if (rc == OTA_OK)
 			rc = ota_store_rollout_set_ack(st, mv->id, f, f + c.n[OTA_MS_SUCCEEDED]);
@@ -182,10 +315,26 @@ enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollo
 		         ota_rollout_state_name(row.state), ota_rollout_state_name(mv->to),
 		         (mv->new_stage >= 0 ? mv->new_stage : (int)row.stage) + 1,
 		         mv->reason ? mv->reason : "");
-		rc = note(st, mv->actor, mv->role,
-		          mv->action ? mv->action
-		                     : transition_action(mv->to, mv->new_stage, mv->actor != NULL),
-		          mv->id, NULL, mv->release_id, NULL, detail, now);
+		/* Structured states, stages counted from 1 as in the API. */
+		unsigned stage_after =
+		    (mv->new_stage >= 0 ? (unsigned)mv->new_stage : row.stage) + 1;
+		char *before = json_state(ota_rollout_state_name(row.state), row.stage + 1, NULL);
+		char *after = json_state(ota_rollout_state_name(mv->to), stage_after, mv->reason);
+		struct ota_audit_entry e = {
+		    .actor = mv->actor ? mv->actor : "otad",
+		    .role = mv->actor ? mv->role : "system",
+		    .action = mv->action
+		                  ? mv->action
+		                  : transition_action(mv->to, mv->new_stage, mv->actor != NULL),
+		    .rollout_id = mv->id,
+		    .release_id = mv->release_id,
+		    .before = before,
+		    .after = after,
+		    .detail = detail,
+		};
+		rc = before && after ? ota_audit_append(st, &e, now, NULL) : OTA_ERR_NOMEM;
+		free(before);
+		free(after);
 	}
 	return rc;
 }
@@ -268,7 +417,7 @@ static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollo
 
 	if (row->state != OTA_RS_RUNNING)
 		return OTA_OK;
-	rc = ota_store_rollout_counts(st, row->id, row->stage, &c);
+	rc = stage_view(st, row, s, now, &c);
 	if (rc != OTA_OK)
 		return rc;
 	enum ota_verdict v =
@@ -295,7 +444,39 @@ static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollo
 		mv.to = OTA_RS_COMPLETED;
 		break;
 	}
-	rc = transition_tx(st, &mv, now, NULL);
+	/* The move and its verdict row, in one transaction. */
+	static const char *const names[] = {
+	    [OTA_V_HALT] = "halt",
+	    [OTA_V_ADVANCE] = "advance",
+	    [OTA_V_WAIT_APPROVAL] = "wait_approval",
+	    [OTA_V_COMPLETE] = "complete",
+	};
+	unsigned failures = c.n[OTA_MS_FAILED] + c.n[OTA_MS_ROLLED_BACK];
+	char numbers[256];
+	snprintf(numbers, sizeof(numbers),
+	         "{\"succeeded\":%u,\"failed\":%u,\"updating\":%u,\"waiting\":%u,"
+	         "\"skipped\":%u,\"unreachable\":%u,\"accepted_failures\":%u}",
+	         c.n[OTA_MS_SUCCEEDED], failures,
+	         c.n[OTA_MS_PENDING] + c.n[OTA_MS_DOWNLOADING] + c.n[OTA_MS_INSTALLING] +
+	             c.n[OTA_MS_TRIAL],
+	         c.waiting, c.n[OTA_MS_SKIPPED], c.unreachable, row->ack_failures);
+	struct ota_rollout_verdict vr = {
+	    .at = now,
+	    .stage = row->stage + 1,
+	    .verdict = names[v],
+	    .rule = v != OTA_V_HALT                       ? "success_threshold"
+	            : s->stages[row->stage].acceptable_bp ? "statistical_halt"
+	                                                  : "failure_threshold",
+	    .numbers = numbers,
+	    .reason = why,
+	};
+	rc = ota_store_tx_begin(st);
+	if (rc == OTA_OK) {
+		enum ota_err e = ota_rollout_transition(st, &mv, now, NULL);
+		if (e == OTA_OK)
+			e = ota_store_rollout_verdict_add(st, row->id, &vr);
+		rc = ota_store_tx_finish(st, e);
+	}
 	/* Another thread judged first: its transition stands. */
 	if (rc == OTA_ERR_CONFLICT)
 		rc = OTA_OK;
@@ -316,6 +497,46 @@ enum ota_err ota_rollout_evaluate(struct ota_store *st, const char *id, int64_t 
 	if (rc == OTA_OK)
 		rc = judge_and_apply(st, &row, &s, now);
 	free(text);
+	return rc;
+}
+
+/* The running rollouts' ids, collected before any is judged (a verdict writes the table). */
+struct ids {
+	char (*v)[OTA_RO_ID_MAX];
+	size_t n, cap;
+	bool nomem;
+};
+
+static int ids_one(void *ctx, const struct ota_rollout_row *row, const char *text)
+{
+	struct ids *p = ctx;
+	(void)text;
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 8;
+		void *v = realloc(p->v, nc * sizeof(*p->v));
+		if (!v) {
+			p->nomem = true;
+			return 1;
+		}
+		p->v = v;
+		p->cap = nc;
+	}
+	memcpy(p->v[p->n++], row->id, OTA_RO_ID_MAX);
+	return 0;
+}
+
+enum ota_err ota_rollout_tick(struct ota_store *st, int64_t now)
+{
+	struct ids p = {0};
+	enum ota_err rc = ota_store_rollout_list(st, OTA_RS_RUNNING, ids_one, &p);
+	if (rc == OTA_OK && p.nomem)
+		rc = OTA_ERR_NOMEM;
+	for (size_t i = 0; rc == OTA_OK && i < p.n; i++) {
+		enum ota_err e = ota_rollout_evaluate(st, p.v[i], now);
+		if (e != OTA_OK)
+			log_err("rollout %s: cannot be judged", p.v[i]);
+	}
+	free(p.v);
 	return rc;
 }
 
@@ -382,13 +603,8 @@ static int wanting_one(void *vctx, const struct ota_rollout_row *row, const char
 		log_err("rollout %s: its stored definition cannot be read", row->id);
 		return 0;
 	}
-	w->rc = judge_and_apply(w->st, row, &s, w->now);
-	if (w->rc == OTA_OK)
-		w->rc = ota_store_rollout_get(w->st, row->id, &now_row, NULL);
-	if (w->rc != OTA_OK)
-		return 1;
-	if (now_row.state != OTA_RS_RUNNING)
-		return 0;
+	/* Reads only: the verdicts are the ticker's and the reports' (ota_rollout_tick()). */
+	now_row = *row;
 	/* Membership: the stages up to the current one cover this device's bucket. */
 	if (ota_rollout_bucket(row->hash_key, row->id, w->d->id) >=
 	    s.stages[now_row.stage].percent_bp)

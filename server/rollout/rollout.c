@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,6 +411,19 @@ bool ota_rollout_member_next(const struct ota_rollout_spec *s, const struct ota_
 
 /* ---- the verdict ---- */
 
+double ota_rollout_wilson_lower(unsigned failures, unsigned finished, unsigned confidence_pct)
+{
+	/* One-sided standard normal quantiles. */
+	double z = confidence_pct == 90 ? 1.2815516 : confidence_pct == 99 ? 2.3263479 : 1.6448536;
+	if (!finished)
+		return 0;
+	double n = finished, p = (double)failures / n, z2 = z * z;
+	double centre = p + z2 / (2 * n);
+	double spread = z * sqrt(p * (1 - p) / n + z2 / (4 * n * n));
+	double lo = (centre - spread) / (1 + z2 / n);
+	return lo < 0 ? 0 : lo;
+}
+
 enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned stage,
                                    const struct ota_stage_counts *c, unsigned ack_failures,
                                    unsigned ack_finished, int64_t stage_started, int64_t now,
@@ -418,35 +432,57 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 	if (stage >= s->nstages)
 		return OTA_V_HOLD;
 	const struct ota_rollout_stage *g = &s->stages[stage];
+	unsigned succeeded = c->n[OTA_MS_SUCCEEDED];
 	unsigned failures = c->n[OTA_MS_FAILED] + c->n[OTA_MS_ROLLED_BACK];
-	unsigned finished = failures + c->n[OTA_MS_SUCCEEDED];
+	unsigned finished = failures + succeeded;
 	unsigned active = c->n[OTA_MS_PENDING] + c->n[OTA_MS_DOWNLOADING] +
 	                  c->n[OTA_MS_INSTALLING] + c->n[OTA_MS_TRIAL];
-	unsigned joined = active + finished;
+	/* Still to finish: members updating and covered devices that have not joined yet. */
+	unsigned open = active + c->waiting;
+	/* The denominator: every covered device but the skipped and the unreachable. */
+	unsigned total = finished + open;
 	unsigned f = failures >= ack_failures ? failures - ack_failures : 0;
 	unsigned fin = finished >= ack_finished ? finished - ack_finished : 0;
 
 	/* Halting never waits for the soak time. */
-	if (fin >= (g->min_finished ? g->min_finished : 1) &&
-	    (uint64_t)f * 100 > (uint64_t)g->failure_pct * fin) {
+	if (g->acceptable_bp && fin >= (g->min_finished ? g->min_finished : 1)) {
+		double lo = ota_rollout_wilson_lower(f, fin, g->confidence_pct);
+		if (lo * OTA_RO_BP > g->acceptable_bp) {
+			ota_say(
+			    why, whylen,
+			    "statistical halt in stage %u: %u of %u finished devices of stages 1 "
+			    "to %u failed; the failure rate is above %.2f%% with %u%% confidence "
+			    "(Wilson lower bound %.2f%%)",
+			    stage + 1, f, fin, stage + 1, g->acceptable_bp / 100.0,
+			    g->confidence_pct, lo * 100);
+			return OTA_V_HALT;
+		}
+	} else if (fin >= (g->min_finished ? g->min_finished : 1) &&
+	           (uint64_t)f * 100 > (uint64_t)g->failure_pct * fin) {
 		ota_say(why, whylen,
-		        "failure threshold passed in stage %u: %u of %u finished devices failed "
-		        "(more than %u%%)",
-		        stage + 1, f, fin, g->failure_pct);
+		        "failure threshold passed in stage %u: %u of %u finished devices of stages "
+		        "1 to %u failed (more than %u%%)",
+		        stage + 1, f, fin, stage + 1, g->failure_pct);
 		return OTA_V_HALT;
 	}
-	if (now - stage_started < (int64_t)g->soak_s || finished < g->min_finished)
+	/* A stage covering fewer devices than min_finished needs them all, not more. */
+	unsigned need = g->min_finished < total ? g->min_finished : total;
+	if (now - stage_started < (int64_t)g->soak_s || finished < need)
 		return OTA_V_HOLD;
-	if ((uint64_t)c->n[OTA_MS_SUCCEEDED] * 100 < (uint64_t)g->success_pct * joined)
+	if ((uint64_t)succeeded * 100 < (uint64_t)g->success_pct * total)
 		return OTA_V_HOLD;
 	if (stage + 1 == s->nstages) {
-		if (active)
+		if (open)
 			return OTA_V_HOLD;
-		ota_say(why, whylen, "completed: %u devices succeeded in the last stage",
-		        c->n[OTA_MS_SUCCEEDED]);
+		ota_say(why, whylen,
+		        "completed: %u of %u covered devices succeeded, %u failed, %u skipped, %u "
+		        "unreachable",
+		        succeeded, total, failures, c->n[OTA_MS_SKIPPED], c->unreachable);
 		return OTA_V_COMPLETE;
 	}
-	ota_say(why, whylen, "stage %u succeeded: %u of %u devices", stage + 1,
-	        c->n[OTA_MS_SUCCEEDED], joined);
+	ota_say(why, whylen,
+	        "stage %u succeeded: %u of %u covered devices (%u still updating or to join, %u "
+	        "skipped, %u unreachable)",
+	        stage + 1, succeeded, total, open, c->n[OTA_MS_SKIPPED], c->unreachable);
 	return g->auto_advance ? OTA_V_ADVANCE : OTA_V_WAIT_APPROVAL;
 }

@@ -29,6 +29,7 @@
 #define OTA_RO_TAG_MAX 64
 #define OTA_RO_TZ_MAX 64
 #define OTA_RO_BP 10000 /* membership buckets: basis points of the matching devices */
+#define OTA_RO_UNREACHABLE_DEFAULT 86400 /* unreachable_after_seconds when not given */
 
 struct ota_rollout_stage {
 	unsigned percent_bp;   /* cumulative share of the matching devices, 1..10000 */
@@ -37,6 +38,11 @@ struct ota_rollout_stage {
 	unsigned failure_pct;  /* halt when failures are more than this % of finished ... */
 	unsigned min_finished; /* ... once at least this many finished (also needed to advance) */
 	unsigned soak_s;       /* the stage runs at least this long */
+	/* statistical halt instead of failure_pct when acceptable_bp > 0: halt when the Wilson
+	 * score lower bound of the failure rate, at confidence_pct (90, 95 or 99, one-sided), is
+	 * above acceptable_bp basis points */
+	unsigned acceptable_bp;
+	unsigned confidence_pct;
 };
 
 struct ota_rollout_spec {
@@ -66,6 +72,10 @@ struct ota_rollout_spec {
 	unsigned max_active;
 	char budget_tag_key[OTA_RO_TAG_MAX + 1]; /* e.g. "line": one budget per "line=..." */
 	unsigned max_active_per_tag;
+	/* a covered device that has not joined and not checked in for this long, once the stage
+	 * ran this long, is "unreachable": left out of the stage's denominator, and reported;
+	 * 0 means OTA_RO_UNREACHABLE_DEFAULT */
+	unsigned unreachable_s;
 };
 
 /* ---- the pure half ---- */
@@ -138,6 +148,13 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
                                    unsigned ack_finished, int64_t stage_started, int64_t now,
                                    char *why, size_t whylen);
 
+/*
+ * The Wilson score interval's lower bound (Wilson 1927) of a failure rate, failures of
+ * finished, at one-sided confidence confidence_pct (90, 95 or 99; else 95), in 0..1; 0 when
+ * nothing finished. Pure; the statistical halt of a stage compares it with its acceptable rate.
+ */
+double ota_rollout_wilson_lower(unsigned failures, unsigned finished, unsigned confidence_pct);
+
 /* Whether member m (failed or rolled back) may try again at now: attempts left, backoff over. */
 bool ota_rollout_retry_due(const struct ota_rollout_spec *s, const struct ota_rollout_member *m,
                            int64_t now);
@@ -199,9 +216,20 @@ struct ota_rollout_move {
 OTA_WUR enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollout_move *mv,
                                             int64_t now, enum ota_rollout_state *was);
 
-/* Evaluate a running rollout's current stage and apply the verdict (halt, advance, wait,
- * complete). Nothing happens for rollouts in other states. */
+/*
+ * Evaluate a running rollout's current stage and apply the verdict (halt, advance, wait,
+ * complete). Nothing happens for rollouts in other states. The only callers are otad's ticker
+ * (ota_rollout_tick), the report path after a deployment's report and an approval: reads and
+ * check-ins never judge. Cost: one pass over the device registry (the stage's coverage).
+ */
 OTA_WUR enum ota_err ota_rollout_evaluate(struct ota_store *st, const char *id, int64_t now);
+/*
+ * Judge every running rollout (ota_rollout_evaluate each). otad calls it from its one ticker;
+ * two judges never apply two verdicts to one state (each transition checks the state it moves
+ * from inside its write transaction, which SQLite serialises across processes too).
+ * Errors: those of listing the rollouts; a rollout that cannot be judged is logged and skipped.
+ */
+OTA_WUR enum ota_err ota_rollout_tick(struct ota_store *st, int64_t now);
 
 /*
  * Inside the caller's transaction: deployment_id reported `status` (and ended with
@@ -214,10 +242,10 @@ OTA_WUR enum ota_err ota_rollout_on_event(struct ota_store *st, const char *depl
                                           char rollout_id[OTA_RO_ID_MAX]);
 
 /*
- * The running rollouts that want device d now: for each, its current stage is judged first,
- * then fn is called when the stage covers the device, the target filter matches and the
- * device is not a member already (or is one due for a retry). A non-zero return of fn stops
- * the walk. Cost: a few indexed lookups per running rollout, whatever the fleet's size.
+ * The running rollouts that want device d now (reads only: nothing is judged here): fn is called
+ * when the stage covers the device, the target filter matches and the device is not a member
+ * already (or is one due for a retry). A non-zero return of fn stops the walk. Cost: a few indexed
+ * lookups per running rollout, whatever the fleet's size.
  */
 OTA_WUR enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *d,
                                          int64_t now,

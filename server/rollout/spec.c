@@ -149,14 +149,17 @@ static const char *const day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat
 
 static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 {
-	static const char *const top[] = {"name",  "release_id", "target", "stages",
-	                                  "retry", "window",     "budget", NULL};
+	static const char *const top[] = {
+	    "name",  "release_id", "target", "stages",
+	    "retry", "window",     "budget", "unreachable_after_seconds",
+	    NULL};
 	static const char *const tgt[] = {"hw_variants", "baseline", "tags", NULL};
 	static const char *const base[] = {"versions", "range", NULL};
 	static const char *const tags[] = {"all", "any", NULL};
 	static const char *const stg[] = {
-	    "percent",      "success_threshold", "on_success", "failure_threshold",
-	    "min_finished", "soak_seconds",      NULL};
+	    "percent",      "success_threshold", "on_success",       "failure_threshold",
+	    "min_finished", "soak_seconds",      "statistical_halt", NULL};
+	static const char *const sth[] = {"acceptable_failure_rate", "confidence", NULL};
 	static const char *const rty[] = {"attempts", "backoff_seconds", NULL};
 	static const char *const win[] = {"days", "start", "duration_minutes", "time_zone", NULL};
 	static const char *const bud[] = {"max_updating", "per_tag", NULL};
@@ -174,6 +177,11 @@ static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 	    !object_or_absent(x, b, "window", &window) ||
 	    !object_or_absent(x, b, "budget", &budget))
 		return false;
+	s->unreachable_s = OTA_RO_UNREACHABLE_DEFAULT;
+	if (!get_uint(x, b, "unreachable_after_seconds", false, 60, 30 * 86400, &u))
+		return false;
+	if (json_object_get(b, "unreachable_after_seconds"))
+		s->unreachable_s = (unsigned)u;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	snprintf(s->release_id, sizeof(s->release_id), "%s", rel);
 	if (target) {
@@ -248,6 +256,31 @@ static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 			return false;
 		}
 		st->auto_advance = !str || strcmp(str, "auto") == 0;
+		json_t *sh = NULL, *rate;
+		if (!object_or_absent(x, g, "statistical_halt", &sh))
+			return false;
+		if (sh) {
+			rate = json_object_get(sh, "acceptable_failure_rate");
+			if (!only_keys(x, sh, "\"statistical_halt\"", sth))
+				return false;
+			if (!json_is_number(rate) || json_number_value(rate) < 0.01 ||
+			    json_number_value(rate) > 99) {
+				fail(x,
+				     "stage %zu: \"acceptable_failure_rate\" must be a number from "
+				     "0.01 to 99 (percent)",
+				     i + 1);
+				return false;
+			}
+			st->acceptable_bp = (unsigned)(json_number_value(rate) * 100 + 0.5);
+			u = 95;
+			if (!get_uint(x, sh, "confidence", false, 0, 100, &u))
+				return false;
+			if (u != 90 && u != 95 && u != 99) {
+				fail(x, "stage %zu: \"confidence\" must be 90, 95 or 99", i + 1);
+				return false;
+			}
+			st->confidence_pct = (unsigned)u;
+		}
 		s->nstages++;
 	}
 	s->retry_attempts = 1;
@@ -329,13 +362,17 @@ static json_t *to_json(const struct ota_rollout_spec *s)
 	json_t *stages = json_array();
 	for (unsigned i = 0; stages && i < s->nstages; i++) {
 		const struct ota_rollout_stage *g = &s->stages[i];
-		json_array_append_new(stages, json_pack("{s:f, s:i, s:s, s:i, s:i, s:i}", "percent",
-		                                        g->percent_bp / 100.0, "success_threshold",
-		                                        (int)g->success_pct, "on_success",
-		                                        g->auto_advance ? "auto" : "approval",
-		                                        "failure_threshold", (int)g->failure_pct,
-		                                        "min_finished", (int)g->min_finished,
-		                                        "soak_seconds", (int)g->soak_s));
+		json_t *one = json_pack(
+		    "{s:f, s:i, s:s, s:i, s:i, s:i}", "percent", g->percent_bp / 100.0,
+		    "success_threshold", (int)g->success_pct, "on_success",
+		    g->auto_advance ? "auto" : "approval", "failure_threshold", (int)g->failure_pct,
+		    "min_finished", (int)g->min_finished, "soak_seconds", (int)g->soak_s);
+		if (one && g->acceptable_bp)
+			json_object_set_new(one, "statistical_halt",
+			                    json_pack("{s:f, s:i}", "acceptable_failure_rate",
+			                              g->acceptable_bp / 100.0, "confidence",
+			                              (int)g->confidence_pct));
+		json_array_append_new(stages, one);
 	}
 	json_t *baseline = json_object();
 	if (baseline && s->nbaseline)
@@ -352,6 +389,10 @@ static json_t *to_json(const struct ota_rollout_spec *s)
 	    str_array(&s->tags_any[0][0], sizeof(s->tags_any[0]), s->ntags_any), "stages", stages,
 	    "retry", "attempts", (int)s->retry_attempts, "backoff_seconds", (int)s->retry_backoff_s,
 	    "budget", "max_updating", (int)s->max_active, "per_tag", json_null());
+	if (j)
+		json_object_set_new(
+		    j, "unreachable_after_seconds",
+		    json_integer(s->unreachable_s ? s->unreachable_s : OTA_RO_UNREACHABLE_DEFAULT));
 	if (j && s->max_active_per_tag)
 		json_object_set_new(json_object_get(j, "budget"), "per_tag",
 		                    json_pack("{s:s, s:i}", "key", s->budget_tag_key,

@@ -30,10 +30,16 @@ static const char SQL_RO_SET[] =
     "UPDATE rollouts SET state = ?2, reason = ?3, updated_at = ?4, "
     "stage = CASE WHEN ?5 >= 0 THEN ?5 ELSE stage END, "
     "stage_started_at = CASE WHEN ?5 >= 0 THEN ?4 ELSE stage_started_at END, "
-    "ack_failures = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_failures END, "
-    "ack_finished = CASE WHEN ?5 >= 0 THEN 0 ELSE ack_finished END WHERE id = ?1";
+    "ack_failures = CASE WHEN ?5 = 0 THEN 0 ELSE ack_failures END, "
+    "ack_finished = CASE WHEN ?5 = 0 THEN 0 ELSE ack_finished END WHERE id = ?1";
 static const char SQL_RO_ACK[] =
     "UPDATE rollouts SET ack_failures = ?2, ack_finished = ?3 WHERE id = ?1";
+static const char SQL_VERDICT_ADD[] =
+    "INSERT INTO rollout_verdicts (rollout_id, at, stage, verdict, rule, numbers, reason) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_VERDICTS[] =
+    "SELECT at, stage, verdict, rule, numbers, reason FROM rollout_verdicts "
+    "WHERE rollout_id = ?1 ORDER BY id DESC LIMIT ?2";
 static const char SQL_COUNT_ADD[] =
     "INSERT INTO rollout_counts (rollout_id, stage, state, n) "
     "VALUES (?1, ?2, ?3, max(?4, 0)) ON CONFLICT DO UPDATE SET n = n + ?4";
@@ -692,6 +698,56 @@ enum ota_err ota_store_rollout_set_ack(struct ota_store *st, const char *id, uns
 		rc = exec(st, q, "rollout acknowledgement");
 	}
 	return write_end(st, rc);
+}
+
+enum ota_err ota_store_rollout_verdict_add(struct ota_store *st, const char *id,
+                                           const struct ota_rollout_verdict *v)
+{
+	enum ota_err rc = write_begin(st);
+	if (rc == OTA_OK) {
+		sqlite3_stmt *q = ota_store__stmt(st, SQL_VERDICT_ADD);
+		if (q) {
+			bind_text(q, 1, id);
+			sqlite3_bind_int64(q, 2, v->at);
+			sqlite3_bind_int64(q, 3, v->stage);
+			bind_text(q, 4, v->verdict);
+			bind_text(q, 5, v->rule);
+			bind_text(q, 6, v->numbers);
+			bind_text(q, 7, v->reason);
+		}
+		rc = exec(st, q, "rollout verdict");
+	}
+	return write_end(st, rc);
+}
+
+enum ota_err ota_store_rollout_verdicts(struct ota_store *st, const char *id, unsigned limit,
+                                        void (*fn)(void *ctx, const struct ota_rollout_verdict *v),
+                                        void *ctx)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	int s;
+	ota_store__lock(st);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_VERDICTS);
+	if (!q)
+		goto out;
+	bind_text(q, 1, id);
+	sqlite3_bind_int64(q, 2, limit);
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		struct ota_rollout_verdict v = {
+		    .at = sqlite3_column_int64(q, 0),
+		    .stage = (unsigned)sqlite3_column_int64(q, 1),
+		    .verdict = (const char *)sqlite3_column_text(q, 2),
+		    .rule = (const char *)sqlite3_column_text(q, 3),
+		    .numbers = (const char *)sqlite3_column_text(q, 4),
+		    .reason = (const char *)sqlite3_column_text(q, 5),
+		};
+		fn(ctx, &v);
+	}
+	ota_store__done(q);
+	rc = s == SQLITE_DONE ? OTA_OK : fail(st, "rollout verdicts");
+out:
+	ota_store__unlock(st);
+	return rc;
 }
 
 enum ota_err ota_store_rollout_member_insert(struct ota_store *st, const struct ota_member_new *m)

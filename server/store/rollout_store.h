@@ -64,9 +64,12 @@ struct ota_rollout_row {
 	int64_t created_at, updated_at;
 };
 
-/* Members of one stage by state (the counter rows). */
+/* Members of one stage by state (the counter rows). The engine adds what the registry says
+ * of the covered devices that are not members yet; the store leaves those two at 0. */
 struct ota_stage_counts {
 	unsigned n[OTA_MS__COUNT];
+	unsigned waiting;     /* covered, matching, not a member, checked in lately */
+	unsigned unreachable; /* covered, matching, not a member, silent too long */
 };
 
 struct ota_rollout_member {
@@ -103,8 +106,9 @@ OTA_WUR enum ota_err ota_store_rollout_page(
 
 /*
  * Set the rollout's state and reason. new_stage >= 0 also starts that stage (stage_started_at
- * = now, acknowledgements cleared). OTA_ERR_NOT_FOUND when unknown. Whether the move is allowed
- * is the engine's decision, taken inside the same transaction.
+ * = now); the acknowledgements, which count over all stages so far, are cleared by stage 0 only.
+ * OTA_ERR_NOT_FOUND when unknown. Whether the move is allowed is the engine's decision, taken
+ * inside the same transaction.
  */
 OTA_WUR enum ota_err ota_store_rollout_set_state(struct ota_store *st, const char *id,
                                                  enum ota_rollout_state to, const char *reason,
@@ -189,6 +193,24 @@ OTA_WUR enum ota_err ota_store_rollout_members_each(struct ota_store *st, const 
 OTA_WUR enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
                                                   const char *device_id,
                                                   struct ota_rollout_member *out);
+/* A verdict the engine took (schema/0040_rollout_verdicts.sql). Strings are the caller's (add)
+ * or valid during the callback (list). */
+struct ota_rollout_verdict {
+	int64_t at;
+	unsigned stage;      /* from 1 */
+	const char *verdict; /* halt | advance | wait_approval | complete */
+	const char *rule;    /* failure_threshold | statistical_halt | success_threshold */
+	const char *numbers; /* JSON text */
+	const char *reason;
+};
+/* Record a verdict of rollout id (in the caller's transaction, or one of its own). */
+OTA_WUR enum ota_err ota_store_rollout_verdict_add(struct ota_store *st, const char *id,
+                                                   const struct ota_rollout_verdict *v);
+/* The newest `limit` verdicts of rollout id, newest first. */
+OTA_WUR enum ota_err
+ota_store_rollout_verdicts(struct ota_store *st, const char *id, unsigned limit,
+                           void (*fn)(void *ctx, const struct ota_rollout_verdict *v), void *ctx);
+
 /*
  * The SQL of the statements a check-in or a report may run, i = 0, 1, ... until NULL: each is
  * an indexed lookup or write, whatever the number of devices (the tests check the query plans).

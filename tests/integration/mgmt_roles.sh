@@ -149,7 +149,8 @@ echo "role matrix: $calls calls"
 
 # Refusals of identities are audited too, and the log still verifies.
 expect "refused tokens are audited" 1 "$(db "SELECT count(*) > 0 FROM audit_log WHERE action = 'auth.refused' AND role = 'token'")"
-expect "refused certificates are audited" 1 "$(db "SELECT count(*) > 0 FROM audit_log WHERE action = 'auth.refused' AND detail LIKE '%CA%' OR action = 'auth.refused' AND role = 'operator'")"
+expect "refused certificates are audited with their presented name and no role" 1 "$(db "SELECT count(*) > 0 FROM audit_log WHERE action = 'auth.refused' AND actor = 'device-0001' AND role = 'none'")"
+expect "no refused certificate is audited as an operator" 0 "$(db "SELECT count(*) FROM audit_log WHERE action = 'auth.refused' AND role = 'operator'")"
 r=$(mcurl auditor /api/v1/audit/verify)
 expect "the audit log verifies" true "$(jfield "$r" .ok)"
 # A disabled principal's token stops working.

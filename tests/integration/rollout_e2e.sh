@@ -190,6 +190,12 @@ expect_match "metrics: halted rollout" "ota_rollout_state\{rollout=\"$BAD\",stat
 expect_match "metrics: rolled back devices" "ota_rollout_devices\{rollout=\"$BAD\",stage=\"1\",state=\"rolled_back\"\} ${#CANARY[@]}" "$(body_of "$m")"
 
 expect "audited: the halt" 1 "$(audit "$BAD" rollout.halt)"
+# Reads never judge nor change anything: the database is the same after them.
+before=$(db_digest)
+for path in "/api/v1/rollouts/$BAD" "/api/v1/rollouts/$GOOD" /api/v1/rollouts "/api/v1/rollouts/$BAD/devices" /metrics; do
+	expect "GET $path" 200 "$(code_of "$(mcurl auditor "$path")")"
+done
+expect "reads change nothing (database digest)" "$before" "$(db_digest)"
 r=$(post "/api/v1/rollouts/$BAD/rollback" "{\"release_id\":\"$rel3\"}")
 expect "roll back to its own release refused" 400 "$(code_of "$r")"
 # A roll back to a release for other hardware is refused whole, naming why, and changes nothing.

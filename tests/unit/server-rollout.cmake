@@ -27,3 +27,10 @@ target_link_libraries(test_store_faults PRIVATE ota_deploy ota_rollout ota_audit
 	ota_common PkgConfig::CMOCKA PkgConfig::OTA_UT_SQLITE3 Threads::Threads)
 add_test(NAME unit_store_faults COMMAND test_store_faults)
 set_tests_properties(unit_store_faults PROPERTIES LABELS unit TIMEOUT 300)
+
+# The statistical halt against the plain threshold on seeded simulated canaries (pure verdict).
+add_executable(unit_rollout_halt_sim ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_rollout_halt_sim.c)
+target_link_libraries(unit_rollout_halt_sim PRIVATE ota_rollout ota_store ota_common
+	PkgConfig::CMOCKA)
+add_test(NAME unit_rollout_halt_sim COMMAND unit_rollout_halt_sim)
+set_tests_properties(unit_rollout_halt_sim PROPERTIES LABELS unit TIMEOUT 120)

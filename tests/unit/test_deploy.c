@@ -244,7 +244,7 @@ static void test_rollback_to_other_hardware_refused(void **state)
 	snprintf(s.name, sizeof(s.name), "r");
 	snprintf(s.release_id, sizeof(s.release_id), "%s", f->rel_w);
 	s.nstages = 1;
-	s.stages[0] = (struct ota_rollout_stage){10000, 100, true, 100, 1, 0};
+	s.stages[0] = (struct ota_rollout_stage){10000, 100, true, 100, 1, 0, 0, 0};
 	s.retry_attempts = 1;
 	assert_int_equal(ota_rollout_create(f->st, &s, "t", "operator", T0, id, msg, sizeof(msg)),
 	                 OTA_OK);

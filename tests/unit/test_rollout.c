@@ -109,6 +109,7 @@ static void spec_init(struct ota_rollout_spec *s, const char *release)
 	                                          .failure_pct = 100,
 	                                          .min_finished = 1};
 	s->retry_attempts = 1;
+	s->unreachable_s = OTA_RO_UNREACHABLE_DEFAULT;
 }
 
 static void start(struct fx *f, const struct ota_rollout_spec *s, char id[OTA_RO_ID_MAX])
@@ -191,6 +192,28 @@ static int audit_count(struct fx *f, const char *id, const char *action)
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	return n;
+}
+
+/* The before, after and detail of a rollout's only entry with an action: "before|after|detail". */
+static void audit_states(struct fx *f, const char *id, const char *action, char *out, size_t len)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "SELECT coalesce(before, ''), coalesce(after, ''), "
+	                       "coalesce(detail, '') FROM audit_log WHERE rollout_id = "
+	                       "?1 AND action = ?2",
+	                       -1, &q, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	snprintf(out, len, "%s|%s|%s", (const char *)sqlite3_column_text(q, 0),
+	         (const char *)sqlite3_column_text(q, 1), (const char *)sqlite3_column_text(q, 2));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
 }
 
 /* ---- pure half ---- */
@@ -317,9 +340,9 @@ static void test_spec_rules_and_text(void **state)
 	rel[64] = 0;
 	spec_init(&s, rel);
 	s.nstages = 3;
-	s.stages[0] = (struct ota_rollout_stage){100, 100, true, 10, 1, 60};
-	s.stages[1] = (struct ota_rollout_stage){1000, 95, false, 5, 10, 600};
-	s.stages[2] = (struct ota_rollout_stage){10000, 95, true, 5, 10, 0};
+	s.stages[0] = (struct ota_rollout_stage){100, 100, true, 10, 1, 60, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){1000, 95, false, 5, 10, 600, 0, 0};
+	s.stages[2] = (struct ota_rollout_stage){10000, 95, true, 5, 10, 0, 0, 0};
 	s.nhw = 1;
 	snprintf(s.hw[0], sizeof(s.hw[0]), "pico2w");
 	snprintf(s.baseline_range, sizeof(s.baseline_range), ">=1.0.0 <2.0.0");
@@ -334,6 +357,9 @@ static void test_spec_rules_and_text(void **state)
 	snprintf(s.budget_tag_key, sizeof(s.budget_tag_key), "line");
 	s.retry_attempts = 3;
 	s.retry_backoff_s = 60;
+	s.unreachable_s = 7200;
+	s.stages[0].acceptable_bp = 250; /* a statistical halt: 2.5 % at 99 % */
+	s.stages[0].confidence_pct = 99;
 	assert_int_equal(ota_rollout_spec_check(&s, msg, sizeof(msg)), OTA_OK);
 	char *text = ota_rollout_spec_json(&s);
 	assert_non_null(text);
@@ -342,6 +368,15 @@ static void test_spec_rules_and_text(void **state)
 	free(text);
 	assert_int_equal(ota_rollout_spec_decode("{\"name\":\"x\",\"bogus\":1}", &t),
 	                 OTA_ERR_INVALID);
+	/* A statistical halt's confidence is one of three. */
+	char bad[512];
+	snprintf(bad, sizeof(bad),
+	         "{\"name\":\"x\",\"release_id\":\"%s\",\"stages\":[{\"percent\":100,"
+	         "\"statistical_halt\":{\"acceptable_failure_rate\":5,\"confidence\":80}}]}",
+	         s.release_id);
+	assert_int_equal(ota_rollout_spec_parse(bad, strlen(bad), &t, msg, sizeof(msg)),
+	                 OTA_ERR_INVALID);
+	assert_non_null(strstr(msg, "\"confidence\" must be 90, 95 or 99"));
 
 	/* Each rule refuses with a message. */
 	t = s;
@@ -431,8 +466,8 @@ static void test_thresholds_min_finished_soak_approval(void **state)
 
 	spec_init(&s, "x");
 	s.nstages = 2;
-	s.stages[0] = (struct ota_rollout_stage){100, 80, true, 20, 10, 0};
-	s.stages[1] = (struct ota_rollout_stage){10000, 80, true, 20, 10, 0};
+	s.stages[0] = (struct ota_rollout_stage){100, 80, true, 20, 10, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 80, true, 20, 10, 0, 0, 0};
 	/* Failure threshold 20 % of finished, once 10 finished: at the boundary holds. */
 	assert_int_equal(judge(&s, 8, 2, 0, T0, T0), OTA_V_ADVANCE);   /* 20 %: not more */
 	assert_int_equal(judge(&s, 7, 3, 0, T0, T0), OTA_V_HALT);      /* 30 % */
@@ -465,6 +500,214 @@ static void test_thresholds_min_finished_soak_approval(void **state)
 	                 OTA_V_HOLD);
 }
 
+/* The verdict over the devices a stage covers: those still to join hold it, the unreachable
+ * and the skipped are left out, and a last stage completes only when none is left open. */
+static void test_judge_over_covered_devices(void **state)
+{
+	struct ota_rollout_spec s;
+	struct ota_stage_counts c;
+	char why[256];
+	(void)state;
+
+	spec_init(&s, "x");
+	s.nstages = 2;
+	s.stages[0] = (struct ota_rollout_stage){1000, 100, true, 0, 1, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 90, true, 0, 1, 0, 0, 0};
+	memset(&c, 0, sizeof(c));
+	/* The issue's case: 1 of 5 covered devices confirmed, 4 not joined yet: hold. */
+	c.n[OTA_MS_SUCCEEDED] = 1;
+	c.waiting = 4;
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0, why, sizeof(why)), OTA_V_HOLD);
+	/* They are declared unreachable: 1 of 1 reachable succeeded, the stage succeeds. */
+	c.waiting = 0;
+	c.unreachable = 4;
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0, why, sizeof(why)),
+	                 OTA_V_ADVANCE);
+	assert_non_null(strstr(why, "stage 1 succeeded: 1 of 1 covered devices"));
+	assert_non_null(strstr(why, "4 unreachable"));
+	/* Last stage, threshold 90 %: 9 of 10 succeeded but one still joining: hold. */
+	memset(&c, 0, sizeof(c));
+	c.n[OTA_MS_SUCCEEDED] = 18;
+	c.n[OTA_MS_SKIPPED] = 3;
+	c.waiting = 2;
+	assert_int_equal(ota_rollout_judge(&s, 1, &c, 0, 0, T0, T0, why, sizeof(why)), OTA_V_HOLD);
+	c.waiting = 0;
+	c.n[OTA_MS_TRIAL] = 2;
+	assert_int_equal(ota_rollout_judge(&s, 1, &c, 0, 0, T0, T0, why, sizeof(why)), OTA_V_HOLD);
+	c.n[OTA_MS_TRIAL] = 0;
+	c.n[OTA_MS_SUCCEEDED] = 20;
+	assert_int_equal(ota_rollout_judge(&s, 1, &c, 0, 0, T0, T0, why, sizeof(why)),
+	                 OTA_V_COMPLETE);
+	assert_string_equal(why,
+	                    "completed: 20 of 20 covered devices succeeded, 0 failed, 3 skipped, 0 "
+	                    "unreachable");
+	/* min_finished larger than the stage: all its devices finished is enough. */
+	memset(&c, 0, sizeof(c));
+	s.stages[0].min_finished = 10;
+	c.n[OTA_MS_SUCCEEDED] = 3;
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0, why, sizeof(why)),
+	                 OTA_V_ADVANCE);
+	/* A stage covering no device at all passes after its soak. */
+	memset(&c, 0, sizeof(c));
+	s.stages[0].soak_s = 60;
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0 + 59, why, sizeof(why)),
+	                 OTA_V_HOLD);
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0 + 60, why, sizeof(why)),
+	                 OTA_V_ADVANCE);
+}
+
+/*
+ * The operator's first rollout of the issue: 48 devices, stages 10/50/100 % with the defaults.
+ * One confirming device no longer carries a stage; the rollout completes only once every
+ * covered device finished (or is unreachable), and then all 48 run the release.
+ */
+static void test_engine_stage_waits_for_covered_devices(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	struct ota_rollout_row row;
+	char id[OTA_RO_ID_MAX], devs[48][16];
+	unsigned stage;
+
+	spec_init(&s, f->rel_new);
+	s.nstages = 3;
+	s.stages[0] = (struct ota_rollout_stage){1000, 100, true, 0, 1, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){5000, 100, true, 0, 1, 0, 0, 0};
+	s.stages[2] = (struct ota_rollout_stage){10000, 100, true, 0, 1, 0, 0, 0};
+	s.unreachable_s = 3600;
+	for (int i = 0; i < 48; i++) {
+		snprintf(devs[i], sizeof(devs[i]), "c-%02d", i);
+		device(f->st, devs[i], "1.0.0", 1);
+	}
+	start(f, &s, id);
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	int first = -1, in0 = 0;
+	for (int i = 0; i < 48; i++)
+		if (ota_rollout_bucket(row.hash_key, id, devs[i]) < 1000) {
+			in0++;
+			if (first < 0)
+				first = i;
+		}
+	assert_true(in0 >= 2); /* (the key is random: 48 devices put a few in 10 %) */
+	/* One device of stage 1 checks in and confirms: the stage holds for the others. */
+	assert_true(checkin(f, devs[first], "1.0.0", 1, NULL, 0, T0 + 10));
+	finish(f, devs[first], "confirmed", NULL, T0 + 11);
+	assert_int_equal(ota_rollout_tick(f->st, T0 + 12), OTA_OK);
+	assert_int_equal(state_of(f, id, &stage), OTA_RS_RUNNING);
+	assert_int_equal(stage, 0);
+	/* A check-in never judges, even with the stage's work done. */
+	int64_t t = T0 + 20;
+	for (int i = 0; i < 48; i++)
+		if (i != first && ota_rollout_bucket(row.hash_key, id, devs[i]) < 1000) {
+			assert_true(checkin(f, devs[i], "1.0.0", 1, NULL, 0, t++));
+			finish(f, devs[i], "confirmed", NULL, t++);
+		}
+	/* (each report judged right after it: stage 2 started) */
+	assert_int_equal(state_of(f, id, &stage), OTA_RS_RUNNING);
+	assert_int_equal(stage, 1);
+	/* Stage 2: every device checks in and confirms but one, which stays silent. */
+	int silent = -1;
+	for (int i = 0; i < 48; i++) {
+		unsigned b = ota_rollout_bucket(row.hash_key, id, devs[i]);
+		if (b < 1000 || b >= 5000)
+			continue;
+		if (silent < 0) {
+			silent = i;
+			continue;
+		}
+		assert_true(checkin(f, devs[i], "1.0.0", 1, NULL, 0, t++));
+		finish(f, devs[i], "confirmed", NULL, t++);
+	}
+	assert_true(silent >= 0);
+	assert_int_equal(ota_rollout_tick(f->st, t), OTA_OK);
+	assert_int_equal(state_of(f, id, &stage), OTA_RS_RUNNING);
+	assert_int_equal(stage, 1);
+	/* An hour on, the silent device is unreachable: the stage succeeds, and says so. */
+	t += 3600;
+	assert_int_equal(ota_rollout_tick(f->st, t), OTA_OK);
+	assert_int_equal(state_of(f, id, &stage), OTA_RS_RUNNING);
+	assert_int_equal(stage, 2);
+	/* The last stage: a device registering now is covered, and the rollout waits for it. */
+	device(f->st, "c-late", "1.0.0", 1);
+	for (int i = 0; i < 48; i++) {
+		if (ota_rollout_bucket(row.hash_key, id, devs[i]) < 5000 && i != silent)
+			continue;
+		assert_true(checkin(f, devs[i], "1.0.0", 1, NULL, 0, t++));
+		finish(f, devs[i], "confirmed", NULL, t++);
+	}
+	assert_int_equal(ota_rollout_tick(f->st, t), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING);
+	assert_true(checkin(f, "c-late", "1.0.0", 1, NULL, 0, t++));
+	finish(f, "c-late", "confirmed", NULL, t++);
+	assert_int_equal(ota_rollout_tick(f->st, t), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_COMPLETED);
+	assert_int_equal(audit_count(f, id, "deployment.create"), 49);
+	assert_int_equal(audit_count(f, id, "deployment.outcome"), 49);
+}
+
+static void add_hist(void *ctx, const struct ota_rollout_verdict *v)
+{
+	char *h = ctx;
+	size_t n = strlen(h);
+	snprintf(h + n, 2048 - n, "%u %s %s %s;", v->stage, v->verdict, v->rule, v->numbers);
+}
+
+/* A late failure of a stage-1 device counts toward the halt of stage 2. */
+static void test_engine_earlier_stage_failures_halt(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	struct ota_rollout_row row;
+	char id[OTA_RO_ID_MAX], devs[40][16];
+	unsigned stage;
+
+	spec_init(&s, f->rel_new);
+	s.nstages = 2;
+	s.stages[0] = (struct ota_rollout_stage){5000, 50, true, 100, 1, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 0, 1, 0, 0, 0};
+	for (int i = 0; i < 40; i++) {
+		snprintf(devs[i], sizeof(devs[i]), "e-%02d", i);
+		device(f->st, devs[i], "1.0.0", 1);
+	}
+	start(f, &s, id);
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	int64_t t = T0 + 10;
+	int n0 = 0, late[2] = {-1, -1};
+	for (int i = 0; i < 40; i++)
+		if (ota_rollout_bucket(row.hash_key, id, devs[i]) < 5000) {
+			assert_true(checkin(f, devs[i], "1.0.0", 1, NULL, 0, t++));
+			n0++;
+		}
+	assert_true(n0 >= 6);
+	/* All but two confirm: 50 % succeeded, the stage advances with two still in trial. */
+	for (int i = 0, k = 0; i < 40; i++)
+		if (ota_rollout_bucket(row.hash_key, id, devs[i]) < 5000) {
+			if (k < 2)
+				late[k++] = i;
+			else
+				finish(f, devs[i], "confirmed", NULL, t++);
+		}
+	assert_int_equal(ota_rollout_tick(f->st, t), OTA_OK);
+	assert_int_equal(state_of(f, id, &stage), OTA_RS_RUNNING);
+	assert_int_equal(stage, 1);
+	/* The two stage-1 devices fail late, while no stage-2 device has finished: counted
+	 * over stage 2's own devices nothing failed, over the rollout they did (more than 0 %). */
+	finish(f, devs[late[0]], "failed", "watchdog", t++);
+	finish(f, devs[late[1]], "failed", "watchdog", t++);
+	assert_int_equal(ota_rollout_tick(f->st, t), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_PAUSED);
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	assert_non_null(strstr(row.reason, ": 1 of ")); /* halted at the first */
+	assert_non_null(strstr(row.reason, "of stages 1 to 2 failed"));
+	/* The history: stage 1's success, then the halt in stage 2 with its numbers. */
+	char hist[2048] = "";
+	assert_int_equal(ota_store_rollout_verdicts(f->st, id, 20, add_hist, hist), OTA_OK);
+	assert_non_null(strstr(hist, "2 halt failure_threshold {\"succeeded\":"));
+	assert_non_null(strstr(hist, "\"failed\":1,"));
+	assert_non_null(strstr(hist, ";1 advance success_threshold"));
+	assert_true(strstr(hist, "halt") < strstr(hist, "advance")); /* newest first */
+}
+
 static void test_engine_approval_and_completion(void **state)
 {
 	struct fx *f = *state;
@@ -474,8 +717,8 @@ static void test_engine_approval_and_completion(void **state)
 
 	spec_init(&s, f->rel_new);
 	s.nstages = 2;
-	s.stages[0] = (struct ota_rollout_stage){5000, 100, false, 50, 1, 0};
-	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 50, 1, 0};
+	s.stages[0] = (struct ota_rollout_stage){5000, 100, false, 50, 1, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){10000, 100, true, 50, 1, 0, 0, 0};
 	start(f, &s, id);
 	/* Approving a running rollout is refused and changes nothing. */
 	assert_int_equal(
@@ -525,6 +768,17 @@ static void test_engine_approval_and_completion(void **state)
 	assert_int_equal(audit_count(f, id, "rollout.stage.advance"), 1);
 	assert_int_equal(audit_count(f, id, "rollout.complete"), 1);
 	assert_int_equal(audit_count(f, id, "deployment.create"), 40);
+	/* Each transition's entry carries its states as JSON, stages counted from 1. */
+	char st3[1024];
+	audit_states(f, id, "rollout.start", st3, sizeof(st3));
+	assert_string_equal(st3, "{\"stage\":1,\"state\":\"draft\"}|{\"reason\":\"started\","
+	                         "\"stage\":1,\"state\":\"running\"}|draft -> running (stage 1) "
+	                         "started");
+	audit_states(f, id, "rollout.stage.advance", st3, sizeof(st3));
+	assert_non_null(strstr(st3, "{\"stage\":1,\"state\":\"waiting_approval\"}|"));
+	assert_non_null(strstr(st3, "\"stage\":2,\"state\":\"running\"}"));
+	audit_states(f, id, "rollout.complete", st3, sizeof(st3));
+	assert_non_null(strstr(st3, "\"stage\":2,\"state\":\"completed\"}"));
 	struct ota_stage_counts c0, c1;
 	assert_int_equal(ota_store_rollout_counts(f->st, id, 0, &c0), OTA_OK);
 	assert_int_equal(ota_store_rollout_counts(f->st, id, 1, &c1), OTA_OK);
@@ -770,9 +1024,9 @@ static void test_halt_at_canary_and_rollback_floor(void **state)
 
 	spec_init(&s, f->rel_new);
 	s.nstages = 3;
-	s.stages[0] = (struct ota_rollout_stage){500, 100, true, 0, 2, 0};
-	s.stages[1] = (struct ota_rollout_stage){5000, 100, true, 0, 2, 0};
-	s.stages[2] = (struct ota_rollout_stage){10000, 100, true, 0, 2, 0};
+	s.stages[0] = (struct ota_rollout_stage){500, 100, true, 0, 2, 0, 0, 0};
+	s.stages[1] = (struct ota_rollout_stage){5000, 100, true, 0, 2, 0, 0, 0};
+	s.stages[2] = (struct ota_rollout_stage){10000, 100, true, 0, 2, 0, 0, 0};
 	start(f, &s, id);
 	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
 	unsigned canary = 0;
@@ -991,6 +1245,11 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_hot_paths_use_indexes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_canary_not_computable_from_id, setup, teardown),
+	    cmocka_unit_test(test_judge_over_covered_devices),
+	    cmocka_unit_test_setup_teardown(test_engine_stage_waits_for_covered_devices, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_engine_earlier_stage_failures_halt, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_rollout_never_preempts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
