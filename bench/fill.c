@@ -100,7 +100,7 @@ static char *b64(const unsigned char *p, size_t n)
  * signature over the pre-authentication encoding, id = SHA-256 of the payload.
  */
 static void make_release(struct ota_store *st, struct ota_release *r, const char *version,
-			 const char *image_sha, uint64_t image_size)
+                         const char *image_sha, uint64_t image_size)
 {
 	static const char type[] = "application/vnd.ota.manifest+json";
 	char payload[1024], *pae, *env, *p64, *s64, keyid[65];
@@ -112,17 +112,18 @@ static void make_release(struct ota_store *st, struct ota_release *r, const char
 	bool existed;
 
 	memset(r, 0, sizeof(*r));
-	plen = snprintf(payload, sizeof(payload),
-			"{\"_type\":\"release\",\"spec_version\":1,\"name\":\"bench\",\"version\":\"%s\","
-			"\"security_version\":1,\"hw_variants\":[\"%s\"],\"image\":{\"size\":%" PRIu64
-			",\"sha256\":\"%s\",\"format\":\"bin\"},\"created\":\"2026-01-01T00:00:00Z\"}",
-			version, o.hw, image_size, image_sha);
+	plen = snprintf(
+	    payload, sizeof(payload),
+	    "{\"_type\":\"release\",\"spec_version\":1,\"name\":\"bench\",\"version\":\"%s\","
+	    "\"security_version\":1,\"hw_variants\":[\"%s\"],\"image\":{\"size\":%" PRIu64
+	    ",\"sha256\":\"%s\",\"format\":\"bin\"},\"created\":\"2026-01-01T00:00:00Z\"}",
+	    version, o.hw, image_size, image_sha);
 	pae_len = (size_t)plen + 128;
 	pae = malloc(pae_len);
 	if (!key || !mc || !pae)
 		die("out of memory");
 	pae_len = (size_t)snprintf(pae, pae_len, "DSSEv1 %zu %s %d %s", strlen(type), type, plen,
-				   payload);
+	                           payload);
 	if (EVP_DigestSignInit(mc, NULL, EVP_sha256(), NULL, key) != 1 ||
 	    EVP_DigestSign(mc, sig, &siglen, (unsigned char *)pae, pae_len) != 1)
 		die("cannot sign the bench manifest");
@@ -136,9 +137,10 @@ static void make_release(struct ota_store *st, struct ota_release *r, const char
 	env = malloc(strlen(p64) + strlen(s64) + 256);
 	if (!env)
 		die("out of memory");
-	sprintf(env, "{\"payloadType\":\"%s\",\"payload\":\"%s\",\"signatures\":[{\"keyid\":\"%s\","
-		     "\"sig\":\"%s\"}]}",
-		type, p64, keyid, s64);
+	sprintf(env,
+	        "{\"payloadType\":\"%s\",\"payload\":\"%s\",\"signatures\":[{\"keyid\":\"%s\","
+	        "\"sig\":\"%s\"}]}",
+	        type, p64, keyid, s64);
 	EVP_Digest(payload, (size_t)plen, md, NULL, EVP_sha256(), NULL);
 	hex(md, 32, r->id);
 	snprintf(r->name, sizeof(r->name), "bench");
@@ -211,17 +213,20 @@ static void new_deployment_id(char *out)
 /* H finished deployments of the history release, each with its three reports. */
 static void add_history(struct ota_store *st, const char *device)
 {
-	static const char *const steps[] = { "downloading", "downloaded", "confirmed" };
+	static const char *const steps[] = {"downloading", "downloaded", "confirmed"};
 	for (int h = 0; h < o.history; h++) {
 		char dep[OTA_DEPLOYMENT_ID_MAX];
 		bool dup;
 		new_deployment_id(dep);
-		check(ota_store_deployment_create(st, dep, device, history_rel.id, now_unix - 86400),
-		      "deployment");
+		check(
+		    ota_store_deployment_create(st, dep, device, history_rel.id, now_unix - 86400),
+		    "deployment");
 		for (unsigned s = 0; s < 3; s++) {
-			struct ota_event ev = { .seq = s + 1, .status = steps[s],
-						.version = history_rel.version,
-						.progress = s == 0 ? 0 : (int64_t)history_rel.image_size };
+			struct ota_event ev = {.seq = s + 1,
+			                       .status = steps[s],
+			                       .version = history_rel.version,
+			                       .progress =
+			                           s == 0 ? 0 : (int64_t)history_rel.image_size};
 			check(ota_store_event_add(st, dep, device, &ev, now_unix - 86400 + s, &dup),
 			      "event");
 		}
@@ -266,16 +271,16 @@ static long fill_listed(struct ota_store *st)
 /* What device n reported at its last check-in, its tags and its life cycle (--facts). */
 static void add_facts(struct ota_store *st, const char *id, long n)
 {
-	static const char *const versions[] = { "1.0.0", "1.1.0", "0.9.0" };
-	char line[32], *tags[2] = { line, "site=berlin" };
+	static const char *const versions[] = {"1.0.0", "1.1.0", "0.9.0"};
+	char line[32], *tags[2] = {line, "site=berlin"};
 	struct ota_device_report r = {
-		.id = id,
-		.hw_variant = n % 4 == 3 ? "pico2" : o.hw,
-		.version = versions[n % 3],
-		.security_floor = n % 97 == 0 ? 5 : 1,
-		.root_version = 1,
-		.active_slot = "A",
-		.boot_state = "normal",
+	    .id = id,
+	    .hw_variant = n % 4 == 3 ? "pico2" : o.hw,
+	    .version = versions[n % 3],
+	    .security_floor = n % 97 == 0 ? 5 : 1,
+	    .root_version = 1,
+	    .active_slot = "A",
+	    .boot_state = "normal",
 	};
 	check(ota_store_device_report(st, &r, now_unix - 3600), "report");
 	snprintf(line, sizeof(line), "line=%ld", n % 100);
@@ -312,7 +317,7 @@ static void fill_fleet(struct ota_store *st)
 			check(ota_store_bulk_end(st, true), "bulk commit");
 			if ((i + 1) % 200000 == 0)
 				fprintf(stderr, "ota-bench-fill: %ld devices, %.0f/s\n", i + 1,
-					(double)(i + 1) / (mono() - t0));
+				        (double)(i + 1) / (mono() - t0));
 		}
 	}
 }
@@ -320,10 +325,12 @@ static void fill_fleet(struct ota_store *st)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "db", 1, 0, 'd' },      { "data-dir", 1, 0, 'D' }, { "image", 1, 0, 'i' },
-		{ "devices", 1, 0, 'f' }, { "fleet", 1, 0, 'n' },    { "fleet-start", 1, 0, 's' },
-		{ "history", 1, 0, 'H' }, { "deploy", 0, 0, 'y' },   { "hw", 1, 0, 'w' },
-		{ "facts", 0, 0, 'F' },   { 0, 0, 0, 0 },
+	    {"db", 1, 0, 'd'},      {"data-dir", 1, 0, 'D'},
+	    {"image", 1, 0, 'i'},   {"devices", 1, 0, 'f'},
+	    {"fleet", 1, 0, 'n'},   {"fleet-start", 1, 0, 's'},
+	    {"history", 1, 0, 'H'}, {"deploy", 0, 0, 'y'},
+	    {"hw", 1, 0, 'w'},      {"facts", 0, 0, 'F'},
+	    {0, 0, 0, 0},
 	};
 	struct ota_store *st = NULL;
 	char msg[256] = "", sha[OTA_HEX256];
@@ -336,19 +343,40 @@ int main(int argc, char **argv)
 	o.history = 1;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'd': o.db = optarg; break;
-		case 'D': o.data_dir = optarg; break;
-		case 'i': o.image = optarg; break;
-		case 'f': o.devices_file = optarg; break;
-		case 'n': o.fleet = atol(optarg); break;
-		case 's': o.fleet_start = atol(optarg); break;
-		case 'H': o.history = atoi(optarg); break;
-		case 'y': o.deploy = true; break;
-		case 'w': o.hw = optarg; break;
-		case 'F': o.facts = true; break;
+		case 'd':
+			o.db = optarg;
+			break;
+		case 'D':
+			o.data_dir = optarg;
+			break;
+		case 'i':
+			o.image = optarg;
+			break;
+		case 'f':
+			o.devices_file = optarg;
+			break;
+		case 'n':
+			o.fleet = atol(optarg);
+			break;
+		case 's':
+			o.fleet_start = atol(optarg);
+			break;
+		case 'H':
+			o.history = atoi(optarg);
+			break;
+		case 'y':
+			o.deploy = true;
+			break;
+		case 'w':
+			o.hw = optarg;
+			break;
+		case 'F':
+			o.facts = true;
+			break;
 		default:
 			fputs("usage: ota-bench-fill --db FILE [--data-dir DIR --image FILE]\n"
-			      "         [--devices FINGERPRINTS [--deploy]] [--fleet N] [--fleet-start K]\n"
+			      "         [--devices FINGERPRINTS [--deploy]] [--fleet N] "
+			      "[--fleet-start K]\n"
 			      "         [--history H] [--hw VARIANT] [--facts]\n",
 			      stderr);
 			return 2;
@@ -379,7 +407,8 @@ int main(int argc, char **argv)
 		listed = fill_listed(st);
 	fill_fleet(st);
 	ota_store_free(st);
-	printf("filled %ld listed and %ld fleet devices, %d deployments of history each, in %.1f s\n",
-	       listed, o.fleet, o.history, mono() - t0);
+	printf(
+	    "filled %ld listed and %ld fleet devices, %d deployments of history each, in %.1f s\n",
+	    listed, o.fleet, o.history, mono() - t0);
 	return 0;
 }

@@ -57,16 +57,16 @@
 
 enum mode { MODE_KEEPALIVE, MODE_NEW, MODE_RESUME };
 enum kind { KIND_CHECKIN, KIND_REPORT, KIND_IMAGE, KIND_GET, KIND__COUNT };
-static const char *const kind_name[KIND__COUNT] = { "checkin", "report", "image", "get" };
+static const char *const kind_name[KIND__COUNT] = {"checkin", "report", "image", "get"};
 
 struct device {
 	char id[65];
 	X509 *cert;
 	EVP_PKEY *key;
-	SSL_SESSION *sess;       /* last resumable session, owned */
-	char deployment[80];     /* learnt from a check-in answer; "" when none */
+	SSL_SESSION *sess;        /* last resumable session, owned */
+	char deployment[80];      /* learnt from a check-in answer; "" when none */
 	atomic_uint_fast64_t seq; /* next report sequence number */
-	pthread_mutex_t lock;    /* guards sess and deployment */
+	pthread_mutex_t lock;     /* guards sess and deployment */
 };
 
 struct opts {
@@ -172,29 +172,31 @@ static uint64_t rng_next(uint64_t *s)
 
 static void usage(void)
 {
-	fputs("usage: ota-loadgen --target HOST:PORT --server-ca FILE\n"
-	      "         (--ca-cert FILE --ca-key FILE [--devices N] [--device-start K] [--prefix P]\n"
-	      "          | --cert FILE --key FILE)\n"
-	      "         [--mode keepalive|new|resume] [--conns N] [--duration S | --requests N]\n"
-	      "         [--warmup S] [--rate R] [--mix checkin:W,report:W,image:W | --get PATH]\n"
-	      "         [--image SHA256:SIZE] [--range BYTES] [--hw V] [--version V]\n"
-	      "         [--seq-base N] [--ack-log FILE] [--label TEXT] [--quiet] [--prime]\n"
-	      "         [--device-dir DIR]\n"
-	      "       ota-loadgen --mint-only --ca-cert FILE --ca-key FILE --devices N --device-dir DIR\n"
-	      "--device-dir keeps each device's key and certificate in DIR/<id>.pem (minted when\n"
-	      "absent) and lists 'id sha256-of-certificate' in DIR/fingerprints, so a database can\n"
-	      "be filled with devices that later runs present. --prime checks every device in once\n"
-	      "before the clock starts.\n"
-	      "Loads a loopback HTTPS server with device certificates and prints requests/s,\n"
-	      "latency median/p90/p99/max, errors and bytes/s; the last line is key=value.\n",
-	      stderr);
+	fputs(
+	    "usage: ota-loadgen --target HOST:PORT --server-ca FILE\n"
+	    "         (--ca-cert FILE --ca-key FILE [--devices N] [--device-start K] [--prefix P]\n"
+	    "          | --cert FILE --key FILE)\n"
+	    "         [--mode keepalive|new|resume] [--conns N] [--duration S | --requests N]\n"
+	    "         [--warmup S] [--rate R] [--mix checkin:W,report:W,image:W | --get PATH]\n"
+	    "         [--image SHA256:SIZE] [--range BYTES] [--hw V] [--version V]\n"
+	    "         [--seq-base N] [--ack-log FILE] [--label TEXT] [--quiet] [--prime]\n"
+	    "         [--device-dir DIR]\n"
+	    "       ota-loadgen --mint-only --ca-cert FILE --ca-key FILE --devices N --device-dir "
+	    "DIR\n"
+	    "--device-dir keeps each device's key and certificate in DIR/<id>.pem (minted when\n"
+	    "absent) and lists 'id sha256-of-certificate' in DIR/fingerprints, so a database can\n"
+	    "be filled with devices that later runs present. --prime checks every device in once\n"
+	    "before the clock starts.\n"
+	    "Loads a loopback HTTPS server with device certificates and prints requests/s,\n"
+	    "latency median/p90/p99/max, errors and bytes/s; the last line is key=value.\n",
+	    stderr);
 	exit(2);
 }
 
 /* Loopback only: every address the target resolves to must be 127.0.0.0/8 or ::1. */
 static void resolve_target(void)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC};
 	int rc = getaddrinfo(o.host, o.port, &hints, &target);
 	if (rc != 0)
 		die("cannot resolve %s: %s", o.host, gai_strerror(rc));
@@ -206,10 +208,12 @@ static void resolve_target(void)
 		} else if (a->ai_family == AF_INET6) {
 			const struct sockaddr_in6 *s6 = (const void *)a->ai_addr;
 			loop = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-			       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
+			       (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
+			        s6->sin6_addr.s6_addr[12] == 127);
 		}
 		if (!loop)
-			die("refusing target %s: it does not resolve to a loopback address only", o.host);
+			die("refusing target %s: it does not resolve to a loopback address only",
+			    o.host);
 	}
 }
 
@@ -257,16 +261,16 @@ static void parse_mix(const char *arg)
 static void parse_args(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "target", 1, 0, 't' },     { "mode", 1, 0, 'm' },       { "conns", 1, 0, 'c' },
-		{ "duration", 1, 0, 'd' },   { "requests", 1, 0, 'n' },   { "warmup", 1, 0, 'w' },
-		{ "rate", 1, 0, 'r' },       { "mix", 1, 0, 'x' },        { "get", 1, 0, 'g' },
-		{ "server-ca", 1, 0, 's' },  { "ca-cert", 1, 0, 'A' },    { "ca-key", 1, 0, 'K' },
-		{ "cert", 1, 0, 'C' },       { "key", 1, 0, 'k' },        { "devices", 1, 0, 'D' },
-		{ "device-start", 1, 0, 'S' }, { "prefix", 1, 0, 'p' },   { "hw", 1, 0, 'H' },
-		{ "version", 1, 0, 'V' },    { "image", 1, 0, 'i' },      { "range", 1, 0, 'R' },
-		{ "seq-base", 1, 0, 'B' },   { "ack-log", 1, 0, 'a' },    { "label", 1, 0, 'l' },
-		{ "quiet", 0, 0, 'q' },      { "help", 0, 0, 'h' },       { "device-dir", 1, 0, 'E' },
-		{ "mint-only", 0, 0, 'M' },  { "prime", 0, 0, 'P' },      { 0, 0, 0, 0 },
+	    {"target", 1, 0, 't'},       {"mode", 1, 0, 'm'},     {"conns", 1, 0, 'c'},
+	    {"duration", 1, 0, 'd'},     {"requests", 1, 0, 'n'}, {"warmup", 1, 0, 'w'},
+	    {"rate", 1, 0, 'r'},         {"mix", 1, 0, 'x'},      {"get", 1, 0, 'g'},
+	    {"server-ca", 1, 0, 's'},    {"ca-cert", 1, 0, 'A'},  {"ca-key", 1, 0, 'K'},
+	    {"cert", 1, 0, 'C'},         {"key", 1, 0, 'k'},      {"devices", 1, 0, 'D'},
+	    {"device-start", 1, 0, 'S'}, {"prefix", 1, 0, 'p'},   {"hw", 1, 0, 'H'},
+	    {"version", 1, 0, 'V'},      {"image", 1, 0, 'i'},    {"range", 1, 0, 'R'},
+	    {"seq-base", 1, 0, 'B'},     {"ack-log", 1, 0, 'a'},  {"label", 1, 0, 'l'},
+	    {"quiet", 0, 0, 'q'},        {"help", 0, 0, 'h'},     {"device-dir", 1, 0, 'E'},
+	    {"mint-only", 0, 0, 'M'},    {"prime", 0, 0, 'P'},    {0, 0, 0, 0},
 	};
 	int ch;
 	o.mode = MODE_KEEPALIVE;
@@ -279,30 +283,70 @@ static void parse_args(int argc, char **argv)
 	o.weight[KIND_CHECKIN] = 1;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
-		case 't': parse_target(optarg); break;
-		case 'm':
-			if (!strcmp(optarg, "keepalive")) o.mode = MODE_KEEPALIVE;
-			else if (!strcmp(optarg, "new")) o.mode = MODE_NEW;
-			else if (!strcmp(optarg, "resume")) o.mode = MODE_RESUME;
-			else die("--mode is keepalive, new or resume");
+		case 't':
+			parse_target(optarg);
 			break;
-		case 'c': o.conns = atoi(optarg); break;
-		case 'd': o.duration = atof(optarg); break;
-		case 'n': o.requests = atol(optarg); break;
-		case 'w': o.warmup = atof(optarg); break;
-		case 'r': o.rate = atof(optarg); break;
-		case 'x': parse_mix(optarg); break;
-		case 'g': o.get_path = optarg; break;
-		case 's': o.server_ca = optarg; break;
-		case 'A': o.ca_cert = optarg; break;
-		case 'K': o.ca_key = optarg; break;
-		case 'C': o.cert = optarg; break;
-		case 'k': o.key = optarg; break;
-		case 'D': o.ndevices = atoi(optarg); break;
-		case 'S': o.device_start = atol(optarg); break;
-		case 'p': o.prefix = optarg; break;
-		case 'H': o.hw = optarg; break;
-		case 'V': o.version = optarg; break;
+		case 'm':
+			if (!strcmp(optarg, "keepalive"))
+				o.mode = MODE_KEEPALIVE;
+			else if (!strcmp(optarg, "new"))
+				o.mode = MODE_NEW;
+			else if (!strcmp(optarg, "resume"))
+				o.mode = MODE_RESUME;
+			else
+				die("--mode is keepalive, new or resume");
+			break;
+		case 'c':
+			o.conns = atoi(optarg);
+			break;
+		case 'd':
+			o.duration = atof(optarg);
+			break;
+		case 'n':
+			o.requests = atol(optarg);
+			break;
+		case 'w':
+			o.warmup = atof(optarg);
+			break;
+		case 'r':
+			o.rate = atof(optarg);
+			break;
+		case 'x':
+			parse_mix(optarg);
+			break;
+		case 'g':
+			o.get_path = optarg;
+			break;
+		case 's':
+			o.server_ca = optarg;
+			break;
+		case 'A':
+			o.ca_cert = optarg;
+			break;
+		case 'K':
+			o.ca_key = optarg;
+			break;
+		case 'C':
+			o.cert = optarg;
+			break;
+		case 'k':
+			o.key = optarg;
+			break;
+		case 'D':
+			o.ndevices = atoi(optarg);
+			break;
+		case 'S':
+			o.device_start = atol(optarg);
+			break;
+		case 'p':
+			o.prefix = optarg;
+			break;
+		case 'H':
+			o.hw = optarg;
+			break;
+		case 'V':
+			o.version = optarg;
+			break;
 		case 'i': {
 			const char *colon = strchr(optarg, ':');
 			if (!colon || colon - optarg != 64)
@@ -312,15 +356,32 @@ static void parse_args(int argc, char **argv)
 			o.image_size = atoll(colon + 1);
 			break;
 		}
-		case 'R': o.range = atoll(optarg); break;
-		case 'B': o.seq_base = strtoull(optarg, NULL, 10); break;
-		case 'a': o.ack_log = optarg; break;
-		case 'l': o.label = optarg; break;
-		case 'q': o.quiet = true; break;
-		case 'E': o.device_dir = optarg; break;
-		case 'M': o.mint_only = true; break;
-		case 'P': o.prime = true; break;
-		default: usage();
+		case 'R':
+			o.range = atoll(optarg);
+			break;
+		case 'B':
+			o.seq_base = strtoull(optarg, NULL, 10);
+			break;
+		case 'a':
+			o.ack_log = optarg;
+			break;
+		case 'l':
+			o.label = optarg;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'E':
+			o.device_dir = optarg;
+			break;
+		case 'M':
+			o.mint_only = true;
+			break;
+		case 'P':
+			o.prime = true;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (o.mint_only) {
@@ -387,7 +448,8 @@ static void save_device(const struct device *d, FILE *fps)
 	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f)
 		die("cannot write %s: %s", path, strerror(errno));
-	if (!PEM_write_PrivateKey(f, d->key, NULL, NULL, 0, NULL, NULL) || !PEM_write_X509(f, d->cert))
+	if (!PEM_write_PrivateKey(f, d->key, NULL, NULL, 0, NULL, NULL) ||
+	    !PEM_write_X509(f, d->cert))
 		ota_bench_ossl_die("cannot write a device file");
 	if (fclose(f) != 0)
 		die("cannot write %s: %s", path, strerror(errno));
@@ -410,7 +472,7 @@ static void setup_devices(void)
 		devices[0].key = ota_bench_read_key(o.key);
 		subj = X509_get_subject_name(devices[0].cert);
 		if (X509_NAME_get_text_by_NID(subj, NID_commonName, devices[0].id,
-					      sizeof(devices[0].id)) <= 0)
+		                              sizeof(devices[0].id)) <= 0)
 			die("%s has no common name", o.cert);
 	} else {
 		X509 *ca = ota_bench_read_cert(o.ca_cert);
@@ -427,10 +489,11 @@ static void setup_devices(void)
 		}
 		for (int i = 0; i < o.ndevices; i++) {
 			snprintf(devices[i].id, sizeof(devices[i].id), "%s%06ld", o.prefix,
-				 o.device_start + i);
+			         o.device_start + i);
 			if (o.device_dir && load_device(&devices[i]))
 				continue;
-			ota_bench_mint_device(devices[i].id, NULL, ca, ca_key, &devices[i].key, &devices[i].cert);
+			ota_bench_mint_device(devices[i].id, NULL, ca, ca_key, &devices[i].key,
+			                      &devices[i].cert);
 			if (fps)
 				save_device(&devices[i], fps);
 		}
@@ -473,7 +536,7 @@ static void setup_tls(void)
 }
 
 static void note_error(struct worker *w, uint64_t *counter, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void note_error(struct worker *w, uint64_t *counter, const char *fmt, ...)
 {
 	va_list ap;
@@ -503,7 +566,7 @@ static void conn_close(struct conn *c, bool clean)
 
 static int conn_open(struct worker *w, struct conn *c, struct device *d)
 {
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
 	int one = 1;
 	SSL_SESSION *sess = NULL;
 	/* Each address of the target in turn ("localhost" may be ::1 and 127.0.0.1). */
@@ -681,7 +744,8 @@ static int read_response(struct conn *c, struct response *r)
 			break;
 		if (!strncasecmp(line, "Content-Length:", 15))
 			clen = atoll(line + 15);
-		else if (!strncasecmp(line, "Transfer-Encoding:", 18) && strcasestr(line, "chunked"))
+		else if (!strncasecmp(line, "Transfer-Encoding:", 18) &&
+		         strcasestr(line, "chunked"))
 			chunked = true;
 		else if (!strncasecmp(line, "Connection:", 11))
 			r->close = strcasestr(line, "close") != NULL;
@@ -742,7 +806,8 @@ static enum kind pick_kind(struct worker *w, struct device *d)
 	r = (unsigned)(rng_next(&w->rng) % total);
 	for (int k = 0; k < KIND__COUNT; k++) {
 		if (r < o.weight[k]) {
-			/* A device with no deployment has nothing to report: it checks in instead. */
+			/* A device with no deployment has nothing to report: it checks in instead.
+			 */
 			if (k == KIND_REPORT && !d->deployment[0])
 				return KIND_CHECKIN;
 			return (enum kind)k;
@@ -752,12 +817,12 @@ static enum kind pick_kind(struct worker *w, struct device *d)
 	return KIND_CHECKIN;
 }
 
-static const char *const report_status[] = { "downloading", "downloading", "downloading",
-					     "downloaded", "installing" };
+static const char *const report_status[] = {"downloading", "downloading", "downloading",
+                                            "downloaded", "installing"};
 
 /* Builds the request into buf; *seq is the report's sequence number (0 for other kinds). */
 static int build_request(struct worker *w, struct device *d, enum kind k, char *buf, size_t max,
-			 uint64_t *seq, char *dep, size_t dep_max)
+                         uint64_t *seq, char *dep, size_t dep_max)
 {
 	char body[512];
 	int blen = 0, n;
@@ -767,18 +832,19 @@ static int build_request(struct worker *w, struct device *d, enum kind k, char *
 	switch (k) {
 	case KIND_GET:
 		return snprintf(buf, max, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\n\r\n",
-				o.get_path, o.host, conn_hdr);
+		                o.get_path, o.host, conn_hdr);
 	case KIND_IMAGE: {
 		char range[96] = "";
 		if (o.range > 0 && o.range < o.image_size) {
-			long long off = (long long)(rng_next(&w->rng) %
-						    (uint64_t)(o.image_size - o.range + 1));
+			long long off =
+			    (long long)(rng_next(&w->rng) % (uint64_t)(o.image_size - o.range + 1));
 			snprintf(range, sizeof(range), "Range: bytes=%lld-%lld\r\n", off,
-				 off + o.range - 1);
+			         off + o.range - 1);
 		}
-		return snprintf(buf, max,
-				"GET /device/v1/images/%s HTTP/1.1\r\nHost: %s\r\n%sConnection: %s\r\n\r\n",
-				o.image_sha, o.host, range, conn_hdr);
+		return snprintf(
+		    buf, max,
+		    "GET /device/v1/images/%s HTTP/1.1\r\nHost: %s\r\n%sConnection: %s\r\n\r\n",
+		    o.image_sha, o.host, range, conn_hdr);
 	}
 	case KIND_REPORT:
 		pthread_mutex_lock(&d->lock);
@@ -786,23 +852,27 @@ static int build_request(struct worker *w, struct device *d, enum kind k, char *
 		pthread_mutex_unlock(&d->lock);
 		*seq = atomic_fetch_add(&d->seq, 1);
 		blen = snprintf(body, sizeof(body),
-				"{\"seq\":%" PRIu64 ",\"status\":\"%s\",\"version\":\"%s\",\"progress\":%" PRIu64 "}",
-				*seq, report_status[*seq % 5], o.version, *seq * 4096);
+		                "{\"seq\":%" PRIu64
+		                ",\"status\":\"%s\",\"version\":\"%s\",\"progress\":%" PRIu64 "}",
+		                *seq, report_status[*seq % 5], o.version, *seq * 4096);
 		n = snprintf(buf, max,
-			     "POST /device/v1/deployments/%s/events HTTP/1.1\r\nHost: %s\r\n"
-			     "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: %s\r\n\r\n%s",
-			     dep, o.host, blen, conn_hdr, body);
+		             "POST /device/v1/deployments/%s/events HTTP/1.1\r\nHost: %s\r\n"
+		             "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: "
+		             "%s\r\n\r\n%s",
+		             dep, o.host, blen, conn_hdr, body);
 		return n;
 	case KIND_CHECKIN:
 	default:
-		blen = snprintf(body, sizeof(body),
-				"{\"hw_variant\":\"%s\",\"version\":\"%s\",\"security_floor\":1,"
-				"\"root_version\":1,\"active_slot\":\"A\",\"boot_state\":\"normal\"}",
-				o.hw, o.version);
+		blen =
+		    snprintf(body, sizeof(body),
+		             "{\"hw_variant\":\"%s\",\"version\":\"%s\",\"security_floor\":1,"
+		             "\"root_version\":1,\"active_slot\":\"A\",\"boot_state\":\"normal\"}",
+		             o.hw, o.version);
 		return snprintf(buf, max,
-				"POST /device/v1/checkin HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-				"Content-Length: %d\r\nConnection: %s\r\n\r\n%s",
-				o.host, blen, conn_hdr, body);
+		                "POST /device/v1/checkin HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+		                "application/json\r\n"
+		                "Content-Length: %d\r\nConnection: %s\r\n\r\n%s",
+		                o.host, blen, conn_hdr, body);
 	}
 }
 
@@ -823,8 +893,7 @@ static void record(struct worker *w, double latency)
 /* One request on c (opened as needed): 1 when the connection may carry the next request, 0 when
  * the answer was read but the connection ends (close it cleanly, so that its session stays
  * resumable), -1 when it failed (drop it). */
-static int do_request(struct worker *w, struct conn *c, struct device *d, bool counted,
-		       double t0)
+static int do_request(struct worker *w, struct conn *c, struct device *d, bool counted, double t0)
 {
 	char req[2048];
 	char dep[80];
@@ -864,7 +933,7 @@ static int do_request(struct worker *w, struct conn *c, struct device *d, bool c
 	}
 	if (k == KIND_REPORT && r->status == 200) {
 		bool dup = strstr(r->capture, "\"duplicate\":true") ||
-			   strstr(r->capture, "\"duplicate\": true");
+		           strstr(r->capture, "\"duplicate\": true");
 		if (dup)
 			w->acked_dup++;
 		else
@@ -877,22 +946,24 @@ static int do_request(struct worker *w, struct conn *c, struct device *d, bool c
 	}
 	if (counted) {
 		double t1 = now_s();
-		bool good = (k == KIND_IMAGE || k == KIND_GET) ? (r->status == 200 || r->status == 206)
-							      : r->status == 200;
+		bool good = (k == KIND_IMAGE || k == KIND_GET)
+		                ? (r->status == 200 || r->status == 206)
+		                : r->status == 200;
 		if (good) {
 			w->ok[k]++;
 			w->bytes += (uint64_t)r->body_bytes;
 			record(w, t1 - t0);
 		} else {
 			char snippet[120];
-			size_t sl = r->captured < sizeof(snippet) - 1 ? r->captured : sizeof(snippet) - 1;
+			size_t sl =
+			    r->captured < sizeof(snippet) - 1 ? r->captured : sizeof(snippet) - 1;
 			memcpy(snippet, r->capture, sl);
 			snippet[sl] = '\0';
 			for (char *p = snippet; *p; p++)
 				if (*p == '\n' || *p == '\r')
 					*p = ' ';
 			note_error(w, &w->err_status, "%s answered %d: %s", kind_name[k], r->status,
-				   snippet);
+			           snippet);
 		}
 	}
 	return r->close ? 0 : 1;
@@ -920,13 +991,14 @@ static void *worker_main(void *arg)
 				char req[1024], dep[80];
 				uint64_t seq;
 				static _Thread_local struct response r;
-				int n = build_request(w, &devices[i], o.get_path ? KIND_GET : KIND_CHECKIN,
-						      req, sizeof(req), &seq, dep, sizeof(dep));
-				if (conn_write_all(t, req, (size_t)n) == 0 && read_response(t, &r) == 0 &&
-				    r.status == 200 &&
+				int n = build_request(w, &devices[i],
+				                      o.get_path ? KIND_GET : KIND_CHECKIN, req,
+				                      sizeof(req), &seq, dep, sizeof(dep));
+				if (conn_write_all(t, req, (size_t)n) == 0 &&
+				    read_response(t, &r) == 0 && r.status == 200 &&
 				    json_string(r.capture, "deployment_id", dep, sizeof(dep)))
-					snprintf(devices[i].deployment, sizeof(devices[i].deployment), "%s",
-						 dep);
+					snprintf(devices[i].deployment,
+					         sizeof(devices[i].deployment), "%s", dep);
 				if (o.mode == MODE_RESUME)
 					keep_session(t);
 			}
@@ -1000,13 +1072,13 @@ static double pct(const uint32_t *v, size_t n, double p)
 int main(int argc, char **argv)
 {
 	struct worker *ws;
-	uint64_t ok[KIND__COUNT] = { 0 }, total = 0, errors = 0, e_conn = 0, e_tls = 0, e_http = 0,
-		 e_status = 0, hs = 0, resumed = 0, bytes = 0, acked_new = 0, acked_dup = 0;
+	uint64_t ok[KIND__COUNT] = {0}, total = 0, errors = 0, e_conn = 0, e_tls = 0, e_http = 0,
+	         e_status = 0, hs = 0, resumed = 0, bytes = 0, acked_new = 0, acked_dup = 0;
 	size_t nlat = 0;
 	uint32_t *all;
 	const char *first_error = "";
 	double elapsed, t_done;
-	const char *mode_name[] = { "keepalive", "new", "resume" };
+	const char *mode_name[] = {"keepalive", "new", "resume"};
 	ota_bench_prog = "ota-loadgen";
 	ota_bench_exit_status = 2;
 
@@ -1046,7 +1118,7 @@ int main(int argc, char **argv)
 	if (o.duration > 0) {
 		/* Workers stop at t_end themselves; this bounds a worker stuck in I/O. */
 		while (now_s() < t_end + IO_TIMEOUT_S) {
-			struct timespec ts = { 0, 50 * 1000 * 1000 };
+			struct timespec ts = {0, 50 * 1000 * 1000};
 			bool all_done = true;
 			nanosleep(&ts, NULL);
 			for (int i = 0; i < o.conns; i++) {
@@ -1099,17 +1171,18 @@ int main(int argc, char **argv)
 	qsort(all, nlat, sizeof(*all), cmp_u32);
 	for (int k = 0; k < KIND__COUNT; k++)
 		total += ok[k];
-	elapsed = o.duration > 0 ? (t_done < t_end ? t_done : t_end) - t_measure
-				  : t_done - t_measure;
+	elapsed =
+	    o.duration > 0 ? (t_done < t_end ? t_done : t_end) - t_measure : t_done - t_measure;
 	if (elapsed <= 0)
 		elapsed = 1e-9;
 
 	if (!o.quiet) {
 		printf("target        %s:%s  mode %s  conns %d  devices %d%s\n", o.host, o.port,
 		       mode_name[o.mode], o.conns, o.ndevices, o.rate > 0 ? "  (open loop)" : "");
-		printf("requests      %" PRIu64 " ok in %.2f s (checkin %" PRIu64 ", report %" PRIu64
-		       ", image %" PRIu64 ", get %" PRIu64 ")\n",
-		       total, elapsed, ok[KIND_CHECKIN], ok[KIND_REPORT], ok[KIND_IMAGE], ok[KIND_GET]);
+		printf("requests      %" PRIu64 " ok in %.2f s (checkin %" PRIu64
+		       ", report %" PRIu64 ", image %" PRIu64 ", get %" PRIu64 ")\n",
+		       total, elapsed, ok[KIND_CHECKIN], ok[KIND_REPORT], ok[KIND_IMAGE],
+		       ok[KIND_GET]);
 		printf("throughput    %.0f req/s, %.1f MB/s\n", (double)total / elapsed,
 		       (double)bytes / elapsed / 1e6);
 		printf("latency ms    median %.2f  p90 %.2f  p99 %.2f  max %.2f\n",
@@ -1119,10 +1192,11 @@ int main(int argc, char **argv)
 			printf("handshakes    %" PRIu64 " (%.0f/s), resumed %" PRIu64 "\n", hs,
 			       (double)hs / elapsed, resumed);
 		if (o.weight[KIND_REPORT])
-			printf("reports       %" PRIu64 " acknowledged new, %" PRIu64 " duplicate\n",
+			printf("reports       %" PRIu64 " acknowledged new, %" PRIu64
+			       " duplicate\n",
 			       acked_new, acked_dup);
-		printf("errors        %" PRIu64 " (connect %" PRIu64 ", tls %" PRIu64 ", http %" PRIu64
-		       ", status %" PRIu64 ")%s%s\n",
+		printf("errors        %" PRIu64 " (connect %" PRIu64 ", tls %" PRIu64
+		       ", http %" PRIu64 ", status %" PRIu64 ")%s%s\n",
 		       errors, e_conn, e_tls, e_http, e_status, first_error[0] ? "  first: " : "",
 		       first_error);
 	}

@@ -27,20 +27,21 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: otad --config FILE [--check-config]\n"
-		   "  -c, --config FILE   configuration (see etc/otad.conf)\n"
-		   "  -t, --check-config  validate the configuration and exit\n"
-		   "      --list-routes   print every route served (METHOD PATH LISTENER) and exit\n"
-		   "  -h, --help          this text\n");
+	fprintf(f,
+	        "usage: otad --config FILE [--check-config]\n"
+	        "  -c, --config FILE   configuration (see etc/otad.conf)\n"
+	        "  -t, --check-config  validate the configuration and exit\n"
+	        "      --list-routes   print every route served (METHOD PATH LISTENER) and exit\n"
+	        "  -h, --help          this text\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-						 {"check-config", no_argument, NULL, 't'},
-						 {"list-routes", no_argument, NULL, 'L'},
-						 {"help", no_argument, NULL, 'h'},
-						 {NULL, 0, NULL, 0}};
+	                                         {"check-config", no_argument, NULL, 't'},
+	                                         {"list-routes", no_argument, NULL, 'L'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {NULL, 0, NULL, 0}};
 	const char *config_path = NULL;
 	bool check_only = false;
 	struct ota_config cfg;
@@ -126,10 +127,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_notice("otad ready: device API on port %u, management API on port %u, schema %d",
-		   (unsigned)ota_http_device_port(http), (unsigned)ota_http_management_port(http),
-		   ota_store_schema_version(store));
+	           (unsigned)ota_http_device_port(http), (unsigned)ota_http_management_port(http),
+	           ota_store_schema_version(store));
 	sd_notifyf(0, "READY=1\nSTATUS=serving devices on port %u",
-		   (unsigned)ota_http_device_port(http));
+	           (unsigned)ota_http_device_port(http));
 
 	uint64_t wd_usec = 0;
 	bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
@@ -146,7 +147,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (sig == SIGHUP)
-			log_info("SIGHUP: nothing to reload (restart to apply a new configuration)");
+			log_info(
+			    "SIGHUP: nothing to reload (restart to apply a new configuration)");
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");
 		time_t now = time(NULL);

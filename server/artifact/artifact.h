@@ -33,7 +33,7 @@ bool ota_sha256_hex_valid(const char *s);
  * Uploads are limited to max_size bytes. Frees with ota_images_free().
  */
 OTA_WUR enum ota_err ota_images_open(const char *data_dir, uint64_t max_size,
-				     struct ota_images **out);
+                                     struct ota_images **out);
 void ota_images_free(struct ota_images *im);
 
 /* Start an upload (a new temporary file). OTA_ERR_IO when it cannot be created. */
@@ -61,7 +61,7 @@ void ota_images_unlock(struct ota_images *im);
 /* Remove an image's file (after its record was deleted). OTA_ERR_NOT_FOUND, OTA_ERR_IO. */
 OTA_WUR enum ota_err ota_images_remove(struct ota_images *im, const char *sha256);
 OTA_WUR enum ota_err ota_images_open_file(struct ota_images *im, const char *sha256, int *fd,
-					  uint64_t *size);
+                                          uint64_t *size);
 
 /*
  * Load the trusted root: `root_path` (an envelope that verifies under its own root keys) is
@@ -70,7 +70,7 @@ OTA_WUR enum ota_err ota_images_open_file(struct ota_images *im, const char *sha
  * msg gets the reason on error (OTA_ERR_VERIFY, OTA_ERR_IO, OTA_ERR_CONFLICT, OTA_ERR_DB).
  */
 OTA_WUR enum ota_err ota_trust_open(struct ota_store *st, const char *root_path,
-				    struct ota_trust **out, char *msg, size_t msglen);
+                                    struct ota_trust **out, char *msg, size_t msglen);
 void ota_trust_free(struct ota_trust *t);
 /* The version of the trusted root, 0 when none is configured. */
 uint32_t ota_trust_version(struct ota_trust *t);
@@ -80,9 +80,8 @@ uint32_t ota_trust_version(struct ota_trust *t);
  * stored and becomes the trusted root. OTA_ERR_VERIFY with *why, OTA_ERR_CONFLICT when no root
  * is configured, OTA_ERR_DB.
  */
-OTA_WUR enum ota_err ota_trust_add_root(struct ota_trust *t, struct ota_store *st,
-					const char *json, size_t len, uint32_t *version,
-					const char **why);
+OTA_WUR enum ota_err ota_trust_add_root(struct ota_trust *t, struct ota_store *st, const char *json,
+                                        size_t len, uint32_t *version, const char **why);
 
 /*
  * Register a release from its manifest envelope (json, len). image_sha256 names the uploaded
@@ -94,8 +93,8 @@ OTA_WUR enum ota_err ota_trust_add_root(struct ota_trust *t, struct ota_store *s
  * manifest was registered before (nothing changes). *out is filled on OTA_OK.
  */
 OTA_WUR enum ota_err ota_release_register(struct ota_trust *t, struct ota_store *st,
-					  struct ota_images *im, const char *json, size_t len,
-					  const char *image_sha256, int64_t now,
-					  struct ota_release *out, bool *existed, const char **why);
+                                          struct ota_images *im, const char *json, size_t len,
+                                          const char *image_sha256, int64_t now,
+                                          struct ota_release *out, bool *existed, const char **why);
 
 #endif

@@ -135,7 +135,7 @@ enum ota_err ota_upload_begin(struct ota_images *im, struct ota_upload **out)
 	up->fd = mkostemp(up->tmp, O_CLOEXEC);
 	if (up->fd < 0) {
 		log_err("images: cannot create a temporary file in %s: %s", im->incoming,
-			strerror(errno));
+		        strerror(errno));
 		up->tmp[0] = '\0';
 		rc = OTA_ERR_IO;
 		goto out;
@@ -222,7 +222,7 @@ void ota_upload_abort(struct ota_upload *up)
 }
 
 enum ota_err ota_images_open_file(struct ota_images *im, const char *sha256, int *fd,
-				  uint64_t *size)
+                                  uint64_t *size)
 {
 	char path[OTA_PATH_MAX + 80];
 	struct stat st;

@@ -37,7 +37,7 @@ static int apply_root(void *ctx, uint32_t version, const char *envelope)
 	struct fwa_root next;
 
 	if (fwa_root_update(fwa_crypto_openssl(), &w->t->root, envelope, strlen(envelope), &next,
-			    w->s, &w->why) != FWA_OK) {
+	                    w->s, &w->why) != FWA_OK) {
 		w->failed_version = version;
 		return 1;
 	}
@@ -46,7 +46,7 @@ static int apply_root(void *ctx, uint32_t version, const char *envelope)
 }
 
 enum ota_err ota_trust_open(struct ota_store *st, const char *root_path, struct ota_trust **out,
-			    char *msg, size_t msglen)
+                            char *msg, size_t msglen)
 {
 	enum ota_err rc = OTA_ERR_NOMEM;
 	struct ota_trust *t = calloc(1, sizeof(*t));
@@ -68,7 +68,7 @@ enum ota_err ota_trust_open(struct ota_store *st, const char *root_path, struct 
 	json = ota_file_read(root_path, FWA_ENVELOPE_MAX, &len);
 	if (!json) {
 		snprintf(msg, msglen, "%s: cannot read (or over %d bytes): %s", root_path,
-			 FWA_ENVELOPE_MAX, strerror(errno));
+		         FWA_ENVELOPE_MAX, strerror(errno));
 		rc = OTA_ERR_IO;
 		goto out;
 	}
@@ -80,8 +80,8 @@ enum ota_err ota_trust_open(struct ota_store *st, const char *root_path, struct 
 	rc = ota_store_root_put(st, t->root.version, json, (int64_t)time(NULL));
 	if (rc == OTA_ERR_CONFLICT) {
 		snprintf(msg, msglen,
-			 "%s: root version %u differs from the version %u stored in the database",
-			 root_path, t->root.version, t->root.version);
+		         "%s: root version %u differs from the version %u stored in the database",
+		         root_path, t->root.version, t->root.version);
 		goto out;
 	}
 	if (rc != OTA_OK) {
@@ -92,7 +92,7 @@ enum ota_err ota_trust_open(struct ota_store *st, const char *root_path, struct 
 	rc = ota_store_roots_after(st, t->root.version, apply_root, &w);
 	if (rc == OTA_ERR_INVALID) {
 		snprintf(msg, msglen, "stored root version %u does not follow version %u: %s",
-			 w.failed_version, t->root.version, w.why);
+		         w.failed_version, t->root.version, w.why);
 		rc = OTA_ERR_VERIFY;
 		goto out;
 	}
@@ -128,7 +128,7 @@ uint32_t ota_trust_version(struct ota_trust *t)
 }
 
 enum ota_err ota_trust_add_root(struct ota_trust *t, struct ota_store *st, const char *json,
-				size_t len, uint32_t *version, const char **why)
+                                size_t len, uint32_t *version, const char **why)
 {
 	enum ota_err rc = OTA_ERR_NOMEM;
 	struct fwa_verify_scratch *s = malloc(sizeof(*s));
@@ -170,10 +170,10 @@ out:
 	return rc;
 }
 
-enum ota_err ota_release_register(struct ota_trust *t, struct ota_store *st,
-				  struct ota_images *im, const char *json, size_t len,
-				  const char *image_sha256, int64_t now, struct ota_release *out,
-				  bool *existed, const char **why)
+enum ota_err ota_release_register(struct ota_trust *t, struct ota_store *st, struct ota_images *im,
+                                  const char *json, size_t len, const char *image_sha256,
+                                  int64_t now, struct ota_release *out, bool *existed,
+                                  const char **why)
 {
 	enum ota_err rc = OTA_ERR_NOMEM;
 	struct fwa_verify_scratch *s = malloc(sizeof(*s));

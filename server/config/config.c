@@ -27,33 +27,32 @@ struct key {
 #define OFF(f) offsetof(struct ota_config, f)
 
 static const struct key keys[] = {
-	{"server", "data_dir", K_PATH, OFF(data_dir), 0, 0, true},
-	{"server", "log_level", K_LEVEL, OFF(log_level), 0, 0, false},
-	{"server", "threads", K_UINT, OFF(threads), 1, 64, false},
-	{"server", "shutdown_grace", K_UINT, OFF(shutdown_grace), 0, 3600, false},
-	{"tls", "cert", K_PATH, OFF(tls_cert), 0, 0, true},
-	{"tls", "key", K_PATH, OFF(tls_key), 0, 0, true},
-	{"tls", "session_tickets", K_BOOL, OFF(session_tickets), 0, 0, false},
-	{"device", "listen", K_STR, OFF(device.listen), 0, 0, false},
-	{"device", "ca", K_PATH, OFF(device.ca), 0, 0, true},
-	{"device", "crl", K_PATH, OFF(device.crl), 0, 0, false},
-	{"device", "poll_interval", K_UINT, OFF(poll_interval), 10, 86400 * 7, false},
-	{"device", "poll_jitter", K_UINT, OFF(poll_jitter), 0, 50, false},
-	{"device", "admission", K_ADMISSION, OFF(admission), 0, 0, false},
-	{"management", "listen", K_STR, OFF(management.listen), 0, 0, false},
-	{"management", "ca", K_PATH, OFF(management.ca), 0, 0, true},
-	{"management", "crl", K_PATH, OFF(management.crl), 0, 0, false},
-	{"management", "token_max_days", K_UINT, OFF(token_max_days), 1, 3650, false},
-	{"management", "audit_checkpoint_interval", K_UINT, OFF(audit_checkpoint_interval), 1,
-	 86400, false},
-	{"management", "console", K_PATH, OFF(console_dir), 0, 0, false},
-	{"limits", "connection_timeout", K_UINT, OFF(connection_timeout), 1, 3600, false},
-	{"limits", "max_connections", K_UINT, OFF(max_connections), 1, 1000000, false},
-	{"limits", "max_connections_per_ip", K_UINT, OFF(max_connections_per_ip), 0, 1000000,
-	 false},
-	{"limits", "body_max", K_U64, OFF(body_max), 1024, 1048576, false},
-	{"limits", "image_max", K_U64, OFF(image_max), 1, UINT64_C(1) << 40, false},
-	{"trust", "root", K_PATH, OFF(trusted_root), 0, 0, false},
+    {"server", "data_dir", K_PATH, OFF(data_dir), 0, 0, true},
+    {"server", "log_level", K_LEVEL, OFF(log_level), 0, 0, false},
+    {"server", "threads", K_UINT, OFF(threads), 1, 64, false},
+    {"server", "shutdown_grace", K_UINT, OFF(shutdown_grace), 0, 3600, false},
+    {"tls", "cert", K_PATH, OFF(tls_cert), 0, 0, true},
+    {"tls", "key", K_PATH, OFF(tls_key), 0, 0, true},
+    {"tls", "session_tickets", K_BOOL, OFF(session_tickets), 0, 0, false},
+    {"device", "listen", K_STR, OFF(device.listen), 0, 0, false},
+    {"device", "ca", K_PATH, OFF(device.ca), 0, 0, true},
+    {"device", "crl", K_PATH, OFF(device.crl), 0, 0, false},
+    {"device", "poll_interval", K_UINT, OFF(poll_interval), 10, 86400 * 7, false},
+    {"device", "poll_jitter", K_UINT, OFF(poll_jitter), 0, 50, false},
+    {"device", "admission", K_ADMISSION, OFF(admission), 0, 0, false},
+    {"management", "listen", K_STR, OFF(management.listen), 0, 0, false},
+    {"management", "ca", K_PATH, OFF(management.ca), 0, 0, true},
+    {"management", "crl", K_PATH, OFF(management.crl), 0, 0, false},
+    {"management", "token_max_days", K_UINT, OFF(token_max_days), 1, 3650, false},
+    {"management", "audit_checkpoint_interval", K_UINT, OFF(audit_checkpoint_interval), 1, 86400,
+     false},
+    {"management", "console", K_PATH, OFF(console_dir), 0, 0, false},
+    {"limits", "connection_timeout", K_UINT, OFF(connection_timeout), 1, 3600, false},
+    {"limits", "max_connections", K_UINT, OFF(max_connections), 1, 1000000, false},
+    {"limits", "max_connections_per_ip", K_UINT, OFF(max_connections_per_ip), 0, 1000000, false},
+    {"limits", "body_max", K_U64, OFF(body_max), 1024, 1048576, false},
+    {"limits", "image_max", K_U64, OFF(image_max), 1, UINT64_C(1) << 40, false},
+    {"trust", "root", K_PATH, OFF(trusted_root), 0, 0, false},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -80,7 +79,7 @@ void ota_config_defaults(struct ota_config *c)
 }
 
 static void fail(char *msg, size_t msglen, const char *name, unsigned line, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 
 static void fail(char *msg, size_t msglen, const char *name, unsigned line, const char *fmt, ...)
 {
@@ -124,7 +123,7 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 /* Sets the value; returns a reason on failure, NULL on success. */
 static const char *set_value(const struct key *k, const char *val, const char *base_dir,
-			     struct ota_config *c)
+                             struct ota_config *c)
 {
 	char *dst = (char *)c + k->off;
 	uint64_t v;
@@ -186,9 +185,8 @@ static const char *set_value(const struct key *k, const char *val, const char *b
 	return "internal: unknown key kind";
 }
 
-enum ota_err ota_config_parse(const char *text, size_t len, const char *name,
-			      const char *base_dir, struct ota_config *out, char *msg,
-			      size_t msglen)
+enum ota_err ota_config_parse(const char *text, size_t len, const char *name, const char *base_dir,
+                              struct ota_config *out, char *msg, size_t msglen)
 {
 	enum ota_err rc = OTA_ERR_CONFIG;
 	unsigned seen_line[NKEYS] = {0};
@@ -258,8 +256,9 @@ enum ota_err ota_config_parse(const char *text, size_t len, const char *name,
 			goto out;
 		}
 		if (seen_line[k]) {
-			fail(msg, msglen, name, lineno, "duplicate key \"%s\" in [%s] (first on line %u)",
-			     key, section, seen_line[k]);
+			fail(msg, msglen, name, lineno,
+			     "duplicate key \"%s\" in [%s] (first on line %u)", key, section,
+			     seen_line[k]);
 			goto out;
 		}
 		seen_line[k] = lineno;

@@ -40,19 +40,19 @@ struct ota_config {
 	bool session_tickets;
 	/* [device], [management] */
 	struct ota_listener_config device;
-	unsigned poll_interval; /* seconds between check-ins */
-	unsigned poll_jitter;   /* percent of poll_interval, +/- */
+	unsigned poll_interval;       /* seconds between check-ins */
+	unsigned poll_jitter;         /* percent of poll_interval, +/- */
 	enum ota_admission admission; /* [device] admission = auto | pending | preregistered */
 	struct ota_listener_config management;
 	unsigned token_max_days;            /* longest lifetime of an API token */
 	unsigned audit_checkpoint_interval; /* seconds between signed audit checkpoints */
 	char console_dir[OTA_PATH_MAX];     /* the web console's files; "": no console */
 	/* [limits] */
-	unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
-	unsigned max_connections;    /* per listener */
+	unsigned connection_timeout;     /* seconds of inactivity before a connection is closed */
+	unsigned max_connections;        /* per listener */
 	unsigned max_connections_per_ip; /* 0: no limit */
-	uint64_t body_max;           /* bytes of a JSON request body */
-	uint64_t image_max;          /* bytes of an uploaded image */
+	uint64_t body_max;               /* bytes of a JSON request body */
+	uint64_t image_max;              /* bytes of an uploaded image */
 	/* [trust] */
 	char trusted_root[OTA_PATH_MAX]; /* root metadata envelope (version 1 or later); "" */
 };
@@ -67,11 +67,11 @@ void ota_config_defaults(struct ota_config *out);
  * unspecified.
  */
 OTA_WUR enum ota_err ota_config_load(const char *path, struct ota_config *out, char *msg,
-				     size_t msglen);
+                                     size_t msglen);
 
 /* The same over text in memory; `name` is used in messages, `base_dir` for relative paths. */
 OTA_WUR enum ota_err ota_config_parse(const char *text, size_t len, const char *name,
-				      const char *base_dir, struct ota_config *out, char *msg,
-				      size_t msglen);
+                                      const char *base_dir, struct ota_config *out, char *msg,
+                                      size_t msglen);
 
 #endif

@@ -335,8 +335,8 @@ enum ota_err ota_deploy_report(struct ota_store *st, const char *device_id,
 	if (!w.duplicate && end) {
 		char ro[OTA_RO_ID_MAX];
 		struct ota_rollout_member m;
-		/* An outcome can move a verdict (a step on the way cannot): judge now. The report is
-		 * stored either way; the ticker judges again on failure. */
+		/* An outcome can move a verdict (a step on the way cannot): judge now. The report
+		 * is stored either way; the ticker judges again on failure. */
 		if (ota_store_rollout_member_of_deployment(st, dep.id, ro, &m) == OTA_OK &&
 		    ota_rollout_evaluate(st, ro, now) != OTA_OK)
 			log_warn("deployment %s: its rollout could not be evaluated", dep.id);

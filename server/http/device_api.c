@@ -20,9 +20,9 @@
 
 #define BLOCK (64 * 1024)
 
-static const char *const event_statuses[] = {"downloading", "downloaded", "installing",
-					     "rebooting",   "trial",	  "confirmed",
-					     "failed",	    "rolled_back", NULL};
+static const char *const event_statuses[] = {"downloading", "downloaded",  "installing",
+                                             "rebooting",   "trial",       "confirmed",
+                                             "failed",      "rolled_back", NULL};
 
 static bool one_of(const char *s, const char *const *list)
 {
@@ -71,8 +71,8 @@ static json_t *update_json(const struct ota_offer *o)
 		return NULL;
 	snprintf(url, sizeof(url), "/device/v1/images/%s", o->rel.image_sha256);
 	return json_pack("{s:s, s:o, s:s, s:I, s:s}", "deployment_id", o->dep.id, "manifest",
-			 manifest, "image_url", url, "image_size", (json_int_t)o->rel.image_size,
-			 "image_sha256", o->rel.image_sha256);
+	                 manifest, "image_url", url, "image_size", (json_int_t)o->rel.image_size,
+	                 "image_sha256", o->rel.image_sha256);
 }
 
 /* A hardware variant as a manifest can list it (docs/formats.md): 1-32 of [a-z0-9._-]. */
@@ -163,7 +163,7 @@ void ota_h_checkin(struct ota_req *r)
 	}
 	if (!hw_variant_valid(hw)) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD,
-			     "\"hw_variant\" must be 1-32 of a-z 0-9 . _ - (as manifests list it)");
+		             "\"hw_variant\" must be 1-32 of a-z 0-9 . _ - (as manifests list it)");
 		goto out;
 	}
 	if (strcmp(slot, "A") != 0 && strcmp(slot, "B") != 0) {
@@ -172,7 +172,7 @@ void ota_h_checkin(struct ota_req *r)
 	}
 	if (strcmp(boot, "normal") != 0 && strcmp(boot, "trial") != 0) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD,
-			     "\"boot_state\" must be \"normal\" or \"trial\"");
+		             "\"boot_state\" must be \"normal\" or \"trial\"");
 		goto out;
 	}
 	json_t *lo = json_object_get(b, "last_outcome");
@@ -186,14 +186,14 @@ void ota_h_checkin(struct ota_req *r)
 			goto nomem;
 	}
 	struct ota_device_report c = {
-		.id = r->who->name,
-		.hw_variant = hw,
-		.version = version,
-		.security_floor = (uint32_t)floor,
-		.root_version = (uint32_t)root_version,
-		.active_slot = slot,
-		.boot_state = boot,
-		.last_outcome = outcome,
+	    .id = r->who->name,
+	    .hw_variant = hw,
+	    .version = version,
+	    .security_floor = (uint32_t)floor,
+	    .root_version = (uint32_t)root_version,
+	    .active_slot = slot,
+	    .boot_state = boot,
+	    .last_outcome = outcome,
 	};
 	if (ota_deploy_checkin(r->deps->store, &c, (int64_t)time(NULL), &offer) != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the check-in");
@@ -202,7 +202,7 @@ void ota_h_checkin(struct ota_req *r)
 	if (offer.update && !(update = update_json(&offer)))
 		goto nomem;
 	answer = json_pack("{s:s, s:i, s:I}", "action", update ? "update" : "none", "poll_after",
-			   (int)poll_after(r->deps->cfg), "server_time", (json_int_t)time(NULL));
+	                   (int)poll_after(r->deps->cfg), "server_time", (json_int_t)time(NULL));
 	if (!answer)
 		goto nomem;
 	if (update && json_object_set_new(answer, "update", update) != 0) {
@@ -215,7 +215,7 @@ void ota_h_checkin(struct ota_req *r)
 		roots = rc.arr;
 		if (!roots ||
 		    ota_store_roots_after(r->deps->store, (uint32_t)root_version, add_root, &rc) !=
-			    OTA_OK ||
+		        OTA_OK ||
 		    rc.failed)
 			goto nomem;
 		json_object_set_new(answer, "roots", roots);
@@ -336,8 +336,8 @@ void ota_h_image(struct ota_req *r)
 	if (!ota_sha256_hex_valid(sha) ||
 	    ota_store_image_allowed(r->deps->store, r->who->name, sha, &allowed) != OTA_OK ||
 	    !allowed) {
-		ota_req_fail(r, OTA_P_IMAGE_NOT_FOUND,
-			     "no image %.64s is deployed to this device", sha);
+		ota_req_fail(r, OTA_P_IMAGE_NOT_FOUND, "no image %.64s is deployed to this device",
+		             sha);
 		return;
 	}
 	if (ota_images_open_file(r->deps->images, sha, &fd, &size) != OTA_OK) {
@@ -353,9 +353,9 @@ void ota_h_image(struct ota_req *r)
 	if (pr < 0) {
 		close(fd);
 		snprintf(r->content_range, sizeof(r->content_range), "bytes */%llu",
-			 (unsigned long long)size);
+		         (unsigned long long)size);
 		ota_req_fail(r, OTA_P_RANGE_NOT_SATISFIABLE, "the image has %llu bytes",
-			     (unsigned long long)size);
+		             (unsigned long long)size);
 		return;
 	}
 	if (pr == 0) {
@@ -378,14 +378,14 @@ void ota_h_image(struct ota_req *r)
 		return;
 	}
 	MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"application/octet-stream");
+	                        "application/octet-stream");
 	MHD_add_response_header(r->response, MHD_HTTP_HEADER_ETAG, etag);
 	MHD_add_response_header(r->response, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 	r->status = 200;
 	if (pr == 1) {
 		char cr[96];
 		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)first,
-			 (unsigned long long)last, (unsigned long long)size);
+		         (unsigned long long)last, (unsigned long long)size);
 		MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
 		r->status = 206;
 	}
@@ -419,36 +419,37 @@ void ota_h_event(struct ota_req *r)
 	    !ota_json_str(r, b, "version", false, 1, OTA_ID_MAX, &version) ||
 	    !ota_json_uint(r, b, "progress", false, 0, INT64_MAX, &progress))
 		return;
-	has_progress = json_object_get(b, "progress") && !json_is_null(json_object_get(b, "progress"));
+	has_progress =
+	    json_object_get(b, "progress") && !json_is_null(json_object_get(b, "progress"));
 	if (!one_of(status, event_statuses)) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD,
-			     "\"status\" must be one of downloading, downloaded, installing, "
-			     "rebooting, trial, confirmed, failed, rolled_back");
+		             "\"status\" must be one of downloading, downloaded, installing, "
+		             "rebooting, trial, confirmed, failed, rolled_back");
 		return;
 	}
 	struct ota_event ev = {.seq = seq,
-			       .status = status,
-			       .reason = reason,
-			       .version = version,
-			       .progress = has_progress ? (int64_t)progress : -1};
+	                       .status = status,
+	                       .reason = reason,
+	                       .version = version,
+	                       .progress = has_progress ? (int64_t)progress : -1};
 	enum ota_err e = deployment_id_valid(dep_id)
-				 ? ota_deploy_report(r->deps->store, r->who->name, dep_id, &ev,
-						     (int64_t)time(NULL), &res)
-				 : OTA_ERR_NOT_FOUND;
+	                     ? ota_deploy_report(r->deps->store, r->who->name, dep_id, &ev,
+	                                         (int64_t)time(NULL), &res)
+	                     : OTA_ERR_NOT_FOUND;
 	if (e == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_DEPLOYMENT_NOT_FOUND, "no deployment %s", dep_id);
 		return;
 	}
 	if (e == OTA_ERR_FORBIDDEN) {
 		ota_req_fail(r, OTA_P_NOT_YOUR_DEPLOYMENT, "deployment %s is not this device's",
-			     dep_id);
+		             dep_id);
 		return;
 	}
 	if (e == OTA_ERR_CONFLICT && res.seq_conflict) {
 		ota_req_fail(r, OTA_P_SEQ_CONFLICT,
-			     "seq %llu of deployment %s was reported with another event; "
-			     "the new one is not stored",
-			     (unsigned long long)seq, dep_id);
+		             "seq %llu of deployment %s was reported with another event; "
+		             "the new one is not stored",
+		             (unsigned long long)seq, dep_id);
 		return;
 	}
 	if (e != OTA_OK) {
@@ -456,6 +457,6 @@ void ota_h_event(struct ota_req *r)
 		return;
 	}
 	ota_req_json(r, 200,
-		     json_pack("{s:b, s:s}", "duplicate", res.duplicate, "deployment_status",
-			       res.deployment_status));
+	             json_pack("{s:b, s:s}", "duplicate", res.duplicate, "deployment_status",
+	                       res.deployment_status));
 }

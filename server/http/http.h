@@ -24,7 +24,7 @@ struct ota_http_deps {
 	struct ota_store *store;
 	struct ota_images *images;
 	struct ota_trust *trust;
-	struct ota_audit *audit; /* the audit key: checkpoints, export, verification */
+	struct ota_audit *audit;           /* the audit key: checkpoints, export, verification */
 	const struct ota_console *console; /* set by ota_http_start(): the console's files */
 };
 
@@ -33,7 +33,7 @@ struct ota_http_deps {
  * OTA_ERR_CONFIG (listen address) or OTA_ERR_IO (cannot bind), with msg set; nothing runs.
  */
 OTA_WUR enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **out,
-				    char *msg, size_t msglen);
+                                    char *msg, size_t msglen);
 /* Print every route, one "METHOD PATH LISTENER" line each (otad --list-routes). */
 void ota_http_list_routes(FILE *f);
 

@@ -62,8 +62,8 @@ struct ota_req {
 	/* the answer */
 	enum ota_problem problem;
 	char detail[256];
-	const char *allow; /* Allow header of a 405 */
-	char allow_buf[48]; /* its storage (route matching lists methods per thread) */
+	const char *allow;      /* Allow header of a 405 */
+	char allow_buf[48];     /* its storage (route matching lists methods per thread) */
 	char content_range[64]; /* Content-Range header of a 416 */
 	unsigned status;
 	json_t *answer;                /* JSON answer (status), or */
@@ -81,20 +81,20 @@ extern const size_t ota_routes_count;
  * then *path_known tells 405 from 404 and *allow lists the methods the path has.
  */
 const struct ota_route *ota_route_match(enum ota_listener_kind l, const char *method,
-					const char *path, char params[OTA_ROUTE_PARAMS][80],
-					bool *path_known, const char **allow);
+                                        const char *path, char params[OTA_ROUTE_PARAMS][80],
+                                        bool *path_known, const char **allow);
 
 /* Set a problem with a printf detail (the first problem set wins). */
 void ota_req_fail(struct ota_req *r, enum ota_problem p, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Answer JSON with status; takes ownership of `j`. */
 void ota_req_json(struct ota_req *r, unsigned status, json_t *j);
 
 /* JSON field readers: on failure they set an invalid-field problem and return false. */
 bool ota_json_str(struct ota_req *r, json_t *obj, const char *key, bool required, size_t min,
-		  size_t max, const char **out);
+                  size_t max, const char **out);
 bool ota_json_uint(struct ota_req *r, json_t *obj, const char *key, bool required, uint64_t min,
-		   uint64_t max, uint64_t *out);
+                   uint64_t max, uint64_t *out);
 
 /* Handlers (device_api.c, mgmt_api.c). */
 void ota_h_checkin(struct ota_req *r);

@@ -17,10 +17,10 @@
 void ota_h_health(struct ota_req *r)
 {
 	ota_req_json(r, 200,
-		     json_pack("{s:s, s:i, s:i, s:s, s:s}", "status", "ok", "schema_version",
-			       ota_store_schema_version(r->deps->store), "root_version",
-			       (int)ota_trust_version(r->deps->trust), "caller", r->who->name,
-			       "role", ota_auth_role_name(r->who->role)));
+	             json_pack("{s:s, s:i, s:i, s:s, s:s}", "status", "ok", "schema_version",
+	                       ota_store_schema_version(r->deps->store), "root_version",
+	                       (int)ota_trust_version(r->deps->trust), "caller", r->who->name,
+	                       "role", ota_auth_role_name(r->who->role)));
 }
 
 /* ---- images ---- */
@@ -42,7 +42,7 @@ void ota_h_image_upload_data(struct ota_req *r, const char *data, size_t len)
 
 	if (e == OTA_ERR_TOO_LARGE)
 		ota_req_fail(r, OTA_P_BODY_TOO_LARGE, "the image is over the limit of %llu bytes",
-			     (unsigned long long)r->deps->cfg->image_max);
+		             (unsigned long long)r->deps->cfg->image_max);
 	else if (e != OTA_OK)
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the upload");
 }
@@ -74,12 +74,13 @@ void ota_h_image_upload(struct ota_req *r)
 		ota_images_unlock(r->deps->images);
 		return;
 	}
-	enum ota_err e = ota_store_image_add(r->deps->store, sha, size, (int64_t)time(NULL),
-					     &existed);
+	enum ota_err e =
+	    ota_store_image_add(r->deps->store, sha, size, (int64_t)time(NULL), &existed);
 	if (e == OTA_OK && !existed) {
 		char after[64];
 		snprintf(after, sizeof(after), "{\"size\":%llu}", (unsigned long long)size);
-		struct ota_audit_entry a = {.action = "image.upload", .object = sha, .after = after};
+		struct ota_audit_entry a = {
+		    .action = "image.upload", .object = sha, .after = after};
 		e = ota_mgmt_audit(r, &a);
 	}
 	bool ok = ota_mgmt_end(r, e);
@@ -88,11 +89,11 @@ void ota_h_image_upload(struct ota_req *r)
 		return;
 	if (!existed)
 		log_notice("image %s (%llu bytes) uploaded by %s", sha, (unsigned long long)size,
-			   r->who->name);
+		           r->who->name);
 	snprintf(url, sizeof(url), "/device/v1/images/%s", sha);
 	ota_req_json(r, existed ? 200 : 201,
-		     json_pack("{s:s, s:I, s:s, s:b}", "sha256", sha, "size", (json_int_t)size,
-			       "image_url", url, "existed", existed));
+	             json_pack("{s:s, s:I, s:s, s:b}", "sha256", sha, "size", (json_int_t)size,
+	                       "image_url", url, "existed", existed));
 }
 
 /* ---- releases ---- */
@@ -103,13 +104,12 @@ static json_t *release_json(const struct ota_release *rel)
 
 	for (unsigned i = 0; hw && i < rel->nhw; i++)
 		json_array_append_new(hw, json_string(rel->hw[i]));
-	return json_pack("{s:s, s:s, s:s, s:i, s:o, s:s, s:I, s:s, s:I, s:I}", "id", rel->id,
-			 "name", rel->name, "version", rel->version, "security_version",
-			 (int)rel->security_version, "hw_variants", hw, "image_sha256",
-			 rel->image_sha256, "image_size", (json_int_t)rel->image_size,
-			 "image_format", rel->image_format, "manifest_created",
-			 (json_int_t)rel->manifest_created, "created_at",
-			 (json_int_t)rel->created_at);
+	return json_pack(
+	    "{s:s, s:s, s:s, s:i, s:o, s:s, s:I, s:s, s:I, s:I}", "id", rel->id, "name", rel->name,
+	    "version", rel->version, "security_version", (int)rel->security_version, "hw_variants",
+	    hw, "image_sha256", rel->image_sha256, "image_size", (json_int_t)rel->image_size,
+	    "image_format", rel->image_format, "manifest_created",
+	    (json_int_t)rel->manifest_created, "created_at", (json_int_t)rel->created_at);
 }
 
 void ota_h_release_create(struct ota_req *r)
@@ -125,7 +125,7 @@ void ota_h_release_create(struct ota_req *r)
 	if (q) {
 		if (!ota_sha256_hex_valid(q)) {
 			ota_req_fail(r, OTA_P_INVALID_FIELD,
-				     "\"image\" must be a lowercase hex SHA-256");
+			             "\"image\" must be a lowercase hex SHA-256");
 			return;
 		}
 		snprintf(qimage, sizeof(qimage), "%s", q);
@@ -133,17 +133,17 @@ void ota_h_release_create(struct ota_req *r)
 	}
 	if (!ota_mgmt_begin(r))
 		return;
-	enum ota_err e = ota_release_register(r->deps->trust, r->deps->store, r->deps->images,
-					      r->body, r->body_len, image, (int64_t)time(NULL),
-					      &rel, &existed, &why);
+	enum ota_err e =
+	    ota_release_register(r->deps->trust, r->deps->store, r->deps->images, r->body,
+	                         r->body_len, image, (int64_t)time(NULL), &rel, &existed, &why);
 	if (e == OTA_OK && !existed) {
 		char after[300];
 		snprintf(after, sizeof(after),
-			 "{\"name\":\"%s\",\"version\":\"%s\",\"security_version\":%u,"
-			 "\"image_sha256\":\"%s\"}",
-			 rel.name, rel.version, rel.security_version, rel.image_sha256);
+		         "{\"name\":\"%s\",\"version\":\"%s\",\"security_version\":%u,"
+		         "\"image_sha256\":\"%s\"}",
+		         rel.name, rel.version, rel.security_version, rel.image_sha256);
 		struct ota_audit_entry a = {
-			.action = "release.register", .release_id = rel.id, .after = after};
+		    .action = "release.register", .release_id = rel.id, .after = after};
 		e = ota_mgmt_audit(r, &a);
 		if (e != OTA_OK)
 			why = "cannot audit the release";
@@ -164,9 +164,10 @@ void ota_h_release_create(struct ota_req *r)
 		ota_req_fail(r, OTA_P_IMAGE_NOT_FOUND, "%s", why);
 		return;
 	case OTA_ERR_CONFLICT:
-		ota_req_fail(r, ota_trust_version(r->deps->trust) ? OTA_P_RELEASE_CONFLICT
-								  : OTA_P_NO_TRUSTED_ROOT,
-			     "%s", why);
+		ota_req_fail(r,
+		             ota_trust_version(r->deps->trust) ? OTA_P_RELEASE_CONFLICT
+		                                               : OTA_P_NO_TRUSTED_ROOT,
+		             "%s", why);
 		return;
 	default:
 		ota_req_fail(r, ota_problem_from_err(e), "%s", why);
@@ -178,7 +179,7 @@ void ota_h_release_create(struct ota_req *r)
 	}
 	if (!existed)
 		log_notice("release %s %s (%.16s...) registered by %s", rel.name, rel.version,
-			   rel.id, r->who->name);
+		           rel.id, r->who->name);
 	ota_req_json(r, existed ? 200 : 201, release_json(&rel));
 }
 
@@ -194,9 +195,9 @@ void ota_h_release_list(struct ota_req *r)
 	if (!ota_page_open(r, &p, OTA_PAGE_AT_ID))
 		return;
 	ota_page_send(r, &p,
-		      ota_store_release_list(r->deps->store, p.after.id ? &p.after : NULL, p.limit,
-					     list_one, &p, &p.more),
-		      "the releases");
+	              ota_store_release_list(r->deps->store, p.after.id ? &p.after : NULL, p.limit,
+	                                     list_one, &p, &p.more),
+	              "the releases");
 }
 
 void ota_h_release_get(struct ota_req *r)
@@ -204,9 +205,8 @@ void ota_h_release_get(struct ota_req *r)
 	struct ota_release rel;
 	char *envelope = NULL;
 	enum ota_err e = ota_sha256_hex_valid(r->params[0])
-				 ? ota_store_release_get(r->deps->store, r->params[0], &rel,
-							 &envelope)
-				 : OTA_ERR_NOT_FOUND;
+	                     ? ota_store_release_get(r->deps->store, r->params[0], &rel, &envelope)
+	                     : OTA_ERR_NOT_FOUND;
 
 	if (e == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "no release %s", r->params[0]);
@@ -235,7 +235,7 @@ void ota_h_root_create(struct ota_req *r)
 	if (!ota_mgmt_begin(r))
 		return;
 	enum ota_err e = ota_trust_add_root(r->deps->trust, r->deps->store, r->body, r->body_len,
-					    &version, &why);
+	                                    &version, &why);
 	if (e == OTA_OK) {
 		char after[40];
 		snprintf(after, sizeof(after), "{\"version\":%u}", version);
@@ -266,9 +266,9 @@ void ota_h_root_create(struct ota_req *r)
 static json_t *deployment_json(const struct ota_deployment *d)
 {
 	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", d->id, "device_id",
-			      d->device_id, "release_id", d->release_id, "status", d->status,
-			      "reason", d->reason, "created_at", (json_int_t)d->created_at,
-			      "updated_at", (json_int_t)d->updated_at);
+	                      d->device_id, "release_id", d->release_id, "status", d->status,
+	                      "reason", d->reason, "created_at", (json_int_t)d->created_at,
+	                      "updated_at", (json_int_t)d->updated_at);
 	if (j && d->finished_at)
 		json_object_set_new(j, "finished_at", json_integer(d->finished_at));
 	return j;
@@ -286,19 +286,19 @@ void ota_h_deployment_create(struct ota_req *r)
 	    !ota_json_str(r, r->json, "release_id", true, 64, 64, &release_id))
 		return;
 	struct ota_actor who = ota_mgmt_actor(r, via, sizeof(via));
-	enum ota_err e = ota_deploy_create(r->deps->store, &who, device_id, release_id,
-					   (int64_t)time(NULL), &dep, &refusal, &elig, why,
-					   sizeof(why));
+	enum ota_err e =
+	    ota_deploy_create(r->deps->store, &who, device_id, release_id, (int64_t)time(NULL),
+	                      &dep, &refusal, &elig, why, sizeof(why));
 	if (e == OTA_ERR_INVALID) {
 		static const enum ota_problem by_refusal[] = {
-			[OTA_DR_NO_DEVICE] = OTA_P_DEVICE_NOT_FOUND,
-			[OTA_DR_NO_RELEASE] = OTA_P_RELEASE_NOT_FOUND,
-			[OTA_DR_BUSY] = OTA_P_DEPLOYMENT_ACTIVE,
+		    [OTA_DR_NO_DEVICE] = OTA_P_DEVICE_NOT_FOUND,
+		    [OTA_DR_NO_RELEASE] = OTA_P_RELEASE_NOT_FOUND,
+		    [OTA_DR_BUSY] = OTA_P_DEPLOYMENT_ACTIVE,
 		};
 		ota_req_fail(r,
-			     refusal == OTA_DR_INELIGIBLE ? ota_problem_from_eligibility(elig)
-							  : by_refusal[refusal],
-			     "%s", why);
+		             refusal == OTA_DR_INELIGIBLE ? ota_problem_from_eligibility(elig)
+		                                          : by_refusal[refusal],
+		             "%s", why);
 		return;
 	}
 	if (e != OTA_OK) {
@@ -311,8 +311,8 @@ void ota_h_deployment_create(struct ota_req *r)
 static void event_one(void *ctx, const struct ota_event *ev, int64_t received_at)
 {
 	json_t *e = json_pack("{s:I, s:s, s:s, s:I}", "seq", (json_int_t)ev->seq, "status",
-			      ev->status, "reason", ev->reason ? ev->reason : "", "received_at",
-			      (json_int_t)received_at);
+	                      ev->status, "reason", ev->reason ? ev->reason : "", "received_at",
+	                      (json_int_t)received_at);
 	if (!e)
 		return;
 	if (ev->version)
@@ -351,15 +351,17 @@ void ota_h_revocation_create(struct ota_req *r)
 	    !ota_json_str(r, r->json, "reason", false, 0, OTA_REASON_MAX, &reason))
 		return;
 	if (!ota_sha256_hex_valid(fpr)) {
-		ota_req_fail(r, OTA_P_INVALID_FIELD,
-			     "\"fingerprint\" must be the lowercase hex SHA-256 of the certificate");
+		ota_req_fail(
+		    r, OTA_P_INVALID_FIELD,
+		    "\"fingerprint\" must be the lowercase hex SHA-256 of the certificate");
 		return;
 	}
 	if (!ota_mgmt_begin(r))
 		return;
 	enum ota_err e = ota_store_revoke(r->deps->store, fpr, reason, (int64_t)time(NULL));
 	if (e == OTA_OK) {
-		struct ota_audit_entry a = {.action = "cert.revoke", .object = fpr, .detail = reason};
+		struct ota_audit_entry a = {
+		    .action = "cert.revoke", .object = fpr, .detail = reason};
 		e = ota_mgmt_audit(r, &a);
 	}
 	if (!ota_mgmt_end(r, e))

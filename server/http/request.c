@@ -32,7 +32,7 @@ void ota_req_json(struct ota_req *r, unsigned status, json_t *j)
 }
 
 bool ota_json_str(struct ota_req *r, json_t *obj, const char *key, bool required, size_t min,
-		  size_t max, const char **out)
+                  size_t max, const char **out)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -54,10 +54,10 @@ bool ota_json_str(struct ota_req *r, json_t *obj, const char *key, bool required
 	if (n < min || n > max) {
 		if (min == max)
 			ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must be %zu characters", key,
-				     min);
+			             min);
 		else
 			ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must be %zu to %zu characters",
-				     key, min, max);
+			             key, min, max);
 		return false;
 	}
 	*out = json_string_value(v);
@@ -65,7 +65,7 @@ bool ota_json_str(struct ota_req *r, json_t *obj, const char *key, bool required
 }
 
 bool ota_json_uint(struct ota_req *r, json_t *obj, const char *key, bool required, uint64_t min,
-		   uint64_t max, uint64_t *out)
+                   uint64_t max, uint64_t *out)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -76,9 +76,8 @@ bool ota_json_uint(struct ota_req *r, json_t *obj, const char *key, bool require
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max) {
-		ota_req_fail(r, OTA_P_INVALID_FIELD,
-			     "\"%s\" must be an integer from %llu to %llu", key,
-			     (unsigned long long)min, (unsigned long long)max);
+		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"%s\" must be an integer from %llu to %llu",
+		             key, (unsigned long long)min, (unsigned long long)max);
 		return false;
 	}
 	*out = (uint64_t)json_integer_value(v);

@@ -171,8 +171,8 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 		goto out;
 	}
 	gnutls_typed_vdata_st purpose = {
-		.type = GNUTLS_DT_KEY_PURPOSE_OID,
-		.data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
+	    .type = GNUTLS_DT_KEY_PURPOSE_OID,
+	    .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT,
 	};
 	int rc = gnutls_x509_trust_list_verify_crt2(l->tl, chain, n, &purpose, 1, 0, &status, NULL);
 	if (rc < 0 || status != 0) {
@@ -180,8 +180,9 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 			snprintf(why, sizeof(why), "verification failed: %s", gnutls_strerror(rc));
 		else
 			status_text(status, why, sizeof(why));
-		set_fail(cc, (status & GNUTLS_CERT_REVOKED) ? OTA_P_CERT_REVOKED : OTA_P_CERT_REJECTED,
-			 why);
+		set_fail(cc,
+		         (status & GNUTLS_CERT_REVOKED) ? OTA_P_CERT_REVOKED : OTA_P_CERT_REJECTED,
+		         why);
 		goto out;
 	}
 	/* A certificate without any EKU passes GnuTLS's purpose check: demand it explicitly. */
@@ -204,7 +205,7 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 		cn[0] = '\0';
 	sz = sizeof(ou);
 	if (gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME, 0, 0,
-					  ou, &sz) < 0)
+	                                  ou, &sz) < 0)
 		ou[0] = '\0';
 	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, peers[0].data, peers[0].size, digest) < 0) {
 		set_fail(cc, OTA_P_INTERNAL, "cannot hash the certificate");
@@ -216,7 +217,7 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	enum ota_auth_result ar;
 	if (l->kind == OTA_L_DEVICE)
 		ar = ota_auth_device_policy(l->h->deps.store, (int)l->h->deps.cfg->admission, cn,
-					    fpr, (int64_t)time(NULL), &cc->id);
+		                            fpr, (int64_t)time(NULL), &cc->id);
 	else
 		ar = ota_auth_operator(l->h->deps.store, cn, ou, fpr, &cc->id);
 	switch (ar) {
@@ -225,19 +226,19 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 		break;
 	case OTA_AUTH_BAD_NAME:
 		set_fail(cc, OTA_P_CERT_REJECTED,
-			 "the certificate's CN is not a valid name (1-64 of A-Z a-z 0-9 . _ -)");
+		         "the certificate's CN is not a valid name (1-64 of A-Z a-z 0-9 . _ -)");
 		break;
 	case OTA_AUTH_BAD_ROLE:
 		set_fail(cc, OTA_P_CERT_REJECTED,
-			 "the certificate's OU is not a role (admin, operator, auditor) "
-			 "or not the principal's role");
+		         "the certificate's OU is not a role (admin, operator, auditor) "
+		         "or not the principal's role");
 		break;
 	case OTA_AUTH_REVOKED:
 		set_fail(cc, OTA_P_CERT_REVOKED, "certificate revoked");
 		break;
 	case OTA_AUTH_CONFLICT:
 		set_fail(cc, OTA_P_IDENTITY_CONFLICT,
-			 "another certificate is pinned for this device id");
+		         "another certificate is pinned for this device id");
 		break;
 	case OTA_AUTH_DECOMMISSIONED:
 		set_fail(cc, OTA_P_DEVICE_DECOMMISSIONED, "device decommissioned");
@@ -266,10 +267,10 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 out:
 	if (cc->problem != OTA_P_NONE) {
 		const struct ota_log_field f[] = {{"OTA_CN", cn[0] ? cn : NULL},
-						  {"OTA_OU", ou[0] ? ou : NULL},
-						  {"OTA_FINGERPRINT", fpr[0] ? fpr : NULL}};
+		                                  {"OTA_OU", ou[0] ? ou : NULL},
+		                                  {"OTA_FINGERPRINT", fpr[0] ? fpr : NULL}};
 		ota_log_fields(LOG_INFO, f, 3, "%s: refused client %s: %s", l->name,
-			       cn[0] ? cn : "(no name)", cc->detail);
+		               cn[0] ? cn : "(no name)", cc->detail);
 		/* A security event: audited (a pending device was audited when first seen). */
 		if (cc->problem != OTA_P_DEVICE_PENDING && cc->problem != OTA_P_INTERNAL &&
 		    cc->problem != OTA_P_CERT_REQUIRED) {
@@ -279,19 +280,20 @@ out:
 			char shown[OTA_ID_MAX + 2] = "";
 			size_t ssz = sizeof(shown);
 			if (!cn[0] && n > 0 &&
-			    gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-							  shown, &ssz) < 0)
+			    gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_COMMON_NAME, 0,
+			                                  0, shown, &ssz) < 0)
 				shown[0] = '\0';
 			char name[4 * sizeof(shown) + 4 * sizeof(cn)];
 			ota_log_escape(cn[0] ? cn : shown, name, sizeof(name));
 			struct ota_audit_entry e = {
-				.actor = name[0] ? name : "(no name)",
-				.role = l->kind == OTA_L_DEVICE ? "device" : "none",
-				.action = "auth.refused",
-				.device_id = l->kind == OTA_L_DEVICE && cn[0] ? name : NULL,
-				.object = fpr[0] ? fpr : NULL,
-				.detail = cc->detail};
-			if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
+			    .actor = name[0] ? name : "(no name)",
+			    .role = l->kind == OTA_L_DEVICE ? "device" : "none",
+			    .action = "auth.refused",
+			    .device_id = l->kind == OTA_L_DEVICE && cn[0] ? name : NULL,
+			    .object = fpr[0] ? fpr : NULL,
+			    .detail = cc->detail};
+			if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) !=
+			    OTA_OK)
 				log_err("%s: cannot audit a refused client", l->name);
 		}
 	}
@@ -302,7 +304,7 @@ out:
 /* ---- request life cycle ---- */
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-			  enum MHD_ConnectionNotificationCode toe)
+                          enum MHD_ConnectionNotificationCode toe)
 {
 	struct listener *l = cls;
 
@@ -311,17 +313,17 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		/* Before the TLS handshake: its small records must not wait for the peer's
 		 * delayed ACK (Nagle), which costs a new connection ~40 ms. */
 		const union MHD_ConnectionInfo *fi =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		int one = 1;
 		if (fi && fi->connect_fd >= 0)
 			(void)setsockopt(fi->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
-					 sizeof(one));
+			                 sizeof(one));
 		if (l->h->deps.cfg->session_tickets) {
 			const union MHD_ConnectionInfo *ci =
-				MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+			    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 			if (ci && ci->tls_session)
 				gnutls_session_ticket_enable_server(
-					(gnutls_session_t)ci->tls_session, &l->h->ticket_key);
+				    (gnutls_session_t)ci->tls_session, &l->h->ticket_key);
 		}
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		free(*socket_context);
@@ -361,14 +363,14 @@ static const char *representable(const char *s, char *buf, size_t cap)
 static struct MHD_Response *internal_problem(void)
 {
 	static const char body[] =
-		"{\"type\":\"" OTA_PROBLEM_TYPE_PREFIX "internal\",\"title\":\"Internal error\","
-		"\"status\":500,\"detail\":\"the answer could not be built\"}";
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+	    "{\"type\":\"" OTA_PROBLEM_TYPE_PREFIX "internal\",\"title\":\"Internal error\","
+	    "\"status\":500,\"detail\":\"the answer could not be built\"}";
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
 
 	if (resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-					"application/problem+json");
+		                        "application/problem+json");
 	return resp;
 }
 
@@ -386,11 +388,11 @@ static enum MHD_Result respond(struct ota_req *r)
 		char type[96], inst[1024], det[1024];
 		snprintf(type, sizeof(type), OTA_PROBLEM_TYPE_PREFIX "%s", pi->slug);
 		/* The path and the detail may hold bytes JSON cannot: they are escaped then. */
-		json_t *j = json_pack(
-			"{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", pi->title, "status",
-			(int)pi->status, "detail",
-			representable(r->detail[0] ? r->detail : pi->title, det, sizeof(det)),
-			"instance", representable(r->url, inst, sizeof(inst)));
+		json_t *j =
+		    json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", pi->title,
+		              "status", (int)pi->status, "detail",
+		              representable(r->detail[0] ? r->detail : pi->title, det, sizeof(det)),
+		              "instance", representable(r->url, inst, sizeof(inst)));
 		status = pi->status;
 		if (r->response) {
 			MHD_destroy_response(r->response);
@@ -402,26 +404,26 @@ static enum MHD_Result respond(struct ota_req *r)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 		if (resp && r->content_range[0])
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE,
-						r->content_range);
+			                        r->content_range);
 		/* The URL and the detail may hold anything a client sent: the logger escapes
 		 * them, and the journal also gets them as fields of their own. */
 		const struct ota_log_field f[] = {{"OTA_METHOD", r->method},
-						  {"OTA_URL", r->url},
-						  {"OTA_ACTOR", r->who ? r->who->name : NULL},
-						  {"OTA_DETAIL", r->detail}};
+		                                  {"OTA_URL", r->url},
+		                                  {"OTA_ACTOR", r->who ? r->who->name : NULL},
+		                                  {"OTA_DETAIL", r->detail}};
 		if (status >= 500)
 			ota_log_fields(LOG_ERR, f, 4, "%s %s: %u %s", r->method, r->url, status,
-				       r->detail);
+			               r->detail);
 		else
 			ota_log_fields(LOG_INFO, f, 4, "%s %s by %s: %u %s", r->method, r->url,
-				       r->who ? r->who->name : "-", status, r->detail);
+			               r->who ? r->who->name : "-", status, r->detail);
 	} else if (r->response) {
 		resp = r->response;
 		r->response = NULL;
 	} else {
 		resp = json_response(r->answer, "application/json");
 		log_debug("%s %s by %s: %u", r->method, r->url, r->who ? r->who->name : "-",
-			  status);
+		          status);
 	}
 	if (!resp) {
 		log_err("%s %s: the answer could not be built", r->method, r->url);
@@ -460,11 +462,12 @@ static void audit_denied(struct listener *l, struct ota_req *r)
 
 	snprintf(what, sizeof(what), "%s %s", r->method, representable(r->url, url, sizeof(url)));
 	struct ota_audit_entry e = {.actor = r->who->name,
-				    .role = ota_auth_role_name(r->who->role),
-				    .action = "access.denied",
-				    .device_id = r->who->role == OTA_ROLE_DEVICE ? r->who->name : NULL,
-				    .object = r->who->token_id[0] ? r->who->token_id : NULL,
-				    .detail = what};
+	                            .role = ota_auth_role_name(r->who->role),
+	                            .action = "access.denied",
+	                            .device_id =
+	                                r->who->role == OTA_ROLE_DEVICE ? r->who->name : NULL,
+	                            .object = r->who->token_id[0] ? r->who->token_id : NULL,
+	                            .detail = what};
 	if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
 		log_err("%s: cannot audit a denied request", l->name);
 }
@@ -484,11 +487,12 @@ static bool url_representable(struct listener *l, struct ota_req *r)
 	ota_req_fail(r, OTA_P_INVALID_FIELD, "the request path is not valid UTF-8");
 	snprintf(what, sizeof(what), "%s %s: the path is not valid UTF-8", r->method, url);
 	struct ota_audit_entry e = {.actor = r->who->name,
-				    .role = ota_auth_role_name(r->who->role),
-				    .action = "request.refused",
-				    .device_id = r->who->role == OTA_ROLE_DEVICE ? r->who->name : NULL,
-				    .object = r->who->token_id[0] ? r->who->token_id : NULL,
-				    .detail = what};
+	                            .role = ota_auth_role_name(r->who->role),
+	                            .action = "request.refused",
+	                            .device_id =
+	                                r->who->role == OTA_ROLE_DEVICE ? r->who->name : NULL,
+	                            .object = r->who->token_id[0] ? r->who->token_id : NULL,
+	                            .detail = what};
 	if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
 		log_err("%s: cannot audit a refused request", l->name);
 	return false;
@@ -498,7 +502,7 @@ static bool url_representable(struct listener *l, struct ota_req *r)
 static bool token_identity(struct listener *l, struct ota_req *r, const char *authz)
 {
 	enum ota_auth_result ar =
-		ota_auth_token(l->h->deps.store, authz, (int64_t)time(NULL), &r->token_who);
+	    ota_auth_token(l->h->deps.store, authz, (int64_t)time(NULL), &r->token_who);
 	enum ota_problem p;
 
 	switch (ar) {
@@ -525,12 +529,12 @@ static bool token_identity(struct listener *l, struct ota_req *r, const char *au
 	}
 	ota_req_fail(r, p, "%s", ota_auth_result_text(ar));
 	char what[200], url[160];
-	snprintf(what, sizeof(what), "%s %s: %s", r->method, representable(r->url, url, sizeof(url)),
-		 ota_auth_result_text(ar));
+	snprintf(what, sizeof(what), "%s %s: %s", r->method,
+	         representable(r->url, url, sizeof(url)), ota_auth_result_text(ar));
 	struct ota_audit_entry e = {.actor = r->token_who.name[0] ? r->token_who.name : "(token)",
-				    .role = "token",
-				    .action = "auth.refused",
-				    .detail = what};
+	                            .role = "token",
+	                            .action = "auth.refused",
+	                            .detail = what};
 	if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
 		log_err("%s: cannot audit a refused token", l->name);
 	return false;
@@ -539,7 +543,8 @@ static bool token_identity(struct listener *l, struct ota_req *r, const char *au
 /* True if the request's Content-Type is application/json (parameters such as charset allowed). */
 static bool content_type_json(struct MHD_Connection *c)
 {
-	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *ct =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	static const char want[] = "application/json";
 
 	if (!ct || strncasecmp(ct, want, sizeof(want) - 1) != 0)
@@ -554,7 +559,7 @@ static bool content_type_json(struct MHD_Connection *c)
 static void prepare(struct listener *l, struct ota_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct conn_ctx *cc = ci ? ci->socket_context : NULL;
 	bool path_known;
 	const char *allow;
@@ -569,11 +574,10 @@ static void prepare(struct listener *l, struct ota_req *r)
 	}
 	if (l->kind == OTA_L_MANAGEMENT && (r->route = ota_console_route(&l->h->deps, r->url)))
 		return; /* the console's static files: no identity (console.c) */
-	const char *authz =
-		l->kind == OTA_L_MANAGEMENT
-			? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-						      MHD_HTTP_HEADER_AUTHORIZATION)
-			: NULL;
+	const char *authz = l->kind == OTA_L_MANAGEMENT
+	                        ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                                      MHD_HTTP_HEADER_AUTHORIZATION)
+	                        : NULL;
 	if (authz) {
 		/* An API token (auth.h) stands for the caller instead of a client certificate. */
 		if (!token_identity(l, r, authz))
@@ -605,7 +609,7 @@ static void prepare(struct listener *l, struct ota_req *r)
 			snprintf(r->allow_buf, sizeof(r->allow_buf), "%s", allow);
 			r->allow = r->allow_buf;
 			ota_req_fail(r, OTA_P_METHOD_NOT_ALLOWED, "%s is not allowed on %s",
-				     r->method, r->url);
+			             r->method, r->url);
 		} else {
 			ota_req_fail(r, OTA_P_NOT_FOUND, "no resource %s", r->url);
 		}
@@ -613,22 +617,22 @@ static void prepare(struct listener *l, struct ota_req *r)
 	}
 	if (!(r->route->roles & (unsigned)r->who->role)) {
 		ota_req_fail(r, OTA_P_ROLE_FORBIDDEN, "role %s may not call %s %s",
-			     ota_auth_role_name(r->who->role), r->method, r->route->pattern);
+		             ota_auth_role_name(r->who->role), r->method, r->route->pattern);
 		audit_denied(l, r);
 		return;
 	}
 	uint64_t limit = r->route->body == OTA_BODY_STREAM ? l->h->deps.cfg->image_max
-							   : l->h->deps.cfg->body_max;
+	                                                   : l->h->deps.cfg->body_max;
 	if (r->content_length != UINT64_MAX && r->content_length > limit) {
 		ota_req_fail(r, OTA_P_BODY_TOO_LARGE, "the body is %llu bytes, the limit is %llu",
-			     (unsigned long long)r->content_length, (unsigned long long)limit);
+		             (unsigned long long)r->content_length, (unsigned long long)limit);
 		return;
 	}
 	/* The device API reads JSON only when it is declared as JSON (docs/device-api.md). */
 	if (l->kind == OTA_L_DEVICE && r->route->body == OTA_BODY_JSON &&
 	    !content_type_json(r->conn)) {
 		ota_req_fail(r, OTA_P_UNSUPPORTED_MEDIA_TYPE,
-			     "the body must be sent as Content-Type: application/json");
+		             "the body must be sent as Content-Type: application/json");
 		return;
 	}
 	if (r->route->body == OTA_BODY_STREAM)
@@ -647,8 +651,9 @@ static void consume(struct listener *l, struct ota_req *r, const char *data, siz
 		break;
 	case OTA_BODY_JSON:
 		if (len > l->h->deps.cfg->body_max - r->body_len) {
-			ota_req_fail(r, OTA_P_BODY_TOO_LARGE, "the body is over the limit of %llu bytes",
-				     (unsigned long long)l->h->deps.cfg->body_max);
+			ota_req_fail(r, OTA_P_BODY_TOO_LARGE,
+			             "the body is over the limit of %llu bytes",
+			             (unsigned long long)l->h->deps.cfg->body_max);
 			break;
 		}
 		char *nb = realloc(r->body, r->body_len + len + 1);
@@ -671,16 +676,16 @@ static void finish(struct ota_req *r)
 	if (r->route->body == OTA_BODY_JSON) {
 		json_error_t err;
 		r->json = json_loadb(r->body ? r->body : "", r->body_len,
-				     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+		                     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
 		if (!r->json && json_error_code(&err) == json_error_numeric_overflow) {
 			/* Valid JSON whose integer no field accepts (docs/errors.md). */
 			ota_req_fail(r, OTA_P_INVALID_FIELD, "line %d column %d: %s", err.line,
-				     err.column, err.text);
+			             err.column, err.text);
 			return;
 		}
 		if (!r->json) {
 			ota_req_fail(r, OTA_P_MALFORMED_JSON, "line %d column %d: %s", err.line,
-				     err.column, err.text);
+			             err.column, err.text);
 			return;
 		}
 		if (!json_is_object(r->json)) {
@@ -701,8 +706,8 @@ static size_t keep_raw_path(void *cls, struct MHD_Connection *c, char *s)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	struct listener *l = cls;
 	struct ota_req *r = *con_cls;
@@ -723,8 +728,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		/* A refused request with a body is answered at once (and the connection closed)
 		 * rather than reading a body nobody wants; otherwise answer on a later call. */
 		bool has_body = (r->content_length != UINT64_MAX && r->content_length != 0) ||
-				MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							    MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		                MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		                                            MHD_HTTP_HEADER_TRANSFER_ENCODING);
 		if (r->problem != OTA_P_NONE && has_body)
 			return respond(r);
 		return MHD_YES;
@@ -743,7 +748,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct listener *l = cls;
 	struct ota_req *r = *con_cls;
@@ -823,7 +828,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
 }
 
 static enum ota_err load_trust(struct listener *l, const struct ota_listener_config *lc, char *msg,
-			       size_t msglen)
+                               size_t msglen)
 {
 	int n;
 
@@ -859,7 +864,8 @@ static enum ota_err load_trust(struct listener *l, const struct ota_listener_con
 		n = gnutls_x509_trust_list_add_crls(l->tl, crls, ncrl, GNUTLS_TL_VERIFY_CRL, 0);
 		gnutls_free(crls);
 		if (n != (int)ncrl) {
-			snprintf(msg, msglen, "%s: CRL not issued by the CA in %s", lc->crl, lc->ca);
+			snprintf(msg, msglen, "%s: CRL not issued by the CA in %s", lc->crl,
+			         lc->ca);
 			return OTA_ERR_TLS;
 		}
 	}
@@ -867,7 +873,7 @@ static enum ota_err load_trust(struct listener *l, const struct ota_listener_con
 }
 
 static enum ota_err start_listener(struct ota_http *h, struct listener *l,
-				   const struct ota_listener_config *lc, char *msg, size_t msglen)
+                                   const struct ota_listener_config *lc, char *msg, size_t msglen)
 {
 	const struct ota_config *cfg = h->deps.cfg;
 	struct sockaddr_storage ss;
@@ -877,40 +883,41 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	l->h = h;
 	if (parse_listen(lc->listen, &ss, &v6) != 0) {
 		snprintf(msg, msglen, "%s listen address \"%s\" is not IP:PORT or [IPv6]:PORT",
-			 l->name, lc->listen);
+		         l->name, lc->listen);
 		return OTA_ERR_CONFIG;
 	}
 	rc = load_trust(l, lc, msg, msglen);
 	if (rc != OTA_OK)
 		return rc;
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+	                 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 	struct MHD_OptionItem opts[] = {
-		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, l},
-		{MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
-		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
-		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
-		{MHD_OPTION_SOCK_ADDR, 0, &ss},
-		{MHD_OPTION_HTTPS_MEM_KEY, 0, h->key_pem},
-		{MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert_pem},
-		{MHD_OPTION_HTTPS_MEM_TRUST, 0, l->ca_pem},
-		{MHD_OPTION_HTTPS_PRIORITIES, 0,
-		 (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"},
-		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, l},
-		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l},
-		{MHD_OPTION_END, 0, NULL},
-		{MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, l},
+	    {MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL},
+	    {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
+	    {MHD_OPTION_SOCK_ADDR, 0, &ss},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, h->key_pem},
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert_pem},
+	    {MHD_OPTION_HTTPS_MEM_TRUST, 0, l->ca_pem},
+	    {MHD_OPTION_HTTPS_PRIORITIES, 0,
+	     (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"},
+	    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, l},
+	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l},
+	    {MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_END, 0, NULL},
 	};
 	if (l->kind == OTA_L_DEVICE)
-		opts[sizeof(opts) / sizeof(opts[0]) - 2] =
-			(struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_raw_path, l};
+		opts[sizeof(opts) / sizeof(opts[0]) - 2] = (struct MHD_OptionItem){
+		    MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_raw_path, l};
 	l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, opts,
-				MHD_OPTION_END);
+	                        MHD_OPTION_END);
 	if (!l->d) {
-		snprintf(msg, msglen,
-			 "cannot start the %s listener on %s (address in use, or bad key/certificate)",
-			 l->name, lc->listen);
+		snprintf(
+		    msg, msglen,
+		    "cannot start the %s listener on %s (address in use, or bad key/certificate)",
+		    l->name, lc->listen);
 		return OTA_ERR_IO;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -920,7 +927,7 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 }
 
 enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **out, char *msg,
-			    size_t msglen)
+                            size_t msglen)
 {
 	enum ota_err rc = OTA_ERR_NOMEM;
 	struct ota_http *h = calloc(1, sizeof(*h));
@@ -930,8 +937,8 @@ enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **
 		goto out;
 	h->deps = *deps;
 	rc = ota_console_load(deps->cfg->console_dir,
-			      strcmp(deps->cfg->console_dir, OTA_CONSOLE_DIR) != 0, &h->console, msg,
-			      msglen);
+	                      strcmp(deps->cfg->console_dir, OTA_CONSOLE_DIR) != 0, &h->console,
+	                      msg, msglen);
 	if (rc != OTA_OK)
 		goto out;
 	h->deps.console = h->console;
@@ -944,7 +951,7 @@ enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **
 	h->key_pem = ota_file_read(deps->cfg->tls_key, OTA_PEM_MAX, NULL);
 	if (!h->cert_pem || !h->key_pem) {
 		snprintf(msg, msglen, "cannot read the server certificate %s or key %s",
-			 deps->cfg->tls_cert, deps->cfg->tls_key);
+		         deps->cfg->tls_cert, deps->cfg->tls_key);
 		goto out;
 	}
 	if (gnutls_session_ticket_key_generate(&h->ticket_key) < 0) {
@@ -992,7 +999,8 @@ void ota_http_stop(struct ota_http *h, unsigned grace_seconds)
 	while (atomic_load(&h->inflight) > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - t0.tv_sec >= (time_t)grace_seconds) {
-			log_warn("stopping with %d requests still in flight", atomic_load(&h->inflight));
+			log_warn("stopping with %d requests still in flight",
+			         atomic_load(&h->inflight));
 			break;
 		}
 		struct timespec ms = {0, 20 * 1000 * 1000};

@@ -20,8 +20,8 @@
 
 #include "common/err.h"
 
-#define OTA_ID_MAX 64   /* device ids, names, versions */
-#define OTA_HEX256 65   /* 64 hex digits and a NUL */
+#define OTA_ID_MAX 64            /* device ids, names, versions */
+#define OTA_HEX256 65            /* 64 hex digits and a NUL */
 #define OTA_DEPLOYMENT_ID_MAX 35 /* "d-" + 32 hex + NUL */
 #define OTA_REASON_MAX 200
 
@@ -30,7 +30,7 @@ struct ota_store;
 struct ota_device {
 	char id[OTA_ID_MAX + 1];
 	char fingerprint[OTA_HEX256];
-	char status[16]; /* admitted | decommissioned */
+	char status[16];  /* admitted | decommissioned */
 	bool known_state; /* false until the first check-in */
 	char hw_variant[33];
 	char version[OTA_ID_MAX + 1];
@@ -76,10 +76,10 @@ struct ota_deployment {
 
 struct ota_event {
 	uint64_t seq;
-	const char *status; /* downloading ... rolled_back */
-	const char *reason; /* may be NULL */
+	const char *status;  /* downloading ... rolled_back */
+	const char *reason;  /* may be NULL */
 	const char *version; /* may be NULL */
-	int64_t progress;   /* -1 when absent */
+	int64_t progress;    /* -1 when absent */
 };
 
 /*
@@ -89,7 +89,7 @@ struct ota_event {
  * The caller frees the handle with ota_store_free().
  */
 OTA_WUR enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
-				    size_t msglen);
+                                    size_t msglen);
 void ota_store_free(struct ota_store *st);
 
 /* The schema version of the open database, and the newest this otad knows. */
@@ -136,8 +136,8 @@ OTA_WUR enum ota_err ota_store_tx_finish(struct ota_store *st, enum ota_err rc);
  * ota_store_tx_begin() or ota_store_group(). Inside a bulk or a tx: OTA_ERR_CONFLICT.
  */
 OTA_WUR enum ota_err ota_store_group(struct ota_store *st,
-				     enum ota_err (*fn)(struct ota_store *st, void *ctx),
-				     void *ctx);
+                                     enum ota_err (*fn)(struct ota_store *st, void *ctx),
+                                     void *ctx);
 
 /* ---- identities ---- */
 
@@ -152,9 +152,9 @@ uint64_t ota_store_access_generation(void);
 
 /* *revoked = whether this certificate fingerprint was revoked. */
 OTA_WUR enum ota_err ota_store_is_revoked(struct ota_store *st, const char *fingerprint,
-					  bool *revoked);
+                                          bool *revoked);
 OTA_WUR enum ota_err ota_store_revoke(struct ota_store *st, const char *fingerprint,
-				      const char *reason, int64_t now);
+                                      const char *reason, int64_t now);
 
 /*
  * Admit device `id` with `fingerprint` unless it exists; either way copy the device's row into
@@ -162,50 +162,48 @@ OTA_WUR enum ota_err ota_store_revoke(struct ota_store *st, const char *fingerpr
  * this call admitted it.
  */
 OTA_WUR enum ota_err ota_store_device_admit(struct ota_store *st, const char *id,
-					    const char *fingerprint, int64_t now,
-					    struct ota_device *out, bool *created);
+                                            const char *fingerprint, int64_t now,
+                                            struct ota_device *out, bool *created);
 /* OTA_ERR_NOT_FOUND when unknown. */
 OTA_WUR enum ota_err ota_store_device_get(struct ota_store *st, const char *id,
-					  struct ota_device *out);
+                                          struct ota_device *out);
 /* The device's tags, sorted: up to max into tags, *n set. */
 OTA_WUR enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id,
-					   char (*tags)[65], unsigned max, unsigned *n);
+                                           char (*tags)[65], unsigned max, unsigned *n);
 /*
  * Record what a device reported at check-in (and when). OTA_ERR_NOT_FOUND when unknown. The
  * one exception to durability: this write survives a crash of otad but may be lost with a
  * power cut until the next durable write (the device repeats it at its next check-in).
  */
 OTA_WUR enum ota_err ota_store_device_report(struct ota_store *st,
-					     const struct ota_device_report *r, int64_t now);
+                                             const struct ota_device_report *r, int64_t now);
 
 /* ---- images and releases ---- */
 
 /* Record an image file; *existed when it was recorded already (then nothing changes). */
 OTA_WUR enum ota_err ota_store_image_add(struct ota_store *st, const char *sha256, uint64_t size,
-					 int64_t now, bool *existed);
-OTA_WUR enum ota_err ota_store_image_get(struct ota_store *st, const char *sha256,
-					 uint64_t *size);
+                                         int64_t now, bool *existed);
+OTA_WUR enum ota_err ota_store_image_get(struct ota_store *st, const char *sha256, uint64_t *size);
 
 /* Store root metadata version `version`. OTA_ERR_CONFLICT if that version holds other bytes;
  * storing the same bytes again is OTA_OK. */
 OTA_WUR enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version,
-					const char *envelope, int64_t now);
+                                        const char *envelope, int64_t now);
 /* The newest stored root version, 0 when none. */
 OTA_WUR enum ota_err ota_store_root_latest(struct ota_store *st, uint32_t *version);
 /* Calls fn for each stored root with version > after, in increasing order. A non-zero return
  * of fn stops the walk and is returned as OTA_ERR_INVALID. */
-OTA_WUR enum ota_err ota_store_roots_after(struct ota_store *st, uint32_t after,
-					   int (*fn)(void *ctx, uint32_t version,
-						     const char *envelope),
-					   void *ctx);
+OTA_WUR enum ota_err
+ota_store_roots_after(struct ota_store *st, uint32_t after,
+                      int (*fn)(void *ctx, uint32_t version, const char *envelope), void *ctx);
 
 /* Add a release (its image must be recorded). *existed when a release with this id exists
  * (nothing changes); OTA_ERR_CONFLICT when another release has the same name and version. */
 OTA_WUR enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_release *r,
-					   const char *envelope, int64_t now, bool *existed);
+                                           const char *envelope, int64_t now, bool *existed);
 /* envelope (may be NULL) receives a malloc'd copy of the DSSE envelope; the caller frees it. */
 OTA_WUR enum ota_err ota_store_release_get(struct ota_store *st, const char *id,
-					   struct ota_release *out, char **envelope);
+                                           struct ota_release *out, char **envelope);
 /*
  * Where a page of a list ordered by (created_at, id) resumes: the key of the last item of the
  * previous page. id is never NULL; a first page passes a NULL struct pointer instead.
@@ -221,43 +219,43 @@ struct ota_store_key {
  * others follow the last one delivered.
  */
 OTA_WUR enum ota_err ota_store_release_list(struct ota_store *st, const struct ota_store_key *after,
-					    unsigned limit,
-					    void (*fn)(void *ctx, const struct ota_release *r),
-					    void *ctx, bool *more);
+                                            unsigned limit,
+                                            void (*fn)(void *ctx, const struct ota_release *r),
+                                            void *ctx, bool *more);
 
 /* ---- deployments ---- */
 
 /* Create deployment `id` (status active). OTA_ERR_CONFLICT when the device has one active. */
 OTA_WUR enum ota_err ota_store_deployment_create(struct ota_store *st, const char *id,
-						 const char *device_id, const char *release_id,
-						 int64_t now);
+                                                 const char *device_id, const char *release_id,
+                                                 int64_t now);
 OTA_WUR enum ota_err ota_store_deployment_get(struct ota_store *st, const char *id,
-					      struct ota_deployment *out);
+                                              struct ota_deployment *out);
 /* The device's active deployment, OTA_ERR_NOT_FOUND when none. */
 OTA_WUR enum ota_err ota_store_deployment_active(struct ota_store *st, const char *device_id,
-						 struct ota_deployment *out);
+                                                 struct ota_deployment *out);
 /* End an active deployment with `status` and `reason`. OTA_ERR_CONFLICT if not active.
  * Joins the caller's transaction (the deployment service ends a deployment, moves its rollout
  * member and audits it in one). */
 OTA_WUR enum ota_err ota_store_deployment_end(struct ota_store *st, const char *id,
-					      const char *status, const char *reason, int64_t now);
+                                              const char *status, const char *reason, int64_t now);
 /* *allowed = the device has an active deployment whose release image is sha256. */
 OTA_WUR enum ota_err ota_store_image_allowed(struct ota_store *st, const char *device_id,
-					     const char *sha256, bool *allowed);
+                                             const char *sha256, bool *allowed);
 
 /*
  * Store event `ev` of a device's deployment once: (deployment, seq) already stored with the
  * same status, reason, version and progress sets *duplicate and changes nothing; stored with
- * another event it is OTA_ERR_CONFLICT and changes nothing. What the event means for the deployment and its rollout is
- * the deployment service's to decide (server/deploy), in the same transaction.
+ * another event it is OTA_ERR_CONFLICT and changes nothing. What the event means for the deployment
+ * and its rollout is the deployment service's to decide (server/deploy), in the same transaction.
  */
 OTA_WUR enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id,
-					 const char *device_id, const struct ota_event *ev,
-					 int64_t now, bool *duplicate);
+                                         const char *device_id, const struct ota_event *ev,
+                                         int64_t now, bool *duplicate);
 /* Calls fn for each event of the deployment, by seq. */
 OTA_WUR enum ota_err ota_store_event_list(struct ota_store *st, const char *deployment_id,
-					  void (*fn)(void *ctx, const struct ota_event *ev,
-						     int64_t received_at),
-					  void *ctx);
+                                          void (*fn)(void *ctx, const struct ota_event *ev,
+                                                     int64_t received_at),
+                                          void *ctx);
 
 #endif

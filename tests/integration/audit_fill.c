@@ -29,11 +29,11 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++) {
 		snprintf(detail, sizeof(detail), "bulk entry %ld", i);
 		struct ota_audit_entry e = {.actor = "filler",
-					    .role = "system",
-					    .action = "test.fill",
-					    .device_id = "device-0001",
-					    .after = "{\"n\":1}",
-					    .detail = detail};
+		                            .role = "system",
+		                            .action = "test.fill",
+		                            .device_id = "device-0001",
+		                            .after = "{\"n\":1}",
+		                            .detail = detail};
 		if (ota_audit_append(st, &e, 1000 + i, NULL) != OTA_OK) {
 			if (ota_store_tx_end(st, false) != OTA_OK)
 				fprintf(stderr, "audit_fill: rollback failed\n");

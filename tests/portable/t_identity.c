@@ -81,7 +81,10 @@ static void all_but(unsigned skip, const char *port, const char *pass)
 		    "-----BEGIN CERTIFICATE-----\ndev\n-----END CERTIFICATE-----\n", -1);
 	if (skip != FWA_ID_DEVICE_KEY)
 		rec(FWA_ID_DEVICE_KEY,
-		    "-----BEGIN " "PRIVATE KEY-----\nk\n-----END " "PRIVATE KEY-----\n", -1);
+		    "-----BEGIN "
+		    "PRIVATE KEY-----\nk\n-----END "
+		    "PRIVATE KEY-----\n",
+		    -1);
 	if (skip != FWA_ID_ROOT)
 		rec(FWA_ID_ROOT, root, -1);
 }

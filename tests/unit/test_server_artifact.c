@@ -73,7 +73,8 @@ static void upload(void **state)
 	assert_int_equal(ota_upload_write(up, "ab", 2), OTA_OK);
 	assert_int_equal(ota_upload_write(up, "c", 1), OTA_OK);
 	assert_int_equal(ota_upload_finish(up, sha, &size), OTA_OK);
-	assert_string_equal(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(sha,
+	                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_int_equal(size, 3);
 	assert_int_equal(ota_images_open_file(f->im, sha, &fd, &size), OTA_OK);
 	char buf[4] = "";
@@ -99,10 +100,11 @@ static void upload(void **state)
 	ota_upload_abort(NULL);
 
 	assert_int_equal(ota_images_open_file(f->im, "00", &fd, &size), OTA_ERR_NOT_FOUND);
-	assert_int_equal(ota_images_open_file(
-				 f->im, "0000000000000000000000000000000000000000000000000000000000000000",
-				 &fd, &size),
-			 OTA_ERR_NOT_FOUND);
+	assert_int_equal(
+	    ota_images_open_file(f->im,
+	                         "0000000000000000000000000000000000000000000000000000000000000000",
+	                         &fd, &size),
+	    OTA_ERR_NOT_FOUND);
 	assert_int_equal(ota_images_open_file(f->im, "../otad.db", &fd, &size), OTA_ERR_NOT_FOUND);
 }
 
@@ -126,11 +128,11 @@ static void sha_names(void **state)
 {
 	(void)state;
 	assert_true(ota_sha256_hex_valid(
-		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	assert_false(ota_sha256_hex_valid(
-		"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+	    "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
 	assert_false(ota_sha256_hex_valid(
-		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a"));
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a"));
 	assert_false(ota_sha256_hex_valid(""));
 	assert_false(ota_sha256_hex_valid(NULL));
 }
@@ -148,9 +150,9 @@ static void trust_refusals(void **state)
 	/* No root configured: nothing can be registered or rotated. */
 	assert_int_equal(ota_trust_open(f->st, "", &t, msg, sizeof(msg)), OTA_OK);
 	assert_int_equal(ota_trust_version(t), 0);
-	assert_int_equal(ota_release_register(t, f->st, f->im, "{}", 2, NULL, 1, &rel, &existed,
-					      &why),
-			 OTA_ERR_CONFLICT);
+	assert_int_equal(
+	    ota_release_register(t, f->st, f->im, "{}", 2, NULL, 1, &rel, &existed, &why),
+	    OTA_ERR_CONFLICT);
 	assert_non_null(strstr(why, "no trusted root"));
 	assert_int_equal(ota_trust_add_root(t, f->st, "{}", 2, &v, &why), OTA_ERR_CONFLICT);
 	ota_trust_free(t);
@@ -183,7 +185,7 @@ static void admission_policy(void **state)
 	assert_false(ota_auth_name_valid("dev ice"));
 	assert_false(ota_auth_name_valid("dev/ice"));
 	assert_false(ota_auth_name_valid(
-		"x234567890123456789012345678901234567890123456789012345678901234X"));
+	    "x234567890123456789012345678901234567890123456789012345678901234X"));
 
 	assert_int_equal(ota_auth_device(f->st, "bad name", fp1, 1, &id), OTA_AUTH_BAD_NAME);
 	assert_int_equal(ota_auth_device(f->st, "dev-1", fp1, 1, &id), OTA_AUTH_OK);
@@ -211,11 +213,11 @@ static void admission_policy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(upload, setup, teardown),
-		cmocka_unit_test_setup_teardown(leftovers_removed, setup, teardown),
-		cmocka_unit_test(sha_names),
-		cmocka_unit_test_setup_teardown(trust_refusals, setup, teardown),
-		cmocka_unit_test_setup_teardown(admission_policy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(upload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(leftovers_removed, setup, teardown),
+	    cmocka_unit_test(sha_names),
+	    cmocka_unit_test_setup_teardown(trust_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(admission_policy, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,11 +49,12 @@ static void values(void **state)
 	char msg[256] = "";
 	(void)state;
 
-	assert_int_equal(parse(REQUIRED "# comment\n; another\n\n[limits]\n  body_max =  2048  \r\n"
-				"connection_timeout=5\n[tls]\nsession_tickets = no\n"
-				"[server]\nlog_level = debug\n[trust]\nroot = /abs/root-1.json\n",
-			       &c, msg, sizeof(msg)),
-			 OTA_OK);
+	assert_int_equal(parse(REQUIRED
+	                       "# comment\n; another\n\n[limits]\n  body_max =  2048  \r\n"
+	                       "connection_timeout=5\n[tls]\nsession_tickets = no\n"
+	                       "[server]\nlog_level = debug\n[trust]\nroot = /abs/root-1.json\n",
+	                       &c, msg, sizeof(msg)),
+	                 OTA_OK);
 	assert_int_equal(c.body_max, 2048);
 	assert_int_equal(c.connection_timeout, 5);
 	assert_false(c.session_tickets);
@@ -76,7 +77,7 @@ static void refusals(void **state)
 	(void)state;
 	refused(REQUIRED "[limits]\nfoo = 1\n", "t.conf:11: unknown key \"foo\" in [limits]");
 	refused(REQUIRED "[server]\nthreads = 2\nthreads = 3\n",
-		"t.conf:12: duplicate key \"threads\" in [server] (first on line 11)");
+	        "t.conf:12: duplicate key \"threads\" in [server] (first on line 11)");
 	refused(REQUIRED "[server]\ndata_dir = /x\n", "t.conf:11: duplicate key \"data_dir\"");
 	refused(REQUIRED "[nope]\n", "t.conf:10: unknown section [nope]");
 	refused("data_dir = /x\n", "t.conf:1: key \"data_dir\" outside of a section");
@@ -86,7 +87,7 @@ static void refusals(void **state)
 	refused(REQUIRED "[server]\nthreads = -1\n", "expected a non-negative integer");
 	refused(REQUIRED "[server]\nthreads = 2x\n", "expected a non-negative integer");
 	refused(REQUIRED "[server]\nthreads = 99999999999999999999999\n",
-		"expected a non-negative integer");
+	        "expected a non-negative integer");
 	refused(REQUIRED "[tls]\nsession_tickets = maybe\n", "expected true or false");
 	refused(REQUIRED "[server]\nlog_level = loud\n", "expected one of");
 	refused(REQUIRED "[device]\nlisten = 127.0.0.1:9443\n", "must differ");
@@ -100,8 +101,9 @@ static void nul_byte(void **state)
 	char msg[256] = "";
 	(void)state;
 
-	assert_int_equal(ota_config_parse(text, sizeof(text) - 1, "t.conf", "", &c, msg, sizeof(msg)),
-			 OTA_ERR_CONFIG);
+	assert_int_equal(
+	    ota_config_parse(text, sizeof(text) - 1, "t.conf", "", &c, msg, sizeof(msg)),
+	    OTA_ERR_CONFIG);
 	assert_non_null(strstr(msg, "t.conf:2: NUL byte"));
 }
 
@@ -111,16 +113,19 @@ static void missing_file(void **state)
 	char msg[256] = "";
 	(void)state;
 
-	assert_int_equal(ota_config_load("/nonexistent/otad.conf", &c, msg, sizeof(msg)), OTA_ERR_IO);
+	assert_int_equal(ota_config_load("/nonexistent/otad.conf", &c, msg, sizeof(msg)),
+	                 OTA_ERR_IO);
 	assert_non_null(strstr(msg, "cannot open"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(defaults_and_required), cmocka_unit_test(values),
-		cmocka_unit_test(refusals), cmocka_unit_test(nul_byte),
-		cmocka_unit_test(missing_file),
+	    cmocka_unit_test(defaults_and_required),
+	    cmocka_unit_test(values),
+	    cmocka_unit_test(refusals),
+	    cmocka_unit_test(nul_byte),
+	    cmocka_unit_test(missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ static void matching(void **state)
 	assert_non_null(rt);
 	assert_ptr_equal(rt->handle, ota_h_checkin);
 	rt = ota_route_match(OTA_L_DEVICE, "POST", "/device/v1/deployments/d-12ab/events", p,
-			     &known, &allow);
+	                     &known, &allow);
 	assert_non_null(rt);
 	assert_string_equal(p[0], "d-12ab");
 	rt = ota_route_match(OTA_L_DEVICE, "GET", "/device/v1/images/abc", p, &known, &allow);
@@ -42,12 +42,12 @@ static void matching(void **state)
 	assert_true(strstr(allow, "GET") && strstr(allow, "POST"));
 	/* Unknown paths, empty and extra segments. */
 	const char *unknown[] = {"/",
-				 "/device/v1/checkin/",
-				 "/device/v1/images/",
-				 "/device/v1/images/a/b",
-				 "/device/v1/deployments//events",
-				 "/device/v1/checkinx",
-				 "/api/v1/health"};
+	                         "/device/v1/checkin/",
+	                         "/device/v1/images/",
+	                         "/device/v1/images/a/b",
+	                         "/device/v1/deployments//events",
+	                         "/device/v1/checkinx",
+	                         "/api/v1/health"};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		rt = ota_route_match(OTA_L_DEVICE, "GET", unknown[i], p, &known, &allow);
 		assert_null(rt);
@@ -73,7 +73,7 @@ static void table_sane(void **state)
 			assert_false(rt->roles & OTA_ROLE_DEVICE);
 			/* The management API, and Prometheus' conventional path. */
 			assert_true(strncmp(rt->pattern, "/api/v1/", 8) == 0 ||
-				    strcmp(rt->pattern, "/metrics") == 0);
+			            strcmp(rt->pattern, "/metrics") == 0);
 		}
 		if (rt->body == OTA_BODY_STREAM)
 			assert_true(rt->stream_begin && rt->stream_data && rt->stream_free);
@@ -82,7 +82,7 @@ static void table_sane(void **state)
 			assert_false(rt->roles & OTA_ROLE_AUDITOR);
 		for (size_t j = 0; j < i; j++)
 			assert_false(strcmp(rt->method, ota_routes[j].method) == 0 &&
-				     strcmp(rt->pattern, ota_routes[j].pattern) == 0);
+			             strcmp(rt->pattern, ota_routes[j].pattern) == 0);
 	}
 }
 
@@ -96,12 +96,13 @@ static void problems(void **state)
 		assert_true(pi->status >= 400 && pi->status <= 599);
 		for (int j = 1; j < i; j++)
 			assert_string_not_equal(pi->slug,
-						ota_problem_info((enum ota_problem)j)->slug);
+			                        ota_problem_info((enum ota_problem)j)->slug);
 	}
 	assert_int_equal(ota_problem_info(OTA_P_BODY_TOO_LARGE)->status, 413);
 	assert_int_equal(ota_problem_info(OTA_P_METHOD_NOT_ALLOWED)->status, 405);
 	assert_int_equal(ota_problem_info(OTA_P_CERT_REQUIRED)->status, 401);
-	assert_ptr_equal(ota_problem_info((enum ota_problem)9999), ota_problem_info(OTA_P_INTERNAL));
+	assert_ptr_equal(ota_problem_info((enum ota_problem)9999),
+	                 ota_problem_info(OTA_P_INTERNAL));
 	assert_int_equal(ota_problem_from_err(OTA_ERR_DB), OTA_P_INTERNAL);
 	assert_int_equal(ota_problem_from_err(OTA_ERR_NOT_FOUND), OTA_P_NOT_FOUND);
 	assert_int_equal(ota_problem_from_err(OTA_ERR_MISMATCH), OTA_P_IMAGE_MISMATCH);
@@ -113,9 +114,9 @@ static void problems(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(matching),
-		cmocka_unit_test(table_sane),
-		cmocka_unit_test(problems),
+	    cmocka_unit_test(matching),
+	    cmocka_unit_test(table_sane),
+	    cmocka_unit_test(problems),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,7 +84,8 @@ static void migrations(void **state)
 
 	/* A newer schema is refused, and the file is not changed. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL),
+	                 SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(ota_store_open(f->path, &again, msg, sizeof(msg)), OTA_ERR_SCHEMA);
 	assert_null(again);
@@ -174,9 +175,9 @@ static void release_pages(void **state)
 		assert_int_equal(ota_store_release_add(f->st, &r, "{}", at[i], &existed), OTA_OK);
 	}
 	for (unsigned i = 0; i < 4; i++) {
-		assert_int_equal(ota_store_release_list(f->st, i ? &k : NULL, 1, note_release,
-							&last, &more),
-				 OTA_OK);
+		assert_int_equal(
+		    ota_store_release_list(f->st, i ? &k : NULL, 1, note_release, &last, &more),
+		    OTA_OK);
 		assert_string_equal(last.id, order[i]);
 		assert_int_equal(more, i < 3);
 		k.at = last.created_at;
@@ -185,9 +186,9 @@ static void release_pages(void **state)
 	assert_int_equal(n, 0);
 	assert_false(more);
 	assert_int_equal(ota_store_release_list(f->st, NULL, 0, count_release, &n, &more),
-			 OTA_ERR_INVALID);
+	                 OTA_ERR_INVALID);
 	assert_int_equal(ota_store_release_list(f->st, NULL, 1001, count_release, &n, &more),
-			 OTA_ERR_INVALID);
+	                 OTA_ERR_INVALID);
 }
 
 static void releases_and_deployments(void **state)
@@ -227,10 +228,10 @@ static void releases_and_deployments(void **state)
 
 	assert_int_equal(ota_store_device_admit(f->st, "dev-1", "f1", 1, &d, &created), OTA_OK);
 	assert_int_equal(ota_store_deployment_create(f->st, "d-01", "dev-1", "nope", 9),
-			 OTA_ERR_NOT_FOUND);
+	                 OTA_ERR_NOT_FOUND);
 	assert_int_equal(ota_store_deployment_create(f->st, "d-01", "dev-1", "r1", 10), OTA_OK);
 	assert_int_equal(ota_store_deployment_create(f->st, "d-02", "dev-1", "r1", 11),
-			 OTA_ERR_CONFLICT);
+	                 OTA_ERR_CONFLICT);
 	assert_int_equal(ota_store_deployment_active(f->st, "dev-1", &dep), OTA_OK);
 	assert_string_equal(dep.id, "d-01");
 	assert_int_equal(ota_store_image_allowed(f->st, "dev-1", img, &allowed), OTA_OK);
@@ -249,10 +250,10 @@ static void releases_and_deployments(void **state)
 	/* The same seq with another event is a conflict, and the first event stays. */
 	struct ota_event other = {1, "failed", "flash error", NULL, -1};
 	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &other, 13, &dup),
-			 OTA_ERR_CONFLICT);
+	                 OTA_ERR_CONFLICT);
 	struct ota_event other_progress = {1, "downloading", NULL, NULL, 11};
 	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &other_progress, 13, &dup),
-			 OTA_ERR_CONFLICT);
+	                 OTA_ERR_CONFLICT);
 	struct ota_event conf = {2, "confirmed", NULL, "1.1.0", -1};
 	assert_int_equal(ota_store_event_add(f->st, "d-01", "dev-1", &conf, 14, &dup), OTA_OK);
 	assert_false(dup);
@@ -264,7 +265,8 @@ static void releases_and_deployments(void **state)
 	assert_true(dup);
 	/* Ended: a new deployment may start; ending twice is a conflict. */
 	assert_int_equal(ota_store_deployment_active(f->st, "dev-1", &dep), OTA_ERR_NOT_FOUND);
-	assert_int_equal(ota_store_deployment_end(f->st, "d-01", "cancelled", "", 17), OTA_ERR_CONFLICT);
+	assert_int_equal(ota_store_deployment_end(f->st, "d-01", "cancelled", "", 17),
+	                 OTA_ERR_CONFLICT);
 	assert_int_equal(ota_store_deployment_create(f->st, "d-02", "dev-1", "r1", 18), OTA_OK);
 	assert_int_equal(ota_store_deployment_end(f->st, "d-02", "cancelled", "op", 19), OTA_OK);
 }
@@ -421,12 +423,12 @@ static void roots(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(migrations, setup, teardown),
-		cmocka_unit_test_setup_teardown(admission, setup, teardown),
-		cmocka_unit_test_setup_teardown(releases_and_deployments, setup, teardown),
-		cmocka_unit_test_setup_teardown(release_pages, setup, teardown),
-		cmocka_unit_test_setup_teardown(roots, setup, teardown),
-		cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(migrations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(admission, setup, teardown),
+	    cmocka_unit_test_setup_teardown(releases_and_deployments, setup, teardown),
+	    cmocka_unit_test_setup_teardown(release_pages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(roots, setup, teardown),
+	    cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

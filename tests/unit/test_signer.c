@@ -135,13 +135,13 @@ static int teardown(void **state)
 /* Keys and root 1 used by most tests: root keys r1-r3 (2 of 3), release keys l1-l3 (2 of 3). */
 static void make_keys_and_root(void)
 {
-	static const char *const names[] = { "r1", "r2", "r3", "r4", "l1", "l2", "l3", "x1" };
+	static const char *const names[] = {"r1", "r2", "r3", "r4", "l1", "l2", "l3", "x1"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		expect_ok(RUN("keygen", "--out", names[i]));
 	expect_ok(RUN("root", "init", "--root-key", "r1.pub", "--root-key", "r2.pub", "--root-key",
-		      "r3.pub", "--root-threshold", "2", "--release-key", "l1.pub", "--release-key",
-		      "l2.pub", "--release-key", "l3.pub", "--release-threshold", "2", "--sign",
-		      "r1.key", "--sign", "r3.key", "--expires", "2099-01-01T00:00:00Z"));
+	              "r3.pub", "--root-threshold", "2", "--release-key", "l1.pub", "--release-key",
+	              "l2.pub", "--release-key", "l3.pub", "--release-threshold", "2", "--sign",
+	              "r1.key", "--sign", "r3.key", "--expires", "2099-01-01T00:00:00Z"));
 	assert_true(exists("root-1.json"));
 	write_text("fw.bin", "firmware image bytes", 20);
 }
@@ -149,11 +149,12 @@ static void make_keys_and_root(void)
 static void test_help(void **state)
 {
 	(void)state;
-	static const char *const cmds[][2] = { { "keygen", NULL }, { "root", "init" },
-					       { "root", "rotate" }, { "release", NULL },
-					       { "verify", NULL }, { "inspect", NULL } };
+	static const char *const cmds[][2] = {{"keygen", NULL},   {"root", "init"},
+	                                      {"root", "rotate"}, {"release", NULL},
+	                                      {"verify", NULL},   {"inspect", NULL}};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		int rc = cmds[i][1] ? RUN(cmds[i][0], cmds[i][1], "--help") : RUN(cmds[i][0], "--help");
+		int rc =
+		    cmds[i][1] ? RUN(cmds[i][0], cmds[i][1], "--help") : RUN(cmds[i][0], "--help");
 		assert_int_equal(rc, 0);
 		assert_non_null(strstr(out_text, "usage: ota-sign"));
 	}
@@ -177,7 +178,8 @@ static void test_keygen(void **state)
 	assert_int_equal(stat("k.pub", &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0644);
 	char *key = read_text("k.key", &len);
-	assert_non_null(strstr(key, "-----BEGIN " "PRIVATE KEY-----"));
+	assert_non_null(strstr(key, "-----BEGIN "
+	                            "PRIVATE KEY-----"));
 	char before[4096];
 	snprintf(before, sizeof(before), "%s", key);
 
@@ -193,7 +195,8 @@ static void test_keygen(void **state)
 	write_text("wrong", "battery staple\n", 15);
 	expect_ok(RUN("keygen", "--out", "e", "--passphrase-file", "pass"));
 	key = read_text("e.key", &len);
-	assert_non_null(strstr(key, "-----BEGIN " "ENCRYPTED PRIVATE KEY-----"));
+	assert_non_null(strstr(key, "-----BEGIN "
+	                            "ENCRYPTED PRIVATE KEY-----"));
 	FILE *f = fopen("e.key", "r");
 	EVP_PKEY *pk = PEM_read_PrivateKey(f, NULL, NULL, (void *)"correct horse");
 	fclose(f);
@@ -201,15 +204,15 @@ static void test_keygen(void **state)
 	EVP_PKEY_free(pk);
 	write_text("img", "x", 1);
 	expect_fail(RUN("release", "--image", "img", "--name", "a", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "e.key"),
-		    "encrypted");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "e.key"),
+	            "encrypted");
 	expect_fail(RUN("release", "--image", "img", "--name", "a", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "e.key",
-			"--passphrase-file", "wrong"),
-		    "wrong passphrase");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "e.key",
+	                "--passphrase-file", "wrong"),
+	            "wrong passphrase");
 	expect_ok(RUN("release", "--image", "img", "--name", "a", "--version", "1.0.0",
-		      "--security-version", "1", "--hw-variant", "h", "--key", "e.key",
-		      "--passphrase-file", "pass"));
+	              "--security-version", "1", "--hw-variant", "h", "--key", "e.key",
+	              "--passphrase-file", "pass"));
 	write_text("empty", "\n", 1);
 	expect_fail(RUN("keygen", "--out", "z", "--passphrase-file", "empty"), "empty passphrase");
 	assert_false(exists("z.key"));
@@ -221,37 +224,38 @@ static void test_walkthrough(void **state)
 	(void)state;
 	make_keys_and_root();
 	expect_ok(RUN("release", "--image", "fw.bin", "--name", "pico-fw", "--version", "1.2.3",
-		      "--security-version", "3", "--hw-variant", "pico2w", "--hw-variant", "pico2",
-		      "--key", "l1.key", "--key", "l2.key", "--root", "root-1.json"));
+	              "--security-version", "3", "--hw-variant", "pico2w", "--hw-variant", "pico2",
+	              "--key", "l1.key", "--key", "l2.key", "--root", "root-1.json"));
 	assert_true(exists("pico-fw-1.2.3.manifest.json"));
 	expect_ok(RUN("verify", "--trusted-root", "root-1.json", "--manifest",
-		      "pico-fw-1.2.3.manifest.json", "--image", "fw.bin", "--hw-variant", "pico2w",
-		      "--floor", "3"));
+	              "pico-fw-1.2.3.manifest.json", "--image", "fw.bin", "--hw-variant", "pico2w",
+	              "--floor", "3"));
 	assert_non_null(strstr(out_text, "OK: pico-fw 1.2.3"));
 	assert_non_null(strstr(out_text, "signed by 2 of 3"));
 	assert_non_null(strstr(out_text, "image matches"));
 
 	/* Rotation 1 -> 2 (replace root key r2 by r4) -> 3 (revoke l3). */
 	expect_ok(RUN("root", "rotate", "--previous", "root-1.json", "--root-key", "r1.pub",
-		      "--root-key", "r3.pub", "--root-key", "r4.pub", "--sign", "r1.key", "--sign",
-		      "r2.key", "--sign", "r4.key", "--expires", "2098-01-01T00:00:00Z"));
+	              "--root-key", "r3.pub", "--root-key", "r4.pub", "--sign", "r1.key", "--sign",
+	              "r2.key", "--sign", "r4.key", "--expires", "2098-01-01T00:00:00Z"));
 	assert_non_null(strstr(out_text, "root-2.json"));
 	expect_ok(RUN("root", "rotate", "--previous", "root-2.json", "--release-key", "l1.pub",
-		      "--release-key", "l2.pub", "--sign", "r3.key", "--sign", "r4.key", "--expires",
-		      "2097-01-01T00:00:00Z"));
+	              "--release-key", "l2.pub", "--sign", "r3.key", "--sign", "r4.key",
+	              "--expires", "2097-01-01T00:00:00Z"));
 	expect_ok(RUN("verify", "--trusted-root", "root-1.json", "--root", "root-2.json", "--root",
-		      "root-3.json", "--manifest", "pico-fw-1.2.3.manifest.json"));
+	              "root-3.json", "--manifest", "pico-fw-1.2.3.manifest.json"));
 	assert_non_null(strstr(out_text, "signed by 2 of 2"));
 	assert_non_null(strstr(out_text, "root version 3"));
 
 	/* A release signed with the revoked key no longer verifies under root 3. */
 	expect_ok(RUN("release", "--image", "fw.bin", "--name", "pico-fw", "--version", "1.2.4",
-		      "--security-version", "3", "--hw-variant", "pico2w", "--key", "l1.key",
-		      "--key", "l3.key", "--out", "revoked.json"));
+	              "--security-version", "3", "--hw-variant", "pico2w", "--key", "l1.key",
+	              "--key", "l3.key", "--out", "revoked.json"));
 	expect_ok(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "revoked.json"));
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--root", "root-2.json",
-			"--root", "root-3.json", "--manifest", "revoked.json"),
-		    "verify: revoked.json: signed by 1 of the 2 release keys required by root version 3 (rule: manifest.threshold)");
+	                "--root", "root-3.json", "--manifest", "revoked.json"),
+	            "verify: revoked.json: signed by 1 of the 2 release keys required by root "
+	            "version 3 (rule: manifest.threshold)");
 
 	/* Inspect. */
 	expect_ok(RUN("inspect", "root-2.json"));
@@ -272,35 +276,35 @@ static void test_rotation_rules(void **state)
 	make_keys_and_root();
 	/* Signed only by the new keys: refused, nothing written. */
 	expect_fail(RUN("root", "rotate", "--previous", "root-1.json", "--root-key", "r4.pub",
-			"--root-threshold", "1", "--sign", "r4.key"),
-		    "rule: root.threshold.previous");
+	                "--root-threshold", "1", "--sign", "r4.key"),
+	            "rule: root.threshold.previous");
 	assert_false(exists("root-2.json"));
 	/* Signed by the old keys only, below the new root's own threshold. */
 	expect_fail(RUN("root", "rotate", "--previous", "root-1.json", "--root-key", "r4.pub",
-			"--root-key", "x1.pub", "--root-threshold", "2", "--sign", "r1.key", "--sign",
-			"r2.key", "--sign", "r4.key"),
-		    "rule: root.threshold.self");
+	                "--root-key", "x1.pub", "--root-threshold", "2", "--sign", "r1.key",
+	                "--sign", "r2.key", "--sign", "r4.key"),
+	            "rule: root.threshold.self");
 	assert_false(exists("root-2.json"));
 
 	/* Skipped version: root 3 directly on top of root 1. */
 	expect_ok(RUN("root", "rotate", "--previous", "root-1.json", "--sign", "r1.key", "--sign",
-		      "r2.key"));
+	              "r2.key"));
 	expect_ok(RUN("root", "rotate", "--previous", "root-2.json", "--sign", "r1.key", "--sign",
-		      "r2.key"));
+	              "r2.key"));
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--root", "root-3.json"),
-		    "verify: root-3.json: root version must be 2, got 3 (rule: root.version)");
-	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--root", "root-2.json", "--root",
-			"root-2.json"),
-		    "root version must be 3, got 2 (rule: root.version)");
+	            "verify: root-3.json: root version must be 2, got 3 (rule: root.version)");
+	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--root", "root-2.json",
+	                "--root", "root-2.json"),
+	            "root version must be 3, got 2 (rule: root.version)");
 	expect_ok(RUN("verify", "--trusted-root", "root-1.json", "--root", "root-2.json", "--root",
-		      "root-3.json"));
+	              "root-3.json"));
 	/* root-2.json exists: a second rotation from root 1 does not replace it. */
 	size_t len;
 	char before[16384];
 	snprintf(before, sizeof(before), "%s", read_text("root-2.json", &len));
 	expect_fail(RUN("root", "rotate", "--previous", "root-1.json", "--sign", "r1.key", "--sign",
-			"r2.key"),
-		    "refusing to overwrite");
+	                "r2.key"),
+	            "refusing to overwrite");
 	assert_string_equal(read_text("root-2.json", &len), before);
 	expect_no_temp_files();
 }
@@ -310,19 +314,20 @@ static void test_expiry(void **state)
 	(void)state;
 	make_keys_and_root();
 	expect_ok(RUN("release", "--image", "fw.bin", "--name", "pico-fw", "--version", "1.0.0",
-		      "--security-version", "1", "--hw-variant", "pico2w", "--key", "l1.key", "--key",
-		      "l2.key"));
+	              "--security-version", "1", "--hw-variant", "pico2w", "--key", "l1.key",
+	              "--key", "l2.key"));
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest",
-			"pico-fw-1.0.0.manifest.json", "--at", "2099-01-01T00:00:00Z"),
-		    "verify: root-1.json: root version 1 expired at 2099-01-01T00:00:00Z, checked at 2099-01-01T00:00:00Z (rule: root.expires)");
+	                "pico-fw-1.0.0.manifest.json", "--at", "2099-01-01T00:00:00Z"),
+	            "verify: root-1.json: root version 1 expired at 2099-01-01T00:00:00Z, checked "
+	            "at 2099-01-01T00:00:00Z (rule: root.expires)");
 	expect_ok(RUN("verify", "--trusted-root", "root-1.json", "--manifest",
-		      "pico-fw-1.0.0.manifest.json", "--at", "2098-12-31T23:59:59Z"));
+	              "pico-fw-1.0.0.manifest.json", "--at", "2098-12-31T23:59:59Z"));
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--at", "2099-06-01T00:00:00Z"),
-		    "rule: root.expires");
+	            "rule: root.expires");
 	expect_fail(RUN("root", "init", "--root-key", "r1.pub", "--root-threshold", "1",
-			"--release-key", "l1.pub", "--release-threshold", "1", "--sign", "r1.key",
-			"--expires", "2001-01-01T00:00:00Z", "--out-dir", "/tmp/nonexistent-dir"),
-		    "in the past");
+	                "--release-key", "l1.pub", "--release-threshold", "1", "--sign", "r1.key",
+	                "--expires", "2001-01-01T00:00:00Z", "--out-dir", "/tmp/nonexistent-dir"),
+	            "in the past");
 	assert_int_equal(RUN("verify", "--trusted-root", "root-1.json", "--at", "tomorrow"), 2);
 }
 
@@ -332,70 +337,73 @@ static void test_release_checks(void **state)
 	make_keys_and_root();
 	/* Threshold not met against the given root: nothing written. */
 	expect_fail(RUN("release", "--image", "fw.bin", "--name", "a", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "l1.key", "--root",
-			"root-1.json"),
-		    "rule: manifest.threshold");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "l1.key", "--root",
+	                "root-1.json"),
+	            "rule: manifest.threshold");
 	assert_false(exists("a-1.0.0.manifest.json"));
 	/* Root keys cannot sign releases. */
 	expect_fail(RUN("release", "--image", "fw.bin", "--name", "a", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "r1.key", "--key",
-			"r2.key", "--root", "root-1.json"),
-		    "rule: manifest.threshold");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "r1.key", "--key",
+	                "r2.key", "--root", "root-1.json"),
+	            "rule: manifest.threshold");
 	/* Field rules from the verifier. */
 	expect_fail(RUN("release", "--image", "fw.bin", "--name", "a b", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "l1.key"),
-		    "rule: manifest.name");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "l1.key"),
+	            "rule: manifest.name");
 	expect_fail(RUN("release", "--image", "fw.bin", "--name", "a", "--version", "1.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "l1.key"),
-		    "rule: manifest.version");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "l1.key"),
+	            "rule: manifest.version");
 	expect_fail(RUN("release", "--image", "fw.bin", "--name", "a", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "Pico", "--key", "l1.key"),
-		    "rule: manifest.hw_variants");
+	                "--security-version", "1", "--hw-variant", "Pico", "--key", "l1.key"),
+	            "rule: manifest.hw_variants");
 	expect_fail(RUN("release", "--image", "fw.bin", "--name",
-			"a123456789012345678901234567890123456789012345678901234567890123456789",
-			"--version", "1.0.0", "--security-version", "1", "--hw-variant", "h", "--key",
-			"l1.key"),
-		    "rule: manifest.name");
+	                "a123456789012345678901234567890123456789012345678901234567890123456789",
+	                "--version", "1.0.0", "--security-version", "1", "--hw-variant", "h",
+	                "--key", "l1.key"),
+	            "rule: manifest.name");
 	assert_int_equal(RUN("release", "--image", "fw.bin", "--name", "a", "--version", "1.0.0",
-			     "--security-version", "-1", "--hw-variant", "h", "--key", "l1.key"),
-			 2);
+	                     "--security-version", "-1", "--hw-variant", "h", "--key", "l1.key"),
+	                 2);
 	write_text("empty.bin", "", 0);
 	expect_fail(RUN("release", "--image", "empty.bin", "--name", "a", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "l1.key"),
-		    "rule: manifest.image.size");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "l1.key"),
+	            "rule: manifest.image.size");
 	expect_fail(RUN("release", "--image", "missing.bin", "--name", "a", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "l1.key"),
-		    "missing.bin");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "l1.key"),
+	            "missing.bin");
 	/* A public key where a private key is needed. */
 	expect_fail(RUN("release", "--image", "fw.bin", "--name", "a", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "l1.pub"),
-		    "l1.pub");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "l1.pub"),
+	            "l1.pub");
 
 	/* Target and image checks at verify time. */
 	expect_ok(RUN("release", "--image", "fw.bin", "--name", "a", "--version", "1.0.0",
-		      "--security-version", "5", "--hw-variant", "pico2w", "--key", "l1.key", "--key",
-		      "l3.key", "--out", "m.json"));
+	              "--security-version", "5", "--hw-variant", "pico2w", "--key", "l1.key",
+	              "--key", "l3.key", "--out", "m.json"));
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "m.json",
-			"--hw-variant", "rp2040"),
-		    "verify: m.json: manifest does not list this hardware variant (rule: manifest.hw_variants)");
+	                "--hw-variant", "rp2040"),
+	            "verify: m.json: manifest does not list this hardware variant (rule: "
+	            "manifest.hw_variants)");
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "m.json",
-			"--hw-variant", "pico2w", "--floor", "6"),
-		    "rule: manifest.security_version");
+	                "--hw-variant", "pico2w", "--floor", "6"),
+	            "rule: manifest.security_version");
 	write_text("short.bin", "firmware image byte", 19);
-	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "m.json", "--image",
-			"short.bin"),
-		    "verify: short.bin: image size differs from the manifest (rule: manifest.image.size)");
+	expect_fail(
+	    RUN("verify", "--trusted-root", "root-1.json", "--manifest", "m.json", "--image",
+	        "short.bin"),
+	    "verify: short.bin: image size differs from the manifest (rule: manifest.image.size)");
 	write_text("other.bin", "firmware image byteZ", 20);
-	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "m.json", "--image",
-			"other.bin"),
-		    "verify: other.bin: image SHA-256 differs from the manifest (rule: manifest.image.sha256)");
+	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "m.json",
+	                "--image", "other.bin"),
+	            "verify: other.bin: image SHA-256 differs from the manifest (rule: "
+	            "manifest.image.sha256)");
 	/* Existing output is never replaced. */
 	expect_fail(RUN("release", "--image", "other.bin", "--name", "a", "--version", "1.0.0",
-			"--security-version", "5", "--hw-variant", "pico2w", "--key", "l1.key",
-			"--out", "m.json"),
-		    "refusing to overwrite");
+	                "--security-version", "5", "--hw-variant", "pico2w", "--key", "l1.key",
+	                "--out", "m.json"),
+	            "refusing to overwrite");
 	expect_ok(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "m.json", "--image",
-		      "fw.bin"));
+	              "fw.bin"));
 	expect_no_temp_files();
 }
 
@@ -405,20 +413,23 @@ static void test_malformed_input(void **state)
 	size_t len;
 	make_keys_and_root();
 	expect_ok(RUN("release", "--image", "fw.bin", "--name", "a", "--version", "1.0.0",
-		      "--security-version", "1", "--hw-variant", "h", "--key", "l1.key", "--key",
-		      "l2.key", "--out", "m.json"));
+	              "--security-version", "1", "--hw-variant", "h", "--key", "l1.key", "--key",
+	              "l2.key", "--out", "m.json"));
 	char good[16384];
 	snprintf(good, sizeof(good), "%s", read_text("m.json", &len));
 
 	/* Truncated. */
 	write_text("trunc.json", good, len / 2);
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "trunc.json"),
-		    "verify: trunc.json: envelope is not valid JSON (rule: dsse.json)");
+	            "verify: trunc.json: envelope is not valid JSON (rule: dsse.json)");
 	expect_fail(RUN("inspect", "trunc.json"), "rule: dsse.json");
 	/* Not JSON at all, and an empty file. */
-	write_text("junk.json", "\x7f" "ELF\x02\x01", 6);
+	write_text("junk.json",
+	           "\x7f"
+	           "ELF\x02\x01",
+	           6);
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "junk.json"),
-		    "rule: dsse.json");
+	            "rule: dsse.json");
 	write_text("empty.json", "", 0);
 	expect_fail(RUN("verify", "--trusted-root", "empty.json"), "rule: dsse.json");
 	/* Bad base64 in the payload. */
@@ -428,10 +439,10 @@ static void test_malformed_input(void **state)
 	p[5] = '!';
 	write_text("b64.json", bad, len);
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "b64.json"),
-		    "payload missing or not base64 (rule: dsse.payload)");
+	            "payload missing or not base64 (rule: dsse.payload)");
 	/* Unknown payload type: a root given as a manifest, and a foreign type. */
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "root-1.json"),
-		    "rule: dsse.payloadType");
+	            "rule: dsse.payloadType");
 	expect_fail(RUN("verify", "--trusted-root", "m.json"), "rule: dsse.payloadType");
 	snprintf(bad, sizeof(bad), "%s", good);
 	p = strstr(bad, "manifest+json");
@@ -446,7 +457,7 @@ static void test_malformed_input(void **state)
 	write_text("big.json", big, 20000);
 	free(big);
 	expect_fail(RUN("verify", "--trusted-root", "root-1.json", "--manifest", "big.json"),
-		    "rule: dsse.size");
+	            "rule: dsse.size");
 	expect_fail(RUN("inspect", "big.json"), "rule: dsse.size");
 	/* Wrong curve: a P-384 public key offered as a root key. */
 	EVP_PKEY *p384 = EVP_EC_gen("P-384");
@@ -459,27 +470,27 @@ static void test_malformed_input(void **state)
 	fclose(f);
 	EVP_PKEY_free(p384);
 	expect_fail(RUN("root", "init", "--root-key", "p384.pub", "--root-threshold", "1",
-			"--release-key", "l1.pub", "--release-threshold", "1", "--sign", "r1.key",
-			"--out-dir", "sub"),
-		    "p384.pub: not an ECDSA P-256 key");
+	                "--release-key", "l1.pub", "--release-threshold", "1", "--sign", "r1.key",
+	                "--out-dir", "sub"),
+	            "p384.pub: not an ECDSA P-256 key");
 	expect_fail(RUN("release", "--image", "fw.bin", "--name", "a", "--version", "1.0.0",
-			"--security-version", "1", "--hw-variant", "h", "--key", "p384.key"),
-		    "p384.key: not an ECDSA P-256 private key");
+	                "--security-version", "1", "--hw-variant", "h", "--key", "p384.key"),
+	            "p384.key: not an ECDSA P-256 private key");
 	/* A key file that is not PEM. */
 	expect_fail(RUN("root", "init", "--root-key", "fw.bin", "--root-threshold", "1",
-			"--release-key", "l1.pub", "--release-threshold", "1", "--sign", "r1.key"),
-		    "fw.bin: not a PEM public key");
+	                "--release-key", "l1.pub", "--release-threshold", "1", "--sign", "r1.key"),
+	            "fw.bin: not a PEM public key");
 	/* Thresholds out of range are usage errors. */
 	assert_int_equal(RUN("root", "init", "--root-key", "r1.pub", "--root-threshold", "2",
-			     "--release-key", "l1.pub", "--release-threshold", "1", "--sign",
-			     "r1.key"),
-			 2);
+	                     "--release-key", "l1.pub", "--release-threshold", "1", "--sign",
+	                     "r1.key"),
+	                 2);
 	/* A key in both roles. */
 	mkdir("sub", 0755);
 	expect_fail(RUN("root", "init", "--root-key", "r1.pub", "--root-threshold", "1",
-			"--release-key", "r1.pub", "--release-threshold", "1", "--sign", "r1.key",
-			"--out-dir", "sub"),
-		    "rule:");
+	                "--release-key", "r1.pub", "--release-threshold", "1", "--sign", "r1.key",
+	                "--out-dir", "sub"),
+	            "rule:");
 	assert_false(exists("sub/root-1.json"));
 	expect_no_temp_files();
 }
@@ -487,13 +498,13 @@ static void test_malformed_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_help, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keygen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_walkthrough, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rotation_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_release_checks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keygen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_walkthrough, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_release_checks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_input, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

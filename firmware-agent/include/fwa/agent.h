@@ -193,7 +193,7 @@ struct fwa_agent {
 	bool trial_failed;       /* health failed this boot: waiting for the revert */
 	uint32_t trial_rearms;   /* trial_rearm calls this boot (at most trial_deadline_s) */
 	uint64_t trial_rearm_ms; /* now_ms of the last one */
-	bool active_known;  /* active_sha256 holds the running image's SHA-256 */
+	bool active_known;       /* active_sha256 holds the running image's SHA-256 */
 	uint8_t active_sha256[32];
 };
 

@@ -26,12 +26,12 @@ enum fwa_json_type {
 };
 
 struct fwa_json_tok {
-	uint8_t type;   /* enum fwa_json_type */
+	uint8_t type; /* enum fwa_json_type */
 	uint8_t pad;
 	uint16_t size;  /* members of an object (key/value pairs) or elements of an array */
 	uint32_t start; /* byte offsets into the text */
 	uint32_t end;
-	uint32_t next;  /* index of the token after this one and all its children */
+	uint32_t next; /* index of the token after this one and all its children */
 };
 
 struct fwa_json {
@@ -47,7 +47,7 @@ struct fwa_json {
  * would be exceeded; FWA_ERR_MALFORMED for any syntax error or duplicate key.
  */
 FWA_WUR enum fwa_err fwa_json_parse(struct fwa_json *j, const char *text, size_t len,
-				    struct fwa_json_tok *tok, unsigned cap);
+                                    struct fwa_json_tok *tok, unsigned cap);
 
 /* Index of the value of member `key` of object token `obj`, or -1 when absent / not an object. */
 int fwa_json_get(const struct fwa_json *j, int obj, const char *key);
@@ -60,7 +60,7 @@ int fwa_json_at(const struct fwa_json *j, int arr, unsigned i);
  * The length is stored in *len when len is not NULL.
  */
 FWA_WUR enum fwa_err fwa_json_str(const struct fwa_json *j, int t, char *out, size_t cap,
-				  size_t *len);
+                                  size_t *len);
 /* Compare the unescaped string value of token t with s. */
 bool fwa_json_str_eq(const struct fwa_json *j, int t, const char *s);
 /* A non-negative integer without fraction or exponent, at most max. */
@@ -68,7 +68,8 @@ FWA_WUR enum fwa_err fwa_json_uint(const struct fwa_json *j, int t, uint64_t max
 /* A boolean. */
 FWA_WUR enum fwa_err fwa_json_bool(const struct fwa_json *j, int t, bool *out);
 /* Every member key of object `obj` is one of the NULL-terminated `allowed` list. */
-FWA_WUR enum fwa_err fwa_json_only_keys(const struct fwa_json *j, int obj, const char *const *allowed);
+FWA_WUR enum fwa_err fwa_json_only_keys(const struct fwa_json *j, int obj,
+                                        const char *const *allowed);
 
 /*
  * A tiny bounded JSON writer for requests the agent sends: appends to buf, remembers overflow,
@@ -87,7 +88,7 @@ void fwa_jw_obj_close(struct fwa_jw *w);
 void fwa_jw_arr_open(struct fwa_jw *w, const char *key);
 void fwa_jw_arr_close(struct fwa_jw *w);
 void fwa_jw_key(struct fwa_jw *w, const char *key); /* then one value call, or an open */
-void fwa_jw_str(struct fwa_jw *w, const char *key, const char *val);   /* key NULL in arrays */
+void fwa_jw_str(struct fwa_jw *w, const char *key, const char *val); /* key NULL in arrays */
 void fwa_jw_uint(struct fwa_jw *w, const char *key, uint64_t val);
 void fwa_jw_bool(struct fwa_jw *w, const char *key, bool val);
 long fwa_jw_end(struct fwa_jw *w);
