@@ -218,6 +218,10 @@ static void cover_one(void *ctx, const struct ota_device_info *di)
 	for (char *save = NULL, *t = strtok_r(tags, ",", &save);
 	     t && rd.ntags < sizeof(tagp) / sizeof(tagp[0]); t = strtok_r(NULL, ",", &save))
 		tagp[rd.ntags++] = t;
+	/* A device never seen cannot be shown to have a variant the rollout names: left out, as
+	 * the plan leaves it out (no_report). */
+	if (!d->known_state && w->s->nhw > 0)
+		return;
 	if (d->known_state) {
 		/* As at check-in: outside the filter, or a variant the release does not run on,
 		 * is outside the rollout. */
@@ -246,7 +250,8 @@ static void cover_one(void *ctx, const struct ota_device_info *di)
 /*
  * The covered devices the registry knows that are not members: approved and admitted devices
  * whose bucket the stage covers and that the target filter matches (a device that never
- * checked in is counted, its facts unknown). Cost: one pass over the registry.
+ * checked in is counted, its facts unknown, unless the rollout names hardware variants). Cost: one
+ * pass over the registry.
  */
 static enum ota_err coverage(struct ota_store *st, const struct ota_rollout_row *row,
                              const struct ota_rollout_spec *s, unsigned stage, int64_t now,
