@@ -18,40 +18,6 @@
 #include "common/util.h"
 #include "rollout/rollout.h"
 
-static bool runs_on(const struct ota_release *rel, const char *hw)
-{
-	for (unsigned i = 0; i < rel->nhw; i++)
-		if (strcmp(rel->hw[i], hw) == 0)
-			return true;
-	return false;
-}
-
-enum ota_eligibility ota_deploy_eligible(const struct ota_release *rel,
-                                         const struct ota_device_facts *d, char *why, size_t whylen)
-{
-	if (!d->known) {
-		ota_say(why, whylen,
-		        "the device has not checked in: its hardware variant and floor are "
-		        "unknown");
-		return OTA_INELIGIBLE_UNKNOWN;
-	}
-	if (!runs_on(rel, d->hw_variant)) {
-		ota_say(why, whylen, "release %s %s does not run on hardware variant %s", rel->name,
-		        rel->version, d->hw_variant);
-		return OTA_INELIGIBLE_HW_VARIANT;
-	}
-	if (rel->security_version < d->security_floor) {
-		ota_say(why, whylen, "release security_version %u is below the device's floor %u",
-		        rel->security_version, d->security_floor);
-		return OTA_INELIGIBLE_BELOW_FLOOR;
-	}
-	if (strcmp(rel->version, d->version) == 0) {
-		ota_say(why, whylen, "the device runs %s already", rel->version);
-		return OTA_INELIGIBLE_SAME_VERSION;
-	}
-	return OTA_ELIGIBLE;
-}
-
 static struct ota_device_facts facts_of(const struct ota_device *dev)
 {
 	return (struct ota_device_facts){.known = dev->known_state,
@@ -549,7 +515,7 @@ enum ota_err ota_deploy_rollback(struct ota_store *st, const struct ota_actor *w
 	}
 	bool shared = false;
 	for (unsigned i = 0; i < own.nhw && !shared; i++)
-		shared = runs_on(&rel, own.hw[i]);
+		shared = ota_release_runs_on(&rel, own.hw[i]);
 	if (!shared) {
 		ota_say(msg, msglen, "release %s %s runs on none of the hardware variants of %s %s",
 		        rel.name, rel.version, own.name, own.version);

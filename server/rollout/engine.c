@@ -16,6 +16,7 @@
 #include "audit/audit.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "deploy/eligible.h"
 #include "store/mgmt_store.h"
 
 #define BIT(s) (1u << (s))
@@ -223,12 +224,15 @@ static void cover_one(void *ctx, const struct ota_device_info *di)
 	if (!d->known_state && w->s->nhw > 0)
 		return;
 	if (d->known_state) {
-		/* As at check-in: outside the filter, or a variant the release does not run on,
-		 * is outside the rollout. */
-		bool runs = w->rel->nhw == 0;
-		for (unsigned k = 0; k < w->rel->nhw; k++)
-			runs = runs || strcmp(w->rel->hw[k], d->hw_variant) == 0;
-		if (!runs || !ota_rollout_matches(w->s, &rd, NULL, 0))
+		/* As at check-in: outside the filter, or a release it may not take (the one
+		 * eligibility rule: variant, floor, the version it runs), is outside the rollout.
+		 */
+		struct ota_device_facts f = {.known = true,
+		                             .hw_variant = d->hw_variant,
+		                             .version = d->version,
+		                             .security_floor = d->security_floor};
+		if (ota_deploy_eligible(w->rel, &f, NULL, 0) != OTA_ELIGIBLE ||
+		    !ota_rollout_matches(w->s, &rd, NULL, 0))
 			return;
 	}
 	enum ota_err e = ota_store_rollout_member_get(w->st, w->row->id, d->id, &m);
