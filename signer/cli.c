@@ -659,6 +659,49 @@ out:
 	return rc;
 }
 
+/*
+ * Load the private keys (with the passphrase from `passfile`, if any), make `self` a root of
+ * exactly those keys with a release threshold of all of them, so that every signature must
+ * verify, and sign `payload` as a DSSE envelope of `type` into `env` (FWA_ENVELOPE_MAX + 1
+ * bytes). `keys` is the caller's to free with free_keys(). Prints the failure.
+ */
+static int sign_with_keys(struct cli *c, const char *type, const char *payload, size_t plen,
+                          const char *passfile, char **keypaths, unsigned nkeys, EVP_PKEY **keys,
+                          struct fwa_root *self, char *env, size_t *elen)
+{
+	const struct fwa_crypto *cr = fwa_crypto_openssl();
+	const char *why = NULL;
+	char *pass = NULL;
+	int rc;
+
+	if (passfile && (rc = read_passphrase(c, passfile, &pass)) != 0)
+		return rc;
+	rc = load_private_keys(c, keypaths, nkeys, pass, keys);
+	free_passphrase(pass);
+	if (rc != 0)
+		return rc;
+	for (unsigned i = 0; i < nkeys; i++) {
+		if (ota_key_spki(keys[i], self->keys[i].spki, &why)) {
+			failf(c, "%s: %s", keypaths[i], why);
+			return EXIT_FAIL;
+		}
+		ota_key_id(cr, self->keys[i].spki, self->keys[i].id);
+		for (unsigned k = 0; k < i; k++)
+			if (strcmp(self->keys[k].id, self->keys[i].id) == 0) {
+				failf(c, "%s: the same key is given twice", keypaths[i]);
+				return EXIT_FAIL;
+			}
+		self->release.key[i] = (uint8_t)i;
+	}
+	self->nkeys = self->release.nkeys = self->release.threshold = (uint8_t)nkeys;
+	if (ota_signer_envelope(type, payload, plen, keys, nkeys, env, FWA_ENVELOPE_MAX + 1, elen,
+	                        &why)) {
+		failf(c, "%s", why);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
 /* ---- release ---- */
 
 static const char release_help[] =
@@ -692,7 +735,7 @@ static int cmd_release(struct cli *c, int argc, char **argv)
 	struct ota_manifest_spec m = {.format = "bin"};
 	const char *image = NULL, *secv = NULL, *created = NULL, *rootfile = NULL;
 	const char *passfile = NULL, *outpath = NULL, *why;
-	char *keypaths[FWA_MAX_ROLE_KEYS], *pass = NULL, *payload = NULL, *env = NULL;
+	char *keypaths[FWA_MAX_ROLE_KEYS], *payload = NULL, *env = NULL;
 	char *path = NULL;
 	unsigned nkeys = 0;
 	EVP_PKEY *keys[FWA_MAX_ROLE_KEYS] = {0};
@@ -791,32 +834,10 @@ static int cmd_release(struct cli *c, int argc, char **argv)
 		failf(c, "%s", why);
 		goto out;
 	}
-	if (passfile && (rc = read_passphrase(c, passfile, &pass)) != 0)
-		goto out;
-	if ((rc = load_private_keys(c, keypaths, nkeys, pass, keys)) != 0)
+	if ((rc = sign_with_keys(c, FWA_PAYLOAD_MANIFEST, payload, plen, passfile, keypaths, nkeys,
+	                         keys, self, env, &elen)) != 0)
 		goto out;
 	rc = EXIT_FAIL;
-	/* A root of exactly the signing keys, threshold all of them: every signature must verify.
-	 */
-	for (unsigned i = 0; i < nkeys; i++) {
-		if (ota_key_spki(keys[i], self->keys[i].spki, &why)) {
-			failf(c, "%s: %s", keypaths[i], why);
-			goto out;
-		}
-		ota_key_id(cr, self->keys[i].spki, self->keys[i].id);
-		for (unsigned k = 0; k < i; k++)
-			if (strcmp(self->keys[k].id, self->keys[i].id) == 0) {
-				failf(c, "%s: the same key is given twice", keypaths[i]);
-				goto out;
-			}
-		self->release.key[i] = (uint8_t)i;
-	}
-	self->nkeys = self->release.nkeys = self->release.threshold = (uint8_t)nkeys;
-	if (ota_signer_envelope(FWA_PAYLOAD_MANIFEST, payload, plen, keys, nkeys, env,
-	                        FWA_ENVELOPE_MAX + 1, &elen, &why)) {
-		failf(c, "%s", why);
-		goto out;
-	}
 	if (fwa_manifest_verify(cr, self, env, elen, got, s, &why)) {
 		failf(c, "the signed manifest does not verify: %s", why);
 		goto out;
@@ -846,7 +867,6 @@ static int cmd_release(struct cli *c, int argc, char **argv)
 	rc = 0;
 out:
 	free_keys(keys, nkeys);
-	free_passphrase(pass);
 	free(payload);
 	free(env);
 	free(s);
@@ -985,7 +1005,7 @@ static int cmd_delta(struct cli *c, int argc, char **argv)
 	const struct fwa_crypto *cr = fwa_crypto_openssl();
 	const char *basep = NULL, *tgtp = NULL, *manp = NULL, *outp = NULL, *metap = NULL;
 	const char *rootfile = NULL, *created = NULL, *passfile = NULL, *why = NULL;
-	char *keypaths[FWA_MAX_ROLE_KEYS], *pass = NULL, *base = NULL, *tgt = NULL, *man = NULL;
+	char *keypaths[FWA_MAX_ROLE_KEYS], *base = NULL, *tgt = NULL, *man = NULL;
 	char *payload = NULL, *env = NULL, *metapath = NULL;
 	uint8_t *delta = NULL;
 	unsigned nkeys = 0;
@@ -1124,30 +1144,10 @@ static int cmd_delta(struct cli *c, int argc, char **argv)
 		failf(c, "%s", why);
 		goto out;
 	}
-	if (passfile && (rc = read_passphrase(c, passfile, &pass)) != 0)
-		goto out;
-	if ((rc = load_private_keys(c, keypaths, nkeys, pass, keys)) != 0)
+	if ((rc = sign_with_keys(c, FWA_PAYLOAD_DELTA, payload, plen, passfile, keypaths, nkeys,
+	                         keys, self, env, &elen)) != 0)
 		goto out;
 	rc = EXIT_FAIL;
-	for (unsigned i = 0; i < nkeys; i++) {
-		if (ota_key_spki(keys[i], self->keys[i].spki, &why)) {
-			failf(c, "%s: %s", keypaths[i], why);
-			goto out;
-		}
-		ota_key_id(cr, self->keys[i].spki, self->keys[i].id);
-		for (unsigned k = 0; k < i; k++)
-			if (strcmp(self->keys[k].id, self->keys[i].id) == 0) {
-				failf(c, "%s: the same key is given twice", keypaths[i]);
-				goto out;
-			}
-		self->release.key[i] = (uint8_t)i;
-	}
-	self->nkeys = self->release.nkeys = self->release.threshold = (uint8_t)nkeys;
-	if (ota_signer_envelope(FWA_PAYLOAD_DELTA, payload, plen, keys, nkeys, env,
-	                        FWA_ENVELOPE_MAX + 1, &elen, &why)) {
-		failf(c, "%s", why);
-		goto out;
-	}
 	if (fwa_delta_meta_verify(cr, self, env, elen, got, s, &why) ||
 	    fwa_delta_meta_check(got, m, &why)) {
 		failf(c, "the signed delta metadata does not verify: %s", why);
@@ -1181,7 +1181,6 @@ static int cmd_delta(struct cli *c, int argc, char **argv)
 	rc = 0;
 out:
 	free_keys(keys, nkeys);
-	free_passphrase(pass);
 	free(base);
 	free(tgt);
 	free(man);
