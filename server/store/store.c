@@ -159,10 +159,14 @@ int ota_store_schema_version(struct ota_store *st)
 	return st->schema_version;
 }
 
+/* Every statement ends here: a step that failed on a full or failing disk is noted as a
+ * storage fault on this thread (common/err.h), whichever call ran it. */
 static void done(sqlite3_stmt *s)
 {
 	if (s) {
-		sqlite3_reset(s);
+		int rc = sqlite3_reset(s) & 0xff;
+		if (rc == SQLITE_FULL || rc == SQLITE_IOERR)
+			ota_storage_fault_note();
 		sqlite3_clear_bindings(s);
 	}
 }
@@ -312,7 +316,8 @@ static void install_log(void)
 	/* Only possible before SQLite initialises; later (a test that touched SQLite first
 	 * without ota_store_global_init()) the store's own failures still answer errors. */
 	if (sqlite3_config(SQLITE_CONFIG_LOG, sqlite_log, NULL) != SQLITE_OK)
-		log_debug("store: SQLite's error log was configured before the store");
+		log_warn("store: SQLite was initialised before the store: its error log is not "
+		         "routed to otad's");
 }
 
 void ota_store_global_init(void)
