@@ -2,7 +2,8 @@
 # Acceptance: otad's limits on hostile clients (docs/operations.md, "Refusals and limits").
 # The per-address connection limit refuses the connection past it and names the address; a
 # client sending its request headers, or its JSON body, a piece at a time is cut at the header
-# or body time limit (not at the inactivity timeout, which it never reaches); and refusals are
+# or body time limit (not at the inactivity timeout, which it never reaches); headers over the
+# connection's memory are answered 431; and refusals are
 # counted, not audited one by one: the first of a kind has its own entry, the rest one
 # refusals.summary entry per reason and window, and together they count exactly the refusals
 # this test made, as do the ota_refused_total counters on /metrics. The audit log verifies.
@@ -109,6 +110,12 @@ expect "/metrics counts the body cut" 1 "$(metric device body-timeout)"
 expect "/metrics counts the header cuts" 5 "$(metric device header-timeout)"
 expect "the header cuts: one entry of their own, the rest in the summaries" 5 \
 	"$(wait_counted 5 connection.refused header-timeout)"
+
+# ---- (6) headers over the memory of a connection: 431, counted ----
+big=$(head -c 40000 /dev/zero | tr '\0' a)
+r=$(dcurl device-0001 /device/v1/checkin -H "X-Big: $big" -H 'Content-Type: application/json' -d "$CHECKIN")
+expect "40 KB of headers (limit 32 KiB): 431" 431 "$(code_of "$r")"
+expect "/metrics counts it" 1 "$(metric device memory-limit)"
 
 expect "served after all that" 200 "$(code_of "$(checkin device-0001)")"
 r=$(mcurl auditor /api/v1/audit/verify)
