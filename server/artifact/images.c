@@ -134,6 +134,8 @@ enum ota_err ota_upload_begin(struct ota_images *im, struct ota_upload **out)
 	snprintf(up->tmp, sizeof(up->tmp), "%s/upload-XXXXXX", im->incoming);
 	up->fd = mkostemp(up->tmp, O_CLOEXEC);
 	if (up->fd < 0) {
+		if (ota_storage_errno(errno))
+			ota_storage_fault_note();
 		log_err("images: cannot create a temporary file in %s: %s", im->incoming,
 		        strerror(errno));
 		up->tmp[0] = '\0';
@@ -161,6 +163,8 @@ enum ota_err ota_upload_write(struct ota_upload *up, const void *data, size_t le
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
+			if (n == 0 || ota_storage_errno(errno))
+				ota_storage_fault_note();
 			log_err("images: write %s: %s", up->tmp, strerror(errno));
 			return OTA_ERR_IO;
 		}
@@ -191,6 +195,8 @@ enum ota_err ota_upload_finish(struct ota_upload *up, char sha256[65], uint64_t 
 		goto out;
 	}
 	if (fsync(up->fd) != 0 || fchmod(up->fd, 0640) != 0) {
+		if (ota_storage_errno(errno))
+			ota_storage_fault_note();
 		log_err("images: fsync %s: %s", up->tmp, strerror(errno));
 		goto out;
 	}
@@ -200,6 +206,8 @@ enum ota_err ota_upload_finish(struct ota_upload *up, char sha256[65], uint64_t 
 	}
 	up->tmp[0] = '\0';
 	if (fsync_dir(up->im->dir) != 0) {
+		if (ota_storage_errno(errno))
+			ota_storage_fault_note();
 		log_err("images: fsync %s: %s", up->im->dir, strerror(errno));
 		goto out;
 	}

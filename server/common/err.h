@@ -5,6 +5,8 @@
 #ifndef OTA_ERR_H
 #define OTA_ERR_H
 
+#include <stdbool.h>
+
 #define OTA_WUR __attribute__((warn_unused_result))
 
 enum ota_err {
@@ -27,5 +29,22 @@ enum ota_err {
 
 /* A short constant description; never NULL, also for out-of-range values. */
 const char *ota_strerror(enum ota_err e);
+
+/*
+ * Storage faults: a write that failed because the disk is full or failing (SQLite's
+ * SQLITE_FULL / SQLITE_IOERR, ENOSPC, EDQUOT or EIO from a file write or flush). The module
+ * that meets one notes it on the calling thread; the HTTP layer takes the note when it
+ * answers and turns the request's server error into "storage-unavailable" (503, Retry-After):
+ * the request may succeed once space returns. Thread-local; never fails.
+ */
+void ota_storage_fault_note(void);
+/* Whether a fault was noted on this thread since the last take; clears the note. */
+bool ota_storage_fault_take(void);
+/* The same without clearing it. */
+bool ota_storage_fault_peek(void);
+/* Faults noted in the whole process since it started (a counter for /metrics). */
+unsigned long long ota_storage_fault_count(void);
+/* Whether errno `e` after a write or flush means a full or failing disk. */
+bool ota_storage_errno(int e);
 
 #endif

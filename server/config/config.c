@@ -52,6 +52,14 @@ static const struct key keys[] = {
     {"limits", "max_connections_per_ip", K_UINT, OFF(max_connections_per_ip), 0, 1000000, false},
     {"limits", "body_max", K_U64, OFF(body_max), 1024, 1048576, false},
     {"limits", "image_max", K_U64, OFF(image_max), 1, UINT64_C(1) << 40, false},
+    {"limits", "header_timeout", K_UINT, OFF(header_timeout), 1, 3600, false},
+    {"limits", "body_timeout", K_UINT, OFF(body_timeout), 1, 3600, false},
+    {"limits", "connection_memory", K_UINT, OFF(connection_memory), 8192, 1048576, false},
+    {"limits", "mgmt_max_connections", K_UINT, OFF(mgmt_max_connections), 1, 1000000, false},
+    {"limits", "mgmt_max_connections_per_ip", K_UINT, OFF(mgmt_max_connections_per_ip), 0, 1000000,
+     false},
+    {"limits", "refusal_window", K_UINT, OFF(refusal_window), 1, 3600, false},
+    {"limits", "refusal_kinds", K_UINT, OFF(refusal_kinds), 1, 65536, false},
     {"trust", "root", K_PATH, OFF(trusted_root), 0, 0, false},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -73,9 +81,16 @@ void ota_config_defaults(struct ota_config *c)
 	snprintf(c->management.listen, sizeof(c->management.listen), "127.0.0.1:9443");
 	c->connection_timeout = 30;
 	c->max_connections = 4096;
-	c->max_connections_per_ip = 0;
+	c->max_connections_per_ip = 1024;
 	c->body_max = 16384;
 	c->image_max = UINT64_C(1) << 30;
+	c->header_timeout = 10;
+	c->body_timeout = 10;
+	c->connection_memory = 32768;
+	c->mgmt_max_connections = 256;
+	c->mgmt_max_connections_per_ip = 32;
+	c->refusal_window = 60;
+	c->refusal_kinds = 256;
 }
 
 static void fail(char *msg, size_t msglen, const char *name, unsigned line, const char *fmt, ...)

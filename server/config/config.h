@@ -53,6 +53,15 @@ struct ota_config {
 	unsigned max_connections_per_ip; /* 0: no limit */
 	uint64_t body_max;               /* bytes of a JSON request body */
 	uint64_t image_max;              /* bytes of an uploaded image */
+	/* hostile clients (docs/operations.md, "Refusals and limits") */
+	unsigned header_timeout;    /* seconds from a connection's start (or its last answer)
+	                             * until a request's headers are in */
+	unsigned body_timeout;      /* seconds for a JSON request body, once its headers are in */
+	unsigned connection_memory; /* bytes of libmicrohttpd's memory pool per connection */
+	unsigned mgmt_max_connections;        /* the management listener's own limits */
+	unsigned mgmt_max_connections_per_ip; /* 0: no limit */
+	unsigned refusal_window;              /* seconds of one window of counted refusals */
+	unsigned refusal_kinds;               /* distinct refused subjects one window holds */
 	/* [trust] */
 	char trusted_root[OTA_PATH_MAX]; /* root metadata envelope (version 1 or later); "" */
 };

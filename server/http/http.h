@@ -17,6 +17,7 @@
 #include "store/store.h"
 
 struct ota_http;
+struct ota_refusals;
 
 /* What the handlers work on; owned by the caller, which keeps it alive until ota_http_stop(). */
 struct ota_http_deps {
@@ -26,6 +27,7 @@ struct ota_http_deps {
 	struct ota_trust *trust;
 	struct ota_audit *audit;           /* the audit key: checkpoints, export, verification */
 	const struct ota_console *console; /* set by ota_http_start(): the console's files */
+	struct ota_refusals *refusals;     /* set by ota_http_start(): counted refusals */
 };
 
 /*

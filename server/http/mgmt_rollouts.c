@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "http/mgmt.h"
+#include "http/refusals.h"
 #include "rollout/rollout.h"
 
 /* Refuses keys of obj not in the NULL-terminated list. */
@@ -478,6 +479,29 @@ static int metric_rollout(void *ctx, const struct ota_rollout_row *row, const ch
 	return 0;
 }
 
+static void out_v(void *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_v(void *ctx, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	out(ctx, "%s", line);
+}
+
+/* Refused clients and storage faults (docs/operations.md, "Refusals and limits"). */
+static void metrics_hostile(struct ota_req *r, struct metrics *m)
+{
+	if (r->deps->refusals)
+		ota_refusals_metrics(r->deps->refusals, out_v, m);
+	out(m,
+	    "# HELP ota_storage_faults_total Writes that failed on a full or failing disk.\n"
+	    "# TYPE ota_storage_faults_total counter\nota_storage_faults_total %llu\n",
+	    ota_storage_fault_count());
+}
+
 void ota_h_metrics(struct ota_req *r)
 {
 	struct metrics m = {.cap = 4096, .st = r->deps->store, .now = (int64_t)time(NULL)};
@@ -497,6 +521,7 @@ void ota_h_metrics(struct ota_req *r)
 	        "# TYPE ota_rollout_updating gauge\n"
 	        "# HELP ota_rollout_devices Devices of the rollout by stage and state.\n"
 	        "# TYPE ota_rollout_devices gauge\n");
+	metrics_hostile(r, &m);
 	if (ota_store_rollout_list(r->deps->store, -1, metric_rollout, &m) != OTA_OK || m.nomem) {
 		free(m.buf);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the metrics");

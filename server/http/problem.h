@@ -58,6 +58,7 @@ enum ota_problem {
 	/* the server */
 	OTA_P_INTERNAL,
 	OTA_P_UNAVAILABLE,
+	OTA_P_STORAGE_UNAVAILABLE, /* a full or failing disk (common/err.h): 503, Retry-After */
 	OTA_P__COUNT
 };
 
@@ -75,5 +76,8 @@ enum ota_problem ota_problem_from_err(enum ota_err e);
 enum ota_problem ota_problem_from_eligibility(enum ota_eligibility e);
 
 #define OTA_PROBLEM_TYPE_PREFIX "urn:ota:problem:"
+
+/* Seconds a client is told to wait (Retry-After) when storage is full or failing. */
+#define OTA_STORAGE_RETRY_AFTER "30"
 
 #endif

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
@@ -33,6 +35,8 @@
 #include "audit/audit.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "http/guard.h"
+#include "http/refusals.h"
 
 /* Certificates, keys, CAs and CRLs: PEM files of at most 1 MiB. */
 #define OTA_PEM_MAX (1024 * 1024)
@@ -50,6 +54,7 @@ struct listener {
 	gnutls_x509_trust_list_t tl;
 	char *ca_pem;
 	uint16_t port;
+	struct ota_guard *guard; /* per-address limit, header and body deadlines (guard.h) */
 };
 
 struct ota_http {
@@ -60,6 +65,14 @@ struct ota_http {
 	atomic_int inflight;
 	atomic_bool stopping;
 	struct ota_console *console;
+	/* hostile clients: refusals counted per window, and the thread that ends the windows
+	 * and sweeps the guards (docs/operations.md, "Refusals and limits") */
+	struct ota_refusals *refusals;
+	pthread_t watch;
+	bool watching;
+	pthread_mutex_t watch_mu;
+	pthread_cond_t watch_cv;
+	bool watch_stop;
 };
 
 /* Per connection: the identity, settled on the connection's first request. */
@@ -70,9 +83,83 @@ struct conn_ctx {
 	enum ota_problem problem; /* OTA_P_NONE when the identity is good */
 	char detail[160];
 	struct ota_identity id;
+	struct ota_guard_conn *gc; /* the connection's deadlines (guard.h); NULL: unguarded */
 };
 
 /* ---- helpers for handlers ---- */
+
+/* ---- refused clients: counted per window, audited when of a new kind (refusals.h) ---- */
+
+/* Counts one refusal on /metrics and in the window; true when it is the first of its kind,
+ * which the caller then audits on its own. action NULL: a refusal that is no security event
+ * (no certificate, a pending device), counted on /metrics only. */
+static bool count_refusal(struct listener *l, const char *action, const char *reason,
+                          const char *subject, const char *name)
+{
+	struct ota_refusal x = {.listener = l->name,
+	                        .action = action,
+	                        .reason = reason,
+	                        .subject = subject,
+	                        .name = name};
+
+	if (!l->h->refusals)
+		return action != NULL;
+	return ota_refusals_record(l->h->refusals, &x, (int64_t)time(NULL));
+}
+
+/* A connection refused or cut by a limit (guard.h, or libmicrohttpd's own): logged each time,
+ * counted, audited when of a new kind. */
+static void connection_refused(void *ctx, const char *reason, const char *addr, const char *detail)
+{
+	struct listener *l = ctx;
+	char a[200];
+
+	ota_log_escape(addr, a, sizeof(a));
+	const struct ota_log_field f[] = {{"OTA_ADDRESS", a}, {"OTA_REASON", reason}};
+	ota_log_fields(LOG_INFO, f, 2, "%s: %s: %s", l->name, a, detail);
+	if (!count_refusal(l, "connection.refused", reason, a, NULL))
+		return;
+	struct ota_audit_entry e = {.actor = a,
+	                            .role = "none",
+	                            .action = "connection.refused",
+	                            .object = reason,
+	                            .detail = detail};
+	if (ota_audit_append(l->h->deps.store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
+		log_err("%s: cannot audit a refused connection", l->name);
+}
+
+/* Who a refused certificate is counted as: its fingerprint once its chain verified (a known
+ * issuer's certificate refused for what it names), else the issuer it presents (a flood of
+ * certificates from one foreign CA is one kind). */
+static void cert_subject(gnutls_x509_crt_t leaf, const char *fpr, char *out, size_t cap)
+{
+	char dn[256];
+	size_t sz = sizeof(dn);
+
+	if (fpr[0]) {
+		snprintf(out, cap, "sha256:%s", fpr);
+		return;
+	}
+	if (!leaf || gnutls_x509_crt_get_issuer_dn(leaf, dn, &sz) < 0) {
+		snprintf(out, cap, "(no certificate)");
+		return;
+	}
+	char esc[4 * sizeof(dn)];
+	snprintf(out, cap, "issuer %s", ota_log_escape(dn, esc, sizeof(esc)));
+}
+
+/* A presented token's fingerprint: never the token (a secret), but one per token. */
+static void token_subject(const char *authz, char *out, size_t cap)
+{
+	unsigned char d[32];
+
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, authz, strlen(authz), d) < 0) {
+		snprintf(out, cap, "token");
+		return;
+	}
+	snprintf(out, cap, "token sha256:%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3],
+	         d[4], d[5], d[6], d[7]);
+}
 
 /* ---- client certificates ---- */
 
@@ -271,9 +358,15 @@ out:
 		                                  {"OTA_FINGERPRINT", fpr[0] ? fpr : NULL}};
 		ota_log_fields(LOG_INFO, f, 3, "%s: refused client %s: %s", l->name,
 		               cn[0] ? cn : "(no name)", cc->detail);
-		/* A security event: audited (a pending device was audited when first seen). */
-		if (cc->problem != OTA_P_DEVICE_PENDING && cc->problem != OTA_P_INTERNAL &&
-		    cc->problem != OTA_P_CERT_REQUIRED) {
+		char subject[1100];
+		cert_subject(n > 0 ? chain[0] : NULL, fpr, subject, sizeof(subject));
+		const char *slug = ota_problem_info(cc->problem)->slug;
+		/* A security event: audited (a pending device was audited when first seen), the
+		 * first of its kind in the window on its own, the rest in the window's count. */
+		if (cc->problem == OTA_P_DEVICE_PENDING || cc->problem == OTA_P_INTERNAL ||
+		    cc->problem == OTA_P_CERT_REQUIRED)
+			(void)count_refusal(l, NULL, slug, subject, NULL);
+		else {
 			/* Who tried: the name the certificate presents even when it failed
 			 * verification (escaped: it may hold anything), and no role it was not
 			 * given. */
@@ -285,6 +378,8 @@ out:
 				shown[0] = '\0';
 			char name[4 * sizeof(shown) + 4 * sizeof(cn)];
 			ota_log_escape(cn[0] ? cn : shown, name, sizeof(name));
+			if (!count_refusal(l, "auth.refused", slug, subject, name))
+				goto counted;
 			struct ota_audit_entry e = {
 			    .actor = name[0] ? name : "(no name)",
 			    .role = l->kind == OTA_L_DEVICE ? "device" : "none",
@@ -297,11 +392,135 @@ out:
 				log_err("%s: cannot audit a refused client", l->name);
 		}
 	}
+counted:
 	for (unsigned i = 0; i < n; i++)
 		gnutls_x509_crt_deinit(chain[i]);
 }
 
 /* ---- request life cycle ---- */
+
+/* ---- connection limits and deadlines (guard.h) ---- */
+
+/* Registers a started connection with its listener's guard (its deadlines, its address). */
+static void guard_open(struct listener *l, struct MHD_Connection *c, struct conn_ctx *cc,
+                       const union MHD_ConnectionInfo *fi)
+{
+	const union MHD_ConnectionInfo *ai =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (cc && fi && fi->connect_fd >= 0)
+		cc->gc = ota_guard_open(l->guard, fi->connect_fd, ai ? ai->client_addr : NULL);
+}
+
+/* The connection of r enters `phase` (its deadline restarts). */
+static void guard_phase(struct listener *l, struct MHD_Connection *c, enum ota_guard_phase phase)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_ctx *cc = ci ? ci->socket_context : NULL;
+
+	if (cc)
+		ota_guard_phase(l->guard, cc->gc, phase);
+}
+
+/* libmicrohttpd's accept policy: the per-address limit, with the address named. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct listener *l = cls;
+
+	return ota_guard_admit(l->guard, addr, len) ? MHD_YES : MHD_NO;
+}
+
+/* The thread that ends the refusal windows and cuts connections past their deadlines. */
+static void *watch(void *arg)
+{
+	struct ota_http *h = arg;
+
+	pthread_mutex_lock(&h->watch_mu);
+	while (!h->watch_stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		(void)pthread_cond_timedwait(&h->watch_cv, &h->watch_mu, &until);
+		if (h->watch_stop)
+			break;
+		pthread_mutex_unlock(&h->watch_mu);
+		int64_t now_ms = ota_guard_now_ms();
+		for (int i = 0; i < 2; i++)
+			if (h->l[i].guard)
+				ota_guard_sweep(h->l[i].guard, now_ms);
+		ota_refusals_tick(h->refusals, (int64_t)time(NULL));
+		pthread_mutex_lock(&h->watch_mu);
+	}
+	pthread_mutex_unlock(&h->watch_mu);
+	return NULL;
+}
+
+static enum ota_err watch_start(struct ota_http *h, char *msg, size_t msglen)
+{
+	const struct ota_config *cfg = h->deps.cfg;
+
+	if (ota_refusals_new(h->deps.store, cfg->refusal_window, cfg->refusal_kinds,
+	                     &h->refusals) != OTA_OK)
+		return OTA_ERR_NOMEM;
+	h->deps.refusals = h->refusals;
+	for (int i = 0; i < 2; i++) {
+		struct listener *l = &h->l[i];
+		bool dev = l->kind == OTA_L_DEVICE;
+		if (ota_guard_new(dev ? cfg->max_connections_per_ip
+		                      : cfg->mgmt_max_connections_per_ip,
+		                  cfg->header_timeout, cfg->body_timeout, connection_refused, l,
+		                  &l->guard) != OTA_OK)
+			return OTA_ERR_NOMEM;
+	}
+	pthread_mutex_init(&h->watch_mu, NULL);
+	pthread_cond_init(&h->watch_cv, NULL);
+	if (pthread_create(&h->watch, NULL, watch, h) != 0) {
+		snprintf(msg, msglen, "cannot start the connection watch thread");
+		return OTA_ERR_NOMEM;
+	}
+	h->watching = true;
+	return OTA_OK;
+}
+
+/* After the listeners stopped: ends the watch, writes the open window's summaries. */
+static void watch_stop(struct ota_http *h)
+{
+	if (h->watching) {
+		pthread_mutex_lock(&h->watch_mu);
+		h->watch_stop = true;
+		pthread_cond_signal(&h->watch_cv);
+		pthread_mutex_unlock(&h->watch_mu);
+		pthread_join(h->watch, NULL);
+		pthread_mutex_destroy(&h->watch_mu);
+		pthread_cond_destroy(&h->watch_cv);
+		h->watching = false;
+	}
+	ota_refusals_free(h->refusals);
+	h->refusals = NULL;
+	for (int i = 0; i < 2; i++) {
+		ota_guard_free(h->l[i].guard);
+		h->l[i].guard = NULL;
+	}
+}
+
+/* libmicrohttpd refused a connection or a request by a limit of its own: the global
+ * connection limit, or the memory of a connection (headers too large). Its message names no
+ * address. */
+static void mhd_refusal(struct listener *l, const char *msg)
+{
+	if (strstr(msg, "connection limit"))
+		connection_refused(
+		    l, "connection-limit", "(not reported)",
+		    "connection refused: the listener's connection limit is reached");
+	else if (strstr(msg, "pool") || strstr(msg, "too large") || strstr(msg, "too big"))
+		connection_refused(l, "memory-limit", "(not reported)",
+		                   "request refused: it needs more than the connection's memory");
+}
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
@@ -309,7 +528,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	struct listener *l = cls;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = calloc(1, sizeof(struct conn_ctx));
+		struct conn_ctx *cc = calloc(1, sizeof(struct conn_ctx));
+		*socket_context = cc;
 		/* Before the TLS handshake: its small records must not wait for the peer's
 		 * delayed ACK (Nagle), which costs a new connection ~40 ms. */
 		const union MHD_ConnectionInfo *fi =
@@ -318,6 +538,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		if (fi && fi->connect_fd >= 0)
 			(void)setsockopt(fi->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
 			                 sizeof(one));
+		guard_open(l, c, cc, fi);
 		if (l->h->deps.cfg->session_tickets) {
 			const union MHD_ConnectionInfo *ci =
 			    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -326,6 +547,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 				    (gnutls_session_t)ci->tls_session, &l->h->ticket_key);
 		}
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct conn_ctx *cc = *socket_context;
+		if (cc)
+			ota_guard_close(l->guard, cc->gc);
 		free(*socket_context);
 		*socket_context = NULL;
 	}
@@ -374,6 +598,21 @@ static struct MHD_Response *internal_problem(void)
 	return resp;
 }
 
+/* A server error of a request that met a full or failing disk (common/err.h) is that
+ * problem instead: nothing was stored, and the same request may succeed once space returns. */
+static void storage_fault_answer(struct ota_req *r)
+{
+	if (!ota_storage_fault_take())
+		return;
+	if (r->problem == OTA_P_NONE || ota_problem_info(r->problem)->status < 500 ||
+	    r->problem == OTA_P_UNAVAILABLE)
+		return;
+	char was[sizeof(r->detail)];
+	snprintf(was, sizeof(was), "%s", r->detail);
+	r->problem = OTA_P_NONE; /* ota_req_fail() keeps the first problem */
+	ota_req_fail(r, OTA_P_STORAGE_UNAVAILABLE, "storage full or failing: %.200s", was);
+}
+
 /* Queue whatever the request ended with: a problem, a JSON answer or a ready response. */
 static enum MHD_Result respond(struct ota_req *r)
 {
@@ -383,6 +622,7 @@ static enum MHD_Result respond(struct ota_req *r)
 
 	if (r->problem == OTA_P_NONE && !r->response && !r->answer)
 		ota_req_fail(r, OTA_P_INTERNAL, "the handler gave no answer");
+	storage_fault_answer(r);
 	if (r->problem != OTA_P_NONE) {
 		const struct ota_problem_info *pi = ota_problem_info(r->problem);
 		char type[96], inst[1024], det[1024];
@@ -405,6 +645,9 @@ static enum MHD_Result respond(struct ota_req *r)
 		if (resp && r->content_range[0])
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE,
 			                        r->content_range);
+		if (resp && r->problem == OTA_P_STORAGE_UNAVAILABLE)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+			                        OTA_STORAGE_RETRY_AFTER);
 		/* The URL and the detail may hold anything a client sent: the logger escapes
 		 * them, and the journal also gets them as fields of their own. */
 		const struct ota_log_field f[] = {{"OTA_METHOD", r->method},
@@ -485,6 +728,8 @@ static bool url_representable(struct listener *l, struct ota_req *r)
 	}
 	ota_log_escape(r->url, url, sizeof(url));
 	ota_req_fail(r, OTA_P_INVALID_FIELD, "the request path is not valid UTF-8");
+	if (!count_refusal(l, "request.refused", "path-not-utf8", r->who->name, r->who->name))
+		return false;
 	snprintf(what, sizeof(what), "%s %s: the path is not valid UTF-8", r->method, url);
 	struct ota_audit_entry e = {.actor = r->who->name,
 	                            .role = ota_auth_role_name(r->who->role),
@@ -528,6 +773,10 @@ static bool token_identity(struct listener *l, struct ota_req *r, const char *au
 		break;
 	}
 	ota_req_fail(r, p, "%s", ota_auth_result_text(ar));
+	char subject[64];
+	token_subject(authz, subject, sizeof(subject));
+	if (!count_refusal(l, "auth.refused", ota_problem_info(p)->slug, subject, NULL))
+		return false;
 	char what[200], url[160];
 	snprintf(what, sizeof(what), "%s %s: %s", r->method,
 	         representable(r->url, url, sizeof(url)), ota_auth_result_text(ar));
@@ -724,6 +973,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->url = url;
 		r->method = method;
 		r->content_length = header_u64(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		(void)
+		    ota_storage_fault_take(); /* a note left by an earlier request of the thread */
 		prepare(l, r);
 		/* A refused request with a body is answered at once (and the connection closed)
 		 * rather than reading a body nobody wants; otherwise answer on a later call. */
@@ -732,6 +983,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		                                            MHD_HTTP_HEADER_TRANSFER_ENCODING);
 		if (r->problem != OTA_P_NONE && has_body)
 			return respond(r);
+		guard_phase(l, c,
+		            has_body && r->problem == OTA_P_NONE && r->route &&
+		                    r->route->body == OTA_BODY_JSON
+		                ? OTA_GUARD_BODY
+		                : OTA_GUARD_BUSY);
 		return MHD_YES;
 	}
 	if (r->queued) {
@@ -743,6 +999,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	guard_phase(l, c, OTA_GUARD_BUSY);
 	finish(r);
 	return respond(r);
 }
@@ -753,10 +1010,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct listener *l = cls;
 	struct ota_req *r = *con_cls;
 
-	(void)c;
 	(void)toe;
 	if (!r)
 		return;
+	guard_phase(l, c, OTA_GUARD_HEADERS); /* the next request of a kept-alive connection */
 	if (r->route && r->route->stream_free)
 		r->route->stream_free(r);
 	if (r->response)
@@ -780,6 +1037,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 		msg[--n] = '\0';
 	/* Handshake failures of scanners and old clients are routine: debug level. */
 	log_debug("%s: %s", l->name, msg);
+	mhd_refusal(l, msg);
 }
 
 /* ---- start and stop ---- */
@@ -895,8 +1153,10 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, l},
 	    {MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
 	    {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, NULL},
-	    {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
-	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
+	    {MHD_OPTION_CONNECTION_LIMIT,
+	     l->kind == OTA_L_DEVICE ? cfg->max_connections : cfg->mgmt_max_connections, NULL},
+	    /* the per-address limit is the accept policy's: it names whom it refuses */
+	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory, NULL},
 	    {MHD_OPTION_SOCK_ADDR, 0, &ss},
 	    {MHD_OPTION_HTTPS_MEM_KEY, 0, h->key_pem},
 	    {MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert_pem},
@@ -911,7 +1171,7 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	if (l->kind == OTA_L_DEVICE)
 		opts[sizeof(opts) / sizeof(opts[0]) - 2] = (struct MHD_OptionItem){
 		    MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_raw_path, l};
-	l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, opts,
+	l->d = MHD_start_daemon(flags, 0, on_accept, l, on_request, l, MHD_OPTION_ARRAY, opts,
 	                        MHD_OPTION_END);
 	if (!l->d) {
 		snprintf(
@@ -958,6 +1218,9 @@ enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **
 		snprintf(msg, msglen, "cannot generate a session ticket key");
 		goto out;
 	}
+	rc = watch_start(h, msg, msglen);
+	if (rc != OTA_OK)
+		goto out;
 	rc = start_listener(h, &h->l[0], &deps->cfg->device, msg, msglen);
 	if (rc != OTA_OK)
 		goto out;
@@ -1013,6 +1276,7 @@ void ota_http_stop(struct ota_http *h, unsigned grace_seconds)
 			gnutls_x509_trust_list_deinit(h->l[i].tl, 1);
 		free(h->l[i].ca_pem);
 	}
+	watch_stop(h);
 	if (h->ticket_key.data)
 		gnutls_free(h->ticket_key.data);
 	free(h->cert_pem);

@@ -104,6 +104,7 @@ struct group_item {
 	void *ctx;
 	enum ota_err rc;
 	bool done;
+	bool fault; /* the group met a storage fault (common/err.h) on the leader's thread */
 	struct group_item *next;
 };
 
@@ -158,10 +159,14 @@ int ota_store_schema_version(struct ota_store *st)
 	return st->schema_version;
 }
 
+/* Every statement ends here: a step that failed on a full or failing disk is noted as a
+ * storage fault on this thread (common/err.h), whichever call ran it. */
 static void done(sqlite3_stmt *s)
 {
 	if (s) {
-		sqlite3_reset(s);
+		int rc = sqlite3_reset(s) & 0xff;
+		if (rc == SQLITE_FULL || rc == SQLITE_IOERR)
+			ota_storage_fault_note();
 		sqlite3_clear_bindings(s);
 	}
 }
@@ -295,6 +300,33 @@ out:
 	return rc;
 }
 
+/* SQLite reports every failed statement here, on the thread that ran it: a full or failing
+ * disk is noted as a storage fault (common/err.h), whichever store call met it. */
+static void sqlite_log(void *ctx, int code, const char *text)
+{
+	(void)ctx;
+	if ((code & 0xff) == SQLITE_FULL || (code & 0xff) == SQLITE_IOERR) {
+		ota_storage_fault_note();
+		log_warn("store: storage fault (SQLite %d): %s", code, text);
+	}
+}
+
+static void install_log(void)
+{
+	/* Only possible before SQLite initialises; later (a test that touched SQLite first
+	 * without ota_store_global_init()) the store's own failures still answer errors. */
+	if (sqlite3_config(SQLITE_CONFIG_LOG, sqlite_log, NULL) != SQLITE_OK)
+		log_warn("store: SQLite was initialised before the store: its error log is not "
+		         "routed to otad's");
+}
+
+void ota_store_global_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, install_log);
+}
+
 enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg, size_t msglen)
 {
 	enum ota_err rc = OTA_ERR_NOMEM;
@@ -302,6 +334,7 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	char *err = NULL;
 
 	*out = NULL;
+	ota_store_global_init();
 	if (!st)
 		goto out;
 	/* Recursive: a thread inside ota_store_tx_begin/end calls the other functions. */
@@ -509,6 +542,10 @@ static void group_run(struct ota_store *main_st, struct group_item *list)
 		group_fail(first, NULL);
 	}
 out:
+	/* A storage fault met on this (the leader's) thread is each failed caller's too. */
+	if (ota_storage_fault_peek())
+		for (struct group_item *it = list; it; it = it->next)
+			it->fault = it->rc != OTA_OK;
 	UNLOCK(st);
 }
 
@@ -541,6 +578,8 @@ enum ota_err ota_store_group(struct ota_store *st,
 		pthread_cond_broadcast(&st->g_cv);
 	}
 	pthread_mutex_unlock(&st->g_mu);
+	if (me.rc != OTA_OK && me.fault)
+		ota_storage_fault_note(); /* met on the leader's thread: this caller's answer */
 	return me.rc;
 }
 

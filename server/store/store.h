@@ -92,6 +92,14 @@ OTA_WUR enum ota_err ota_store_open(const char *path, struct ota_store **out, ch
                                     size_t msglen);
 void ota_store_free(struct ota_store *st);
 
+/*
+ * Route SQLite's error log to the store, so that a full or failing disk met by any store call
+ * is noted as a storage fault on the calling thread (common/err.h; a group commit notes it on
+ * each caller it fails). ota_store_open() calls it; a program that uses SQLite before opening
+ * a store (a test registering a VFS) calls it first. Idempotent, thread-safe.
+ */
+void ota_store_global_init(void);
+
 /* The schema version of the open database, and the newest this otad knows. */
 int ota_store_schema_version(struct ota_store *st);
 int ota_store_schema_latest(void);

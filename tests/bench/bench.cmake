@@ -1,7 +1,7 @@
 # Benchmarks: a smoke run of every bench script (seconds each, a tiny fleet), asserting only
 # that each measured something: a script exits non-zero when it could not. The full runs are
 # for people (docs/performance.md), never for CI. Plus the load generator's loopback guard.
-set(bench_scripts compare-nginx fleet-scale ingest rollout-plan)
+set(bench_scripts compare-nginx fleet-scale ingest rollout-plan hostile)
 if(TARGET ota-fleet-sim)
 	list(APPEND bench_scripts fleet-sim) # needs the POSIX agent and the signer too
 	# The simulator refuses a server that is not loopback before it mints or sends anything.

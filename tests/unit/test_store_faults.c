@@ -22,6 +22,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "audit/audit.h"
+#include "common/err.h"
 #include "deploy/deploy.h"
 #include "store_fixture.h"
 
@@ -30,6 +32,7 @@
 /* ---- the fault-injecting VFS ---- */
 
 static atomic_int fail_wal_write; /* writes to a -wal file fail */
+static atomic_int fail_full;      /* every write fails as on a full disk (SQLITE_FULL) */
 static atomic_int fail_sync;      /* every flush fails */
 static atomic_int slow_sync_ms;   /* every flush waits this long first */
 static atomic_int injected;       /* faults injected so far */
@@ -58,6 +61,10 @@ static int s_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
 	if (((struct shim_file *)f)->wal && atomic_load(&fail_wal_write)) {
 		atomic_fetch_add(&injected, 1);
 		return SQLITE_IOERR_WRITE;
+	}
+	if (atomic_load(&fail_full)) {
+		atomic_fetch_add(&injected, 1);
+		return SQLITE_FULL;
 	}
 	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
 }
@@ -205,6 +212,7 @@ static int teardown(void **state)
 	int rc;
 
 	atomic_store(&fail_wal_write, 0);
+	atomic_store(&fail_full, 0);
 	atomic_store(&fail_sync, 0);
 	atomic_store(&slow_sync_ms, 0);
 	rc = ota_test_store_close(f->dir, f->st);
@@ -316,6 +324,117 @@ static void report_not_acknowledged_unless_committed(void **state)
 	assert_int_equal(fresh_count(f->path, sql), 1);
 }
 
+/* Each write path notes a full or failing disk as a storage fault on the calling thread
+ * (common/err.h: the HTTP layer answers 503 storage-unavailable then), and nothing else does:
+ * a device's check-in, its report through a group commit (also for a caller whose group
+ * another thread led), an audit entry of its own, and the migrations of a new database. */
+static enum ota_err run_fault(struct fx *f, int which, const char *dep)
+{
+	struct ota_device_report c = {.id = "dev-2",
+	                              .hw_variant = "pico2w",
+	                              .version = "1.0.1",
+	                              .root_version = 1,
+	                              .active_slot = "A",
+	                              .boot_state = "normal"};
+	struct ota_event ev = {.seq = 1, .status = "downloading", .progress = 10};
+	struct ota_report_result res;
+	struct ota_audit_entry e = {.actor = "tester", .action = "test.fault"};
+	struct ota_offer offer;
+	enum ota_err rc = OTA_ERR_INVALID;
+
+	switch (which) {
+	case 0:
+		memset(&offer, 0, sizeof(offer));
+		rc = ota_deploy_checkin(f->st, &c, T0 + 10, &offer);
+		ota_offer_clear(&offer);
+		break;
+	case 1:
+		rc = ota_deploy_report(f->st, "dev-2", dep, &ev, T0 + 11, &res);
+		break;
+	case 2:
+		rc = ota_audit_append(f->st, &e, T0 + 12, NULL);
+		break;
+	case 3:
+		rc = ota_store_group(f->st, revoke_fn, "dd");
+		break;
+	}
+	return rc;
+}
+
+struct follower {
+	struct fx *f;
+	enum ota_err rc;
+	bool noted;
+};
+
+static void *group_follower(void *arg)
+{
+	struct follower *w = arg;
+
+	(void)ota_storage_fault_take();
+	w->rc = ota_store_group(w->f->st, revoke_fn, "ee");
+	w->noted = ota_storage_fault_take();
+	return NULL;
+}
+
+static void storage_faults_noted_on_each_write_path(void **state)
+{
+	struct fx *f = *state;
+	char dep[OTA_ID_MAX + 1];
+
+	device_with_deployment(f, "dev-2", dep);
+	for (int which = 0; which < 4; which++) {
+		for (int kind = 0; kind < 2; kind++) {
+			(void)ota_storage_fault_take();
+			atomic_store(&injected, 0);
+			atomic_store(kind ? &fail_wal_write : &fail_full, 1);
+			assert_int_not_equal(run_fault(f, which, dep), OTA_OK);
+			atomic_store(kind ? &fail_wal_write : &fail_full, 0);
+			assert_true(atomic_load(&injected) > 0);
+			assert_true(ota_storage_fault_take());
+		}
+	}
+	/* Space back: every path succeeds and notes nothing. */
+	for (int which = 0; which < 4; which++) {
+		assert_int_equal(run_fault(f, which, dep), OTA_OK);
+		assert_false(ota_storage_fault_take());
+	}
+	/* A group led by another thread: its failure is this caller's fault too. */
+	struct follower w[4];
+	pthread_t t[4];
+	atomic_store(&slow_sync_ms, 20); /* so that callers queue behind a leader */
+	atomic_store(&fail_full, 1);
+	for (int i = 0; i < 4; i++) {
+		w[i].f = f;
+		assert_int_equal(pthread_create(&t[i], NULL, group_follower, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_not_equal(w[i].rc, OTA_OK);
+		assert_true(w[i].noted);
+	}
+	atomic_store(&fail_full, 0);
+	atomic_store(&slow_sync_ms, 0);
+	/* A new database whose migrations cannot be written: refused, and opens once they can. */
+	char path[sizeof(f->path) + 8];
+	struct ota_store *st = NULL;
+	char msg[256] = "";
+	snprintf(path, sizeof(path), "%s.new", f->path);
+	atomic_store(&fail_full, 1);
+	assert_int_not_equal(ota_store_open(path, &st, msg, sizeof(msg)), OTA_OK);
+	atomic_store(&fail_full, 0);
+	assert_null(st);
+	assert_non_null(strstr(msg, "full"));
+	assert_int_equal(ota_store_open(path, &st, msg, sizeof(msg)), OTA_OK);
+	assert_int_equal(ota_store_schema_version(st), ota_store_schema_latest());
+	ota_store_free(st);
+	remove(path);
+	snprintf(msg, sizeof(msg), "%s.new-wal", f->path);
+	remove(msg);
+	snprintf(msg, sizeof(msg), "%s.new-shm", f->path);
+	remove(msg);
+}
+
 #define THREADS 6
 #define REPORTS 30
 
@@ -391,6 +510,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(report_not_acknowledged_unless_committed, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(acknowledged_reports_visible_at_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(storage_faults_noted_on_each_write_path, setup,
+	                                    teardown),
 	};
 
 	shim_install();
