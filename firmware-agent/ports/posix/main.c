@@ -214,6 +214,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	acfg.retry_min_ms = c->retry_min_ms;
 	acfg.retry_max_ms = c->retry_max_ms;
 	acfg.trial_deadline_s = c->trial_deadline_s;
+	acfg.health_window_s = c->health_window_s;
 	deadline = fwa_sim_now(&dev.sim) + (uint64_t)timeout_s * 1000u;
 
 	for (;;) { /* one iteration per boot */
