@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "deploy/deploy.h"
 #include "rollout/rollout.h"
 #include "fwa/verify.h"
@@ -233,12 +234,12 @@ void ota_h_checkin(struct ota_req *r)
 	    .boot_state = boot,
 	    .last_outcome = outcome,
 	};
-	if (ota_deploy_checkin(r->deps->store, &c, (int64_t)time(NULL), &offer) != OTA_OK) {
+	if (ota_deploy_checkin(r->deps->store, &c, ota_clock_now(), &offer) != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the check-in");
 		goto out;
 	}
 	if (health_dep && ota_rollout_on_health(r->deps->store, r->who->name, health_dep, &health,
-	                                        (int64_t)time(NULL)) != OTA_OK) {
+	                                        ota_clock_now()) != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the health report");
 		goto out;
 	}
@@ -477,7 +478,7 @@ void ota_h_event(struct ota_req *r)
 	                       .progress = has_progress ? (int64_t)progress : -1};
 	enum ota_err e = deployment_id_valid(dep_id)
 	                     ? ota_deploy_report(r->deps->store, r->who->name, dep_id, &ev,
-	                                         (int64_t)time(NULL), &res)
+	                                         ota_clock_now(), &res)
 	                     : OTA_ERR_NOT_FOUND;
 	if (e == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_DEPLOYMENT_NOT_FOUND, "no deployment %s", dep_id);

@@ -656,10 +656,13 @@ enum ota_err ota_rollout_on_health(struct ota_store *st, const char *device_id,
 	rc = ota_store_member_health_put(st, rollout_id, device_id, h, regressed, now, &first);
 	if (rc == OTA_ERR_NOT_FOUND)
 		return OTA_OK; /* moved meanwhile */
-	if (rc == OTA_OK && first)
+	if (rc == OTA_OK && first) {
 		log_notice("rollout %s: device %s regressed after its confirm (%u watchdog resets, "
 		           "%u failed health checks, %u reboots)",
 		           rollout_id, device_id, h->watchdog_resets, h->failed_checks, h->reboots);
+		/* Judged at once, as after a report (the ticker would otherwise). */
+		rc = ota_rollout_evaluate(st, rollout_id, now);
+	}
 	return rc;
 }
 

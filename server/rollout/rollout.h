@@ -277,7 +277,8 @@ OTA_WUR enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_
  * Device device_id reported health h after the confirm of deployment_id (the check-in's
  * `health` object): kept on its rollout member when the deployment is that device's, the member
  * succeeded and its soak (ota_rollout_health_soak) has not ended; otherwise ignored (OTA_OK,
- * nothing written). A first regression is logged; the ticker judges it.
+ * nothing written). A first regression is logged and the rollout judged at once. Not inside a
+ * transaction of the caller's.
  */
 OTA_WUR enum ota_err ota_rollout_on_health(struct ota_store *st, const char *device_id,
                                            const char *deployment_id,
