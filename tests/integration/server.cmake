@@ -51,3 +51,4 @@ if(TARGET ota-sign)
 	set_tests_properties(integration_contract PROPERTIES LABELS integration
 		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 endif()
+include(${CMAKE_CURRENT_LIST_DIR}/server-rollout-health.cmake)
