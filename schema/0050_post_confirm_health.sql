@@ -9,7 +9,7 @@ ALTER TABLE rollout_members ADD COLUMN health_reboots INTEGER NOT NULL DEFAULT 0
 ALTER TABLE rollout_members ADD COLUMN health_watchdog_resets INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rollout_members ADD COLUMN health_failed_checks INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rollout_members ADD COLUMN health_uptime INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE rollout_members ADD COLUMN health_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollout_members ADD COLUMN health_at INTEGER NOT NULL DEFAULT 0; -- first report, or last that raised one
 ALTER TABLE rollout_members ADD COLUMN regressed_at INTEGER NOT NULL DEFAULT 0;
 
 CREATE INDEX rollout_members_regressed ON rollout_members (rollout_id, regressed_at)

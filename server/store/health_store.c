@@ -1,7 +1,8 @@
 /*
  * store/health_store.c - the SQLite side of health after the confirm (health_store.h): a
  * member's counters are raised with max(), never lowered, so a check-in that is retried,
- * repeated or arrives late changes nothing; the summary a stage verdict reads is one indexed
+ * repeated or arrives late changes nothing, and a report that raises nothing writes nothing (the
+ * common case: a healthy device checking in); the summary a stage verdict reads is one indexed
  * pass over the rollout's members.
  */
 #include "store/health_store.h"
@@ -18,7 +19,8 @@ static const char SQL_HEALTH_PUT[] =
     "health_failed_checks = max(health_failed_checks, ?5), "
     "health_uptime = ?6, health_at = ?7, "
     "regressed_at = CASE WHEN regressed_at = 0 AND ?8 THEN ?7 ELSE regressed_at END "
-    "WHERE rollout_id = ?1 AND device_id = ?2 AND state = 'succeeded' "
+    "WHERE rollout_id = ?1 AND device_id = ?2 AND state = 'succeeded' AND (health_at = 0 "
+    "OR ?3 > health_reboots OR ?4 > health_watchdog_resets OR ?5 > health_failed_checks) "
     "RETURNING regressed_at";
 static const char SQL_HEALTH_GET[] =
     "SELECT health_reboots, health_watchdog_resets, health_failed_checks, health_uptime, "

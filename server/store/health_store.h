@@ -26,9 +26,10 @@ struct ota_member_health {
 
 /*
  * Raise member (rollout_id, device_id)'s counters to at least h (each the larger of the stored
- * and the given), health_at = now; when `regressed` and the member had not regressed yet,
- * regressed_at = now and *first (optional) is set. Only a member in state succeeded changes:
- * OTA_ERR_NOT_FOUND otherwise.
+ * and the given), with health_at = now and the uptime given; when `regressed` and the member had
+ * not regressed yet, regressed_at = now and *first (optional) is set. Only a member in state
+ * succeeded whose first report this is, or whose counters h raises, changes: OTA_ERR_NOT_FOUND
+ * otherwise (nothing written).
  */
 OTA_WUR enum ota_err ota_store_member_health_put(struct ota_store *st, const char *rollout_id,
                                                  const char *device_id,
