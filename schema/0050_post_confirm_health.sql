@@ -12,5 +12,8 @@ ALTER TABLE rollout_members ADD COLUMN health_uptime INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rollout_members ADD COLUMN health_at INTEGER NOT NULL DEFAULT 0; -- first report, or last that raised one
 ALTER TABLE rollout_members ADD COLUMN regressed_at INTEGER NOT NULL DEFAULT 0;
 
+-- Regressions an operator accepted by resuming a rollout halted for them.
+ALTER TABLE rollouts ADD COLUMN ack_regressed INTEGER NOT NULL DEFAULT 0;
+
 CREATE INDEX rollout_members_regressed ON rollout_members (rollout_id, regressed_at)
 	WHERE regressed_at > 0;

@@ -137,8 +137,9 @@ static enum ota_err post_confirm_json(struct ota_req *r, const struct ota_rollou
 		return e;
 	}
 	json_object_set_new(json_object_get(j, "progress"), "post_confirm_health",
-	                    json_pack("{s:i, s:i, s:o}", "reported", (int)h.reported, "regressed",
-	                              (int)h.regressed, "regressed_devices", ids));
+	                    json_pack("{s:i, s:i, s:i, s:o}", "reported", (int)h.reported,
+	                              "regressed", (int)h.regressed, "accepted", (int)h.accepted,
+	                              "regressed_devices", ids));
 	return OTA_OK;
 }
 

@@ -294,7 +294,8 @@ static enum ota_err stage_view(struct ota_store *st, const struct ota_rollout_ro
 	if (rc == OTA_OK && s->post[row->stage].on) {
 		struct ota_health_summary h;
 		rc = ota_store_rollout_health(st, row->id, row->stage, &h, 0, NULL, NULL);
-		c->regressed = h.regressed;
+		/* Regressions accepted by a resume are not counted again. */
+		c->regressed = h.regressed > h.accepted ? h.regressed - h.accepted : 0;
 		c->last_confirmed_at = h.last_confirmed_at;
 	}
 	return rc;
@@ -320,6 +321,12 @@ enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollo
 		unsigned f = c.n[OTA_MS_FAILED] + c.n[OTA_MS_ROLLED_BACK];
 		if (rc == OTA_OK)
 			rc = ota_store_rollout_set_ack(st, mv->id, f, f + c.n[OTA_MS_SUCCEEDED]);
+		/* ... and so were the regressions after the confirm. */
+		struct ota_health_summary h;
+		if (rc == OTA_OK)
+			rc = ota_store_rollout_health(st, mv->id, row.stage, &h, 0, NULL, NULL);
+		if (rc == OTA_OK && h.regressed != h.accepted)
+			rc = ota_store_rollout_health_ack(st, mv->id, h.regressed);
 	}
 	if (rc == OTA_OK && mv->to == OTA_RS_ABORTED)
 		rc = cancel_pending(st, mv->id,

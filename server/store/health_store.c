@@ -28,8 +28,10 @@ static const char SQL_HEALTH_GET[] =
 static const char SQL_HEALTH_SUM[] =
     "SELECT count(*) FILTER (WHERE health_at > 0 AND state = 'succeeded'), "
     "count(*) FILTER (WHERE regressed_at > 0), "
-    "coalesce(max(updated_at) FILTER (WHERE state = 'succeeded'), 0) "
+    "coalesce(max(updated_at) FILTER (WHERE state = 'succeeded'), 0), "
+    "(SELECT ack_regressed FROM rollouts WHERE id = ?1) "
     "FROM rollout_members WHERE rollout_id = ?1 AND stage <= ?2";
+static const char SQL_HEALTH_ACK[] = "UPDATE rollouts SET ack_regressed = ?2 WHERE id = ?1";
 static const char SQL_HEALTH_REGRESSED[] =
     "SELECT device_id FROM rollout_members WHERE rollout_id = ?1 AND stage <= ?2 "
     "AND regressed_at > 0 ORDER BY regressed_at, device_id LIMIT ?3";
@@ -142,6 +144,7 @@ enum ota_err ota_store_rollout_health(struct ota_store *st, const char *id, unsi
 		out->reported = (unsigned)sqlite3_column_int64(q, 0);
 		out->regressed = (unsigned)sqlite3_column_int64(q, 1);
 		out->last_confirmed_at = sqlite3_column_int64(q, 2);
+		out->accepted = (unsigned)sqlite3_column_int64(q, 3);
 	}
 	ota_store__done(q);
 	if (s != SQLITE_ROW) {
@@ -165,6 +168,28 @@ enum ota_err ota_store_rollout_health(struct ota_store *st, const char *id, unsi
 	if (s != SQLITE_DONE)
 		rc = fail(st, "rollout regressed members");
 out:
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_rollout_health_ack(struct ota_store *st, const char *id, unsigned regressed)
+{
+	int s = SQLITE_ERROR;
+
+	ota_store__lock(st);
+	enum ota_err rc = ota_store__begin(st);
+	if (rc == OTA_OK) {
+		sqlite3_stmt *q = ota_store__stmt(st, SQL_HEALTH_ACK);
+		if (q) {
+			sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(q, 2, regressed);
+			s = sqlite3_step(q);
+			ota_store__done(q);
+		}
+		rc = s == SQLITE_DONE ? ota_store__commit(st) : fail(st, "rollout health ack");
+		if (rc != OTA_OK)
+			ota_store__rollback(st);
+	}
 	ota_store__unlock(st);
 	return rc;
 }

@@ -47,6 +47,7 @@ struct ota_health_summary {
 	unsigned reported;         /* succeeded members that reported health */
 	unsigned regressed;        /* members that regressed after their confirm */
 	int64_t last_confirmed_at; /* latest time a member moved to succeeded; 0: none */
+	unsigned accepted;         /* regressions an operator accepted (rollouts.ack_regressed) */
 };
 /*
  * The summary, and fn (may be NULL) for the first `limit` regressed devices by time of the
@@ -56,5 +57,9 @@ OTA_WUR enum ota_err ota_store_rollout_health(struct ota_store *st, const char *
                                               struct ota_health_summary *out, unsigned limit,
                                               void (*fn)(void *ctx, const char *device_id),
                                               void *ctx);
+
+/* Record that an operator accepted the rollout's `regressed` regressions (by resuming it). */
+OTA_WUR enum ota_err ota_store_rollout_health_ack(struct ota_store *st, const char *id,
+                                                  unsigned regressed);
 
 #endif

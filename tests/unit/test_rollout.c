@@ -1415,6 +1415,20 @@ static void test_engine_post_confirm_regression(void **state)
 	assert_int_equal(ota_store_rollout_verdicts(f->st, id, 20, add_hist, hist), OTA_OK);
 	assert_non_null(strstr(hist, "1 halt post_confirm_regression {\"succeeded\":20,"));
 	assert_non_null(strstr(hist, "\"regressed\":3}"));
+	/* A resume accepts the regressions seen: the stage soaks on; a new one counts anew. */
+	char msg[256];
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_RESUME, NULL, "tester", "operator",
+	                                 t + 30, msg, sizeof(msg)),
+	                 OTA_OK);
+	assert_int_equal(ota_rollout_tick(f->st, t + 31), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING);
+	health(f, id, devs[12], 0, 1, t + 40);
+	health(f, id, devs[13], 0, 1, t + 41);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING); /* 2 of 20 new: not over 10 % */
+	health(f, id, devs[14], 1, 0, t + 42);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_PAUSED);
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	assert_non_null(strstr(row.reason, ": 3 of 20 covered devices"));
 }
 
 /* A healthy rollout with the rule completes once its last confirm soaked. */
