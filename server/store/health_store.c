@@ -22,6 +22,8 @@ static const char SQL_HEALTH_PUT[] =
     "WHERE rollout_id = ?1 AND device_id = ?2 AND state = 'succeeded' AND (health_at = 0 "
     "OR ?3 > health_reboots OR ?4 > health_watchdog_resets OR ?5 > health_failed_checks) "
     "RETURNING regressed_at";
+static const char SQL_HEALTH_WAS[] =
+    "SELECT regressed_at FROM rollout_members WHERE rollout_id = ?1 AND device_id = ?2";
 static const char SQL_HEALTH_GET[] =
     "SELECT health_reboots, health_watchdog_resets, health_failed_checks, health_uptime, "
     "health_at, regressed_at FROM rollout_members WHERE rollout_id = ?1 AND device_id = ?2";
@@ -48,7 +50,7 @@ enum ota_err ota_store_member_health_put(struct ota_store *st, const char *rollo
 {
 	enum ota_err rc;
 	int s = SQLITE_ERROR;
-	int64_t at = 0;
+	int64_t at = 0, was = 0;
 	bool found = false;
 
 	if (first)
@@ -56,7 +58,16 @@ enum ota_err ota_store_member_health_put(struct ota_store *st, const char *rollo
 	ota_store__lock(st);
 	rc = ota_store__begin(st);
 	if (rc == OTA_OK) {
-		sqlite3_stmt *q = ota_store__stmt(st, SQL_HEALTH_PUT);
+		/* Whether the member had regressed before this report (for *first). */
+		sqlite3_stmt *q = ota_store__stmt(st, SQL_HEALTH_WAS);
+		if (q) {
+			sqlite3_bind_text(q, 1, rollout_id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(q, 2, device_id, -1, SQLITE_STATIC);
+			if (sqlite3_step(q) == SQLITE_ROW)
+				was = sqlite3_column_int64(q, 0);
+			ota_store__done(q);
+		}
+		q = ota_store__stmt(st, SQL_HEALTH_PUT);
 		if (q) {
 			sqlite3_bind_text(q, 1, rollout_id, -1, SQLITE_STATIC);
 			sqlite3_bind_text(q, 2, device_id, -1, SQLITE_STATIC);
@@ -87,8 +98,7 @@ enum ota_err ota_store_member_health_put(struct ota_store *st, const char *rollo
 		}
 	}
 	ota_store__unlock(st);
-	/* regressed_at is now exactly when this report made the member regress. */
-	if (rc == OTA_OK && first && regressed && at == now)
+	if (rc == OTA_OK && first && regressed && was == 0 && at != 0)
 		*first = true;
 	return rc;
 }
