@@ -17,7 +17,11 @@
  *                brings the old image back and the device reports rolled_back;
  *   fail-health  the new image's health check fails: the agent reverts and reports it;
  *   drop         the first image download of each deployment is cut mid-body; the agent
- *                resumes with a Range request.
+ *                resumes with a Range request;
+ *   regress      a post-confirm regression: the new image passes its trial and is bought,
+ *                then its health check fails and, after its first check-in of a boot the
+ *                watchdog did not start, it hangs until the watchdog resets it; the agent
+ *                counts both and reports them in its check-ins' health object.
  *
  * Deltas: every device reports the SHA-256 of its running image at check-in, so a server that
  * offers deltas gives one to the devices on the delta's base and the full image to the others.
@@ -80,8 +84,9 @@
  */
 enum tier { TIER_TRIAL = 0, TIER_UPDATE, TIER_POLL, TIER__COUNT };
 
-enum fault { F_NONE = 0, F_NEVER_BUY, F_FAIL_HEALTH, F_DROP, F__COUNT };
-static const char *const fault_names[F__COUNT] = {"none", "never-buy", "fail-health", "drop"};
+enum fault { F_NONE = 0, F_NEVER_BUY, F_FAIL_HEALTH, F_DROP, F_REGRESS, F__COUNT };
+static const char *const fault_names[F__COUNT] = {"none", "never-buy", "fail-health", "drop",
+                                                  "regress"};
 
 struct opts {
 	const char *server;    /* 127.0.0.1:PORT */
@@ -112,6 +117,7 @@ struct dev {
 	struct fwa_agent_config cfg;
 	struct fwa_health_check check;
 	char version[FWA_SEMVER_MAX + 1];
+	char trial_version[FWA_SEMVER_MAX + 1]; /* regress: the version of the last trial */
 	char id[32];
 	X509 *cert;
 	EVP_PKEY *key;
@@ -170,7 +176,7 @@ static _Atomic int nversions;
 /* Counters, updated by the workers, read by the progress line and the summary. */
 static _Atomic uint64_t c_steps, c_checkins, c_handshakes, c_resumed, c_connect_fail, c_bytes_in,
     c_bytes_out, c_downloads, c_delta_installs, c_trials, c_bought, c_reverts, c_watchdog, c_boots,
-    c_drops, c_fault_trials[F__COUNT];
+    c_drops, c_fault_trials[F__COUNT], c_regress_resets;
 static _Atomic uint64_t c_err[FWA_ERR__COUNT];
 
 static uint64_t wall_ms(void)
@@ -449,7 +455,12 @@ static bool dev_boot(struct dev *d)
 			d->sim.running.fault = SIM_FAULT_FAIL_HEALTH;
 		if (d->fault == F_NEVER_BUY || d->fault == F_FAIL_HEALTH)
 			atomic_fetch_add(&c_fault_trials[d->fault], 1);
+		snprintf(d->trial_version, sizeof(d->trial_version), "%s", d->sim.running.version);
 	}
+	/* regress: the updated image, in its trial and once bought (the sim fails it after). */
+	if (d->fault == F_REGRESS && d->trial_version[0] &&
+	    strcmp(d->sim.running.version, d->trial_version) == 0)
+		d->sim.running.fault = SIM_FAULT_REGRESS;
 	snprintf(d->version, sizeof(d->version), "%s", d->sim.running.version);
 	d->cfg.image_size = SIM_PAGE + d->sim.running.payload_len;
 	atomic_store(&d->vidx, version_index(d->version));
@@ -567,6 +578,21 @@ static void turn(struct worker *w, struct dev *d)
 	atomic_fetch_add(&c_steps, 1);
 	if (st.checked_in)
 		atomic_fetch_add(&c_checkins, 1);
+	/* regress: once bought, the image hangs after a check-in until the watchdog resets it. */
+	if (d->sim.running.fault == SIM_FAULT_REGRESS && !d->sim.trial && st.checked_in &&
+	    !st.rebooting && d->sim.reset != FWA_RESET_WATCHDOG) {
+		atomic_fetch_add(&c_regress_resets, 1);
+		t_close(d);
+		fwa_sim_watchdog_reset(&d->sim);
+		if (!dev_start(d, w->scratch)) {
+			kill_dev(d);
+			return;
+		}
+		d->due = wall_ms();
+		d->tier = TIER_POLL;
+		heap_push(w, d);
+		return;
+	}
 	if (e != FWA_OK)
 		atomic_fetch_add(&c_err[(unsigned)e < FWA_ERR__COUNT ? (unsigned)e : 0], 1);
 	now = wall_ms();
@@ -892,6 +918,8 @@ static void summary(double elapsed, long setup_ms)
 	printf("failure fail_health_trial %llu\n",
 	       (unsigned long long)atomic_load(&c_fault_trials[F_FAIL_HEALTH]));
 	printf("failure download_dropped %llu\n", (unsigned long long)atomic_load(&c_drops));
+	printf("failure regress_watchdog_reset %llu\n",
+	       (unsigned long long)atomic_load(&c_regress_resets));
 	printf("failure connect %llu\n", (unsigned long long)atomic_load(&c_connect_fail));
 	for (unsigned e = 1; e < FWA_ERR__COUNT; e++) {
 		uint64_t n = atomic_load(&c_err[e]);
@@ -916,7 +944,7 @@ static void usage(FILE *f)
 	    "         --ca-key FILE --root FILE [--devices N] [--threads W] [--seed S]\n"
 	    "         [--hw VARIANT] [--version V] [--security-version N] [--prefix P]\n"
 	    "         [--image-size BYTES] [--slot-size BYTES] [--never-buy RATE]\n"
-	    "         [--fail-health RATE] [--drop RATE] [--time-scale S]\n"
+	    "         [--fail-health RATE] [--drop RATE] [--regress RATE] [--time-scale S]\n"
 	    "         [--start-spread SECONDS] [--max-seconds S] [--quiet]\n"
 	    "         [--other-version V --other-share F]\n"
 	    "Runs until SIGINT/SIGTERM or --max-seconds, then prints the summary.\n"
@@ -964,6 +992,7 @@ int main(int argc, char **argv)
 	                                   {"slot-size", 1, 0, 'z'},
 	                                   {"never-buy", 1, 0, 'B'},
 	                                   {"fail-health", 1, 0, 'H'},
+	                                   {"regress", 1, 0, 'R'},
 	                                   {"drop", 1, 0, 'D'},
 	                                   {"time-scale", 1, 0, 'T'},
 	                                   {"start-spread", 1, 0, 'P'},
@@ -1031,6 +1060,9 @@ int main(int argc, char **argv)
 		case 'B':
 			o.rate[F_NEVER_BUY] = parse_rate(optarg);
 			break;
+		case 'R':
+			o.rate[F_REGRESS] = parse_rate(optarg);
+			break;
 		case 'H':
 			o.rate[F_FAIL_HEALTH] = parse_rate(optarg);
 			break;
@@ -1070,7 +1102,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (o.rate[F_NEVER_BUY] + o.rate[F_FAIL_HEALTH] + o.rate[F_DROP] > 1.0)
+	if (o.rate[F_NEVER_BUY] + o.rate[F_FAIL_HEALTH] + o.rate[F_DROP] + o.rate[F_REGRESS] > 1.0)
 		die("%s", "the fault rates add up to more than 1");
 	if (o.slot_size % SIM_SECTOR)
 		die("--slot-size %u: must be a multiple of 4096", o.slot_size);

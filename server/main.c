@@ -16,6 +16,7 @@
 
 #include "artifact/artifact.h"
 #include "audit/audit.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "http/http.h"
@@ -87,6 +88,16 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	ota_log_init(cfg.log_level, journal);
+	/* The test clock (docs/testing.md): a test feature, off unless its variable is set. */
+	int64_t clock_offset;
+	if (ota_clock_init(&clock_offset) != OTA_OK) {
+		log_err("%s must be an integer of seconds within ten years", OTA_TEST_CLOCK_ENV);
+		return 1;
+	}
+	if (clock_offset)
+		log_warn("test clock: %s=%lld: rollout decisions and the device API run %lld s "
+		         "off the system clock (a test feature, never for production)",
+		         OTA_TEST_CLOCK_ENV, (long long)clock_offset, (long long)clock_offset);
 
 	/* Signals are taken synchronously by the main thread; workers never see them. */
 	sigset_t sigs;
@@ -154,7 +165,7 @@ int main(int argc, char **argv)
 		time_t now = time(NULL);
 		/* The one place rollouts are judged at their own time (soak ends, silence). */
 		if (now - last_judged >= OTA_ROLLOUT_TICK_S) {
-			if (ota_rollout_tick(store, (int64_t)now) != OTA_OK)
+			if (ota_rollout_tick(store, ota_clock_now()) != OTA_OK)
 				log_err("rollouts: cannot list the running rollouts to judge");
 			last_judged = now;
 		}

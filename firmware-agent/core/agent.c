@@ -323,6 +323,9 @@ static enum fwa_err confirm(struct fwa_agent *a)
 	a->st.floor = f > a->st.target_secver ? f : a->st.target_secver;
 	a->st.outcome_reason[0] = '\0';
 	finish(a, FWA_ST_CONFIRMED, true, "");
+	/* The health window opens with the buy (counted from the next boot). */
+	a->st.health_open = 1;
+	a->st.health_boots = a->st.health_wdt = a->st.health_failed = 0;
 	say(a, FWA_LOG_INFO, "update confirmed: running ", a->st.target_version, NULL);
 	return persist(a);
 }
@@ -369,6 +372,64 @@ static enum fwa_err settle_boot(struct fwa_agent *a)
 	return FWA_OK;
 }
 
+/* ---- health after the confirm (docs/agent.md, "Health after the confirm") ---- */
+
+static void health_add(uint8_t *counter)
+{
+	if (*counter < 255u)
+		(*counter)++;
+}
+
+/* A boot inside the health window: counted, and written down (a failed write loses it). */
+static void health_count_boot(struct fwa_agent *a)
+{
+	health_add(&a->st.health_boots);
+	if (a->boot.reset == FWA_RESET_WATCHDOG)
+		health_add(&a->st.health_wdt);
+	if (persist(a) != FWA_OK)
+		say(a, FWA_LOG_WARN, "health counters not written", NULL, NULL);
+}
+
+/*
+ * Before a check-in: NULL outside the health window; else runs the health checks (a failure is
+ * counted and written down), closes the window once this boot ran health_window_s, and fills
+ * *h with what the check-in reports.
+ */
+static const struct fwa_health_counts *health_now(struct fwa_agent *a, struct fwa_health_counts *h)
+{
+	struct fwa_state *st = &a->st;
+	uint64_t up = (now_ms(a) - a->boot_ms) / 1000u;
+	uint32_t window =
+	    a->cfg->health_window_s ? a->cfg->health_window_s : FWA_HEALTH_WINDOW_DEFAULT_S;
+	bool changed = false;
+	unsigned i;
+
+	if (!st->health_open || st->phase != FWA_PHASE_IDLE || st->outcome != FWA_ST_CONFIRMED ||
+	    !st->dep_id[0])
+		return NULL;
+	if (up >= window) {
+		st->health_open = 0;
+		if (persist(a) != FWA_OK)
+			say(a, FWA_LOG_WARN, "health window end not written", NULL, NULL);
+		return NULL;
+	}
+	for (i = 0; i < a->cfg->nchecks; i++)
+		if (a->cfg->checks[i].check(a->cfg->checks[i].ctx) != FWA_OK) {
+			say(a, FWA_LOG_WARN,
+			    "health check failed after the buy: ", a->cfg->checks[i].name, NULL);
+			health_add(&st->health_failed);
+			changed = true;
+		}
+	if (changed && persist(a) != FWA_OK)
+		say(a, FWA_LOG_WARN, "health counters not written", NULL, NULL);
+	h->deployment_id = st->dep_id;
+	h->reboots = st->health_boots;
+	h->watchdog_resets = st->health_wdt;
+	h->failed_checks = st->health_failed;
+	h->uptime_s = up;
+	return h;
+}
+
 enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
                             const struct fwa_agent_config *cfg, void *scratch, size_t scratch_len)
 {
@@ -413,7 +474,10 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 	a->next_checkin_ms = a->boot_ms;
 	a->told_outcome = a->st.outcome == FWA_ST_NONE || a->st.outcome_told;
 	a->outcome_saved = a->st.outcome_told;
+	bool health_boot = a->st.health_open && a->st.phase == FWA_PHASE_IDLE;
 	err = settle_boot(a);
+	if (err == FWA_OK && health_boot)
+		health_count_boot(a);
 	if (err == FWA_OK && a->st.phase == FWA_PHASE_TRIAL)
 		trial_progress(a); /* the trial image booted and its agent runs */
 	return err;
@@ -705,6 +769,8 @@ static enum fwa_err do_checkin(struct fwa_agent *a)
 		r.outcome = a->st.outcome;
 		r.reason = a->st.outcome_reason;
 	}
+	struct fwa_health_counts health;
+	r.health = health_now(a, &health);
 	n = fwa_checkin_encode(&r, (char *)a->s->io, sizeof(a->s->io));
 	if (n < 0)
 		return FWA_ERR_TOO_LARGE;

@@ -49,6 +49,16 @@ long fwa_checkin_encode(const struct fwa_checkin_req *r, char *buf, size_t cap)
 		fwa_jw_str(&w, "reason", r->reason ? r->reason : "");
 		fwa_jw_obj_close(&w);
 	}
+	if (r->health) {
+		fwa_jw_key(&w, "health");
+		fwa_jw_obj_open(&w);
+		fwa_jw_str(&w, "deployment_id", r->health->deployment_id);
+		fwa_jw_uint(&w, "reboots", r->health->reboots);
+		fwa_jw_uint(&w, "watchdog_resets", r->health->watchdog_resets);
+		fwa_jw_uint(&w, "failed_health_checks", r->health->failed_checks);
+		fwa_jw_uint(&w, "uptime_seconds", r->health->uptime_s);
+		fwa_jw_obj_close(&w);
+	}
 	fwa_jw_obj_close(&w);
 	return fwa_jw_end(&w);
 }

@@ -15,6 +15,13 @@
 #define FWA_MAX_ROOTS 8        /* root envelopes accepted in one answer */
 #define FWA_POLL_MAX_S 604800u /* poll_after above a week is refused */
 
+/* The check-in's `health` object: counters since the buy of deployment_id. */
+struct fwa_health_counts {
+	const char *deployment_id;
+	uint32_t reboots, watchdog_resets, failed_checks;
+	uint64_t uptime_s;
+};
+
 struct fwa_checkin_req {
 	const char *hw_variant;
 	const char *version;
@@ -26,6 +33,7 @@ struct fwa_checkin_req {
 	uint8_t outcome;           /* enum fwa_status of the last deployment, FWA_ST_NONE if none */
 	const char *reason;        /* for the outcome; may be NULL */
 	const uint8_t *active_sha256; /* SHA-256 of the running image, NULL when unknown */
+	const struct fwa_health_counts *health; /* NULL outside the health window */
 };
 
 /* JSON of a check-in request into buf; returns its length, or -1 when it does not fit. */

@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "deploy/deploy.h"
+#include "rollout/rollout.h"
 #include "fwa/verify.h"
 
 #define BLOCK (64 * 1024)
@@ -141,6 +143,38 @@ static char *bounded_outcome(const json_t *lo)
 	return text;
 }
 
+/*
+ * The check-in's optional `health` object: {"deployment_id", "reboots", "watchdog_resets",
+ * "failed_health_checks", "uptime_seconds"}, every field required in it. *dep stays NULL when
+ * absent (or null); false with the request failed when malformed.
+ */
+static bool health_parse(struct ota_req *r, json_t *b, struct ota_member_health *h,
+                         const char **dep)
+{
+	json_t *o = json_object_get(b, "health");
+	uint64_t reboots, wdt, failed, up;
+
+	if (!o || json_is_null(o))
+		return true;
+	if (!json_is_object(o)) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"health\" must be an object");
+		return false;
+	}
+	if (!ota_json_str(r, o, "deployment_id", true, 1, 64, dep) ||
+	    !ota_json_uint(r, o, "reboots", true, 0, UINT32_MAX, &reboots) ||
+	    !ota_json_uint(r, o, "watchdog_resets", true, 0, UINT32_MAX, &wdt) ||
+	    !ota_json_uint(r, o, "failed_health_checks", true, 0, UINT32_MAX, &failed) ||
+	    !ota_json_uint(r, o, "uptime_seconds", true, 0, INT64_MAX, &up)) {
+		*dep = NULL;
+		return false;
+	}
+	h->reboots = (uint32_t)reboots;
+	h->watchdog_resets = (uint32_t)wdt;
+	h->failed_checks = (uint32_t)failed;
+	h->uptime_s = up;
+	return true;
+}
+
 void ota_h_checkin(struct ota_req *r)
 {
 	json_t *b = r->json, *answer = NULL, *update = NULL, *roots = NULL;
@@ -185,6 +219,11 @@ void ota_h_checkin(struct ota_req *r)
 		if (!outcome)
 			goto nomem;
 	}
+	/* Health after the confirm (docs/device-api.md, "Health after the confirm"): optional. */
+	struct ota_member_health health = {0};
+	const char *health_dep = NULL;
+	if (!health_parse(r, b, &health, &health_dep))
+		goto out;
 	struct ota_device_report c = {
 	    .id = r->who->name,
 	    .hw_variant = hw,
@@ -195,8 +234,13 @@ void ota_h_checkin(struct ota_req *r)
 	    .boot_state = boot,
 	    .last_outcome = outcome,
 	};
-	if (ota_deploy_checkin(r->deps->store, &c, (int64_t)time(NULL), &offer) != OTA_OK) {
+	if (ota_deploy_checkin(r->deps->store, &c, ota_clock_now(), &offer) != OTA_OK) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the check-in");
+		goto out;
+	}
+	if (health_dep && ota_rollout_on_health(r->deps->store, r->who->name, health_dep, &health,
+	                                        ota_clock_now()) != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the health report");
 		goto out;
 	}
 	if (offer.update && !(update = update_json(&offer)))
@@ -434,7 +478,7 @@ void ota_h_event(struct ota_req *r)
 	                       .progress = has_progress ? (int64_t)progress : -1};
 	enum ota_err e = deployment_id_valid(dep_id)
 	                     ? ota_deploy_report(r->deps->store, r->who->name, dep_id, &ev,
-	                                         (int64_t)time(NULL), &res)
+	                                         ota_clock_now(), &res)
 	                     : OTA_ERR_NOT_FOUND;
 	if (e == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_DEPLOYMENT_NOT_FOUND, "no deployment %s", dep_id);

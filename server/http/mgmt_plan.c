@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "config/config.h"
@@ -102,7 +103,7 @@ static void answer(struct ota_req *r, const struct ota_rollout_spec *s, const ch
 	struct ota_release rel;
 	struct ota_plan *p = NULL;
 	const char *hw[OTA_RO_MAX_LIST];
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = ota_clock_now();
 
 	enum ota_err e = ota_store_release_get(r->deps->store, s->release_id, &rel, NULL);
 	if (e == OTA_ERR_NOT_FOUND) {

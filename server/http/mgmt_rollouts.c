@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "http/mgmt.h"
 #include "http/refusals.h"
@@ -109,10 +110,44 @@ static void add_verdict(void *ctx, const struct ota_rollout_verdict *v)
 	                   numbers ? numbers : json_object(), "reason", v->reason));
 }
 
+/* Health after the confirm (docs/rollouts.md): the regressed devices a detail lists, at most. */
+#define OTA_REGRESSED_SHOWN 100
+
+static void add_regressed(void *ctx, const char *device_id)
+{
+	json_array_append_new(ctx, json_string(device_id));
+}
+
+/* progress.post_confirm_health of a rollout one of whose stages watches health, over its
+ * stages so far: devices that reported, those that regressed, and their ids. */
+static enum ota_err post_confirm_json(struct ota_req *r, const struct ota_rollout_row *row,
+                                      const struct ota_rollout_spec *s, json_t *j)
+{
+	bool watched = false;
+	for (unsigned i = 0; i < s->nstages; i++)
+		watched = watched || s->post[i].on;
+	if (!watched)
+		return OTA_OK;
+	struct ota_health_summary h;
+	json_t *ids = json_array();
+	enum ota_err e = ids ? ota_store_rollout_health(r->deps->store, row->id, row->stage, &h,
+	                                                OTA_REGRESSED_SHOWN, add_regressed, ids)
+	                     : OTA_ERR_NOMEM;
+	if (e != OTA_OK) {
+		json_decref(ids);
+		return e;
+	}
+	json_object_set_new(json_object_get(j, "progress"), "post_confirm_health",
+	                    json_pack("{s:i, s:i, s:i, s:o}", "reported", (int)h.reported,
+	                              "regressed", (int)h.regressed, "accepted", (int)h.accepted,
+	                              "regressed_devices", ids));
+	return OTA_OK;
+}
+
 static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row,
                             const struct ota_rollout_spec *s, bool progress)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = ota_clock_now();
 	json_t *j = json_pack(
 	    "{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "id", row->id, "name", row->name, "state",
 	    ota_rollout_state_name(row->state), "reason", row->reason, "stage", (int)row->stage + 1,
@@ -172,6 +207,10 @@ static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row
 		return NULL;
 	}
 	json_object_set_new(j, "verdicts", verdicts);
+	if (post_confirm_json(r, row, s, j) != OTA_OK) {
+		json_decref(j);
+		return NULL;
+	}
 	return j;
 }
 
@@ -188,7 +227,7 @@ void ota_h_rollout_create(struct ota_req *r)
 	}
 	enum ota_err e =
 	    ota_rollout_create(r->deps->store, &s, r->who->name, ota_auth_role_name(r->who->role),
-	                       (int64_t)time(NULL), id, msg, sizeof(msg));
+	                       ota_clock_now(), id, msg, sizeof(msg));
 	if (e == OTA_ERR_NOT_FOUND) {
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "%s", msg);
 		return;
@@ -263,15 +302,15 @@ static void act(struct ota_req *r, enum ota_rollout_action a)
 	if (!only_keys(r, r->json, "the request", keys) ||
 	    !ota_json_str(r, r->json, "reason", false, 0, 160, &reason) || !load(r, &row, NULL))
 		return;
-	enum ota_err e = ota_rollout_act(r->deps->store, row.id, a, reason, r->who->name,
-	                                 ota_auth_role_name(r->who->role), (int64_t)time(NULL), msg,
-	                                 sizeof(msg));
+	enum ota_err e =
+	    ota_rollout_act(r->deps->store, row.id, a, reason, r->who->name,
+	                    ota_auth_role_name(r->who->role), ota_clock_now(), msg, sizeof(msg));
 	if (e == OTA_ERR_CONFLICT) {
 		ota_req_fail(r, OTA_P_CONFLICT, "%s", msg);
 		return;
 	}
 	if (e == OTA_OK && a == OTA_RA_APPROVE)
-		e = ota_rollout_evaluate(r->deps->store, row.id, (int64_t)time(NULL));
+		e = ota_rollout_evaluate(r->deps->store, row.id, ota_clock_now());
 	if (e != OTA_OK || !load(r, &row, &s)) {
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot change the rollout");
 		return;
@@ -325,9 +364,9 @@ void ota_h_rollout_rollback(struct ota_req *r)
 	if (!load(r, &row, NULL))
 		return;
 	struct ota_actor who = ota_mgmt_actor(r, via, sizeof(via));
-	enum ota_err e = ota_deploy_rollback(
-	    r->deps->store, &who, row.id, release, which && strcmp(which, "all") == 0,
-	    (int64_t)time(NULL), &deployed, &ref, &nref, &elig, msg, sizeof(msg));
+	enum ota_err e = ota_deploy_rollback(r->deps->store, &who, row.id, release,
+	                                     which && strcmp(which, "all") == 0, ota_clock_now(),
+	                                     &deployed, &ref, &nref, &elig, msg, sizeof(msg));
 	if (e == OTA_ERR_NOT_FOUND)
 		ota_req_fail(r, OTA_P_RELEASE_NOT_FOUND, "%s", msg);
 	else if (e == OTA_ERR_INVALID)
@@ -504,7 +543,7 @@ static void metrics_hostile(struct ota_req *r, struct metrics *m)
 
 void ota_h_metrics(struct ota_req *r)
 {
-	struct metrics m = {.cap = 4096, .st = r->deps->store, .now = (int64_t)time(NULL)};
+	struct metrics m = {.cap = 4096, .st = r->deps->store, .now = ota_clock_now()};
 
 	m.buf = malloc(m.cap);
 	if (!m.buf) {

@@ -291,6 +291,13 @@ static enum ota_err stage_view(struct ota_store *st, const struct ota_rollout_ro
 	enum ota_err rc = counts_upto(st, row->id, row->stage, c);
 	if (rc == OTA_OK)
 		rc = coverage(st, row, s, row->stage, now, c);
+	if (rc == OTA_OK && s->post[row->stage].on) {
+		struct ota_health_summary h;
+		rc = ota_store_rollout_health(st, row->id, row->stage, &h, 0, NULL, NULL);
+		/* Regressions accepted by a resume are not counted again. */
+		c->regressed = h.regressed > h.accepted ? h.regressed - h.accepted : 0;
+		c->last_confirmed_at = h.last_confirmed_at;
+	}
 	return rc;
 }
 
@@ -314,6 +321,12 @@ enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollo
 		unsigned f = c.n[OTA_MS_FAILED] + c.n[OTA_MS_ROLLED_BACK];
 		if (rc == OTA_OK)
 			rc = ota_store_rollout_set_ack(st, mv->id, f, f + c.n[OTA_MS_SUCCEEDED]);
+		/* ... and so were the regressions after the confirm. */
+		struct ota_health_summary h;
+		if (rc == OTA_OK)
+			rc = ota_store_rollout_health(st, mv->id, row.stage, &h, 0, NULL, NULL);
+		if (rc == OTA_OK && h.regressed != h.accepted)
+			rc = ota_store_rollout_health_ack(st, mv->id, h.regressed);
 	}
 	if (rc == OTA_OK && mv->to == OTA_RS_ABORTED)
 		rc = cancel_pending(st, mv->id,
@@ -416,6 +429,37 @@ enum ota_err ota_rollout_act(struct ota_store *st, const char *id, enum ota_roll
 	return rc;
 }
 
+/* The regressed devices named after a halt's reason, as many as fit ("...: a, b, c"). */
+struct named {
+	char *why;
+	size_t cap, len;
+	unsigned n;
+	bool cut;
+};
+
+static void name_one(void *ctx, const char *device_id)
+{
+	struct named *w = ctx;
+	size_t need = strlen(device_id) + 2;
+	if (w->cut || w->len + need + 4 >= w->cap) {
+		w->cut = true;
+		return;
+	}
+	w->len += (size_t)snprintf(w->why + w->len, w->cap - w->len, "%s%s", w->n ? ", " : ": ",
+	                           device_id);
+	w->n++;
+}
+
+static void list_regressed(struct ota_store *st, const struct ota_rollout_row *row, char *why,
+                           size_t cap)
+{
+	struct ota_health_summary h;
+	struct named w = {.why = why, .cap = cap, .len = strlen(why)};
+	if (ota_store_rollout_health(st, row->id, row->stage, &h, 64, name_one, &w) == OTA_OK &&
+	    w.cut && w.len + 4 < cap)
+		snprintf(why + w.len, cap - w.len, ", ...");
+}
+
 /* Applies the verdict on a running rollout's current stage. */
 static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollout_row *row,
                                     const struct ota_rollout_spec *s, int64_t now)
@@ -462,18 +506,26 @@ static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollo
 	};
 	unsigned failures = c.n[OTA_MS_FAILED] + c.n[OTA_MS_ROLLED_BACK];
 	char numbers[256];
-	snprintf(numbers, sizeof(numbers),
-	         "{\"succeeded\":%u,\"failed\":%u,\"updating\":%u,\"waiting\":%u,"
-	         "\"skipped\":%u,\"unreachable\":%u,\"accepted_failures\":%u}",
-	         c.n[OTA_MS_SUCCEEDED], failures,
-	         c.n[OTA_MS_PENDING] + c.n[OTA_MS_DOWNLOADING] + c.n[OTA_MS_INSTALLING] +
-	             c.n[OTA_MS_TRIAL],
-	         c.waiting, c.n[OTA_MS_SKIPPED], c.unreachable, row->ack_failures);
+	int nl = snprintf(numbers, sizeof(numbers),
+	                  "{\"succeeded\":%u,\"failed\":%u,\"updating\":%u,\"waiting\":%u,"
+	                  "\"skipped\":%u,\"unreachable\":%u,\"accepted_failures\":%u}",
+	                  c.n[OTA_MS_SUCCEEDED], failures,
+	                  c.n[OTA_MS_PENDING] + c.n[OTA_MS_DOWNLOADING] + c.n[OTA_MS_INSTALLING] +
+	                      c.n[OTA_MS_TRIAL],
+	                  c.waiting, c.n[OTA_MS_SKIPPED], c.unreachable, row->ack_failures);
+	bool regression =
+	    v == OTA_V_HALT && s->post[row->stage].on && strncmp(why, "post-confirm", 12) == 0;
+	if (s->post[row->stage].on && nl > 0 && (size_t)nl < sizeof(numbers))
+		snprintf(numbers + nl - 1, sizeof(numbers) - (size_t)nl + 1, ",\"regressed\":%u}",
+		         c.regressed);
+	if (regression)
+		list_regressed(st, row, why, sizeof(why));
 	struct ota_rollout_verdict vr = {
 	    .at = now,
 	    .stage = row->stage + 1,
 	    .verdict = names[v],
 	    .rule = v != OTA_V_HALT                       ? "success_threshold"
+	            : regression                          ? "post_confirm_regression"
 	            : s->stages[row->stage].acceptable_bp ? "statistical_halt"
 	                                                  : "failure_threshold",
 	    .numbers = numbers,
@@ -578,6 +630,47 @@ enum ota_err ota_rollout_on_event(struct ota_store *st, const char *deployment_i
 		return OTA_OK;
 	return ota_store_rollout_member_move(st, rollout_id, m.device_id, m.state, to, end_reason,
 	                                     next_at, now);
+}
+
+enum ota_err ota_rollout_on_health(struct ota_store *st, const char *device_id,
+                                   const char *deployment_id, const struct ota_member_health *h,
+                                   int64_t now)
+{
+	struct ota_rollout_member m;
+	struct ota_rollout_row row;
+	struct ota_rollout_spec s;
+	char rollout_id[OTA_RO_ID_MAX];
+	char *text = NULL;
+	bool first = false;
+
+	enum ota_err rc = ota_store_rollout_member_of_deployment(st, deployment_id, rollout_id, &m);
+	if (rc == OTA_ERR_NOT_FOUND)
+		return OTA_OK; /* a manual deployment, another's, or an attempt since replaced */
+	if (rc == OTA_OK && (strcmp(m.device_id, device_id) != 0 || m.state != OTA_MS_SUCCEEDED))
+		return OTA_OK;
+	if (rc == OTA_OK)
+		rc = ota_store_rollout_get(st, rollout_id, &row, &text);
+	if (rc == OTA_OK)
+		rc = ota_rollout_spec_decode(text, &s);
+	free(text);
+	if (rc != OTA_OK)
+		return rc;
+	unsigned soak = ota_rollout_health_soak(&s, m.stage);
+	/* The soak runs from the confirm (the member's move to succeeded, its last). */
+	if (soak == 0 || now - m.updated_at > (int64_t)soak)
+		return OTA_OK;
+	bool regressed = ota_rollout_health_regressed(h);
+	rc = ota_store_member_health_put(st, rollout_id, device_id, h, regressed, now, &first);
+	if (rc == OTA_ERR_NOT_FOUND)
+		return OTA_OK; /* moved meanwhile */
+	if (rc == OTA_OK && first) {
+		log_notice("rollout %s: device %s regressed after its confirm (%u watchdog resets, "
+		           "%u failed health checks, %u reboots)",
+		           rollout_id, device_id, h->watchdog_resets, h->failed_checks, h->reboots);
+		/* Judged at once, as after a report (the ticker would otherwise). */
+		rc = ota_rollout_evaluate(st, rollout_id, now);
+	}
+	return rc;
 }
 
 /* The device's value of the budget's tag key ("line=7" for key "line"), or NULL. */

@@ -465,9 +465,23 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 		        stage + 1, f, fin, stage + 1, g->failure_pct);
 		return OTA_V_HALT;
 	}
+	/* Health after the confirm: regressions over every covered device (a regression cannot be
+	 * undone, so passing the share ends the stage's chance). */
+	const struct ota_rollout_post_confirm *pc = &s->post[stage];
+	if (pc->on && c->regressed &&
+	    (uint64_t)c->regressed * 100 > (uint64_t)pc->max_pct * total) {
+		ota_say(why, whylen,
+		        "post-confirm regression in stage %u: %u of %u covered devices of stages 1 "
+		        "to %u regressed after the confirm (more than %u%%)",
+		        stage + 1, c->regressed, total, stage + 1, pc->max_pct);
+		return OTA_V_HALT;
+	}
 	/* A stage covering fewer devices than min_finished needs them all, not more. */
 	unsigned need = g->min_finished < total ? g->min_finished : total;
 	if (now - stage_started < (int64_t)g->soak_s || finished < need)
+		return OTA_V_HOLD;
+	/* ... and its latest confirm soaked that long. */
+	if (pc->on && c->last_confirmed_at && now - c->last_confirmed_at < (int64_t)pc->soak_s)
 		return OTA_V_HOLD;
 	if ((uint64_t)succeeded * 100 < (uint64_t)g->success_pct * total)
 		return OTA_V_HOLD;
@@ -485,4 +499,20 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
 	        "skipped, %u unreachable)",
 	        stage + 1, succeeded, total, open, c->n[OTA_MS_SKIPPED], c->unreachable);
 	return g->auto_advance ? OTA_V_ADVANCE : OTA_V_WAIT_APPROVAL;
+}
+
+bool ota_rollout_health_regressed(const struct ota_member_health *h)
+{
+	return h->watchdog_resets > 0 || h->failed_checks > 0;
+}
+
+unsigned ota_rollout_health_soak(const struct ota_rollout_spec *s, unsigned stage)
+{
+	unsigned soak = 0;
+	if (stage < s->nstages && s->post[stage].on)
+		return s->post[stage].soak_s;
+	for (unsigned i = 0; i < s->nstages; i++)
+		if (s->post[i].on && s->post[i].soak_s > soak)
+			soak = s->post[i].soak_s;
+	return soak;
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "store/health_store.h"
 #include "store/rollout_store.h"
 #include "store/store.h"
 
@@ -45,6 +46,15 @@ struct ota_rollout_stage {
 	unsigned confidence_pct;
 };
 
+/* Health after the confirm, per stage (docs/rollouts.md): when on, the stage succeeds only once
+ * its latest confirm is soak_s old, and halts when more than max_pct % of its covered devices
+ * regressed (a watchdog reset or a failed health check reported after the buy). */
+struct ota_rollout_post_confirm {
+	bool on;
+	unsigned max_pct;
+	unsigned soak_s;
+};
+
 struct ota_rollout_spec {
 	char name[OTA_ID_MAX + 1];
 	char release_id[OTA_HEX256];
@@ -60,6 +70,7 @@ struct ota_rollout_spec {
 	/* stages */
 	unsigned nstages;
 	struct ota_rollout_stage stages[OTA_RO_MAX_STAGES];
+	struct ota_rollout_post_confirm post[OTA_RO_MAX_STAGES]; /* of each stage */
 	/* retries: attempts in all (1 = no retry), backoff doubling from backoff_s */
 	unsigned retry_attempts;
 	unsigned retry_backoff_s;
@@ -154,6 +165,15 @@ enum ota_verdict ota_rollout_judge(const struct ota_rollout_spec *s, unsigned st
  * nothing finished. Pure; the statistical halt of a stage compares it with its acceptable rate.
  */
 double ota_rollout_wilson_lower(unsigned failures, unsigned finished, unsigned confidence_pct);
+
+/*
+ * Health after the confirm. Whether a device's report shows a regression (a watchdog reset or
+ * a failed health check since the buy; reboots and uptime alone do not). The soak of a member
+ * that joined in stage `stage`: its stage's post_soak_s, else the longest of the rollout's
+ * (0: the rollout watches no health).
+ */
+bool ota_rollout_health_regressed(const struct ota_member_health *h);
+unsigned ota_rollout_health_soak(const struct ota_rollout_spec *s, unsigned stage);
 
 /* Whether member m (failed or rolled back) may try again at now: attempts left, backoff over. */
 bool ota_rollout_retry_due(const struct ota_rollout_spec *s, const struct ota_rollout_member *m,
@@ -252,6 +272,17 @@ OTA_WUR enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_
                                          int (*fn)(void *ctx, const struct ota_rollout_row *row,
                                                    const struct ota_rollout_spec *s),
                                          void *ctx);
+
+/*
+ * Device device_id reported health h after the confirm of deployment_id (the check-in's
+ * `health` object): kept on its rollout member when the deployment is that device's, the member
+ * succeeded and its soak (ota_rollout_health_soak) has not ended; otherwise ignored (OTA_OK,
+ * nothing written). A first regression is logged and the rollout judged at once. Not inside a
+ * transaction of the caller's.
+ */
+OTA_WUR enum ota_err ota_rollout_on_health(struct ota_store *st, const char *device_id,
+                                           const char *deployment_id,
+                                           const struct ota_member_health *h, int64_t now);
 
 /* A device joining a rollout that wants it (from ota_rollout_wanting()). */
 struct ota_rollout_join {

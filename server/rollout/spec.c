@@ -157,9 +157,11 @@ static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 	static const char *const base[] = {"versions", "range", NULL};
 	static const char *const tags[] = {"all", "any", NULL};
 	static const char *const stg[] = {
-	    "percent",      "success_threshold", "on_success",       "failure_threshold",
-	    "min_finished", "soak_seconds",      "statistical_halt", NULL};
+	    "percent",           "success_threshold",   "on_success",
+	    "failure_threshold", "min_finished",        "soak_seconds",
+	    "statistical_halt",  "post_confirm_health", NULL};
 	static const char *const sth[] = {"acceptable_failure_rate", "confidence", NULL};
+	static const char *const pch[] = {"max_regression_percent", "soak_seconds", NULL};
 	static const char *const rty[] = {"attempts", "backoff_seconds", NULL};
 	static const char *const win[] = {"days", "start", "duration_minutes", "time_zone", NULL};
 	static const char *const bud[] = {"max_updating", "per_tag", NULL};
@@ -281,6 +283,20 @@ static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 			}
 			st->confidence_pct = (unsigned)u;
 		}
+		json_t *ph = NULL;
+		if (!object_or_absent(x, g, "post_confirm_health", &ph))
+			return false;
+		if (ph) {
+			if (!only_keys(x, ph, "\"post_confirm_health\"", pch) ||
+			    !get_uint(x, ph, "max_regression_percent", true, 0, 100, &u))
+				return false;
+			s->post[i].on = true;
+			s->post[i].max_pct = (unsigned)u;
+			u = 3600;
+			if (!get_uint(x, ph, "soak_seconds", false, 0, 30 * 86400, &u))
+				return false;
+			s->post[i].soak_s = (unsigned)u;
+		}
 		s->nstages++;
 	}
 	s->retry_attempts = 1;
@@ -372,6 +388,11 @@ static json_t *to_json(const struct ota_rollout_spec *s)
 			                    json_pack("{s:f, s:i}", "acceptable_failure_rate",
 			                              g->acceptable_bp / 100.0, "confidence",
 			                              (int)g->confidence_pct));
+		if (one && s->post[i].on)
+			json_object_set_new(one, "post_confirm_health",
+			                    json_pack("{s:i, s:i}", "max_regression_percent",
+			                              (int)s->post[i].max_pct, "soak_seconds",
+			                              (int)s->post[i].soak_s));
 		json_array_append_new(stages, one);
 	}
 	json_t *baseline = json_object();

@@ -70,6 +70,9 @@ struct ota_stage_counts {
 	unsigned n[OTA_MS__COUNT];
 	unsigned waiting;     /* covered, matching, not a member, checked in lately */
 	unsigned unreachable; /* covered, matching, not a member, silent too long */
+	/* health after the confirm (store/health_store.h), over the stages counted */
+	unsigned regressed;        /* members that regressed after their confirm */
+	int64_t last_confirmed_at; /* latest confirm of a member, 0: none */
 };
 
 struct ota_rollout_member {

@@ -67,6 +67,7 @@ struct sim {
 	long drop_after; /* close the image download after this many body bytes; -1 never */
 	unsigned ranges; /* image requests with a Range header */
 	unsigned checkins;
+	char last_checkin[1024]; /* body of the last check-in, NUL-terminated */
 	unsigned nstatus;
 	char status[MAX_EVENTS][16];
 	uint32_t seen_seq[MAX_EVENTS];
@@ -364,6 +365,10 @@ static void serve(void)
 	if (strncmp(sim.req, "POST /device/v1/checkin ", 24) == 0) {
 		size_t n = 0;
 		sim.checkins++;
+		n = blen < sizeof(sim.last_checkin) ? blen : sizeof(sim.last_checkin) - 1;
+		memcpy(sim.last_checkin, b, n);
+		sim.last_checkin[n] = '\0';
+		n = 0;
 		if (!sim.manifest_env) {
 			static const char none[] = "{\"action\":\"none\",\"poll_after\":60}";
 			respond(200, "OK", "Content-Type: application/json\r\n", none,
@@ -526,6 +531,7 @@ static enum fwa_err health(void *ctx)
 }
 
 static uint32_t trial_deadline_s; /* the agent's trial deadline in boot() (0: default) */
+static uint32_t health_window_s;  /* the agent's health window in boot() (0: default) */
 
 static const struct fwa_health_check checks[] = {{"sim-health", health, NULL}};
 
@@ -613,6 +619,7 @@ static enum fwa_err boot(const struct ptest_kit *kit, const char *running_versio
 	    .retry_min_ms = 100,
 	    .retry_max_ms = 1000,
 	    .trial_deadline_s = trial_deadline_s,
+	    .health_window_s = health_window_s,
 	};
 	return fwa_agent_init(&agent, port(kit), &cfg, scratch, sizeof(scratch));
 }
@@ -1009,6 +1016,67 @@ static void image_without_trial_flag_is_not_booted(const struct ptest_kit *kit)
 		show_statuses();
 }
 
+/* The last check-in carried text (a piece of its health object). */
+static bool told(const char *text)
+{
+	return strstr(sim.last_checkin, text) != NULL;
+}
+
+/*
+ * Health after the confirm: after the buy the agent counts reboots, watchdog resets and failed
+ * health checks, keeps them across boots, reports them in its check-ins until its window ends,
+ * and a state of an older agent (the reserved bytes zero) reads as no window.
+ */
+static void health_after_confirm_counted(const struct ptest_kit *kit)
+{
+	struct fwa_state st;
+	struct fwa_step step;
+
+	PT_REQUIRE(setup(kit));
+	health_window_s = 600;
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_CHECK(!told("\"health\"")); /* nothing bought yet */
+	PT_REQUIRE(run(50) == RUN_REBOOT);
+	sim.manifest_env = NULL;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(run(50), RUN_IDLE);
+	PT_REQUIRE(!sim.trial);
+	/* The check-in after the buy opens the report, nothing counted yet. */
+	PT_CHECK(told("\"health\":{\"deployment_id\":\"dep-1\",\"reboots\":0,"
+	              "\"watchdog_resets\":0,\"failed_health_checks\":0,\"uptime_seconds\":"));
+	/* The image turns unhealthy: the next check-in counts the failed check. */
+	sim.healthy = false;
+	sim.now += 60000;
+	PT_OK(fwa_agent_step(&agent, &step));
+	PT_CHECK(told("\"failed_health_checks\":1,"));
+	/* It hangs; the watchdog resets it: one reboot, one watchdog reset, kept across it. */
+	sim.pending_watchdog = true;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(run(20), RUN_IDLE);
+	PT_CHECK(told("\"reboots\":1,\"watchdog_resets\":1,\"failed_health_checks\":2,"));
+	PT_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.health_open, 1);
+	PT_EQ(st.health_boots, 1);
+	PT_EQ(st.health_wdt, 1);
+	PT_EQ(st.health_failed, 2);
+	/* A power cycle is a reboot but no watchdog reset. */
+	sim.healthy = true;
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(run(20), RUN_IDLE);
+	PT_CHECK(told("\"reboots\":2,\"watchdog_resets\":1,\"failed_health_checks\":2,"));
+	/* Once this boot ran the window, the reports stop and the window stays closed. */
+	sim.now += 600000;
+	PT_OK(fwa_agent_step(&agent, &step));
+	PT_CHECK(!told("\"health\""));
+	PT_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.health_open, 0);
+	PT_REQUIRE_OK(boot(kit, "1.1.0"));
+	PT_EQ(run(20), RUN_IDLE);
+	PT_CHECK(!told("\"health\""));
+	health_window_s = 0;
+}
+
 static const struct ptest_case cases[] = {
     {"nothing_to_do", nothing_to_do},
     {"full_update", full_update},
@@ -1023,6 +1091,7 @@ static const struct ptest_case cases[] = {
     {"endless_trial_stops_at_deadline", endless_trial_stops_at_deadline},
     {"image_without_trial_flag_is_not_booted", image_without_trial_flag_is_not_booted},
     {"buy_only_after_trial_acknowledged", buy_only_after_trial_acknowledged},
+    {"health_after_confirm_counted", health_after_confirm_counted},
     {NULL, NULL},
 };
 

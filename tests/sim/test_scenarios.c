@@ -193,6 +193,34 @@ static void test_fails_health(void **state)
 	expect_rollback(f, "health check selftest failed");
 }
 
+/* A post-confirm regression: the image passes its trial and is bought, then fails its
+ * self-test and is reset by the watchdog; the agent counts both across boots. */
+static void test_regress_after_buy_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_state st;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_REGRESS, KIT_HW, 2, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_string_equal(f->dev.sim.running.version, "1.1.0");
+	assert_true(f->srv.succeeded); /* confirmed: the trial itself was healthy */
+	load_state(f, &st);
+	assert_int_equal(st.health_open, 1);
+	assert_true(st.health_failed >= 1); /* the check-in after the buy ran the self-test */
+	assert_int_equal(st.health_boots, 0);
+	fwa_sim_watchdog_reset(&f->dev.sim);
+	assert_int_equal(kit_run(&f->dev, 100), KIT_IDLE);
+	load_state(f, &st);
+	assert_int_equal(st.health_boots, 1);
+	assert_int_equal(st.health_wdt, 1);
+	assert_true(st.health_failed >= 2);
+	fwa_sim_power_cut(&f->dev.sim);
+	assert_int_equal(kit_run(&f->dev, 100), KIT_IDLE);
+	load_state(f, &st);
+	assert_int_equal(st.health_boots, 2);
+	assert_int_equal(st.health_wdt, 1);
+}
+
 static void test_buy_fails(void **state)
 {
 	struct fixture *f = *state;
@@ -692,6 +720,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_never_buys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crashes_at_boot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fails_health, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_regress_after_buy_counted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_buy_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_network_within_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_network_bootrom_deadline_alone, setup,

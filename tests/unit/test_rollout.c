@@ -1235,6 +1235,231 @@ static void test_hot_paths_use_indexes(void **state)
 	sqlite3_close(db);
 }
 
+/* ---- health after the confirm ---- */
+
+/* The rule alone: regressions over the covered devices, and the soak after the last confirm. */
+static void test_post_confirm_rule(void **state)
+{
+	struct ota_rollout_spec s, t;
+	struct ota_stage_counts c;
+	char why[256], msg[256];
+	(void)state;
+
+	spec_init(&s, "x");
+	s.post[0].on = true;
+	s.post[0].max_pct = 10;
+	s.post[0].soak_s = 600;
+	memset(&c, 0, sizeof(c));
+	c.n[OTA_MS_SUCCEEDED] = 10;
+	c.last_confirmed_at = T0;
+	/* 1 of 10 is not more than 10 %: the stage waits for the soak, then completes. */
+	c.regressed = 1;
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0 + 599, why, sizeof(why)),
+	                 OTA_V_HOLD);
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0 + 600, why, sizeof(why)),
+	                 OTA_V_COMPLETE);
+	/* 2 of 10 is: halt at once, soak or not, with the numbers. */
+	c.regressed = 2;
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0 + 1, why, sizeof(why)),
+	                 OTA_V_HALT);
+	assert_non_null(strstr(why, "post-confirm regression in stage 1: 2 of 10 covered devices"));
+	assert_non_null(strstr(why, "(more than 10%)"));
+	/* Devices still to update count in the denominator: 2 of 30 is not more than 10 %. */
+	c.waiting = 20;
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0 + 1, why, sizeof(why)),
+	                 OTA_V_HOLD);
+	/* Without the rule, regressions decide nothing. */
+	s.post[0].on = false;
+	c.waiting = 0;
+	assert_int_equal(ota_rollout_judge(&s, 0, &c, 0, 0, T0, T0 + 1, why, sizeof(why)),
+	                 OTA_V_COMPLETE);
+	/* What counts as a regression, and which soak a member's reports have. */
+	struct ota_member_health h = {.reboots = 5, .uptime_s = 10};
+	assert_false(ota_rollout_health_regressed(&h));
+	h.watchdog_resets = 1;
+	assert_true(ota_rollout_health_regressed(&h));
+	h = (struct ota_member_health){.failed_checks = 1};
+	assert_true(ota_rollout_health_regressed(&h));
+	s.nstages = 2;
+	s.stages[1] = s.stages[0];
+	s.post[1].on = true;
+	s.post[1].soak_s = 900;
+	assert_int_equal(ota_rollout_health_soak(&s, 0), 900); /* the longest of the rollout */
+	assert_int_equal(ota_rollout_health_soak(&s, 1), 900);
+	/* The definition's text: the object round-trips; bad values are refused by name. */
+	const char *ok =
+	    "{\"name\":\"h\",\"release_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaa\",\"stages\":[{\"percent\":10,"
+	    "\"post_confirm_health\":{\"max_regression_percent\":5,"
+	    "\"soak_seconds\":120}},{\"percent\":100}]}";
+	assert_int_equal(ota_rollout_spec_parse(ok, strlen(ok), &t, msg, sizeof(msg)), OTA_OK);
+	assert_true(t.post[0].on);
+	assert_int_equal(t.post[0].max_pct, 5);
+	assert_int_equal(t.post[0].soak_s, 120);
+	assert_false(t.post[1].on);
+	char *text = ota_rollout_spec_json(&t);
+	assert_non_null(strstr(text, "\"post_confirm_health\":{\"max_regression_percent\":5,"
+	                             "\"soak_seconds\":120}"));
+	free(text);
+	const char *bad[] = {
+	    "{\"name\":\"h\",\"release_id\":"
+	    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaa\",\"stages\":[{\"percent\":10,\"post_confirm_health\":{}}]}",
+	    "{\"name\":\"h\",\"release_id\":"
+	    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaa\",\"stages\":[{\"percent\":10,\"post_confirm_health\":{"
+	    "\"max_regression_percent\":101}}]}",
+	    "{\"name\":\"h\",\"release_id\":"
+	    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaa\",\"stages\":[{\"percent\":10,\"post_confirm_health\":{"
+	    "\"max_regression_percent\":1,\"soak\":5}}]}",
+	    "{\"name\":\"h\",\"release_id\":"
+	    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaa\",\"stages\":[{\"percent\":10,\"post_confirm_health\":3}]}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		msg[0] = '\0';
+		assert_int_equal(
+		    ota_rollout_spec_parse(bad[i], strlen(bad[i]), &t, msg, sizeof(msg)),
+		    OTA_ERR_INVALID);
+		assert_true(strstr(msg, "post_confirm_health") || strstr(msg, "regression") ||
+		            strstr(msg, "soak"));
+	}
+}
+
+/* A member's health report: kept only for its own succeeded member within the soak. */
+static void health(struct fx *f, const char *ro, const char *dev, unsigned wdt, unsigned failed,
+                   int64_t now)
+{
+	struct ota_rollout_member m;
+	struct ota_member_health h = {
+	    .reboots = wdt + 1, .watchdog_resets = wdt, .failed_checks = failed, .uptime_s = 30};
+	assert_int_equal(ota_store_rollout_member_get(f->st, ro, dev, &m), OTA_OK);
+	assert_int_equal(ota_rollout_on_health(f->st, dev, m.deployment_id, &h, now), OTA_OK);
+}
+
+static void regressed_name(void *ctx, const char *device_id)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 512 - n, "%s;", device_id);
+}
+
+/* Three of twenty regress after their confirm under a 10 % rule: the rollout halts, names them
+ * and keeps the numbers; another rollout, healthy, completes only after its soak. */
+static void test_engine_post_confirm_regression(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	struct ota_rollout_row row;
+	struct ota_health_summary sum;
+	struct ota_member_health h;
+	int64_t at = 0, regressed_at = 0;
+	char id[OTA_RO_ID_MAX], devs[20][16], names[512] = "";
+
+	spec_init(&s, f->rel_new);
+	s.post[0].on = true;
+	s.post[0].max_pct = 10;
+	s.post[0].soak_s = 600;
+	for (int i = 0; i < 20; i++) {
+		snprintf(devs[i], sizeof(devs[i]), "h-%02d", i);
+		device(f->st, devs[i], "1.0.0", 1);
+	}
+	start(f, &s, id);
+	int64_t t = T0 + 10;
+	for (int i = 0; i < 20; i++)
+		assert_true(checkin(f, devs[i], "1.0.0", 1, NULL, 0, t));
+	for (int i = 0; i < 20; i++)
+		finish(f, devs[i], "confirmed", NULL, ++t);
+	/* Everything confirmed, but the soak holds the completion. */
+	assert_int_equal(ota_rollout_tick(f->st, t + 1), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING);
+	/* Healthy reports, then two regressions: 2 of 20 is not more than 10 %. */
+	health(f, id, devs[0], 0, 0, t + 5);
+	health(f, id, devs[3], 1, 0, t + 6);
+	health(f, id, devs[7], 0, 2, t + 7);
+	/* Counters only grow: a late, lower report keeps the larger ones. */
+	health(f, id, devs[7], 0, 1, t + 8);
+	assert_int_equal(ota_store_member_health_get(f->st, id, devs[7], &h, &at, &regressed_at),
+	                 OTA_OK);
+	assert_int_equal(h.failed_checks, 2);
+	assert_int_equal(regressed_at, t + 7);
+	assert_int_equal(ota_rollout_tick(f->st, t + 9), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING);
+	/* A report after the member's soak is ignored. */
+	health(f, id, devs[19], 3, 0, t + 601);
+	assert_int_equal(ota_store_member_health_get(f->st, id, devs[19], &h, &at, NULL), OTA_OK);
+	assert_int_equal(at, 0);
+	/* Another device's deployment is not this device's to report on. */
+	struct ota_rollout_member m;
+	struct ota_member_health bad = {.watchdog_resets = 9};
+	assert_int_equal(ota_store_rollout_member_get(f->st, id, devs[1], &m), OTA_OK);
+	assert_int_equal(ota_rollout_on_health(f->st, devs[2], m.deployment_id, &bad, t + 10),
+	                 OTA_OK);
+	assert_int_equal(ota_store_member_health_get(f->st, id, devs[1], &h, NULL, NULL), OTA_OK);
+	assert_int_equal(h.watchdog_resets, 0);
+	/* The third regression passes 10 %: halt, the devices named, the numbers kept. */
+	health(f, id, devs[11], 2, 0, t + 20);
+	assert_int_equal(ota_store_rollout_health(f->st, id, 0, &sum, 10, regressed_name, names),
+	                 OTA_OK);
+	assert_int_equal(sum.regressed, 3);
+	assert_int_equal(sum.reported, 4);
+	assert_string_equal(names, "h-03;h-07;h-11;");
+	assert_int_equal(ota_rollout_tick(f->st, t + 21), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_PAUSED);
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	assert_non_null(strstr(row.reason, "post-confirm regression in stage 1: 3 of 20 covered "
+	                                   "devices"));
+	assert_non_null(strstr(row.reason, ": h-03, h-07, h-11"));
+	char hist[2048] = "";
+	assert_int_equal(ota_store_rollout_verdicts(f->st, id, 20, add_hist, hist), OTA_OK);
+	assert_non_null(strstr(hist, "1 halt post_confirm_regression {\"succeeded\":20,"));
+	assert_non_null(strstr(hist, "\"regressed\":3}"));
+	/* A resume accepts the regressions seen: the stage soaks on; a new one counts anew. */
+	char msg[256];
+	assert_int_equal(ota_rollout_act(f->st, id, OTA_RA_RESUME, NULL, "tester", "operator",
+	                                 t + 30, msg, sizeof(msg)),
+	                 OTA_OK);
+	assert_int_equal(ota_rollout_tick(f->st, t + 31), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING);
+	health(f, id, devs[12], 0, 1, t + 40);
+	health(f, id, devs[13], 0, 1, t + 41);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING); /* 2 of 20 new: not over 10 % */
+	health(f, id, devs[14], 1, 0, t + 42);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_PAUSED);
+	assert_int_equal(ota_store_rollout_get(f->st, id, &row, NULL), OTA_OK);
+	assert_non_null(strstr(row.reason, ": 3 of 20 covered devices"));
+}
+
+/* A healthy rollout with the rule completes once its last confirm soaked. */
+static void test_engine_post_confirm_soak_completes(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	char id[OTA_RO_ID_MAX], devs[6][16];
+
+	spec_init(&s, f->rel_new);
+	s.post[0].on = true;
+	s.post[0].max_pct = 0;
+	s.post[0].soak_s = 300;
+	for (int i = 0; i < 6; i++) {
+		snprintf(devs[i], sizeof(devs[i]), "k-%02d", i);
+		device(f->st, devs[i], "1.0.0", 1);
+	}
+	start(f, &s, id);
+	int64_t t = T0 + 10;
+	for (int i = 0; i < 6; i++)
+		assert_true(checkin(f, devs[i], "1.0.0", 1, NULL, 0, t));
+	for (int i = 0; i < 6; i++)
+		finish(f, devs[i], "confirmed", NULL, ++t);
+	for (int i = 0; i < 6; i++)
+		health(f, id, devs[i], 0, 0, t + 100);
+	assert_int_equal(ota_rollout_tick(f->st, t + 299), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING);
+	assert_int_equal(ota_rollout_tick(f->st, t + 300), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_COMPLETED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1262,6 +1487,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_engine_earlier_stage_failures_halt, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_rollout_never_preempts, setup, teardown),
+	    cmocka_unit_test(test_post_confirm_rule),
+	    cmocka_unit_test_setup_teardown(test_engine_post_confirm_regression, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_engine_post_confirm_soak_completes, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

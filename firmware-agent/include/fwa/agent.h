@@ -98,7 +98,10 @@ struct fwa_state {
 	uint8_t has_root;     /* root below holds a root newer than the provisioned one */
 	uint8_t outcome_told; /* a check-in carrying the outcome was answered */
 	uint8_t trial_tries;  /* flash-update reboots asked for this deployment */
-	uint8_t pad;
+	/* Health after the confirm of dep_id (docs/agent.md): in the bytes format 2 reserved and
+	 * always wrote 0, so a record of an older agent reads as "no window open". Each counter
+	 * stops at 255. */
+	uint8_t health_boots;
 	uint8_t image_sha256[32];
 	uint8_t manifest_digest[32];
 	char dep_id[FWA_DEP_ID_MAX + 1];
@@ -108,7 +111,9 @@ struct fwa_state {
 	char outcome_reason[FWA_REASON_MAX + 1];
 	/* A delta update in progress (delta = 1); dl_offset is then ck.out_off. */
 	uint8_t delta;
-	uint8_t pad2[3];
+	uint8_t health_wdt;    /* of health_boots, those the watchdog started */
+	uint8_t health_failed; /* health checks failed after the buy */
+	uint8_t health_open;   /* 1: the health window of dep_id is open */
 	struct fwa_delta_params delta_params;
 	struct fwa_delta_ckpt delta_ck; /* where the apply resumes after a power cut */
 	char delta_url[FWA_URL_MAX + 1];
@@ -154,7 +159,15 @@ struct fwa_agent_config {
 	 * progress; without trial_rearm the bootrom's own deadline is the only one.
 	 */
 	uint32_t trial_deadline_s;
+	/*
+	 * Health after the confirm: how long (seconds of one boot's uptime) the agent keeps
+	 * counting and reporting reboots, watchdog resets and failed health checks after it bought
+	 * an update (0: FWA_HEALTH_WINDOW_DEFAULT_S). A new deployment also ends the window.
+	 */
+	uint32_t health_window_s;
 };
+
+#define FWA_HEALTH_WINDOW_DEFAULT_S 86400u
 
 #define FWA_TRIAL_DEADLINE_DEFAULT_S 90u
 #define FWA_TRIAL_DEADLINE_MAX_S 600u

@@ -44,6 +44,8 @@ static const struct key keys[] = {
     {"trial_deadline_s", K_U32, offsetof(struct fwa_posix_config, trial_deadline_s), 4, false, 1,
      FWA_TRIAL_DEADLINE_MAX_S},
     {"slot_size", K_U32, offsetof(struct fwa_posix_config, slot_size), 4, false, 8192, 1u << 30},
+    {"health_window_s", K_U32, offsetof(struct fwa_posix_config, health_window_s), 4, false, 1,
+     30u * 86400u},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

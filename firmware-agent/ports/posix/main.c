@@ -52,7 +52,8 @@ static void usage(FILE *f)
 	      "                                          create the simulated flash, IMAGE in slot "
 	      "A\n"
 	      "       ota-agent mkimage --version V [--security-version N] [--hw H]\n"
-	      "                 [--fault none|never-buy|crash-boot|fail-health|buy-fails]\n"
+	      "                 [--fault none|never-buy|crash-boot|fail-health|buy-fails|\n"
+	      "                          regress-after-buy]\n"
 	      "                 [--size BYTES] OUT\n",
 	      f);
 }
@@ -213,6 +214,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	acfg.retry_min_ms = c->retry_min_ms;
 	acfg.retry_max_ms = c->retry_max_ms;
 	acfg.trial_deadline_s = c->trial_deadline_s;
+	acfg.health_window_s = c->health_window_s;
 	deadline = fwa_sim_now(&dev.sim) + (uint64_t)timeout_s * 1000u;
 
 	for (;;) { /* one iteration per boot */
@@ -251,6 +253,16 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 			checked_in |= st.checked_in;
 			if (st.rebooting)
 				break;
+			/* A post-confirm regression: once bought, the image hangs after a check-in
+			 * until the watchdog resets it (once per boot the watchdog did not start).
+			 */
+			if (dev.sim.running.fault == SIM_FAULT_REGRESS && !dev.sim.trial &&
+			    st.checked_in && dev.sim.reset != FWA_RESET_WATCHDOG) {
+				fprintf(stderr,
+				        "ota-agent: image hung after its buy; watchdog reset\n");
+				fwa_sim_watchdog_reset(&dev.sim);
+				break;
+			}
 			if (once && checked_in && err == FWA_OK && st.wait_ms > 0 &&
 			    fwa_agent_idle(agent)) {
 				rc = 0;

@@ -43,8 +43,8 @@ struct boot_record {
 	uint32_t crc;
 };
 
-static const char *const fault_names[SIM_FAULT__COUNT] = {"none", "never-buy", "crash-boot",
-                                                          "fail-health", "buy-fails"};
+static const char *const fault_names[SIM_FAULT__COUNT] = {
+    "none", "never-buy", "crash-boot", "fail-health", "buy-fails", "regress-after-buy"};
 
 const char *fwa_sim_fault_name(enum sim_fault f)
 {
@@ -652,6 +652,8 @@ enum fwa_err fwa_sim_selftest(void *ctx)
 {
 	struct fwa_sim *s = ctx;
 
+	if (s->running.fault == SIM_FAULT_REGRESS && !s->trial)
+		return FWA_ERR_HEALTH; /* healthy in its trial, failing once bought */
 	return s->running.fault == SIM_FAULT_FAIL_HEALTH ? FWA_ERR_HEALTH : FWA_OK;
 }
 

@@ -40,6 +40,9 @@ enum sim_fault {
 	SIM_FAULT_CRASH_BOOT,  /* the image crashes at boot (watchdog reset) */
 	SIM_FAULT_FAIL_HEALTH, /* the image's self-test health check fails */
 	SIM_FAULT_BUY_FAILS,   /* the bootrom's buy turns the watchdog off, then fails (OTP) */
+	/* a post-confirm regression: the trial passes and is bought, then the self-test fails
+	 * and (ota-agent) the image hangs once after a check-in, so the watchdog resets it */
+	SIM_FAULT_REGRESS,
 	SIM_FAULT__COUNT
 };
 

@@ -85,6 +85,9 @@ int main(void)
 	cfg.checks = checks;
 	cfg.nchecks = sizeof(checks) / sizeof(checks[0]);
 	cfg.trial_deadline_s = FWA_RP2350_TRIAL_DEADLINE_S;
+	/* Health after the confirm: reboots, watchdog resets (the port reads the chip's reset
+	 * reason) and failed checks are reported for a day of uptime after a buy. */
+	cfg.health_window_s = 86400u;
 	err = fwa_agent_init(&agent, &port.port, &cfg, scratch, sizeof(scratch));
 	if (err != FWA_OK) {
 		/*
