@@ -53,6 +53,16 @@ static const struct key keys[] = {
     {"limits", "body_max", K_U64, OFF(body_max), 1024, 1048576, false},
     {"limits", "image_max", K_U64, OFF(image_max), 1, UINT64_C(1) << 40, false},
     {"trust", "root", K_PATH, OFF(trusted_root), 0, 0, false},
+    /* Events out: the live stream and webhooks (docs/events.md) */
+    {"events", "heartbeat", K_UINT, OFF(events_heartbeat), 1, 3600, false},
+    {"events", "max_streams", K_UINT, OFF(events_max_streams), 0, 1024, false},
+    {"webhooks", "threads", K_UINT, OFF(webhook_threads), 1, 16, false},
+    {"webhooks", "timeout", K_UINT, OFF(webhook_timeout), 1, 300, false},
+    {"webhooks", "max_attempts", K_UINT, OFF(webhook_max_attempts), 1, 1000, false},
+    {"webhooks", "backoff_max", K_UINT, OFF(webhook_backoff_max), 1, 86400, false},
+    {"webhooks", "allow_http", K_BOOL, OFF(webhook_allow_http), 0, 0, false},
+    {"webhooks", "allow_networks", K_STR, OFF(webhook_allow_networks), 0, 0, false},
+    {"webhooks", "ca", K_PATH, OFF(webhook_ca), 0, 0, false},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -76,6 +86,12 @@ void ota_config_defaults(struct ota_config *c)
 	c->max_connections_per_ip = 0;
 	c->body_max = 16384;
 	c->image_max = UINT64_C(1) << 30;
+	c->events_heartbeat = 15;
+	c->events_max_streams = 16;
+	c->webhook_threads = 2;
+	c->webhook_timeout = 10;
+	c->webhook_max_attempts = 10;
+	c->webhook_backoff_max = 300;
 }
 
 static void fail(char *msg, size_t msglen, const char *name, unsigned line, const char *fmt, ...)

@@ -65,6 +65,8 @@ static const struct ota_problem_info table[OTA_P__COUNT] = {
                             "This seq was already reported with a different event"},
     [OTA_P_INTERNAL] = {"internal", 500, "Internal server error"},
     [OTA_P_UNAVAILABLE] = {"unavailable", 503, "The server is shutting down"},
+    [OTA_P_TOO_MANY_STREAMS] = {"too-many-streams", 503,
+                                "As many event streams as allowed are open"},
 };
 
 const struct ota_problem_info *ota_problem_info(enum ota_problem p)

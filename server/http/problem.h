@@ -58,6 +58,8 @@ enum ota_problem {
 	/* the server */
 	OTA_P_INTERNAL,
 	OTA_P_UNAVAILABLE,
+	/* events out (docs/events.md) */
+	OTA_P_TOO_MANY_STREAMS,
 	OTA_P__COUNT
 };
 
