@@ -120,8 +120,11 @@ void ota_h_webhook_create(struct ota_req *r)
 	if (e == OTA_OK)
 		e = ota_store_webhook_add(r->deps->store, &w);
 	if (e == OTA_OK) {
-		json_t *j = json_pack("{s:s, s:s, s:o}", "id", w.id, "url", w.url, "types",
-		                      types_json(w.types));
+		/* The origin only: a URL's path often holds a credential of its own. */
+		const char *host = strstr(w.url, "://");
+		size_t olen = strcspn(host + 3, "/?") + (size_t)(host + 3 - w.url);
+		json_t *j = json_pack("{s:s, s:s%, s:o}", "id", w.id, "origin", w.url, olen,
+		                      "types", types_json(w.types));
 		char *t = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		snprintf(after, sizeof(after), "%s", t ? t : "{}");
 		free(t);
