@@ -378,6 +378,10 @@ void ota_h_events_stream(struct ota_req *r)
 		             "the event stream is off ([events] max_streams = 0)");
 		return;
 	}
+	if (ota_events_hub_closing(hub)) {
+		ota_req_fail(r, OTA_P_UNAVAILABLE, "otad is stopping");
+		return;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		ota_req_fail(r, OTA_P_INTERNAL, "out of memory");
