@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -341,4 +342,114 @@ int cmd_config_check(struct ota_ctl *c, const struct args *a)
 	}
 	json_decref(r);
 	return OTACTL_OK;
+}
+
+/* ---- webhooks (docs/events.md) ---- */
+
+int cmd_webhooks_list(struct ota_ctl *c, const struct args *a)
+{
+	static const struct ota_ctl_col cols[] = {
+	    {"ID", "id", COL_STR},
+	    {"URL", "url", COL_STR},
+	    {"TYPES", "types", COL_LIST},
+	    {"STATE", "state", COL_STR},
+	    {"LAST ERROR", "last_error", COL_STR},
+	};
+	return list_and_print(c, a, "/api/v1/webhooks", NULL, cols, sizeof(cols) / sizeof(cols[0]));
+}
+
+int cmd_webhooks_add(struct ota_ctl *c, const struct args *a)
+{
+	const char *out = arg_opt(a, "secret-out");
+	json_t *types = json_array(), *r = NULL;
+	const char *p = a->pos[1];
+
+	while (types && *p) {
+		size_t n = strcspn(p, ",");
+		if (n)
+			json_array_append_new(types, json_stringn(p, n));
+		p += n + (p[n] == ',');
+	}
+	json_t *body = json_pack("{s:s, s:o}", "url", a->pos[0], "types", types);
+	int rc = ota_ctl_call(c, "POST", "/api/v1/webhooks", body, &r);
+	json_decref(body);
+	if (rc != OTACTL_OK)
+		return rc;
+	const char *secret = json_string_value(json_object_get(r, "secret")) ?: "";
+	const char *id = json_string_value(json_object_get(r, "id")) ?: "?";
+	if (out) {
+		/* The secret goes to a file only its owner reads, never to the terminal. */
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		size_t n = strlen(secret);
+		if (fd < 0 || write(fd, secret, n) != (ssize_t)n || write(fd, "\n", 1) != 1 ||
+		    close(fd) != 0) {
+			ota_ctl_err("%s: %s", out, strerror(errno));
+			json_decref(r);
+			return OTACTL_LOCAL;
+		}
+		json_object_del(r, "secret");
+	}
+	if (c->json)
+		ota_ctl_print(c, r);
+	else if (c->quiet)
+		printf("%s\n", out ? id : secret);
+	else if (out)
+		printf("webhook %s: signing secret written to %s\n", id, out);
+	else
+		printf("webhook %s: signing secret (shown once): %s\n", id, secret);
+	json_decref(r);
+	return OTACTL_OK;
+}
+
+int cmd_webhooks_show(struct ota_ctl *c, const struct args *a)
+{
+	char path[PATH_SIZE];
+	json_t *r = NULL;
+
+	if (!api_path(path, sizeof(path), "webhooks/%s", a->pos[0]))
+		return usage_error(NULL, "webhook id too long");
+	int rc = ota_ctl_call(c, "GET", path, NULL, &r);
+	if (rc == OTACTL_OK)
+		ota_ctl_print(c, r);
+	json_decref(r);
+	return rc;
+}
+
+int cmd_webhooks_delete(struct ota_ctl *c, const struct args *a)
+{
+	char path[PATH_SIZE];
+	json_t *r = NULL;
+
+	if (!api_path(path, sizeof(path), "webhooks/%s", a->pos[0]))
+		return usage_error(NULL, "webhook id too long");
+	int rc = ota_ctl_call(c, "DELETE", path, NULL, &r);
+	if (rc == OTACTL_OK && c->json)
+		ota_ctl_print(c, r);
+	else if (rc == OTACTL_OK && !c->quiet)
+		printf("%s: deleted\n", a->pos[0]);
+	json_decref(r);
+	return rc;
+}
+
+int cmd_webhooks_redeliver(struct ota_ctl *c, const struct args *a)
+{
+	char path[PATH_SIZE];
+	unsigned long long from = 0;
+	json_t *r = NULL;
+
+	if (!arg_uint(a, "from", (unsigned long long)INT64_MAX, &from))
+		return OTACTL_USAGE;
+	if (!api_path(path, sizeof(path), "webhooks/%s/redeliver", a->pos[0]))
+		return usage_error(NULL, "webhook id too long");
+	json_t *body =
+	    arg_opt(a, "from") ? json_pack("{s:I}", "from_seq", (json_int_t)from) : json_object();
+	int rc = ota_ctl_call(c, "POST", path, body, &r);
+	json_decref(body);
+	if (rc == OTACTL_OK && c->json)
+		ota_ctl_print(c, r);
+	else if (rc == OTACTL_OK && !c->quiet)
+		printf("%s: active, delivering after seq %lld\n", a->pos[0],
+		       (long long)json_integer_value(json_object_get(r, "cursor")));
+	json_decref(r);
+	return rc;
 }

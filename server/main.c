@@ -19,6 +19,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "events/hub.h"
+#include "events/webhook.h"
 #include "http/http.h"
 #include "rollout/rollout.h"
 #include "store/store.h"
@@ -51,6 +53,8 @@ int main(int argc, char **argv)
 	struct ota_trust *trust = NULL;
 	struct ota_http *http = NULL;
 	struct ota_audit *audit = NULL;
+	struct ota_events_hub *hub = NULL;
+	struct ota_webhooks *webhooks = NULL;
 	char msg[512] = "", path[OTA_PATH_MAX + 16];
 	int opt, status = 1;
 	bool journal = ota_log_under_journal();
@@ -81,6 +85,10 @@ int main(int argc, char **argv)
 	ota_log_init(LOG_INFO, journal);
 	if (ota_config_load(config_path, &cfg, msg, sizeof(msg)) != OTA_OK) {
 		log_err("configuration: %s", msg);
+		return 1;
+	}
+	if (ota_webhook_config_check(&cfg, msg, sizeof(msg)) != OTA_OK) {
+		log_err("configuration: %s: %s", config_path, msg);
 		return 1;
 	}
 	if (check_only) {
@@ -133,6 +141,20 @@ int main(int argc, char **argv)
 		log_warn("no [trust] root configured: releases cannot be registered");
 	struct ota_http_deps deps = {.cfg = &cfg, .store = store, .images = images, .trust = trust};
 	deps.audit = audit;
+	/* Events out (docs/events.md): the audit head watcher, the webhook deliverers. An idle
+	 * stream's heartbeat comes before the connection timeout would close it. */
+	unsigned beat = cfg.events_heartbeat;
+	if (beat > cfg.connection_timeout / 2)
+		beat = cfg.connection_timeout / 2 ? cfg.connection_timeout / 2 : 1;
+	if (ota_events_hub_start(store, beat, cfg.events_max_streams, &hub) != OTA_OK) {
+		log_err("events: cannot start the audit head watcher");
+		goto out;
+	}
+	deps.events = hub;
+	if (ota_webhooks_start(&cfg, store, hub, &webhooks, msg, sizeof(msg)) != OTA_OK) {
+		log_err("webhooks: %s", msg);
+		goto out;
+	}
 	if (ota_http_start(&deps, &http, msg, sizeof(msg)) != OTA_OK) {
 		log_err("listeners: %s", msg);
 		goto out;
@@ -177,6 +199,7 @@ int main(int argc, char **argv)
 		}
 	}
 	sd_notify(0, "STOPPING=1");
+	ota_events_hub_close(hub); /* live streams end: they would hold the grace period */
 	ota_http_stop(http, cfg.shutdown_grace);
 	http = NULL;
 	if (ota_audit_checkpoint(audit, (int64_t)time(NULL), NULL) != OTA_OK)
@@ -184,7 +207,10 @@ int main(int argc, char **argv)
 	log_notice("otad stopped");
 	status = 0;
 out:
+	ota_events_hub_close(hub);
 	ota_http_stop(http, 0);
+	ota_webhooks_stop(webhooks);
+	ota_events_hub_free(hub);
 	ota_trust_free(trust);
 	ota_audit_free(audit);
 	ota_images_free(images);

@@ -61,6 +61,16 @@ static const struct key keys[] = {
     {"limits", "refusal_window", K_UINT, OFF(refusal_window), 1, 3600, false},
     {"limits", "refusal_kinds", K_UINT, OFF(refusal_kinds), 1, 65536, false},
     {"trust", "root", K_PATH, OFF(trusted_root), 0, 0, false},
+    /* Events out: the live stream and webhooks (docs/events.md) */
+    {"events", "heartbeat", K_UINT, OFF(events_heartbeat), 1, 3600, false},
+    {"events", "max_streams", K_UINT, OFF(events_max_streams), 0, 1024, false},
+    {"webhooks", "threads", K_UINT, OFF(webhook_threads), 1, 16, false},
+    {"webhooks", "timeout", K_UINT, OFF(webhook_timeout), 1, 300, false},
+    {"webhooks", "max_attempts", K_UINT, OFF(webhook_max_attempts), 1, 1000, false},
+    {"webhooks", "backoff_max", K_UINT, OFF(webhook_backoff_max), 1, 86400, false},
+    {"webhooks", "allow_http", K_BOOL, OFF(webhook_allow_http), 0, 0, false},
+    {"webhooks", "allow_networks", K_STR, OFF(webhook_allow_networks), 0, 0, false},
+    {"webhooks", "ca", K_PATH, OFF(webhook_ca), 0, 0, false},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -91,6 +101,12 @@ void ota_config_defaults(struct ota_config *c)
 	c->mgmt_max_connections_per_ip = 32;
 	c->refusal_window = 60;
 	c->refusal_kinds = 256;
+	c->events_heartbeat = 15;
+	c->events_max_streams = 16;
+	c->webhook_threads = 2;
+	c->webhook_timeout = 10;
+	c->webhook_max_attempts = 10;
+	c->webhook_backoff_max = 300;
 }
 
 static void fail(char *msg, size_t msglen, const char *name, unsigned line, const char *fmt, ...)

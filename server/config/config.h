@@ -64,6 +64,17 @@ struct ota_config {
 	unsigned refusal_kinds;               /* distinct refused subjects one window holds */
 	/* [trust] */
 	char trusted_root[OTA_PATH_MAX]; /* root metadata envelope (version 1 or later); "" */
+	/* [events] (docs/events.md) */
+	unsigned events_heartbeat;   /* seconds between keep-alive comments of an idle stream */
+	unsigned events_max_streams; /* live streams at once; 0: the stream is off */
+	/* [webhooks] (docs/events.md) */
+	unsigned webhook_threads;                  /* delivery threads */
+	unsigned webhook_timeout;                  /* seconds a delivery may take */
+	unsigned webhook_max_attempts;             /* failed attempts before an endpoint is dead */
+	unsigned webhook_backoff_max;              /* longest wait between attempts, seconds */
+	bool webhook_allow_http;                   /* plain http endpoints allowed */
+	char webhook_allow_networks[OTA_PATH_MAX]; /* CIDR blocks allowed although not public */
+	char webhook_ca[OTA_PATH_MAX];             /* PEM CA bundle; "": the system's */
 };
 
 /* Fills *out with every default (the values documented in etc/otad.conf). */

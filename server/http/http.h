@@ -14,6 +14,7 @@
 #include "audit/audit.h"
 #include "common/err.h"
 #include "config/config.h"
+#include "events/hub.h"
 #include "store/store.h"
 
 struct ota_http;
@@ -28,6 +29,7 @@ struct ota_http_deps {
 	struct ota_audit *audit;           /* the audit key: checkpoints, export, verification */
 	const struct ota_console *console; /* set by ota_http_start(): the console's files */
 	struct ota_refusals *refusals;     /* set by ota_http_start(): counted refusals */
+	struct ota_events_hub *events; /* the audit head watcher of the live stream; NULL: off */
 };
 
 /*

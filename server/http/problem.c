@@ -67,6 +67,8 @@ static const struct ota_problem_info table[OTA_P__COUNT] = {
     [OTA_P_UNAVAILABLE] = {"unavailable", 503, "The server is shutting down"},
     [OTA_P_STORAGE_UNAVAILABLE] = {"storage-unavailable", 503,
                                    "The server's storage is full or failing: retry later"},
+    [OTA_P_TOO_MANY_STREAMS] = {"too-many-streams", 503,
+                                "As many event streams as allowed are open"},
 };
 
 const struct ota_problem_info *ota_problem_info(enum ota_problem p)

@@ -59,6 +59,8 @@ enum ota_problem {
 	OTA_P_INTERNAL,
 	OTA_P_UNAVAILABLE,
 	OTA_P_STORAGE_UNAVAILABLE, /* a full or failing disk (common/err.h): 503, Retry-After */
+	/* events out (docs/events.md) */
+	OTA_P_TOO_MANY_STREAMS,
 	OTA_P__COUNT
 };
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http/events.h"
 #include "http/internal.h"
 #include "http/mgmt.h"
 #include "http/rollouts.h"
@@ -113,6 +114,19 @@ const struct ota_route ota_routes[] = {
      ota_h_audit_verify, NULL, NULL, NULL},
     {"GET", "/api/v1/audit/pubkey", MGMT, OTA_ROLE_ADMIN | OTA_ROLE_AUDITOR, OTA_BODY_NONE,
      ota_h_audit_pubkey, NULL, NULL, NULL},
+    /* Events out: webhooks and the live stream (docs/events.md, http/events.h) */
+    {"POST", "/api/v1/webhooks", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON, ota_h_webhook_create, NULL,
+     NULL, NULL},
+    {"GET", "/api/v1/webhooks", MGMT, OTA_ROLE_ADMIN, OTA_BODY_NONE, ota_h_webhooks_list, NULL,
+     NULL, NULL},
+    {"GET", "/api/v1/webhooks/{id}", MGMT, OTA_ROLE_ADMIN, OTA_BODY_NONE, ota_h_webhook_get, NULL,
+     NULL, NULL},
+    {"DELETE", "/api/v1/webhooks/{id}", MGMT, OTA_ROLE_ADMIN, OTA_BODY_NONE, ota_h_webhook_delete,
+     NULL, NULL, NULL},
+    {"POST", "/api/v1/webhooks/{id}/redeliver", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON,
+     ota_h_webhook_redeliver, NULL, NULL, NULL},
+    {"GET", "/api/v1/events", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_events_stream, NULL, NULL,
+     NULL},
 };
 const size_t ota_routes_count = sizeof(ota_routes) / sizeof(ota_routes[0]);
 

@@ -16,6 +16,8 @@ cp "$HERE/contract/package.json" "$HERE/contract/package-lock.json" "$HERE/contr
 
 make_pki
 write_config
+# Webhooks to loopback are registered below (nothing listens there: deliveries just fail).
+printf '\n[webhooks]\nallow_networks = 127.0.0.0/8\n' >>"$CONF"
 start_otad
 REC=$T/records.jsonl
 : >"$REC"
@@ -169,6 +171,20 @@ head -c 1000 /dev/urandom >"$T/c.bin"
 call admin POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @"$T/c.bin" >/dev/null
 call admin DELETE "/api/v1/images/$(sha256sum "$T/c.bin" | cut -d' ' -f1)" >/dev/null
 call admin DELETE "/api/v1/images/$sha" >/dev/null
+
+# Events out: webhooks and the live stream (docs/events.md).
+wh=$(call admin POST /api/v1/webhooks "${J[@]}" -d '{"url":"https://127.0.0.1:9/hook","types":["rollout.*"]}' | jq -r .id)
+call admin POST /api/v1/webhooks "${J[@]}" -d '{"url":"ftp://127.0.0.1/hook","types":["*"]}' >/dev/null
+call admin GET /api/v1/webhooks >/dev/null
+call admin GET '/api/v1/webhooks?limit=0' >/dev/null
+call admin GET "/api/v1/webhooks/$wh" >/dev/null
+call admin GET /api/v1/webhooks/w-nothing >/dev/null
+call admin POST "/api/v1/webhooks/$wh/redeliver" "${J[@]}" -d '{"from_seq":1}' >/dev/null
+call admin POST /api/v1/webhooks/w-nothing/redeliver "${J[@]}" -d '{}' >/dev/null
+call admin DELETE "/api/v1/webhooks/$wh" >/dev/null
+call admin DELETE /api/v1/webhooks/w-nothing >/dev/null
+call auditor GET '/api/v1/events?after=0' --max-time 2 >/dev/null
+call auditor GET /api/v1/events -H 'Last-Event-ID: x' >/dev/null
 
 n=$(wc -l <"$REC")
 # Every operation with a success and a documented error, but approving a rollout, whose success

@@ -24,8 +24,9 @@ while read -r line; do
 	echo "FAIL: in docs/openapi.yaml but not served: $line"; fails=$((fails + 1))
 done < <(comm -13 <(echo "$served") <(echo "$documented") | sed '/^$/d')
 
-# A collection is a GET whose path does not end in a parameter, but for these documents.
-singles='/api/v1/health /api/v1/audit/export /api/v1/audit/verify /api/v1/audit/pubkey /metrics /api/v1/rollouts/{rollout_id}/plan'
+# A collection is a GET whose path does not end in a parameter, but for these documents (and
+# the event stream, which is no page).
+singles='/api/v1/health /api/v1/audit/export /api/v1/audit/verify /api/v1/audit/pubkey /metrics /api/v1/rollouts/{rollout_id}/plan /api/v1/events'
 paging=$(yq -r --arg singles "$singles" '
 	. as $spec
 	| def res: if type == "object" and has("$ref")

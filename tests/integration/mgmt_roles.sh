@@ -60,13 +60,21 @@ POST /api/v1/rollouts/{id}/rollback {} admin,operator
 GET /api/v1/rollouts/{id}/devices - admin,operator,auditor
 GET /api/v1/rollouts/{id}/devices/{device_id} - admin,operator,auditor
 GET /metrics - admin,operator,auditor
+POST /api/v1/webhooks {} admin
+GET /api/v1/webhooks - admin
+GET /api/v1/webhooks/{id} - admin
+DELETE /api/v1/webhooks/{id} - admin
+POST /api/v1/webhooks/{id}/redeliver {} admin
+GET /api/v1/events - admin,operator,auditor
 EOF
 )
-# A path of objects that do not exist, for a route pattern.
+# A path of objects that do not exist, for a route pattern (the event stream: a malformed
+# start, so that an allowed call is answered at once instead of streaming).
 sample() {
 	sed -E "s#/(releases|images)/\{[^}]*\}#/\1/$Z64#; s#/deployments/\{id\}#/deployments/d-00#;
 		s#/devices/\{[^}]*\}#/devices/no-such-device#g; s#/principals/\{name\}#/principals/nobody#;
-		s#/tokens/\{id\}#/tokens/t-0000000000000000#; s#/rollouts/\{id\}#/rollouts/r-00#" <<<"$1"
+		s#/tokens/\{id\}#/tokens/t-0000000000000000#; s#/rollouts/\{id\}#/rollouts/r-00#;
+		s#/webhooks/\{id\}#/webhooks/w-00#; s#/api/v1/events\$#/api/v1/events?after=x#" <<<"$1"
 }
 
 # Every management route is in the matrix, and every matrix row is a route.

@@ -11,6 +11,8 @@
 
 make_pki
 write_config
+# Webhooks to loopback are registered below (nothing listens there).
+printf '\n[webhooks]\nallow_networks = 127.0.0.0/8\n' >>"$CONF"
 start_otad
 export HOME=$T/home OTACTL_AUDIT_VERIFY=$OTA_AUDIT_VERIFY
 unset OTACTL_SERVER OTACTL_CA OTACTL_CERT OTACTL_KEY OTACTL_TOKEN_FILE OTACTL_CONFIG XDG_CONFIG_HOME
@@ -380,6 +382,25 @@ expect "tokens revoke" 0 "$RC"
 run --server "$URL" --ca "$PKI/device-ca.pem" --token-file "$T/ci.token" health
 expect "a revoked token is refused" 1 "$RC"
 expect "refused token: one line" 1 "$(lines "$ERR")"
+
+# ---- webhooks ----
+adm webhooks add ftp://127.0.0.1/h '*'
+expect "webhooks add: another scheme is refused" 1 "$RC"
+expect_match "webhooks add: the refusal names why" "scheme" "$ERR"
+adm webhooks add https://127.0.0.1:9/h 'rollout.*,deployment.outcome' --secret-out "$T/wh.secret"
+expect "webhooks add" 0 "$RC"
+expect "secret file mode" 600 "$(stat -c %a "$T/wh.secret")"
+expect_match "secret in the file" '^[0-9a-f]{64}$' "$(cat "$T/wh.secret")"
+WH_ID=$(sed -n 's/^webhook \(w-[0-9a-f]*\):.*/\1/p' <<<"$OUT")
+expect_match "webhooks add names the webhook" "^w-[0-9a-f]{32}$" "$WH_ID"
+adm webhooks list
+expect_match "webhooks list" "$WH_ID +https://127.0.0.1:9/h +rollout.\*,deployment.outcome +active" "$OUT"
+adm webhooks redeliver "$WH_ID" --from 1
+expect "webhooks redeliver" "0 1" "$RC $(db "SELECT count(*) FROM audit_log WHERE action='webhook.redeliver'")"
+adm webhooks show w-nothing
+expect "webhooks show: not found" 4 "$RC"
+adm webhooks delete "$WH_ID"
+expect "webhooks delete" "0 0" "$RC $(db "SELECT count(*) FROM webhooks")"
 
 adm revoke "$(openssl x509 -in "$PKI/device-0003.pem" -outform DER | sha256sum | cut -d' ' -f1)" --reason lost
 expect "revoke a certificate" 0 "$RC"

@@ -30,6 +30,7 @@ if(TARGET ota-sign)
 endif()
 include(${CMAKE_CURRENT_LIST_DIR}/server-rollout.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/server-mgmt.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/server-events.cmake)
 # The device API's edges as docs/device-api.md states them.
 if(TARGET ota-sign)
 	add_test(NAME integration_device_api_edges

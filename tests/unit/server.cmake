@@ -14,3 +14,9 @@ add_test(NAME unit_server_log COMMAND test_server_log)
 set_tests_properties(unit_server_log PROPERTIES LABELS unit TIMEOUT 120)
 include(${CMAKE_CURRENT_LIST_DIR}/server-audit.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/server-rollout.cmake)
+# Events out (server/events/): type lists, views, signatures, destinations, webhook rows.
+add_executable(test_events ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_events.c)
+target_link_libraries(test_events PRIVATE ota_events ota_store ota_config ota_common
+	PkgConfig::CMOCKA)
+add_test(NAME unit_events COMMAND test_events)
+set_tests_properties(unit_events PROPERTIES LABELS unit TIMEOUT 120)

@@ -1,0 +1,302 @@
+/*
+ * store/webhook_store.c - the SQLite side of webhook_store.h: the webhooks table
+ * (schema/0080). Every write is one statement, so it is atomic on its own and joins the
+ * caller's transaction when its thread has one open; the cursor moves only from the value the
+ * deliverer read (a compare-and-set), so a redelivery or a deletion made meanwhile wins.
+ */
+#include "store/webhook_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "store/internal.h"
+
+#define COLS                                                                                       \
+	"id, url, types, secret, created_at, created_by, cursor, state, attempts, next_at, "       \
+	"last_error, delivered"
+
+static const char SQL_ADD[] = "INSERT INTO webhooks (" COLS ") "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)";
+static const char SQL_GET[] = "SELECT " COLS " FROM webhooks WHERE id = ?1";
+static const char SQL_LIST[] = "SELECT " COLS " FROM webhooks WHERE id > ?1 ORDER BY id LIMIT ?2";
+static const char SQL_DELETE[] = "DELETE FROM webhooks WHERE id = ?1";
+static const char SQL_ADVANCE[] =
+    "UPDATE webhooks SET cursor = ?3, delivered = delivered + ?4, attempts = 0, next_at = 0, "
+    "last_error = NULL WHERE id = ?1 AND cursor = ?2";
+static const char SQL_FAILED[] = "UPDATE webhooks SET attempts = ?3, next_at = ?4, state = ?5, "
+                                 "last_error = ?6 WHERE id = ?1 AND cursor = ?2";
+static const char SQL_REDELIVER[] =
+    "UPDATE webhooks SET state = 'active', attempts = 0, next_at = 0, last_error = NULL, "
+    "cursor = CASE WHEN ?2 THEN ?3 ELSE cursor END WHERE id = ?1";
+static const char SQL_EXISTS[] = "SELECT 1 FROM webhooks WHERE id = ?1";
+
+static void copy(sqlite3_stmt *q, int col, char *out, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(q, col);
+	snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static sqlite3_int64 i64(uint64_t v)
+{
+	return v > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)v;
+}
+
+static void row_of(sqlite3_stmt *q, struct ota_store_webhook *w)
+{
+	char state[16];
+
+	memset(w, 0, sizeof(*w));
+	copy(q, 0, w->id, sizeof(w->id));
+	copy(q, 1, w->url, sizeof(w->url));
+	copy(q, 2, w->types, sizeof(w->types));
+	copy(q, 3, w->secret, sizeof(w->secret));
+	w->created_at = sqlite3_column_int64(q, 4);
+	copy(q, 5, w->created_by, sizeof(w->created_by));
+	w->cursor = (uint64_t)sqlite3_column_int64(q, 6);
+	copy(q, 7, state, sizeof(state));
+	w->dead = strcmp(state, "dead") == 0;
+	w->attempts = (unsigned)sqlite3_column_int64(q, 8);
+	w->next_at = sqlite3_column_int64(q, 9);
+	copy(q, 10, w->last_error, sizeof(w->last_error));
+	w->delivered = (uint64_t)sqlite3_column_int64(q, 11);
+}
+
+static enum ota_err fail(struct ota_store *st, const char *what)
+{
+	log_err("store: webhook %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
+	return OTA_ERR_DB;
+}
+
+/* Runs a prepared write (the lock held); *changes gets the rows changed. */
+static enum ota_err run(struct ota_store *st, sqlite3_stmt *q, const char *what, int *changes)
+{
+	int s = sqlite3_step(q);
+	enum ota_err rc = OTA_OK;
+
+	if (s != SQLITE_DONE) {
+		int ext = sqlite3_extended_errcode(ota_store__db(st));
+		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+			rc = OTA_ERR_CONFLICT;
+		else if ((ext & 0xff) == SQLITE_CONSTRAINT)
+			rc = OTA_ERR_INVALID;
+		else
+			rc = fail(st, what);
+	} else if (changes) {
+		*changes = sqlite3_changes(ota_store__db(st));
+	}
+	ota_store__done(q);
+	return rc;
+}
+
+/* Whether webhook id exists (the lock held): tells NOT_FOUND from CONFLICT. */
+static enum ota_err exists(struct ota_store *st, const char *id)
+{
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_EXISTS);
+	int s;
+
+	if (!q)
+		return OTA_ERR_DB;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	s = sqlite3_step(q);
+	ota_store__done(q);
+	if (s == SQLITE_ROW)
+		return OTA_OK;
+	return s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "lookup");
+}
+
+enum ota_err ota_store_webhook_add(struct ota_store *st, const struct ota_store_webhook *w)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q;
+
+	if (!w->id[0] || !w->url[0] || !w->types[0] || !w->secret[0] || !w->created_by[0])
+		return OTA_ERR_INVALID;
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_ADD);
+	if (q) {
+		sqlite3_bind_text(q, 1, w->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, w->url, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, w->types, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, w->secret, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 5, w->created_at);
+		sqlite3_bind_text(q, 6, w->created_by, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 7, i64(w->cursor));
+		sqlite3_bind_text(q, 8, w->dead ? "dead" : "active", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 9, w->attempts);
+		sqlite3_bind_int64(q, 10, w->next_at);
+		sqlite3_bind_int64(q, 11, i64(w->delivered));
+		rc = run(st, q, "add", NULL);
+	}
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_webhook_get(struct ota_store *st, const char *id,
+                                   struct ota_store_webhook *out)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q;
+	int s;
+
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_GET);
+	if (q) {
+		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+		s = sqlite3_step(q);
+		if (s == SQLITE_ROW) {
+			row_of(q, out);
+			rc = OTA_OK;
+		} else {
+			rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "get");
+		}
+		ota_store__done(q);
+	}
+	ota_store__unlock(st);
+	return rc;
+}
+
+#define LIST_CHUNK 64
+
+enum ota_err ota_store_webhook_list(struct ota_store *st, const char *after, unsigned limit,
+                                    int (*fn)(void *ctx, const struct ota_store_webhook *w),
+                                    void *ctx, bool *more)
+{
+	struct ota_store_webhook *rows;
+	char from[OTA_WEBHOOK_ID_MAX];
+	unsigned got = 0;
+	enum ota_err rc = OTA_OK;
+
+	if (more)
+		*more = false;
+	if (limit < 1)
+		return OTA_ERR_INVALID;
+	rows = calloc(LIST_CHUNK + 1, sizeof(*rows));
+	if (!rows)
+		return OTA_ERR_NOMEM;
+	snprintf(from, sizeof(from), "%s", after ? after : "");
+	/* Copy a chunk of rows out under the lock, then call fn without it. */
+	while (rc == OTA_OK && got < limit) {
+		unsigned want = limit - got < LIST_CHUNK ? limit - got : LIST_CHUNK, n = 0;
+		sqlite3_stmt *q;
+		int s = SQLITE_DONE;
+
+		ota_store__lock(st);
+		q = ota_store__stmt(st, SQL_LIST);
+		if (!q) {
+			rc = OTA_ERR_DB;
+		} else {
+			sqlite3_bind_text(q, 1, from, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(q, 2, want + 1);
+			while ((s = sqlite3_step(q)) == SQLITE_ROW && n <= want)
+				row_of(q, &rows[n++]);
+			if (s != SQLITE_ROW && s != SQLITE_DONE)
+				rc = fail(st, "list");
+			ota_store__done(q);
+		}
+		ota_store__unlock(st);
+		if (rc != OTA_OK)
+			break;
+		bool further = n > want, stop = false;
+		if (further)
+			n = want;
+		for (unsigned i = 0; i < n && !stop; i++)
+			stop = fn(ctx, &rows[i]) != 0;
+		got += n;
+		if (n)
+			snprintf(from, sizeof(from), "%s", rows[n - 1].id);
+		if (stop || !further)
+			break;
+		if (got >= limit && more)
+			*more = true;
+	}
+	free(rows);
+	return rc;
+}
+
+enum ota_err ota_store_webhook_delete(struct ota_store *st, const char *id)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q;
+	int n = 0;
+
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_DELETE);
+	if (q) {
+		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+		rc = run(st, q, "delete", &n);
+		if (rc == OTA_OK && n == 0)
+			rc = OTA_ERR_NOT_FOUND;
+	}
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_webhook_advance(struct ota_store *st, const char *id, uint64_t from,
+                                       uint64_t cursor, uint64_t delivered)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q;
+	int n = 0;
+
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_ADVANCE);
+	if (q) {
+		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, i64(from));
+		sqlite3_bind_int64(q, 3, i64(cursor));
+		sqlite3_bind_int64(q, 4, i64(delivered));
+		rc = run(st, q, "advance", &n);
+		if (rc == OTA_OK && n == 0)
+			rc = exists(st, id) == OTA_OK ? OTA_ERR_CONFLICT : OTA_ERR_NOT_FOUND;
+	}
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_webhook_failed(struct ota_store *st, const char *id, uint64_t at_cursor,
+                                      unsigned attempts, int64_t next_at, bool dead,
+                                      const char *error)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q;
+	int n = 0;
+
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_FAILED);
+	if (q) {
+		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, i64(at_cursor));
+		sqlite3_bind_int64(q, 3, attempts);
+		sqlite3_bind_int64(q, 4, next_at);
+		sqlite3_bind_text(q, 5, dead ? "dead" : "active", -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, error ? error : "", -1, SQLITE_STATIC);
+		rc = run(st, q, "failure", &n);
+		if (rc == OTA_OK && n == 0)
+			rc = exists(st, id) == OTA_OK ? OTA_ERR_CONFLICT : OTA_ERR_NOT_FOUND;
+	}
+	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_webhook_redeliver(struct ota_store *st, const char *id, bool set_cursor,
+                                         uint64_t cursor)
+{
+	enum ota_err rc = OTA_ERR_DB;
+	sqlite3_stmt *q;
+	int n = 0;
+
+	ota_store__lock(st);
+	q = ota_store__stmt(st, SQL_REDELIVER);
+	if (q) {
+		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(q, 2, set_cursor ? 1 : 0);
+		sqlite3_bind_int64(q, 3, i64(cursor));
+		rc = run(st, q, "redeliver", &n);
+		if (rc == OTA_OK && n == 0)
+			rc = OTA_ERR_NOT_FOUND;
+	}
+	ota_store__unlock(st);
+	return rc;
+}
