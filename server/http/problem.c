@@ -63,6 +63,13 @@ static const struct ota_problem_info table[OTA_P__COUNT] = {
                                       "The request body must be application/json"},
     [OTA_P_SEQ_CONFLICT] = {"seq-conflict", 409,
                             "This seq was already reported with a different event"},
+    [OTA_P_DELTA_NOT_FOUND] = {"delta-not-found", 404, "No such delta of this release"},
+    [OTA_P_DELTA_INVALID] = {"delta-invalid", 422,
+                             "The delta metadata does not verify against the trusted root"},
+    [OTA_P_DELTA_MISMATCH] = {"delta-mismatch", 422,
+                              "The delta metadata does not match the release or the delta file"},
+    [OTA_P_DELTA_CONFLICT] = {"delta-conflict", 409,
+                              "Another delta of the release is made from this base"},
     [OTA_P_INTERNAL] = {"internal", 500, "Internal server error"},
     [OTA_P_UNAVAILABLE] = {"unavailable", 503, "The server is shutting down"},
 };
