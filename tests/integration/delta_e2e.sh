@@ -60,7 +60,21 @@ dimg=$(jfield "$r" .sha256)
 base_sha=$(sha256sum "$T/base.img" | cut -d' ' -f1)
 
 # ---- bad deltas: a clear problem each, nothing changed ----
+# a file of the right size whose first unit was altered, and one with a byte more
+cp "$T/d.fwad" "$T/bad.fwad"
+printf '\x55' | dd of="$T/bad.fwad" bs=1 seek=30 conv=notrunc 2>/dev/null
+cmp -s "$T/d.fwad" "$T/bad.fwad" && printf '\xaa' | dd of="$T/bad.fwad" bs=1 seek=30 conv=notrunc 2>/dev/null
+{ cat "$T/d.fwad"; printf 'x'; } >"$T/long.fwad"
+r=$(mcurl admin /api/v1/images --data-binary @"$T/bad.fwad" -H 'Content-Type: application/octet-stream')
+bad=$(jfield "$r" .sha256)
+r=$(mcurl admin /api/v1/images --data-binary @"$T/long.fwad" -H 'Content-Type: application/octet-stream')
+long=$(jfield "$r" .sha256)
 before=$(db_digest)
+r=$(json_post "/api/v1/releases/$rel/deltas?image=$bad" "$T/d.fwad.json")
+expect "altered unit" "422 delta-mismatch the delta's first unit differs from the metadata's delta.sha256" \
+	"$(code_of "$r") $(jfield "$r" .type | sed 's/.*://') $(jfield "$r" .detail)"
+r=$(json_post "/api/v1/releases/$rel/deltas?image=$long" "$T/d.fwad.json")
+expect "a byte more" "422 delta-mismatch" "$(code_of "$r") $(jfield "$r" .type | sed 's/.*://')"
 r=$(json_post "/api/v1/releases/$rel/deltas" "$T/d.fwad.json")
 expect "no ?image=" "400 invalid-field" "$(code_of "$r") $(jfield "$r" .type | sed 's/.*://')"
 r=$(json_post "/api/v1/releases/$rel/deltas?image=$(printf '0%.0s' {1..64})" "$T/d.fwad.json")
