@@ -4,7 +4,8 @@
  * configured share of the full image; its file is then downloadable by that device alone; a
  * "delta failed" report is counted once (a retried report is not) and ends the offer to that
  * device for good, while another device is still offered it; the store refuses a second delta
- * of the same release and base, and the delta's image cannot be deleted while the delta exists.
+ * of the same release and base, the delta's image cannot be deleted while the delta exists, and
+ * deleting the release deletes its deltas.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -254,12 +255,25 @@ static void test_store_rules(void **state)
 	assert_int_equal(ota_store_image_delete(f->st, f->file), OTA_OK);
 }
 
+static void test_release_delete_takes_deltas(void **state)
+{
+	struct fx *f = *state;
+	struct ota_delta d;
+	const char *why = NULL;
+
+	assert_int_equal(ota_store_release_delete(f->st, f->rel, &why), OTA_OK);
+	assert_int_equal(ota_store_delta_get(f->st, f->rel, f->d.id, &d, NULL), OTA_ERR_NOT_FOUND);
+	/* The file stays, an unreferenced image. */
+	assert_int_equal(ota_store_image_delete(f->st, f->file), OTA_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_offer_rule, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_stops_offer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_release_delete_takes_deltas, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
