@@ -222,13 +222,12 @@ void ota_h_checkin(struct ota_req *r)
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the check-in");
 		goto out;
 	}
-	/* A delta beside the full image, when the deployment service finds one (deploy/delta.h). */
+	/* A delta beside the full image, when the deployment service finds one (deploy/delta.h);
+	 * the full image alone when that fails: a delta is never needed. */
 	if (offer.update && ota_deploy_delta(r->deps->store, &offer, c.id, active_sha,
 	                                     r->deps->cfg->delta_max_percent, (int64_t)time(NULL),
-	                                     &delta) != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the check-in");
-		goto out;
-	}
+	                                     &delta) != OTA_OK)
+		log_warn("device %s: no delta offered: the store failed", c.id);
 	if (offer.update && !(update = update_json(&offer)))
 		goto nomem;
 	if (delta.offered && !add_delta(update, &delta))
