@@ -60,13 +60,17 @@ POST /api/v1/rollouts/{id}/rollback {} admin,operator
 GET /api/v1/rollouts/{id}/devices - admin,operator,auditor
 GET /api/v1/rollouts/{id}/devices/{device_id} - admin,operator,auditor
 GET /metrics - admin,operator,auditor
+POST /api/v1/releases/{id}/deltas {} admin,operator
+GET /api/v1/releases/{id}/deltas - admin,operator,auditor
+DELETE /api/v1/releases/{id}/deltas/{delta_id} - admin,operator
 EOF
 )
 # A path of objects that do not exist, for a route pattern.
 sample() {
 	sed -E "s#/(releases|images)/\{[^}]*\}#/\1/$Z64#; s#/deployments/\{id\}#/deployments/d-00#;
 		s#/devices/\{[^}]*\}#/devices/no-such-device#g; s#/principals/\{name\}#/principals/nobody#;
-		s#/tokens/\{id\}#/tokens/t-0000000000000000#; s#/rollouts/\{id\}#/rollouts/r-00#" <<<"$1"
+		s#/tokens/\{id\}#/tokens/t-0000000000000000#; s#/rollouts/\{id\}#/rollouts/r-00#;
+		s#/deltas/\{delta_id\}#/deltas/$Z64#" <<<"$1"
 }
 
 # Every management route is in the matrix, and every matrix row is a route.
