@@ -4,6 +4,7 @@
  * a manifest envelope verified against that root and bound to an uploaded image.
  */
 #include "artifact/artifact.h"
+#include "artifact/delta.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -117,6 +118,16 @@ void ota_trust_free(struct ota_trust *t)
 		return;
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+bool ota_trust_snapshot(struct ota_trust *t, struct fwa_root *out)
+{
+	pthread_mutex_lock(&t->lock);
+	bool configured = t->configured;
+	if (configured)
+		*out = t->root;
+	pthread_mutex_unlock(&t->lock);
+	return configured;
 }
 
 uint32_t ota_trust_version(struct ota_trust *t)

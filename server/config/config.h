@@ -42,6 +42,7 @@ struct ota_config {
 	struct ota_listener_config device;
 	unsigned poll_interval;       /* seconds between check-ins */
 	unsigned poll_jitter;         /* percent of poll_interval, +/- */
+	unsigned delta_max_percent;   /* offer a delta below this % of the image; 0 = never */
 	enum ota_admission admission; /* [device] admission = auto | pending | preregistered */
 	struct ota_listener_config management;
 	unsigned token_max_days;            /* longest lifetime of an API token */

@@ -5,6 +5,7 @@
  * (begin, change, audit, commit); reports share theirs through the store's group commit.
  */
 #include "deploy/deploy.h"
+#include "deploy/delta.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -232,6 +233,10 @@ static enum ota_err store_report(struct ota_store *st, void *ctx)
 	if (e == OTA_ERR_CONFLICT)
 		w->seq_conflict = true;
 	if (e != OTA_OK || w->duplicate)
+		return e;
+	/* A delta that failed or was refused is counted, and not offered to the device again. */
+	e = ota_deploy_delta_report(st, w->dep, w->ev, w->now);
+	if (e != OTA_OK)
 		return e;
 	e = ota_rollout_on_event(st, w->dep->id, w->ev->status, w->end, w->end_reason, w->now, ro);
 	if (e != OTA_OK || !w->end)

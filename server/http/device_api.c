@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/log.h"
+#include "deploy/delta.h"
 #include "deploy/deploy.h"
 #include "rollout/rollout.h"
 #include "fwa/verify.h"
@@ -75,6 +77,20 @@ static json_t *update_json(const struct ota_offer *o)
 	return json_pack("{s:s, s:o, s:s, s:I, s:s}", "deployment_id", o->dep.id, "manifest",
 	                 manifest, "image_url", url, "image_size", (json_int_t)o->rel.image_size,
 	                 "image_sha256", o->rel.image_sha256);
+}
+
+/* The delta's part of an update (docs/device-api.md, "Delta offers"); false when out of memory. */
+static bool add_delta(json_t *update, const struct ota_delta_offer *d)
+{
+	char url[128];
+	json_t *meta = json_loads(d->envelope, 0, NULL);
+
+	if (!meta)
+		return false;
+	snprintf(url, sizeof(url), "/device/v1/images/%s", d->d.image_sha256);
+	json_t *j = json_pack("{s:o, s:s, s:I}", "metadata", meta, "url", url, "size",
+	                      (json_int_t)d->d.size);
+	return j && json_object_set_new(update, "delta", j) == 0;
 }
 
 /* A hardware variant as a manifest can list it (docs/formats.md): 1-32 of [a-z0-9._-]. */
@@ -178,10 +194,11 @@ static bool health_parse(struct ota_req *r, json_t *b, struct ota_member_health 
 void ota_h_checkin(struct ota_req *r)
 {
 	json_t *b = r->json, *answer = NULL, *update = NULL, *roots = NULL;
-	const char *hw, *version, *slot, *boot, *dep_id;
+	const char *hw, *version, *slot, *boot, *dep_id, *active_sha = NULL;
 	uint64_t floor, root_version;
 	char *outcome = NULL;
 	struct ota_offer offer = {0};
+	struct ota_delta_offer delta = {0};
 
 	if (!ota_json_str(r, b, "hw_variant", true, 1, 32, &hw) ||
 	    !ota_json_str(r, b, "version", true, 1, OTA_ID_MAX, &version) ||
@@ -189,8 +206,14 @@ void ota_h_checkin(struct ota_req *r)
 	    !ota_json_uint(r, b, "root_version", true, 1, UINT32_MAX, &root_version) ||
 	    !ota_json_str(r, b, "active_slot", true, 1, 1, &slot) ||
 	    !ota_json_str(r, b, "boot_state", true, 1, 16, &boot) ||
-	    !ota_json_str(r, b, "deployment_id", false, 0, 64, &dep_id))
+	    !ota_json_str(r, b, "deployment_id", false, 0, 64, &dep_id) ||
+	    !ota_json_str(r, b, "active_image_sha256", false, 64, 64, &active_sha))
 		goto out;
+	if (active_sha && !ota_sha256_hex_valid(active_sha)) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+		             "\"active_image_sha256\" must be a lowercase hex SHA-256");
+		goto out;
+	}
 	if (!fwa_semver_valid(version, strlen(version))) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"version\" must be a semantic version");
 		goto out;
@@ -243,7 +266,15 @@ void ota_h_checkin(struct ota_req *r)
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot record the health report");
 		goto out;
 	}
+	/* A delta beside the full image, when the deployment service finds one (deploy/delta.h);
+	 * the full image alone when that fails: a delta is never needed. */
+	if (offer.update && ota_deploy_delta(r->deps->store, &offer, c.id, active_sha,
+	                                     r->deps->cfg->delta_max_percent, ota_clock_now(),
+	                                     &delta) != OTA_OK)
+		log_warn("device %s: no delta offered: the store failed", c.id);
 	if (offer.update && !(update = update_json(&offer)))
+		goto nomem;
+	if (delta.offered && !add_delta(update, &delta))
 		goto nomem;
 	answer = json_pack("{s:s, s:i, s:I}", "action", update ? "update" : "none", "poll_after",
 	                   (int)poll_after(r->deps->cfg), "server_time", (json_int_t)time(NULL));
@@ -276,6 +307,7 @@ out:
 	json_decref(answer);
 	free(outcome);
 	ota_offer_clear(&offer);
+	ota_delta_offer_clear(&delta);
 }
 
 /* ---- image download ---- */
@@ -379,6 +411,9 @@ void ota_h_image(struct ota_req *r)
 
 	if (!ota_sha256_hex_valid(sha) ||
 	    ota_store_image_allowed(r->deps->store, r->who->name, sha, &allowed) != OTA_OK ||
+	    /* or the file of the delta offered to the device's deployment (deploy/delta.h) */
+	    (!allowed && ota_store_delta_image_allowed(r->deps->store, r->who->name, sha,
+	                                               &allowed) != OTA_OK) ||
 	    !allowed) {
 		ota_req_fail(r, OTA_P_IMAGE_NOT_FOUND, "no image %.64s is deployed to this device",
 		             sha);
@@ -433,6 +468,10 @@ void ota_h_image(struct ota_req *r)
 		MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
 		r->status = 206;
 	}
+	/* What each device downloads, for operators weighing deltas against full images. */
+	if (strcmp(r->method, "GET") == 0)
+		log_info("device %s: image %s: %llu bytes sent", r->who->name, sha,
+		         (unsigned long long)len);
 }
 
 /* ---- event reports ---- */

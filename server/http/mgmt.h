@@ -108,5 +108,9 @@ void ota_h_audit_pubkey(struct ota_req *r);
 void ota_h_images_list(struct ota_req *r);
 void ota_h_image_delete(struct ota_req *r);
 void ota_h_release_delete(struct ota_req *r);
+/* mgmt_deltas.c */
+void ota_h_delta_create(struct ota_req *r);
+void ota_h_delta_list(struct ota_req *r);
+void ota_h_delta_delete(struct ota_req *r);
 
 #endif

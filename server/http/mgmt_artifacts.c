@@ -62,7 +62,7 @@ void ota_h_image_delete(struct ota_req *r)
 	if (e == OTA_ERR_NOT_FOUND)
 		ota_req_fail(r, OTA_P_IMAGE_NOT_FOUND, "no image %s", sha);
 	else if (e == OTA_ERR_CONFLICT)
-		ota_req_fail(r, OTA_P_IN_USE, "image %s: a release references it", sha);
+		ota_req_fail(r, OTA_P_IN_USE, "image %s: a release or a delta references it", sha);
 	if (e == OTA_OK) {
 		struct ota_audit_entry a = {.action = "image.delete", .object = sha};
 		e = ota_mgmt_audit(r, &a);

@@ -55,6 +55,11 @@ enum ota_problem {
 	OTA_P_IN_USE,
 	OTA_P_UNSUPPORTED_MEDIA_TYPE,
 	OTA_P_SEQ_CONFLICT,
+	/* deltas (docs/device-api.md, "Delta offers") */
+	OTA_P_DELTA_NOT_FOUND,
+	OTA_P_DELTA_INVALID,
+	OTA_P_DELTA_MISMATCH,
+	OTA_P_DELTA_CONFLICT,
 	/* the server */
 	OTA_P_INTERNAL,
 	OTA_P_UNAVAILABLE,

@@ -92,6 +92,13 @@ const struct ota_route ota_routes[] = {
      NULL, NULL, NULL},
     {"DELETE", "/api/v1/releases/{id}", MGMT, OTA_ROLES_WRITE, OTA_BODY_NONE, ota_h_release_delete,
      NULL, NULL, NULL},
+    /* Deltas of a release (http/mgmt_deltas.c) */
+    {"POST", "/api/v1/releases/{id}/deltas", MGMT, OTA_ROLES_WRITE, OTA_BODY_JSON,
+     ota_h_delta_create, NULL, NULL, NULL},
+    {"GET", "/api/v1/releases/{id}/deltas", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_delta_list,
+     NULL, NULL, NULL},
+    {"DELETE", "/api/v1/releases/{id}/deltas/{delta_id}", MGMT, OTA_ROLES_WRITE, OTA_BODY_NONE,
+     ota_h_delta_delete, NULL, NULL, NULL},
     {"GET", "/api/v1/principals", MGMT, OTA_ROLE_ADMIN, OTA_BODY_NONE, ota_h_principals_list, NULL,
      NULL, NULL},
     {"POST", "/api/v1/principals", MGMT, OTA_ROLE_ADMIN, OTA_BODY_JSON, ota_h_principal_create,

@@ -693,7 +693,8 @@ static const char SQL_R_IN_DEPLOYMENTS[] = "SELECT 1 FROM deployments WHERE rele
 static const char SQL_R_IN_ROLLOUTS[] = "SELECT 1 FROM rollouts WHERE release_id = ?1";
 static const char SQL_R_DEL_HW[] = "DELETE FROM release_hw_variants WHERE release_id = ?1";
 static const char SQL_R_DEL[] = "DELETE FROM releases WHERE id = ?1";
-static const char SQL_I_IN_RELEASES[] = "SELECT 1 FROM releases WHERE image_sha256 = ?1";
+static const char SQL_I_IN_RELEASES[] = "SELECT 1 FROM releases WHERE image_sha256 = ?1 "
+                                        "UNION ALL SELECT 1 FROM deltas WHERE image_sha256 = ?1";
 static const char SQL_I_DEL[] = "DELETE FROM images WHERE sha256 = ?1";
 static const char SQL_I_LIST[] =
     "SELECT sha256, size, created_at, (SELECT count(*) FROM releases r "

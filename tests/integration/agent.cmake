@@ -12,3 +12,10 @@ if(TARGET ota-sign AND TARGET ota-agent)
 	set_tests_properties(integration_agent_cli PROPERTIES LABELS integration TIMEOUT 120
 		ENVIRONMENT "OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>")
 endif()
+
+# Deltas end to end: otad stores and offers a delta, real agents apply it or fall back.
+if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent AND TARGET otactl)
+	add_test(NAME integration_delta_e2e COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/delta_e2e.sh)
+	set_tests_properties(integration_delta_e2e PROPERTIES LABELS integration TIMEOUT 400
+		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>;OTACTL=$<TARGET_FILE:otactl>;OTA_SCRIPTS=${OTA_SCRIPTS}")
+endif()

@@ -161,6 +161,24 @@ call admin POST /api/v1/tokens "${J[@]}" -d '{"principal":"nobody","expires_in_d
 call admin DELETE "/api/v1/tokens/$tok" >/dev/null
 call admin DELETE /api/v1/tokens/t-nothing >/dev/null
 
+# Deltas: register (and a forged one), list, offer at check-in, download, delete.
+cp "$T/b.bin" "$T/b0.bin"
+printf 'older' | dd of="$T/b0.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+"$OTA_SIGN" delta --base "$T/b0.bin" --target "$T/b.bin" --manifest "$T/b.json" \
+	--key "$T/release.key" --out "$T/b.fwad" >/dev/null
+dimg=$(call admin POST /api/v1/images -H 'Content-Type: application/octet-stream' --data-binary @"$T/b.fwad" | jq -r .sha256)
+did=$(call admin POST "/api/v1/releases/$rel2/deltas?image=$dimg" "${J[@]}" --data-binary @"$T/b.fwad.json" | jq -r .id)
+jq -c '.signatures[0].sig = "AAAA"' "$T/b.fwad.json" >"$T/forged.json"
+call admin POST "/api/v1/releases/$rel2/deltas?image=$dimg" "${J[@]}" --data-binary @"$T/forged.json" >/dev/null
+call admin GET "/api/v1/releases/$rel2/deltas" >/dev/null
+call admin GET "/api/v1/releases/$(printf 'e%.0s' $(seq 64))/deltas" >/dev/null
+base_sha=$(sha256sum "$T/b0.bin" | cut -d' ' -f1)
+call device-0002 POST /device/v1/checkin "${J[@]}" -d "$(jq -c --arg s "$base_sha" '.active_image_sha256 = $s' <<<"$CHECKIN")" |
+	jq -e .update.delta.url >/dev/null && ok || fail "no delta offered at check-in"
+call device-0002 GET "/device/v1/images/$dimg" >/dev/null
+call admin DELETE "/api/v1/releases/$rel2/deltas/$did" >/dev/null
+call admin DELETE "/api/v1/releases/$rel2/deltas/$did" >/dev/null
+
 # Deletes: an unused release and image; one in use.
 head -c 1500 /dev/urandom >"$T/d.bin"
 rel_d=$(release_of "$T/d.bin" 1.3.0 2)

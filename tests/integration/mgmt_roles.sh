@@ -66,6 +66,9 @@ GET /api/v1/webhooks/{id} - admin
 DELETE /api/v1/webhooks/{id} - admin
 POST /api/v1/webhooks/{id}/redeliver {} admin
 GET /api/v1/events - admin,operator,auditor
+POST /api/v1/releases/{id}/deltas {} admin,operator
+GET /api/v1/releases/{id}/deltas - admin,operator,auditor
+DELETE /api/v1/releases/{id}/deltas/{delta_id} - admin,operator
 EOF
 )
 # A path of objects that do not exist, for a route pattern (the event stream: a malformed
@@ -74,7 +77,8 @@ sample() {
 	sed -E "s#/(releases|images)/\{[^}]*\}#/\1/$Z64#; s#/deployments/\{id\}#/deployments/d-00#;
 		s#/devices/\{[^}]*\}#/devices/no-such-device#g; s#/principals/\{name\}#/principals/nobody#;
 		s#/tokens/\{id\}#/tokens/t-0000000000000000#; s#/rollouts/\{id\}#/rollouts/r-00#;
-		s#/webhooks/\{id\}#/webhooks/w-00#; s#/api/v1/events\$#/api/v1/events?after=x#" <<<"$1"
+		s#/webhooks/\{id\}#/webhooks/w-00#; s#/api/v1/events\$#/api/v1/events?after=x#;
+		s#/deltas/\{delta_id\}#/deltas/$Z64#" <<<"$1"
 }
 
 # Every management route is in the matrix, and every matrix row is a route.

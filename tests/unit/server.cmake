@@ -20,3 +20,4 @@ target_link_libraries(test_events PRIVATE ota_events ota_store ota_config ota_co
 	PkgConfig::CMOCKA)
 add_test(NAME unit_events COMMAND test_events)
 set_tests_properties(unit_events PROPERTIES LABELS unit TIMEOUT 120)
+include(${CMAKE_CURRENT_LIST_DIR}/server-delta.cmake)
