@@ -48,6 +48,7 @@ int main(int argc, char **argv)
 	struct ota_store *store = NULL;
 	struct ota_images *images = NULL;
 	struct ota_trust *trust = NULL;
+	struct ota_pki *pki = NULL;
 	struct ota_http *http = NULL;
 	struct ota_audit *audit = NULL;
 	char msg[512] = "", path[OTA_PATH_MAX + 16];
@@ -120,8 +121,13 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.trusted_root[0])
 		log_warn("no [trust] root configured: releases cannot be registered");
+	if (ota_pki_open(&cfg, &pki, msg, sizeof(msg)) != OTA_OK) {
+		log_err("%s", msg);
+		goto out;
+	}
 	struct ota_http_deps deps = {.cfg = &cfg, .store = store, .images = images, .trust = trust};
 	deps.audit = audit;
+	deps.pki = pki;
 	if (ota_http_start(&deps, &http, msg, sizeof(msg)) != OTA_OK) {
 		log_err("listeners: %s", msg);
 		goto out;
@@ -175,6 +181,7 @@ int main(int argc, char **argv)
 out:
 	ota_http_stop(http, 0);
 	ota_trust_free(trust);
+	ota_pki_free(pki);
 	ota_audit_free(audit);
 	ota_images_free(images);
 	ota_store_free(store);

@@ -497,6 +497,13 @@ static bool wall_now(struct fwa_agent *a, int64_t *t)
 {
 	if (a->port->wall_time && a->port->wall_time(a->port->ctx, t))
 		return true;
+	/* Signed time: once the root names a time key, only a verified token counts. */
+	if (trusted(a)->time.nkeys) {
+		if (!a->has_signed_time)
+			return false;
+		*t = a->signed_time + (int64_t)((now_ms(a) - a->signed_time_ms) / 1000u);
+		return true;
+	}
 	if (a->server_time) {
 		*t = a->server_time + (int64_t)((now_ms(a) - a->server_time_ms) / 1000u);
 		return true;
@@ -681,6 +688,47 @@ static void learn_active(struct fwa_agent *a)
 	a->active_known = true;
 }
 
+/* ---- signed time ---- */
+
+/* A fresh nonce for this check-in; none when the port has no randomness. */
+static void time_nonce(struct fwa_agent *a, struct fwa_checkin_req *r)
+{
+	a->nonce_sent =
+	    a->port->random && a->port->random(a->port->ctx, a->nonce, sizeof(a->nonce)) == FWA_OK;
+	if (a->nonce_sent) {
+		r->nonce = a->nonce;
+		r->nonce_len = sizeof(a->nonce);
+	}
+}
+
+/*
+ * Take the answer's time token when the trusted root names a time key: it must verify against
+ * that key and answer the nonce just sent (a replayed or another device's token does not).
+ * The nonce is spent either way.
+ */
+static void take_time_token(struct fwa_agent *a, const struct fwa_checkin_answer *ans)
+{
+	const char *why = NULL;
+	int64_t t;
+
+	if (!a->nonce_sent || !ans->time_token.p || trusted(a)->time.nkeys == 0)
+		goto out;
+	if (fwa_time_token_verify(a->port->crypto, trusted(a), ans->time_token.p,
+	                          ans->time_token.len, a->nonce, sizeof(a->nonce), &t,
+	                          &a->s->verify, &why) != FWA_OK) {
+		say(a, FWA_LOG_WARN, "time token refused: ", why, NULL);
+		goto out;
+	}
+	a->has_signed_time = true;
+	a->signed_time = t;
+	a->signed_time_ms = now_ms(a);
+out:
+	a->nonce_sent = false;
+	memset(a->nonce, 0, sizeof(a->nonce));
+}
+
+/* ---- end signed time ---- */
+
 static enum fwa_err do_checkin(struct fwa_agent *a)
 {
 	struct fwa_checkin_req r;
@@ -701,6 +749,7 @@ static enum fwa_err do_checkin(struct fwa_agent *a)
 	r.deployment_id = a->st.dep_id;
 	learn_active(a);
 	r.active_sha256 = a->active_known ? a->active_sha256 : NULL;
+	time_nonce(a, &r);
 	if (!a->told_outcome) {
 		r.outcome = a->st.outcome;
 		r.reason = a->st.outcome_reason;
@@ -733,6 +782,7 @@ static enum fwa_err do_checkin(struct fwa_agent *a)
 	    1000u * (uint64_t)(ans.poll_after ? ans.poll_after
 	                                      : (a->cfg->poll_s ? a->cfg->poll_s : DEFAULT_POLL_S));
 	apply_roots(a, &ans);
+	take_time_token(a, &ans);
 	if (!ans.update || a->st.phase != FWA_PHASE_IDLE)
 		return FWA_OK;
 	if (a->st.outcome != FWA_ST_NONE && strcmp(ans.deployment_id, a->st.dep_id) == 0)

@@ -53,6 +53,7 @@ static const struct key keys[] = {
     {"limits", "body_max", K_U64, OFF(body_max), 1024, 1048576, false},
     {"limits", "image_max", K_U64, OFF(image_max), 1, UINT64_C(1) << 40, false},
     {"trust", "root", K_PATH, OFF(trusted_root), 0, 0, false},
+    {"trust", "time_key", K_PATH, OFF(time_key), 0, 0, false},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -55,6 +55,7 @@ struct ota_config {
 	uint64_t image_max;              /* bytes of an uploaded image */
 	/* [trust] */
 	char trusted_root[OTA_PATH_MAX]; /* root metadata envelope (version 1 or later); "" */
+	char time_key[OTA_PATH_MAX];     /* PEM P-256 key signing time tokens; "": none */
 };
 
 /* Fills *out with every default (the values documented in etc/otad.conf). */

@@ -14,6 +14,7 @@
 #include "audit/audit.h"
 #include "common/err.h"
 #include "config/config.h"
+#include "pki/pki.h"
 #include "store/store.h"
 
 struct ota_http;
@@ -26,6 +27,7 @@ struct ota_http_deps {
 	struct ota_trust *trust;
 	struct ota_audit *audit;           /* the audit key: checkpoints, export, verification */
 	const struct ota_console *console; /* set by ota_http_start(): the console's files */
+	const struct ota_pki *pki;         /* the time key; may be NULL */
 };
 
 /*

@@ -82,9 +82,12 @@ static long envelope(const char *type, const char *payload, size_t len, EVP_PKEY
 	return fwa_jw_end(&w);
 }
 
-long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
-              unsigned nsigners, char *out, size_t cap)
+long kit_root_time(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const char *expires,
+                   uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
+                   size_t cap)
 {
+	char tid[65], tb64[200];
+	uint8_t tspki[FWA_SPKI_P256_LEN];
 	char payload[4096], rid[65], lid[65], rb64[200], lb64[200];
 	uint8_t rspki[FWA_SPKI_P256_LEN], lspki[FWA_SPKI_P256_LEN];
 	struct fwa_jw w;
@@ -101,7 +104,7 @@ long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *con
 	fwa_jw_str(&w, "_type", "root");
 	fwa_jw_str(&w, "spec_version", FWA_SPEC_VERSION);
 	fwa_jw_uint(&w, "version", version);
-	fwa_jw_str(&w, "expires", "2100-01-01T00:00:00Z");
+	fwa_jw_str(&w, "expires", expires ? expires : "2100-01-01T00:00:00Z");
 	fwa_jw_key(&w, "keys");
 	fwa_jw_obj_open(&w);
 	fwa_jw_key(&w, rid);
@@ -114,6 +117,16 @@ long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *con
 	fwa_jw_str(&w, "keytype", "ecdsa-p256");
 	fwa_jw_str(&w, "public", lb64);
 	fwa_jw_obj_close(&w);
+	if (time_key) {
+		key_info(time_key, tspki, tid);
+		n = fwa_base64_encode(tspki, sizeof(tspki), tb64, sizeof(tb64) - 1);
+		tb64[n] = '\0';
+		fwa_jw_key(&w, tid);
+		fwa_jw_obj_open(&w);
+		fwa_jw_str(&w, "keytype", "ecdsa-p256");
+		fwa_jw_str(&w, "public", tb64);
+		fwa_jw_obj_close(&w);
+	}
 	fwa_jw_obj_close(&w);
 	fwa_jw_key(&w, "roles");
 	fwa_jw_obj_open(&w);
@@ -131,12 +144,27 @@ long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *con
 	fwa_jw_arr_close(&w);
 	fwa_jw_uint(&w, "threshold", 1);
 	fwa_jw_obj_close(&w);
+	if (time_key) {
+		fwa_jw_key(&w, "time");
+		fwa_jw_obj_open(&w);
+		fwa_jw_arr_open(&w, "keyids");
+		fwa_jw_str(&w, NULL, tid);
+		fwa_jw_arr_close(&w);
+		fwa_jw_uint(&w, "threshold", 1);
+		fwa_jw_obj_close(&w);
+	}
 	fwa_jw_obj_close(&w);
 	fwa_jw_obj_close(&w);
 	n = fwa_jw_end(&w);
 	if (n < 0)
 		die("root payload");
 	return envelope(FWA_PAYLOAD_ROOT, payload, (size_t)n, signers, nsigners, out, cap);
+}
+
+long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
+              unsigned nsigners, char *out, size_t cap)
+{
+	return kit_root_time(root, release, NULL, NULL, version, signers, nsigners, out, cap);
 }
 
 long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
@@ -341,7 +369,7 @@ static void do_checkin(struct kit_server *s, const char *body, size_t len)
 {
 	static struct fwa_json_tok tok[256];
 	static char ans[3 * FWA_ENVELOPE_MAX];
-	char active[65];
+	char active[65], nonce[65];
 	struct fwa_json j;
 	int t;
 	size_t n = 0;
@@ -355,6 +383,7 @@ static void do_checkin(struct kit_server *s, const char *body, size_t len)
 	if (t >= 0)
 		json_str(&j, t, "status", s->last_outcome, sizeof(s->last_outcome));
 	json_str(&j, 0, "active_image_sha256", active, sizeof(active));
+	json_str(&j, 0, "nonce", nonce, sizeof(nonce));
 	n += (size_t)snprintf(ans + n, sizeof(ans) - n,
 	                      "{\"action\":\"%s\",\"poll_after\":60,\"server_time\":1795000000",
 	                      s->offer ? "update" : "none");
@@ -380,6 +409,27 @@ static void do_checkin(struct kit_server *s, const char *body, size_t len)
 			                      (int)s->roots_len[i], s->roots[i]);
 		n += (size_t)snprintf(ans + n, sizeof(ans) - n, "]");
 	}
+	if (s->time_key && nonce[0] && (s->token_mode != KIT_TOKEN_REPLAY || s->prev_nonce[0])) {
+		/* Signed time: for this nonce, another device's, or the previous check-in's. */
+		const char *for_nonce = s->token_mode == KIT_TOKEN_FOREIGN
+		                            ? "0123456789abcdef0123456789abcdef"
+		                        : s->token_mode == KIT_TOKEN_REPLAY ? s->prev_nonce
+		                                                            : nonce;
+		char payload[200], env[1024];
+		int pl = snprintf(payload, sizeof(payload),
+		                  "{\"_type\":\"time\",\"spec_version\":\"1\",\"time\":\"%s\","
+		                  "\"nonce\":\"%s\"}",
+		                  s->token_time, for_nonce);
+		long tl = envelope(FWA_PAYLOAD_TIME, payload, (size_t)pl, &s->time_key, 1, env,
+		                   sizeof(env));
+		if (tl < 0)
+			die("time token");
+		n += (size_t)snprintf(ans + n, sizeof(ans) - n, ",\"time_token\":%.*s", (int)tl,
+		                      env);
+		s->tokens++;
+	}
+	if (nonce[0])
+		memcpy(s->prev_nonce, nonce, sizeof(nonce));
 	n += (size_t)snprintf(ans + n, sizeof(ans) - n, "}");
 	respond(s, 200, "Content-Type: application/json\r\n", ans, n);
 }

@@ -35,6 +35,10 @@ void kit_keys_free(struct kit_keys *k);
 /* Root metadata envelope: root role {root}, release role {release}, signed by signers. */
 long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
               unsigned nsigners, char *out, size_t cap);
+/* The same with a time role {time_key} (none when NULL) and an expiry (NULL: 2100). */
+long kit_root_time(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const char *expires,
+                   uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
+                   size_t cap);
 /* Manifest envelope for image[0..len), signed by `signer`. */
 long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
                   const uint8_t *image, size_t len, char *out, size_t cap);
@@ -89,6 +93,12 @@ struct kit_server {
 	char roots[2][FWA_ENVELOPE_MAX]; /* roots offered at check-in */
 	size_t roots_len[2];
 	unsigned nroots;
+	/* signed time: with time_key, a check-in carrying a nonce gets a token of token_time */
+	EVP_PKEY *time_key; /* the caller's */
+	const char *token_time;
+	enum { KIT_TOKEN_OWN, KIT_TOKEN_FOREIGN, KIT_TOKEN_REPLAY } token_mode;
+	char prev_nonce[65];
+	unsigned tokens;
 	/* faults */
 	long drop_after; /* cut image responses after this many body bytes ... */
 	int drops_left;  /* ... this many times */

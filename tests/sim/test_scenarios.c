@@ -511,6 +511,78 @@ static void test_bad_root_rotation(void **state)
 	assert_int_equal(st.has_root, 0);
 }
 
+/*
+ * Signed time: the device (no clock of its own) is provisioned with a root naming a time key
+ * and expiring at `expires`; the server answers check-ins with tokens of `token_time` in `mode`.
+ */
+static void signed_time_device(struct fixture *f, const char *expires, int mode,
+                               const char *token_time)
+{
+	static char troot[FWA_ENVELOPE_MAX];
+	long n = kit_root_time(keys.root, keys.release, keys.stranger, expires, 1, &keys.root, 1,
+	                       troot, sizeof(troot));
+
+	assert_true(n > 0);
+	kit_device_free(&f->dev);
+	kit_device_init(&f->dev, &f->srv, factory, (size_t)factory_len, troot, (size_t)n,
+	                SLOT_SIZE);
+	f->srv.time_key = keys.stranger;
+	f->srv.token_time = token_time;
+	f->srv.token_mode = mode;
+}
+
+static void test_signed_time_expires_root(void **state)
+{
+	struct fixture *f = *state;
+
+	/* The time key says 2031: the root expired in 2030, nothing is installed. */
+	signed_time_device(f, "2030-01-01T00:00:00Z", KIT_TOKEN_OWN, "2031-01-01T00:00:00Z");
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	expect_refused(f, "expired", "1.0.0");
+	assert_true(f->srv.tokens > 0);
+}
+
+static void test_signed_time_foreign_nonce(void **state)
+{
+	struct fixture *f = *state;
+
+	/* A token for another nonce says 2031: ignored, so the root is not taken as expired. */
+	signed_time_device(f, "2030-01-01T00:00:00Z", KIT_TOKEN_FOREIGN, "2031-01-01T00:00:00Z");
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	assert_true(f->srv.tokens > 0);
+}
+
+static void test_signed_time_replayed_nonce(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Each check-in gets the token of the one before (a replay): never taken. */
+	signed_time_device(f, "2030-01-01T00:00:00Z", KIT_TOKEN_REPLAY, "2031-01-01T00:00:00Z");
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	unsigned before = f->srv.checkins;
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.checkins > before);
+	assert_true(f->srv.tokens > 0);
+	assert_true(f->srv.succeeded);
+}
+
+static void test_signed_time_over_server_time(void **state)
+{
+	struct fixture *f = *state;
+
+	/*
+	 * The root expired on 2026-01-01; the advisory server_time (2026-11) would refuse it, but
+	 * once the root names a time key only the signed time (2025-06) counts.
+	 */
+	signed_time_device(f, "2026-01-01T00:00:00Z", KIT_TOKEN_OWN, "2025-06-01T00:00:00Z");
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+}
+
 static void test_trial_without_server(void **state)
 {
 	struct fixture *f = *state;
@@ -710,6 +782,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resume_after_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_root_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_root_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_time_expires_root, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_time_foreign_nonce, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_time_replayed_nonce, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_time_over_server_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delta_update, setup, teardown),

@@ -14,3 +14,8 @@ add_test(NAME unit_server_log COMMAND test_server_log)
 set_tests_properties(unit_server_log PROPERTIES LABELS unit TIMEOUT 120)
 include(${CMAKE_CURRENT_LIST_DIR}/server-audit.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/server-rollout.cmake)
+# otad's online keys (the time key): strict loading, tokens checked with the agent's verifier.
+add_executable(test_pki ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_pki.c)
+target_link_libraries(test_pki PRIVATE ota_pki ota_signer fwa_crypto_openssl PkgConfig::CMOCKA)
+add_test(NAME unit_pki COMMAND test_pki)
+set_tests_properties(unit_pki PROPERTIES LABELS unit TIMEOUT 120)

@@ -118,7 +118,7 @@ struct fwa_state {
 };
 
 #define FWA_STATE_MAGIC 0x46574153u /* "FWAS" */
-#define FWA_STATE_FORMAT 2u         /* 2: delta updates */
+#define FWA_STATE_FORMAT 3u         /* 2: delta updates; 3: root time role and server CA pins */
 
 /* A pluggable health check run during a trial; FWA_OK means healthy. */
 struct fwa_health_check {
@@ -195,6 +195,12 @@ struct fwa_agent {
 	uint64_t trial_rearm_ms; /* now_ms of the last one */
 	bool active_known;       /* active_sha256 holds the running image's SHA-256 */
 	uint8_t active_sha256[32];
+	/* Signed time (docs/formats.md "Time tokens"): the nonce of the last check-in sent. */
+	uint8_t nonce[FWA_NONCE_MIN];
+	bool nonce_sent;
+	bool has_signed_time; /* signed_time is a verified token's time, seen at ... */
+	int64_t signed_time;  /* ... signed_time_ms */
+	uint64_t signed_time_ms;
 };
 
 /* What fwa_agent_step() asks of its caller. */
