@@ -56,6 +56,9 @@ struct ota_config {
 	/* [trust] */
 	char trusted_root[OTA_PATH_MAX]; /* root metadata envelope (version 1 or later); "" */
 	char time_key[OTA_PATH_MAX];     /* PEM P-256 key signing time tokens; "": none */
+	char issuer_cert[OTA_PATH_MAX];  /* PEM CA certificate issuing renewed device certs */
+	char issuer_key[OTA_PATH_MAX];   /* its PEM P-256 key; both or neither */
+	unsigned issued_days;            /* lifetime of an issued device certificate */
 };
 
 /* Fills *out with every default (the values documented in etc/otad.conf). */

@@ -12,3 +12,10 @@ if(TARGET ota-sign AND TARGET ota-agent)
 	set_tests_properties(integration_agent_cli PROPERTIES LABELS integration TIMEOUT 120
 		ENVIRONMENT "OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>")
 endif()
+
+# Credential renewal and signed time with a real otad and a real ota-agent.
+if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent)
+	add_test(NAME integration_agent_renewal COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent_renewal.sh)
+	set_tests_properties(integration_agent_renewal PROPERTIES LABELS integration TIMEOUT 300
+		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>;OTA_SCRIPTS=${OTA_SCRIPTS}")
+endif()

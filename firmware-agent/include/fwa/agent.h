@@ -154,6 +154,12 @@ struct fwa_agent_config {
 	 * progress; without trial_rearm the bootrom's own deadline is the only one.
 	 */
 	uint32_t trial_deadline_s;
+	/*
+	 * Credential renewal: with the port's cred_* members, the agent asks the server for a new
+	 * certificate once this many thousandths of the current one's lifetime have passed (by
+	 * its wall clock or signed time). 0: never. Above 999 fwa_agent_init refuses it.
+	 */
+	uint32_t renew_permille;
 };
 
 #define FWA_TRIAL_DEADLINE_DEFAULT_S 90u
@@ -201,6 +207,7 @@ struct fwa_agent {
 	bool has_signed_time; /* signed_time is a verified token's time, seen at ... */
 	int64_t signed_time;  /* ... signed_time_ms */
 	uint64_t signed_time_ms;
+	uint64_t renew_after_ms; /* no renewal request before this now_ms (backoff) */
 };
 
 /* What fwa_agent_step() asks of its caller. */

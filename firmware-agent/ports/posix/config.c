@@ -44,6 +44,7 @@ static const struct key keys[] = {
     {"trial_deadline_s", K_U32, offsetof(struct fwa_posix_config, trial_deadline_s), 4, false, 1,
      FWA_TRIAL_DEADLINE_MAX_S},
     {"slot_size", K_U32, offsetof(struct fwa_posix_config, slot_size), 4, false, 8192, 1u << 30},
+    {"renew_permille", K_U32, offsetof(struct fwa_posix_config, renew_permille), 4, false, 0, 999},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -116,6 +117,7 @@ int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *
 
 	memset(out, 0, sizeof(*out));
 	out->poll_s = 300;
+	out->renew_permille = 667;
 	out->retry_min_ms = 1000;
 	out->retry_max_ms = 300000;
 	out->trial_ms = 16700;

@@ -7,7 +7,8 @@
  * state_dir (required), hw_variant (required), image_format (default "sim"),
  * poll_s (default 300), retry_min_ms (1000), retry_max_ms (300000), trial_ms (16700, the
  * simulated bootrom's trial watchdog), trial_deadline_s (90, at most 600: the agent's own
- * trial deadline), slot_size (262144, only used when the simulated flash is created).
+ * trial deadline), slot_size (262144, only used when the simulated flash is created),
+ * renew_permille (667: ask for a new certificate after 66.7 % of its lifetime; 0: never).
  * Relative paths are taken relative to the directory of the config file.
  */
 #ifndef FWA_POSIX_CONFIG_H
@@ -34,6 +35,7 @@ struct fwa_posix_config {
 	uint32_t trial_ms;
 	uint32_t trial_deadline_s;
 	uint32_t slot_size;
+	uint32_t renew_permille;
 };
 
 /* Parse the file at path into *out. 0 on success; -1 with "path:line: reason" in err. */

@@ -139,6 +139,23 @@ enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 	t->ssl = SSL_new(t->ctx);
 	if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1)
 		goto fail;
+	/* A renewed pair waiting for its first use goes first; a few failures fall back. */
+	t->used_pending =
+	    t->cred && fwa_cred_has_pending(t->cred) && t->pending_tries < FWA_TLS_PENDING_TRIES &&
+	    SSL_use_certificate_chain_file(t->ssl, t->cred->cert_new) == 1 &&
+	    SSL_use_PrivateKey_file(t->ssl, t->cred->key_new, SSL_FILETYPE_PEM) == 1 &&
+	    SSL_check_private_key(t->ssl) == 1;
+	if (t->used_pending)
+		t->pending_tries++;
+	else if (t->cred && fwa_cred_has_pending(t->cred) &&
+	         t->pending_tries < FWA_TLS_PENDING_TRIES) {
+		/* The pending pair does not load: present the configured one on a fresh SSL. */
+		SSL_free(t->ssl);
+		t->ssl = SSL_new(t->ctx);
+		t->pending_tries = FWA_TLS_PENDING_TRIES;
+		if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1)
+			goto fail;
+	}
 	if (is_ip(t->host)) {
 		/* An address is matched against the certificate's IP SANs; no SNI for it. */
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), t->host) != 1)
@@ -147,20 +164,42 @@ enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 	           SSL_set1_host(t->ssl, t->host) != 1) {
 		goto fail;
 	}
-	if (t->session)
+	if (t->session && !t->used_pending)
 		SSL_set_session(t->ssl, t->session);
 	while ((r = SSL_connect(t->ssl)) != 1)
 		if (ssl_wait(t, r, t->connect_timeout_ms) < 0)
 			goto fail;
 	if (SSL_get_verify_result(t->ssl) != X509_V_OK)
 		goto fail;
-	SSL_SESSION_free(t->session);
-	t->session = SSL_get1_session(t->ssl);
+	if (!t->used_pending) {
+		SSL_SESSION_free(t->session);
+		t->session = SSL_get1_session(t->ssl);
+	}
 	return FWA_OK;
 fail:
 	fail(t, "TLS handshake failed");
 	fwa_tls_close(t);
 	return FWA_ERR_TRANSPORT;
+}
+
+void fwa_tls_accepted(struct fwa_tls *t)
+{
+	if (!t->used_pending || !t->cred)
+		return;
+	if (fwa_cred_commit(t->cred) != FWA_OK) {
+		snprintf(t->err, sizeof(t->err), "cannot commit the renewed certificate");
+		return;
+	}
+	/* Sessions of the old identity must not resume under the new one. */
+	SSL_SESSION_free(t->session);
+	t->session = NULL;
+	t->used_pending = false;
+	t->pending_tries = 0;
+	/* The context presents the pair in use from now on. */
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, t->cred->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(t->ctx, t->cred->key, SSL_FILETYPE_PEM) != 1)
+		snprintf(t->err, sizeof(t->err), "cannot load the renewed certificate");
+	fprintf(stderr, "ota-agent: renewed certificate accepted by the server\n");
 }
 
 enum fwa_err fwa_tls_send(struct fwa_tls *t, const void *buf, size_t len)
