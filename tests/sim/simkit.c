@@ -516,6 +516,48 @@ static void do_image(struct kit_server *s, const char *range_hdr, bool delta)
 	}
 }
 
+/* The presented certificate is the pinned one, or the pending one, which is pinned now. */
+static bool identity_ok(struct kit_server *s)
+{
+	if (s->conn_cert == s->pinned && s->conn_key == s->pinned_key)
+		return true;
+	if (s->pending && s->conn_cert == s->pending && s->conn_key == s->pending_key) {
+		s->pinned = s->pending;
+		s->pinned_key = s->pending_key;
+		s->pending = 0;
+		s->pins++;
+		return true;
+	}
+	s->refused++;
+	return false;
+}
+
+/* {"csr":"KEY:<n>"}: a certificate for key n, pending until its first use. */
+static void do_certificate(struct kit_server *s, const char *body, size_t len)
+{
+	static struct fwa_json_tok tok[16];
+	char csr[32], ans[160];
+	struct fwa_json j;
+	unsigned key;
+	int n;
+
+	if (fwa_json_parse(&j, body, len, tok, 16) != FWA_OK) {
+		respond(s, 400, NULL, "bad", 3);
+		return;
+	}
+	json_str(&j, 0, "csr", csr, sizeof(csr));
+	if (sscanf(csr, "KEY:%u", &key) != 1 || key == 0) {
+		respond(s, 400, NULL, "bad", 3);
+		return;
+	}
+	s->pending = ++s->serials;
+	s->pending_key = key;
+	s->issued++;
+	n = snprintf(ans, sizeof(ans), "{\"certificate\":\"CERT:%u:%u:%lld:%lld\"}", s->pending,
+	             key, (long long)s->issue_nb, (long long)s->issue_na);
+	respond(s, 200, "Content-Type: application/json\r\n", ans, (size_t)n);
+}
+
 /* A whole request is in s->in: answer it into s->out. */
 static bool handle(struct kit_server *s)
 {
@@ -539,7 +581,14 @@ static bool handle(struct kit_server *s)
 	range = strstr(s->in, "Range: ");
 	if (range && range > head_end)
 		range = NULL;
-	if (strcmp(method, "POST") == 0 && strcmp(path, "/device/v1/checkin") == 0) {
+	if (s->issuer && !identity_ok(s)) {
+		respond(s, 403, NULL, "pinned", 6);
+		return true;
+	}
+	if (s->issuer && strcmp(method, "POST") == 0 &&
+	    strcmp(path, "/device/v1/certificate") == 0) {
+		do_certificate(s, s->in + head_len, body_len);
+	} else if (strcmp(method, "POST") == 0 && strcmp(path, "/device/v1/checkin") == 0) {
 		do_checkin(s, s->in + head_len, body_len);
 	} else if (strcmp(method, "POST") == 0 &&
 	           strncmp(path, "/device/v1/deployments/", 23) == 0) {
@@ -591,6 +640,42 @@ void kit_advance(struct kit_device *d, uint64_t ms)
 		longjmp(*d->wd_jmp, 1);
 }
 
+/* Finish a commit cut between its two renames (the key already is the new one). */
+static void cred_settle(struct kit_device *d)
+{
+	struct kit_cred *c = &d->cred;
+
+	if (!c->key_new && c->cert_new && c->cert_new_key == c->key) {
+		fwa_sim_atomic_op(&d->sim);
+		c->cert = c->cert_new;
+		c->cert_key = c->cert_new_key;
+		c->nb = c->new_nb;
+		c->na = c->new_na;
+		c->cert_new = 0;
+	}
+}
+
+/* The pair a connection presents: the pending one first, a few times; a pair must match. */
+static bool cred_present(struct kit_device *d, struct kit_server *s)
+{
+	struct kit_cred *c = &d->cred;
+
+	if (!s->issuer)
+		return true;
+	cred_settle(d);
+	c->using_pending =
+	    c->cert_new && c->key_new && c->cert_new_key == c->key_new && c->pending_tries < 3;
+	if (c->using_pending) {
+		c->pending_tries++;
+		s->conn_cert = c->cert_new;
+		s->conn_key = c->key_new;
+		return true;
+	}
+	s->conn_cert = c->cert;
+	s->conn_key = c->key;
+	return c->cert_key == c->key; /* else the handshake fails: key and certificate differ */
+}
+
 static enum fwa_err t_connect(void *ctx)
 {
 	struct kit_device *d = ctx;
@@ -620,7 +705,7 @@ static enum fwa_err t_connect(void *ctx)
 		n->spent_connect += cost - link;
 		n->connects++;
 	}
-	if (s->down)
+	if (s->down || !cred_present(d, s))
 		return FWA_ERR_TRANSPORT;
 	n->session = true;
 	n->answered = false;
@@ -739,8 +824,101 @@ void kit_device_free(struct kit_device *d)
 	d->scratch = NULL;
 }
 
+/* ---- credentials (kit_renewal) ---- */
+
+static enum fwa_err c_lifetime(void *ctx, int64_t *nb, int64_t *na, bool *pending)
+{
+	struct kit_device *d = ctx;
+
+	cred_settle(d);
+	*nb = d->cred.nb;
+	*na = d->cred.na;
+	*pending = d->cred.cert_new && d->cred.key_new;
+	return FWA_OK;
+}
+
+static enum fwa_err c_csr(void *ctx, char *buf, size_t cap, size_t *len)
+{
+	struct kit_device *d = ctx;
+	struct kit_cred *c = &d->cred;
+	int n;
+
+	if (c->cert_new) { /* a certificate for an older pending key is of no use */
+		fwa_sim_atomic_op(&d->sim);
+		c->cert_new = 0;
+	}
+	if (!c->key_new) { /* the new key is persisted before the request leaves */
+		fwa_sim_atomic_op(&d->sim);
+		c->key_new = ++c->keys_made + 1;
+	}
+	n = snprintf(buf, cap, "KEY:%u", c->key_new);
+	if (n < 0 || (size_t)n >= cap)
+		return FWA_ERR_TOO_LARGE;
+	*len = (size_t)n;
+	return FWA_OK;
+}
+
+static enum fwa_err c_install(void *ctx, const char *pem, size_t len)
+{
+	struct kit_device *d = ctx;
+	struct kit_cred *c = &d->cred;
+	char text[96];
+	unsigned serial, key;
+	long long nb, na;
+
+	snprintf(text, sizeof(text), "%.*s", (int)len, pem);
+	if (sscanf(text, "CERT:%u:%u:%lld:%lld", &serial, &key, &nb, &na) != 4 || key != c->key_new)
+		return FWA_ERR_KEY;
+	fwa_sim_atomic_op(&d->sim);
+	c->cert_new = serial;
+	c->cert_new_key = key;
+	c->new_nb = nb;
+	c->new_na = na;
+	return FWA_OK;
+}
+
+static void c_accepted(void *ctx)
+{
+	struct kit_device *d = ctx;
+	struct kit_cred *c = &d->cred;
+
+	if (!c->using_pending)
+		return;
+	/* The key first, then the certificate (cred_settle finishes a cut between them). */
+	fwa_sim_atomic_op(&d->sim);
+	c->key = c->key_new;
+	c->key_new = 0;
+	fwa_sim_atomic_op(&d->sim);
+	c->cert = c->cert_new;
+	c->cert_key = c->cert_new_key;
+	c->nb = c->new_nb;
+	c->na = c->new_na;
+	c->cert_new = 0;
+	c->using_pending = false;
+	c->pending_tries = 0;
+}
+
+void kit_renewal(struct kit_device *d, int64_t nb, int64_t na, int64_t inb, int64_t ina)
+{
+	memset(&d->cred, 0, sizeof(d->cred));
+	d->cred.cert = d->cred.cert_key = d->cred.key = 1;
+	d->cred.nb = nb;
+	d->cred.na = na;
+	d->port.cred_lifetime = c_lifetime;
+	d->port.cred_csr = c_csr;
+	d->port.cred_install = c_install;
+	d->port.cred_accepted = c_accepted;
+	d->cfg.renew_permille = 500;
+	d->srv->issuer = true;
+	d->srv->pinned = d->srv->pinned_key = d->srv->serials = 1;
+	d->srv->issue_nb = inb;
+	d->srv->issue_na = ina;
+}
+
 void kit_power_cut(struct kit_device *d)
 {
+	d->cred.using_pending = false;
+	d->cred.pending_tries = 0;
 	fwa_sim_power_cut(&d->sim);
 	d->sim.cut_at = 0;
 	d->sim.cut_mode = SIM_CUT_NONE;

@@ -99,6 +99,16 @@ struct kit_server {
 	enum { KIT_TOKEN_OWN, KIT_TOKEN_FOREIGN, KIT_TOKEN_REPLAY } token_mode;
 	char prev_nonce[65];
 	unsigned tokens;
+	/*
+	 * certificate renewal (issuer true): certificates are serials, keys numbers; the
+	 * connection presents conn_cert; anything but the pinned or the pending certificate is
+	 * refused (403, counted in refused), the pending one is pinned on first use.
+	 */
+	bool issuer;
+	uint32_t pinned, pinned_key, pending, pending_key, serials;
+	int64_t issue_nb, issue_na;
+	unsigned issued, pins, refused;
+	uint32_t conn_cert, conn_key;
 	/* faults */
 	long drop_after; /* cut image responses after this many body bytes ... */
 	int drops_left;  /* ... this many times */
@@ -159,6 +169,21 @@ struct kit_net {
 	unsigned connects, connect_timeouts, requests;
 };
 
+/*
+ * The device's credentials for renewal, persisted as files are (each write atomic and one
+ * counted operation, fwa_sim_atomic_op, so the sweep cuts power at each). 0 means none.
+ */
+struct kit_cred {
+	uint32_t cert, cert_key, key; /* the pair in use (cert_key: the key cert is for) */
+	int64_t nb, na;               /* validity of cert */
+	uint32_t key_new, cert_new, cert_new_key; /* the pending pair */
+	int64_t new_nb, new_na;
+	uint32_t keys_made;
+	/* RAM */
+	bool using_pending;
+	unsigned pending_tries;
+};
+
 /* A simulated device: hardware, its server, and its agent. */
 struct kit_device;
 
@@ -187,7 +212,14 @@ struct kit_device {
 	uint64_t trial_boot_ms; /* virtual time of the last trial boot (the bootrom's start) */
 	uint64_t trial_buy_ms;  /* virtual time its buy took, 0 when it was not bought */
 	uint64_t trial_end_ms;  /* virtual time the last trial ended: bought or reverted */
+	struct kit_cred cred;   /* with kit_renewal() */
 };
+
+/*
+ * Certificate renewal on: the device holds certificate 1 (key 1) valid [nb, na) and renews at
+ * half its lifetime; the server pins certificate 1 and issues certificates valid [inb, ina).
+ */
+void kit_renewal(struct kit_device *d, int64_t nb, int64_t na, int64_t inb, int64_t ina);
 
 /*
  * Let ms of virtual time pass on the device; when an unbought trial's watchdog fires in that

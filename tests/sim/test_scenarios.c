@@ -583,6 +583,67 @@ static void test_signed_time_over_server_time(void **state)
 	assert_true(f->srv.succeeded);
 }
 
+/*
+ * Renewal under signed time: certificate 1 lived 2026 and renews at half its life; the time
+ * key says 2026-12-01. Runs until the device uses the renewed certificate, cutting power at
+ * operation `cut_at` (0: never). Returns the operations counted.
+ */
+static uint64_t renewal_run(struct fixture *f, uint64_t cut_at)
+{
+	struct kit_cred *c = &f->dev.cred;
+	unsigned rounds = 0, cuts = 0;
+
+	signed_time_device(f, NULL, KIT_TOKEN_OWN, "2026-12-01T00:00:00Z");
+	kit_renewal(&f->dev, 1767225600, 1798761600, 1796083200, 1827619200);
+	f->dev.sim.cut_at = cut_at;
+	f->dev.sim.cut_mode = cut_at ? SIM_CUT_BEFORE : SIM_CUT_NONE;
+	while (rounds++ < 8) {
+		enum kit_result r = kit_run(&f->dev, 5000);
+
+		/* The device never presents a certificate the server refuses. */
+		assert_int_equal(f->srv.refused, 0);
+		if (r == KIT_CUT) {
+			kit_power_cut(&f->dev);
+			cuts++;
+			continue;
+		}
+		assert_int_equal(r, KIT_IDLE);
+		if (f->srv.pins && !c->key_new && !c->cert_new)
+			break;
+		kit_advance(&f->dev, 61000);
+	}
+	/* Converged: the pinned certificate is the device's only pair, and a pair. */
+	assert_true(f->srv.pins >= 1);
+	assert_int_equal(c->cert, f->srv.pinned);
+	assert_int_equal(c->key, f->srv.pinned_key);
+	assert_int_equal(c->cert_key, c->key);
+	assert_int_equal(c->key_new, 0);
+	assert_int_equal(c->cert_new, 0);
+	assert_int_equal(f->srv.pending, 0);
+	assert_true(c->na == 1827619200);
+	assert_int_equal(cuts, cut_at ? 1 : 0); /* the armed cut happened */
+	return f->dev.sim.ops;
+}
+
+static void test_renewal_power_cut_sweep(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t total = renewal_run(f, 0), k;
+
+	assert_int_equal(f->srv.issued, 1);
+	assert_int_equal(f->srv.pins, 1);
+	/* Every counted operation of the same run, power cut before it. */
+	for (k = 1; k <= total; k++) {
+		kit_device_free(&f->dev);
+		kit_server_free(&f->srv);
+		kit_server_init(&f->srv);
+		kit_device_init(&f->dev, &f->srv, factory, (size_t)factory_len, root,
+		                (size_t)root_len, SLOT_SIZE);
+		renewal_run(f, k);
+	}
+	print_message("renewal sweep: %llu cuts\n", (unsigned long long)total);
+}
+
 static void test_trial_without_server(void **state)
 {
 	struct fixture *f = *state;
@@ -786,6 +847,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_signed_time_foreign_nonce, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signed_time_replayed_nonce, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signed_time_over_server_time, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_renewal_power_cut_sweep, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delta_update, setup, teardown),
