@@ -369,6 +369,20 @@ static enum fwa_err settle_boot(struct fwa_agent *a)
 	return FWA_OK;
 }
 
+/* ---- server CAs from the root ---- */
+
+/* Whom the transport may trust: only root keys decide it, through the root's server_cas. */
+static void tell_server_cas(struct fwa_agent *a)
+{
+	const struct fwa_root *r = trusted(a);
+
+	if (a->port->tr_server_cas)
+		a->port->tr_server_cas(a->port->ctx, (const uint8_t(*)[32])r->server_ca,
+		                       r->nserver_cas);
+}
+
+/* ---- end server CAs from the root ---- */
+
 enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
                             const struct fwa_agent_config *cfg, void *scratch, size_t scratch_len)
 {
@@ -410,6 +424,7 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 	}
 	if (err != FWA_OK)
 		return err;
+	tell_server_cas(a);
 	a->boot_ms = now_ms(a);
 	a->next_checkin_ms = a->boot_ms;
 	a->told_outcome = a->st.outcome == FWA_ST_NONE || a->st.outcome_told;
@@ -658,6 +673,7 @@ static void apply_roots(struct fwa_agent *a, const struct fwa_checkin_answer *an
 	}
 	if (changed) {
 		say(a, FWA_LOG_INFO, "root metadata rotated", NULL, NULL);
+		tell_server_cas(a);
 		(void)persist(a);
 	}
 }

@@ -82,9 +82,9 @@ static long envelope(const char *type, const char *payload, size_t len, EVP_PKEY
 	return fwa_jw_end(&w);
 }
 
-long kit_root_time(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const char *expires,
-                   uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
-                   size_t cap)
+static long root_doc(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const char *expires,
+                     const uint8_t (*cas)[32], unsigned ncas, uint32_t version,
+                     EVP_PKEY *const *signers, unsigned nsigners, char *out, size_t cap)
 {
 	char tid[65], tb64[200];
 	uint8_t tspki[FWA_SPKI_P256_LEN];
@@ -154,11 +154,36 @@ long kit_root_time(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const 
 		fwa_jw_obj_close(&w);
 	}
 	fwa_jw_obj_close(&w);
+	if (ncas) {
+		char hex[65];
+
+		fwa_jw_arr_open(&w, "server_cas");
+		for (unsigned i = 0; i < ncas; i++) {
+			fwa_hex(cas[i], 32, hex);
+			fwa_jw_str(&w, NULL, hex);
+		}
+		fwa_jw_arr_close(&w);
+	}
 	fwa_jw_obj_close(&w);
 	n = fwa_jw_end(&w);
 	if (n < 0)
 		die("root payload");
 	return envelope(FWA_PAYLOAD_ROOT, payload, (size_t)n, signers, nsigners, out, cap);
+}
+
+long kit_root_time(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const char *expires,
+                   uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
+                   size_t cap)
+{
+	return root_doc(root, release, time_key, expires, NULL, 0, version, signers, nsigners, out,
+	                cap);
+}
+
+long kit_root_cas(EVP_PKEY *root, EVP_PKEY *release, const uint8_t (*cas)[32], unsigned ncas,
+                  uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
+                  size_t cap)
+{
+	return root_doc(root, release, NULL, NULL, cas, ncas, version, signers, nsigners, out, cap);
 }
 
 long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
@@ -655,6 +680,25 @@ static void cred_settle(struct kit_device *d)
 	}
 }
 
+/* The server's CA is one the agent's root pins, or the provisioned one when it pins none. */
+static bool ca_trusted(const struct kit_device *d, const struct kit_server *s)
+{
+	if (d->npins == 0)
+		return memcmp(s->ca, d->prov_ca, 32) == 0;
+	for (unsigned i = 0; i < d->npins; i++)
+		if (memcmp(s->ca, d->pins[i], 32) == 0)
+			return true;
+	return false;
+}
+
+static void t_server_cas(void *ctx, const uint8_t (*pins)[32], unsigned n)
+{
+	struct kit_device *d = ctx;
+
+	d->npins = n < FWA_MAX_SERVER_CAS ? n : FWA_MAX_SERVER_CAS;
+	memcpy(d->pins, pins, (size_t)d->npins * 32);
+}
+
 /* The pair a connection presents: the pending one first, a few times; a pair must match. */
 static bool cred_present(struct kit_device *d, struct kit_server *s)
 {
@@ -707,6 +751,10 @@ static enum fwa_err t_connect(void *ctx)
 	}
 	if (s->down || !cred_present(d, s))
 		return FWA_ERR_TRANSPORT;
+	if (s->has_ca && !ca_trusted(d, s)) {
+		s->ca_refusals++;
+		return FWA_ERR_TRANSPORT;
+	}
 	n->session = true;
 	n->answered = false;
 	s->open = true;
@@ -794,6 +842,7 @@ void kit_device_init(struct kit_device *d, struct kit_server *srv, const uint8_t
 	d->port.tr_send = t_send;
 	d->port.tr_recv = t_recv;
 	d->port.tr_close = t_close;
+	d->port.tr_server_cas = t_server_cas;
 	if (root_len > sizeof(d->root))
 		die("root too large");
 	memcpy(d->root, root, root_len);

@@ -39,6 +39,10 @@ long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *con
 long kit_root_time(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const char *expires,
                    uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
                    size_t cap);
+/* The same with server CA pins (server_cas; none when ncas is 0). */
+long kit_root_cas(EVP_PKEY *root, EVP_PKEY *release, const uint8_t (*cas)[32], unsigned ncas,
+                  uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
+                  size_t cap);
 /* Manifest envelope for image[0..len), signed by `signer`. */
 long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
                   const uint8_t *image, size_t len, char *out, size_t cap);
@@ -109,6 +113,10 @@ struct kit_server {
 	int64_t issue_nb, issue_na;
 	unsigned issued, pins, refused;
 	uint32_t conn_cert, conn_key;
+	/* the CA of the server's chain (has_ca): a device pinning others refuses the connection */
+	bool has_ca;
+	uint8_t ca[32];
+	unsigned ca_refusals;
 	/* faults */
 	long drop_after; /* cut image responses after this many body bytes ... */
 	int drops_left;  /* ... this many times */
@@ -213,6 +221,10 @@ struct kit_device {
 	uint64_t trial_buy_ms;  /* virtual time its buy took, 0 when it was not bought */
 	uint64_t trial_end_ms;  /* virtual time the last trial ended: bought or reverted */
 	struct kit_cred cred;   /* with kit_renewal() */
+	/* server CAs the agent's root pins (tr_server_cas); none: the provisioned CA, prov_ca */
+	uint8_t pins[FWA_MAX_SERVER_CAS][32];
+	unsigned npins;
+	uint8_t prov_ca[32];
 };
 
 /*

@@ -644,6 +644,55 @@ static void test_renewal_power_cut_sweep(void **state)
 	print_message("renewal sweep: %llu cuts\n", (unsigned long long)total);
 }
 
+/*
+ * Server CA rotation through the root: the device trusts its provisioned CA A (root 1 pins
+ * none); while it is away, root 2 pins A and B and root 3 pins only B. At its next check-in
+ * (the server still on A) it walks both roots; from then on it accepts B only, also after a
+ * power cut, and never A again.
+ */
+static void test_root_rotation_changes_server_ca(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t cas[2][32] = {{0xa1, 0xa1, 0xa1}, {0xb2, 0xb2, 0xb2}};
+	struct fwa_state st;
+	long n;
+
+	memcpy(f->dev.prov_ca, cas[0], 32);
+	f->srv.has_ca = true;
+	memcpy(f->srv.ca, cas[0], 32);
+	n = kit_root_cas(keys.root, keys.release, cas, 2, 2, &keys.root, 1, f->srv.roots[0],
+	                 sizeof(f->srv.roots[0]));
+	assert_true(n > 0);
+	f->srv.roots_len[0] = (size_t)n;
+	n = kit_root_cas(keys.root, keys.release, &cas[1], 1, 3, &keys.root, 1, f->srv.roots[1],
+	                 sizeof(f->srv.roots[1]));
+	assert_true(n > 0);
+	f->srv.roots_len[1] = (size_t)n;
+	f->srv.nroots = 2;
+
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	load_state(f, &st);
+	assert_int_equal(st.root.version, 3);
+	assert_int_equal(f->dev.npins, 1);
+	assert_memory_equal(f->dev.pins[0], cas[1], 32);
+	assert_int_equal(f->srv.ca_refusals, 0);
+	/* The server still on A: refused from now on. */
+	f->srv.nroots = 0;
+	kit_advance(&f->dev, 61000);
+	assert_int_not_equal(kit_run(&f->dev, 40), KIT_IDLE);
+	assert_true(f->srv.ca_refusals > 0);
+	/* On B: accepted, also after a power cut (the pins come from the persisted root). */
+	memcpy(f->srv.ca, cas[1], 32);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	kit_power_cut(&f->dev);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	unsigned before = f->srv.ca_refusals;
+	memcpy(f->srv.ca, cas[0], 32);
+	kit_power_cut(&f->dev);
+	assert_int_not_equal(kit_run(&f->dev, 40), KIT_IDLE);
+	assert_true(f->srv.ca_refusals > before);
+}
+
 static void test_trial_without_server(void **state)
 {
 	struct fixture *f = *state;
@@ -848,6 +897,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_signed_time_replayed_nonce, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signed_time_over_server_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_renewal_power_cut_sweep, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_root_rotation_changes_server_ca, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delta_update, setup, teardown),

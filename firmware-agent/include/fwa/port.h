@@ -249,6 +249,14 @@ struct fwa_port {
 	 * pending pair, it becomes the device's only pair (the old one is dropped).
 	 */
 	void (*cred_accepted)(void *ctx);
+
+	/*
+	 * Optional. The server CAs the trusted root pins (docs/formats.md, server_cas): SHA-256
+	 * of each CA's DER SubjectPublicKeyInfo; n = 0 when the root pins none (then the CA
+	 * provisioned with the device). Called at init and whenever a new root changes the set;
+	 * from then on tr_connect accepts only a server chain that verifies up to a pinned CA.
+	 */
+	void (*tr_server_cas)(void *ctx, const uint8_t (*pins)[32], unsigned n);
 };
 
 #endif
