@@ -93,4 +93,27 @@ agent dev-aged once --timeout 60 2>"$T/a3.log" || fail "third cycle: $(tail -5 "
 expect "still the new certificate" "$new_fp" "$(db "SELECT fingerprint FROM devices WHERE id='dev-aged'")"
 # The new certificate lives 30 days: not due again, so nothing new is pending.
 expect "no second renewal" 0 "$(db "SELECT count(*) FROM device_cert_pending")"
+
+# ---- server CA through the root: root 2 pins otad's CA, root 3 only another CA ----
+"$OTA_SCRIPTS/dev-pki.sh" "$PKI" otherca stranger >/dev/null
+(cd "$T" && "$OTA_SIGN" root rotate --previous root-1.json --sign root.key \
+	--server-ca "$PKI/device-ca.pem" >/dev/null &&
+	"$OTA_SIGN" root rotate --previous root-2.json --sign root.key \
+		--server-ca "$PKI/other-ca.pem" >/dev/null)
+r=$(mcurl admin /api/v1/roots --data-binary @"$T/root-2.json" -H 'Content-Type: application/json')
+expect "root 2 uploaded" 201 "$(code_of "$r")"
+agent dev-aged once --timeout 60 2>"$T/a4.log" || fail "cycle under root 2: $(tail -5 "$T/a4.log")"
+expect "root 2 walked" 2 "$(status_of dev-aged root_version)"
+agent dev-aged once --timeout 60 2>"$T/a5.log" || fail "root 2 pins otad's CA: $(tail -5 "$T/a5.log")"
+expect "root 2 reported" 2 "$(db "SELECT root_version FROM devices WHERE id='dev-aged'")"
+r=$(mcurl admin /api/v1/roots --data-binary @"$T/root-3.json" -H 'Content-Type: application/json')
+expect "root 3 uploaded" 201 "$(code_of "$r")"
+agent dev-aged once --timeout 60 2>"$T/a6.log" || fail "cycle bringing root 3: $(tail -5 "$T/a6.log")"
+expect "root 3 walked" 3 "$(status_of dev-aged root_version)"
+# Root 3 trusts only the other CA: otad's chain is refused from now on.
+if agent dev-aged once --timeout 8 2>"$T/a7.log"; then
+	fail "the agent still trusts a server CA its root no longer pins"
+else
+	ok
+fi
 finish

@@ -15,6 +15,7 @@
 
 #include "cred.h"
 #include "fwa/port.h"
+#include "fwa/verify.h"
 
 struct fwa_tls {
 	SSL_CTX *ctx;
@@ -33,6 +34,9 @@ struct fwa_tls {
 	struct fwa_cred *cred;
 	unsigned pending_tries;
 	bool used_pending;
+	/* Server CA pins from the trusted root (npins 0: the provisioned CA file decides). */
+	uint8_t pins[FWA_MAX_SERVER_CAS][32];
+	unsigned npins;
 };
 #define FWA_TLS_PENDING_TRIES 3
 
@@ -51,6 +55,13 @@ enum fwa_err fwa_tls_send(struct fwa_tls *t, const void *buf, size_t len);
 enum fwa_err fwa_tls_recv(struct fwa_tls *t, void *buf, size_t cap, uint32_t timeout_ms,
                           size_t *got);
 void fwa_tls_close(struct fwa_tls *t);
+
+/*
+ * The root's server CA pins (tr_server_cas): with n > 0 a server chain is accepted only when
+ * it verifies (name, purpose, dates) up to a CA, sent by the server or in the provisioned CA
+ * file, whose SubjectPublicKeyInfo hashes to a pin.
+ */
+void fwa_tls_server_cas(struct fwa_tls *t, const uint8_t (*pins)[32], unsigned n);
 
 /* An answer came on the open connection: a pending pair it used becomes the pair in use. */
 void fwa_tls_accepted(struct fwa_tls *t);
