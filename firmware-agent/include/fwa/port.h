@@ -191,7 +191,10 @@ struct fwa_port {
 	 */
 	bool (*wall_time)(void *ctx, int64_t *out);
 
-	/* ---- Randomness (jitter of retries; need not be cryptographic) ---- */
+	/*
+	 * ---- Randomness: jitter of retries, and the nonce of signed time (docs/formats.md),
+	 * which must not be predictable: a hardware or cryptographic generator ----
+	 */
 
 	enum fwa_err (*random)(void *ctx, void *buf, size_t len);
 
