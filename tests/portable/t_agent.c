@@ -72,6 +72,13 @@ struct sim {
 	uint32_t seen_seq[MAX_EVENTS];
 	unsigned duplicates;
 
+	/* Signed time: with token_time, check-ins carrying a nonce get a token of time key 6. */
+	const char *token_time;
+	int token_mode; /* TOKEN_OWN, TOKEN_FOREIGN (another nonce), TOKEN_REPLAY (the previous) */
+	char prev_nonce[65];
+	unsigned tokens;
+	char token_env[1024];
+
 	/* One connection. */
 	bool open;
 	char req[8192];
@@ -80,7 +87,10 @@ struct sim {
 	size_t resp_len, resp_pos;
 };
 
+enum { TOKEN_OWN, TOKEN_FOREIGN, TOKEN_REPLAY };
+
 static struct sim sim;
+static const struct ptest_kit *sim_kit; /* signs time tokens */
 static char manifest_env[FWA_ENVELOPE_MAX];
 static char root_env[FWA_ENVELOPE_MAX];
 static long root_len;
@@ -351,6 +361,43 @@ static void record_event(const char *body, size_t len)
 		sim.seen_seq[sim.nstatus++] = (uint32_t)seq;
 }
 
+/*
+ * The token of a check-in body (its "nonce"), into sim.token_env ("" when none is given: no
+ * nonce, or a replay with no earlier nonce).
+ */
+static void time_token(const char *b, size_t blen)
+{
+	static char payload[256];
+	struct pt_sig sig = {6, -1, false};
+	char nonce[65] = "";
+	const char *at = find(b, blen, "\"nonce\":\"");
+	size_t n = 0;
+
+	sim.token_env[0] = '\0';
+	if (at && (size_t)(b + blen - at) >= 9 + 32) {
+		memcpy(nonce, at + 9, 32);
+		nonce[32] = '\0';
+	}
+	char prev[65];
+	memcpy(prev, sim.prev_nonce, sizeof(prev));
+	memcpy(sim.prev_nonce, nonce, sizeof(nonce));
+	const char *for_nonce = sim.token_mode == TOKEN_FOREIGN ? "0123456789abcdef0123456789abcdef"
+	                        : sim.token_mode == TOKEN_REPLAY ? prev
+	                                                         : nonce;
+	if (!for_nonce[0])
+		return;
+	cat(payload, &n, "{\"_type\":\"time\",\"spec_version\":\"1\",\"time\":\"");
+	cat(payload, &n, sim.token_time);
+	cat(payload, &n, "\",\"nonce\":\"");
+	cat(payload, &n, for_nonce);
+	cat(payload, &n, "\"}");
+	if (pt_envelope(sim_kit, FWA_PAYLOAD_TIME, payload, n, &sig, 1, sim.token_env,
+	                sizeof(sim.token_env)) > 0)
+		sim.tokens++;
+	else
+		sim.token_env[0] = '\0';
+}
+
 static void serve(void)
 {
 	static char body[FWA_ENVELOPE_MAX + 512];
@@ -364,6 +411,24 @@ static void serve(void)
 	if (strncmp(sim.req, "POST /device/v1/checkin ", 24) == 0) {
 		size_t n = 0;
 		sim.checkins++;
+		if (sim.token_time) {
+			time_token(b, blen);
+			if (sim.manifest_env && sim.token_env[0]) {
+				cat(body, &n, "{\"time_token\":");
+				cat(body, &n, sim.token_env);
+				cat(body, &n,
+				    ",\"action\":\"update\",\"poll_after\":60,\"update\":{"
+				    "\"deployment_id\":\"");
+				cat(body, &n, sim.dep_id);
+				cat(body, &n, "\",\"manifest\":");
+				cat(body, &n, sim.manifest_env);
+				cat(body, &n, ",\"image_url\":\"");
+				cat(body, &n, sim.image_path);
+				cat(body, &n, "\"}}");
+				respond(200, "OK", "Content-Type: application/json\r\n", body, n);
+				return;
+			}
+		}
 		if (!sim.manifest_env) {
 			static const char none[] = "{\"action\":\"none\",\"poll_after\":60}";
 			respond(200, "OK", "Content-Type: application/json\r\n", none,
@@ -1009,6 +1074,56 @@ static void image_without_trial_flag_is_not_booted(const struct ptest_kit *kit)
 		show_statuses();
 }
 
+/* The root (time key 6, expiring 2030) and an update; the time key says 2031. */
+static bool signed_time_setup(const struct ptest_kit *kit, int mode)
+{
+	static const unsigned by01[] = {0, 1};
+	struct pt_root r = pt_root_default(1);
+
+	if (!setup(kit))
+		return false;
+	r.expires = "2030-01-01T00:00:00Z";
+	r.ntime = 1;
+	r.time_keys[0] = 6;
+	root_len = pt_root_envelope(kit, &r, by01, 2, root_env, sizeof(root_env));
+	sim_kit = kit;
+	sim.token_time = "2031-01-01T00:00:00Z";
+	sim.token_mode = mode;
+	return root_len > 0 && offer(kit, "1.1.0", 3, NULL, 0);
+}
+
+static void signed_time_decides_expiry(const struct ptest_kit *kit)
+{
+	/* A token of the time key for this check-in's nonce: the root has expired. */
+	PT_REQUIRE(signed_time_setup(kit, TOKEN_OWN));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	run(20);
+	PT_CHECK(sim.tokens > 0);
+	PT_EQ(sim.slot_writes, 0);
+	PT_REQUIRE(sim.nstatus >= 1);
+	PT_STR(sim.status[0], "failed");
+
+	/* A token for another device's nonce, or a replay of the previous one: no time known. */
+	static const int modes[] = {TOKEN_FOREIGN, TOKEN_REPLAY};
+	for (unsigned i = 0; i < 2; i++) {
+		PT_REQUIRE(signed_time_setup(kit, modes[i]));
+		PT_REQUIRE_OK(boot(kit, "1.0.0"));
+		/* The first check-in gets no token when replaying (nothing to replay yet). */
+		if (modes[i] == TOKEN_REPLAY) {
+			char *m = sim.manifest_env;
+			sim.manifest_env = NULL;
+			PT_REQUIRE(run(20) == RUN_IDLE);
+			sim.manifest_env = m;
+			sim.now += 120000;
+		}
+		run(50);
+		PT_CHECK(sim.tokens > 0);
+		PT_CHECK(sim.slot_writes > 0);
+		PT_REQUIRE(sim.nstatus >= 1);
+		PT_STR(sim.status[0], "downloading");
+	}
+}
+
 static const struct ptest_case cases[] = {
     {"nothing_to_do", nothing_to_do},
     {"full_update", full_update},
@@ -1023,6 +1138,7 @@ static const struct ptest_case cases[] = {
     {"endless_trial_stops_at_deadline", endless_trial_stops_at_deadline},
     {"image_without_trial_flag_is_not_booted", image_without_trial_flag_is_not_booted},
     {"buy_only_after_trial_acknowledged", buy_only_after_trial_acknowledged},
+    {"signed_time_decides_expiry", signed_time_decides_expiry},
     {NULL, NULL},
 };
 
