@@ -78,6 +78,10 @@ struct sim {
 	char prev_nonce[65];
 	unsigned tokens;
 	char token_env[1024];
+	/* Server CAs: the pins the agent gave the transport; roots offered at check-in. */
+	unsigned npins, told_cas;
+	uint8_t pin0[32];
+	const char *roots_json; /* "[...]" or NULL */
 
 	/* One connection. */
 	bool open;
@@ -429,6 +433,13 @@ static void serve(void)
 				return;
 			}
 		}
+		if (!sim.manifest_env && sim.roots_json) {
+			cat(body, &n, "{\"action\":\"none\",\"poll_after\":60,\"roots\":");
+			cat(body, &n, sim.roots_json);
+			cat(body, &n, "}");
+			respond(200, "OK", "Content-Type: application/json\r\n", body, n);
+			return;
+		}
 		if (!sim.manifest_env) {
 			static const char none[] = "{\"action\":\"none\",\"poll_after\":60}";
 			respond(200, "OK", "Content-Type: application/json\r\n", none,
@@ -552,6 +563,16 @@ static void tr_close(void *ctx)
 	sim.open = false;
 }
 
+/* What the agent last told the transport to trust (the root's server CA pins). */
+static void tr_server_cas(void *ctx, const uint8_t (*pins)[32], unsigned n)
+{
+	(void)ctx;
+	sim.npins = n;
+	sim.told_cas++;
+	if (n)
+		memcpy(sim.pin0, pins[0], 32);
+}
+
 static const struct fwa_port *port(const struct ptest_kit *kit)
 {
 	static struct fwa_port p;
@@ -576,6 +597,7 @@ static const struct fwa_port *port(const struct ptest_kit *kit)
 	    .tr_send = tr_send,
 	    .tr_recv = tr_recv,
 	    .tr_close = tr_close,
+	    .tr_server_cas = tr_server_cas,
 	};
 	return &p;
 }
@@ -1124,6 +1146,56 @@ static void signed_time_decides_expiry(const struct ptest_kit *kit)
 	}
 }
 
+/*
+ * Server CAs come from the root: none pinned by root 1; root 2 pins A and B, root 3 only B,
+ * both offered at once (a device that missed a rotation). The transport is told each time.
+ */
+static void server_cas_follow_the_root(const struct ptest_kit *kit)
+{
+	static const unsigned by01[] = {0, 1};
+	static char roots[2 * FWA_ENVELOPE_MAX + 8];
+	static const char two[] =
+	    ",\"server_cas\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	    "\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"]";
+	static const char one[] =
+	    ",\"server_cas\":["
+	    "\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"]";
+	struct pt_root r = pt_root_default(2);
+	struct fwa_state st;
+	size_t n = 0;
+	long len;
+
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(sim.told_cas, 1);
+	PT_EQ(sim.npins, 0);
+	roots[n++] = '[';
+	r.extra = two;
+	len = pt_root_envelope(kit, &r, by01, 2, roots + n, sizeof(roots) - n);
+	PT_REQUIRE(len > 0);
+	n += (size_t)len;
+	roots[n++] = ',';
+	r = pt_root_default(3);
+	r.extra = one;
+	len = pt_root_envelope(kit, &r, by01, 2, roots + n, sizeof(roots) - n);
+	PT_REQUIRE(len > 0);
+	n += (size_t)len;
+	roots[n++] = ']';
+	roots[n] = '\0';
+	sim.roots_json = roots;
+	PT_REQUIRE(run(20) == RUN_IDLE);
+	PT_REQUIRE_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.root.version, 3);
+	PT_EQ(sim.npins, 1);
+	PT_EQ(sim.pin0[0], 0xbb);
+	/* After a power cut the persisted root says the same. */
+	sim.roots_json = NULL;
+	sim.npins = 0;
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(sim.npins, 1);
+	PT_EQ(sim.pin0[31], 0xbb);
+}
+
 static const struct ptest_case cases[] = {
     {"nothing_to_do", nothing_to_do},
     {"full_update", full_update},
@@ -1139,6 +1211,7 @@ static const struct ptest_case cases[] = {
     {"image_without_trial_flag_is_not_booted", image_without_trial_flag_is_not_booted},
     {"buy_only_after_trial_acknowledged", buy_only_after_trial_acknowledged},
     {"signed_time_decides_expiry", signed_time_decides_expiry},
+    {"server_cas_follow_the_root", server_cas_follow_the_root},
     {NULL, NULL},
 };
 
