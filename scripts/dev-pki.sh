@@ -17,6 +17,12 @@
 #   dev-pki.sh DIR manyeku FILE [CN]           a device certificate with clientAuth among others
 #   dev-pki.sh DIR otherca FILE [CN]           a client certificate from another CA (other-ca.pem)
 #   dev-pki.sh DIR revoke FILE                 revoke FILE.pem and rewrite device-crl.pem
+#   dev-pki.sh DIR renewal                     device-issuer.pem/.key (an intermediate of the
+#                                              device CA that otad issues renewed device
+#                                              certificates with) and time.key/.pub (otad's
+#                                              time key)
+#   dev-pki.sh DIR aged FILE [CN]              a device certificate valid 2020-2040 (over a
+#                                              quarter of its lifetime gone: due for renewal)
 #
 # Idempotent: existing files are kept. Files are FILE.pem and FILE.key in DIR. Private keys are
 # made here, for development and tests only; never use them anywhere else.
@@ -143,6 +149,25 @@ issue_eku() { # FILE CN EKU: a device certificate with that extendedKeyUsage (""
 	rm -f "$DIR/$1.csr" "$f"
 }
 
+renewal() { # the issuing intermediate and the time key
+	local f="$DIR/.ca/device-ca/intermediate.cnf"
+	if [ ! -f "$DIR/device-issuer.pem" ]; then
+		printf '%s\n' "[ intermediate ]" "basicConstraints = critical,CA:TRUE,pathlen:0" \
+			"keyUsage = critical,keyCertSign,cRLSign" "subjectKeyIdentifier = hash" \
+			"authorityKeyIdentifier = keyid" >"$f"
+		genkey "$DIR/device-issuer.key"
+		openssl req -new -key "$DIR/device-issuer.key" -subj "/O=ota dev/CN=ota dev device issuer" \
+			-out "$DIR/device-issuer.csr" 2>/dev/null
+		openssl ca -batch -notext -config "$DIR/.ca/device-ca/openssl.cnf" \
+			-keyfile "$DIR/device-ca.key" -cert "$DIR/device-ca.pem" -extfile "$f" \
+			-extensions intermediate -in "$DIR/device-issuer.csr" \
+			-out "$DIR/device-issuer.pem" 2>/dev/null || die "cannot issue device-issuer"
+		rm -f "$DIR/device-issuer.csr" "$f"
+	fi
+	genkey "$DIR/time.key"
+	[ -f "$DIR/time.pub" ] || openssl pkey -in "$DIR/time.key" -pubout -out "$DIR/time.pub" 2>/dev/null
+}
+
 base
 cmd=${1:-}
 case "$cmd" in
@@ -185,5 +210,10 @@ manyeku)
 	[ $# -ge 2 ] || die "usage: dev-pki.sh DIR manyeku FILE [CN]"
 	check_name "$2"; cn=${3:-$2}; check_name "$cn"
 	issue_eku "$2" "$cn" "serverAuth,clientAuth,codeSigning" ;;
+renewal) renewal ;;
+aged)
+	[ $# -ge 2 ] || die "usage: dev-pki.sh DIR aged FILE [CN]"
+	check_name "$2"; cn=${3:-$2}; check_name "$cn"
+	issue device-ca "$2" "/O=ota dev/CN=$cn" client 20200101000000Z 20400101000000Z ;;
 *) die "unknown command \"$cmd\"" ;;
 esac

@@ -51,6 +51,7 @@ int main(int argc, char **argv)
 	struct ota_store *store = NULL;
 	struct ota_images *images = NULL;
 	struct ota_trust *trust = NULL;
+	struct ota_pki *pki = NULL;
 	struct ota_http *http = NULL;
 	struct ota_audit *audit = NULL;
 	struct ota_events_hub *hub = NULL;
@@ -139,6 +140,10 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.trusted_root[0])
 		log_warn("no [trust] root configured: releases cannot be registered");
+	if (ota_pki_open(&cfg, &pki, msg, sizeof(msg)) != OTA_OK) {
+		log_err("%s", msg);
+		goto out;
+	}
 	struct ota_http_deps deps = {.cfg = &cfg, .store = store, .images = images, .trust = trust};
 	deps.audit = audit;
 	/* Events out (docs/events.md): the audit head watcher, the webhook deliverers. An idle
@@ -155,6 +160,7 @@ int main(int argc, char **argv)
 		log_err("webhooks: %s", msg);
 		goto out;
 	}
+	deps.pki = pki;
 	if (ota_http_start(&deps, &http, msg, sizeof(msg)) != OTA_OK) {
 		log_err("listeners: %s", msg);
 		goto out;
@@ -212,6 +218,7 @@ out:
 	ota_webhooks_stop(webhooks);
 	ota_events_hub_free(hub);
 	ota_trust_free(trust);
+	ota_pki_free(pki);
 	ota_audit_free(audit);
 	ota_images_free(images);
 	ota_store_free(store);

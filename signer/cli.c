@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "delta.h"
 #include "fwa/crypto_openssl.h"
@@ -350,8 +352,11 @@ static const char root_init_help[] =
     "usage: ota-sign root init --root-key PUB... --root-threshold K\n"
     "                          --release-key PUB... --release-threshold K\n"
     "                          --sign KEY... [--expires TIME | --expires-in DAYS]\n"
+    "                          [--time-key PUB...] [--server-ca CERT...]\n"
     "                          [--passphrase-file FILE] [--out-dir DIR]\n"
     "\n"
+    "--time-key lists the online key(s) whose time tokens devices accept (role time, threshold\n"
+    "1); --server-ca pins a CA certificate (PEM) whose chains devices accept from the server.\n"
     "Write DIR/root-1.json (default DIR: .): root metadata version 1 listing the root keys and\n"
     "release keys (PEM public keys, each option repeatable, up to 8 per role) with their\n"
     "thresholds, expiring at TIME (YYYY-MM-DDTHH:MM:SSZ) or after DAYS (default 365), signed\n"
@@ -361,18 +366,25 @@ static const char root_rotate_help[] =
     "usage: ota-sign root rotate --previous ROOT --sign KEY... [--root-key PUB...]\n"
     "                            [--root-threshold K] [--release-key PUB...]\n"
     "                            [--release-threshold K] [--expires TIME | --expires-in DAYS]\n"
+    "                            [--time-key PUB... | --no-time-key]\n"
+    "                            [--server-ca CERT... | --no-server-ca]\n"
     "                            [--passphrase-file FILE] [--out-dir DIR]\n"
     "\n"
     "Write root-(N+1).json next to ROOT (root-N.json) or in DIR. Roles not given keep the\n"
     "previous root's keys and threshold; giving --release-key replaces the whole release set\n"
-    "(this is how a release key is revoked). The new root must be signed by a threshold of the\n"
+    "(this is how a release key is revoked); so does --time-key for the time role, and\n"
+    "--server-ca for the server CA set (--no-time-key and --no-server-ca drop them). The new root "
+    "must be signed by a threshold of the\n"
     "previous root keys and by a threshold of its own root keys: pass both sets with --sign.\n";
 
 struct root_opts {
 	char *root_keys[FWA_MAX_ROLE_KEYS];
 	char *release_keys[FWA_MAX_ROLE_KEYS];
 	char *sign[FWA_MAX_SIGS];
-	unsigned nroot, nrelease, nsign;
+	char *time_keys[FWA_MAX_ROLE_KEYS];
+	char *server_cas[FWA_MAX_SERVER_CAS];
+	unsigned nroot, nrelease, nsign, ntime, nserver_cas;
+	bool no_time, no_server_ca;
 	const char *root_threshold, *release_threshold, *expires, *expires_in;
 	const char *passfile, *out_dir, *previous;
 };
@@ -391,6 +403,10 @@ static int parse_root_opts(struct cli *c, int argc, char **argv, struct root_opt
 	    {"passphrase-file", required_argument, NULL, 'p'},
 	    {"out-dir", required_argument, NULL, 'd'},
 	    {"previous", required_argument, NULL, 'P'},
+	    {"time-key", required_argument, NULL, 't'},
+	    {"server-ca", required_argument, NULL, 'c'},
+	    {"no-time-key", no_argument, NULL, 'T'},
+	    {"no-server-ca", no_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -434,6 +450,23 @@ static int parse_root_opts(struct cli *c, int argc, char **argv, struct root_opt
 				return bad_opt(c, argv);
 			ro->previous = optarg;
 			break;
+		case 't':
+			rc = add_path(c, ro->time_keys, &ro->ntime, FWA_MAX_ROLE_KEYS, "--time-key",
+			              optarg);
+			break;
+		case 'c':
+			rc = add_path(c, ro->server_cas, &ro->nserver_cas, FWA_MAX_SERVER_CAS,
+			              "--server-ca", optarg);
+			break;
+		case 'T':
+		case 'C':
+			if (!rotate)
+				return bad_opt(c, argv);
+			if (o == 'T')
+				ro->no_time = true;
+			else
+				ro->no_server_ca = true;
+			break;
 		case 'h':
 			fputs(help, c->out);
 			return -1;
@@ -455,6 +488,69 @@ static int parse_root_opts(struct cli *c, int argc, char **argv, struct root_opt
 		return usagef(c, "at least one --sign KEY is required");
 	if (ro->expires && ro->expires_in)
 		return usagef(c, "give --expires or --expires-in, not both");
+	if ((ro->no_time && ro->ntime) || (ro->no_server_ca && ro->nserver_cas))
+		return usagef(
+		    c, "--no-time-key and --no-server-ca exclude --time-key and --server-ca");
+	return 0;
+}
+
+/* SHA-256 of the SubjectPublicKeyInfo of each PEM CA certificate: the root's server CA pins. */
+static int load_server_cas(struct cli *c, char **paths, unsigned n, uint8_t pins[][32])
+{
+	for (unsigned i = 0; i < n; i++) {
+		FILE *f = fopen(paths[i], "r");
+		X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+		unsigned char *der = NULL;
+		int len = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1;
+
+		if (f)
+			fclose(f);
+		X509_free(x);
+		if (len <= 0) {
+			OPENSSL_free(der);
+			return failf(c, "%s: not a PEM certificate (rule: root.server_cas)",
+			             paths[i]);
+		}
+		fwa_sha256(fwa_crypto_openssl(), der, (size_t)len, pins[i]);
+		OPENSSL_free(der);
+	}
+	return 0;
+}
+
+/* The time role and server CA pins: new when given, dropped when asked, else the previous. */
+static int root_extras(struct cli *c, const struct root_opts *ro, const struct fwa_root *prev,
+                       struct ota_root_spec *spec)
+{
+	int rc;
+
+	if (ro->ntime) {
+		spec->ntime = ro->ntime;
+		if ((rc = load_public_keys(c, (char **)ro->time_keys, ro->ntime, spec->time_spki)))
+			return rc;
+	} else if (prev && !ro->no_time) {
+		spec->ntime = prev->time.nkeys;
+		for (unsigned i = 0; i < prev->time.nkeys; i++)
+			memcpy(spec->time_spki[i], prev->keys[prev->time.key[i]].spki,
+			       FWA_SPKI_P256_LEN);
+	}
+	/* One job per key: said here, since the payload would list such a key twice. */
+	for (unsigned i = 0; i < spec->ntime; i++)
+		for (unsigned k = 0; k < spec->nroot + spec->nrelease; k++)
+			if (!memcmp(spec->time_spki[i],
+			            k < spec->nroot ? spec->root_spki[k]
+			                            : spec->release_spki[k - spec->nroot],
+			            FWA_SPKI_P256_LEN))
+				return failf(c, "a time key is also a root or release key (rule: "
+				                "root.roles.separation)");
+	if (ro->nserver_cas) {
+		spec->nserver_cas = ro->nserver_cas;
+		return load_server_cas(c, (char **)ro->server_cas, ro->nserver_cas,
+		                       spec->server_ca);
+	}
+	if (prev && !ro->no_server_ca) {
+		spec->nserver_cas = prev->nserver_cas;
+		memcpy(spec->server_ca, prev->server_ca, sizeof(spec->server_ca));
+	}
 	return 0;
 }
 
@@ -577,7 +673,8 @@ static int cmd_root_init(struct cli *c, int argc, char **argv)
 	    (rc = threshold_arg(c, ro.root_threshold, ro.nroot, "--root-threshold",
 	                        &spec.root_threshold)) != 0 ||
 	    (rc = threshold_arg(c, ro.release_threshold, ro.nrelease, "--release-threshold",
-	                        &spec.release_threshold)) != 0)
+	                        &spec.release_threshold)) != 0 ||
+	    (rc = root_extras(c, &ro, NULL, &spec)) != 0)
 		return rc;
 	return root_write(c, &ro, &spec, NULL, ".");
 }
@@ -651,6 +748,8 @@ static int cmd_root_rotate(struct cli *c, int argc, char **argv)
 		               "--release-threshold");
 		goto out;
 	}
+	if ((rc = root_extras(c, &ro, prev, &spec)) != 0)
+		goto out;
 	rc = root_write(c, &ro, &spec, prev, dirname(dcopy));
 out:
 	free(prev);
@@ -1427,6 +1526,15 @@ static void print_root(struct cli *c, const struct fwa_root *r, const struct fwa
 	        r->release.nkeys);
 	for (unsigned i = 0; i < r->release.nkeys; i++)
 		fprintf(c->out, "  %s\n", r->keys[r->release.key[i]].id);
+	if (r->time.nkeys)
+		fprintf(c->out, "time role: threshold 1 of %u\n", r->time.nkeys);
+	for (unsigned i = 0; i < r->time.nkeys; i++)
+		fprintf(c->out, "  %s\n", r->keys[r->time.key[i]].id);
+	for (unsigned i = 0; i < r->nserver_cas; i++) {
+		char pin[65];
+		fwa_hex(r->server_ca[i], 32, pin);
+		fprintf(c->out, "server CA pin: %s\n", pin);
+	}
 	fwa_dsse_pae_digest(cr, env->payload_type, env->payload, env->payload_len, digest);
 	fprintf(c->out, "signatures by this root's own keys:\n");
 	for (unsigned i = 0; i < env->nsigs; i++) {

@@ -64,6 +64,8 @@ enum fwa_err ota_signer_root_payload(const struct ota_root_spec *r, char *buf, s
 	if (r->nroot == 0 || r->nroot > FWA_MAX_ROLE_KEYS || r->nrelease == 0 ||
 	    r->nrelease > FWA_MAX_ROLE_KEYS)
 		return fail(why, FWA_ERR_MALFORMED, "each role needs 1 to 8 keys");
+	if (r->ntime > FWA_MAX_ROLE_KEYS || r->nserver_cas > FWA_MAX_SERVER_CAS)
+		return fail(why, FWA_ERR_MALFORMED, "at most 8 time keys and 2 server CAs");
 	fwa_time_format(r->expires, t);
 	fwa_jw_init(&w, buf, cap);
 	fwa_jw_obj_open(&w);
@@ -77,12 +79,26 @@ enum fwa_err ota_signer_root_payload(const struct ota_root_spec *r, char *buf, s
 		jw_key_entry(&w, r->root_spki[i]);
 	for (unsigned i = 0; i < r->nrelease; i++)
 		jw_key_entry(&w, r->release_spki[i]);
+	for (unsigned i = 0; i < r->ntime; i++)
+		jw_key_entry(&w, r->time_spki[i]);
 	fwa_jw_obj_close(&w);
 	fwa_jw_key(&w, "roles");
 	fwa_jw_obj_open(&w);
 	jw_role(&w, "root", r->nroot, r->root_spki, r->root_threshold);
 	jw_role(&w, "release", r->nrelease, r->release_spki, r->release_threshold);
+	if (r->ntime)
+		jw_role(&w, "time", r->ntime, r->time_spki, 1);
 	fwa_jw_obj_close(&w);
+	if (r->nserver_cas) {
+		char hex[65];
+
+		fwa_jw_arr_open(&w, "server_cas");
+		for (unsigned i = 0; i < r->nserver_cas; i++) {
+			fwa_hex(r->server_ca[i], 32, hex);
+			fwa_jw_str(&w, NULL, hex);
+		}
+		fwa_jw_arr_close(&w);
+	}
 	fwa_jw_obj_close(&w);
 	n = fwa_jw_end(&w);
 	if (n < 0)

@@ -28,6 +28,12 @@ struct ota_root_spec {
 	uint8_t release_spki[FWA_MAX_ROLE_KEYS][FWA_SPKI_P256_LEN];
 	unsigned root_threshold;
 	unsigned release_threshold;
+	/* The online time key(s): role "time", threshold 1; ntime 0 leaves the role out. */
+	unsigned ntime;
+	uint8_t time_spki[FWA_MAX_ROLE_KEYS][FWA_SPKI_P256_LEN];
+	/* SHA-256 pins of the server CAs' SPKI; nserver_cas 0 leaves server_cas out. */
+	unsigned nserver_cas;
+	uint8_t server_ca[FWA_MAX_SERVER_CAS][32];
 };
 
 /* What a release manifest says. Strings are the caller's. */

@@ -16,7 +16,8 @@ if(NOT FWA_QEMU_ARM OR NOT FWA_TIMEOUT)
 		"(scripts/install-deps.sh installs qemu-system-arm)")
 endif()
 
-set(FWA_M33_SUITES encoding json semver time dsse root manifest identity delta bootimage agent)
+set(FWA_M33_SUITES encoding json semver time dsse root manifest identity delta bootimage agent
+	timetoken)
 set(FWA_RP2350_DIR ${CMAKE_CURRENT_LIST_DIR}/../ports/rp2350)
 
 # Start-up, exit path, runner, builders and the crypto double: linked into every program as

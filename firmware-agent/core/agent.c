@@ -429,6 +429,19 @@ static const struct fwa_health_counts *health_now(struct fwa_agent *a, struct fw
 	h->uptime_s = up;
 	return h;
 }
+/* ---- server CAs from the root ---- */
+
+/* Whom the transport may trust: only root keys decide it, through the root's server_cas. */
+static void tell_server_cas(struct fwa_agent *a)
+{
+	const struct fwa_root *r = trusted(a);
+
+	if (a->port->tr_server_cas)
+		a->port->tr_server_cas(a->port->ctx, (const uint8_t(*)[32])r->server_ca,
+		                       r->nserver_cas);
+}
+
+/* ---- end server CAs from the root ---- */
 
 enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
                             const struct fwa_agent_config *cfg, void *scratch, size_t scratch_len)
@@ -439,7 +452,8 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 	memset(a, 0, sizeof(*a));
 	if (!port || !cfg || !port->crypto || !scratch || scratch_len < FWA_AGENT_SCRATCH_SIZE ||
 	    ((uintptr_t)scratch & 7u) || !cfg->hw_variant || !cfg->version || !cfg->host ||
-	    !cfg->root_json || cfg->trial_deadline_s > FWA_TRIAL_DEADLINE_MAX_S)
+	    !cfg->root_json || cfg->trial_deadline_s > FWA_TRIAL_DEADLINE_MAX_S ||
+	    cfg->renew_permille > 999)
 		return FWA_ERR_BUSY;
 	a->port = port;
 	a->cfg = cfg;
@@ -470,6 +484,7 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 	}
 	if (err != FWA_OK)
 		return err;
+	tell_server_cas(a);
 	a->boot_ms = now_ms(a);
 	a->next_checkin_ms = a->boot_ms;
 	a->told_outcome = a->st.outcome == FWA_ST_NONE || a->st.outcome_told;
@@ -561,6 +576,13 @@ static bool wall_now(struct fwa_agent *a, int64_t *t)
 {
 	if (a->port->wall_time && a->port->wall_time(a->port->ctx, t))
 		return true;
+	/* Signed time: once the root names a time key, only a verified token counts. */
+	if (trusted(a)->time.nkeys) {
+		if (!a->has_signed_time)
+			return false;
+		*t = a->signed_time + (int64_t)((now_ms(a) - a->signed_time_ms) / 1000u);
+		return true;
+	}
 	if (a->server_time) {
 		*t = a->server_time + (int64_t)((now_ms(a) - a->server_time_ms) / 1000u);
 		return true;
@@ -714,6 +736,7 @@ static void apply_roots(struct fwa_agent *a, const struct fwa_checkin_answer *an
 	}
 	if (changed) {
 		say(a, FWA_LOG_INFO, "root metadata rotated", NULL, NULL);
+		tell_server_cas(a);
 		(void)persist(a);
 	}
 }
@@ -745,6 +768,119 @@ static void learn_active(struct fwa_agent *a)
 	a->active_known = true;
 }
 
+/* ---- signed time ---- */
+
+/* A fresh nonce for this check-in; none when the port has no randomness. */
+static void time_nonce(struct fwa_agent *a, struct fwa_checkin_req *r)
+{
+	a->nonce_sent =
+	    a->port->random && a->port->random(a->port->ctx, a->nonce, sizeof(a->nonce)) == FWA_OK;
+	if (a->nonce_sent) {
+		r->nonce = a->nonce;
+		r->nonce_len = sizeof(a->nonce);
+	}
+}
+
+/*
+ * Take the answer's time token when the trusted root names a time key: it must verify against
+ * that key and answer the nonce just sent (a replayed or another device's token does not).
+ * The nonce is spent either way.
+ */
+static void take_time_token(struct fwa_agent *a, const struct fwa_checkin_answer *ans)
+{
+	const char *why = NULL;
+	int64_t t;
+
+	if (!a->nonce_sent || !ans->time_token.p || trusted(a)->time.nkeys == 0)
+		goto out;
+	if (fwa_time_token_verify(a->port->crypto, trusted(a), ans->time_token.p,
+	                          ans->time_token.len, a->nonce, sizeof(a->nonce), &t,
+	                          &a->s->verify, &why) != FWA_OK) {
+		say(a, FWA_LOG_WARN, "time token refused: ", why, NULL);
+		goto out;
+	}
+	a->has_signed_time = true;
+	a->signed_time = t;
+	a->signed_time_ms = now_ms(a);
+out:
+	a->nonce_sent = false;
+	memset(a->nonce, 0, sizeof(a->nonce));
+}
+
+/* ---- end signed time ---- */
+
+/* ---- credential renewal ---- */
+
+#define RENEW_RETRY_MS (3600u * 1000u) /* after a failed renewal, try again in an hour */
+
+static bool renewal_due(struct fwa_agent *a)
+{
+	int64_t nb, na, now;
+	bool pending = false;
+
+	if (!a->cfg->renew_permille || !a->port->cred_lifetime || !a->port->cred_csr ||
+	    !a->port->cred_install || now_ms(a) < a->renew_after_ms)
+		return false;
+	if (a->port->cred_lifetime(a->port->ctx, &nb, &na, &pending) != FWA_OK || pending ||
+	    na <= nb || !wall_now(a, &now))
+		return false;
+	return now >= nb + (na - nb) / 1000 * (int64_t)a->cfg->renew_permille;
+}
+
+/*
+ * After an answered check-in with nothing else to do: when the certificate has lived its
+ * configured share, ask for a new one over a key the port makes
+ * and persists first (docs/device-api.md, POST /device/v1/certificate). A failure only
+ * delays the next try: the current pair stays in use.
+ */
+static void renew_credentials(struct fwa_agent *a)
+{
+	char *csr = (char *)a->s->verify.payload, *pem = (char *)a->s->verify.payload;
+	const size_t cap = sizeof(a->s->verify.payload);
+	struct fwa_json j;
+	struct fwa_sb b;
+	size_t len = 0;
+	int status, t;
+	enum fwa_err err;
+
+	if (!renewal_due(a))
+		return;
+	a->renew_after_ms = now_ms(a) + RENEW_RETRY_MS;
+	if (a->port->cred_csr(a->port->ctx, csr, cap, &len) != FWA_OK) {
+		say(a, FWA_LOG_WARN, "renewal: cannot make a key and request", NULL, NULL);
+		return;
+	}
+	struct fwa_jw w;
+	fwa_jw_init(&w, (char *)a->s->io, sizeof(a->s->io));
+	fwa_jw_obj_open(&w);
+	fwa_jw_str(&w, "csr", csr);
+	fwa_jw_obj_close(&w);
+	long n = fwa_jw_end(&w);
+	if (n < 0)
+		return;
+	err = call(a, "POST", API "/certificate", (const char *)a->s->io, (size_t)n, &status, &len);
+	if (err != FWA_OK || status != 200) {
+		say(a, FWA_LOG_WARN, "renewal: the server issued no certificate", NULL, NULL);
+		return;
+	}
+	if (fwa_json_parse(&j, a->s->body, len, a->s->tok, FWA_CHECKIN_MAX_TOKENS) != FWA_OK ||
+	    a->s->tok[0].type != FWA_JSON_OBJECT || (t = fwa_json_get(&j, 0, "certificate")) < 0 ||
+	    fwa_json_str(&j, t, pem, cap, &len) != FWA_OK) {
+		say(a, FWA_LOG_WARN, "renewal: malformed answer", NULL, NULL);
+		return;
+	}
+	err = a->port->cred_install(a->port->ctx, pem, len);
+	fwa_sb_init(&b, (char *)a->s->io, sizeof(a->s->io));
+	fwa_sb_str(&b, fwa_strerror(err));
+	say(a, err ? FWA_LOG_WARN : FWA_LOG_INFO,
+	    err ? "renewal: certificate not installed: " : "renewal: new certificate pending",
+	    err ? (const char *)a->s->io : NULL, NULL);
+	if (err == FWA_OK)
+		a->renew_after_ms = 0;
+}
+
+/* ---- end credential renewal ---- */
+
 static enum fwa_err do_checkin(struct fwa_agent *a)
 {
 	struct fwa_checkin_req r;
@@ -765,6 +901,7 @@ static enum fwa_err do_checkin(struct fwa_agent *a)
 	r.deployment_id = a->st.dep_id;
 	learn_active(a);
 	r.active_sha256 = a->active_known ? a->active_sha256 : NULL;
+	time_nonce(a, &r);
 	if (!a->told_outcome) {
 		r.outcome = a->st.outcome;
 		r.reason = a->st.outcome_reason;
@@ -799,6 +936,12 @@ static enum fwa_err do_checkin(struct fwa_agent *a)
 	    1000u * (uint64_t)(ans.poll_after ? ans.poll_after
 	                                      : (a->cfg->poll_s ? a->cfg->poll_s : DEFAULT_POLL_S));
 	apply_roots(a, &ans);
+	take_time_token(a, &ans);
+	if (a->port->cred_accepted)
+		a->port->cred_accepted(a->port->ctx);
+	/* Renewal reuses the answer's memory: only when nothing in the answer is needed. */
+	if (!ans.update && a->st.phase == FWA_PHASE_IDLE && !outbox_pending(a))
+		renew_credentials(a);
 	if (!ans.update || a->st.phase != FWA_PHASE_IDLE)
 		return FWA_OK;
 	if (a->st.outcome != FWA_ST_NONE && strcmp(ans.deployment_id, a->st.dep_id) == 0)

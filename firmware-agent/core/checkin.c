@@ -41,6 +41,12 @@ long fwa_checkin_encode(const struct fwa_checkin_req *r, char *buf, size_t cap)
 	}
 	if (r->deployment_id && r->deployment_id[0])
 		fwa_jw_str(&w, "deployment_id", r->deployment_id);
+	if (r->nonce && r->nonce_len && r->nonce_len <= FWA_NONCE_MAX) {
+		char hex[2 * FWA_NONCE_MAX + 1];
+
+		fwa_hex(r->nonce, r->nonce_len, hex);
+		fwa_jw_str(&w, "nonce", hex);
+	}
 	if (r->outcome != FWA_ST_NONE && r->deployment_id && r->deployment_id[0]) {
 		fwa_jw_key(&w, "last_outcome");
 		fwa_jw_obj_open(&w);
@@ -187,6 +193,12 @@ enum fwa_err fwa_checkin_decode(const char *json, size_t len, struct fwa_json_to
 			out->roots[i].len = tok[r].end - tok[r].start;
 		}
 		out->nroots = tok[t].size;
+	}
+	/* A time token that is not an object is left out: the agent then has no signed time. */
+	t = fwa_json_get(&j, 0, "time_token");
+	if (t >= 0 && tok[t].type == FWA_JSON_OBJECT) {
+		out->time_token.p = json + tok[t].start;
+		out->time_token.len = tok[t].end - tok[t].start;
 	}
 	if (!out->update)
 		return FWA_OK;

@@ -34,6 +34,8 @@ struct fwa_checkin_req {
 	const char *reason;        /* for the outcome; may be NULL */
 	const uint8_t *active_sha256; /* SHA-256 of the running image, NULL when unknown */
 	const struct fwa_health_counts *health; /* NULL outside the health window */
+	const uint8_t *nonce;         /* the signed-time nonce, NULL when none */
+	size_t nonce_len;
 };
 
 /* JSON of a check-in request into buf; returns its length, or -1 when it does not fit. */
@@ -63,6 +65,7 @@ struct fwa_checkin_answer {
 	uint64_t delta_size;
 	unsigned nroots;
 	struct fwa_span roots[FWA_MAX_ROOTS];
+	struct fwa_span time_token; /* the time token envelope as JSON text; p NULL when absent */
 };
 
 /*

@@ -28,6 +28,7 @@ static const char *const names[FWA_ERR__COUNT] = {
     [FWA_ERR_BUSY] = "not allowed in the current state",
     [FWA_ERR_HEALTH] = "health check failed",
     [FWA_ERR_DELTA] = "delta malformed or not applicable",
+    [FWA_ERR_NONCE] = "time token for another nonce",
 };
 
 const char *fwa_strerror(enum fwa_err e)

@@ -58,13 +58,50 @@ static enum fwa_err decode_role(const struct fwa_json *j, int t, struct fwa_root
 	return FWA_OK;
 }
 
+static bool shared_key(const struct fwa_role *x, const struct fwa_role *y)
+{
+	for (unsigned a = 0; a < x->nkeys; a++)
+		for (unsigned b = 0; b < y->nkeys; b++)
+			if (x->key[a] == y->key[b])
+				return true;
+	return false;
+}
+
+/* Optional server_cas: the SHA-256 pins of the CA certificates' SubjectPublicKeyInfo. */
+static enum fwa_err decode_server_cas(const struct fwa_json *j, int t, struct fwa_root *out,
+                                      const char **why)
+{
+	if (t < 0)
+		return FWA_OK;
+	if (j->tok[t].type != FWA_JSON_ARRAY || j->tok[t].size == 0)
+		return fail(why, FWA_ERR_MALFORMED,
+		            "server_cas must be a non-empty array (rule: root.server_cas)");
+	if (j->tok[t].size > FWA_MAX_SERVER_CAS)
+		return fail(why, FWA_ERR_TOO_LARGE,
+		            "server_cas lists more than 2 pins (rule: root.server_cas)");
+	for (unsigned i = 0; i < j->tok[t].size; i++) {
+		uint8_t *pin = out->server_ca[out->nserver_cas];
+
+		if (fwa_json_hexlower(j, fwa_json_at(j, t, i), 64, pin))
+			return fail(why, FWA_ERR_MALFORMED,
+			            "a server CA pin is not 64 lowercase hex characters (rule: "
+			            "root.server_cas)");
+		for (unsigned k = 0; k < out->nserver_cas; k++)
+			if (memcmp(out->server_ca[k], pin, 32) == 0)
+				return fail(why, FWA_ERR_MALFORMED,
+				            "server_cas lists a pin twice (rule: root.server_cas)");
+		out->nserver_cas++;
+	}
+	return FWA_OK;
+}
+
 enum fwa_err fwa_root_decode(const struct fwa_crypto *c, const uint8_t *payload, size_t len,
                              struct fwa_root *out, struct fwa_verify_scratch *s, const char **why)
 {
-	static const char *const top[] = {"_type", "spec_version", "version", "expires",
-	                                  "keys",  "roles",        NULL};
+	static const char *const top[] = {"_type", "spec_version", "version",    "expires",
+	                                  "keys",  "roles",        "server_cas", NULL};
 	static const char *const key_fields[] = {"keytype", "public", NULL};
-	static const char *const role_names[] = {"root", "release", NULL};
+	static const char *const role_names[] = {"root", "release", "time", NULL};
 	struct fwa_json j;
 	enum fwa_err err;
 	uint64_t v;
@@ -142,22 +179,33 @@ enum fwa_err fwa_root_decode(const struct fwa_crypto *c, const uint8_t *payload,
 	int roles = fwa_json_get(&j, 0, "roles");
 	if (roles < 0 || fwa_json_only_keys(&j, roles, role_names) ||
 	    fwa_json_get(&j, roles, "root") < 0 || fwa_json_get(&j, roles, "release") < 0)
-		return fail(
-		    why, FWA_ERR_MALFORMED,
-		    "roles must be an object with exactly root and release (rule: root.roles)");
+		return fail(why, FWA_ERR_MALFORMED,
+		            "roles must be an object of root, release and optionally time (rule: "
+		            "root.roles)");
 	err = decode_role(&j, fwa_json_get(&j, roles, "root"), out, &out->root, why);
 	if (err)
 		return err;
 	err = decode_role(&j, fwa_json_get(&j, roles, "release"), out, &out->release, why);
 	if (err)
 		return err;
+	t = fwa_json_get(&j, roles, "time");
+	if (t >= 0) {
+		err = decode_role(&j, t, out, &out->time, why);
+		if (err)
+			return err;
+		/* An online key: one signature is all it can ever give. */
+		if (out->time.threshold != 1)
+			return fail(why, FWA_ERR_MALFORMED,
+			            "the time role's threshold must be 1 (rule: root.roles.time)");
+	}
 	/* One job per key: a release key must never be able to sign a root, nor the reverse. */
-	for (unsigned a = 0; a < out->root.nkeys; a++)
-		for (unsigned b = 0; b < out->release.nkeys; b++)
-			if (out->root.key[a] == out->release.key[b])
-				return fail(why, FWA_ERR_KEY,
-				            "a key holds both the root and the release role (rule: "
-				            "root.roles.separation)");
+	if (shared_key(&out->root, &out->release) || shared_key(&out->root, &out->time) ||
+	    shared_key(&out->release, &out->time))
+		return fail(why, FWA_ERR_KEY,
+		            "a key holds more than one role (rule: root.roles.separation)");
+	err = decode_server_cas(&j, fwa_json_get(&j, 0, "server_cas"), out, why);
+	if (err)
+		return err;
 	fwa_sha256(c, payload, len, out->digest);
 	return FWA_OK;
 }

@@ -8,7 +8,8 @@ add_library(fwa_verify STATIC
 	${CMAKE_CURRENT_LIST_DIR}/semver.c
 	${CMAKE_CURRENT_LIST_DIR}/dsse.c
 	${CMAKE_CURRENT_LIST_DIR}/root.c
-	${CMAKE_CURRENT_LIST_DIR}/manifest.c)
+	${CMAKE_CURRENT_LIST_DIR}/manifest.c
+	${CMAKE_CURRENT_LIST_DIR}/timetoken.c)
 target_compile_options(fwa_verify PRIVATE ${FWA_CORE_FLAGS})
 target_include_directories(fwa_verify PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../include)
 

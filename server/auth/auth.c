@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "store/cert_store.h"
 #include "store/mgmt_store.h"
 
 bool ota_auth_name_valid(const char *s)
@@ -145,6 +146,40 @@ static enum ota_err device_pin(struct ota_store *st, const char *id, const char 
 	return rc == OTA_OK ? e2 : rc;
 }
 
+/*
+ * Certificate renewal: the device's first connection with the certificate otad issued it
+ * (pending, store/cert_store.h) pins it in place of the old one, audited in the same
+ * transaction. OTA_ERR_NOT_FOUND when `fingerprint` is not the device's pending certificate.
+ */
+static enum ota_err renewed_first_use(struct ota_store *st, const char *id, const char *old,
+                                      const char *fingerprint, int64_t now)
+{
+	char pending[OTA_HEX256], before[120], after[120];
+	enum ota_err rc = ota_store_cert_pending_get(st, id, pending);
+
+	if (rc != OTA_OK || strcmp(pending, fingerprint) != 0)
+		return OTA_ERR_NOT_FOUND;
+	rc = ota_store_tx_begin(st);
+	if (rc != OTA_OK)
+		return rc;
+	snprintf(before, sizeof(before), "{\"fingerprint\":\"%s\"}", old);
+	snprintf(after, sizeof(after), "{\"fingerprint\":\"%s\"}", fingerprint);
+	struct ota_audit_entry e = {.actor = id,
+	                            .role = "device",
+	                            .action = "device.cert_pin",
+	                            .device_id = id,
+	                            .before = before,
+	                            .after = after,
+	                            .detail = "renewed certificate used: the old one is refused"};
+	rc = ota_store_cert_promote(st, id, fingerprint);
+	if (rc == OTA_OK)
+		rc = ota_audit_append(st, &e, now, NULL);
+	enum ota_err e2 = ota_store_tx_end(st, rc == OTA_OK);
+	if (rc == OTA_OK && e2 == OTA_OK)
+		log_notice("auth: device %s renewed its certificate (%.16s...)", id, fingerprint);
+	return rc == OTA_OK ? e2 : rc;
+}
+
 enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, const char *cn,
                                             const char *fingerprint, int64_t now,
                                             struct ota_identity *out)
@@ -183,6 +218,9 @@ enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, co
 		if (ota_store_device_info(st, cn, &dev) != OTA_OK)
 			return OTA_AUTH_ERROR;
 	}
+	if (strcmp(dev.d.fingerprint, fingerprint) != 0 &&
+	    renewed_first_use(st, cn, dev.d.fingerprint, fingerprint, now) == OTA_OK)
+		snprintf(dev.d.fingerprint, sizeof(dev.d.fingerprint), "%s", fingerprint);
 	if (strcmp(dev.d.fingerprint, fingerprint) != 0) {
 		log_warn("auth: device %s presented certificate %.16s..., pinned is %.16s...", cn,
 		         fingerprint, dev.d.fingerprint);

@@ -72,6 +72,10 @@ static const struct key keys[] = {
     {"webhooks", "allow_http", K_BOOL, OFF(webhook_allow_http), 0, 0, false},
     {"webhooks", "allow_networks", K_STR, OFF(webhook_allow_networks), 0, 0, false},
     {"webhooks", "ca", K_PATH, OFF(webhook_ca), 0, 0, false},
+    {"trust", "time_key", K_PATH, OFF(time_key), 0, 0, false},
+    {"trust", "issuer_cert", K_PATH, OFF(issuer_cert), 0, 0, false},
+    {"trust", "issuer_key", K_PATH, OFF(issuer_key), 0, 0, false},
+    {"trust", "issued_days", K_UINT, OFF(issued_days), 1, 3650, false},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -88,6 +92,7 @@ void ota_config_defaults(struct ota_config *c)
 	c->delta_max_percent = 50;
 	c->admission = OTA_ADMISSION_AUTO;
 	c->token_max_days = 365;
+	c->issued_days = 365;
 	c->audit_checkpoint_interval = 300;
 	snprintf(c->console_dir, sizeof(c->console_dir), "%s", OTA_CONSOLE_DIR);
 	snprintf(c->management.listen, sizeof(c->management.listen), "127.0.0.1:9443");

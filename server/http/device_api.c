@@ -191,8 +191,47 @@ static bool health_parse(struct ota_req *r, json_t *b, struct ota_member_health 
 	return true;
 }
 
+ * Signed time: when the check-in carries a nonce and otad has a time key, the answer gets
+ * "time_token". A nonce that is not 32-64 lowercase hex characters is a bad request; without
+ * a time key the nonce is ignored (devices then keep their clock or their advisory time).
+ */
+static bool checkin_nonce(struct ota_req *r, uint8_t *nonce, size_t *len)
+{
+	json_t *n = json_object_get(r->json, "nonce");
+	const char *s = json_is_string(n) ? json_string_value(n) : NULL;
+	size_t sl = s ? strlen(s) : 0;
+
+	*len = 0;
+	if (!n || json_is_null(n))
+		return true;
+	if (!s || sl % 2 || sl < 2 * FWA_NONCE_MIN || sl > 2 * FWA_NONCE_MAX ||
+	    fwa_unhex(s, sl, nonce) != FWA_OK || strspn(s, "0123456789abcdef") != sl) {
+		ota_req_fail(r, OTA_P_INVALID_FIELD,
+		             "\"nonce\" must be 32 to 64 lowercase hex characters");
+		return false;
+	}
+	*len = sl / 2;
+	return true;
+}
+
+static bool add_time_token(struct ota_req *r, json_t *answer, const uint8_t *nonce, size_t len)
+{
+	char *text = NULL;
+	json_t *tok;
+
+	if (!len || !ota_pki_has_time(r->deps->pki))
+		return true;
+	if (ota_pki_time_token(r->deps->pki, nonce, len, (int64_t)time(NULL), &text) != OTA_OK)
+		return false;
+	tok = json_loads(text, 0, NULL);
+	free(text);
+	return tok && json_object_set_new(answer, "time_token", tok) == 0;
+}
+
 void ota_h_checkin(struct ota_req *r)
 {
+	uint8_t nonce[FWA_NONCE_MAX];
+	size_t nonce_len = 0;
 	json_t *b = r->json, *answer = NULL, *update = NULL, *roots = NULL;
 	const char *hw, *version, *slot, *boot, *dep_id, *active_sha = NULL;
 	uint64_t floor, root_version;
@@ -214,6 +253,8 @@ void ota_h_checkin(struct ota_req *r)
 		             "\"active_image_sha256\" must be a lowercase hex SHA-256");
 		goto out;
 	}
+	if (!checkin_nonce(r, nonce, &nonce_len))
+		goto out;
 	if (!fwa_semver_valid(version, strlen(version))) {
 		ota_req_fail(r, OTA_P_INVALID_FIELD, "\"version\" must be a semantic version");
 		goto out;
@@ -285,6 +326,8 @@ void ota_h_checkin(struct ota_req *r)
 		goto nomem;
 	}
 	update = NULL;
+	if (!add_time_token(r, answer, nonce, nonce_len))
+		goto nomem;
 	if (root_version < ota_trust_version(r->deps->trust)) {
 		struct roots_ctx rc = {.arr = json_array()};
 		roots = rc.arr;

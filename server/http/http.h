@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "config/config.h"
 #include "events/hub.h"
+#include "pki/pki.h"
 #include "store/store.h"
 
 struct ota_http;
@@ -30,6 +31,7 @@ struct ota_http_deps {
 	const struct ota_console *console; /* set by ota_http_start(): the console's files */
 	struct ota_refusals *refusals;     /* set by ota_http_start(): counted refusals */
 	struct ota_events_hub *events; /* the audit head watcher of the live stream; NULL: off */
+	const struct ota_pki *pki;         /* the time key; may be NULL */
 };
 
 /*

@@ -100,6 +100,7 @@ bool ota_json_uint(struct ota_req *r, json_t *obj, const char *key, bool require
 void ota_h_checkin(struct ota_req *r);
 void ota_h_image(struct ota_req *r);
 void ota_h_event(struct ota_req *r);
+void ota_h_device_certificate(struct ota_req *r);
 void ota_h_health(struct ota_req *r);
 void ota_h_image_upload(struct ota_req *r);
 void ota_h_image_upload_begin(struct ota_req *r);

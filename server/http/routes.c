@@ -23,6 +23,8 @@ const struct ota_route ota_routes[] = {
      NULL, NULL},
     {"POST", "/device/v1/deployments/{id}/events", DEV, OTA_ROLE_DEVICE, OTA_BODY_JSON, ota_h_event,
      NULL, NULL, NULL},
+    {"POST", "/device/v1/certificate", DEV, OTA_ROLE_DEVICE, OTA_BODY_JSON,
+     ota_h_device_certificate, NULL, NULL, NULL},
     /* Management API (docs/openapi.yaml) */
     {"GET", "/api/v1/health", MGMT, OTA_ROLES_READ, OTA_BODY_NONE, ota_h_health, NULL, NULL, NULL},
     {"POST", "/api/v1/images", MGMT, OTA_ROLES_WRITE, OTA_BODY_STREAM, ota_h_image_upload,

@@ -18,6 +18,10 @@ make_pki
 write_config
 # Webhooks to loopback are registered below (nothing listens there: deliveries just fail).
 printf '\n[webhooks]\nallow_networks = 127.0.0.0/8\n' >>"$CONF"
+# Certificate renewal needs an issuing CA (an intermediate of the device CA).
+"$OTA_SCRIPTS/dev-pki.sh" "$PKI" renewal >/dev/null
+"$OTA_SCRIPTS/dev-pki.sh" "$PKI" device device-9001 >/dev/null
+printf 'issuer_cert = %s\nissuer_key = %s\n' "$PKI/device-issuer.pem" "$PKI/device-issuer.key" >>"$CONF"
 start_otad
 REC=$T/records.jsonl
 : >"$REC"
@@ -60,6 +64,10 @@ call device-0001 POST "/device/v1/deployments/$dep/events" "${J[@]}" -d '{"seq":
 call device-0001 POST "/device/v1/deployments/$dep/events" "${J[@]}" -d '{"seq":1,"status":"failed"}' >/dev/null
 call device-0002 POST "/device/v1/deployments/$dep/events" "${J[@]}" -d '{"seq":1,"status":"failed"}' >/dev/null
 call device-0001 POST /device/v1/deployments/d-00000000000000000000000000000000/events "${J[@]}" -d '{"seq":1,"status":"failed"}' >/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/renew.key" \
+	-subj /CN=device-9001 -out "$T/renew.csr" 2>/dev/null
+call device-9001 POST /device/v1/certificate "${J[@]}" -d "$(jq -n --rawfile c "$T/renew.csr" '{csr:$c}')" >/dev/null
+call device-9001 POST /device/v1/certificate "${J[@]}" -d '{"csr":"no request"}' >/dev/null
 call device-0001 POST "/device/v1/deployments/$dep/events" -H 'Content-Type: text/plain' -d '{"seq":2,"status":"failed"}' >/dev/null
 
 # Management API: a success and an error each.

@@ -89,14 +89,14 @@ static void put_role(struct sb *b, const struct ptest_kit *kit, const unsigned *
 long pt_root_payload(const struct ptest_kit *kit, const struct pt_root *r, char *out, size_t cap)
 {
 	struct sb b = {out, cap, 0, false};
-	unsigned listed[2 * FWA_MAX_ROLE_KEYS], nl = 0;
+	unsigned listed[3 * FWA_MAX_ROLE_KEYS], nl = 0;
 	char id[FWA_KEYID_HEX_LEN + 1];
 	uint8_t spki[FWA_SPKI_P256_LEN];
 
-	/* Keys: the union of both roles, each once. */
-	for (unsigned pass = 0; pass < 2; pass++) {
-		const unsigned *k = pass ? r->rel_keys : r->root_keys;
-		unsigned n = pass ? r->nrel : r->nroot;
+	/* Keys: the union of the roles, each once. */
+	for (unsigned pass = 0; pass < 3; pass++) {
+		const unsigned *k = pass == 2 ? r->time_keys : pass ? r->rel_keys : r->root_keys;
+		unsigned n = pass == 2 ? r->ntime : pass ? r->nrel : r->nroot;
 		for (unsigned i = 0; i < n; i++) {
 			bool seen = false;
 			for (unsigned x = 0; x < nl; x++)
@@ -123,6 +123,11 @@ long pt_root_payload(const struct ptest_kit *kit, const struct pt_root *r, char 
 	put_role(&b, kit, r->root_keys, r->nroot, r->root_threshold);
 	puts_(&b, ",\"release\":");
 	put_role(&b, kit, r->rel_keys, r->nrel, r->rel_threshold);
+	if (r->ntime) {
+		puts_(&b, ",\"time\":");
+		put_role(&b, kit, r->time_keys, r->ntime,
+		         r->time_threshold ? r->time_threshold : 1);
+	}
 	puts_(&b, "}");
 	if (r->extra)
 		puts_(&b, r->extra);

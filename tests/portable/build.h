@@ -19,6 +19,9 @@ struct pt_root {
 	unsigned nrel;
 	unsigned rel_keys[FWA_MAX_ROLE_KEYS];
 	unsigned rel_threshold;
+	unsigned ntime; /* role "time" (threshold time_threshold, 0 meaning 1) when ntime > 0 */
+	unsigned time_keys[FWA_MAX_ROLE_KEYS];
+	unsigned time_threshold;
 	const char *extra; /* raw JSON appended inside the top-level object, or NULL */
 };
 

@@ -73,6 +73,17 @@ struct sim {
 	uint32_t seen_seq[MAX_EVENTS];
 	unsigned duplicates;
 
+	/* Signed time: with token_time, check-ins carrying a nonce get a token of time key 6. */
+	const char *token_time;
+	int token_mode; /* TOKEN_OWN, TOKEN_FOREIGN (another nonce), TOKEN_REPLAY (the previous) */
+	char prev_nonce[65];
+	unsigned tokens;
+	char token_env[1024];
+	/* Server CAs: the pins the agent gave the transport; roots offered at check-in. */
+	unsigned npins, told_cas;
+	uint8_t pin0[32];
+	const char *roots_json; /* "[...]" or NULL */
+
 	/* One connection. */
 	bool open;
 	char req[8192];
@@ -81,7 +92,10 @@ struct sim {
 	size_t resp_len, resp_pos;
 };
 
+enum { TOKEN_OWN, TOKEN_FOREIGN, TOKEN_REPLAY };
+
 static struct sim sim;
+static const struct ptest_kit *sim_kit; /* signs time tokens */
 static char manifest_env[FWA_ENVELOPE_MAX];
 static char root_env[FWA_ENVELOPE_MAX];
 static long root_len;
@@ -352,6 +366,43 @@ static void record_event(const char *body, size_t len)
 		sim.seen_seq[sim.nstatus++] = (uint32_t)seq;
 }
 
+/*
+ * The token of a check-in body (its "nonce"), into sim.token_env ("" when none is given: no
+ * nonce, or a replay with no earlier nonce).
+ */
+static void time_token(const char *b, size_t blen)
+{
+	static char payload[256];
+	struct pt_sig sig = {6, -1, false};
+	char nonce[65] = "";
+	const char *at = find(b, blen, "\"nonce\":\"");
+	size_t n = 0;
+
+	sim.token_env[0] = '\0';
+	if (at && (size_t)(b + blen - at) >= 9 + 32) {
+		memcpy(nonce, at + 9, 32);
+		nonce[32] = '\0';
+	}
+	char prev[65];
+	memcpy(prev, sim.prev_nonce, sizeof(prev));
+	memcpy(sim.prev_nonce, nonce, sizeof(nonce));
+	const char *for_nonce = sim.token_mode == TOKEN_FOREIGN ? "0123456789abcdef0123456789abcdef"
+	                        : sim.token_mode == TOKEN_REPLAY ? prev
+	                                                         : nonce;
+	if (!for_nonce[0])
+		return;
+	cat(payload, &n, "{\"_type\":\"time\",\"spec_version\":\"1\",\"time\":\"");
+	cat(payload, &n, sim.token_time);
+	cat(payload, &n, "\",\"nonce\":\"");
+	cat(payload, &n, for_nonce);
+	cat(payload, &n, "\"}");
+	if (pt_envelope(sim_kit, FWA_PAYLOAD_TIME, payload, n, &sig, 1, sim.token_env,
+	                sizeof(sim.token_env)) > 0)
+		sim.tokens++;
+	else
+		sim.token_env[0] = '\0';
+}
+
 static void serve(void)
 {
 	static char body[FWA_ENVELOPE_MAX + 512];
@@ -369,6 +420,31 @@ static void serve(void)
 		memcpy(sim.last_checkin, b, n);
 		sim.last_checkin[n] = '\0';
 		n = 0;
+		if (sim.token_time) {
+			time_token(b, blen);
+			if (sim.manifest_env && sim.token_env[0]) {
+				cat(body, &n, "{\"time_token\":");
+				cat(body, &n, sim.token_env);
+				cat(body, &n,
+				    ",\"action\":\"update\",\"poll_after\":60,\"update\":{"
+				    "\"deployment_id\":\"");
+				cat(body, &n, sim.dep_id);
+				cat(body, &n, "\",\"manifest\":");
+				cat(body, &n, sim.manifest_env);
+				cat(body, &n, ",\"image_url\":\"");
+				cat(body, &n, sim.image_path);
+				cat(body, &n, "\"}}");
+				respond(200, "OK", "Content-Type: application/json\r\n", body, n);
+				return;
+			}
+		}
+		if (!sim.manifest_env && sim.roots_json) {
+			cat(body, &n, "{\"action\":\"none\",\"poll_after\":60,\"roots\":");
+			cat(body, &n, sim.roots_json);
+			cat(body, &n, "}");
+			respond(200, "OK", "Content-Type: application/json\r\n", body, n);
+			return;
+		}
 		if (!sim.manifest_env) {
 			static const char none[] = "{\"action\":\"none\",\"poll_after\":60}";
 			respond(200, "OK", "Content-Type: application/json\r\n", none,
@@ -492,6 +568,16 @@ static void tr_close(void *ctx)
 	sim.open = false;
 }
 
+/* What the agent last told the transport to trust (the root's server CA pins). */
+static void tr_server_cas(void *ctx, const uint8_t (*pins)[32], unsigned n)
+{
+	(void)ctx;
+	sim.npins = n;
+	sim.told_cas++;
+	if (n)
+		memcpy(sim.pin0, pins[0], 32);
+}
+
 static const struct fwa_port *port(const struct ptest_kit *kit)
 {
 	static struct fwa_port p;
@@ -516,6 +602,7 @@ static const struct fwa_port *port(const struct ptest_kit *kit)
 	    .tr_send = tr_send,
 	    .tr_recv = tr_recv,
 	    .tr_close = tr_close,
+	    .tr_server_cas = tr_server_cas,
 	};
 	return &p;
 }
@@ -1075,6 +1162,104 @@ static void health_after_confirm_counted(const struct ptest_kit *kit)
 	PT_EQ(run(20), RUN_IDLE);
 	PT_CHECK(!told("\"health\""));
 	health_window_s = 0;
+/* The root (time key 6, expiring 2030) and an update; the time key says 2031. */
+static bool signed_time_setup(const struct ptest_kit *kit, int mode)
+{
+	static const unsigned by01[] = {0, 1};
+	struct pt_root r = pt_root_default(1);
+
+	if (!setup(kit))
+		return false;
+	r.expires = "2030-01-01T00:00:00Z";
+	r.ntime = 1;
+	r.time_keys[0] = 6;
+	root_len = pt_root_envelope(kit, &r, by01, 2, root_env, sizeof(root_env));
+	sim_kit = kit;
+	sim.token_time = "2031-01-01T00:00:00Z";
+	sim.token_mode = mode;
+	return root_len > 0 && offer(kit, "1.1.0", 3, NULL, 0);
+}
+
+static void signed_time_decides_expiry(const struct ptest_kit *kit)
+{
+	/* A token of the time key for this check-in's nonce: the root has expired. */
+	PT_REQUIRE(signed_time_setup(kit, TOKEN_OWN));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	run(20);
+	PT_CHECK(sim.tokens > 0);
+	PT_EQ(sim.slot_writes, 0);
+	PT_REQUIRE(sim.nstatus >= 1);
+	PT_STR(sim.status[0], "failed");
+
+	/* A token for another device's nonce, or a replay of the previous one: no time known. */
+	static const int modes[] = {TOKEN_FOREIGN, TOKEN_REPLAY};
+	for (unsigned i = 0; i < 2; i++) {
+		PT_REQUIRE(signed_time_setup(kit, modes[i]));
+		PT_REQUIRE_OK(boot(kit, "1.0.0"));
+		/* The first check-in gets no token when replaying (nothing to replay yet). */
+		if (modes[i] == TOKEN_REPLAY) {
+			char *m = sim.manifest_env;
+			sim.manifest_env = NULL;
+			PT_REQUIRE(run(20) == RUN_IDLE);
+			sim.manifest_env = m;
+			sim.now += 120000;
+		}
+		run(50);
+		PT_CHECK(sim.tokens > 0);
+		PT_CHECK(sim.slot_writes > 0);
+		PT_REQUIRE(sim.nstatus >= 1);
+		PT_STR(sim.status[0], "downloading");
+	}
+}
+
+/*
+ * Server CAs come from the root: none pinned by root 1; root 2 pins A and B, root 3 only B,
+ * both offered at once (a device that missed a rotation). The transport is told each time.
+ */
+static void server_cas_follow_the_root(const struct ptest_kit *kit)
+{
+	static const unsigned by01[] = {0, 1};
+	static char roots[2 * FWA_ENVELOPE_MAX + 8];
+	static const char two[] =
+	    ",\"server_cas\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	    "\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"]";
+	static const char one[] =
+	    ",\"server_cas\":["
+	    "\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"]";
+	struct pt_root r = pt_root_default(2);
+	struct fwa_state st;
+	size_t n = 0;
+	long len;
+
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(sim.told_cas, 1);
+	PT_EQ(sim.npins, 0);
+	roots[n++] = '[';
+	r.extra = two;
+	len = pt_root_envelope(kit, &r, by01, 2, roots + n, sizeof(roots) - n);
+	PT_REQUIRE(len > 0);
+	n += (size_t)len;
+	roots[n++] = ',';
+	r = pt_root_default(3);
+	r.extra = one;
+	len = pt_root_envelope(kit, &r, by01, 2, roots + n, sizeof(roots) - n);
+	PT_REQUIRE(len > 0);
+	n += (size_t)len;
+	roots[n++] = ']';
+	roots[n] = '\0';
+	sim.roots_json = roots;
+	PT_REQUIRE(run(20) == RUN_IDLE);
+	PT_REQUIRE_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.root.version, 3);
+	PT_EQ(sim.npins, 1);
+	PT_EQ(sim.pin0[0], 0xbb);
+	/* After a power cut the persisted root says the same. */
+	sim.roots_json = NULL;
+	sim.npins = 0;
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_EQ(sim.npins, 1);
+	PT_EQ(sim.pin0[31], 0xbb);
 }
 
 static const struct ptest_case cases[] = {
@@ -1092,6 +1277,8 @@ static const struct ptest_case cases[] = {
     {"image_without_trial_flag_is_not_booted", image_without_trial_flag_is_not_booted},
     {"buy_only_after_trial_acknowledged", buy_only_after_trial_acknowledged},
     {"health_after_confirm_counted", health_after_confirm_counted},
+    {"signed_time_decides_expiry", signed_time_decides_expiry},
+    {"server_cas_follow_the_root", server_cas_follow_the_root},
     {NULL, NULL},
 };
 

@@ -82,9 +82,12 @@ static long envelope(const char *type, const char *payload, size_t len, EVP_PKEY
 	return fwa_jw_end(&w);
 }
 
-long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
-              unsigned nsigners, char *out, size_t cap)
+static long root_doc(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const char *expires,
+                     const uint8_t (*cas)[32], unsigned ncas, uint32_t version,
+                     EVP_PKEY *const *signers, unsigned nsigners, char *out, size_t cap)
 {
+	char tid[65], tb64[200];
+	uint8_t tspki[FWA_SPKI_P256_LEN];
 	char payload[4096], rid[65], lid[65], rb64[200], lb64[200];
 	uint8_t rspki[FWA_SPKI_P256_LEN], lspki[FWA_SPKI_P256_LEN];
 	struct fwa_jw w;
@@ -101,7 +104,7 @@ long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *con
 	fwa_jw_str(&w, "_type", "root");
 	fwa_jw_str(&w, "spec_version", FWA_SPEC_VERSION);
 	fwa_jw_uint(&w, "version", version);
-	fwa_jw_str(&w, "expires", "2100-01-01T00:00:00Z");
+	fwa_jw_str(&w, "expires", expires ? expires : "2100-01-01T00:00:00Z");
 	fwa_jw_key(&w, "keys");
 	fwa_jw_obj_open(&w);
 	fwa_jw_key(&w, rid);
@@ -114,6 +117,16 @@ long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *con
 	fwa_jw_str(&w, "keytype", "ecdsa-p256");
 	fwa_jw_str(&w, "public", lb64);
 	fwa_jw_obj_close(&w);
+	if (time_key) {
+		key_info(time_key, tspki, tid);
+		n = fwa_base64_encode(tspki, sizeof(tspki), tb64, sizeof(tb64) - 1);
+		tb64[n] = '\0';
+		fwa_jw_key(&w, tid);
+		fwa_jw_obj_open(&w);
+		fwa_jw_str(&w, "keytype", "ecdsa-p256");
+		fwa_jw_str(&w, "public", tb64);
+		fwa_jw_obj_close(&w);
+	}
 	fwa_jw_obj_close(&w);
 	fwa_jw_key(&w, "roles");
 	fwa_jw_obj_open(&w);
@@ -131,12 +144,52 @@ long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *con
 	fwa_jw_arr_close(&w);
 	fwa_jw_uint(&w, "threshold", 1);
 	fwa_jw_obj_close(&w);
+	if (time_key) {
+		fwa_jw_key(&w, "time");
+		fwa_jw_obj_open(&w);
+		fwa_jw_arr_open(&w, "keyids");
+		fwa_jw_str(&w, NULL, tid);
+		fwa_jw_arr_close(&w);
+		fwa_jw_uint(&w, "threshold", 1);
+		fwa_jw_obj_close(&w);
+	}
 	fwa_jw_obj_close(&w);
+	if (ncas) {
+		char hex[65];
+
+		fwa_jw_arr_open(&w, "server_cas");
+		for (unsigned i = 0; i < ncas; i++) {
+			fwa_hex(cas[i], 32, hex);
+			fwa_jw_str(&w, NULL, hex);
+		}
+		fwa_jw_arr_close(&w);
+	}
 	fwa_jw_obj_close(&w);
 	n = fwa_jw_end(&w);
 	if (n < 0)
 		die("root payload");
 	return envelope(FWA_PAYLOAD_ROOT, payload, (size_t)n, signers, nsigners, out, cap);
+}
+
+long kit_root_time(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const char *expires,
+                   uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
+                   size_t cap)
+{
+	return root_doc(root, release, time_key, expires, NULL, 0, version, signers, nsigners, out,
+	                cap);
+}
+
+long kit_root_cas(EVP_PKEY *root, EVP_PKEY *release, const uint8_t (*cas)[32], unsigned ncas,
+                  uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
+                  size_t cap)
+{
+	return root_doc(root, release, NULL, NULL, cas, ncas, version, signers, nsigners, out, cap);
+}
+
+long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
+              unsigned nsigners, char *out, size_t cap)
+{
+	return kit_root_time(root, release, NULL, NULL, version, signers, nsigners, out, cap);
 }
 
 long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
@@ -341,7 +394,7 @@ static void do_checkin(struct kit_server *s, const char *body, size_t len)
 {
 	static struct fwa_json_tok tok[256];
 	static char ans[3 * FWA_ENVELOPE_MAX];
-	char active[65];
+	char active[65], nonce[65];
 	struct fwa_json j;
 	int t;
 	size_t n = 0;
@@ -355,6 +408,7 @@ static void do_checkin(struct kit_server *s, const char *body, size_t len)
 	if (t >= 0)
 		json_str(&j, t, "status", s->last_outcome, sizeof(s->last_outcome));
 	json_str(&j, 0, "active_image_sha256", active, sizeof(active));
+	json_str(&j, 0, "nonce", nonce, sizeof(nonce));
 	n += (size_t)snprintf(ans + n, sizeof(ans) - n,
 	                      "{\"action\":\"%s\",\"poll_after\":60,\"server_time\":1795000000",
 	                      s->offer ? "update" : "none");
@@ -380,6 +434,27 @@ static void do_checkin(struct kit_server *s, const char *body, size_t len)
 			                      (int)s->roots_len[i], s->roots[i]);
 		n += (size_t)snprintf(ans + n, sizeof(ans) - n, "]");
 	}
+	if (s->time_key && nonce[0] && (s->token_mode != KIT_TOKEN_REPLAY || s->prev_nonce[0])) {
+		/* Signed time: for this nonce, another device's, or the previous check-in's. */
+		const char *for_nonce = s->token_mode == KIT_TOKEN_FOREIGN
+		                            ? "0123456789abcdef0123456789abcdef"
+		                        : s->token_mode == KIT_TOKEN_REPLAY ? s->prev_nonce
+		                                                            : nonce;
+		char payload[200], env[1024];
+		int pl = snprintf(payload, sizeof(payload),
+		                  "{\"_type\":\"time\",\"spec_version\":\"1\",\"time\":\"%s\","
+		                  "\"nonce\":\"%s\"}",
+		                  s->token_time, for_nonce);
+		long tl = envelope(FWA_PAYLOAD_TIME, payload, (size_t)pl, &s->time_key, 1, env,
+		                   sizeof(env));
+		if (tl < 0)
+			die("time token");
+		n += (size_t)snprintf(ans + n, sizeof(ans) - n, ",\"time_token\":%.*s", (int)tl,
+		                      env);
+		s->tokens++;
+	}
+	if (nonce[0])
+		memcpy(s->prev_nonce, nonce, sizeof(nonce));
 	n += (size_t)snprintf(ans + n, sizeof(ans) - n, "}");
 	respond(s, 200, "Content-Type: application/json\r\n", ans, n);
 }
@@ -466,6 +541,48 @@ static void do_image(struct kit_server *s, const char *range_hdr, bool delta)
 	}
 }
 
+/* The presented certificate is the pinned one, or the pending one, which is pinned now. */
+static bool identity_ok(struct kit_server *s)
+{
+	if (s->conn_cert == s->pinned && s->conn_key == s->pinned_key)
+		return true;
+	if (s->pending && s->conn_cert == s->pending && s->conn_key == s->pending_key) {
+		s->pinned = s->pending;
+		s->pinned_key = s->pending_key;
+		s->pending = 0;
+		s->pins++;
+		return true;
+	}
+	s->refused++;
+	return false;
+}
+
+/* {"csr":"KEY:<n>"}: a certificate for key n, pending until its first use. */
+static void do_certificate(struct kit_server *s, const char *body, size_t len)
+{
+	static struct fwa_json_tok tok[16];
+	char csr[32], ans[160];
+	struct fwa_json j;
+	unsigned key;
+	int n;
+
+	if (fwa_json_parse(&j, body, len, tok, 16) != FWA_OK) {
+		respond(s, 400, NULL, "bad", 3);
+		return;
+	}
+	json_str(&j, 0, "csr", csr, sizeof(csr));
+	if (sscanf(csr, "KEY:%u", &key) != 1 || key == 0) {
+		respond(s, 400, NULL, "bad", 3);
+		return;
+	}
+	s->pending = ++s->serials;
+	s->pending_key = key;
+	s->issued++;
+	n = snprintf(ans, sizeof(ans), "{\"certificate\":\"CERT:%u:%u:%lld:%lld\"}", s->pending,
+	             key, (long long)s->issue_nb, (long long)s->issue_na);
+	respond(s, 200, "Content-Type: application/json\r\n", ans, (size_t)n);
+}
+
 /* A whole request is in s->in: answer it into s->out. */
 static bool handle(struct kit_server *s)
 {
@@ -489,7 +606,14 @@ static bool handle(struct kit_server *s)
 	range = strstr(s->in, "Range: ");
 	if (range && range > head_end)
 		range = NULL;
-	if (strcmp(method, "POST") == 0 && strcmp(path, "/device/v1/checkin") == 0) {
+	if (s->issuer && !identity_ok(s)) {
+		respond(s, 403, NULL, "pinned", 6);
+		return true;
+	}
+	if (s->issuer && strcmp(method, "POST") == 0 &&
+	    strcmp(path, "/device/v1/certificate") == 0) {
+		do_certificate(s, s->in + head_len, body_len);
+	} else if (strcmp(method, "POST") == 0 && strcmp(path, "/device/v1/checkin") == 0) {
 		do_checkin(s, s->in + head_len, body_len);
 	} else if (strcmp(method, "POST") == 0 &&
 	           strncmp(path, "/device/v1/deployments/", 23) == 0) {
@@ -541,6 +665,61 @@ void kit_advance(struct kit_device *d, uint64_t ms)
 		longjmp(*d->wd_jmp, 1);
 }
 
+/* Finish a commit cut between its two renames (the key already is the new one). */
+static void cred_settle(struct kit_device *d)
+{
+	struct kit_cred *c = &d->cred;
+
+	if (!c->key_new && c->cert_new && c->cert_new_key == c->key) {
+		fwa_sim_atomic_op(&d->sim);
+		c->cert = c->cert_new;
+		c->cert_key = c->cert_new_key;
+		c->nb = c->new_nb;
+		c->na = c->new_na;
+		c->cert_new = 0;
+	}
+}
+
+/* The server's CA is one the agent's root pins, or the provisioned one when it pins none. */
+static bool ca_trusted(const struct kit_device *d, const struct kit_server *s)
+{
+	if (d->npins == 0)
+		return memcmp(s->ca, d->prov_ca, 32) == 0;
+	for (unsigned i = 0; i < d->npins; i++)
+		if (memcmp(s->ca, d->pins[i], 32) == 0)
+			return true;
+	return false;
+}
+
+static void t_server_cas(void *ctx, const uint8_t (*pins)[32], unsigned n)
+{
+	struct kit_device *d = ctx;
+
+	d->npins = n < FWA_MAX_SERVER_CAS ? n : FWA_MAX_SERVER_CAS;
+	memcpy(d->pins, pins, (size_t)d->npins * 32);
+}
+
+/* The pair a connection presents: the pending one first, a few times; a pair must match. */
+static bool cred_present(struct kit_device *d, struct kit_server *s)
+{
+	struct kit_cred *c = &d->cred;
+
+	if (!s->issuer)
+		return true;
+	cred_settle(d);
+	c->using_pending =
+	    c->cert_new && c->key_new && c->cert_new_key == c->key_new && c->pending_tries < 3;
+	if (c->using_pending) {
+		c->pending_tries++;
+		s->conn_cert = c->cert_new;
+		s->conn_key = c->key_new;
+		return true;
+	}
+	s->conn_cert = c->cert;
+	s->conn_key = c->key;
+	return c->cert_key == c->key; /* else the handshake fails: key and certificate differ */
+}
+
 static enum fwa_err t_connect(void *ctx)
 {
 	struct kit_device *d = ctx;
@@ -570,8 +749,12 @@ static enum fwa_err t_connect(void *ctx)
 		n->spent_connect += cost - link;
 		n->connects++;
 	}
-	if (s->down)
+	if (s->down || !cred_present(d, s))
 		return FWA_ERR_TRANSPORT;
+	if (s->has_ca && !ca_trusted(d, s)) {
+		s->ca_refusals++;
+		return FWA_ERR_TRANSPORT;
+	}
 	n->session = true;
 	n->answered = false;
 	s->open = true;
@@ -659,6 +842,7 @@ void kit_device_init(struct kit_device *d, struct kit_server *srv, const uint8_t
 	d->port.tr_send = t_send;
 	d->port.tr_recv = t_recv;
 	d->port.tr_close = t_close;
+	d->port.tr_server_cas = t_server_cas;
 	if (root_len > sizeof(d->root))
 		die("root too large");
 	memcpy(d->root, root, root_len);
@@ -689,8 +873,101 @@ void kit_device_free(struct kit_device *d)
 	d->scratch = NULL;
 }
 
+/* ---- credentials (kit_renewal) ---- */
+
+static enum fwa_err c_lifetime(void *ctx, int64_t *nb, int64_t *na, bool *pending)
+{
+	struct kit_device *d = ctx;
+
+	cred_settle(d);
+	*nb = d->cred.nb;
+	*na = d->cred.na;
+	*pending = d->cred.cert_new && d->cred.key_new;
+	return FWA_OK;
+}
+
+static enum fwa_err c_csr(void *ctx, char *buf, size_t cap, size_t *len)
+{
+	struct kit_device *d = ctx;
+	struct kit_cred *c = &d->cred;
+	int n;
+
+	if (c->cert_new) { /* a certificate for an older pending key is of no use */
+		fwa_sim_atomic_op(&d->sim);
+		c->cert_new = 0;
+	}
+	if (!c->key_new) { /* the new key is persisted before the request leaves */
+		fwa_sim_atomic_op(&d->sim);
+		c->key_new = ++c->keys_made + 1;
+	}
+	n = snprintf(buf, cap, "KEY:%u", c->key_new);
+	if (n < 0 || (size_t)n >= cap)
+		return FWA_ERR_TOO_LARGE;
+	*len = (size_t)n;
+	return FWA_OK;
+}
+
+static enum fwa_err c_install(void *ctx, const char *pem, size_t len)
+{
+	struct kit_device *d = ctx;
+	struct kit_cred *c = &d->cred;
+	char text[96];
+	unsigned serial, key;
+	long long nb, na;
+
+	snprintf(text, sizeof(text), "%.*s", (int)len, pem);
+	if (sscanf(text, "CERT:%u:%u:%lld:%lld", &serial, &key, &nb, &na) != 4 || key != c->key_new)
+		return FWA_ERR_KEY;
+	fwa_sim_atomic_op(&d->sim);
+	c->cert_new = serial;
+	c->cert_new_key = key;
+	c->new_nb = nb;
+	c->new_na = na;
+	return FWA_OK;
+}
+
+static void c_accepted(void *ctx)
+{
+	struct kit_device *d = ctx;
+	struct kit_cred *c = &d->cred;
+
+	if (!c->using_pending)
+		return;
+	/* The key first, then the certificate (cred_settle finishes a cut between them). */
+	fwa_sim_atomic_op(&d->sim);
+	c->key = c->key_new;
+	c->key_new = 0;
+	fwa_sim_atomic_op(&d->sim);
+	c->cert = c->cert_new;
+	c->cert_key = c->cert_new_key;
+	c->nb = c->new_nb;
+	c->na = c->new_na;
+	c->cert_new = 0;
+	c->using_pending = false;
+	c->pending_tries = 0;
+}
+
+void kit_renewal(struct kit_device *d, int64_t nb, int64_t na, int64_t inb, int64_t ina)
+{
+	memset(&d->cred, 0, sizeof(d->cred));
+	d->cred.cert = d->cred.cert_key = d->cred.key = 1;
+	d->cred.nb = nb;
+	d->cred.na = na;
+	d->port.cred_lifetime = c_lifetime;
+	d->port.cred_csr = c_csr;
+	d->port.cred_install = c_install;
+	d->port.cred_accepted = c_accepted;
+	d->cfg.renew_permille = 500;
+	d->srv->issuer = true;
+	d->srv->pinned = d->srv->pinned_key = d->srv->serials = 1;
+	d->srv->issue_nb = inb;
+	d->srv->issue_na = ina;
+}
+
 void kit_power_cut(struct kit_device *d)
 {
+	d->cred.using_pending = false;
+	d->cred.pending_tries = 0;
 	fwa_sim_power_cut(&d->sim);
 	d->sim.cut_at = 0;
 	d->sim.cut_mode = SIM_CUT_NONE;

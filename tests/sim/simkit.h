@@ -35,6 +35,14 @@ void kit_keys_free(struct kit_keys *k);
 /* Root metadata envelope: root role {root}, release role {release}, signed by signers. */
 long kit_root(EVP_PKEY *root, EVP_PKEY *release, uint32_t version, EVP_PKEY *const *signers,
               unsigned nsigners, char *out, size_t cap);
+/* The same with a time role {time_key} (none when NULL) and an expiry (NULL: 2100). */
+long kit_root_time(EVP_PKEY *root, EVP_PKEY *release, EVP_PKEY *time_key, const char *expires,
+                   uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
+                   size_t cap);
+/* The same with server CA pins (server_cas; none when ncas is 0). */
+long kit_root_cas(EVP_PKEY *root, EVP_PKEY *release, const uint8_t (*cas)[32], unsigned ncas,
+                  uint32_t version, EVP_PKEY *const *signers, unsigned nsigners, char *out,
+                  size_t cap);
 /* Manifest envelope for image[0..len), signed by `signer`. */
 long kit_manifest(EVP_PKEY *signer, const char *version, uint32_t secver, const char *hw,
                   const uint8_t *image, size_t len, char *out, size_t cap);
@@ -89,6 +97,26 @@ struct kit_server {
 	char roots[2][FWA_ENVELOPE_MAX]; /* roots offered at check-in */
 	size_t roots_len[2];
 	unsigned nroots;
+	/* signed time: with time_key, a check-in carrying a nonce gets a token of token_time */
+	EVP_PKEY *time_key; /* the caller's */
+	const char *token_time;
+	enum { KIT_TOKEN_OWN, KIT_TOKEN_FOREIGN, KIT_TOKEN_REPLAY } token_mode;
+	char prev_nonce[65];
+	unsigned tokens;
+	/*
+	 * certificate renewal (issuer true): certificates are serials, keys numbers; the
+	 * connection presents conn_cert; anything but the pinned or the pending certificate is
+	 * refused (403, counted in refused), the pending one is pinned on first use.
+	 */
+	bool issuer;
+	uint32_t pinned, pinned_key, pending, pending_key, serials;
+	int64_t issue_nb, issue_na;
+	unsigned issued, pins, refused;
+	uint32_t conn_cert, conn_key;
+	/* the CA of the server's chain (has_ca): a device pinning others refuses the connection */
+	bool has_ca;
+	uint8_t ca[32];
+	unsigned ca_refusals;
 	/* faults */
 	long drop_after; /* cut image responses after this many body bytes ... */
 	int drops_left;  /* ... this many times */
@@ -149,6 +177,21 @@ struct kit_net {
 	unsigned connects, connect_timeouts, requests;
 };
 
+/*
+ * The device's credentials for renewal, persisted as files are (each write atomic and one
+ * counted operation, fwa_sim_atomic_op, so the sweep cuts power at each). 0 means none.
+ */
+struct kit_cred {
+	uint32_t cert, cert_key, key; /* the pair in use (cert_key: the key cert is for) */
+	int64_t nb, na;               /* validity of cert */
+	uint32_t key_new, cert_new, cert_new_key; /* the pending pair */
+	int64_t new_nb, new_na;
+	uint32_t keys_made;
+	/* RAM */
+	bool using_pending;
+	unsigned pending_tries;
+};
+
 /* A simulated device: hardware, its server, and its agent. */
 struct kit_device;
 
@@ -177,7 +220,18 @@ struct kit_device {
 	uint64_t trial_boot_ms; /* virtual time of the last trial boot (the bootrom's start) */
 	uint64_t trial_buy_ms;  /* virtual time its buy took, 0 when it was not bought */
 	uint64_t trial_end_ms;  /* virtual time the last trial ended: bought or reverted */
+	struct kit_cred cred;   /* with kit_renewal() */
+	/* server CAs the agent's root pins (tr_server_cas); none: the provisioned CA, prov_ca */
+	uint8_t pins[FWA_MAX_SERVER_CAS][32];
+	unsigned npins;
+	uint8_t prov_ca[32];
 };
+
+/*
+ * Certificate renewal on: the device holds certificate 1 (key 1) valid [nb, na) and renews at
+ * half its lifetime; the server pins certificate 1 and issues certificates valid [inb, ina).
+ */
+void kit_renewal(struct kit_device *d, int64_t nb, int64_t na, int64_t inb, int64_t ina);
 
 /*
  * Let ms of virtual time pass on the device; when an unbought trial's watchdog fires in that

@@ -539,6 +539,188 @@ static void test_bad_root_rotation(void **state)
 	assert_int_equal(st.has_root, 0);
 }
 
+/*
+ * Signed time: the device (no clock of its own) is provisioned with a root naming a time key
+ * and expiring at `expires`; the server answers check-ins with tokens of `token_time` in `mode`.
+ */
+static void signed_time_device(struct fixture *f, const char *expires, int mode,
+                               const char *token_time)
+{
+	static char troot[FWA_ENVELOPE_MAX];
+	long n = kit_root_time(keys.root, keys.release, keys.stranger, expires, 1, &keys.root, 1,
+	                       troot, sizeof(troot));
+
+	assert_true(n > 0);
+	kit_device_free(&f->dev);
+	kit_device_init(&f->dev, &f->srv, factory, (size_t)factory_len, troot, (size_t)n,
+	                SLOT_SIZE);
+	f->srv.time_key = keys.stranger;
+	f->srv.token_time = token_time;
+	f->srv.token_mode = mode;
+}
+
+static void test_signed_time_expires_root(void **state)
+{
+	struct fixture *f = *state;
+
+	/* The time key says 2031: the root expired in 2030, nothing is installed. */
+	signed_time_device(f, "2030-01-01T00:00:00Z", KIT_TOKEN_OWN, "2031-01-01T00:00:00Z");
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	expect_refused(f, "expired", "1.0.0");
+	assert_true(f->srv.tokens > 0);
+}
+
+static void test_signed_time_foreign_nonce(void **state)
+{
+	struct fixture *f = *state;
+
+	/* A token for another nonce says 2031: ignored, so the root is not taken as expired. */
+	signed_time_device(f, "2030-01-01T00:00:00Z", KIT_TOKEN_FOREIGN, "2031-01-01T00:00:00Z");
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+	assert_true(f->srv.tokens > 0);
+}
+
+static void test_signed_time_replayed_nonce(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Each check-in gets the token of the one before (a replay): never taken. */
+	signed_time_device(f, "2030-01-01T00:00:00Z", KIT_TOKEN_REPLAY, "2031-01-01T00:00:00Z");
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	unsigned before = f->srv.checkins;
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.checkins > before);
+	assert_true(f->srv.tokens > 0);
+	assert_true(f->srv.succeeded);
+}
+
+static void test_signed_time_over_server_time(void **state)
+{
+	struct fixture *f = *state;
+
+	/*
+	 * The root expired on 2026-01-01; the advisory server_time (2026-11) would refuse it, but
+	 * once the root names a time key only the signed time (2025-06) counts.
+	 */
+	signed_time_device(f, "2026-01-01T00:00:00Z", KIT_TOKEN_OWN, "2025-06-01T00:00:00Z");
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_true(f->srv.succeeded);
+}
+
+/*
+ * Renewal under signed time: certificate 1 lived 2026 and renews at half its life; the time
+ * key says 2026-12-01. Runs until the device uses the renewed certificate, cutting power at
+ * operation `cut_at` (0: never). Returns the operations counted.
+ */
+static uint64_t renewal_run(struct fixture *f, uint64_t cut_at)
+{
+	struct kit_cred *c = &f->dev.cred;
+	unsigned rounds = 0, cuts = 0;
+
+	signed_time_device(f, NULL, KIT_TOKEN_OWN, "2026-12-01T00:00:00Z");
+	kit_renewal(&f->dev, 1767225600, 1798761600, 1796083200, 1827619200);
+	f->dev.sim.cut_at = cut_at;
+	f->dev.sim.cut_mode = cut_at ? SIM_CUT_BEFORE : SIM_CUT_NONE;
+	while (rounds++ < 8) {
+		enum kit_result r = kit_run(&f->dev, 5000);
+
+		/* The device never presents a certificate the server refuses. */
+		assert_int_equal(f->srv.refused, 0);
+		if (r == KIT_CUT) {
+			kit_power_cut(&f->dev);
+			cuts++;
+			continue;
+		}
+		assert_int_equal(r, KIT_IDLE);
+		if (f->srv.pins && !c->key_new && !c->cert_new)
+			break;
+		kit_advance(&f->dev, 61000);
+	}
+	/* Converged: the pinned certificate is the device's only pair, and a pair. */
+	assert_true(f->srv.pins >= 1);
+	assert_int_equal(c->cert, f->srv.pinned);
+	assert_int_equal(c->key, f->srv.pinned_key);
+	assert_int_equal(c->cert_key, c->key);
+	assert_int_equal(c->key_new, 0);
+	assert_int_equal(c->cert_new, 0);
+	assert_int_equal(f->srv.pending, 0);
+	assert_true(c->na == 1827619200);
+	assert_int_equal(cuts, cut_at ? 1 : 0); /* the armed cut happened */
+	return f->dev.sim.ops;
+}
+
+static void test_renewal_power_cut_sweep(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t total = renewal_run(f, 0), k;
+
+	assert_int_equal(f->srv.issued, 1);
+	assert_int_equal(f->srv.pins, 1);
+	/* Every counted operation of the same run, power cut before it. */
+	for (k = 1; k <= total; k++) {
+		kit_device_free(&f->dev);
+		kit_server_free(&f->srv);
+		kit_server_init(&f->srv);
+		kit_device_init(&f->dev, &f->srv, factory, (size_t)factory_len, root,
+		                (size_t)root_len, SLOT_SIZE);
+		renewal_run(f, k);
+	}
+	print_message("renewal sweep: %llu cuts\n", (unsigned long long)total);
+}
+
+/*
+ * Server CA rotation through the root: the device trusts its provisioned CA A (root 1 pins
+ * none); while it is away, root 2 pins A and B and root 3 pins only B. At its next check-in
+ * (the server still on A) it walks both roots; from then on it accepts B only, also after a
+ * power cut, and never A again.
+ */
+static void test_root_rotation_changes_server_ca(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t cas[2][32] = {{0xa1, 0xa1, 0xa1}, {0xb2, 0xb2, 0xb2}};
+	struct fwa_state st;
+	long n;
+
+	memcpy(f->dev.prov_ca, cas[0], 32);
+	f->srv.has_ca = true;
+	memcpy(f->srv.ca, cas[0], 32);
+	n = kit_root_cas(keys.root, keys.release, cas, 2, 2, &keys.root, 1, f->srv.roots[0],
+	                 sizeof(f->srv.roots[0]));
+	assert_true(n > 0);
+	f->srv.roots_len[0] = (size_t)n;
+	n = kit_root_cas(keys.root, keys.release, &cas[1], 1, 3, &keys.root, 1, f->srv.roots[1],
+	                 sizeof(f->srv.roots[1]));
+	assert_true(n > 0);
+	f->srv.roots_len[1] = (size_t)n;
+	f->srv.nroots = 2;
+
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	load_state(f, &st);
+	assert_int_equal(st.root.version, 3);
+	assert_int_equal(f->dev.npins, 1);
+	assert_memory_equal(f->dev.pins[0], cas[1], 32);
+	assert_int_equal(f->srv.ca_refusals, 0);
+	/* The server still on A: refused from now on. */
+	f->srv.nroots = 0;
+	kit_advance(&f->dev, 61000);
+	assert_int_not_equal(kit_run(&f->dev, 40), KIT_IDLE);
+	assert_true(f->srv.ca_refusals > 0);
+	/* On B: accepted, also after a power cut (the pins come from the persisted root). */
+	memcpy(f->srv.ca, cas[1], 32);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	kit_power_cut(&f->dev);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	unsigned before = f->srv.ca_refusals;
+	memcpy(f->srv.ca, cas[0], 32);
+	kit_power_cut(&f->dev);
+	assert_int_not_equal(kit_run(&f->dev, 40), KIT_IDLE);
+	assert_true(f->srv.ca_refusals > before);
+}
+
 static void test_trial_without_server(void **state)
 {
 	struct fixture *f = *state;
@@ -739,6 +921,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resume_after_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_root_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_root_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_time_expires_root, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_time_foreign_nonce, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_time_replayed_nonce, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signed_time_over_server_time, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_renewal_power_cut_sweep, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_root_rotation_changes_server_ca, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delta_update, setup, teardown),

@@ -3,7 +3,8 @@
 # test double (firmware-agent/cmake/m33-tests.cmake); this build is what makes that double
 # acceptable.
 set(PTEST_DIR ${CMAKE_SOURCE_DIR}/tests/portable)
-set(PTEST_SUITES encoding json semver time dsse root manifest identity delta bootimage agent)
+set(PTEST_SUITES encoding json semver time dsse root manifest identity delta bootimage agent
+	timetoken)
 # The RP2350 port's identity parser is freestanding too; its suite compiles it in.
 set(PTEST_RP2350_DIR ${CMAKE_SOURCE_DIR}/firmware-agent/ports/rp2350)
 

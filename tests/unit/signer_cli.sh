@@ -66,4 +66,36 @@ expect_status 1 "$sign" delta --base fw.bin --target fw2.bin \
 expect_status 2 "$sign" delta --base fw.bin --target fw2.bin \
 	--manifest demo-2.0.1.manifest.json --key release-a.key --out x.fwad --window-bits 13
 expect_status 2 "$sign" delta --base fw.bin --target fw2.bin --key release-a.key
+
+# The time role and the server CA pins: set at init, kept, replaced or dropped by rotation.
+expect_status 0 "$sign" keygen --out time-a
+expect_status 0 "$sign" keygen --out time-b
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+	-out ca.pem -subj /CN=server-ca -days 30 2>/dev/null
+pin=$(openssl x509 -in ca.pem -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -c1-64)
+mkdir t
+expect_status 0 "$sign" root init --root-key root-a.pub --root-threshold 1 \
+	--release-key release-a.pub --release-threshold 1 --time-key time-a.pub \
+	--server-ca ca.pem --sign root-a.key --out-dir t
+expect_status 0 "$sign" inspect t/root-1.json
+grep -q '^time role: threshold 1 of 1' out || fail "time role not shown: $(cat out)"
+grep -q "^server CA pin: $pin" out || fail "server CA pin not the SPKI hash: $(cat out)"
+expect_status 0 "$sign" root rotate --previous t/root-1.json --sign root-a.key
+expect_status 0 "$sign" inspect t/root-2.json
+grep -q '^time role' out && grep -q "^server CA pin: $pin" out || fail "rotation dropped extras"
+expect_status 0 "$sign" root rotate --previous t/root-2.json --sign root-a.key --no-time-key \
+	--no-server-ca
+expect_status 0 "$sign" inspect t/root-3.json
+! grep -q '^time role\|^server CA pin' out || fail "--no-time-key/--no-server-ca kept them"
+# A time key that is also a release key, a time key with no-time-key, a CA that is no certificate.
+expect_status 1 "$sign" root rotate --previous t/root-3.json --sign root-a.key \
+	--time-key release-a.pub
+grep -q 'root.roles.separation' err || fail "shared key not refused: $(cat err)"
+expect_status 2 "$sign" root rotate --previous t/root-3.json --sign root-a.key \
+	--time-key time-b.pub --no-time-key
+expect_status 1 "$sign" root rotate --previous t/root-3.json --sign root-a.key --server-ca fw.bin
+grep -q 'root.server_cas' err || fail "bad CA not refused: $(cat err)"
+[ ! -e t/root-4.json ] || fail "root written on a refusal"
+expect_status 2 "$sign" root init --root-key root-a.pub --root-threshold 1 \
+	--release-key release-a.pub --release-threshold 1 --no-time-key --sign root-a.key
 echo "signer_cli: all checks passed"

@@ -84,6 +84,11 @@ static void test_trng_health_tests_on(void **state)
 	assert_null(strstr(src, "get_rand"));
 	assert_non_null(strstr(src, "mbedtls_pk_check_pair"));
 	free(src);
+	/* Nor the port's randomness: it draws the signed-time nonce. */
+	src = read_text(FWA_RP2350_DIR "/port_rp2350.c");
+	assert_null(strstr(src, "get_rand"));
+	assert_non_null(strstr(src, "fwa_rp2350_entropy(NULL, buf, len)"));
+	free(src);
 }
 
 static void test_tls_session(void **state)

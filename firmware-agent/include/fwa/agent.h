@@ -123,7 +123,7 @@ struct fwa_state {
 };
 
 #define FWA_STATE_MAGIC 0x46574153u /* "FWAS" */
-#define FWA_STATE_FORMAT 2u         /* 2: delta updates */
+#define FWA_STATE_FORMAT 3u         /* 2: delta updates; 3: root time role and server CA pins */
 
 /* A pluggable health check run during a trial; FWA_OK means healthy. */
 struct fwa_health_check {
@@ -165,6 +165,11 @@ struct fwa_agent_config {
 	 * an update (0: FWA_HEALTH_WINDOW_DEFAULT_S). A new deployment also ends the window.
 	 */
 	uint32_t health_window_s;
+	 * Credential renewal: with the port's cred_* members, the agent asks the server for a new
+	 * certificate once this many thousandths of the current one's lifetime have passed (by
+	 * its wall clock or signed time). 0: never. Above 999 fwa_agent_init refuses it.
+	 */
+	uint32_t renew_permille;
 };
 
 #define FWA_HEALTH_WINDOW_DEFAULT_S 86400u
@@ -208,6 +213,13 @@ struct fwa_agent {
 	uint64_t trial_rearm_ms; /* now_ms of the last one */
 	bool active_known;       /* active_sha256 holds the running image's SHA-256 */
 	uint8_t active_sha256[32];
+	/* Signed time (docs/formats.md "Time tokens"): the nonce of the last check-in sent. */
+	uint8_t nonce[FWA_NONCE_MIN];
+	bool nonce_sent;
+	bool has_signed_time; /* signed_time is a verified token's time, seen at ... */
+	int64_t signed_time;  /* ... signed_time_ms */
+	uint64_t signed_time_ms;
+	uint64_t renew_after_ms; /* no renewal request before this now_ms (backoff) */
 };
 
 /* What fwa_agent_step() asks of its caller. */

@@ -35,6 +35,7 @@ enum fwa_err {
 	FWA_ERR_BUSY,      /* operation not allowed in the agent's current state */
 	FWA_ERR_HEALTH,    /* a health check failed */
 	FWA_ERR_DELTA,     /* a delta is malformed, fails its hash chain or does not apply */
+	FWA_ERR_NONCE,     /* a time token answers another nonce than the one sent */
 	FWA_ERR__COUNT
 };
 

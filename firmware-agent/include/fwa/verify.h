@@ -27,6 +27,7 @@
 #define FWA_PAYLOAD_ROOT "application/vnd.ota.root+json"
 #define FWA_PAYLOAD_MANIFEST "application/vnd.ota.manifest+json"
 #define FWA_PAYLOAD_DELTA "application/vnd.ota.delta+json"
+#define FWA_PAYLOAD_TIME "application/vnd.ota.time+json"
 #define FWA_DELTA_FORMAT "fwad1" /* the delta format fwa/delta.h decodes */
 #define FWA_SPEC_VERSION "1"
 
@@ -46,6 +47,9 @@
 #define FWA_MAX_HW 8         /* hardware variants per manifest */
 #define FWA_HW_MAX 32        /* one hardware variant string */
 #define FWA_FORMAT_MAX 16    /* image format string */
+#define FWA_MAX_SERVER_CAS 2 /* server CA pins in one root: the current CA and the next */
+#define FWA_NONCE_MIN 16     /* bytes of a time token's nonce */
+#define FWA_NONCE_MAX 32
 
 /*
  * The crypto port. The host implementation uses OpenSSL; the RP2350 one the SHA-256
@@ -153,6 +157,10 @@ struct fwa_root {
 	struct fwa_key keys[FWA_MAX_KEYS];
 	struct fwa_role root;
 	struct fwa_role release;
+	struct fwa_role time; /* nkeys 0: the root names no time key (signed time unavailable) */
+	uint8_t nserver_cas;  /* 0: the root says nothing of the server CA (the provisioned one) */
+	/* SHA-256 of the DER SubjectPublicKeyInfo of each server CA a device may trust. */
+	uint8_t server_ca[FWA_MAX_SERVER_CAS][32];
 	uint8_t digest[32]; /* SHA-256 of the payload bytes: this root's fingerprint */
 };
 
@@ -184,6 +192,20 @@ FWA_WUR enum fwa_err fwa_root_update(const struct fwa_crypto *c, const struct fw
 
 /* FWA_ERR_EXPIRED when now >= root->expires. */
 FWA_WUR enum fwa_err fwa_root_check_expiry(const struct fwa_root *root, int64_t now,
+                                           const char **why);
+
+/* ---- Signed time: a token from the time key of the root, bound to the device's nonce ---- */
+
+/*
+ * Verify a time token envelope: type FWA_PAYLOAD_TIME, signed by the time role of `trusted`
+ * (FWA_ERR_KEY when the root lists no time key), then decode it and check that its nonce is
+ * exactly `nonce` (nonce_len bytes, FWA_NONCE_MIN to FWA_NONCE_MAX): FWA_ERR_NONCE when it is
+ * another's or an earlier one's. *out gets the signed time (Unix seconds).
+ */
+FWA_WUR enum fwa_err fwa_time_token_verify(const struct fwa_crypto *c,
+                                           const struct fwa_root *trusted, const char *json,
+                                           size_t len, const uint8_t *nonce, size_t nonce_len,
+                                           int64_t *out, struct fwa_verify_scratch *s,
                                            const char **why);
 
 /* ---- Release manifests ---- */

@@ -46,6 +46,7 @@ static const struct key keys[] = {
     {"slot_size", K_U32, offsetof(struct fwa_posix_config, slot_size), 4, false, 8192, 1u << 30},
     {"health_window_s", K_U32, offsetof(struct fwa_posix_config, health_window_s), 4, false, 1,
      30u * 86400u},
+    {"renew_permille", K_U32, offsetof(struct fwa_posix_config, renew_permille), 4, false, 0, 999},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -118,6 +119,7 @@ int fwa_posix_config_load(const char *path, struct fwa_posix_config *out, char *
 
 	memset(out, 0, sizeof(*out));
 	out->poll_s = 300;
+	out->renew_permille = 667;
 	out->retry_min_ms = 1000;
 	out->retry_max_ms = 300000;
 	out->trial_ms = 16700;

@@ -32,6 +32,7 @@
 struct dev {
 	struct fwa_sim sim;
 	struct fwa_tls tls;
+	struct fwa_cred cred;
 };
 
 static volatile sig_atomic_t stop;
@@ -56,6 +57,31 @@ static void usage(FILE *f)
 	      "                          regress-after-buy]\n"
 	      "                 [--size BYTES] OUT\n",
 	      f);
+}
+
+static enum fwa_err c_lifetime(void *ctx, int64_t *nb, int64_t *na, bool *pending)
+{
+	return fwa_cred_lifetime(&((struct dev *)ctx)->cred, nb, na, pending);
+}
+
+static enum fwa_err c_csr(void *ctx, char *buf, size_t cap, size_t *len)
+{
+	return fwa_cred_csr(&((struct dev *)ctx)->cred, buf, cap, len);
+}
+
+static enum fwa_err c_install(void *ctx, const char *pem, size_t len)
+{
+	return fwa_cred_install(&((struct dev *)ctx)->cred, pem, len);
+}
+
+static void c_accepted(void *ctx)
+{
+	fwa_tls_accepted(&((struct dev *)ctx)->tls);
+}
+
+static void t_server_cas(void *ctx, const uint8_t (*pins)[32], unsigned n)
+{
+	fwa_tls_server_cas(&((struct dev *)ctx)->tls, pins, n);
 }
 
 static enum fwa_err t_connect(void *ctx)
@@ -184,10 +210,13 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	dev.sim.trial_ms = c->trial_ms;
 	dev.sim.verbose = 1;
 	dev.sim.name = "ota-agent";
+	/* Finish a renewal commit a power cut interrupted before the pair is loaded. */
+	fwa_cred_init(&dev.cred, c->cert, c->key);
 	if (fwa_tls_init(&dev.tls, c->host, c->port, c->cert, c->key, c->ca) < 0) {
 		fprintf(stderr, "ota-agent: %s\n", dev.tls.err);
 		goto out;
 	}
+	dev.tls.cred = &dev.cred;
 	fwa_sim_port(&port, &dev.sim, fwa_crypto_openssl());
 	port.ctx = &dev;
 	port.wall_time = wall;
@@ -195,6 +224,11 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	port.tr_send = t_send;
 	port.tr_recv = t_recv;
 	port.tr_close = t_close;
+	port.cred_lifetime = c_lifetime;
+	port.cred_csr = c_csr;
+	port.cred_install = c_install;
+	port.cred_accepted = c_accepted;
+	port.tr_server_cas = t_server_cas;
 	scratch = aligned_alloc(8, (FWA_AGENT_SCRATCH_SIZE + 7) / 8 * 8);
 	agent = malloc(sizeof(*agent));
 	if (!scratch || !agent) {
@@ -215,6 +249,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	acfg.retry_max_ms = c->retry_max_ms;
 	acfg.trial_deadline_s = c->trial_deadline_s;
 	acfg.health_window_s = c->health_window_s;
+	acfg.renew_permille = c->renew_permille;
 	deadline = fwa_sim_now(&dev.sim) + (uint64_t)timeout_s * 1000u;
 
 	for (;;) { /* one iteration per boot */

@@ -204,6 +204,13 @@ static void cut(struct fwa_sim *s)
 	longjmp(*s->cut_jmp, 1);
 }
 
+void fwa_sim_atomic_op(struct fwa_sim *s)
+{
+	s->ops++;
+	if (s->cut_at != 0 && s->ops == s->cut_at && s->cut_jmp && s->cut_mode != SIM_CUT_NONE)
+		longjmp(*s->cut_jmp, 1);
+}
+
 static void erase_at(struct fwa_sim *s, uint32_t addr)
 {
 	if (op_begin(s)) {

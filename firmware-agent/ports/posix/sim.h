@@ -148,6 +148,12 @@ FWA_WUR enum fwa_err fwa_sim_boot(struct fwa_sim *s);
 
 /* Power lost: the bootrom registers are gone; the next boot is a power-on. */
 void fwa_sim_power_cut(struct fwa_sim *s);
+
+/*
+ * Count one persistent write that is atomic (a file written under a temporary name, synced,
+ * renamed: credentials): a power cut armed at it happens before it, in either cut mode.
+ */
+void fwa_sim_atomic_op(struct fwa_sim *s);
 /* A watchdog reset now (the trial deadline passed, or a hang). */
 void fwa_sim_watchdog_reset(struct fwa_sim *s);
 /* True when an unbought trial has passed its deadline. */

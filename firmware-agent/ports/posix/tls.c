@@ -126,6 +126,63 @@ static bool is_ip(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
+void fwa_tls_server_cas(struct fwa_tls *t, const uint8_t (*pins)[32], unsigned n)
+{
+	t->npins = n < FWA_MAX_SERVER_CAS ? n : FWA_MAX_SERVER_CAS;
+	memcpy(t->pins, pins, (size_t)t->npins * 32);
+	/* A session of a server verified under the old set must not be resumed. */
+	SSL_SESSION_free(t->session);
+	t->session = NULL;
+}
+
+static bool pinned(const struct fwa_tls *t, X509 *x)
+{
+	unsigned char *der = NULL, d[32];
+	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	bool hit = false;
+
+	if (n > 0 && EVP_Digest(der, (size_t)n, d, NULL, EVP_sha256(), NULL) == 1)
+		for (unsigned i = 0; i < t->npins && !hit; i++)
+			hit = memcmp(d, t->pins[i], 32) == 0;
+	OPENSSL_free(der);
+	return hit;
+}
+
+/* The server's chain verifies up to a pinned CA (the anchors: pinned certificates only). */
+static bool pinned_chain(struct fwa_tls *t)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(t->ssl);
+	STACK_OF(X509_OBJECT) *prov = X509_STORE_get0_objects(SSL_CTX_get_cert_store(t->ctx));
+	X509 *leaf = SSL_get0_peer_certificate(t->ssl);
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *sc = X509_STORE_CTX_new();
+	bool ok = false;
+	int i;
+
+	if (!leaf || !store || !sc)
+		goto out;
+	for (i = 0; chain && i < sk_X509_num(chain); i++)
+		if (pinned(t, sk_X509_value(chain, i)))
+			X509_STORE_add_cert(store, sk_X509_value(chain, i));
+	for (i = 0; prov && i < sk_X509_OBJECT_num(prov); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(prov, i));
+		if (x && pinned(t, x))
+			X509_STORE_add_cert(store, x);
+	}
+	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+	if (X509_STORE_CTX_init(sc, store, leaf, chain) != 1 ||
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(sc), SSL_get0_param(t->ssl)) != 1)
+		goto out;
+	X509_STORE_CTX_set_purpose(sc, X509_PURPOSE_SSL_SERVER);
+	ok = X509_verify_cert(sc) == 1;
+out:
+	X509_STORE_CTX_free(sc);
+	X509_STORE_free(store);
+	if (!ok)
+		snprintf(t->err, sizeof(t->err), "server chain does not verify to a pinned CA");
+	return ok;
+}
+
 enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 {
 	int r;
@@ -139,6 +196,23 @@ enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 	t->ssl = SSL_new(t->ctx);
 	if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1)
 		goto fail;
+	/* A renewed pair waiting for its first use goes first; a few failures fall back. */
+	t->used_pending =
+	    t->cred && fwa_cred_has_pending(t->cred) && t->pending_tries < FWA_TLS_PENDING_TRIES &&
+	    SSL_use_certificate_chain_file(t->ssl, t->cred->cert_new) == 1 &&
+	    SSL_use_PrivateKey_file(t->ssl, t->cred->key_new, SSL_FILETYPE_PEM) == 1 &&
+	    SSL_check_private_key(t->ssl) == 1;
+	if (t->used_pending)
+		t->pending_tries++;
+	else if (t->cred && fwa_cred_has_pending(t->cred) &&
+	         t->pending_tries < FWA_TLS_PENDING_TRIES) {
+		/* The pending pair does not load: present the configured one on a fresh SSL. */
+		SSL_free(t->ssl);
+		t->ssl = SSL_new(t->ctx);
+		t->pending_tries = FWA_TLS_PENDING_TRIES;
+		if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1)
+			goto fail;
+	}
 	if (is_ip(t->host)) {
 		/* An address is matched against the certificate's IP SANs; no SNI for it. */
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), t->host) != 1)
@@ -147,20 +221,44 @@ enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 	           SSL_set1_host(t->ssl, t->host) != 1) {
 		goto fail;
 	}
-	if (t->session)
+	if (t->npins) /* judged below, against the root's pins */
+		SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
+	if (t->session && !t->used_pending)
 		SSL_set_session(t->ssl, t->session);
 	while ((r = SSL_connect(t->ssl)) != 1)
 		if (ssl_wait(t, r, t->connect_timeout_ms) < 0)
 			goto fail;
-	if (SSL_get_verify_result(t->ssl) != X509_V_OK)
+	if (t->npins ? !pinned_chain(t) : SSL_get_verify_result(t->ssl) != X509_V_OK)
 		goto fail;
-	SSL_SESSION_free(t->session);
-	t->session = SSL_get1_session(t->ssl);
+	if (!t->used_pending) {
+		SSL_SESSION_free(t->session);
+		t->session = SSL_get1_session(t->ssl);
+	}
 	return FWA_OK;
 fail:
 	fail(t, "TLS handshake failed");
 	fwa_tls_close(t);
 	return FWA_ERR_TRANSPORT;
+}
+
+void fwa_tls_accepted(struct fwa_tls *t)
+{
+	if (!t->used_pending || !t->cred)
+		return;
+	if (fwa_cred_commit(t->cred) != FWA_OK) {
+		snprintf(t->err, sizeof(t->err), "cannot commit the renewed certificate");
+		return;
+	}
+	/* Sessions of the old identity must not resume under the new one. */
+	SSL_SESSION_free(t->session);
+	t->session = NULL;
+	t->used_pending = false;
+	t->pending_tries = 0;
+	/* The context presents the pair in use from now on. */
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, t->cred->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(t->ctx, t->cred->key, SSL_FILETYPE_PEM) != 1)
+		snprintf(t->err, sizeof(t->err), "cannot load the renewed certificate");
+	fprintf(stderr, "ota-agent: renewed certificate accepted by the server\n");
 }
 
 enum fwa_err fwa_tls_send(struct fwa_tls *t, const void *buf, size_t len)

@@ -13,7 +13,9 @@
 
 #include <openssl/ssl.h>
 
+#include "cred.h"
 #include "fwa/port.h"
+#include "fwa/verify.h"
 
 struct fwa_tls {
 	SSL_CTX *ctx;
@@ -24,7 +26,19 @@ struct fwa_tls {
 	char port[8];
 	uint32_t connect_timeout_ms;
 	char err[320];
+	/*
+	 * Renewal: with cred set, a pending pair is presented instead of the configured one, at
+	 * most FWA_TLS_PENDING_TRIES connections in a row that no answer accepted; then the old
+	 * pair again. used_pending says what the open connection presents.
+	 */
+	struct fwa_cred *cred;
+	unsigned pending_tries;
+	bool used_pending;
+	/* Server CA pins from the trusted root (npins 0: the provisioned CA file decides). */
+	uint8_t pins[FWA_MAX_SERVER_CAS][32];
+	unsigned npins;
 };
+#define FWA_TLS_PENDING_TRIES 3
 
 /*
  * Set up the client: host and port to connect to, PEM files of the device certificate (with
@@ -41,5 +55,15 @@ enum fwa_err fwa_tls_send(struct fwa_tls *t, const void *buf, size_t len);
 enum fwa_err fwa_tls_recv(struct fwa_tls *t, void *buf, size_t cap, uint32_t timeout_ms,
                           size_t *got);
 void fwa_tls_close(struct fwa_tls *t);
+
+/*
+ * The root's server CA pins (tr_server_cas): with n > 0 a server chain is accepted only when
+ * it verifies (name, purpose, dates) up to a CA, sent by the server or in the provisioned CA
+ * file, whose SubjectPublicKeyInfo hashes to a pin.
+ */
+void fwa_tls_server_cas(struct fwa_tls *t, const uint8_t (*pins)[32], unsigned n);
+
+/* An answer came on the open connection: a pending pair it used becomes the pair in use. */
+void fwa_tls_accepted(struct fwa_tls *t);
 
 #endif

@@ -21,7 +21,6 @@
 #include "hardware/watchdog.h"
 #include "pico/bootrom.h"
 #include "pico/flash.h"
-#include "pico/rand.h"
 
 #include "bootimage.h"
 #include "fwa/agent.h"
@@ -425,19 +424,14 @@ static uint64_t now_ms(void *ctx)
 	return time_us_64() / 1000u;
 }
 
+/*
+ * The TRNG with its health tests (entropy_rp2350.c), not pico_rand: besides retry jitter this
+ * draws the signed-time nonce, which must not be predictable.
+ */
 static enum fwa_err random_bytes(void *ctx, void *buf, size_t len)
 {
-	uint8_t *o = buf;
-
 	(void)ctx;
-	while (len) {
-		uint32_t r = get_rand_32();
-		size_t n = len < sizeof(r) ? len : sizeof(r);
-		memcpy(o, &r, n);
-		o += n;
-		len -= n;
-	}
-	return FWA_OK;
+	return fwa_rp2350_entropy(NULL, buf, len) == 0 ? FWA_OK : FWA_ERR_CRYPTO;
 }
 
 static void log_line(void *ctx, enum fwa_log_level level, const char *msg)
@@ -504,7 +498,8 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	p->port.watchdog_feed = watchdog_feed;
 	p->port.trial_rearm = fwa_rp2350_trial_rearm;
 	p->port.now_ms = now_ms;
-	p->port.wall_time = NULL; /* no trusted clock: the core uses the server's time */
+	p->port.wall_time =
+	    NULL; /* no trusted clock: signed time (a root time key) or server_time */
 	p->port.random = random_bytes;
 	p->port.tr_connect = fwa_rp2350_tr_connect;
 	p->port.tr_send = fwa_rp2350_tr_send;

@@ -104,6 +104,12 @@ void fwa_rp2350_watchdog_backstop(void);
 /* Keep Wi-Fi and lwIP running while the application waits; returns after at most ms. */
 void fwa_rp2350_poll(struct fwa_rp2350 *p, uint32_t ms);
 
+/*
+ * The TRNG with its health tests on (entropy_rp2350.c; also mbedTLS's entropy source):
+ * 0, or nonzero when the TRNG keeps failing its tests.
+ */
+int fwa_rp2350_entropy(void *ctx, unsigned char *buf, size_t len);
+
 /* The crypto port: SHA-256 on the accelerator, ECDSA P-256 verification by mbedTLS. */
 const struct fwa_crypto *fwa_rp2350_crypto(void);
 
