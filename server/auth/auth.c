@@ -145,6 +145,33 @@ static enum ota_err device_pin(struct ota_store *st, const char *id, const char 
 	return rc == OTA_OK ? e2 : rc;
 }
 
+/* What the stored device dev says of a request presenting `fingerprint`. */
+static enum ota_auth_result device_state(const struct ota_device_info *dev, const char *fingerprint)
+{
+	if (strcmp(dev->d.fingerprint, fingerprint) != 0) {
+		log_warn("auth: device %s presented certificate %.16s..., pinned is %.16s...",
+		         dev->d.id, fingerprint, dev->d.fingerprint);
+		return OTA_AUTH_CONFLICT;
+	}
+	if (strcmp(dev->d.status, "admitted") != 0)
+		return OTA_AUTH_DECOMMISSIONED;
+	if (strcmp(dev->admission, "pending") == 0)
+		return OTA_AUTH_PENDING;
+	if (strcmp(dev->admission, "approved") != 0)
+		return OTA_AUTH_REJECTED;
+	return OTA_AUTH_OK;
+}
+
+static void device_identity(struct ota_identity *out, const char *cn, const char *fingerprint,
+                            enum ota_admit admit)
+{
+	out->role = OTA_ROLE_DEVICE;
+	snprintf(out->name, sizeof(out->name), "%s", cn);
+	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", fingerprint);
+	out->token_id[0] = '\0';
+	out->admit = admit;
+}
+
 enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, const char *cn,
                                             const char *fingerprint, int64_t now,
                                             struct ota_identity *out)
@@ -163,13 +190,16 @@ enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, co
 	if (rc == OTA_ERR_NOT_FOUND) {
 		if (policy == OTA_ADMISSION_PREREGISTERED)
 			return OTA_AUTH_UNKNOWN;
-		rc = device_first_seen(st, cn, fingerprint,
-		                       policy == OTA_ADMISSION_PENDING ? "pending" : "approved",
-		                       now);
+		if (policy != OTA_ADMISSION_PENDING) {
+			/* Admitted by its first request that succeeds, not before. */
+			device_identity(out, cn, fingerprint, OTA_ADMIT_NEW);
+			return OTA_AUTH_OK;
+		}
+		/* Pending: recorded at first sight, so that an operator can approve it. */
+		rc = device_first_seen(st, cn, fingerprint, "pending", now);
 		if (rc == OTA_OK)
-			log_notice("auth: %s device %s (certificate %.16s...)",
-			           policy == OTA_ADMISSION_PENDING ? "holding pending" : "admitted",
-			           cn, fingerprint);
+			log_notice("auth: holding pending device %s (certificate %.16s...)", cn,
+			           fingerprint);
 		if (rc != OTA_OK && rc != OTA_ERR_CONFLICT) /* CONFLICT: another connection won */
 			return OTA_AUTH_ERROR;
 		rc = ota_store_device_info(st, cn, &dev);
@@ -177,34 +207,65 @@ enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, co
 	if (rc != OTA_OK)
 		return OTA_AUTH_ERROR;
 	if (dev.d.fingerprint[0] == '\0') {
+		/* Registered without a certificate: the first one is pinned by a request that
+		 * succeeds; a pending device's now, so that what is approved is this one. */
+		snprintf(dev.d.fingerprint, sizeof(dev.d.fingerprint), "%s", fingerprint);
+		enum ota_auth_result ar = device_state(&dev, fingerprint);
+		if (ar == OTA_AUTH_OK) {
+			device_identity(out, cn, fingerprint, OTA_ADMIT_PIN);
+			return OTA_AUTH_OK;
+		}
+		if (ar != OTA_AUTH_PENDING)
+			return ar;
 		rc = device_pin(st, cn, fingerprint, now);
 		if (rc != OTA_OK && rc != OTA_ERR_CONFLICT)
 			return OTA_AUTH_ERROR;
 		if (ota_store_device_info(st, cn, &dev) != OTA_OK)
 			return OTA_AUTH_ERROR;
 	}
-	if (strcmp(dev.d.fingerprint, fingerprint) != 0) {
-		log_warn("auth: device %s presented certificate %.16s..., pinned is %.16s...", cn,
-		         fingerprint, dev.d.fingerprint);
+	enum ota_auth_result ar = device_state(&dev, fingerprint);
+	if (ar == OTA_AUTH_OK)
+		device_identity(out, cn, fingerprint, OTA_ADMIT_NONE);
+	return ar;
+}
+
+enum ota_auth_result ota_auth_device_admit(struct ota_store *st, struct ota_identity *who,
+                                           int64_t now)
+{
+	struct ota_device_info dev;
+	enum ota_err rc;
+
+	if (who->admit == OTA_ADMIT_NONE)
+		return OTA_AUTH_OK;
+	if (who->admit == OTA_ADMIT_NEW)
+		rc = device_first_seen(st, who->name, who->fingerprint, "approved", now);
+	else
+		rc = device_pin(st, who->name, who->fingerprint, now);
+	if (rc == OTA_OK)
+		log_notice("auth: %s device %s (certificate %.16s...)",
+		           who->admit == OTA_ADMIT_NEW ? "admitted" : "pinned", who->name,
+		           who->fingerprint);
+	/* CONFLICT: another request admitted or pinned it first; FORBIDDEN: this certificate
+	 * is pinned to another device. The stored device decides either. */
+	if (rc != OTA_OK && rc != OTA_ERR_CONFLICT && rc != OTA_ERR_FORBIDDEN)
+		return OTA_AUTH_ERROR;
+	if (rc == OTA_ERR_FORBIDDEN)
 		return OTA_AUTH_CONFLICT;
-	}
-	if (strcmp(dev.d.status, "admitted") != 0)
-		return OTA_AUTH_DECOMMISSIONED;
-	if (strcmp(dev.admission, "pending") == 0)
-		return OTA_AUTH_PENDING;
-	if (strcmp(dev.admission, "approved") != 0)
-		return OTA_AUTH_REJECTED;
-	out->role = OTA_ROLE_DEVICE;
-	snprintf(out->name, sizeof(out->name), "%s", cn);
-	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", fingerprint);
-	out->token_id[0] = '\0';
-	return OTA_AUTH_OK;
+	if (ota_store_device_info(st, who->name, &dev) != OTA_OK)
+		return OTA_AUTH_ERROR;
+	enum ota_auth_result ar = device_state(&dev, who->fingerprint);
+	if (ar == OTA_AUTH_OK)
+		who->admit = OTA_ADMIT_NONE;
+	return ar;
 }
 
 enum ota_auth_result ota_auth_device(struct ota_store *st, const char *cn, const char *fingerprint,
                                      int64_t now, struct ota_identity *out)
 {
-	return ota_auth_device_policy(st, OTA_ADMISSION_AUTO, cn, fingerprint, now, out);
+	enum ota_auth_result ar =
+	    ota_auth_device_policy(st, OTA_ADMISSION_AUTO, cn, fingerprint, now, out);
+
+	return ar == OTA_AUTH_OK ? ota_auth_device_admit(st, out, now) : ar;
 }
 
 enum ota_auth_result ota_auth_operator(struct ota_store *st, const char *cn, const char *ou,
@@ -236,6 +297,7 @@ enum ota_auth_result ota_auth_operator(struct ota_store *st, const char *cn, con
 	snprintf(out->name, sizeof(out->name), "%s", cn);
 	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", fingerprint);
 	out->token_id[0] = '\0';
+	out->admit = OTA_ADMIT_NONE;
 	return OTA_AUTH_OK;
 }
 
@@ -304,5 +366,6 @@ enum ota_auth_result ota_auth_token(struct ota_store *st, const char *authorizat
 	snprintf(out->name, sizeof(out->name), "%s", t.principal);
 	out->fingerprint[0] = '\0';
 	snprintf(out->token_id, sizeof(out->token_id), "%s", t.id);
+	out->admit = OTA_ADMIT_NONE;
 	return OTA_AUTH_OK;
 }
