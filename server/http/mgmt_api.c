@@ -269,8 +269,9 @@ static json_t *deployment_json(const struct ota_deployment *d)
 	                      d->device_id, "release_id", d->release_id, "status", d->status,
 	                      "reason", d->reason, "created_at", (json_int_t)d->created_at,
 	                      "updated_at", (json_int_t)d->updated_at);
-	if (j && d->finished_at)
-		json_object_set_new(j, "finished_at", json_integer(d->finished_at));
+	if (j)
+		json_object_set_new(j, "finished_at",
+		                    d->finished_at ? json_integer(d->finished_at) : json_null());
 	return j;
 }
 

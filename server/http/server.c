@@ -331,7 +331,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 static struct MHD_Response *json_response(json_t *j, const char *content_type)
 {
-	char *text = json_dumps(j, JSON_COMPACT);
+	/* 15 significant digits: a percent of hundredths (99.99) reads 99.99, not the 17-digit
+	 * expansion of the nearest double (docs/rollouts.md). */
+	char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	struct MHD_Response *resp;
 
 	if (!text)
