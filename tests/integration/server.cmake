@@ -25,7 +25,7 @@ if(TARGET ota-sign)
 		add_test(NAME integration_server_${t}
 			COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/server_${t}.sh)
 		set_tests_properties(integration_server_${t} PROPERTIES LABELS integration TIMEOUT 300
-			ENVIRONMENT "${OTA_SERVER_IT_ENV}")
+			ENVIRONMENT "${OTA_SERVER_IT_ENV};OTA_TEST_HOOKS=${OTA_TEST_HOOKS}")
 	endforeach()
 endif()
 include(${CMAKE_CURRENT_LIST_DIR}/server-rollout.cmake)
