@@ -109,13 +109,14 @@ static enum ota_err device_first_seen(struct ota_store *st, const char *id, cons
 		return rc;
 	snprintf(after, sizeof(after), "{\"admission\":\"%s\",\"fingerprint\":\"%s\"}", admission,
 	         fingerprint);
-	struct ota_audit_entry e = {.actor = id,
-	                            .role = "device",
-	                            .action = strcmp(admission, "pending") == 0 ? "device.pending"
-	                                                                        : "device.admit",
-	                            .device_id = id,
-	                            .after = after,
-	                            .detail = "first connection"};
+	struct ota_audit_entry e = {
+	    .actor = id,
+	    .role = "device",
+	    .action = strcmp(admission, "pending") == 0 ? "device.pending" : "device.admit",
+	    .device_id = id,
+	    .after = after,
+	    .detail = strcmp(admission, "pending") == 0 ? "first request"
+	                                                : "first request that succeeded"};
 	rc = ota_store_device_register(st, id, fingerprint, admission, now);
 	if (rc == OTA_OK)
 		rc = ota_audit_append(st, &e, now, NULL);
@@ -137,7 +138,7 @@ static enum ota_err device_pin(struct ota_store *st, const char *id, const char 
 	                            .action = "device.pin",
 	                            .device_id = id,
 	                            .after = after,
-	                            .detail = "first connection of a registered device"};
+	                            .detail = "first request of a registered device"};
 	rc = ota_store_device_pin(st, id, fingerprint);
 	if (rc == OTA_OK)
 		rc = ota_audit_append(st, &e, now, NULL);
