@@ -110,13 +110,14 @@ static enum ota_err device_first_seen(struct ota_store *st, const char *id, cons
 		return rc;
 	snprintf(after, sizeof(after), "{\"admission\":\"%s\",\"fingerprint\":\"%s\"}", admission,
 	         fingerprint);
-	struct ota_audit_entry e = {.actor = id,
-	                            .role = "device",
-	                            .action = strcmp(admission, "pending") == 0 ? "device.pending"
-	                                                                        : "device.admit",
-	                            .device_id = id,
-	                            .after = after,
-	                            .detail = "first connection"};
+	struct ota_audit_entry e = {
+	    .actor = id,
+	    .role = "device",
+	    .action = strcmp(admission, "pending") == 0 ? "device.pending" : "device.admit",
+	    .device_id = id,
+	    .after = after,
+	    .detail = strcmp(admission, "pending") == 0 ? "first request"
+	                                                : "first request that succeeded"};
 	rc = ota_store_device_register(st, id, fingerprint, admission, now);
 	if (rc == OTA_OK)
 		rc = ota_audit_append(st, &e, now, NULL);
@@ -138,7 +139,7 @@ static enum ota_err device_pin(struct ota_store *st, const char *id, const char 
 	                            .action = "device.pin",
 	                            .device_id = id,
 	                            .after = after,
-	                            .detail = "first connection of a registered device"};
+	                            .detail = "first request of a registered device"};
 	rc = ota_store_device_pin(st, id, fingerprint);
 	if (rc == OTA_OK)
 		rc = ota_audit_append(st, &e, now, NULL);
@@ -147,22 +148,26 @@ static enum ota_err device_pin(struct ota_store *st, const char *id, const char 
 }
 
 /*
- * Certificate renewal: the device's first connection with the certificate otad issued it
- * (pending, store/cert_store.h) pins it in place of the old one, audited in the same
- * transaction. OTA_ERR_NOT_FOUND when `fingerprint` is not the device's pending certificate.
+ * Certificate renewal: the device's first request that succeeds with the certificate otad
+ * issued it (pending, store/cert_store.h) pins it in place of the old one, audited in the same
+ * transaction. OTA_ERR_NOT_FOUND when `fingerprint` is no longer the device's pending one.
  */
-static enum ota_err renewed_first_use(struct ota_store *st, const char *id, const char *old,
+static enum ota_err renewed_first_use(struct ota_store *st, const char *id,
                                       const char *fingerprint, int64_t now)
 {
 	char pending[OTA_HEX256], before[120], after[120];
+	struct ota_device_info dev;
 	enum ota_err rc = ota_store_cert_pending_get(st, id, pending);
 
 	if (rc != OTA_OK || strcmp(pending, fingerprint) != 0)
 		return OTA_ERR_NOT_FOUND;
+	rc = ota_store_device_info(st, id, &dev);
+	if (rc != OTA_OK)
+		return rc;
 	rc = ota_store_tx_begin(st);
 	if (rc != OTA_OK)
 		return rc;
-	snprintf(before, sizeof(before), "{\"fingerprint\":\"%s\"}", old);
+	snprintf(before, sizeof(before), "{\"fingerprint\":\"%s\"}", dev.d.fingerprint);
 	snprintf(after, sizeof(after), "{\"fingerprint\":\"%s\"}", fingerprint);
 	struct ota_audit_entry e = {.actor = id,
 	                            .role = "device",
@@ -178,6 +183,33 @@ static enum ota_err renewed_first_use(struct ota_store *st, const char *id, cons
 	if (rc == OTA_OK && e2 == OTA_OK)
 		log_notice("auth: device %s renewed its certificate (%.16s...)", id, fingerprint);
 	return rc == OTA_OK ? e2 : rc;
+}
+
+/* What the stored device dev says of a request presenting `fingerprint`. */
+static enum ota_auth_result device_state(const struct ota_device_info *dev, const char *fingerprint)
+{
+	if (strcmp(dev->d.fingerprint, fingerprint) != 0) {
+		log_warn("auth: device %s presented certificate %.16s..., pinned is %.16s...",
+		         dev->d.id, fingerprint, dev->d.fingerprint);
+		return OTA_AUTH_CONFLICT;
+	}
+	if (strcmp(dev->d.status, "admitted") != 0)
+		return OTA_AUTH_DECOMMISSIONED;
+	if (strcmp(dev->admission, "pending") == 0)
+		return OTA_AUTH_PENDING;
+	if (strcmp(dev->admission, "approved") != 0)
+		return OTA_AUTH_REJECTED;
+	return OTA_AUTH_OK;
+}
+
+static void device_identity(struct ota_identity *out, const char *cn, const char *fingerprint,
+                            enum ota_admit admit)
+{
+	out->role = OTA_ROLE_DEVICE;
+	snprintf(out->name, sizeof(out->name), "%s", cn);
+	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", fingerprint);
+	out->token_id[0] = '\0';
+	out->admit = admit;
 }
 
 enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, const char *cn,
@@ -198,13 +230,16 @@ enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, co
 	if (rc == OTA_ERR_NOT_FOUND) {
 		if (policy == OTA_ADMISSION_PREREGISTERED)
 			return OTA_AUTH_UNKNOWN;
-		rc = device_first_seen(st, cn, fingerprint,
-		                       policy == OTA_ADMISSION_PENDING ? "pending" : "approved",
-		                       now);
+		if (policy != OTA_ADMISSION_PENDING) {
+			/* Admitted by its first request that succeeds, not before. */
+			device_identity(out, cn, fingerprint, OTA_ADMIT_NEW);
+			return OTA_AUTH_OK;
+		}
+		/* Pending: recorded at first sight, so that an operator can approve it. */
+		rc = device_first_seen(st, cn, fingerprint, "pending", now);
 		if (rc == OTA_OK)
-			log_notice("auth: %s device %s (certificate %.16s...)",
-			           policy == OTA_ADMISSION_PENDING ? "holding pending" : "admitted",
-			           cn, fingerprint);
+			log_notice("auth: holding pending device %s (certificate %.16s...)", cn,
+			           fingerprint);
 		if (rc != OTA_OK && rc != OTA_ERR_CONFLICT) /* CONFLICT: another connection won */
 			return OTA_AUTH_ERROR;
 		rc = ota_store_device_info(st, cn, &dev);
@@ -212,37 +247,82 @@ enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy, co
 	if (rc != OTA_OK)
 		return OTA_AUTH_ERROR;
 	if (dev.d.fingerprint[0] == '\0') {
+		/* Registered without a certificate: the first one is pinned by a request that
+		 * succeeds; a pending device's now, so that what is approved is this one. */
+		snprintf(dev.d.fingerprint, sizeof(dev.d.fingerprint), "%s", fingerprint);
+		enum ota_auth_result ar = device_state(&dev, fingerprint);
+		if (ar == OTA_AUTH_OK) {
+			device_identity(out, cn, fingerprint, OTA_ADMIT_PIN);
+			return OTA_AUTH_OK;
+		}
+		if (ar != OTA_AUTH_PENDING)
+			return ar;
 		rc = device_pin(st, cn, fingerprint, now);
 		if (rc != OTA_OK && rc != OTA_ERR_CONFLICT)
 			return OTA_AUTH_ERROR;
 		if (ota_store_device_info(st, cn, &dev) != OTA_OK)
 			return OTA_AUTH_ERROR;
 	}
-	if (strcmp(dev.d.fingerprint, fingerprint) != 0 &&
-	    renewed_first_use(st, cn, dev.d.fingerprint, fingerprint, now) == OTA_OK)
-		snprintf(dev.d.fingerprint, sizeof(dev.d.fingerprint), "%s", fingerprint);
 	if (strcmp(dev.d.fingerprint, fingerprint) != 0) {
-		log_warn("auth: device %s presented certificate %.16s..., pinned is %.16s...", cn,
-		         fingerprint, dev.d.fingerprint);
-		return OTA_AUTH_CONFLICT;
+		/* The certificate otad issued it by renewal: judged as if pinned, and pinned in
+		 * place of the old one by its first request that succeeds. */
+		char pending[OTA_HEX256];
+		if (ota_store_cert_pending_get(st, cn, pending) == OTA_OK &&
+		    strcmp(pending, fingerprint) == 0) {
+			snprintf(dev.d.fingerprint, sizeof(dev.d.fingerprint), "%s", fingerprint);
+			enum ota_auth_result ar = device_state(&dev, fingerprint);
+			if (ar == OTA_AUTH_OK)
+				device_identity(out, cn, fingerprint, OTA_ADMIT_RENEWED);
+			return ar;
+		}
 	}
-	if (strcmp(dev.d.status, "admitted") != 0)
-		return OTA_AUTH_DECOMMISSIONED;
-	if (strcmp(dev.admission, "pending") == 0)
-		return OTA_AUTH_PENDING;
-	if (strcmp(dev.admission, "approved") != 0)
-		return OTA_AUTH_REJECTED;
-	out->role = OTA_ROLE_DEVICE;
-	snprintf(out->name, sizeof(out->name), "%s", cn);
-	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", fingerprint);
-	out->token_id[0] = '\0';
-	return OTA_AUTH_OK;
+	enum ota_auth_result ar = device_state(&dev, fingerprint);
+	if (ar == OTA_AUTH_OK)
+		device_identity(out, cn, fingerprint, OTA_ADMIT_NONE);
+	return ar;
+}
+
+enum ota_auth_result ota_auth_device_admit(struct ota_store *st, struct ota_identity *who,
+                                           int64_t now)
+{
+	struct ota_device_info dev;
+	enum ota_err rc;
+
+	if (who->admit == OTA_ADMIT_NONE)
+		return OTA_AUTH_OK;
+	if (who->admit == OTA_ADMIT_NEW)
+		rc = device_first_seen(st, who->name, who->fingerprint, "approved", now);
+	else if (who->admit == OTA_ADMIT_RENEWED)
+		rc = renewed_first_use(st, who->name, who->fingerprint, now);
+	else
+		rc = device_pin(st, who->name, who->fingerprint, now);
+	if (rc == OTA_OK && who->admit != OTA_ADMIT_RENEWED)
+		log_notice("auth: %s device %s (certificate %.16s...)",
+		           who->admit == OTA_ADMIT_NEW ? "admitted" : "pinned", who->name,
+		           who->fingerprint);
+	/* CONFLICT: another request admitted or pinned it first; FORBIDDEN: this certificate
+	 * is pinned to another device; NOT_FOUND: the renewal is no longer pending. The stored
+	 * device decides each. */
+	if (rc != OTA_OK && rc != OTA_ERR_CONFLICT && rc != OTA_ERR_FORBIDDEN &&
+	    rc != OTA_ERR_NOT_FOUND)
+		return OTA_AUTH_ERROR;
+	if (rc == OTA_ERR_FORBIDDEN)
+		return OTA_AUTH_CONFLICT;
+	if (ota_store_device_info(st, who->name, &dev) != OTA_OK)
+		return OTA_AUTH_ERROR;
+	enum ota_auth_result ar = device_state(&dev, who->fingerprint);
+	if (ar == OTA_AUTH_OK)
+		who->admit = OTA_ADMIT_NONE;
+	return ar;
 }
 
 enum ota_auth_result ota_auth_device(struct ota_store *st, const char *cn, const char *fingerprint,
                                      int64_t now, struct ota_identity *out)
 {
-	return ota_auth_device_policy(st, OTA_ADMISSION_AUTO, cn, fingerprint, now, out);
+	enum ota_auth_result ar =
+	    ota_auth_device_policy(st, OTA_ADMISSION_AUTO, cn, fingerprint, now, out);
+
+	return ar == OTA_AUTH_OK ? ota_auth_device_admit(st, out, now) : ar;
 }
 
 enum ota_auth_result ota_auth_operator(struct ota_store *st, const char *cn, const char *ou,
@@ -274,6 +354,7 @@ enum ota_auth_result ota_auth_operator(struct ota_store *st, const char *cn, con
 	snprintf(out->name, sizeof(out->name), "%s", cn);
 	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", fingerprint);
 	out->token_id[0] = '\0';
+	out->admit = OTA_ADMIT_NONE;
 	return OTA_AUTH_OK;
 }
 
@@ -342,5 +423,6 @@ enum ota_auth_result ota_auth_token(struct ota_store *st, const char *authorizat
 	snprintf(out->name, sizeof(out->name), "%s", t.principal);
 	out->fingerprint[0] = '\0';
 	snprintf(out->token_id, sizeof(out->token_id), "%s", t.id);
+	out->admit = OTA_ADMIT_NONE;
 	return OTA_AUTH_OK;
 }

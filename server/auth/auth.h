@@ -44,6 +44,14 @@ struct ota_identity {
 	char name[OTA_ID_MAX + 1];    /* device id or operator name */
 	char fingerprint[OTA_HEX256]; /* SHA-256 of the certificate DER, lowercase hex */
 	char token_id[24];            /* the API token used, "" for a certificate */
+	/* A device's admission still to write (ota_auth_device_admit): only a request that
+	 * succeeds admits and pins a device, so a refused one leaves no trace. */
+	enum ota_admit {
+		OTA_ADMIT_NONE = 0,
+		OTA_ADMIT_NEW, /* unknown id under admission = auto: record it, approved */
+		OTA_ADMIT_PIN, /* registered without a fingerprint: pin this certificate */
+		OTA_ADMIT_RENEWED, /* the certificate otad issued it: pin it, the old one refused */
+	} admit;
 };
 
 enum ota_auth_result {
@@ -76,14 +84,31 @@ const char *ota_auth_role_name(enum ota_role r);
  * Admit a device whose certificate chain has been verified: checks the name and revocation,
  * admits it on first sight (pinning `fingerprint`), refuses another certificate for an
  * admitted id. Writes to the store only when it admits. *out is filled on OTA_AUTH_OK.
+ * (ota_auth_device_policy under admission = auto, then ota_auth_device_admit.)
  */
 OTA_WUR enum ota_auth_result ota_auth_device(struct ota_store *st, const char *cn,
                                              const char *fingerprint, int64_t now,
                                              struct ota_identity *out);
-/* The same under an admission policy (config.h's enum ota_admission as an int). */
+/*
+ * Who a device is under an admission policy (config.h's enum ota_admission as an int), without
+ * admitting it: on OTA_AUTH_OK, out->admit says what ota_auth_device_admit still has to write
+ * (a new device under `auto`, or the first certificate of a registered one) once a request of
+ * it succeeds. The one write made here: under `pending`, an unknown device is recorded as
+ * pending (and a registered pending one pinned), so that an operator can approve it; the
+ * answer is then OTA_AUTH_PENDING.
+ */
 OTA_WUR enum ota_auth_result ota_auth_device_policy(struct ota_store *st, int policy,
                                                     const char *cn, const char *fingerprint,
                                                     int64_t now, struct ota_identity *out);
+/*
+ * Write what who->admit says (each admission or pin audited in its own transaction) and clear
+ * it; OTA_AUTH_OK at once when there is nothing to write. When another request admitted or
+ * pinned the device first, the stored device decides: OTA_AUTH_CONFLICT when it holds another
+ * certificate, OTA_AUTH_DECOMMISSIONED / _PENDING / _REJECTED by its state, OTA_AUTH_ERROR
+ * when the store fails.
+ */
+OTA_WUR enum ota_auth_result ota_auth_device_admit(struct ota_store *st, struct ota_identity *who,
+                                                   int64_t now);
 
 /* An operator whose certificate chain has been verified: name, role from `ou`, revocation. */
 OTA_WUR enum ota_auth_result ota_auth_operator(struct ota_store *st, const char *cn, const char *ou,

@@ -115,6 +115,28 @@ char *ota_log_escape(const char *in, char *out, size_t cap)
 	return out;
 }
 
+void ota_log_journal_entries(int level, const char *message, const struct ota_log_field *fields,
+                             unsigned nfields, struct ota_log_journal *out)
+{
+	static const char msg_key[] = "MESSAGE=";
+
+	out->n = 0;
+	memcpy(out->message, msg_key, sizeof(msg_key));
+	ota_log_escape(message, out->message + sizeof(msg_key) - 1,
+	               sizeof(out->message) - (sizeof(msg_key) - 1));
+	snprintf(out->priority, sizeof(out->priority), "PRIORITY=%d", level & 7);
+	out->entry[out->n++] = out->message;
+	out->entry[out->n++] = out->priority;
+	for (unsigned i = 0; i < nfields && i < OTA_LOG_FIELDS_MAX; i++) {
+		char v[512];
+		if (!fields[i].name || !fields[i].value)
+			continue;
+		ota_log_escape(fields[i].value, v, sizeof(v));
+		snprintf(out->field[i], sizeof(out->field[i]), "%s=%s", fields[i].name, v);
+		out->entry[out->n++] = out->field[i];
+	}
+}
+
 static void emit(int level, const struct ota_log_field *fields, unsigned nfields, const char *fmt,
                  va_list ap)
 {
@@ -123,35 +145,24 @@ static void emit(int level, const struct ota_log_field *fields, unsigned nfields
 	char raw[1024], msg[1024 * 4];
 
 	vsnprintf(raw, sizeof(raw), fmt, ap);
-	ota_log_escape(raw, msg, sizeof(msg));
 	if (use_journal) {
-		enum { MAX_FIELDS = 8, FIELD_MAX = 512 };
-		char prio[16], text[MAX_FIELDS][FIELD_MAX + 64];
-		char *m = malloc(strlen(msg) + sizeof("MESSAGE="));
-		struct iovec iov[2 + MAX_FIELDS];
-		int n = 0;
+		struct ota_log_journal *j = malloc(sizeof(*j));
+		struct iovec iov[2 + OTA_LOG_FIELDS_MAX];
 
-		if (!m) {
+		if (!j) {
+			ota_log_escape(raw, msg, sizeof(msg));
 			sd_journal_print(level, "%s", msg);
 			return;
 		}
-		strcpy(m, "MESSAGE=");
-		strcat(m, msg);
-		snprintf(prio, sizeof(prio), "PRIORITY=%d", level & 7);
-		iov[n++] = (struct iovec){.iov_base = m, .iov_len = strlen(m)};
-		iov[n++] = (struct iovec){.iov_base = prio, .iov_len = strlen(prio)};
-		for (unsigned i = 0; i < nfields && i < MAX_FIELDS; i++) {
-			char v[FIELD_MAX];
-			if (!fields[i].name || !fields[i].value)
-				continue;
-			ota_log_escape(fields[i].value, v, sizeof(v));
-			snprintf(text[i], sizeof(text[i]), "%s=%s", fields[i].name, v);
-			iov[n++] = (struct iovec){.iov_base = text[i], .iov_len = strlen(text[i])};
-		}
-		sd_journal_sendv(iov, n);
-		free(m);
+		ota_log_journal_entries(level, raw, fields, nfields, j);
+		for (unsigned i = 0; i < j->n; i++)
+			iov[i] = (struct iovec){.iov_base = (void *)j->entry[i],
+			                        .iov_len = strlen(j->entry[i])};
+		sd_journal_sendv(iov, (int)j->n);
+		free(j);
 		return;
 	}
+	ota_log_escape(raw, msg, sizeof(msg));
 	char ts[32];
 	struct timespec now;
 	struct tm tm;

@@ -35,6 +35,26 @@ struct ota_log_field {
 void ota_log_fields(int level, const struct ota_log_field *fields, unsigned nfields,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * What a message becomes under journald, built without sending it (ota_log_journal_entries):
+ * entry[0] "MESSAGE=" and the escaped message (one line), entry[1] "PRIORITY=n", then one
+ * "NAME=value" per field given with a value, the value escaped like the message (cut to 511
+ * bytes). The entries point into this struct; n counts them.
+ */
+#define OTA_LOG_FIELDS_MAX 8
+struct ota_log_journal {
+	char message[sizeof("MESSAGE=") + 4 * 1024];
+	char priority[16];
+	char field[OTA_LOG_FIELDS_MAX][512 + 64];
+	const char *entry[2 + OTA_LOG_FIELDS_MAX];
+	unsigned n;
+};
+/* Fills *out from the unescaped `message` and up to OTA_LOG_FIELDS_MAX fields (more are
+ * ignored, as are fields without a name or a value). Pure: the journal sink sends exactly
+ * these entries. */
+void ota_log_journal_entries(int level, const char *message, const struct ota_log_field *fields,
+                             unsigned nfields, struct ota_log_journal *out);
+
 /* Escapes `in` as the logger does into out (cap bytes, always terminated; cut if too small).
  * Returns out. */
 char *ota_log_escape(const char *in, char *out, size_t cap);

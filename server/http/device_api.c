@@ -288,6 +288,9 @@ void ota_h_checkin(struct ota_req *r)
 	const char *health_dep = NULL;
 	if (!health_parse(r, b, &health, &health_dep))
 		goto out;
+	/* The check-in is bound to succeed now, and it records into the device's row. */
+	if (!ota_req_admit(r))
+		goto out;
 	struct ota_device_report c = {
 	    .id = r->who->name,
 	    .hw_variant = hw,

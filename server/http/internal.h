@@ -50,6 +50,7 @@ struct ota_req {
 	const struct ota_route *route;
 	const struct ota_identity *who;
 	struct ota_identity token_who; /* who, when an API token identified the request */
+	struct ota_identity *conn_who; /* the connection's certificate identity (who), or NULL */
 	const char *method;
 	const char *url;
 	char params[OTA_ROUTE_PARAMS][80];
@@ -87,6 +88,13 @@ const struct ota_route *ota_route_match(enum ota_listener_kind l, const char *me
 /* Set a problem with a printf detail (the first problem set wins). */
 void ota_req_fail(struct ota_req *r, enum ota_problem p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * Admit (or pin) the requesting device now if its admission is still to write (auth.h,
+ * ota_auth_device_admit): a handler calls it once the request is bound to succeed and before
+ * it needs the device's row; otherwise any 2xx answer does it before it is sent. False (the
+ * problem set, the refusal audited) when the device cannot be admitted after all.
+ */
+bool ota_req_admit(struct ota_req *r);
 /* Answer JSON with status; takes ownership of `j`. */
 void ota_req_json(struct ota_req *r, unsigned status, json_t *j);
 

@@ -15,13 +15,29 @@
 #include "common/log.h"
 #include "store/mgmt_store.h"
 
+/* A principal as every answer shows it: the list, and the writes that return it. */
+static json_t *principal_json(const struct ota_principal *p)
+{
+	return json_pack("{s:s, s:s, s:b, s:I, s:s}", "name", p->name, "role", p->role, "disabled",
+	                 p->disabled, "created_at", (json_int_t)p->created_at, "created_by",
+	                 p->created_by);
+}
+
 static void principal_one(void *ctx, const struct ota_principal *p)
 {
-	ota_page_add(ctx,
-	             json_pack("{s:s, s:s, s:b, s:I, s:s}", "name", p->name, "role", p->role,
-	                       "disabled", p->disabled, "created_at", (json_int_t)p->created_at,
-	                       "created_by", p->created_by),
-	             0, p->name);
+	ota_page_add(ctx, principal_json(p), 0, p->name);
+}
+
+/* Answers the principal `name` as stored, with status. */
+static void principal_answer(struct ota_req *r, unsigned status, const char *name)
+{
+	struct ota_principal p;
+
+	if (ota_store_principal_get(r->deps->store, name, &p) != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the principal back");
+		return;
+	}
+	ota_req_json(r, status, principal_json(&p));
 }
 
 void ota_h_principals_list(struct ota_req *r)
@@ -66,8 +82,7 @@ void ota_h_principal_create(struct ota_req *r)
 	}
 	if (!ota_mgmt_end(r, e))
 		return;
-	ota_req_json(r, 201,
-	             json_pack("{s:s, s:s, s:b}", "name", name, "role", role, "disabled", 0));
+	principal_answer(r, 201, name);
 }
 
 static void set_disabled(struct ota_req *r, bool disabled)
@@ -98,9 +113,7 @@ static void set_disabled(struct ota_req *r, bool disabled)
 	}
 	if (!ota_mgmt_end(r, e))
 		return;
-	ota_req_json(
-	    r, 200,
-	    json_pack("{s:s, s:s, s:b}", "name", name, "role", p.role, "disabled", disabled));
+	principal_answer(r, 200, name);
 }
 
 void ota_h_principal_disable(struct ota_req *r)

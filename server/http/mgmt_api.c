@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/test_hook.h"
 
 void ota_h_health(struct ota_req *r)
 {
@@ -69,6 +70,8 @@ void ota_h_image_upload(struct ota_req *r)
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the image");
 		return;
 	}
+	/* Between the file and its record: where a racing delete must wait (tests pause here). */
+	ota_test_pause("image-upload-placed");
 	/* The record and its audit entry commit together. */
 	if (!ota_mgmt_begin(r)) {
 		ota_images_unlock(r->deps->images);
@@ -269,8 +272,9 @@ static json_t *deployment_json(const struct ota_deployment *d)
 	                      d->device_id, "release_id", d->release_id, "status", d->status,
 	                      "reason", d->reason, "created_at", (json_int_t)d->created_at,
 	                      "updated_at", (json_int_t)d->updated_at);
-	if (j && d->finished_at)
-		json_object_set_new(j, "finished_at", json_integer(d->finished_at));
+	if (j)
+		json_object_set_new(j, "finished_at",
+		                    d->finished_at ? json_integer(d->finished_at) : json_null());
 	return j;
 }
 

@@ -125,11 +125,11 @@ void ota_h_devices_list(struct ota_req *r)
 static void history_one(void *ctx, const struct ota_deployment *d)
 {
 	json_array_append_new(
-	    ctx,
-	    json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "id", d->id, "release_id",
-	              d->release_id, "status", d->status, "reason", d->reason, "created_at",
-	              (json_int_t)d->created_at, "updated_at", (json_int_t)d->updated_at,
-	              "finished_at", d->finished_at ? json_integer(d->finished_at) : json_null()));
+	    ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "id", d->id, "device_id",
+	                   d->device_id, "release_id", d->release_id, "status", d->status, "reason",
+	                   d->reason, "created_at", (json_int_t)d->created_at, "updated_at",
+	                   (json_int_t)d->updated_at, "finished_at",
+	                   d->finished_at ? json_integer(d->finished_at) : json_null()));
 }
 
 /* Reads the device of r->params[0]; false with a problem set. */

@@ -145,7 +145,7 @@ static enum ota_err post_confirm_json(struct ota_req *r, const struct ota_rollou
 }
 
 static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row,
-                            const struct ota_rollout_spec *s, bool progress)
+                            const struct ota_rollout_spec *s)
 {
 	int64_t now = ota_clock_now();
 	json_t *j = json_pack(
@@ -161,8 +161,6 @@ static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row
 	     row->state == OTA_RS_WAITING_APPROVAL))
 		json_object_set_new(j, "time_in_stage_seconds",
 		                    json_integer(now - row->stage_started_at));
-	if (!progress)
-		return j;
 	struct progress p = {.stages = json_array(), .reasons = json_array()};
 	for (unsigned i = 0; p.stages && i < s->nstages; i++) {
 		json_t *d = json_object();
@@ -214,6 +212,19 @@ static json_t *rollout_json(struct ota_req *r, const struct ota_rollout_row *row
 	return j;
 }
 
+/* Answers a rollout as GET shows it, progress and verdicts included: so do the writes. */
+static void answer_rollout(struct ota_req *r, unsigned status, const struct ota_rollout_row *row,
+                           const struct ota_rollout_spec *s)
+{
+	json_t *j = rollout_json(r, row, s);
+
+	if (!j) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the rollout's progress");
+		return;
+	}
+	ota_req_json(r, status, j);
+}
+
 void ota_h_rollout_create(struct ota_req *r)
 {
 	struct ota_rollout_spec s;
@@ -241,7 +252,7 @@ void ota_h_rollout_create(struct ota_req *r)
 		return;
 	}
 	log_notice("rollout %s \"%s\" created by %s", id, s.name, r->who->name);
-	ota_req_json(r, 201, rollout_json(r, &row, &s, false));
+	answer_rollout(r, 201, &row, &s);
 }
 
 static int list_one(void *ctx, const struct ota_rollout_row *row, const char *text)
@@ -283,12 +294,7 @@ void ota_h_rollout_get(struct ota_req *r)
 	if (!load(r, &row, &s))
 		return;
 	/* A read never judges: otad's ticker does (ota_rollout_tick). */
-	json_t *j = rollout_json(r, &row, &s, true);
-	if (!j) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the rollout's progress");
-		return;
-	}
-	ota_req_json(r, 200, j);
+	answer_rollout(r, 200, &row, &s);
 }
 
 static void act(struct ota_req *r, enum ota_rollout_action a)
@@ -315,7 +321,7 @@ static void act(struct ota_req *r, enum ota_rollout_action a)
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot change the rollout");
 		return;
 	}
-	ota_req_json(r, 200, rollout_json(r, &row, &s, false));
+	answer_rollout(r, 200, &row, &s);
 }
 
 void ota_h_rollout_start(struct ota_req *r)

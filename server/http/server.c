@@ -220,6 +220,44 @@ static bool attribute_repeated(gnutls_x509_crt_t crt, const char *oid)
 	return rc >= 0 || rc == GNUTLS_E_SHORT_MEMORY_BUFFER;
 }
 
+/* The problem answering an identity check's result (OTA_P_NONE for OTA_AUTH_OK), and why. */
+static enum ota_problem auth_problem(enum ota_auth_result ar, const char **why)
+{
+	*why = ota_auth_result_text(ar);
+	switch (ar) {
+	case OTA_AUTH_OK:
+		return OTA_P_NONE;
+	case OTA_AUTH_BAD_NAME:
+		*why = "the certificate's CN is not a valid name (1-64 of A-Z a-z 0-9 . _ -)";
+		return OTA_P_CERT_REJECTED;
+	case OTA_AUTH_BAD_ROLE:
+		*why = "the certificate's OU is not a role (admin, operator, auditor) "
+		       "or not the principal's role";
+		return OTA_P_CERT_REJECTED;
+	case OTA_AUTH_REVOKED:
+		return OTA_P_CERT_REVOKED;
+	case OTA_AUTH_CONFLICT:
+		return OTA_P_IDENTITY_CONFLICT;
+	case OTA_AUTH_DECOMMISSIONED:
+		return OTA_P_DEVICE_DECOMMISSIONED;
+	case OTA_AUTH_PENDING:
+		return OTA_P_DEVICE_PENDING;
+	case OTA_AUTH_REJECTED:
+		return OTA_P_DEVICE_REJECTED;
+	case OTA_AUTH_UNKNOWN:
+		return OTA_P_DEVICE_UNREGISTERED;
+	case OTA_AUTH_DISABLED:
+		return OTA_P_PRINCIPAL_DISABLED;
+	case OTA_AUTH_ERROR:
+	case OTA_AUTH_TOKEN_INVALID:
+	case OTA_AUTH_TOKEN_EXPIRED:
+	case OTA_AUTH_TOKEN_REVOKED:
+		break;
+	}
+	*why = "identity check failed";
+	return OTA_P_INTERNAL;
+}
+
 static void settle_identity(struct listener *l, struct MHD_Connection *c, struct conn_ctx *cc)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -307,50 +345,10 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 		                            fpr, (int64_t)time(NULL), &cc->id);
 	else
 		ar = ota_auth_operator(l->h->deps.store, cn, ou, fpr, &cc->id);
-	switch (ar) {
-	case OTA_AUTH_OK:
-		cc->problem = OTA_P_NONE;
-		break;
-	case OTA_AUTH_BAD_NAME:
-		set_fail(cc, OTA_P_CERT_REJECTED,
-		         "the certificate's CN is not a valid name (1-64 of A-Z a-z 0-9 . _ -)");
-		break;
-	case OTA_AUTH_BAD_ROLE:
-		set_fail(cc, OTA_P_CERT_REJECTED,
-		         "the certificate's OU is not a role (admin, operator, auditor) "
-		         "or not the principal's role");
-		break;
-	case OTA_AUTH_REVOKED:
-		set_fail(cc, OTA_P_CERT_REVOKED, "certificate revoked");
-		break;
-	case OTA_AUTH_CONFLICT:
-		set_fail(cc, OTA_P_IDENTITY_CONFLICT,
-		         "another certificate is pinned for this device id");
-		break;
-	case OTA_AUTH_DECOMMISSIONED:
-		set_fail(cc, OTA_P_DEVICE_DECOMMISSIONED, "device decommissioned");
-		break;
-	case OTA_AUTH_ERROR:
-		set_fail(cc, OTA_P_INTERNAL, "identity check failed");
-		break;
-	case OTA_AUTH_PENDING:
-		set_fail(cc, OTA_P_DEVICE_PENDING, ota_auth_result_text(ar));
-		break;
-	case OTA_AUTH_REJECTED:
-		set_fail(cc, OTA_P_DEVICE_REJECTED, ota_auth_result_text(ar));
-		break;
-	case OTA_AUTH_UNKNOWN:
-		set_fail(cc, OTA_P_DEVICE_UNREGISTERED, ota_auth_result_text(ar));
-		break;
-	case OTA_AUTH_DISABLED:
-		set_fail(cc, OTA_P_PRINCIPAL_DISABLED, ota_auth_result_text(ar));
-		break;
-	case OTA_AUTH_TOKEN_INVALID:
-	case OTA_AUTH_TOKEN_EXPIRED:
-	case OTA_AUTH_TOKEN_REVOKED:
-		set_fail(cc, OTA_P_INTERNAL, "identity check failed");
-		break;
-	}
+	const char *why_text = NULL;
+	cc->problem = auth_problem(ar, &why_text);
+	if (cc->problem != OTA_P_NONE)
+		set_fail(cc, cc->problem, why_text);
 out:
 	if (cc->problem != OTA_P_NONE) {
 		const struct ota_log_field f[] = {{"OTA_CN", cn[0] ? cn : NULL},
@@ -557,7 +555,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 static struct MHD_Response *json_response(json_t *j, const char *content_type)
 {
-	char *text = json_dumps(j, JSON_COMPACT);
+	/* 15 significant digits: a percent of hundredths (99.99) reads 99.99, not the 17-digit
+	 * expansion of the nearest double (docs/rollouts.md). */
+	char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	struct MHD_Response *resp;
 
 	if (!text)
@@ -613,6 +613,33 @@ static void storage_fault_answer(struct ota_req *r)
 	ota_req_fail(r, OTA_P_STORAGE_UNAVAILABLE, "storage full or failing: %.200s", was);
 }
 
+bool ota_req_admit(struct ota_req *r)
+{
+	const char *why;
+
+	if (!r->conn_who || r->conn_who->admit == OTA_ADMIT_NONE)
+		return true;
+	enum ota_auth_result ar =
+	    ota_auth_device_admit(r->deps->store, r->conn_who, (int64_t)time(NULL));
+	enum ota_problem p = auth_problem(ar, &why);
+	if (p == OTA_P_NONE)
+		return true;
+	ota_req_fail(r, p, "%s", why);
+	if (p != OTA_P_INTERNAL) {
+		/* Another request admitted or pinned the id first, with another certificate or
+		 * into another state: refused as a connection would be (and audited). */
+		struct ota_audit_entry e = {.actor = r->conn_who->name,
+		                            .role = "device",
+		                            .action = "auth.refused",
+		                            .device_id = r->conn_who->name,
+		                            .object = r->conn_who->fingerprint,
+		                            .detail = why};
+		if (ota_audit_append(r->deps->store, &e, (int64_t)time(NULL), NULL) != OTA_OK)
+			log_err("device: cannot audit a refused client");
+	}
+	return false;
+}
+
 /* Queue whatever the request ended with: a problem, a JSON answer or a ready response. */
 static enum MHD_Result respond(struct ota_req *r)
 {
@@ -622,6 +649,9 @@ static enum MHD_Result respond(struct ota_req *r)
 
 	if (r->problem == OTA_P_NONE && !r->response && !r->answer)
 		ota_req_fail(r, OTA_P_INTERNAL, "the handler gave no answer");
+	/* A device is admitted by its first request that succeeds, and only then. */
+	if (r->problem == OTA_P_NONE && r->status >= 200 && r->status < 300)
+		(void)ota_req_admit(r);
 	storage_fault_answer(r);
 	if (r->problem != OTA_P_NONE) {
 		const struct ota_problem_info *pi = ota_problem_info(r->problem);
@@ -848,7 +878,7 @@ static void prepare(struct listener *l, struct ota_req *r)
 			r->close = cc->closing;
 			return;
 		}
-		r->who = &cc->id;
+		r->who = r->conn_who = &cc->id;
 	}
 	if (!url_representable(l, r))
 		return;

@@ -147,6 +147,16 @@ static bool str_list(struct ctx *x, json_t *parent, const char *key, size_t maxl
 
 static const char *const day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
+/* Whether v (a percent, 0..100) is a whole number of hundredths: percents are kept in basis
+ * points, so more decimals would come back other than sent. */
+static bool hundredths(double v)
+{
+	double bp = v * 100;
+	double whole = (double)(long long)(bp + 0.5);
+
+	return bp - whole < 1e-6 && whole - bp < 1e-6;
+}
+
 static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 {
 	static const char *const top[] = {
@@ -226,8 +236,11 @@ static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 		if (!only_keys(x, g, "a stage", stg))
 			return false;
 		if (!json_is_number(p) || json_number_value(p) < 0.01 ||
-		    json_number_value(p) > 100) {
-			fail(x, "stage %zu: \"percent\" must be a number from 0.01 to 100", i + 1);
+		    json_number_value(p) > 100 || !hundredths(json_number_value(p))) {
+			fail(x,
+			     "stage %zu: \"percent\" must be a number from 0.01 to 100 with at "
+			     "most two decimals",
+			     i + 1);
 			return false;
 		}
 		st->percent_bp = (unsigned)(json_number_value(p) * 100 + 0.5);
@@ -266,10 +279,10 @@ static bool parse(struct ctx *x, json_t *b, struct ota_rollout_spec *s)
 			if (!only_keys(x, sh, "\"statistical_halt\"", sth))
 				return false;
 			if (!json_is_number(rate) || json_number_value(rate) < 0.01 ||
-			    json_number_value(rate) > 99) {
+			    json_number_value(rate) > 99 || !hundredths(json_number_value(rate))) {
 				fail(x,
 				     "stage %zu: \"acceptable_failure_rate\" must be a number from "
-				     "0.01 to 99 (percent)",
+				     "0.01 to 99 (percent) with at most two decimals",
 				     i + 1);
 				return false;
 			}
@@ -455,7 +468,9 @@ enum ota_err ota_rollout_spec_parse(const char *text, size_t len, struct ota_rol
 char *ota_rollout_spec_json(const struct ota_rollout_spec *s)
 {
 	json_t *j = to_json(s);
-	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	/* 15 significant digits: hundredths read back as written (99.99, not 99.989999...). */
+	char *text =
+	    j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) : NULL;
 
 	json_decref(j);
 	return text;

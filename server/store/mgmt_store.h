@@ -94,7 +94,8 @@ OTA_WUR enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
 
 /*
  * Register a device before it connects (admission policy "preregistered", or to approve ahead
- * of time): admission approved; `fingerprint` may be "" (pinned at the first connection).
+ * of time): admission approved; `fingerprint` may be "" (pinned by its first request
+ * that succeeds, auth.h).
  * OTA_ERR_CONFLICT when the id exists; OTA_ERR_FORBIDDEN when `fingerprint` is pinned to
  * another device (one device per certificate). Either changes nothing.
  */

@@ -3,9 +3,9 @@
 // declares, and its body must match that schema (JSON Schema 2020-12, Ajv). Prints one line per
 // fault and the operations the records exercised; exits 1 on any fault.
 //
-// usage: node validate.mjs SPEC RECORDS [--require-all-except "METHOD PATH,..."]
-// With --require-all-except, every other operation must have been answered at least once
-// with a success and once with an error.
+// usage: node validate.mjs SPEC RECORDS [--require-all | --require-all-except "METHOD PATH,..."]
+// With --require-all (or --require-all-except), every operation (every other operation) must
+// have been answered at least once with a success and once with an error.
 // RECORDS: one JSON object a line, {"method","path","status","content_type","body"}.
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
@@ -105,9 +105,10 @@ for (const line of lines) {
 		if (!validate(body))
 			fault(r, `body: ${ajv.errorsText(validate.errors)} in ${r.body.slice(0, 300)}`);
 }
+const except = rest[0] === '--require-all-except' ? rest[1].split(',') : [];
 const req =
-	rest[0] === '--require-all-except'
-		? ops.map((o) => o.key).filter((k) => !rest[1].split(',').includes(k))
+	rest[0] === '--require-all' || rest[0] === '--require-all-except'
+		? ops.map((o) => o.key).filter((k) => !except.includes(k))
 		: [];
 for (const k of req) {
 	const s = seen.get(k);

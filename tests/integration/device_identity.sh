@@ -3,8 +3,9 @@
 # cycle. Re-provisioning or registering with a fingerprint pinned to another device is 409 and
 # changes nothing; a device's own fingerprint may be pinned again; rejected and decommissioned
 # devices are refused at the device listener, and a decommissioned one is changed only by
-# re-provisioning. Admission belongs to the connection, as docs/device-api.md states: a new
-# device whose first request is refused is admitted and pinned all the same.
+# re-provisioning. Only a request that succeeds admits a new device or pins a registered one's
+# certificate (docs/device-api.md, "Refusals"): refused first requests leave no row, no pin and
+# no admission in the audit log.
 . "$(dirname "$0")/server_lib.sh"
 
 make_pki
@@ -48,9 +49,38 @@ r=$(post /api/v1/devices/device-0002/reprovision "{\"fingerprint\":\"$fpr2\"}")
 expect "re-provisioned: admitted again" "200 admitted" "$(code_of "$r") $(jfield "$r" .status)"
 expect "re-provisioned: checks in" 200 "$(code_of "$(checkin device-0002)")"
 
-# Admission belongs to the connection (docs/device-api.md, "Refusals").
-expect "a new device's first request refused" 404 "$(code_of "$(dcurl device-0003 /device/v1/nothing)")"
-expect "and the device admitted and pinned all the same" "approved|$(fpr device-0003)" \
-	"$(db "SELECT admission, fingerprint FROM devices WHERE id = 'device-0003'")"
+# Only a request that succeeds admits or pins (docs/device-api.md, "Refusals").
+admitted() { db "SELECT count(*) FROM audit_log WHERE device_id = '$1' AND action IN ('device.admit', 'device.pin')"; }
+before=$(db_digest)
+expect "a new device: unknown path refused" 404 "$(code_of "$(dcurl device-0003 /device/v1/nothing)")"
+expect "a new device: wrong method refused" 405 "$(code_of "$(dcurl device-0003 /device/v1/checkin)")"
+expect "a new device: bad body refused" 400 "$(code_of "$(checkin device-0003 '{"hw_variant":1}')")"
+expect "a new device: bad content type refused" 415 \
+	"$(code_of "$(dcurl device-0003 /device/v1/checkin -H 'Content-Type: text/plain' -d "$CHECKIN")")"
+expect "a new device: image not offered" 404 \
+	"$(code_of "$(dcurl device-0003 "/device/v1/images/$(printf '%064d' 0)")")"
+expect "a new device: report on no deployment" 404 \
+	"$(code_of "$(dcurl device-0003 /device/v1/deployments/d-00/events -H 'Content-Type: application/json' -d '{"seq":1,"status":"downloading"}')")"
+expect "refused: no device row" 0 "$(db "SELECT count(*) FROM devices WHERE id = 'device-0003'")"
+expect "refused: nothing else written" "$before" "$(db_digest)"
+expect "refused: no admission audited" 0 "$(admitted device-0003)"
+expect "the first request that succeeds admits" 200 "$(code_of "$(checkin device-0003)")"
+expect "and pins its certificate" "approved|admitted|$(fpr device-0003)" \
+	"$(db "SELECT admission, status, fingerprint FROM devices WHERE id = 'device-0003'")"
+expect "audited once" 1 "$(admitted device-0003)"
+expect "later requests admit nothing more" 200 "$(code_of "$(checkin device-0003)")"
+expect "still audited once" 1 "$(admitted device-0003)"
+
+# A registered device without a certificate: pinned by its first request that succeeds.
+"$OTA_SCRIPTS/dev-pki.sh" "$PKI" device device-0004 >/dev/null
+expect "register device-0004 without a fingerprint" 201 \
+	"$(code_of "$(post /api/v1/devices '{"id":"device-0004"}')")"
+before=$(db_digest)
+expect "registered: first request refused" 400 "$(code_of "$(checkin device-0004 '[]')")"
+expect "refused: not pinned" "" "$(db "SELECT fingerprint FROM devices WHERE id = 'device-0004'")"
+expect "refused: nothing written" "$before" "$(db_digest)"
+expect "registered: a good request" 200 "$(code_of "$(checkin device-0004)")"
+expect "pins its certificate" "$(fpr device-0004)" "$(db "SELECT fingerprint FROM devices WHERE id = 'device-0004'")"
+expect "the pin audited" 1 "$(admitted device-0004)"
 
 finish

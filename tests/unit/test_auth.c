@@ -26,6 +26,8 @@
 #define FP2 "2222222222222222222222222222222222222222222222222222222222222222"
 #define FP3 "3333333333333333333333333333333333333333333333333333333333333333"
 #define FP4 "4444444444444444444444444444444444444444444444444444444444444444"
+#define FP5 "5555555555555555555555555555555555555555555555555555555555555555"
+#define FP6 "6666666666666666666666666666666666666666666666666666666666666666"
 
 struct fx {
 	char dir[OTA_TEST_DIR_MAX];
@@ -76,12 +78,31 @@ static void admission_policies(void **state)
 	struct ota_identity id;
 	struct ota_device_info d;
 
-	/* auto: admitted at first sight, then pinned. */
+	/* auto: known at first sight but written only by ota_auth_device_admit (a request that
+	 * succeeds), then pinned. */
 	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_AUTO, "a-1", FP1, 1, &id),
 	                 OTA_AUTH_OK);
+	assert_int_equal(id.admit, OTA_ADMIT_NEW);
+	assert_int_equal(ota_store_device_info(f->st, "a-1", &d), OTA_ERR_NOT_FOUND);
+	assert_int_equal(count_action(f->st, "device.admit"), 0);
+	struct ota_identity other = id;
+	assert_int_equal(ota_auth_device_admit(f->st, &id, 1), OTA_AUTH_OK);
+	assert_int_equal(id.admit, OTA_ADMIT_NONE);
+	assert_int_equal(ota_auth_device_admit(f->st, &other, 1), OTA_AUTH_OK); /* raced: same */
+	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_AUTO, "a-1", FP1, 2, &id),
+	                 OTA_AUTH_OK);
+	assert_int_equal(id.admit, OTA_ADMIT_NONE);
 	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_AUTO, "a-1", FP2, 2, &id),
 	                 OTA_AUTH_CONFLICT);
 	assert_int_equal(count_action(f->st, "device.admit"), 1);
+	/* Two certificates of one new id admitted at once: the first to write wins. */
+	struct ota_identity a, b;
+	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_AUTO, "a-2", FP5, 2, &a),
+	                 OTA_AUTH_OK);
+	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_AUTO, "a-2", FP6, 2, &b),
+	                 OTA_AUTH_OK);
+	assert_int_equal(ota_auth_device_admit(f->st, &a, 2), OTA_AUTH_OK);
+	assert_int_equal(ota_auth_device_admit(f->st, &b, 2), OTA_AUTH_CONFLICT);
 	/* pending: held until approved; asking again writes nothing more. */
 	assert_int_equal(ota_auth_device_policy(f->st, OTA_ADMISSION_PENDING, "p-1", FP3, 3, &id),
 	                 OTA_AUTH_PENDING);
@@ -103,6 +124,10 @@ static void admission_policies(void **state)
 	assert_int_equal(
 	    ota_auth_device_policy(f->st, OTA_ADMISSION_PREREGISTERED, "r-1", FP2, 9, &id),
 	    OTA_AUTH_OK);
+	assert_int_equal(id.admit, OTA_ADMIT_PIN);
+	assert_int_equal(ota_store_device_info(f->st, "r-1", &d), OTA_OK);
+	assert_string_equal(d.d.fingerprint, "");
+	assert_int_equal(ota_auth_device_admit(f->st, &id, 9), OTA_AUTH_OK);
 	assert_int_equal(ota_store_device_info(f->st, "r-1", &d), OTA_OK);
 	assert_string_equal(d.d.fingerprint, FP2);
 	assert_int_equal(count_action(f->st, "device.pin"), 1);

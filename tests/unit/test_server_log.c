@@ -1,11 +1,14 @@
 /*
  * Unit tests of what keeps a log line one line and an open connection's identity current: the
- * logger's escaping (common/log.c) and the store's access generation (store/store.h).
+ * logger's escaping and the entries it sends journald (common/log.c), and the store's access
+ * generation (store/store.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +60,68 @@ static void test_escape_bounded(void **state)
 	                    "\xc3\xa9\xc3\xa9\xc3\xa9");
 }
 
+/* True when s holds no byte below 0x20 nor DEL: one line, no terminal escapes. */
+static bool one_line(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* What journald receives: device-controlled values (URL, certificate names, a device's JSON)
+ * as fields of their own, escaped, and a MESSAGE that stays one line. */
+static void test_journal_fields(void **state)
+{
+	static const char url[] = "/device/v1/x%0a\\n\n2026 otad notice: FORGED";
+	static const char cn[] = "dev\r\nice\033[2J";
+	static const char hw[] = "pico2w\n\xff";
+	const struct ota_log_field f[] = {{"OTA_METHOD", "GET"},
+	                                  {"OTA_URL", url},
+	                                  {"OTA_ACTOR", NULL}, /* left out */
+	                                  {"OTA_CN", cn},
+	                                  {"OTA_HW_VARIANT", hw}};
+	struct ota_log_journal j;
+	char message[512];
+	(void)state;
+
+	snprintf(message, sizeof(message), "GET %s by %s (%s): 404 no resource", url, cn, hw);
+	ota_log_journal_entries(LOG_INFO, message, f, 5, &j);
+	assert_int_equal(j.n, 6);
+	assert_string_equal(j.entry[0],
+	                    "MESSAGE=GET /device/v1/x%0a\\\\n\\x0a2026 otad notice: "
+	                    "FORGED by dev\\x0d\\x0aice\\x1b[2J (pico2w\\x0a\\xff): 404 "
+	                    "no resource");
+	assert_string_equal(j.entry[1], "PRIORITY=6");
+	assert_string_equal(j.entry[2], "OTA_METHOD=GET");
+	assert_string_equal(j.entry[3],
+	                    "OTA_URL=/device/v1/x%0a\\\\n\\x0a2026 otad notice: FORGED");
+	assert_string_equal(j.entry[4], "OTA_CN=dev\\x0d\\x0aice\\x1b[2J");
+	assert_string_equal(j.entry[5], "OTA_HW_VARIANT=pico2w\\x0a\\xff");
+	for (unsigned i = 0; i < j.n; i++)
+		assert_true(one_line(j.entry[i]));
+}
+
+/* At most OTA_LOG_FIELDS_MAX fields, each value cut to 511 bytes (still one line). */
+static void test_journal_bounds(void **state)
+{
+	struct ota_log_field f[OTA_LOG_FIELDS_MAX + 2];
+	static char big[3000];
+	struct ota_log_journal j;
+	(void)state;
+
+	memset(big, '\n', sizeof(big) - 1);
+	for (unsigned i = 0; i < OTA_LOG_FIELDS_MAX + 2; i++)
+		f[i] = (struct ota_log_field){"OTA_DETAIL", big};
+	ota_log_journal_entries(LOG_ERR, big, f, OTA_LOG_FIELDS_MAX + 2, &j);
+	assert_int_equal(j.n, 2 + OTA_LOG_FIELDS_MAX);
+	assert_string_equal(j.entry[1], "PRIORITY=3");
+	for (unsigned i = 0; i < j.n; i++)
+		assert_true(one_line(j.entry[i]));
+	assert_true(strlen(j.entry[2]) <= strlen("OTA_DETAIL=") + 511);
+	assert_int_equal(strncmp(j.entry[2], "OTA_DETAIL=\\x0a", 15), 0);
+}
+
 static void test_access_generation(void **state)
 {
 	char dir[OTA_TEST_DIR_MAX], path[OTA_TEST_PATH_MAX];
@@ -88,10 +153,9 @@ static void test_access_generation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_escape_controls),
-	    cmocka_unit_test(test_escape_utf8),
-	    cmocka_unit_test(test_escape_bounded),
-	    cmocka_unit_test(test_access_generation),
+	    cmocka_unit_test(test_escape_controls), cmocka_unit_test(test_escape_utf8),
+	    cmocka_unit_test(test_escape_bounded),  cmocka_unit_test(test_journal_fields),
+	    cmocka_unit_test(test_journal_bounds),  cmocka_unit_test(test_access_generation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
