@@ -34,7 +34,7 @@ struct fwa_checkin_req {
 	const char *reason;        /* for the outcome; may be NULL */
 	const uint8_t *active_sha256; /* SHA-256 of the running image, NULL when unknown */
 	const struct fwa_health_counts *health; /* NULL outside the health window */
-	const uint8_t *nonce;         /* the signed-time nonce, NULL when none */
+	const uint8_t *nonce;                   /* the signed-time nonce, NULL when none */
 	size_t nonce_len;
 };
 

@@ -152,8 +152,8 @@ static enum ota_err device_pin(struct ota_store *st, const char *id, const char 
  * issued it (pending, store/cert_store.h) pins it in place of the old one, audited in the same
  * transaction. OTA_ERR_NOT_FOUND when `fingerprint` is no longer the device's pending one.
  */
-static enum ota_err renewed_first_use(struct ota_store *st, const char *id,
-                                      const char *fingerprint, int64_t now)
+static enum ota_err renewed_first_use(struct ota_store *st, const char *id, const char *fingerprint,
+                                      int64_t now)
 {
 	char pending[OTA_HEX256], before[120], after[120];
 	struct ota_device_info dev;

@@ -48,8 +48,8 @@ struct ota_identity {
 	 * succeeds admits and pins a device, so a refused one leaves no trace. */
 	enum ota_admit {
 		OTA_ADMIT_NONE = 0,
-		OTA_ADMIT_NEW, /* unknown id under admission = auto: record it, approved */
-		OTA_ADMIT_PIN, /* registered without a fingerprint: pin this certificate */
+		OTA_ADMIT_NEW,     /* unknown id under admission = auto: record it, approved */
+		OTA_ADMIT_PIN,     /* registered without a fingerprint: pin this certificate */
 		OTA_ADMIT_RENEWED, /* the certificate otad issued it: pin it, the old one refused */
 	} admit;
 };

@@ -76,10 +76,10 @@ struct ota_config {
 	bool webhook_allow_http;                   /* plain http endpoints allowed */
 	char webhook_allow_networks[OTA_PATH_MAX]; /* CIDR blocks allowed although not public */
 	char webhook_ca[OTA_PATH_MAX];             /* PEM CA bundle; "": the system's */
-	char time_key[OTA_PATH_MAX];     /* PEM P-256 key signing time tokens; "": none */
-	char issuer_cert[OTA_PATH_MAX];  /* PEM CA certificate issuing renewed device certs */
-	char issuer_key[OTA_PATH_MAX];   /* its PEM P-256 key; both or neither */
-	unsigned issued_days;            /* lifetime of an issued device certificate */
+	char time_key[OTA_PATH_MAX];               /* PEM P-256 key signing time tokens; "": none */
+	char issuer_cert[OTA_PATH_MAX]; /* PEM CA certificate issuing renewed device certs */
+	char issuer_key[OTA_PATH_MAX];  /* its PEM P-256 key; both or neither */
+	unsigned issued_days;           /* lifetime of an issued device certificate */
 };
 
 /* Fills *out with every default (the values documented in etc/otad.conf). */

@@ -191,6 +191,7 @@ static bool health_parse(struct ota_req *r, json_t *b, struct ota_member_health 
 	return true;
 }
 
+/*
  * Signed time: when the check-in carries a nonce and otad has a time key, the answer gets
  * "time_token". A nonce that is not 32-64 lowercase hex characters is a bad request; without
  * a time key the nonce is ignored (devices then keep their clock or their advisory time).
@@ -312,9 +313,9 @@ void ota_h_checkin(struct ota_req *r)
 	}
 	/* A delta beside the full image, when the deployment service finds one (deploy/delta.h);
 	 * the full image alone when that fails: a delta is never needed. */
-	if (offer.update && ota_deploy_delta(r->deps->store, &offer, c.id, active_sha,
-	                                     r->deps->cfg->delta_max_percent, ota_clock_now(),
-	                                     &delta) != OTA_OK)
+	if (offer.update &&
+	    ota_deploy_delta(r->deps->store, &offer, c.id, active_sha,
+	                     r->deps->cfg->delta_max_percent, ota_clock_now(), &delta) != OTA_OK)
 		log_warn("device %s: no delta offered: the store failed", c.id);
 	if (offer.update && !(update = update_json(&offer)))
 		goto nomem;

@@ -31,7 +31,7 @@ struct ota_http_deps {
 	const struct ota_console *console; /* set by ota_http_start(): the console's files */
 	struct ota_refusals *refusals;     /* set by ota_http_start(): counted refusals */
 	struct ota_events_hub *events; /* the audit head watcher of the live stream; NULL: off */
-	const struct ota_pki *pki;         /* the time key; may be NULL */
+	const struct ota_pki *pki;     /* the time key; may be NULL */
 };
 
 /*

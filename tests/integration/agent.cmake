@@ -18,6 +18,8 @@ if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent AND TARGET otactl)
 	add_test(NAME integration_delta_e2e COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/delta_e2e.sh)
 	set_tests_properties(integration_delta_e2e PROPERTIES LABELS integration TIMEOUT 400
 		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>;OTACTL=$<TARGET_FILE:otactl>;OTA_SCRIPTS=${OTA_SCRIPTS}")
+endif()
+
 # Credential renewal and signed time with a real otad and a real ota-agent.
 if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent)
 	add_test(NAME integration_agent_renewal COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent_renewal.sh)

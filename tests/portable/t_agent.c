@@ -1162,6 +1162,8 @@ static void health_after_confirm_counted(const struct ptest_kit *kit)
 	PT_EQ(run(20), RUN_IDLE);
 	PT_CHECK(!told("\"health\""));
 	health_window_s = 0;
+}
+
 /* The root (time key 6, expiring 2030) and an update; the time key says 2031. */
 static bool signed_time_setup(const struct ptest_kit *kit, int mode)
 {

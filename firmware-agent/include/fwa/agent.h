@@ -165,6 +165,7 @@ struct fwa_agent_config {
 	 * an update (0: FWA_HEALTH_WINDOW_DEFAULT_S). A new deployment also ends the window.
 	 */
 	uint32_t health_window_s;
+	/*
 	 * Credential renewal: with the port's cred_* members, the agent asks the server for a new
 	 * certificate once this many thousandths of the current one's lifetime have passed (by
 	 * its wall clock or signed time). 0: never. Above 999 fwa_agent_init refuses it.

@@ -8,7 +8,7 @@
  * poll_s (default 300), retry_min_ms (1000), retry_max_ms (300000), trial_ms (16700, the
  * simulated bootrom's trial watchdog), trial_deadline_s (90, at most 600: the agent's own
  * trial deadline), slot_size (262144, only used when the simulated flash is created),
- * health_window_s (86400, 1 to 30 days: how long after a buy health is reported).
+ * health_window_s (86400, 1 to 30 days: how long after a buy health is reported),
  * renew_permille (667: ask for a new certificate after 66.7 % of its lifetime; 0: never).
  * Relative paths are taken relative to the directory of the config file.
  */
