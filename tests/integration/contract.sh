@@ -18,12 +18,13 @@ cp "$HERE/contract/package.json" "$HERE/contract/package-lock.json" "$HERE/contr
 
 make_pki
 write_config
-# Webhooks to loopback are registered below (nothing listens there: deliveries just fail).
-printf '\n[webhooks]\nallow_networks = 127.0.0.0/8\n' >>"$CONF"
-# Certificate renewal needs an issuing CA (an intermediate of the device CA).
+# Certificate renewal needs an issuing CA (an intermediate of the device CA), in [trust],
+# the last section write_config writes.
 "$OTA_SCRIPTS/dev-pki.sh" "$PKI" renewal >/dev/null
 "$OTA_SCRIPTS/dev-pki.sh" "$PKI" device device-9001 >/dev/null
 printf 'issuer_cert = %s\nissuer_key = %s\n' "$PKI/device-issuer.pem" "$PKI/device-issuer.key" >>"$CONF"
+# Webhooks to loopback are registered below (nothing listens there: deliveries just fail).
+printf '\n[webhooks]\nallow_networks = 127.0.0.0/8\n' >>"$CONF"
 start_otad
 REC=$T/records.jsonl
 : >"$REC"
