@@ -228,21 +228,21 @@ void ota_plan_add(struct ota_plan *p, const struct ota_plan_device *d)
 	enum ota_plan_skip why;
 
 	p->considered++;
-	/* The target filter first, where the device's facts are known: a device the rollout
-	 * does not aim at is no skip. */
-	if (d->known_state) {
-		struct ota_rollout_device rd = {
-		    .id = d->id,
-		    .hw_variant = d->hw_variant,
-		    .version = d->version,
-		    .security_floor = d->security_floor,
-		    .ntags = d->ntags,
-		    .tags = d->tags,
-		};
-		if (!ota_rollout_matches(s, &rd, NULL, 0)) {
-			p->not_targeted++;
-			return;
-		}
+	/* The target filter first, over what is known of the device: a device the rollout does
+	 * not aim at is no skip. */
+	struct ota_rollout_device rd = {
+	    .id = d->id,
+	    .hw_variant = d->hw_variant,
+	    .version = d->version,
+	    .security_floor = d->security_floor,
+	    .ntags = d->ntags,
+	    .tags = d->tags,
+	};
+	/* Of a device that never checked in only the tags are known: they still decide. */
+	if (d->known_state ? !ota_rollout_matches(s, &rd, NULL, 0)
+	                   : !ota_rollout_tags_match(s, &rd, NULL, 0)) {
+		p->not_targeted++;
+		return;
 	}
 	p->targeted++;
 	if (strcmp(d->status, "decommissioned") == 0) {

@@ -53,6 +53,12 @@ void ota_h_device_certificate(struct ota_req *r)
 	                            .device_id = r->who->name,
 	                            .after = after,
 	                            .detail = "certificate renewal: pending until first use"};
+	/* Bound to succeed now, and it records into the device's row: a device not yet admitted
+	 * is admitted first (ota_req_admit), as by a check-in. */
+	if (!ota_req_admit(r)) {
+		free(chain);
+		return;
+	}
 	rc = ota_store_tx_begin(r->deps->store);
 	if (rc == OTA_OK) {
 		rc = ota_store_cert_pending_set(r->deps->store, r->who->name, fp, now, not_after);

@@ -396,7 +396,8 @@ void ota_h_rollout_rollback(struct ota_req *r)
 	                       "deployments_created", (int)deployed, "not_roll_back_able", nr));
 }
 
-static void member_one(void *ctx, const struct ota_rollout_member *m)
+/* A rollout member as GET answers it, in a list and alone. */
+static json_t *member_json(const struct ota_rollout_member *m)
 {
 	json_t *j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:I}", "device_id", m->device_id,
 	                      "stage", (int)m->stage + 1, "state", ota_member_state_name(m->state),
@@ -405,7 +406,12 @@ static void member_one(void *ctx, const struct ota_rollout_member *m)
 	if (j && m->next_attempt_at &&
 	    (m->state == OTA_MS_FAILED || m->state == OTA_MS_ROLLED_BACK))
 		json_object_set_new(j, "next_attempt_at", json_integer(m->next_attempt_at));
-	ota_page_add(ctx, j, 0, m->device_id);
+	return j;
+}
+
+static void member_one(void *ctx, const struct ota_rollout_member *m)
+{
+	ota_page_add(ctx, member_json(m), 0, m->device_id);
 }
 
 void ota_h_rollout_devices(struct ota_req *r)
@@ -444,10 +450,7 @@ void ota_h_rollout_device(struct ota_req *r)
 	                      "position_percent", bucket / 100.0, "joins_in_stage", stage + 1);
 	enum ota_err e = ota_store_rollout_member_get(r->deps->store, row.id, dev, &m);
 	if (e == OTA_OK) {
-		json_t *a = json_array();
-		member_one(a, &m);
-		json_object_set(j, "member", json_array_get(a, 0));
-		json_decref(a);
+		json_object_set_new(j, "member", member_json(&m));
 	} else if (e != OTA_ERR_NOT_FOUND) {
 		json_decref(j);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the device's membership");

@@ -223,6 +223,9 @@ static void cover_one(void *ctx, const struct ota_device_info *di)
 	 * the plan leaves it out (no_report). */
 	if (!d->known_state && w->s->nhw > 0)
 		return;
+	/* Its tags are known, though: outside them, it is outside the rollout. */
+	if (!d->known_state && !ota_rollout_tags_match(w->s, &rd, NULL, 0))
+		return;
 	if (d->known_state) {
 		/* As at check-in: outside the filter, or a release it may not take (the one
 		 * eligibility rule: variant, floor, the version it runs), is outside the rollout.

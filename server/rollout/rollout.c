@@ -231,6 +231,13 @@ bool ota_rollout_matches(const struct ota_rollout_spec *s, const struct ota_roll
 		        s->baseline_range);
 		return false;
 	}
+	return ota_rollout_tags_match(s, d, why, whylen);
+}
+
+bool ota_rollout_tags_match(const struct ota_rollout_spec *s, const struct ota_rollout_device *d,
+                            char *why, size_t whylen)
+{
+	bool ok;
 	for (unsigned i = 0; i < s->ntags_all; i++) {
 		if (!has_tag(d, s->tags_all[i])) {
 			ota_say(why, whylen, "tag %s is missing", s->tags_all[i]);

@@ -128,6 +128,12 @@ struct ota_rollout_device {
 /* Whether the target filter matches; if not, why (a short reason). */
 bool ota_rollout_matches(const struct ota_rollout_spec *s, const struct ota_rollout_device *d,
                          char *why, size_t whylen);
+/*
+ * The filter's tag part alone (tags.all, tags.any): what is known of a device that never
+ * checked in, whose variant and version are not, so that it is covered only when its tags match.
+ */
+bool ota_rollout_tags_match(const struct ota_rollout_spec *s, const struct ota_rollout_device *d,
+                            char *why, size_t whylen);
 
 /*
  * Whether the window is open at Unix time now. Reads the zone from the system database

@@ -39,6 +39,13 @@ r=$(post /api/v1/devices '{"id":"pend","admission":"pending"}')
 expect "registered pending" 201 "$(code_of "$r")"
 r=$(post /api/v1/devices '{"id":"fresh"}')
 expect "registered, never seen" 201 "$(code_of "$r")"
+# Of a device never seen only its tags are known: they decide whether it is targeted.
+for d in pend fresh; do
+	r=$(mcurl admin "/api/v1/devices/$d/tags" -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=0"]}')
+	expect "$d tagged" 200 "$(code_of "$r")"
+done
+r=$(post /api/v1/devices '{"id":"untagged"}')
+expect "registered, never seen, no tags: not targeted" 201 "$(code_of "$r")"
 head -c 2000 /dev/urandom >"$T/v2.bin"
 rel=$(release_of "$T/v2.bin" 2.0.0 2)
 
@@ -55,7 +62,7 @@ r=$(post /api/v1/rollouts/plan "$(def)")
 expect "plan answers" "200 application/json" "$(code_of "$r") $(ctype_of "$r")"
 expect "not exact before create" "false null" "$(jfield "$r" '"\(.exact) \(.rollout_id)"')"
 expect "name as given" "<b>plan</b>" "$(jfield "$r" .name)"
-expect "devices: considered not_targeted targeted covered skipped" "14 1 13 7 6" \
+expect "devices: considered not_targeted targeted covered skipped" "15 2 13 7 6" \
 	"$(jfield "$r" '.devices | "\(.considered) \(.not_targeted) \(.targeted) \(.covered) \(.skipped)"')"
 # pend and fresh have no facts yet: pend waits for admission, fresh never reported.
 expect "skips by reason" '{"already_on_version":1,"below_floor":1,"decommissioned":1,"no_report":1,"pending_admission":1,"rejected":0,"wrong_variant":1}' \
