@@ -82,6 +82,7 @@ REL2=$(release_of "$T/v2.bin" 2.0.0 2)
 REL3=$(release_of "$T/v3.bin" 3.0.0 2)
 
 export MPORT DPORT PKI ADMIN_TOKEN AUDITOR_TOKEN REL2 REL3 T
+export OTAD_LOG=$LOG
 export DEVICES="${DEVS[*]}"
 export SHOTS=${CONSOLE_SHOTS:-$T/shots}
 mkdir -p "$SHOTS"

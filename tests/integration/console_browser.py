@@ -28,6 +28,7 @@ ADMIN, AUDITOR = os.environ["ADMIN_TOKEN"], os.environ["AUDITOR_TOKEN"]
 REL2, REL3 = os.environ["REL2"], os.environ["REL3"]
 DEVICES = os.environ["DEVICES"].split()
 SHOTS = os.environ["SHOTS"]
+OTAD_LOG = os.environ["OTAD_LOG"]
 BASE = f"https://127.0.0.1:{MPORT}/console/"
 NAME = "<img src=x onerror=window.x=1><script>window.x=2</script>"
 FAILURE = "<b>bold</b><script>window.y=1</script><img src=x onerror=window.y=2>"
@@ -242,6 +243,29 @@ try:
     rest = fleet_round("good")
     check("stage 2 took the rest", len(rest) + len(offered) == len(DEVICES), len(rest))
     wait(lambda d: badge() == "completed", "completed, seen by the live refresh")
+
+    # --- the event stream refreshes the page: a change made through the API shows long before
+    # the slow poll that runs beside the stream (30 s), and otad logged the stream ---
+    st, r = api("POST", "/api/v1/rollouts", {"name": "stream probe", "release_id": REL3, "stages": [
+        {"percent": 100, "min_finished": 1}]})
+    check("probe draft", st == 201, st)
+    pid = r["id"]
+    go(f"#/rollouts/{pid}")
+    wait(lambda d: badge() == "draft", "the probe's page")
+    wait(lambda d: drv.execute_script("return document.body.dataset.live") == "stream",
+         "the rollout page reads the event stream")
+    with open(OTAD_LOG, encoding="utf-8", errors="replace") as f:
+        check("otad logged the console's stream", "event stream opened by alice" in f.read())
+    time.sleep(1)
+    for action, state in [("start", "running"), ("abort", "aborted")]:
+        t0 = time.monotonic()
+        st, _ = api("POST", f"/api/v1/rollouts/{pid}/{action}", {"reason": "stream probe"} if action == "abort" else {})
+        check(f"probe {action}", st == 200, st)
+        wait(lambda d: badge() == state, f"the probe {state}, seen from the stream", timeout=10)
+        took = time.monotonic() - t0
+        check(f"{state} shown from the stream, not the 30 s poll", took < 10, took)
+        check("still on the stream", drv.execute_script("return document.body.dataset.live") == "stream")
+        print(f"console_browser: {action} through the API shown in the page after {took:.2f} s", flush=True)
 
     # --- a halted rollout and its reason; a device's markup reason as text ---
     st, r = api("POST", "/api/v1/rollouts", {"name": "3.0.0 canary", "release_id": REL3, "stages": [
