@@ -46,7 +46,7 @@ async function signInWith(tokenValue) {
 // A part of a page that draw(box) fills, drawn now and again, in a fresh box swapped in when
 // complete, on each relevant event of the stream (session.js, live). A box left by a page
 // change is no longer in the document, and swapping it changes nothing.
-async function livePart(main, types, relevant, draw) {
+async function livePart(main, types, relevant, draw, gapMs = 0) {
 	let box = el('div', {});
 	main.append(box);
 	await draw(box);
@@ -55,14 +55,14 @@ async function livePart(main, types, relevant, draw) {
 		await draw(next);
 		box.replaceWith(next);
 		box = next;
-	});
+	}, gapMs);
 }
 
 // ---- overview ----
 
 async function overview(main) {
 	main.append(el('h1', {}, 'Fleet overview'));
-	await livePart(main, 'rollout.*,deployment.*,device.*', () => true, overviewBody);
+	await livePart(main, 'rollout.*,deployment.*,device.*', () => true, overviewBody, 5000);
 }
 
 async function overviewBody(main) {
@@ -116,7 +116,7 @@ async function devices(main, params) {
 		location.hash = `#/devices${api.query(q)}`;
 	});
 	main.append(form);
-	await livePart(main, 'device.*,deployment.*', () => true, (box) => deviceRows(box, params));
+	await livePart(main, 'device.*,deployment.*', () => true, (box) => deviceRows(box, params), 1000);
 }
 
 async function deviceRows(main, params) {
@@ -222,7 +222,7 @@ async function audit(main, params) {
 	main.append(form);
 	// The first page grows with each new entry; a later page stays as read.
 	if (params.get('cursor')) await auditRows(main, params);
-	else await livePart(main, '*', () => true, (box) => auditRows(box, params));
+	else await livePart(main, '*', () => true, (box) => auditRows(box, params), 1000);
 }
 
 async function auditRows(main, params) {

@@ -42,12 +42,13 @@ export function stopRefresh() {
 // opens (what happened while it connected), and every STREAM_POLL_MS. Until the stream is
 // open, and for good when it is refused (403, 503 too-many-streams) or fails, fn runs every
 // POLL_MS instead. stopRefresh (a page change, signing out) closes the stream.
-// document.body.dataset.live says which: "connecting", "stream" or "poll".
-export function live(types, relevant, fn) {
+// document.body.dataset.live says which: "connecting", "stream" or "poll". gapMs spaces the
+// redraws of a costly page (the overview reads every device) under a steady flow of events.
+export function live(types, relevant, fn, gapMs = 0) {
 	stopRefresh();
 	const ctl = new AbortController();
 	streamAbort = ctl;
-	let pending = null, busy = false, again = false;
+	let pending = null, busy = false, again = false, last = 0;
 	const run = async () => {
 		if (ctl.signal.aborted) return;
 		if (busy) {
@@ -55,6 +56,7 @@ export function live(types, relevant, fn) {
 			return;
 		}
 		busy = true;
+		last = Date.now();
 		try {
 			await fn();
 		} catch {
@@ -71,7 +73,7 @@ export function live(types, relevant, fn) {
 		if (!pending) pending = setTimeout(() => {
 			pending = null;
 			run();
-		}, DEBOUNCE_MS);
+		}, Math.max(DEBOUNCE_MS, last + gapMs - Date.now()));
 	};
 	const mode = (m, ms) => {
 		if (ctl.signal.aborted) return;

@@ -18,6 +18,8 @@ N=${CONSOLE_DEVICES:-12}
 make_pki
 write_config
 sed -i "s|^ca = $PKI/operator-ca.pem|ca = $PKI/operator-ca.pem\nconsole = $OTA_CONSOLE_DIR|" "$CONF"
+# Few live streams, so that the browser test can fill them and watch a page fall back to polling.
+printf '\n[events]\nmax_streams = 3\n' >>"$CONF"
 start_otad
 post() { mcurl admin "$1" -H 'Content-Type: application/json' -d "$2"; }
 

@@ -267,6 +267,34 @@ try:
         check("still on the stream", drv.execute_script("return document.body.dataset.live") == "stream")
         print(f"console_browser: {action} through the API shown in the page after {took:.2f} s", flush=True)
 
+    # --- the stream refused (503 too-many-streams: max_streams = 3, two held here, one the
+    # page left still counted until its next heartbeat): the page polls every 3 s instead ---
+    time.sleep(6)  # the streams the browser left are freed at their next heartbeat (5 s here)
+    held = []
+    for _ in range(2):
+        ctx = ssl.create_default_context(cafile=f"{PKI}/device-ca.pem")
+        c = http.client.HTTPSConnection("127.0.0.1", MPORT, context=ctx, timeout=20)
+        c.request("GET", "/api/v1/events", headers={"Authorization": f"Bearer {ADMIN}"})
+        held.append((c, c.getresponse()))
+    check("two streams held", all(r.status == 200 for _, r in held), [r.status for _, r in held])
+    st, r = api("POST", "/api/v1/rollouts", {"name": "poll probe", "release_id": REL3, "stages": [
+        {"percent": 100, "min_finished": 1}]})
+    qid = r["id"]
+    go(f"#/rollouts/{qid}")
+    wait(lambda d: badge() == "draft", "the poll probe's page")
+    wait(lambda d: drv.execute_script("return document.body.dataset.live") == "poll",
+         "a refused stream: the page falls back to polling")
+    st, _ = api("POST", f"/api/v1/rollouts/{qid}/start", {})
+    check("poll probe start", st == 200, st)
+    wait(lambda d: badge() == "running", "the poll probe running, seen by polling", timeout=10)
+    st, _ = api("POST", f"/api/v1/rollouts/{qid}/abort", {"reason": "poll probe"})
+    check("poll probe abort", st == 200, st)
+    wait(lambda d: badge() == "aborted", "the poll probe aborted, seen by polling", timeout=10)
+    for c, _ in held:
+        c.close()
+    with open(OTAD_LOG, encoding="utf-8", errors="replace") as f:
+        check("otad refused the third stream", "event streams are open already" in f.read())
+
     # --- a halted rollout and its reason; a device's markup reason as text ---
     st, r = api("POST", "/api/v1/rollouts", {"name": "3.0.0 canary", "release_id": REL3, "stages": [
         {"percent": 100, "failure_threshold": 0, "min_finished": 1}]})
