@@ -2,7 +2,9 @@
 """The browser's side of tests/integration/console.sh: one headless Debian Chromium, driven by
 chromedriver, against the otad and fleet the script started. Signs in as an admin with a token,
 creates a rollout through the form, reads its plan, starts it, watches stage 1 advance while
-the devices report, approves stage 2, finds a halted rollout's reason; signs in as an auditor
+the devices report, approves stage 2; sees a rollout page follow changes made through the API
+from the live event stream (and otad log that stream), then, with the streams full, from the
+3 s poll it falls back to; finds a halted rollout's reason; signs in as an auditor
 and finds no action, and the API refusing one forced from the page; checks markup in a rollout
 name and in a device's failure reason is shown as text; counts Content-Security-Policy
 violations in the browser's console log (zero, and one for a planted inline script, which shows
