@@ -71,3 +71,54 @@ export async function download(path, name) {
 	a.remove();
 	setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
+
+// The live event stream (GET /api/v1/events, Server-Sent Events) read with fetch, since an
+// EventSource cannot send the Authorization header. Calls onOpen() once the stream is accepted,
+// then onEvent({id, type, data}) for each event (data parsed from its JSON); resolves when the
+// server ends the stream, rejects with an ApiError when it is refused (403, 503
+// too-many-streams ...) or with the fetch's error when the connection fails or `signal` aborts
+// it. Aborting closes the connection, which frees the browser's connection to this origin.
+export async function stream(path, {onOpen, onEvent, signal}) {
+	const headers = {Accept: 'text/event-stream'};
+	if (token) headers.Authorization = `Bearer ${token}`;
+	const r = await fetch(path, {headers, cache: 'no-store', credentials: 'same-origin', signal});
+	if (!r.ok || !r.body) {
+		const p = (r.headers.get('Content-Type') || '').includes('json') ? await r.json().catch(() => null) : null;
+		throw new ApiError(r.status, p);
+	}
+	onOpen();
+	const reader = r.body.getReader();
+	const text = new TextDecoder();
+	let buf = '', id = null, type = 'message', data = [];
+	for (;;) {
+		const {value, done} = await reader.read();
+		if (done) return;
+		buf += text.decode(value, {stream: true});
+		let nl;
+		while ((nl = buf.search(/\r?\n|\r/)) >= 0) {
+			const line = buf.slice(0, nl);
+			buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
+			if (line === '') {
+				if (data.length) {
+					let d = null;
+					try {
+						d = JSON.parse(data.join('\n'));
+					} catch {
+						d = null;
+					}
+					onEvent({id, type, data: d || {}});
+				}
+				type = 'message';
+				data = [];
+				continue;
+			}
+			if (line.startsWith(':')) continue; // a comment: the greeting, heartbeats
+			const colon = line.indexOf(':');
+			const field = colon < 0 ? line : line.slice(0, colon);
+			const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+			if (field === 'data') data.push(val);
+			else if (field === 'event') type = val;
+			else if (field === 'id') id = val;
+		}
+	}
+}

@@ -4,7 +4,7 @@
 import * as api from './api.js';
 import {el, clear, table, when, ago, barChart, idlink, link} from './dom.js';
 import * as rollouts from './rollouts.js';
-import {session, canAudit, stopRefresh, errorBox} from './session.js';
+import {session, canAudit, stopRefresh, live, errorBox} from './session.js';
 
 const $ = (id) => document.getElementById(id);
 async function whoAmI() {
@@ -43,10 +43,29 @@ async function signInWith(tokenValue) {
 	}
 }
 
+// A part of a page that draw(box) fills, drawn now and again, in a fresh box swapped in when
+// complete, on each relevant event of the stream (session.js, live). A box left by a page
+// change is no longer in the document, and swapping it changes nothing.
+async function livePart(main, types, relevant, draw, gapMs = 0) {
+	let box = el('div', {});
+	main.append(box);
+	await draw(box);
+	live(types, relevant, async () => {
+		const next = el('div', {});
+		await draw(next);
+		box.replaceWith(next);
+		box = next;
+	}, gapMs);
+}
+
 // ---- overview ----
 
 async function overview(main) {
 	main.append(el('h1', {}, 'Fleet overview'));
+	await livePart(main, 'rollout.*,deployment.*,device.*', () => true, overviewBody, 5000);
+}
+
+async function overviewBody(main) {
 	const devices = [];
 	let cursor = null, pages = 0;
 	do {
@@ -97,6 +116,10 @@ async function devices(main, params) {
 		location.hash = `#/devices${api.query(q)}`;
 	});
 	main.append(form);
+	await livePart(main, 'device.*,deployment.*', () => true, (box) => deviceRows(box, params), 1000);
+}
+
+async function deviceRows(main, params) {
 	const q = {limit: 50, cursor: params.get('cursor')};
 	for (const f of FILTERS) q[f] = params.get(f);
 	const j = await api.get(`/api/v1/devices${api.query(q)}`);
@@ -197,6 +220,12 @@ async function audit(main, params) {
 		location.hash = `#/audit${api.query(q)}`;
 	});
 	main.append(form);
+	// The first page grows with each new entry; a later page stays as read.
+	if (params.get('cursor')) await auditRows(main, params);
+	else await livePart(main, '*', () => true, (box) => auditRows(box, params), 1000);
+}
+
+async function auditRows(main, params) {
 	const q = {limit: 100, cursor: params.get('cursor')};
 	for (const f of AUDIT_FILTERS) q[f] = params.get(f);
 	const j = await api.get(`/api/v1/audit${api.query(q)}`);

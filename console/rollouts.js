@@ -3,7 +3,7 @@
 // create form that shows the plan before anything starts, and the plan itself.
 import * as api from './api.js';
 import {el, clear, table, when, duration, stackBar, idlink, link} from './dom.js';
-import {canWrite, canAudit, every, errorBox} from './session.js';
+import {canWrite, canAudit, live as liveRefresh, errorBox} from './session.js';
 
 const UPDATING = ['pending', 'downloading', 'installing', 'trial'];
 
@@ -33,8 +33,20 @@ export function stageBars(r) {
 export async function list(main) {
 	main.append(el('h1', {}, 'Rollouts'));
 	if (canWrite()) main.append(el('p', {}, el('a', {href: '#/rollouts/new', class: 'button', id: 'new-rollout'}, 'New rollout')));
+	let box = el('div', {});
+	main.append(box);
+	await listRows(box);
+	liveRefresh('rollout.*', () => true, async () => {
+		const next = el('div', {});
+		await listRows(next);
+		box.replaceWith(next);
+		box = next;
+	});
+}
+
+async function listRows(box) {
 	const rows = api.items(await api.get('/api/v1/rollouts')).reverse();
-	main.append(table(['Name', 'State', 'Stage', 'Release', 'Created'],
+	box.append(table(['Name', 'State', 'Stage', 'Release', 'Created'],
 		rows.map((r) => [idlink('rollouts', r.id, r.name), stateBadge(r.state), `${r.stage} of ${r.stages ?? '?'}`,
 			el('span', {class: 'mono'}, (r.release_id || '').slice(0, 12)), when(r.created_at)])));
 }
@@ -160,7 +172,9 @@ export async function detail(main, id) {
 		}
 	}
 	await draw(true);
-	every(3000, () => draw(false).catch((e) => clear(msg).append(errorBox(e))));
+	// Refreshed on each event of this rollout (its state, stages, devices' outcomes), else polled.
+	liveRefresh('rollout.*,deployment.*', (e) => !e.rollout_id || e.rollout_id === id,
+		() => draw(false).catch((e) => clear(msg).append(errorBox(e))));
 }
 
 // ---- create ----

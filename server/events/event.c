@@ -15,9 +15,10 @@
 
 #include "common/util.h"
 
-/* What concerns rollouts and devices: the operator view (docs/events.md). */
-static const char *const operator_prefixes[] = {"rollout.", "deployment.", "device.", "release.",
-                                                "image."};
+/* What concerns rollouts, devices and what they install (releases, images, deltas): the
+ * operator view (docs/events.md). */
+static const char *const operator_prefixes[] = {"rollout.", "deployment.", "device.",
+                                                "release.", "image.",      "delta."};
 
 bool ota_event_visible(enum ota_event_view v, const char *action)
 {

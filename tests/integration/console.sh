@@ -18,6 +18,8 @@ N=${CONSOLE_DEVICES:-12}
 make_pki
 write_config
 sed -i "s|^ca = $PKI/operator-ca.pem|ca = $PKI/operator-ca.pem\nconsole = $OTA_CONSOLE_DIR|" "$CONF"
+# Few live streams, so that the browser test can fill them and watch a page fall back to polling.
+printf '\n[events]\nmax_streams = 3\n' >>"$CONF"
 start_otad
 post() { mcurl admin "$1" -H 'Content-Type: application/json' -d "$2"; }
 
@@ -82,6 +84,7 @@ REL2=$(release_of "$T/v2.bin" 2.0.0 2)
 REL3=$(release_of "$T/v3.bin" 3.0.0 2)
 
 export MPORT DPORT PKI ADMIN_TOKEN AUDITOR_TOKEN REL2 REL3 T
+export OTAD_LOG=$LOG
 export DEVICES="${DEVS[*]}"
 export SHOTS=${CONSOLE_SHOTS:-$T/shots}
 mkdir -p "$SHOTS"

@@ -2,7 +2,9 @@
 """The browser's side of tests/integration/console.sh: one headless Debian Chromium, driven by
 chromedriver, against the otad and fleet the script started. Signs in as an admin with a token,
 creates a rollout through the form, reads its plan, starts it, watches stage 1 advance while
-the devices report, approves stage 2, finds a halted rollout's reason; signs in as an auditor
+the devices report, approves stage 2; sees a rollout page follow changes made through the API
+from the live event stream (and otad log that stream), then, with the streams full, from the
+3 s poll it falls back to; finds a halted rollout's reason; signs in as an auditor
 and finds no action, and the API refusing one forced from the page; checks markup in a rollout
 name and in a device's failure reason is shown as text; counts Content-Security-Policy
 violations in the browser's console log (zero, and one for a planted inline script, which shows
@@ -28,6 +30,7 @@ ADMIN, AUDITOR = os.environ["ADMIN_TOKEN"], os.environ["AUDITOR_TOKEN"]
 REL2, REL3 = os.environ["REL2"], os.environ["REL3"]
 DEVICES = os.environ["DEVICES"].split()
 SHOTS = os.environ["SHOTS"]
+OTAD_LOG = os.environ["OTAD_LOG"]
 BASE = f"https://127.0.0.1:{MPORT}/console/"
 NAME = "<img src=x onerror=window.x=1><script>window.x=2</script>"
 FAILURE = "<b>bold</b><script>window.y=1</script><img src=x onerror=window.y=2>"
@@ -242,6 +245,57 @@ try:
     rest = fleet_round("good")
     check("stage 2 took the rest", len(rest) + len(offered) == len(DEVICES), len(rest))
     wait(lambda d: badge() == "completed", "completed, seen by the live refresh")
+
+    # --- the event stream refreshes the page: a change made through the API shows long before
+    # the slow poll that runs beside the stream (30 s), and otad logged the stream ---
+    st, r = api("POST", "/api/v1/rollouts", {"name": "stream probe", "release_id": REL3, "stages": [
+        {"percent": 100, "min_finished": 1}]})
+    check("probe draft", st == 201, st)
+    pid = r["id"]
+    go(f"#/rollouts/{pid}")
+    wait(lambda d: badge() == "draft", "the probe's page")
+    wait(lambda d: drv.execute_script("return document.body.dataset.live") == "stream",
+         "the rollout page reads the event stream")
+    with open(OTAD_LOG, encoding="utf-8", errors="replace") as f:
+        check("otad logged the console's stream", "event stream opened by alice" in f.read())
+    time.sleep(1)
+    for action, state in [("start", "running"), ("abort", "aborted")]:
+        t0 = time.monotonic()
+        st, _ = api("POST", f"/api/v1/rollouts/{pid}/{action}", {"reason": "stream probe"} if action == "abort" else {})
+        check(f"probe {action}", st == 200, st)
+        wait(lambda d: badge() == state, f"the probe {state}, seen from the stream", timeout=10)
+        took = time.monotonic() - t0
+        check(f"{state} shown from the stream, not the 30 s poll", took < 10, took)
+        check("still on the stream", drv.execute_script("return document.body.dataset.live") == "stream")
+        print(f"console_browser: {action} through the API shown in the page after {took:.2f} s", flush=True)
+
+    # --- the stream refused (503 too-many-streams: max_streams = 3, two held here, one the
+    # page left still counted until its next heartbeat): the page polls every 3 s instead ---
+    time.sleep(6)  # the streams the browser left are freed at their next heartbeat (5 s here)
+    held = []
+    for _ in range(2):
+        ctx = ssl.create_default_context(cafile=f"{PKI}/device-ca.pem")
+        c = http.client.HTTPSConnection("127.0.0.1", MPORT, context=ctx, timeout=20)
+        c.request("GET", "/api/v1/events", headers={"Authorization": f"Bearer {ADMIN}"})
+        held.append((c, c.getresponse()))
+    check("two streams held", all(r.status == 200 for _, r in held), [r.status for _, r in held])
+    st, r = api("POST", "/api/v1/rollouts", {"name": "poll probe", "release_id": REL3, "stages": [
+        {"percent": 100, "min_finished": 1}]})
+    qid = r["id"]
+    go(f"#/rollouts/{qid}")
+    wait(lambda d: badge() == "draft", "the poll probe's page")
+    wait(lambda d: drv.execute_script("return document.body.dataset.live") == "poll",
+         "a refused stream: the page falls back to polling")
+    st, _ = api("POST", f"/api/v1/rollouts/{qid}/start", {})
+    check("poll probe start", st == 200, st)
+    wait(lambda d: badge() == "running", "the poll probe running, seen by polling", timeout=10)
+    st, _ = api("POST", f"/api/v1/rollouts/{qid}/abort", {"reason": "poll probe"})
+    check("poll probe abort", st == 200, st)
+    wait(lambda d: badge() == "aborted", "the poll probe aborted, seen by polling", timeout=10)
+    for c, _ in held:
+        c.close()
+    with open(OTAD_LOG, encoding="utf-8", errors="replace") as f:
+        check("otad refused the third stream", "event streams are open already" in f.read())
 
     # --- a halted rollout and its reason; a device's markup reason as text ---
     st, r = api("POST", "/api/v1/rollouts", {"name": "3.0.0 canary", "release_id": REL3, "stages": [

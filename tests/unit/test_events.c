@@ -44,11 +44,13 @@ static void types_valid_and_match(void **state)
 static void role_views(void **state)
 {
 	(void)state;
-	const char *op[] = {"rollout.halt", "deployment.outcome", "device.approve",
-	                    "release.register", "image.upload"};
-	const char *not_op[] = {"principal.create", "token.create", "access.denied",
-	                        "webhook.create",   "root.upload",  "cert.revoke",
-	                        "auth.refused"};
+	const char *op[] = {"rollout.halt",     "deployment.outcome", "device.approve",
+	                    "release.register", "image.upload",       "delta.register",
+	                    "delta.delete",     "device.cert_issue",  "device.cert_pin"};
+	const char *not_op[] = {
+	    "principal.create", "token.create",    "access.denied", "webhook.create",
+	    "root.upload",      "cert.revoke",     "auth.refused",  "connection.refused",
+	    "refusals.summary", "deltas.register", "deltax"};
 	for (size_t i = 0; i < sizeof(op) / sizeof(op[0]); i++) {
 		assert_true(ota_event_visible(OTA_EVENT_VIEW_OPERATOR, op[i]));
 		assert_true(ota_event_visible(OTA_EVENT_VIEW_ALL, op[i]));
