@@ -1640,6 +1640,40 @@ static void migration_power_cut(const struct ptest_kit *kit)
 	PT_CHECK(cases >= 4);
 }
 
+/*
+ * What migrated is what the agent goes by: a format 1 record of an idle device with floor 5
+ * makes the new agent refuse a release of security version 3 (the provisioned state would
+ * take it) and take one of 6, verified against the persisted root.
+ */
+static void migrated_floor_holds(const struct ptest_kit *kit)
+{
+	struct fwa_state st;
+
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(old_record(kit, &old_v1, 41));
+	old_rec[O_PHASE] = FWA_PHASE_IDLE;
+	old_rec[O_NEVENTS] = 0;
+	old_rec[O_OUTCOME] = FWA_ST_NONE;
+	put32(old_v1.crc_at, crc32(old_rec, old_v1.crc_at));
+	old_program(0, &old_v1);
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	run(20);
+	PT_EQ(sim.slot_writes, 0);
+	PT_REQUIRE(sim.nstatus == 1);
+	PT_STR(sim.status[0], "failed");
+	PT_REQUIRE_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.floor, 5);
+	PT_EQ(st.root.version, 2);
+
+	memcpy(sim.dep_id, "dep-2", 6);
+	PT_REQUIRE(offer(kit, "1.1.0", 6, NULL, 0));
+	sim.now += 120000;
+	PT_EQ(run(50), RUN_REBOOT);
+	PT_CHECK(sim.pending_trial);
+	PT_MEM(sim.slot[1], sim.image, IMAGE_SIZE);
+}
+
 static const struct ptest_case cases[] = {
     {"nothing_to_do", nothing_to_do},
     {"full_update", full_update},
@@ -1660,6 +1694,7 @@ static const struct ptest_case cases[] = {
     {"old_formats_migrate", old_formats_migrate},
     {"corrupt_old_record_refused", corrupt_old_record_refused},
     {"migration_power_cut", migration_power_cut},
+    {"migrated_floor_holds", migrated_floor_holds},
     {NULL, NULL},
 };
 
