@@ -3,6 +3,7 @@
 add_library(fwa_core STATIC
 	${CMAKE_CURRENT_LIST_DIR}/agent.c
 	${CMAKE_CURRENT_LIST_DIR}/checkin.c
+	${CMAKE_CURRENT_LIST_DIR}/crc32.c
 	${CMAKE_CURRENT_LIST_DIR}/http.c
 	${CMAKE_CURRENT_LIST_DIR}/state.c
 	${CMAKE_CURRENT_LIST_DIR}/state_migrate.c)

@@ -12,21 +12,6 @@
 /* Largest program granule the padding buffer handles (RP2350: 256). */
 #define PROG_MAX 256
 
-uint32_t fwa_crc32(const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint32_t crc = 0xffffffffu;
-	size_t i;
-	int k;
-
-	for (i = 0; i < len; i++) {
-		crc ^= p[i];
-		for (k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-	}
-	return ~crc;
-}
-
 void fwa_state_init(struct fwa_state *st)
 {
 	memset(st, 0, sizeof(*st));

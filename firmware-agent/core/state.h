@@ -11,7 +11,7 @@
 
 #include "fwa/agent.h"
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32). */
+/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32); core/crc32.c. */
 uint32_t fwa_crc32(const void *data, size_t len);
 
 /* A fresh state: no update, floor 0, every field zeroed; area to write first is area 0. */
