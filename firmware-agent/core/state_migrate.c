@@ -207,8 +207,7 @@ static uint32_t get32(const uint8_t *b, size_t at)
 	return v;
 }
 
-/* The format (1..OLD_FORMATS) of the old record in b when it decodes as its agent required, else 0.
- */
+/* The format (1..OLD_FORMATS) of the old record in b if it decodes as its agent wanted, else 0. */
 static unsigned old_valid(const uint8_t *b)
 {
 	uint32_t format = get32(b, offsetof(struct old_state_v1, format));
@@ -250,16 +249,16 @@ enum fwa_err fwa_state_migrate(const struct fwa_port *port, struct fwa_state *ou
 	uint8_t *b = (uint8_t *)out;
 	const struct old_format *f;
 	unsigned f0, f1, i;
-	uint32_t seq1, end;
+	uint32_t seq0, seq1, end;
 
 	if (old_read(port, 1, b, &f1) != FWA_OK)
 		return FWA_ERR_FLASH;
 	seq1 = get32(b, offsetof(struct old_state_v1, seq));
 	if (old_read(port, 0, b, &f0) != FWA_OK)
 		return FWA_ERR_FLASH;
-	/* A newer format was written by a newer agent, whatever its sequence number. */
-	if (f0 && (f0 > f1 || (f0 == f1 && (int32_t)(get32(b, offsetof(struct old_state_v1, seq)) -
-	                                             seq1) > 0))) {
+	seq0 = get32(b, offsetof(struct old_state_v1, seq));
+	/* A newer format was written by a newer agent, whatever the sequence numbers say. */
+	if (f0 && (f0 > f1 || (f0 == f1 && (int32_t)(seq0 - seq1) > 0))) {
 		*area = 0;
 	} else if (f1) {
 		if (old_read(port, 1, b, &f0) != FWA_OK)
