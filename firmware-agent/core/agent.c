@@ -484,8 +484,7 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 		a->st_valid = true;
 	}
 	if (err == FWA_OK && a->st_valid && from != FWA_STATE_FORMAT) {
-		/* An older agent's record, converted: written into the other area, its own stays.
-		 */
+		/* An older agent's record: written back into the other area; its copy stays. */
 		say(a, FWA_LOG_INFO, "state migrated from an older agent's format", NULL, NULL);
 		err = persist(a);
 	}
