@@ -447,6 +447,7 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
                             const struct fwa_agent_config *cfg, void *scratch, size_t scratch_len)
 {
 	const char *why = NULL;
+	unsigned from = FWA_STATE_FORMAT;
 	enum fwa_err err;
 
 	memset(a, 0, sizeof(*a));
@@ -474,13 +475,18 @@ enum fwa_err fwa_agent_init(struct fwa_agent *a, const struct fwa_port *port,
 	err = port->boot_info(port->ctx, &a->boot);
 	if (err != FWA_OK)
 		return FWA_ERR_FLASH;
-	err = fwa_state_load(port, &a->st, &a->st_area);
+	err = fwa_state_load_from(port, &a->st, &a->st_area, &from);
 	if (err == FWA_ERR_STATE) {
 		fwa_state_init(&a->st);
 		a->st_area = 1; /* so that the first write goes to area 0 */
 		err = FWA_OK;
 	} else {
 		a->st_valid = true;
+	}
+	if (err == FWA_OK && a->st_valid && from != FWA_STATE_FORMAT) {
+		/* An older agent's record: written back into the other area; its copy stays. */
+		say(a, FWA_LOG_INFO, "state migrated from an older agent's format", NULL, NULL);
+		err = persist(a);
 	}
 	if (err != FWA_OK)
 		return err;

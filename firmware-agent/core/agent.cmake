@@ -3,8 +3,10 @@
 add_library(fwa_core STATIC
 	${CMAKE_CURRENT_LIST_DIR}/agent.c
 	${CMAKE_CURRENT_LIST_DIR}/checkin.c
+	${CMAKE_CURRENT_LIST_DIR}/crc32.c
 	${CMAKE_CURRENT_LIST_DIR}/http.c
-	${CMAKE_CURRENT_LIST_DIR}/state.c)
+	${CMAKE_CURRENT_LIST_DIR}/state.c
+	${CMAKE_CURRENT_LIST_DIR}/state_migrate.c)
 target_compile_options(fwa_core PRIVATE ${FWA_CORE_FLAGS})
 target_include_directories(fwa_core PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../include
 	PRIVATE ${CMAKE_CURRENT_LIST_DIR})

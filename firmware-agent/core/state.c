@@ -12,21 +12,6 @@
 /* Largest program granule the padding buffer handles (RP2350: 256). */
 #define PROG_MAX 256
 
-uint32_t fwa_crc32(const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint32_t crc = 0xffffffffu;
-	size_t i;
-	int k;
-
-	for (i = 0; i < len; i++) {
-		crc ^= p[i];
-		for (k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-	}
-	return ~crc;
-}
-
 void fwa_state_init(struct fwa_state *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -44,8 +29,17 @@ bool fwa_state_valid(const struct fwa_state *st)
 
 enum fwa_err fwa_state_load(const struct fwa_port *port, struct fwa_state *out, unsigned *area)
 {
+	unsigned from = FWA_STATE_FORMAT;
+
+	return fwa_state_load_from(port, out, area, &from);
+}
+
+enum fwa_err fwa_state_load_from(const struct fwa_port *port, struct fwa_state *out, unsigned *area,
+                                 unsigned *from)
+{
 	/* The second copy is compared field by field, so it needs no second struct. */
 	uint32_t seq1;
+	unsigned spare;
 	bool ok0, ok1;
 	enum fwa_err err;
 
@@ -58,13 +52,14 @@ enum fwa_err fwa_state_load(const struct fwa_port *port, struct fwa_state *out, 
 	if (err != FWA_OK)
 		return FWA_ERR_FLASH;
 	ok0 = fwa_state_valid(out);
+	*from = FWA_STATE_FORMAT;
 	if (ok0 && (!ok1 || (int32_t)(out->seq - seq1) > 0)) {
 		if (area)
 			*area = 0;
 		return FWA_OK;
 	}
-	if (!ok1)
-		return FWA_ERR_STATE;
+	if (!ok1) /* no copy of this format: one of an older agent's, if any */
+		return fwa_state_migrate(port, out, area ? area : &spare, from);
 	err = port->state_read(port->ctx, 1, 0, out, sizeof(*out));
 	if (err != FWA_OK)
 		return FWA_ERR_FLASH;

@@ -1264,6 +1264,416 @@ static void server_cas_follow_the_root(const struct ptest_kit *kit)
 	PT_EQ(sim.pin0[31], 0xbb);
 }
 
+/* ---- state records of older agents (formats 1 and 2, core/state_migrate.c) ---- */
+
+/*
+ * The records are built byte by byte at the offsets the old agents' compilers gave each field
+ * (the same for x86-64 and ARM EABI): format 1 is 3,712 bytes with its CRC at 3,704, format 2
+ * 3,968 bytes with its CRC at 3,960. Offsets of the fields both share come first.
+ */
+enum {
+	O_MAGIC = 0,
+	O_FORMAT = 4,
+	O_SEQ = 8,
+	O_FLOOR = 12,
+	O_PHASE = 16,
+	O_TRIAL_SLOT = 17,
+	O_OUTCOME = 18,
+	O_NEVENTS = 19,
+	O_NEXT_SEQ = 20,
+	O_TARGET_SECVER = 24,
+	O_IMAGE_SIZE = 28,
+	O_DL_OFFSET = 32,
+	O_HAS_ROOT = 36,
+	O_OUTCOME_TOLD = 37,
+	O_TRIAL_TRIES = 38,
+	O_PAD = 39,
+	O_IMAGE_SHA = 40,
+	O_MANIFEST_DIGEST = 72,
+	O_DEP_ID = 104,
+	O_BASE_VERSION = 169,
+	O_TARGET_VERSION = 234,
+	O_IMAGE_URL = 299,
+	O_OUTCOME_REASON = 460,
+	/* format 2 only */
+	O2_DELTA = 524,
+	O2_PAD2 = 525,
+	O2_PARAMS = 528,
+	O2_CK = 572,
+	O2_DELTA_URL = 620,
+	EVENT_SIZE = 76,
+	KEY_SIZE = 156,
+};
+
+struct old_layout {
+	uint32_t format, size, crc_at, events, root;
+};
+
+static const struct old_layout old_v1 = {1, 3712, 3704, 524, 1136};
+static const struct old_layout old_v2 = {2, 3968, 3960, 784, 1392};
+
+static uint8_t old_rec[4096];
+
+/* CRC-32 (IEEE, reflected), as the old agents computed it over every byte before their CRC. */
+static uint32_t crc32(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+	}
+	return ~c;
+}
+
+static void put32(uint32_t at, uint32_t v)
+{
+	for (unsigned i = 0; i < 4; i++)
+		old_rec[at + i] = (uint8_t)(v >> (8 * i)); /* both targets are little-endian */
+}
+
+static void put_str(uint32_t at, const char *s)
+{
+	memcpy(old_rec + at, s, strlen(s) + 1);
+}
+
+static struct fwa_root old_root; /* root version 2, what the old records persist */
+
+/*
+ * A record an old agent of `lay` would have written in the middle of an update of dep-7 (a
+ * delta update for format 2), with a newer root, two reports waiting and an earlier outcome.
+ */
+static bool old_record(const struct ptest_kit *kit, const struct old_layout *lay, uint32_t seq)
+{
+	static const unsigned by01[] = {0, 1};
+	static char env[FWA_ENVELOPE_MAX];
+	struct pt_root pr = pt_root_default(2);
+	const char *why = NULL;
+	uint32_t r = lay->root;
+	long n;
+
+	n = pt_root_envelope(kit, &pr, by01, 2, env, sizeof(env));
+	if (n <= 0 || fwa_root_load(kit->crypto, env, (size_t)n, &old_root,
+	                            &((struct fwa_agent_scratch *)scratch)->verify, &why) != FWA_OK)
+		return false;
+	memset(old_rec, 0, sizeof(old_rec));
+	put32(O_MAGIC, FWA_STATE_MAGIC);
+	put32(O_FORMAT, lay->format);
+	put32(O_SEQ, seq);
+	put32(O_FLOOR, 5);
+	old_rec[O_PHASE] = FWA_PHASE_DOWNLOADING;
+	old_rec[O_TRIAL_SLOT] = 1;
+	old_rec[O_OUTCOME] = FWA_ST_CONFIRMED;
+	old_rec[O_NEVENTS] = 2;
+	put32(O_NEXT_SEQ, 3);
+	put32(O_TARGET_SECVER, 6);
+	put32(O_IMAGE_SIZE, IMAGE_SIZE);
+	put32(O_DL_OFFSET, 8192);
+	old_rec[O_HAS_ROOT] = 1;
+	old_rec[O_OUTCOME_TOLD] = 0;
+	old_rec[O_TRIAL_TRIES] = 1;
+	for (unsigned i = 0; i < 32; i++) {
+		old_rec[O_IMAGE_SHA + i] = (uint8_t)(0xa0 + i);
+		old_rec[O_MANIFEST_DIGEST + i] = (uint8_t)(0x10 + i);
+	}
+	put_str(O_DEP_ID, "dep-7");
+	put_str(O_BASE_VERSION, "1.0.0");
+	put_str(O_TARGET_VERSION, "1.2.0");
+	put_str(O_IMAGE_URL, "/device/v1/images/abc");
+	put_str(O_OUTCOME_REASON, "update confirmed");
+	if (lay->format == 2) {
+		old_rec[O_PAD] = 2; /* health counters of an agent that counted them */
+		old_rec[O2_DELTA] = 1;
+		old_rec[O2_PAD2] = 1;
+		old_rec[O2_PAD2 + 1] = 0;
+		old_rec[O2_PAD2 + 2] = 1;
+		put32(O2_PARAMS, 20000);     /* base_size */
+		put32(O2_PARAMS + 4, 20480); /* target_size */
+		put32(O2_PARAMS + 8, 3000);  /* delta_size */
+		memset(old_rec + O2_PARAMS + 12, 0x5a, 32);
+		put32(O2_CK, 1500);     /* in_off */
+		put32(O2_CK + 4, 8192); /* out_off */
+		put32(O2_CK + 8, 4100); /* base_pos */
+		memset(old_rec + O2_CK + 12, 0xc3, 32);
+		old_rec[O2_CK + 44] = 11; /* wbits */
+		old_rec[O2_CK + 45] = 4;  /* lbits */
+		put_str(O2_DELTA_URL, "/device/v1/deltas/xyz");
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		uint32_t e = lay->events + i * EVENT_SIZE;
+		put32(e, i + 1);
+		put32(e + 4, i * 4096);
+		old_rec[e + 8] = FWA_ST_DOWNLOADING;
+		old_rec[e + 9] = 0;
+		put_str(e + 10, i ? "second" : "first");
+	}
+	put32(r, old_root.version);
+	memcpy(old_rec + r + 8, &old_root.expires, 8);
+	old_rec[r + 16] = old_root.nkeys;
+	for (unsigned k = 0; k < 16; k++) {
+		memcpy(old_rec + r + 17 + k * KEY_SIZE, old_root.keys[k].id, 65);
+		memcpy(old_rec + r + 17 + k * KEY_SIZE + 65, old_root.keys[k].spki, 91);
+	}
+	memcpy(old_rec + r + 2513, &old_root.root, 10);
+	memcpy(old_rec + r + 2523, &old_root.release, 10);
+	memcpy(old_rec + r + 2533, old_root.digest, 32);
+	put32(lay->crc_at, crc32(old_rec, lay->crc_at));
+	return true;
+}
+
+/* Program old_rec into a state area as the old agent did: erased, padded with 0xff. */
+static void old_program(unsigned area, const struct old_layout *lay)
+{
+	memset(sim.state[area], 0xff, STATE_SIZE);
+	memcpy(sim.state[area], old_rec, lay->size);
+}
+
+/* The state of old_record(), field by field, in the current format. */
+static void check_migrated(const struct fwa_state *st, const struct old_layout *lay, uint32_t seq)
+{
+	static const struct fwa_role none;
+	uint8_t zero[32] = {0};
+
+	PT_EQ(st->magic, FWA_STATE_MAGIC);
+	PT_EQ(st->format, FWA_STATE_FORMAT);
+	PT_EQ(st->seq, seq);
+	PT_EQ(st->floor, 5);
+	PT_EQ(st->phase, FWA_PHASE_DOWNLOADING);
+	PT_EQ(st->trial_slot, 1);
+	PT_EQ(st->outcome, FWA_ST_CONFIRMED);
+	PT_EQ(st->nevents, 2);
+	PT_EQ(st->next_seq, 3);
+	PT_EQ(st->target_secver, 6);
+	PT_EQ(st->image_size, IMAGE_SIZE);
+	PT_EQ(st->dl_offset, 8192);
+	PT_EQ(st->has_root, 1);
+	PT_EQ(st->outcome_told, 0);
+	PT_EQ(st->trial_tries, 1);
+	PT_EQ(st->image_sha256[0], 0xa0);
+	PT_EQ(st->image_sha256[31], 0xa0 + 31);
+	PT_EQ(st->manifest_digest[31], 0x10 + 31);
+	PT_STR(st->dep_id, "dep-7");
+	PT_STR(st->base_version, "1.0.0");
+	PT_STR(st->target_version, "1.2.0");
+	PT_STR(st->image_url, "/device/v1/images/abc");
+	PT_STR(st->outcome_reason, "update confirmed");
+	for (unsigned i = 0; i < 2; i++) {
+		PT_EQ(st->events[i].seq, i + 1);
+		PT_EQ(st->events[i].progress, i * 4096);
+		PT_EQ(st->events[i].status, FWA_ST_DOWNLOADING);
+		PT_EQ(st->events[i].on_target, 0);
+		PT_STR(st->events[i].reason, i ? "second" : "first");
+	}
+	PT_EQ(st->events[2].seq, 0);
+	PT_EQ(st->root.version, 2);
+	PT_EQ(st->root.expires, old_root.expires);
+	PT_EQ(st->root.nkeys, old_root.nkeys);
+	PT_MEM(st->root.keys, old_root.keys, sizeof(old_root.keys));
+	PT_MEM(&st->root.root, &old_root.root, sizeof(old_root.root));
+	PT_MEM(&st->root.release, &old_root.release, sizeof(old_root.release));
+	PT_MEM(st->root.digest, old_root.digest, 32);
+	/* An old root names no time key and pins no server CA. */
+	PT_MEM(&st->root.time, &none, sizeof(none));
+	PT_EQ(st->root.nserver_cas, 0);
+	PT_MEM(st->root.server_ca, zero, 32);
+	PT_MEM(st->root.server_ca[1], zero, 32);
+	if (lay->format == 1) {
+		PT_EQ(st->delta, 0);
+		PT_EQ(st->delta_params.target_size, 0);
+		PT_EQ(st->delta_ck.out_off, 0);
+		PT_EQ(st->delta_url[0], 0);
+		PT_EQ(st->health_boots, 0);
+		PT_EQ(st->health_open, 0);
+		return;
+	}
+	PT_EQ(st->health_boots, 2);
+	PT_EQ(st->health_wdt, 1);
+	PT_EQ(st->health_failed, 0);
+	PT_EQ(st->health_open, 1);
+	PT_EQ(st->delta, 1);
+	PT_EQ(st->delta_params.base_size, 20000);
+	PT_EQ(st->delta_params.target_size, 20480);
+	PT_EQ(st->delta_params.delta_size, 3000);
+	PT_EQ(st->delta_params.head_sha256[31], 0x5a);
+	PT_EQ(st->delta_ck.in_off, 1500);
+	PT_EQ(st->delta_ck.out_off, 8192);
+	PT_EQ(st->delta_ck.base_pos, 4100);
+	PT_EQ(st->delta_ck.next_sha256[0], 0xc3);
+	PT_EQ(st->delta_ck.wbits, 11);
+	PT_EQ(st->delta_ck.lbits, 4);
+	PT_STR(st->delta_url, "/device/v1/deltas/xyz");
+}
+
+/* A raw copy holds a whole record of the current format. */
+static bool area_is_current(unsigned area)
+{
+	uint32_t format, crc;
+
+	memcpy(&format, sim.state[area] + 4, 4);
+	memcpy(&crc, sim.state[area] + offsetof(struct fwa_state, crc), 4);
+	return format == FWA_STATE_FORMAT &&
+	       crc == crc32(sim.state[area], offsetof(struct fwa_state, crc));
+}
+
+/*
+ * A record of format 1 or 2 is read as the current format with everything that maps across
+ * kept, and the agent writes it back into the other area, leaving the old copy as it was.
+ */
+static void old_formats_migrate(const struct ptest_kit *kit)
+{
+	static const struct old_layout *const lays[] = {&old_v1, &old_v2};
+	struct fwa_state st;
+	unsigned area = 9;
+
+	for (unsigned i = 0; i < 2; i++) {
+		PT_REQUIRE(setup(kit));
+		PT_REQUIRE(old_record(kit, lays[i], 41));
+		old_program(0, lays[i]);
+		PT_REQUIRE_OK(fwa_state_load(port(kit), &st, &area));
+		PT_EQ(area, 0);
+		check_migrated(&st, lays[i], 41);
+		PT_CHECK(!area_is_current(1)); /* loading alone writes nothing */
+
+		/* The agent writes it back as format 3 into area 1; area 0 keeps the old record. */
+		PT_REQUIRE_OK(boot(kit, "1.0.0"));
+		PT_CHECK(area_is_current(1));
+		PT_MEM(sim.state[0], old_rec, lays[i]->size);
+		PT_REQUIRE_OK(fwa_state_load(port(kit), &st, &area));
+		PT_EQ(area, 1);
+		check_migrated(&st, lays[i], 42);
+	}
+
+	/* Of two old copies the newer format wins whatever the seq, then the higher seq. */
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(old_record(kit, &old_v1, 900));
+	old_program(0, &old_v1);
+	PT_REQUIRE(old_record(kit, &old_v2, 3));
+	old_program(1, &old_v2);
+	PT_REQUIRE_OK(fwa_state_load(port(kit), &st, &area));
+	PT_EQ(area, 1);
+	check_migrated(&st, &old_v2, 3);
+	PT_REQUIRE(old_record(kit, &old_v2, 4));
+	old_program(0, &old_v2);
+	PT_REQUIRE_OK(fwa_state_load(port(kit), &st, &area));
+	PT_EQ(area, 0);
+	PT_EQ(st.seq, 4);
+	/* A current copy wins over any old one. */
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	PT_CHECK(area_is_current(1));
+	PT_REQUIRE(old_record(kit, &old_v2, 77));
+	old_program(0, &old_v2);
+	PT_REQUIRE_OK(fwa_state_load(port(kit), &st, &area));
+	PT_EQ(area, 1);
+	PT_EQ(st.seq, 5);
+}
+
+/* An old record that does not decode as its agent required is no state, as before. */
+static void corrupt_old_record_refused(const struct ptest_kit *kit)
+{
+	static const struct old_layout *const lays[] = {&old_v1, &old_v2};
+	struct fwa_state st;
+
+	for (unsigned i = 0; i < 2; i++) {
+		/* A flipped bit, a torn tail, a phase out of range, an unknown older format. */
+		for (unsigned bad = 0; bad < 4; bad++) {
+			PT_REQUIRE(setup(kit));
+			PT_REQUIRE(old_record(kit, lays[i], 41));
+			if (bad == 0)
+				old_rec[600] ^= 0x08;
+			if (bad == 2) {
+				old_rec[O_PHASE] = FWA_PHASE__COUNT;
+				put32(lays[i]->crc_at, crc32(old_rec, lays[i]->crc_at));
+			}
+			if (bad == 3) {
+				put32(O_FORMAT, 0);
+				put32(lays[i]->crc_at, crc32(old_rec, lays[i]->crc_at));
+			}
+			old_program(0, lays[i]);
+			if (bad == 1)
+				memset(sim.state[0] + 3072, 0xff, lays[i]->size - 3072);
+			PT_ERR(fwa_state_load(port(kit), &st, NULL), FWA_ERR_STATE);
+			/* The agent starts fresh: floor 0, no root of its own. */
+			PT_REQUIRE_OK(boot(kit, "1.0.0"));
+			PT_EQ(agent.st.floor, 0);
+			PT_EQ(agent.st.has_root, 0);
+		}
+	}
+}
+
+/*
+ * Cut the power before each flash operation of the write-back: the next boot finds either the
+ * old record, which migrates again, or the new one; either way the same state.
+ */
+static void migration_power_cut(const struct ptest_kit *kit)
+{
+	static const struct old_layout *const lays[] = {&old_v1, &old_v2};
+	unsigned cases = 0;
+
+	for (unsigned i = 0; i < 2; i++) {
+		long total;
+		struct fwa_state st;
+
+		PT_REQUIRE(setup(kit));
+		PT_REQUIRE(old_record(kit, lays[i], 41));
+		old_program(0, lays[i]);
+		PT_REQUIRE_OK(boot(kit, "1.0.0"));
+		total = sim.flash_ops;
+		PT_REQUIRE(total >= 2);
+		for (long cut = 0; cut < total; cut++) {
+			PT_REQUIRE(setup(kit));
+			PT_REQUIRE(old_record(kit, lays[i], 41));
+			old_program(0, lays[i]);
+			sim.cut_at = cut;
+			PT_CHECK(boot(kit, "1.0.0") != FWA_OK); /* the cut stops the start-up */
+			PT_CHECK(sim.powered_off);
+			PT_MEM(sim.state[0], old_rec,
+			       lays[i]->size); /* the old copy is untouched */
+			sim.cut_at = -1;
+			PT_REQUIRE_OK(boot(kit, "1.0.0"));
+			PT_CHECK(area_is_current(1));
+			PT_REQUIRE_OK(fwa_state_load(port(kit), &st, NULL));
+			check_migrated(&st, lays[i], 42);
+			cases++;
+		}
+	}
+	PT_CHECK(cases >= 4);
+}
+
+/*
+ * What migrated is what the agent goes by: a format 1 record of an idle device with floor 5
+ * makes the new agent refuse a release of security version 3 (the provisioned state would
+ * take it) and take one of 6, verified against the persisted root.
+ */
+static void migrated_floor_holds(const struct ptest_kit *kit)
+{
+	struct fwa_state st;
+
+	PT_REQUIRE(setup(kit));
+	PT_REQUIRE(old_record(kit, &old_v1, 41));
+	old_rec[O_PHASE] = FWA_PHASE_IDLE;
+	old_rec[O_NEVENTS] = 0;
+	old_rec[O_OUTCOME] = FWA_ST_NONE;
+	put32(old_v1.crc_at, crc32(old_rec, old_v1.crc_at));
+	old_program(0, &old_v1);
+	PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+	PT_REQUIRE_OK(boot(kit, "1.0.0"));
+	run(20);
+	PT_EQ(sim.slot_writes, 0);
+	PT_REQUIRE(sim.nstatus == 1);
+	PT_STR(sim.status[0], "failed");
+	PT_REQUIRE_OK(fwa_state_load(port(kit), &st, NULL));
+	PT_EQ(st.floor, 5);
+	PT_EQ(st.root.version, 2);
+
+	memcpy(sim.dep_id, "dep-2", 6);
+	PT_REQUIRE(offer(kit, "1.1.0", 6, NULL, 0));
+	sim.now += 120000;
+	PT_EQ(run(50), RUN_REBOOT);
+	PT_CHECK(sim.pending_trial);
+	PT_MEM(sim.slot[1], sim.image, IMAGE_SIZE);
+}
+
 static const struct ptest_case cases[] = {
     {"nothing_to_do", nothing_to_do},
     {"full_update", full_update},
@@ -1281,6 +1691,10 @@ static const struct ptest_case cases[] = {
     {"health_after_confirm_counted", health_after_confirm_counted},
     {"signed_time_decides_expiry", signed_time_decides_expiry},
     {"server_cas_follow_the_root", server_cas_follow_the_root},
+    {"old_formats_migrate", old_formats_migrate},
+    {"corrupt_old_record_refused", corrupt_old_record_refused},
+    {"migration_power_cut", migration_power_cut},
+    {"migrated_floor_holds", migrated_floor_holds},
     {NULL, NULL},
 };
 

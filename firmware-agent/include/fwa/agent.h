@@ -233,7 +233,8 @@ struct fwa_step {
 /*
  * Start the agent for this boot. scratch must hold FWA_AGENT_SCRATCH_SIZE bytes, 8-aligned.
  * Verifies the provisioned root (FWA_ERR_SIGNATURE etc. when it does not verify), loads the
- * state (a fresh state when neither copy decodes: FWA_OK, first boot), reads boot info and
+ * state (a fresh state when neither copy decodes: FWA_OK, first boot; an older agent's record is
+ * converted and written back as the current format), reads boot info and
  * settles a pending trial: a trial slot that is running and no longer a trial was bought
  * (confirmed, floor raised); a previous slot running means the bootrom rolled back
  * (rolled_back with a reason). May write the state. FWA_ERR_BUSY when an argument is missing,
@@ -256,8 +257,10 @@ bool fwa_agent_idle(const struct fwa_agent *a);
 
 /*
  * Read the persisted state without an agent (for status tools): the newer of the two copies
- * that decode. FWA_ERR_STATE when neither does (never written, or both torn), FWA_ERR_FLASH
- * on read errors. *area (optional) gets the area it came from.
+ * that decode. When neither is of FWA_STATE_FORMAT, an older agent's record (formats 1 and 2)
+ * is converted into *out as docs/agent.md ("Older formats") says; nothing is written (the agent
+ * writes it back at fwa_agent_init). FWA_ERR_STATE when no copy decodes (never written, or
+ * both torn), FWA_ERR_FLASH on read errors. *area (optional) gets the area it came from.
  */
 FWA_WUR enum fwa_err fwa_state_load(const struct fwa_port *port, struct fwa_state *out,
                                     unsigned *area);
