@@ -20,7 +20,10 @@
  *    the hardware floor; otherwise hw_floor is NULL and the core keeps the floor. The
  *    firmware never writes OTP (the bootrom does, during the buy of a signed image).
  *  - transport: Wi-Fi through cyw43 and lwIP (poll mode), mutual TLS through lwIP's altcp_tls
- *    over mbedTLS, the server CA pinned, credentials from the identity partition.
+ *    over mbedTLS, the server CA pinned (or the root's server CA pins), credentials from the
+ *    identity partition.
+ *  - credential renewal (cred_rp2350.c): a new key and its request made by mbedTLS, the
+ *    pending and renewed pairs in the identity partition's last 8 KiB (credstore.c).
  *  - crypto: SHA-256 on the RP2350 accelerator (pico_sha256, software mbedTLS when the
  *    accelerator is busy), ECDSA P-256 verification through mbedTLS.
  *

@@ -29,6 +29,7 @@
 #include "pico/cyw43_arch.h"
 #include "pico/stdlib.h"
 
+#include "chainpin.h"
 #include "port_rp2350.h"
 
 /* Connections that may present a pending pair before the transport falls back to the old. */
@@ -42,7 +43,7 @@ struct tr {
 	unsigned pending_tries;
 	uint8_t pins[FWA_MAX_SERVER_CAS][32]; /* the root's server CAs; npins 0: provisioned CA */
 	unsigned npins;
-	bool anchored, bad; /* the pin check of the chain being verified */
+	struct fwa_rp2350_chainpin pin; /* the pin check of the chain being verified */
 	struct altcp_pcb *pcb;
 	struct altcp_tls_session session;
 	bool have_session;
@@ -292,31 +293,18 @@ static bool pinned(const mbedtls_x509_crt *crt)
 }
 
 /*
- * With pins, the chain must verify up to a pinned CA: mbedTLS calls this for each certificate
- * of the chain it built (the server's certificates, topped by the provisioned CA when they
- * chain to it), from the top down to the server's certificate at depth 0. A pinned
- * certificate is an anchor: what lies above it does not matter, everything below it must
- * have verified without a flag (each signature by its parent, the name at depth 0). mbedTLS
- * fails the handshake on any flag left at the end.
+ * With pins, the chain must verify up to a pinned CA (chainpin.h has the rule): mbedTLS calls
+ * this for each certificate of the chain it built, from the top down to the server's
+ * certificate at depth 0, and fails the handshake on any flag left at the end. The host name
+ * flag of the server's certificate always stays.
  */
 static int verify_pinned(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
 	uint32_t name = *flags & MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	bool ok = fwa_rp2350_chainpin_step(&tr.pin, pinned(crt), *flags != 0, depth);
 
 	(void)arg;
-	if (pinned(crt)) {
-		tr.anchored = true;
-		tr.bad = false;
-	} else if (*flags) {
-		tr.bad = true;
-	}
-	*flags = 0;
-	if (depth == 0) {
-		*flags = name;
-		if (!tr.anchored || tr.bad)
-			*flags |= MBEDTLS_X509_BADCERT_NOT_TRUSTED;
-		tr.anchored = tr.bad = false;
-	}
+	*flags = depth == 0 ? name | (ok ? 0 : MBEDTLS_X509_BADCERT_NOT_TRUSTED) : 0;
 	return 0;
 }
 
@@ -399,7 +387,7 @@ enum fwa_err fwa_rp2350_tr_connect(void *ctx)
 	/* SNI, and the name the server certificate must carry. */
 	if (mbedtls_ssl_set_hostname(altcp_tls_context(tr.pcb), p->id.server_host) != 0)
 		goto fail;
-	tr.anchored = tr.bad = false;
+	fwa_rp2350_chainpin_reset(&tr.pin);
 	if (tr.npins)
 		mbedtls_ssl_set_verify(altcp_tls_context(tr.pcb), verify_pinned, NULL);
 	/* A session is resumed only under the identity that made it. */
