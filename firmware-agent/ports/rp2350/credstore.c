@@ -84,9 +84,10 @@ static enum fwa_err load(struct fwa_credstore *s)
 			continue;
 		/* Keep the newer one in rec; the values then point into rec. */
 		memcpy(s->rec, s->work, s->flash.copy_size);
-		for (unsigned i = 0; i < 4; i++)
-			best[i].p = v[i].p ? s->rec + (v[i].p - s->work) : NULL,
+		for (unsigned i = 0; i < 4; i++) {
+			best[i].p = v[i].p ? s->rec + (v[i].p - s->work) : NULL;
 			best[i].len = v[i].len;
+		}
 		best_seq = seq;
 		best_copy = c;
 	}
@@ -110,8 +111,8 @@ enum fwa_err fwa_credstore_open(struct fwa_credstore *s, const struct fwa_credst
 	s->rec = rec;
 	s->work = work;
 	s->copy = -1;
-	if (flash->copy_size < FWA_CREDSTORE_HEAD + 4 || !flash->prog_size ||
-	    flash->copy_size % flash->prog_size)
+	if (flash->copy_size < FWA_CREDSTORE_HEAD + 4 || flash->copy_size > 0xffffu ||
+	    !flash->prog_size || flash->copy_size % flash->prog_size)
 		return FWA_ERR_TOO_LARGE;
 	return load(s);
 }
@@ -132,8 +133,11 @@ static enum fwa_err put_record(struct fwa_credstore *s, const struct fwa_credsto
 	enum fwa_err err;
 
 	uint32_t total = off + 4;
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < 4; i++) {
+		if (v[i].len > size) /* a copy is at most 64 KiB: each length fits its u16 */
+			return FWA_ERR_TOO_LARGE;
 		total += v[i].len;
+	}
 	if (total > size)
 		return FWA_ERR_TOO_LARGE;
 	memset(s->work, 0xff, size);

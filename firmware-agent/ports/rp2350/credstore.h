@@ -66,7 +66,7 @@ struct fwa_credstore {
  * Set up *s over `flash` with the identity tag and two caller-owned buffers of copy_size
  * bytes each, and read the newest valid record of this tag (none: the provisioned pair is in
  * use and nothing is pending). FWA_ERR_FLASH when a copy cannot be read; FWA_ERR_TOO_LARGE
- * when copy_size is too small for a record head.
+ * when copy_size is too small for a record head or not below 64 KiB (the lengths are u16).
  */
 FWA_WUR enum fwa_err fwa_credstore_open(struct fwa_credstore *s,
                                         const struct fwa_credstore_flash *flash,
