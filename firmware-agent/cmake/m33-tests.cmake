@@ -16,8 +16,8 @@ if(NOT FWA_QEMU_ARM OR NOT FWA_TIMEOUT)
 		"(scripts/install-deps.sh installs qemu-system-arm)")
 endif()
 
-set(FWA_M33_SUITES encoding json semver time dsse root manifest identity delta bootimage agent
-	timetoken)
+set(FWA_M33_SUITES encoding json semver time dsse root manifest identity delta bootimage credstore
+	chainpin agent timetoken)
 set(FWA_RP2350_DIR ${CMAKE_CURRENT_LIST_DIR}/../ports/rp2350)
 
 # Start-up, exit path, runner, builders and the crypto double: linked into every program as
@@ -40,7 +40,8 @@ foreach(suite ${FWA_M33_SUITES})
 		target_link_libraries(${t} PRIVATE fwa_core)
 	elseif(suite STREQUAL "delta")
 		target_link_libraries(${t} PRIVATE fwa_delta)
-	elseif(suite STREQUAL "identity" OR suite STREQUAL "bootimage")
+	elseif(suite STREQUAL "identity" OR suite STREQUAL "bootimage" OR
+		suite STREQUAL "credstore" OR suite STREQUAL "chainpin")
 		# The RP2350 port's identity parser and image checks: freestanding, so they run
 		# here without the SDK.
 		target_sources(${t} PRIVATE ${FWA_RP2350_DIR}/${suite}.c)

@@ -3,8 +3,8 @@
 # test double (firmware-agent/cmake/m33-tests.cmake); this build is what makes that double
 # acceptable.
 set(PTEST_DIR ${CMAKE_SOURCE_DIR}/tests/portable)
-set(PTEST_SUITES encoding json semver time dsse root manifest identity delta bootimage agent
-	timetoken)
+set(PTEST_SUITES encoding json semver time dsse root manifest identity delta bootimage credstore
+	chainpin agent timetoken)
 # The RP2350 port's identity parser is freestanding too; its suite compiles it in.
 set(PTEST_RP2350_DIR ${CMAKE_SOURCE_DIR}/firmware-agent/ports/rp2350)
 
@@ -22,7 +22,8 @@ foreach(suite ${PTEST_SUITES})
 		target_link_libraries(test_portable_${suite} PRIVATE fwa_core)
 	elseif(suite STREQUAL "delta")
 		target_link_libraries(test_portable_${suite} PRIVATE fwa_delta)
-	elseif(suite STREQUAL "identity" OR suite STREQUAL "bootimage")
+	elseif(suite STREQUAL "identity" OR suite STREQUAL "bootimage" OR
+		suite STREQUAL "credstore" OR suite STREQUAL "chainpin")
 		target_sources(test_portable_${suite} PRIVATE ${PTEST_RP2350_DIR}/${suite}.c)
 		target_include_directories(test_portable_${suite} PRIVATE ${PTEST_RP2350_DIR})
 	endif()

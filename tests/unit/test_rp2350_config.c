@@ -7,6 +7,9 @@
  *    function turns none of the tests off;
  *  - the extended master secret is on, since sessions are resumed with tickets;
  *  - the server certificate must verify (lwIP's default would accept any);
+ *  - credential renewal can make a key and a PKCS#10 request in the firmware, and the identity
+ *    partition has room for the renewal store past the provisioned records, which the
+ *    firmware may write;
  *  - the production partition table gives the bootloader (BOOTSEL: picotool, UF2) no access at
  *    all, so that it can neither rewrite the table nor read the identity, nor write an image
  *    that would; and it lays the partitions out exactly as the development table does.
@@ -104,6 +107,15 @@ static void test_tls_session(void **state)
 }
 
 /* Parse a partition table; the text stays alive in *text for the tokens. */
+static void test_renewal(void **state)
+{
+	(void)state;
+#if !defined(MBEDTLS_PK_WRITE_C) || !defined(MBEDTLS_X509_CSR_WRITE_C) ||                          \
+    !defined(MBEDTLS_PEM_WRITE_C) || !defined(MBEDTLS_X509_CREATE_C)
+	fail_msg("credential renewal needs PK_WRITE, X509_CSR_WRITE, X509_CREATE and PEM_WRITE");
+#endif
+}
+
 static void load_table(const char *name, struct fwa_json *j, struct fwa_json_tok *tok,
                        unsigned ntok, char **text)
 {
@@ -164,6 +176,12 @@ static void test_production_partition_table(void **state)
 		assert_string_equal(b, ""); /* no read, no write: identity and images alike */
 		field(&dev, d, "name", a, sizeof(a));
 		if (strcmp(a, "identity") == 0) {
+			/* The renewal store: its last 8 KiB (port_rp2350.h), written by the
+			 * firmware. */
+			field(&dev, d, "size", b, sizeof(b));
+			assert_string_equal(b, "32K");
+			perm(&dev, d, "secure", b);
+			assert_string_equal(b, "rw");
 			perm(&dev, d, "bootloader", b);
 			assert_null(
 			    strchr(b, 'r')); /* even the provisioning table never reads it */
@@ -182,6 +200,7 @@ int main(void)
 	    cmocka_unit_test(test_entropy_source),
 	    cmocka_unit_test(test_trng_health_tests_on),
 	    cmocka_unit_test(test_tls_session),
+	    cmocka_unit_test(test_renewal),
 	    cmocka_unit_test(test_production_partition_table),
 	};
 

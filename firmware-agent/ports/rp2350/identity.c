@@ -2,7 +2,8 @@
  * identity.c - reads the device's provisioned identity (Wi-Fi, server, TLS credentials,
  * trusted root, hardware variant) from the identity partition: a small record format with a
  * CRC, written once by the host-side provisioning step (tools/provision.py). The firmware
- * only ever reads this partition. Freestanding, so that the tests run it on the host and on
+ * only reads these records (the partition's last 8 KiB hold renewed credentials,
+ * credstore.c). Freestanding, so that the tests run it on the host and on
  * the emulated Cortex-M33 as well (tests/portable/t_identity.c).
  */
 #include <stdbool.h>

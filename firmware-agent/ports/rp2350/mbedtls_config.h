@@ -1,7 +1,8 @@
 /*
  * mbedtls_config.h - mbedTLS configuration of the RP2350 agent firmware: a TLS 1.2 client with
  * ECDHE-ECDSA and AES-GCM on P-256 (what otad's device listener offers), X.509 and PEM
- * parsing for the provisioned credentials, ECDSA verification for signed metadata, session
+ * parsing for the provisioned credentials, key generation and PKCS#10 requests for credential
+ * renewal, ECDSA verification for signed metadata, session
  * tickets for resumption with the extended master secret (RFC 7627), so that a resumed
  * session is bound to the handshake that made it. SHA-256 stays in software here (no
  * MBEDTLS_SHA256_ALT), so TLS never competes with the agent for the accelerator.
@@ -81,6 +82,12 @@
 #define MBEDTLS_BASE64_C
 #define MBEDTLS_X509_USE_C
 #define MBEDTLS_X509_CRT_PARSE_C
+
+/* Credential renewal (cred_rp2350.c): a new key in DER, its PKCS#10 request in PEM. */
+#define MBEDTLS_PK_WRITE_C
+#define MBEDTLS_PEM_WRITE_C
+#define MBEDTLS_X509_CREATE_C
+#define MBEDTLS_X509_CSR_WRITE_C
 
 #define MBEDTLS_ERROR_C
 

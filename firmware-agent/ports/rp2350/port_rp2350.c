@@ -163,6 +163,22 @@ static enum fwa_err state_program(void *ctx, unsigned area, uint32_t off, const 
 	return flash_write(&a, false, off, data, len, FLASH_PAGE_SIZE);
 }
 
+/* The store of renewed credentials: its two copies in the identity partition's cred area. */
+static enum fwa_err cred_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+	return flash_read(&P(ctx)->cred, off, buf, len);
+}
+
+static enum fwa_err cred_erase(void *ctx, uint32_t off, uint32_t len)
+{
+	return flash_write(&P(ctx)->cred, true, off, NULL, len, FLASH_SECTOR_SIZE);
+}
+
+static enum fwa_err cred_program(void *ctx, uint32_t off, const void *data, uint32_t len)
+{
+	return flash_write(&P(ctx)->cred, false, off, data, len, FLASH_PAGE_SIZE);
+}
+
 /* ---- partition table ---- */
 
 static void area_of(uint32_t loc, struct fwa_rp2350_flash_area *out)
@@ -478,6 +494,17 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	err = identity_load(&p->identity, &p->id, why);
 	if (err != FWA_OK)
 		return err;
+	if (p->identity.size < FWA_RP2350_CRED_OFFSET + 2 * FWA_RP2350_CRED_COPY) {
+		*why = "the identity partition is too small for renewed credentials (32 KiB)";
+		return FWA_ERR_FLASH;
+	}
+	p->cred.start = p->identity.start + FWA_RP2350_CRED_OFFSET;
+	p->cred.size = 2 * FWA_RP2350_CRED_COPY;
+	const struct fwa_credstore_flash cf = {p,         FWA_RP2350_CRED_COPY, FLASH_PAGE_SIZE,
+	                                       cred_read, cred_erase,           cred_program};
+	err = fwa_rp2350_cred_setup(p, &cf, why);
+	if (err != FWA_OK)
+		return err;
 	p->secure_boot = secure_boot_enabled();
 
 	p->port.ctx = p;
@@ -506,6 +533,11 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	p->port.tr_recv = fwa_rp2350_tr_recv;
 	p->port.tr_close = fwa_rp2350_tr_close;
 	p->port.log = log_line;
+	p->port.cred_lifetime = fwa_rp2350_cred_lifetime;
+	p->port.cred_csr = fwa_rp2350_cred_csr;
+	p->port.cred_install = fwa_rp2350_cred_install;
+	p->port.cred_accepted = fwa_rp2350_tr_accepted;
+	p->port.tr_server_cas = fwa_rp2350_tr_server_cas;
 
 	/*
 	 * During a trial the bootrom's watchdog runs, and only the core re-arms it (for progress,

@@ -20,7 +20,10 @@
  *    the hardware floor; otherwise hw_floor is NULL and the core keeps the floor. The
  *    firmware never writes OTP (the bootrom does, during the buy of a signed image).
  *  - transport: Wi-Fi through cyw43 and lwIP (poll mode), mutual TLS through lwIP's altcp_tls
- *    over mbedTLS, the server CA pinned, credentials from the identity partition.
+ *    over mbedTLS, the server CA pinned (or the root's server CA pins), credentials from the
+ *    identity partition.
+ *  - credential renewal (cred_rp2350.c): a new key and its request made by mbedTLS, the
+ *    pending and renewed pairs in the identity partition's last 8 KiB (credstore.c).
  *  - crypto: SHA-256 on the RP2350 accelerator (pico_sha256, software mbedTLS when the
  *    accelerator is busy), ECDSA P-256 verification through mbedTLS.
  *
@@ -35,6 +38,7 @@
 #include <stdint.h>
 
 #include "fwa/err.h"
+#include "credstore.h"
 #include "fwa/port.h"
 #include "identity.h"
 
@@ -54,6 +58,22 @@
 #define FWA_RP2350_CONNECT_TIMEOUT_MS 9000u
 #define FWA_RP2350_SEND_TIMEOUT_MS 5000u
 
+/*
+ * The renewed credentials (cred_rp2350.c, credstore.c): two copies of FWA_RP2350_CRED_COPY
+ * bytes in the last two sectors of the identity partition, past the provisioned records
+ * (at most 16,400 bytes, which tools/provision.py pads to 20 KiB).
+ */
+#define FWA_RP2350_CRED_COPY 4096u
+#define FWA_RP2350_CRED_OFFSET (24u * 1024u) /* from the start of the identity partition */
+
+/* A key (PEM or DER) and certificate chain (PEM with its NUL), as mbedTLS parses them. */
+struct fwa_rp2350_pair {
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *cert;
+	size_t cert_len;
+};
+
 struct fwa_rp2350_flash_area {
 	uint32_t start; /* storage offset from the start of flash */
 	uint32_t size;
@@ -67,6 +87,7 @@ struct fwa_rp2350 {
 	struct fwa_rp2350_flash_area slot_other;   /* the inactive partition of the A/B pair */
 	struct fwa_rp2350_flash_area slot_running; /* the running one: a delta's base */
 	struct fwa_rp2350_flash_area state;        /* the agent's state partition: two areas */
+	struct fwa_rp2350_flash_area cred;         /* renewed credentials, in the identity */
 	uint32_t state_area_size;
 	int part_a, part_b, part_running; /* partition table indices */
 	struct fwa_boot_info boot;
@@ -113,6 +134,29 @@ int fwa_rp2350_entropy(void *ctx, unsigned char *buf, size_t len);
 /* The crypto port: SHA-256 on the accelerator, ECDSA P-256 verification by mbedTLS. */
 const struct fwa_crypto *fwa_rp2350_crypto(void);
 
+/* ---- cred_rp2350.c: credential renewal ---- */
+
+/*
+ * Open the store of renewed credentials over `flash` (the port's cred area), bound to the
+ * provisioned certificate. FWA_ERR_FLASH when it cannot be read; *why says so.
+ */
+FWA_WUR enum fwa_err fwa_rp2350_cred_setup(struct fwa_rp2350 *p,
+                                           const struct fwa_credstore_flash *flash,
+                                           const char **why);
+/*
+ * The pair to present: the pair in use (pending false: the committed renewal, else the
+ * provisioned pair; always true), or the pending pair (false when none waits). The pointers
+ * are valid until the next change of the store.
+ */
+bool fwa_rp2350_cred_pair(const struct fwa_rp2350 *p, bool pending, struct fwa_rp2350_pair *out);
+/* Make the pending pair the pair in use; FWA_ERR_BUSY without one, FWA_ERR_FLASH. */
+FWA_WUR enum fwa_err fwa_rp2350_cred_commit(struct fwa_rp2350 *p);
+/* The cred_lifetime, cred_csr and cred_install members (fwa/port.h). */
+enum fwa_err fwa_rp2350_cred_lifetime(void *ctx, int64_t *not_before, int64_t *not_after,
+                                      bool *pending);
+enum fwa_err fwa_rp2350_cred_csr(void *ctx, char *buf, size_t cap, size_t *len);
+enum fwa_err fwa_rp2350_cred_install(void *ctx, const char *pem, size_t len);
+
 /* Transport members (transport_rp2350.c), installed by fwa_rp2350_init(). */
 /*
  * Check the credentials (a P-256 certificate whose key is the device key: FWA_ERR_KEY) and
@@ -123,6 +167,16 @@ enum fwa_err fwa_rp2350_tr_connect(void *ctx);
 enum fwa_err fwa_rp2350_tr_send(void *ctx, const void *buf, size_t len);
 enum fwa_err fwa_rp2350_tr_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms, size_t *got);
 void fwa_rp2350_tr_close(void *ctx);
+/*
+ * cred_accepted: when the open connection presented the pending pair, commit it and present
+ * it from now on (sessions of the old identity are dropped).
+ */
+void fwa_rp2350_tr_accepted(void *ctx);
+/*
+ * tr_server_cas: from now on a server chain must verify up to a CA whose SubjectPublicKeyInfo
+ * hashes to one of the pins (n = 0: the provisioned CA alone); drops the resumable session.
+ */
+void fwa_rp2350_tr_server_cas(void *ctx, const uint8_t (*pins)[32], unsigned n);
 /* Close everything and power Wi-Fi down before a reboot; the next connect starts it again. */
 void fwa_rp2350_tr_shutdown(struct fwa_rp2350 *p);
 

@@ -1,14 +1,18 @@
 /*
  * transport_rp2350.c - the agent's byte-stream transport on the Pico 2 W: Wi-Fi through the
  * cyw43 driver, TCP through lwIP (NO_SYS, poll mode), mutual TLS through lwIP's altcp_tls over
- * mbedTLS. The device presents its ECDSA P-256 key and certificate; the server must present a
- * certificate chaining to the provisioned CA for the provisioned host name (the CA is pinned:
- * it is the only trust anchor). Sessions are resumed across connections when the server
- * offers it, so that a check-in costs one short handshake.
+ * mbedTLS. The device presents its ECDSA P-256 key and certificate (a renewed pair waiting for
+ * its first use goes first, for a few tries; cred_rp2350.c keeps the pairs); the server must
+ * present a certificate chaining to the provisioned CA for the provisioned host name (the CA
+ * is pinned: it is the only trust anchor), or, once the trusted root pins server CAs, a chain
+ * that verifies up to a CA, sent by the server or provisioned, whose SubjectPublicKeyInfo
+ * hashes to a pin. Sessions are resumed across connections when the server offers it, so
+ * that a check-in costs one short handshake; never across a change of identity or of pins.
  *
  * The port API is blocking; lwIP is callback-driven. Every blocking member polls the driver
  * until its condition holds or its deadline passes, so nothing here can hang the agent.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "lwip/altcp.h"
@@ -19,16 +23,27 @@
 #include "mbedtls/ecp.h"
 #include "mbedtls/pk.h"
 #include "mbedtls/platform_time.h"
+#include "mbedtls/sha256.h"
 #include "mbedtls/ssl.h"
 #include "mbedtls/x509_crt.h"
 #include "pico/cyw43_arch.h"
 #include "pico/stdlib.h"
 
+#include "chainpin.h"
 #include "port_rp2350.h"
+
+/* Connections that may present a pending pair before the transport falls back to the old. */
+#define PENDING_TRIES 3
 
 struct tr {
 	bool arch_up;
-	struct altcp_tls_config *cfg;
+	struct altcp_tls_config *cfg;         /* the pair in use */
+	struct altcp_tls_config *cfg_pending; /* the pending pair, made on first use */
+	bool used_pending;                    /* the open connection presents the pending pair */
+	unsigned pending_tries;
+	uint8_t pins[FWA_MAX_SERVER_CAS][32]; /* the root's server CAs; npins 0: provisioned CA */
+	unsigned npins;
+	struct fwa_rp2350_chainpin pin; /* the pin check of the chain being verified */
 	struct altcp_pcb *pcb;
 	struct altcp_tls_session session;
 	bool have_session;
@@ -146,7 +161,7 @@ static enum fwa_err arch_start(struct fwa_rp2350 *p)
  * server refuses. FWA_OK, FWA_ERR_KEY (*why says which), or FWA_ERR_CRYPTO when the key does
  * not parse or memory runs out.
  */
-static enum fwa_err check_credentials(const struct fwa_rp2350_identity *id, const char **why)
+static enum fwa_err check_credentials(const struct fwa_rp2350_pair *pair, const char **why)
 {
 	static const unsigned char pers[] = "fwa-credentials";
 	mbedtls_x509_crt crt;
@@ -157,8 +172,7 @@ static enum fwa_err check_credentials(const struct fwa_rp2350_identity *id, cons
 	mbedtls_x509_crt_init(&crt);
 	mbedtls_pk_init(&key);
 	mbedtls_ctr_drbg_init(&drbg);
-	if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)id->device_cert,
-	                           id->device_cert_len) != 0 ||
+	if (mbedtls_x509_crt_parse(&crt, pair->cert, pair->cert_len) != 0 ||
 	    mbedtls_pk_get_type(&crt.pk) != MBEDTLS_PK_ECKEY ||
 	    mbedtls_ecp_keypair_get_group_id(mbedtls_pk_ec(crt.pk)) != MBEDTLS_ECP_DP_SECP256R1) {
 		*why = "the device certificate is not an ECDSA P-256 certificate";
@@ -170,8 +184,8 @@ static enum fwa_err check_credentials(const struct fwa_rp2350_identity *id, cons
 		*why = "the TRNG failed its health tests";
 		goto out;
 	}
-	if (mbedtls_pk_parse_key(&key, (const unsigned char *)id->device_key, id->device_key_len,
-	                         NULL, 0, mbedtls_ctr_drbg_random, &drbg) != 0) {
+	if (mbedtls_pk_parse_key(&key, pair->key, pair->key_len, NULL, 0, mbedtls_ctr_drbg_random,
+	                         &drbg) != 0) {
 		*why = "the device key does not parse";
 		goto out;
 	}
@@ -188,21 +202,29 @@ out:
 	return err;
 }
 
+/* A TLS client configuration presenting `pair`; NULL when it does not parse. */
+static struct altcp_tls_config *config_of(const struct fwa_rp2350 *p,
+                                          const struct fwa_rp2350_pair *pair)
+{
+	/* The provisioned CA is the trust anchor; lwipopts.h makes verification required. */
+	return altcp_tls_create_config_client_2wayauth(
+	    (const u8_t *)p->id.server_ca, p->id.server_ca_len, pair->key, pair->key_len, NULL, 0,
+	    pair->cert, pair->cert_len);
+}
+
 enum fwa_err fwa_rp2350_tr_setup(struct fwa_rp2350 *p, const char **why)
 {
-	const struct fwa_rp2350_identity *id = &p->id;
+	struct fwa_rp2350_pair pair;
 	enum fwa_err err;
 
 	memset(&tr, 0, sizeof(tr));
 	p->tr = &tr;
-	err = check_credentials(id, why);
+	(void)fwa_rp2350_cred_pair(p, false, &pair);
+	err = check_credentials(&pair, why);
 	if (err != FWA_OK)
 		return err;
 	*why = "TLS credentials in the identity partition do not parse";
-	/* The provisioned CA is the only trust anchor; lwipopts.h makes verification required. */
-	tr.cfg = altcp_tls_create_config_client_2wayauth(
-	    (const u8_t *)id->server_ca, id->server_ca_len, (const u8_t *)id->device_key,
-	    id->device_key_len, NULL, 0, (const u8_t *)id->device_cert, id->device_cert_len);
+	tr.cfg = config_of(p, &pair);
 	if (!tr.cfg)
 		return FWA_ERR_CRYPTO;
 	altcp_tls_init_session(&tr.session);
@@ -258,6 +280,93 @@ void fwa_rp2350_tr_close(void *ctx)
 	tr.connected = tr.closed = tr.failed = false;
 }
 
+static bool pinned(const mbedtls_x509_crt *crt)
+{
+	uint8_t d[32];
+
+	if (mbedtls_sha256(crt->pk_raw.p, crt->pk_raw.len, d, 0) != 0)
+		return false;
+	for (unsigned i = 0; i < tr.npins; i++)
+		if (memcmp(d, tr.pins[i], 32) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * With pins, the chain must verify up to a pinned CA (chainpin.h has the rule): mbedTLS calls
+ * this for each certificate of the chain it built, from the top down to the server's
+ * certificate at depth 0, and fails the handshake on any flag left at the end. The host name
+ * flag of the server's certificate always stays.
+ */
+static int verify_pinned(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	uint32_t name = *flags & MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	bool ok = fwa_rp2350_chainpin_step(&tr.pin, pinned(crt), *flags != 0, depth);
+
+	(void)arg;
+	*flags = depth == 0 ? name | (ok ? 0 : MBEDTLS_X509_BADCERT_NOT_TRUSTED) : 0;
+	return 0;
+}
+
+void fwa_rp2350_tr_server_cas(void *ctx, const uint8_t (*pins)[32], unsigned n)
+{
+	(void)ctx;
+	tr.npins = n < FWA_MAX_SERVER_CAS ? n : FWA_MAX_SERVER_CAS;
+	memcpy(tr.pins, pins, (size_t)tr.npins * 32);
+	/* A session of a server verified under the old set must not be resumed. */
+	if (tr.have_session)
+		altcp_tls_free_session(&tr.session);
+	tr.have_session = false;
+}
+
+/*
+ * Which pair this connection presents: the pending one while it has tries left (made into a
+ * configuration on first use; one that does not parse uses its tries up at once).
+ */
+static struct altcp_tls_config *pick_config(struct fwa_rp2350 *p)
+{
+	struct fwa_rp2350_pair pair;
+
+	tr.used_pending = false;
+	if (tr.pending_tries >= PENDING_TRIES || !fwa_rp2350_cred_pair(p, true, &pair))
+		return tr.cfg;
+	if (!tr.cfg_pending)
+		tr.cfg_pending = config_of(p, &pair);
+	if (!tr.cfg_pending) {
+		tr.pending_tries = PENDING_TRIES;
+		return tr.cfg;
+	}
+	tr.pending_tries++;
+	tr.used_pending = true;
+	return tr.cfg_pending;
+}
+
+void fwa_rp2350_tr_accepted(void *ctx)
+{
+	struct fwa_rp2350 *p = ctx;
+
+	if (!tr.used_pending)
+		return;
+	if (fwa_rp2350_cred_commit(p) != FWA_OK) {
+		printf("fwa: cannot commit the renewed certificate\n");
+		return;
+	}
+	/*
+	 * The pending configuration presents the pair in use from now on (mbedTLS copied the key
+	 * and certificate when it parsed them). The old one is not used by the open connection.
+	 */
+	altcp_tls_free_config(tr.cfg);
+	tr.cfg = tr.cfg_pending;
+	tr.cfg_pending = NULL;
+	tr.used_pending = false;
+	tr.pending_tries = 0;
+	/* Sessions of the old identity must not resume under the new one. */
+	if (tr.have_session)
+		altcp_tls_free_session(&tr.session);
+	tr.have_session = false;
+	printf("fwa: renewed certificate accepted by the server\n");
+}
+
 enum fwa_err fwa_rp2350_tr_connect(void *ctx)
 {
 	struct fwa_rp2350 *p = ctx;
@@ -272,13 +381,17 @@ enum fwa_err fwa_rp2350_tr_connect(void *ctx)
 		err = resolve(p, until);
 	if (err != FWA_OK)
 		return err;
-	tr.pcb = altcp_tls_new(tr.cfg, IP_GET_TYPE(&tr.addr));
+	tr.pcb = altcp_tls_new(pick_config(p), IP_GET_TYPE(&tr.addr));
 	if (!tr.pcb)
 		return FWA_ERR_TRANSPORT;
 	/* SNI, and the name the server certificate must carry. */
 	if (mbedtls_ssl_set_hostname(altcp_tls_context(tr.pcb), p->id.server_host) != 0)
 		goto fail;
-	if (tr.have_session)
+	fwa_rp2350_chainpin_reset(&tr.pin);
+	if (tr.npins)
+		mbedtls_ssl_set_verify(altcp_tls_context(tr.pcb), verify_pinned, NULL);
+	/* A session is resumed only under the identity that made it. */
+	if (tr.have_session && !tr.used_pending)
 		(void)altcp_tls_set_session(tr.pcb, &tr.session);
 	altcp_arg(tr.pcb, &tr);
 	altcp_recv(tr.pcb, on_recv);
@@ -291,9 +404,11 @@ enum fwa_err fwa_rp2350_tr_connect(void *ctx)
 			goto fail;
 		poll_once(until);
 	}
-	if (tr.have_session)
-		altcp_tls_free_session(&tr.session);
-	tr.have_session = altcp_tls_get_session(tr.pcb, &tr.session) == ERR_OK;
+	if (!tr.used_pending) {
+		if (tr.have_session)
+			altcp_tls_free_session(&tr.session);
+		tr.have_session = altcp_tls_get_session(tr.pcb, &tr.session) == ERR_OK;
+	}
 	fwa_rp2350_progress(p);
 	return FWA_OK;
 fail:
