@@ -346,6 +346,7 @@ static void sse_free(void *cls)
 	struct sse *s = cls;
 
 	ota_events_hub_unsubscribe(s->hub, s->sub);
+	log_info("event stream closed: its place is free");
 	free(s->buf);
 	free(s);
 }

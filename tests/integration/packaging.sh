@@ -89,7 +89,7 @@ C=$(bash -c '_init_completion() { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WOR
 	COMP_WORDS=(otactl rollouts w); COMP_CWORD=2; _otactl; echo "${COMPREPLY[*]}"
 	COMP_WORDS=(otactl de); COMP_CWORD=1; _otactl; echo "${COMPREPLY[*]}"' _ "$R/usr/share/bash-completion/completions/otactl")
 expect "bash completion" "watch
-devices deploy deployments" "$C"
+devices deltas deploy deployments" "$C"
 
 # man -l renders each page without warnings.
 for m in man8/otad.8 man5/otad.conf.5 man1/ota-sign.1 man1/otactl.1 man1/ota-audit-verify.1 man1/ota-agent.1; do
