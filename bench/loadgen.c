@@ -72,6 +72,7 @@ struct device {
 struct opts {
 	char host[256];
 	char port[16];
+	struct sockaddr_storage bind; /* --bind: the source address (family 0: the kernel's) */
 	enum mode mode;
 	int conns;
 	double duration;
@@ -180,13 +181,14 @@ static void usage(void)
 	    "         [--warmup S] [--rate R] [--mix checkin:W,report:W,image:W | --get PATH]\n"
 	    "         [--image SHA256:SIZE] [--range BYTES] [--hw V] [--version V]\n"
 	    "         [--seq-base N] [--ack-log FILE] [--label TEXT] [--quiet] [--prime]\n"
-	    "         [--device-dir DIR]\n"
+	    "         [--device-dir DIR] [--bind ADDR]\n"
 	    "       ota-loadgen --mint-only --ca-cert FILE --ca-key FILE --devices N --device-dir "
 	    "DIR\n"
 	    "--device-dir keeps each device's key and certificate in DIR/<id>.pem (minted when\n"
 	    "absent) and lists 'id sha256-of-certificate' in DIR/fingerprints, so a database can\n"
 	    "be filled with devices that later runs present. --prime checks every device in once\n"
-	    "before the clock starts.\n"
+	    "before the clock starts. --bind connects from a loopback source address\n"
+	    "(e.g. 127.0.0.4), so that one run's connections have an address of their own.\n"
 	    "Loads a loopback HTTPS server with device certificates and prints requests/s,\n"
 	    "latency median/p90/p99/max, errors and bytes/s; the last line is key=value.\n",
 	    stderr);
@@ -215,6 +217,24 @@ static void resolve_target(void)
 			die("refusing target %s: it does not resolve to a loopback address only",
 			    o.host);
 	}
+}
+
+/* --bind: a loopback address literal, the source of every connection. */
+static void parse_bind(const char *arg)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&o.bind;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&o.bind;
+
+	if (inet_pton(AF_INET, arg, &s4->sin_addr) == 1) {
+		if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127)
+			die("--bind %s: not a loopback address", arg);
+		s4->sin_family = AF_INET;
+	} else if (inet_pton(AF_INET6, arg, &s6->sin6_addr) == 1) {
+		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+			die("--bind %s: not a loopback address", arg);
+		s6->sin6_family = AF_INET6;
+	} else
+		die("--bind wants an IP address literal, got '%s'", arg);
 }
 
 static void parse_target(const char *arg)
@@ -261,16 +281,37 @@ static void parse_mix(const char *arg)
 static void parse_args(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"target", 1, 0, 't'},       {"mode", 1, 0, 'm'},     {"conns", 1, 0, 'c'},
-	    {"duration", 1, 0, 'd'},     {"requests", 1, 0, 'n'}, {"warmup", 1, 0, 'w'},
-	    {"rate", 1, 0, 'r'},         {"mix", 1, 0, 'x'},      {"get", 1, 0, 'g'},
-	    {"server-ca", 1, 0, 's'},    {"ca-cert", 1, 0, 'A'},  {"ca-key", 1, 0, 'K'},
-	    {"cert", 1, 0, 'C'},         {"key", 1, 0, 'k'},      {"devices", 1, 0, 'D'},
-	    {"device-start", 1, 0, 'S'}, {"prefix", 1, 0, 'p'},   {"hw", 1, 0, 'H'},
-	    {"version", 1, 0, 'V'},      {"image", 1, 0, 'i'},    {"range", 1, 0, 'R'},
-	    {"seq-base", 1, 0, 'B'},     {"ack-log", 1, 0, 'a'},  {"label", 1, 0, 'l'},
-	    {"quiet", 0, 0, 'q'},        {"help", 0, 0, 'h'},     {"device-dir", 1, 0, 'E'},
-	    {"mint-only", 0, 0, 'M'},    {"prime", 0, 0, 'P'},    {0, 0, 0, 0},
+	    {"target", 1, 0, 't'},
+	    {"mode", 1, 0, 'm'},
+	    {"conns", 1, 0, 'c'},
+	    {"duration", 1, 0, 'd'},
+	    {"requests", 1, 0, 'n'},
+	    {"warmup", 1, 0, 'w'},
+	    {"rate", 1, 0, 'r'},
+	    {"mix", 1, 0, 'x'},
+	    {"get", 1, 0, 'g'},
+	    {"server-ca", 1, 0, 's'},
+	    {"ca-cert", 1, 0, 'A'},
+	    {"ca-key", 1, 0, 'K'},
+	    {"cert", 1, 0, 'C'},
+	    {"key", 1, 0, 'k'},
+	    {"devices", 1, 0, 'D'},
+	    {"device-start", 1, 0, 'S'},
+	    {"prefix", 1, 0, 'p'},
+	    {"hw", 1, 0, 'H'},
+	    {"version", 1, 0, 'V'},
+	    {"image", 1, 0, 'i'},
+	    {"range", 1, 0, 'R'},
+	    {"seq-base", 1, 0, 'B'},
+	    {"ack-log", 1, 0, 'a'},
+	    {"label", 1, 0, 'l'},
+	    {"quiet", 0, 0, 'q'},
+	    {"help", 0, 0, 'h'},
+	    {"device-dir", 1, 0, 'E'},
+	    {"mint-only", 0, 0, 'M'},
+	    {"prime", 0, 0, 'P'},
+	    {"bind", 1, 0, 'b'},
+	    {0, 0, 0, 0},
 	};
 	int ch;
 	o.mode = MODE_KEEPALIVE;
@@ -285,6 +326,9 @@ static void parse_args(int argc, char **argv)
 		switch (ch) {
 		case 't':
 			parse_target(optarg);
+			break;
+		case 'b':
+			parse_bind(optarg);
 			break;
 		case 'm':
 			if (!strcmp(optarg, "keepalive"))
@@ -577,6 +621,15 @@ static int conn_open(struct worker *w, struct conn *c, struct device *d)
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (o.bind.ss_family &&
+		    (o.bind.ss_family != a->ai_family ||
+		     bind(c->fd, (struct sockaddr *)&o.bind,
+		          o.bind.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+		                                      : sizeof(struct sockaddr_in6)) != 0)) {
+			close(c->fd);
+			c->fd = -1;
+			continue;
+		}
 		if (connect(c->fd, a->ai_addr, a->ai_addrlen) == 0)
 			break;
 		close(c->fd);

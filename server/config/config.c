@@ -61,6 +61,9 @@ static const struct key keys[] = {
      false},
     {"limits", "refusal_window", K_UINT, OFF(refusal_window), 1, 3600, false},
     {"limits", "refusal_kinds", K_UINT, OFF(refusal_kinds), 1, 65536, false},
+    {"limits", "refused_certificates_per_ip", K_UINT, OFF(refused_certificates_per_ip), 0, 1000000,
+     false},
+    {"limits", "block_seconds", K_UINT, OFF(block_seconds), 1, 86400, false},
     {"trust", "root", K_PATH, OFF(trusted_root), 0, 0, false},
     /* Events out: the live stream and webhooks (docs/events.md) */
     {"events", "heartbeat", K_UINT, OFF(events_heartbeat), 1, 3600, false},
@@ -108,6 +111,8 @@ void ota_config_defaults(struct ota_config *c)
 	c->mgmt_max_connections_per_ip = 32;
 	c->refusal_window = 60;
 	c->refusal_kinds = 256;
+	c->refused_certificates_per_ip = 100;
+	c->block_seconds = 60;
 	c->events_heartbeat = 15;
 	c->events_max_streams = 16;
 	c->webhook_threads = 2;

@@ -63,6 +63,9 @@ struct ota_config {
 	unsigned mgmt_max_connections_per_ip; /* 0: no limit */
 	unsigned refusal_window;              /* seconds of one window of counted refusals */
 	unsigned refusal_kinds;               /* distinct refused subjects one window holds */
+	unsigned refused_certificates_per_ip; /* that many refused certificates from an address
+	                                       * within block_seconds block it (0: never) */
+	unsigned block_seconds;               /* ... for as long */
 	/* [trust] */
 	char trusted_root[OTA_PATH_MAX]; /* root metadata envelope (version 1 or later); "" */
 	/* [events] (docs/events.md) */

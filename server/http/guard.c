@@ -16,12 +16,23 @@
 
 #define BUCKETS 1024
 #define ADDR_MAX 48
-#define CUT_BATCH 64 /* connections reported per sweep pass (the rest on the next pass) */
+#define KEY_MAX (ADDR_MAX + 4) /* an address, or an IPv6 /64 with its "/64" */
+#define CUT_BATCH 64           /* connections reported per sweep pass (the rest on the next pass) */
+#define STRIKES_MAX 65536      /* addresses with strikes tracked at once (guard.h) */
 
 struct addr_count {
 	char addr[ADDR_MAX];
 	unsigned n;
 	struct addr_count *next;
+};
+
+/* Refused certificates of one address (an IPv6 address's /64), and its block. */
+struct strike {
+	char addr[KEY_MAX];
+	unsigned n;
+	int64_t since_ms; /* the first strike of the count */
+	int64_t until_ms; /* blocked until then; 0: not blocked */
+	struct strike *next;
 };
 
 struct ota_guard_conn {
@@ -35,11 +46,13 @@ struct ota_guard_conn {
 
 struct ota_guard {
 	pthread_mutex_t mu;
-	unsigned per_ip, header_s, body_s, open;
+	struct ota_guard_limits lim;
+	unsigned open, nstrikes;
 	ota_guard_refused_fn refused;
 	void *ctx;
 	struct ota_guard_conn *conns;
 	struct addr_count *bucket[BUCKETS];
+	struct strike *strikes[BUCKETS];
 };
 
 int64_t ota_guard_now_ms(void)
@@ -63,6 +76,22 @@ static void addr_text(const struct sockaddr *sa, char out[ADDR_MAX])
 		snprintf(out, ADDR_MAX, "(unknown)");
 }
 
+/* The address a strike counts against: an IPv4 address, or an IPv6 address's /64. */
+static void strike_key(const char *addr, char out[KEY_MAX])
+{
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memset(a6.s6_addr + 8, 0, 8);
+		char p[INET6_ADDRSTRLEN];
+		if (inet_ntop(AF_INET6, &a6, p, sizeof(p))) {
+			snprintf(out, KEY_MAX, "%s/64", p);
+			return;
+		}
+	}
+	snprintf(out, KEY_MAX, "%s", addr);
+}
+
 static unsigned hash(const char *s)
 {
 	uint32_t h = 2166136261u;
@@ -81,8 +110,17 @@ static struct addr_count **slot(struct ota_guard *g, const char *addr)
 	return p;
 }
 
-enum ota_err ota_guard_new(unsigned per_ip, unsigned header_s, unsigned body_s,
-                           ota_guard_refused_fn refused, void *ctx, struct ota_guard **out)
+static struct strike **strike_slot(struct ota_guard *g, const char *key)
+{
+	struct strike **p = &g->strikes[hash(key)];
+
+	while (*p && strcmp((*p)->addr, key) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+enum ota_err ota_guard_new(const struct ota_guard_limits *lim, ota_guard_refused_fn refused,
+                           void *ctx, struct ota_guard **out)
 {
 	struct ota_guard *g = calloc(1, sizeof(*g));
 
@@ -90,9 +128,7 @@ enum ota_err ota_guard_new(unsigned per_ip, unsigned header_s, unsigned body_s,
 	if (!g)
 		return OTA_ERR_NOMEM;
 	pthread_mutex_init(&g->mu, NULL);
-	g->per_ip = per_ip;
-	g->header_s = header_s;
-	g->body_s = body_s;
+	g->lim = *lim;
 	g->refused = refused;
 	g->ctx = ctx;
 	*out = g;
@@ -109,6 +145,11 @@ void ota_guard_free(struct ota_guard *g)
 			g->bucket[i] = a->next;
 			free(a);
 		}
+		while (g->strikes[i]) {
+			struct strike *k = g->strikes[i];
+			g->strikes[i] = k->next;
+			free(k);
+		}
 	}
 	while (g->conns) {
 		struct ota_guard_conn *c = g->conns;
@@ -121,27 +162,90 @@ void ota_guard_free(struct ota_guard *g)
 
 bool ota_guard_admit(struct ota_guard *g, const struct sockaddr *addr, socklen_t len)
 {
-	char a[ADDR_MAX], detail[160];
-	bool ok = true;
-	unsigned limit = g->per_ip;
+	char a[ADDR_MAX], key[KEY_MAX], detail[200];
+	unsigned limit = g->lim.per_ip, open = 0;
+	int64_t blocked_s = 0;
 
 	(void)len;
-	if (!limit)
+	if (!limit && !g->lim.strikes)
 		return true;
 	addr_text(addr, a);
+	strike_key(a, key);
+	int64_t now = ota_guard_now_ms();
 	pthread_mutex_lock(&g->mu);
+	struct strike *k = g->lim.strikes ? *strike_slot(g, key) : NULL;
+	if (k && k->until_ms > now)
+		blocked_s = (k->until_ms - now + 999) / 1000;
 	struct addr_count *c = *slot(g, a);
-	if (c && c->n >= limit)
-		ok = false;
+	if (c)
+		open = c->n;
 	pthread_mutex_unlock(&g->mu);
-	if (!ok) {
+	if (blocked_s) {
+		snprintf(detail, sizeof(detail),
+		         "connection refused: %s is blocked for %lld s more (%u refused client "
+		         "certificates within %u s)",
+		         key, (long long)blocked_s, g->lim.strikes, g->lim.block_s);
+		g->refused(g->ctx, "address-blocked", a, detail);
+		return false;
+	}
+	if (limit && open >= limit) {
 		snprintf(
 		    detail, sizeof(detail),
 		    "connection refused: %u connections from this address are open (the limit)",
 		    limit);
 		g->refused(g->ctx, "per-address-limit", a, detail);
+		return false;
 	}
-	return ok;
+	return true;
+}
+
+bool ota_guard_strike(struct ota_guard *g, struct ota_guard_conn *c)
+{
+	char key[KEY_MAX];
+	bool blocked = false;
+
+	if (!c || !g->lim.strikes)
+		return false;
+	strike_key(c->addr, key);
+	int64_t now = ota_guard_now_ms(), span = (int64_t)g->lim.block_s * 1000;
+	pthread_mutex_lock(&g->mu);
+	struct strike **p = strike_slot(g, key);
+	if (!*p && g->nstrikes < STRIKES_MAX && (*p = calloc(1, sizeof(**p)))) {
+		snprintf((*p)->addr, sizeof((*p)->addr), "%s", key);
+		g->nstrikes++;
+	}
+	struct strike *k = *p;
+	if (k && k->until_ms <= now) {
+		if (k->n == 0 || now - k->since_ms >= span) {
+			k->n = 0;
+			k->since_ms = now;
+		}
+		if (++k->n >= g->lim.strikes) {
+			k->until_ms = now + span;
+			k->n = 0;
+			blocked = true;
+		}
+	}
+	pthread_mutex_unlock(&g->mu);
+	return blocked;
+}
+
+/* Forgets the addresses whose strikes and block are over (under the lock). */
+static void forget_strikes(struct ota_guard *g, int64_t now_ms)
+{
+	int64_t span = (int64_t)g->lim.block_s * 1000;
+
+	for (unsigned i = 0; i < BUCKETS && g->nstrikes; i++) {
+		for (struct strike **p = &g->strikes[i]; *p;) {
+			struct strike *k = *p;
+			if (k->until_ms <= now_ms && now_ms - k->since_ms >= span) {
+				*p = k->next;
+				free(k);
+				g->nstrikes--;
+			} else
+				p = &k->next;
+		}
+	}
 }
 
 static void set_phase(struct ota_guard *g, struct ota_guard_conn *c, enum ota_guard_phase phase)
@@ -149,10 +253,10 @@ static void set_phase(struct ota_guard *g, struct ota_guard_conn *c, enum ota_gu
 	c->phase = phase;
 	switch (phase) {
 	case OTA_GUARD_HEADERS:
-		c->deadline_ms = ota_guard_now_ms() + (int64_t)g->header_s * 1000;
+		c->deadline_ms = ota_guard_now_ms() + (int64_t)g->lim.header_s * 1000;
 		break;
 	case OTA_GUARD_BODY:
-		c->deadline_ms = ota_guard_now_ms() + (int64_t)g->body_s * 1000;
+		c->deadline_ms = ota_guard_now_ms() + (int64_t)g->lim.body_s * 1000;
 		break;
 	case OTA_GUARD_BUSY:
 		c->deadline_ms = 0;
@@ -184,6 +288,11 @@ struct ota_guard_conn *ota_guard_open(struct ota_guard *g, int fd, const struct 
 	g->open++;
 	pthread_mutex_unlock(&g->mu);
 	return c;
+}
+
+const char *ota_guard_conn_addr(const struct ota_guard_conn *c)
+{
+	return c->addr;
 }
 
 void ota_guard_close(struct ota_guard *g, struct ota_guard_conn *c)
@@ -226,6 +335,7 @@ void ota_guard_sweep(struct ota_guard *g, int64_t now_ms)
 	unsigned n = 0;
 
 	pthread_mutex_lock(&g->mu);
+	forget_strikes(g, now_ms);
 	for (struct ota_guard_conn *c = g->conns; c && n < CUT_BATCH; c = c->next) {
 		if (c->cut || !c->deadline_ms || now_ms < c->deadline_ms)
 			continue;
@@ -241,7 +351,7 @@ void ota_guard_sweep(struct ota_guard *g, int64_t now_ms)
 		bool body = cut[i].phase == OTA_GUARD_BODY;
 		snprintf(detail, sizeof(detail),
 		         "connection closed: the request's %s did not arrive within %u s",
-		         body ? "body" : "headers", body ? g->body_s : g->header_s);
+		         body ? "body" : "headers", body ? g->lim.body_s : g->lim.header_s);
 		g->refused(g->ctx, body ? "body-timeout" : "header-timeout", cut[i].addr, detail);
 	}
 }

@@ -7,6 +7,13 @@
  * a client sending one byte at a time never reaches). The global limit, the inactivity
  * timeout and the memory per connection stay libmicrohttpd's own options.
  *
+ * It also blocks addresses that keep presenting client certificates that are refused
+ * (ota_guard_strike()): every refused certificate is a full TLS handshake, the most expensive
+ * thing a client can make the server do, so an address that presented `strikes` of them
+ * within `block_s` seconds has its new connections refused at accept, before any TLS, for
+ * the next `block_s` seconds. IPv6 addresses are counted and blocked per /64 (one host's
+ * share). At most 65,536 addresses are tracked; past that, new ones are not blocked.
+ *
  * A connection is registered when it starts (ota_guard_open(), from the connection-notify
  * callback) and removed when it closes (ota_guard_close(), called by libmicrohttpd before it
  * closes the socket, so a registered socket is never a reused descriptor). ota_guard_sweep()
@@ -40,16 +47,23 @@ enum ota_guard_phase {
 typedef void (*ota_guard_refused_fn)(void *ctx, const char *reason, const char *addr,
                                      const char *detail);
 
-/*
- * A guard for one listener: at most per_ip connections per address (0: no limit), headers
- * within header_s and bodies within body_s seconds. OTA_ERR_NOMEM.
- */
-OTA_WUR enum ota_err ota_guard_new(unsigned per_ip, unsigned header_s, unsigned body_s,
-                                   ota_guard_refused_fn refused, void *ctx, struct ota_guard **out);
+/* A listener's limits. */
+struct ota_guard_limits {
+	unsigned per_ip;   /* connections per address (0: no limit) */
+	unsigned header_s; /* handshake and headers within this many seconds */
+	unsigned body_s;   /* a JSON body within this many seconds */
+	unsigned strikes;  /* refused certificates that block an address (0: never) */
+	unsigned block_s;  /* ... within this many seconds, blocked for as long */
+};
+
+/* A guard for one listener with `lim`. OTA_ERR_NOMEM. */
+OTA_WUR enum ota_err ota_guard_new(const struct ota_guard_limits *lim, ota_guard_refused_fn refused,
+                                   void *ctx, struct ota_guard **out);
 /* Frees; every connection must have been closed (the daemon stopped). NULL is fine. */
 void ota_guard_free(struct ota_guard *g);
 
-/* The accept policy: false (and `refused` called) when addr has per_ip connections open. */
+/* The accept policy: false (and `refused` called) when addr is blocked ("address-blocked")
+ * or has per_ip connections open ("per-address-limit"). */
 bool ota_guard_admit(struct ota_guard *g, const struct sockaddr *addr, socklen_t len);
 
 /* Registers a started connection on socket fd; NULL when out of memory (then unguarded). */
@@ -58,6 +72,16 @@ struct ota_guard_conn *ota_guard_open(struct ota_guard *g, int fd, const struct 
 void ota_guard_close(struct ota_guard *g, struct ota_guard_conn *gc);
 /* The connection enters `phase` now (its deadline restarts). NULL is fine. */
 void ota_guard_phase(struct ota_guard *g, struct ota_guard_conn *gc, enum ota_guard_phase phase);
+
+/*
+ * The connection presented a client certificate that was refused: one strike against its
+ * address. True when this strike blocks the address (the caller logs it); the connections
+ * already open are not cut (each is refused on its own).
+ */
+bool ota_guard_strike(struct ota_guard *g, struct ota_guard_conn *c);
+
+/* The client address of a registered connection, as text. */
+const char *ota_guard_conn_addr(const struct ota_guard_conn *c);
 
 /* Cuts the connections past their deadline at monotonic time now_ms. */
 void ota_guard_sweep(struct ota_guard *g, int64_t now_ms);

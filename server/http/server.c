@@ -128,6 +128,22 @@ static void connection_refused(void *ctx, const char *reason, const char *addr, 
 		log_err("%s: cannot audit a refused connection", l->name);
 }
 
+/* A refused certificate (or none) on cc's connection: a strike against its address, which
+ * may block it (guard.h); the block is logged once, its refusals each time. */
+static void strike(struct listener *l, const struct conn_ctx *cc)
+{
+	if (!ota_guard_strike(l->guard, cc->gc))
+		return;
+	const struct ota_config *cfg = l->h->deps.cfg;
+	char a[200];
+	ota_log_escape(ota_guard_conn_addr(cc->gc), a, sizeof(a));
+	const struct ota_log_field f[] = {{"OTA_ADDRESS", a}, {"OTA_REASON", "address-blocked"}};
+	ota_log_fields(LOG_WARNING, f, 2,
+	               "%s: %s: blocked for %u s: %u refused client certificates within %u s",
+	               l->name, a, cfg->block_seconds, cfg->refused_certificates_per_ip,
+	               cfg->block_seconds);
+}
+
 /* Who a refused certificate is counted as: its fingerprint once its chain verified (a known
  * issuer's certificate refused for what it names), else the issuer it presents (a flood of
  * certificates from one foreign CA is one kind). */
@@ -279,6 +295,10 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	peers = gnutls_certificate_get_peers(s, &npeers);
 	if (!peers || npeers == 0) {
 		set_fail(cc, OTA_P_CERT_REQUIRED, "no client certificate was presented");
+		/* Refused on the device listener; the management listener may still take a token.
+		 */
+		if (l->kind == OTA_L_DEVICE)
+			strike(l, cc);
 		return;
 	}
 	if (npeers > MAX_CHAIN)
@@ -356,6 +376,8 @@ out:
 		                                  {"OTA_FINGERPRINT", fpr[0] ? fpr : NULL}};
 		ota_log_fields(LOG_INFO, f, 3, "%s: refused client %s: %s", l->name,
 		               cn[0] ? cn : "(no name)", cc->detail);
+		if (cc->problem == OTA_P_CERT_REJECTED || cc->problem == OTA_P_CERT_REVOKED)
+			strike(l, cc);
 		char subject[1100];
 		cert_subject(n > 0 ? chain[0] : NULL, fpr, subject, sizeof(subject));
 		const char *slug = ota_problem_info(cc->problem)->slug;
@@ -469,10 +491,14 @@ static enum ota_err watch_start(struct ota_http *h, char *msg, size_t msglen)
 	for (int i = 0; i < 2; i++) {
 		struct listener *l = &h->l[i];
 		bool dev = l->kind == OTA_L_DEVICE;
-		if (ota_guard_new(dev ? cfg->max_connections_per_ip
-		                      : cfg->mgmt_max_connections_per_ip,
-		                  cfg->header_timeout, cfg->body_timeout, connection_refused, l,
-		                  &l->guard) != OTA_OK)
+		struct ota_guard_limits lim = {
+		    .per_ip = dev ? cfg->max_connections_per_ip : cfg->mgmt_max_connections_per_ip,
+		    .header_s = cfg->header_timeout,
+		    .body_s = cfg->body_timeout,
+		    .strikes = cfg->refused_certificates_per_ip,
+		    .block_s = cfg->block_seconds,
+		};
+		if (ota_guard_new(&lim, connection_refused, l, &l->guard) != OTA_OK)
 			return OTA_ERR_NOMEM;
 	}
 	pthread_mutex_init(&h->watch_mu, NULL);

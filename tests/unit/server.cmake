@@ -1,6 +1,6 @@
 # otad unit tests (cmocka), one program per module, linking the same static libraries as otad.
 pkg_check_modules(OTA_UT_SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
-foreach(t config routes store artifact)
+foreach(t config routes store artifact guard)
 	add_executable(test_server_${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_server_${t}.c)
 	target_link_libraries(test_server_${t} PRIVATE ota_http ota_artifact ota_auth ota_store
 		ota_config ota_common PkgConfig::CMOCKA PkgConfig::OTA_UT_SQLITE3)
