@@ -34,3 +34,8 @@ add_test(NAME bench_loadgen_refuses_remote
 		--key /nonexistent --requests 1)
 set_tests_properties(bench_loadgen_refuses_remote PROPERTIES LABELS bench
 	PASS_REGULAR_EXPRESSION "refusing target 192.0.2.1")
+add_test(NAME bench_loadgen_refuses_remote_source
+	COMMAND ota-loadgen --bind 192.0.2.7 --target 127.0.0.1:443 --server-ca /nonexistent
+		--cert /nonexistent --key /nonexistent --requests 1)
+set_tests_properties(bench_loadgen_refuses_remote_source PROPERTIES LABELS bench
+	PASS_REGULAR_EXPRESSION "--bind 192.0.2.7: not a loopback address")
