@@ -29,22 +29,7 @@ static int list_and_print(struct ota_ctl *c, const struct args *a, const char *p
 	int rc = ota_ctl_list(c, path, legacy, (unsigned)page, (size_t)max, &items);
 	if (rc != OTACTL_OK)
 		return rc;
-	if (c->json) {
-		json_t *j = json_pack("{s:O, s:n}", "items", items, "next_cursor");
-		ota_ctl_print(c, j);
-		json_decref(j);
-	} else if (c->quiet) {
-		size_t i;
-		json_t *e;
-		char buf[512];
-		json_array_foreach(items, i, e)
-		{
-			printf("%s\n", ota_ctl_cell(json_object_get(e, cols[0].key), COL_STR, buf,
-			                            sizeof(buf)));
-		}
-	} else {
-		ota_ctl_table(stdout, items, cols, ncols);
-	}
+	ota_ctl_print_list(c, items, cols, ncols);
 	json_decref(items);
 	return OTACTL_OK;
 }

@@ -94,21 +94,7 @@ int cmd_deltas_list(struct ota_ctl *c, const struct args *a)
 	int rc = ota_ctl_list(c, path, NULL, (unsigned)p, (size_t)m, &items);
 	if (rc != OTACTL_OK)
 		return rc;
-	if (c->json) {
-		json_t *j = json_pack("{s:O, s:n}", "items", items, "next_cursor");
-		ota_ctl_print(c, j);
-		json_decref(j);
-	} else if (c->quiet) {
-		size_t i;
-		json_t *e;
-		json_array_foreach(items, i, e)
-		{
-			printf("%s\n", json_string_value(json_object_get(e, "id")) ?: "");
-		}
-	} else {
-		ota_ctl_table(stdout, items, delta_cols,
-		              sizeof(delta_cols) / sizeof(delta_cols[0]));
-	}
+	ota_ctl_print_list(c, items, delta_cols, sizeof(delta_cols) / sizeof(delta_cols[0]));
 	json_decref(items);
 	return OTACTL_OK;
 }

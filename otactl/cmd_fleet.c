@@ -18,28 +18,6 @@ static const struct ota_ctl_col device_cols[] = {
     {"TAGS", "tags", COL_LIST},      {"LAST SEEN", "last_seen", COL_TIME},
 };
 
-/* Prints a list: JSON in the API's shape, ids only with --quiet, else a table. */
-static void print_list(struct ota_ctl *c, json_t *items, const struct ota_ctl_col *cols,
-                       size_t ncols)
-{
-	if (c->json) {
-		json_t *j = json_pack("{s:O, s:n}", "items", items, "next_cursor");
-		ota_ctl_print(c, j);
-		json_decref(j);
-	} else if (c->quiet) {
-		size_t i;
-		json_t *e;
-		char buf[512];
-		json_array_foreach(items, i, e)
-		{
-			printf("%s\n", ota_ctl_cell(json_object_get(e, cols[0].key), COL_STR, buf,
-			                            sizeof(buf)));
-		}
-	} else {
-		ota_ctl_table(stdout, items, cols, ncols);
-	}
-}
-
 /* The common list options: --page-size (1..1000) and --limit (0: all). */
 static bool list_opts(const struct args *a, unsigned *page, size_t *max)
 {
@@ -78,7 +56,7 @@ int cmd_devices_list(struct ota_ctl *c, const struct args *a)
 	int rc = ota_ctl_list(c, path, NULL, page, max, &items);
 	if (rc != OTACTL_OK)
 		return rc;
-	print_list(c, items, device_cols, sizeof(device_cols) / sizeof(device_cols[0]));
+	ota_ctl_print_list(c, items, device_cols, sizeof(device_cols) / sizeof(device_cols[0]));
 	json_decref(items);
 	return OTACTL_OK;
 }
@@ -304,7 +282,7 @@ int cmd_images_list(struct ota_ctl *c, const struct args *a)
 	int rc = ota_ctl_list(c, "/api/v1/images", NULL, page, max, &items);
 	if (rc != OTACTL_OK)
 		return rc;
-	print_list(c, items, cols, sizeof(cols) / sizeof(cols[0]));
+	ota_ctl_print_list(c, items, cols, sizeof(cols) / sizeof(cols[0]));
 	json_decref(items);
 	return OTACTL_OK;
 }
@@ -463,7 +441,7 @@ int cmd_releases_list(struct ota_ctl *c, const struct args *a)
 	int rc = ota_ctl_list(c, "/api/v1/releases", "releases", page, max, &items);
 	if (rc != OTACTL_OK)
 		return rc;
-	print_list(c, items, release_cols, sizeof(release_cols) / sizeof(release_cols[0]));
+	ota_ctl_print_list(c, items, release_cols, sizeof(release_cols) / sizeof(release_cols[0]));
 	json_decref(items);
 	return OTACTL_OK;
 }

@@ -278,22 +278,7 @@ int cmd_rollouts_list(struct ota_ctl *c, const struct args *a)
 	int rc = ota_ctl_list(c, path, "rollouts", (unsigned)page, (size_t)max, &items);
 	if (rc != OTACTL_OK)
 		return rc;
-	if (c->json) {
-		json_t *j = json_pack("{s:o, s:n}", "items", items, "next_cursor");
-		ota_ctl_print(c, j);
-		json_decref(j);
-		return OTACTL_OK;
-	}
-	if (c->quiet) {
-		size_t i;
-		json_t *e;
-		json_array_foreach(items, i, e)
-		{
-			printf("%s\n", json_string_value(json_object_get(e, "id")) ?: "");
-		}
-	} else {
-		ota_ctl_table(stdout, items, cols, sizeof(cols) / sizeof(cols[0]));
-	}
+	ota_ctl_print_list(c, items, cols, sizeof(cols) / sizeof(cols[0]));
 	json_decref(items);
 	return OTACTL_OK;
 }
@@ -461,20 +446,7 @@ int cmd_rollouts_devices(struct ota_ctl *c, const struct args *a)
 	int rc = ota_ctl_list(c, path, "devices", (unsigned)page, (size_t)max, &items);
 	if (rc != OTACTL_OK)
 		return rc;
-	if (c->json) {
-		json_t *j = json_pack("{s:O, s:n}", "items", items, "next_cursor");
-		ota_ctl_print(c, j);
-		json_decref(j);
-	} else if (c->quiet) {
-		size_t i;
-		json_t *e;
-		json_array_foreach(items, i, e)
-		{
-			printf("%s\n", json_string_value(json_object_get(e, "device_id")) ?: "");
-		}
-	} else {
-		ota_ctl_table(stdout, items, cols, sizeof(cols) / sizeof(cols[0]));
-	}
+	ota_ctl_print_list(c, items, cols, sizeof(cols) / sizeof(cols[0]));
 	json_decref(items);
 	return OTACTL_OK;
 }

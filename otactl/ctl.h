@@ -129,6 +129,10 @@ struct ota_ctl_col {
 };
 /* Prints items (an array of objects) as an aligned table with the given columns. */
 void ota_ctl_table(FILE *f, json_t *items, const struct ota_ctl_col *cols, size_t ncols);
+/* Prints a list: JSON in the API's shape ({"items": ..., "next_cursor": null}) with --json,
+ * the first column of each item with --quiet, else a table. */
+void ota_ctl_print_list(struct ota_ctl *c, json_t *items, const struct ota_ctl_col *cols,
+                        size_t ncols);
 /* Prints an object as "key: value" lines (nested values as compact JSON). */
 void ota_ctl_kv(FILE *f, json_t *obj);
 /* Prints v as the command's answer: JSON with --json, else kv, nothing with --quiet. */

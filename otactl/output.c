@@ -209,3 +209,24 @@ void ota_ctl_progress_end(struct ota_ctl *c, struct ota_ctl_progress *p)
 	fputc('\n', stderr);
 	fflush(stderr);
 }
+
+void ota_ctl_print_list(struct ota_ctl *c, json_t *items, const struct ota_ctl_col *cols,
+                        size_t ncols)
+{
+	if (c->json) {
+		json_t *j = json_pack("{s:O, s:n}", "items", items, "next_cursor");
+		ota_ctl_print(c, j);
+		json_decref(j);
+	} else if (c->quiet) {
+		size_t i;
+		json_t *e;
+		char buf[512];
+		json_array_foreach(items, i, e)
+		{
+			printf("%s\n", ota_ctl_cell(json_object_get(e, cols[0].key), COL_STR, buf,
+			                            sizeof(buf)));
+		}
+	} else {
+		ota_ctl_table(stdout, items, cols, ncols);
+	}
+}

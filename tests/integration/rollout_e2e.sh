@@ -9,6 +9,7 @@
 # refused, and one to the release the reverted canary runs already re-installs nothing. Progress, devices by state and /metrics are read along the way.
 . "$(dirname "$0")/server_lib.sh"
 . "$(dirname "$0")/agent_lib.sh"
+. "$(dirname "$0")/rollout_lib.sh"
 
 N=${ROLLOUT_DEVICES:-30}
 make_pki
@@ -19,61 +20,7 @@ start_otad
 "$OTA_AGENT" mkimage --version 2.0.0 --security-version 2 --hw pico2w --size 8192 "$T/v2.img"
 "$OTA_AGENT" mkimage --version 3.0.0 --security-version 2 --hw pico2w --size 8192 \
 	--fault never-buy "$T/v3.img"
-DEVS=()
-for i in $(seq -w 1 "$N"); do
-	DEVS+=("rd-$i")
-	"$OTA_SCRIPTS/dev-pki.sh" "$PKI" device "rd-$i" >/dev/null
-	agent_setup "rd-$i" "$T/v1.img"
-done
-post() { mcurl admin "$1" -H 'Content-Type: application/json' -d "$2"; }
-
-# What each device runs, from its agent's state: slot, version and floor, as it reports them.
-declare -A SLOT VER FLOOR
-note_state() { # DEVICE
-	local boots
-	boots=$(status_of "$1" boots) # "slot B version 2.0.0"
-	SLOT[$1]=$(awk '{print $2}' <<<"$boots")
-	VER[$1]=$(awk '{print $4}' <<<"$boots")
-	FLOOR[$1]=$(status_of "$1" floor)
-}
-note_state "${DEVS[0]}" # every device was provisioned alike
-for d in "${DEVS[@]}"; do
-	SLOT[$d]=${SLOT[${DEVS[0]}]} VER[$d]=${VER[${DEVS[0]}]} FLOOR[$d]=${FLOOR[${DEVS[0]}]}
-done
-checkin_as() { # DEVICE: the check-in its agent sends, to see what the device is offered
-	checkin "$1" "{\"hw_variant\":\"pico2w\",\"version\":\"${VER[$1]}\",\"security_floor\":${FLOOR[$1]},\"root_version\":1,\"active_slot\":\"${SLOT[$1]}\",\"boot_state\":\"normal\"}"
-}
-
-# round: every device checks in; then each device offered an update runs its agent for one
-# cycle, which takes the update to its end (confirmed, or rolled back by the bootrom's
-# watchdog when the image never buys its trial) and reports every step. Sets OFFERED to the
-# devices offered an update.
-OFFERED=()
-round() {
-	local d r
-	OFFERED=()
-	for d in "${DEVS[@]}"; do
-		r=$(checkin_as "$d")
-		[ "$(code_of "$r")" == 200 ] || { fail "$d: check-in $(code_of "$r")"; continue; }
-		if [ "$(jfield "$r" .action)" == update ]; then
-			OFFERED+=("$d")
-		fi
-	done
-	for d in "${OFFERED[@]}"; do
-		agent "$d" once --timeout 60 2>"$T/$d.log" || fail "$d: agent cycle: $(tail -n 3 "$T/$d.log")"
-		grep -qE 'update (accepted|refused): ' "$T/$d.log" || fail "$d: its agent was not offered the update"
-		note_state "$d"
-	done
-}
-
-# members_of ROLLOUT STAGE: the devices whose keyed hash places them in that stage (1-based)
-members_of() {
-	local d
-	for d in "${DEVS[@]}"; do
-		[ "$(jfield "$(mcurl admin "/api/v1/rollouts/$1/devices/$d")" .joins_in_stage)" == "$2" ] && echo "$d"
-	done
-	return 0
-}
+fleet "$N" rd "$T/v1.img"
 
 # new_rollout RELEASE: a started rollout 1 % -> 10 % -> 100 % whose canary and second stage
 # both hold devices of this small fleet (a draft is recreated until they do: the keyed hash
@@ -109,7 +56,7 @@ same_set() { # WHAT "list a" "list b"
 }
 
 # First contact admits every device; nothing to do yet.
-round
+round strict
 expect "first contact offers nothing" 0 "${#OFFERED[@]}"
 rel1=$(sim_release "$T/v1.img" 1.0.0 1)
 rel2=$(sim_release "$T/v2.img" 2.0.0 2)
@@ -135,17 +82,17 @@ expect "unknown rollout" 404 "$(code_of "$r")"
 new_rollout "$rel2" || exit 1
 GOOD=$RID
 echo "good rollout $GOOD: canary ${CANARY[*]}; stage 2 ${STAGE2[*]}"
-round
+round strict
 same_set "round 1 offers exactly the canary" "${CANARY[*]}" "${OFFERED[*]}"
 r=$(mcurl admin "/api/v1/rollouts/$GOOD")
 expect "after the canary: stage 2" "running 2" "$(jfield "$r" .state) $(jfield "$r" .stage)"
 expect "canary counted succeeded" "${#CANARY[@]}" "$(jfield "$r" '.progress.stages[0].devices.succeeded')"
-round
+round strict
 same_set "round 2 offers exactly stage 2" "${STAGE2[*]}" "${OFFERED[*]}"
 expect "after stage 2: stage 3" 3 "$(jfield "$(mcurl admin "/api/v1/rollouts/$GOOD")" .stage)"
-round
+round strict
 expect "round 3 offers the rest" $((N - ${#CANARY[@]} - ${#STAGE2[@]})) "${#OFFERED[@]}"
-round
+round strict
 expect "nothing left to offer" 0 "${#OFFERED[@]}"
 r=$(mcurl admin "/api/v1/rollouts/$GOOD")
 expect "good rollout completed" completed "$(jfield "$r" .state)"
@@ -172,9 +119,9 @@ expect "resume a completed rollout" "409 urn:ota:problem:conflict" "$(code_of "$
 new_rollout "$rel3" || exit 1
 BAD=$RID
 echo "bad rollout $BAD: canary ${CANARY[*]}"
-round
+round strict
 same_set "bad release offered to the canary only" "${CANARY[*]}" "${OFFERED[*]}"
-round
+round strict
 expect "nobody offered after the halt" 0 "${#OFFERED[@]}"
 r=$(mcurl admin "/api/v1/rollouts/$BAD")
 expect "halted" "paused 1" "$(jfield "$r" .state) $(jfield "$r" .stage)"
@@ -213,7 +160,7 @@ expect "no device needs 2.0.0 again" 0 "$(jfield "$r" .deployments_created)"
 expect "each canary device listed" "${#CANARY[@]}" "$(jfield "$r" '.not_roll_back_able | length')"
 expect "the reason says it runs the release" "the device runs 2.0.0 already" "$(jfield "$r" '.not_roll_back_able[0].reason')"
 expect "rolled back rollout aborted" aborted "$(jfield "$(mcurl admin "/api/v1/rollouts/$BAD")" .state)"
-round
+round strict
 expect "nothing re-installed" 0 "${#OFFERED[@]}"
 for d in "${CANARY[@]}"; do expect "$d still on 2.0.0" 2.0.0 "${VER[$d]}"; done
 expect "audited: the roll back" 1 "$(audit "$BAD" rollout.rollback)"

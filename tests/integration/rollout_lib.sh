@@ -34,8 +34,9 @@ checkin_as() { # DEVICE: the check-in its agent sends, to see what the device is
 	checkin "$1" "{\"hw_variant\":\"pico2w\",\"version\":\"${VER[$1]}\",\"security_floor\":${FLOOR[$1]},\"root_version\":1,\"active_slot\":\"${SLOT[$1]}\",\"boot_state\":\"normal\"}"
 }
 
-# round: every device checks in; then each one offered an update runs its agent for one cycle.
-# Sets OFFERED to the devices offered an update.
+# round [strict]: every device checks in; then each one offered an update runs its agent for
+# one cycle (strict: whose own check-in must be offered the update too). Sets OFFERED to the
+# devices offered an update.
 round() {
 	local d r
 	OFFERED=()
@@ -48,6 +49,8 @@ round() {
 	done
 	for d in "${OFFERED[@]}"; do
 		agent "$d" once --timeout 60 2>"$T/$d.log" || fail "$d: agent cycle: $(tail -n 3 "$T/$d.log")"
+		[ "${1-}" != strict ] || grep -qE 'update (accepted|refused): ' "$T/$d.log" ||
+			fail "$d: its agent was not offered the update"
 		note_state "$d"
 	done
 }
