@@ -50,14 +50,15 @@ printf '123456\n' >"$T/pin"
 chmod 600 "$T/pin"
 
 URI='pkcs11:token=ota;object=issuer;type=private'
-# pkcs11_config URI [PIN_FILE [MODULE]]: the configuration with the issuer key in the token.
+# pkcs11_config URI [PIN_FILE [MODULE]]: the configuration with the issuer key in the token
+# (MODULE "": the modules p11-kit has registered).
 pkcs11_config() {
 	write_config
 	cat >>"$CONF" <<CONF
 issuer_cert = $PKI/device-issuer.pem
 issuer_key = $1
 issuer_key_pin_file = ${2:-$T/pin}
-pkcs11_module = ${3:-$MODULE}
+pkcs11_module = ${3-$MODULE}
 issued_days = 30
 CONF
 }
@@ -100,6 +101,12 @@ openssl verify -CAfile "$PKI/device-ca.pem" -untrusted "$PKI/device-issuer.pem" 
 # The agent uses it: otad pins it.
 agent dev-aged once --timeout 60 2>"$T/a2.log" || fail "second cycle: $(tail -5 "$T/a2.log")"
 expect "new certificate pinned" "$new_fp" "$(db "SELECT fingerprint FROM devices WHERE id='dev-aged'")"
+stop_otad
+
+# ---- no pkcs11_module: the modules p11-kit has registered (softhsm2 registers its own) ----
+pkcs11_config "$URI" "$T/pin" ""
+start_otad
+expect "starts with p11-kit's modules" 200 "$(code_of "$(mcurl auditor /api/v1/health)")"
 stop_otad
 
 # ---- bad configurations: otad does not start ----
