@@ -81,6 +81,9 @@ set(CPACK_DEBIAN_OTACTL_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_OTA-AGENT_PACKAGE_SECTION utils)
 # systemd-sysusers and systemd-tmpfiles run in the postinst.
 set(CPACK_DEBIAN_OTAD_PACKAGE_DEPENDS systemd)
+# An issuing key in a PKCS#11 token ([trust] issuer_key = pkcs11:...) needs OpenSSL's pkcs11
+# engine, and p11-kit's proxy module when [trust] pkcs11_module is not set.
+set(CPACK_DEBIAN_OTAD_PACKAGE_SUGGESTS "libengine-pkcs11-openssl, p11-kit-modules")
 set(CPACK_DEBIAN_OTAD_PACKAGE_CONTROL_EXTRA
 	${OTA_PKG_DIR}/debian/conffiles ${OTA_PKG_DIR}/debian/postinst)
 set(CPACK_DEBIAN_OTAD_PACKAGE_CONTROL_STRICT_PERMISSION ON)

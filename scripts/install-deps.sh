@@ -10,6 +10,7 @@ pkgs=(
 	libjansson-dev libssl-dev openssl
 	libdivsufsort-dev
 	libsystemd-dev systemd
+	libp11-kit-dev p11-kit-modules libengine-pkcs11-openssl softhsm2 opensc
 	libcmocka-dev libcurl4-openssl-dev curl jq yq clang-format
 	clang libclang-rt-14-dev
 	gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm

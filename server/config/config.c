@@ -13,7 +13,8 @@
 
 #include "common/log.h"
 
-enum kind { K_PATH, K_STR, K_UINT, K_U64, K_BOOL, K_LEVEL, K_ADMISSION };
+/* K_KEYREF: a path, or a PKCS#11 URI ("pkcs11:...") kept as written. */
+enum kind { K_PATH, K_KEYREF, K_STR, K_UINT, K_U64, K_BOOL, K_LEVEL, K_ADMISSION };
 
 struct key {
 	const char *section;
@@ -77,8 +78,10 @@ static const struct key keys[] = {
     {"webhooks", "ca", K_PATH, OFF(webhook_ca), 0, 0, false},
     {"trust", "time_key", K_PATH, OFF(time_key), 0, 0, false},
     {"trust", "issuer_cert", K_PATH, OFF(issuer_cert), 0, 0, false},
-    {"trust", "issuer_key", K_PATH, OFF(issuer_key), 0, 0, false},
+    {"trust", "issuer_key", K_KEYREF, OFF(issuer_key), 0, 0, false},
     {"trust", "issued_days", K_UINT, OFF(issued_days), 1, 3650, false},
+    {"trust", "issuer_key_pin_file", K_PATH, OFF(issuer_key_pin_file), 0, 0, false},
+    {"trust", "pkcs11_module", K_PATH, OFF(pkcs11_module), 0, 0, false},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -172,8 +175,10 @@ static const char *set_value(const struct key *k, const char *val, const char *b
 	uint64_t v;
 
 	switch (k->kind) {
+	case K_KEYREF:
 	case K_PATH:
-		if (*val == '\0' || *val == '/' || !base_dir || !*base_dir) {
+		if (*val == '\0' || (k->kind == K_KEYREF && strncmp(val, "pkcs11:", 7) == 0) ||
+		    *val == '/' || !base_dir || !*base_dir) {
 			if (strlen(val) >= OTA_PATH_MAX)
 				return "value too long";
 			strcpy(dst, val);

@@ -81,8 +81,10 @@ struct ota_config {
 	char webhook_ca[OTA_PATH_MAX];             /* PEM CA bundle; "": the system's */
 	char time_key[OTA_PATH_MAX];               /* PEM P-256 key signing time tokens; "": none */
 	char issuer_cert[OTA_PATH_MAX]; /* PEM CA certificate issuing renewed device certs */
-	char issuer_key[OTA_PATH_MAX];  /* its PEM P-256 key; both or neither */
+	char issuer_key[OTA_PATH_MAX];  /* its PEM P-256 key, or a pkcs11: URI; both or neither */
 	unsigned issued_days;           /* lifetime of an issued device certificate */
+	char issuer_key_pin_file[OTA_PATH_MAX]; /* the token PIN of a pkcs11: issuer_key */
+	char pkcs11_module[OTA_PATH_MAX];       /* PKCS#11 module; "": p11-kit's registered ones */
 };
 
 /* Fills *out with every default (the values documented in etc/otad.conf). */

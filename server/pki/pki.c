@@ -6,6 +6,7 @@
  */
 #include "pki/pki.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,15 @@
 #include "common/util.h"
 #include "fwa/crypto_openssl.h"
 #include "fwa/verify.h"
+#include "pki/pkcs11.h"
 
 struct ota_pki {
 	EVP_PKEY *time_key;
 	char time_keyid[FWA_KEYID_HEX_LEN + 1];
 	X509 *issuer;
-	EVP_PKEY *issuer_key;
+	EVP_PKEY *issuer_key; /* from a file, or ota_pkcs11_key(issuer_token) */
+	struct ota_pkcs11 *issuer_token;
+	pthread_mutex_t sign_lock; /* one issuing signature at a time: a token is one device */
 	char *issuer_pem;
 	unsigned days;
 };
@@ -84,9 +88,24 @@ static enum ota_err load_issuer(struct ota_pki *p, const struct ota_config *cfg,
 	size_t len = 0;
 	BIO *b;
 
-	p->issuer_key = load_key(cfg->issuer_key, "[trust] issuer_key", msg, msglen);
-	if (!p->issuer_key)
-		return OTA_ERR_CONFIG;
+	if (ota_pkcs11_is_uri(cfg->issuer_key)) {
+		enum ota_err rc =
+		    ota_pkcs11_open(cfg->issuer_key, cfg->pkcs11_module, cfg->issuer_key_pin_file,
+		                    "[trust] issuer_key", &p->issuer_token, msg, msglen);
+		if (rc != OTA_OK)
+			return rc;
+		p->issuer_key = ota_pkcs11_key(p->issuer_token);
+		if (!EVP_PKEY_is_a(p->issuer_key, "EC") ||
+		    EVP_PKEY_get_bits(p->issuer_key) != 256) {
+			ota_say(msg, msglen, "[trust] issuer_key %s: not a P-256 private key",
+			        cfg->issuer_key);
+			return OTA_ERR_CONFIG;
+		}
+	} else {
+		p->issuer_key = load_key(cfg->issuer_key, "[trust] issuer_key", msg, msglen);
+		if (!p->issuer_key)
+			return OTA_ERR_CONFIG;
+	}
 	p->issuer_pem = ota_file_read(cfg->issuer_cert, 65536, &len);
 	b = p->issuer_pem ? BIO_new_mem_buf(p->issuer_pem, (int)len) : NULL;
 	p->issuer = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
@@ -112,6 +131,7 @@ enum ota_err ota_pki_open(const struct ota_config *cfg, struct ota_pki **out, ch
 		ota_say(msg, msglen, "out of memory");
 		return OTA_ERR_NOMEM;
 	}
+	pthread_mutex_init(&p->sign_lock, NULL);
 	if (cfg->time_key[0]) {
 		p->time_key = load_key(cfg->time_key, "[trust] time_key", msg, msglen);
 		if (!p->time_key || !key_id(p->time_key, p->time_keyid)) {
@@ -124,6 +144,14 @@ enum ota_err ota_pki_open(const struct ota_config *cfg, struct ota_pki **out, ch
 	}
 	if ((cfg->issuer_cert[0] != 0) != (cfg->issuer_key[0] != 0)) {
 		ota_say(msg, msglen, "[trust] issuer_cert and issuer_key go together");
+		ota_pki_free(p);
+		return OTA_ERR_CONFIG;
+	}
+	if ((cfg->issuer_key_pin_file[0] || cfg->pkcs11_module[0]) &&
+	    !ota_pkcs11_is_uri(cfg->issuer_key)) {
+		ota_say(
+		    msg, msglen,
+		    "[trust] issuer_key_pin_file and pkcs11_module go with a pkcs11: issuer_key");
 		ota_pki_free(p);
 		return OTA_ERR_CONFIG;
 	}
@@ -141,7 +169,11 @@ void ota_pki_free(struct ota_pki *p)
 		return;
 	EVP_PKEY_free(p->time_key);
 	X509_free(p->issuer);
-	EVP_PKEY_free(p->issuer_key);
+	if (p->issuer_token)
+		ota_pkcs11_free(p->issuer_token); /* owns issuer_key */
+	else
+		EVP_PKEY_free(p->issuer_key);
+	pthread_mutex_destroy(&p->sign_lock);
 	free(p->issuer_pem);
 	free(p);
 }
@@ -282,8 +314,12 @@ enum ota_err ota_pki_issue(const struct ota_pki *p, const char *device_id, const
 	    !add_ext(x, p->issuer, NID_key_usage, "critical,digitalSignature") ||
 	    !add_ext(x, p->issuer, NID_ext_key_usage, "clientAuth") ||
 	    !add_ext(x, p->issuer, NID_subject_key_identifier, "hash") ||
-	    !add_ext(x, p->issuer, NID_authority_key_identifier, "keyid") ||
-	    X509_sign(x, p->issuer_key, EVP_sha256()) <= 0)
+	    !add_ext(x, p->issuer, NID_authority_key_identifier, "keyid"))
+		goto out;
+	pthread_mutex_lock((pthread_mutex_t *)&p->sign_lock);
+	n = X509_sign(x, p->issuer_key, EVP_sha256());
+	pthread_mutex_unlock((pthread_mutex_t *)&p->sign_lock);
+	if (n <= 0)
 		goto out;
 	n = i2d_X509(x, &der);
 	if (n <= 0)

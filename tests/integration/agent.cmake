@@ -26,3 +26,11 @@ if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent)
 	set_tests_properties(integration_agent_renewal PROPERTIES LABELS integration TIMEOUT 300
 		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>;OTA_SCRIPTS=${OTA_SCRIPTS}")
 endif()
+
+# The same renewal with the issuing key in a SoftHSM2 token made at test time (PKCS#11).
+if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent)
+	add_test(NAME integration_agent_renewal_pkcs11
+		COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent_renewal_pkcs11.sh)
+	set_tests_properties(integration_agent_renewal_pkcs11 PROPERTIES LABELS integration TIMEOUT 300
+		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>;OTA_SCRIPTS=${OTA_SCRIPTS}")
+endif()

@@ -163,11 +163,50 @@ static void test_time_key_strict(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* An issuing key's PKCS#11 settings, refused before any token is touched. */
+static enum ota_err open_issuer(const char *key, const char *pin_file, char *msg)
+{
+	struct ota_config cfg;
+	struct ota_pki *p = NULL;
+	enum ota_err rc;
+
+	ota_config_defaults(&cfg);
+	snprintf(cfg.issuer_cert, sizeof(cfg.issuer_cert), "/nonexistent/issuer.pem");
+	snprintf(cfg.issuer_key, sizeof(cfg.issuer_key), "%s", key);
+	snprintf(cfg.issuer_key_pin_file, sizeof(cfg.issuer_key_pin_file), "%s", pin_file);
+	rc = ota_pki_open(&cfg, &p, msg, 256);
+	assert_null(p);
+	return rc;
+}
+
+static void test_issuer_pkcs11_strict(void **state)
+{
+	(void)state;
+	char msg[256];
+
+	assert_int_equal(open_issuer("/etc/otad/issuer.key", "/etc/otad/pin", msg), OTA_ERR_CONFIG);
+	assert_non_null(strstr(msg, "go with a pkcs11: issuer_key"));
+	assert_int_equal(open_issuer("pkcs11:token=ota;object=i?pin-value=1234", "/x", msg),
+	                 OTA_ERR_CONFIG);
+	assert_non_null(strstr(msg, "the URI may not carry the PIN"));
+	assert_int_equal(open_issuer("pkcs11:token=ota;object=i?pin-source=file:/p", "/x", msg),
+	                 OTA_ERR_CONFIG);
+	assert_non_null(strstr(msg, "the URI may not carry the PIN"));
+	assert_int_equal(open_issuer("pkcs11:token=ota;colour=blue", "/x", msg), OTA_ERR_CONFIG);
+	assert_non_null(strstr(msg, "not a PKCS#11 URI (RFC 7512) that otad understands"));
+	assert_int_equal(open_issuer("pkcs11:token=ota;object=i", "", msg), OTA_ERR_CONFIG);
+	assert_non_null(strstr(msg, "needs [trust] issuer_key_pin_file"));
+	assert_int_equal(open_issuer("pkcs11:token=ota;object=i", "/nonexistent/pin", msg),
+	                 OTA_ERR_CONFIG);
+	assert_non_null(strstr(msg, "issuer_key_pin_file /nonexistent/pin: cannot read it"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_time_token_verifies),
 	    cmocka_unit_test(test_time_key_strict),
+	    cmocka_unit_test(test_issuer_pkcs11_strict),
 	};
 	char path[64];
 	int rc;

@@ -62,6 +62,30 @@ static void values(void **state)
 	assert_string_equal(c.trusted_root, "/abs/root-1.json");
 }
 
+/* The issuing key: a path resolved like any other, or a PKCS#11 URI kept as written. */
+static void issuer_key_ref(void **state)
+{
+	struct ota_config c;
+	char msg[256] = "";
+	(void)state;
+
+	assert_int_equal(parse(REQUIRED "[trust]\nissuer_key = issuer.key\n", &c, msg, sizeof(msg)),
+	                 OTA_OK);
+	assert_string_equal(c.issuer_key, "/etc/otad/issuer.key");
+	assert_int_equal(parse(REQUIRED "[trust]\nissuer_key = pkcs11:token=ota;object=issuer\n"
+	                                "issuer_key_pin_file = issuer.pin\n"
+	                                "pkcs11_module = /usr/lib/softhsm/libsofthsm2.so\n",
+	                       &c, msg, sizeof(msg)),
+	                 OTA_OK);
+	assert_string_equal(c.issuer_key, "pkcs11:token=ota;object=issuer");
+	assert_string_equal(c.issuer_key_pin_file, "/etc/otad/issuer.pin");
+	assert_string_equal(c.pkcs11_module, "/usr/lib/softhsm/libsofthsm2.so");
+	/* Other path keys do not take a URI. */
+	assert_int_equal(
+	    parse(REQUIRED "[trust]\ntime_key = pkcs11:token=ota\n", &c, msg, sizeof(msg)), OTA_OK);
+	assert_string_equal(c.time_key, "/etc/otad/pkcs11:token=ota");
+}
+
 static void refused(const char *text, const char *expect)
 {
 	struct ota_config c;
@@ -123,6 +147,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(defaults_and_required),
 	    cmocka_unit_test(values),
+	    cmocka_unit_test(issuer_key_ref),
 	    cmocka_unit_test(refusals),
 	    cmocka_unit_test(nul_byte),
 	    cmocka_unit_test(missing_file),
