@@ -249,8 +249,12 @@ static enum fwa_err call(struct fwa_agent *a, const char *method, const char *pa
 	if (err == FWA_OK)
 		trial_progress(a);
 	a->port->tr_close(a->port->ctx);
-	if (err == FWA_OK)
+	if (err == FWA_OK) {
 		*status = h.resp.status;
+		/* The old pair refused: the server may have pinned the pending one already. */
+		if (h.resp.status == 403 && a->port->cred_refused)
+			a->port->cred_refused(a->port->ctx);
+	}
 	return err;
 }
 

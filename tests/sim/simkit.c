@@ -790,6 +790,12 @@ static enum fwa_err t_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms
 		kit_advance(d, timeout_ms);
 		return FWA_ERR_TRANSPORT;
 	}
+	if (s->cut_answers && s->out_len && !s->out_pos) {
+		/* The request was handled (and did what it does); its answer never arrives. */
+		s->cut_answers--;
+		s->open = false;
+		return FWA_ERR_TRANSPORT;
+	}
 	if (!d->net.answered) {
 		kit_advance(d, d->net.rtt_ms);
 		if (d->sim.trial) {
@@ -947,6 +953,15 @@ static void c_accepted(void *ctx)
 	c->pending_tries = 0;
 }
 
+/* The old pair refused: back to the pending one, which the server may have pinned. */
+static void c_refused(void *ctx)
+{
+	struct kit_cred *c = &((struct kit_device *)ctx)->cred;
+
+	if (!c->using_pending && c->cert_new && c->key_new)
+		c->pending_tries = 0;
+}
+
 void kit_renewal(struct kit_device *d, int64_t nb, int64_t na, int64_t inb, int64_t ina)
 {
 	memset(&d->cred, 0, sizeof(d->cred));
@@ -957,6 +972,7 @@ void kit_renewal(struct kit_device *d, int64_t nb, int64_t na, int64_t inb, int6
 	d->port.cred_csr = c_csr;
 	d->port.cred_install = c_install;
 	d->port.cred_accepted = c_accepted;
+	d->port.cred_refused = c_refused;
 	d->cfg.renew_permille = 500;
 	d->srv->issuer = true;
 	d->srv->pinned = d->srv->pinned_key = d->srv->serials = 1;

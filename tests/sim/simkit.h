@@ -118,9 +118,10 @@ struct kit_server {
 	uint8_t ca[32];
 	unsigned ca_refusals;
 	/* faults */
-	long drop_after; /* cut image responses after this many body bytes ... */
-	int drops_left;  /* ... this many times */
-	bool down;       /* refuse connections */
+	long drop_after;      /* cut image responses after this many body bytes ... */
+	int drops_left;       /* ... this many times */
+	bool down;            /* refuse connections */
+	unsigned cut_answers; /* handle this many requests, then cut before their answers */
 	/* what the server learned */
 	struct kit_event events[KIT_MAX_EVENTS];
 	unsigned nevents; /* unique (seq) events stored */

@@ -673,6 +673,48 @@ static void test_renewal_power_cut_sweep(void **state)
 }
 
 /*
+ * The answer lost after the pin: the server pins the renewed certificate on its first use,
+ * but that answer and the next two never arrive, so the pending pair has used its tries and
+ * the agent presents the old one, which the server now refuses (403). The agent goes back to
+ * the pending pair and commits it, in the same boot, without asking for another certificate.
+ */
+static void test_renewal_answer_lost_after_pin(void **state)
+{
+	struct fixture *f = *state;
+	struct kit_cred *c = &f->dev.cred;
+	unsigned boots;
+
+	signed_time_device(f, NULL, KIT_TOKEN_OWN, "2026-12-01T00:00:00Z");
+	kit_renewal(&f->dev, 1767225600, 1798761600, 1796083200, 1827619200);
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_int_equal(f->srv.issued, 1);
+	assert_true(c->cert_new && c->key_new);
+	assert_int_equal(f->srv.pins, 0);
+
+	f->srv.cut_answers = 3;
+	f->dev.checked_in = false;
+	boots = f->dev.boots;
+	kit_advance(&f->dev, 61000);
+	assert_int_equal(kit_run(&f->dev, 100), KIT_IDLE);
+	assert_int_equal(f->srv.cut_answers, 0);
+	assert_int_equal(f->srv.pins, 1);
+	assert_int_equal(f->srv.refused, 1); /* the old pair once, then the pending one again */
+	assert_int_equal(f->dev.boots, boots + 1); /* this run's start, no reboot within it */
+	assert_int_equal(c->cert, f->srv.pinned);
+	assert_int_equal(c->key, f->srv.pinned_key);
+	assert_int_equal(c->key_new, 0);
+	assert_int_equal(c->cert_new, 0);
+	assert_int_equal(f->srv.issued, 1); /* no new request while the pending pair waited */
+
+	/* From now on the pinned pair alone, answered at once. */
+	f->dev.checked_in = false;
+	kit_advance(&f->dev, 61000);
+	assert_int_equal(kit_run(&f->dev, 100), KIT_IDLE);
+	assert_int_equal(f->srv.refused, 1);
+	assert_int_equal(f->srv.issued, 1);
+}
+
+/*
  * Server CA rotation through the root: the device trusts its provisioned CA A (root 1 pins
  * none); while it is away, root 2 pins A and B and root 3 pins only B. At its next check-in
  * (the server still on A) it walks both roots; from then on it accepts B only, also after a
@@ -926,6 +968,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_signed_time_replayed_nonce, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signed_time_over_server_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_renewal_power_cut_sweep, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_renewal_answer_lost_after_pin, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_root_rotation_changes_server_ca, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),

@@ -222,13 +222,14 @@ struct fwa_port {
 	void (*log)(void *ctx, enum fwa_log_level level, const char *msg);
 
 	/*
-	 * ---- Credential renewal (optional: all four or none; docs/agent.md) ----
+	 * ---- Credential renewal (optional: the first four all or none; docs/agent.md) ----
 	 *
 	 * The device's key pair and certificate are the port's. A renewal makes a *pending* pair:
 	 * its key is persisted before the request leaves (cred_csr), its certificate before it is
 	 * used (cred_install); tr_connect then presents the pending pair, falling back to the old
-	 * one when a handshake with it fails, until cred_accepted makes it the only pair. A power
-	 * cut at any instant leaves the old pair usable, or the new one once it was accepted.
+	 * one after a few connections that no answer accepted, and back to the pending one when
+	 * the old one is refused (cred_refused), until cred_accepted makes it the only pair. A
+	 * power cut at any instant leaves the old pair usable, or the new one once it was accepted.
 	 */
 	/*
 	 * Validity of the certificate in use (Unix seconds), and whether a pending pair waits
@@ -252,6 +253,15 @@ struct fwa_port {
 	 * pending pair, it becomes the device's only pair (the old one is dropped).
 	 */
 	void (*cred_accepted)(void *ctx);
+	/*
+	 * The server answered a request on the current connection with 403: it refused the
+	 * certificate presented (or the device). When that connection presented the old pair
+	 * while a pending pair waits, the server may already have pinned the pending one (its
+	 * first use succeeded, but the answer was lost): the next connections present the pending
+	 * pair again, as many times as a new one. Optional, but without it a device whose old
+	 * pair was refused keeps presenting it until it restarts.
+	 */
+	void (*cred_refused)(void *ctx);
 
 	/*
 	 * Optional. The server CAs the trusted root pins (docs/formats.md, server_cas): SHA-256

@@ -79,6 +79,11 @@ static void c_accepted(void *ctx)
 	fwa_tls_accepted(&((struct dev *)ctx)->tls);
 }
 
+static void c_refused(void *ctx)
+{
+	fwa_tls_refused(&((struct dev *)ctx)->tls);
+}
+
 static void t_server_cas(void *ctx, const uint8_t (*pins)[32], unsigned n)
 {
 	fwa_tls_server_cas(&((struct dev *)ctx)->tls, pins, n);
@@ -228,6 +233,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 	port.cred_csr = c_csr;
 	port.cred_install = c_install;
 	port.cred_accepted = c_accepted;
+	port.cred_refused = c_refused;
 	port.tr_server_cas = t_server_cas;
 	scratch = aligned_alloc(8, (FWA_AGENT_SCRATCH_SIZE + 7) / 8 * 8);
 	agent = malloc(sizeof(*agent));

@@ -261,6 +261,18 @@ void fwa_tls_accepted(struct fwa_tls *t)
 	fprintf(stderr, "ota-agent: renewed certificate accepted by the server\n");
 }
 
+void fwa_tls_refused(struct fwa_tls *t)
+{
+	if (t->used_pending || !t->cred || !fwa_cred_has_pending(t->cred))
+		return;
+	/*
+	 * The old pair refused: a pending pair whose first use the server took but whose answer
+	 * never arrived is pinned, and only it will do. Back to it, for its tries again.
+	 */
+	t->pending_tries = 0;
+	fprintf(stderr, "ota-agent: certificate refused; presenting the renewed one again\n");
+}
+
 enum fwa_err fwa_tls_send(struct fwa_tls *t, const void *buf, size_t len)
 {
 	const char *p = buf;

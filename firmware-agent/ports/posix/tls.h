@@ -29,7 +29,8 @@ struct fwa_tls {
 	/*
 	 * Renewal: with cred set, a pending pair is presented instead of the configured one, at
 	 * most FWA_TLS_PENDING_TRIES connections in a row that no answer accepted; then the old
-	 * pair again. used_pending says what the open connection presents.
+	 * pair again, until the server refuses it (fwa_tls_refused). used_pending says what the
+	 * open (or last) connection presents.
 	 */
 	struct fwa_cred *cred;
 	unsigned pending_tries;
@@ -65,5 +66,12 @@ void fwa_tls_server_cas(struct fwa_tls *t, const uint8_t (*pins)[32], unsigned n
 
 /* An answer came on the open connection: a pending pair it used becomes the pair in use. */
 void fwa_tls_accepted(struct fwa_tls *t);
+
+/*
+ * The server refused the last connection's certificate (a 403 answer): when it presented the
+ * old pair while a pending pair waits, the pending pair gets its tries again, since the
+ * server may have pinned it on a use whose answer was lost.
+ */
+void fwa_tls_refused(struct fwa_tls *t);
 
 #endif

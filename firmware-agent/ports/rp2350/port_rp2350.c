@@ -537,6 +537,7 @@ enum fwa_err fwa_rp2350_init(struct fwa_rp2350 *p, const char **why)
 	p->port.cred_csr = fwa_rp2350_cred_csr;
 	p->port.cred_install = fwa_rp2350_cred_install;
 	p->port.cred_accepted = fwa_rp2350_tr_accepted;
+	p->port.cred_refused = fwa_rp2350_tr_refused;
 	p->port.tr_server_cas = fwa_rp2350_tr_server_cas;
 
 	/*

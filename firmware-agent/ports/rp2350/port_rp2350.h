@@ -173,6 +173,11 @@ void fwa_rp2350_tr_close(void *ctx);
  */
 void fwa_rp2350_tr_accepted(void *ctx);
 /*
+ * cred_refused: when the last connection presented the old pair while a pending pair waits,
+ * present the pending pair again for its tries (the server may have pinned it already).
+ */
+void fwa_rp2350_tr_refused(void *ctx);
+/*
  * tr_server_cas: from now on a server chain must verify up to a CA whose SubjectPublicKeyInfo
  * hashes to one of the pins (n = 0: the provisioned CA alone); drops the resumable session.
  */

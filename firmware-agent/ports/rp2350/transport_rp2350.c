@@ -321,7 +321,8 @@ void fwa_rp2350_tr_server_cas(void *ctx, const uint8_t (*pins)[32], unsigned n)
 
 /*
  * Which pair this connection presents: the pending one while it has tries left (made into a
- * configuration on first use; one that does not parse uses its tries up at once).
+ * configuration on first use; one that does not parse uses its tries up at once). A refusal
+ * of the old pair gives the pending one its tries again (fwa_rp2350_tr_refused).
  */
 static struct altcp_tls_config *pick_config(struct fwa_rp2350 *p)
 {
@@ -365,6 +366,20 @@ void fwa_rp2350_tr_accepted(void *ctx)
 		altcp_tls_free_session(&tr.session);
 	tr.have_session = false;
 	printf("fwa: renewed certificate accepted by the server\n");
+}
+
+void fwa_rp2350_tr_refused(void *ctx)
+{
+	struct fwa_rp2350_pair pair;
+
+	if (tr.used_pending || !fwa_rp2350_cred_pair(ctx, true, &pair))
+		return;
+	/*
+	 * The old pair refused: a pending pair whose first use the server took but whose answer
+	 * never arrived is pinned, and only it will do. Back to it, for its tries again.
+	 */
+	tr.pending_tries = 0;
+	printf("fwa: certificate refused; presenting the renewed one again\n");
 }
 
 enum fwa_err fwa_rp2350_tr_connect(void *ctx)
