@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
+#include "common/test_hook.h"
 #include "common/util.h"
 #include "store/internal.h"
 #include "store/migrations.h"
@@ -576,6 +577,7 @@ static void group_lead(struct ota_store *st)
 	st->g_leader = true;
 	pthread_mutex_unlock(&st->g_mu);
 	(void)ota_storage_fault_take(); /* a note of an earlier group led by this thread */
+	ota_test_pause("group-commit"); /* a group taken, not yet run (docs/testing.md) */
 	group_run(st, list);
 	pthread_mutex_lock(&st->g_mu);
 	for (struct group_item *it = list, *next; it; it = next) {
