@@ -9,7 +9,8 @@
 #     group is held before its commit is stored once, its connection is gone, and otad serves
 #     the next report (under ASan: no leak reported at exit).
 #  3. SIGTERM while reports wait in a held group: every report answered 200 is stored (none
-#     acknowledged and lost), otad exits 0 without a sanitizer report.
+#     acknowledged and lost), otad exits 0 without a sanitizer report; 4. the same with
+#     shutdown_grace = 0 (the listeners stop once the held group has resumed its connections).
 # usage: server_report_groups.sh BUILD_DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -147,6 +148,36 @@ if [ "${OTA_TEST_HOOKS:-OFF}" == ON ]; then
 	done
 	echo "SIGTERM: $acked of 8 waiting reports answered 200"
 	[ "$acked" -gt 0 ] || fail "no waiting report was answered within the grace period"
+
+	# 4. The same with no grace: the held group's connections are resumed by its commit and
+	# the listeners stop before they are answered; closed, never acknowledged and lost.
+	sed -i 's/^threads = .*/&\nshutdown_grace = 0/' "$D/otad.conf"
+	start_otad "$D" "$port"
+	touch "$D/hooks/group-commit.pause"
+	pids=()
+	for i in $(seq 20 27); do
+		(report "$(dev "$i")" 9200 --max-time 30 >"$D/sig.$i") &
+		pids+=($!)
+	done
+	wait_for "$D/hooks/group-commit.paused" 20 || fail "the reports' group was never taken"
+	sleep 1
+	kill -TERM "$OTAD_PID"
+	sleep 1
+	touch "$D/hooks/group-commit.continue"
+	wait "${pids[@]}" || true
+	rc=0
+	wait "$OTAD_PID" || rc=$?
+	OTAD_PID=
+	expect "otad exit status after SIGTERM without grace" 0 "$rc"
+	acked=0
+	for i in $(seq 20 27); do
+		if [ "$(cat "$D/sig.$i")" == 200 ]; then
+			acked=$((acked + 1))
+			expect "acknowledged report of $(dev "$i") stored" 1 \
+				"$(db "SELECT count(*) FROM deployment_events WHERE deployment_id = '$(dep_of "$(dev "$i")")' AND seq = 9200")"
+		fi
+	done
+	echo "SIGTERM without grace: $acked of 8 waiting reports answered 200, the rest closed"
 	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$D/otad.log"; then
 		fail "sanitizer report in otad's log"
 		grep -E -A20 'Sanitizer|runtime error' "$D/otad.log" | head -40
