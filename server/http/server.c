@@ -1233,9 +1233,13 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 		return rc;
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC |
 	                 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-	/* The live event stream suspends its connection while it waits (mgmt_events.c), and
-	 * a device report while it waits for its group commit (ota_req_wait). */
-	flags |= MHD_ALLOW_SUSPEND_RESUME;
+	/* The live event stream suspends its connection while it waits (mgmt_events.c). */
+	if (l->kind == OTA_L_MANAGEMENT)
+		flags |= MHD_ALLOW_SUSPEND_RESUME;
+	/* A device report suspends its connection while it waits for its group commit
+	 * (ota_req_wait); MHD_USE_ITC above lets the committer's resume wake the thread. */
+	if (l->kind == OTA_L_DEVICE)
+		flags |= MHD_ALLOW_SUSPEND_RESUME;
 	struct MHD_OptionItem opts[] = {
 	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, l},
 	    {MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
