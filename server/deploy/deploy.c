@@ -264,57 +264,143 @@ static enum ota_err store_report(struct ota_store *st, void *ctx)
 	return e;
 }
 
-enum ota_err ota_deploy_report(struct ota_store *st, const char *device_id,
-                               const char *deployment_id, const struct ota_event *ev, int64_t now,
-                               struct ota_report_result *out)
-{
+/* A report on its way through the group commit (deploy.h). */
+struct ota_report_job {
 	struct ota_deployment dep;
-	struct ota_release rel;
-	char end_reason[OTA_REASON_MAX + 1] = "";
-	const char *end = NULL;
+	struct ota_event ev;
+	char end_reason[OTA_REASON_MAX + 1];
+	struct report w;
+	enum ota_err rc; /* the group's result for it */
+	bool fault;
+	void (*done)(void *arg);
+	void *arg;
+};
 
-	memset(out, 0, sizeof(*out));
-	enum ota_err rc = ota_store_deployment_get(st, deployment_id, &dep);
+/* Reads and checks what a report needs before its group: NULL job and an error, or a job. */
+static enum ota_err report_prepare(struct ota_store *st, const char *device_id,
+                                   const char *deployment_id, const struct ota_event *ev,
+                                   int64_t now, struct ota_report_job **out)
+{
+	struct ota_release rel;
+	const char *end = NULL;
+	struct ota_report_job *j = calloc(1, sizeof(*j));
+
+	*out = NULL;
+	if (!j)
+		return OTA_ERR_NOMEM;
+	enum ota_err rc = ota_store_deployment_get(st, deployment_id, &j->dep);
 	if (rc != OTA_OK)
-		return rc;
-	if (strcmp(dep.device_id, device_id) != 0)
-		return OTA_ERR_FORBIDDEN;
-	rc = ota_store_release_get(st, dep.release_id, &rel, NULL);
-	if (rc != OTA_OK)
-		return rc == OTA_ERR_NOT_FOUND ? OTA_ERR_DB : rc;
+		goto fail;
+	rc = OTA_ERR_FORBIDDEN;
+	if (strcmp(j->dep.device_id, device_id) != 0)
+		goto fail;
+	rc = ota_store_release_get(st, j->dep.release_id, &rel, NULL);
+	if (rc != OTA_OK) {
+		rc = rc == OTA_ERR_NOT_FOUND ? OTA_ERR_DB : rc;
+		goto fail;
+	}
+	j->ev = *ev;
 	/* Success is a confirmed boot of the target version, nothing less. */
 	if (strcmp(ev->status, "confirmed") == 0 && ev->version) {
 		if (strcmp(ev->version, rel.version) == 0) {
 			end = "succeeded";
 		} else {
 			end = "failed";
-			snprintf(end_reason, sizeof(end_reason),
+			snprintf(j->end_reason, sizeof(j->end_reason),
 			         "confirmed version %s, the release is %s", ev->version,
 			         rel.version);
 		}
 	} else if (strcmp(ev->status, "failed") == 0 || strcmp(ev->status, "rolled_back") == 0) {
 		end = ev->status;
-		snprintf(end_reason, sizeof(end_reason), "%s", ev->reason ? ev->reason : "");
+		snprintf(j->end_reason, sizeof(j->end_reason), "%s", ev->reason ? ev->reason : "");
 	}
-	struct report w = {.dep = &dep, .ev = ev, .end = end, .end_reason = end_reason, .now = now};
-	/* Durable before the answer, committed together with the concurrent reports. */
-	rc = ota_store_group(st, store_report, &w);
-	out->seq_conflict = rc == OTA_ERR_CONFLICT && w.seq_conflict;
+	j->w = (struct report){
+	    .dep = &j->dep, .ev = &j->ev, .end = end, .end_reason = j->end_reason, .now = now};
+	j->rc = OTA_ERR_DB;
+	*out = j;
+	return OTA_OK;
+fail:
+	free(j);
+	return rc;
+}
+
+/* What follows a report's group: the verdict it may move, the deployment's status now. */
+static enum ota_err report_after(struct ota_store *st, struct ota_report_job *j, enum ota_err rc,
+                                 struct ota_report_result *out)
+{
+	out->seq_conflict = rc == OTA_ERR_CONFLICT && j->w.seq_conflict;
 	if (rc != OTA_OK)
 		return rc;
-	out->duplicate = w.duplicate;
-	if (!w.duplicate && end) {
+	out->duplicate = j->w.duplicate;
+	if (!j->w.duplicate && j->w.end) {
 		char ro[OTA_RO_ID_MAX];
 		struct ota_rollout_member m;
 		/* An outcome can move a verdict (a step on the way cannot): judge now. The report
 		 * is stored either way; the ticker judges again on failure. */
-		if (ota_store_rollout_member_of_deployment(st, dep.id, ro, &m) == OTA_OK &&
-		    ota_rollout_evaluate(st, ro, now) != OTA_OK)
-			log_warn("deployment %s: its rollout could not be evaluated", dep.id);
+		if (ota_store_rollout_member_of_deployment(st, j->dep.id, ro, &m) == OTA_OK &&
+		    ota_rollout_evaluate(st, ro, j->w.now) != OTA_OK)
+			log_warn("deployment %s: its rollout could not be evaluated", j->dep.id);
 	}
-	rc = ota_store_deployment_get(st, dep.id, &dep);
+	rc = ota_store_deployment_get(st, j->dep.id, &j->dep);
 	if (rc == OTA_OK)
-		snprintf(out->deployment_status, sizeof(out->deployment_status), "%s", dep.status);
+		snprintf(out->deployment_status, sizeof(out->deployment_status), "%s",
+		         j->dep.status);
+	return rc;
+}
+
+enum ota_err ota_deploy_report(struct ota_store *st, const char *device_id,
+                               const char *deployment_id, const struct ota_event *ev, int64_t now,
+                               struct ota_report_result *out)
+{
+	struct ota_report_job *j;
+
+	memset(out, 0, sizeof(*out));
+	enum ota_err rc = report_prepare(st, device_id, deployment_id, ev, now, &j);
+	if (rc != OTA_OK)
+		return rc;
+	/* Durable before the answer, committed together with the concurrent reports. */
+	rc = report_after(st, j, ota_store_group(st, store_report, &j->w), out);
+	free(j);
+	return rc;
+}
+
+static void report_committed(void *arg, enum ota_err rc, bool fault)
+{
+	struct ota_report_job *j = arg;
+
+	j->rc = rc;
+	j->fault = fault;
+	j->done(j->arg);
+}
+
+enum ota_err ota_deploy_report_submit(struct ota_store *st, const char *device_id,
+                                      const char *deployment_id, const struct ota_event *ev,
+                                      int64_t now, void (*done)(void *arg), void *arg,
+                                      struct ota_report_job **job)
+{
+	enum ota_err rc = report_prepare(st, device_id, deployment_id, ev, now, job);
+
+	if (rc != OTA_OK)
+		return rc;
+	(*job)->done = done;
+	(*job)->arg = arg;
+	rc = ota_store_group_submit(st, store_report, &(*job)->w, report_committed, *job);
+	if (rc != OTA_OK) {
+		free(*job);
+		*job = NULL;
+		return rc == OTA_ERR_NOMEM ? rc : OTA_ERR_DB;
+	}
+	return OTA_OK;
+}
+
+enum ota_err ota_deploy_report_finish(struct ota_store *st, struct ota_report_job *job,
+                                      struct ota_report_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (job->rc != OTA_OK && job->fault)
+		ota_storage_fault_note(); /* met on the committer's thread: this answer's */
+	enum ota_err rc = report_after(st, job, job->rc, out);
+	free(job);
 	return rc;
 }
 

@@ -80,6 +80,25 @@ OTA_WUR enum ota_err ota_deploy_report(struct ota_store *st, const char *device_
                                        const char *deployment_id, const struct ota_event *ev,
                                        int64_t now, struct ota_report_result *out);
 
+/*
+ * The same in two halves, so that no thread waits for the group commit (the device API
+ * suspends the report's connection meanwhile). ota_deploy_report_submit() checks the report
+ * and queues it for the next group (ota_store_group_submit): OTA_OK with *job, and
+ * done(arg) is then called exactly once, on the store's committer thread, once the group is
+ * over (done must not call the store; it only wakes whoever finishes the job); otherwise
+ * OTA_ERR_NOT_FOUND, OTA_ERR_FORBIDDEN, OTA_ERR_DB or OTA_ERR_NOMEM, *job NULL and done never
+ * called. ev's strings must live until the job is finished. ota_deploy_report_finish(), after
+ * done, returns what ota_deploy_report() would (notes a storage fault on the calling thread)
+ * and frees the job.
+ */
+struct ota_report_job;
+OTA_WUR enum ota_err ota_deploy_report_submit(struct ota_store *st, const char *device_id,
+                                              const char *deployment_id, const struct ota_event *ev,
+                                              int64_t now, void (*done)(void *arg), void *arg,
+                                              struct ota_report_job **job);
+OTA_WUR enum ota_err ota_deploy_report_finish(struct ota_store *st, struct ota_report_job *job,
+                                              struct ota_report_result *out);
+
 /* ---- operators' deployments ---- */
 
 /* Who asks (an operator), for the audit log. */

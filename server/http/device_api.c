@@ -535,13 +535,70 @@ static bool deployment_id_valid(const char *s)
 	return true;
 }
 
+/* Renders a report's result (the service's error, or res). */
+static void event_answer(struct ota_req *r, enum ota_err e, const struct ota_report_result *res)
+{
+	const char *dep_id = r->params[0];
+
+	if (e == OTA_ERR_NOT_FOUND) {
+		ota_req_fail(r, OTA_P_DEPLOYMENT_NOT_FOUND, "no deployment %s", dep_id);
+		return;
+	}
+	if (e == OTA_ERR_FORBIDDEN) {
+		ota_req_fail(r, OTA_P_NOT_YOUR_DEPLOYMENT, "deployment %s is not this device's",
+		             dep_id);
+		return;
+	}
+	if (e == OTA_ERR_CONFLICT && res->seq_conflict) {
+		uint64_t seq = 0;
+		(void)ota_json_uint(r, r->json, "seq", true, 1, INT64_MAX, &seq);
+		ota_req_fail(r, OTA_P_SEQ_CONFLICT,
+		             "seq %llu of deployment %s was reported with another event; "
+		             "the new one is not stored",
+		             (unsigned long long)seq, dep_id);
+		return;
+	}
+	if (e != OTA_OK) {
+		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the report");
+		return;
+	}
+	ota_req_json(r, 200,
+	             json_pack("{s:b, s:s}", "duplicate", res->duplicate, "deployment_status",
+	                       res->deployment_status));
+}
+
+/* The report's group is over (ota_req_wait): its result. */
+static void event_resume(struct ota_req *r)
+{
+	struct ota_report_result res;
+	enum ota_err e = ota_deploy_report_finish(r->deps->store, r->wait, &res);
+
+	r->wait = NULL;
+	event_answer(r, e, &res);
+}
+
+/* The request ended before its answer (otad stopping): the group is over, the job is freed. */
+static void event_wait_free(struct ota_req *r)
+{
+	struct ota_report_result res;
+
+	if (ota_deploy_report_finish(r->deps->store, r->wait, &res) != OTA_OK)
+		log_debug("%s %s: the report was not stored", r->method, r->url);
+	r->wait = NULL;
+}
+
+/*
+ * The report waits for its group commit without its worker thread: the connection is
+ * suspended meanwhile (ota_req_wait), so a group takes every report that arrived while the
+ * previous one was flushed, not one per thread. Acknowledged only after the commit.
+ */
 void ota_h_event(struct ota_req *r)
 {
 	json_t *b = r->json;
 	const char *dep_id = r->params[0], *status, *reason, *version;
 	uint64_t seq, progress = 0;
 	bool has_progress;
-	struct ota_report_result res;
+	struct ota_report_result res = {0};
 
 	if (!ota_json_uint(r, b, "seq", true, 1, INT64_MAX, &seq) ||
 	    !ota_json_str(r, b, "status", true, 1, 16, &status) ||
@@ -557,36 +614,23 @@ void ota_h_event(struct ota_req *r)
 		             "rebooting, trial, confirmed, failed, rolled_back");
 		return;
 	}
+	/* The strings stay in r->json until the request ends, after the job is finished. */
 	struct ota_event ev = {.seq = seq,
 	                       .status = status,
 	                       .reason = reason,
 	                       .version = version,
 	                       .progress = has_progress ? (int64_t)progress : -1};
+	struct ota_report_job *job = NULL;
 	enum ota_err e = deployment_id_valid(dep_id)
-	                     ? ota_deploy_report(r->deps->store, r->who->name, dep_id, &ev,
-	                                         ota_clock_now(), &res)
+	                     ? ota_deploy_report_submit(r->deps->store, r->who->name, dep_id, &ev,
+	                                                ota_clock_now(), ota_req_wake, r, &job)
 	                     : OTA_ERR_NOT_FOUND;
-	if (e == OTA_ERR_NOT_FOUND) {
-		ota_req_fail(r, OTA_P_DEPLOYMENT_NOT_FOUND, "no deployment %s", dep_id);
-		return;
-	}
-	if (e == OTA_ERR_FORBIDDEN) {
-		ota_req_fail(r, OTA_P_NOT_YOUR_DEPLOYMENT, "deployment %s is not this device's",
-		             dep_id);
-		return;
-	}
-	if (e == OTA_ERR_CONFLICT && res.seq_conflict) {
-		ota_req_fail(r, OTA_P_SEQ_CONFLICT,
-		             "seq %llu of deployment %s was reported with another event; "
-		             "the new one is not stored",
-		             (unsigned long long)seq, dep_id);
-		return;
-	}
 	if (e != OTA_OK) {
-		ota_req_fail(r, OTA_P_INTERNAL, "cannot store the report");
+		event_answer(r, e, &res);
 		return;
 	}
-	ota_req_json(r, 200,
-	             json_pack("{s:b, s:s}", "duplicate", res.duplicate, "deployment_status",
-	                       res.deployment_status));
+	r->wait = job;
+	r->wait_free = event_wait_free;
+	r->resume = event_resume;
+	ota_req_wait(r);
 }

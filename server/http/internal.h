@@ -71,6 +71,12 @@ struct ota_req {
 	struct MHD_Response *response; /* a ready response (status) */
 	bool queued;
 	bool close; /* answer with "Connection: close": the caller's access ended */
+	/* A handler that waits without holding its thread (ota_req_wait): */
+	void (*resume)(struct ota_req *r);    /* sets the answer once woken, on a worker thread */
+	void (*wait_free)(struct ota_req *r); /* frees `wait` when the request ends unanswered */
+	void *wait;                           /* the handler's state meanwhile */
+	bool suspended, woken;                /* guarded by server.c's wait lock */
+	struct ota_http *http;
 };
 
 /* The route table (routes.c). */
@@ -95,6 +101,17 @@ void ota_req_fail(struct ota_req *r, enum ota_problem p, const char *fmt, ...)
  * problem set, the refusal audited) when the device cannot be admitted after all.
  */
 bool ota_req_admit(struct ota_req *r);
+/*
+ * Waiting without a thread (device reports in their group commit): a handler that has handed
+ * work to another thread sets r->resume (and r->wait, r->wait_free) and calls ota_req_wait();
+ * the other thread calls ota_req_wake(r) exactly once when the work is over. If the wake came
+ * first, ota_req_wait() calls r->resume at once; otherwise the connection is suspended and
+ * r->resume runs on a worker thread when the request is next handled. ota_req_wake() may run
+ * on any thread, before or after ota_req_wait(); it does not touch r once it has resumed the
+ * connection.
+ */
+void ota_req_wait(struct ota_req *r);
+void ota_req_wake(void *r);
 /* Answer JSON with status; takes ownership of `j`. */
 void ota_req_json(struct ota_req *r, unsigned status, json_t *j);
 

@@ -570,6 +570,14 @@ void ota_h_metrics(struct ota_req *r)
 	        "# HELP ota_rollout_devices Devices of the rollout by stage and state.\n"
 	        "# TYPE ota_rollout_devices gauge\n");
 	metrics_hostile(r, &m);
+	unsigned long long groups, writes;
+	ota_store_group_stats(r->deps->store, &groups, &writes);
+	out(&m,
+	    "# HELP ota_store_groups_total Group commits (one transaction, one flush each).\n"
+	    "# TYPE ota_store_groups_total counter\nota_store_groups_total %llu\n"
+	    "# HELP ota_store_group_writes_total Writes (device reports) committed in the groups.\n"
+	    "# TYPE ota_store_group_writes_total counter\nota_store_group_writes_total %llu\n",
+	    groups, writes);
 	if (ota_store_rollout_list(r->deps->store, -1, metric_rollout, &m) != OTA_OK || m.nomem) {
 		free(m.buf);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the metrics");

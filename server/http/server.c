@@ -64,6 +64,8 @@ struct ota_http {
 	gnutls_datum_t ticket_key;
 	atomic_int inflight;
 	atomic_bool stopping;
+	atomic_int
+	    suspended; /* requests waiting in ota_req_wait() with their connection suspended */
 	struct ota_console *console;
 	/* hostile clients: refusals counted per window, and the thread that ends the windows
 	 * and sweeps the guards (docs/operations.md, "Refusals and limits") */
@@ -666,6 +668,43 @@ bool ota_req_admit(struct ota_req *r)
 	return false;
 }
 
+/* Orders a wait against its wake: one lock for every request, held only for a flag and the
+ * suspend or resume call (a request's own lock could be freed by the wake it orders). */
+static pthread_mutex_t wait_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void ota_req_wait(struct ota_req *r)
+{
+	pthread_mutex_lock(&wait_mu);
+	if (!r->woken) {
+		/* Suspended before the wake can resume it: a resume of a connection not
+		 * suspended is undefined. Its timeout does not run meanwhile; the work does. */
+		MHD_suspend_connection(r->conn);
+		r->suspended = true;
+		atomic_fetch_add(&r->http->suspended, 1);
+	}
+	pthread_mutex_unlock(&wait_mu);
+	if (!r->suspended) {
+		void (*resume)(struct ota_req *) = r->resume;
+		r->resume = NULL;
+		resume(r);
+	}
+}
+
+void ota_req_wake(void *arg)
+{
+	struct ota_req *r = arg;
+
+	pthread_mutex_lock(&wait_mu);
+	r->woken = true;
+	if (r->suspended) {
+		struct ota_http *h = r->http;
+		/* The listener's ITC wakes its thread; r may be answered and freed from here. */
+		MHD_resume_connection(r->conn);
+		atomic_fetch_sub(&h->suspended, 1);
+	}
+	pthread_mutex_unlock(&wait_mu);
+}
+
 /* Queue whatever the request ended with: a problem, a JSON answer or a ready response. */
 static enum MHD_Result respond(struct ota_req *r)
 {
@@ -1026,6 +1065,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		atomic_fetch_add(&l->h->inflight, 1);
 		r->conn = c;
 		r->deps = &l->h->deps;
+		r->http = l->h;
 		r->url = url;
 		r->method = method;
 		r->content_length = header_u64(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -1055,8 +1095,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (r->suspended) {
+		/* Called again after ota_req_wake() resumed the connection: answer now. */
+		void (*resume)(struct ota_req *) = r->resume;
+		r->resume = NULL;
+		r->suspended = false;
+		(void)ota_storage_fault_take(); /* a note of another request of the thread */
+		if (resume)
+			resume(r);
+		return respond(r);
+	}
 	guard_phase(l, c, OTA_GUARD_BUSY);
 	finish(r);
+	if (r->resume && !r->queued)
+		return MHD_YES; /* suspended: answered when woken (ota_req_wait) */
 	return respond(r);
 }
 
@@ -1072,6 +1124,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	guard_phase(l, c, OTA_GUARD_HEADERS); /* the next request of a kept-alive connection */
 	if (r->route && r->route->stream_free)
 		r->route->stream_free(r);
+	if (r->wait && r->wait_free)
+		r->wait_free(r); /* woken but never answered (otad stopping) */
 	if (r->response)
 		MHD_destroy_response(r->response);
 	json_decref(r->answer);
@@ -1208,6 +1262,10 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	/* The live event stream suspends its connection while it waits (mgmt_events.c). */
 	if (l->kind == OTA_L_MANAGEMENT)
 		flags |= MHD_ALLOW_SUSPEND_RESUME;
+	/* A device report suspends its connection while it waits for its group commit
+	 * (ota_req_wait); MHD_USE_ITC above lets the committer's resume wake the thread. */
+	if (l->kind == OTA_L_DEVICE)
+		flags |= MHD_ALLOW_SUSPEND_RESUME;
 	struct MHD_OptionItem opts[] = {
 	    {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, l},
 	    {MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
@@ -1326,6 +1384,15 @@ void ota_http_stop(struct ota_http *h, unsigned grace_seconds)
 			break;
 		}
 		struct timespec ms = {0, 20 * 1000 * 1000};
+		nanosleep(&ms, NULL);
+	}
+	/* A suspended connection must be resumed before its daemon stops: its report is in a
+	 * group commit, which ends by itself (answered or failed, never acknowledged unstored). */
+	if (atomic_load(&h->suspended) > 0)
+		log_notice("stopping: %d reports wait for their commit",
+		           atomic_load(&h->suspended));
+	while (atomic_load(&h->suspended) > 0) {
+		struct timespec ms = {0, 5 * 1000 * 1000};
 		nanosleep(&ms, NULL);
 	}
 	for (int i = 0; i < 2; i++) {

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "common/log.h"
+#include "common/test_hook.h"
 #include "common/util.h"
 #include "store/internal.h"
 #include "store/migrations.h"
@@ -105,6 +106,10 @@ struct group_item {
 	enum ota_err rc;
 	bool done;
 	bool fault; /* the group met a storage fault (common/err.h) on the leader's thread */
+	/* ota_store_group_submit(): called once the group is over; the item is then freed. NULL
+	 * for ota_store_group()'s callers, whose items are on their stacks. */
+	void (*on_done)(void *arg, enum ota_err rc, bool fault);
+	void *done_arg;
 	struct group_item *next;
 };
 
@@ -123,7 +128,12 @@ struct ota_store {
 	pthread_cond_t g_cv;
 	struct group_item *g_head, **g_tail;
 	bool g_leader; /* a caller is running and committing a group */
-	char *path;    /* the database file, for the group writer's connection */
+	/* The committer thread leads the groups of submitted items (ota_store_group_submit),
+	 * started by the first submit and stopped by ota_store_free() once the queue is empty. */
+	pthread_t g_thread;
+	bool g_thread_on, g_stop;
+	unsigned long long g_groups, g_items; /* committed groups and the items in them */
+	char *path; /* the database file, for the group writer's connection */
 	/* The groups' own handle on the same file (opened by the first group), so that its
 	 * flush holds only the writer's lock: readers and the next group's callers go on. */
 	struct ota_store *writer;
@@ -383,6 +393,12 @@ void ota_store_free(struct ota_store *st)
 {
 	if (!st)
 		return;
+	pthread_mutex_lock(&st->g_mu);
+	st->g_stop = true;
+	pthread_cond_broadcast(&st->g_cv);
+	pthread_mutex_unlock(&st->g_mu);
+	if (st->g_thread_on)
+		pthread_join(st->g_thread, NULL); /* after the last submitted group's commit */
 	for (int i = 0; i < OTA_STORE_STMTS; i++)
 		sqlite3_finalize(st->cache[i].q);
 	sqlite3_close(st->db);
@@ -549,6 +565,45 @@ out:
 	UNLOCK(st);
 }
 
+/* Leads one group (g_mu held on entry and on return): takes the whole queue, commits it,
+ * releases its waiting callers and calls the submitted items' done callbacks. */
+static void group_lead(struct ota_store *st)
+{
+	struct group_item *list = st->g_head, *submitted = NULL, **stail = &submitted;
+	unsigned long long n = 0;
+
+	st->g_head = NULL;
+	st->g_tail = &st->g_head;
+	st->g_leader = true;
+	pthread_mutex_unlock(&st->g_mu);
+	(void)ota_storage_fault_take(); /* a note of an earlier group led by this thread */
+	ota_test_pause("group-commit"); /* a group taken, not yet run (docs/testing.md) */
+	group_run(st, list);
+	pthread_mutex_lock(&st->g_mu);
+	for (struct group_item *it = list, *next; it; it = next) {
+		next = it->next; /* a waiting caller's item may vanish once done is set */
+		n++;
+		if (it->on_done) {
+			it->next = NULL;
+			*stail = it;
+			stail = &it->next;
+		} else {
+			it->done = true;
+		}
+	}
+	st->g_groups++;
+	st->g_items += n;
+	st->g_leader = false;
+	pthread_cond_broadcast(&st->g_cv);
+	pthread_mutex_unlock(&st->g_mu);
+	for (struct group_item *it = submitted, *next; it; it = next) {
+		next = it->next;
+		it->on_done(it->done_arg, it->rc, it->fault && it->rc != OTA_OK);
+		free(it);
+	}
+	pthread_mutex_lock(&st->g_mu);
+}
+
 enum ota_err ota_store_group(struct ota_store *st,
                              enum ota_err (*fn)(struct ota_store *st, void *ctx), void *ctx)
 {
@@ -558,29 +613,75 @@ enum ota_err ota_store_group(struct ota_store *st,
 	*st->g_tail = &me;
 	st->g_tail = &me.next;
 	while (!me.done) {
-		if (st->g_leader) {
+		if (st->g_leader)
 			pthread_cond_wait(&st->g_cv, &st->g_mu);
-			continue;
-		}
-		/* Lead: take the whole queue (this caller's item is in it) and commit it. */
-		struct group_item *list = st->g_head;
-		st->g_head = NULL;
-		st->g_tail = &st->g_head;
-		st->g_leader = true;
-		pthread_mutex_unlock(&st->g_mu);
-		group_run(st, list);
-		pthread_mutex_lock(&st->g_mu);
-		for (struct group_item *it = list, *next; it; it = next) {
-			next = it->next; /* it may return and vanish once done is set */
-			it->done = true;
-		}
-		st->g_leader = false;
-		pthread_cond_broadcast(&st->g_cv);
+		else
+			group_lead(st); /* this caller's item is in the queue it takes */
 	}
 	pthread_mutex_unlock(&st->g_mu);
 	if (me.rc != OTA_OK && me.fault)
 		ota_storage_fault_note(); /* met on the leader's thread: this caller's answer */
 	return me.rc;
+}
+
+/* The committer thread: leads a group whenever items wait and no other leader runs. */
+static void *committer(void *arg)
+{
+	struct ota_store *st = arg;
+
+	pthread_mutex_lock(&st->g_mu);
+	for (;;) {
+		if (st->g_head && !st->g_leader)
+			group_lead(st);
+		else if (st->g_stop && !st->g_head)
+			break;
+		else
+			pthread_cond_wait(&st->g_cv, &st->g_mu);
+	}
+	pthread_mutex_unlock(&st->g_mu);
+	return NULL;
+}
+
+enum ota_err ota_store_group_submit(struct ota_store *st,
+                                    enum ota_err (*fn)(struct ota_store *st, void *ctx), void *ctx,
+                                    void (*on_done)(void *arg, enum ota_err rc, bool fault),
+                                    void *done_arg)
+{
+	struct group_item *it = calloc(1, sizeof(*it));
+	enum ota_err rc = OTA_ERR_NOMEM;
+
+	if (!it)
+		return rc;
+	*it = (struct group_item){
+	    .fn = fn, .ctx = ctx, .rc = OTA_ERR_DB, .on_done = on_done, .done_arg = done_arg};
+	pthread_mutex_lock(&st->g_mu);
+	if (st->g_stop) {
+		rc = OTA_ERR_CONFLICT;
+		goto out;
+	}
+	if (!st->g_thread_on) {
+		if (pthread_create(&st->g_thread, NULL, committer, st) != 0)
+			goto out;
+		st->g_thread_on = true;
+	}
+	*st->g_tail = it;
+	st->g_tail = &it->next;
+	it = NULL;
+	rc = OTA_OK;
+	pthread_cond_broadcast(&st->g_cv);
+out:
+	pthread_mutex_unlock(&st->g_mu);
+	free(it);
+	return rc;
+}
+
+void ota_store_group_stats(struct ota_store *st, unsigned long long *groups,
+                           unsigned long long *items)
+{
+	pthread_mutex_lock(&st->g_mu);
+	*groups = st->g_groups;
+	*items = st->g_items;
+	pthread_mutex_unlock(&st->g_mu);
 }
 
 /* ---- store/internal.h: for the store's other files ---- */

@@ -146,6 +146,26 @@ OTA_WUR enum ota_err ota_store_tx_finish(struct ota_store *st, enum ota_err rc);
 OTA_WUR enum ota_err ota_store_group(struct ota_store *st,
                                      enum ota_err (*fn)(struct ota_store *st, void *ctx),
                                      void *ctx);
+/*
+ * The same without waiting (device reports whose connections are suspended meanwhile): queues
+ * fn(st, ctx) for the next group and returns at once. A committer thread of the store, started
+ * by the first submit, leads each group of the items queued while the previous one was
+ * committed, then calls done(done_arg, rc, fault) once per item, on its own thread, with fn's
+ * result as ota_store_group() would return it (OTA_OK only once fn's writes are committed and
+ * flushed) and fault true when the failure was a storage fault (common/err.h; the callback's
+ * caller notes it on the thread that answers). done must not call the store. ctx must live
+ * until done is called. OTA_OK: done will be called exactly once, at the latest from
+ * ota_store_free(), which commits what is queued first. OTA_ERR_NOMEM (or OTA_ERR_CONFLICT once
+ * the store is being freed): nothing queued, done is never called.
+ */
+OTA_WUR enum ota_err ota_store_group_submit(struct ota_store *st,
+                                            enum ota_err (*fn)(struct ota_store *st, void *ctx),
+                                            void *ctx,
+                                            void (*done)(void *arg, enum ota_err rc, bool fault),
+                                            void *done_arg);
+/* The groups committed since the store was opened and the calls (both kinds) they held. */
+void ota_store_group_stats(struct ota_store *st, unsigned long long *groups,
+                           unsigned long long *items);
 
 /* ---- identities ---- */
 

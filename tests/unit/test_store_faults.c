@@ -270,6 +270,41 @@ static enum ota_err revoke_fn(struct ota_store *st, void *ctx)
 	return ota_store_revoke(st, (const char *)ctx, "test", T0);
 }
 
+/* A report through the submitted group commit (ota_deploy_report_submit, as the device API
+ * sends it): waits here for the committer's callback, then finishes the job on this thread. */
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void waiter_wake(void *arg)
+{
+	struct waiter *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static enum ota_err report_submitted(struct fx *f, const char *dev, const char *dep,
+                                     const struct ota_event *ev, int64_t now,
+                                     struct ota_report_result *res)
+{
+	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+	struct ota_report_job *job = NULL;
+	enum ota_err rc = ota_deploy_report_submit(f->st, dev, dep, ev, now, waiter_wake, &w, &job);
+
+	if (rc != OTA_OK)
+		return rc;
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	return ota_deploy_report_finish(f->st, job, res);
+}
+
 /* ---- tests ---- */
 
 /* A group whose COMMIT (its WAL writes) or whose flush fails: an error, and no row. */
@@ -322,6 +357,23 @@ static void report_not_acknowledged_unless_committed(void **state)
 	assert_int_equal(ota_deploy_report(f->st, "dev-1", dep, &ev, T0 + 7, &res), OTA_OK);
 	assert_false(res.duplicate);
 	assert_int_equal(fresh_count(f->path, sql), 1);
+
+	/* The same through a submitted group: the callback comes, the answer is the failure. */
+	ev.seq = 2;
+	atomic_store(&fail_wal_write, 1);
+	assert_int_not_equal(report_submitted(f, "dev-1", dep, &ev, T0 + 8, &res), OTA_OK);
+	atomic_store(&fail_wal_write, 0);
+	atomic_store(&fail_sync, 1);
+	assert_int_not_equal(report_submitted(f, "dev-1", dep, &ev, T0 + 9, &res), OTA_OK);
+	atomic_store(&fail_sync, 0);
+	assert_int_equal(fresh_count(f->path, sql), 1);
+	assert_int_equal(report_submitted(f, "dev-1", dep, &ev, T0 + 10, &res), OTA_OK);
+	assert_false(res.duplicate);
+	assert_string_equal(res.deployment_status, "active");
+	assert_int_equal(fresh_count(f->path, sql), 2);
+	assert_int_equal(report_submitted(f, "dev-1", dep, &ev, T0 + 11, &res), OTA_OK);
+	assert_true(res.duplicate);
+	assert_int_equal(fresh_count(f->path, sql), 2);
 }
 
 /* Each write path notes a full or failing disk as a storage fault on the calling thread
@@ -357,6 +409,10 @@ static enum ota_err run_fault(struct fx *f, int which, const char *dep)
 	case 3:
 		rc = ota_store_group(f->st, revoke_fn, "dd");
 		break;
+	case 4: /* committed on the store's committer thread, answered on this one */
+		ev.seq = 2;
+		rc = report_submitted(f, "dev-2", dep, &ev, T0 + 13, &res);
+		break;
 	}
 	return rc;
 }
@@ -383,7 +439,7 @@ static void storage_faults_noted_on_each_write_path(void **state)
 	char dep[OTA_ID_MAX + 1];
 
 	device_with_deployment(f, "dev-2", dep);
-	for (int which = 0; which < 4; which++) {
+	for (int which = 0; which < 5; which++) {
 		for (int kind = 0; kind < 2; kind++) {
 			(void)ota_storage_fault_take();
 			atomic_store(&injected, 0);
@@ -395,7 +451,7 @@ static void storage_faults_noted_on_each_write_path(void **state)
 		}
 	}
 	/* Space back: every path succeeds and notes nothing. */
-	for (int which = 0; which < 4; which++) {
+	for (int which = 0; which < 5; which++) {
 		assert_int_equal(run_fault(f, which, dep), OTA_OK);
 		assert_false(ota_storage_fault_take());
 	}
