@@ -66,6 +66,11 @@ struct listener {
 	struct ota_idcache *ids;       /* chains verified before, by digest (auth/idcache.h) */
 	int64_t ca_not_after;          /* the earliest notAfter of the listener's CAs */
 	atomic_bool nodelay_inherited; /* TCP_NODELAY set on the listening socket */
+	/* tl and ids are replaced together when the CRLs are loaded again (SIGHUP): read
+	 * under the read lock; trust_gen counts the loads */
+	pthread_rwlock_t tl_lock;
+	atomic_uint_fast64_t trust_gen;
+	bool lock_made;
 };
 
 struct ota_http {
@@ -323,6 +328,7 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	char cn[OTA_ID_MAX + 2] = "", ou[OTA_IDCACHE_OU_MAX] = "", fpr[OTA_HEX256] = "", why[128];
 	unsigned char digest[32], key[32];
 	size_t sz;
+	bool locked = false;
 
 	cc->settled = true;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -345,6 +351,9 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 		set_fail(cc, OTA_P_INTERNAL, "cannot hash the certificate");
 		return;
 	}
+	/* The trust list and the cache of what it verified stay one pair until the end. */
+	pthread_rwlock_rdlock(&l->tl_lock);
+	locked = true;
 	struct ota_idcache_id known;
 	if (ota_idcache_get(l->ids, key, (int64_t)time(NULL), &known)) {
 		snprintf(cn, sizeof(cn), "%s", known.cn);
@@ -459,6 +468,8 @@ out:
 counted:
 	for (unsigned i = 0; i < n; i++)
 		gnutls_x509_crt_deinit(chain[i]);
+	if (locked)
+		pthread_rwlock_unlock(&l->tl_lock);
 }
 
 /* ---- request life cycle ---- */
@@ -933,7 +944,7 @@ static void prepare(struct listener *l, struct ota_req *r)
 		/* Settled once per connection, and again whenever who may connect has changed
 		 * since (store.h: the access generation), so that a revocation, decommission or
 		 * disable takes effect on the next request of an open connection. */
-		uint64_t gen = ota_store_access_generation();
+		uint64_t gen = ota_store_access_generation() + atomic_load(&l->trust_gen);
 		if (!cc->settled || cc->gen != gen) {
 			bool was_good = cc->settled && cc->problem == OTA_P_NONE;
 			cc->gen = gen;
@@ -1205,27 +1216,21 @@ static int ca_expiry(const gnutls_datum_t *pem, int64_t *out)
 	return rc;
 }
 
-static enum ota_err load_trust(struct listener *l, const struct ota_listener_config *lc, char *msg,
-                               size_t msglen)
+/* A trust list of the CAs in ca_pem and the listener's CRL, if it has one, into *out. */
+static enum ota_err trust_list_new(const char *ca_pem, const struct ota_listener_config *lc,
+                                   gnutls_x509_trust_list_t *out, char *msg, size_t msglen)
 {
+	gnutls_x509_trust_list_t tl;
+	enum ota_err rc = OTA_ERR_TLS;
 	int n;
 
-	l->ca_pem = ota_file_read(lc->ca, OTA_PEM_MAX, NULL);
-	if (!l->ca_pem) {
-		snprintf(msg, msglen, "%s: cannot read the %s CA", lc->ca, l->name);
-		return OTA_ERR_TLS;
-	}
-	if (gnutls_x509_trust_list_init(&l->tl, 0) < 0)
+	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
 		return OTA_ERR_NOMEM;
-	gnutls_datum_t ca = {(unsigned char *)l->ca_pem, (unsigned)strlen(l->ca_pem)};
-	n = gnutls_x509_trust_list_add_trust_mem(l->tl, &ca, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+	gnutls_datum_t ca = {(unsigned char *)ca_pem, (unsigned)strlen(ca_pem)};
+	n = gnutls_x509_trust_list_add_trust_mem(tl, &ca, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
 	if (n <= 0) {
 		snprintf(msg, msglen, "%s: no CA certificate found", lc->ca);
-		return OTA_ERR_TLS;
-	}
-	if (ca_expiry(&ca, &l->ca_not_after) != 0) {
-		snprintf(msg, msglen, "%s: cannot read the CA certificates' expiry", lc->ca);
-		return OTA_ERR_TLS;
+		goto out;
 	}
 	if (lc->crl[0]) {
 		gnutls_datum_t crl_data = {0};
@@ -1233,25 +1238,80 @@ static enum ota_err load_trust(struct listener *l, const struct ota_listener_con
 		unsigned ncrl = 0;
 		if (gnutls_load_file(lc->crl, &crl_data) < 0) {
 			snprintf(msg, msglen, "%s: cannot read the CRL", lc->crl);
-			return OTA_ERR_TLS;
+			goto out;
 		}
 		n = gnutls_x509_crl_list_import2(&crls, &ncrl, &crl_data, GNUTLS_X509_FMT_PEM, 0);
 		gnutls_free(crl_data.data);
 		if (n < 0 || ncrl == 0) {
 			snprintf(msg, msglen, "%s: not a PEM CRL", lc->crl);
-			return OTA_ERR_TLS;
+			goto out;
 		}
 		/* The list takes the CRLs; those not signed by the CA are dropped, and then
 		 * the count is short: refuse rather than run without the revocations. */
-		n = gnutls_x509_trust_list_add_crls(l->tl, crls, ncrl, GNUTLS_TL_VERIFY_CRL, 0);
+		n = gnutls_x509_trust_list_add_crls(tl, crls, ncrl, GNUTLS_TL_VERIFY_CRL, 0);
 		gnutls_free(crls);
 		if (n != (int)ncrl) {
 			snprintf(msg, msglen, "%s: CRL not issued by the CA in %s", lc->crl,
 			         lc->ca);
-			return OTA_ERR_TLS;
+			goto out;
 		}
 	}
+	*out = tl;
+	tl = NULL;
+	rc = OTA_OK;
+out:
+	if (tl)
+		gnutls_x509_trust_list_deinit(tl, 1);
+	return rc;
+}
+
+static enum ota_err load_trust(struct listener *l, const struct ota_listener_config *lc, char *msg,
+                               size_t msglen)
+{
+	l->ca_pem = ota_file_read(lc->ca, OTA_PEM_MAX, NULL);
+	if (!l->ca_pem) {
+		snprintf(msg, msglen, "%s: cannot read the %s CA", lc->ca, l->name);
+		return OTA_ERR_TLS;
+	}
+	gnutls_datum_t ca = {(unsigned char *)l->ca_pem, (unsigned)strlen(l->ca_pem)};
+	enum ota_err rc = trust_list_new(l->ca_pem, lc, &l->tl, msg, msglen);
+	if (rc != OTA_OK)
+		return rc;
+	if (ca_expiry(&ca, &l->ca_not_after) != 0) {
+		snprintf(msg, msglen, "%s: cannot read the CA certificates' expiry", lc->ca);
+		return OTA_ERR_TLS;
+	}
 	return OTA_OK;
+}
+
+enum ota_err ota_http_reload_crls(struct ota_http *h, char *msg, size_t msglen)
+{
+	const struct ota_listener_config *lcs[2] = {&h->deps.cfg->device, &h->deps.cfg->management};
+	gnutls_x509_trust_list_t fresh[2] = {NULL, NULL};
+	enum ota_err rc = OTA_OK;
+
+	/* Both read first: a bad file changes nothing on either listener. */
+	for (int i = 0; i < 2 && rc == OTA_OK; i++)
+		if (lcs[i]->crl[0])
+			rc = trust_list_new(h->l[i].ca_pem, lcs[i], &fresh[i], msg, msglen);
+	for (int i = 0; i < 2; i++) {
+		struct listener *l = &h->l[i];
+		if (!fresh[i])
+			continue;
+		if (rc == OTA_OK) {
+			/* Chains verified under the old list are forgotten with it, and every
+			 * connection's identity is settled again at its next request. */
+			pthread_rwlock_wrlock(&l->tl_lock);
+			gnutls_x509_trust_list_t old = l->tl;
+			l->tl = fresh[i];
+			fresh[i] = old;
+			ota_idcache_clear(l->ids);
+			atomic_fetch_add(&l->trust_gen, 1);
+			pthread_rwlock_unlock(&l->tl_lock);
+		}
+		gnutls_x509_trust_list_deinit(fresh[i], 1);
+	}
+	return rc;
 }
 
 static enum ota_err start_listener(struct ota_http *h, struct listener *l,
@@ -1263,6 +1323,13 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	enum ota_err rc;
 
 	l->h = h;
+	/* Writers first: a CRL load must not wait behind a steady flow of handshakes. */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&l->tl_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	l->lock_made = true;
 	if (parse_listen(lc->listen, &ss, &v6) != 0) {
 		snprintf(msg, msglen, "%s listen address \"%s\" is not IP:PORT or [IPv6]:PORT",
 		         l->name, lc->listen);
@@ -1419,6 +1486,8 @@ void ota_http_stop(struct ota_http *h, unsigned grace_seconds)
 		if (h->l[i].tl)
 			gnutls_x509_trust_list_deinit(h->l[i].tl, 1);
 		ota_idcache_free(h->l[i].ids);
+		if (h->l[i].lock_made)
+			pthread_rwlock_destroy(&h->l[i].tl_lock);
 		free(h->l[i].ca_pem);
 	}
 	watch_stop(h);

@@ -3,7 +3,8 @@
 # TLS 1.3 session (openssl s_client -sess_in) is served as the device whose session it is; a
 # certificate revoked after its first connection is refused on the next one, resumed too (the
 # cache remembers the chain, never that the device may connect); a CRL loaded after the first
-# connection (the reload is a restart: docs/operations.md) refuses the certificate it revokes;
+# connection (loaded again on SIGHUP: docs/operations.md) refuses the certificate it revokes,
+# on the next connection and on the next request of an open one, and a bad CRL changes nothing;
 # X25519 is the key exchange when the client offers it, also by default, and a client that
 # offers only P-256 is served with P-256.
 . "$(dirname "$0")/server_lib.sh"
@@ -85,13 +86,39 @@ expect "revoked dev-a, full handshake: refused" client-certificate-revoked "$(pr
 r=$(tls_checkin dev-b -sess_in "$T/b.sess")
 expect "dev-b still served" 200 "$(status_of "$r")"
 
-# Revoked by a CRL loaded after its first connections (a restart loads it).
+# Revoked by a CRL loaded after its first connections (SIGHUP): the chain remembered before is
+# forgotten, and the next connection, resumed, is refused; so is the next request of a
+# connection open since before.
+p device dev-c
+exec 8< <(printf 'POST /device/v1/checkin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+	"${#CHECKIN}" "$CHECKIN"; sleep 4; printf 'POST /device/v1/checkin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+	"${#CHECKIN}" "$CHECKIN"; sleep 3)
+timeout 20 openssl s_client -quiet -connect "127.0.0.1:$DPORT" -CAfile "$PKI/device-ca.pem" \
+	-cert "$PKI/dev-c.pem" -key "$PKI/dev-c.key" <&8 >"$T/keep.out" 2>/dev/null &
+keep_pid=$!
+for _ in $(seq 1 40); do grep -q 'HTTP/1.1 200' "$T/keep.out" 2>/dev/null && break; sleep 0.05; done
+expect "dev-c's open connection served" 1 "$(grep -c 'HTTP/1.1 200' "$T/keep.out")"
 p revoke dev-b
-stop_otad
-start_otad
+p revoke dev-c
+kill -HUP "$OTAD_PID"
+for _ in $(seq 1 100); do grep -q 'SIGHUP: CRLs loaded again' "$LOG" && break; sleep 0.05; done
+expect "SIGHUP loads the CRL" 1 "$(grep -c 'SIGHUP: CRLs loaded again' "$LOG")"
+wait "$keep_pid" || true
+expect "dev-c's open connection: next request refused" 1 \
+	"$(grep -c 'client-certificate-revoked' "$T/keep.out")"
 r=$(tls_checkin dev-b -sess_in "$T/b.sess")
+expect "dev-b after the CRL: resumed" "Reused, TLSv1.3" "$(reused_of "$r")"
 expect "dev-b after the CRL: refused" 403 "$(status_of "$r")"
 expect "dev-b after the CRL: why" client-certificate-revoked "$(problem_of "$r")"
 r=$(tls_checkin dev-b -sess_out "$T/b2.sess")
 expect "dev-b after the CRL, full handshake: refused" client-certificate-revoked "$(problem_of "$r")"
+# A CRL file that does not parse is refused and the one loaded stays.
+cp "$PKI/device-crl.pem" "$T/crl.good"
+echo garbage >"$PKI/device-crl.pem"
+kill -HUP "$OTAD_PID"
+for _ in $(seq 1 100); do grep -q 'SIGHUP: the CRLs were not loaded again' "$LOG" && break; sleep 0.05; done
+expect "a bad CRL is refused" 1 "$(grep -c 'SIGHUP: the CRLs were not loaded again' "$LOG")"
+r=$(tls_checkin dev-b)
+expect "the old CRL stays" client-certificate-revoked "$(problem_of "$r")"
+cp "$T/crl.good" "$PKI/device-crl.pem"
 finish
