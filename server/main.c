@@ -185,9 +185,17 @@ int main(int argc, char **argv)
 			log_notice("signal %d: stopping (grace %u s)", sig, cfg.shutdown_grace);
 			break;
 		}
-		if (sig == SIGHUP)
-			log_info(
-			    "SIGHUP: nothing to reload (restart to apply a new configuration)");
+		if (sig == SIGHUP) {
+			/* The CRLs only: the rest of the configuration needs a restart. */
+			char why[512] = "";
+			if (ota_http_reload_crls(http, why, sizeof(why)) == OTA_OK)
+				log_notice(
+				    "SIGHUP: CRLs loaded again (other changes need a restart)");
+			else
+				log_err(
+				    "SIGHUP: the CRLs were not loaded again, the old ones stay: %s",
+				    why[0] ? why : "out of memory");
+		}
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");
 		time_t now = time(NULL);

@@ -35,6 +35,7 @@ static const struct key keys[] = {
     {"tls", "cert", K_PATH, OFF(tls_cert), 0, 0, true},
     {"tls", "key", K_PATH, OFF(tls_key), 0, 0, true},
     {"tls", "session_tickets", K_BOOL, OFF(session_tickets), 0, 0, false},
+    {"tls", "identity_cache", K_UINT, OFF(identity_cache), 0, 10000000, false},
     {"device", "listen", K_STR, OFF(device.listen), 0, 0, false},
     {"device", "ca", K_PATH, OFF(device.ca), 0, 0, true},
     {"device", "crl", K_PATH, OFF(device.crl), 0, 0, false},
@@ -92,6 +93,7 @@ void ota_config_defaults(struct ota_config *c)
 	c->threads = 2;
 	c->shutdown_grace = 10;
 	c->session_tickets = true;
+	c->identity_cache = 100000;
 	snprintf(c->device.listen, sizeof(c->device.listen), "127.0.0.1:8443");
 	c->poll_interval = 300;
 	c->poll_jitter = 10;

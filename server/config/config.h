@@ -38,6 +38,8 @@ struct ota_config {
 	char tls_cert[OTA_PATH_MAX];
 	char tls_key[OTA_PATH_MAX];
 	bool session_tickets;
+	unsigned
+	    identity_cache; /* verified client chains remembered per listener (auth/idcache.h) */
 	/* [device], [management] */
 	struct ota_listener_config device;
 	unsigned poll_interval;       /* seconds between check-ins */

@@ -47,6 +47,13 @@ void ota_http_list_routes(FILE *f);
 uint16_t ota_http_device_port(struct ota_http *h);
 uint16_t ota_http_management_port(struct ota_http *h);
 /*
+ * Load the listeners' CRL files again (SIGHUP): both are read and checked first, then each
+ * listener's trust list is replaced and its cache of verified chains emptied, and every open
+ * connection settles its identity again at its next request. On error (OTA_ERR_TLS with msg
+ * set, OTA_ERR_NOMEM) nothing changes. A listener without a CRL is left as it is.
+ */
+OTA_WUR enum ota_err ota_http_reload_crls(struct ota_http *h, char *msg, size_t msglen);
+/*
  * Stop accepting connections, let requests in flight finish for up to grace_seconds, then
  * close everything and free h. NULL is fine.
  */

@@ -4,7 +4,8 @@
  * libmicrohttpd 0.9.75 facts this file is built on (measured, see docs/architecture.md):
  * MHD_OPTION_HTTPS_MEM_TRUST only makes the server *request* a client certificate, so each
  * connection's chain is verified here, once, against an application-owned GnuTLS trust list
- * (the listener's CA and optional CRL) with the clientAuth purpose and the status word checked;
+ * (the listener's CA and optional CRL) with the clientAuth purpose and the status word checked
+ * (a chain verified before is found in the listener's cache instead, auth/idcache.h);
  * the default priorities allow TLS 1.0/1.1, so they are set; session tickets must be enabled
  * per session in the connection-notify callback; poll mode with a thread pool (epoll spins on
  * a stalled handshake) and a connection timeout always; a response queued on the first
@@ -33,6 +34,7 @@
 #include <gnutls/x509.h>
 
 #include "audit/audit.h"
+#include "auth/idcache.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "http/guard.h"
@@ -44,6 +46,12 @@
 
 #define MAX_CHAIN 8
 
+/* TLS 1.2 and 1.3 only; the key exchange groups in the server's order of preference. */
+#define OTA_TLS_PRIORITIES                                                                         \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"    \
+	"+GROUP-SECP384R1:+GROUP-SECP521R1:+GROUP-X448:+GROUP-FFDHE2048:+GROUP-FFDHE3072:"         \
+	"+GROUP-FFDHE4096:+GROUP-FFDHE6144:+GROUP-FFDHE8192:%SERVER_PRECEDENCE"
+
 struct ota_http;
 
 struct listener {
@@ -54,7 +62,15 @@ struct listener {
 	gnutls_x509_trust_list_t tl;
 	char *ca_pem;
 	uint16_t port;
-	struct ota_guard *guard; /* per-address limit, header and body deadlines (guard.h) */
+	struct ota_guard *guard;       /* per-address limit, header and body deadlines (guard.h) */
+	struct ota_idcache *ids;       /* chains verified before, by digest (auth/idcache.h) */
+	int64_t ca_not_after;          /* the earliest notAfter of the listener's CAs */
+	atomic_bool nodelay_inherited; /* TCP_NODELAY set on the listening socket */
+	/* tl and ids are replaced together when the CRLs are loaded again (SIGHUP): read
+	 * under the read lock; trust_gen counts the loads */
+	pthread_rwlock_t tl_lock;
+	atomic_uint_fast64_t trust_gen;
+	bool lock_made;
 };
 
 struct ota_http {
@@ -276,6 +292,50 @@ static enum ota_problem auth_problem(enum ota_auth_result ar, const char **why)
 	return OTA_P_INTERNAL;
 }
 
+/* The cache key of a presented chain: the SHA-256 of the leaf's DER (its fingerprint, into
+ * leaf) for a chain of one, else the SHA-256 of every certificate's DER in turn. 0 on success. */
+static int chain_key(const gnutls_datum_t *peers, unsigned n, unsigned char leaf[32],
+                     unsigned char key[32])
+{
+	gnutls_hash_hd_t hd;
+
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, peers[0].data, peers[0].size, leaf) < 0)
+		return -1;
+	if (n == 1) {
+		memcpy(key, leaf, 32);
+		return 0;
+	}
+	if (gnutls_hash_init(&hd, GNUTLS_DIG_SHA256) < 0)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		if (gnutls_hash(hd, peers[i].data, peers[i].size) < 0) {
+			gnutls_hash_deinit(hd, NULL);
+			return -1;
+		}
+	gnutls_hash_deinit(hd, key);
+	return 0;
+}
+
+/* Remembers a chain that verified with its names, until the first of its certificates or the
+ * listener's CAs expires. */
+static void remember(struct listener *l, gnutls_x509_crt_t *chain, unsigned n,
+                     const unsigned char key[32], const char *cn, const char *ou)
+{
+	struct ota_idcache_id id;
+	int64_t until = l->ca_not_after;
+
+	for (unsigned i = 0; i < n; i++) {
+		time_t t = gnutls_x509_crt_get_expiration_time(chain[i]);
+		if (t == (time_t)-1)
+			return;
+		if ((int64_t)t < until)
+			until = (int64_t)t;
+	}
+	snprintf(id.cn, sizeof(id.cn), "%s", cn);
+	snprintf(id.ou, sizeof(id.ou), "%s", ou);
+	ota_idcache_put(l->ids, key, until, &id);
+}
+
 static void settle_identity(struct listener *l, struct MHD_Connection *c, struct conn_ctx *cc)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -283,9 +343,10 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	const gnutls_datum_t *peers;
 	unsigned npeers = 0, n = 0, status = 0;
 	gnutls_x509_crt_t chain[MAX_CHAIN];
-	char cn[OTA_ID_MAX + 2] = "", ou[32] = "", fpr[OTA_HEX256] = "", why[128];
-	unsigned char digest[32];
+	char cn[OTA_ID_MAX + 2] = "", ou[OTA_IDCACHE_OU_MAX] = "", fpr[OTA_HEX256] = "", why[128];
+	unsigned char digest[32], key[32];
 	size_t sz;
+	bool locked = false;
 
 	cc->settled = true;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -305,6 +366,22 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	}
 	if (npeers > MAX_CHAIN)
 		npeers = MAX_CHAIN;
+	/* A chain verified before (the device's last poll; a resumed session carries the chain
+	 * of its first handshake) is not verified and parsed again: its names come from the
+	 * cache. Revocation is still checked below, on every connection (auth.h). */
+	if (chain_key(peers, npeers, digest, key) != 0) {
+		set_fail(cc, OTA_P_INTERNAL, "cannot hash the certificate");
+		return;
+	}
+	/* The trust list and the cache of what it verified stay one pair until the end. */
+	pthread_rwlock_rdlock(&l->tl_lock);
+	locked = true;
+	struct ota_idcache_id known;
+	if (ota_idcache_get(l->ids, key, (int64_t)time(NULL), &known)) {
+		snprintf(cn, sizeof(cn), "%s", known.cn);
+		snprintf(ou, sizeof(ou), "%s", known.ou);
+		goto verified;
+	}
 	for (n = 0; n < npeers; n++) {
 		if (gnutls_x509_crt_init(&chain[n]) < 0)
 			break;
@@ -354,10 +431,8 @@ static void settle_identity(struct listener *l, struct MHD_Connection *c, struct
 	if (gnutls_x509_crt_get_dn_by_oid(chain[0], GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME, 0, 0,
 	                                  ou, &sz) < 0)
 		ou[0] = '\0';
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, peers[0].data, peers[0].size, digest) < 0) {
-		set_fail(cc, OTA_P_INTERNAL, "cannot hash the certificate");
-		goto out;
-	}
+	remember(l, chain, n, key, cn, ou);
+verified:
 	for (unsigned i = 0; i < 32; i++)
 		snprintf(fpr + 2 * i, 3, "%02x", digest[i]);
 
@@ -417,6 +492,8 @@ out:
 counted:
 	for (unsigned i = 0; i < n; i++)
 		gnutls_x509_crt_deinit(chain[i]);
+	if (locked)
+		pthread_rwlock_unlock(&l->tl_lock);
 }
 
 /* ---- request life cycle ---- */
@@ -557,11 +634,13 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		struct conn_ctx *cc = calloc(1, sizeof(struct conn_ctx));
 		*socket_context = cc;
 		/* Before the TLS handshake: its small records must not wait for the peer's
-		 * delayed ACK (Nagle), which costs a new connection ~40 ms. */
+		 * delayed ACK (Nagle), which costs a new connection ~40 ms. Set once on the
+		 * listening socket, which accepted sockets inherit on Linux; per connection
+		 * only where that failed. */
 		const union MHD_ConnectionInfo *fi =
 		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		int one = 1;
-		if (fi && fi->connect_fd >= 0)
+		if (!l->nodelay_inherited && fi && fi->connect_fd >= 0)
 			(void)setsockopt(fi->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
 			                 sizeof(one));
 		guard_open(l, c, cc, fi);
@@ -930,7 +1009,7 @@ static void prepare(struct listener *l, struct ota_req *r)
 		/* Settled once per connection, and again whenever who may connect has changed
 		 * since (store.h: the access generation), so that a revocation, decommission or
 		 * disable takes effect on the next request of an open connection. */
-		uint64_t gen = ota_store_access_generation();
+		uint64_t gen = ota_store_access_generation() + atomic_load(&l->trust_gen);
 		if (!cc->settled || cc->gen != gen) {
 			bool was_good = cc->settled && cc->problem == OTA_P_NONE;
 			cc->gen = gen;
@@ -1195,23 +1274,43 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, bool *v6)
 	return -1;
 }
 
-static enum ota_err load_trust(struct listener *l, const struct ota_listener_config *lc, char *msg,
-                               size_t msglen)
+/* The earliest notAfter of the CA certificates in pem: no cached chain outlives it. */
+static int ca_expiry(const gnutls_datum_t *pem, int64_t *out)
 {
+	gnutls_x509_crt_t *cas = NULL;
+	unsigned n = 0;
+	int rc = -1;
+
+	if (gnutls_x509_crt_list_import2(&cas, &n, pem, GNUTLS_X509_FMT_PEM, 0) < 0)
+		return -1;
+	*out = INT64_MAX;
+	for (unsigned i = 0; i < n; i++) {
+		time_t t = gnutls_x509_crt_get_expiration_time(cas[i]);
+		if (t != (time_t)-1 && (int64_t)t < *out)
+			*out = (int64_t)t;
+		gnutls_x509_crt_deinit(cas[i]);
+	}
+	gnutls_free(cas);
+	if (n > 0 && *out != INT64_MAX)
+		rc = 0;
+	return rc;
+}
+
+/* A trust list of the CAs in ca_pem and the listener's CRL, if it has one, into *out. */
+static enum ota_err trust_list_new(const char *ca_pem, const struct ota_listener_config *lc,
+                                   gnutls_x509_trust_list_t *out, char *msg, size_t msglen)
+{
+	gnutls_x509_trust_list_t tl;
+	enum ota_err rc = OTA_ERR_TLS;
 	int n;
 
-	l->ca_pem = ota_file_read(lc->ca, OTA_PEM_MAX, NULL);
-	if (!l->ca_pem) {
-		snprintf(msg, msglen, "%s: cannot read the %s CA", lc->ca, l->name);
-		return OTA_ERR_TLS;
-	}
-	if (gnutls_x509_trust_list_init(&l->tl, 0) < 0)
+	if (gnutls_x509_trust_list_init(&tl, 0) < 0)
 		return OTA_ERR_NOMEM;
-	gnutls_datum_t ca = {(unsigned char *)l->ca_pem, (unsigned)strlen(l->ca_pem)};
-	n = gnutls_x509_trust_list_add_trust_mem(l->tl, &ca, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+	gnutls_datum_t ca = {(unsigned char *)ca_pem, (unsigned)strlen(ca_pem)};
+	n = gnutls_x509_trust_list_add_trust_mem(tl, &ca, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
 	if (n <= 0) {
 		snprintf(msg, msglen, "%s: no CA certificate found", lc->ca);
-		return OTA_ERR_TLS;
+		goto out;
 	}
 	if (lc->crl[0]) {
 		gnutls_datum_t crl_data = {0};
@@ -1219,25 +1318,80 @@ static enum ota_err load_trust(struct listener *l, const struct ota_listener_con
 		unsigned ncrl = 0;
 		if (gnutls_load_file(lc->crl, &crl_data) < 0) {
 			snprintf(msg, msglen, "%s: cannot read the CRL", lc->crl);
-			return OTA_ERR_TLS;
+			goto out;
 		}
 		n = gnutls_x509_crl_list_import2(&crls, &ncrl, &crl_data, GNUTLS_X509_FMT_PEM, 0);
 		gnutls_free(crl_data.data);
 		if (n < 0 || ncrl == 0) {
 			snprintf(msg, msglen, "%s: not a PEM CRL", lc->crl);
-			return OTA_ERR_TLS;
+			goto out;
 		}
 		/* The list takes the CRLs; those not signed by the CA are dropped, and then
 		 * the count is short: refuse rather than run without the revocations. */
-		n = gnutls_x509_trust_list_add_crls(l->tl, crls, ncrl, GNUTLS_TL_VERIFY_CRL, 0);
+		n = gnutls_x509_trust_list_add_crls(tl, crls, ncrl, GNUTLS_TL_VERIFY_CRL, 0);
 		gnutls_free(crls);
 		if (n != (int)ncrl) {
 			snprintf(msg, msglen, "%s: CRL not issued by the CA in %s", lc->crl,
 			         lc->ca);
-			return OTA_ERR_TLS;
+			goto out;
 		}
 	}
+	*out = tl;
+	tl = NULL;
+	rc = OTA_OK;
+out:
+	if (tl)
+		gnutls_x509_trust_list_deinit(tl, 1);
+	return rc;
+}
+
+static enum ota_err load_trust(struct listener *l, const struct ota_listener_config *lc, char *msg,
+                               size_t msglen)
+{
+	l->ca_pem = ota_file_read(lc->ca, OTA_PEM_MAX, NULL);
+	if (!l->ca_pem) {
+		snprintf(msg, msglen, "%s: cannot read the %s CA", lc->ca, l->name);
+		return OTA_ERR_TLS;
+	}
+	gnutls_datum_t ca = {(unsigned char *)l->ca_pem, (unsigned)strlen(l->ca_pem)};
+	enum ota_err rc = trust_list_new(l->ca_pem, lc, &l->tl, msg, msglen);
+	if (rc != OTA_OK)
+		return rc;
+	if (ca_expiry(&ca, &l->ca_not_after) != 0) {
+		snprintf(msg, msglen, "%s: cannot read the CA certificates' expiry", lc->ca);
+		return OTA_ERR_TLS;
+	}
 	return OTA_OK;
+}
+
+enum ota_err ota_http_reload_crls(struct ota_http *h, char *msg, size_t msglen)
+{
+	const struct ota_listener_config *lcs[2] = {&h->deps.cfg->device, &h->deps.cfg->management};
+	gnutls_x509_trust_list_t fresh[2] = {NULL, NULL};
+	enum ota_err rc = OTA_OK;
+
+	/* Both read first: a bad file changes nothing on either listener. */
+	for (int i = 0; i < 2 && rc == OTA_OK; i++)
+		if (lcs[i]->crl[0])
+			rc = trust_list_new(h->l[i].ca_pem, lcs[i], &fresh[i], msg, msglen);
+	for (int i = 0; i < 2; i++) {
+		struct listener *l = &h->l[i];
+		if (!fresh[i])
+			continue;
+		if (rc == OTA_OK) {
+			/* Chains verified under the old list are forgotten with it, and every
+			 * connection's identity is settled again at its next request. */
+			pthread_rwlock_wrlock(&l->tl_lock);
+			gnutls_x509_trust_list_t old = l->tl;
+			l->tl = fresh[i];
+			fresh[i] = old;
+			ota_idcache_clear(l->ids);
+			atomic_fetch_add(&l->trust_gen, 1);
+			pthread_rwlock_unlock(&l->tl_lock);
+		}
+		gnutls_x509_trust_list_deinit(fresh[i], 1);
+	}
+	return rc;
 }
 
 static enum ota_err start_listener(struct ota_http *h, struct listener *l,
@@ -1249,6 +1403,13 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	enum ota_err rc;
 
 	l->h = h;
+	/* Writers first: a CRL load must not wait behind a steady flow of handshakes. */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&l->tl_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	l->lock_made = true;
 	if (parse_listen(lc->listen, &ss, &v6) != 0) {
 		snprintf(msg, msglen, "%s listen address \"%s\" is not IP:PORT or [IPv6]:PORT",
 		         l->name, lc->listen);
@@ -1257,6 +1418,15 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	rc = load_trust(l, lc, msg, msglen);
 	if (rc != OTA_OK)
 		return rc;
+	/* Devices poll: the device listener's cache is sized to the fleet (tls.identity_cache);
+	 * operators are few. */
+	if (ota_idcache_new(l->kind == OTA_L_DEVICE
+	                        ? cfg->identity_cache
+	                        : (cfg->identity_cache < 1024 ? cfg->identity_cache : 1024),
+	                    &l->ids) != OTA_OK) {
+		snprintf(msg, msglen, "cannot allocate the %s listener's identity cache", l->name);
+		return OTA_ERR_NOMEM;
+	}
 	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC |
 	                 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 	/* The live event stream suspends its connection while it waits (mgmt_events.c). */
@@ -1278,8 +1448,11 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	    {MHD_OPTION_HTTPS_MEM_KEY, 0, h->key_pem},
 	    {MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert_pem},
 	    {MHD_OPTION_HTTPS_MEM_TRUST, 0, l->ca_pem},
-	    {MHD_OPTION_HTTPS_PRIORITIES, 0,
-	     (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"},
+	    /* X25519 first: it is what most clients send a key share for (a group preferred but
+	     * without a share costs a HelloRetryRequest and a second key pair), and it is the
+	     * cheaper exchange; P-256 and the rest of GnuTLS's NORMAL groups follow, for clients
+	     * that offer only those (docs/security.md). */
+	    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)OTA_TLS_PRIORITIES},
 	    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, l},
 	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l},
 	    {MHD_OPTION_END, 0, NULL},
@@ -1299,6 +1472,11 @@ static enum ota_err start_listener(struct ota_http *h, struct listener *l,
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
 	l->port = di ? di->port : 0;
+	di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_LISTEN_FD);
+	int one = 1;
+	l->nodelay_inherited =
+	    di && di->listen_fd != MHD_INVALID_SOCKET &&
+	    setsockopt(di->listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
 	log_notice("%s listener on %s, port %u", l->name, lc->listen, (unsigned)l->port);
 	return OTA_OK;
 }
@@ -1400,6 +1578,9 @@ void ota_http_stop(struct ota_http *h, unsigned grace_seconds)
 			MHD_stop_daemon(h->l[i].d);
 		if (h->l[i].tl)
 			gnutls_x509_trust_list_deinit(h->l[i].tl, 1);
+		ota_idcache_free(h->l[i].ids);
+		if (h->l[i].lock_made)
+			pthread_rwlock_destroy(&h->l[i].tl_lock);
 		free(h->l[i].ca_pem);
 	}
 	watch_stop(h);

@@ -59,3 +59,11 @@ if(TARGET ota-sign)
 endif()
 include(${CMAKE_CURRENT_LIST_DIR}/server-hostile.cmake)
 include(${CMAKE_CURRENT_LIST_DIR}/server-rollout-health.cmake)
+# TLS: resumed sessions served as their device, revocations honoured by the verified-chain
+# cache, X25519 preferred and P-256 still served.
+if(TARGET ota-sign)
+	add_test(NAME integration_server_tls_resume
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/server_tls_resume.sh)
+	set_tests_properties(integration_server_tls_resume PROPERTIES LABELS integration
+		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
+endif()

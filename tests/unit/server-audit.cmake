@@ -20,3 +20,9 @@ target_link_libraries(test_auth PRIVATE ota_auth ota_audit ota_store ota_config 
 	PkgConfig::CMOCKA)
 add_test(NAME unit_auth COMMAND test_auth)
 set_tests_properties(unit_auth PROPERTIES LABELS unit TIMEOUT 120)
+
+# The verified-chain cache: expiry, clear, bound and replacement, threads.
+add_executable(test_idcache ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_idcache.c)
+target_link_libraries(test_idcache PRIVATE ota_auth ota_common PkgConfig::CMOCKA Threads::Threads)
+add_test(NAME unit_idcache COMMAND test_idcache)
+set_tests_properties(unit_idcache PROPERTIES LABELS unit TIMEOUT 120)

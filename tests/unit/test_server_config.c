@@ -40,6 +40,7 @@ static void defaults_and_required(void **state)
 	assert_int_equal(c.body_max, 16384);
 	assert_int_equal(c.poll_interval, 300);
 	assert_true(c.session_tickets);
+	assert_int_equal(c.identity_cache, 100000);
 	assert_int_equal(c.log_level, LOG_INFO);
 }
 
@@ -49,15 +50,16 @@ static void values(void **state)
 	char msg[256] = "";
 	(void)state;
 
-	assert_int_equal(parse(REQUIRED
-	                       "# comment\n; another\n\n[limits]\n  body_max =  2048  \r\n"
-	                       "connection_timeout=5\n[tls]\nsession_tickets = no\n"
-	                       "[server]\nlog_level = debug\n[trust]\nroot = /abs/root-1.json\n",
-	                       &c, msg, sizeof(msg)),
-	                 OTA_OK);
+	assert_int_equal(
+	    parse(REQUIRED "# comment\n; another\n\n[limits]\n  body_max =  2048  \r\n"
+	                   "connection_timeout=5\n[tls]\nsession_tickets = no\nidentity_cache = 0\n"
+	                   "[server]\nlog_level = debug\n[trust]\nroot = /abs/root-1.json\n",
+	          &c, msg, sizeof(msg)),
+	    OTA_OK);
 	assert_int_equal(c.body_max, 2048);
 	assert_int_equal(c.connection_timeout, 5);
 	assert_false(c.session_tickets);
+	assert_int_equal(c.identity_cache, 0);
 	assert_int_equal(c.log_level, LOG_DEBUG);
 	assert_string_equal(c.trusted_root, "/abs/root-1.json");
 }
@@ -113,6 +115,8 @@ static void refusals(void **state)
 	refused(REQUIRED "[server]\nthreads = 99999999999999999999999\n",
 	        "expected a non-negative integer");
 	refused(REQUIRED "[tls]\nsession_tickets = maybe\n", "expected true or false");
+	refused(REQUIRED "[tls]\nidentity_cache = 10000001\n",
+	        "tls.identity_cache: value out of range");
 	refused(REQUIRED "[server]\nlog_level = loud\n", "expected one of");
 	refused(REQUIRED "[device]\nlisten = 127.0.0.1:9443\n", "must differ");
 	refused("[server]\ndata_dir = /x\n", "missing required key tls.cert");
