@@ -258,6 +258,19 @@ static enum fwa_err call(struct fwa_agent *a, const char *method, const char *pa
 	return err;
 }
 
+/*
+ * The answer (len bytes in a->s->body) is the problem of a report on another device's
+ * deployment. Any other 403 (an identity refusal, docs/device-api.md) is passing.
+ */
+static bool not_your_deployment(struct fwa_agent *a, size_t len)
+{
+	struct fwa_json j;
+
+	return fwa_json_parse(&j, a->s->body, len, a->s->tok, FWA_CHECKIN_MAX_TOKENS) == FWA_OK &&
+	       fwa_json_str_eq(&j, fwa_json_get(&j, 0, "type"),
+	                       "urn:ota:problem:not-your-deployment");
+}
+
 /* Send every unacknowledged report, oldest first; stops at the first failure. */
 static enum fwa_err flush_outbox(struct fwa_agent *a)
 {
@@ -287,6 +300,12 @@ static enum fwa_err flush_outbox(struct fwa_agent *a)
 		err = call(a, "POST", path, (const char *)a->s->io, (size_t)n, &status, &len);
 		if (err != FWA_OK)
 			return err;
+		if (status == 403 && !not_your_deployment(a, len)) {
+			/* The device was refused, not the report: keep it for the next try. */
+			say(a, FWA_LOG_WARN, "report kept, the device was refused: ",
+			    fwa_status_name((enum fwa_status)e->status), NULL);
+			return FWA_ERR_SERVER;
+		}
 		if (status == 403 || status == 404 || status == 409 || status == 400) {
 			/* The server will never take it (deployment gone, or refused): drop it. */
 			say(a, FWA_LOG_WARN, "report refused by the server: ",

@@ -54,6 +54,9 @@ struct sim {
 	bool hang_in_health;     /* the trial image hangs in its health check */
 	bool hung;               /* ... and has: nothing it does takes effect */
 	bool refuse_events;      /* the server answers reports with 503 */
+	unsigned refuse_403;     /* the server answers this many reports 403 ... */
+	const char *refuse_type; /* ... with a problem of this type (a slug) */
+	unsigned refused_403;    /* reports so answered */
 	unsigned buys;           /* successful buys */
 	bool trial_acked_at_buy; /* the server had stored the "trial" report when it bought */
 	uint32_t connect_ms;     /* what one connect costs (Wi-Fi, DNS, TLS) */
@@ -466,6 +469,16 @@ static void serve(void)
 	cat(path, &pl, "POST /device/v1/deployments/");
 	cat(path, &pl, sim.dep_id);
 	cat(path, &pl, "/events ");
+	if (strncmp(sim.req, path, pl) == 0 && sim.refuse_403) {
+		size_t n = 0;
+		sim.refuse_403--;
+		sim.refused_403++;
+		cat(body, &n, "{\"type\":\"urn:ota:problem:");
+		cat(body, &n, sim.refuse_type);
+		cat(body, &n, "\",\"title\":\"Refused\",\"status\":403}");
+		respond(403, "Forbidden", "Content-Type: application/problem+json\r\n", body, n);
+		return;
+	}
 	if (strncmp(sim.req, path, pl) == 0 && sim.refuse_events) {
 		respond(503, "Service Unavailable", NULL, "", 0);
 		return;
@@ -812,6 +825,39 @@ static void full_update(const struct ptest_kit *kit)
 	PT_EQ(sim.active, 1);
 	PT_EQ(run(20), RUN_IDLE);
 	PT_EQ(sim.nstatus, 6);
+}
+
+/*
+ * Reports answered 403 for who the device is (identity-conflict: a renewed certificate pinned,
+ * the old one presented) stay in the outbox and arrive later, each once, in order; a report on
+ * another device's deployment (not-your-deployment) is dropped and never sent again.
+ */
+static void report_refusals_by_type(const struct ptest_kit *kit)
+{
+	static const char *const want[] = {"downloading", "downloaded", "installing",
+	                                   "rebooting",   "trial",      "confirmed"};
+	static const char *const types[] = {"identity-conflict", "device-pending",
+	                                    "not-your-deployment"};
+
+	for (unsigned t = 0; t < 3; t++) {
+		bool dropped = t == 2;
+
+		PT_REQUIRE(setup(kit));
+		PT_REQUIRE(offer(kit, "1.1.0", 3, NULL, 0));
+		sim.refuse_type = types[t];
+		sim.refuse_403 = dropped ? 1 : 4;
+		PT_REQUIRE_OK(boot(kit, "1.0.0"));
+		PT_REQUIRE(run(100) == RUN_REBOOT);
+		sim.manifest_env = NULL;
+		PT_REQUIRE_OK(boot(kit, "1.1.0"));
+		PT_EQ(run(100), RUN_IDLE);
+		PT_CHECK(!sim.trial);
+		PT_EQ(sim.buys, 1);
+		PT_EQ(sim.refuse_403, 0);
+		PT_EQ(sim.refused_403, dropped ? 1 : 4);
+		if (!PT_CHECK(dropped ? statuses_are(want + 1, 5) : statuses_are(want, 6)))
+			show_statuses();
+	}
 }
 
 static void failed_health_rolls_back(const struct ptest_kit *kit)
@@ -1677,6 +1723,7 @@ static void migrated_floor_holds(const struct ptest_kit *kit)
 static const struct ptest_case cases[] = {
     {"nothing_to_do", nothing_to_do},
     {"full_update", full_update},
+    {"report_refusals_by_type", report_refusals_by_type},
     {"failed_health_rolls_back", failed_health_rolls_back},
     {"refusals_write_nothing", refusals_write_nothing},
     {"download_resumes_with_range", download_resumes_with_range},

@@ -625,6 +625,19 @@ static bool handle(struct kit_server *s)
 			return true;
 		}
 		snprintf(dep, sizeof(dep), "%.*s", (int)(slash - (path + 23)), path + 23);
+		if (s->refuse_reports && s->nevents >= s->refuse_after) {
+			char problem[160];
+			int n = snprintf(problem, sizeof(problem),
+			                 "{\"type\":\"urn:ota:problem:%s\",\"title\":\"Refused\","
+			                 "\"status\":403}",
+			                 s->refuse_type);
+
+			s->refuse_reports--;
+			s->report_refusals++;
+			respond(s, 403, "Content-Type: application/problem+json\r\n", problem,
+			        (size_t)n);
+			return true;
+		}
 		do_event(s, dep, s->in + head_len, body_len);
 	} else if (strcmp(method, "GET") == 0 && strcmp(path, s->image_path) == 0 && s->image) {
 		do_image(s, range ? range + 7 : NULL, false);

@@ -122,6 +122,13 @@ struct kit_server {
 	int drops_left;       /* ... this many times */
 	bool down;            /* refuse connections */
 	unsigned cut_answers; /* handle this many requests, then cut before their answers */
+	/*
+	 * once refuse_after reports are stored, answer the next refuse_reports reports 403 with a
+	 * problem of refuse_type (a slug), storing nothing
+	 */
+	unsigned refuse_reports, refuse_after;
+	const char *refuse_type;
+	unsigned report_refusals; /* reports so refused */
 	/* what the server learned */
 	struct kit_event events[KIT_MAX_EVENTS];
 	unsigned nevents; /* unique (seq) events stored */

@@ -715,6 +715,69 @@ static void test_renewal_answer_lost_after_pin(void **state)
 }
 
 /*
+ * Reports refused for who the device is (a pinned certificate not yet presented, a device
+ * waiting for approval): passing refusals, so every report stays in the outbox until the
+ * server takes it. The refusals start after some reports are stored: before the reboot, and
+ * in the trial, which holds its buy back. In the end each report is stored once, in order.
+ */
+static void refused_for_identity(struct fixture *f, const char *type, unsigned after,
+                                 unsigned refusals)
+{
+	static const char *const order[] = {"downloading", "downloaded", "installing",
+	                                    "rebooting",   "trial",      "confirmed"};
+
+	kit_device_free(&f->dev);
+	kit_server_free(&f->srv);
+	kit_server_init(&f->srv);
+	kit_device_init(&f->dev, &f->srv, factory, (size_t)factory_len, root, (size_t)root_len,
+	                SLOT_SIZE);
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	f->srv.refuse_type = type;
+	f->srv.refuse_after = after;
+	f->srv.refuse_reports = refusals;
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_int_equal(f->srv.refuse_reports, 0);
+	assert_int_equal(f->srv.report_refusals, refusals);
+	assert_true(f->srv.succeeded);
+	assert_string_equal(f->dev.sim.running.version, "1.1.0");
+	/* Stored once each (a report resent after the reboot is a duplicate), in order. */
+	assert_int_equal(f->srv.nevents, 6);
+	for (unsigned i = 0; i < 6; i++) {
+		assert_string_equal(f->srv.events[i].status, order[i]);
+		assert_int_equal(f->srv.events[i].seq, i + 1);
+	}
+}
+
+static void test_report_refused_for_identity(void **state)
+{
+	struct fixture *f = *state;
+
+	refused_for_identity(f, "identity-conflict", 0, 3);
+	refused_for_identity(f, "device-pending", 0, 3);
+	refused_for_identity(f, "client-certificate-rejected", 2, 3);
+	/* From the trial on: its report (and those resent after the reboot) held back. */
+	refused_for_identity(f, "identity-conflict", 4, 6);
+	refused_for_identity(f, "device-pending", 5, 3);
+}
+
+/* A report on another device's deployment: the server will never take it, it is dropped. */
+static void test_report_not_your_deployment(void **state)
+{
+	struct fixture *f = *state;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	f->srv.refuse_type = "not-your-deployment";
+	f->srv.refuse_reports = 1;
+	assert_int_equal(kit_run(&f->dev, 5000), KIT_IDLE);
+	assert_int_equal(f->srv.report_refusals, 1); /* sent once, not again */
+	assert_true(f->srv.succeeded);
+	assert_int_equal(f->srv.nevents, 5);
+	assert_string_equal(f->srv.events[0].status, "downloaded");
+	assert_int_equal(f->srv.events[0].seq, 2);
+	assert_string_equal(f->srv.events[4].status, "confirmed");
+}
+
+/*
  * Server CA rotation through the root: the device trusts its provisioned CA A (root 1 pins
  * none); while it is away, root 2 pins A and B and root 3 pins only B. At its next check-in
  * (the server still on A) it walks both roots; from then on it accepts B only, also after a
@@ -969,6 +1032,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_signed_time_over_server_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_renewal_power_cut_sweep, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_renewal_answer_lost_after_pin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_refused_for_identity, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_not_your_deployment, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_root_rotation_changes_server_ca, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trial_without_server, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_down_backoff, setup, teardown),
