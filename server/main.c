@@ -174,11 +174,14 @@ int main(int argc, char **argv)
 	uint64_t wd_usec = 0;
 	bool watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
 	time_t last_checkpoint = time(NULL), last_judged = 0;
+	time_t last_flush = time(NULL);
 	for (;;) {
 		/* Wake at half the watchdog interval to ping it, at most every rollout tick. */
 		uint64_t wait = watchdog ? wd_usec / 2 : 10000000;
 		if (wait > OTA_ROLLOUT_TICK_S * 1000000ull)
 			wait = OTA_ROLLOUT_TICK_S * 1000000ull;
+		if (wait > cfg.last_seen_flush * 1000000ull)
+			wait = cfg.last_seen_flush * 1000000ull;
 		struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
 		int sig = sigtimedwait(&sigs, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -205,6 +208,12 @@ int main(int argc, char **argv)
 				log_err("rollouts: cannot list the running rollouts to judge");
 			last_judged = now;
 		}
+		/* The check-in times kept in memory (store.h, ota_store_seen_flush()). */
+		if (now - last_flush >= (time_t)cfg.last_seen_flush) {
+			if (ota_store_seen_flush(store) != OTA_OK)
+				log_err("store: cannot write the devices' check-in times");
+			last_flush = now;
+		}
 		/* Sign the audit chain's head now and then (nothing when it did not move). */
 		if (now - last_checkpoint >= (time_t)cfg.audit_checkpoint_interval) {
 			if (ota_audit_checkpoint(audit, (int64_t)now, NULL) != OTA_OK)
@@ -216,6 +225,8 @@ int main(int argc, char **argv)
 	ota_events_hub_close(hub); /* live streams end: they would hold the grace period */
 	ota_http_stop(http, cfg.shutdown_grace);
 	http = NULL;
+	if (ota_store_seen_flush(store) != OTA_OK)
+		log_err("store: cannot write the devices' check-in times");
 	if (ota_audit_checkpoint(audit, (int64_t)time(NULL), NULL) != OTA_OK)
 		log_err("audit: final checkpoint failed");
 	log_notice("otad stopped");

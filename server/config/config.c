@@ -43,6 +43,7 @@ static const struct key keys[] = {
     {"device", "poll_jitter", K_UINT, OFF(poll_jitter), 0, 50, false},
     {"device", "admission", K_ADMISSION, OFF(admission), 0, 0, false},
     {"device", "delta_max_percent", K_UINT, OFF(delta_max_percent), 0, 100, false},
+    {"device", "last_seen_flush", K_UINT, OFF(last_seen_flush), 1, 3600, false},
     {"management", "listen", K_STR, OFF(management.listen), 0, 0, false},
     {"management", "ca", K_PATH, OFF(management.ca), 0, 0, true},
     {"management", "crl", K_PATH, OFF(management.crl), 0, 0, false},
@@ -98,6 +99,7 @@ void ota_config_defaults(struct ota_config *c)
 	c->poll_interval = 300;
 	c->poll_jitter = 10;
 	c->delta_max_percent = 50;
+	c->last_seen_flush = 5;
 	c->admission = OTA_ADMISSION_AUTO;
 	c->token_max_days = 365;
 	c->issued_days = 365;

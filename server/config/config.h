@@ -45,6 +45,7 @@ struct ota_config {
 	unsigned poll_interval;       /* seconds between check-ins */
 	unsigned poll_jitter;         /* percent of poll_interval, +/- */
 	unsigned delta_max_percent;   /* offer a delta below this % of the image; 0 = never */
+	unsigned last_seen_flush;     /* seconds between writes of the check-in times kept */
 	enum ota_admission admission; /* [device] admission = auto | pending | preregistered */
 	struct ota_listener_config management;
 	unsigned token_max_days;            /* longest lifetime of an API token */

@@ -6,6 +6,7 @@
  */
 #include "rollout/rollout.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -698,34 +699,130 @@ struct wanting {
 	enum ota_err rc;
 };
 
-static int wanting_one(void *vctx, const struct ota_rollout_row *row, const char *text)
+/* Whether one running rollout wants the device now; calls w->fn when it does. Reads only: the
+ * verdicts are the ticker's and the reports' (ota_rollout_tick()). */
+static int wanting_one(struct wanting *w, const struct ota_rollout_row *row,
+                       const struct ota_rollout_spec *s)
 {
-	struct wanting *w = vctx;
-	struct ota_rollout_spec s;
-	struct ota_rollout_row now_row;
-
-	if (ota_rollout_spec_decode(text, &s) != OTA_OK) {
-		log_err("rollout %s: its stored definition cannot be read", row->id);
-		return 0;
-	}
-	/* Reads only: the verdicts are the ticker's and the reports' (ota_rollout_tick()). */
-	now_row = *row;
 	/* Membership: the stages up to the current one cover this device's bucket. */
 	if (ota_rollout_bucket(row->hash_key, row->id, w->d->id) >=
-	    s.stages[now_row.stage].percent_bp)
+	    s->stages[row->stage].percent_bp)
 		return 0;
-	if (!ota_rollout_matches(&s, w->d, NULL, 0))
+	if (!ota_rollout_matches(s, w->d, NULL, 0))
 		return 0;
 	/* A member with nothing due (the common case once it joined) costs one read, no write. */
 	struct ota_rollout_member m;
 	enum ota_err e = ota_store_rollout_member_get(w->st, row->id, w->d->id, &m);
-	if (e == OTA_OK && !ota_rollout_retry_due(&s, &m, w->now))
+	if (e == OTA_OK && !ota_rollout_retry_due(s, &m, w->now))
 		return 0;
 	if (e != OTA_OK && e != OTA_ERR_NOT_FOUND) {
 		w->rc = e;
 		return 1;
 	}
-	return w->fn(w->ctx, &now_row, &s);
+	return w->fn(w->ctx, row, s);
+}
+
+/*
+ * The running rollouts with their decoded definitions, as every check-in reads them: loaded
+ * from the store when ota_store_rollouts_generation() moved (any change of a rollout's row, on
+ * any handle, and its commit), shared read-only by the check-ins meanwhile (refs). Without it
+ * each check-in listed the running rollouts and parsed each one's JSON definition. A join
+ * still reads the rollout's row inside its transaction (join_in_tx), so a check-in that raced
+ * a change never acts on a stale stage.
+ */
+struct running {
+	unsigned refs;
+	uint64_t gen;
+	const struct ota_store *st;
+	size_t n, cap;
+	struct ota_rollout_row *rows;
+	struct ota_rollout_spec *specs;
+};
+
+static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct running *running_now; /* the newest snapshot, one ref held by this pointer */
+
+static void running_put(struct running *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&running_mu);
+	bool last = --r->refs == 0;
+	pthread_mutex_unlock(&running_mu);
+	if (last) {
+		free(r->rows);
+		free(r->specs);
+		free(r);
+	}
+}
+
+static int running_add(void *ctx, const struct ota_rollout_row *row, const char *text)
+{
+	struct running *r = ctx;
+
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 4;
+		void *a = realloc(r->rows, nc * sizeof(*r->rows));
+		if (a)
+			r->rows = a;
+		void *b = a ? realloc(r->specs, nc * sizeof(*r->specs)) : NULL;
+		if (b)
+			r->specs = b;
+		if (!a || !b) {
+			r->cap = (size_t)-1; /* out of memory: the load fails */
+			return 1;
+		}
+		r->cap = nc;
+	}
+	if (ota_rollout_spec_decode(text, &r->specs[r->n]) != OTA_OK) {
+		log_err("rollout %s: its stored definition cannot be read", row->id);
+		return 0;
+	}
+	r->rows[r->n++] = *row;
+	return 0;
+}
+
+/* The current snapshot for st, with a ref for the caller; NULL with *rc on error. */
+static struct running *running_get(struct ota_store *st, enum ota_err *rc)
+{
+	uint64_t gen = ota_store_rollouts_generation();
+	struct running *r;
+
+	pthread_mutex_lock(&running_mu);
+	r = running_now;
+	if (r && r->st == st && r->gen == gen)
+		r->refs++;
+	else
+		r = NULL;
+	pthread_mutex_unlock(&running_mu);
+	if (r)
+		return r;
+	/* Read with the generation taken before: a change meanwhile makes it stale at once. */
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		*rc = OTA_ERR_NOMEM;
+		return NULL;
+	}
+	r->refs = 1;
+	r->gen = gen;
+	r->st = st;
+	*rc = ota_store_rollout_list(st, OTA_RS_RUNNING, running_add, r);
+	if (*rc == OTA_OK && r->cap == (size_t)-1)
+		*rc = OTA_ERR_NOMEM;
+	if (*rc != OTA_OK) {
+		running_put(r);
+		return NULL;
+	}
+	pthread_mutex_lock(&running_mu);
+	struct running *old = NULL;
+	if (!running_now || running_now->st != st || running_now->gen < gen) {
+		old = running_now;
+		running_now = r;
+		r->refs++;
+	}
+	pthread_mutex_unlock(&running_mu);
+	running_put(old);
+	return r;
 }
 
 enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *d,
@@ -735,9 +832,16 @@ enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_
                                  void *ctx)
 {
 	struct wanting w = {.st = st, .d = d, .now = now, .fn = fn, .ctx = ctx, .rc = OTA_OK};
-	enum ota_err rc = ota_store_rollout_list(st, OTA_RS_RUNNING, wanting_one, &w);
+	enum ota_err rc = OTA_OK;
+	struct running *r = running_get(st, &rc);
 
-	return rc != OTA_OK ? rc : w.rc;
+	if (!r)
+		return rc;
+	for (size_t i = 0; i < r->n; i++)
+		if (wanting_one(&w, &r->rows[i], &r->specs[i]))
+			break;
+	running_put(r);
+	return w.rc;
 }
 
 /* The decisions of a join, inside its transaction. */

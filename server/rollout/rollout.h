@@ -271,7 +271,8 @@ OTA_WUR enum ota_err ota_rollout_on_event(struct ota_store *st, const char *depl
  * The running rollouts that want device d now (reads only: nothing is judged here): fn is called
  * when the stage covers the device, the target filter matches and the device is not a member
  * already (or is one due for a retry). A non-zero return of fn stops the walk. Cost: a few indexed
- * lookups per running rollout, whatever the fleet's size.
+ * lookups per running rollout, whatever the fleet's size; the running rollouts and their decoded
+ * definitions are kept in memory until ota_store_rollouts_generation() moves.
  */
 OTA_WUR enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *d,
                                          int64_t now,

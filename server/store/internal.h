@@ -39,5 +39,11 @@ void ota_store__rollback(struct ota_store *st);
  * token) was just written on this handle: bumps ota_store_access_generation() now and again
  * when the handle's open transaction ends. */
 void ota_store__access_changed(struct ota_store *st);
+/* A rollout's row was just written on this handle (NULL: no handle, a store opened): bumps
+ * ota_store_rollouts_generation() now and again when the handle's open transaction ends. */
+void ota_store__rollouts_changed(struct ota_store *st);
+/* A device's last check-in time: stored (the row's last_seen), or a newer one that waits in
+ * memory for ota_store_seen_flush(). */
+int64_t ota_store__seen_latest(struct ota_store *st, const char *id, int64_t stored);
 
 #endif

@@ -431,6 +431,7 @@ enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
 		int s = sqlite3_step(q);
 		if (s == SQLITE_ROW) {
 			device_row(q, out);
+			out->d.last_seen = ota_store__seen_latest(st, out->d.id, out->d.last_seen);
 			rc = OTA_OK;
 		} else {
 			rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "device lookup");
@@ -623,6 +624,9 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 	*more = false;
 	if (f->limit < 1 || f->limit > 1000)
 		return OTA_ERR_INVALID;
+	/* Filters on the check-in time read the rows: the times kept in memory first. */
+	if ((f->seen_before || f->seen_after) && ota_store_seen_flush(st) != OTA_OK)
+		return OTA_ERR_DB;
 	ota_store__lock(st);
 	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_LIST);
 	if (!q)
@@ -645,6 +649,7 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 			break;
 		}
 		device_row(q, &d);
+		d.d.last_seen = ota_store__seen_latest(st, d.d.id, d.d.last_seen);
 		n++;
 		fn(ctx, &d);
 	}

@@ -337,9 +337,10 @@ enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rol
 	int s = sqlite3_step(q);
 	int x = sqlite3_extended_errcode(ota_store__db(st));
 	ota_store__done(q);
-	if (s == SQLITE_DONE)
+	if (s == SQLITE_DONE) {
+		ota_store__rollouts_changed(st);
 		rc = OTA_OK;
-	else if (x == SQLITE_CONSTRAINT_FOREIGNKEY)
+	} else if (x == SQLITE_CONSTRAINT_FOREIGNKEY)
 		rc = OTA_ERR_NOT_FOUND;
 	else if (x == SQLITE_CONSTRAINT_PRIMARYKEY)
 		rc = OTA_ERR_CONFLICT;
@@ -491,7 +492,9 @@ static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rol
 	bind_text(q, 3, reason ? reason : "");
 	sqlite3_bind_int64(q, 4, now);
 	sqlite3_bind_int64(q, 5, new_stage);
-	return exec(st, q, "rollout state");
+	enum ota_err rc = exec(st, q, "rollout state");
+	ota_store__rollouts_changed(st); /* after the write, even a failed one */
+	return rc;
 }
 
 static enum ota_err active_get(struct ota_store *st, const char *id, const char *scope, unsigned *n)

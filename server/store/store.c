@@ -93,8 +93,11 @@ static const char SQL_EV_SAME[] =
 static const char SQL_EV_LIST[] =
     "SELECT seq, status, reason, version, coalesce(progress, -1), received_at "
     "FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq";
-static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous = NORMAL";
-static const char SQL_SYNC_FULL[] = "PRAGMA synchronous = FULL";
+static const char SQL_DEV_STATE[] =
+    "SELECT hw_variant, version, security_floor, root_version, active_slot, boot_state, "
+    "last_outcome FROM devices WHERE id = ?1";
+static const char SQL_DEV_SEEN[] =
+    "UPDATE devices SET last_seen = ?2 WHERE id = ?1 AND coalesce(last_seen, 0) < ?2";
 static const char SQL_SAVEPOINT[] = "SAVEPOINT grp";
 static const char SQL_RELEASE[] = "RELEASE grp";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO grp";
@@ -111,6 +114,20 @@ struct group_item {
 	void (*on_done)(void *arg, enum ota_err rc, bool fault);
 	void *done_arg;
 	struct group_item *next;
+};
+
+/*
+ * What the store knows of one device's row since it was last read or written (the last-seen
+ * batching, ota_store_device_report()): the reported state as it stands in the row, and the
+ * newest check-in time not written yet. Allocated once, never moved or freed before the store.
+ */
+struct seen_entry {
+	char *key;     /* "id\0state\0outcome\0" (malloc'd), state = the row's reported fields */
+	size_t id_len; /* strlen(id) */
+	size_t st_len; /* strlen(state) */
+	bool known;    /* key's state is the row's (false: read the row again) */
+	bool queued;   /* on the dirty list */
+	int64_t seen;  /* newest check-in not written to the row yet, 0 when none */
 };
 
 struct ota_store {
@@ -139,6 +156,15 @@ struct ota_store {
 	struct ota_store *writer;
 	/* an access change (ota_store__access_changed) waits for this handle's COMMIT */
 	atomic_bool access_pending;
+	/* a rollout change (ota_store__rollouts_changed) waits for this handle's COMMIT */
+	atomic_bool rollouts_pending;
+	/* last-seen batching: devices by id (open addressing) and those with a time to write;
+	 * guarded by s_mu, which is taken after lock, never before it */
+	pthread_mutex_t s_mu;
+	struct seen_entry **s_slots;
+	size_t s_cap, s_n;
+	struct seen_entry **s_dirty;
+	size_t s_ndirty, s_dirty_cap;
 };
 
 /* The access generation (store.h): one per process, since every handle of the process writes
@@ -157,6 +183,22 @@ void ota_store__access_changed(struct ota_store *st)
 	atomic_fetch_add_explicit(&g_access_gen, 1, memory_order_acq_rel);
 	if (!sqlite3_get_autocommit(st->db))
 		atomic_store(&st->access_pending, true);
+}
+
+/* The rollouts generation (store.h), process-wide like the access generation. */
+static atomic_uint_fast64_t g_rollouts_gen = 1;
+
+uint64_t ota_store_rollouts_generation(void)
+{
+	return (uint64_t)atomic_load_explicit(&g_rollouts_gen, memory_order_acquire);
+}
+
+void ota_store__rollouts_changed(struct ota_store *st)
+{
+	/* After the write: a reader that loaded before this saw the old generation too. */
+	atomic_fetch_add_explicit(&g_rollouts_gen, 1, memory_order_acq_rel);
+	if (st && !sqlite3_get_autocommit(st->db))
+		atomic_store(&st->rollouts_pending, true);
 }
 
 int ota_store_schema_latest(void)
@@ -200,6 +242,9 @@ static enum ota_err run(struct ota_store *st, const char *sql)
 	if ((sql == SQL_COMMIT || sql == SQL_ROLLBACK) &&
 	    atomic_exchange(&st->access_pending, false))
 		atomic_fetch_add_explicit(&g_access_gen, 1, memory_order_acq_rel);
+	if ((sql == SQL_COMMIT || sql == SQL_ROLLBACK) &&
+	    atomic_exchange(&st->rollouts_pending, false))
+		atomic_fetch_add_explicit(&g_rollouts_gen, 1, memory_order_acq_rel);
 	if (rc != SQLITE_DONE)
 		return db_fail(st, sql);
 	return OTA_OK;
@@ -355,6 +400,7 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	pthread_mutexattr_destroy(&attr);
 	pthread_mutex_init(&st->g_mu, NULL);
 	pthread_cond_init(&st->g_cv, NULL);
+	pthread_mutex_init(&st->s_mu, NULL);
 	st->g_tail = &st->g_head;
 	rc = OTA_ERR_DB;
 	if (sqlite3_open_v2(path, &st->db,
@@ -381,6 +427,8 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	rc = migrate(st, msg, msglen);
 	if (rc != OTA_OK)
 		goto out;
+	/* A cache of another database (or of a freed handle at this address) is stale. */
+	ota_store__rollouts_changed(NULL);
 	*out = st;
 	st = NULL;
 out:
@@ -399,6 +447,17 @@ void ota_store_free(struct ota_store *st)
 	pthread_mutex_unlock(&st->g_mu);
 	if (st->g_thread_on)
 		pthread_join(st->g_thread, NULL); /* after the last submitted group's commit */
+	if (st->db && st->s_ndirty && ota_store_seen_flush(st) != OTA_OK)
+		log_err("store: the last check-in times of %zu devices were not written",
+		        st->s_ndirty);
+	for (size_t i = 0; i < st->s_cap; i++) {
+		if (st->s_slots[i])
+			free(st->s_slots[i]->key);
+		free(st->s_slots[i]);
+	}
+	free(st->s_slots);
+	free(st->s_dirty);
+	pthread_mutex_destroy(&st->s_mu);
 	for (int i = 0; i < OTA_STORE_STMTS; i++)
 		sqlite3_finalize(st->cache[i].q);
 	sqlite3_close(st->db);
@@ -803,7 +862,7 @@ static enum ota_err device_get(struct ota_store *st, const char *id, struct ota_
 	text(q, 4, out->version, sizeof(out->version));
 	out->security_floor = (uint32_t)sqlite3_column_int64(q, 5);
 	out->root_version = (uint32_t)sqlite3_column_int64(q, 6);
-	out->last_seen = sqlite3_column_int64(q, 7);
+	out->last_seen = ota_store__seen_latest(st, out->id, sqlite3_column_int64(q, 7));
 	rc = OTA_OK;
 out:
 	done(q);
@@ -871,23 +930,253 @@ enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id, 
 	return rc;
 }
 
-enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_device_report *r,
-                                     int64_t now)
+/* ---- last-seen batching ---- */
+
+static uint64_t id_hash(const char *id, size_t len)
 {
-	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q = NULL;
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)id[i]) * 1099511628211ull;
+	return h;
+}
+
+/* The entry of device id, or NULL; s_mu is held. */
+static struct seen_entry *seen_find(struct ota_store *st, const char *id, size_t len)
+{
+	if (!st->s_cap)
+		return NULL;
+	for (size_t i = id_hash(id, len) & (st->s_cap - 1);; i = (i + 1) & (st->s_cap - 1)) {
+		struct seen_entry *e = st->s_slots[i];
+		if (!e)
+			return NULL;
+		if (e->id_len == len && memcmp(e->key, id, len) == 0)
+			return e;
+	}
+}
+
+/* Puts e in the table (which has room and does not hold e's id); s_mu is held. */
+static void seen_place(struct seen_entry **slots, size_t cap, struct seen_entry *e)
+{
+	size_t i = id_hash(e->key, e->id_len) & (cap - 1);
+	while (slots[i])
+		i = (i + 1) & (cap - 1);
+	slots[i] = e;
+}
+
+/* "hw\0version\0floor\0root\0slot\0boot" into buf (NUL-terminated parts); its length. */
+static size_t seen_state(char *buf, size_t cap, const char *hw, const char *version, int64_t floor,
+                         int64_t root, const char *slot, const char *boot)
+{
+	int n = snprintf(buf, cap, "%s|%s|%lld|%lld|%s|%s", hw ? hw : "", version ? version : "",
+	                 (long long)floor, (long long)root, slot ? slot : "", boot ? boot : "");
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* Whether the reported fields are what the row holds: nothing durable would change. */
+static bool seen_same(const struct seen_entry *e, const char *state, size_t len,
+                      const char *outcome)
+{
+	if (!e->known || e->st_len != len || memcmp(e->key + e->id_len + 1, state, len) != 0)
+		return false;
+	return !outcome || strcmp(e->key + e->id_len + 1 + len + 1, outcome) == 0;
+}
+
+/*
+ * Records that the row of device id holds state and outcome (NULL: unknown, read again) and
+ * was written up to last_seen (its pending time is dropped when it is not newer); s_mu is
+ * held. On allocation failure the device is simply not batched (its check-ins write).
+ */
+static void seen_set(struct ota_store *st, const char *id, const char *state, size_t st_len,
+                     const char *outcome, int64_t written)
+{
+	size_t id_len = strlen(id), o_len = outcome ? strlen(outcome) : 0;
+	struct seen_entry *e = seen_find(st, id, id_len);
+	char *key = malloc(id_len + st_len + o_len + 3);
+
+	if (!e && (st->s_n + 1) * 4 > st->s_cap * 3) {
+		size_t nc = st->s_cap ? st->s_cap * 2 : 1024;
+		struct seen_entry **ns = calloc(nc, sizeof(*ns));
+		if (!ns) {
+			free(key);
+			return;
+		}
+		for (size_t i = 0; i < st->s_cap; i++)
+			if (st->s_slots[i])
+				seen_place(ns, nc, st->s_slots[i]);
+		free(st->s_slots);
+		st->s_slots = ns;
+		st->s_cap = nc;
+	}
+	if (!key) {
+		if (e)
+			e->known = false;
+		return;
+	}
+	memcpy(key, id, id_len + 1);
+	memcpy(key + id_len + 1, state, st_len);
+	key[id_len + 1 + st_len] = '\0';
+	memcpy(key + id_len + 1 + st_len + 1, outcome ? outcome : "", o_len + 1);
+	if (!e) {
+		if (!(e = calloc(1, sizeof(*e)))) {
+			free(key);
+			return;
+		}
+		e->key = key;
+		e->id_len = id_len;
+		seen_place(st->s_slots, st->s_cap, e);
+		st->s_n++;
+	} else {
+		free(e->key);
+		e->key = key;
+	}
+	e->st_len = st_len;
+	e->known = outcome != NULL;
+	if (e->seen <= written)
+		e->seen = 0;
+}
+
+/* Notes a check-in at now for the flush; s_mu is held. false when it cannot be queued. */
+static bool seen_note(struct ota_store *st, struct seen_entry *e, int64_t now)
+{
+	if (!e->queued) {
+		if (st->s_ndirty == st->s_dirty_cap) {
+			size_t nc = st->s_dirty_cap ? st->s_dirty_cap * 2 : 256;
+			void *p = realloc(st->s_dirty, nc * sizeof(*st->s_dirty));
+			if (!p)
+				return false;
+			st->s_dirty = p;
+			st->s_dirty_cap = nc;
+		}
+		st->s_dirty[st->s_ndirty++] = e;
+		e->queued = true;
+	}
+	if (now > e->seen)
+		e->seen = now;
+	return true;
+}
+
+/* The newest check-in time of device id not written yet, 0 when none; any thread. */
+static int64_t seen_pending(struct ota_store *st, const char *id)
+{
+	pthread_mutex_lock(&st->s_mu);
+	struct seen_entry *e = seen_find(st, id, strlen(id));
+	int64_t t = e ? e->seen : 0;
+	pthread_mutex_unlock(&st->s_mu);
+	return t;
+}
+
+int64_t ota_store__seen_latest(struct ota_store *st, const char *id, int64_t stored)
+{
+	int64_t t = seen_pending(st, id);
+	return t > stored ? t : stored;
+}
+
+enum ota_err ota_store_seen_flush(struct ota_store *st)
+{
+	enum ota_err rc = OTA_OK;
+	struct {
+		char id[OTA_ID_MAX + 1];
+		int64_t seen;
+	} *batch = NULL;
+	size_t n = 0;
+
 	LOCK(st);
-	/*
-	 * The device repeats its state at every check-in, so this one write is committed
-	 * without waiting for the disk (it survives a crash of otad, not a power loss); the
-	 * next FULL commit makes it durable with everything before it. An fsync per check-in
-	 * would cap check-ins at the disk's flush rate.
-	 */
-	if (!ota_store__in_tx(st) && run(st, SQL_SYNC_NORMAL) != OTA_OK)
+	if (st->bulk || st->tx)
+		goto out; /* the next flush writes them */
+	pthread_mutex_lock(&st->s_mu);
+	if (st->s_ndirty && !(batch = malloc(st->s_ndirty * sizeof(*batch)))) {
+		pthread_mutex_unlock(&st->s_mu);
+		rc = OTA_ERR_NOMEM;
 		goto out;
-	q = ota_store__stmt(st, SQL_DEV_REPORT);
+	}
+	for (size_t i = 0; i < st->s_ndirty; i++) {
+		struct seen_entry *e = st->s_dirty[i];
+		e->queued = false;
+		if (!e->seen || e->id_len > OTA_ID_MAX)
+			continue;
+		memcpy(batch[n].id, e->key, e->id_len + 1);
+		batch[n++].seen = e->seen;
+	}
+	st->s_ndirty = 0;
+	pthread_mutex_unlock(&st->s_mu);
+	if (!n)
+		goto out;
+	rc = run(st, SQL_BEGIN);
+	for (size_t i = 0; rc == OTA_OK && i < n; i++) {
+		sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_SEEN);
+		if (!q) {
+			rc = OTA_ERR_DB;
+			break;
+		}
+		bind_text(q, 1, batch[i].id);
+		sqlite3_bind_int64(q, 2, batch[i].seen);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			rc = db_fail(st, "last-seen flush");
+		done(q);
+	}
+	if (rc == OTA_OK)
+		rc = run(st, SQL_COMMIT);
+	if (rc != OTA_OK && !sqlite3_get_autocommit(st->db))
+		(void)run(st, SQL_ROLLBACK);
+	pthread_mutex_lock(&st->s_mu);
+	for (size_t i = 0; i < n; i++) {
+		struct seen_entry *e = seen_find(st, batch[i].id, strlen(batch[i].id));
+		if (!e)
+			continue;
+		if (rc != OTA_OK)
+			(void)seen_note(st, e, batch[i].seen); /* again at the next flush */
+		else if (e->seen <= batch[i].seen)
+			e->seen = 0; /* written; a newer check-in stays pending */
+	}
+	pthread_mutex_unlock(&st->s_mu);
+out:
+	UNLOCK(st);
+	free(batch);
+	return rc;
+}
+
+/* Reads the reported fields of device id's row into state/outcome; the lock is held. */
+static enum ota_err row_state(struct ota_store *st, const char *id, char *state, size_t cap,
+                              size_t *len, char **outcome)
+{
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_STATE);
+	enum ota_err rc = OTA_ERR_DB;
+
+	*outcome = NULL;
 	if (!q)
-		goto out;
+		return OTA_ERR_DB;
+	bind_text(q, 1, id);
+	int r = sqlite3_step(q);
+	if (r == SQLITE_DONE) {
+		rc = OTA_ERR_NOT_FOUND;
+	} else if (r != SQLITE_ROW) {
+		rc = db_fail(st, "device state");
+	} else {
+		/* A device that never checked in has no state: no report equals it. */
+		*len = sqlite3_column_type(q, 0) == SQLITE_NULL
+		           ? 0
+		           : seen_state(state, cap, (const char *)sqlite3_column_text(q, 0),
+		                        (const char *)sqlite3_column_text(q, 1),
+		                        sqlite3_column_int64(q, 2), sqlite3_column_int64(q, 3),
+		                        (const char *)sqlite3_column_text(q, 4),
+		                        (const char *)sqlite3_column_text(q, 5));
+		const unsigned char *o = sqlite3_column_text(q, 6);
+		*outcome = strdup(o ? (const char *)o : "");
+		rc = *outcome ? OTA_OK : OTA_ERR_NOMEM;
+	}
+	done(q);
+	return rc;
+}
+
+/* Writes the whole report into the row; the lock is held. */
+static enum ota_err report_write(struct ota_store *st, const struct ota_device_report *r,
+                                 int64_t now)
+{
+	enum ota_err rc;
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_REPORT);
+
+	if (!q)
+		return OTA_ERR_DB;
 	bind_text(q, 1, r->id);
 	bind_text(q, 2, r->hw_variant);
 	bind_text(q, 3, r->version);
@@ -897,16 +1186,72 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 	bind_text(q, 7, r->boot_state);
 	bind_text(q, 8, r->last_outcome);
 	sqlite3_bind_int64(q, 9, now);
-	if (sqlite3_step(q) != SQLITE_DONE) {
+	if (sqlite3_step(q) != SQLITE_DONE)
 		rc = db_fail(st, "device report");
+	else
+		rc = sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
+	done(q);
+	return rc;
+}
+
+enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_device_report *r,
+                                     int64_t now)
+{
+	char state[256], have[256];
+	size_t len = seen_state(state, sizeof(state), r->hw_variant, r->version, r->security_floor,
+	                        r->root_version, r->active_slot, r->boot_state),
+	       have_len = 0;
+	size_t id_len = strlen(r->id);
+	char *outcome = NULL;
+	enum ota_err rc;
+
+	/* The common check-in repeats what the row holds: its time waits for the next flush
+	 * (ota_store_seen_flush()), no write and no lock of the store. */
+	pthread_mutex_lock(&st->s_mu);
+	struct seen_entry *e = seen_find(st, r->id, id_len);
+	bool same = e && seen_same(e, state, len, r->last_outcome) && seen_note(st, e, now);
+	pthread_mutex_unlock(&st->s_mu);
+	if (same)
+		return OTA_OK;
+	LOCK(st);
+	if (ota_store__in_tx(st)) {
+		/* Joins a transaction that may yet roll back: the row is read again next time. */
+		rc = report_write(st, r, now);
+		pthread_mutex_lock(&st->s_mu);
+		if ((e = seen_find(st, r->id, id_len)) != NULL)
+			e->known = false;
+		pthread_mutex_unlock(&st->s_mu);
 		goto out;
 	}
-	rc = sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
+	/* Not known yet (the first check-in since otad started): the row says. */
+	rc = row_state(st, r->id, have, sizeof(have), &have_len, &outcome);
+	if (rc != OTA_OK)
+		goto out;
+	if (have_len && have_len == len && memcmp(have, state, len) == 0 &&
+	    (!r->last_outcome || strcmp(outcome, r->last_outcome) == 0)) {
+		pthread_mutex_lock(&st->s_mu);
+		seen_set(st, r->id, state, len, outcome, 0);
+		if ((e = seen_find(st, r->id, id_len)) != NULL && !seen_note(st, e, now))
+			e->known = false;
+		pthread_mutex_unlock(&st->s_mu);
+		if (e && e->known)
+			goto out;
+	}
+	/* Something durable changed (version, slot, boot state, floor, outcome...): written now,
+	 * in its own transaction, committed to the disk before the answer. */
+	rc = report_write(st, r, now);
+	if (rc == OTA_OK) {
+		pthread_mutex_lock(&st->s_mu);
+		const char *o = r->last_outcome ? r->last_outcome : outcome;
+		if (o)
+			seen_set(st, r->id, state, len, o, now);
+		else if ((e = seen_find(st, r->id, id_len)) != NULL)
+			e->known = false; /* the stored outcome is not known here */
+		pthread_mutex_unlock(&st->s_mu);
+	}
 out:
-	done(q);
-	if (!ota_store__in_tx(st) && run(st, SQL_SYNC_FULL) != OTA_OK)
-		rc = OTA_ERR_DB;
 	UNLOCK(st);
+	free(outcome);
 	return rc;
 }
 

@@ -178,6 +178,15 @@ void ota_store_group_stats(struct ota_store *st, unsigned long long *groups,
  */
 uint64_t ota_store_access_generation(void);
 
+/*
+ * The rollouts generation: a counter of the process that moves with every change of a rollout's
+ * row (created, started, paused, resumed, advanced, aborted, completed...) on any handle, when
+ * it is written and again when it commits, and when a store is opened. What was read of the
+ * rollouts at generation g is current while the counter reads g (the check-in's cache of the
+ * running rollouts, rollout/engine.c). One atomic load.
+ */
+uint64_t ota_store_rollouts_generation(void);
+
 /* *revoked = whether this certificate fingerprint was revoked. */
 OTA_WUR enum ota_err ota_store_is_revoked(struct ota_store *st, const char *fingerprint,
                                           bool *revoked);
@@ -199,12 +208,23 @@ OTA_WUR enum ota_err ota_store_device_get(struct ota_store *st, const char *id,
 OTA_WUR enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id,
                                            char (*tags)[65], unsigned max, unsigned *n);
 /*
- * Record what a device reported at check-in (and when). OTA_ERR_NOT_FOUND when unknown. The
- * one exception to durability: this write survives a crash of otad but may be lost with a
- * power cut until the next durable write (the device repeats it at its next check-in).
+ * Record what a device reported at check-in (and when). OTA_ERR_NOT_FOUND when unknown. What
+ * the device reports (hardware variant, version, floor, root version, slot, boot state, a new
+ * last outcome) is written and committed before OTA_OK when it differs from the row; a report
+ * that repeats the row (the common check-in) writes nothing: its time (last_seen) is kept in
+ * memory until ota_store_seen_flush(), so a crash of otad loses the check-in times since the
+ * last flush, and nothing else. ota_store_device_get() and the management reads see the time
+ * at once. Inside a transaction (tx, bulk) the whole report joins it.
  */
 OTA_WUR enum ota_err ota_store_device_report(struct ota_store *st,
                                              const struct ota_device_report *r, int64_t now);
+/*
+ * Write the check-in times kept in memory (ota_store_device_report()) in one transaction.
+ * otad calls it every [device] last_seen_flush seconds and at its stop; ota_store_free() calls
+ * it too. On error the times stay in memory for the next flush. Any thread; nothing to do
+ * inside the calling thread's transaction (OTA_OK: the next flush writes them).
+ */
+OTA_WUR enum ota_err ota_store_seen_flush(struct ota_store *st);
 
 /* ---- images and releases ---- */
 

@@ -49,7 +49,10 @@ for i in $(seq 1 40); do
 done
 expect "check-in on a full disk" "$STORAGE" "$(problem_of "$got")"
 expect "check-in: Retry-After" 30 "$(headers_of "$DPORT" device-0001 /device/v1/checkin \
-	-H 'Content-Type: application/json' -d "$CHECKIN")"
+	-H 'Content-Type: application/json' -d "$(jq -c '.version = "1.0.99"' <<<"$CHECKIN")")"
+# A check-in that repeats what the row holds writes nothing (its time waits in memory).
+expect "repeated check-in on a full disk" 200 "$(code_of "$(checkin device-0001 \
+	"$(jq -c --arg v "$(db "SELECT version FROM devices WHERE id = 'device-0001'")" '.version = $v' <<<"$CHECKIN")")")"
 before=$(db "SELECT count(*) FROM deployment_events")
 r=$(report device-0002 "$dep" '{"seq":1,"status":"downloading","progress":10}')
 expect "report on a full disk" "$STORAGE" "$(problem_of "$r")"

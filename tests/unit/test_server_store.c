@@ -93,6 +93,65 @@ static void migrations(void **state)
 	assert_int_equal(user_version(f->path), 999);
 }
 
+/* One integer from the database file, read past the store (what a crash would leave). */
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A check-in that repeats the row writes nothing until the flush; a change is written now. */
+static void checkin_times(void **state)
+{
+	struct fx *f = *state;
+	struct ota_device d;
+	bool created;
+	const char *seen = "SELECT last_seen FROM devices WHERE id = 'dev-1'";
+
+	assert_int_equal(ota_store_device_admit(f->st, "dev-1", "f1", 10, &d, &created), OTA_OK);
+	struct ota_device_report rep = {"dev-1", "pico2w", "1.0.0", 3, 1, "A", "normal", NULL};
+	assert_int_equal(ota_store_device_report(f->st, &rep, 20), OTA_OK);
+	assert_int_equal(raw_int(f->path, seen), 20);
+	assert_int_equal(ota_store_device_report(f->st, &rep, 30), OTA_OK);
+	assert_int_equal(raw_int(f->path, seen), 20);
+	assert_int_equal(ota_store_device_get(f->st, "dev-1", &d), OTA_OK);
+	assert_int_equal(d.last_seen, 30);
+	assert_int_equal(ota_store_seen_flush(f->st), OTA_OK);
+	assert_int_equal(raw_int(f->path, seen), 30);
+	/* A new version is written at once, with its time. */
+	rep.version = "1.1.0";
+	assert_int_equal(ota_store_device_report(f->st, &rep, 40), OTA_OK);
+	assert_int_equal(raw_int(f->path, seen), 40);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM devices WHERE version = '1.1.0'"),
+	                 1);
+	/* So is a new outcome; the same outcome again is not a change. */
+	rep.last_outcome = "{\"status\":\"confirmed\"}";
+	assert_int_equal(ota_store_device_report(f->st, &rep, 50), OTA_OK);
+	assert_int_equal(raw_int(f->path, seen), 50);
+	assert_int_equal(ota_store_device_report(f->st, &rep, 60), OTA_OK);
+	assert_int_equal(raw_int(f->path, seen), 50);
+	/* Closing the store writes what is kept. */
+	ota_store_free(f->st);
+	f->st = NULL;
+	assert_int_equal(raw_int(f->path, seen), 60);
+	char msg[256];
+	assert_int_equal(ota_store_open(f->path, &f->st, msg, sizeof(msg)), OTA_OK);
+	/* A reopened store reads the row first: the same state costs no write. */
+	assert_int_equal(ota_store_device_report(f->st, &rep, 70), OTA_OK);
+	assert_int_equal(raw_int(f->path, seen), 60);
+	rep.id = "nobody";
+	assert_int_equal(ota_store_device_report(f->st, &rep, 70), OTA_ERR_NOT_FOUND);
+}
+
 static void admission(void **state)
 {
 	struct fx *f = *state;
@@ -425,6 +484,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(migrations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(admission, setup, teardown),
+	    cmocka_unit_test_setup_teardown(checkin_times, setup, teardown),
 	    cmocka_unit_test_setup_teardown(releases_and_deployments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(release_pages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(roots, setup, teardown),
