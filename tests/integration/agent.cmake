@@ -41,3 +41,10 @@ if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent)
 	set_tests_properties(integration_agent_renewal_cut PROPERTIES LABELS integration TIMEOUT 300
 		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>;OTA_SCRIPTS=${OTA_SCRIPTS}")
 endif()
+
+# TLS session resumption across polls of one ota-agent process, dropped on renewal and CA change.
+if(TARGET otad AND TARGET ota-sign AND TARGET ota-agent)
+	add_test(NAME integration_agent_resume COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent_resume.sh)
+	set_tests_properties(integration_agent_resume PROPERTIES LABELS integration TIMEOUT 300
+		ENVIRONMENT "OTAD=$<TARGET_FILE:otad>;OTA_SIGN=$<TARGET_FILE:ota-sign>;OTA_AGENT=$<TARGET_FILE:ota-agent>;OTA_SCRIPTS=${OTA_SCRIPTS}")
+endif()

@@ -59,7 +59,8 @@ expect "image size" 5256 "$(stat -c %s factory.img)"
 # configuration
 for bad in "colour = blue|unknown key 'colour'" "server = https://127.0.0.1:2|duplicate key 'server'" \
 	"poll_s = 0|'poll_s' must be an integer" "image_format = s i m|'image_format' must be" \
-	"just words|expected key = value" "slot_size = 12000|slot_size must be a multiple of 4096"; do
+	"just words|expected key = value" "slot_size = 12000|slot_size must be a multiple of 4096" \
+	"debug = 2|'debug' must be an integer"; do
 	line=${bad%%|*} msg=${bad#*|}
 	{ base_conf; echo "$line"; } >bad.conf
 	run "$OTA_AGENT" --config bad.conf status

@@ -47,6 +47,7 @@ static const struct key keys[] = {
     {"health_window_s", K_U32, offsetof(struct fwa_posix_config, health_window_s), 4, false, 1,
      30u * 86400u},
     {"renew_permille", K_U32, offsetof(struct fwa_posix_config, renew_permille), 4, false, 0, 999},
+    {"debug", K_U32, offsetof(struct fwa_posix_config, debug), 4, false, 0, 1},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -9,7 +9,8 @@
  * simulated bootrom's trial watchdog), trial_deadline_s (90, at most 600: the agent's own
  * trial deadline), slot_size (262144, only used when the simulated flash is created),
  * health_window_s (86400, 1 to 30 days: how long after a buy health is reported),
- * renew_permille (667: ask for a new certificate after 66.7 % of its lifetime; 0: never).
+ * renew_permille (667: ask for a new certificate after 66.7 % of its lifetime; 0: never),
+ * debug (0; 1: debug lines too, e.g. whether each TLS connection resumed its session).
  * Relative paths are taken relative to the directory of the config file.
  */
 #ifndef FWA_POSIX_CONFIG_H
@@ -39,6 +40,7 @@ struct fwa_posix_config {
 	    health_window_s; /* health after the confirm, seconds of uptime (0: agent default) */
 	uint32_t slot_size;
 	uint32_t renew_permille;
+	uint32_t debug;
 };
 
 /* Parse the file at path into *out. 0 on success; -1 with "path:line: reason" in err. */

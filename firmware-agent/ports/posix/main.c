@@ -213,7 +213,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 		goto out;
 	}
 	dev.sim.trial_ms = c->trial_ms;
-	dev.sim.verbose = 1;
+	dev.sim.verbose = c->debug ? 2 : 1;
 	dev.sim.name = "ota-agent";
 	/* Finish a renewal commit a power cut interrupted before the pair is loaded. */
 	fwa_cred_init(&dev.cred, c->cert, c->key);
@@ -222,6 +222,7 @@ static int cmd_run(const struct fwa_posix_config *c, bool once, unsigned timeout
 		goto out;
 	}
 	dev.tls.cred = &dev.cred;
+	dev.tls.debug = c->debug != 0;
 	fwa_sim_port(&port, &dev.sim, fwa_crypto_openssl());
 	port.ctx = &dev;
 	port.wall_time = wall;

@@ -29,6 +29,28 @@ static int fail(struct fwa_tls *t, const char *what)
 	return -1;
 }
 
+/*
+ * OpenSSL hands over each new session: at the end of a TLS 1.2 handshake, and for TLS 1.3 with
+ * each ticket, which arrives after the handshake (a session saved when SSL_connect returns is
+ * not resumable). The newest resumable one of the configured pair is kept; 1 takes ownership.
+ */
+static int on_new_session(SSL *ssl, SSL_SESSION *s)
+{
+	struct fwa_tls *t = SSL_get_app_data(ssl);
+
+	if (!t || t->used_pending || !SSL_SESSION_is_resumable(s))
+		return 0;
+	SSL_SESSION_free(t->session);
+	t->session = s;
+	return 1;
+}
+
+static void drop_session(struct fwa_tls *t)
+{
+	SSL_SESSION_free(t->session);
+	t->session = NULL;
+}
+
 int fwa_tls_init(struct fwa_tls *t, const char *host, const char *port, const char *cert,
                  const char *key, const char *ca)
 {
@@ -45,7 +67,10 @@ int fwa_tls_init(struct fwa_tls *t, const char *host, const char *port, const ch
 	if (!t->ctx)
 		return fail(t, "SSL_CTX_new");
 	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT);
+	/* No internal store: the callback alone keeps the session (SSL_set_session resumes). */
+	SSL_CTX_set_session_cache_mode(t->ctx,
+	                               SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(t->ctx, on_new_session);
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1)
 		return fail(t, "device certificate");
 	if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1)
@@ -63,9 +88,8 @@ void fwa_tls_free(struct fwa_tls *t)
 	if (!t)
 		return;
 	fwa_tls_close(t);
-	SSL_SESSION_free(t->session);
+	drop_session(t);
 	SSL_CTX_free(t->ctx);
-	t->session = NULL;
 	t->ctx = NULL;
 }
 
@@ -128,11 +152,14 @@ static bool is_ip(const char *host)
 
 void fwa_tls_server_cas(struct fwa_tls *t, const uint8_t (*pins)[32], unsigned n)
 {
-	t->npins = n < FWA_MAX_SERVER_CAS ? n : FWA_MAX_SERVER_CAS;
-	memcpy(t->pins, pins, (size_t)t->npins * 32);
+	n = n < FWA_MAX_SERVER_CAS ? n : FWA_MAX_SERVER_CAS;
+	/* Told again at every start of the core: the same set keeps the session. */
+	if (n == t->npins && memcmp(t->pins, pins, (size_t)n * 32) == 0)
+		return;
+	t->npins = n;
+	memcpy(t->pins, pins, (size_t)n * 32);
 	/* A session of a server verified under the old set must not be resumed. */
-	SSL_SESSION_free(t->session);
-	t->session = NULL;
+	drop_session(t);
 }
 
 static bool pinned(const struct fwa_tls *t, X509 *x)
@@ -194,7 +221,7 @@ enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 		return FWA_ERR_TRANSPORT;
 	}
 	t->ssl = SSL_new(t->ctx);
-	if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1)
+	if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1 || SSL_set_app_data(t->ssl, t) != 1)
 		goto fail;
 	/* A renewed pair waiting for its first use goes first; a few failures fall back. */
 	t->used_pending =
@@ -210,7 +237,7 @@ enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 		SSL_free(t->ssl);
 		t->ssl = SSL_new(t->ctx);
 		t->pending_tries = FWA_TLS_PENDING_TRIES;
-		if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1)
+		if (!t->ssl || SSL_set_fd(t->ssl, t->fd) != 1 || SSL_set_app_data(t->ssl, t) != 1)
 			goto fail;
 	}
 	if (is_ip(t->host)) {
@@ -223,21 +250,23 @@ enum fwa_err fwa_tls_connect(struct fwa_tls *t)
 	}
 	if (t->npins) /* judged below, against the root's pins */
 		SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
-	if (t->session && !t->used_pending)
-		SSL_set_session(t->ssl, t->session);
+	/* A session belongs to the configured pair: the pending pair makes a full handshake. */
+	if (t->session && !t->used_pending && SSL_set_session(t->ssl, t->session) != 1)
+		goto fail;
 	while ((r = SSL_connect(t->ssl)) != 1)
 		if (ssl_wait(t, r, t->connect_timeout_ms) < 0)
 			goto fail;
 	if (t->npins ? !pinned_chain(t) : SSL_get_verify_result(t->ssl) != X509_V_OK)
 		goto fail;
-	if (!t->used_pending) {
-		SSL_SESSION_free(t->session);
-		t->session = SSL_get1_session(t->ssl);
-	}
+	if (t->debug)
+		fprintf(stderr, "ota-agent: %s%s\n",
+		        SSL_session_reused(t->ssl) ? "TLS session resumed" : "TLS full handshake",
+		        t->used_pending ? " (renewed certificate)" : "");
 	return FWA_OK;
 fail:
 	fail(t, "TLS handshake failed");
 	fwa_tls_close(t);
+	drop_session(t); /* a server refused or not verified resumes nothing */
 	return FWA_ERR_TRANSPORT;
 }
 
@@ -250,8 +279,7 @@ void fwa_tls_accepted(struct fwa_tls *t)
 		return;
 	}
 	/* Sessions of the old identity must not resume under the new one. */
-	SSL_SESSION_free(t->session);
-	t->session = NULL;
+	drop_session(t);
 	t->used_pending = false;
 	t->pending_tries = 0;
 	/* The context presents the pair in use from now on. */

@@ -3,6 +3,11 @@
  * over OpenSSL, with the device certificate as the client certificate, the server verified
  * against the provisioned CA and its name, and the TLS session kept for resumption.
  *
+ * The session kept is the newest resumable one OpenSSL hands over (TLS 1.3 tickets arrive
+ * after the handshake), in memory only, of a connection that presented the configured pair;
+ * it is dropped when the pair in use changes (a renewal's commit) or the trusted server CA set
+ * changes (resumption re-verifies nothing). A pending pair never resumes nor keeps a session.
+ *
  * Functions returning int give 0 on success and -1 with a message in err[] otherwise.
  */
 #ifndef FWA_POSIX_TLS_H
@@ -35,6 +40,8 @@ struct fwa_tls {
 	struct fwa_cred *cred;
 	unsigned pending_tries;
 	bool used_pending;
+	/* Debug lines on stderr: whether each connection resumed its session. */
+	bool debug;
 	/* Server CA pins from the trusted root (npins 0: the provisioned CA file decides). */
 	uint8_t pins[FWA_MAX_SERVER_CAS][32];
 	unsigned npins;
