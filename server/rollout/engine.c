@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -287,14 +288,104 @@ static enum ota_err coverage(struct ota_store *st, const struct ota_rollout_row 
 	return rc;
 }
 
-/* Everything a verdict on the current stage reads: members of stages so far, and coverage. */
+/*
+ * Coverage passes kept for reuse. A pass reads the whole registry (a million devices: seconds of
+ * the store), and every running rollout is judged every few seconds and after each ending
+ * report, so on a large fleet the passes alone would keep the store busy. A pass that took at
+ * least cov_min_ms is kept for 20 times as long as it took; a verdict that would hold may use a
+ * kept pass (its waiting count can only be late by the devices that joined or registered
+ * since), a verdict that would move the rollout is judged again on a fresh pass. Small
+ * registries (passes under cov_min_ms) are read anew for every verdict, as before.
+ */
+#define COV_KEPT 64
+#define COV_FACTOR 20
+struct cov_kept {
+	char id[OTA_RO_ID_MAX];
+	unsigned stage;
+	int64_t until; /* Unix seconds */
+	unsigned waiting, unreachable;
+};
+static pthread_mutex_t cov_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cov_kept cov_kept[COV_KEPT];
+static unsigned cov_next, cov_min_ms = 50;
+
+void ota_rollout_coverage_reuse(unsigned min_ms)
+{
+	pthread_mutex_lock(&cov_mu);
+	cov_min_ms = min_ms;
+	memset(cov_kept, 0, sizeof(cov_kept));
+	pthread_mutex_unlock(&cov_mu);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A kept pass of the rollout's stage valid at now, added to c; false when there is none. */
+static bool coverage_kept(const struct ota_rollout_row *row, int64_t now,
+                          struct ota_stage_counts *c)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&cov_mu);
+	for (unsigned i = 0; i < COV_KEPT && !found; i++) {
+		struct cov_kept *k = &cov_kept[i];
+		if (k->until > now && k->stage == row->stage && strcmp(k->id, row->id) == 0) {
+			c->waiting += k->waiting;
+			c->unreachable += k->unreachable;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&cov_mu);
+	return found;
+}
+
+/* A fresh pass; kept when it took at least cov_min_ms. */
+static enum ota_err coverage_fresh(struct ota_store *st, const struct ota_rollout_row *row,
+                                   const struct ota_rollout_spec *s, int64_t now,
+                                   struct ota_stage_counts *c)
+{
+	unsigned waiting = c->waiting, unreachable = c->unreachable;
+	int64_t t0 = mono_ms();
+	enum ota_err rc = coverage(st, row, s, row->stage, now, c);
+	int64_t took = mono_ms() - t0;
+
+	if (rc != OTA_OK)
+		return rc;
+	pthread_mutex_lock(&cov_mu);
+	struct cov_kept *k = NULL;
+	for (unsigned i = 0; i < COV_KEPT && !k; i++)
+		if (strcmp(cov_kept[i].id, row->id) == 0)
+			k = &cov_kept[i];
+	if (took >= (int64_t)cov_min_ms) {
+		if (!k)
+			k = &cov_kept[cov_next++ % COV_KEPT];
+		snprintf(k->id, sizeof(k->id), "%s", row->id);
+		k->stage = row->stage;
+		int64_t keep = (took * COV_FACTOR + 999) / 1000;
+		k->until = now + (keep > 0 ? keep : 1);
+		k->waiting = c->waiting - waiting;
+		k->unreachable = c->unreachable - unreachable;
+	} else if (k) {
+		k->until = 0;
+	}
+	pthread_mutex_unlock(&cov_mu);
+	return OTA_OK;
+}
+
+/* Everything a verdict on the current stage reads: members of stages so far, and coverage
+ * (a kept pass when `may_reuse` and there is one: *reused says so). */
 static enum ota_err stage_view(struct ota_store *st, const struct ota_rollout_row *row,
                                const struct ota_rollout_spec *s, int64_t now,
-                               struct ota_stage_counts *c)
+                               struct ota_stage_counts *c, bool may_reuse, bool *reused)
 {
 	enum ota_err rc = counts_upto(st, row->id, row->stage, c);
-	if (rc == OTA_OK)
-		rc = coverage(st, row, s, row->stage, now, c);
+	*reused = rc == OTA_OK && may_reuse && coverage_kept(row, now, c);
+	if (rc == OTA_OK && !*reused)
+		rc = coverage_fresh(st, row, s, now, c);
 	if (rc == OTA_OK && s->post[row->stage].on) {
 		struct ota_health_summary h;
 		rc = ota_store_rollout_health(st, row->id, row->stage, &h, 0, NULL, NULL);
@@ -474,12 +565,22 @@ static enum ota_err judge_and_apply(struct ota_store *st, const struct ota_rollo
 
 	if (row->state != OTA_RS_RUNNING)
 		return OTA_OK;
-	rc = stage_view(st, row, s, now, &c);
+	bool reused;
+	rc = stage_view(st, row, s, now, &c, true, &reused);
 	if (rc != OTA_OK)
 		return rc;
 	enum ota_verdict v =
 	    ota_rollout_judge(s, row->stage, &c, row->ack_failures, row->ack_finished,
 	                      row->stage_started_at, now, why, sizeof(why));
+	if (v != OTA_V_HOLD && reused) {
+		/* A move is judged on a fresh pass only. */
+		rc = stage_view(st, row, s, now, &c, false, &reused);
+		if (rc != OTA_OK)
+			return rc;
+		why[0] = '\0';
+		v = ota_rollout_judge(s, row->stage, &c, row->ack_failures, row->ack_finished,
+		                      row->stage_started_at, now, why, sizeof(why));
+	}
 	struct ota_rollout_move mv = {.id = row->id,
 	                              .from_mask = BIT(OTA_RS_RUNNING),
 	                              .to = OTA_RS_RUNNING,

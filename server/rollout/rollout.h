@@ -246,9 +246,13 @@ OTA_WUR enum ota_err ota_rollout_transition(struct ota_store *st, const struct o
  * Evaluate a running rollout's current stage and apply the verdict (halt, advance, wait,
  * complete). Nothing happens for rollouts in other states. The only callers are otad's ticker
  * (ota_rollout_tick), the report path after a deployment's report and an approval: reads and
- * check-ins never judge. Cost: one pass over the device registry (the stage's coverage).
+ * check-ins never judge. Cost: one pass over the device registry (the stage's coverage); a pass
+ * that took at least 50 ms is reused for verdicts that hold during 20 times as long as it took
+ * (a verdict that moves the rollout always reads a fresh pass).
  */
 OTA_WUR enum ota_err ota_rollout_evaluate(struct ota_store *st, const char *id, int64_t now);
+/* Passes cheaper than min_ms are never reused (default 50; tests set 0). Forgets kept passes. */
+void ota_rollout_coverage_reuse(unsigned min_ms);
 /*
  * Judge every running rollout (ota_rollout_evaluate each). otad calls it from its one ticker;
  * two judges never apply two verdicts to one state (each transition checks the state it moves

@@ -797,6 +797,55 @@ static void test_engine_approval_and_completion(void **state)
 	assert_int_equal(c0.n[OTA_MS_SUCCEEDED], n);
 }
 
+/* A kept coverage pass (large registries: here every pass is kept) serves verdicts that hold;
+ * a verdict that would move the rollout is judged again on a fresh pass. */
+static void test_engine_kept_coverage(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s;
+	char id[OTA_RO_ID_MAX], id2[OTA_RO_ID_MAX];
+
+	ota_rollout_coverage_reuse(0);
+	spec_init(&s, f->rel_new);
+	start(f, &s, id);
+	for (int i = 0; i < 4; i++)
+		device(f->st, (const char *[]){"k-0", "k-1", "k-2", "k-3"}[i], "1.0.0", 1);
+	/* Four covered devices waiting: hold, and the pass is kept. */
+	assert_int_equal(ota_rollout_evaluate(f->st, id, T0 + 1), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING);
+	for (int i = 0; i < 4; i++) {
+		const char *d = (const char *[]){"k-0", "k-1", "k-2", "k-3"}[i];
+		assert_true(checkin(f, d, "1.0.0", 1, NULL, 0, T0 + 1));
+		finish(f, d, "confirmed", NULL, T0 + 1);
+	}
+	/* The kept pass still counts them as waiting besides their success: it holds. */
+	assert_int_equal(ota_rollout_evaluate(f->st, id, T0 + 1), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_RUNNING);
+	/* Once it has expired, a fresh pass sees every covered device done. */
+	assert_int_equal(ota_rollout_evaluate(f->st, id, T0 + 2), OTA_OK);
+	assert_int_equal(state_of(f, id, NULL), OTA_RS_COMPLETED);
+	for (int i = 0; i < 4; i++) /* now on the release: outside the next rollout */
+		assert_false(checkin(f, (const char *[]){"k-0", "k-1", "k-2", "k-3"}[i], "2.0.0", 1,
+		                     NULL, 0, T0 + 3));
+
+	/* A kept pass that would complete a rollout, with a covered device registered since. */
+	spec_init(&s, f->rel_new);
+	start(f, &s, id2);
+	device(f->st, "k-4", "1.0.0", 1);
+	assert_true(checkin(f, "k-4", "1.0.0", 1, NULL, 0, T0 + 10));
+	assert_int_equal(ota_rollout_evaluate(f->st, id2, T0 + 10), OTA_OK); /* updating: hold */
+	assert_int_equal(state_of(f, id2, NULL), OTA_RS_RUNNING);
+	device(f->st, "k-5", "1.0.0", 1);
+	finish(f, "k-4", "confirmed", NULL, T0 + 10);
+	assert_int_equal(ota_rollout_evaluate(f->st, id2, T0 + 10), OTA_OK);
+	assert_int_equal(state_of(f, id2, NULL), OTA_RS_RUNNING); /* k-5 is still to join */
+	assert_true(checkin(f, "k-5", "1.0.0", 1, NULL, 0, T0 + 11));
+	finish(f, "k-5", "confirmed", NULL, T0 + 11);
+	assert_int_equal(ota_rollout_evaluate(f->st, id2, T0 + 11), OTA_OK);
+	assert_int_equal(state_of(f, id2, NULL), OTA_RS_COMPLETED);
+	ota_rollout_coverage_reuse(50);
+}
+
 static bool open_at(const char *tz, unsigned days, unsigned start_min, unsigned dur, int64_t t)
 {
 	struct ota_rollout_spec s;
@@ -1470,6 +1519,7 @@ int main(void)
 	    cmocka_unit_test(test_thresholds_min_finished_soak_approval),
 	    cmocka_unit_test(test_windows_across_midnight_and_zones),
 	    cmocka_unit_test_setup_teardown(test_engine_approval_and_completion, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_engine_kept_coverage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_window_engine_tells_wait, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_budgets_under_concurrent_checkins, setup,
 	                                    teardown),
