@@ -22,6 +22,7 @@
 #include "store/mgmt_store.h"
 
 #define BIT(s) (1u << (s))
+#define WANT_BATCH 16 /* running rollouts whose member rows one read fetches */
 
 /* One audit entry of the engine, inside the caller's transaction. actor NULL: otad itself. */
 static enum ota_err note(struct ota_store *st, const char *actor, const char *role,
@@ -292,10 +293,11 @@ static enum ota_err coverage(struct ota_store *st, const struct ota_rollout_row 
  * Coverage passes kept for reuse. A pass reads the whole registry (a million devices: seconds of
  * the store), and every running rollout is judged every few seconds and after each ending
  * report, so on a large fleet the passes alone would keep the store busy. A pass that took at
- * least cov_min_ms is kept for 20 times as long as it took; a verdict that would hold may use a
- * kept pass (its waiting count can only be late by the devices that joined or registered
- * since), a verdict that would move the rollout is judged again on a fresh pass. Small
- * registries (passes under cov_min_ms) are read anew for every verdict, as before.
+ * least cov_min_ms is kept for 20 times as long as it took, times the rollouts whose passes are
+ * kept (so that the passes of all of them together take about 1/20 of the time). A verdict that
+ * would hold may use a kept pass (its waiting count can only be late by the devices that joined
+ * or registered since); a verdict that would move the rollout is judged again on a fresh pass.
+ * Small registries (passes under cov_min_ms) are read anew for every verdict, as before.
  */
 #define COV_KEPT 64
 #define COV_FACTOR 20
@@ -363,9 +365,14 @@ static enum ota_err coverage_fresh(struct ota_store *st, const struct ota_rollou
 	if (took >= (int64_t)cov_min_ms) {
 		if (!k)
 			k = &cov_kept[cov_next++ % COV_KEPT];
+		/* The passes of every rollout together: at most about 1/COV_FACTOR of the time. */
+		int64_t rollouts = 1;
+		for (unsigned i = 0; i < COV_KEPT; i++)
+			if (&cov_kept[i] != k && cov_kept[i].until > now)
+				rollouts++;
 		snprintf(k->id, sizeof(k->id), "%s", row->id);
 		k->stage = row->stage;
-		int64_t keep = (took * COV_FACTOR + 999) / 1000;
+		int64_t keep = (took * COV_FACTOR * rollouts + 999) / 1000;
 		k->until = now + (keep > 0 ? keep : 1);
 		k->waiting = c->waiting - waiting;
 		k->unreachable = c->unreachable - unreachable;
@@ -800,26 +807,24 @@ struct wanting {
 	enum ota_err rc;
 };
 
-/* Whether one running rollout wants the device now; calls w->fn when it does. Reads only: the
- * verdicts are the ticker's and the reports' (ota_rollout_tick()). */
-static int wanting_one(struct wanting *w, const struct ota_rollout_row *row,
-                       const struct ota_rollout_spec *s)
+/* Membership: the stages up to the current one cover this device's bucket, and it matches. */
+static bool covers(const struct wanting *w, const struct ota_rollout_row *row,
+                   const struct ota_rollout_spec *s)
 {
-	/* Membership: the stages up to the current one cover this device's bucket. */
-	if (ota_rollout_bucket(row->hash_key, row->id, w->d->id) >=
-	    s->stages[row->stage].percent_bp)
+	return ota_rollout_bucket(row->hash_key, row->id, w->d->id) <
+	           s->stages[row->stage].percent_bp &&
+	       ota_rollout_matches(s, w->d, NULL, 0);
+}
+
+/* Whether one running rollout that covers the device wants it now (m: its member row, NULL
+ * when it is none); calls w->fn when it does. Reads only: the verdicts are the ticker's and
+ * the reports' (ota_rollout_tick()). A member with nothing due (the common case once it
+ * joined) costs nothing more. */
+static int wanting_one(struct wanting *w, const struct ota_rollout_row *row,
+                       const struct ota_rollout_spec *s, const struct ota_rollout_member *m)
+{
+	if (m && !ota_rollout_retry_due(s, m, w->now))
 		return 0;
-	if (!ota_rollout_matches(s, w->d, NULL, 0))
-		return 0;
-	/* A member with nothing due (the common case once it joined) costs one read, no write. */
-	struct ota_rollout_member m;
-	enum ota_err e = ota_store_rollout_member_get(w->st, row->id, w->d->id, &m);
-	if (e == OTA_OK && !ota_rollout_retry_due(s, &m, w->now))
-		return 0;
-	if (e != OTA_OK && e != OTA_ERR_NOT_FOUND) {
-		w->rc = e;
-		return 1;
-	}
 	return w->fn(w->ctx, row, s);
 }
 
@@ -938,9 +943,37 @@ enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_
 
 	if (!r)
 		return rc;
-	for (size_t i = 0; i < r->n; i++)
-		if (wanting_one(&w, &r->rows[i], &r->specs[i]))
+	/* The member rows of the rollouts that cover the device, read together (one read for up
+	 * to WANT_BATCH rollouts instead of one each), then each rollout in order. */
+	bool stop = false;
+	for (size_t i = 0; i < r->n && !stop && w.rc == OTA_OK;) {
+		size_t idx[WANT_BATCH], k = 0;
+		const char *ids[WANT_BATCH];
+		struct ota_rollout_member m[WANT_BATCH];
+		bool found[WANT_BATCH];
+		for (; i < r->n && k < WANT_BATCH; i++)
+			if (covers(&w, &r->rows[i], &r->specs[i])) {
+				idx[k] = i;
+				ids[k++] = r->rows[i].id;
+			}
+		if (k == 0)
+			continue;
+		enum ota_err e;
+		if (k == 1) {
+			e = ota_store_rollout_member_get(st, ids[0], d->id, &m[0]);
+			found[0] = e == OTA_OK;
+			if (e == OTA_ERR_NOT_FOUND)
+				e = OTA_OK;
+		} else
+			e = ota_store_rollout_members_of(st, d->id, ids, k, m, found);
+		if (e != OTA_OK) {
+			w.rc = e;
 			break;
+		}
+		for (size_t j = 0; j < k && !stop; j++)
+			stop = wanting_one(&w, &r->rows[idx[j]], &r->specs[idx[j]],
+			                   found[j] ? &m[j] : NULL) != 0;
+	}
 	running_put(r);
 	return w.rc;
 }

@@ -247,8 +247,9 @@ OTA_WUR enum ota_err ota_rollout_transition(struct ota_store *st, const struct o
  * complete). Nothing happens for rollouts in other states. The only callers are otad's ticker
  * (ota_rollout_tick), the report path after a deployment's report and an approval: reads and
  * check-ins never judge. Cost: one pass over the device registry (the stage's coverage); a pass
- * that took at least 50 ms is reused for verdicts that hold during 20 times as long as it took
- * (a verdict that moves the rollout always reads a fresh pass).
+ * that took at least 50 ms is reused for verdicts that hold during 20 times as long as it took,
+ * times the rollouts whose passes are kept (a verdict that moves the rollout always reads a
+ * fresh pass).
  */
 OTA_WUR enum ota_err ota_rollout_evaluate(struct ota_store *st, const char *id, int64_t now);
 /* Passes cheaper than min_ms are never reused (default 50; tests set 0). Forgets kept passes. */

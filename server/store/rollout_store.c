@@ -53,6 +53,11 @@ static const char SQL_MEM_GET[] =
     "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
     "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
     "WHERE rollout_id = ?1 AND device_id = ?2";
+/* The member rows of one device in several rollouts (?2: a JSON array of their ids), one read. */
+static const char SQL_MEM_OF_DEVICE[] =
+    "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
+    "attempts, next_attempt_at, updated_at, budget_scope, rollout_id FROM rollout_members "
+    "WHERE device_id = ?1 AND rollout_id IN (SELECT value FROM json_each(?2))";
 static const char SQL_MEM_BY_DEP[] =
     "SELECT rollout_id, device_id FROM rollout_members WHERE deployment_id = ?1";
 static const char SQL_MEM_INSERT[] =
@@ -87,9 +92,9 @@ static const char SQL_REASONS[] = "SELECT reason, n FROM rollout_reasons WHERE r
 
 /* The statements of the check-in and report paths (see ota_store_rollout_hot_sql()). */
 static const char *const hot[] = {
-    SQL_RO_GET,     SQL_RO_LIST_STATE, SQL_RO_SET,     SQL_COUNT_ADD,  SQL_ACTIVE_ADD,
-    SQL_REASON_ADD, SQL_MEM_GET,       SQL_MEM_BY_DEP, SQL_MEM_INSERT, SQL_MEM_SET,
-    SQL_MEM_RETRY,  SQL_COUNTS_STAGE,  SQL_ACTIVE_GET};
+    SQL_RO_GET,     SQL_RO_LIST_STATE, SQL_RO_SET,     SQL_COUNT_ADD,    SQL_ACTIVE_ADD,
+    SQL_REASON_ADD, SQL_MEM_GET,       SQL_MEM_BY_DEP, SQL_MEM_INSERT,   SQL_MEM_SET,
+    SQL_MEM_RETRY,  SQL_COUNTS_STAGE,  SQL_ACTIVE_GET, SQL_MEM_OF_DEVICE};
 
 const char *ota_store_rollout_hot_sql(unsigned i)
 {
@@ -234,6 +239,21 @@ static enum ota_err member_set(struct ota_store *st, const char *ro, const char 
 }
 
 /* Reads a member row; scope (may be NULL) gets its budget scope. */
+/* A member from the columns of SQL_MEM_GET (and SQL_MEM_OF_DEVICE). */
+static void member_row(sqlite3_stmt *q, struct ota_rollout_member *m)
+{
+	memset(m, 0, sizeof(*m));
+	col_text(q, 0, m->device_id, sizeof(m->device_id));
+	m->stage = (unsigned)sqlite3_column_int64(q, 1);
+	m->state =
+	    (enum ota_member_state)ota_member_state_parse((const char *)sqlite3_column_text(q, 2));
+	col_text(q, 3, m->reason, sizeof(m->reason));
+	col_text(q, 4, m->deployment_id, sizeof(m->deployment_id));
+	m->attempts = (unsigned)sqlite3_column_int64(q, 5);
+	m->next_attempt_at = sqlite3_column_int64(q, 6);
+	m->updated_at = sqlite3_column_int64(q, 7);
+}
+
 static enum ota_err member_get(struct ota_store *st, const char *ro, const char *dev,
                                struct ota_rollout_member *m, char *scope, size_t scopelen)
 {
@@ -245,16 +265,7 @@ static enum ota_err member_get(struct ota_store *st, const char *ro, const char 
 	bind_text(q, 2, dev);
 	int s = sqlite3_step(q);
 	if (s == SQLITE_ROW) {
-		memset(m, 0, sizeof(*m));
-		col_text(q, 0, m->device_id, sizeof(m->device_id));
-		m->stage = (unsigned)sqlite3_column_int64(q, 1);
-		m->state = (enum ota_member_state)ota_member_state_parse(
-		    (const char *)sqlite3_column_text(q, 2));
-		col_text(q, 3, m->reason, sizeof(m->reason));
-		col_text(q, 4, m->deployment_id, sizeof(m->deployment_id));
-		m->attempts = (unsigned)sqlite3_column_int64(q, 5);
-		m->next_attempt_at = sqlite3_column_int64(q, 6);
-		m->updated_at = sqlite3_column_int64(q, 7);
+		member_row(q, m);
 		if (scope)
 			col_text(q, 8, scope, scopelen);
 		rc = OTA_OK;
@@ -655,6 +666,50 @@ enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
 	ota_store__lock(st);
 	enum ota_err rc = member_get(st, id, device_id, out, NULL, 0);
 	ota_store__unlock(st);
+	return rc;
+}
+
+enum ota_err ota_store_rollout_members_of(struct ota_store *st, const char *device_id,
+                                          const char *const *ids, size_t n,
+                                          struct ota_rollout_member *out, bool *found)
+{
+	/* Rollout ids are "r-" and hex (OTA_RO_ID_MAX): quoted as they are. */
+	size_t cap = n * (OTA_RO_ID_MAX + 3) + 3, len = 0;
+	char *list = malloc(cap);
+	enum ota_err rc = OTA_OK;
+
+	if (!list)
+		return OTA_ERR_NOMEM;
+	list[len++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		found[i] = false;
+		len += (size_t)snprintf(list + len, cap - len, "%s\"%.*s\"", i ? "," : "",
+		                        OTA_RO_ID_MAX - 1, ids[i]);
+	}
+	snprintf(list + len, cap - len, "]");
+	ota_store__lock(st);
+	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_OF_DEVICE);
+	if (!q)
+		rc = OTA_ERR_DB;
+	else {
+		bind_text(q, 1, device_id);
+		bind_text(q, 2, list);
+		int s;
+		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+			const char *ro = (const char *)sqlite3_column_text(q, 9);
+			for (size_t i = 0; ro && i < n; i++)
+				if (!found[i] && strcmp(ids[i], ro) == 0) {
+					member_row(q, &out[i]);
+					found[i] = true;
+					break;
+				}
+		}
+		if (s != SQLITE_DONE)
+			rc = fail(st, "rollout members of a device");
+		ota_store__done(q);
+	}
+	ota_store__unlock(st);
+	free(list);
 	return rc;
 }
 

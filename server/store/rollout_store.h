@@ -196,6 +196,11 @@ OTA_WUR enum ota_err ota_store_rollout_members_each(struct ota_store *st, const 
 OTA_WUR enum ota_err ota_store_rollout_member_get(struct ota_store *st, const char *id,
                                                   const char *device_id,
                                                   struct ota_rollout_member *out);
+/* The member rows of one device in the rollouts ids[0..n), in one read: found[i] says whether
+ * it is a member of ids[i], out[i] its row then. */
+OTA_WUR enum ota_err ota_store_rollout_members_of(struct ota_store *st, const char *device_id,
+                                                  const char *const *ids, size_t n,
+                                                  struct ota_rollout_member *out, bool *found);
 /* A verdict the engine took (schema/0040_rollout_verdicts.sql). Strings are the caller's (add)
  * or valid during the callback (list). */
 struct ota_rollout_verdict {
