@@ -42,6 +42,7 @@ struct pg_stmt {
 	char *sql;      /* the text with $N parameters */
 	bool multi;     /* several statements, no parameters: PQexec */
 	int nparams;    /* the highest parameter number */
+	bool *unused;   /* numbers below it that the text never names: sent as TEXT */
 	char **values;  /* bound values (copies), NULL for SQL NULL; nparams of them */
 	Oid *types;     /* their types: INT8, TEXT, or 0 (the server infers it) */
 	bool bad_index; /* a bind out of range since the last reset */
@@ -239,12 +240,13 @@ static int pg_exec(struct ota_sql *db, const char *script)
 }
 
 /*
- * Writes `sql` with $N parameters into `out` (room for twice its length and some): ?N becomes
- * $N, a plain ? the next number; string literals, quoted identifiers and comments are copied
- * as they are. Returns the highest parameter number, -1 when both kinds are mixed; *multi
- * says whether a statement follows a semicolon.
+ * Writes `sql` with $N parameters into `out` (room for six times its length and some): ?N
+ * becomes $N, a plain ? the next number; string literals, quoted identifiers and comments are
+ * copied as they are. Returns the highest parameter number, -1 when both kinds are mixed or a
+ * number is out of range; *multi says whether a statement follows a semicolon; used[N - 1] is
+ * set for each number named when used is not NULL (room for the highest).
  */
-static int translate(const char *sql, char *out, bool *multi)
+static int translate(const char *sql, char *out, bool *multi, bool *used)
 {
 	int plain = 0, numbered = 0, max = 0;
 	bool after_semicolon = false;
@@ -294,10 +296,14 @@ static int translate(const char *sql, char *out, bool *multi)
 				numbered = 1;
 				if (v > max)
 					max = (int)v;
+				if (used)
+					used[v - 1] = true;
 				out += sprintf(out, "$%ld", v);
 			} else {
 				plain++;
 				max = plain;
+				if (used)
+					used[plain - 1] = true;
 				out += sprintf(out, "$%d", plain);
 			}
 			if (plain && numbered)
@@ -321,7 +327,7 @@ static struct ota_sql_stmt *pg_prepare(struct ota_sql *db, const char *sql)
 		set_error(d, OTA_SQL_F_OTHER, "out of memory");
 		return NULL;
 	}
-	s->nparams = translate(sql, s->sql, &s->multi);
+	s->nparams = translate(sql, s->sql, &s->multi, NULL);
 	if (s->nparams < 0) {
 		free(s->sql);
 		free(s);
@@ -332,13 +338,24 @@ static struct ota_sql_stmt *pg_prepare(struct ota_sql *db, const char *sql)
 	if (s->nparams > 0) {
 		s->values = calloc((size_t)s->nparams, sizeof(*s->values));
 		s->types = calloc((size_t)s->nparams, sizeof(*s->types));
-		if (!s->values || !s->types) {
+		s->unused = calloc((size_t)s->nparams, sizeof(*s->unused));
+		if (!s->values || !s->types || !s->unused) {
 			free(s->values);
 			free(s->types);
+			free(s->unused);
 			free(s->sql);
 			free(s);
 			set_error(d, OTA_SQL_F_OTHER, "out of memory");
 			return NULL;
+		}
+	}
+	/* Again, to learn which numbers the text names: ?1 and ?3 leave 2 unnamed, a type the
+	 * server cannot infer. */
+	if (s->nparams > 0) {
+		(void)translate(sql, s->sql, &s->multi, s->unused);
+		for (int i = 0; i < s->nparams; i++) {
+			s->unused[i] = !s->unused[i];
+			s->types[i] = s->unused[i] ? PG_OID_TEXT : 0;
 		}
 	}
 	s->base.db = db;
@@ -368,7 +385,7 @@ static void pg_reset(struct ota_sql_stmt *q)
 	for (int i = 0; i < s->nparams; i++) {
 		free(s->values[i]);
 		s->values[i] = NULL;
-		s->types[i] = 0;
+		s->types[i] = s->unused[i] ? PG_OID_TEXT : 0;
 	}
 }
 
@@ -386,6 +403,7 @@ static void pg_finalize(struct ota_sql_stmt *q)
 		s->next->prev = s->prev;
 	free(s->values);
 	free(s->types);
+	free(s->unused);
 	free(s->sql);
 	free(s);
 }
@@ -410,7 +428,7 @@ static void bind(struct pg_stmt *s, int i, const char *v, size_t len, Oid type)
 	}
 	free(s->values[i - 1]);
 	s->values[i - 1] = copy;
-	s->types[i - 1] = v ? type : 0;
+	s->types[i - 1] = v ? type : s->unused[i - 1] ? PG_OID_TEXT : 0;
 }
 
 static void pg_bind_int64(struct ota_sql_stmt *q, int i, int64_t v)

@@ -206,6 +206,22 @@ static void test_parameters(void **state)
 	assert_int_equal(ota_sql_step(q), OTA_SQL_DONE);
 	ota_sql_finalize(q);
 
+	/* A number the text skips may be bound or not, to NULL or a value. */
+	q = ota_sql_prepare(db, "SELECT ?3 || 'x', ?1 + 1");
+	assert_non_null(q);
+	ota_sql_bind_int64(q, 1, 1);
+	ota_sql_bind_null(q, 2);
+	ota_sql_bind_text(q, 3, "y");
+	assert_int_equal(ota_sql_step(q), OTA_SQL_ROW);
+	assert_string_equal(ota_sql_column_text(q, 0), "yx");
+	assert_int_equal(ota_sql_column_int64(q, 1), 2);
+	ota_sql_reset(q);
+	ota_sql_bind_int64(q, 1, 5);
+	ota_sql_bind_text(q, 3, "z");
+	assert_int_equal(ota_sql_step(q), OTA_SQL_ROW);
+	assert_int_equal(ota_sql_column_int64(q, 1), 6);
+	ota_sql_finalize(q);
+
 	/* Both kinds in one text are refused. */
 	assert_null(ota_sql_prepare(db, "SELECT ?1, ?"));
 	assert_true(strlen(ota_sql_errmsg(db)) > 0);
