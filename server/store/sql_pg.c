@@ -1,8 +1,11 @@
 /*
  * store/sql_pg.c - the PostgreSQL driver of store/sql.h, over libpq. A statement keeps its
  * text with the parameters written $1, $2, ... and runs at its first step after a bind or a
- * reset: PQexecParams in text format (a text without parameters through PQexec, so that one
- * text may hold several statements); the steps then walk the rows of the result.
+ * reset, in text format: its first run through PQexecParams, the later ones through a
+ * server-side statement prepared at the second run for the parameter types bound (again when
+ * they change, or on a new connection); a text of several statements without parameters
+ * through PQexec. The steps then walk the rows of the result. Parameters are typed BIGINT or
+ * TEXT as bound; a NULL is left for the server to infer, and a number the text skips is TEXT.
  *
  * Rules: a password in the connection string is refused (it belongs in a password file). A
  * connection that went bad is reset once at the start of the next statement; a transaction
@@ -31,6 +34,8 @@ struct pg_db {
 	struct ota_sql base;
 	PGconn *conn;
 	struct pg_stmt *stmts; /* every statement of the connection, finalized with it */
+	unsigned session; /* counts connections: statements prepared on an earlier one are gone */
+	unsigned long names; /* names given to server-side statements */
 	int64_t changes;
 	enum ota_sql_failure failure;
 	char errmsg[512];
@@ -39,16 +44,20 @@ struct pg_db {
 struct pg_stmt {
 	struct ota_sql_stmt base;
 	struct pg_stmt *prev, *next;
-	char *sql;      /* the text with $N parameters */
-	bool multi;     /* several statements, no parameters: PQexec */
-	int nparams;    /* the highest parameter number */
-	bool *unused;   /* numbers below it that the text never names: sent as TEXT */
-	char **values;  /* bound values (copies), NULL for SQL NULL; nparams of them */
-	Oid *types;     /* their types: INT8, TEXT, or 0 (the server infers it) */
-	bool bad_index; /* a bind out of range since the last reset */
-	bool executed;  /* ran since the last reset */
-	PGresult *res;  /* its rows */
-	int row, nrows; /* the current row (-1 before the first) and how many */
+	char *sql;           /* the text with $N parameters */
+	bool multi;          /* several statements, no parameters: PQexec */
+	int nparams;         /* the highest parameter number */
+	bool *unused;        /* numbers below it that the text never names: sent as TEXT */
+	char **values;       /* bound values (copies), NULL for SQL NULL; nparams of them */
+	Oid *types;          /* their types: INT8, TEXT, or 0 (the server infers it) */
+	char name[32];       /* its server-side statement, "" when none */
+	unsigned session;    /* the connection it was prepared on */
+	Oid *prepared_types; /* the parameter types it was prepared with */
+	unsigned long runs;  /* executions: the first runs unprepared (one round trip) */
+	bool bad_index;      /* a bind out of range since the last reset */
+	bool executed;       /* ran since the last reset */
+	PGresult *res;       /* its rows */
+	int row, nrows;      /* the current row (-1 before the first) and how many */
 };
 
 static struct pg_db *pg_db(struct ota_sql *db)
@@ -145,6 +154,7 @@ static bool connection_ready(struct pg_db *d)
 		          PQerrorMessage(d->conn));
 		return false;
 	}
+	d->session++;
 	return session_setup(d);
 }
 
@@ -339,10 +349,12 @@ static struct ota_sql_stmt *pg_prepare(struct ota_sql *db, const char *sql)
 		s->values = calloc((size_t)s->nparams, sizeof(*s->values));
 		s->types = calloc((size_t)s->nparams, sizeof(*s->types));
 		s->unused = calloc((size_t)s->nparams, sizeof(*s->unused));
-		if (!s->values || !s->types || !s->unused) {
+		s->prepared_types = calloc((size_t)s->nparams, sizeof(*s->prepared_types));
+		if (!s->values || !s->types || !s->unused || !s->prepared_types) {
 			free(s->values);
 			free(s->types);
 			free(s->unused);
+			free(s->prepared_types);
 			free(s->sql);
 			free(s);
 			set_error(d, OTA_SQL_F_OTHER, "out of memory");
@@ -389,6 +401,22 @@ static void pg_reset(struct ota_sql_stmt *q)
 	}
 }
 
+/* Drops the statement's server-side statement, if it has one on this connection. */
+static void forget(struct pg_stmt *s)
+{
+	struct pg_db *d = pg_db(s->base.db);
+	char sql[48];
+
+	if (!s->name[0])
+		return;
+	if (s->session == d->session && PQstatus(d->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(d->conn) != PQTRANS_INERROR) {
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->name);
+		PQclear(PQexec(d->conn, sql));
+	}
+	s->name[0] = '\0';
+}
+
 static void pg_finalize(struct ota_sql_stmt *q)
 {
 	struct pg_stmt *s = pg_stmt(q);
@@ -401,9 +429,11 @@ static void pg_finalize(struct ota_sql_stmt *q)
 		d->stmts = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
+	forget(s);
 	free(s->values);
 	free(s->types);
 	free(s->unused);
+	free(s->prepared_types);
 	free(s->sql);
 	free(s);
 }
@@ -456,6 +486,38 @@ static bool changes_rows(const char *tag)
 	       strncmp(tag, "DELETE", 6) == 0 || strncmp(tag, "MERGE", 5) == 0;
 }
 
+/*
+ * Whether the statement has a server-side statement for its parameter types on this
+ * connection, prepared now if not (once per connection and types: a NULL bound where a value
+ * was before changes them). False when preparing failed: then the text runs unprepared, and
+ * reports its own error.
+ */
+static bool prepared(struct pg_stmt *s)
+{
+	struct pg_db *d = pg_db(s->base.db);
+	size_t types = (size_t)s->nparams * sizeof(Oid);
+	PGresult *r;
+
+	if (s->name[0] && s->session == d->session &&
+	    (types == 0 || memcmp(s->types, s->prepared_types, types) == 0))
+		return true;
+	if (s->session != d->session)
+		s->name[0] = '\0'; /* gone with its connection */
+	forget(s);
+	snprintf(s->name, sizeof(s->name), "ota_%lu", ++d->names);
+	r = PQprepare(d->conn, s->name, s->sql, s->nparams, s->types);
+	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		s->name[0] = '\0';
+		return false;
+	}
+	PQclear(r);
+	s->session = d->session;
+	if (types)
+		memcpy(s->prepared_types, s->types, types);
+	return true;
+}
+
 /* Runs the statement: its rows ready, or OTA_SQL_ERROR. */
 static int run(struct pg_stmt *s)
 {
@@ -472,6 +534,9 @@ static int run(struct pg_stmt *s)
 		return OTA_SQL_ERROR;
 	if (s->nparams == 0 && s->multi)
 		r = PQexec(d->conn, s->sql);
+	else if (s->runs++ > 0 && prepared(s))
+		r = PQexecPrepared(d->conn, s->name, s->nparams, (const char *const *)s->values,
+		                   NULL, NULL, 0);
 	else
 		r = PQexecParams(d->conn, s->sql, s->nparams, s->types,
 		                 (const char *const *)s->values, NULL, NULL, 0);

@@ -235,6 +235,20 @@ static void test_parameters(void **state)
 	assert_int_equal(ota_sql_column_int64(q, 0), 0);
 	ota_sql_finalize(q);
 
+	/* A statement run with other types than before (prepared on the server for the first). */
+	q = ota_sql_prepare(db, "SELECT CAST(?1 AS TEXT)");
+	assert_non_null(q);
+	for (int i = 0; i < 3; i++) {
+		ota_sql_bind_int64(q, 1, 42);
+		assert_int_equal(ota_sql_step(q), OTA_SQL_ROW);
+		assert_string_equal(ota_sql_column_text(q, 0), "42");
+		ota_sql_reset(q);
+	}
+	ota_sql_bind_text(q, 1, "forty-two");
+	assert_int_equal(ota_sql_step(q), OTA_SQL_ROW);
+	assert_string_equal(ota_sql_column_text(q, 0), "forty-two");
+	ota_sql_finalize(q);
+
 	/* Both kinds in one text are refused. */
 	assert_null(ota_sql_prepare(db, "SELECT ?1, ?"));
 	assert_true(strlen(ota_sql_errmsg(db)) > 0);
@@ -341,6 +355,23 @@ static void test_transactions(void **state)
 	assert_int_equal(ota_sql_exec(db, "COMMIT"), OTA_SQL_DONE);
 	assert_false(ota_sql_in_tx(db));
 
+	/* A statement run (and so prepared on the server) inside a transaction rolled back runs
+	 * again after it. */
+	assert_int_equal(ota_sql_exec(db, "BEGIN"), OTA_SQL_DONE);
+	q = ota_sql_prepare(db, "SELECT ?1 + 0");
+	assert_non_null(q);
+	for (int i = 0; i < 3; i++) {
+		ota_sql_bind_int64(q, 1, i);
+		assert_int_equal(ota_sql_step(q), OTA_SQL_ROW);
+		assert_int_equal(ota_sql_column_int64(q, 0), i);
+		ota_sql_reset(q);
+	}
+	assert_int_equal(ota_sql_exec(db, "ROLLBACK"), OTA_SQL_DONE);
+	ota_sql_bind_int64(q, 1, 7);
+	assert_int_equal(ota_sql_step(q), OTA_SQL_ROW);
+	assert_int_equal(ota_sql_column_int64(q, 0), 7);
+	ota_sql_finalize(q);
+
 	/* Several statements in one text without parameters: the last one's rows. */
 	q = ota_sql_prepare(db, "BEGIN; SELECT pg_advisory_xact_lock(1); SELECT 7");
 	assert_non_null(q);
@@ -430,9 +461,11 @@ static void test_reconnects(void **state)
 	int rc;
 
 	assert_non_null(q);
-	ota_sql_bind_int64(q, 1, 1);
-	assert_int_equal(ota_sql_step(q), OTA_SQL_ROW);
-	ota_sql_reset(q);
+	for (int i = 0; i < 2; i++) { /* the second run prepares it on the server */
+		ota_sql_bind_int64(q, 1, 1);
+		assert_int_equal(ota_sql_step(q), OTA_SQL_ROW);
+		ota_sql_reset(q);
+	}
 
 	/* Restarted inside a transaction: the statement after it fails as storage, the
 	 * transaction is gone, and the next one runs on a new connection. */
