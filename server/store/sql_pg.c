@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -222,10 +223,30 @@ static void pg_close(struct ota_sql *db)
 {
 	struct pg_db *d = pg_db(db);
 
-	while (d->stmts)
+	while (d->stmts) {
+		d->stmts->name[0] = '\0'; /* its server-side statement ends with the session */
 		pg_finalize(&d->stmts->base);
+	}
 	PQfinish(d->conn);
 	free(d);
+}
+
+/*
+ * Whether `sql` commits when no transaction is open: PostgreSQL only warns, SQLite refuses, and
+ * so does this driver, so that a transaction lost with its connection never reads as committed.
+ */
+static bool commit_outside_tx(struct pg_db *d, const char *sql)
+{
+	while (*sql == ' ' || *sql == '\t' || *sql == '\n')
+		sql++;
+	if (strncasecmp(sql, "COMMIT", 6) != 0 && strncasecmp(sql, "END", 3) != 0)
+		return false;
+	if (PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+		return false;
+	set_error(d, OTA_SQL_F_OTHER,
+	          "cannot commit: no transaction is open (lost with the "
+	          "connection, or never begun)");
+	return true;
 }
 
 static int pg_exec(struct ota_sql *db, const char *script)
@@ -236,7 +257,7 @@ static int pg_exec(struct ota_sql *db, const char *script)
 
 	d->failure = OTA_SQL_F_NONE;
 	d->errmsg[0] = '\0';
-	if (!connection_ready(d))
+	if (!connection_ready(d) || commit_outside_tx(d, script))
 		return OTA_SQL_ERROR;
 	r = PQexec(d->conn, script);
 	if (r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)) {
@@ -530,7 +551,7 @@ static int run(struct pg_stmt *s)
 		set_error(d, OTA_SQL_F_OTHER, "a parameter number out of range, or out of memory");
 		return OTA_SQL_ERROR;
 	}
-	if (!connection_ready(d))
+	if (!connection_ready(d) || commit_outside_tx(d, s->sql))
 		return OTA_SQL_ERROR;
 	if (s->nparams == 0 && s->multi)
 		r = PQexec(d->conn, s->sql);

@@ -354,6 +354,10 @@ static void test_transactions(void **state)
 	assert_true(ota_sql_in_tx(db));
 	assert_int_equal(ota_sql_exec(db, "COMMIT"), OTA_SQL_DONE);
 	assert_false(ota_sql_in_tx(db));
+	/* A commit with no transaction is an error, as in SQLite (PostgreSQL only warns). */
+	assert_int_equal(ota_sql_exec(db, "COMMIT"), OTA_SQL_ERROR);
+	assert_int_equal(run1(db, " commit"), OTA_SQL_ERROR);
+	assert_non_null(strstr(ota_sql_errmsg(db), "no transaction"));
 
 	/* A statement run (and so prepared on the server) inside a transaction rolled back runs
 	 * again after it. */
@@ -475,10 +479,14 @@ static void test_reconnects(void **state)
 	(void)ota_storage_fault_take();
 	ota_sql_bind_int64(q, 1, 2);
 	rc = ota_sql_step(q);
+	print_message("after the restart: %s\n",
+	              rc == OTA_SQL_ERROR ? ota_sql_errmsg(db) : "a row");
 	if (rc == OTA_SQL_ERROR) {
 		assert_int_equal(ota_sql_failure(db), OTA_SQL_F_STORAGE);
 		assert_true(ota_storage_fault_take());
 		assert_false(ota_sql_in_tx(db));
+		/* The lost transaction never reads as committed. */
+		assert_int_equal(ota_sql_exec(db, "COMMIT"), OTA_SQL_ERROR);
 	} else {
 		assert_int_equal(rc, OTA_SQL_ROW);
 		assert_int_equal(ota_sql_column_int64(q, 0), 3);
