@@ -122,8 +122,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/otad.db", cfg.data_dir);
-	if (ota_store_open(path, &store, msg, sizeof(msg)) != OTA_OK) {
-		log_err("database %s: %s", path, msg);
+	struct ota_store_target target = {
+	    .backend = cfg.store_postgresql ? OTA_STORE_POSTGRESQL : OTA_STORE_SQLITE,
+	    .path = path,
+	    .conninfo = cfg.store_pg_conninfo,
+	};
+	if (ota_store_open_target(&target, &store, msg, sizeof(msg)) != OTA_OK) {
+		log_err("database %s: %s", cfg.store_postgresql ? "(PostgreSQL)" : path, msg);
 		goto out;
 	}
 	if (ota_audit_open(store, cfg.data_dir, &audit, msg, sizeof(msg)) != OTA_OK) {

@@ -15,7 +15,9 @@
  */
 #include "store/sql.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -657,6 +659,42 @@ static bool pg_in_tx(struct ota_sql *db)
 	}
 }
 
+static enum ota_err pg_listen(struct ota_sql *db, const char *channel)
+{
+	struct pg_db *d = pg_db(db);
+	char *id = PQescapeIdentifier(d->conn, channel, strlen(channel));
+	char sql[128];
+
+	if (!id)
+		return OTA_ERR_NOMEM;
+	snprintf(sql, sizeof(sql), "LISTEN %s", id);
+	PQfreemem(id);
+	return pg_exec(db, sql) == OTA_SQL_DONE ? OTA_OK : OTA_ERR_DB;
+}
+
+static int pg_notified(struct ota_sql *db, int timeout_ms, char *buf, size_t cap)
+{
+	struct pg_db *d = pg_db(db);
+	PGnotify *n;
+
+	for (int waited = 0;; waited = 1) {
+		if (PQconsumeInput(d->conn) != 1 || PQstatus(d->conn) != CONNECTION_OK)
+			return -1;
+		if ((n = PQnotifies(d->conn)) != NULL) {
+			snprintf(buf, cap, "%s", n->extra ? n->extra : "");
+			PQfreemem(n);
+			return 1;
+		}
+		if (waited)
+			return 0;
+		struct pollfd p = {.fd = PQsocket(d->conn), .events = POLLIN};
+		if (p.fd < 0)
+			return -1;
+		if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
 static const struct ota_sql_driver pg_driver = {
     .close = pg_close,
     .exec = pg_exec,
@@ -674,4 +712,6 @@ static const struct ota_sql_driver pg_driver = {
     .errmsg = pg_errmsg,
     .failure = pg_failure,
     .in_tx = pg_in_tx,
+    .listen = pg_listen,
+    .notified = pg_notified,
 };
