@@ -8,13 +8,11 @@
 #include "audit/audit.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/ec.h>
@@ -105,26 +103,6 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 
 /* ---- key and checkpoints ---- */
 
-/* Writes text to path atomically with mode. */
-static bool write_file(const char *path, const char *text, size_t len, mode_t mode)
-{
-	char tmp[OTA_PATH_MAX_AUDIT];
-	int fd;
-	bool ok = false;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return false;
-	ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-	ok = close(fd) == 0 && ok;
-	if (ok)
-		ok = rename(tmp, path) == 0;
-	if (!ok)
-		unlink(tmp);
-	return ok;
-}
-
 static char *pem_of(EVP_PKEY *k, bool private_key)
 {
 	BIO *b = BIO_new(BIO_s_mem());
@@ -175,7 +153,7 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 		a->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 		free(pem);
 		pem = a->key ? pem_of(a->key, true) : NULL;
-		if (!pem || !write_file(path, pem, strlen(pem), 0600)) {
+		if (!pem || !ota_file_write_atomic(path, pem, strlen(pem), 0600)) {
 			snprintf(msg, msglen, "cannot create the audit key %s: %s", path,
 			         strerror(errno));
 			rc = OTA_ERR_IO;
@@ -190,7 +168,7 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 	a->pub_pem = pem_of(a->key, false);
 	if (!a->pub_pem)
 		goto out;
-	if (!write_file(pub, a->pub_pem, strlen(a->pub_pem), 0644)) {
+	if (!ota_file_write_atomic(pub, a->pub_pem, strlen(a->pub_pem), 0644)) {
 		snprintf(msg, msglen, "cannot write %s: %s", pub, strerror(errno));
 		rc = OTA_ERR_IO;
 		goto out;

@@ -1,15 +1,17 @@
 /*
- * common/util.c - random ids, hex, and reading a whole file (util.h).
+ * common/util.c - random ids, hex, and reading and atomically writing a whole file (util.h).
  */
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum ota_err ota_random(void *buf, size_t len)
 {
@@ -97,4 +99,39 @@ void ota_say(char *msg, size_t msglen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, msglen, fmt, ap);
 	va_end(ap);
+}
+
+bool ota_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	size_t n = strlen(path) + sizeof(".tmp");
+	char *tmp = malloc(n);
+	bool ok = false;
+	int fd, e;
+
+	if (!tmp) {
+		errno = ENOMEM;
+		return false;
+	}
+	snprintf(tmp, n, "%s.tmp", path);
+	/* A temporary file left by a crash may carry another mode: it is made anew. */
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0) {
+		e = errno;
+		free(tmp);
+		errno = e;
+		return false;
+	}
+	ok = write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
+	e = errno;
+	ok = close(fd) == 0 && ok;
+	if (ok) {
+		ok = rename(tmp, path) == 0;
+		e = errno;
+	}
+	if (!ok)
+		unlink(tmp);
+	free(tmp);
+	errno = e;
+	return ok;
 }

@@ -38,6 +38,7 @@ static const struct key keys[] = {
     {"tls", "cert", K_PATH, OFF(tls_cert), 0, 0, true},
     {"tls", "key", K_PATH, OFF(tls_key), 0, 0, true},
     {"tls", "session_tickets", K_BOOL, OFF(session_tickets), 0, 0, false},
+    {"tls", "ticket_key", K_PATH, OFF(ticket_key), 0, 0, false},
     {"tls", "identity_cache", K_UINT, OFF(identity_cache), 0, 10000000, false},
     {"device", "listen", K_STR, OFF(device.listen), 0, 0, false},
     {"device", "ca", K_PATH, OFF(device.ca), 0, 0, true},

@@ -41,6 +41,7 @@ struct ota_config {
 	char tls_cert[OTA_PATH_MAX];
 	char tls_key[OTA_PATH_MAX];
 	bool session_tickets;
+	char ticket_key[OTA_PATH_MAX]; /* the shared session-ticket master key; "": per process */
 	unsigned
 	    identity_cache; /* verified client chains remembered per listener (auth/idcache.h) */
 	/* [device], [management] */
