@@ -7,7 +7,9 @@
  * through PQexec. The steps then walk the rows of the result. Parameters are typed BIGINT or
  * TEXT as bound; a NULL is left for the server to infer, and a number the text skips is TEXT.
  *
- * Rules: a password in the connection string is refused (it belongs in a password file). A
+ * Rules: a password in the connection string is refused (it belongs in a password file); a
+ * server that does not answer a connection is out of reach after 10 s (connect_timeout, which
+ * the string may set), an idle TCP peer that went silent within two minutes (keepalives). A
  * connection that went bad is reset once at the start of the next statement; a transaction
  * that was open is lost with it (ota_sql_in_tx() says false). A failure that means the
  * server is out of reach, shutting down, out of resources or failing its disk is
@@ -165,6 +167,13 @@ static const struct ota_sql_driver pg_driver;
 
 enum ota_err ota_sql_open_pg(const char *conninfo, struct ota_sql **out, char *msg, size_t msglen)
 {
+	/* Defaults that the connection string overrides (it comes after them, expanded): a
+	 * server that does not answer is out of reach after 10 s, at start and at a reset, and
+	 * a silent peer of an idle TCP connection is found within two minutes. */
+	static const char *const keywords[] = {
+	    "connect_timeout",  "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "dbname",          NULL};
+	const char *values[] = {"10", "60", "10", "6", conninfo, NULL};
 	PQconninfoOption *opts, *o;
 	char *perr = NULL;
 	struct pg_db *d;
@@ -195,7 +204,7 @@ enum ota_err ota_sql_open_pg(const char *conninfo, struct ota_sql **out, char *m
 	}
 	d->base.drv = &pg_driver;
 	d->base.kind = OTA_SQL_POSTGRESQL;
-	d->conn = PQconnectdb(conninfo);
+	d->conn = PQconnectdbParams(keywords, values, 1);
 	if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
 		char e[400];
 		size_t n;
