@@ -12,12 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "common/log.h"
 #include "config/config.h"
+
+/* An upload in .incoming/ untouched this long is a leftover (ota_images_open()). */
+#define INCOMING_STALE_SECONDS 3600
 
 struct ota_images {
 	char dir[OTA_PATH_MAX];
@@ -81,12 +85,17 @@ enum ota_err ota_images_open(const char *data_dir, uint64_t max_size, struct ota
 		log_err("images: cannot create %s: %s", im->incoming, strerror(errno));
 		goto out;
 	}
-	/* Uploads cut short by a crash or a stop: nothing refers to them. */
+	/* Uploads cut short by a crash or a stop: nothing refers to them. Another otad on the
+	 * same folder (docs/scaling.md) may be writing one: only those untouched for an hour,
+	 * far past any upload's inactivity limit, are removed. */
 	d = opendir(im->incoming);
 	if (d) {
 		struct dirent *e;
+		struct stat sb;
+		time_t now = time(NULL);
 		while ((e = readdir(d)) != NULL)
-			if (e->d_name[0] != '.')
+			if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &sb, 0) == 0 &&
+			    now - sb.st_mtime > INCOMING_STALE_SECONDS)
 				unlinkat(dirfd(d), e->d_name, 0);
 	}
 	*out = im;

@@ -59,7 +59,7 @@ struct pg_stmt {
 	unsigned session;    /* the connection it was prepared on */
 	Oid *prepared_types; /* the parameter types it was prepared with */
 	unsigned long runs;  /* executions: the first runs unprepared (one round trip) */
-	bool bad_index;      /* a bind out of range since the last reset */
+	bool bind_failed;    /* a copy failed since the last reset */
 	bool executed;       /* ran since the last reset */
 	PGresult *res;       /* its rows */
 	int row, nrows;      /* the current row (-1 before the first) and how many */
@@ -425,7 +425,7 @@ static void pg_reset(struct ota_sql_stmt *q)
 
 	clear_result(s);
 	s->executed = false;
-	s->bad_index = false;
+	s->bind_failed = false;
 	for (int i = 0; i < s->nparams; i++) {
 		free(s->values[i]);
 		s->values[i] = NULL;
@@ -475,14 +475,15 @@ static void bind(struct pg_stmt *s, int i, const char *v, size_t len, Oid type)
 {
 	char *copy = NULL;
 
-	if (i < 1 || i > s->nparams) {
-		s->bad_index = true;
+	/* A number the text does not have is ignored, as SQLite ignores it (its SQLITE_RANGE is
+	 * no failure of the statement): the store's helpers bind the same numbers for every
+	 * statement they run. */
+	if (i < 1 || i > s->nparams)
 		return;
-	}
 	if (v) {
 		copy = malloc(len + 1);
 		if (!copy) {
-			s->bad_index = true;
+			s->bind_failed = true;
 			return;
 		}
 		memcpy(copy, v, len);
@@ -558,8 +559,8 @@ static int run(struct pg_stmt *s)
 	ExecStatusType st;
 
 	s->executed = true;
-	if (s->bad_index) {
-		set_error(d, OTA_SQL_F_OTHER, "a parameter number out of range, or out of memory");
+	if (s->bind_failed) {
+		set_error(d, OTA_SQL_F_OTHER, "out of memory for a parameter");
 		return OTA_SQL_ERROR;
 	}
 	if (!connection_ready(d) || commit_outside_tx(d, s->sql))

@@ -29,7 +29,7 @@ static const char SQL_FAILED[] = "UPDATE webhooks SET attempts = ?3, next_at = ?
                                  "last_error = ?6 WHERE id = ?1 AND cursor = ?2";
 static const char SQL_REDELIVER[] =
     "UPDATE webhooks SET state = 'active', attempts = 0, next_at = 0, last_error = NULL, "
-    "cursor = CASE WHEN ?2 THEN ?3 ELSE cursor END WHERE id = ?1";
+    "cursor = CASE WHEN ?2 <> 0 THEN ?3 ELSE cursor END WHERE id = ?1";
 static const char SQL_EXISTS[] = "SELECT 1 FROM webhooks WHERE id = ?1";
 
 static void copy(struct ota_sql_stmt *q, int col, char *out, size_t cap)

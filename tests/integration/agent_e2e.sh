@@ -53,7 +53,7 @@ expect "device-0001 outbox empty" 0 "$(status_of device-0001 outbox)"
 expect "device-0002 outbox empty" 0 "$(status_of device-0002 outbox)"
 expect "deployment 1 succeeded" succeeded "$(db "SELECT status FROM deployments WHERE id='$dep1'")"
 expect "deployment 1 reports" "downloading downloaded installing rebooting trial confirmed" \
-	"$(db "SELECT group_concat(status, ' ') FROM (SELECT status FROM deployment_events WHERE deployment_id='$dep1' ORDER BY seq)")"
+	"$(db "SELECT group_concat(status, ' ') FROM (SELECT status FROM deployment_events WHERE deployment_id='$dep1' ORDER BY seq) AS s")"
 expect "confirmed with the target version" 1.1.0 \
 	"$(db "SELECT version FROM deployment_events WHERE deployment_id='$dep1' AND status='confirmed'")"
 expect_match "device-0001 log shows the buy" "trial bought" "$(cat "$T/a1.log")"
@@ -65,7 +65,7 @@ expect_match "device-0002 outcome" "^rolled_back: trial not bought before the wa
 	"$(status_of device-0002 outcome)"
 expect "deployment 2 rolled back" rolled_back "$(db "SELECT status FROM deployments WHERE id='$dep2'")"
 expect "deployment 2 reports" "downloading downloaded installing rebooting trial rolled_back" \
-	"$(db "SELECT group_concat(status, ' ') FROM (SELECT status FROM deployment_events WHERE deployment_id='$dep2' ORDER BY seq)")"
+	"$(db "SELECT group_concat(status, ' ') FROM (SELECT status FROM deployment_events WHERE deployment_id='$dep2' ORDER BY seq) AS s")"
 expect_match "device-0002 log shows the watchdog" "watchdog fired during the trial" "$(cat "$T/a2.log")"
 
 # Next cycles: nothing more to do, and both keep what they run.

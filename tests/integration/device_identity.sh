@@ -30,7 +30,7 @@ expect "refused re-pinning changes nothing" "$before" "$(db_digest)"
 expect "device-0002 keeps its certificate" "$fpr2" "$(db "SELECT fingerprint FROM devices WHERE id = 'device-0002'")"
 expect "device-0002 still checks in" 200 "$(code_of "$(checkin device-0002)")"
 expect "each fingerprint pinned once" 0 \
-	"$(db "SELECT count(*) FROM (SELECT fingerprint FROM devices WHERE fingerprint <> '' GROUP BY fingerprint HAVING count(*) > 1)")"
+	"$(db "SELECT count(*) FROM (SELECT fingerprint FROM devices WHERE fingerprint <> '' GROUP BY fingerprint HAVING count(*) > 1) AS s")"
 r=$(post /api/v1/devices/device-0001/reprovision "{\"fingerprint\":\"$fpr1\"}")
 expect "re-provision with its own fingerprint" "200 $fpr1" "$(code_of "$r") $(jfield "$r" .fingerprint)"
 

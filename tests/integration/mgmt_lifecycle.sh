@@ -80,7 +80,7 @@ expect "then its image is deleted" 200 "$(code_of "$(mcurl operator "/api/v1/ima
 expect "with its file" no "$([ -e "$DATA/images/$img3" ] && echo yes || echo no)"
 r=$(mcurl auditor '/api/v1/images?limit=1')
 expect "images in pages" "1 true" "$(jfield "$r" '"\(.items | length) \(.next_cursor != null)"')"
-expect "deletions audited" "release.delete image.delete" "$(db "SELECT group_concat(action, ' ') FROM (SELECT action FROM audit_log WHERE action LIKE '%.delete' ORDER BY seq)")"
+expect "deletions audited" "release.delete image.delete" "$(db "SELECT group_concat(action, ' ') FROM (SELECT action FROM audit_log WHERE action LIKE '%.delete' ORDER BY seq) AS s")"
 
 # ---- tags and listing ----
 r=$(mcurl operator /api/v1/devices/device-0001/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=3","plant-a"]}')

@@ -33,7 +33,7 @@ out=$(cd "$T/work" && HOME="$T/work" OTA="https://127.0.0.1:$MPORT" PKI="$PKI" P
 expect "the guide's commands all succeed" 0 "$rc"
 [ "$rc" -eq 0 ] || echo "$out" | tail -20
 
-expect "device-0002 approved and tagged" "approved line=3,plant-a" "$(db "SELECT admission, (SELECT group_concat(tag) FROM (SELECT tag FROM device_tags WHERE device_id = 'device-0002' ORDER BY tag)) FROM devices WHERE id = 'device-0002'" | tr '|' ' ')"
+expect "device-0002 approved and tagged" "approved line=3,plant-a" "$(db "SELECT admission, (SELECT group_concat(tag) FROM (SELECT tag FROM device_tags WHERE device_id = 'device-0002' ORDER BY tag) AS s) FROM devices WHERE id = 'device-0002'" | tr '|' ' ')"
 expect "device-0003 decommissioned" decommissioned "$(db "SELECT status FROM devices WHERE id = 'device-0003'")"
 expect "the release is registered" 1 "$(db "SELECT count(*) FROM releases WHERE version = '1.1.0'")"
 expect_match "the CI token works" "[0-9a-f]{64} +fw +1.1.0 +2 +pico2w" "$out"

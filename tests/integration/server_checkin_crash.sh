@@ -41,7 +41,7 @@ echo "last check-in at $last, last_seen stored $seen (flush every $FLUSH s)"
 # Lost: at most the check-ins of the last flush interval (and a second of clock granularity).
 [ "$seen" -ge $((last - FLUSH - 1)) ] && ok ||
 	fail "last_seen $seen after SIGKILL: more than $FLUSH s of check-ins lost (last at $last)"
-expect "integrity after SIGKILL" ok "$(db 'PRAGMA integrity_check')"
+expect "integrity after SIGKILL" ok "$(db_integrity)"
 
 # 2. A check-in that changes the device's state, then SIGKILL at once: the change is stored.
 start_otad

@@ -46,10 +46,10 @@ acked2=$(awk '$2 == 200 {print $1}' "$T/sent-device-0002")
 n=$(($(wc -w <<<"$acked1") + $(wc -w <<<"$acked2")))
 [ "$n" -ge 40 ] && ok || fail "only $n reports acknowledged before the kill"
 echo "acknowledged before SIGKILL: $n reports"
-expect "integrity after SIGKILL" ok "$(db 'PRAGMA integrity_check')"
+expect "integrity after SIGKILL" ok "$(db_integrity)"
 
 start_otad
-expect "integrity after restart" ok "$(db 'PRAGMA integrity_check')"
+expect "integrity after restart" ok "$(db_integrity)"
 check_device() {
 	local dev=$1 dep=$2 acked=$3 missing=0 dups=0 seq c r
 	for seq in $acked; do
@@ -62,7 +62,7 @@ check_device() {
 	expect "$dev: acknowledged reports answered duplicate on retry" 0 "$dups"
 	# Nothing beyond what was sent exists, and no seq is stored twice.
 	expect "$dev: no duplicate rows" 0 \
-		"$(db "SELECT count(*) FROM (SELECT seq FROM deployment_events WHERE deployment_id='$dep' GROUP BY seq HAVING count(*) > 1)")"
+		"$(db "SELECT count(*) FROM (SELECT seq FROM deployment_events WHERE deployment_id='$dep' GROUP BY seq HAVING count(*) > 1) AS s")"
 }
 check_device device-0001 "$dep1" "$acked1"
 check_device device-0002 "$dep2" "$acked2"

@@ -71,7 +71,8 @@ make_pki() {
 
 # write_config [extra lines for [limits]]
 write_config() {
-	cat >"$CONF" <<CONF
+	store_config >"$CONF" # first: a test appends keys to the last section, [trust]
+	cat >>"$CONF" <<CONF
 [server]
 data_dir = $DATA
 log_level = ${LOG_LEVEL:-info}
@@ -102,18 +103,28 @@ image_max = ${IMAGE_MAX:-4194304}
 [trust]
 root = $T/root-1.json
 CONF
-	store_config >>"$CONF"
 }
 
 # pg_start: the private PostgreSQL server of a postgresql run, started once.
+# The tests' SQL also names SQLite's group_concat: the same aggregate is made here.
 pg_start() {
-	[ -n "$PGCONN" ] || PGCONN=$(PG_FSYNC=off "$PG_SERVER" start "$PGDIR")
+	[ -n "$PGCONN" ] && return
+	PGCONN=$(PG_FSYNC=off "$PG_SERVER" start "$PGDIR")
+	psql -X -q -v ON_ERROR_STOP=1 "$PGCONN" >/dev/null <<-'SQL'
+	CREATE FUNCTION group_concat_step(acc text, v text, sep text) RETURNS text
+		LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN v IS NULL THEN acc WHEN acc IS NULL THEN v
+		ELSE acc || sep || v END $$;
+	CREATE FUNCTION group_concat_step(acc text, v text) RETURNS text
+		LANGUAGE sql IMMUTABLE AS $$ SELECT group_concat_step(acc, v, ',') $$;
+	CREATE AGGREGATE group_concat(text, text) (SFUNC = group_concat_step, STYPE = text);
+	CREATE AGGREGATE group_concat(text) (SFUNC = group_concat_step, STYPE = text);
+	SQL
 }
 # store_config: the [store] lines of the backend under test (none for SQLite, the default).
 store_config() {
 	[ "$BACKEND" == postgresql ] || return 0
 	pg_start
-	printf '\n[store]\nbackend = postgresql\n\n[store.postgresql]\nconninfo = %s\n' "$PGCONN"
+	printf '[store]\nbackend = postgresql\n\n[store.postgresql]\nconninfo = %s\n\n' "$PGCONN"
 }
 
 start_otad() {
@@ -187,17 +198,31 @@ db() {
 		sqlite3 -batch -noheader "$DATA/otad.db" "$@"
 	fi
 }
+# db_integrity: "ok" when the store's structures are sound: SQLite's integrity_check, or on
+# PostgreSQL amcheck's verification of every B-tree index of the store's tables.
+db_integrity() {
+	if [ "$BACKEND" == postgresql ]; then
+		db "CREATE EXTENSION IF NOT EXISTS amcheck" \
+			"SELECT CASE WHEN count(bt_index_check(i.indexrelid, true)) >= 0 THEN 'ok' END
+			FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am a ON a.oid = c.relam
+			WHERE n.nspname = 'public' AND a.amname = 'btree'"
+	else
+		db 'PRAGMA integrity_check'
+	fi
+}
 # Everything but the audit log (refusals are audited: that is the one write they make) and the
 # devices' last_seen, which otad writes in batches a few seconds after the check-ins
 # (docs/architecture.md, "Check-in times in memory").
 db_digest() {
 	if [ "$BACKEND" == postgresql ]; then
-		local t
-		for t in $(db "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND
-			tablename NOT IN ('audit_log', 'audit_checkpoints') ORDER BY 1"); do
-			echo "$t $(db "SELECT md5(coalesce(string_agg(r, ',' ORDER BY r), ''))
-				FROM (SELECT (to_jsonb(x) - 'last_seen')::text AS r FROM \"$t\" x) y")"
-		done | sha256sum | cut -d' ' -f1
+		# One query: each table's name and a hash of its rows as JSON, last_seen left out.
+		local q
+		q=$(db "SELECT string_agg(format('SELECT %L, md5(coalesce(string_agg(r, '','' ORDER BY r), ''''))
+			FROM (SELECT (to_jsonb(whole_row) - ''last_seen'')::text AS r FROM %I whole_row) y', tablename,
+			tablename), ' UNION ALL ' ORDER BY tablename) FROM pg_tables
+			WHERE schemaname = 'public' AND tablename NOT IN ('audit_log', 'audit_checkpoints')")
+		db "$q" | sha256sum | cut -d' ' -f1
 		return
 	fi
 	rm -f "$T/digest.db"

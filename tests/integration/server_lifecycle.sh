@@ -61,4 +61,14 @@ OTAD_PID=
 expect "exit status after SIGTERM" 0 "$rc"
 wait "$nl_pid" || true
 expect_match "STOPPING=1 after READY=1" 'READY=1.*STOPPING=1' "$(tr '\n' ' ' <"$T/notify.out")"
+
+# At start, an upload left in .incoming/ for over an hour is removed; a recent one may be
+# another instance's upload in progress on a shared folder (docs/scaling.md): it stays.
+echo old >"$DATA/images/.incoming/upload-old"
+touch -d '2 hours ago' "$DATA/images/.incoming/upload-old"
+echo new >"$DATA/images/.incoming/upload-new"
+start_otad
+expect "a stale upload removed at start" no "$([ -e "$DATA/images/.incoming/upload-old" ] && echo yes || echo no)"
+expect "a recent upload kept at start" yes "$([ -e "$DATA/images/.incoming/upload-new" ] && echo yes || echo no)"
+stop_otad
 finish

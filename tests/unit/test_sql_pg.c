@@ -253,11 +253,14 @@ static void test_parameters(void **state)
 	assert_null(ota_sql_prepare(db, "SELECT ?1, ?"));
 	assert_true(strlen(ota_sql_errmsg(db)) > 0);
 
-	/* A bind past the parameters fails the statement. */
-	q = ota_sql_prepare(db, "SELECT ?1");
+	/* A bind past the parameters is ignored, as SQLite ignores it: the store's helpers bind
+	 * the same numbers for every statement they run. */
+	q = ota_sql_prepare(db, "SELECT CAST(?1 AS TEXT)");
 	assert_non_null(q);
+	ota_sql_bind_text(q, 1, "one");
 	ota_sql_bind_int64(q, 2, 1);
-	assert_int_equal(ota_sql_step(q), OTA_SQL_ERROR);
+	assert_int_equal(ota_sql_step(q), OTA_SQL_ROW);
+	assert_string_equal(ota_sql_column_text(q, 0), "one");
 	ota_sql_finalize(q);
 }
 
