@@ -272,8 +272,8 @@ static enum ota_err target_empty(struct ota_sql *dst, char *msg, size_t msglen)
 		if (any) {
 			ota_say(
 			    msg, msglen,
-			    "the PostgreSQL database is not empty (table %s has rows): nothing was "
-			    "copied; copy into a database that holds no otad data",
+			    "the PostgreSQL database is not empty (table %s has rows): copy into a "
+			    "database that holds no otad data",
 			    names[i]);
 			return OTA_ERR_CONFLICT;
 		}

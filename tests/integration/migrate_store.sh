@@ -162,7 +162,7 @@ expect "the deployment history keeps its order" \
 digest=$(pg_digest "$PGT")
 migrate "$T/pg.conf" "$SRC"
 expect "a target that holds rows: refused" 1 "$RC"
-expect_match "  saying why" 'the PostgreSQL database is not empty \(table [a-z_]+ has rows\)' "$(cat "$T/migrate.out")"
+expect_match "  saying why" 'the PostgreSQL database is not empty \(table [a-z_]+ has rows\): copy into a database that holds no otad data' "$(cat "$T/migrate.out")"
 expect "  and unchanged" "$digest" "$(pg_digest "$PGT")"
 
 # ---- otad on PostgreSQL with the same data_dir ----
