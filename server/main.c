@@ -33,14 +33,60 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: otad --config FILE [--check-config]\n"
+	        "       otad --config FILE --migrate-store SQLITE_FILE\n"
 	        "       otad --ticket-key-generate PATH\n"
 	        "  -c, --config FILE   configuration (see etc/otad.conf)\n"
 	        "  -t, --check-config  validate the configuration and exit\n"
 	        "      --list-routes   print every route served (METHOD PATH LISTENER) and exit\n"
+	        "      --migrate-store SQLITE_FILE\n"
+	        "                      copy every row of the SQLite database SQLITE_FILE into\n"
+	        "                      the empty PostgreSQL database of FILE's [store], in one\n"
+	        "                      transaction, print the rows per table and exit\n"
 	        "      --ticket-key-generate PATH\n"
 	        "                      write a fresh session-ticket key ([tls] ticket_key) to\n"
 	        "                      PATH (mode 0600, replacing an old key at once) and exit\n"
 	        "  -h, --help          this text\n");
+}
+
+static void print_table(void *ctx, const char *table, int64_t rows)
+{
+	int64_t *total = ctx;
+
+	printf("%-24s %lld\n", table, (long long)rows);
+	total[0] += rows;
+	total[1]++;
+}
+
+/* otad --migrate-store (docs/scaling.md, "Moving from SQLite to PostgreSQL"): the SQLite file
+ * into the configured PostgreSQL database, which the same migrations as otad's start create. */
+static int migrate_store(const struct ota_config *cfg, const char *config_path, const char *from)
+{
+	struct ota_store_target target = {.backend = OTA_STORE_POSTGRESQL,
+	                                  .conninfo = cfg->store_pg_conninfo};
+	struct ota_store *store = NULL;
+	int64_t total[2] = {0, 0};
+	char msg[512] = "";
+
+	if (!cfg->store_postgresql) {
+		log_err("--migrate-store: %s: [store] backend is sqlite: set backend = postgresql "
+		        "and [store.postgresql] conninfo to the database to copy into",
+		        config_path);
+		return 1;
+	}
+	if (ota_store_open_target(&target, &store, msg, sizeof(msg)) != OTA_OK) {
+		log_err("--migrate-store: database (PostgreSQL): %s", msg);
+		return 1;
+	}
+	enum ota_err rc =
+	    ota_store_copy_from_sqlite(store, from, print_table, total, msg, sizeof(msg));
+	ota_store_free(store);
+	if (rc != OTA_OK) {
+		log_err("--migrate-store: nothing was copied: %s", msg);
+		return 1;
+	}
+	printf("total %lld rows in %lld tables copied from %s\n", (long long)total[0],
+	       (long long)total[1], from);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -50,9 +96,10 @@ int main(int argc, char **argv)
 	    {"check-config", no_argument, NULL, 't'},
 	    {"list-routes", no_argument, NULL, 'L'},
 	    {"ticket-key-generate", required_argument, NULL, 'K'},
+	    {"migrate-store", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
-	const char *config_path = NULL;
+	const char *config_path = NULL, *migrate_from = NULL;
 	bool check_only = false;
 	struct ota_config cfg;
 	struct ota_store *store = NULL;
@@ -78,6 +125,9 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'M':
+			migrate_from = optarg;
+			break;
 		case 'L':
 			ota_http_list_routes(stdout);
 			return 0;
@@ -117,6 +167,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	memset(tk, 0, sizeof(tk));
+	if (migrate_from)
+		return migrate_store(&cfg, config_path, migrate_from);
 	if (check_only) {
 		printf("%s: configuration OK\n", config_path);
 		return 0;

@@ -47,6 +47,11 @@ void ota_sql_global_init(void);
 /* Opens a SQLite file (created when missing) in WAL mode, synchronous=FULL, foreign keys on,
  * a 5 s busy timeout. */
 enum ota_err ota_sql_open_sqlite(const char *path, struct ota_sql **out, char *msg, size_t msglen);
+/* Opens an existing SQLite file read-only (its journal mode and pragmas left as they are),
+ * for reading another database than the store's (ota_store_copy_from_sqlite()). A missing
+ * file is refused here; a file that is not a SQLite database fails at its first statement. */
+enum ota_err ota_sql_open_sqlite_readonly(const char *path, struct ota_sql **out, char *msg,
+                                          size_t msglen);
 /* Connects to PostgreSQL with a libpq connection string. A password in it is refused: it
  * comes from a password file (passfile=, PGPASSFILE or ~/.pgpass). */
 enum ota_err ota_sql_open_pg(const char *conninfo, struct ota_sql **out, char *msg, size_t msglen);

@@ -98,6 +98,31 @@ fail:
 	return OTA_ERR_DB;
 }
 
+enum ota_err ota_sql_open_sqlite_readonly(const char *path, struct ota_sql **out, char *msg,
+                                          size_t msglen)
+{
+	struct conn *db = calloc(1, sizeof(*db));
+
+	*out = NULL;
+	if (!db)
+		return OTA_ERR_NOMEM;
+	db->base.drv = &driver;
+	db->base.kind = OTA_SQL_SQLITE;
+	if (sqlite3_open_v2(path, &db->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		ota_say(msg, msglen, "cannot open %s: %s", path,
+		        db->db ? sqlite3_errmsg(db->db) : "out of memory");
+		ota_sql_close(&db->base);
+		return OTA_ERR_DB;
+	}
+	sqlite3_extended_result_codes(db->db, 1);
+	sqlite3_busy_timeout(db->db, 5000);
+	/* Nothing written even by a statement that tries to: no journal mode, no pragma set. */
+	(void)sqlite3_exec(db->db, "PRAGMA query_only = ON", NULL, NULL, NULL);
+	*out = &db->base;
+	return OTA_OK;
+}
+
 static void sq_close(struct ota_sql *db)
 {
 	/* The store finalizes its statements first (ota_sql_finalize()). */

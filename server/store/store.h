@@ -106,6 +106,22 @@ OTA_WUR enum ota_err ota_store_open_target(const struct ota_store_target *t, str
 void ota_store_free(struct ota_store *st);
 
 /*
+ * Moving from SQLite to PostgreSQL (otad --migrate-store, docs/scaling.md): copies every row of
+ * the SQLite otad database at sqlite_path (opened read-only, never changed; its schema version
+ * must be this otad's) into st, a PostgreSQL store whose tables hold no row, in one transaction
+ * under the store's write lock: all of it or nothing. Every source table must have a twin of
+ * the same columns; the deployments' order and the audit chain are kept, identity columns
+ * continue past the largest value copied. each(ctx, table, rows) (may be NULL) is called per
+ * table, in copy order, once committed. OTA_ERR_SCHEMA: a schema version or a table or column
+ * that does not match; OTA_ERR_CONFLICT: st is not PostgreSQL or a table of it holds rows;
+ * OTA_ERR_DB: either database failed (the SQLite file missing or not a database); msg says why.
+ */
+OTA_WUR enum ota_err ota_store_copy_from_sqlite(struct ota_store *st, const char *sqlite_path,
+                                                void (*each)(void *ctx, const char *table,
+                                                             int64_t rows),
+                                                void *ctx, char *msg, size_t msglen);
+
+/*
  * Route SQLite's error log to the store, so that a full or failing disk met by any store call
  * is noted as a storage fault on the calling thread (common/err.h; a group commit notes it on
  * each caller it fails). ota_store_open() calls it; a program that uses SQLite before opening

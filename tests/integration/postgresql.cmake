@@ -41,3 +41,5 @@ foreach(subject server_device_flow server_refusals server_bad_input server_crash
 endforeach()
 ota_pg_twin(rollout_canary_statistical rollout_canary.sh statistical)
 ota_pg_twin(rollout_canary_regression rollout_canary.sh regression)
+# Copying a SQLite store into PostgreSQL.
+include(${CMAKE_CURRENT_LIST_DIR}/migrate-store.cmake)
