@@ -148,9 +148,23 @@ static bool session_setup(struct pg_db *d)
 	return ok;
 }
 
-/* The connection usable, reset once if it went bad; false (a storage failure) if not. */
+/*
+ * The connection usable, reset once if it went bad; false (a storage failure) if not. An idle
+ * connection is read first without waiting: a server that restarted or ended the session
+ * meanwhile has closed it, and the statement then goes to a new one instead of failing.
+ */
 static bool connection_ready(struct pg_db *d)
 {
+	/* The server's last words (an error) and the end of the connection may take two reads:
+	 * bounded, since a busy peer could keep the socket readable. */
+	for (int i = 0; i < 4 && PQstatus(d->conn) == CONNECTION_OK &&
+	                PQtransactionStatus(d->conn) == PQTRANS_IDLE;
+	     i++) {
+		struct pollfd p = {.fd = PQsocket(d->conn), .events = POLLIN};
+
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0 || PQconsumeInput(d->conn) != 1)
+			break; /* nothing to read, or the end: then the connection is bad */
+	}
 	if (PQstatus(d->conn) == CONNECTION_OK)
 		return true;
 	PQreset(d->conn);
@@ -475,7 +489,9 @@ static void bind(struct pg_stmt *s, int i, const char *v, size_t len, Oid type)
 {
 	char *copy = NULL;
 
-	if (i < 1 || i > s->nparams) {
+	if (i > s->nparams)
+		return; /* past the last parameter: ignored, as SQLite does */
+	if (i < 1) {
 		s->bad_index = true;
 		return;
 	}
