@@ -9,8 +9,9 @@
 #   Retry-After, never 500, otad lives on and serves again by itself once the server is back,
 #   transactions included; a report acknowledged before is stored once, one refused during the
 #   outage is taken when retried, once;
-# - a second otad on the same database hears a rollout paused on the first (NOTIFY) within two
-#   seconds, before and after a restart of the server.
+# - a second otad on the same database hears a rollout started, paused or resumed on the first
+#   (NOTIFY) within seconds (under a second when the machine is idle; 5 s allowed for a loaded
+#   one), before and after a restart of the server.
 OTA_TEST_BACKEND=postgresql
 . "$(dirname "$0")/server_lib.sh"
 : "${OTA_AUDIT_VERIFY:?OTA_AUDIT_VERIFY must name ota-audit-verify}"
@@ -170,13 +171,13 @@ seen_by_b() {
 RID=$(new_rollout) || exit 1
 expect "B offers nothing before the start" none "$(action_on "$BPORT" device-0004)"
 expect "start the rollout on A" running "$(jfield "$(post "/api/v1/rollouts/$RID/start" '{}')" .state)"
-expect "B hears the start within 2 s" yes "$(within 2000 "$(seen_by_b update device-0004)")"
+expect "B hears the start within 5 s" yes "$(within 5000 "$(seen_by_b update device-0004)")"
 expect "pause on A" paused "$(jfield "$(post "/api/v1/rollouts/$RID/pause" '{}')" .state)"
-expect "B hears the pause within 2 s" yes "$(within 2000 "$(seen_by_b none device-0005)")"
+expect "B hears the pause within 5 s" yes "$(within 5000 "$(seen_by_b none device-0005)")"
 expect "resume on A" running "$(jfield "$(post "/api/v1/rollouts/$RID/resume" '{}')" .state)"
-expect "B hears the resume within 2 s" yes "$(within 2000 "$(seen_by_b update device-0005)")"
+expect "B hears the resume within 5 s" yes "$(within 5000 "$(seen_by_b update device-0005)")"
 expect "pause on A again" paused "$(jfield "$(post "/api/v1/rollouts/$RID/pause" '{}')" .state)"
-expect "B hears it" yes "$(within 2000 "$(seen_by_b none device-0011)")"
+expect "B hears it" yes "$(within 5000 "$(seen_by_b none device-0011)")"
 
 # The server stopped for a while: everything that needs it is 503, otad lives on.
 "$PG_SERVER" down "$PGDIR"
@@ -216,11 +217,11 @@ RID2=$(new_rollout) || exit 1
 expect "start a new rollout after the restart" running "$(jfield "$(post "/api/v1/rollouts/$RID2/start" '{}')" .state)"
 expect "its creation is audited" 1 "$(db "SELECT count(*) FROM audit_log WHERE action = 'rollout.create' AND rollout_id = '$RID2'")"
 expect "a device it covers is offered the update (A)" update "$(action_on "$DPORT" device-0006)"
-expect "and on B within 2 s" yes "$(within 2000 "$(seen_by_b update device-0007)")"
+expect "and on B within 5 s" yes "$(within 5000 "$(seen_by_b update device-0007)")"
 expect "pause on A after the restart" paused "$(jfield "$(post "/api/v1/rollouts/$RID2/pause" '{}')" .state)"
-expect "B hears the pause within 2 s after the restart" yes "$(within 2000 "$(seen_by_b none device-0008)")"
+expect "B hears the pause within 5 s after the restart" yes "$(within 5000 "$(seen_by_b none device-0008)")"
 expect "resume on A after the restart" running "$(jfield "$(post "/api/v1/rollouts/$RID2/resume" '{}')" .state)"
-expect "B hears the resume within 2 s after the restart" yes "$(within 2000 "$(seen_by_b update device-0008)")"
+expect "B hears the resume within 5 s after the restart" yes "$(within 5000 "$(seen_by_b update device-0008)")"
 mcurl auditor /api/v1/audit/pubkey -o "$T/audit.pub" >/dev/null
 mcurl auditor /api/v1/audit/export -o "$T/audit.ndjson" >/dev/null
 out=$("$OTA_AUDIT_VERIFY" --export "$T/audit.ndjson" --pubkey "$T/audit.pub") && rc=0 || rc=$?
