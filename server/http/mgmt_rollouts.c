@@ -545,7 +545,8 @@ static void metrics_hostile(struct ota_req *r, struct metrics *m)
 	if (r->deps->refusals)
 		ota_refusals_metrics(r->deps->refusals, out_v, m);
 	out(m,
-	    "# HELP ota_storage_faults_total Writes that failed on a full or failing disk.\n"
+	    "# HELP ota_storage_faults_total Storage failures: a full or failing disk, or the "
+	    "database out of reach.\n"
 	    "# TYPE ota_storage_faults_total counter\nota_storage_faults_total %llu\n",
 	    ota_storage_fault_count());
 }

@@ -72,8 +72,9 @@ static const struct ota_problem_info table[OTA_P__COUNT] = {
                               "Another delta of the release is made from this base"},
     [OTA_P_INTERNAL] = {"internal", 500, "Internal server error"},
     [OTA_P_UNAVAILABLE] = {"unavailable", 503, "The server is shutting down"},
-    [OTA_P_STORAGE_UNAVAILABLE] = {"storage-unavailable", 503,
-                                   "The server's storage is full or failing: retry later"},
+    [OTA_P_STORAGE_UNAVAILABLE] =
+        {"storage-unavailable", 503,
+         "The server's storage is full, failing or out of reach: retry later"},
     [OTA_P_TOO_MANY_STREAMS] = {"too-many-streams", 503,
                                 "As many event streams as allowed are open"},
 };

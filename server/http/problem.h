@@ -63,7 +63,7 @@ enum ota_problem {
 	/* the server */
 	OTA_P_INTERNAL,
 	OTA_P_UNAVAILABLE,
-	OTA_P_STORAGE_UNAVAILABLE, /* a full or failing disk (common/err.h): 503, Retry-After */
+	OTA_P_STORAGE_UNAVAILABLE, /* a full or failing disk, a database out of reach: 503 */
 	/* events out (docs/events.md) */
 	OTA_P_TOO_MANY_STREAMS,
 	OTA_P__COUNT
@@ -84,7 +84,7 @@ enum ota_problem ota_problem_from_eligibility(enum ota_eligibility e);
 
 #define OTA_PROBLEM_TYPE_PREFIX "urn:ota:problem:"
 
-/* Seconds a client is told to wait (Retry-After) when storage is full or failing. */
+/* Seconds a client is told to wait (Retry-After) when storage is full, failing or out of reach. */
 #define OTA_STORAGE_RETRY_AFTER "30"
 
 #endif

@@ -728,8 +728,9 @@ static struct MHD_Response *internal_problem(void)
 	return resp;
 }
 
-/* A server error of a request that met a full or failing disk (common/err.h) is that
- * problem instead: nothing was stored, and the same request may succeed once space returns. */
+/* A server error of a request that met a full or failing disk or a database out of reach
+ * (common/err.h) is that problem instead: nothing was stored, and the same request may succeed
+ * once space or the database returns. */
 static void storage_fault_answer(struct ota_req *r)
 {
 	if (!ota_storage_fault_take())
@@ -740,7 +741,8 @@ static void storage_fault_answer(struct ota_req *r)
 	char was[sizeof(r->detail)];
 	snprintf(was, sizeof(was), "%s", r->detail);
 	r->problem = OTA_P_NONE; /* ota_req_fail() keeps the first problem */
-	ota_req_fail(r, OTA_P_STORAGE_UNAVAILABLE, "storage full or failing: %.200s", was);
+	ota_req_fail(r, OTA_P_STORAGE_UNAVAILABLE, "storage full, failing or out of reach: %.200s",
+	             was);
 }
 
 bool ota_req_admit(struct ota_req *r)

@@ -410,8 +410,8 @@ rollout_walk(struct ota_store *st, int state, const struct ota_store_key *after,
 			ota_sql_bind_int64(q, 2, after->at);
 			bind_text(q, 3, after->id);
 		}
-		/* One row past a page tells whether another page follows; no limit: the largest
-		 * (PostgreSQL refuses SQLite's -1). */
+		/* One row past a page tells whether another page follows; no limit is the
+		 * largest (PostgreSQL refuses a negative LIMIT, which SQLite reads as none). */
 		ota_sql_bind_int64(q, 4, limit ? (int64_t)limit + 1 : INT64_MAX);
 	}
 	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {

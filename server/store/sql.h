@@ -66,7 +66,9 @@ int ota_sql_exec(struct ota_sql *db, const char *script);
 struct ota_sql_stmt *ota_sql_prepare(struct ota_sql *db, const char *sql);
 void ota_sql_finalize(struct ota_sql_stmt *q);
 
-/* Parameters count from 1. Text is copied. NULL text binds SQL NULL. */
+/* Parameters count from 1; a number past the statement's last is ignored (as SQLite does,
+ * which the store's helpers that bind a fixed set rely on). Text is copied. NULL text binds
+ * SQL NULL. */
 void ota_sql_bind_int64(struct ota_sql_stmt *q, int i, int64_t v);
 void ota_sql_bind_text(struct ota_sql_stmt *q, int i, const char *s);
 void ota_sql_bind_textn(struct ota_sql_stmt *q, int i, const char *s, size_t len);

@@ -68,7 +68,7 @@ expect "audited change on a full disk" "$STORAGE" "$(problem_of "$r")"
 expect "change: not applied" "$tags_before" "$(db "SELECT count(*) FROM device_tags WHERE device_id = 'device-0001'")"
 expect "change: not audited" "$audit_before" "$(db "SELECT count(*) FROM audit_log")"
 expect "/metrics counts the faults" 1 "$(mcurl auditor /metrics | awk '$1 == "ota_storage_faults_total" {print ($2 > 0)}')"
-grep -q "503 storage full or failing" "$LOG" || fail "the fault is not logged"
+grep -q "503 storage full, failing or out of reach" "$LOG" || fail "the fault is not logged"
 
 # ---- space returns: the same requests succeed, no restart ----
 rm -f "$DATA/filler"
