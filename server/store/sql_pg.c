@@ -494,249 +494,249 @@ static void bind(struct pg_stmt *s, int i, const char *v, size_t len, Oid type)
 	if (i < 1) {
 		s->bind_failed = true;
 		return;
-		if (v) {
-			copy = malloc(len + 1);
-			if (!copy) {
-				s->bind_failed = true;
-				return;
-			}
-			memcpy(copy, v, len);
-			copy[len] = '\0';
+	}
+	if (v) {
+		copy = malloc(len + 1);
+		if (!copy) {
+			s->bind_failed = true;
+			return;
 		}
-		free(s->values[i - 1]);
-		s->values[i - 1] = copy;
-		s->types[i - 1] = v ? type : s->unused[i - 1] ? PG_OID_TEXT : 0;
+		memcpy(copy, v, len);
+		copy[len] = '\0';
 	}
+	free(s->values[i - 1]);
+	s->values[i - 1] = copy;
+	s->types[i - 1] = v ? type : s->unused[i - 1] ? PG_OID_TEXT : 0;
+}
 
-	static void pg_bind_int64(struct ota_sql_stmt * q, int i, int64_t v)
-	{
-		char buf[24];
+static void pg_bind_int64(struct ota_sql_stmt *q, int i, int64_t v)
+{
+	char buf[24];
 
-		snprintf(buf, sizeof(buf), "%" PRId64, v);
-		bind(pg_stmt(q), i, buf, strlen(buf), PG_OID_INT8);
-	}
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	bind(pg_stmt(q), i, buf, strlen(buf), PG_OID_INT8);
+}
 
-	static void pg_bind_textn(struct ota_sql_stmt * q, int i, const char *s, size_t len)
-	{
-		bind(pg_stmt(q), i, s, len, PG_OID_TEXT);
-	}
+static void pg_bind_textn(struct ota_sql_stmt *q, int i, const char *s, size_t len)
+{
+	bind(pg_stmt(q), i, s, len, PG_OID_TEXT);
+}
 
-	static void pg_bind_null(struct ota_sql_stmt * q, int i)
-	{
-		bind(pg_stmt(q), i, NULL, 0, 0);
-	}
+static void pg_bind_null(struct ota_sql_stmt *q, int i)
+{
+	bind(pg_stmt(q), i, NULL, 0, 0);
+}
 
-	/* Whether a command tag reports rows changed ("INSERT 0 3", "UPDATE 2", "DELETE 1"). */
-	static bool changes_rows(const char *tag)
-	{
-		return strncmp(tag, "INSERT", 6) == 0 || strncmp(tag, "UPDATE", 6) == 0 ||
-		       strncmp(tag, "DELETE", 6) == 0 || strncmp(tag, "MERGE", 5) == 0;
-	}
+/* Whether a command tag reports rows changed ("INSERT 0 3", "UPDATE 2", "DELETE 1"). */
+static bool changes_rows(const char *tag)
+{
+	return strncmp(tag, "INSERT", 6) == 0 || strncmp(tag, "UPDATE", 6) == 0 ||
+	       strncmp(tag, "DELETE", 6) == 0 || strncmp(tag, "MERGE", 5) == 0;
+}
 
-	/*
-	 * Whether the statement has a server-side statement for its parameter types on this
-	 * connection, prepared now if not (once per connection and types: a NULL bound where a
-	 * value was before changes them). False when preparing failed: then the text runs
-	 * unprepared, and reports its own error.
-	 */
-	static bool prepared(struct pg_stmt * s)
-	{
-		struct pg_db *d = pg_db(s->base.db);
-		size_t types = (size_t)s->nparams * sizeof(Oid);
-		PGresult *r;
+/*
+ * Whether the statement has a server-side statement for its parameter types on this
+ * connection, prepared now if not (once per connection and types: a NULL bound where a value
+ * was before changes them). False when preparing failed: then the text runs unprepared, and
+ * reports its own error.
+ */
+static bool prepared(struct pg_stmt *s)
+{
+	struct pg_db *d = pg_db(s->base.db);
+	size_t types = (size_t)s->nparams * sizeof(Oid);
+	PGresult *r;
 
-		if (s->name[0] && s->session == d->session &&
-		    (types == 0 || memcmp(s->types, s->prepared_types, types) == 0))
-			return true;
-		if (s->session != d->session)
-			s->name[0] = '\0'; /* gone with its connection */
-		forget(s);
-		snprintf(s->name, sizeof(s->name), "ota_%lu", ++d->names);
-		r = PQprepare(d->conn, s->name, s->sql, s->nparams, s->types);
-		if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
-			PQclear(r);
-			s->name[0] = '\0';
-			return false;
-		}
-		PQclear(r);
-		s->session = d->session;
-		if (types)
-			memcpy(s->prepared_types, s->types, types);
+	if (s->name[0] && s->session == d->session &&
+	    (types == 0 || memcmp(s->types, s->prepared_types, types) == 0))
 		return true;
+	if (s->session != d->session)
+		s->name[0] = '\0'; /* gone with its connection */
+	forget(s);
+	snprintf(s->name, sizeof(s->name), "ota_%lu", ++d->names);
+	r = PQprepare(d->conn, s->name, s->sql, s->nparams, s->types);
+	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		s->name[0] = '\0';
+		return false;
 	}
+	PQclear(r);
+	s->session = d->session;
+	if (types)
+		memcpy(s->prepared_types, s->types, types);
+	return true;
+}
 
-	/* Runs the statement: its rows ready, or OTA_SQL_ERROR. */
-	static int run(struct pg_stmt * s)
-	{
-		struct pg_db *d = pg_db(s->base.db);
-		PGresult *r;
-		ExecStatusType st;
+/* Runs the statement: its rows ready, or OTA_SQL_ERROR. */
+static int run(struct pg_stmt *s)
+{
+	struct pg_db *d = pg_db(s->base.db);
+	PGresult *r;
+	ExecStatusType st;
 
-		s->executed = true;
-		if (s->bind_failed) {
-			set_error(d, OTA_SQL_F_OTHER,
-			          "a parameter numbered below 1, or out of memory");
+	s->executed = true;
+	if (s->bind_failed) {
+		set_error(d, OTA_SQL_F_OTHER, "a parameter numbered below 1, or out of memory");
+		return OTA_SQL_ERROR;
+	}
+	if (!connection_ready(d) || commit_outside_tx(d, s->sql))
+		return OTA_SQL_ERROR;
+	if (s->nparams == 0 && s->multi)
+		r = PQexec(d->conn, s->sql);
+	else if (s->runs++ > 0 && prepared(s))
+		r = PQexecPrepared(d->conn, s->name, s->nparams, (const char *const *)s->values,
+		                   NULL, NULL, 0);
+	else
+		r = PQexecParams(d->conn, s->sql, s->nparams, s->types,
+		                 (const char *const *)s->values, NULL, NULL, 0);
+	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		result_error(d, r);
+		PQclear(r);
+		return OTA_SQL_ERROR;
+	}
+	if (changes_rows(PQcmdStatus(r))) {
+		const char *n = PQcmdTuples(r);
+
+		d->changes = *n ? strtoll(n, NULL, 10) : 0;
+	}
+	s->res = r;
+	s->row = -1;
+	s->nrows = st == PGRES_TUPLES_OK ? PQntuples(r) : 0;
+	return OTA_SQL_DONE;
+}
+
+static int pg_step(struct ota_sql_stmt *q)
+{
+	struct pg_stmt *s = pg_stmt(q);
+	struct pg_db *d = pg_db(q->db);
+
+	if (!s->executed) {
+		d->failure = OTA_SQL_F_NONE;
+		d->errmsg[0] = '\0';
+		if (run(s) == OTA_SQL_ERROR)
 			return OTA_SQL_ERROR;
-		}
-		if (!connection_ready(d) || commit_outside_tx(d, s->sql))
-			return OTA_SQL_ERROR;
-		if (s->nparams == 0 && s->multi)
-			r = PQexec(d->conn, s->sql);
-		else if (s->runs++ > 0 && prepared(s))
-			r = PQexecPrepared(d->conn, s->name, s->nparams,
-			                   (const char *const *)s->values, NULL, NULL, 0);
-		else
-			r = PQexecParams(d->conn, s->sql, s->nparams, s->types,
-			                 (const char *const *)s->values, NULL, NULL, 0);
-		st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-			result_error(d, r);
-			PQclear(r);
-			return OTA_SQL_ERROR;
-		}
-		if (changes_rows(PQcmdStatus(r))) {
-			const char *n = PQcmdTuples(r);
-
-			d->changes = *n ? strtoll(n, NULL, 10) : 0;
-		}
-		s->res = r;
-		s->row = -1;
-		s->nrows = st == PGRES_TUPLES_OK ? PQntuples(r) : 0;
-		return OTA_SQL_DONE;
 	}
+	if (s->row < s->nrows)
+		s->row++;
+	return s->row < s->nrows ? OTA_SQL_ROW : OTA_SQL_DONE;
+}
 
-	static int pg_step(struct ota_sql_stmt * q)
-	{
-		struct pg_stmt *s = pg_stmt(q);
-		struct pg_db *d = pg_db(q->db);
+/* The current row's column, or NULL when NULL or out of range. */
+static const char *value(struct pg_stmt *s, int col)
+{
+	if (!s->res || s->row < 0 || s->row >= s->nrows || col < 0 || col >= PQnfields(s->res) ||
+	    PQgetisnull(s->res, s->row, col))
+		return NULL;
+	return PQgetvalue(s->res, s->row, col);
+}
 
-		if (!s->executed) {
-			d->failure = OTA_SQL_F_NONE;
-			d->errmsg[0] = '\0';
-			if (run(s) == OTA_SQL_ERROR)
-				return OTA_SQL_ERROR;
-		}
-		if (s->row < s->nrows)
-			s->row++;
-		return s->row < s->nrows ? OTA_SQL_ROW : OTA_SQL_DONE;
+static int64_t pg_column_int64(struct ota_sql_stmt *q, int col)
+{
+	const char *v = value(pg_stmt(q), col);
+
+	if (!v)
+		return 0;
+	if (strcmp(v, "t") == 0)
+		return 1;
+	if (strcmp(v, "f") == 0)
+		return 0;
+	return strtoll(v, NULL, 10);
+}
+
+static const char *pg_column_text(struct ota_sql_stmt *q, int col)
+{
+	return value(pg_stmt(q), col);
+}
+
+static bool pg_column_is_null(struct ota_sql_stmt *q, int col)
+{
+	return value(pg_stmt(q), col) == NULL;
+}
+
+static int64_t pg_changes(struct ota_sql *db)
+{
+	return pg_db(db)->changes;
+}
+
+static const char *pg_errmsg(struct ota_sql *db)
+{
+	return pg_db(db)->errmsg;
+}
+
+static enum ota_sql_failure pg_failure(struct ota_sql *db)
+{
+	return pg_db(db)->failure;
+}
+
+static bool pg_in_tx(struct ota_sql *db)
+{
+	struct pg_db *d = pg_db(db);
+
+	if (PQstatus(d->conn) != CONNECTION_OK)
+		return false;
+	switch (PQtransactionStatus(d->conn)) {
+	case PQTRANS_INTRANS:
+	case PQTRANS_INERROR:
+	case PQTRANS_ACTIVE:
+		return true;
+	default:
+		return false;
 	}
+}
 
-	/* The current row's column, or NULL when NULL or out of range. */
-	static const char *value(struct pg_stmt * s, int col)
-	{
-		if (!s->res || s->row < 0 || s->row >= s->nrows || col < 0 ||
-		    col >= PQnfields(s->res) || PQgetisnull(s->res, s->row, col))
-			return NULL;
-		return PQgetvalue(s->res, s->row, col);
-	}
+static enum ota_err pg_listen(struct ota_sql *db, const char *channel)
+{
+	struct pg_db *d = pg_db(db);
+	char *id = PQescapeIdentifier(d->conn, channel, strlen(channel));
+	char sql[128];
 
-	static int64_t pg_column_int64(struct ota_sql_stmt * q, int col)
-	{
-		const char *v = value(pg_stmt(q), col);
+	if (!id)
+		return OTA_ERR_NOMEM;
+	snprintf(sql, sizeof(sql), "LISTEN %s", id);
+	PQfreemem(id);
+	return pg_exec(db, sql) == OTA_SQL_DONE ? OTA_OK : OTA_ERR_DB;
+}
 
-		if (!v)
-			return 0;
-		if (strcmp(v, "t") == 0)
+static int pg_notified(struct ota_sql *db, int timeout_ms, char *buf, size_t cap)
+{
+	struct pg_db *d = pg_db(db);
+	PGnotify *n;
+
+	for (int waited = 0;; waited = 1) {
+		if (PQconsumeInput(d->conn) != 1 || PQstatus(d->conn) != CONNECTION_OK)
+			return -1;
+		if ((n = PQnotifies(d->conn)) != NULL) {
+			snprintf(buf, cap, "%s", n->extra ? n->extra : "");
+			PQfreemem(n);
 			return 1;
-		if (strcmp(v, "f") == 0)
+		}
+		if (waited)
 			return 0;
-		return strtoll(v, NULL, 10);
+		struct pollfd p = {.fd = PQsocket(d->conn), .events = POLLIN};
+		if (p.fd < 0)
+			return -1;
+		if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR)
+			return -1;
 	}
+}
 
-	static const char *pg_column_text(struct ota_sql_stmt * q, int col)
-	{
-		return value(pg_stmt(q), col);
-	}
-
-	static bool pg_column_is_null(struct ota_sql_stmt * q, int col)
-	{
-		return value(pg_stmt(q), col) == NULL;
-	}
-
-	static int64_t pg_changes(struct ota_sql * db)
-	{
-		return pg_db(db)->changes;
-	}
-
-	static const char *pg_errmsg(struct ota_sql * db)
-	{
-		return pg_db(db)->errmsg;
-	}
-
-	static enum ota_sql_failure pg_failure(struct ota_sql * db)
-	{
-		return pg_db(db)->failure;
-	}
-
-	static bool pg_in_tx(struct ota_sql * db)
-	{
-		struct pg_db *d = pg_db(db);
-
-		if (PQstatus(d->conn) != CONNECTION_OK)
-			return false;
-		switch (PQtransactionStatus(d->conn)) {
-		case PQTRANS_INTRANS:
-		case PQTRANS_INERROR:
-		case PQTRANS_ACTIVE:
-			return true;
-		default:
-			return false;
-		}
-	}
-
-	static enum ota_err pg_listen(struct ota_sql * db, const char *channel)
-	{
-		struct pg_db *d = pg_db(db);
-		char *id = PQescapeIdentifier(d->conn, channel, strlen(channel));
-		char sql[128];
-
-		if (!id)
-			return OTA_ERR_NOMEM;
-		snprintf(sql, sizeof(sql), "LISTEN %s", id);
-		PQfreemem(id);
-		return pg_exec(db, sql) == OTA_SQL_DONE ? OTA_OK : OTA_ERR_DB;
-	}
-
-	static int pg_notified(struct ota_sql * db, int timeout_ms, char *buf, size_t cap)
-	{
-		struct pg_db *d = pg_db(db);
-		PGnotify *n;
-
-		for (int waited = 0;; waited = 1) {
-			if (PQconsumeInput(d->conn) != 1 || PQstatus(d->conn) != CONNECTION_OK)
-				return -1;
-			if ((n = PQnotifies(d->conn)) != NULL) {
-				snprintf(buf, cap, "%s", n->extra ? n->extra : "");
-				PQfreemem(n);
-				return 1;
-			}
-			if (waited)
-				return 0;
-			struct pollfd p = {.fd = PQsocket(d->conn), .events = POLLIN};
-			if (p.fd < 0)
-				return -1;
-			if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR)
-				return -1;
-		}
-	}
-
-	static const struct ota_sql_driver pg_driver = {
-	    .close = pg_close,
-	    .exec = pg_exec,
-	    .prepare = pg_prepare,
-	    .finalize = pg_finalize,
-	    .bind_int64 = pg_bind_int64,
-	    .bind_textn = pg_bind_textn,
-	    .bind_null = pg_bind_null,
-	    .step = pg_step,
-	    .column_int64 = pg_column_int64,
-	    .column_text = pg_column_text,
-	    .column_is_null = pg_column_is_null,
-	    .reset = pg_reset,
-	    .changes = pg_changes,
-	    .errmsg = pg_errmsg,
-	    .failure = pg_failure,
-	    .in_tx = pg_in_tx,
-	    .listen = pg_listen,
-	    .notified = pg_notified,
-	};
+static const struct ota_sql_driver pg_driver = {
+    .close = pg_close,
+    .exec = pg_exec,
+    .prepare = pg_prepare,
+    .finalize = pg_finalize,
+    .bind_int64 = pg_bind_int64,
+    .bind_textn = pg_bind_textn,
+    .bind_null = pg_bind_null,
+    .step = pg_step,
+    .column_int64 = pg_column_int64,
+    .column_text = pg_column_text,
+    .column_is_null = pg_column_is_null,
+    .reset = pg_reset,
+    .changes = pg_changes,
+    .errmsg = pg_errmsg,
+    .failure = pg_failure,
+    .in_tx = pg_in_tx,
+    .listen = pg_listen,
+    .notified = pg_notified,
+};
