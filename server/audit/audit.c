@@ -105,24 +105,93 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 
 /* ---- key and checkpoints ---- */
 
-/* Writes text to path atomically with mode. */
-static bool write_file(const char *path, const char *text, size_t len, mode_t mode)
+/*
+ * Writes text into a new temporary file next to path (a name of this process's own, so that
+ * instances sharing the folder never write into one another's) with mode, flushed to disk,
+ * its name in tmp; false (errno tells) with nothing left behind.
+ */
+static bool write_temp(const char *path, const char *text, size_t len, mode_t mode,
+                       char tmp[OTA_PATH_MAX_AUDIT])
 {
-	char tmp[OTA_PATH_MAX_AUDIT];
 	int fd;
-	bool ok = false;
+	bool ok;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	snprintf(tmp, OTA_PATH_MAX_AUDIT, "%s.XXXXXX", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+	ok = fchmod(fd, mode) == 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
 	ok = close(fd) == 0 && ok;
-	if (ok)
-		ok = rename(tmp, path) == 0;
 	if (!ok)
 		unlink(tmp);
 	return ok;
+}
+
+static void fsync_dir_of(const char *path)
+{
+	char dir[OTA_PATH_MAX_AUDIT], *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+/* Writes text to path atomically with mode, replacing what was there. */
+static bool write_file(const char *path, const char *text, size_t len, mode_t mode)
+{
+	char tmp[OTA_PATH_MAX_AUDIT];
+	bool ok;
+
+	if (!write_temp(path, text, len, mode, tmp))
+		return false;
+	ok = rename(tmp, path) == 0;
+	if (!ok)
+		unlink(tmp);
+	return ok;
+}
+
+/*
+ * Creates path holding text with mode unless it exists: 1 made, 0 there already (made by
+ * another process meanwhile, e.g. another instance on the same data folder), -1 on an error
+ * (errno tells). link() of the complete temporary file makes it appear whole and only once, so
+ * the first process's file is the one every other process then reads.
+ */
+static int create_file_once(const char *path, const char *text, size_t len, mode_t mode)
+{
+	char tmp[OTA_PATH_MAX_AUDIT];
+	int rc, err;
+
+	if (!write_temp(path, text, len, mode, tmp))
+		return -1;
+	rc = link(tmp, path) == 0 ? 1 : errno == EEXIST ? 0 : -1;
+	err = errno;
+	unlink(tmp);
+	if (rc == 1)
+		fsync_dir_of(path);
+	errno = err;
+	return rc;
+}
+
+/* The private key in the PEM text, checked to be ECDSA P-256; NULL otherwise. */
+static EVP_PKEY *key_of_pem(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	if (k && (EVP_PKEY_get_bits(k) != 256 || !EVP_PKEY_is_a(k, "EC"))) {
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	return k;
 }
 
 static char *pem_of(EVP_PKEY *k, bool private_key)
@@ -161,29 +230,48 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 	a->st = st;
 	snprintf(path, sizeof(path), "%s/audit.key", data_dir);
 	snprintf(pub, sizeof(pub), "%s/audit.pub", data_dir);
-	pem = ota_file_read(path, 1 << 20, NULL);
-	if (pem) {
-		BIO *b = BIO_new_mem_buf(pem, -1);
-		a->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-		BIO_free(b);
-		if (!a->key || EVP_PKEY_get_bits(a->key) != 256 || !EVP_PKEY_is_a(a->key, "EC")) {
-			snprintf(msg, msglen, "%s is not an ECDSA P-256 private key", path);
+	/* Read the key, or make it: when another instance made it first, read that one. */
+	for (int tries = 0; !a->key && tries < 3; tries++) {
+		pem = ota_file_read(path, 1 << 20, NULL);
+		if (pem) {
+			a->key = key_of_pem(pem);
+			if (!a->key) {
+				snprintf(msg, msglen, "%s is not an ECDSA P-256 private key", path);
+				rc = OTA_ERR_IO;
+				goto out;
+			}
+		} else if (errno == ENOENT) {
+			EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+			int made;
+
+			pem = k ? pem_of(k, true) : NULL;
+			made = pem ? create_file_once(path, pem, strlen(pem), 0600) : -1;
+			if (made < 0) {
+				snprintf(msg, msglen, "cannot create the audit key %s: %s", path,
+				         strerror(errno));
+				EVP_PKEY_free(k);
+				rc = OTA_ERR_IO;
+				goto out;
+			}
+			if (made) {
+				a->key = k;
+				log_notice("audit: generated the audit key %s", path);
+			} else {
+				EVP_PKEY_free(k);
+			}
+		} else {
+			snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
 			rc = OTA_ERR_IO;
 			goto out;
 		}
-	} else if (errno == ENOENT) {
-		a->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-		free(pem);
-		pem = a->key ? pem_of(a->key, true) : NULL;
-		if (!pem || !write_file(path, pem, strlen(pem), 0600)) {
-			snprintf(msg, msglen, "cannot create the audit key %s: %s", path,
-			         strerror(errno));
-			rc = OTA_ERR_IO;
-			goto out;
+		if (pem) {
+			OPENSSL_cleanse(pem, strlen(pem));
+			free(pem);
+			pem = NULL;
 		}
-		log_notice("audit: generated the audit key %s", path);
-	} else {
-		snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
+	}
+	if (!a->key) {
+		snprintf(msg, msglen, "cannot read or create the audit key %s", path);
 		rc = OTA_ERR_IO;
 		goto out;
 	}
