@@ -7,6 +7,7 @@ pkgs=(
 	build-essential cmake pkg-config git procps
 	libmicrohttpd-dev libgnutls28-dev gnutls-bin
 	libsqlite3-dev sqlite3
+	postgresql libpq-dev haproxy
 	libjansson-dev libssl-dev openssl
 	libdivsufsort-dev
 	libsystemd-dev systemd

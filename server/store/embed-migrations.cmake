@@ -1,10 +1,14 @@
-# Writes OUT, a C file holding every SCHEMA_DIR/NNNN_*.sql as a string, in order.
-# Run as: cmake -DSCHEMA_DIR=... -DOUT=... -P embed-migrations.cmake
+# Writes OUT, a C file holding every SCHEMA_DIR/NNNN_*.sql as a string, in order, in the table
+# NAME[] and its count NAME_count (NAME: ota_migrations unless given; one per backend).
+# Run as: cmake -DSCHEMA_DIR=... -DOUT=... [-DNAME=...] -P embed-migrations.cmake
+if(NOT NAME)
+	set(NAME ota_migrations)
+endif()
 file(GLOB files RELATIVE ${SCHEMA_DIR} ${SCHEMA_DIR}/[0-9][0-9][0-9][0-9]_*.sql)
 list(SORT files)
 set(body "/* Generated from schema/ by server/store/embed-migrations.cmake. Do not edit. */\n")
 string(APPEND body "#include \"store/migrations.h\"\n\n")
-set(table "const struct ota_migration ota_migrations[] = {\n")
+set(table "const struct ota_migration ${NAME}[] = {\n")
 set(n 0)
 foreach(f ${files})
 	string(SUBSTRING ${f} 0 4 num)
@@ -15,7 +19,7 @@ foreach(f ${files})
 	string(APPEND table "\t{${ver}, \"${f}\", m${ver}},\n")
 	math(EXPR n "${n} + 1")
 endforeach()
-string(APPEND table "};\nconst unsigned ota_migrations_count = ${n};\n")
+string(APPEND table "};\nconst unsigned ${NAME}_count = ${n};\n")
 file(WRITE ${OUT}.tmp "${body}\n${table}")
 file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
 file(REMOVE ${OUT}.tmp)

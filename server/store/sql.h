@@ -47,8 +47,7 @@ enum ota_sql_failure {
 enum ota_err ota_sql_open_sqlite(const char *path, struct ota_sql **out, char *msg, size_t msglen);
 /* Connects to PostgreSQL with a libpq connection string. A password in it is refused: it
  * comes from a password file (passfile=, PGPASSFILE or ~/.pgpass). */
-enum ota_err ota_sql_open_pg(const char *conninfo, struct ota_sql **out, char *msg,
-                             size_t msglen);
+enum ota_err ota_sql_open_pg(const char *conninfo, struct ota_sql **out, char *msg, size_t msglen);
 /* Finalizes the connection's statements too. NULL is allowed. */
 void ota_sql_close(struct ota_sql *db);
 enum ota_sql_kind ota_sql_kind(const struct ota_sql *db);

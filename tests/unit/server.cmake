@@ -21,6 +21,7 @@ target_link_libraries(test_events PRIVATE ota_events ota_store ota_config ota_co
 add_test(NAME unit_events COMMAND test_events)
 set_tests_properties(unit_events PROPERTIES LABELS unit TIMEOUT 120)
 include(${CMAKE_CURRENT_LIST_DIR}/server-delta.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/server-pg.cmake)
 # otad's online keys (the time key): strict loading, tokens checked with the agent's verifier.
 add_executable(test_pki ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_pki.c)
 target_link_libraries(test_pki PRIVATE ota_pki ota_signer fwa_crypto_openssl PkgConfig::CMOCKA)
