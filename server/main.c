@@ -22,6 +22,7 @@
 #include "events/hub.h"
 #include "events/webhook.h"
 #include "http/http.h"
+#include "http/ticket_key.h"
 #include "rollout/rollout.h"
 #include "store/store.h"
 
@@ -32,19 +33,25 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: otad --config FILE [--check-config]\n"
+	        "       otad --ticket-key-generate PATH\n"
 	        "  -c, --config FILE   configuration (see etc/otad.conf)\n"
 	        "  -t, --check-config  validate the configuration and exit\n"
 	        "      --list-routes   print every route served (METHOD PATH LISTENER) and exit\n"
+	        "      --ticket-key-generate PATH\n"
+	        "                      write a fresh session-ticket key ([tls] ticket_key) to\n"
+	        "                      PATH (mode 0600, replacing an old key at once) and exit\n"
 	        "  -h, --help          this text\n");
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-	                                         {"check-config", no_argument, NULL, 't'},
-	                                         {"list-routes", no_argument, NULL, 'L'},
-	                                         {"help", no_argument, NULL, 'h'},
-	                                         {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 't'},
+	    {"list-routes", no_argument, NULL, 'L'},
+	    {"ticket-key-generate", required_argument, NULL, 'K'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	const char *config_path = NULL;
 	bool check_only = false;
 	struct ota_config cfg;
@@ -74,6 +81,16 @@ int main(int argc, char **argv)
 		case 'L':
 			ota_http_list_routes(stdout);
 			return 0;
+		case 'K':
+			if (optind != argc) {
+				usage(stderr);
+				return 2;
+			}
+			if (ota_ticket_key_generate(optarg, msg, sizeof(msg)) != OTA_OK) {
+				fprintf(stderr, "otad: %s\n", msg);
+				return 1;
+			}
+			return 0;
 		default:
 			usage(stderr);
 			return 2;
@@ -92,6 +109,14 @@ int main(int argc, char **argv)
 		log_err("configuration: %s: %s", config_path, msg);
 		return 1;
 	}
+	/* The shared ticket key is read again by the listeners; checked here for --check-config. */
+	uint8_t tk[OTA_TICKET_KEY_SIZE];
+	if (cfg.ticket_key[0] &&
+	    ota_ticket_key_read(cfg.ticket_key, tk, msg, sizeof(msg)) != OTA_OK) {
+		log_err("configuration: %s: [tls] %s", config_path, msg);
+		return 1;
+	}
+	memset(tk, 0, sizeof(tk));
 	if (check_only) {
 		printf("%s: configuration OK\n", config_path);
 		return 0;
@@ -122,8 +147,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/otad.db", cfg.data_dir);
-	if (ota_store_open(path, &store, msg, sizeof(msg)) != OTA_OK) {
-		log_err("database %s: %s", path, msg);
+	struct ota_store_target target = {
+	    .backend = cfg.store_postgresql ? OTA_STORE_POSTGRESQL : OTA_STORE_SQLITE,
+	    .path = path,
+	    .conninfo = cfg.store_pg_conninfo,
+	};
+	if (ota_store_open_target(&target, &store, msg, sizeof(msg)) != OTA_OK) {
+		log_err("database %s: %s", cfg.store_postgresql ? "(PostgreSQL)" : path, msg);
 		goto out;
 	}
 	if (ota_audit_open(store, cfg.data_dir, &audit, msg, sizeof(msg)) != OTA_OK) {
@@ -189,7 +219,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (sig == SIGHUP) {
-			/* The CRLs only: the rest of the configuration needs a restart. */
+			/* The CRLs and the shared ticket key only: the rest of the configuration
+			 * needs a restart. */
 			char why[512] = "";
 			if (ota_http_reload_crls(http, why, sizeof(why)) == OTA_OK)
 				log_notice(
@@ -198,6 +229,16 @@ int main(int argc, char **argv)
 				log_err(
 				    "SIGHUP: the CRLs were not loaded again, the old ones stay: %s",
 				    why[0] ? why : "out of memory");
+			if (cfg.ticket_key[0]) {
+				why[0] = '\0';
+				if (ota_http_reload_ticket_key(http, why, sizeof(why)) == OTA_OK)
+					log_notice("SIGHUP: ticket key %s loaded again",
+					           cfg.ticket_key);
+				else
+					log_err("SIGHUP: the ticket key was not loaded again, the "
+					        "old one stays: %s",
+					        why);
+			}
 		}
 		if (watchdog)
 			sd_notify(0, "WATCHDOG=1");

@@ -29,8 +29,11 @@ case $cmd in
 start)
 	port=${3:-5432}
 	mkdir -p "$dir"
-	[ "$(id -u)" = 0 ] && chown postgres: "$dir"
-	as_owner "$bindir/initdb" -D "$dir/data" -U ota --auth=trust -E UTF8 --no-instructions \
+	if [ "$(id -u)" = 0 ]; then
+		chown postgres: "$dir"
+		chmod o+x "$(dirname "$dir")" # the postgres account passes through to it
+	fi
+	as_owner "$bindir/initdb" -D "$dir/data" -U ota --auth=trust -E UTF8 --locale=C --no-instructions \
 		>"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
 	echo "$port" >"$dir/port"
 	as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \

@@ -8,13 +8,11 @@
 #include "audit/audit.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/ec.h>
@@ -105,81 +103,6 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 
 /* ---- key and checkpoints ---- */
 
-/*
- * Writes text into a new temporary file next to path (a name of this process's own, so that
- * instances sharing the folder never write into one another's) with mode, flushed to disk,
- * its name in tmp; false (errno tells) with nothing left behind.
- */
-static bool write_temp(const char *path, const char *text, size_t len, mode_t mode,
-                       char tmp[OTA_PATH_MAX_AUDIT])
-{
-	int fd;
-	bool ok;
-
-	snprintf(tmp, OTA_PATH_MAX_AUDIT, "%s.XXXXXX", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ok = fchmod(fd, mode) == 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-	ok = close(fd) == 0 && ok;
-	if (!ok)
-		unlink(tmp);
-	return ok;
-}
-
-static void fsync_dir_of(const char *path)
-{
-	char dir[OTA_PATH_MAX_AUDIT], *slash;
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
-	fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-}
-
-/* Writes text to path atomically with mode, replacing what was there. */
-static bool write_file(const char *path, const char *text, size_t len, mode_t mode)
-{
-	char tmp[OTA_PATH_MAX_AUDIT];
-	bool ok;
-
-	if (!write_temp(path, text, len, mode, tmp))
-		return false;
-	ok = rename(tmp, path) == 0;
-	if (!ok)
-		unlink(tmp);
-	return ok;
-}
-
-/*
- * Creates path holding text with mode unless it exists: 1 made, 0 there already (made by
- * another process meanwhile, e.g. another instance on the same data folder), -1 on an error
- * (errno tells). link() of the complete temporary file makes it appear whole and only once, so
- * the first process's file is the one every other process then reads.
- */
-static int create_file_once(const char *path, const char *text, size_t len, mode_t mode)
-{
-	char tmp[OTA_PATH_MAX_AUDIT];
-	int rc, err;
-
-	if (!write_temp(path, text, len, mode, tmp))
-		return -1;
-	rc = link(tmp, path) == 0 ? 1 : errno == EEXIST ? 0 : -1;
-	err = errno;
-	unlink(tmp);
-	if (rc == 1)
-		fsync_dir_of(path);
-	errno = err;
-	return rc;
-}
-
 /* The private key in the PEM text, checked to be ECDSA P-256; NULL otherwise. */
 static EVP_PKEY *key_of_pem(const char *pem)
 {
@@ -245,7 +168,7 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 			int made;
 
 			pem = k ? pem_of(k, true) : NULL;
-			made = pem ? create_file_once(path, pem, strlen(pem), 0600) : -1;
+			made = pem ? ota_file_create_once(path, pem, strlen(pem), 0600) : -1;
 			if (made < 0) {
 				snprintf(msg, msglen, "cannot create the audit key %s: %s", path,
 				         strerror(errno));
@@ -257,7 +180,7 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 				a->key = k;
 				log_notice("audit: generated the audit key %s", path);
 			} else {
-				EVP_PKEY_free(k);
+				EVP_PKEY_free(k); /* another instance's is there: read it */
 			}
 		} else {
 			snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
@@ -278,7 +201,7 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 	a->pub_pem = pem_of(a->key, false);
 	if (!a->pub_pem)
 		goto out;
-	if (!write_file(pub, a->pub_pem, strlen(a->pub_pem), 0644)) {
+	if (!ota_file_write_atomic(pub, a->pub_pem, strlen(a->pub_pem), 0644)) {
 		snprintf(msg, msglen, "cannot write %s: %s", pub, strerror(errno));
 		rc = OTA_ERR_IO;
 		goto out;

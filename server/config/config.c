@@ -14,7 +14,7 @@
 #include "common/log.h"
 
 /* K_KEYREF: a path, or a PKCS#11 URI ("pkcs11:...") kept as written. */
-enum kind { K_PATH, K_KEYREF, K_STR, K_UINT, K_U64, K_BOOL, K_LEVEL, K_ADMISSION };
+enum kind { K_PATH, K_KEYREF, K_STR, K_UINT, K_U64, K_BOOL, K_LEVEL, K_ADMISSION, K_BACKEND };
 
 struct key {
 	const char *section;
@@ -32,9 +32,13 @@ static const struct key keys[] = {
     {"server", "log_level", K_LEVEL, OFF(log_level), 0, 0, false},
     {"server", "threads", K_UINT, OFF(threads), 1, 64, false},
     {"server", "shutdown_grace", K_UINT, OFF(shutdown_grace), 0, 3600, false},
+    /* Where the store lives (docs/scaling.md) */
+    {"store", "backend", K_BACKEND, OFF(store_postgresql), 0, 0, false},
+    {"store.postgresql", "conninfo", K_STR, OFF(store_pg_conninfo), 0, 0, false},
     {"tls", "cert", K_PATH, OFF(tls_cert), 0, 0, true},
     {"tls", "key", K_PATH, OFF(tls_key), 0, 0, true},
     {"tls", "session_tickets", K_BOOL, OFF(session_tickets), 0, 0, false},
+    {"tls", "ticket_key", K_PATH, OFF(ticket_key), 0, 0, false},
     {"tls", "identity_cache", K_UINT, OFF(identity_cache), 0, 10000000, false},
     {"device", "listen", K_STR, OFF(device.listen), 0, 0, false},
     {"device", "ca", K_PATH, OFF(device.ca), 0, 0, true},
@@ -233,6 +237,14 @@ static const char *set_value(const struct key *k, const char *val, const char *b
 		else
 			return "expected one of auto, pending, preregistered";
 		return NULL;
+	case K_BACKEND:
+		if (strcmp(val, "sqlite") == 0)
+			*(bool *)(void *)dst = false;
+		else if (strcmp(val, "postgresql") == 0)
+			*(bool *)(void *)dst = true;
+		else
+			return "expected sqlite or postgresql";
+		return NULL;
 	}
 	return "internal: unknown key kind";
 }
@@ -326,6 +338,11 @@ enum ota_err ota_config_parse(const char *text, size_t len, const char *name, co
 			     keys[k].name);
 			goto out;
 		}
+	}
+	if (out->store_postgresql && !out->store_pg_conninfo[0]) {
+		fail(msg, msglen, name, 0,
+		     "store.backend = postgresql needs store.postgresql.conninfo");
+		goto out;
 	}
 	if (strcmp(out->device.listen, out->management.listen) == 0 &&
 	    !strstr(out->device.listen, ":0")) {

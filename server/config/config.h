@@ -30,14 +30,18 @@ struct ota_listener_config {
 
 struct ota_config {
 	/* [server] */
-	char data_dir[OTA_PATH_MAX]; /* SQLite database and images */
+	char data_dir[OTA_PATH_MAX]; /* SQLite database, images, audit key */
 	int log_level;               /* syslog level */
 	unsigned threads;            /* worker threads per listener */
 	unsigned shutdown_grace;     /* seconds to let requests in flight finish on SIGTERM */
+	/* [store], [store.postgresql] */
+	bool store_postgresql;                /* backend = postgresql (default sqlite) */
+	char store_pg_conninfo[OTA_PATH_MAX]; /* a libpq connection string, no password */
 	/* [tls] */
 	char tls_cert[OTA_PATH_MAX];
 	char tls_key[OTA_PATH_MAX];
 	bool session_tickets;
+	char ticket_key[OTA_PATH_MAX]; /* the shared session-ticket master key; "": per process */
 	unsigned
 	    identity_cache; /* verified client chains remembered per listener (auth/idcache.h) */
 	/* [device], [management] */

@@ -54,6 +54,12 @@ uint16_t ota_http_management_port(struct ota_http *h);
  */
 OTA_WUR enum ota_err ota_http_reload_crls(struct ota_http *h, char *msg, size_t msglen);
 /*
+ * Load [tls] ticket_key again (SIGHUP): connections that start afterwards issue and accept
+ * tickets under the file's key; tickets under the old key then get a full handshake. On error
+ * (OTA_ERR_TLS, msg set) the old key stays. Without [tls] ticket_key: OTA_OK, nothing done.
+ */
+OTA_WUR enum ota_err ota_http_reload_ticket_key(struct ota_http *h, char *msg, size_t msglen);
+/*
  * Stop accepting connections, let requests in flight finish for up to grace_seconds, then
  * close everything and free h. NULL is fine.
  */

@@ -39,6 +39,7 @@
 #include "common/util.h"
 #include "http/guard.h"
 #include "http/refusals.h"
+#include "http/ticket_key.h"
 
 /* Certificates, keys, CAs and CRLs: PEM files of at most 1 MiB. */
 #define OTA_PEM_MAX (1024 * 1024)
@@ -77,7 +78,14 @@ struct ota_http {
 	struct ota_http_deps deps;
 	struct listener l[2];
 	char *cert_pem, *key_pem;
-	gnutls_datum_t ticket_key;
+	/* The device listener's session-ticket master key: each connection's session copies it
+	 * when it starts; replaced under ticket_mu when [tls] ticket_key is loaded again
+	 * (SIGHUP). The management listener's is this process's own, never in a file: a stolen
+	 * ticket key forges resumable sessions of any certificate (docs/security.md). */
+	uint8_t ticket_key[OTA_TICKET_KEY_SIZE];
+	uint8_t mgmt_ticket_key[OTA_TICKET_KEY_SIZE];
+	pthread_mutex_t ticket_mu;
+	bool ticket_mu_made;
 	atomic_int inflight;
 	atomic_bool stopping;
 	atomic_int
@@ -625,6 +633,22 @@ static void mhd_refusal(struct listener *l, const char *msg)
 		                   "request refused: it needs more than the connection's memory");
 }
 
+/* The session copies the master key (GnuTLS derives the keys that encrypt tickets from it by
+ * time); a copy taken under the lock, so that a key loaded again is never read half. */
+static void enable_tickets(struct listener *l, gnutls_session_t s)
+{
+	struct ota_http *h = l->h;
+	uint8_t key[OTA_TICKET_KEY_SIZE];
+	gnutls_datum_t k = {key, sizeof(key)};
+
+	pthread_mutex_lock(&h->ticket_mu);
+	memcpy(key, l->kind == OTA_L_DEVICE ? h->ticket_key : h->mgmt_ticket_key, sizeof(key));
+	pthread_mutex_unlock(&h->ticket_mu);
+	if (gnutls_session_ticket_enable_server(s, &k) < 0)
+		log_warn("session tickets cannot be enabled on a connection");
+	gnutls_memset(key, 0, sizeof(key));
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -648,8 +672,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			const union MHD_ConnectionInfo *ci =
 			    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 			if (ci && ci->tls_session)
-				gnutls_session_ticket_enable_server(
-				    (gnutls_session_t)ci->tls_session, &l->h->ticket_key);
+				enable_tickets(l, (gnutls_session_t)ci->tls_session);
 		}
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		struct conn_ctx *cc = *socket_context;
@@ -1394,6 +1417,23 @@ enum ota_err ota_http_reload_crls(struct ota_http *h, char *msg, size_t msglen)
 	return rc;
 }
 
+enum ota_err ota_http_reload_ticket_key(struct ota_http *h, char *msg, size_t msglen)
+{
+	uint8_t key[OTA_TICKET_KEY_SIZE];
+	const char *path = h->deps.cfg->ticket_key;
+
+	if (!path[0])
+		return OTA_OK;
+	enum ota_err rc = ota_ticket_key_read(path, key, msg, msglen);
+	if (rc != OTA_OK)
+		return rc;
+	pthread_mutex_lock(&h->ticket_mu);
+	memcpy(h->ticket_key, key, sizeof(key));
+	pthread_mutex_unlock(&h->ticket_mu);
+	gnutls_memset(key, 0, sizeof(key));
+	return OTA_OK;
+}
+
 static enum ota_err start_listener(struct ota_http *h, struct listener *l,
                                    const struct ota_listener_config *lc, char *msg, size_t msglen)
 {
@@ -1509,10 +1549,18 @@ enum ota_err ota_http_start(const struct ota_http_deps *deps, struct ota_http **
 		         deps->cfg->tls_cert, deps->cfg->tls_key);
 		goto out;
 	}
-	if (gnutls_session_ticket_key_generate(&h->ticket_key) < 0) {
+	/* The device listener's: the shared key of [tls] ticket_key, else one of this process's
+	 * own; the management listener's: always its own. */
+	pthread_mutex_init(&h->ticket_mu, NULL);
+	h->ticket_mu_made = true;
+	if (gnutls_rnd(GNUTLS_RND_KEY, h->ticket_key, sizeof(h->ticket_key)) != 0 ||
+	    gnutls_rnd(GNUTLS_RND_KEY, h->mgmt_ticket_key, sizeof(h->mgmt_ticket_key)) != 0) {
 		snprintf(msg, msglen, "cannot generate a session ticket key");
 		goto out;
 	}
+	if (deps->cfg->ticket_key[0] &&
+	    ota_ticket_key_read(deps->cfg->ticket_key, h->ticket_key, msg, msglen) != OTA_OK)
+		goto out;
 	rc = watch_start(h, msg, msglen);
 	if (rc != OTA_OK)
 		goto out;
@@ -1584,8 +1632,10 @@ void ota_http_stop(struct ota_http *h, unsigned grace_seconds)
 		free(h->l[i].ca_pem);
 	}
 	watch_stop(h);
-	if (h->ticket_key.data)
-		gnutls_free(h->ticket_key.data);
+	gnutls_memset(h->ticket_key, 0, sizeof(h->ticket_key));
+	gnutls_memset(h->mgmt_ticket_key, 0, sizeof(h->mgmt_ticket_key));
+	if (h->ticket_mu_made)
+		pthread_mutex_destroy(&h->ticket_mu);
 	free(h->cert_pem);
 	free(h->key_pem);
 	ota_console_free(h->console);

@@ -415,6 +415,10 @@ enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollo
 		*was = row.state;
 	if (!(mv->from_mask & BIT(row.state)))
 		return OTA_ERR_CONFLICT;
+	/* A move into stage k > 0 starts from stage k - 1: when another judge (a thread, or
+	 * another otad on the same database) moved the rollout first, its move stands. */
+	if (mv->new_stage > 0 && row.stage + 1 != (unsigned)mv->new_stage)
+		return OTA_ERR_CONFLICT;
 	rc = ota_store_rollout_set_state(st, mv->id, mv->to, mv->reason, mv->new_stage, now);
 	if (rc == OTA_OK && mv->ack) {
 		/* The failures seen so far were looked at: the verdict counts from here. */

@@ -235,8 +235,9 @@ struct ota_rollout_move {
 	const char *release_id;   /* for the audit entry, may be NULL */
 };
 /*
- * Inside the caller's transaction: check the rollout's state against mv->from_mask
- * (OTA_ERR_CONFLICT otherwise, *was set), move it, and audit it. Moving to aborted cancels the
+ * Inside the caller's transaction: check the rollout's state against mv->from_mask, and for
+ * a move into stage k > 0 that the rollout is in stage k - 1 (OTA_ERR_CONFLICT otherwise, *was
+ * set), move it, and audit it. Moving to aborted cancels the
  * deployments of members still pending.
  */
 OTA_WUR enum ota_err ota_rollout_transition(struct ota_store *st, const struct ota_rollout_move *mv,

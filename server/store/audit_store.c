@@ -32,43 +32,45 @@ static const char SQL_CPS[] = "SELECT seq, hash, at, sig FROM audit_checkpoints 
 static const char SQL_QUERY[] =
     "SELECT seq, at, actor, role, action, device_id, rollout_id, release_id, object, before, "
     "after, detail, prev, hash FROM audit_log WHERE seq > ?1 "
-    "AND (?2 = 0 OR at >= ?2) AND (?3 = 0 OR at < ?3) AND (?4 IS NULL OR actor = ?4) "
-    "AND (?5 IS NULL OR action = ?5) AND (?6 IS NULL OR device_id = ?6) "
-    "AND (?7 IS NULL OR rollout_id = ?7) AND (?8 IS NULL OR release_id = ?8) "
+    "AND (?2 = 0 OR at >= ?2) AND (?3 = 0 OR at < ?3) AND (CAST(?4 AS TEXT) IS NULL OR actor = ?4) "
+    "AND (CAST(?5 AS TEXT) IS NULL OR action = ?5) AND (CAST(?6 AS TEXT) IS NULL OR device_id = "
+    "?6) "
+    "AND (CAST(?7 AS TEXT) IS NULL OR rollout_id = ?7) AND (CAST(?8 AS TEXT) IS NULL OR release_id "
+    "= ?8) "
     "ORDER BY seq LIMIT ?9";
 
 /* ---- small helpers ---- */
 
-static const char *col(sqlite3_stmt *q, int i)
+static const char *col(struct ota_sql_stmt *q, int i)
 {
-	return (const char *)sqlite3_column_text(q, i);
+	return ota_sql_column_text(q, i);
 }
 
 /* A text parameter borrowed for the statement's run (the caller keeps it alive). */
-static void bind(sqlite3_stmt *q, int i, const char *s)
+static void bind(struct ota_sql_stmt *q, int i, const char *s)
 {
 	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
+		ota_sql_bind_text(q, i, s);
 	else
-		sqlite3_bind_null(q, i);
+		ota_sql_bind_null(q, i);
 }
 
 /* Seq values go to SQLite's signed 64 bits; larger ones are clamped (no row has them). */
-static void bind_seq(sqlite3_stmt *q, int i, uint64_t seq)
+static void bind_seq(struct ota_sql_stmt *q, int i, uint64_t seq)
 {
-	sqlite3_bind_int64(q, i, seq > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)seq);
+	ota_sql_bind_int64(q, i, seq > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)seq);
 }
 
 static enum ota_err fail(struct ota_store *st, const char *what)
 {
-	log_err("store: audit %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
+	log_err("store: audit %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
 	return OTA_ERR_DB;
 }
 
-static void row_of(sqlite3_stmt *q, struct ota_store_audit_row *r)
+static void row_of(struct ota_sql_stmt *q, struct ota_store_audit_row *r)
 {
-	r->seq = (uint64_t)sqlite3_column_int64(q, 0);
-	r->at = sqlite3_column_int64(q, 1);
+	r->seq = (uint64_t)ota_sql_column_int64(q, 0);
+	r->at = ota_sql_column_int64(q, 1);
 	r->actor = col(q, 2);
 	r->role = col(q, 3);
 	r->action = col(q, 4);
@@ -83,31 +85,31 @@ static void row_of(sqlite3_stmt *q, struct ota_store_audit_row *r)
 	r->hash = col(q, 13);
 }
 
-static void checkpoint_of(sqlite3_stmt *q, struct ota_store_audit_checkpoint *c)
+static void checkpoint_of(struct ota_sql_stmt *q, struct ota_store_audit_checkpoint *c)
 {
-	c->seq = (uint64_t)sqlite3_column_int64(q, 0);
+	c->seq = (uint64_t)ota_sql_column_int64(q, 0);
 	c->hash = col(q, 1);
-	c->at = sqlite3_column_int64(q, 2);
+	c->at = ota_sql_column_int64(q, 2);
 	c->sig = col(q, 3);
 }
 
 /* The head, the lock held. */
 static enum ota_err head(struct ota_store *st, uint64_t *seq, char hash[OTA_HEX256])
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_HEAD);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_HEAD);
 	int s;
 
 	*seq = 0;
 	snprintf(hash, OTA_HEX256, "%s", ZERO_HASH);
 	if (!q)
 		return OTA_ERR_DB;
-	s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
-		*seq = (uint64_t)sqlite3_column_int64(q, 0);
+	s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
+		*seq = (uint64_t)ota_sql_column_int64(q, 0);
 		snprintf(hash, OTA_HEX256, "%s", col(q, 1) ? col(q, 1) : "");
 	}
 	ota_store__done(q);
-	return s == SQLITE_ROW || s == SQLITE_DONE ? OTA_OK : fail(st, "head");
+	return s == OTA_SQL_ROW || s == OTA_SQL_DONE ? OTA_OK : fail(st, "head");
 }
 
 /* ---- writing ---- */
@@ -120,7 +122,7 @@ enum ota_err ota_store_audit_append(struct ota_store *st, const struct ota_store
 	enum ota_err rc;
 	char prev[OTA_HEX256], hash[OTA_HEX256] = "";
 	uint64_t seq = 0;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 
 	if (!r || !r->actor || !r->action || !seal)
 		return OTA_ERR_INVALID;
@@ -140,14 +142,14 @@ enum ota_err ota_store_audit_append(struct ota_store *st, const struct ota_store
 	if (!q)
 		goto out;
 	bind_seq(q, 1, seq);
-	sqlite3_bind_int64(q, 2, r->at);
+	ota_sql_bind_int64(q, 2, r->at);
 	const char *v[] = {r->actor,      r->role,   r->action, r->device_id, r->rollout_id,
 	                   r->release_id, r->object, r->before, r->after,     r->detail};
 	for (int i = 0; i < 10; i++)
 		bind(q, 3 + i, v[i]);
 	bind(q, 13, prev);
 	bind(q, 14, hash);
-	if (sqlite3_step(q) == SQLITE_DONE)
+	if (ota_sql_step(q) == OTA_SQL_DONE)
 		rc = OTA_OK;
 	else
 		(void)fail(st, r->action);
@@ -168,7 +170,7 @@ enum ota_err ota_store_audit_checkpoint_add(struct ota_store *st,
                                             const struct ota_store_audit_checkpoint *c)
 {
 	enum ota_err rc;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 
 	if (!c || c->seq < 1 || !c->hash || !c->sig)
 		return OTA_ERR_INVALID;
@@ -182,15 +184,15 @@ enum ota_err ota_store_audit_checkpoint_add(struct ota_store *st,
 		goto out;
 	bind_seq(q, 1, c->seq);
 	bind(q, 2, c->hash);
-	sqlite3_bind_int64(q, 3, c->at);
+	ota_sql_bind_int64(q, 3, c->at);
 	bind(q, 4, c->sig);
-	if (sqlite3_step(q) == SQLITE_DONE) {
+	if (ota_sql_step(q) == OTA_SQL_DONE) {
 		rc = OTA_OK;
 	} else {
-		int ext = sqlite3_extended_errcode(ota_store__db(st));
-		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+		enum ota_sql_failure ext = ota_sql_failure(ota_store__db(st));
+		if (ext == OTA_SQL_F_UNIQUE)
 			rc = OTA_ERR_CONFLICT;
-		else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+		else if (ext == OTA_SQL_F_FOREIGN_KEY)
 			rc = OTA_ERR_NOT_FOUND;
 		else
 			rc = fail(st, "checkpoint");
@@ -221,15 +223,15 @@ enum ota_err ota_store_audit_head(struct ota_store *st, uint64_t *seq, char hash
 enum ota_err ota_store_audit_checkpoint_latest(struct ota_store *st, uint64_t *seq)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 
 	*seq = 0;
 	ota_store__lock(st);
 	q = ota_store__stmt(st, SQL_CP_LATEST);
 	if (!q)
 		goto out;
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		*seq = (uint64_t)sqlite3_column_int64(q, 0);
+	if (ota_sql_step(q) == OTA_SQL_ROW) {
+		*seq = (uint64_t)ota_sql_column_int64(q, 0);
 		rc = OTA_OK;
 	} else {
 		rc = fail(st, "latest checkpoint");
@@ -245,7 +247,7 @@ enum ota_err ota_store_audit_query(struct ota_store *st, const struct ota_store_
                                    void *ctx, bool *more)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 	unsigned n = 0;
 	int s;
 
@@ -257,15 +259,15 @@ enum ota_err ota_store_audit_query(struct ota_store *st, const struct ota_store_
 	if (!q)
 		goto out;
 	bind_seq(q, 1, f->after_seq);
-	sqlite3_bind_int64(q, 2, f->since);
-	sqlite3_bind_int64(q, 3, f->until);
+	ota_sql_bind_int64(q, 2, f->since);
+	ota_sql_bind_int64(q, 3, f->until);
 	bind(q, 4, f->actor);
 	bind(q, 5, f->action);
 	bind(q, 6, f->device_id);
 	bind(q, 7, f->rollout_id);
 	bind(q, 8, f->release_id);
-	sqlite3_bind_int64(q, 9, (sqlite3_int64)f->limit + 1); /* one more: is there a next page */
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+	ota_sql_bind_int64(q, 9, (int64_t)f->limit + 1); /* one more: is there a next page */
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 		struct ota_store_audit_row r;
 		if (n == f->limit) {
 			*more = true;
@@ -274,11 +276,11 @@ enum ota_err ota_store_audit_query(struct ota_store *st, const struct ota_store_
 		row_of(q, &r);
 		n++;
 		if (fn(ctx, &r)) {
-			s = SQLITE_DONE;
+			s = OTA_SQL_DONE;
 			break;
 		}
 	}
-	rc = s == SQLITE_DONE || s == SQLITE_ROW ? OTA_OK : fail(st, "query");
+	rc = s == OTA_SQL_DONE || s == OTA_SQL_ROW ? OTA_OK : fail(st, "query");
 	ota_store__done(q);
 out:
 	ota_store__unlock(st);
@@ -292,8 +294,8 @@ ota_store_audit_walk(struct ota_store *st, uint64_t after, uint64_t upto, unsign
                      void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *rq, *cq = NULL;
-	int s, cs = SQLITE_DONE;
+	struct ota_sql_stmt *rq, *cq = NULL;
+	int s, cs = OTA_SQL_DONE;
 
 	if (limit < 1)
 		return OTA_ERR_INVALID;
@@ -304,32 +306,32 @@ ota_store_audit_walk(struct ota_store *st, uint64_t after, uint64_t upto, unsign
 			goto out;
 		bind_seq(cq, 1, after);
 		bind_seq(cq, 2, upto);
-		cs = sqlite3_step(cq);
+		cs = ota_sql_step(cq);
 	}
 	rq = ota_store__stmt(st, SQL_ROWS);
 	if (!rq)
 		goto out;
 	bind_seq(rq, 1, after);
 	bind_seq(rq, 2, upto);
-	sqlite3_bind_int64(rq, 3, limit);
-	while ((s = sqlite3_step(rq)) == SQLITE_ROW) {
+	ota_sql_bind_int64(rq, 3, limit);
+	while ((s = ota_sql_step(rq)) == OTA_SQL_ROW) {
 		struct ota_store_audit_row r;
 		row_of(rq, &r);
 		if (entry(ctx, &r))
 			break;
-		while (cs == SQLITE_ROW && (uint64_t)sqlite3_column_int64(cq, 0) <= r.seq) {
+		while (cs == OTA_SQL_ROW && (uint64_t)ota_sql_column_int64(cq, 0) <= r.seq) {
 			struct ota_store_audit_checkpoint c;
 			checkpoint_of(cq, &c);
 			if (checkpoint(ctx, &c)) {
-				s = SQLITE_DONE;
+				s = OTA_SQL_DONE;
 				break;
 			}
-			cs = sqlite3_step(cq);
+			cs = ota_sql_step(cq);
 		}
-		if (s != SQLITE_ROW || (cs != SQLITE_ROW && cs != SQLITE_DONE))
+		if (s != OTA_SQL_ROW || (cs != OTA_SQL_ROW && cs != OTA_SQL_DONE))
 			break;
 	}
-	if ((s == SQLITE_ROW || s == SQLITE_DONE) && (cs == SQLITE_ROW || cs == SQLITE_DONE))
+	if ((s == OTA_SQL_ROW || s == OTA_SQL_DONE) && (cs == OTA_SQL_ROW || cs == OTA_SQL_DONE))
 		rc = OTA_OK;
 	else
 		(void)fail(st, "walk");

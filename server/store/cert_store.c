@@ -22,7 +22,7 @@ static const char SQL_DROP[] = "DELETE FROM device_cert_pending WHERE device_id 
 
 static enum ota_err fail(struct ota_store *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
+	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
 	return OTA_ERR_DB;
 }
 
@@ -30,22 +30,22 @@ static enum ota_err fail(struct ota_store *st, const char *what)
 static enum ota_err run(struct ota_store *st, const char *sql, const char *a, const char *b,
                         int64_t n1, int64_t n2, int *changes)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, sql);
+	struct ota_sql_stmt *q = ota_store__stmt(st, sql);
 	int s;
 
 	if (!q)
 		return OTA_ERR_DB;
-	sqlite3_bind_text(q, 1, a, -1, SQLITE_TRANSIENT);
+	ota_sql_bind_text(q, 1, a);
 	if (b)
-		sqlite3_bind_text(q, 2, b, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(q, 3, n1);
-	sqlite3_bind_int64(q, 4, n2);
-	s = sqlite3_step(q);
-	*changes = sqlite3_changes(ota_store__db(st));
+		ota_sql_bind_text(q, 2, b);
+	ota_sql_bind_int64(q, 3, n1);
+	ota_sql_bind_int64(q, 4, n2);
+	s = ota_sql_step(q);
+	*changes = ota_sql_changes(ota_store__db(st));
 	ota_store__done(q);
-	if (s == SQLITE_DONE)
+	if (s == OTA_SQL_DONE)
 		return OTA_OK;
-	if (sqlite3_extended_errcode(ota_store__db(st)) == SQLITE_CONSTRAINT_UNIQUE)
+	if (ota_sql_failure(ota_store__db(st)) == OTA_SQL_F_UNIQUE)
 		return OTA_ERR_CONFLICT;
 	return fail(st, "device certificate");
 }
@@ -75,7 +75,7 @@ enum ota_err ota_store_cert_pending_set(struct ota_store *st, const char *id,
 enum ota_err ota_store_cert_pending_get(struct ota_store *st, const char *id, char out[OTA_HEX256])
 {
 	enum ota_err rc = OTA_ERR_NOT_FOUND;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 
 	ota_store__lock(st);
 	q = ota_store__stmt(st, SQL_GET);
@@ -83,12 +83,12 @@ enum ota_err ota_store_cert_pending_get(struct ota_store *st, const char *id, ch
 		ota_store__unlock(st);
 		return OTA_ERR_DB;
 	}
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
-		snprintf(out, OTA_HEX256, "%s", (const char *)sqlite3_column_text(q, 0));
+	ota_sql_bind_text(q, 1, id);
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
+		snprintf(out, OTA_HEX256, "%s", ota_sql_column_text(q, 0));
 		rc = OTA_OK;
-	} else if (s != SQLITE_DONE) {
+	} else if (s != OTA_SQL_DONE) {
 		rc = fail(st, "device certificate lookup");
 	}
 	ota_store__done(q);

@@ -58,40 +58,40 @@ static const char SQL_O_IMAGE[] =
     "JOIN deltas d ON d.id = o.delta_id "
     "WHERE p.device_id = ?1 AND p.status = 'active' AND d.image_sha256 = ?2";
 
-static void bind(sqlite3_stmt *q, int i, const char *s)
+static void bind(struct ota_sql_stmt *q, int i, const char *s)
 {
 	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+		ota_sql_bind_text(q, i, s);
 	else
-		sqlite3_bind_null(q, i);
+		ota_sql_bind_null(q, i);
 }
 
-static void text(sqlite3_stmt *q, int col, char *out, size_t cap)
+static void text(struct ota_sql_stmt *q, int col, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(q, col);
+	const char *t = ota_sql_column_text(q, col);
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
 static enum ota_err fail(struct ota_store *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
+	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
 	return OTA_ERR_DB;
 }
 
 /* Columns COLS from 0, the envelope at 8 when wanted. */
-static enum ota_err row(sqlite3_stmt *q, struct ota_delta *d, char **envelope)
+static enum ota_err row(struct ota_sql_stmt *q, struct ota_delta *d, char **envelope)
 {
 	memset(d, 0, sizeof(*d));
 	text(q, 0, d->id, sizeof(d->id));
 	text(q, 1, d->release_id, sizeof(d->release_id));
 	text(q, 2, d->base_sha256, sizeof(d->base_sha256));
-	d->base_size = (uint64_t)sqlite3_column_int64(q, 3);
+	d->base_size = (uint64_t)ota_sql_column_int64(q, 3);
 	text(q, 4, d->image_sha256, sizeof(d->image_sha256));
-	d->size = (uint64_t)sqlite3_column_int64(q, 5);
+	d->size = (uint64_t)ota_sql_column_int64(q, 5);
 	text(q, 6, d->head_sha256, sizeof(d->head_sha256));
-	d->created_at = sqlite3_column_int64(q, 7);
+	d->created_at = ota_sql_column_int64(q, 7);
 	if (envelope) {
-		const unsigned char *t = sqlite3_column_text(q, 8);
+		const char *t = ota_sql_column_text(q, 8);
 		*envelope = strdup(t ? (const char *)t : "");
 		if (!*envelope)
 			return OTA_ERR_NOMEM;
@@ -99,11 +99,11 @@ static enum ota_err row(sqlite3_stmt *q, struct ota_delta *d, char **envelope)
 	return OTA_OK;
 }
 
-static void counts(sqlite3_stmt *q, struct ota_delta *d)
+static void counts(struct ota_sql_stmt *q, struct ota_delta *d)
 {
-	d->failed = (uint64_t)sqlite3_column_int64(q, 9);
-	d->refused = (uint64_t)sqlite3_column_int64(q, 10);
-	d->devices_failed = (uint64_t)sqlite3_column_int64(q, 11);
+	d->failed = (uint64_t)ota_sql_column_int64(q, 9);
+	d->refused = (uint64_t)ota_sql_column_int64(q, 10);
+	d->devices_failed = (uint64_t)ota_sql_column_int64(q, 11);
 }
 
 /* Runs one writing statement of up to six bound values in its own or the caller's
@@ -116,23 +116,23 @@ static enum ota_err write(struct ota_store *st, const char *sql, const char *con
 
 	if (own && ota_store__begin(st) != OTA_OK)
 		return OTA_ERR_DB;
-	sqlite3_stmt *q = ota_store__stmt(st, sql);
+	struct ota_sql_stmt *q = ota_store__stmt(st, sql);
 	if (q) {
 		for (int i = 0; i < nargs; i++) {
 			if (s[i])
 				bind(q, i + 1, s[i]);
 			else
-				sqlite3_bind_int64(q, i + 1, n[i]);
+				ota_sql_bind_int64(q, i + 1, n[i]);
 		}
-		int r = sqlite3_step(q);
-		int ext = sqlite3_extended_errcode(ota_store__db(st));
-		if (r == SQLITE_DONE) {
+		int r = ota_sql_step(q);
+		enum ota_sql_failure ext = ota_sql_failure(ota_store__db(st));
+		if (r == OTA_SQL_DONE) {
 			rc = OTA_OK;
 			if (changes)
-				*changes = sqlite3_changes(ota_store__db(st));
-		} else if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+				*changes = ota_sql_changes(ota_store__db(st));
+		} else if (ext == OTA_SQL_F_UNIQUE) {
 			rc = OTA_ERR_CONFLICT;
-		} else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		} else if (ext == OTA_SQL_F_FOREIGN_KEY) {
 			rc = OTA_ERR_NOT_FOUND;
 		} else {
 			rc = fail(st, sql);
@@ -155,21 +155,21 @@ enum ota_err ota_store_delta_add(struct ota_store *st, const struct ota_delta *d
 
 	*existed = false;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_HAS);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_D_HAS);
 	if (!q)
 		goto out;
 	bind(q, 1, d->id);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
 		/* The same signed metadata again: the same delta, unless for another release. */
-		bool same = strcmp((const char *)sqlite3_column_text(q, 0), d->release_id) == 0;
+		bool same = strcmp(ota_sql_column_text(q, 0), d->release_id) == 0;
 		ota_store__done(q);
 		*existed = same;
 		rc = same ? OTA_OK : OTA_ERR_CONFLICT;
 		goto out;
 	}
 	ota_store__done(q);
-	if (s != SQLITE_DONE) {
+	if (s != OTA_SQL_DONE) {
 		rc = fail(st, "delta lookup");
 		goto out;
 	}
@@ -190,16 +190,16 @@ enum ota_err ota_store_delta_get(struct ota_store *st, const char *release_id, c
 	if (envelope)
 		*envelope = NULL;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_D_GET);
 	if (!q)
 		goto out;
 	bind(q, 1, release_id);
 	bind(q, 2, id);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
 		rc = row(q, out, envelope);
 		counts(q, out);
-	} else if (s == SQLITE_DONE) {
+	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
 		rc = fail(st, "delta get");
@@ -222,13 +222,13 @@ enum ota_err ota_store_delta_list(struct ota_store *st, const char *release_id, 
 	if (limit < 1 || limit > 1000)
 		return OTA_ERR_INVALID;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_LIST);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_D_LIST);
 	if (!q)
 		goto out;
 	bind(q, 1, release_id);
 	bind(q, 2, after);
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+	ota_sql_bind_int64(q, 3, (int64_t)limit + 1);
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 		struct ota_delta d;
 		if (n == limit) {
 			*more = true;
@@ -239,7 +239,7 @@ enum ota_err ota_store_delta_list(struct ota_store *st, const char *release_id, 
 		fn(ctx, &d);
 		n++;
 	}
-	rc = s == SQLITE_ROW || s == SQLITE_DONE ? OTA_OK : fail(st, "delta list");
+	rc = s == OTA_SQL_ROW || s == OTA_SQL_DONE ? OTA_OK : fail(st, "delta list");
 	ota_store__done(q);
 out:
 	ota_store__unlock(st);
@@ -267,17 +267,17 @@ enum ota_err ota_store_delta_for_base(struct ota_store *st, const char *release_
 	*envelope = NULL;
 	*failed_here = false;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_FOR_BASE);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_D_FOR_BASE);
 	if (!q)
 		goto out;
 	bind(q, 1, release_id);
 	bind(q, 2, base_sha256);
 	bind(q, 3, device_id);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
 		rc = row(q, out, envelope);
-		*failed_here = sqlite3_column_int(q, 9) != 0;
-	} else if (s == SQLITE_DONE) {
+		*failed_here = ota_sql_column_int64(q, 9) != 0;
+	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
 		rc = fail(st, "delta for base");
@@ -294,16 +294,16 @@ enum ota_err ota_store_delta_offered(struct ota_store *st, const char *deploymen
 	enum ota_err rc = OTA_ERR_DB;
 
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_O_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_O_GET);
 	if (!q)
 		goto out;
 	bind(q, 1, deployment_id);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
 		text(q, 0, delta_id, OTA_HEX256);
 		rc = OTA_OK;
 	} else {
-		rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "delta offer");
+		rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "delta offer");
 	}
 	ota_store__done(q);
 out:
@@ -344,14 +344,14 @@ enum ota_err ota_store_delta_image_allowed(struct ota_store *st, const char *dev
 
 	*allowed = false;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_O_IMAGE);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_O_IMAGE);
 	if (!q)
 		goto out;
 	bind(q, 1, device_id);
 	bind(q, 2, sha256);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW || s == SQLITE_DONE) {
-		*allowed = s == SQLITE_ROW;
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW || s == OTA_SQL_DONE) {
+		*allowed = s == OTA_SQL_ROW;
 		rc = OTA_OK;
 	} else {
 		rc = fail(st, "delta image permission");

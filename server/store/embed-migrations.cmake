@@ -1,5 +1,5 @@
-# Writes OUT, a C file holding every SCHEMA_DIR/NNNN_*.sql as a string, in order, in the table
-# NAME[] and its count NAME_count (NAME: ota_migrations unless given; one per backend).
+# Writes OUT, a C file holding every SCHEMA_DIR/NNNN_*.sql as a string, in order, in the array
+# NAME (ota_migrations when not given) and its count NAME_count.
 # Run as: cmake -DSCHEMA_DIR=... -DOUT=... [-DNAME=...] -P embed-migrations.cmake
 if(NOT NAME)
 	set(NAME ota_migrations)

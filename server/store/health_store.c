@@ -14,11 +14,14 @@
 #include "store/internal.h"
 
 static const char SQL_HEALTH_PUT[] =
-    "UPDATE rollout_members SET health_reboots = max(health_reboots, ?3), "
-    "health_watchdog_resets = max(health_watchdog_resets, ?4), "
-    "health_failed_checks = max(health_failed_checks, ?5), "
+    "UPDATE rollout_members SET "
+    "health_reboots = CASE WHEN ?3 > health_reboots THEN ?3 ELSE health_reboots END, "
+    "health_watchdog_resets = CASE WHEN ?4 > health_watchdog_resets THEN ?4 "
+    "ELSE health_watchdog_resets END, "
+    "health_failed_checks = CASE WHEN ?5 > health_failed_checks THEN ?5 "
+    "ELSE health_failed_checks END, "
     "health_uptime = ?6, health_at = ?7, "
-    "regressed_at = CASE WHEN regressed_at = 0 AND ?8 THEN ?7 ELSE regressed_at END "
+    "regressed_at = CASE WHEN regressed_at = 0 AND ?8 <> 0 THEN ?7 ELSE regressed_at END "
     "WHERE rollout_id = ?1 AND device_id = ?2 AND state = 'succeeded' AND (health_at = 0 "
     "OR ?3 > health_reboots OR ?4 > health_watchdog_resets OR ?5 > health_failed_checks) "
     "RETURNING regressed_at";
@@ -40,7 +43,7 @@ static const char SQL_HEALTH_REGRESSED[] =
 
 static enum ota_err fail(struct ota_store *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
+	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
 	return OTA_ERR_DB;
 }
 
@@ -49,7 +52,7 @@ enum ota_err ota_store_member_health_put(struct ota_store *st, const char *rollo
                                          bool regressed, int64_t now, bool *first)
 {
 	enum ota_err rc;
-	int s = SQLITE_ERROR;
+	int s = OTA_SQL_ERROR;
 	int64_t at = 0, was = 0;
 	bool found = false;
 
@@ -59,34 +62,34 @@ enum ota_err ota_store_member_health_put(struct ota_store *st, const char *rollo
 	rc = ota_store__begin(st);
 	if (rc == OTA_OK) {
 		/* Whether the member had regressed before this report (for *first). */
-		sqlite3_stmt *q = ota_store__stmt(st, SQL_HEALTH_WAS);
+		struct ota_sql_stmt *q = ota_store__stmt(st, SQL_HEALTH_WAS);
 		if (q) {
-			sqlite3_bind_text(q, 1, rollout_id, -1, SQLITE_STATIC);
-			sqlite3_bind_text(q, 2, device_id, -1, SQLITE_STATIC);
-			if (sqlite3_step(q) == SQLITE_ROW)
-				was = sqlite3_column_int64(q, 0);
+			ota_sql_bind_text(q, 1, rollout_id);
+			ota_sql_bind_text(q, 2, device_id);
+			if (ota_sql_step(q) == OTA_SQL_ROW)
+				was = ota_sql_column_int64(q, 0);
 			ota_store__done(q);
 		}
 		q = ota_store__stmt(st, SQL_HEALTH_PUT);
 		if (q) {
-			sqlite3_bind_text(q, 1, rollout_id, -1, SQLITE_STATIC);
-			sqlite3_bind_text(q, 2, device_id, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(q, 3, h->reboots);
-			sqlite3_bind_int64(q, 4, h->watchdog_resets);
-			sqlite3_bind_int64(q, 5, h->failed_checks);
-			sqlite3_bind_int64(
+			ota_sql_bind_text(q, 1, rollout_id);
+			ota_sql_bind_text(q, 2, device_id);
+			ota_sql_bind_int64(q, 3, h->reboots);
+			ota_sql_bind_int64(q, 4, h->watchdog_resets);
+			ota_sql_bind_int64(q, 5, h->failed_checks);
+			ota_sql_bind_int64(
 			    q, 6, (int64_t)(h->uptime_s > INT64_MAX ? INT64_MAX : h->uptime_s));
-			sqlite3_bind_int64(q, 7, now);
-			sqlite3_bind_int(q, 8, regressed ? 1 : 0);
-			s = sqlite3_step(q);
-			if (s == SQLITE_ROW) {
+			ota_sql_bind_int64(q, 7, now);
+			ota_sql_bind_int64(q, 8, regressed ? 1 : 0);
+			s = ota_sql_step(q);
+			if (s == OTA_SQL_ROW) {
 				found = true;
-				at = sqlite3_column_int64(q, 0);
-				s = sqlite3_step(q);
+				at = ota_sql_column_int64(q, 0);
+				s = ota_sql_step(q);
 			}
 			ota_store__done(q);
 		}
-		if (s == SQLITE_DONE)
+		if (s == OTA_SQL_DONE)
 			rc = found ? OTA_OK : OTA_ERR_NOT_FOUND;
 		else
 			rc = fail(st, "member health");
@@ -111,25 +114,25 @@ enum ota_err ota_store_member_health_get(struct ota_store *st, const char *rollo
 
 	memset(out, 0, sizeof(*out));
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_HEALTH_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_HEALTH_GET);
 	if (q) {
-		sqlite3_bind_text(q, 1, rollout_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, device_id, -1, SQLITE_STATIC);
-		int s = sqlite3_step(q);
-		if (s == SQLITE_ROW) {
-			out->reboots = (uint32_t)sqlite3_column_int64(q, 0);
-			out->watchdog_resets = (uint32_t)sqlite3_column_int64(q, 1);
-			out->failed_checks = (uint32_t)sqlite3_column_int64(q, 2);
-			out->uptime_s = (uint64_t)sqlite3_column_int64(q, 3);
+		ota_sql_bind_text(q, 1, rollout_id);
+		ota_sql_bind_text(q, 2, device_id);
+		int s = ota_sql_step(q);
+		if (s == OTA_SQL_ROW) {
+			out->reboots = (uint32_t)ota_sql_column_int64(q, 0);
+			out->watchdog_resets = (uint32_t)ota_sql_column_int64(q, 1);
+			out->failed_checks = (uint32_t)ota_sql_column_int64(q, 2);
+			out->uptime_s = (uint64_t)ota_sql_column_int64(q, 3);
 			if (health_at)
-				*health_at = sqlite3_column_int64(q, 4);
+				*health_at = ota_sql_column_int64(q, 4);
 			if (regressed_at)
-				*regressed_at = sqlite3_column_int64(q, 5);
+				*regressed_at = ota_sql_column_int64(q, 5);
 		}
 		ota_store__done(q);
-		rc = s == SQLITE_ROW    ? OTA_OK
-		     : s == SQLITE_DONE ? OTA_ERR_NOT_FOUND
-		                        : fail(st, "member health");
+		rc = s == OTA_SQL_ROW    ? OTA_OK
+		     : s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND
+		                         : fail(st, "member health");
 	}
 	ota_store__unlock(st);
 	return rc;
@@ -140,24 +143,24 @@ enum ota_err ota_store_rollout_health(struct ota_store *st, const char *id, unsi
                                       void (*fn)(void *ctx, const char *device_id), void *ctx)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	int s = SQLITE_ERROR;
+	int s = OTA_SQL_ERROR;
 
 	memset(out, 0, sizeof(*out));
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_HEALTH_SUM);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_HEALTH_SUM);
 	if (!q)
 		goto out;
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, stage);
-	s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
-		out->reported = (unsigned)sqlite3_column_int64(q, 0);
-		out->regressed = (unsigned)sqlite3_column_int64(q, 1);
-		out->last_confirmed_at = sqlite3_column_int64(q, 2);
-		out->accepted = (unsigned)sqlite3_column_int64(q, 3);
+	ota_sql_bind_text(q, 1, id);
+	ota_sql_bind_int64(q, 2, stage);
+	s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
+		out->reported = (unsigned)ota_sql_column_int64(q, 0);
+		out->regressed = (unsigned)ota_sql_column_int64(q, 1);
+		out->last_confirmed_at = ota_sql_column_int64(q, 2);
+		out->accepted = (unsigned)ota_sql_column_int64(q, 3);
 	}
 	ota_store__done(q);
-	if (s != SQLITE_ROW) {
+	if (s != OTA_SQL_ROW) {
 		rc = fail(st, "rollout health");
 		goto out;
 	}
@@ -169,13 +172,13 @@ enum ota_err ota_store_rollout_health(struct ota_store *st, const char *id, unsi
 		rc = OTA_ERR_DB;
 		goto out;
 	}
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, stage);
-	sqlite3_bind_int64(q, 3, limit);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW)
-		fn(ctx, (const char *)sqlite3_column_text(q, 0));
+	ota_sql_bind_text(q, 1, id);
+	ota_sql_bind_int64(q, 2, stage);
+	ota_sql_bind_int64(q, 3, limit);
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW)
+		fn(ctx, ota_sql_column_text(q, 0));
 	ota_store__done(q);
-	if (s != SQLITE_DONE)
+	if (s != OTA_SQL_DONE)
 		rc = fail(st, "rollout regressed members");
 out:
 	ota_store__unlock(st);
@@ -184,19 +187,19 @@ out:
 
 enum ota_err ota_store_rollout_health_ack(struct ota_store *st, const char *id, unsigned regressed)
 {
-	int s = SQLITE_ERROR;
+	int s = OTA_SQL_ERROR;
 
 	ota_store__lock(st);
 	enum ota_err rc = ota_store__begin(st);
 	if (rc == OTA_OK) {
-		sqlite3_stmt *q = ota_store__stmt(st, SQL_HEALTH_ACK);
+		struct ota_sql_stmt *q = ota_store__stmt(st, SQL_HEALTH_ACK);
 		if (q) {
-			sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(q, 2, regressed);
-			s = sqlite3_step(q);
+			ota_sql_bind_text(q, 1, id);
+			ota_sql_bind_int64(q, 2, regressed);
+			s = ota_sql_step(q);
 			ota_store__done(q);
 		}
-		rc = s == SQLITE_DONE ? ota_store__commit(st) : fail(st, "rollout health ack");
+		rc = s == OTA_SQL_DONE ? ota_store__commit(st) : fail(st, "rollout health ack");
 		if (rc != OTA_OK)
 			ota_store__rollback(st);
 	}

@@ -14,13 +14,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
+#include "store/sql.h"
 
 #include "store/store.h"
 
 #define OTA_STORE_STMTS 256 /* distinct SQL texts a handle prepares, at most */
 
-sqlite3 *ota_store__db(struct ota_store *st);
+/* PostgreSQL advisory lock keys (one database, several otad instances): schema migrations,
+ * and the one writer at a time that SQLite's BEGIN IMMEDIATE gives (docs/scaling.md). */
+#define OTA_PG_LOCK_MIGRATE "7402001"
+#define OTA_PG_LOCK_WRITE "7402002"
+
+/* The text of a statement whose dialects differ: pair[0] for SQLite, pair[1] for PostgreSQL
+ * (both static: the chosen address keys the statement cache). */
+#define OTA_SQL_PICK(st, pair) ((pair)[ota_sql_kind(ota_store__db(st))])
+
+struct ota_sql *ota_store__db(struct ota_store *st);
 void ota_store__lock(struct ota_store *st);
 void ota_store__unlock(struct ota_store *st);
 /* Whether the calling thread's calls join a transaction already (ota_store_tx_begin(), a
@@ -28,8 +37,8 @@ void ota_store__unlock(struct ota_store *st);
 bool ota_store__in_tx(struct ota_store *st);
 /* The statement for `sql` (a static string: its address is the key), prepared on first use;
  * NULL (logged) when the text cannot be prepared or the cache is full. */
-sqlite3_stmt *ota_store__stmt(struct ota_store *st, const char *sql);
-void ota_store__done(sqlite3_stmt *q);
+struct ota_sql_stmt *ota_store__stmt(struct ota_store *st, const char *sql);
+void ota_store__done(struct ota_sql_stmt *q);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK, joining a transaction already open like store.c's own
  * calls. */
 enum ota_err ota_store__begin(struct ota_store *st);

@@ -15,23 +15,23 @@
 
 /* ---- small helpers ---- */
 
-static void text(sqlite3_stmt *q, int col, char *out, size_t cap)
+static void text(struct ota_sql_stmt *q, int col, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(q, col);
+	const char *t = ota_sql_column_text(q, col);
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-static void bind(sqlite3_stmt *q, int i, const char *s)
+static void bind(struct ota_sql_stmt *q, int i, const char *s)
 {
 	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+		ota_sql_bind_text(q, i, s);
 	else
-		sqlite3_bind_null(q, i);
+		ota_sql_bind_null(q, i);
 }
 
 static enum ota_err fail(struct ota_store *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
+	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
 	return OTA_ERR_DB;
 }
 
@@ -54,28 +54,28 @@ static enum ota_err tx_close(struct ota_store *st, bool own, enum ota_err rc)
 static enum ota_err exec1(struct ota_store *st, const char *sql, const char *a, const char *b,
                           int64_t n, int *changes)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, sql);
+	struct ota_sql_stmt *q = ota_store__stmt(st, sql);
 	int s;
 
 	if (!q)
 		return OTA_ERR_DB;
 	bind(q, 1, a);
 	bind(q, 2, b);
-	sqlite3_bind_int64(q, 3, n);
-	s = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (s != SQLITE_DONE) {
-		int ext = sqlite3_extended_errcode(ota_store__db(st));
-		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+	ota_sql_bind_int64(q, 3, n);
+	s = ota_sql_step(q);
+	ota_sql_reset(q);
+	if (s != OTA_SQL_DONE) {
+		enum ota_sql_failure ext = ota_sql_failure(ota_store__db(st));
+		if (ext == OTA_SQL_F_UNIQUE)
 			return OTA_ERR_CONFLICT;
-		if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+		if (ext == OTA_SQL_F_FOREIGN_KEY)
 			return OTA_ERR_NOT_FOUND;
-		if (ext == SQLITE_CONSTRAINT_CHECK)
+		if (ext == OTA_SQL_F_CONSTRAINT)
 			return OTA_ERR_INVALID;
 		return fail(st, sql);
 	}
 	if (changes)
-		*changes = sqlite3_changes(ota_store__db(st));
+		*changes = ota_sql_changes(ota_store__db(st));
 	return OTA_OK;
 }
 
@@ -95,7 +95,7 @@ enum ota_err ota_store_principal_add(struct ota_store *st, const char *name, con
 {
 	enum ota_err rc = OTA_ERR_DB;
 	bool own;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 
 	ota_store__lock(st);
 	if (tx_open(st, &own) != OTA_OK)
@@ -104,18 +104,18 @@ enum ota_err ota_store_principal_add(struct ota_store *st, const char *name, con
 	if (q) {
 		bind(q, 1, name);
 		bind(q, 2, role);
-		sqlite3_bind_int64(q, 3, now);
+		ota_sql_bind_int64(q, 3, now);
 		bind(q, 4, by);
-		int s = sqlite3_step(q);
-		int ext = sqlite3_extended_errcode(ota_store__db(st));
-		sqlite3_reset(q);
-		if (s == SQLITE_DONE) {
+		int s = ota_sql_step(q);
+		enum ota_sql_failure ext = ota_sql_failure(ota_store__db(st));
+		ota_sql_reset(q);
+		if (s == OTA_SQL_DONE) {
 			rc = OTA_OK;
 			/* a row now decides the certificate's role */
 			ota_store__access_changed(st);
-		} else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+		} else if (ext == OTA_SQL_F_UNIQUE)
 			rc = OTA_ERR_CONFLICT;
-		else if (ext == SQLITE_CONSTRAINT_CHECK)
+		else if (ext == OTA_SQL_F_CONSTRAINT)
 			rc = OTA_ERR_INVALID;
 		else
 			rc = fail(st, "principal insert");
@@ -126,13 +126,13 @@ unlock:
 	return rc;
 }
 
-static void principal_row(sqlite3_stmt *q, struct ota_principal *p)
+static void principal_row(struct ota_sql_stmt *q, struct ota_principal *p)
 {
 	memset(p, 0, sizeof(*p));
 	text(q, 0, p->name, sizeof(p->name));
 	text(q, 1, p->role, sizeof(p->role));
-	p->disabled = sqlite3_column_int(q, 2) != 0;
-	p->created_at = sqlite3_column_int64(q, 3);
+	p->disabled = ota_sql_column_int64(q, 2) != 0;
+	p->created_at = ota_sql_column_int64(q, 3);
 	text(q, 4, p->created_by, sizeof(p->created_by));
 }
 
@@ -141,17 +141,17 @@ enum ota_err ota_store_principal_get(struct ota_store *st, const char *name,
 {
 	enum ota_err rc = OTA_ERR_DB;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_P_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_P_GET);
 	if (q) {
 		bind(q, 1, name);
-		int s = sqlite3_step(q);
-		if (s == SQLITE_ROW) {
+		int s = ota_sql_step(q);
+		if (s == OTA_SQL_ROW) {
 			principal_row(q, out);
 			rc = OTA_OK;
 		} else {
-			rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "principal lookup");
+			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "principal lookup");
 		}
-		sqlite3_reset(q);
+		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
 	return rc;
@@ -189,22 +189,22 @@ enum ota_err ota_store_principal_list(struct ota_store *st, const char *after, u
 	if (limit < 1 || limit > 1000)
 		return OTA_ERR_INVALID;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_P_LIST);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_P_LIST);
 	if (q) {
 		bind(q, 1, after);
-		sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
-		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		ota_sql_bind_int64(q, 2, (int64_t)limit + 1);
+		while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 			struct ota_principal p;
 			if (n++ == limit) {
 				*more = true;
-				s = SQLITE_DONE;
+				s = OTA_SQL_DONE;
 				break;
 			}
 			principal_row(q, &p);
 			fn(ctx, &p);
 		}
-		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "principal list");
-		sqlite3_reset(q);
+		rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "principal list");
+		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
 	return rc;
@@ -221,8 +221,9 @@ static const char SQL_T_ADD[] =
 	"JOIN principals p ON p.name = t.principal "
 static const char SQL_T_BY_HASH[] = TOKEN_COLS "WHERE t.hash = ?1";
 static const char SQL_T_GET[] = TOKEN_COLS "WHERE t.id = ?1";
-static const char SQL_T_LIST[] = TOKEN_COLS "WHERE ?2 IS NULL OR (t.created_at, t.id) > (?1, ?2) "
-                                            "ORDER BY t.created_at, t.id LIMIT ?3";
+static const char SQL_T_LIST[] =
+    TOKEN_COLS "WHERE CAST(?2 AS TEXT) IS NULL OR (t.created_at, t.id) > (?1, ?2) "
+               "ORDER BY t.created_at, t.id LIMIT ?3";
 static const char SQL_T_REVOKE[] =
     "UPDATE api_tokens SET revoked_at = ?3 WHERE id = ?1 AND revoked_at IS NULL";
 
@@ -235,22 +236,22 @@ enum ota_err ota_store_token_add(struct ota_store *st, const char *id, const cha
 	ota_store__lock(st);
 	if (tx_open(st, &own) != OTA_OK)
 		goto unlock;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_T_ADD);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_T_ADD);
 	if (q) {
 		bind(q, 1, id);
 		bind(q, 2, principal);
 		bind(q, 3, hash);
-		sqlite3_bind_int64(q, 4, now);
-		sqlite3_bind_int64(q, 5, expires_at);
+		ota_sql_bind_int64(q, 4, now);
+		ota_sql_bind_int64(q, 5, expires_at);
 		bind(q, 6, by);
-		int s = sqlite3_step(q);
-		int ext = sqlite3_extended_errcode(ota_store__db(st));
-		sqlite3_reset(q);
-		if (s == SQLITE_DONE)
+		int s = ota_sql_step(q);
+		enum ota_sql_failure ext = ota_sql_failure(ota_store__db(st));
+		ota_sql_reset(q);
+		if (s == OTA_SQL_DONE)
 			rc = OTA_OK;
-		else if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+		else if (ext == OTA_SQL_F_FOREIGN_KEY)
 			rc = OTA_ERR_NOT_FOUND;
-		else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+		else if (ext == OTA_SQL_F_UNIQUE)
 			rc = OTA_ERR_CONFLICT;
 		else
 			rc = fail(st, "token insert");
@@ -261,16 +262,16 @@ unlock:
 	return rc;
 }
 
-static void token_row(sqlite3_stmt *q, struct ota_token *t)
+static void token_row(struct ota_sql_stmt *q, struct ota_token *t)
 {
 	memset(t, 0, sizeof(*t));
 	text(q, 0, t->id, sizeof(t->id));
 	text(q, 1, t->principal, sizeof(t->principal));
 	text(q, 2, t->role, sizeof(t->role));
-	t->principal_disabled = sqlite3_column_int(q, 3) != 0;
-	t->created_at = sqlite3_column_int64(q, 4);
-	t->expires_at = sqlite3_column_int64(q, 5);
-	t->revoked_at = sqlite3_column_int64(q, 6);
+	t->principal_disabled = ota_sql_column_int64(q, 3) != 0;
+	t->created_at = ota_sql_column_int64(q, 4);
+	t->expires_at = ota_sql_column_int64(q, 5);
+	t->revoked_at = ota_sql_column_int64(q, 6);
 	text(q, 7, t->created_by, sizeof(t->created_by));
 }
 
@@ -279,17 +280,17 @@ static enum ota_err token_one(struct ota_store *st, const char *sql, const char 
 {
 	enum ota_err rc = OTA_ERR_DB;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, sql);
+	struct ota_sql_stmt *q = ota_store__stmt(st, sql);
 	if (q) {
 		bind(q, 1, key);
-		int s = sqlite3_step(q);
-		if (s == SQLITE_ROW) {
+		int s = ota_sql_step(q);
+		if (s == OTA_SQL_ROW) {
 			token_row(q, out);
 			rc = OTA_OK;
 		} else {
-			rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "token lookup");
+			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "token lookup");
 		}
-		sqlite3_reset(q);
+		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
 	return rc;
@@ -339,25 +340,25 @@ enum ota_err ota_store_token_list(struct ota_store *st, const struct ota_store_k
 	if (limit < 1 || limit > 1000)
 		return OTA_ERR_INVALID;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_T_LIST);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_T_LIST);
 	if (q) {
 		if (after) {
-			sqlite3_bind_int64(q, 1, after->at);
+			ota_sql_bind_int64(q, 1, after->at);
 			bind(q, 2, after->id);
 		}
-		sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
-		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		ota_sql_bind_int64(q, 3, (int64_t)limit + 1);
+		while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 			struct ota_token t;
 			if (n++ == limit) {
 				*more = true;
-				s = SQLITE_DONE;
+				s = OTA_SQL_DONE;
 				break;
 			}
 			token_row(q, &t);
 			fn(ctx, &t);
 		}
-		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "token list");
-		sqlite3_reset(q);
+		rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "token list");
+		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
 	return rc;
@@ -365,24 +366,33 @@ enum ota_err ota_store_token_list(struct ota_store *st, const struct ota_store_k
 
 /* ---- devices ---- */
 
-#define DEVICE_COLS                                                                                \
-	"SELECT d.id, d.fingerprint, d.status, d.hw_variant, d.version, d.security_floor, "        \
-	"d.root_version, coalesce(d.last_seen, 0), d.admission, d.admitted_at, "                   \
+/* The device's tags, sorted and joined with commas: the aggregate is each dialect's own. */
+#define DEVICE_TAGS_SQLITE                                                                         \
 	"(SELECT group_concat(tag, ',') FROM (SELECT tag FROM device_tags t "                      \
-	"WHERE t.device_id = d.id ORDER BY tag)) FROM devices d "
+	"WHERE t.device_id = d.id ORDER BY tag))"
+#define DEVICE_TAGS_PG                                                                             \
+	"(SELECT string_agg(tag, ',' ORDER BY tag) FROM device_tags t WHERE t.device_id = d.id)"
+#define DEVICE_COLS(TAGS)                                                                          \
+	"SELECT d.id, d.fingerprint, d.status, d.hw_variant, d.version, d.security_floor, "        \
+	"d.root_version, coalesce(d.last_seen, 0), d.admission, d.admitted_at, " TAGS              \
+	" FROM devices d "
+#define D_LIST_WHERE                                                                               \
+	"WHERE d.id > coalesce(?1, '') AND (CAST(?2 AS TEXT) IS NULL OR d.hw_variant = ?2) "       \
+	"AND (CAST(?3 AS TEXT) IS NULL OR d.version = ?3) "                                        \
+	"AND (CAST(?4 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM device_tags t "                    \
+	"WHERE t.device_id = d.id AND t.tag = ?4)) "                                               \
+	"AND (CAST(?5 AS TEXT) IS NULL OR d.admission = ?5) AND (CAST(?6 AS TEXT) IS NULL OR "     \
+	"d.status = ?6) "                                                                          \
+	"AND (?7 = 0 OR coalesce(d.last_seen, 0) < ?7) "                                           \
+	"AND (?8 = 0 OR coalesce(d.last_seen, 0) >= ?8) "                                          \
+	"AND (CAST(?9 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM rollout_members m "                \
+	"WHERE m.rollout_id = ?9 AND m.device_id = d.id)) "                                        \
+	"ORDER BY d.id LIMIT ?10"
 
-static const char SQL_D_INFO[] = DEVICE_COLS "WHERE d.id = ?1";
-static const char SQL_D_LIST[] =
-    DEVICE_COLS "WHERE d.id > coalesce(?1, '') AND (?2 IS NULL OR d.hw_variant = ?2) "
-                "AND (?3 IS NULL OR d.version = ?3) "
-                "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM device_tags t "
-                "WHERE t.device_id = d.id AND t.tag = ?4)) "
-                "AND (?5 IS NULL OR d.admission = ?5) AND (?6 IS NULL OR d.status = ?6) "
-                "AND (?7 = 0 OR coalesce(d.last_seen, 0) < ?7) "
-                "AND (?8 = 0 OR coalesce(d.last_seen, 0) >= ?8) "
-                "AND (?9 IS NULL OR EXISTS (SELECT 1 FROM rollout_members m "
-                "WHERE m.rollout_id = ?9 AND m.device_id = d.id)) "
-                "ORDER BY d.id LIMIT ?10";
+static const char *const SQL_D_INFO[] = {DEVICE_COLS(DEVICE_TAGS_SQLITE) "WHERE d.id = ?1",
+                                         DEVICE_COLS(DEVICE_TAGS_PG) "WHERE d.id = ?1"};
+static const char *const SQL_D_LIST[] = {DEVICE_COLS(DEVICE_TAGS_SQLITE) D_LIST_WHERE,
+                                         DEVICE_COLS(DEVICE_TAGS_PG) D_LIST_WHERE};
 static const char SQL_D_REGISTER[] =
     "INSERT INTO devices (id, fingerprint, admission, admitted_at) VALUES (?1, ?2, "
     "?4, ?3)";
@@ -396,27 +406,27 @@ static const char SQL_D_FPR[] =
     "UPDATE devices SET fingerprint = ?2, status = 'admitted' WHERE id = ?1";
 static const char SQL_D_TAGS_CLEAR[] = "DELETE FROM device_tags WHERE device_id = ?1";
 static const char SQL_D_TAG_ADD[] =
-    "INSERT OR IGNORE INTO device_tags (device_id, tag) VALUES (?1, ?2)";
+    "INSERT INTO device_tags (device_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
 static const char SQL_D_EXISTS[] = "SELECT 1 FROM devices WHERE id = ?1";
 static const char SQL_D_DEPS[] =
     "SELECT id, device_id, release_id, status, reason, created_at, updated_at, "
     "coalesce(finished_at, 0) FROM deployments WHERE device_id = ?1 "
     "ORDER BY created_at DESC, rowid DESC LIMIT ?2";
 
-static void device_row(sqlite3_stmt *q, struct ota_device_info *o)
+static void device_row(struct ota_sql_stmt *q, struct ota_device_info *o)
 {
 	memset(o, 0, sizeof(*o));
 	text(q, 0, o->d.id, sizeof(o->d.id));
 	text(q, 1, o->d.fingerprint, sizeof(o->d.fingerprint));
 	text(q, 2, o->d.status, sizeof(o->d.status));
-	o->d.known_state = sqlite3_column_type(q, 3) != SQLITE_NULL;
+	o->d.known_state = !ota_sql_column_is_null(q, 3);
 	text(q, 3, o->d.hw_variant, sizeof(o->d.hw_variant));
 	text(q, 4, o->d.version, sizeof(o->d.version));
-	o->d.security_floor = (uint32_t)sqlite3_column_int64(q, 5);
-	o->d.root_version = (uint32_t)sqlite3_column_int64(q, 6);
-	o->d.last_seen = sqlite3_column_int64(q, 7);
+	o->d.security_floor = (uint32_t)ota_sql_column_int64(q, 5);
+	o->d.root_version = (uint32_t)ota_sql_column_int64(q, 6);
+	o->d.last_seen = ota_sql_column_int64(q, 7);
 	text(q, 8, o->admission, sizeof(o->admission));
-	o->admitted_at = sqlite3_column_int64(q, 9);
+	o->admitted_at = ota_sql_column_int64(q, 9);
 	text(q, 10, o->tags, sizeof(o->tags));
 }
 
@@ -425,18 +435,18 @@ enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
 {
 	enum ota_err rc = OTA_ERR_DB;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_INFO);
+	struct ota_sql_stmt *q = ota_store__stmt(st, OTA_SQL_PICK(st, SQL_D_INFO));
 	if (q) {
 		bind(q, 1, id);
-		int s = sqlite3_step(q);
-		if (s == SQLITE_ROW) {
+		int s = ota_sql_step(q);
+		if (s == OTA_SQL_ROW) {
 			device_row(q, out);
 			out->d.last_seen = ota_store__seen_latest(st, out->d.id, out->d.last_seen);
 			rc = OTA_OK;
 		} else {
-			rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "device lookup");
+			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "device lookup");
 		}
-		sqlite3_reset(q);
+		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
 	return rc;
@@ -474,7 +484,7 @@ static enum ota_err write1(struct ota_store *st, const char *sql, const char *a,
  * certificate); the caller holds the lock and a transaction. */
 static enum ota_err fingerprint_free(struct ota_store *st, const char *id, const char *fingerprint)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_FPR_TAKEN);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_D_FPR_TAKEN);
 
 	if (!fingerprint || !fingerprint[0])
 		return OTA_OK;
@@ -482,10 +492,10 @@ static enum ota_err fingerprint_free(struct ota_store *st, const char *id, const
 		return OTA_ERR_DB;
 	bind(q, 1, id);
 	bind(q, 2, fingerprint);
-	int s = sqlite3_step(q);
-	sqlite3_int64 n = s == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
-	sqlite3_reset(q);
-	if (s != SQLITE_ROW)
+	int s = ota_sql_step(q);
+	int64_t n = s == OTA_SQL_ROW ? ota_sql_column_int64(q, 0) : 0;
+	ota_sql_reset(q);
+	if (s != OTA_SQL_ROW)
 		return fail(st, "device fingerprint lookup");
 	return n > 0 ? OTA_ERR_CONFLICT : OTA_OK;
 }
@@ -505,20 +515,20 @@ enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
 		goto unlock;
 	}
 	rc = OTA_ERR_DB;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_REGISTER);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_D_REGISTER);
 	if (q) {
 		bind(q, 1, id);
 		bind(q, 2, fingerprint ? fingerprint : "");
-		sqlite3_bind_int64(q, 3, now);
+		ota_sql_bind_int64(q, 3, now);
 		bind(q, 4, admission);
-		int s = sqlite3_step(q);
-		int ext = sqlite3_extended_errcode(ota_store__db(st));
-		sqlite3_reset(q);
-		if (s == SQLITE_DONE)
+		int s = ota_sql_step(q);
+		enum ota_sql_failure ext = ota_sql_failure(ota_store__db(st));
+		ota_sql_reset(q);
+		if (s == OTA_SQL_DONE)
 			rc = OTA_OK;
-		else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+		else if (ext == OTA_SQL_F_UNIQUE)
 			rc = OTA_ERR_CONFLICT;
-		else if (ext == SQLITE_CONSTRAINT_CHECK)
+		else if (ext == OTA_SQL_F_CONSTRAINT)
 			rc = OTA_ERR_INVALID;
 		else
 			rc = fail(st, "device register");
@@ -594,14 +604,14 @@ enum ota_err ota_store_device_set_tags(struct ota_store *st, const char *id,
 	rc = tx_open(st, &own);
 	if (rc != OTA_OK)
 		goto unlock;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_EXISTS);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_D_EXISTS);
 	if (!q) {
 		rc = OTA_ERR_DB;
 	} else {
 		bind(q, 1, id);
-		int s = sqlite3_step(q);
-		sqlite3_reset(q);
-		rc = s == SQLITE_ROW ? OTA_OK : s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : OTA_ERR_DB;
+		int s = ota_sql_step(q);
+		ota_sql_reset(q);
+		rc = s == OTA_SQL_ROW ? OTA_OK : s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : OTA_ERR_DB;
 	}
 	if (rc == OTA_OK)
 		rc = exec1(st, SQL_D_TAGS_CLEAR, id, NULL, 0, NULL);
@@ -628,7 +638,7 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 	if ((f->seen_before || f->seen_after) && ota_store_seen_flush(st) != OTA_OK)
 		return OTA_ERR_DB;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_LIST);
+	struct ota_sql_stmt *q = ota_store__stmt(st, OTA_SQL_PICK(st, SQL_D_LIST));
 	if (!q)
 		goto out;
 	bind(q, 1, f->after_id);
@@ -637,15 +647,15 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 	bind(q, 4, f->tag);
 	bind(q, 5, f->admission);
 	bind(q, 6, f->status);
-	sqlite3_bind_int64(q, 7, f->seen_before);
-	sqlite3_bind_int64(q, 8, f->seen_after);
+	ota_sql_bind_int64(q, 7, f->seen_before);
+	ota_sql_bind_int64(q, 8, f->seen_after);
 	bind(q, 9, f->rollout_id);
-	sqlite3_bind_int64(q, 10, (sqlite3_int64)f->limit + 1);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+	ota_sql_bind_int64(q, 10, (int64_t)f->limit + 1);
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 		struct ota_device_info d;
 		if (n == f->limit) {
 			*more = true;
-			s = SQLITE_DONE;
+			s = OTA_SQL_DONE;
 			break;
 		}
 		device_row(q, &d);
@@ -653,8 +663,8 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 		n++;
 		fn(ctx, &d);
 	}
-	rc = s == SQLITE_DONE ? OTA_OK : fail(st, "device list");
-	sqlite3_reset(q);
+	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "device list");
+	ota_sql_reset(q);
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -667,11 +677,11 @@ enum ota_err ota_store_device_deployments(struct ota_store *st, const char *id, 
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_D_DEPS);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_D_DEPS);
 	if (q) {
 		bind(q, 1, id);
-		sqlite3_bind_int64(q, 2, limit);
-		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		ota_sql_bind_int64(q, 2, limit);
+		while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 			struct ota_deployment d;
 			memset(&d, 0, sizeof(d));
 			text(q, 0, d.id, sizeof(d.id));
@@ -679,13 +689,13 @@ enum ota_err ota_store_device_deployments(struct ota_store *st, const char *id, 
 			text(q, 2, d.release_id, sizeof(d.release_id));
 			text(q, 3, d.status, sizeof(d.status));
 			text(q, 4, d.reason, sizeof(d.reason));
-			d.created_at = sqlite3_column_int64(q, 5);
-			d.updated_at = sqlite3_column_int64(q, 6);
-			d.finished_at = sqlite3_column_int64(q, 7);
+			d.created_at = ota_sql_column_int64(q, 5);
+			d.updated_at = ota_sql_column_int64(q, 6);
+			d.finished_at = ota_sql_column_int64(q, 7);
 			fn(ctx, &d);
 		}
-		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "deployment history");
-		sqlite3_reset(q);
+		rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "deployment history");
+		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
 	return rc;
@@ -709,17 +719,17 @@ static const char SQL_I_LIST[] =
 /* *found = a row exists for the query with ?1 = key. */
 static enum ota_err exists(struct ota_store *st, const char *sql, const char *key, bool *found)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, sql);
+	struct ota_sql_stmt *q = ota_store__stmt(st, sql);
 	int s;
 
 	if (!q)
 		return OTA_ERR_DB;
 	bind(q, 1, key);
-	s = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (s != SQLITE_ROW && s != SQLITE_DONE)
+	s = ota_sql_step(q);
+	ota_sql_reset(q);
+	if (s != OTA_SQL_ROW && s != OTA_SQL_DONE)
 		return fail(st, sql);
-	*found = s == SQLITE_ROW;
+	*found = s == OTA_SQL_ROW;
 	return OTA_OK;
 }
 
@@ -794,23 +804,22 @@ enum ota_err ota_store_image_list(struct ota_store *st, const char *after, unsig
 
 	*more = false;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_I_LIST);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_I_LIST);
 	if (q) {
 		bind(q, 1, after);
-		sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
-		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		ota_sql_bind_int64(q, 2, (int64_t)limit + 1);
+		while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 			if (n == limit) {
 				*more = true;
-				s = SQLITE_DONE;
+				s = OTA_SQL_DONE;
 				break;
 			}
 			n++;
-			fn(ctx, (const char *)sqlite3_column_text(q, 0),
-			   (uint64_t)sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2),
-			   (unsigned)sqlite3_column_int(q, 3));
+			fn(ctx, ota_sql_column_text(q, 0), (uint64_t)ota_sql_column_int64(q, 1),
+			   ota_sql_column_int64(q, 2), (unsigned)ota_sql_column_int64(q, 3));
 		}
-		rc = s == SQLITE_DONE ? OTA_OK : fail(st, "image list");
-		sqlite3_reset(q);
+		rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "image list");
+		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
 	return rc;

@@ -24,11 +24,13 @@ static const char SQL_PLAN_TAGS[] = "SELECT device_id, tag FROM device_tags"
                                     " WHERE device_id >= ?1 AND device_id <= ?2"
                                     " ORDER BY device_id";
 /* The devices of one hardware variant ?3, by devices_by_hw_variant, after ?1, at most ?2. */
-static const char SQL_PLAN_HW[] =
-    "SELECT d.id, d.status, d.admission, d.hw_variant, d.version, d.security_floor,"
-    " (SELECT group_concat(t.tag, char(10)) FROM device_tags t WHERE t.device_id = d.id)"
-    " FROM devices d INDEXED BY devices_by_hw_variant"
-    " WHERE d.hw_variant = ?3 AND d.id > ?1 ORDER BY d.id LIMIT ?2";
+#define PLAN_HW(TAGS, INDEXED)                                                                     \
+	"SELECT d.id, d.status, d.admission, d.hw_variant, d.version, d.security_floor, (" TAGS    \
+	" FROM device_tags t WHERE t.device_id = d.id) FROM devices d" INDEXED                     \
+	" WHERE d.hw_variant = ?3 AND d.id > ?1 ORDER BY d.id LIMIT ?2"
+static const char *const SQL_PLAN_HW[] = {
+    PLAN_HW("SELECT group_concat(t.tag, char(10))", " INDEXED BY devices_by_hw_variant"),
+    PLAN_HW("SELECT string_agg(t.tag, chr(10))", "")};
 
 /* One device of a page, copied out of the statement so the lock can be released. */
 struct row {
@@ -41,9 +43,9 @@ struct row {
 	char *tags; /* "\n"-separated, malloc'd, or NULL */
 };
 
-static void copy(sqlite3_stmt *q, int col, char *out, size_t cap)
+static void copy(struct ota_sql_stmt *q, int col, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(q, col);
+	const char *t = ota_sql_column_text(q, col);
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
@@ -64,17 +66,17 @@ static bool add_tag(struct row *r, const char *tag)
 /* The tags of rows[0..n) (in id order) by one range read, merged by id. */
 static enum ota_err page_tags(struct ota_store *st, struct row *rows, unsigned n)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_PLAN_TAGS);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_PLAN_TAGS);
 	unsigned i = 0;
 	int s;
 
 	if (!q)
 		return OTA_ERR_DB;
-	sqlite3_bind_text(q, 1, rows[0].id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, rows[n - 1].id, -1, SQLITE_STATIC);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *dev = (const char *)sqlite3_column_text(q, 0);
-		const char *tag = (const char *)sqlite3_column_text(q, 1);
+	ota_sql_bind_text(q, 1, rows[0].id);
+	ota_sql_bind_text(q, 2, rows[n - 1].id);
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
+		const char *dev = ota_sql_column_text(q, 0);
+		const char *tag = ota_sql_column_text(q, 1);
 		while (dev && i < n && strcmp(rows[i].id, dev) < 0)
 			i++;
 		if (dev && tag && i < n && strcmp(rows[i].id, dev) == 0 &&
@@ -84,8 +86,8 @@ static enum ota_err page_tags(struct ota_store *st, struct row *rows, unsigned n
 		}
 	}
 	ota_store__done(q);
-	if (s != SQLITE_DONE) {
-		log_err("store: plan tags: %s", sqlite3_errmsg(ota_store__db(st)));
+	if (s != OTA_SQL_DONE) {
+		log_err("store: plan tags: %s", ota_sql_errmsg(ota_store__db(st)));
 		return OTA_ERR_DB;
 	}
 	return OTA_OK;
@@ -100,34 +102,35 @@ static enum ota_err page(struct ota_store *st, const char *hw, const char *after
 
 	*n = 0;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, hw ? SQL_PLAN_HW : SQL_PLAN_ALL);
+	struct ota_sql_stmt *q =
+	    ota_store__stmt(st, hw ? OTA_SQL_PICK(st, SQL_PLAN_HW) : SQL_PLAN_ALL);
 	if (!q) {
 		ota_store__unlock(st);
 		return OTA_ERR_DB;
 	}
-	sqlite3_bind_text(q, 1, after, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(q, 2, OTA_PLAN_CHUNK);
+	ota_sql_bind_text(q, 1, after);
+	ota_sql_bind_int64(q, 2, OTA_PLAN_CHUNK);
 	if (hw)
-		sqlite3_bind_text(q, 3, hw, -1, SQLITE_TRANSIENT);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		ota_sql_bind_text(q, 3, hw);
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 		struct row *r = &rows[*n];
 		copy(q, 0, r->id, sizeof(r->id));
 		copy(q, 1, r->status, sizeof(r->status));
 		copy(q, 2, r->admission, sizeof(r->admission));
-		r->known = sqlite3_column_type(q, 3) != SQLITE_NULL;
+		r->known = !ota_sql_column_is_null(q, 3);
 		copy(q, 3, r->hw, sizeof(r->hw));
 		copy(q, 4, r->version, sizeof(r->version));
-		r->floor = (uint32_t)sqlite3_column_int64(q, 5);
+		r->floor = (uint32_t)ota_sql_column_int64(q, 5);
 		r->tags = NULL;
-		const unsigned char *t = sqlite3_column_text(q, 6);
+		const char *t = ota_sql_column_text(q, 6);
 		if (t && !(r->tags = strdup((const char *)t))) {
 			rc = OTA_ERR_NOMEM;
 			break;
 		}
 		(*n)++;
 	}
-	if (rc == OTA_OK && s != SQLITE_DONE) {
-		log_err("store: plan devices: %s", sqlite3_errmsg(ota_store__db(st)));
+	if (rc == OTA_OK && s != OTA_SQL_DONE) {
+		log_err("store: plan devices: %s", ota_sql_errmsg(ota_store__db(st)));
 		rc = OTA_ERR_DB;
 	}
 	ota_store__done(q);

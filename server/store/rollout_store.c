@@ -22,7 +22,8 @@ static const char SQL_RO_GET[] =
     "coalesce(stage_started_at, 0), ack_failures, ack_finished, retry_attempts, "
     "retry_backoff, created_at, updated_at, spec FROM rollouts WHERE id = ?1";
 static const char SQL_RO_LIST[] =
-    "SELECT id FROM rollouts WHERE (?1 IS NULL OR state = ?1) AND (?3 IS NULL "
+    "SELECT id FROM rollouts WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) AND (CAST(?3 AS TEXT) "
+    "IS NULL "
     "OR (created_at, id) > (?2, ?3)) ORDER BY created_at, id LIMIT ?4";
 static const char SQL_RO_LIST_STATE[] =
     "SELECT id FROM rollouts WHERE state = ?1 ORDER BY created_at, id";
@@ -42,22 +43,27 @@ static const char SQL_VERDICTS[] =
     "WHERE rollout_id = ?1 ORDER BY id DESC LIMIT ?2";
 static const char SQL_COUNT_ADD[] =
     "INSERT INTO rollout_counts (rollout_id, stage, state, n) "
-    "VALUES (?1, ?2, ?3, max(?4, 0)) ON CONFLICT DO UPDATE SET n = n + ?4";
+    "VALUES (?1, ?2, ?3, CASE WHEN ?4 > 0 THEN ?4 ELSE 0 END) "
+    "ON CONFLICT (rollout_id, stage, state) DO UPDATE SET n = rollout_counts.n + ?4";
 static const char SQL_ACTIVE_ADD[] =
-    "INSERT INTO rollout_active (rollout_id, scope, n) VALUES (?1, ?2, max(?3, 0)) "
-    "ON CONFLICT DO UPDATE SET n = n + ?3";
+    "INSERT INTO rollout_active (rollout_id, scope, n) "
+    "VALUES (?1, ?2, CASE WHEN ?3 > 0 THEN ?3 ELSE 0 END) "
+    "ON CONFLICT (rollout_id, scope) DO UPDATE SET n = rollout_active.n + ?3";
 static const char SQL_REASON_ADD[] =
     "INSERT INTO rollout_reasons (rollout_id, reason, n) VALUES (?1, ?2, 1) "
-    "ON CONFLICT DO UPDATE SET n = n + 1";
+    "ON CONFLICT (rollout_id, reason) DO UPDATE SET n = rollout_reasons.n + 1";
 static const char SQL_MEM_GET[] =
     "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
     "attempts, next_attempt_at, updated_at, budget_scope FROM rollout_members "
     "WHERE rollout_id = ?1 AND device_id = ?2";
 /* The member rows of one device in several rollouts (?2: a JSON array of their ids), one read. */
-static const char SQL_MEM_OF_DEVICE[] =
-    "SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "
-    "attempts, next_attempt_at, updated_at, budget_scope, rollout_id FROM rollout_members "
-    "WHERE device_id = ?1 AND rollout_id IN (SELECT value FROM json_each(?2))";
+#define MEM_OF_DEVICE(IDS)                                                                         \
+	"SELECT device_id, stage, state, reason, coalesce(deployment_id, ''), "                    \
+	"attempts, next_attempt_at, updated_at, budget_scope, rollout_id FROM rollout_members "    \
+	"WHERE device_id = ?1 AND rollout_id IN (SELECT value FROM " IDS ")"
+static const char *const SQL_MEM_OF_DEVICE[] = {
+    MEM_OF_DEVICE("json_each(?2)"),
+    MEM_OF_DEVICE("json_array_elements_text(?2::json) AS j(value)")};
 static const char SQL_MEM_BY_DEP[] =
     "SELECT rollout_id, device_id FROM rollout_members WHERE deployment_id = ?1";
 static const char SQL_MEM_INSERT[] =
@@ -92,9 +98,9 @@ static const char SQL_REASONS[] = "SELECT reason, n FROM rollout_reasons WHERE r
 
 /* The statements of the check-in and report paths (see ota_store_rollout_hot_sql()). */
 static const char *const hot[] = {
-    SQL_RO_GET,     SQL_RO_LIST_STATE, SQL_RO_SET,     SQL_COUNT_ADD,    SQL_ACTIVE_ADD,
-    SQL_REASON_ADD, SQL_MEM_GET,       SQL_MEM_BY_DEP, SQL_MEM_INSERT,   SQL_MEM_SET,
-    SQL_MEM_RETRY,  SQL_COUNTS_STAGE,  SQL_ACTIVE_GET, SQL_MEM_OF_DEVICE};
+    SQL_RO_GET,     SQL_RO_LIST_STATE, SQL_RO_SET,     SQL_COUNT_ADD,       SQL_ACTIVE_ADD,
+    SQL_REASON_ADD, SQL_MEM_GET,       SQL_MEM_BY_DEP, SQL_MEM_INSERT,      SQL_MEM_SET,
+    SQL_MEM_RETRY,  SQL_COUNTS_STAGE,  SQL_ACTIVE_GET, SQL_MEM_OF_DEVICE[0]};
 
 const char *ota_store_rollout_hot_sql(unsigned i)
 {
@@ -140,57 +146,57 @@ static bool is_active(enum ota_member_state s)
 	return s <= OTA_MS_TRIAL;
 }
 
-static void bind_text(sqlite3_stmt *q, int i, const char *s)
+static void bind_text(struct ota_sql_stmt *q, int i, const char *s)
 {
 	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
+		ota_sql_bind_text(q, i, s);
 	else
-		sqlite3_bind_null(q, i);
+		ota_sql_bind_null(q, i);
 }
 
-static void col_text(sqlite3_stmt *q, int col, char *out, size_t cap)
+static void col_text(struct ota_sql_stmt *q, int col, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(q, col);
+	const char *t = ota_sql_column_text(q, col);
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
 static enum ota_err fail(struct ota_store *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
+	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
 	return OTA_ERR_DB;
 }
 
 /* Steps a statement without rows and resets it. */
-static enum ota_err exec(struct ota_store *st, sqlite3_stmt *q, const char *what)
+static enum ota_err exec(struct ota_store *st, struct ota_sql_stmt *q, const char *what)
 {
 	if (!q)
 		return OTA_ERR_DB;
-	int s = sqlite3_step(q);
+	int s = ota_sql_step(q);
 	ota_store__done(q);
-	return s == SQLITE_DONE ? OTA_OK : fail(st, what);
+	return s == OTA_SQL_DONE ? OTA_OK : fail(st, what);
 }
 
 static enum ota_err count_add(struct ota_store *st, const char *ro, unsigned stage,
                               enum ota_member_state s, int delta)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_COUNT_ADD);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_COUNT_ADD);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, ro);
-	sqlite3_bind_int64(q, 2, stage);
+	ota_sql_bind_int64(q, 2, stage);
 	bind_text(q, 3, ms_names[s]);
-	sqlite3_bind_int(q, 4, delta);
+	ota_sql_bind_int64(q, 4, delta);
 	return exec(st, q, "rollout counter");
 }
 
 static enum ota_err active_add(struct ota_store *st, const char *ro, const char *scope, int delta)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_ACTIVE_ADD);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_ACTIVE_ADD);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, ro);
 	bind_text(q, 2, scope);
-	sqlite3_bind_int(q, 3, delta);
+	ota_sql_bind_int64(q, 3, delta);
 	return exec(st, q, "rollout budget counter");
 }
 
@@ -212,7 +218,7 @@ static enum ota_err counters_move(struct ota_store *st, const char *ro, unsigned
 			rc = active_add(st, ro, scope, d);
 	}
 	if (rc == OTA_OK && (to == OTA_MS_FAILED || to == OTA_MS_ROLLED_BACK)) {
-		sqlite3_stmt *q = ota_store__stmt(st, SQL_REASON_ADD);
+		struct ota_sql_stmt *q = ota_store__stmt(st, SQL_REASON_ADD);
 		if (!q)
 			return OTA_ERR_DB;
 		bind_text(q, 1, ro);
@@ -226,50 +232,49 @@ static enum ota_err member_set(struct ota_store *st, const char *ro, const char 
                                enum ota_member_state s, const char *reason, int64_t next_at,
                                int64_t now)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_SET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_MEM_SET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, ro);
 	bind_text(q, 2, dev);
 	bind_text(q, 3, ms_names[s]);
 	bind_text(q, 4, reason ? reason : "");
-	sqlite3_bind_int64(q, 5, next_at);
-	sqlite3_bind_int64(q, 6, now);
+	ota_sql_bind_int64(q, 5, next_at);
+	ota_sql_bind_int64(q, 6, now);
 	return exec(st, q, "rollout member update");
 }
 
 /* Reads a member row; scope (may be NULL) gets its budget scope. */
 /* A member from the columns of SQL_MEM_GET (and SQL_MEM_OF_DEVICE). */
-static void member_row(sqlite3_stmt *q, struct ota_rollout_member *m)
+static void member_row(struct ota_sql_stmt *q, struct ota_rollout_member *m)
 {
 	memset(m, 0, sizeof(*m));
 	col_text(q, 0, m->device_id, sizeof(m->device_id));
-	m->stage = (unsigned)sqlite3_column_int64(q, 1);
-	m->state =
-	    (enum ota_member_state)ota_member_state_parse((const char *)sqlite3_column_text(q, 2));
+	m->stage = (unsigned)ota_sql_column_int64(q, 1);
+	m->state = (enum ota_member_state)ota_member_state_parse(ota_sql_column_text(q, 2));
 	col_text(q, 3, m->reason, sizeof(m->reason));
 	col_text(q, 4, m->deployment_id, sizeof(m->deployment_id));
-	m->attempts = (unsigned)sqlite3_column_int64(q, 5);
-	m->next_attempt_at = sqlite3_column_int64(q, 6);
-	m->updated_at = sqlite3_column_int64(q, 7);
+	m->attempts = (unsigned)ota_sql_column_int64(q, 5);
+	m->next_attempt_at = ota_sql_column_int64(q, 6);
+	m->updated_at = ota_sql_column_int64(q, 7);
 }
 
 static enum ota_err member_get(struct ota_store *st, const char *ro, const char *dev,
                                struct ota_rollout_member *m, char *scope, size_t scopelen)
 {
 	enum ota_err rc;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_MEM_GET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, ro);
 	bind_text(q, 2, dev);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
 		member_row(q, m);
 		if (scope)
 			col_text(q, 8, scope, scopelen);
 		rc = OTA_OK;
-	} else if (s == SQLITE_DONE) {
+	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
 		rc = fail(st, "rollout member lookup");
@@ -282,12 +287,12 @@ static enum ota_err rollout_get(struct ota_store *st, const char *id, struct ota
                                 char **spec)
 {
 	enum ota_err rc;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_RO_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_RO_GET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
 		char hex[65];
 		memset(o, 0, sizeof(*o));
 		col_text(q, 0, o->id, sizeof(o->id));
@@ -299,24 +304,24 @@ static enum ota_err rollout_get(struct ota_store *st, const char *id, struct ota
 			sscanf(hex + 2 * i, "%2x", &b);
 			o->hash_key[i] = (uint8_t)b;
 		}
-		o->state = (enum ota_rollout_state)ota_rollout_state_parse(
-		    (const char *)sqlite3_column_text(q, 4));
+		o->state =
+		    (enum ota_rollout_state)ota_rollout_state_parse(ota_sql_column_text(q, 4));
 		col_text(q, 5, o->reason, sizeof(o->reason));
-		o->stage = (unsigned)sqlite3_column_int64(q, 6);
-		o->stage_started_at = sqlite3_column_int64(q, 7);
-		o->ack_failures = (unsigned)sqlite3_column_int64(q, 8);
-		o->ack_finished = (unsigned)sqlite3_column_int64(q, 9);
-		o->retry_attempts = (unsigned)sqlite3_column_int64(q, 10);
-		o->retry_backoff = (unsigned)sqlite3_column_int64(q, 11);
-		o->created_at = sqlite3_column_int64(q, 12);
-		o->updated_at = sqlite3_column_int64(q, 13);
+		o->stage = (unsigned)ota_sql_column_int64(q, 6);
+		o->stage_started_at = ota_sql_column_int64(q, 7);
+		o->ack_failures = (unsigned)ota_sql_column_int64(q, 8);
+		o->ack_finished = (unsigned)ota_sql_column_int64(q, 9);
+		o->retry_attempts = (unsigned)ota_sql_column_int64(q, 10);
+		o->retry_backoff = (unsigned)ota_sql_column_int64(q, 11);
+		o->created_at = ota_sql_column_int64(q, 12);
+		o->updated_at = ota_sql_column_int64(q, 13);
 		rc = OTA_OK;
 		if (spec) {
-			*spec = strdup((const char *)sqlite3_column_text(q, 14));
+			*spec = strdup(ota_sql_column_text(q, 14));
 			if (!*spec)
 				rc = OTA_ERR_NOMEM;
 		}
-	} else if (s == SQLITE_DONE) {
+	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
 		rc = fail(st, "rollout lookup");
@@ -334,7 +339,7 @@ enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rol
 	for (unsigned i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", row->hash_key[i]);
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_RO_INSERT);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_RO_INSERT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, row->id);
@@ -342,18 +347,18 @@ enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rol
 	bind_text(q, 3, row->release_id);
 	bind_text(q, 4, spec);
 	bind_text(q, 5, hex);
-	sqlite3_bind_int64(q, 6, row->retry_attempts ? row->retry_attempts : 1);
-	sqlite3_bind_int64(q, 7, row->retry_backoff);
-	sqlite3_bind_int64(q, 8, row->created_at);
-	int s = sqlite3_step(q);
-	int x = sqlite3_extended_errcode(ota_store__db(st));
+	ota_sql_bind_int64(q, 6, row->retry_attempts ? row->retry_attempts : 1);
+	ota_sql_bind_int64(q, 7, row->retry_backoff);
+	ota_sql_bind_int64(q, 8, row->created_at);
+	int s = ota_sql_step(q);
+	enum ota_sql_failure x = ota_sql_failure(ota_store__db(st));
 	ota_store__done(q);
-	if (s == SQLITE_DONE) {
+	if (s == OTA_SQL_DONE) {
 		ota_store__rollouts_changed(st);
 		rc = OTA_OK;
-	} else if (x == SQLITE_CONSTRAINT_FOREIGNKEY)
+	} else if (x == OTA_SQL_F_FOREIGN_KEY)
 		rc = OTA_ERR_NOT_FOUND;
-	else if (x == SQLITE_CONSTRAINT_PRIMARYKEY)
+	else if (x == OTA_SQL_F_UNIQUE)
 		rc = OTA_ERR_CONFLICT;
 	else
 		rc = fail(st, "rollout insert");
@@ -395,23 +400,23 @@ rollout_walk(struct ota_store *st, int state, const struct ota_store_key *after,
 
 	/* Ids first, then each row, so fn runs without a statement open. */
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, hot_walk ? SQL_RO_LIST_STATE : SQL_RO_LIST);
+	struct ota_sql_stmt *q = ota_store__stmt(st, hot_walk ? SQL_RO_LIST_STATE : SQL_RO_LIST);
 	if (!q)
 		goto out;
 	if (state >= 0)
 		bind_text(q, 1, rs_names[state]);
 	if (!hot_walk) {
 		if (after) {
-			sqlite3_bind_int64(q, 2, after->at);
+			ota_sql_bind_int64(q, 2, after->at);
 			bind_text(q, 3, after->id);
 		}
 		/* One row past a page tells whether another page follows; -1: no limit. */
-		sqlite3_bind_int64(q, 4, limit ? (sqlite3_int64)limit + 1 : -1);
+		ota_sql_bind_int64(q, 4, limit ? (int64_t)limit + 1 : -1);
 	}
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 		if (limit && n == limit) {
 			*more = true;
-			s = SQLITE_DONE;
+			s = OTA_SQL_DONE;
 			break;
 		}
 		if (n == cap) {
@@ -427,7 +432,7 @@ rollout_walk(struct ota_store *st, int state, const struct ota_store_key *after,
 		col_text(q, 0, ids[n++], sizeof(ids[0]));
 	}
 	ota_store__done(q);
-	if (s != SQLITE_DONE) {
+	if (s != OTA_SQL_DONE) {
 		rc = fail(st, "rollout list");
 		goto out;
 	}
@@ -477,32 +482,32 @@ static enum ota_err stage_counts(struct ota_store *st, const char *id, unsigned 
                                  struct ota_stage_counts *out)
 {
 	int s;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_COUNTS_STAGE);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_COUNTS_STAGE);
 	if (!q)
 		return OTA_ERR_DB;
 	memset(out, 0, sizeof(*out));
 	bind_text(q, 1, id);
-	sqlite3_bind_int64(q, 2, stage);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		int m = ota_member_state_parse((const char *)sqlite3_column_text(q, 0));
+	ota_sql_bind_int64(q, 2, stage);
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
+		int m = ota_member_state_parse(ota_sql_column_text(q, 0));
 		if (m >= 0)
-			out->n[m] = (unsigned)sqlite3_column_int64(q, 1);
+			out->n[m] = (unsigned)ota_sql_column_int64(q, 1);
 	}
 	ota_store__done(q);
-	return s == SQLITE_DONE ? OTA_OK : fail(st, "rollout counters");
+	return s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout counters");
 }
 
 static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rollout_state to,
                               const char *reason, int new_stage, int64_t now)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_RO_SET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_RO_SET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
 	bind_text(q, 2, rs_names[to]);
 	bind_text(q, 3, reason ? reason : "");
-	sqlite3_bind_int64(q, 4, now);
-	sqlite3_bind_int64(q, 5, new_stage);
+	ota_sql_bind_int64(q, 4, now);
+	ota_sql_bind_int64(q, 5, new_stage);
 	enum ota_err rc = exec(st, q, "rollout state");
 	ota_store__rollouts_changed(st); /* after the write, even a failed one */
 	return rc;
@@ -510,15 +515,15 @@ static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rol
 
 static enum ota_err active_get(struct ota_store *st, const char *id, const char *scope, unsigned *n)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_ACTIVE_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_ACTIVE_GET);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
 	bind_text(q, 2, scope);
-	int s = sqlite3_step(q);
-	*n = s == SQLITE_ROW ? (unsigned)sqlite3_column_int64(q, 0) : 0;
+	int s = ota_sql_step(q);
+	*n = s == OTA_SQL_ROW ? (unsigned)ota_sql_column_int64(q, 0) : 0;
 	ota_store__done(q);
-	return s == SQLITE_ROW || s == SQLITE_DONE ? OTA_OK : fail(st, "budget lookup");
+	return s == OTA_SQL_ROW || s == OTA_SQL_DONE ? OTA_OK : fail(st, "budget lookup");
 }
 
 enum ota_err ota_store_rollout_counts(struct ota_store *st, const char *id, unsigned stage,
@@ -538,18 +543,18 @@ enum ota_err ota_store_rollout_counts_all(struct ota_store *st, const char *id,
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_COUNTS_ALL);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_COUNTS_ALL);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		int m = ota_member_state_parse((const char *)sqlite3_column_text(q, 1));
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
+		int m = ota_member_state_parse(ota_sql_column_text(q, 1));
 		if (m >= 0)
-			fn(ctx, (unsigned)sqlite3_column_int64(q, 0), (enum ota_member_state)m,
-			   (unsigned)sqlite3_column_int64(q, 2));
+			fn(ctx, (unsigned)ota_sql_column_int64(q, 0), (enum ota_member_state)m,
+			   (unsigned)ota_sql_column_int64(q, 2));
 	}
 	ota_store__done(q);
-	rc = s == SQLITE_DONE ? OTA_OK : fail(st, "rollout counters");
+	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout counters");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -571,16 +576,15 @@ enum ota_err ota_store_rollout_reasons(struct ota_store *st, const char *id, uns
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_REASONS);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_REASONS);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
-	sqlite3_bind_int64(q, 2, limit);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW)
-		fn(ctx, (const char *)sqlite3_column_text(q, 0),
-		   (unsigned)sqlite3_column_int64(q, 1));
+	ota_sql_bind_int64(q, 2, limit);
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW)
+		fn(ctx, ota_sql_column_text(q, 0), (unsigned)ota_sql_column_int64(q, 1));
 	ota_store__done(q);
-	rc = s == SQLITE_DONE ? OTA_OK : fail(st, "rollout reasons");
+	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout reasons");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -599,36 +603,36 @@ enum ota_err ota_store_rollout_members(struct ota_store *st, const char *id, int
 	if (limit < 1 || limit > 1000 || state >= OTA_MS__COUNT)
 		return OTA_ERR_INVALID;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, state >= 0 ? SQL_MEM_LIST_STATE : SQL_MEM_LIST);
+	struct ota_sql_stmt *q =
+	    ota_store__stmt(st, state >= 0 ? SQL_MEM_LIST_STATE : SQL_MEM_LIST);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
 	bind_text(q, 2, after ? after : "");
 	/* One row past the page tells whether another page follows. */
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
+	ota_sql_bind_int64(q, 3, (int64_t)limit + 1);
 	if (state >= 0)
 		bind_text(q, 4, ms_names[state]);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 		struct ota_rollout_member m;
 		if (n++ == limit) {
 			*more = true;
-			s = SQLITE_DONE;
+			s = OTA_SQL_DONE;
 			break;
 		}
 		memset(&m, 0, sizeof(m));
 		col_text(q, 0, m.device_id, sizeof(m.device_id));
-		m.stage = (unsigned)sqlite3_column_int64(q, 1);
-		m.state = (enum ota_member_state)ota_member_state_parse(
-		    (const char *)sqlite3_column_text(q, 2));
+		m.stage = (unsigned)ota_sql_column_int64(q, 1);
+		m.state = (enum ota_member_state)ota_member_state_parse(ota_sql_column_text(q, 2));
 		col_text(q, 3, m.reason, sizeof(m.reason));
 		col_text(q, 4, m.deployment_id, sizeof(m.deployment_id));
-		m.attempts = (unsigned)sqlite3_column_int64(q, 5);
-		m.next_attempt_at = sqlite3_column_int64(q, 6);
-		m.updated_at = sqlite3_column_int64(q, 7);
+		m.attempts = (unsigned)ota_sql_column_int64(q, 5);
+		m.next_attempt_at = ota_sql_column_int64(q, 6);
+		m.updated_at = ota_sql_column_int64(q, 7);
 		fn(ctx, &m);
 	}
 	ota_store__done(q);
-	rc = s == SQLITE_DONE ? OTA_OK : fail(st, "rollout members");
+	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout members");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -688,15 +692,15 @@ enum ota_err ota_store_rollout_members_of(struct ota_store *st, const char *devi
 	}
 	snprintf(list + len, cap - len, "]");
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_OF_DEVICE);
+	struct ota_sql_stmt *q = ota_store__stmt(st, OTA_SQL_PICK(st, SQL_MEM_OF_DEVICE));
 	if (!q)
 		rc = OTA_ERR_DB;
 	else {
 		bind_text(q, 1, device_id);
 		bind_text(q, 2, list);
 		int s;
-		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-			const char *ro = (const char *)sqlite3_column_text(q, 9);
+		while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
+			const char *ro = ota_sql_column_text(q, 9);
 			for (size_t i = 0; ro && i < n; i++)
 				if (!found[i] && strcmp(ids[i], ro) == 0) {
 					member_row(q, &out[i]);
@@ -704,7 +708,7 @@ enum ota_err ota_store_rollout_members_of(struct ota_store *st, const char *devi
 					break;
 				}
 		}
-		if (s != SQLITE_DONE)
+		if (s != OTA_SQL_DONE)
 			rc = fail(st, "rollout members of a device");
 		ota_store__done(q);
 	}
@@ -737,7 +741,7 @@ enum ota_err ota_store_rollout_set_state(struct ota_store *st, const char *id,
 	enum ota_err rc = write_begin(st);
 	if (rc == OTA_OK)
 		rc = set_state(st, id, to, reason, new_stage, now);
-	if (rc == OTA_OK && sqlite3_changes(ota_store__db(st)) != 1)
+	if (rc == OTA_OK && ota_sql_changes(ota_store__db(st)) != 1)
 		rc = OTA_ERR_NOT_FOUND;
 	return write_end(st, rc);
 }
@@ -747,11 +751,11 @@ enum ota_err ota_store_rollout_set_ack(struct ota_store *st, const char *id, uns
 {
 	enum ota_err rc = write_begin(st);
 	if (rc == OTA_OK) {
-		sqlite3_stmt *q = ota_store__stmt(st, SQL_RO_ACK);
+		struct ota_sql_stmt *q = ota_store__stmt(st, SQL_RO_ACK);
 		if (q) {
 			bind_text(q, 1, id);
-			sqlite3_bind_int64(q, 2, failures);
-			sqlite3_bind_int64(q, 3, finished);
+			ota_sql_bind_int64(q, 2, failures);
+			ota_sql_bind_int64(q, 3, finished);
 		}
 		rc = exec(st, q, "rollout acknowledgement");
 	}
@@ -763,11 +767,11 @@ enum ota_err ota_store_rollout_verdict_add(struct ota_store *st, const char *id,
 {
 	enum ota_err rc = write_begin(st);
 	if (rc == OTA_OK) {
-		sqlite3_stmt *q = ota_store__stmt(st, SQL_VERDICT_ADD);
+		struct ota_sql_stmt *q = ota_store__stmt(st, SQL_VERDICT_ADD);
 		if (q) {
 			bind_text(q, 1, id);
-			sqlite3_bind_int64(q, 2, v->at);
-			sqlite3_bind_int64(q, 3, v->stage);
+			ota_sql_bind_int64(q, 2, v->at);
+			ota_sql_bind_int64(q, 3, v->stage);
 			bind_text(q, 4, v->verdict);
 			bind_text(q, 5, v->rule);
 			bind_text(q, 6, v->numbers);
@@ -785,24 +789,24 @@ enum ota_err ota_store_rollout_verdicts(struct ota_store *st, const char *id, un
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_VERDICTS);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_VERDICTS);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
-	sqlite3_bind_int64(q, 2, limit);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+	ota_sql_bind_int64(q, 2, limit);
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 		struct ota_rollout_verdict v = {
-		    .at = sqlite3_column_int64(q, 0),
-		    .stage = (unsigned)sqlite3_column_int64(q, 1),
-		    .verdict = (const char *)sqlite3_column_text(q, 2),
-		    .rule = (const char *)sqlite3_column_text(q, 3),
-		    .numbers = (const char *)sqlite3_column_text(q, 4),
-		    .reason = (const char *)sqlite3_column_text(q, 5),
+		    .at = ota_sql_column_int64(q, 0),
+		    .stage = (unsigned)ota_sql_column_int64(q, 1),
+		    .verdict = ota_sql_column_text(q, 2),
+		    .rule = ota_sql_column_text(q, 3),
+		    .numbers = ota_sql_column_text(q, 4),
+		    .reason = ota_sql_column_text(q, 5),
 		};
 		fn(ctx, &v);
 	}
 	ota_store__done(q);
-	rc = s == SQLITE_DONE ? OTA_OK : fail(st, "rollout verdicts");
+	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout verdicts");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -813,17 +817,17 @@ enum ota_err ota_store_rollout_member_insert(struct ota_store *st, const struct 
 	enum ota_err rc = write_begin(st);
 	if (rc != OTA_OK)
 		return write_end(st, rc);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_INSERT);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_MEM_INSERT);
 	if (q) {
 		bind_text(q, 1, m->rollout_id);
 		bind_text(q, 2, m->device_id);
-		sqlite3_bind_int64(q, 3, m->stage);
+		ota_sql_bind_int64(q, 3, m->stage);
 		bind_text(q, 4, ms_names[m->state]);
 		bind_text(q, 5, m->reason ? m->reason : "");
 		bind_text(q, 6, m->deployment_id);
-		sqlite3_bind_int64(q, 7, m->deployment_id ? 1 : 0);
+		ota_sql_bind_int64(q, 7, m->deployment_id ? 1 : 0);
 		bind_text(q, 8, m->scope ? m->scope : "");
-		sqlite3_bind_int64(q, 9, m->now);
+		ota_sql_bind_int64(q, 9, m->now);
 	}
 	rc = exec(st, q, "rollout member insert");
 	if (rc == OTA_OK)
@@ -860,12 +864,12 @@ enum ota_err ota_store_rollout_member_retry(struct ota_store *st, const char *ro
 	if (rc == OTA_OK)
 		rc = member_get(st, rollout_id, device_id, &m, scope, sizeof(scope));
 	if (rc == OTA_OK) {
-		sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_RETRY);
+		struct ota_sql_stmt *q = ota_store__stmt(st, SQL_MEM_RETRY);
 		if (q) {
 			bind_text(q, 1, rollout_id);
 			bind_text(q, 2, device_id);
 			bind_text(q, 3, deployment_id);
-			sqlite3_bind_int64(q, 4, now);
+			ota_sql_bind_int64(q, 4, now);
 		}
 		rc = exec(st, q, "rollout member retry");
 	}
@@ -893,21 +897,21 @@ enum ota_err ota_store_rollout_member_of_deployment(struct ota_store *st, const 
 	enum ota_err rc = OTA_ERR_DB;
 
 	ota_store__lock(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_MEM_BY_DEP);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_MEM_BY_DEP);
 	if (!q)
 		goto out;
 	bind_text(q, 1, deployment_id);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
 		col_text(q, 0, rollout_id, OTA_RO_ID_MAX);
 		col_text(q, 1, dev, sizeof(dev));
 	}
 	ota_store__done(q);
-	if (s == SQLITE_ROW)
+	if (s == OTA_SQL_ROW)
 		rc = member_get(st, rollout_id, dev, out, NULL, 0);
 	else
-		rc =
-		    s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "rollout member by deployment");
+		rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND
+		                       : fail(st, "rollout member by deployment");
 out:
 	ota_store__unlock(st);
 	return rc;

@@ -99,3 +99,13 @@ bool ota_sql_in_tx(struct ota_sql *db)
 {
 	return db->drv->in_tx(db);
 }
+
+enum ota_err ota_sql_listen(struct ota_sql *db, const char *channel)
+{
+	return db->drv->listen(db, channel);
+}
+
+int ota_sql_notified(struct ota_sql *db, int timeout_ms, char *buf, size_t cap)
+{
+	return db->drv->notified(db, timeout_ms, buf, cap);
+}

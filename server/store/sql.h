@@ -42,6 +42,8 @@ enum ota_sql_failure {
 	OTA_SQL_F_OTHER,
 };
 
+/* Once per process, before the first connection (SQLite's error log is routed to otad's). */
+void ota_sql_global_init(void);
 /* Opens a SQLite file (created when missing) in WAL mode, synchronous=FULL, foreign keys on,
  * a 5 s busy timeout. */
 enum ota_err ota_sql_open_sqlite(const char *path, struct ota_sql **out, char *msg, size_t msglen);
@@ -59,8 +61,7 @@ int ota_sql_exec(struct ota_sql *db, const char *script);
 struct ota_sql_stmt *ota_sql_prepare(struct ota_sql *db, const char *sql);
 void ota_sql_finalize(struct ota_sql_stmt *q);
 
-/* Parameters count from 1. Text is not copied by every driver: it must stay valid until the
- * statement is reset. NULL text binds SQL NULL. */
+/* Parameters count from 1. Text is copied. NULL text binds SQL NULL. */
 void ota_sql_bind_int64(struct ota_sql_stmt *q, int i, int64_t v);
 void ota_sql_bind_text(struct ota_sql_stmt *q, int i, const char *s);
 void ota_sql_bind_textn(struct ota_sql_stmt *q, int i, const char *s, size_t len);
@@ -81,5 +82,11 @@ const char *ota_sql_errmsg(struct ota_sql *db);
 enum ota_sql_failure ota_sql_failure(struct ota_sql *db);
 /* Whether a transaction is open on the connection (also one that a failure aborted). */
 bool ota_sql_in_tx(struct ota_sql *db);
+
+/* PostgreSQL's notifications (SQLite has none: OTA_ERR_DB). ota_sql_listen() subscribes the
+ * connection to a channel; ota_sql_notified() waits up to timeout_ms for a notification: 1
+ * with its payload in buf (cut to cap), 0 when none came, -1 when the connection failed. */
+enum ota_err ota_sql_listen(struct ota_sql *db, const char *channel);
+int ota_sql_notified(struct ota_sql *db, int timeout_ms, char *buf, size_t cap);
 
 #endif

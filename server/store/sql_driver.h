@@ -30,6 +30,8 @@ struct ota_sql_driver {
 	const char *(*errmsg)(struct ota_sql *db);
 	enum ota_sql_failure (*failure)(struct ota_sql *db);
 	bool (*in_tx)(struct ota_sql *db);
+	enum ota_err (*listen)(struct ota_sql *db, const char *channel);
+	int (*notified)(struct ota_sql *db, int timeout_ms, char *buf, size_t cap);
 };
 
 struct ota_sql {

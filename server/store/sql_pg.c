@@ -7,7 +7,9 @@
  * through PQexec. The steps then walk the rows of the result. Parameters are typed BIGINT or
  * TEXT as bound; a NULL is left for the server to infer, and a number the text skips is TEXT.
  *
- * Rules: a password in the connection string is refused (it belongs in a password file). A
+ * Rules: a password in the connection string is refused (it belongs in a password file); a
+ * server that does not answer a connection is out of reach after 10 s (connect_timeout, which
+ * the string may set), an idle TCP peer that went silent within two minutes (keepalives). A
  * connection that went bad is reset once at the start of the next statement; a transaction
  * that was open is lost with it (ota_sql_in_tx() says false). A failure that means the
  * server is out of reach, shutting down, out of resources or failing its disk is
@@ -15,7 +17,9 @@
  */
 #include "store/sql.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +167,13 @@ static const struct ota_sql_driver pg_driver;
 
 enum ota_err ota_sql_open_pg(const char *conninfo, struct ota_sql **out, char *msg, size_t msglen)
 {
+	/* Defaults that the connection string overrides (it comes after them, expanded): a
+	 * server that does not answer is out of reach after 10 s, at start and at a reset, and
+	 * a silent peer of an idle TCP connection is found within two minutes. */
+	static const char *const keywords[] = {
+	    "connect_timeout",  "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "dbname",          NULL};
+	const char *values[] = {"10", "60", "10", "6", conninfo, NULL};
 	PQconninfoOption *opts, *o;
 	char *perr = NULL;
 	struct pg_db *d;
@@ -193,7 +204,7 @@ enum ota_err ota_sql_open_pg(const char *conninfo, struct ota_sql **out, char *m
 	}
 	d->base.drv = &pg_driver;
 	d->base.kind = OTA_SQL_POSTGRESQL;
-	d->conn = PQconnectdb(conninfo);
+	d->conn = PQconnectdbParams(keywords, values, 1);
 	if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
 		char e[400];
 		size_t n;
@@ -657,6 +668,42 @@ static bool pg_in_tx(struct ota_sql *db)
 	}
 }
 
+static enum ota_err pg_listen(struct ota_sql *db, const char *channel)
+{
+	struct pg_db *d = pg_db(db);
+	char *id = PQescapeIdentifier(d->conn, channel, strlen(channel));
+	char sql[128];
+
+	if (!id)
+		return OTA_ERR_NOMEM;
+	snprintf(sql, sizeof(sql), "LISTEN %s", id);
+	PQfreemem(id);
+	return pg_exec(db, sql) == OTA_SQL_DONE ? OTA_OK : OTA_ERR_DB;
+}
+
+static int pg_notified(struct ota_sql *db, int timeout_ms, char *buf, size_t cap)
+{
+	struct pg_db *d = pg_db(db);
+	PGnotify *n;
+
+	for (int waited = 0;; waited = 1) {
+		if (PQconsumeInput(d->conn) != 1 || PQstatus(d->conn) != CONNECTION_OK)
+			return -1;
+		if ((n = PQnotifies(d->conn)) != NULL) {
+			snprintf(buf, cap, "%s", n->extra ? n->extra : "");
+			PQfreemem(n);
+			return 1;
+		}
+		if (waited)
+			return 0;
+		struct pollfd p = {.fd = PQsocket(d->conn), .events = POLLIN};
+		if (p.fd < 0)
+			return -1;
+		if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
 static const struct ota_sql_driver pg_driver = {
     .close = pg_close,
     .exec = pg_exec,
@@ -674,4 +721,6 @@ static const struct ota_sql_driver pg_driver = {
     .errmsg = pg_errmsg,
     .failure = pg_failure,
     .in_tx = pg_in_tx,
+    .listen = pg_listen,
+    .notified = pg_notified,
 };

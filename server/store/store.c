@@ -16,23 +16,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "common/log.h"
 #include "common/test_hook.h"
 #include "common/util.h"
 #include "store/internal.h"
 #include "store/migrations.h"
+#include "store/sql.h"
 
-static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+/* One writer at a time, as in SQLite, also across otad instances on one PostgreSQL database
+ * (docs/scaling.md): every write transaction takes the same advisory lock first. */
+static const char *const SQL_BEGIN[] = {
+    "BEGIN IMMEDIATE", "BEGIN; SELECT pg_advisory_xact_lock(" OTA_PG_LOCK_WRITE ")"};
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_REVOKED[] = "SELECT 1 FROM revoked_certificates WHERE fingerprint = ?1";
 static const char SQL_REVOKE[] =
-    "INSERT OR IGNORE INTO revoked_certificates (fingerprint, reason, revoked_at) "
-    "VALUES (?1, ?2, ?3)";
-static const char SQL_DEV_INSERT[] = "INSERT OR IGNORE INTO devices (id, fingerprint, admitted_at) "
-                                     "VALUES (?1, ?2, ?3)";
+    "INSERT INTO revoked_certificates (fingerprint, reason, revoked_at) "
+    "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+static const char SQL_DEV_INSERT[] = "INSERT INTO devices (id, fingerprint, admitted_at) "
+                                     "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 static const char SQL_DEV_GET[] =
     "SELECT id, fingerprint, status, hw_variant, version, security_floor, "
     "root_version, last_seen FROM devices WHERE id = ?1";
@@ -42,7 +44,8 @@ static const char SQL_DEV_REPORT[] =
     "last_outcome = coalesce(?8, last_outcome), last_seen = ?9 WHERE id = ?1";
 static const char SQL_DEV_TAGS[] = "SELECT tag FROM device_tags WHERE device_id = ?1 ORDER BY tag";
 static const char SQL_IMG_INSERT[] =
-    "INSERT OR IGNORE INTO images (sha256, size, created_at) VALUES (?1, ?2, ?3)";
+    "INSERT INTO images (sha256, size, created_at) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT DO NOTHING";
 static const char SQL_IMG_GET[] = "SELECT size FROM images WHERE sha256 = ?1";
 static const char SQL_ROOT_GET[] = "SELECT envelope FROM roots WHERE version = ?1";
 static const char SQL_ROOT_INSERT[] =
@@ -54,9 +57,8 @@ static const char SQL_REL_INSERT[] =
     "INSERT INTO releases (id, name, version, security_version, image_sha256, "
     "image_size, image_format, manifest_created, envelope, created_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-static const char SQL_REL_HW_INSERT[] =
-    "INSERT OR IGNORE INTO release_hw_variants (release_id, hw_variant) "
-    "VALUES (?1, ?2)";
+static const char SQL_REL_HW_INSERT[] = "INSERT INTO release_hw_variants (release_id, hw_variant) "
+                                        "VALUES (?1, ?2) ON CONFLICT DO NOTHING";
 static const char SQL_REL_GET[] =
     "SELECT id, name, version, security_version, image_sha256, image_size, "
     "image_format, manifest_created, created_at, envelope FROM releases "
@@ -64,7 +66,7 @@ static const char SQL_REL_GET[] =
 static const char SQL_REL_HW[] = "SELECT hw_variant FROM release_hw_variants WHERE release_id = ?1 "
                                  "ORDER BY hw_variant";
 static const char SQL_REL_LIST[] =
-    "SELECT id FROM releases WHERE ?2 IS NULL OR created_at < ?1 "
+    "SELECT id FROM releases WHERE CAST(?2 AS TEXT) IS NULL OR created_at < ?1 "
     "OR (created_at = ?1 AND id > ?2) ORDER BY created_at DESC, id LIMIT ?3";
 static const char SQL_REL_BY_NAME[] = "SELECT id FROM releases WHERE name = ?1 AND version = ?2";
 static const char SQL_DEP_INSERT[] =
@@ -84,12 +86,13 @@ static const char SQL_IMG_ALLOWED[] =
     "SELECT 1 FROM deployments d JOIN releases r ON r.id = d.release_id "
     "WHERE d.device_id = ?1 AND d.status = 'active' AND r.image_sha256 = ?2";
 static const char SQL_EV_INSERT[] =
-    "INSERT OR IGNORE INTO deployment_events (deployment_id, seq, device_id, "
+    "INSERT INTO deployment_events (deployment_id, seq, device_id, "
     "status, reason, version, progress, received_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING";
 static const char SQL_EV_SAME[] =
     "SELECT count(*) FROM deployment_events WHERE deployment_id = ?1 AND seq = ?2 AND "
-    "status = ?3 AND reason = ?4 AND version IS ?5 AND progress IS ?6";
+    "status = ?3 AND reason = ?4 AND version IS NOT DISTINCT FROM ?5 AND progress IS NOT DISTINCT "
+    "FROM ?6";
 static const char SQL_EV_LIST[] =
     "SELECT seq, status, reason, version, coalesce(progress, -1), received_at "
     "FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq";
@@ -131,14 +134,14 @@ struct seen_entry {
 };
 
 struct ota_store {
-	sqlite3 *db;
+	struct ota_sql *db;
 	pthread_mutex_t lock;
 	int schema_version;
 	bool bulk; /* inside ota_store_bulk_begin/end: calls join the open transaction */
 	bool tx;   /* inside ota_store_tx_begin/end (the lock is held throughout) */
 	struct {
 		const char *sql; /* identity of the text (a static string) */
-		sqlite3_stmt *q;
+		struct ota_sql_stmt *q;
 	} cache[OTA_STORE_STMTS]; /* every prepared statement of the store, by SQL pointer */
 	/* group commit: the queue of waiting callers, guarded by g_mu (never held with lock) */
 	pthread_mutex_t g_mu;
@@ -150,7 +153,13 @@ struct ota_store {
 	pthread_t g_thread;
 	bool g_thread_on, g_stop;
 	unsigned long long g_groups, g_items; /* committed groups and the items in them */
-	char *path; /* the database file, for the group writer's connection */
+	struct ota_store_target target;       /* copies, for the group writer's connection */
+	/* The database is shared with other otad instances (PostgreSQL): what this handle
+	 * remembers of rows is checked against the database, and changes are announced. */
+	bool shared;
+	pthread_t l_thread; /* the listener of the other instances' changes (main handle) */
+	bool l_thread_on;
+	atomic_bool l_stop;
 	/* The groups' own handle on the same file (opened by the first group), so that its
 	 * flush holds only the writer's lock: readers and the next group's callers go on. */
 	struct ota_store *writer;
@@ -170,6 +179,9 @@ struct ota_store {
 /* The access generation (store.h): one per process, since every handle of the process writes
  * the same database, and a connection's identity is checked against it on every request. */
 static atomic_uint_fast64_t g_access_gen = 1;
+static void announce(struct ota_store *st, const char *sql);
+static const char SQL_ANNOUNCE_ACCESS[] = "SELECT pg_notify('ota_changes', 'access')";
+static const char SQL_ANNOUNCE_ROLLOUTS[] = "SELECT pg_notify('ota_changes', 'rollouts')";
 
 uint64_t ota_store_access_generation(void)
 {
@@ -178,10 +190,11 @@ uint64_t ota_store_access_generation(void)
 
 void ota_store__access_changed(struct ota_store *st)
 {
+	announce(st, SQL_ANNOUNCE_ACCESS);
 	/* Now, so that a check from here on reads the store again, and once more when the
 	 * change commits: a check that read the store before the commit is then stale too. */
 	atomic_fetch_add_explicit(&g_access_gen, 1, memory_order_acq_rel);
-	if (!sqlite3_get_autocommit(st->db))
+	if (ota_sql_in_tx(st->db))
 		atomic_store(&st->access_pending, true);
 }
 
@@ -195,10 +208,76 @@ uint64_t ota_store_rollouts_generation(void)
 
 void ota_store__rollouts_changed(struct ota_store *st)
 {
+	announce(st, SQL_ANNOUNCE_ROLLOUTS);
 	/* After the write: a reader that loaded before this saw the old generation too. */
 	atomic_fetch_add_explicit(&g_rollouts_gen, 1, memory_order_acq_rel);
-	if (st && !sqlite3_get_autocommit(st->db))
+	if (st && ota_sql_in_tx(st->db))
 		atomic_store(&st->rollouts_pending, true);
+}
+
+/* ---- several instances on one database ---- */
+
+/* An access or rollouts change is announced on the channel ota_changes with the writing
+ * transaction (PostgreSQL delivers it when that commits); every instance's listener bumps its
+ * own generation then, so that its caches read the database again. */
+static void announce(struct ota_store *st, const char *sql)
+{
+	if (!st || !st->shared)
+		return;
+	pthread_mutex_lock(&st->lock);
+	struct ota_sql_stmt *q = ota_store__stmt(st, sql);
+	if (q && ota_sql_step(q) == OTA_SQL_ERROR)
+		log_warn("store: cannot announce a change to the other instances: %s",
+		         ota_sql_errmsg(st->db));
+	ota_sql_reset(q);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static void bump(atomic_uint_fast64_t *gen)
+{
+	atomic_fetch_add_explicit(gen, 1, memory_order_acq_rel);
+}
+
+static void *listener(void *arg)
+{
+	struct ota_store *st = arg;
+	struct ota_sql *db = NULL;
+	char buf[32];
+	bool said = false;
+
+	while (!atomic_load(&st->l_stop)) {
+		if (!db) {
+			char msg[256];
+			if (ota_sql_open_pg(st->target.conninfo, &db, msg, sizeof(msg)) != OTA_OK ||
+			    ota_sql_listen(db, "ota_changes") != OTA_OK) {
+				if (!said)
+					log_warn(
+					    "store: not hearing the other instances' changes: %s",
+					    db ? ota_sql_errmsg(db) : msg);
+				said = true;
+				ota_sql_close(db);
+				db = NULL;
+				for (int i = 0; i < 10 && !atomic_load(&st->l_stop); i++)
+					nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+				continue;
+			}
+			if (said)
+				log_notice("store: hearing the other instances' changes again");
+			said = false;
+			/* What changed while nobody listened is unknown: all is read again. */
+			bump(&g_access_gen);
+			bump(&g_rollouts_gen);
+		}
+		int r = ota_sql_notified(db, 200, buf, sizeof(buf));
+		if (r > 0)
+			bump(strcmp(buf, "access") == 0 ? &g_access_gen : &g_rollouts_gen);
+		if (r < 0) {
+			ota_sql_close(db);
+			db = NULL;
+		}
+	}
+	ota_sql_close(db);
+	return NULL;
 }
 
 int ota_store_schema_latest(void)
@@ -213,31 +292,28 @@ int ota_store_schema_version(struct ota_store *st)
 
 /* Every statement ends here: a step that failed on a full or failing disk is noted as a
  * storage fault on this thread (common/err.h), whichever call ran it. */
-static void done(sqlite3_stmt *s)
+static void done(struct ota_sql_stmt *s)
 {
 	if (s) {
-		int rc = sqlite3_reset(s) & 0xff;
-		if (rc == SQLITE_FULL || rc == SQLITE_IOERR)
-			ota_storage_fault_note();
-		sqlite3_clear_bindings(s);
+		ota_sql_reset(s);
 	}
 }
 
 static enum ota_err db_fail(struct ota_store *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
+	log_err("store: %s: %s", what, ota_sql_errmsg(st->db));
 	return OTA_ERR_DB;
 }
 
-/* Runs a statement without results. */
+/* Runs a statement whose results do not matter. */
 static enum ota_err run(struct ota_store *st, const char *sql)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, sql);
+	struct ota_sql_stmt *q = ota_store__stmt(st, sql);
 	int rc;
 
 	if (!q)
 		return OTA_ERR_DB;
-	rc = sqlite3_step(q);
+	rc = ota_sql_step(q);
 	done(q);
 	if ((sql == SQL_COMMIT || sql == SQL_ROLLBACK) &&
 	    atomic_exchange(&st->access_pending, false))
@@ -245,7 +321,7 @@ static enum ota_err run(struct ota_store *st, const char *sql)
 	if ((sql == SQL_COMMIT || sql == SQL_ROLLBACK) &&
 	    atomic_exchange(&st->rollouts_pending, false))
 		atomic_fetch_add_explicit(&g_rollouts_gen, 1, memory_order_acq_rel);
-	if (rc != SQLITE_DONE)
+	if (rc == OTA_SQL_ERROR) /* a row is no failure: PostgreSQL's BEGIN takes a lock */
 		return db_fail(st, sql);
 	return OTA_OK;
 }
@@ -254,7 +330,7 @@ static enum ota_err begin(struct ota_store *st)
 {
 	if (st->bulk || st->tx)
 		return OTA_OK;
-	return run(st, SQL_BEGIN);
+	return run(st, OTA_SQL_PICK(st, SQL_BEGIN));
 }
 
 static enum ota_err commit(struct ota_store *st)
@@ -268,51 +344,74 @@ static void rollback(struct ota_store *st)
 {
 	if (st->bulk || st->tx)
 		return; /* ota_store_bulk_end() / ota_store_tx_end() decide for the whole */
-	if (!sqlite3_get_autocommit(st->db))
+	if (ota_sql_in_tx(st->db))
 		(void)run(st, SQL_ROLLBACK);
 }
 
-static void text(sqlite3_stmt *q, int col, char *out, size_t cap)
+static void text(struct ota_sql_stmt *q, int col, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(q, col);
+	const char *t = ota_sql_column_text(q, col);
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-static void bind_text(sqlite3_stmt *q, int i, const char *s)
+static void bind_text(struct ota_sql_stmt *q, int i, const char *s)
 {
 	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC);
+		ota_sql_bind_text(q, i, s);
 	else
-		sqlite3_bind_null(q, i);
+		ota_sql_bind_null(q, i);
+}
+
+/* The schema's version, its lock and its record, per backend (docs/architecture.md, "The
+ * store"): SQLite keeps the number in PRAGMA user_version under an exclusive transaction;
+ * PostgreSQL in the table schema_version, under an advisory lock that makes instances
+ * starting together migrate once. */
+static const char *const SQL_SCHEMA_LOCK[] = {
+    "BEGIN EXCLUSIVE", "BEGIN; SELECT pg_advisory_xact_lock(" OTA_PG_LOCK_MIGRATE "); "
+                       "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)"};
+static const char *const SQL_SCHEMA_GET[] = {
+    "PRAGMA user_version", "SELECT coalesce(max(version), 0) FROM schema_version"};
+
+static const struct ota_migration *migrations(enum ota_sql_kind kind, unsigned *n)
+{
+	if (kind == OTA_SQL_POSTGRESQL) {
+		*n = ota_migrations_pg_count;
+		return ota_migrations_pg;
+	}
+	*n = ota_migrations_count;
+	return ota_migrations;
 }
 
 static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
 {
+	enum ota_sql_kind kind = ota_sql_kind(st->db);
 	enum ota_err rc = OTA_ERR_SCHEMA;
-	sqlite3_stmt *q = NULL;
-	int current = -1, latest = ota_store_schema_latest();
-	char *err = NULL;
+	struct ota_sql_stmt *q = NULL;
+	unsigned n;
+	const struct ota_migration *m = migrations(kind, &n);
+	int current = -1, latest = n ? m[n - 1].version : 0;
 
 	/* Numbers increase; gaps are allowed (each component has its own range of numbers). */
-	for (unsigned i = 0; i < ota_migrations_count; i++) {
-		if (ota_migrations[i].version <= (i ? ota_migrations[i - 1].version : 0)) {
-			ota_say(msg, msglen, "migration %s is out of sequence",
-			        ota_migrations[i].name);
+	for (unsigned i = 0; i < n; i++) {
+		if (m[i].version <= (i ? m[i - 1].version : 0)) {
+			ota_say(msg, msglen, "migration %s is out of sequence", m[i].name);
 			goto out;
 		}
 	}
-	if (sqlite3_exec(st->db, "BEGIN EXCLUSIVE", NULL, NULL, &err) != SQLITE_OK) {
-		ota_say(msg, msglen, "cannot lock the database: %s", err ? err : "?");
+	if (ota_sql_exec(st->db, SQL_SCHEMA_LOCK[kind]) != OTA_SQL_DONE) {
+		ota_say(msg, msglen, "cannot lock the database: %s", ota_sql_errmsg(st->db));
 		rc = OTA_ERR_DB;
 		goto out;
 	}
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK ||
-	    sqlite3_step(q) != SQLITE_ROW) {
-		ota_say(msg, msglen, "cannot read the schema version: %s", sqlite3_errmsg(st->db));
+	q = ota_sql_prepare(st->db, SQL_SCHEMA_GET[kind]);
+	if (!q || ota_sql_step(q) != OTA_SQL_ROW) {
+		ota_say(msg, msglen, "cannot read the schema version: %s", ota_sql_errmsg(st->db));
 		rc = OTA_ERR_DB;
 		goto out;
 	}
-	current = sqlite3_column_int(q, 0);
+	current = (int)ota_sql_column_int64(q, 0);
+	ota_sql_finalize(q);
+	q = NULL;
 	if (current > latest) {
 		ota_say(msg, msglen,
 		        "the database has schema version %d, newer than this otad knows (%d): "
@@ -320,73 +419,62 @@ static enum ota_err migrate(struct ota_store *st, char *msg, size_t msglen)
 		        current, latest);
 		goto out;
 	}
-	for (unsigned i = 0; i < ota_migrations_count; i++) {
-		if (ota_migrations[i].version <= current)
+	for (unsigned i = 0; i < n; i++) {
+		if (m[i].version <= current)
 			continue;
-		sqlite3_free(err);
-		err = NULL;
-		if (sqlite3_exec(st->db, ota_migrations[i].sql, NULL, NULL, &err) != SQLITE_OK) {
-			ota_say(msg, msglen, "migration %s failed: %s", ota_migrations[i].name,
-			        err ? err : "?");
+		if (ota_sql_exec(st->db, m[i].sql) != OTA_SQL_DONE) {
+			ota_say(msg, msglen, "migration %s failed: %s", m[i].name,
+			        ota_sql_errmsg(st->db));
 			goto out;
 		}
-		log_notice("store: applied migration %s", ota_migrations[i].name);
+		log_notice("store: applied migration %s", m[i].name);
 	}
 	if (current != latest) {
-		char set[64];
-		snprintf(set, sizeof(set), "PRAGMA user_version = %d", latest);
-		if (sqlite3_exec(st->db, set, NULL, NULL, &err) != SQLITE_OK) {
-			ota_say(msg, msglen, "cannot set the schema version: %s", err ? err : "?");
+		char set[128];
+		if (kind == OTA_SQL_POSTGRESQL)
+			snprintf(
+			    set, sizeof(set),
+			    "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)",
+			    latest);
+		else
+			snprintf(set, sizeof(set), "PRAGMA user_version = %d", latest);
+		if (ota_sql_exec(st->db, set) != OTA_SQL_DONE) {
+			ota_say(msg, msglen, "cannot set the schema version: %s",
+			        ota_sql_errmsg(st->db));
 			goto out;
 		}
 	}
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
-		ota_say(msg, msglen, "cannot commit the migrations: %s", err ? err : "?");
+	if (ota_sql_exec(st->db, "COMMIT") != OTA_SQL_DONE) {
+		ota_say(msg, msglen, "cannot commit the migrations: %s", ota_sql_errmsg(st->db));
 		rc = OTA_ERR_DB;
 		goto out;
 	}
 	st->schema_version = latest;
 	rc = OTA_OK;
 out:
-	sqlite3_finalize(q);
-	sqlite3_free(err);
-	if (rc != OTA_OK && !sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	ota_sql_finalize(q);
+	if (rc != OTA_OK && ota_sql_in_tx(st->db))
+		(void)ota_sql_exec(st->db, "ROLLBACK");
 	return rc;
-}
-
-/* SQLite reports every failed statement here, on the thread that ran it: a full or failing
- * disk is noted as a storage fault (common/err.h), whichever store call met it. */
-static void sqlite_log(void *ctx, int code, const char *text)
-{
-	(void)ctx;
-	if ((code & 0xff) == SQLITE_FULL || (code & 0xff) == SQLITE_IOERR) {
-		ota_storage_fault_note();
-		log_warn("store: storage fault (SQLite %d): %s", code, text);
-	}
-}
-
-static void install_log(void)
-{
-	/* Only possible before SQLite initialises; later (a test that touched SQLite first
-	 * without ota_store_global_init()) the store's own failures still answer errors. */
-	if (sqlite3_config(SQLITE_CONFIG_LOG, sqlite_log, NULL) != SQLITE_OK)
-		log_warn("store: SQLite was initialised before the store: its error log is not "
-		         "routed to otad's");
 }
 
 void ota_store_global_init(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, install_log);
+	ota_sql_global_init();
 }
 
 enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg, size_t msglen)
 {
+	struct ota_store_target t = {.backend = OTA_STORE_SQLITE, .path = path};
+	return ota_store_open_target(&t, out, msg, msglen);
+}
+
+/* A handle without the listener: the main one (ota_store_open_target()) or a group writer. */
+static enum ota_err open_handle(const struct ota_store_target *t, struct ota_store **out, char *msg,
+                                size_t msglen)
+{
 	enum ota_err rc = OTA_ERR_NOMEM;
 	struct ota_store *st = calloc(1, sizeof(*st));
-	char *err = NULL;
 
 	*out = NULL;
 	ota_store_global_init();
@@ -402,28 +490,17 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	pthread_cond_init(&st->g_cv, NULL);
 	pthread_mutex_init(&st->s_mu, NULL);
 	st->g_tail = &st->g_head;
-	rc = OTA_ERR_DB;
-	if (sqlite3_open_v2(path, &st->db,
-	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	                    NULL) != SQLITE_OK) {
-		ota_say(msg, msglen, "cannot open %s: %s", path,
-		        st->db ? sqlite3_errmsg(st->db) : "out of memory");
+	st->target.backend = t->backend;
+	st->target.path = strdup(t->path ? t->path : "");
+	st->target.conninfo = strdup(t->conninfo ? t->conninfo : "");
+	if (!st->target.path || !st->target.conninfo)
 		goto out;
-	}
-	st->path = strdup(path);
-	if (!st->path) {
-		rc = OTA_ERR_NOMEM;
+	rc = t->backend == OTA_STORE_POSTGRESQL
+	         ? ota_sql_open_pg(t->conninfo, &st->db, msg, msglen)
+	         : ota_sql_open_sqlite(t->path, &st->db, msg, msglen);
+	if (rc != OTA_OK)
 		goto out;
-	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, 5000);
-	if (sqlite3_exec(st->db,
-	                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-	                 "PRAGMA foreign_keys = ON;",
-	                 NULL, NULL, &err) != SQLITE_OK) {
-		ota_say(msg, msglen, "cannot configure %s: %s", path, err ? err : "?");
-		goto out;
-	}
+	st->shared = t->backend == OTA_STORE_POSTGRESQL;
 	rc = migrate(st, msg, msglen);
 	if (rc != OTA_OK)
 		goto out;
@@ -432,8 +509,24 @@ enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
 	*out = st;
 	st = NULL;
 out:
-	sqlite3_free(err);
 	ota_store_free(st);
+	return rc;
+}
+
+enum ota_err ota_store_open_target(const struct ota_store_target *t, struct ota_store **out,
+                                   char *msg, size_t msglen)
+{
+	enum ota_err rc = open_handle(t, out, msg, msglen);
+
+	if (rc == OTA_OK && (*out)->shared) {
+		if (pthread_create(&(*out)->l_thread, NULL, listener, *out) != 0) {
+			ota_say(msg, msglen, "cannot start the listener thread");
+			ota_store_free(*out);
+			*out = NULL;
+			return OTA_ERR_NOMEM;
+		}
+		(*out)->l_thread_on = true;
+	}
 	return rc;
 }
 
@@ -441,6 +534,9 @@ void ota_store_free(struct ota_store *st)
 {
 	if (!st)
 		return;
+	atomic_store(&st->l_stop, true);
+	if (st->l_thread_on)
+		pthread_join(st->l_thread, NULL);
 	pthread_mutex_lock(&st->g_mu);
 	st->g_stop = true;
 	pthread_cond_broadcast(&st->g_cv);
@@ -459,11 +555,12 @@ void ota_store_free(struct ota_store *st)
 	free(st->s_dirty);
 	pthread_mutex_destroy(&st->s_mu);
 	for (int i = 0; i < OTA_STORE_STMTS; i++)
-		sqlite3_finalize(st->cache[i].q);
-	sqlite3_close(st->db);
+		ota_sql_finalize(st->cache[i].q);
+	ota_sql_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	ota_store_free(st->writer);
-	free(st->path);
+	free((char *)st->target.path);
+	free((char *)st->target.conninfo);
 	pthread_mutex_destroy(&st->g_mu);
 	pthread_cond_destroy(&st->g_cv);
 	free(st);
@@ -514,7 +611,7 @@ enum ota_err ota_store_tx_begin(struct ota_store *st)
 		UNLOCK(st);
 		return OTA_ERR_CONFLICT;
 	}
-	rc = run(st, SQL_BEGIN);
+	rc = run(st, OTA_SQL_PICK(st, SQL_BEGIN));
 	if (rc != OTA_OK) {
 		UNLOCK(st);
 		return rc;
@@ -532,7 +629,7 @@ enum ota_err ota_store_tx_end(struct ota_store *st, bool commit_it)
 		goto out;
 	st->tx = false;
 	rc = commit_it ? run(st, SQL_COMMIT) : OTA_OK;
-	if ((!commit_it || rc != OTA_OK) && !sqlite3_get_autocommit(st->db))
+	if ((!commit_it || rc != OTA_OK) && ota_sql_in_tx(st->db))
 		(void)run(st, SQL_ROLLBACK);
 	UNLOCK(st); /* the lock taken by ota_store_tx_begin() */
 out:
@@ -564,9 +661,11 @@ static void group_run(struct ota_store *main_st, struct group_item *list)
 
 	/* Only the leader gets here, so main_st->writer is not raced for. An in-memory
 	 * database cannot have a second connection: its groups use the main one. */
-	if (!main_st->writer && main_st->path[0] && strcmp(main_st->path, ":memory:") != 0) {
+	const struct ota_store_target *t = &main_st->target;
+	if (!main_st->writer && (t->backend == OTA_STORE_POSTGRESQL ||
+	                         (t->path[0] && strcmp(t->path, ":memory:") != 0))) {
 		char msg[256];
-		if (ota_store_open(main_st->path, &main_st->writer, msg, sizeof(msg)) != OTA_OK)
+		if (open_handle(t, &main_st->writer, msg, sizeof(msg)) != OTA_OK)
 			log_err("store: group writer: %s", msg); /* use the main connection */
 	}
 	if (main_st->writer)
@@ -580,7 +679,7 @@ static void group_run(struct ota_store *main_st, struct group_item *list)
 			it->rc = OTA_ERR_CONFLICT;
 		goto out;
 	}
-	if (run(st, SQL_BEGIN) != OTA_OK) {
+	if (run(st, OTA_SQL_PICK(st, SQL_BEGIN)) != OTA_OK) {
 		for (struct group_item *it = list; it; it = it->next)
 			it->rc = OTA_ERR_DB;
 		goto out;
@@ -591,18 +690,18 @@ static void group_run(struct ota_store *main_st, struct group_item *list)
 			it->rc = OTA_ERR_DB;
 		} else {
 			it->rc = it->fn(st, it->ctx);
-			if (it->rc != OTA_OK && !sqlite3_get_autocommit(st->db))
+			if (it->rc != OTA_OK && ota_sql_in_tx(st->db))
 				(void)run(st, SQL_ROLLBACK_TO);
-			if (!sqlite3_get_autocommit(st->db) && run(st, SQL_RELEASE) != OTA_OK &&
+			if (ota_sql_in_tx(st->db) && run(st, SQL_RELEASE) != OTA_OK &&
 			    it->rc == OTA_OK)
 				it->rc = OTA_ERR_DB;
 		}
-		if (sqlite3_get_autocommit(st->db)) {
+		if (!ota_sql_in_tx(st->db)) {
 			/* SQLite rolled the whole transaction back (an I/O error, a full disk):
 			 * what the group wrote so far is gone; the rest gets a new one. */
 			group_fail(first, it->next);
 			first = it->next;
-			if (first && run(st, SQL_BEGIN) != OTA_OK) {
+			if (first && run(st, OTA_SQL_PICK(st, SQL_BEGIN)) != OTA_OK) {
 				for (struct group_item *r = first; r; r = r->next)
 					r->rc = OTA_ERR_DB;
 				first = NULL;
@@ -611,8 +710,8 @@ static void group_run(struct ota_store *main_st, struct group_item *list)
 		}
 	}
 	st->tx = false;
-	if (first && !sqlite3_get_autocommit(st->db) && run(st, SQL_COMMIT) != OTA_OK) {
-		if (!sqlite3_get_autocommit(st->db))
+	if (first && ota_sql_in_tx(st->db) && run(st, SQL_COMMIT) != OTA_OK) {
+		if (ota_sql_in_tx(st->db))
 			(void)run(st, SQL_ROLLBACK);
 		group_fail(first, NULL);
 	}
@@ -745,7 +844,7 @@ void ota_store_group_stats(struct ota_store *st, unsigned long long *groups,
 
 /* ---- store/internal.h: for the store's other files ---- */
 
-sqlite3 *ota_store__db(struct ota_store *st)
+struct ota_sql *ota_store__db(struct ota_store *st)
 {
 	return st->db;
 }
@@ -765,14 +864,13 @@ bool ota_store__in_tx(struct ota_store *st)
 	return st->tx || st->bulk;
 }
 
-sqlite3_stmt *ota_store__stmt(struct ota_store *st, const char *text)
+struct ota_sql_stmt *ota_store__stmt(struct ota_store *st, const char *text)
 {
 	int i;
 
 	for (i = 0; i < OTA_STORE_STMTS && st->cache[i].sql; i++) {
 		if (st->cache[i].sql == text) {
-			sqlite3_reset(st->cache[i].q);
-			sqlite3_clear_bindings(st->cache[i].q);
+			ota_sql_reset(st->cache[i].q);
 			return st->cache[i].q;
 		}
 	}
@@ -780,9 +878,9 @@ sqlite3_stmt *ota_store__stmt(struct ota_store *st, const char *text)
 		log_err("store: more than %d statements", OTA_STORE_STMTS);
 		return NULL;
 	}
-	if (sqlite3_prepare_v3(st->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st->cache[i].q,
-	                       NULL) != SQLITE_OK) {
-		log_err("store: cannot prepare \"%.60s\": %s", text, sqlite3_errmsg(st->db));
+	st->cache[i].q = ota_sql_prepare(st->db, text);
+	if (!st->cache[i].q) {
+		log_err("store: cannot prepare \"%.60s\": %s", text, ota_sql_errmsg(st->db));
 		st->cache[i].q = NULL;
 		return NULL;
 	}
@@ -796,16 +894,16 @@ enum ota_err ota_store_is_revoked(struct ota_store *st, const char *fingerprint,
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_REVOKED);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_REVOKED);
 	if (!q)
 		goto out;
 	bind_text(q, 1, fingerprint);
-	int r = sqlite3_step(q);
-	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+	int r = ota_sql_step(q);
+	if (r != OTA_SQL_ROW && r != OTA_SQL_DONE) {
 		rc = db_fail(st, "revocation lookup");
 		goto out;
 	}
-	*revoked = r == SQLITE_ROW;
+	*revoked = r == OTA_SQL_ROW;
 	rc = OTA_OK;
 out:
 	done(q);
@@ -818,13 +916,13 @@ enum ota_err ota_store_revoke(struct ota_store *st, const char *fingerprint, con
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_REVOKE);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_REVOKE);
 	if (!q)
 		goto out;
 	bind_text(q, 1, fingerprint);
 	bind_text(q, 2, reason ? reason : "");
-	sqlite3_bind_int64(q, 3, now);
-	if (sqlite3_step(q) != SQLITE_DONE) {
+	ota_sql_bind_int64(q, 3, now);
+	if (ota_sql_step(q) != OTA_SQL_DONE) {
 		rc = db_fail(st, "revoke");
 		goto out;
 	}
@@ -840,16 +938,16 @@ out:
 static enum ota_err device_get(struct ota_store *st, const char *id, struct ota_device *out)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_DEV_GET);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
-	int r = sqlite3_step(q);
-	if (r == SQLITE_DONE) {
+	int r = ota_sql_step(q);
+	if (r == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 		goto out;
 	}
-	if (r != SQLITE_ROW) {
+	if (r != OTA_SQL_ROW) {
 		rc = db_fail(st, "device lookup");
 		goto out;
 	}
@@ -857,12 +955,12 @@ static enum ota_err device_get(struct ota_store *st, const char *id, struct ota_
 	text(q, 0, out->id, sizeof(out->id));
 	text(q, 1, out->fingerprint, sizeof(out->fingerprint));
 	text(q, 2, out->status, sizeof(out->status));
-	out->known_state = sqlite3_column_type(q, 3) != SQLITE_NULL;
+	out->known_state = !ota_sql_column_is_null(q, 3);
 	text(q, 3, out->hw_variant, sizeof(out->hw_variant));
 	text(q, 4, out->version, sizeof(out->version));
-	out->security_floor = (uint32_t)sqlite3_column_int64(q, 5);
-	out->root_version = (uint32_t)sqlite3_column_int64(q, 6);
-	out->last_seen = ota_store__seen_latest(st, out->id, sqlite3_column_int64(q, 7));
+	out->security_floor = (uint32_t)ota_sql_column_int64(q, 5);
+	out->root_version = (uint32_t)ota_sql_column_int64(q, 6);
+	out->last_seen = ota_store__seen_latest(st, out->id, ota_sql_column_int64(q, 7));
 	rc = OTA_OK;
 out:
 	done(q);
@@ -880,18 +978,18 @@ enum ota_err ota_store_device_admit(struct ota_store *st, const char *id, const 
 		*created = false;
 		goto out;
 	}
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_INSERT);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_DEV_INSERT);
 	if (!q) {
 		rc = OTA_ERR_DB;
 		goto out;
 	}
 	bind_text(q, 1, id);
 	bind_text(q, 2, fingerprint);
-	sqlite3_bind_int64(q, 3, now);
-	int r = sqlite3_step(q);
-	*created = sqlite3_changes(st->db) == 1;
+	ota_sql_bind_int64(q, 3, now);
+	int r = ota_sql_step(q);
+	*created = ota_sql_changes(st->db) == 1;
 	done(q);
-	if (r != SQLITE_DONE) {
+	if (r != OTA_SQL_DONE) {
 		rc = db_fail(st, "device admission");
 		goto out;
 	}
@@ -913,17 +1011,17 @@ enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id, 
                                    unsigned max, unsigned *n)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	int s = SQLITE_ERROR;
+	int s = OTA_SQL_ERROR;
 
 	*n = 0;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_TAGS);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_DEV_TAGS);
 	if (q) {
 		bind_text(q, 1, device_id);
-		while ((s = sqlite3_step(q)) == SQLITE_ROW)
+		while ((s = ota_sql_step(q)) == OTA_SQL_ROW)
 			if (*n < max)
 				text(q, 0, tags[(*n)++], 65);
-		rc = s == SQLITE_DONE ? OTA_OK : db_fail(st, "device tags");
+		rc = s == OTA_SQL_DONE ? OTA_OK : db_fail(st, "device tags");
 	}
 	done(q);
 	UNLOCK(st);
@@ -1101,22 +1199,22 @@ enum ota_err ota_store_seen_flush(struct ota_store *st)
 	pthread_mutex_unlock(&st->s_mu);
 	if (!n)
 		goto out;
-	rc = run(st, SQL_BEGIN);
+	rc = run(st, OTA_SQL_PICK(st, SQL_BEGIN));
 	for (size_t i = 0; rc == OTA_OK && i < n; i++) {
-		sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_SEEN);
+		struct ota_sql_stmt *q = ota_store__stmt(st, SQL_DEV_SEEN);
 		if (!q) {
 			rc = OTA_ERR_DB;
 			break;
 		}
 		bind_text(q, 1, batch[i].id);
-		sqlite3_bind_int64(q, 2, batch[i].seen);
-		if (sqlite3_step(q) != SQLITE_DONE)
+		ota_sql_bind_int64(q, 2, batch[i].seen);
+		if (ota_sql_step(q) != OTA_SQL_DONE)
 			rc = db_fail(st, "last-seen flush");
 		done(q);
 	}
 	if (rc == OTA_OK)
 		rc = run(st, SQL_COMMIT);
-	if (rc != OTA_OK && !sqlite3_get_autocommit(st->db))
+	if (rc != OTA_OK && ota_sql_in_tx(st->db))
 		(void)run(st, SQL_ROLLBACK);
 	pthread_mutex_lock(&st->s_mu);
 	for (size_t i = 0; i < n; i++) {
@@ -1139,28 +1237,27 @@ out:
 static enum ota_err row_state(struct ota_store *st, const char *id, char *state, size_t cap,
                               size_t *len, char **outcome)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_STATE);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_DEV_STATE);
 	enum ota_err rc = OTA_ERR_DB;
 
 	*outcome = NULL;
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
-	int r = sqlite3_step(q);
-	if (r == SQLITE_DONE) {
+	int r = ota_sql_step(q);
+	if (r == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
-	} else if (r != SQLITE_ROW) {
+	} else if (r != OTA_SQL_ROW) {
 		rc = db_fail(st, "device state");
 	} else {
 		/* A device that never checked in has no state: no report equals it. */
-		*len = sqlite3_column_type(q, 0) == SQLITE_NULL
+		*len = ota_sql_column_is_null(q, 0)
 		           ? 0
-		           : seen_state(state, cap, (const char *)sqlite3_column_text(q, 0),
-		                        (const char *)sqlite3_column_text(q, 1),
-		                        sqlite3_column_int64(q, 2), sqlite3_column_int64(q, 3),
-		                        (const char *)sqlite3_column_text(q, 4),
-		                        (const char *)sqlite3_column_text(q, 5));
-		const unsigned char *o = sqlite3_column_text(q, 6);
+		           : seen_state(state, cap, ota_sql_column_text(q, 0),
+		                        ota_sql_column_text(q, 1), ota_sql_column_int64(q, 2),
+		                        ota_sql_column_int64(q, 3), ota_sql_column_text(q, 4),
+		                        ota_sql_column_text(q, 5));
+		const char *o = ota_sql_column_text(q, 6);
 		*outcome = strdup(o ? (const char *)o : "");
 		rc = *outcome ? OTA_OK : OTA_ERR_NOMEM;
 	}
@@ -1173,23 +1270,23 @@ static enum ota_err report_write(struct ota_store *st, const struct ota_device_r
                                  int64_t now)
 {
 	enum ota_err rc;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEV_REPORT);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_DEV_REPORT);
 
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, r->id);
 	bind_text(q, 2, r->hw_variant);
 	bind_text(q, 3, r->version);
-	sqlite3_bind_int64(q, 4, r->security_floor);
-	sqlite3_bind_int64(q, 5, r->root_version);
+	ota_sql_bind_int64(q, 4, r->security_floor);
+	ota_sql_bind_int64(q, 5, r->root_version);
 	bind_text(q, 6, r->active_slot);
 	bind_text(q, 7, r->boot_state);
 	bind_text(q, 8, r->last_outcome);
-	sqlite3_bind_int64(q, 9, now);
-	if (sqlite3_step(q) != SQLITE_DONE)
+	ota_sql_bind_int64(q, 9, now);
+	if (ota_sql_step(q) != OTA_SQL_DONE)
 		rc = db_fail(st, "device report");
 	else
-		rc = sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
+		rc = ota_sql_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
 	done(q);
 	return rc;
 }
@@ -1211,7 +1308,8 @@ enum ota_err ota_store_device_report(struct ota_store *st, const struct ota_devi
 	struct seen_entry *e = seen_find(st, r->id, id_len);
 	bool same = e && seen_same(e, state, len, r->last_outcome) && seen_note(st, e, now);
 	pthread_mutex_unlock(&st->s_mu);
-	if (same)
+	/* On a shared database another instance may have written the row since: it is read. */
+	if (same && !st->shared)
 		return OTA_OK;
 	LOCK(st);
 	if (ota_store__in_tx(st)) {
@@ -1262,17 +1360,17 @@ enum ota_err ota_store_image_add(struct ota_store *st, const char *sha256, uint6
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_IMG_INSERT);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_IMG_INSERT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, sha256);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)size);
-	sqlite3_bind_int64(q, 3, now);
-	if (sqlite3_step(q) != SQLITE_DONE) {
+	ota_sql_bind_int64(q, 2, (int64_t)size);
+	ota_sql_bind_int64(q, 3, now);
+	if (ota_sql_step(q) != OTA_SQL_DONE) {
 		rc = db_fail(st, "image insert");
 		goto out;
 	}
-	*existed = sqlite3_changes(st->db) == 0;
+	*existed = ota_sql_changes(st->db) == 0;
 	rc = OTA_OK;
 out:
 	done(q);
@@ -1284,15 +1382,15 @@ enum ota_err ota_store_image_get(struct ota_store *st, const char *sha256, uint6
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_IMG_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_IMG_GET);
 	if (!q)
 		goto out;
 	bind_text(q, 1, sha256);
-	int r = sqlite3_step(q);
-	if (r == SQLITE_ROW) {
-		*size = (uint64_t)sqlite3_column_int64(q, 0);
+	int r = ota_sql_step(q);
+	if (r == OTA_SQL_ROW) {
+		*size = (uint64_t)ota_sql_column_int64(q, 0);
 		rc = OTA_OK;
-	} else if (r == SQLITE_DONE) {
+	} else if (r == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
 		rc = db_fail(st, "image lookup");
@@ -1308,31 +1406,31 @@ enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version, const ch
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_ROOT_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_ROOT_GET);
 	if (!q)
 		goto out;
-	sqlite3_bind_int64(q, 1, version);
-	int r = sqlite3_step(q);
-	if (r == SQLITE_ROW) {
-		const char *have = (const char *)sqlite3_column_text(q, 0);
+	ota_sql_bind_int64(q, 1, version);
+	int r = ota_sql_step(q);
+	if (r == OTA_SQL_ROW) {
+		const char *have = ota_sql_column_text(q, 0);
 		rc = have && strcmp(have, envelope) == 0 ? OTA_OK : OTA_ERR_CONFLICT;
 		done(q);
 		goto out;
 	}
 	done(q);
-	if (r != SQLITE_DONE) {
+	if (r != OTA_SQL_DONE) {
 		rc = db_fail(st, "root lookup");
 		goto out;
 	}
 	q = ota_store__stmt(st, SQL_ROOT_INSERT);
 	if (!q)
 		goto out;
-	sqlite3_bind_int64(q, 1, version);
+	ota_sql_bind_int64(q, 1, version);
 	bind_text(q, 2, envelope);
-	sqlite3_bind_int64(q, 3, now);
-	r = sqlite3_step(q);
+	ota_sql_bind_int64(q, 3, now);
+	r = ota_sql_step(q);
 	done(q);
-	if (r != SQLITE_DONE) {
+	if (r != OTA_SQL_DONE) {
 		rc = db_fail(st, "root insert");
 		goto out;
 	}
@@ -1346,14 +1444,14 @@ enum ota_err ota_store_root_latest(struct ota_store *st, uint32_t *version)
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_ROOT_LATEST);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_ROOT_LATEST);
 	if (!q)
 		goto out;
-	if (sqlite3_step(q) != SQLITE_ROW) {
+	if (ota_sql_step(q) != OTA_SQL_ROW) {
 		rc = db_fail(st, "root version");
 		goto out;
 	}
-	*version = (uint32_t)sqlite3_column_int64(q, 0);
+	*version = (uint32_t)ota_sql_column_int64(q, 0);
 	rc = OTA_OK;
 out:
 	done(q);
@@ -1368,18 +1466,17 @@ enum ota_err ota_store_roots_after(struct ota_store *st, uint32_t after,
 	enum ota_err rc = OTA_ERR_DB;
 	int r;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_ROOTS_AFTER);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_ROOTS_AFTER);
 	if (!q)
 		goto out;
-	sqlite3_bind_int64(q, 1, after);
-	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
-		if (fn(ctx, (uint32_t)sqlite3_column_int64(q, 0),
-		       (const char *)sqlite3_column_text(q, 1))) {
+	ota_sql_bind_int64(q, 1, after);
+	while ((r = ota_sql_step(q)) == OTA_SQL_ROW) {
+		if (fn(ctx, (uint32_t)ota_sql_column_int64(q, 0), ota_sql_column_text(q, 1))) {
 			rc = OTA_ERR_INVALID;
 			goto out;
 		}
 	}
-	if (r != SQLITE_DONE) {
+	if (r != OTA_SQL_DONE) {
 		rc = db_fail(st, "roots walk");
 		goto out;
 	}
@@ -1394,7 +1491,7 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
                                    const char *envelope, int64_t now, bool *existed)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 	int s;
 
 	*existed = false;
@@ -1406,9 +1503,9 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 	if (!q)
 		goto out;
 	bind_text(q, 1, r->id);
-	s = sqlite3_step(q);
+	s = ota_sql_step(q);
 	done(q);
-	if (s == SQLITE_ROW) {
+	if (s == OTA_SQL_ROW) {
 		*existed = true;
 		rc = OTA_OK;
 		goto out;
@@ -1418,9 +1515,9 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 		goto out;
 	bind_text(q, 1, r->name);
 	bind_text(q, 2, r->version);
-	s = sqlite3_step(q);
+	s = ota_sql_step(q);
 	done(q);
-	if (s == SQLITE_ROW) {
+	if (s == OTA_SQL_ROW) {
 		rc = OTA_ERR_CONFLICT;
 		goto out;
 	}
@@ -1430,18 +1527,21 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 	bind_text(q, 1, r->id);
 	bind_text(q, 2, r->name);
 	bind_text(q, 3, r->version);
-	sqlite3_bind_int64(q, 4, r->security_version);
+	ota_sql_bind_int64(q, 4, r->security_version);
 	bind_text(q, 5, r->image_sha256);
-	sqlite3_bind_int64(q, 6, (sqlite3_int64)r->image_size);
+	ota_sql_bind_int64(q, 6, (int64_t)r->image_size);
 	bind_text(q, 7, r->image_format);
-	sqlite3_bind_int64(q, 8, r->manifest_created);
+	ota_sql_bind_int64(q, 8, r->manifest_created);
 	bind_text(q, 9, envelope);
-	sqlite3_bind_int64(q, 10, now);
-	s = sqlite3_step(q);
+	ota_sql_bind_int64(q, 10, now);
+	s = ota_sql_step(q);
 	done(q);
-	if (s != SQLITE_DONE) {
-		rc = (s & 0xff) == SQLITE_CONSTRAINT ? OTA_ERR_NOT_FOUND
-		                                     : db_fail(st, "release insert");
+	if (s != OTA_SQL_DONE) {
+		enum ota_sql_failure f = ota_sql_failure(st->db);
+		rc =
+		    f == OTA_SQL_F_FOREIGN_KEY || f == OTA_SQL_F_CONSTRAINT || f == OTA_SQL_F_UNIQUE
+		        ? OTA_ERR_NOT_FOUND
+		        : db_fail(st, "release insert");
 		goto out;
 	}
 	for (unsigned i = 0; i < r->nhw; i++) {
@@ -1450,9 +1550,9 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 			goto out;
 		bind_text(q, 1, r->id);
 		bind_text(q, 2, r->hw[i]);
-		s = sqlite3_step(q);
+		s = ota_sql_step(q);
 		done(q);
-		if (s != SQLITE_DONE) {
+		if (s != OTA_SQL_DONE) {
 			rc = db_fail(st, "release variant insert");
 			goto out;
 		}
@@ -1469,18 +1569,18 @@ static enum ota_err release_get(struct ota_store *st, const char *id, struct ota
                                 char **envelope)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_REL_GET);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_REL_GET);
 	int s;
 
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
-	s = sqlite3_step(q);
-	if (s == SQLITE_DONE) {
+	s = ota_sql_step(q);
+	if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 		goto out;
 	}
-	if (s != SQLITE_ROW) {
+	if (s != OTA_SQL_ROW) {
 		rc = db_fail(st, "release lookup");
 		goto out;
 	}
@@ -1488,14 +1588,14 @@ static enum ota_err release_get(struct ota_store *st, const char *id, struct ota
 	text(q, 0, out->id, sizeof(out->id));
 	text(q, 1, out->name, sizeof(out->name));
 	text(q, 2, out->version, sizeof(out->version));
-	out->security_version = (uint32_t)sqlite3_column_int64(q, 3);
+	out->security_version = (uint32_t)ota_sql_column_int64(q, 3);
 	text(q, 4, out->image_sha256, sizeof(out->image_sha256));
-	out->image_size = (uint64_t)sqlite3_column_int64(q, 5);
+	out->image_size = (uint64_t)ota_sql_column_int64(q, 5);
 	text(q, 6, out->image_format, sizeof(out->image_format));
-	out->manifest_created = sqlite3_column_int64(q, 7);
-	out->created_at = sqlite3_column_int64(q, 8);
+	out->manifest_created = ota_sql_column_int64(q, 7);
+	out->created_at = ota_sql_column_int64(q, 8);
 	if (envelope) {
-		*envelope = strdup((const char *)sqlite3_column_text(q, 9));
+		*envelope = strdup(ota_sql_column_text(q, 9));
 		if (!*envelope) {
 			rc = OTA_ERR_NOMEM;
 			goto out;
@@ -1506,7 +1606,7 @@ static enum ota_err release_get(struct ota_store *st, const char *id, struct ota
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW && out->nhw < 8)
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW && out->nhw < 8)
 		text(q, 0, out->hw[out->nhw++], sizeof(out->hw[0]));
 	rc = OTA_OK;
 out:
@@ -1543,7 +1643,7 @@ enum ota_err ota_store_release_list(struct ota_store *st, const struct ota_store
 	if (limit < 1 || limit > 1000)
 		return OTA_ERR_INVALID;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_REL_LIST);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_REL_LIST);
 	if (!q)
 		goto out;
 	ids = calloc(limit, sizeof(*ids));
@@ -1552,21 +1652,21 @@ enum ota_err ota_store_release_list(struct ota_store *st, const struct ota_store
 		goto out;
 	}
 	if (after) {
-		sqlite3_bind_int64(q, 1, after->at);
-		sqlite3_bind_text(q, 2, after->id, -1, SQLITE_TRANSIENT);
+		ota_sql_bind_int64(q, 1, after->at);
+		ota_sql_bind_text(q, 2, after->id);
 	}
 	/* One row past the page tells whether another page follows. */
-	sqlite3_bind_int64(q, 3, (sqlite3_int64)limit + 1);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+	ota_sql_bind_int64(q, 3, (int64_t)limit + 1);
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 		if (n == limit) {
 			*more = true;
-			s = SQLITE_DONE;
+			s = OTA_SQL_DONE;
 			break;
 		}
 		text(q, 0, ids[n++], sizeof(ids[0]));
 	}
 	done(q);
-	if (s != SQLITE_DONE) {
+	if (s != OTA_SQL_DONE) {
 		rc = db_fail(st, "release list");
 		goto out;
 	}
@@ -1590,23 +1690,23 @@ static enum ota_err deployment_row(struct ota_store *st, const char *which, cons
                                    struct ota_deployment *out)
 {
 	enum ota_err rc;
-	sqlite3_stmt *q = ota_store__stmt(st, which);
+	struct ota_sql_stmt *q = ota_store__stmt(st, which);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, key);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_ROW) {
 		memset(out, 0, sizeof(*out));
 		text(q, 0, out->id, sizeof(out->id));
 		text(q, 1, out->device_id, sizeof(out->device_id));
 		text(q, 2, out->release_id, sizeof(out->release_id));
 		text(q, 3, out->status, sizeof(out->status));
 		text(q, 4, out->reason, sizeof(out->reason));
-		out->created_at = sqlite3_column_int64(q, 5);
-		out->updated_at = sqlite3_column_int64(q, 6);
-		out->finished_at = sqlite3_column_int64(q, 7);
+		out->created_at = ota_sql_column_int64(q, 5);
+		out->updated_at = ota_sql_column_int64(q, 6);
+		out->finished_at = ota_sql_column_int64(q, 7);
 		rc = OTA_OK;
-	} else if (s == SQLITE_DONE) {
+	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
 		rc = db_fail(st, "deployment lookup");
@@ -1620,20 +1720,20 @@ enum ota_err ota_store_deployment_create(struct ota_store *st, const char *id,
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEP_INSERT);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_DEP_INSERT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, id);
 	bind_text(q, 2, device_id);
 	bind_text(q, 3, release_id);
-	sqlite3_bind_int64(q, 4, now);
-	int s = sqlite3_step(q);
-	if (s == SQLITE_DONE)
+	ota_sql_bind_int64(q, 4, now);
+	int s = ota_sql_step(q);
+	if (s == OTA_SQL_DONE)
 		rc = OTA_OK;
-	else if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE ||
-	         sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_PRIMARYKEY)
+	else if (ota_sql_failure(st->db) == OTA_SQL_F_UNIQUE ||
+	         ota_sql_failure(st->db) == OTA_SQL_F_UNIQUE)
 		rc = OTA_ERR_CONFLICT;
-	else if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+	else if (ota_sql_failure(st->db) == OTA_SQL_F_FOREIGN_KEY)
 		rc = OTA_ERR_NOT_FOUND;
 	else
 		rc = db_fail(st, "deployment insert");
@@ -1664,18 +1764,18 @@ enum ota_err ota_store_deployment_active(struct ota_store *st, const char *devic
 static enum ota_err deployment_end(struct ota_store *st, const char *id, const char *status,
                                    const char *reason, int64_t now)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_DEP_END);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_DEP_END);
 	if (!q)
 		return OTA_ERR_DB;
 	bind_text(q, 1, id);
 	bind_text(q, 2, status);
 	bind_text(q, 3, reason ? reason : "");
-	sqlite3_bind_int64(q, 4, now);
-	int s = sqlite3_step(q);
+	ota_sql_bind_int64(q, 4, now);
+	int s = ota_sql_step(q);
 	done(q);
-	if (s != SQLITE_DONE)
+	if (s != OTA_SQL_DONE)
 		return db_fail(st, "deployment end");
-	return sqlite3_changes(st->db) == 1 ? OTA_OK : OTA_ERR_CONFLICT;
+	return ota_sql_changes(st->db) == 1 ? OTA_OK : OTA_ERR_CONFLICT;
 }
 
 enum ota_err ota_store_deployment_end(struct ota_store *st, const char *id, const char *status,
@@ -1698,17 +1798,17 @@ enum ota_err ota_store_image_allowed(struct ota_store *st, const char *device_id
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_IMG_ALLOWED);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_IMG_ALLOWED);
 	if (!q)
 		goto out;
 	bind_text(q, 1, device_id);
 	bind_text(q, 2, sha256);
-	int s = sqlite3_step(q);
-	if (s != SQLITE_ROW && s != SQLITE_DONE) {
+	int s = ota_sql_step(q);
+	if (s != OTA_SQL_ROW && s != OTA_SQL_DONE) {
 		rc = db_fail(st, "image permission");
 		goto out;
 	}
-	*allowed = s == SQLITE_ROW;
+	*allowed = s == OTA_SQL_ROW;
 	rc = OTA_OK;
 out:
 	done(q);
@@ -1724,45 +1824,45 @@ enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id
 	LOCK(st);
 	if (begin(st) != OTA_OK)
 		goto out;
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_EV_INSERT);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_EV_INSERT);
 	if (!q)
 		goto out;
 	bind_text(q, 1, deployment_id);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)ev->seq);
+	ota_sql_bind_int64(q, 2, (int64_t)ev->seq);
 	bind_text(q, 3, device_id);
 	bind_text(q, 4, ev->status);
 	bind_text(q, 5, ev->reason ? ev->reason : "");
 	bind_text(q, 6, ev->version);
 	if (ev->progress >= 0)
-		sqlite3_bind_int64(q, 7, ev->progress);
+		ota_sql_bind_int64(q, 7, ev->progress);
 	else
-		sqlite3_bind_null(q, 7);
-	sqlite3_bind_int64(q, 8, now);
-	int s = sqlite3_step(q);
+		ota_sql_bind_null(q, 7);
+	ota_sql_bind_int64(q, 8, now);
+	int s = ota_sql_step(q);
 	done(q);
-	if (s != SQLITE_DONE) {
+	if (s != OTA_SQL_DONE) {
 		rc = db_fail(st, "event insert");
 		goto out;
 	}
-	*duplicate = sqlite3_changes(st->db) == 0;
+	*duplicate = ota_sql_changes(st->db) == 0;
 	if (*duplicate) {
 		/* A repeat must be the same event: another one under a stored seq is a conflict. */
 		q = ota_store__stmt(st, SQL_EV_SAME);
 		if (!q)
 			goto out;
 		bind_text(q, 1, deployment_id);
-		sqlite3_bind_int64(q, 2, (sqlite3_int64)ev->seq);
+		ota_sql_bind_int64(q, 2, (int64_t)ev->seq);
 		bind_text(q, 3, ev->status);
 		bind_text(q, 4, ev->reason ? ev->reason : "");
 		bind_text(q, 5, ev->version);
 		if (ev->progress >= 0)
-			sqlite3_bind_int64(q, 6, ev->progress);
+			ota_sql_bind_int64(q, 6, ev->progress);
 		else
-			sqlite3_bind_null(q, 6);
-		s = sqlite3_step(q);
-		bool same = s == SQLITE_ROW && sqlite3_column_int64(q, 0) > 0;
+			ota_sql_bind_null(q, 6);
+		s = ota_sql_step(q);
+		bool same = s == OTA_SQL_ROW && ota_sql_column_int64(q, 0) > 0;
 		done(q);
-		if (s != SQLITE_ROW) {
+		if (s != OTA_SQL_ROW) {
 			rc = db_fail(st, "event compare");
 			goto out;
 		}
@@ -1787,21 +1887,21 @@ enum ota_err ota_store_event_list(struct ota_store *st, const char *deployment_i
 	enum ota_err rc = OTA_ERR_DB;
 	int s;
 	LOCK(st);
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_EV_LIST);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_EV_LIST);
 	if (!q)
 		goto out;
 	bind_text(q, 1, deployment_id);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((s = ota_sql_step(q)) == OTA_SQL_ROW) {
 		struct ota_event ev = {
-		    .seq = (uint64_t)sqlite3_column_int64(q, 0),
-		    .status = (const char *)sqlite3_column_text(q, 1),
-		    .reason = (const char *)sqlite3_column_text(q, 2),
-		    .version = (const char *)sqlite3_column_text(q, 3),
-		    .progress = sqlite3_column_int64(q, 4),
+		    .seq = (uint64_t)ota_sql_column_int64(q, 0),
+		    .status = ota_sql_column_text(q, 1),
+		    .reason = ota_sql_column_text(q, 2),
+		    .version = ota_sql_column_text(q, 3),
+		    .progress = ota_sql_column_int64(q, 4),
 		};
-		fn(ctx, &ev, sqlite3_column_int64(q, 5));
+		fn(ctx, &ev, ota_sql_column_int64(q, 5));
 	}
-	if (s != SQLITE_DONE) {
+	if (s != OTA_SQL_DONE) {
 		rc = db_fail(st, "event list");
 		goto out;
 	}
@@ -1829,7 +1929,7 @@ void ota_store__rollback(struct ota_store *st)
 	rollback(st);
 }
 
-void ota_store__done(sqlite3_stmt *q)
+void ota_store__done(struct ota_sql_stmt *q)
 {
 	done(q);
 }

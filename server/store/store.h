@@ -27,6 +27,15 @@
 
 struct ota_store;
 
+/* Where the store lives: a SQLite file (the default), or a PostgreSQL database that several
+ * otad instances may share (docs/scaling.md). */
+enum ota_store_backend { OTA_STORE_SQLITE = 0, OTA_STORE_POSTGRESQL = 1 };
+struct ota_store_target {
+	enum ota_store_backend backend;
+	const char *path;     /* SQLite: the database file */
+	const char *conninfo; /* PostgreSQL: a libpq connection string without a password */
+};
+
 struct ota_device {
 	char id[OTA_ID_MAX + 1];
 	char fingerprint[OTA_HEX256];
@@ -90,6 +99,10 @@ struct ota_event {
  */
 OTA_WUR enum ota_err ota_store_open(const char *path, struct ota_store **out, char *msg,
                                     size_t msglen);
+/* The same on either backend. On PostgreSQL the migrations run under an advisory lock, so
+ * instances starting together apply them once; a server out of reach is OTA_ERR_DB. */
+OTA_WUR enum ota_err ota_store_open_target(const struct ota_store_target *t, struct ota_store **out,
+                                           char *msg, size_t msglen);
 void ota_store_free(struct ota_store *st);
 
 /*

@@ -32,18 +32,18 @@ static const char SQL_REDELIVER[] =
     "cursor = CASE WHEN ?2 THEN ?3 ELSE cursor END WHERE id = ?1";
 static const char SQL_EXISTS[] = "SELECT 1 FROM webhooks WHERE id = ?1";
 
-static void copy(sqlite3_stmt *q, int col, char *out, size_t cap)
+static void copy(struct ota_sql_stmt *q, int col, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(q, col);
+	const char *t = ota_sql_column_text(q, col);
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-static sqlite3_int64 i64(uint64_t v)
+static int64_t i64(uint64_t v)
 {
-	return v > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)v;
+	return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
-static void row_of(sqlite3_stmt *q, struct ota_store_webhook *w)
+static void row_of(struct ota_sql_stmt *q, struct ota_store_webhook *w)
 {
 	char state[16];
 
@@ -52,39 +52,40 @@ static void row_of(sqlite3_stmt *q, struct ota_store_webhook *w)
 	copy(q, 1, w->url, sizeof(w->url));
 	copy(q, 2, w->types, sizeof(w->types));
 	copy(q, 3, w->secret, sizeof(w->secret));
-	w->created_at = sqlite3_column_int64(q, 4);
+	w->created_at = ota_sql_column_int64(q, 4);
 	copy(q, 5, w->created_by, sizeof(w->created_by));
-	w->cursor = (uint64_t)sqlite3_column_int64(q, 6);
+	w->cursor = (uint64_t)ota_sql_column_int64(q, 6);
 	copy(q, 7, state, sizeof(state));
 	w->dead = strcmp(state, "dead") == 0;
-	w->attempts = (unsigned)sqlite3_column_int64(q, 8);
-	w->next_at = sqlite3_column_int64(q, 9);
+	w->attempts = (unsigned)ota_sql_column_int64(q, 8);
+	w->next_at = ota_sql_column_int64(q, 9);
 	copy(q, 10, w->last_error, sizeof(w->last_error));
-	w->delivered = (uint64_t)sqlite3_column_int64(q, 11);
+	w->delivered = (uint64_t)ota_sql_column_int64(q, 11);
 }
 
 static enum ota_err fail(struct ota_store *st, const char *what)
 {
-	log_err("store: webhook %s: %s", what, sqlite3_errmsg(ota_store__db(st)));
+	log_err("store: webhook %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
 	return OTA_ERR_DB;
 }
 
 /* Runs a prepared write (the lock held); *changes gets the rows changed. */
-static enum ota_err run(struct ota_store *st, sqlite3_stmt *q, const char *what, int *changes)
+static enum ota_err run(struct ota_store *st, struct ota_sql_stmt *q, const char *what,
+                        int *changes)
 {
-	int s = sqlite3_step(q);
+	int s = ota_sql_step(q);
 	enum ota_err rc = OTA_OK;
 
-	if (s != SQLITE_DONE) {
-		int ext = sqlite3_extended_errcode(ota_store__db(st));
-		if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+	if (s != OTA_SQL_DONE) {
+		enum ota_sql_failure ext = ota_sql_failure(ota_store__db(st));
+		if (ext == OTA_SQL_F_UNIQUE)
 			rc = OTA_ERR_CONFLICT;
-		else if ((ext & 0xff) == SQLITE_CONSTRAINT)
+		else if (ext == OTA_SQL_F_CONSTRAINT || ext == OTA_SQL_F_FOREIGN_KEY)
 			rc = OTA_ERR_INVALID;
 		else
 			rc = fail(st, what);
 	} else if (changes) {
-		*changes = sqlite3_changes(ota_store__db(st));
+		*changes = ota_sql_changes(ota_store__db(st));
 	}
 	ota_store__done(q);
 	return rc;
@@ -93,40 +94,40 @@ static enum ota_err run(struct ota_store *st, sqlite3_stmt *q, const char *what,
 /* Whether webhook id exists (the lock held): tells NOT_FOUND from CONFLICT. */
 static enum ota_err exists(struct ota_store *st, const char *id)
 {
-	sqlite3_stmt *q = ota_store__stmt(st, SQL_EXISTS);
+	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_EXISTS);
 	int s;
 
 	if (!q)
 		return OTA_ERR_DB;
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	s = sqlite3_step(q);
+	ota_sql_bind_text(q, 1, id);
+	s = ota_sql_step(q);
 	ota_store__done(q);
-	if (s == SQLITE_ROW)
+	if (s == OTA_SQL_ROW)
 		return OTA_OK;
-	return s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "lookup");
+	return s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "lookup");
 }
 
 enum ota_err ota_store_webhook_add(struct ota_store *st, const struct ota_store_webhook *w)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 
 	if (!w->id[0] || !w->url[0] || !w->types[0] || !w->secret[0] || !w->created_by[0])
 		return OTA_ERR_INVALID;
 	ota_store__lock(st);
 	q = ota_store__stmt(st, SQL_ADD);
 	if (q) {
-		sqlite3_bind_text(q, 1, w->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, w->url, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 3, w->types, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 4, w->secret, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 5, w->created_at);
-		sqlite3_bind_text(q, 6, w->created_by, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 7, i64(w->cursor));
-		sqlite3_bind_text(q, 8, w->dead ? "dead" : "active", -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 9, w->attempts);
-		sqlite3_bind_int64(q, 10, w->next_at);
-		sqlite3_bind_int64(q, 11, i64(w->delivered));
+		ota_sql_bind_text(q, 1, w->id);
+		ota_sql_bind_text(q, 2, w->url);
+		ota_sql_bind_text(q, 3, w->types);
+		ota_sql_bind_text(q, 4, w->secret);
+		ota_sql_bind_int64(q, 5, w->created_at);
+		ota_sql_bind_text(q, 6, w->created_by);
+		ota_sql_bind_int64(q, 7, i64(w->cursor));
+		ota_sql_bind_text(q, 8, w->dead ? "dead" : "active");
+		ota_sql_bind_int64(q, 9, w->attempts);
+		ota_sql_bind_int64(q, 10, w->next_at);
+		ota_sql_bind_int64(q, 11, i64(w->delivered));
 		rc = run(st, q, "add", NULL);
 	}
 	ota_store__unlock(st);
@@ -137,19 +138,19 @@ enum ota_err ota_store_webhook_get(struct ota_store *st, const char *id,
                                    struct ota_store_webhook *out)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 	int s;
 
 	ota_store__lock(st);
 	q = ota_store__stmt(st, SQL_GET);
 	if (q) {
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-		s = sqlite3_step(q);
-		if (s == SQLITE_ROW) {
+		ota_sql_bind_text(q, 1, id);
+		s = ota_sql_step(q);
+		if (s == OTA_SQL_ROW) {
 			row_of(q, out);
 			rc = OTA_OK;
 		} else {
-			rc = s == SQLITE_DONE ? OTA_ERR_NOT_FOUND : fail(st, "get");
+			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "get");
 		}
 		ota_store__done(q);
 	}
@@ -179,19 +180,19 @@ enum ota_err ota_store_webhook_list(struct ota_store *st, const char *after, uns
 	/* Copy a chunk of rows out under the lock, then call fn without it. */
 	while (rc == OTA_OK && got < limit) {
 		unsigned want = limit - got < LIST_CHUNK ? limit - got : LIST_CHUNK, n = 0;
-		sqlite3_stmt *q;
-		int s = SQLITE_DONE;
+		struct ota_sql_stmt *q;
+		int s = OTA_SQL_DONE;
 
 		ota_store__lock(st);
 		q = ota_store__stmt(st, SQL_LIST);
 		if (!q) {
 			rc = OTA_ERR_DB;
 		} else {
-			sqlite3_bind_text(q, 1, from, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(q, 2, want + 1);
-			while ((s = sqlite3_step(q)) == SQLITE_ROW && n <= want)
+			ota_sql_bind_text(q, 1, from);
+			ota_sql_bind_int64(q, 2, want + 1);
+			while ((s = ota_sql_step(q)) == OTA_SQL_ROW && n <= want)
 				row_of(q, &rows[n++]);
-			if (s != SQLITE_ROW && s != SQLITE_DONE)
+			if (s != OTA_SQL_ROW && s != OTA_SQL_DONE)
 				rc = fail(st, "list");
 			ota_store__done(q);
 		}
@@ -218,13 +219,13 @@ enum ota_err ota_store_webhook_list(struct ota_store *st, const char *after, uns
 enum ota_err ota_store_webhook_delete(struct ota_store *st, const char *id)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 	int n = 0;
 
 	ota_store__lock(st);
 	q = ota_store__stmt(st, SQL_DELETE);
 	if (q) {
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+		ota_sql_bind_text(q, 1, id);
 		rc = run(st, q, "delete", &n);
 		if (rc == OTA_OK && n == 0)
 			rc = OTA_ERR_NOT_FOUND;
@@ -237,16 +238,16 @@ enum ota_err ota_store_webhook_advance(struct ota_store *st, const char *id, uin
                                        uint64_t cursor, uint64_t delivered)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 	int n = 0;
 
 	ota_store__lock(st);
 	q = ota_store__stmt(st, SQL_ADVANCE);
 	if (q) {
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, i64(from));
-		sqlite3_bind_int64(q, 3, i64(cursor));
-		sqlite3_bind_int64(q, 4, i64(delivered));
+		ota_sql_bind_text(q, 1, id);
+		ota_sql_bind_int64(q, 2, i64(from));
+		ota_sql_bind_int64(q, 3, i64(cursor));
+		ota_sql_bind_int64(q, 4, i64(delivered));
 		rc = run(st, q, "advance", &n);
 		if (rc == OTA_OK && n == 0)
 			rc = exists(st, id) == OTA_OK ? OTA_ERR_CONFLICT : OTA_ERR_NOT_FOUND;
@@ -260,18 +261,18 @@ enum ota_err ota_store_webhook_failed(struct ota_store *st, const char *id, uint
                                       const char *error)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 	int n = 0;
 
 	ota_store__lock(st);
 	q = ota_store__stmt(st, SQL_FAILED);
 	if (q) {
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, i64(at_cursor));
-		sqlite3_bind_int64(q, 3, attempts);
-		sqlite3_bind_int64(q, 4, next_at);
-		sqlite3_bind_text(q, 5, dead ? "dead" : "active", -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 6, error ? error : "", -1, SQLITE_STATIC);
+		ota_sql_bind_text(q, 1, id);
+		ota_sql_bind_int64(q, 2, i64(at_cursor));
+		ota_sql_bind_int64(q, 3, attempts);
+		ota_sql_bind_int64(q, 4, next_at);
+		ota_sql_bind_text(q, 5, dead ? "dead" : "active");
+		ota_sql_bind_text(q, 6, error ? error : "");
 		rc = run(st, q, "failure", &n);
 		if (rc == OTA_OK && n == 0)
 			rc = exists(st, id) == OTA_OK ? OTA_ERR_CONFLICT : OTA_ERR_NOT_FOUND;
@@ -284,15 +285,15 @@ enum ota_err ota_store_webhook_redeliver(struct ota_store *st, const char *id, b
                                          uint64_t cursor)
 {
 	enum ota_err rc = OTA_ERR_DB;
-	sqlite3_stmt *q;
+	struct ota_sql_stmt *q;
 	int n = 0;
 
 	ota_store__lock(st);
 	q = ota_store__stmt(st, SQL_REDELIVER);
 	if (q) {
-		sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int(q, 2, set_cursor ? 1 : 0);
-		sqlite3_bind_int64(q, 3, i64(cursor));
+		ota_sql_bind_text(q, 1, id);
+		ota_sql_bind_int64(q, 2, set_cursor ? 1 : 0);
+		ota_sql_bind_int64(q, 3, i64(cursor));
 		rc = run(st, q, "redeliver", &n);
 		if (rc == OTA_OK && n == 0)
 			rc = OTA_ERR_NOT_FOUND;

@@ -9,7 +9,7 @@ if(TARGET ota-sign)
 	list(APPEND OTA_SERVER_IT_ENV OTA_SIGN=$<TARGET_FILE:ota-sign>)
 	set(OTA_SERVER_IT server_device_flow server_refusals server_bad_input server_crash
 		server_stall server_config server_lifecycle server_checkin_crash
-		server_checkin_rollout_cache)
+		server_checkin_rollout_cache server_ticket_key)
 else()
 	message(STATUS "ota-sign is not built: otad integration tests that sign releases are off")
 	set(OTA_SERVER_IT)

@@ -4,6 +4,8 @@
 # otad started here is stopped by its PID.
 #
 # Needs: OTAD, OTA_SIGN (binaries), OTA_SCRIPTS (the scripts/ folder) in the environment.
+# OTA_TEST_BACKEND=postgresql runs the same test on PostgreSQL: a private server
+# (tests/pg_server.sh) in the temporary folder holds the store, and db() speaks to it.
 set -euo pipefail
 
 : "${OTAD:?OTAD must name the otad binary}"
@@ -20,6 +22,10 @@ DPORT=
 MPORT=
 FAILS=0
 CHECKS=0
+BACKEND=${OTA_TEST_BACKEND:-sqlite}
+PG_SERVER=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/pg_server.sh
+PGDIR=$T/pg
+PGCONN=
 
 cleanup() {
 	local rc=$? orc=0
@@ -35,6 +41,7 @@ cleanup() {
 		echo "---- otad log (last 40 lines) ----"
 		tail -n 40 "$LOG" 2>/dev/null || true
 	fi
+	[ -z "$PGCONN" ] || "$PG_SERVER" stop "$PGDIR" || true
 	rm -rf "$T"
 	exit $rc
 }
@@ -95,6 +102,18 @@ image_max = ${IMAGE_MAX:-4194304}
 [trust]
 root = $T/root-1.json
 CONF
+	store_config >>"$CONF"
+}
+
+# pg_start: the private PostgreSQL server of a postgresql run, started once.
+pg_start() {
+	[ -n "$PGCONN" ] || PGCONN=$(PG_FSYNC=off "$PG_SERVER" start "$PGDIR")
+}
+# store_config: the [store] lines of the backend under test (none for SQLite, the default).
+store_config() {
+	[ "$BACKEND" == postgresql ] || return 0
+	pg_start
+	printf '\n[store]\nbackend = postgresql\n\n[store.postgresql]\nconninfo = %s\n' "$PGCONN"
 }
 
 start_otad() {
@@ -158,11 +177,29 @@ walk_pages() {
 	echo "BAD PAGE: no last page after $n"
 }
 
-db() { sqlite3 -batch -noheader "$DATA/otad.db" "$@"; }
+# db SQL: a query on the store, rows as lines, columns joined by "|", NULL as nothing.
+db() {
+	if [ "$BACKEND" == postgresql ]; then
+		local q args=()
+		for q in "$@"; do args+=(-c "$q"); done
+		psql -X -q -At -v ON_ERROR_STOP=1 "$PGCONN" "${args[@]}"
+	else
+		sqlite3 -batch -noheader "$DATA/otad.db" "$@"
+	fi
+}
 # Everything but the audit log (refusals are audited: that is the one write they make) and the
 # devices' last_seen, which otad writes in batches a few seconds after the check-ins
 # (docs/architecture.md, "Check-in times in memory").
 db_digest() {
+	if [ "$BACKEND" == postgresql ]; then
+		local t
+		for t in $(db "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND
+			tablename NOT IN ('audit_log', 'audit_checkpoints') ORDER BY 1"); do
+			echo "$t $(db "SELECT md5(coalesce(string_agg(r, ',' ORDER BY r), ''))
+				FROM (SELECT (to_jsonb(x) - 'last_seen')::text AS r FROM \"$t\" x) y")"
+		done | sha256sum | cut -d' ' -f1
+		return
+	fi
 	rm -f "$T/digest.db"
 	sqlite3 "$DATA/otad.db" ".backup '$T/digest.db'"
 	sqlite3 "$T/digest.db" "UPDATE devices SET last_seen = NULL"

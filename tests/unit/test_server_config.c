@@ -41,6 +41,7 @@ static void defaults_and_required(void **state)
 	assert_int_equal(c.poll_interval, 300);
 	assert_true(c.session_tickets);
 	assert_int_equal(c.identity_cache, 100000);
+	assert_string_equal(c.ticket_key, ""); /* a random key per process */
 	assert_int_equal(c.log_level, LOG_INFO);
 }
 
@@ -53,6 +54,7 @@ static void values(void **state)
 	assert_int_equal(
 	    parse(REQUIRED "# comment\n; another\n\n[limits]\n  body_max =  2048  \r\n"
 	                   "connection_timeout=5\n[tls]\nsession_tickets = no\nidentity_cache = 0\n"
+	                   "ticket_key = ticket.key\n"
 	                   "[server]\nlog_level = debug\n[trust]\nroot = /abs/root-1.json\n",
 	          &c, msg, sizeof(msg)),
 	    OTA_OK);
@@ -60,6 +62,7 @@ static void values(void **state)
 	assert_int_equal(c.connection_timeout, 5);
 	assert_false(c.session_tickets);
 	assert_int_equal(c.identity_cache, 0);
+	assert_string_equal(c.ticket_key, "/etc/otad/ticket.key");
 	assert_int_equal(c.log_level, LOG_DEBUG);
 	assert_string_equal(c.trusted_root, "/abs/root-1.json");
 }
