@@ -280,18 +280,27 @@ expect "acknowledged (deployment, seq) with two statuses" 0 \
 	"$(awk '{ print $1 " " $2 }' "$T/acked" | sort | uniq -d | wc -l)"
 
 # ---- devices updating at once, rebuilt from the store: a device is updating from the offer
-# (its deployment's creation) until its first outcome report (docs/rollouts.md). Times are whole
-# seconds: at each second T, the deployments offered at or before T whose outcome came after T
-# were all updating together just before T + 1, so their count never exceeds the true maximum.
-maxup=$(db "WITH iv AS (
-	SELECT d.created_at AS s, coalesce((SELECT min(e.received_at) FROM deployment_events e
-		WHERE e.deployment_id = d.id AND e.status IN ('confirmed', 'failed', 'rolled_back')),
-		9223372036854775807) AS e
-	FROM deployments d WHERE d.release_id = '$REL')
-	SELECT coalesce(max((SELECT count(*) FROM iv WHERE iv.s <= t.s AND iv.e > t.s)), 0)
-	FROM (SELECT DISTINCT s FROM iv) t")
+# (its deployment's creation) until its outcome (docs/rollouts.md): its first outcome report,
+# or the end of its deployment when a check-in told the outcome first. Times are whole seconds:
+# at each second T, the deployments offered at or before T that ended after T were all
+# updating together just before T + 1, so their count never exceeds the true maximum.
+IV="SELECT d.id, d.created_at AS s, coalesce(least(d.finished_at, (SELECT min(e.received_at)
+		FROM deployment_events e WHERE e.deployment_id = d.id
+		AND e.status IN ('confirmed', 'failed', 'rolled_back'))), 9223372036854775807) AS e
+	FROM deployments d WHERE d.release_id = '$REL'"
+read -r maxup worst <<<"$(db "WITH iv AS ($IV), c AS (SELECT t.s AS t,
+	(SELECT count(*) FROM iv WHERE iv.s <= t.s AND iv.e > t.s) AS n FROM (SELECT DISTINCT s FROM iv) t)
+	SELECT n || ' ' || t FROM c ORDER BY n DESC, t LIMIT 1" | tr '|' ' ')"
+maxup=${maxup:-0}
 offers=$(db "SELECT count(*) FROM deployments WHERE release_id = '$REL'")
 expect "max updating at once within the budget" true "$([ "$maxup" -le "$BUDGET" ] && echo true)"
+if [ "$maxup" -gt "$BUDGET" ]; then
+	echo "  updating at $worst (offered, ended, status, outcome reports at):"
+	db "WITH iv AS ($IV) SELECT iv.id, iv.s, iv.e, d.status, (SELECT string_agg(e.status || '@' ||
+		e.received_at, ',' ORDER BY e.seq) FROM deployment_events e WHERE e.deployment_id = iv.id)
+		FROM iv JOIN deployments d ON d.id = iv.id WHERE iv.s <= $worst AND iv.e > $worst
+		ORDER BY iv.e DESC LIMIT 8" | sed 's/^/    /'
+fi
 expect "offers made" true "$([ "$offers" -ge "$((DEVICES * 9 / 10))" ] && echo true)"
 
 # ---- the audit log, written by three instances, verifies offline with DATA/audit.pub
