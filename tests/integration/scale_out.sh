@@ -280,26 +280,27 @@ expect "acknowledged (deployment, seq) with two statuses" 0 \
 	"$(awk '{ print $1 " " $2 }' "$T/acked" | sort | uniq -d | wc -l)"
 
 # ---- devices updating at once, rebuilt from the store: a device is updating from the offer
-# (its deployment's creation) until its outcome (docs/rollouts.md): its first outcome report,
-# or the end of its deployment when a check-in told the outcome first. Times are whole seconds:
-# at each second T, the deployments offered at or before T that ended after T were all
-# updating together just before T + 1, so their count never exceeds the true maximum.
-IV="SELECT d.id, d.created_at AS s, coalesce(least(d.finished_at, (SELECT min(e.received_at)
-		FROM deployment_events e WHERE e.deployment_id = d.id
-		AND e.status IN ('confirmed', 'failed', 'rolled_back'))), 9223372036854775807) AS e
-	FROM deployments d WHERE d.release_id = '$REL'"
-read -r maxup worst <<<"$(db "WITH iv AS ($IV), c AS (SELECT t.s AS t,
-	(SELECT count(*) FROM iv WHERE iv.s <= t.s AND iv.e > t.s) AS n FROM (SELECT DISTINCT s FROM iv) t)
-	SELECT n || ' ' || t FROM c ORDER BY n DESC, t LIMIT 1" | tr '|' ' ')"
+# until its outcome (docs/rollouts.md). Both are audit entries written in the transaction that
+# made them ("deployment.create" or "deployment.retry", "deployment.outcome", object the
+# deployment), and the audit log's seq is the order in which those transactions committed (one
+# writer at a time, across the instances too): unlike the stored times (whole seconds, taken
+# before the store's lock), it tells exactly which deployments were open together.
+IV="SELECT object AS id,
+		min(seq) FILTER (WHERE action IN ('deployment.create', 'deployment.retry')) AS s,
+		coalesce(min(seq) FILTER (WHERE action = 'deployment.outcome'), 9223372036854775807) AS e
+	FROM audit_log WHERE release_id = '$REL' AND action IN ('deployment.create',
+		'deployment.retry', 'deployment.outcome') GROUP BY object"
+read -r maxup worst <<<"$(db "WITH iv AS ($IV) SELECT n, s FROM (SELECT (SELECT count(*) FROM iv i
+	WHERE i.s <= t.s AND i.e > t.s) AS n, t.s FROM iv t WHERE t.s IS NOT NULL) x
+	ORDER BY n DESC, s LIMIT 1" | tr '|' ' ')"
 maxup=${maxup:-0}
 offers=$(db "SELECT count(*) FROM deployments WHERE release_id = '$REL'")
+expect "every offer audited" "$offers" "$(db "WITH iv AS ($IV) SELECT count(*) FROM iv WHERE s IS NOT NULL")"
 expect "max updating at once within the budget" true "$([ "$maxup" -le "$BUDGET" ] && echo true)"
 if [ "$maxup" -gt "$BUDGET" ]; then
-	echo "  updating at $worst (offered, ended, status, outcome reports at):"
-	db "WITH iv AS ($IV) SELECT iv.id, iv.s, iv.e, d.status, (SELECT string_agg(e.status || '@' ||
-		e.received_at, ',' ORDER BY e.seq) FROM deployment_events e WHERE e.deployment_id = iv.id)
-		FROM iv JOIN deployments d ON d.id = iv.id WHERE iv.s <= $worst AND iv.e > $worst
-		ORDER BY iv.e DESC LIMIT 8" | sed 's/^/    /'
+	echo "  updating at audit entry $worst (deployment, offered at seq, outcome at seq, status):"
+	db "WITH iv AS ($IV) SELECT iv.id, iv.s, iv.e, d.status FROM iv JOIN deployments d ON d.id = iv.id
+		WHERE iv.s <= $worst AND iv.e > $worst ORDER BY iv.e DESC LIMIT 8" | sed 's/^/    /'
 fi
 expect "offers made" true "$([ "$offers" -ge "$((DEVICES * 9 / 10))" ] && echo true)"
 
