@@ -34,7 +34,9 @@
  * times sooner: a fleet rehearses hours of polling in minutes without changing the server.
  *
  * Output: a progress line on stderr once a second; on SIGINT/SIGTERM or --max-seconds, a
- * summary on stdout of "key value" lines. Exit status 0 when devices checked in, 1 when
+ * summary on stdout of "key value" lines. --acks FILE lists every report the server
+ * acknowledged (answered 200), "device deployment seq status" a line, for a test to compare
+ * with what the server stored. Exit status 0 when devices checked in, 1 when
  * nothing could be measured or the setup failed (a bad argument, a file that cannot be read,
  * a server that is not loopback), 64 when a required argument is missing.
  */
@@ -98,6 +100,7 @@ struct opts {
 	const char *other_version; /* factory version of the other share of the fleet */
 	double other_share;
 	const char *prefix;
+	const char *acks; /* file of the acknowledged reports, one a line */
 	unsigned secver;
 	unsigned devices, threads;
 	unsigned image_size, slot_size;
@@ -127,7 +130,15 @@ struct dev {
 	enum fault fault;
 	bool conn_get;       /* the open connection carries a GET (an image download) */
 	uint64_t conn_bytes; /* bytes received on the open connection */
-	uint32_t drop_at;    /* drop fault: cut a download after this many bytes */
+	/* The open connection carries a report: its deployment, seq and status, and the first
+	 * bytes of the answer (a 200 is the agent's acknowledgement). */
+	bool conn_report;
+	char rep_dep[FWA_DEP_ID_MAX + 1];
+	long long rep_seq;
+	char rep_status[16];
+	char resp_head[16];
+	unsigned resp_n;
+	uint32_t drop_at;                     /* drop fault: cut a download after this many bytes */
 	char dropped_dep[FWA_DEP_ID_MAX + 1]; /* deployment whose download was cut once */
 	bool dead;                            /* bricked or could not start */
 	uint64_t due;                         /* wall ms of the next step */
@@ -173,10 +184,13 @@ static pthread_mutex_t ver_lock = PTHREAD_MUTEX_INITIALIZER;
 static char versions[MAX_VERSIONS][FWA_SEMVER_MAX + 1];
 static _Atomic int nversions;
 
+static pthread_mutex_t acks_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE *acks_file;
+
 /* Counters, updated by the workers, read by the progress line and the summary. */
 static _Atomic uint64_t c_steps, c_checkins, c_handshakes, c_resumed, c_connect_fail, c_bytes_in,
     c_bytes_out, c_downloads, c_delta_installs, c_trials, c_bought, c_reverts, c_watchdog, c_boots,
-    c_drops, c_fault_trials[F__COUNT], c_regress_resets;
+    c_drops, c_fault_trials[F__COUNT], c_regress_resets, c_reports_acked;
 static _Atomic uint64_t c_err[FWA_ERR__COUNT];
 
 static uint64_t wall_ms(void)
@@ -270,10 +284,28 @@ static int ssl_wait(struct dev *d, int r, uint32_t timeout_ms)
 	}
 }
 
+/* A report answered 200 on this connection is acknowledged: count it, and list it. */
+static void note_report(struct dev *d)
+{
+	const char *h = d->resp_head;
+
+	if (!d->conn_report || d->rep_seq <= 0 || d->resp_n < 12 || memcmp(h, "HTTP/1.", 7) != 0 ||
+	    memcmp(h + 8, " 200", 4) != 0)
+		return;
+	atomic_fetch_add(&c_reports_acked, 1);
+	if (acks_file) {
+		pthread_mutex_lock(&acks_lock);
+		fprintf(acks_file, "%s %s %lld %s\n", d->id, d->rep_dep, d->rep_seq, d->rep_status);
+		pthread_mutex_unlock(&acks_lock);
+	}
+}
+
 static void t_close(void *ctx)
 {
 	struct dev *d = ctx;
 
+	note_report(d);
+	d->conn_report = false;
 	if (d->ssl) {
 		/* TLS 1.3 tickets arrive after the handshake: keep the newest resumable one. */
 		SSL_SESSION *s = SSL_get1_session(d->ssl);
@@ -304,6 +336,8 @@ static enum fwa_err t_connect(void *ctx)
 	t_close(d);
 	d->conn_get = false;
 	d->conn_bytes = 0;
+	d->conn_report = false;
+	d->resp_n = 0;
 	d->fd = socket(server_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (d->fd < 0)
 		goto fail;
@@ -335,6 +369,50 @@ fail:
 	return FWA_ERR_TRANSPORT;
 }
 
+/*
+ * Reads what a report request carries (the agent sends its head, then its body): the
+ * deployment from "POST /device/v1/deployments/{id}/events", seq and status from the JSON.
+ */
+static void note_request(struct dev *d, const char *p, size_t len)
+{
+	static const char post[] = "POST /device/v1/deployments/";
+	const char *q, *end = p + len;
+	size_t n;
+
+	if (len > sizeof(post) && memcmp(p, post, sizeof(post) - 1) == 0) {
+		p += sizeof(post) - 1;
+		q = memchr(p, '/', (size_t)(end - p));
+		n = q ? (size_t)(q - p) : 0;
+		if (n == 0 || n >= sizeof(d->rep_dep) || (size_t)(end - q) < 8 ||
+		    memcmp(q, "/events ", 8) != 0)
+			return;
+		memcpy(d->rep_dep, p, n);
+		d->rep_dep[n] = '\0';
+		d->conn_report = true;
+		d->rep_seq = -1;
+		d->rep_status[0] = '\0';
+		return;
+	}
+	if (!d->conn_report || d->rep_seq > 0)
+		return;
+	q = memmem(p, len, "\"seq\":", 6);
+	if (q) {
+		q += 6;
+		while (q < end && *q == ' ')
+			q++;
+		d->rep_seq = 0;
+		while (q < end && *q >= '0' && *q <= '9' && d->rep_seq < (1ll << 58))
+			d->rep_seq = d->rep_seq * 10 + (*q++ - '0');
+	}
+	q = memmem(p, len, "\"status\":\"", 10);
+	if (q) {
+		q += 10;
+		for (n = 0; q + n < end && q[n] != '"' && n + 1 < sizeof(d->rep_status); n++)
+			d->rep_status[n] = q[n];
+		d->rep_status[n] = '\0';
+	}
+}
+
 static enum fwa_err t_send(void *ctx, const void *buf, size_t len)
 {
 	struct dev *d = ctx;
@@ -346,6 +424,7 @@ static enum fwa_err t_send(void *ctx, const void *buf, size_t len)
 		return FWA_ERR_TRANSPORT;
 	if (len >= 4 && memcmp(p, "GET ", 4) == 0)
 		d->conn_get = true;
+	note_request(d, p, len);
 	atomic_fetch_add(&c_bytes_out, len);
 	while (len) {
 		r = SSL_write_ex(d->ssl, p, len, &done);
@@ -379,6 +458,13 @@ static enum fwa_err t_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms
 	for (;;) {
 		r = SSL_read_ex(d->ssl, buf, cap, got);
 		if (r == 1) {
+			if (d->conn_report && d->resp_n < sizeof(d->resp_head)) {
+				size_t k = sizeof(d->resp_head) - d->resp_n;
+
+				k = k < *got ? k : *got;
+				memcpy(d->resp_head + d->resp_n, buf, k);
+				d->resp_n += (unsigned)k;
+			}
 			d->conn_bytes += *got;
 			atomic_fetch_add(&c_bytes_in, *got);
 			return FWA_OK;
@@ -899,6 +985,7 @@ static void summary(double elapsed, long setup_ms)
 	printf("threads %u\n", o.threads);
 	printf("checkins %llu\n", (unsigned long long)ck);
 	printf("checkins_per_s %.1f\n", elapsed > 0 ? (double)ck / elapsed : 0.0);
+	printf("reports_acknowledged %llu\n", (unsigned long long)atomic_load(&c_reports_acked));
 	printf("steps %llu\n", (unsigned long long)atomic_load(&c_steps));
 	printf("tls_handshakes %llu\n", (unsigned long long)atomic_load(&c_handshakes));
 	printf("tls_resumed %llu\n", (unsigned long long)atomic_load(&c_resumed));
@@ -946,7 +1033,7 @@ static void usage(FILE *f)
 	    "         [--image-size BYTES] [--slot-size BYTES] [--never-buy RATE]\n"
 	    "         [--fail-health RATE] [--drop RATE] [--regress RATE] [--time-scale S]\n"
 	    "         [--start-spread SECONDS] [--max-seconds S] [--quiet]\n"
-	    "         [--other-version V --other-share F]\n"
+	    "         [--other-version V --other-share F] [--acks FILE]\n"
 	    "Runs until SIGINT/SIGTERM or --max-seconds, then prints the summary.\n"
 	    "RATE is a fraction of the devices (0..1); faults are drawn per device from --seed.\n",
 	    f);
@@ -1000,6 +1087,7 @@ int main(int argc, char **argv)
 	                                   {"quiet", 0, 0, 'q'},
 	                                   {"other-version", 1, 0, 'O'},
 	                                   {"other-share", 1, 0, 'F'},
+	                                   {"acks", 1, 0, 'A'},
 	                                   {"help", 0, 0, 'h'},
 	                                   {0, 0, 0, 0}};
 	struct worker *ws;
@@ -1089,6 +1177,9 @@ int main(int argc, char **argv)
 		case 'q':
 			o.quiet = true;
 			break;
+		case 'A':
+			o.acks = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1121,6 +1212,8 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
+	if (o.acks && !(acks_file = fopen(o.acks, "w")))
+		die("cannot write --acks %s: %s", o.acks, strerror(errno));
 	root_json = slurp(o.root, FWA_ENVELOPE_MAX, &root_len);
 	if (!root_json)
 		die("cannot read the root metadata %s", o.root);
@@ -1220,6 +1313,8 @@ int main(int argc, char **argv)
 		EVP_PKEY_free(devs[i].key);
 		fwa_sim_close(&devs[i].sim);
 	}
+	if (acks_file && fclose(acks_file) != 0)
+		die("cannot write --acks %s: %s", o.acks, strerror(errno));
 	for (unsigned t = 0; t < o.threads; t++) {
 		for (int k = 0; k < TIER__COUNT; k++)
 			free(ws[t].heap[k]);

@@ -1,6 +1,11 @@
 /*
  * artifact/images.c - the content-addressed image folder: streamed, hashed, size-limited
  * uploads made durable by fsync and an atomic rename into DATA/images/<sha256>.
+ *
+ * Several otad may share the folder (instances on one store and one data volume): an upload's
+ * temporary file in images/.incoming is locked (flock) for as long as its upload lives, and
+ * the sweep at start removes only the files nobody holds, so a starting instance never removes
+ * another one's upload in progress.
  */
 #include "artifact/artifact.h"
 
@@ -11,17 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "common/log.h"
 #include "config/config.h"
-
-/* An upload in .incoming/ untouched this long is a leftover (ota_images_open()). */
-#define INCOMING_STALE_SECONDS 3600
 
 struct ota_images {
 	char dir[OTA_PATH_MAX];
@@ -85,18 +87,23 @@ enum ota_err ota_images_open(const char *data_dir, uint64_t max_size, struct ota
 		log_err("images: cannot create %s: %s", im->incoming, strerror(errno));
 		goto out;
 	}
-	/* Uploads cut short by a crash or a stop: nothing refers to them. Another otad on the
-	 * same folder (docs/scaling.md) may be writing one: only those untouched for an hour,
-	 * far past any upload's inactivity limit, are removed. */
+	/* Uploads cut short by a crash or a stop: nothing refers to them, and no process holds
+	 * their lock any more (an upload of another instance on this folder does). */
 	d = opendir(im->incoming);
 	if (d) {
 		struct dirent *e;
-		struct stat sb;
-		time_t now = time(NULL);
-		while ((e = readdir(d)) != NULL)
-			if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &sb, 0) == 0 &&
-			    now - sb.st_mtime > INCOMING_STALE_SECONDS)
+		while ((e = readdir(d)) != NULL) {
+			int fd;
+
+			if (e->d_name[0] == '.')
+				continue;
+			fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd < 0)
+				continue;
+			if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 				unlinkat(dirfd(d), e->d_name, 0);
+			close(fd);
+		}
 	}
 	*out = im;
 	im = NULL;
@@ -140,8 +147,30 @@ enum ota_err ota_upload_begin(struct ota_images *im, struct ota_upload **out)
 	up->md = EVP_MD_CTX_new();
 	if (!up->md || !EVP_DigestInit_ex(up->md, EVP_sha256(), NULL))
 		goto out;
-	snprintf(up->tmp, sizeof(up->tmp), "%s/upload-XXXXXX", im->incoming);
-	up->fd = mkostemp(up->tmp, O_CLOEXEC);
+	/* Locked before use; a file another instance's sweep removed before the lock is left for
+	 * a new one (the sweep unlinks only under the lock, so a linked locked file stays). */
+	for (int tries = 0; tries < 3; tries++) {
+		struct stat st;
+
+		snprintf(up->tmp, sizeof(up->tmp), "%s/upload-XXXXXX", im->incoming);
+		up->fd = mkostemp(up->tmp, O_CLOEXEC);
+		if (up->fd < 0)
+			break;
+		if (flock(up->fd, LOCK_EX) != 0 || fstat(up->fd, &st) != 0) {
+			int err = errno;
+
+			close(up->fd);
+			unlink(up->tmp);
+			up->fd = -1;
+			errno = err;
+			break;
+		}
+		if (st.st_nlink > 0)
+			break;
+		close(up->fd); /* swept meanwhile: another name */
+		up->fd = -1;
+		errno = EAGAIN;
+	}
 	if (up->fd < 0) {
 		if (ota_storage_errno(errno))
 			ota_storage_fault_note();

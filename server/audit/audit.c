@@ -103,6 +103,20 @@ enum ota_err ota_audit_append(struct ota_store *st, const struct ota_audit_entry
 
 /* ---- key and checkpoints ---- */
 
+/* The private key in the PEM text, checked to be ECDSA P-256; NULL otherwise. */
+static EVP_PKEY *key_of_pem(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	if (k && (EVP_PKEY_get_bits(k) != 256 || !EVP_PKEY_is_a(k, "EC"))) {
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	return k;
+}
+
 static char *pem_of(EVP_PKEY *k, bool private_key)
 {
 	BIO *b = BIO_new(BIO_s_mem());
@@ -139,29 +153,48 @@ enum ota_err ota_audit_open(struct ota_store *st, const char *data_dir, struct o
 	a->st = st;
 	snprintf(path, sizeof(path), "%s/audit.key", data_dir);
 	snprintf(pub, sizeof(pub), "%s/audit.pub", data_dir);
-	pem = ota_file_read(path, 1 << 20, NULL);
-	if (pem) {
-		BIO *b = BIO_new_mem_buf(pem, -1);
-		a->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-		BIO_free(b);
-		if (!a->key || EVP_PKEY_get_bits(a->key) != 256 || !EVP_PKEY_is_a(a->key, "EC")) {
-			snprintf(msg, msglen, "%s is not an ECDSA P-256 private key", path);
+	/* Read the key, or make it: when another instance made it first, read that one. */
+	for (int tries = 0; !a->key && tries < 3; tries++) {
+		pem = ota_file_read(path, 1 << 20, NULL);
+		if (pem) {
+			a->key = key_of_pem(pem);
+			if (!a->key) {
+				snprintf(msg, msglen, "%s is not an ECDSA P-256 private key", path);
+				rc = OTA_ERR_IO;
+				goto out;
+			}
+		} else if (errno == ENOENT) {
+			EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+			int made;
+
+			pem = k ? pem_of(k, true) : NULL;
+			made = pem ? ota_file_create_once(path, pem, strlen(pem), 0600) : -1;
+			if (made < 0) {
+				snprintf(msg, msglen, "cannot create the audit key %s: %s", path,
+				         strerror(errno));
+				EVP_PKEY_free(k);
+				rc = OTA_ERR_IO;
+				goto out;
+			}
+			if (made) {
+				a->key = k;
+				log_notice("audit: generated the audit key %s", path);
+			} else {
+				EVP_PKEY_free(k); /* another instance's is there: read it */
+			}
+		} else {
+			snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
 			rc = OTA_ERR_IO;
 			goto out;
 		}
-	} else if (errno == ENOENT) {
-		a->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-		free(pem);
-		pem = a->key ? pem_of(a->key, true) : NULL;
-		if (!pem || !ota_file_write_atomic(path, pem, strlen(pem), 0600)) {
-			snprintf(msg, msglen, "cannot create the audit key %s: %s", path,
-			         strerror(errno));
-			rc = OTA_ERR_IO;
-			goto out;
+		if (pem) {
+			OPENSSL_cleanse(pem, strlen(pem));
+			free(pem);
+			pem = NULL;
 		}
-		log_notice("audit: generated the audit key %s", path);
-	} else {
-		snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
+	}
+	if (!a->key) {
+		snprintf(msg, msglen, "cannot read or create the audit key %s", path);
 		rc = OTA_ERR_IO;
 		goto out;
 	}

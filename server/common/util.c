@@ -101,37 +101,96 @@ void ota_say(char *msg, size_t msglen, const char *fmt, ...)
 	va_end(ap);
 }
 
-bool ota_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/*
+ * Writes data into a new temporary file next to path, "PATH.tmp." and 12 random hex digits
+ * (a name of this process's own: processes sharing the folder never write into one another's
+ * file), created with mode less the umask and synced. The name goes to *tmp (malloc'd). false
+ * with errno set and nothing left behind.
+ */
+static bool write_temp(const char *path, const void *data, size_t len, mode_t mode, char **tmp)
 {
-	size_t n = strlen(path) + sizeof(".tmp");
-	char *tmp = malloc(n);
-	bool ok = false;
-	int fd, e;
+	size_t n = strlen(path) + sizeof(".tmp.") + 12;
+	uint8_t r[6];
+	char hex[13];
+	bool ok;
+	int fd = -1, e;
 
-	if (!tmp) {
+	*tmp = malloc(n);
+	if (!*tmp) {
 		errno = ENOMEM;
 		return false;
 	}
-	snprintf(tmp, n, "%s.tmp", path);
-	/* A temporary file left by a crash may carry another mode: it is made anew. */
-	(void)unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	for (int tries = 0; fd < 0 && tries < 8; tries++) {
+		if (ota_random(r, sizeof(r)) != OTA_OK) {
+			errno = EIO;
+			break;
+		}
+		ota_hex(r, sizeof(r), hex);
+		snprintf(*tmp, n, "%s.tmp.%s", path, hex);
+		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
 		e = errno;
-		free(tmp);
+		free(*tmp);
+		*tmp = NULL;
 		errno = e;
 		return false;
 	}
 	ok = write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
 	e = errno;
 	ok = close(fd) == 0 && ok;
-	if (ok) {
-		ok = rename(tmp, path) == 0;
-		e = errno;
+	if (!ok) {
+		unlink(*tmp);
+		free(*tmp);
+		*tmp = NULL;
+		errno = e;
 	}
+	return ok;
+}
+
+bool ota_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char *tmp;
+	bool ok;
+	int e;
+
+	if (!write_temp(path, data, len, mode, &tmp))
+		return false;
+	ok = rename(tmp, path) == 0;
+	e = errno;
 	if (!ok)
 		unlink(tmp);
 	free(tmp);
 	errno = e;
 	return ok;
+}
+
+int ota_file_create_once(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char *tmp, *dir, *slash;
+	int rc, e, fd;
+
+	if (!write_temp(path, data, len, mode, &tmp))
+		return -1;
+	rc = link(tmp, path) == 0 ? 1 : errno == EEXIST ? 0 : -1;
+	e = errno;
+	unlink(tmp);
+	free(tmp);
+	/* The new name made durable: its folder synced. */
+	if (rc == 1 && (dir = strdup(path)) != NULL) {
+		slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = '\0';
+			fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd >= 0) {
+				(void)fsync(fd);
+				close(fd);
+			}
+		}
+		free(dir);
+	}
+	errno = e;
+	return rc;
 }

@@ -42,10 +42,20 @@ void ota_hex(const uint8_t *in, size_t len, char *out);
 char *ota_file_read(const char *path, size_t max, size_t *len);
 
 /*
- * Writes len bytes to path atomically: a fresh "PATH.tmp" created with mode (less the umask),
- * written, synced, then renamed over path, so a reader sees the old file or the new one, never
- * a part. false with errno set (and no temporary file left) when any step fails.
+ * Writes len bytes to path atomically: a fresh temporary file of this process's own
+ * ("PATH.tmp." and random hex digits, so that processes sharing the folder never write into
+ * one another's) created with mode (less the umask), written, synced, then renamed over path,
+ * so a reader sees the old file or the new one, never a part. false with errno set (and no
+ * temporary file left) when any step fails.
  */
 bool ota_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
+ * Creates path with len bytes unless it exists, for a file that must never change once made
+ * (a key): written whole to a temporary file as above, then linked to path, which fails when
+ * another process made path first. 1 made, 0 path exists already (the caller reads it), -1 on
+ * an error (errno set). A reader never sees a part, and path is made only once.
+ */
+int ota_file_create_once(const char *path, const void *data, size_t len, mode_t mode);
 
 #endif

@@ -68,3 +68,4 @@ if(TARGET ota-sign)
 	set_tests_properties(integration_server_tls_resume PROPERTIES LABELS integration
 		TIMEOUT 300 ENVIRONMENT "${OTA_SERVER_IT_ENV}")
 endif()
+include(${CMAKE_CURRENT_LIST_DIR}/server-scale.cmake)

@@ -62,13 +62,17 @@ expect "exit status after SIGTERM" 0 "$rc"
 wait "$nl_pid" || true
 expect_match "STOPPING=1 after READY=1" 'READY=1.*STOPPING=1' "$(tr '\n' ' ' <"$T/notify.out")"
 
-# At start, an upload left in .incoming/ for over an hour is removed; a recent one may be
+# At start, an upload left in .incoming/ by a crash is removed; one whose file is locked is
 # another instance's upload in progress on a shared folder (docs/scaling.md): it stays.
-echo old >"$DATA/images/.incoming/upload-old"
-touch -d '2 hours ago' "$DATA/images/.incoming/upload-old"
-echo new >"$DATA/images/.incoming/upload-new"
+echo old >"$DATA/images/.incoming/upload-left"
+echo new >"$DATA/images/.incoming/upload-held"
+flock "$DATA/images/.incoming/upload-held" sleep 60 &
+holder=$!
+sleep 0.3
 start_otad
-expect "a stale upload removed at start" no "$([ -e "$DATA/images/.incoming/upload-old" ] && echo yes || echo no)"
-expect "a recent upload kept at start" yes "$([ -e "$DATA/images/.incoming/upload-new" ] && echo yes || echo no)"
+expect "a crash's leftover removed at start" no "$([ -e "$DATA/images/.incoming/upload-left" ] && echo yes || echo no)"
+expect "an upload held by another process kept at start" yes "$([ -e "$DATA/images/.incoming/upload-held" ] && echo yes || echo no)"
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
 stop_otad
 finish

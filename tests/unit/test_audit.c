@@ -4,8 +4,8 @@
  * checkpoints, the verifier naming the first edited, deleted or reordered entry in a copy of
  * the database and in an export, known-answer hashes of a fixed entry sequence (the ones
  * docs/security.md lists for outside verifiers), tampering that recomputes hashes and relinks
- * (what a checkpoint catches and what it cannot), and a 100,000-entry export read in constant
- * memory.
+ * (what a checkpoint catches and what it cannot), a 100,000-entry export read in constant
+ * memory, and one audit key when several processes on one data folder start at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -23,6 +26,7 @@
 #include "store_fixture.h"
 #include "audit/audit.h"
 #include "audit/chain.h"
+#include "common/util.h"
 #include "store/store.h"
 
 struct fx {
@@ -578,6 +582,86 @@ static void export_100k_in_constant_memory(void **state)
 	assert_true(after - before < 8 * 1024);
 }
 
+/*
+ * Instances sharing a data folder start at once on an empty one: each opens the audit log at
+ * the same moment (released together from a pipe). One key is made, and every process signs
+ * with the key of audit.key (its public key is audit.pub's); nothing else is left behind.
+ */
+#define RACERS 8
+
+static void one_key_when_instances_start_at_once(void **state)
+{
+	struct fx *f = *state;
+	char dir[OTA_TEST_PATH_MAX], path[OTA_TEST_PATH_MAX + 16], msg[256];
+
+	for (int round = 0; round < 10; round++) {
+		int go[2], status;
+		pid_t pid[RACERS];
+		char *pub, *mine;
+		struct dirent *e;
+		DIR *d;
+		unsigned files = 0;
+
+		snprintf(dir, sizeof(dir), "%s/shared-%d", f->dir, round);
+		assert_int_equal(mkdir(dir, 0700), 0);
+		assert_int_equal(pipe(go), 0);
+		for (int i = 0; i < RACERS; i++) {
+			pid[i] = fork();
+			assert_true(pid[i] >= 0);
+			if (pid[i] == 0) {
+				struct ota_audit *a = NULL;
+				char c, out[OTA_TEST_PATH_MAX + 16];
+				FILE *o;
+				bool ok;
+
+				close(go[1]);
+				(void)!read(go[0], &c, 1); /* EOF when the parent lets go */
+				ok = ota_audit_open(f->st, dir, &a, msg, sizeof(msg)) == OTA_OK;
+				snprintf(out, sizeof(out), "%s/pub-%d", dir, i);
+				o = ok ? fopen(out, "w") : NULL;
+				ok = o && fputs(ota_audit_pubkey_pem(a), o) >= 0;
+				ok = o && fclose(o) == 0 && ok;
+				if (!ok)
+					fprintf(stderr, "racer %d: %s\n", i, msg);
+				_exit(ok ? 0 : 1);
+			}
+		}
+		close(go[0]);
+		close(go[1]);
+		for (int i = 0; i < RACERS; i++) {
+			assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+			assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		}
+		snprintf(path, sizeof(path), "%s/audit.pub", dir);
+		pub = ota_file_read(path, 1 << 16, NULL);
+		assert_non_null(pub);
+		for (int i = 0; i < RACERS; i++) {
+			snprintf(path, sizeof(path), "%s/pub-%d", dir, i);
+			mine = ota_file_read(path, 1 << 16, NULL);
+			assert_non_null(mine);
+			if (strcmp(mine, pub) != 0)
+				fprintf(stderr,
+				        "round %d: process %d signs with a key not audit.key's\n",
+				        round, i);
+			assert_string_equal(mine, pub);
+			free(mine);
+		}
+		free(pub);
+		/* audit.key, audit.pub and the racers' pub-N: no temporary file left. */
+		d = opendir(dir);
+		assert_non_null(d);
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.') {
+				files++;
+				if (strcmp(e->d_name, "audit.key") &&
+				    strcmp(e->d_name, "audit.pub") && strncmp(e->d_name, "pub-", 4))
+					fail_msg("left behind: %s", e->d_name);
+			}
+		closedir(d);
+		assert_int_equal(files, 2 + RACERS);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +674,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(known_answer_hashes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(verifier_catches_recomputed_hashes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(export_100k_in_constant_memory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(one_key_when_instances_start_at_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
