@@ -10,7 +10,9 @@
  * grouped by ota_store_bulk_begin/end into large transactions, so a million devices take
  * minutes, not hours. With --facts the synthetic devices also have what a check-in reports
  * (variants, versions, a security floor) and tags, and a few are pending or decommissioned,
- * so that a rollout plan has a fleet of some variety to judge. Run it while otad is stopped.
+ * so that a rollout plan has a fleet of some variety to judge. With --conninfo it fills a
+ * PostgreSQL store (the same calls, one round trip each) instead of the SQLite file --db.
+ * Run it while otad is stopped.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +38,7 @@
 
 struct fill_opts {
 	const char *db;
+	const char *conninfo; /* --conninfo: a PostgreSQL store instead of the SQLite file --db */
 	const char *data_dir;
 	const char *image;
 	const char *devices_file;
@@ -325,12 +328,10 @@ static void fill_fleet(struct ota_store *st)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"db", 1, 0, 'd'},      {"data-dir", 1, 0, 'D'},
-	    {"image", 1, 0, 'i'},   {"devices", 1, 0, 'f'},
-	    {"fleet", 1, 0, 'n'},   {"fleet-start", 1, 0, 's'},
-	    {"history", 1, 0, 'H'}, {"deploy", 0, 0, 'y'},
-	    {"hw", 1, 0, 'w'},      {"facts", 0, 0, 'F'},
-	    {0, 0, 0, 0},
+	    {"db", 1, 0, 'd'},      {"data-dir", 1, 0, 'D'}, {"image", 1, 0, 'i'},
+	    {"devices", 1, 0, 'f'}, {"fleet", 1, 0, 'n'},    {"fleet-start", 1, 0, 's'},
+	    {"history", 1, 0, 'H'}, {"deploy", 0, 0, 'y'},   {"hw", 1, 0, 'w'},
+	    {"facts", 0, 0, 'F'},   {"conninfo", 1, 0, 'c'}, {0, 0, 0, 0},
 	};
 	struct ota_store *st = NULL;
 	char msg[256] = "", sha[OTA_HEX256];
@@ -373,8 +374,12 @@ int main(int argc, char **argv)
 		case 'F':
 			o.facts = true;
 			break;
+		case 'c':
+			o.conninfo = optarg;
+			break;
 		default:
-			fputs("usage: ota-bench-fill --db FILE [--data-dir DIR --image FILE]\n"
+			fputs("usage: ota-bench-fill --db FILE | --conninfo STRING\n"
+			      "         [--data-dir DIR --image FILE]\n"
 			      "         [--devices FINGERPRINTS [--deploy]] [--fleet N] "
 			      "[--fleet-start K]\n"
 			      "         [--history H] [--hw VARIANT] [--facts]\n",
@@ -382,14 +387,21 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!o.db || o.fleet < 0 || o.fleet_start < 0 || o.history < 0 || o.history > 100)
-		die("give --db; --fleet, --fleet-start >= 0; --history 0..100");
+	if (!o.db == !o.conninfo || o.fleet < 0 || o.fleet_start < 0 || o.history < 0 ||
+	    o.history > 100)
+		die("give --db or --conninfo; --fleet, --fleet-start >= 0; --history 0..100");
 	if (o.deploy && (!o.image || !o.data_dir || !o.devices_file))
 		die("--deploy needs --image, --data-dir and --devices");
 	if (o.image && !o.data_dir)
 		die("--image needs --data-dir");
 	now_unix = (int64_t)time(NULL);
-	check(ota_store_open(o.db, &st, msg, sizeof(msg)), msg);
+	if (o.conninfo) {
+		const struct ota_store_target t = {.backend = OTA_STORE_POSTGRESQL,
+		                                   .conninfo = o.conninfo};
+		check(ota_store_open_target(&t, &st, msg, sizeof(msg)), msg);
+	} else {
+		check(ota_store_open(o.db, &st, msg, sizeof(msg)), msg);
+	}
 	{
 		/* The release every history deployment is of (its image is never downloaded). */
 		char hist_sha[OTA_HEX256];

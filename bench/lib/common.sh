@@ -2,6 +2,8 @@
 # loopback ports, nginx and otad started on loopback with their own temp configuration, and
 # reading the load generator's key=value result line. Nothing here is ever committed as a key.
 
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
 # bench_tmp: a private work folder removed on exit, with every process started in it stopped.
 bench_tmp() {
 	BENCH_DIR=$(mktemp -d /tmp/ota-bench.XXXXXX)
@@ -19,6 +21,9 @@ bench_cleanup() {
 	for p in "${BENCH_PIDS[@]}"; do
 		wait "$p" 2>/dev/null || true
 	done
+	if [ -n "${PG_DIR:-}" ]; then
+		"$BENCH_ROOT/tests/pg_server.sh" stop "$PG_DIR" || true
+	fi
 	if [ -n "${BENCH_KEEP:-}" ]; then
 		echo "bench: kept $BENCH_DIR" >&2
 	else
@@ -199,6 +204,57 @@ ca = $1/pki/operator-ca.crt
 connection_timeout = 30
 max_connections = 4096
 CONF
+	if [ "${STORE_BACKEND:-sqlite}" = postgresql ]; then
+		printf '\n[store]\nbackend = postgresql\n\n[store.postgresql]\nconninfo = %s\n' \
+			"$PG_CONNINFO" >>"$1/otad.conf"
+	fi
+}
+
+# store_setup BACKEND DATA: where the bench's otad keeps its store. sqlite: the file
+# DATA/otad.db. postgresql: a private PostgreSQL 15 in BENCH_DIR/pg (tests/pg_server.sh, fsync
+# on as in production), stopped at exit. Sets STORE_BACKEND, FILL_STORE (ota-bench-fill's
+# store options), and for postgresql PG_DIR and PG_CONNINFO; otad_config then writes [store].
+store_setup() {
+	STORE_BACKEND=$1
+	case $1 in
+	sqlite) FILL_STORE=(--db "$2/otad.db") ;;
+	postgresql)
+		PG_DIR=$BENCH_DIR/pg
+		PG_CONNINFO=$(PG_MAX_CONNECTIONS=${PG_MAX_CONNECTIONS:-200} \
+			"$BENCH_ROOT/tests/pg_server.sh" start "$PG_DIR") || {
+			PG_DIR=
+			return 1
+		}
+		FILL_STORE=(--conninfo "$PG_CONNINFO")
+		;;
+	*) echo "bench: unknown backend $1 (sqlite or postgresql)" >&2; return 2 ;;
+	esac
+}
+
+# store_query SQL: one query on the bench's store, rows as lines, columns joined by " ".
+store_query() {
+	if [ "$STORE_BACKEND" = postgresql ]; then
+		psql -X -q -At -F ' ' -v ON_ERROR_STOP=1 "$PG_CONNINFO" -c "$1"
+	else
+		sqlite3 -batch -noheader -separator ' ' "${FILL_STORE[1]}" "$1"
+	fi
+}
+
+# store_size: the store's size on disk in MB (the SQLite file, or the PostgreSQL database).
+store_size() {
+	if [ "$STORE_BACKEND" = postgresql ]; then
+		store_query "SELECT pg_database_size(current_database()) / 1048576"
+	else
+		du -m "${FILL_STORE[1]}" | cut -f1
+	fi
+}
+
+# pg_ticks: CPU time (user + system, clock ticks) of every process of the private PostgreSQL
+# server (the postmaster and all its children: backends, checkpointer, WAL writer...).
+pg_ticks() {
+	local pm
+	pm=$(head -1 "$PG_DIR/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+	cpu_ticks "$pm"
 }
 
 # start_otad DIR PORT: otad with DIR/otad.conf, until it accepts on PORT; OTAD_PID is set.

@@ -19,6 +19,15 @@ foreach(script ${bench_scripts})
 		COMMAND ${CMAKE_SOURCE_DIR}/bench/${script} --smoke --build ${CMAKE_BINARY_DIR})
 	set_tests_properties(bench_smoke_${script} PROPERTIES LABELS bench TIMEOUT 300)
 endforeach()
+# Several otad instances on one PostgreSQL behind HAProxy: needs PostgreSQL 15 (tests/pg_server.sh)
+# and haproxy; its smoke also runs ota-bench-fill --conninfo and otad on the PostgreSQL store.
+find_program(OTA_BENCH_HAPROXY haproxy PATHS /usr/sbin /sbin)
+find_program(OTA_BENCH_PG_CONFIG pg_config)
+if(OTA_BENCH_HAPROXY AND OTA_BENCH_PG_CONFIG)
+	add_test(NAME bench_smoke_scale-out
+		COMMAND ${CMAKE_SOURCE_DIR}/bench/scale-out --smoke --build ${CMAKE_BINARY_DIR})
+	set_tests_properties(bench_smoke_scale-out PROPERTIES LABELS "bench;postgresql" TIMEOUT 300)
+endif()
 # The fleet simulator compresses device time (x5 in the smoke) but keeps the bootrom's trial
 # watchdog at its real 16.7 s, as the hardware does: a healthy device whose trial (reports over
 # TLS to an ASan otad, then the buy) is starved of CPU for that long is reverted by the
