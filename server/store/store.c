@@ -1406,6 +1406,10 @@ enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version, const ch
 {
 	enum ota_err rc = OTA_ERR_DB;
 	LOCK(st);
+	/* The read and the insert in one write transaction: instances starting together on one
+	 * database (docs/scaling.md) store the root once, and the others find it. */
+	if (begin(st) != OTA_OK)
+		goto out;
 	struct ota_sql_stmt *q = ota_store__stmt(st, SQL_ROOT_GET);
 	if (!q)
 		goto out;
@@ -1415,6 +1419,8 @@ enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version, const ch
 		const char *have = ota_sql_column_text(q, 0);
 		rc = have && strcmp(have, envelope) == 0 ? OTA_OK : OTA_ERR_CONFLICT;
 		done(q);
+		if (rc == OTA_OK)
+			rc = commit(st);
 		goto out;
 	}
 	done(q);
@@ -1434,8 +1440,10 @@ enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version, const ch
 		rc = db_fail(st, "root insert");
 		goto out;
 	}
-	rc = OTA_OK;
+	rc = commit(st);
 out:
+	if (rc != OTA_OK)
+		rollback(st);
 	UNLOCK(st);
 	return rc;
 }
