@@ -106,7 +106,8 @@ CONF
 }
 
 # pg_start: the private PostgreSQL server of a postgresql run, started once.
-# The tests' SQL also names SQLite's group_concat: the same aggregate is made here.
+# The tests' SQL also names SQLite's group_concat and json_extract ('$.a.b' paths): the same
+# are made here.
 pg_start() {
 	[ -n "$PGCONN" ] && return
 	PGCONN=$(PG_FSYNC=off "$PG_SERVER" start "$PGDIR")
@@ -118,6 +119,8 @@ pg_start() {
 		LANGUAGE sql IMMUTABLE AS $$ SELECT group_concat_step(acc, v, ',') $$;
 	CREATE AGGREGATE group_concat(text, text) (SFUNC = group_concat_step, STYPE = text);
 	CREATE AGGREGATE group_concat(text) (SFUNC = group_concat_step, STYPE = text);
+	CREATE FUNCTION json_extract(doc text, path text) RETURNS text LANGUAGE sql IMMUTABLE
+		AS $$ SELECT (doc::jsonb) #>> string_to_array(substr(path, 3), '.') $$;
 	SQL
 }
 # store_config: the [store] lines of the backend under test (none for SQLite, the default).
