@@ -88,7 +88,12 @@ expect "bad usage" 2 "$("$OTA_AUDIT_VERIFY" --export "$T/audit.ndjson" >/dev/nul
 expect "the API verifies the log" true "$(jfield "$(mcurl admin /api/v1/audit/verify)" .ok)"
 stop_otad
 expect "at stop, otad signs the chain head" "$(db "SELECT max(seq) FROM audit_log")" "$(db "SELECT max(seq) FROM audit_checkpoints")"
-db "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4;"
+if [ "$BACKEND" == postgresql ]; then
+	db "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update" \
+		"UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4"
+else
+	db "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4;"
+fi
 start_otad
 r=$(mcurl auditor /api/v1/audit/verify)
 expect "an edited entry is named by the API" "false 4" "$(jfield "$r" '"\(.ok) \(.bad_seq)"')"
@@ -96,15 +101,26 @@ expect "an edited entry is named by the API" "false 4" "$(jfield "$r" '"\(.ok) \
 # A change and its entry commit together or not at all: a fault injected between them (the
 # entry's insert fails) leaves neither the change nor the entry.
 stop_otad
-db "CREATE TRIGGER inject_fault BEFORE INSERT ON audit_log WHEN NEW.action = 'device.tags'
-	BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+if [ "$BACKEND" == postgresql ]; then
+	db "CREATE FUNCTION inject_fault() RETURNS trigger LANGUAGE plpgsql AS
+		\$\$ BEGIN RAISE EXCEPTION 'injected fault'; END \$\$" \
+		"CREATE TRIGGER inject_fault BEFORE INSERT ON audit_log FOR EACH ROW
+		WHEN (NEW.action = 'device.tags') EXECUTE FUNCTION inject_fault()"
+else
+	db "CREATE TRIGGER inject_fault BEFORE INSERT ON audit_log WHEN NEW.action = 'device.tags'
+		BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+fi
 start_otad
 entries=$(db "SELECT count(*) FROM audit_log")
 r=$(mcurl operator /api/v1/devices/device-0001/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=9"]}')
 expect "the failed entry fails the change" 500 "$(code_of "$r")"
 expect "the tags are unchanged" line=1 "$(db "SELECT group_concat(tag) FROM device_tags WHERE device_id = 'device-0001'")"
 expect "no entry was added" "$entries" "$(db "SELECT count(*) FROM audit_log")"
-db "DROP TRIGGER inject_fault"
+if [ "$BACKEND" == postgresql ]; then
+	db "DROP TRIGGER inject_fault ON audit_log"
+else
+	db "DROP TRIGGER inject_fault"
+fi
 r=$(mcurl operator /api/v1/devices/device-0001/tags -X PUT -H 'Content-Type: application/json' -d '{"tags":["line=9"]}')
 expect "without the fault both commit" "200 line=9 $((entries + 1))" \
 	"$(code_of "$r") $(db "SELECT group_concat(tag) FROM device_tags WHERE device_id = 'device-0001'") $(db "SELECT count(*) FROM audit_log")"

@@ -35,7 +35,7 @@ foreach(subject server_device_flow server_refusals server_bad_input server_crash
 		server_lifecycle server_checkin_crash server_checkin_rollout_cache
 		server_keepalive_access server_hostile_input server_limits server_image_race
 		server_blocked_address server_tls_resume device_api_edges device_identity contract
-		events audit_log audit_export_memory mgmt_lifecycle mgmt_operations mgmt_roles
+		events audit_log mgmt_lifecycle mgmt_operations mgmt_roles
 		rollout_e2e rollout_plan rollout_windows_budgets delta_e2e agent_e2e otactl)
 	ota_pg_twin(${subject})
 endforeach()
