@@ -51,7 +51,8 @@ static const char SQL_O_DEL[] = "DELETE FROM delta_offers WHERE deployment_id = 
 static const char SQL_F_ADD[] =
     "INSERT INTO delta_failures (delta_id, device_id, kind, count, deployment_id, reason, at) "
     "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6) ON CONFLICT (delta_id, device_id, kind) DO UPDATE SET "
-    "count = count + 1, deployment_id = excluded.deployment_id, reason = excluded.reason, "
+    "count = delta_failures.count + 1, deployment_id = excluded.deployment_id, "
+    "reason = excluded.reason, "
     "at = excluded.at";
 static const char SQL_O_IMAGE[] =
     "SELECT 1 FROM deployments p JOIN delta_offers o ON o.deployment_id = p.id "

@@ -31,12 +31,10 @@ function(ota_pg_twin subject)
 		TIMEOUT ${timeout} ENVIRONMENT "${env};OTA_TEST_BACKEND=postgresql")
 	set_property(TEST ${t} APPEND PROPERTY LABELS sqlite)
 endfunction()
-foreach(subject server_device_flow server_refusals server_bad_input server_crash server_stall
-		server_checkin_crash server_checkin_rollout_cache
-		server_keepalive_access server_hostile_input server_limits server_image_race
-		server_blocked_address server_tls_resume device_api_edges device_identity contract
-		events audit_log mgmt_lifecycle mgmt_operations
-		rollout_plan rollout_windows_budgets delta_e2e agent_e2e otactl)
+foreach(subject server_device_flow server_refusals server_bad_input server_crash
+		server_checkin_crash server_checkin_rollout_cache server_keepalive_access
+		server_image_race device_api_edges device_identity contract events audit_log
+		mgmt_lifecycle mgmt_operations rollout_plan rollout_windows_budgets delta_e2e agent_e2e)
 	ota_pg_twin(${subject})
 endforeach()
 ota_pg_twin(rollout_canary_statistical rollout_canary.sh statistical)

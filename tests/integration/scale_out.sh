@@ -40,8 +40,8 @@ t_begin=$(date +%s)
 # clean stop server_lib.sh's cleanup checks), then that cleanup (PostgreSQL, the folder).
 scale_cleanup() {
 	local rc=$? i orc
-	[ -z "$SIM_PID" ] || { kill -TERM "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; }
-	[ -z "$HA_PID" ] || { kill -TERM "$HA_PID" 2>/dev/null; wait "$HA_PID" 2>/dev/null; }
+	[ -z "$SIM_PID" ] || { kill -TERM "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true; }
+	[ -z "$HA_PID" ] || { kill -TERM "$HA_PID" 2>/dev/null; wait "$HA_PID" 2>/dev/null || true; }
 	for i in $(seq 2 $N); do
 		[ -n "${PID[$i]:-}" ] && kill -0 "${PID[$i]}" 2>/dev/null || continue
 		kill -TERM "${PID[$i]}"
