@@ -216,6 +216,10 @@ CONF
 # store options), and for postgresql PG_DIR and PG_CONNINFO; otad_config then writes [store].
 store_setup() {
 	STORE_BACKEND=$1
+	# PostgreSQL's own psql: the one on PATH is Debian's Perl wrapper, slower to start.
+	local pgbin
+	pgbin=$(pg_config --bindir 2>/dev/null || true)
+	[ -x "$pgbin/psql" ] && PATH=$pgbin:$PATH
 	case $1 in
 	sqlite) FILL_STORE=(--db "$2/otad.db") ;;
 	postgresql)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A 100,000-entry audit log exported from a real otad streams in constant memory: otad's peak
 # resident set (VmHWM) grows by less than 16 MiB while it sends an export of over 30 MB, and the
-# export verifies offline.
+# export verifies offline. On PostgreSQL the filled log is copied in with otad --migrate-store.
 source "$(dirname "$0")/server_lib.sh"
 : "${OTA_AUDIT_VERIFY:?OTA_AUDIT_VERIFY must name ota-audit-verify}"
 : "${AUDIT_FILL:?AUDIT_FILL must name the audit_fill helper}"
@@ -9,7 +9,14 @@ source "$(dirname "$0")/server_lib.sh"
 make_pki
 write_config
 mkdir -p "$DATA"
-"$AUDIT_FILL" "$DATA/otad.db" 100000
+if [ "$BACKEND" == postgresql ]; then
+	# The helper fills a SQLite file; otad --migrate-store copies it into PostgreSQL.
+	"$AUDIT_FILL" "$T/fill.db" 100000
+	"$OTAD" --config "$CONF" --migrate-store "$T/fill.db" >"$T/migrate.out" 2>&1 ||
+		{ cat "$T/migrate.out"; echo "FAIL: the filled store was not copied into PostgreSQL"; exit 1; }
+else
+	"$AUDIT_FILL" "$DATA/otad.db" 100000
+fi
 start_otad
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$OTAD_PID/status"; }
 mcurl auditor /api/v1/audit/pubkey -o "$T/audit.pub" >/dev/null

@@ -123,6 +123,10 @@ call() {
 audit_count() { db "SELECT count(*) FROM audit_log WHERE action = 'access.denied'"; }
 
 calls=0
+# The store's digest and access.denied count before a call: kept from the last refused call,
+# which changed nothing, and taken again after an allowed one.
+before=
+denied=
 while read -r method pattern body allowed; do
 	path=$(sample "$pattern")
 	for cred in admin operator auditor token revoked expired device none; do
@@ -136,8 +140,8 @@ while read -r method pattern body allowed; do
 		none) want="401 client-certificate-required" ;;
 		*) [[ ",$allowed," == *",$role,"* ]] || want="403 forbidden" ;;
 		esac
-		before=$(db_digest)
-		denied_before=$(audit_count)
+		[ -n "$before" ] || before=$(db_digest)
+		[ -n "$denied" ] || denied=$(audit_count)
 		r=$(call "$cred" "$method" "$path" "$body")
 		calls=$((calls + 1))
 		code=$(code_of "$r")
@@ -147,21 +151,23 @@ while read -r method pattern body allowed; do
 			else
 				ok
 			fi
+			before= denied=
 			continue
 		fi
 		type=$(body_of "$r" | jq -r '.type // empty' 2>/dev/null || true)
 		expect "$cred $method $path" "$want" "$code ${type#urn:ota:problem:}"
 		expect "$cred $method $path: nothing changed" "$before" "$(db_digest)"
 		if [ "$want" == "403 forbidden" ]; then
-			expect "$cred $method $path: one access.denied entry" $((denied_before + 1)) "$(audit_count)"
+			denied=$((denied + 1))
+			expect "$cred $method $path: one access.denied entry" $denied "$(audit_count)"
 		fi
 	done
 done <<<"$MATRIX"
 echo "role matrix: $calls calls"
 
 # Refusals of identities are audited too, and the log still verifies.
-expect "refused tokens are audited" 1 "$(db "SELECT count(*) > 0 FROM audit_log WHERE action = 'auth.refused' AND role = 'token'")"
-expect "refused certificates are audited with their presented name and no role" 1 "$(db "SELECT count(*) > 0 FROM audit_log WHERE action = 'auth.refused' AND actor = 'device-0001' AND role = 'none'")"
+expect "refused tokens are audited" 1 "$(db "SELECT CASE WHEN count(*) > 0 THEN 1 ELSE 0 END FROM audit_log WHERE action = 'auth.refused' AND role = 'token'")"
+expect "refused certificates are audited with their presented name and no role" 1 "$(db "SELECT CASE WHEN count(*) > 0 THEN 1 ELSE 0 END FROM audit_log WHERE action = 'auth.refused' AND actor = 'device-0001' AND role = 'none'")"
 expect "no refused certificate is audited as an operator" 0 "$(db "SELECT count(*) FROM audit_log WHERE action = 'auth.refused' AND role = 'operator'")"
 r=$(mcurl auditor /api/v1/audit/verify)
 expect "the audit log verifies" true "$(jfield "$r" .ok)"

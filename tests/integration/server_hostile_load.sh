@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Acceptance: otad's limits on hostile clients (docs/operations.md, "Refusals and limits").
-# The per-address connection limit refuses the connection past it and names the address; a
+# The per-address connection limit refuses the connection past it and names the address; past
+# the listener's connection limit a new connection waits until one closes; a
 # client sending its request headers, or its JSON body, a piece at a time is cut at the header
 # or body time limit (not at the inactivity timeout, which it never reaches); headers over the
 # connection's memory are answered 431; and refusals are
@@ -11,7 +12,7 @@
 
 make_pki
 "$OTA_SCRIPTS/dev-pki.sh" "$PKI" otherca foreign device-0009 >/dev/null
-write_config
+MAX_CONNECTIONS=8 write_config
 # Small limits, and a short window so that the test sees it end.
 sed -i '/^image_max/a max_connections_per_ip = 4\nheader_timeout = 3\nbody_timeout = 3\nrefusal_window = 3' "$CONF"
 start_otad
@@ -31,7 +32,7 @@ counted() {
 	connection.refused) own=$(db "SELECT count(*) FROM audit_log WHERE action = '$1' AND object = '$2'") ;;
 	*) own=$(db "SELECT count(*) FROM audit_log WHERE action = '$1' AND actor = '$3'") ;;
 	esac
-	sum=$(db "SELECT coalesce(sum(json_extract(after, '\$.count')), 0) FROM audit_log
+	sum=$(db "SELECT coalesce(sum(CAST(json_extract(after, '\$.count') AS INTEGER)), 0) FROM audit_log
 		WHERE action = 'refusals.summary' AND json_extract(after, '\$.action') = '$1'
 		AND json_extract(after, '\$.reason') = '$2'")
 	echo $((own + sum))
@@ -65,7 +66,8 @@ expect "the summary names the last name shown" device-0009 \
 	"$(db "SELECT json_extract(after, '\$.subjects[0].name') FROM audit_log WHERE action = 'refusals.summary' LIMIT 1")"
 expect "/metrics counts every refusal" $N "$(metric device client-certificate-rejected)"
 expect "at most one summary per reason and window" 1 \
-	"$(db "SELECT count(*) = count(DISTINCT json_extract(after, '\$.window_start')) FROM audit_log
+	"$(db "SELECT CASE WHEN count(*) = count(DISTINCT json_extract(after, '\$.window_start'))
+		THEN 1 ELSE 0 END FROM audit_log
 		WHERE action = 'refusals.summary' AND object = 'client-certificate-rejected'")"
 expect "each refusal is logged" $N "$(grep -c "device: refused client .*: certificate not issued by this listener's CA" "$LOG")"
 
@@ -116,6 +118,41 @@ big=$(head -c 40000 /dev/zero | tr '\0' a)
 r=$(dcurl device-0001 /device/v1/checkin -H "X-Big: $big" -H 'Content-Type: application/json' -d "$CHECKIN")
 expect "40 KB of headers (limit 32 KiB): 431" 431 "$(code_of "$r")"
 expect "/metrics counts it" 1 "$(metric device memory-limit)"
+
+# ---- (7) the listener's connection limit: a new connection waits until one closes ----
+# Eight connections from eight addresses (under the per-address limit) fill max_connections;
+# they never send a byte, so the header time limit cuts them 3 s after their accept. A check-in
+# made meanwhile is not served before that, then is served on the same connection attempt.
+hold=$(mktemp -u "$T/hold.XXXX")
+python3 - "$DPORT" >"$hold" <<-'PY' &
+	import socket, sys, time
+	socks = []
+	for i in range(2, 10):
+	    s = socket.socket()
+	    s.bind(("127.0.0.%d" % i, 0))
+	    s.connect(("127.0.0.1", int(sys.argv[1])))
+	    socks.append(s)
+	print("held", flush=True)
+	for s in socks:
+	    s.settimeout(15)
+	    try:
+	        s.recv(1)
+	    except OSError:
+	        pass
+	print("closed", flush=True)
+	PY
+holder=$!
+for _ in $(seq 1 50); do grep -q held "$hold" && break; sleep 0.1; done
+sleep 0.5 # every held connection accepted
+t0=$(date +%s.%N)
+r=$(checkin device-0001)
+el=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+wait "$holder"
+expect "at the connection limit, a check-in waits, then is served" 200 "$(code_of "$r")"
+if awk -v e="$el" 'BEGIN { exit !(e >= 1.5 && e < 8) }'; then ok; else
+	fail "the check-in past the connection limit took ${el}s (the held connections are cut at 3 s)"
+fi
+expect "the held connections were cut by otad" closed "$(tail -n 1 "$hold")"
 
 expect "served after all that" 200 "$(code_of "$(checkin device-0001)")"
 r=$(mcurl auditor /api/v1/audit/verify)

@@ -24,6 +24,8 @@ expect() { [ "$2" == "$3" ] && echo "ok: $1 = $3" || fail "$1: expected $2, got 
 find_tools "$build"
 bench_tmp
 D=$BENCH_DIR
+# The store: SQLite, or with OTA_TEST_BACKEND=postgresql a private PostgreSQL server.
+store_setup "${OTA_TEST_BACKEND:-sqlite}" "$D/data"
 N=48
 make_pki "$D/pki"
 # An auditor (CN = name, OU = role) to read /metrics.
@@ -35,12 +37,11 @@ make_pki "$D/pki"
 	--devices "$N" --device-dir "$D/devices" >/dev/null
 mkdir -p "$D/data" "$D/hooks"
 head -c 4096 /dev/urandom >"$D/image.bin"
-"$FILL" --db "$D/data/otad.db" --data-dir "$D/data" --image "$D/image.bin" \
+"$FILL" "${FILL_STORE[@]}" --data-dir "$D/data" --image "$D/image.bin" \
 	--devices "$D/devices/fingerprints" --deploy --history 0 >"$D/fill.log" 2>&1 ||
 	{ cat "$D/fill.log" >&2; exit 1; }
 # Each device's deployment, read before otad runs.
-sqlite3 -batch -noheader -separator ' ' "$D/data/otad.db" \
-	"SELECT device_id, id FROM deployments" >"$D/deployments"
+store_query "SELECT device_id, id FROM deployments" >"$D/deployments"
 dev() { printf 'device-%06d' "$1"; }
 dep_of() { awk -v d="$1" '$1 == d { print $2 }' "$D/deployments"; }
 port=$(free_port)
@@ -49,7 +50,7 @@ OTAD_THREADS=2 otad_config "$D" "$D/data" "$port" "$mgmt"
 export OTAD_TEST_HOOK_DIR=$D/hooks
 start_otad "$D" "$port"
 
-db() { sqlite3 -batch -noheader "$D/data/otad.db" "$@"; }
+db() { store_query "$1"; }
 metric() {
 	curl -s --max-time 20 --cacert "$D/pki/server-ca.crt" --cert "$D/pki/auditor.crt" \
 		--key "$D/pki/auditor.key" "https://127.0.0.1:$mgmt/metrics" |
@@ -97,7 +98,7 @@ expect "reports acknowledged as new" $((N * 10)) "$(wc -l <"$D/acked")"
 expect "reports committed in groups" $((N * 10)) "$writes"
 expect "reports stored" $((N * 10)) "$(db 'SELECT count(*) FROM deployment_events')"
 expect "(deployment, seq) stored twice" 0 \
-	"$(db 'SELECT count(*) FROM (SELECT 1 FROM deployment_events GROUP BY deployment_id, seq HAVING count(*) > 1)')"
+	"$(db 'SELECT count(*) FROM (SELECT 1 FROM deployment_events GROUP BY deployment_id, seq HAVING count(*) > 1) AS twice')"
 # Thread-bound, a group held at most `threads` (2) reports: groups >= writes / 2.
 [ "$groups" -gt 0 ] && [ $((groups * 2)) -lt "$writes" ] && echo "ok: more than 2 reports per group" ||
 	fail "groups of at most 2 reports ($writes reports in $groups groups): reports hold threads"
