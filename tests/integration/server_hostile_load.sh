@@ -123,7 +123,7 @@ expect "/metrics counts it" 1 "$(metric device memory-limit)"
 # Eight connections from eight addresses (under the per-address limit) fill max_connections;
 # they never send a byte, so the header time limit cuts them 3 s after their accept. A check-in
 # made meanwhile is not served before that, then is served on the same connection attempt.
-hold=$(mktemp -u "$T/hold.XXXX")
+hold=$T/hold.out # the holder says "held", then "closed"
 python3 - "$DPORT" >"$hold" <<-'PY' &
 	import socket, sys, time
 	socks = []
