@@ -128,10 +128,11 @@ struct dev {
 	SSL *ssl;
 	int fd;
 	enum fault fault;
-	bool conn_get;       /* the open connection carries a GET (an image download) */
-	uint64_t conn_bytes; /* bytes received on the open connection */
-	/* The open connection carries a report: its deployment, seq and status, and the first
-	 * bytes of the answer (a 200 is the agent's acknowledgement). */
+	/* The request under way (a connection carries a poll cycle's requests, one at a time). */
+	bool conn_get;       /* it is a GET (an image download) */
+	uint64_t conn_bytes; /* bytes of its answer received */
+	/* It is a report: its deployment, seq and status, and the first bytes of the answer (a 200
+	 * is the agent's acknowledgement). */
 	bool conn_report;
 	char rep_dep[FWA_DEP_ID_MAX + 1];
 	long long rep_seq;
@@ -284,7 +285,7 @@ static int ssl_wait(struct dev *d, int r, uint32_t timeout_ms)
 	}
 }
 
-/* A report answered 200 on this connection is acknowledged: count it, and list it. */
+/* A report answered 200 is acknowledged: count it, and list it. */
 static void note_report(struct dev *d)
 {
 	const char *h = d->resp_head;
@@ -300,12 +301,21 @@ static void note_report(struct dev *d)
 	}
 }
 
+/* The request under way is over (a new one starts, or the connection ends). */
+static void request_over(struct dev *d)
+{
+	note_report(d);
+	d->conn_get = false;
+	d->conn_bytes = 0;
+	d->conn_report = false;
+	d->resp_n = 0;
+}
+
 static void t_close(void *ctx)
 {
 	struct dev *d = ctx;
 
-	note_report(d);
-	d->conn_report = false;
+	request_over(d);
 	if (d->ssl) {
 		/* TLS 1.3 tickets arrive after the handshake: keep the newest resumable one. */
 		SSL_SESSION *s = SSL_get1_session(d->ssl);
@@ -334,10 +344,6 @@ static enum fwa_err t_connect(void *ctx)
 	socklen_t sl = sizeof(soerr);
 
 	t_close(d);
-	d->conn_get = false;
-	d->conn_bytes = 0;
-	d->conn_report = false;
-	d->resp_n = 0;
 	d->fd = socket(server_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (d->fd < 0)
 		goto fail;
@@ -422,6 +428,8 @@ static enum fwa_err t_send(void *ctx, const void *buf, size_t len)
 
 	if (!d->ssl)
 		return FWA_ERR_TRANSPORT;
+	if ((len >= 4 && memcmp(p, "GET ", 4) == 0) || (len >= 5 && memcmp(p, "POST ", 5) == 0))
+		request_over(d); /* a request head: the next request on this connection */
 	if (len >= 4 && memcmp(p, "GET ", 4) == 0)
 		d->conn_get = true;
 	note_request(d, p, len);

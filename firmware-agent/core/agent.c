@@ -227,6 +227,61 @@ static void finish(struct fwa_agent *a, enum fwa_status status, bool on_target, 
 	a->told_outcome = false;
 }
 
+/* ---- the connection: one per poll cycle ---- */
+
+static void conn_close(struct fwa_agent *a)
+{
+	a->port->tr_close(a->port->ctx);
+	a->conn_open = false;
+}
+
+/*
+ * Send one request and read its answer's head. The requests of one poll cycle (the steps that
+ * follow one another at once: check-in, download, reports) share a connection: the one the
+ * previous answer left open carries the next request, and when it turns out to be closed before
+ * a byte of the answer (a server ending an idle or used-up connection), the request goes once
+ * more on a new connection. Every request of the agent is safe to repeat: check-ins and
+ * downloads change nothing twice, reports are idempotent on (deployment, seq), and a renewal
+ * answers the pair the server pinned.
+ */
+static enum fwa_err request(struct fwa_agent *a, const char *method, const char *path,
+                            const char *extra, const char *body, size_t body_len,
+                            struct fwa_http *h)
+{
+	bool reused = a->conn_open;
+	enum fwa_err err;
+
+	a->conn_open = false; /* until this answer was read whole */
+	for (;;) {
+		/* Each blocking part is bounded by its own timeout; each success is trial progress.
+		 */
+		err = fwa_http_send(a->port, !reused, method, a->cfg->host, path, extra, body,
+		                    body_len, a->s->req, sizeof(a->s->req));
+		if (err == FWA_OK) {
+			trial_progress(a);
+			err = fwa_http_read_head(h, a->port, a->s->head, sizeof(a->s->head),
+			                         io_timeout(a));
+			if (err == FWA_ERR_TRANSPORT && reused && h->eof && h->end == 0) {
+				reused = false; /* closed by the server before answering: again */
+				continue;
+			}
+		} else if (err == FWA_ERR_TRANSPORT && reused) {
+			reused = false;
+			continue;
+		}
+		return err;
+	}
+}
+
+/* The answer was read whole: keep its connection for the next request when it allows. */
+static void conn_done(struct fwa_agent *a, const struct fwa_http *h)
+{
+	if (fwa_http_reusable(h))
+		a->conn_open = true;
+	else
+		conn_close(a);
+}
+
 /* One request, the whole answer body into s->body. */
 static enum fwa_err call(struct fwa_agent *a, const char *method, const char *path,
                          const char *body, size_t body_len, int *status, size_t *len)
@@ -234,28 +289,24 @@ static enum fwa_err call(struct fwa_agent *a, const char *method, const char *pa
 	struct fwa_http h;
 	enum fwa_err err;
 
-	/* Each blocking part is bounded by its own timeout; each success is trial progress. */
-	err = fwa_http_send(a->port, method, a->cfg->host, path, NULL, body, body_len, a->s->req,
-	                    sizeof(a->s->req));
-	if (err == FWA_OK) {
-		trial_progress(a);
-		err =
-		    fwa_http_read_head(&h, a->port, a->s->head, sizeof(a->s->head), io_timeout(a));
-	}
+	err = request(a, method, path, NULL, body, body_len, &h);
 	if (err == FWA_OK) {
 		trial_progress(a);
 		err = fwa_http_read_all(&h, a->s->body, sizeof(a->s->body), len);
 	}
-	if (err == FWA_OK)
-		trial_progress(a);
-	a->port->tr_close(a->port->ctx);
-	if (err == FWA_OK) {
-		*status = h.resp.status;
-		/* The old pair refused: the server may have pinned the pending one already. */
-		if (h.resp.status == 403 && a->port->cred_refused)
-			a->port->cred_refused(a->port->ctx);
+	if (err != FWA_OK) {
+		conn_close(a);
+		return err;
 	}
-	return err;
+	trial_progress(a);
+	conn_done(a, &h);
+	*status = h.resp.status;
+	/* The old pair refused: the server may have pinned the pending one already. */
+	if (h.resp.status == 403 && a->port->cred_refused) {
+		conn_close(a); /* the next connection presents the other pair */
+		a->port->cred_refused(a->port->ctx);
+	}
+	return FWA_OK;
 }
 
 /*
@@ -459,6 +510,7 @@ static void tell_server_cas(struct fwa_agent *a)
 {
 	const struct fwa_root *r = trusted(a);
 
+	conn_close(a); /* a connection verified under the old set carries nothing more */
 	if (a->port->tr_server_cas)
 		a->port->tr_server_cas(a->port->ctx, (const uint8_t(*)[32])r->server_ca,
 		                       r->nserver_cas);
@@ -904,8 +956,10 @@ static void renew_credentials(struct fwa_agent *a)
 	say(a, err ? FWA_LOG_WARN : FWA_LOG_INFO,
 	    err ? "renewal: certificate not installed: " : "renewal: new certificate pending",
 	    err ? (const char *)a->s->io : NULL, NULL);
-	if (err == FWA_OK)
+	if (err == FWA_OK) {
 		a->renew_after_ms = 0;
+		conn_close(a); /* the next connection presents the new pair */
+	}
 }
 
 /* ---- end credential renewal ---- */
@@ -1129,12 +1183,8 @@ static enum fwa_err do_delta(struct fwa_agent *a, struct fwa_step *out)
 		fwa_sb_str(&b, "Range: bytes=");
 		fwa_sb_u64(&b, d->ck.in_off);
 		fwa_sb_str(&b, "-\r\n");
-		err = fwa_http_send(a->port, "GET", a->cfg->host, a->st.delta_url,
-		                    d->ck.in_off ? range : NULL, NULL, 0, a->s->req,
-		                    sizeof(a->s->req));
-		if (err == FWA_OK)
-			err = fwa_http_read_head(&http, a->port, a->s->head, sizeof(a->s->head),
-			                         io_timeout(a));
+		err =
+		    request(a, "GET", a->st.delta_url, d->ck.in_off ? range : NULL, NULL, 0, &http);
 		if (err != FWA_OK)
 			goto out;
 		if (http.resp.status == 200) {
@@ -1148,7 +1198,7 @@ static enum fwa_err do_delta(struct fwa_agent *a, struct fwa_step *out)
 			}
 		} else if (http.resp.status == 404 || http.resp.status == 403 ||
 		           http.resp.status == 410) {
-			a->port->tr_close(a->port->ctx);
+			conn_close(a);
 			delta_fallback(a, "no longer offered by the server");
 			return FWA_ERR_SERVER;
 		} else {
@@ -1174,7 +1224,7 @@ static enum fwa_err do_delta(struct fwa_agent *a, struct fwa_step *out)
 				if (err == FWA_ERR_FLASH)
 					goto out;
 				if (err != FWA_OK) {
-					a->port->tr_close(a->port->ctx);
+					conn_close(a);
 					delta_fallback(a, d->why);
 					return err;
 				}
@@ -1194,13 +1244,13 @@ static enum fwa_err do_delta(struct fwa_agent *a, struct fwa_step *out)
 			err = FWA_ERR_HTTP;
 		if (err != FWA_OK)
 			goto out;
-		a->port->tr_close(a->port->ctx);
+		conn_done(a, &http);
 	}
 	a->st.delta_ck = d->ck;
 	a->st.dl_offset = a->st.image_size;
 	return install(a, out);
 out:
-	a->port->tr_close(a->port->ctx);
+	conn_close(a);
 	if (d->ck.out_off != saved)
 		(void)delta_checkpoint(a, d);
 	say(a, FWA_LOG_WARN, "delta download interrupted; will resume", NULL, NULL);
@@ -1236,11 +1286,7 @@ static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
 		fwa_sb_str(&b, "Range: bytes=");
 		fwa_sb_u64(&b, off);
 		fwa_sb_str(&b, "-\r\n");
-		err = fwa_http_send(a->port, "GET", a->cfg->host, a->st.image_url,
-		                    off ? range : NULL, NULL, 0, a->s->req, sizeof(a->s->req));
-		if (err == FWA_OK)
-			err = fwa_http_read_head(&http, a->port, a->s->head, sizeof(a->s->head),
-			                         io_timeout(a));
+		err = request(a, "GET", a->st.image_url, off ? range : NULL, NULL, 0, &http);
 		if (err != FWA_OK)
 			goto out;
 		if (http.resp.status == 200 && off) {
@@ -1256,7 +1302,7 @@ static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
 		} else if (http.resp.status != 200) {
 			if (http.resp.status == 404 || http.resp.status == 403 ||
 			    http.resp.status == 410) {
-				a->port->tr_close(a->port->ctx);
+				conn_close(a);
 				return fail_deployment(a, FWA_ERR_SERVER,
 				                       "image no longer offered by the server");
 			}
@@ -1301,7 +1347,7 @@ static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
 			err = FWA_ERR_HTTP;
 		if (err != FWA_OK)
 			goto out;
-		a->port->tr_close(a->port->ctx);
+		conn_done(a, &http);
 	}
 	a->port->crypto->sha256_final(h, digest);
 	if (memcmp(digest, a->st.image_sha256, 32) != 0)
@@ -1310,7 +1356,7 @@ static enum fwa_err do_download(struct fwa_agent *a, struct fwa_step *out)
 	a->st.dl_offset = size;
 	return install(a, out);
 out:
-	a->port->tr_close(a->port->ctx);
+	conn_close(a);
 	if (off != saved) {
 		/* Resume from the last good offset next time. */
 		a->st.dl_offset = off;
@@ -1322,7 +1368,7 @@ out:
 
 /* ---- the step ---- */
 
-enum fwa_err fwa_agent_step(struct fwa_agent *a, struct fwa_step *out)
+static enum fwa_err step(struct fwa_agent *a, struct fwa_step *out)
 {
 	enum fwa_err err = FWA_OK;
 	uint64_t now;
@@ -1387,5 +1433,15 @@ backoff:
 	out->wait_ms = backoff(a);
 	if (a->st.phase == FWA_PHASE_IDLE && !outbox_pending(a))
 		a->next_checkin_ms = now_ms(a) + out->wait_ms;
+	return err;
+}
+
+enum fwa_err fwa_agent_step(struct fwa_agent *a, struct fwa_step *out)
+{
+	enum fwa_err err = step(a, out);
+
+	/* A poll cycle ends where the agent waits, fails or reboots: so does its connection. */
+	if (a->conn_open && (err != FWA_OK || out->wait_ms > 0 || out->rebooting))
+		conn_close(a);
 	return err;
 }

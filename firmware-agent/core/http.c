@@ -1,9 +1,10 @@
 /*
- * The agent's HTTP/1.1 client over the port's byte-stream transport. It writes one request per
- * connection (Connection: close) and reads the response with hard bounds: the head must fit
- * the caller's buffer, bodies are framed by Content-Length, chunked coding, or the end of the
- * stream, and anything ambiguous (both framings, conflicting lengths, folded lines) is refused
- * rather than guessed at, since a confused framing is how a download gets spliced.
+ * The agent's HTTP/1.1 client over the port's byte-stream transport. It writes a request on a
+ * new or a kept connection (persistent, HTTP/1.1's default; fwa_http_reusable says when an
+ * answer leaves the connection fit for the next one) and reads the response with hard bounds: the
+ * head must fit the caller's buffer, bodies are framed by Content-Length, chunked coding, or the
+ * end of the stream, and anything ambiguous (both framings, conflicting lengths, folded lines) is
+ * refused rather than guessed at, since a confused framing is how a download gets spliced.
  */
 #include <string.h>
 
@@ -195,9 +196,9 @@ static bool valid_path(const char *p)
 	return true;
 }
 
-enum fwa_err fwa_http_send(const struct fwa_port *port, const char *method, const char *host,
-                           const char *path, const char *extra, const char *body, size_t body_len,
-                           char *req, size_t req_cap)
+enum fwa_err fwa_http_send(const struct fwa_port *port, bool connect, const char *method,
+                           const char *host, const char *path, const char *extra, const char *body,
+                           size_t body_len, char *req, size_t req_cap)
 {
 	struct fwa_sb b;
 	enum fwa_err err;
@@ -210,7 +211,7 @@ enum fwa_err fwa_http_send(const struct fwa_port *port, const char *method, cons
 	fwa_sb_str(&b, path);
 	fwa_sb_str(&b, " HTTP/1.1\r\nHost: ");
 	fwa_sb_str(&b, host);
-	fwa_sb_str(&b, "\r\nUser-Agent: fwa/1\r\nConnection: close\r\n");
+	fwa_sb_str(&b, "\r\nUser-Agent: fwa/1\r\n");
 	if (extra)
 		fwa_sb_str(&b, extra);
 	if (body) {
@@ -221,8 +222,7 @@ enum fwa_err fwa_http_send(const struct fwa_port *port, const char *method, cons
 	fwa_sb_str(&b, "\r\n");
 	if (b.overflow)
 		return FWA_ERR_TOO_LARGE;
-	err = port->tr_connect(port->ctx);
-	if (err != FWA_OK)
+	if (connect && port->tr_connect(port->ctx) != FWA_OK)
 		return FWA_ERR_TRANSPORT;
 	err = port->tr_send(port->ctx, req, b.len);
 	if (err == FWA_OK && body && body_len)
@@ -440,6 +440,11 @@ enum fwa_err fwa_http_read_body(struct fwa_http *h, void *out, size_t cap, size_
 		}
 		return FWA_OK;
 	}
+}
+
+bool fwa_http_reusable(const struct fwa_http *h)
+{
+	return h->state == B_DONE && !h->resp.conn_close && !h->eof && h->pos == h->end;
 }
 
 enum fwa_err fwa_http_read_all(struct fwa_http *h, char *out, size_t cap, size_t *len)

@@ -61,12 +61,14 @@ struct fwa_http {
 };
 
 /*
- * Connect and send one request: method, path (must start with '/', no spaces or controls),
+ * Send one request, on a new connection when `connect` (tr_connect first) or else on the one
+ * the previous answer left open: method, path (must start with '/', no spaces or controls),
  * Host, optional extra header lines (each ending in CRLF, may be NULL), and an optional JSON
- * body. `req` is working memory for the request head. FWA_ERR_TRANSPORT on transport failure,
- * FWA_ERR_TOO_LARGE when the head does not fit req, FWA_ERR_HTTP for a bad path.
+ * body. The connection stays persistent (no Connection: close). `req` is working memory for
+ * the request head. FWA_ERR_TRANSPORT on transport failure, FWA_ERR_TOO_LARGE when the head
+ * does not fit req, FWA_ERR_HTTP for a bad path; nothing is sent on these last two.
  */
-FWA_WUR enum fwa_err fwa_http_send(const struct fwa_port *port, const char *method,
+FWA_WUR enum fwa_err fwa_http_send(const struct fwa_port *port, bool connect, const char *method,
                                    const char *host, const char *path, const char *extra,
                                    const char *body, size_t body_len, char *req, size_t req_cap);
 
@@ -90,5 +92,12 @@ FWA_WUR enum fwa_err fwa_http_read_body(struct fwa_http *h, void *out, size_t ca
  * FWA_ERR_TOO_LARGE beyond). *len gets the body length.
  */
 FWA_WUR enum fwa_err fwa_http_read_all(struct fwa_http *h, char *out, size_t cap, size_t *len);
+
+/*
+ * After the whole body was read: true when the connection can carry the next request (the
+ * body ended by its framing, not by the end of the stream; no Connection: close; no byte
+ * beyond the answer arrived).
+ */
+bool fwa_http_reusable(const struct fwa_http *h);
 
 #endif

@@ -32,7 +32,8 @@ rel_bad=$(sim_release "$T/never-buy.img" 1.2.0 2)
 dep1=$(deploy device-0001 "$rel_good")
 dep2=$(deploy device-0002 "$rel_bad")
 
-# Both agents run one full cycle at the same time.
+# Both agents run one full cycle at the same time; device-0001 logs its handshakes.
+printf 'debug = 1\n' >>"$T/device-0001/agent.conf"
 # (the binary itself in the background, so that AGENT_PIDS are the agents' own PIDs)
 "$OTA_AGENT" --config "$T/device-0001/agent.conf" once --timeout 120 2>"$T/a1.log" &
 AGENT_PIDS+=($!)
@@ -57,6 +58,13 @@ expect "deployment 1 reports" "downloading downloaded installing rebooting trial
 expect "confirmed with the target version" 1.1.0 \
 	"$(db "SELECT version FROM deployment_events WHERE deployment_id='$dep1' AND status='confirmed'")"
 expect_match "device-0001 log shows the buy" "trial bought" "$(cat "$T/a1.log")"
+# One connection per poll cycle (docs/agent.md, "Connections"): the cycle of the download (a
+# check-in, the report downloading, the image, three reports) and the cycle of the trial (its
+# report, then the check-in with the outcome) each make one handshake, not one per request.
+handshakes=$(grep -cE '^ota-agent: TLS (session resumed|full handshake)' "$T/a1.log" || true)
+echo "device-0001 update cycle: $handshakes TLS handshakes for 6 reports, the image and the check-ins"
+[ "$handshakes" -ge 1 ] && [ "$handshakes" -le 3 ] ||
+	fail "device-0001 made $handshakes handshakes in its update: $(cat "$T/a1.log")"
 
 # device-0002: the trial never bought, the watchdog reverted it; old version runs again.
 expect "device-0002 boots" "slot A version 1.0.0" "$(status_of device-0002 boots)"

@@ -373,9 +373,9 @@ static void respond(struct kit_server *s, int status, const char *extra, const v
                     size_t len)
 {
 	char head[512];
-	int n = snprintf(head, sizeof(head),
-	                 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
-	                 status, len, extra ? extra : "");
+	int n =
+	    snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s%s\r\n", status,
+	             len, s->close_each ? "Connection: close\r\n" : "", extra ? extra : "");
 
 	out_put(s, head, (size_t)n);
 	out_put(s, body, len);
@@ -599,6 +599,7 @@ static bool handle(struct kit_server *s)
 		body_len = strtoul(cl + 16, NULL, 10);
 	if (s->in_len < head_len + body_len)
 		return false;
+	s->requests++;
 	if (sscanf(s->in, "%7s %255s", method, path) != 2) {
 		respond(s, 400, NULL, "", 0);
 		return true;
@@ -770,7 +771,9 @@ static enum fwa_err t_connect(void *ctx)
 	}
 	n->session = true;
 	n->answered = false;
+	s->connections++;
 	s->open = true;
+	s->peer_closed = false;
 	s->in_len = 0;
 	s->out_len = s->out_pos = 0;
 	s->reset_at_end = false;
@@ -781,7 +784,20 @@ static enum fwa_err t_send(void *ctx, const void *buf, size_t len)
 {
 	struct kit_server *s = srv_of(ctx);
 
-	if (!s->open || len > sizeof(s->in) - 1 - s->in_len)
+	if (!s->open || s->peer_closed)
+		return FWA_ERR_TRANSPORT;
+	if (s->out_len && s->out_pos == s->out_len) {
+		/* The answer was read whole: this is the next request on a kept connection. */
+		if (s->close_kept) {
+			s->close_kept--;
+			s->peer_closed = true; /* closed as it arrives: the request is lost */
+			return FWA_OK;
+		}
+		s->in_len = 0;
+		s->out_len = s->out_pos = 0;
+		((struct kit_device *)ctx)->net.answered = false;
+	}
+	if (len > sizeof(s->in) - 1 - s->in_len)
 		return FWA_ERR_TRANSPORT;
 	memcpy(s->in + s->in_len, buf, len);
 	s->in_len += len;
@@ -799,6 +815,8 @@ static enum fwa_err t_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms
 	*got = 0;
 	if (!s->open)
 		return FWA_ERR_TRANSPORT;
+	if (s->peer_closed)
+		return FWA_OK; /* the end of the stream */
 	if (d->net.stall || (d->net.stall_trial && d->sim.trial)) {
 		kit_advance(d, timeout_ms);
 		return FWA_ERR_TRANSPORT;
@@ -818,7 +836,8 @@ static enum fwa_err t_recv(void *ctx, void *buf, size_t cap, uint32_t timeout_ms
 		d->net.answered = true;
 	}
 	if (s->out_pos == s->out_len)
-		return s->reset_at_end || s->out_len == 0 ? FWA_ERR_TRANSPORT : FWA_OK;
+		return s->reset_at_end || s->out_len == 0 || !s->close_each ? FWA_ERR_TRANSPORT
+		                                                            : FWA_OK;
 	n = s->out_len - s->out_pos;
 	if (n > cap)
 		n = cap;

@@ -122,6 +122,8 @@ struct kit_server {
 	int drops_left;       /* ... this many times */
 	bool down;            /* refuse connections */
 	unsigned cut_answers; /* handle this many requests, then cut before their answers */
+	bool close_each;      /* answer every request with Connection: close (no keep-alive) */
+	unsigned close_kept;  /* end this many kept connections unanswered at their next request */
 	/*
 	 * once refuse_after reports are stored, answer the next refuse_reports reports 403 with a
 	 * problem of refuse_type (a slug), storing nothing
@@ -142,7 +144,10 @@ struct kit_server {
 	uint64_t ranges[16];   /* first byte asked by each image GET */
 	char last_outcome[16]; /* last_outcome.status from the latest check-in */
 	/* the connection */
+	unsigned connections; /* connections opened (handshakes) */
+	unsigned requests;    /* requests handled */
 	bool open;
+	bool peer_closed; /* the server ended this connection: the stream is at its end */
 	char in[8192];
 	size_t in_len;
 	char *out;

@@ -869,6 +869,17 @@ static void test_trial_without_server(void **state)
 	expect_rollback(f, "watchdog");
 }
 
+/* Boot the device and start its agent, to step it by hand. */
+static void boot_agent(struct fixture *f)
+{
+	f->dev.sim.booted = false;
+	assert_int_equal(fwa_sim_boot(&f->dev.sim), FWA_OK);
+	snprintf(f->dev.version, sizeof(f->dev.version), "%s", f->dev.sim.running.version);
+	assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg, f->dev.scratch,
+	                                FWA_AGENT_SCRATCH_SIZE),
+	                 FWA_OK);
+}
+
 static void test_server_down_backoff(void **state)
 {
 	struct fixture *f = *state;
@@ -876,12 +887,7 @@ static void test_server_down_backoff(void **state)
 	uint32_t prev = 0;
 
 	f->srv.down = true;
-	f->dev.sim.booted = false;
-	assert_int_equal(fwa_sim_boot(&f->dev.sim), FWA_OK);
-	snprintf(f->dev.version, sizeof(f->dev.version), "%s", f->dev.sim.running.version);
-	assert_int_equal(fwa_agent_init(&f->dev.agent, &f->dev.port, &f->dev.cfg, f->dev.scratch,
-	                                FWA_AGENT_SCRATCH_SIZE),
-	                 FWA_OK);
+	boot_agent(f);
 	/* retry_min 100 ms, max 2000 ms: delays grow (with jitter in [d/2, d]) up to the cap. */
 	for (unsigned i = 0; i < 8; i++) {
 		assert_int_equal(fwa_agent_step(&f->dev.agent, &st), FWA_ERR_TRANSPORT);
@@ -893,6 +899,73 @@ static void test_server_down_backoff(void **state)
 	}
 	(void)prev;
 	assert_int_equal(f->dev.sim.ops, 0); /* nothing written while the server is away */
+}
+
+/* ---- connections ---- */
+
+/* Boot and step the agent through its first poll cycle: until it waits or reboots. */
+static void first_cycle(struct fixture *f, struct fwa_step *st)
+{
+	unsigned steps = 0;
+
+	boot_agent(f);
+	do {
+		assert_int_equal(fwa_agent_step(&f->dev.agent, st), FWA_OK);
+		assert_true(++steps < 100);
+	} while (!st->rebooting && st->wait_ms == 0);
+}
+
+/* Check-in, reports and download of one poll cycle share one connection (one handshake). */
+static void test_poll_cycle_one_connection(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_step st;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	first_cycle(f, &st);
+	assert_true(st.rebooting); /* downloaded and installed within the cycle */
+	assert_int_equal(f->srv.image_gets, 1);
+	assert_true(f->srv.requests >= 3); /* check-in, reports, image */
+	assert_int_equal(f->srv.connections, 1);
+	assert_false(f->srv.open); /* closed where the cycle ended */
+}
+
+/* A server that closes every connection after its answer costs a handshake per request. */
+static void test_poll_cycle_server_closes_each(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_step st;
+
+	f->srv.close_each = true;
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	first_cycle(f, &st);
+	assert_true(st.rebooting);
+	assert_true(f->srv.requests >= 3);
+	assert_int_equal(f->srv.connections, f->srv.requests);
+}
+
+/* A kept connection the server ends unanswered: the request goes again on a new one. */
+static void test_poll_cycle_kept_connection_ended(void **state)
+{
+	struct fixture *f = *state;
+	struct fwa_step st;
+	unsigned requests;
+
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	first_cycle(f, &st);
+	requests = f->srv.requests;
+	teardown(state);
+	assert_int_equal(setup(state), 0);
+	f = *state;
+	f->srv.close_kept = 2;
+	offer(f, "1.1.0", 2, SIM_FAULT_NONE, KIT_HW, 2, keys.release);
+	first_cycle(f, &st);
+	assert_true(st.rebooting); /* nothing failed: no backoff, no lost report */
+	assert_int_equal(f->srv.close_kept, 0);
+	assert_int_equal(f->srv.requests, requests);
+	assert_int_equal(f->srv.connections, 3);
+	assert_int_equal(f->srv.duplicates, 0);
+	assert_int_equal(f->srv.image_gets, 1);
 }
 
 /* ---- delta updates ---- */
@@ -1004,6 +1077,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_good_update, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_cycle_one_connection, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_cycle_server_closes_each, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_cycle_kept_connection_ended, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_never_buys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crashes_at_boot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fails_health, setup, teardown),

@@ -2,7 +2,8 @@
  * Unit tests of the agent core's HTTP/1.1 client (core/http.c): head parsing with its refusals
  * (folding, conflicting lengths, both framings, bad ranges), body reading with Content-Length,
  * chunked coding and end-of-stream framing through a scripted transport that hands out the
- * response in pieces of every size, and the request bytes it writes.
+ * response in pieces of every size, the request bytes it writes, and when an answer leaves its
+ * connection fit for the next request.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,11 +22,14 @@ struct script {
 	bool fail_at_end; /* connection reset instead of an orderly end */
 	char sent[2048];
 	size_t sent_len;
+	unsigned connects;
 };
 
 static enum fwa_err s_connect(void *ctx)
 {
-	(void)ctx;
+	struct script *s = ctx;
+
+	s->connects++;
 	return FWA_OK;
 }
 
@@ -226,24 +230,84 @@ static void test_request_bytes(void **state)
 	struct fwa_port p = port_of(&s);
 	char req[256];
 	static const char want[] = "POST /device/v1/checkin HTTP/1.1\r\nHost: h:1\r\n"
-	                           "User-Agent: fwa/1\r\nConnection: close\r\nRange: bytes=5-\r\n"
+	                           "User-Agent: fwa/1\r\nRange: bytes=5-\r\n"
 	                           "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
 
 	(void)state;
-	assert_int_equal(fwa_http_send(&p, "POST", "h:1", "/device/v1/checkin",
+	assert_int_equal(fwa_http_send(&p, true, "POST", "h:1", "/device/v1/checkin",
 	                               "Range: bytes=5-\r\n", "{}", 2, req, sizeof(req)),
 	                 FWA_OK);
 	assert_int_equal(s.sent_len, strlen(want));
 	assert_memory_equal(s.sent, want, s.sent_len);
 	/* Paths with spaces or controls are refused before anything is sent. */
 	s.sent_len = 0;
-	assert_int_equal(fwa_http_send(&p, "GET", "h", "/a b", NULL, NULL, 0, req, sizeof(req)),
-	                 FWA_ERR_HTTP);
-	assert_int_equal(fwa_http_send(&p, "GET", "h", "rel", NULL, NULL, 0, req, sizeof(req)),
-	                 FWA_ERR_HTTP);
-	assert_int_equal(fwa_http_send(&p, "GET", "h", "/x", NULL, NULL, 0, req, 20),
+	assert_int_equal(
+	    fwa_http_send(&p, true, "GET", "h", "/a b", NULL, NULL, 0, req, sizeof(req)),
+	    FWA_ERR_HTTP);
+	assert_int_equal(
+	    fwa_http_send(&p, true, "GET", "h", "rel", NULL, NULL, 0, req, sizeof(req)),
+	    FWA_ERR_HTTP);
+	assert_int_equal(fwa_http_send(&p, true, "GET", "h", "/x", NULL, NULL, 0, req, 20),
 	                 FWA_ERR_TOO_LARGE);
 	assert_int_equal(s.sent_len, 0);
+}
+
+/* Read a whole response in pieces of `piece`; true when its connection may carry the next. */
+static bool reusable_after(const char *resp, size_t piece)
+{
+	struct script s = {.resp = resp, .len = strlen(resp), .piece = piece};
+	struct fwa_port p = port_of(&s);
+	struct fwa_http h;
+	char buf[512], out[64];
+	size_t len;
+
+	assert_int_equal(fwa_http_read_head(&h, &p, buf, sizeof(buf), 1000), FWA_OK);
+	assert_int_equal(fwa_http_read_all(&h, out, sizeof(out), &len), FWA_OK);
+	return fwa_http_reusable(&h);
+}
+
+static void test_reusable(void **state)
+{
+	static const size_t pieces[] = {1, 7, 1000};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+		size_t n = pieces[i];
+
+		/* Framed by its length or by chunks, nothing after: the next request may follow. */
+		assert_true(reusable_after("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", n));
+		assert_true(reusable_after("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		                           "2\r\n{}\r\n0\r\n\r\n",
+		                           n));
+		assert_true(reusable_after("HTTP/1.1 204 No Content\r\n\r\n", n));
+		/* The server closes it, the body ran to the end of the stream, or bytes follow the
+		 * answer that no request asked for: a new connection. */
+		assert_false(reusable_after(
+		    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", n));
+		assert_false(reusable_after("HTTP/1.1 200 OK\r\n\r\n{}", n));
+	}
+	assert_false(
+	    reusable_after("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1", 1000));
+}
+
+/* A request on the kept connection does not connect; one on a new connection does. */
+static void test_send_on_kept_connection(void **state)
+{
+	struct script s = {0};
+	struct fwa_port p = port_of(&s);
+	char req[256];
+
+	(void)state;
+	assert_int_equal(
+	    fwa_http_send(&p, false, "GET", "h", "/x", NULL, NULL, 0, req, sizeof(req)), FWA_OK);
+	assert_int_equal(s.connects, 0);
+	assert_true(s.sent_len > 0);
+	assert_int_equal(fwa_http_send(&p, true, "GET", "h", "/x", NULL, NULL, 0, req, sizeof(req)),
+	                 FWA_OK);
+	assert_int_equal(s.connects, 1);
+	/* HTTP/1.1's persistent connection: the agent never asks for a close. */
+	s.sent[s.sent_len < sizeof(s.sent) ? s.sent_len : sizeof(s.sent) - 1] = '\0';
+	assert_null(strstr(s.sent, "Connection"));
 }
 
 static void test_string_builder(void **state)
@@ -272,6 +336,8 @@ int main(void)
 	    cmocka_unit_test(test_body_errors),
 	    cmocka_unit_test(test_head_too_large),
 	    cmocka_unit_test(test_request_bytes),
+	    cmocka_unit_test(test_reusable),
+	    cmocka_unit_test(test_send_on_kept_connection),
 	    cmocka_unit_test(test_string_builder),
 	};
 

@@ -221,6 +221,7 @@ struct fwa_agent {
 	int64_t signed_time;  /* ... signed_time_ms */
 	uint64_t signed_time_ms;
 	uint64_t renew_after_ms; /* no renewal request before this now_ms (backoff) */
+	bool conn_open;          /* the last answer left its connection open for the next request */
 };
 
 /* What fwa_agent_step() asks of its caller. */
