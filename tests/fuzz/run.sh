@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer target built in BUILD_DIR/tests/fuzz for SECONDS each, starting from a
-# temporary copy of its seed corpus tests/fuzz/corpus/<target>/ (so that nothing is written
-# into the source tree). Fails when any target crashes, leaks, times out or is missing its
+# Runs every libFuzzer target built in BUILD_DIR/tests/fuzz for SECONDS each (as many at once as
+# there are cores), starting from a temporary copy of its seed corpus tests/fuzz/corpus/<target>/
+# (so that nothing is written into the source tree). Fails when any target crashes, leaks, times out or is missing its
 # corpus; prints one summary line.
 # Usage: tests/fuzz/run.sh BUILD_DIR SECONDS
 set -euo pipefail
@@ -25,20 +25,14 @@ if [ ${#targets[@]} -eq 0 ]; then
 	exit 1
 fi
 
-failed=()
-total_runs=0
-for t in "${targets[@]}"; do
+# One target: fuzz it, leave its verdict in $work/NAME/result ("ok RUNS" or "fail RUNS").
+fuzz_one() {
+	local t=$1 name seeds log rc runs
 	name=$(basename "$t")
 	seeds="$src/corpus/$name"
-	if [ ! -d "$seeds" ] || [ -z "$(ls -A "$seeds")" ]; then
-		echo "fuzz: $name has no seed corpus in tests/fuzz/corpus/$name" >&2
-		failed+=("$name(no corpus)")
-		continue
-	fi
+	log="$work/$name/log"
 	mkdir -p "$work/$name/corpus" "$work/$name/artifacts"
 	cp -r "$seeds"/. "$work/$name/corpus/"
-	log="$work/$name/log"
-	echo "fuzz: $name for ${seconds}s from $(ls "$seeds" | wc -l) seeds"
 	set +e
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		"$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
@@ -46,10 +40,36 @@ for t in "${targets[@]}"; do
 	rc=$?
 	set -e
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-	runs=${runs:-0}
+	echo "$([ $rc -eq 0 ] && echo ok || echo fail) ${runs:-0}" >"$work/$name/result"
+}
+
+# The targets run side by side, one per core (each its full time: the same fuzzing in less
+# wall-clock time); the verdicts are read in order afterwards.
+jobs_max=$(nproc)
+failed=()
+for t in "${targets[@]}"; do
+	name=$(basename "$t")
+	if [ ! -d "$src/corpus/$name" ] || [ -z "$(ls -A "$src/corpus/$name")" ]; then
+		echo "fuzz: $name has no seed corpus in tests/fuzz/corpus/$name" >&2
+		failed+=("$name(no corpus)")
+		continue
+	fi
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+		wait -n || true
+	done
+	echo "fuzz: $name for ${seconds}s from $(ls "$src/corpus/$name" | wc -l) seeds"
+	fuzz_one "$t" &
+done
+wait
+
+total_runs=0
+for t in "${targets[@]}"; do
+	name=$(basename "$t")
+	[ -f "$work/$name/result" ] || continue
+	read -r verdict runs <"$work/$name/result"
 	total_runs=$((total_runs + runs))
-	if [ $rc -ne 0 ]; then
-		tail -n 60 "$log" >&2
+	if [ "$verdict" != ok ]; then
+		tail -n 60 "$work/$name/log" >&2
 		for a in "$work/$name/artifacts"/*; do
 			[ -e "$a" ] || continue
 			echo "fuzz: $name reproducer $(basename "$a") (base64): $(base64 -w0 "$a" | head -c 4096)" >&2
