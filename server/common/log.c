@@ -194,3 +194,24 @@ void ota_log_fields(int level, const struct ota_log_field *fields, unsigned nfie
 	emit(level, fields, nfields, fmt, ap);
 	va_end(ap);
 }
+
+bool ota_log_limit_pass(struct ota_log_limit *l, const char *reason, unsigned long *left_out)
+{
+	struct timespec ts;
+	bool pass;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pthread_mutex_lock(&l->mu);
+	pass = ts.tv_sec >= l->window_end || strncmp(reason, l->last, sizeof(l->last) - 1) != 0;
+	*left_out = 0;
+	if (pass) {
+		*left_out = l->quiet;
+		l->quiet = 0;
+		l->window_end = ts.tv_sec + l->window_s;
+		snprintf(l->last, sizeof(l->last), "%s", reason);
+	} else {
+		l->quiet++;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return pass;
+}

@@ -11,8 +11,10 @@
 #ifndef OTA_LOG_H
 #define OTA_LOG_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <syslog.h>
 
 /* Sets the most verbose level printed and the sink. Safe to call again; thread-safe to use. */
@@ -58,6 +60,24 @@ void ota_log_journal_entries(int level, const char *message, const struct ota_lo
 /* Escapes `in` as the logger does into out (cap bytes, always terminated; cut if too small).
  * Returns out. */
 char *ota_log_escape(const char *in, char *out, size_t cap);
+
+/*
+ * A message that repeats at a request's pace while one fault lasts (a store out of reach): a
+ * reason passes once, the same reason again only after window_s seconds; *left_out then says
+ * how many were held back since it last passed. A new reason passes at once.
+ */
+struct ota_log_limit {
+	pthread_mutex_t mu;
+	unsigned window_s;
+	int64_t window_end; /* monotonic seconds */
+	unsigned long quiet;
+	char last[200];
+};
+#define OTA_LOG_LIMIT_INIT(window_s)                                                               \
+	{                                                                                          \
+		PTHREAD_MUTEX_INITIALIZER, (window_s), 0, 0, ""                                    \
+	}
+bool ota_log_limit_pass(struct ota_log_limit *l, const char *reason, unsigned long *left_out);
 
 #define log_err(...) ota_log(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) ota_log(LOG_WARNING, __VA_ARGS__)

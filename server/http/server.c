@@ -728,6 +728,25 @@ static struct MHD_Response *internal_problem(void)
 	return resp;
 }
 
+/* Answers 503 storage-unavailable come at a request's pace while the store fails: logged once a
+ * window, with the count of the others. */
+static struct ota_log_limit storage_answers = OTA_LOG_LIMIT_INIT(10);
+
+static void log_storage_answer(const struct ota_req *r, const struct ota_log_field *f,
+                               unsigned status)
+{
+	unsigned long quiet;
+
+	if (!ota_log_limit_pass(&storage_answers, "", &quiet))
+		return;
+	if (quiet)
+		ota_log_fields(LOG_ERR, f, 4,
+		               "%s %s: %u %s (and %lu more such answers since the last line)",
+		               r->method, r->url, status, r->detail, quiet);
+	else
+		ota_log_fields(LOG_ERR, f, 4, "%s %s: %u %s", r->method, r->url, status, r->detail);
+}
+
 /* A server error of a request that met a full or failing disk or a database out of reach
  * (common/err.h) is that problem instead: nothing was stored, and the same request may succeed
  * once space or the database returns. */
@@ -853,7 +872,9 @@ static enum MHD_Result respond(struct ota_req *r)
 		                                  {"OTA_URL", r->url},
 		                                  {"OTA_ACTOR", r->who ? r->who->name : NULL},
 		                                  {"OTA_DETAIL", r->detail}};
-		if (status >= 500)
+		if (r->problem == OTA_P_STORAGE_UNAVAILABLE)
+			log_storage_answer(r, f, status);
+		else if (status >= 500)
 			ota_log_fields(LOG_ERR, f, 4, "%s %s: %u %s", r->method, r->url, status,
 			               r->detail);
 		else

@@ -61,12 +61,6 @@ static void bind_seq(struct ota_sql_stmt *q, int i, uint64_t seq)
 	ota_sql_bind_int64(q, i, seq > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)seq);
 }
 
-static enum ota_err fail(struct ota_store *st, const char *what)
-{
-	log_err("store: audit %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
-	return OTA_ERR_DB;
-}
-
 static void row_of(struct ota_sql_stmt *q, struct ota_store_audit_row *r)
 {
 	r->seq = (uint64_t)ota_sql_column_int64(q, 0);
@@ -109,7 +103,7 @@ static enum ota_err head(struct ota_store *st, uint64_t *seq, char hash[OTA_HEX2
 		snprintf(hash, OTA_HEX256, "%s", col(q, 1) ? col(q, 1) : "");
 	}
 	ota_store__done(q);
-	return s == OTA_SQL_ROW || s == OTA_SQL_DONE ? OTA_OK : fail(st, "head");
+	return s == OTA_SQL_ROW || s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "audit head");
 }
 
 /* ---- writing ---- */
@@ -152,7 +146,7 @@ enum ota_err ota_store_audit_append(struct ota_store *st, const struct ota_store
 	if (ota_sql_step(q) == OTA_SQL_DONE)
 		rc = OTA_OK;
 	else
-		(void)fail(st, r->action);
+		(void)ota_store__fail(st, "audit append");
 	ota_store__done(q);
 out:
 	if (rc == OTA_OK)
@@ -195,7 +189,7 @@ enum ota_err ota_store_audit_checkpoint_add(struct ota_store *st,
 		else if (ext == OTA_SQL_F_FOREIGN_KEY)
 			rc = OTA_ERR_NOT_FOUND;
 		else
-			rc = fail(st, "checkpoint");
+			rc = ota_store__fail(st, "audit checkpoint");
 	}
 	ota_store__done(q);
 out:
@@ -234,7 +228,7 @@ enum ota_err ota_store_audit_checkpoint_latest(struct ota_store *st, uint64_t *s
 		*seq = (uint64_t)ota_sql_column_int64(q, 0);
 		rc = OTA_OK;
 	} else {
-		rc = fail(st, "latest checkpoint");
+		rc = ota_store__fail(st, "audit latest checkpoint");
 	}
 	ota_store__done(q);
 out:
@@ -280,7 +274,7 @@ enum ota_err ota_store_audit_query(struct ota_store *st, const struct ota_store_
 			break;
 		}
 	}
-	rc = s == OTA_SQL_DONE || s == OTA_SQL_ROW ? OTA_OK : fail(st, "query");
+	rc = s == OTA_SQL_DONE || s == OTA_SQL_ROW ? OTA_OK : ota_store__fail(st, "audit query");
 	ota_store__done(q);
 out:
 	ota_store__unlock(st);
@@ -334,7 +328,7 @@ ota_store_audit_walk(struct ota_store *st, uint64_t after, uint64_t upto, unsign
 	if ((s == OTA_SQL_ROW || s == OTA_SQL_DONE) && (cs == OTA_SQL_ROW || cs == OTA_SQL_DONE))
 		rc = OTA_OK;
 	else
-		(void)fail(st, "walk");
+		(void)ota_store__fail(st, "audit walk");
 	ota_store__done(rq);
 out:
 	ota_store__done(cq);

@@ -20,12 +20,6 @@ static const char SQL_PIN[] =
     "device_cert_pending WHERE device_id = ?1 AND fingerprint = ?2)";
 static const char SQL_DROP[] = "DELETE FROM device_cert_pending WHERE device_id = ?1";
 
-static enum ota_err fail(struct ota_store *st, const char *what)
-{
-	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
-	return OTA_ERR_DB;
-}
-
 /* One statement that changes rows, bound to (a, b, n1, n2); *changes gets the count. */
 static enum ota_err run(struct ota_store *st, const char *sql, const char *a, const char *b,
                         int64_t n1, int64_t n2, int *changes)
@@ -47,7 +41,7 @@ static enum ota_err run(struct ota_store *st, const char *sql, const char *a, co
 		return OTA_OK;
 	if (ota_sql_failure(ota_store__db(st)) == OTA_SQL_F_UNIQUE)
 		return OTA_ERR_CONFLICT;
-	return fail(st, "device certificate");
+	return ota_store__fail(st, "device certificate");
 }
 
 enum ota_err ota_store_cert_pending_set(struct ota_store *st, const char *id,
@@ -89,7 +83,7 @@ enum ota_err ota_store_cert_pending_get(struct ota_store *st, const char *id, ch
 		snprintf(out, OTA_HEX256, "%s", ota_sql_column_text(q, 0));
 		rc = OTA_OK;
 	} else if (s != OTA_SQL_DONE) {
-		rc = fail(st, "device certificate lookup");
+		rc = ota_store__fail(st, "device certificate lookup");
 	}
 	ota_store__done(q);
 	ota_store__unlock(st);

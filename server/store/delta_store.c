@@ -73,12 +73,6 @@ static void text(struct ota_sql_stmt *q, int col, char *out, size_t cap)
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-static enum ota_err fail(struct ota_store *st, const char *what)
-{
-	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
-	return OTA_ERR_DB;
-}
-
 /* Columns COLS from 0, the envelope at 8 when wanted. */
 static enum ota_err row(struct ota_sql_stmt *q, struct ota_delta *d, char **envelope)
 {
@@ -136,7 +130,7 @@ static enum ota_err write(struct ota_store *st, const char *sql, const char *con
 		} else if (ext == OTA_SQL_F_FOREIGN_KEY) {
 			rc = OTA_ERR_NOT_FOUND;
 		} else {
-			rc = fail(st, sql);
+			rc = ota_store__fail(st, sql);
 		}
 		ota_store__done(q);
 	}
@@ -171,7 +165,7 @@ enum ota_err ota_store_delta_add(struct ota_store *st, const struct ota_delta *d
 	}
 	ota_store__done(q);
 	if (s != OTA_SQL_DONE) {
-		rc = fail(st, "delta lookup");
+		rc = ota_store__fail(st, "delta lookup");
 		goto out;
 	}
 	const char *sv[9] = {d->id, d->release_id,  d->base_sha256, NULL, d->image_sha256,
@@ -203,7 +197,7 @@ enum ota_err ota_store_delta_get(struct ota_store *st, const char *release_id, c
 	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
-		rc = fail(st, "delta get");
+		rc = ota_store__fail(st, "delta get");
 	}
 	ota_store__done(q);
 out:
@@ -240,7 +234,7 @@ enum ota_err ota_store_delta_list(struct ota_store *st, const char *release_id, 
 		fn(ctx, &d);
 		n++;
 	}
-	rc = s == OTA_SQL_ROW || s == OTA_SQL_DONE ? OTA_OK : fail(st, "delta list");
+	rc = s == OTA_SQL_ROW || s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "delta list");
 	ota_store__done(q);
 out:
 	ota_store__unlock(st);
@@ -281,7 +275,7 @@ enum ota_err ota_store_delta_for_base(struct ota_store *st, const char *release_
 	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
-		rc = fail(st, "delta for base");
+		rc = ota_store__fail(st, "delta for base");
 	}
 	ota_store__done(q);
 out:
@@ -304,7 +298,7 @@ enum ota_err ota_store_delta_offered(struct ota_store *st, const char *deploymen
 		text(q, 0, delta_id, OTA_HEX256);
 		rc = OTA_OK;
 	} else {
-		rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "delta offer");
+		rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : ota_store__fail(st, "delta offer");
 	}
 	ota_store__done(q);
 out:
@@ -355,7 +349,7 @@ enum ota_err ota_store_delta_image_allowed(struct ota_store *st, const char *dev
 		*allowed = s == OTA_SQL_ROW;
 		rc = OTA_OK;
 	} else {
-		rc = fail(st, "delta image permission");
+		rc = ota_store__fail(st, "delta image permission");
 	}
 	ota_store__done(q);
 out:

@@ -41,12 +41,6 @@ static const char SQL_HEALTH_REGRESSED[] =
     "SELECT device_id FROM rollout_members WHERE rollout_id = ?1 AND stage <= ?2 "
     "AND regressed_at > 0 ORDER BY regressed_at, device_id LIMIT ?3";
 
-static enum ota_err fail(struct ota_store *st, const char *what)
-{
-	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
-	return OTA_ERR_DB;
-}
-
 enum ota_err ota_store_member_health_put(struct ota_store *st, const char *rollout_id,
                                          const char *device_id, const struct ota_member_health *h,
                                          bool regressed, int64_t now, bool *first)
@@ -92,7 +86,7 @@ enum ota_err ota_store_member_health_put(struct ota_store *st, const char *rollo
 		if (s == OTA_SQL_DONE)
 			rc = found ? OTA_OK : OTA_ERR_NOT_FOUND;
 		else
-			rc = fail(st, "member health");
+			rc = ota_store__fail(st, "member health");
 		/* Not found changed nothing: the caller's transaction goes on. */
 		enum ota_err c = rc == OTA_ERR_DB ? rc : ota_store__commit(st);
 		if (c != OTA_OK) {
@@ -132,7 +126,7 @@ enum ota_err ota_store_member_health_get(struct ota_store *st, const char *rollo
 		ota_store__done(q);
 		rc = s == OTA_SQL_ROW    ? OTA_OK
 		     : s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND
-		                         : fail(st, "member health");
+		                         : ota_store__fail(st, "member health");
 	}
 	ota_store__unlock(st);
 	return rc;
@@ -161,7 +155,7 @@ enum ota_err ota_store_rollout_health(struct ota_store *st, const char *id, unsi
 	}
 	ota_store__done(q);
 	if (s != OTA_SQL_ROW) {
-		rc = fail(st, "rollout health");
+		rc = ota_store__fail(st, "rollout health");
 		goto out;
 	}
 	rc = OTA_OK;
@@ -179,7 +173,7 @@ enum ota_err ota_store_rollout_health(struct ota_store *st, const char *id, unsi
 		fn(ctx, ota_sql_column_text(q, 0));
 	ota_store__done(q);
 	if (s != OTA_SQL_DONE)
-		rc = fail(st, "rollout regressed members");
+		rc = ota_store__fail(st, "rollout regressed members");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -199,7 +193,8 @@ enum ota_err ota_store_rollout_health_ack(struct ota_store *st, const char *id, 
 			s = ota_sql_step(q);
 			ota_store__done(q);
 		}
-		rc = s == OTA_SQL_DONE ? ota_store__commit(st) : fail(st, "rollout health ack");
+		rc = s == OTA_SQL_DONE ? ota_store__commit(st)
+		                       : ota_store__fail(st, "rollout health ack");
 		if (rc != OTA_OK)
 			ota_store__rollback(st);
 	}

@@ -30,6 +30,9 @@
 #define OTA_SQL_PICK(st, pair) ((pair)[ota_sql_kind(ota_store__db(st))])
 
 struct ota_sql *ota_store__db(struct ota_store *st);
+/* Logs why the connection's last statement failed ("store: WHAT: why"; storage failures at most
+ * once per 10 s, with the count of those left out) and returns OTA_ERR_DB. */
+enum ota_err ota_store__fail(struct ota_store *st, const char *what);
 void ota_store__lock(struct ota_store *st);
 void ota_store__unlock(struct ota_store *st);
 /* Whether the calling thread's calls join a transaction already (ota_store_tx_begin(), a

@@ -29,12 +29,6 @@ static void bind(struct ota_sql_stmt *q, int i, const char *s)
 		ota_sql_bind_null(q, i);
 }
 
-static enum ota_err fail(struct ota_store *st, const char *what)
-{
-	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
-	return OTA_ERR_DB;
-}
-
 /* A transaction of our own unless the caller's is open. */
 static enum ota_err tx_open(struct ota_store *st, bool *own)
 {
@@ -72,7 +66,7 @@ static enum ota_err exec1(struct ota_store *st, const char *sql, const char *a, 
 			return OTA_ERR_NOT_FOUND;
 		if (ext == OTA_SQL_F_CONSTRAINT)
 			return OTA_ERR_INVALID;
-		return fail(st, sql);
+		return ota_store__fail(st, sql);
 	}
 	if (changes)
 		*changes = ota_sql_changes(ota_store__db(st));
@@ -118,7 +112,7 @@ enum ota_err ota_store_principal_add(struct ota_store *st, const char *name, con
 		else if (ext == OTA_SQL_F_CONSTRAINT)
 			rc = OTA_ERR_INVALID;
 		else
-			rc = fail(st, "principal insert");
+			rc = ota_store__fail(st, "principal insert");
 	}
 	rc = tx_close(st, own, rc);
 unlock:
@@ -149,7 +143,8 @@ enum ota_err ota_store_principal_get(struct ota_store *st, const char *name,
 			principal_row(q, out);
 			rc = OTA_OK;
 		} else {
-			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "principal lookup");
+			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND
+			                       : ota_store__fail(st, "principal lookup");
 		}
 		ota_sql_reset(q);
 	}
@@ -203,7 +198,7 @@ enum ota_err ota_store_principal_list(struct ota_store *st, const char *after, u
 			principal_row(q, &p);
 			fn(ctx, &p);
 		}
-		rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "principal list");
+		rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "principal list");
 		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
@@ -254,7 +249,7 @@ enum ota_err ota_store_token_add(struct ota_store *st, const char *id, const cha
 		else if (ext == OTA_SQL_F_UNIQUE)
 			rc = OTA_ERR_CONFLICT;
 		else
-			rc = fail(st, "token insert");
+			rc = ota_store__fail(st, "token insert");
 	}
 	rc = tx_close(st, own, rc);
 unlock:
@@ -288,7 +283,8 @@ static enum ota_err token_one(struct ota_store *st, const char *sql, const char 
 			token_row(q, out);
 			rc = OTA_OK;
 		} else {
-			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "token lookup");
+			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND
+			                       : ota_store__fail(st, "token lookup");
 		}
 		ota_sql_reset(q);
 	}
@@ -357,7 +353,7 @@ enum ota_err ota_store_token_list(struct ota_store *st, const struct ota_store_k
 			token_row(q, &t);
 			fn(ctx, &t);
 		}
-		rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "token list");
+		rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "token list");
 		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
@@ -444,7 +440,8 @@ enum ota_err ota_store_device_info(struct ota_store *st, const char *id,
 			out->d.last_seen = ota_store__seen_latest(st, out->d.id, out->d.last_seen);
 			rc = OTA_OK;
 		} else {
-			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "device lookup");
+			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND
+			                       : ota_store__fail(st, "device lookup");
 		}
 		ota_sql_reset(q);
 	}
@@ -496,7 +493,7 @@ static enum ota_err fingerprint_free(struct ota_store *st, const char *id, const
 	int64_t n = s == OTA_SQL_ROW ? ota_sql_column_int64(q, 0) : 0;
 	ota_sql_reset(q);
 	if (s != OTA_SQL_ROW)
-		return fail(st, "device fingerprint lookup");
+		return ota_store__fail(st, "device fingerprint lookup");
 	return n > 0 ? OTA_ERR_CONFLICT : OTA_OK;
 }
 
@@ -531,7 +528,7 @@ enum ota_err ota_store_device_register(struct ota_store *st, const char *id,
 		else if (ext == OTA_SQL_F_CONSTRAINT)
 			rc = OTA_ERR_INVALID;
 		else
-			rc = fail(st, "device register");
+			rc = ota_store__fail(st, "device register");
 	}
 	rc = tx_close(st, own, rc);
 unlock:
@@ -663,7 +660,7 @@ enum ota_err ota_store_device_list(struct ota_store *st, const struct ota_device
 		n++;
 		fn(ctx, &d);
 	}
-	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "device list");
+	rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "device list");
 	ota_sql_reset(q);
 out:
 	ota_store__unlock(st);
@@ -694,7 +691,7 @@ enum ota_err ota_store_device_deployments(struct ota_store *st, const char *id, 
 			d.finished_at = ota_sql_column_int64(q, 7);
 			fn(ctx, &d);
 		}
-		rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "deployment history");
+		rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "deployment history");
 		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);
@@ -728,7 +725,7 @@ static enum ota_err exists(struct ota_store *st, const char *sql, const char *ke
 	s = ota_sql_step(q);
 	ota_sql_reset(q);
 	if (s != OTA_SQL_ROW && s != OTA_SQL_DONE)
-		return fail(st, sql);
+		return ota_store__fail(st, sql);
 	*found = s == OTA_SQL_ROW;
 	return OTA_OK;
 }
@@ -818,7 +815,7 @@ enum ota_err ota_store_image_list(struct ota_store *st, const char *after, unsig
 			fn(ctx, ota_sql_column_text(q, 0), (uint64_t)ota_sql_column_int64(q, 1),
 			   ota_sql_column_int64(q, 2), (unsigned)ota_sql_column_int64(q, 3));
 		}
-		rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "image list");
+		rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "image list");
 		ota_sql_reset(q);
 	}
 	ota_store__unlock(st);

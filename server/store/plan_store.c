@@ -87,8 +87,7 @@ static enum ota_err page_tags(struct ota_store *st, struct row *rows, unsigned n
 	}
 	ota_store__done(q);
 	if (s != OTA_SQL_DONE) {
-		log_err("store: plan tags: %s", ota_sql_errmsg(ota_store__db(st)));
-		return OTA_ERR_DB;
+		return ota_store__fail(st, "plan tags");
 	}
 	return OTA_OK;
 }
@@ -129,10 +128,8 @@ static enum ota_err page(struct ota_store *st, const char *hw, const char *after
 		}
 		(*n)++;
 	}
-	if (rc == OTA_OK && s != OTA_SQL_DONE) {
-		log_err("store: plan devices: %s", ota_sql_errmsg(ota_store__db(st)));
-		rc = OTA_ERR_DB;
-	}
+	if (rc == OTA_OK && s != OTA_SQL_DONE)
+		rc = ota_store__fail(st, "plan devices");
 	ota_store__done(q);
 	if (rc == OTA_OK && !hw && *n)
 		rc = page_tags(st, rows, *n);

@@ -160,12 +160,6 @@ static void col_text(struct ota_sql_stmt *q, int col, char *out, size_t cap)
 	snprintf(out, cap, "%s", t ? (const char *)t : "");
 }
 
-static enum ota_err fail(struct ota_store *st, const char *what)
-{
-	log_err("store: %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
-	return OTA_ERR_DB;
-}
-
 /* Steps a statement without rows and resets it. */
 static enum ota_err exec(struct ota_store *st, struct ota_sql_stmt *q, const char *what)
 {
@@ -173,7 +167,7 @@ static enum ota_err exec(struct ota_store *st, struct ota_sql_stmt *q, const cha
 		return OTA_ERR_DB;
 	int s = ota_sql_step(q);
 	ota_store__done(q);
-	return s == OTA_SQL_DONE ? OTA_OK : fail(st, what);
+	return s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, what);
 }
 
 static enum ota_err count_add(struct ota_store *st, const char *ro, unsigned stage,
@@ -277,7 +271,7 @@ static enum ota_err member_get(struct ota_store *st, const char *ro, const char 
 	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
-		rc = fail(st, "rollout member lookup");
+		rc = ota_store__fail(st, "rollout member lookup");
 	}
 	ota_store__done(q);
 	return rc;
@@ -324,7 +318,7 @@ static enum ota_err rollout_get(struct ota_store *st, const char *id, struct ota
 	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
-		rc = fail(st, "rollout lookup");
+		rc = ota_store__fail(st, "rollout lookup");
 	}
 	ota_store__done(q);
 	return rc;
@@ -361,7 +355,7 @@ enum ota_err ota_store_rollout_insert(struct ota_store *st, const struct ota_rol
 	else if (x == OTA_SQL_F_UNIQUE)
 		rc = OTA_ERR_CONFLICT;
 	else
-		rc = fail(st, "rollout insert");
+		rc = ota_store__fail(st, "rollout insert");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -434,7 +428,7 @@ rollout_walk(struct ota_store *st, int state, const struct ota_store_key *after,
 	}
 	ota_store__done(q);
 	if (s != OTA_SQL_DONE) {
-		rc = fail(st, "rollout list");
+		rc = ota_store__fail(st, "rollout list");
 		goto out;
 	}
 	ota_store__unlock(st);
@@ -495,7 +489,7 @@ static enum ota_err stage_counts(struct ota_store *st, const char *id, unsigned 
 			out->n[m] = (unsigned)ota_sql_column_int64(q, 1);
 	}
 	ota_store__done(q);
-	return s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout counters");
+	return s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "rollout counters");
 }
 
 static enum ota_err set_state(struct ota_store *st, const char *id, enum ota_rollout_state to,
@@ -524,7 +518,8 @@ static enum ota_err active_get(struct ota_store *st, const char *id, const char 
 	int s = ota_sql_step(q);
 	*n = s == OTA_SQL_ROW ? (unsigned)ota_sql_column_int64(q, 0) : 0;
 	ota_store__done(q);
-	return s == OTA_SQL_ROW || s == OTA_SQL_DONE ? OTA_OK : fail(st, "budget lookup");
+	return s == OTA_SQL_ROW || s == OTA_SQL_DONE ? OTA_OK
+	                                             : ota_store__fail(st, "budget lookup");
 }
 
 enum ota_err ota_store_rollout_counts(struct ota_store *st, const char *id, unsigned stage,
@@ -555,7 +550,7 @@ enum ota_err ota_store_rollout_counts_all(struct ota_store *st, const char *id,
 			   (unsigned)ota_sql_column_int64(q, 2));
 	}
 	ota_store__done(q);
-	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout counters");
+	rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "rollout counters");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -585,7 +580,7 @@ enum ota_err ota_store_rollout_reasons(struct ota_store *st, const char *id, uns
 	while ((s = ota_sql_step(q)) == OTA_SQL_ROW)
 		fn(ctx, ota_sql_column_text(q, 0), (unsigned)ota_sql_column_int64(q, 1));
 	ota_store__done(q);
-	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout reasons");
+	rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "rollout reasons");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -633,7 +628,7 @@ enum ota_err ota_store_rollout_members(struct ota_store *st, const char *id, int
 		fn(ctx, &m);
 	}
 	ota_store__done(q);
-	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout members");
+	rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "rollout members");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -710,7 +705,7 @@ enum ota_err ota_store_rollout_members_of(struct ota_store *st, const char *devi
 				}
 		}
 		if (s != OTA_SQL_DONE)
-			rc = fail(st, "rollout members of a device");
+			rc = ota_store__fail(st, "rollout members of a device");
 		ota_store__done(q);
 	}
 	ota_store__unlock(st);
@@ -807,7 +802,7 @@ enum ota_err ota_store_rollout_verdicts(struct ota_store *st, const char *id, un
 		fn(ctx, &v);
 	}
 	ota_store__done(q);
-	rc = s == OTA_SQL_DONE ? OTA_OK : fail(st, "rollout verdicts");
+	rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "rollout verdicts");
 out:
 	ota_store__unlock(st);
 	return rc;
@@ -912,7 +907,7 @@ enum ota_err ota_store_rollout_member_of_deployment(struct ota_store *st, const 
 		rc = member_get(st, rollout_id, dev, out, NULL, 0);
 	else
 		rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND
-		                       : fail(st, "rollout member by deployment");
+		                       : ota_store__fail(st, "rollout member by deployment");
 out:
 	ota_store__unlock(st);
 	return rc;

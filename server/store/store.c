@@ -299,9 +299,23 @@ static void done(struct ota_sql_stmt *s)
 	}
 }
 
-static enum ota_err db_fail(struct ota_store *st, const char *what)
+/* A storage failure (a full or failing disk, PostgreSQL out of reach) fails every request
+ * until it passes, thousands a second on a busy server: its reason is logged once a window. */
+static struct ota_log_limit storage_log = OTA_LOG_LIMIT_INIT(10);
+
+enum ota_err ota_store__fail(struct ota_store *st, const char *what)
 {
-	log_err("store: %s: %s", what, ota_sql_errmsg(st->db));
+	const char *msg = ota_sql_errmsg(st->db);
+	unsigned long quiet = 0;
+
+	if (ota_sql_failure(st->db) == OTA_SQL_F_STORAGE &&
+	    !ota_log_limit_pass(&storage_log, msg, &quiet))
+		return OTA_ERR_DB; /* the same reason within its window: counted */
+	if (quiet)
+		log_err("store: %s: %s (%lu more storage failures not logged since the last line)",
+		        what, msg, quiet);
+	else
+		log_err("store: %s: %s", what, msg);
 	return OTA_ERR_DB;
 }
 
@@ -322,7 +336,7 @@ static enum ota_err run(struct ota_store *st, const char *sql)
 	    atomic_exchange(&st->rollouts_pending, false))
 		atomic_fetch_add_explicit(&g_rollouts_gen, 1, memory_order_acq_rel);
 	if (rc == OTA_SQL_ERROR) /* a row is no failure: PostgreSQL's BEGIN takes a lock */
-		return db_fail(st, sql);
+		return ota_store__fail(st, sql);
 	return OTA_OK;
 }
 
@@ -900,7 +914,7 @@ enum ota_err ota_store_is_revoked(struct ota_store *st, const char *fingerprint,
 	bind_text(q, 1, fingerprint);
 	int r = ota_sql_step(q);
 	if (r != OTA_SQL_ROW && r != OTA_SQL_DONE) {
-		rc = db_fail(st, "revocation lookup");
+		rc = ota_store__fail(st, "revocation lookup");
 		goto out;
 	}
 	*revoked = r == OTA_SQL_ROW;
@@ -923,7 +937,7 @@ enum ota_err ota_store_revoke(struct ota_store *st, const char *fingerprint, con
 	bind_text(q, 2, reason ? reason : "");
 	ota_sql_bind_int64(q, 3, now);
 	if (ota_sql_step(q) != OTA_SQL_DONE) {
-		rc = db_fail(st, "revoke");
+		rc = ota_store__fail(st, "revoke");
 		goto out;
 	}
 	ota_store__access_changed(st);
@@ -948,7 +962,7 @@ static enum ota_err device_get(struct ota_store *st, const char *id, struct ota_
 		goto out;
 	}
 	if (r != OTA_SQL_ROW) {
-		rc = db_fail(st, "device lookup");
+		rc = ota_store__fail(st, "device lookup");
 		goto out;
 	}
 	memset(out, 0, sizeof(*out));
@@ -990,7 +1004,7 @@ enum ota_err ota_store_device_admit(struct ota_store *st, const char *id, const 
 	*created = ota_sql_changes(st->db) == 1;
 	done(q);
 	if (r != OTA_SQL_DONE) {
-		rc = db_fail(st, "device admission");
+		rc = ota_store__fail(st, "device admission");
 		goto out;
 	}
 	rc = device_get(st, id, out);
@@ -1021,7 +1035,7 @@ enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id, 
 		while ((s = ota_sql_step(q)) == OTA_SQL_ROW)
 			if (*n < max)
 				text(q, 0, tags[(*n)++], 65);
-		rc = s == OTA_SQL_DONE ? OTA_OK : db_fail(st, "device tags");
+		rc = s == OTA_SQL_DONE ? OTA_OK : ota_store__fail(st, "device tags");
 	}
 	done(q);
 	UNLOCK(st);
@@ -1209,7 +1223,7 @@ enum ota_err ota_store_seen_flush(struct ota_store *st)
 		bind_text(q, 1, batch[i].id);
 		ota_sql_bind_int64(q, 2, batch[i].seen);
 		if (ota_sql_step(q) != OTA_SQL_DONE)
-			rc = db_fail(st, "last-seen flush");
+			rc = ota_store__fail(st, "last-seen flush");
 		done(q);
 	}
 	if (rc == OTA_OK)
@@ -1248,7 +1262,7 @@ static enum ota_err row_state(struct ota_store *st, const char *id, char *state,
 	if (r == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else if (r != OTA_SQL_ROW) {
-		rc = db_fail(st, "device state");
+		rc = ota_store__fail(st, "device state");
 	} else {
 		/* A device that never checked in has no state: no report equals it. */
 		*len = ota_sql_column_is_null(q, 0)
@@ -1284,7 +1298,7 @@ static enum ota_err report_write(struct ota_store *st, const struct ota_device_r
 	bind_text(q, 8, r->last_outcome);
 	ota_sql_bind_int64(q, 9, now);
 	if (ota_sql_step(q) != OTA_SQL_DONE)
-		rc = db_fail(st, "device report");
+		rc = ota_store__fail(st, "device report");
 	else
 		rc = ota_sql_changes(st->db) == 1 ? OTA_OK : OTA_ERR_NOT_FOUND;
 	done(q);
@@ -1367,7 +1381,7 @@ enum ota_err ota_store_image_add(struct ota_store *st, const char *sha256, uint6
 	ota_sql_bind_int64(q, 2, (int64_t)size);
 	ota_sql_bind_int64(q, 3, now);
 	if (ota_sql_step(q) != OTA_SQL_DONE) {
-		rc = db_fail(st, "image insert");
+		rc = ota_store__fail(st, "image insert");
 		goto out;
 	}
 	*existed = ota_sql_changes(st->db) == 0;
@@ -1393,7 +1407,7 @@ enum ota_err ota_store_image_get(struct ota_store *st, const char *sha256, uint6
 	} else if (r == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
-		rc = db_fail(st, "image lookup");
+		rc = ota_store__fail(st, "image lookup");
 	}
 out:
 	done(q);
@@ -1425,7 +1439,7 @@ enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version, const ch
 	}
 	done(q);
 	if (r != OTA_SQL_DONE) {
-		rc = db_fail(st, "root lookup");
+		rc = ota_store__fail(st, "root lookup");
 		goto out;
 	}
 	q = ota_store__stmt(st, SQL_ROOT_INSERT);
@@ -1437,7 +1451,7 @@ enum ota_err ota_store_root_put(struct ota_store *st, uint32_t version, const ch
 	r = ota_sql_step(q);
 	done(q);
 	if (r != OTA_SQL_DONE) {
-		rc = db_fail(st, "root insert");
+		rc = ota_store__fail(st, "root insert");
 		goto out;
 	}
 	rc = commit(st);
@@ -1456,7 +1470,7 @@ enum ota_err ota_store_root_latest(struct ota_store *st, uint32_t *version)
 	if (!q)
 		goto out;
 	if (ota_sql_step(q) != OTA_SQL_ROW) {
-		rc = db_fail(st, "root version");
+		rc = ota_store__fail(st, "root version");
 		goto out;
 	}
 	*version = (uint32_t)ota_sql_column_int64(q, 0);
@@ -1485,7 +1499,7 @@ enum ota_err ota_store_roots_after(struct ota_store *st, uint32_t after,
 		}
 	}
 	if (r != OTA_SQL_DONE) {
-		rc = db_fail(st, "roots walk");
+		rc = ota_store__fail(st, "roots walk");
 		goto out;
 	}
 	rc = OTA_OK;
@@ -1549,7 +1563,7 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 		rc =
 		    f == OTA_SQL_F_FOREIGN_KEY || f == OTA_SQL_F_CONSTRAINT || f == OTA_SQL_F_UNIQUE
 		        ? OTA_ERR_NOT_FOUND
-		        : db_fail(st, "release insert");
+		        : ota_store__fail(st, "release insert");
 		goto out;
 	}
 	for (unsigned i = 0; i < r->nhw; i++) {
@@ -1561,7 +1575,7 @@ enum ota_err ota_store_release_add(struct ota_store *st, const struct ota_releas
 		s = ota_sql_step(q);
 		done(q);
 		if (s != OTA_SQL_DONE) {
-			rc = db_fail(st, "release variant insert");
+			rc = ota_store__fail(st, "release variant insert");
 			goto out;
 		}
 	}
@@ -1589,7 +1603,7 @@ static enum ota_err release_get(struct ota_store *st, const char *id, struct ota
 		goto out;
 	}
 	if (s != OTA_SQL_ROW) {
-		rc = db_fail(st, "release lookup");
+		rc = ota_store__fail(st, "release lookup");
 		goto out;
 	}
 	memset(out, 0, sizeof(*out));
@@ -1675,7 +1689,7 @@ enum ota_err ota_store_release_list(struct ota_store *st, const struct ota_store
 	}
 	done(q);
 	if (s != OTA_SQL_DONE) {
-		rc = db_fail(st, "release list");
+		rc = ota_store__fail(st, "release list");
 		goto out;
 	}
 	for (unsigned i = 0; i < n; i++) {
@@ -1717,7 +1731,7 @@ static enum ota_err deployment_row(struct ota_store *st, const char *which, cons
 	} else if (s == OTA_SQL_DONE) {
 		rc = OTA_ERR_NOT_FOUND;
 	} else {
-		rc = db_fail(st, "deployment lookup");
+		rc = ota_store__fail(st, "deployment lookup");
 	}
 	done(q);
 	return rc;
@@ -1744,7 +1758,7 @@ enum ota_err ota_store_deployment_create(struct ota_store *st, const char *id,
 	else if (ota_sql_failure(st->db) == OTA_SQL_F_FOREIGN_KEY)
 		rc = OTA_ERR_NOT_FOUND;
 	else
-		rc = db_fail(st, "deployment insert");
+		rc = ota_store__fail(st, "deployment insert");
 out:
 	done(q);
 	UNLOCK(st);
@@ -1782,7 +1796,7 @@ static enum ota_err deployment_end(struct ota_store *st, const char *id, const c
 	int s = ota_sql_step(q);
 	done(q);
 	if (s != OTA_SQL_DONE)
-		return db_fail(st, "deployment end");
+		return ota_store__fail(st, "deployment end");
 	return ota_sql_changes(st->db) == 1 ? OTA_OK : OTA_ERR_CONFLICT;
 }
 
@@ -1813,7 +1827,7 @@ enum ota_err ota_store_image_allowed(struct ota_store *st, const char *device_id
 	bind_text(q, 2, sha256);
 	int s = ota_sql_step(q);
 	if (s != OTA_SQL_ROW && s != OTA_SQL_DONE) {
-		rc = db_fail(st, "image permission");
+		rc = ota_store__fail(st, "image permission");
 		goto out;
 	}
 	*allowed = s == OTA_SQL_ROW;
@@ -1849,7 +1863,7 @@ enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id
 	int s = ota_sql_step(q);
 	done(q);
 	if (s != OTA_SQL_DONE) {
-		rc = db_fail(st, "event insert");
+		rc = ota_store__fail(st, "event insert");
 		goto out;
 	}
 	*duplicate = ota_sql_changes(st->db) == 0;
@@ -1871,7 +1885,7 @@ enum ota_err ota_store_event_add(struct ota_store *st, const char *deployment_id
 		bool same = s == OTA_SQL_ROW && ota_sql_column_int64(q, 0) > 0;
 		done(q);
 		if (s != OTA_SQL_ROW) {
-			rc = db_fail(st, "event compare");
+			rc = ota_store__fail(st, "event compare");
 			goto out;
 		}
 		if (!same) {
@@ -1910,7 +1924,7 @@ enum ota_err ota_store_event_list(struct ota_store *st, const char *deployment_i
 		fn(ctx, &ev, ota_sql_column_int64(q, 5));
 	}
 	if (s != OTA_SQL_DONE) {
-		rc = db_fail(st, "event list");
+		rc = ota_store__fail(st, "event list");
 		goto out;
 	}
 	rc = OTA_OK;

@@ -63,12 +63,6 @@ static void row_of(struct ota_sql_stmt *q, struct ota_store_webhook *w)
 	w->delivered = (uint64_t)ota_sql_column_int64(q, 11);
 }
 
-static enum ota_err fail(struct ota_store *st, const char *what)
-{
-	log_err("store: webhook %s: %s", what, ota_sql_errmsg(ota_store__db(st)));
-	return OTA_ERR_DB;
-}
-
 /* Runs a prepared write (the lock held); *changes gets the rows changed. */
 static enum ota_err run(struct ota_store *st, struct ota_sql_stmt *q, const char *what,
                         int *changes)
@@ -83,7 +77,7 @@ static enum ota_err run(struct ota_store *st, struct ota_sql_stmt *q, const char
 		else if (ext == OTA_SQL_F_CONSTRAINT || ext == OTA_SQL_F_FOREIGN_KEY)
 			rc = OTA_ERR_INVALID;
 		else
-			rc = fail(st, what);
+			rc = ota_store__fail(st, what);
 	} else if (changes) {
 		*changes = ota_sql_changes(ota_store__db(st));
 	}
@@ -104,7 +98,7 @@ static enum ota_err exists(struct ota_store *st, const char *id)
 	ota_store__done(q);
 	if (s == OTA_SQL_ROW)
 		return OTA_OK;
-	return s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "lookup");
+	return s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : ota_store__fail(st, "webhook lookup");
 }
 
 enum ota_err ota_store_webhook_add(struct ota_store *st, const struct ota_store_webhook *w)
@@ -128,7 +122,7 @@ enum ota_err ota_store_webhook_add(struct ota_store *st, const struct ota_store_
 		ota_sql_bind_int64(q, 9, w->attempts);
 		ota_sql_bind_int64(q, 10, w->next_at);
 		ota_sql_bind_int64(q, 11, i64(w->delivered));
-		rc = run(st, q, "add", NULL);
+		rc = run(st, q, "webhook add", NULL);
 	}
 	ota_store__unlock(st);
 	return rc;
@@ -150,7 +144,8 @@ enum ota_err ota_store_webhook_get(struct ota_store *st, const char *id,
 			row_of(q, out);
 			rc = OTA_OK;
 		} else {
-			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND : fail(st, "get");
+			rc = s == OTA_SQL_DONE ? OTA_ERR_NOT_FOUND
+			                       : ota_store__fail(st, "webhook get");
 		}
 		ota_store__done(q);
 	}
@@ -193,7 +188,7 @@ enum ota_err ota_store_webhook_list(struct ota_store *st, const char *after, uns
 			while ((s = ota_sql_step(q)) == OTA_SQL_ROW && n <= want)
 				row_of(q, &rows[n++]);
 			if (s != OTA_SQL_ROW && s != OTA_SQL_DONE)
-				rc = fail(st, "list");
+				rc = ota_store__fail(st, "webhook list");
 			ota_store__done(q);
 		}
 		ota_store__unlock(st);
@@ -226,7 +221,7 @@ enum ota_err ota_store_webhook_delete(struct ota_store *st, const char *id)
 	q = ota_store__stmt(st, SQL_DELETE);
 	if (q) {
 		ota_sql_bind_text(q, 1, id);
-		rc = run(st, q, "delete", &n);
+		rc = run(st, q, "webhook delete", &n);
 		if (rc == OTA_OK && n == 0)
 			rc = OTA_ERR_NOT_FOUND;
 	}
@@ -248,7 +243,7 @@ enum ota_err ota_store_webhook_advance(struct ota_store *st, const char *id, uin
 		ota_sql_bind_int64(q, 2, i64(from));
 		ota_sql_bind_int64(q, 3, i64(cursor));
 		ota_sql_bind_int64(q, 4, i64(delivered));
-		rc = run(st, q, "advance", &n);
+		rc = run(st, q, "webhook advance", &n);
 		if (rc == OTA_OK && n == 0)
 			rc = exists(st, id) == OTA_OK ? OTA_ERR_CONFLICT : OTA_ERR_NOT_FOUND;
 	}
@@ -273,7 +268,7 @@ enum ota_err ota_store_webhook_failed(struct ota_store *st, const char *id, uint
 		ota_sql_bind_int64(q, 4, next_at);
 		ota_sql_bind_text(q, 5, dead ? "dead" : "active");
 		ota_sql_bind_text(q, 6, error ? error : "");
-		rc = run(st, q, "failure", &n);
+		rc = run(st, q, "webhook failure", &n);
 		if (rc == OTA_OK && n == 0)
 			rc = exists(st, id) == OTA_OK ? OTA_ERR_CONFLICT : OTA_ERR_NOT_FOUND;
 	}
@@ -294,7 +289,7 @@ enum ota_err ota_store_webhook_redeliver(struct ota_store *st, const char *id, b
 		ota_sql_bind_text(q, 1, id);
 		ota_sql_bind_int64(q, 2, set_cursor ? 1 : 0);
 		ota_sql_bind_int64(q, 3, i64(cursor));
-		rc = run(st, q, "redeliver", &n);
+		rc = run(st, q, "webhook redeliver", &n);
 		if (rc == OTA_OK && n == 0)
 			rc = OTA_ERR_NOT_FOUND;
 	}

@@ -180,6 +180,7 @@ expect "pause on A again" paused "$(jfield "$(post "/api/v1/rollouts/$RID/pause"
 expect "B hears it" yes "$(within 5000 "$(seen_by_b none device-0011)")"
 
 # The server stopped for a while: everything that needs it is 503, otad lives on.
+log_before=$(wc -l <"$LOG")
 "$PG_SERVER" down "$PGDIR"
 expect "check-in during the outage" "$UNAVAILABLE" "$(probe "$DPORT" device-0002 /device/v1/checkin "${JSON[@]}" -d "$CHECKIN")"
 expect "report during the outage" "$UNAVAILABLE" \
@@ -192,6 +193,19 @@ sleep 2
 expect "check-in later in the outage" "$UNAVAILABLE" "$(probe "$DPORT" device-0003 /device/v1/checkin "${JSON[@]}" -d "$CHECKIN")"
 expect "instance B during the outage" "$UNAVAILABLE" "$(probe "$BPORT" device-0003 /device/v1/checkin "${JSON[@]}" -d "$CHECKIN")"
 expect "otad lives through the outage" alive "$(alive)"
+# Every request fails for the same reason: the log says it once, not once a request.
+failed=0
+for i in $(seq 1 30); do
+	[ "$(probe "$DPORT" device-0002 /device/v1/checkin "${JSON[@]}" -d "$CHECKIN")" = "$UNAVAILABLE" ] &&
+		failed=$((failed + 1))
+done
+expect "30 more check-ins refused in the outage" 30 "$failed"
+store_lines=$(tail -n +"$((log_before + 1))" "$LOG" | grep -c 'otad error: store: ' || true)
+answer_lines=$(tail -n +"$((log_before + 1))" "$LOG" | grep -c 'otad error: .*: 503 storage full, failing or out of reach' || true)
+echo "outage: 36 requests refused for the store; logged: $store_lines store error lines, $answer_lines lines of 503 answers"
+[ "$store_lines" -ge 1 ] && [ "$store_lines" -le 4 ] ||
+	fail "the outage logged $store_lines store error lines for 36 refused requests"
+[ "$answer_lines" -eq 1 ] || fail "the outage logged $answer_lines lines of 503 answers for 36 requests"
 "$PG_SERVER" up "$PGDIR"
 expect "serves again within 5 s of the server's return" yes "$(within 5000 "$(serves_again "$DPORT" device-0002)")"
 expect_match "the storage faults are counted" 'ota_storage_faults_total [1-9]' \

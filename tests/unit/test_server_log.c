@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -122,6 +123,27 @@ static void test_journal_bounds(void **state)
 	assert_int_equal(strncmp(j.entry[2], "OTA_DETAIL=\\x0a", 15), 0);
 }
 
+/* A reason repeated within its window is held back and counted; a new reason passes at once;
+ * after the window the reason passes again with the count of those held back. */
+static void test_limit(void **state)
+{
+	struct ota_log_limit l = OTA_LOG_LIMIT_INIT(1);
+	unsigned long left = 99;
+
+	(void)state;
+	assert_true(ota_log_limit_pass(&l, "out of reach", &left));
+	assert_int_equal(left, 0);
+	for (int i = 0; i < 5; i++)
+		assert_false(ota_log_limit_pass(&l, "out of reach", &left));
+	assert_true(ota_log_limit_pass(&l, "too many clients", &left));
+	assert_int_equal(left, 5);
+	assert_false(ota_log_limit_pass(&l, "too many clients", &left));
+	struct timespec pause = {.tv_sec = 1, .tv_nsec = 100 * 1000 * 1000};
+	nanosleep(&pause, NULL);
+	assert_true(ota_log_limit_pass(&l, "too many clients", &left));
+	assert_int_equal(left, 1);
+}
+
 static void test_access_generation(void **state)
 {
 	char dir[OTA_TEST_DIR_MAX], path[OTA_TEST_PATH_MAX];
@@ -156,6 +178,7 @@ int main(void)
 	    cmocka_unit_test(test_escape_controls), cmocka_unit_test(test_escape_utf8),
 	    cmocka_unit_test(test_escape_bounded),  cmocka_unit_test(test_journal_fields),
 	    cmocka_unit_test(test_journal_bounds),  cmocka_unit_test(test_access_generation),
+	    cmocka_unit_test(test_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
