@@ -180,6 +180,8 @@ expect "after SIGKILL: in order" yes "$(in_order)"
 echo "duplicates after SIGKILL (identified by seq): $(awk '{print $1}' "$RLOG" | sort -n | uniq -d | tr '\n' ' ')"
 
 # ---- manual redelivery ----
+# The delivery the kill cut is still in the receiver's 0.5 s wait, and logs when it ends.
+sleep 1
 lines=$(wc -l <"$RLOG")
 r=$(mcurl admin "/api/v1/webhooks/$HID/redeliver" -H "$J" -d "{\"from_seq\":$((C0 + 1))}")
 expect "redeliver" "200 $C0" "$(code_of "$r") $(jfield "$r" .cursor)"
