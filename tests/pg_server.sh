@@ -9,7 +9,7 @@
 #   tests/pg_server.sh restart DIR        stops it (fast) and starts it again
 #   tests/pg_server.sh down DIR           stops it (fast), keeping DIR: an outage
 #   tests/pg_server.sh up DIR             starts it again after "down"
-#   tests/pg_server.sh stop DIR           stops it (fast) and removes DIR
+#   tests/pg_server.sh stop DIR           stops it (fast; killed if that fails) and removes DIR
 #
 # PG_FSYNC=off turns off fsync for a test that never kills the server (faster); benchmarks
 # leave it on. PG_MAX_CONNECTIONS (default 100) sets max_connections, at "start" and "up".
@@ -64,8 +64,15 @@ up)
 	pg_run "$(cat "$dir/port")"
 	;;
 stop)
-	if [ -f "$dir/data/postmaster.pid" ]; then
-		as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null || true
+	pid=$(head -1 "$dir/data/postmaster.pid" 2>/dev/null || true)
+	[ -n "$pid" ] || pid=$(pgrep -f -- "-D $dir/data" | head -1 || true)
+	if [ -n "$pid" ]; then
+		as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+			as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 10 stop >/dev/null 2>&1 ||
+			true
+		# A stop that did not finish leaves nothing running past the test: its backends end
+		# by themselves once their postmaster is gone.
+		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	rm -rf "$dir"
 	;;
