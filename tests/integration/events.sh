@@ -20,7 +20,7 @@ stop_receiver() {
 	fi
 	RECV_PID=
 }
-trap 'rc=$?; stop_receiver; (exit $rc); cleanup' EXIT
+trap 'rc=$?; stop_receiver; cleanup "$rc"' EXIT
 
 make_pki
 write_config

@@ -40,11 +40,11 @@ t_begin=$(date +%s)
 # clean stop server_lib.sh's cleanup checks), then that cleanup (PostgreSQL, the folder).
 scale_cleanup() {
 	local rc=$? i orc
-	[ -z "$SIM_PID" ] || { kill -TERM "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true; }
-	[ -z "$HA_PID" ] || { kill -TERM "$HA_PID" 2>/dev/null; wait "$HA_PID" 2>/dev/null || true; }
+	[ -z "$SIM_PID" ] || { kill -TERM "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; }
+	[ -z "$HA_PID" ] || { kill -TERM "$HA_PID" 2>/dev/null || true; wait "$HA_PID" 2>/dev/null || true; }
 	for i in $(seq 2 $N); do
 		[ -n "${PID[$i]:-}" ] && kill -0 "${PID[$i]}" 2>/dev/null || continue
-		kill -TERM "${PID[$i]}"
+		kill -TERM "${PID[$i]}" 2>/dev/null || true
 		orc=0
 		wait "${PID[$i]}" || orc=$?
 		[ $orc -eq 0 ] || { echo "FAIL: otad $i exited with status $orc on SIGTERM"; rc=1; }
@@ -62,8 +62,7 @@ scale_cleanup() {
 		echo "---- haproxy (last 20 lines) ----"
 		tail -n 20 "$T/haproxy.log" 2>/dev/null || true
 	fi
-	(exit $rc)
-	cleanup
+	cleanup "$rc"
 }
 trap scale_cleanup EXIT
 

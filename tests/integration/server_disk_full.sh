@@ -12,7 +12,7 @@
 [ "$(id -u)" == 0 ] || { echo "SKIP: needs root to mount a small tmpfs"; exit 77; }
 MNT=()
 trap 'rc=$?; [ -z "$OTAD_PID" ] || { kill -TERM "$OTAD_PID"; wait "$OTAD_PID" || true; OTAD_PID=; };
-	for m in "${MNT[@]}"; do umount -l "$m" 2>/dev/null || true; done; (exit $rc); cleanup' EXIT
+	for m in "${MNT[@]}"; do umount -l "$m" 2>/dev/null || true; done; cleanup "$rc"' EXIT
 mount_small() { # DIR SIZE
 	mkdir -p "$1"
 	mount -t tmpfs -o "size=$2" tmpfs "$1" 2>/dev/null || { echo "SKIP: cannot mount tmpfs"; exit 77; }

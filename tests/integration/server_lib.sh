@@ -31,8 +31,11 @@ pgbin=$(pg_config --bindir 2>/dev/null || true)
 PGDIR=$T/pg
 PGCONN=
 
+# cleanup [STATUS]: stops what the test started and exits with STATUS (default: the status the
+# script is ending with). A trap that runs its own steps first passes the status it saved, since
+# a command failing in a trap under set -e would end the trap before cleanup.
 cleanup() {
-	local rc=$? orc=0
+	local rc=${1:-$?} orc=0
 	if [ -n "$OTAD_PID" ] && kill -0 "$OTAD_PID" 2>/dev/null; then
 		kill -TERM "$OTAD_PID" 2>/dev/null || true
 		wait "$OTAD_PID" 2>/dev/null || orc=$?

@@ -20,11 +20,11 @@ B_PID=
 HOLDERS=()
 stop_extra() {
 	local p
-	[ -z "$B_PID" ] || { kill -TERM "$B_PID" 2>/dev/null; wait "$B_PID" 2>/dev/null || true; }
+	[ -z "$B_PID" ] || { kill -TERM "$B_PID" 2>/dev/null || true; wait "$B_PID" 2>/dev/null || true; }
 	for p in "${HOLDERS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${HOLDERS[@]}"; do wait "$p" 2>/dev/null || true; done
 }
-trap 'rc=$?; stop_extra; (exit $rc); cleanup' EXIT
+trap 'rc=$?; stop_extra; cleanup "$rc"' EXIT
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # probe PORT CERT PATH CURL-ARGS...: "<status> <Retry-After> <problem type>" of one request

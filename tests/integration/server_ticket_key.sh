@@ -66,7 +66,7 @@ start_second() {
 stop_second() {
 	local rc=0
 	if [ -n "$PID2" ] && kill -0 "$PID2" 2>/dev/null; then
-		kill -TERM "$PID2"
+		kill -TERM "$PID2" 2>/dev/null || true
 		wait "$PID2" || rc=$?
 		[ $rc -eq 0 ] || fail "the second otad exited with status $rc on SIGTERM"
 	fi
@@ -75,7 +75,7 @@ stop_second() {
 		fail "sanitizer report in the second otad's log"
 	fi
 }
-trap 'rc=$?; stop_second; [ "$FAILS" -eq 0 ] || tail -n 20 "$LOG2"; (exit $rc); cleanup' EXIT
+trap 'rc=$?; stop_second; [ "$FAILS" -eq 0 ] || tail -n 20 "$LOG2" || true; cleanup "$rc"' EXIT
 start_second
 
 # tls_checkin PORT [s_client options...]: one check-in of dev-a on a new TLS 1.3 connection
