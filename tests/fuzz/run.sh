@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target built in BUILD_DIR/tests/fuzz for SECONDS each (as many at once as
 # there are cores), starting from a temporary copy of its seed corpus tests/fuzz/corpus/<target>/
-# (so that nothing is written into the source tree). Fails when any target crashes, leaks, times out or is missing its
-# corpus; prints one summary line.
+# (so that nothing is written into the source tree). Fails when any target crashes, leaks, times
+# out, is missing its corpus or leaves no verdict; prints one summary line.
 # Usage: tests/fuzz/run.sh BUILD_DIR SECONDS
 set -euo pipefail
 
@@ -52,6 +52,7 @@ for t in "${targets[@]}"; do
 	if [ ! -d "$src/corpus/$name" ] || [ -z "$(ls -A "$src/corpus/$name")" ]; then
 		echo "fuzz: $name has no seed corpus in tests/fuzz/corpus/$name" >&2
 		failed+=("$name(no corpus)")
+		mkdir -p "$work/$name" && echo "nocorpus 0" >"$work/$name/result"
 		continue
 	fi
 	while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
@@ -65,8 +66,12 @@ wait
 total_runs=0
 for t in "${targets[@]}"; do
 	name=$(basename "$t")
-	[ -f "$work/$name/result" ] || continue
+	if [ ! -f "$work/$name/result" ]; then
+		failed+=("$name(no verdict)") # the run ended before it could say
+		continue
+	fi
 	read -r verdict runs <"$work/$name/result"
+	[ "$verdict" != nocorpus ] || continue # counted above
 	total_runs=$((total_runs + runs))
 	if [ "$verdict" != ok ]; then
 		tail -n 60 "$work/$name/log" >&2
