@@ -129,13 +129,13 @@ static enum ota_err offer_active(struct ota_store *st, const struct ota_device_r
 
 struct wanting {
 	struct ota_store *st;
-	const struct ota_rollout_device *d;
 	int64_t now;
 	bool offered;
 	enum ota_err rc;
 };
 
-static int want_one(void *ctx, const struct ota_rollout_row *row, const struct ota_rollout_spec *s)
+static int want_one(void *ctx, const struct ota_rollout_row *row, const struct ota_rollout_spec *s,
+                    const struct ota_rollout_device *d)
 {
 	struct wanting *w = ctx;
 	struct ota_release rel;
@@ -146,9 +146,9 @@ static int want_one(void *ctx, const struct ota_rollout_row *row, const struct o
 	if (w->rc != OTA_OK)
 		return 1;
 	struct ota_device_facts f = {.known = true,
-	                             .hw_variant = w->d->hw_variant,
-	                             .version = w->d->version,
-	                             .security_floor = w->d->security_floor};
+	                             .hw_variant = d->hw_variant,
+	                             .version = d->version,
+	                             .security_floor = d->security_floor};
 	enum ota_eligibility el = ota_deploy_eligible(&rel, &f, why, sizeof(why));
 	/* A variant the release does not run on is outside the rollout, not a member. */
 	if (el == OTA_INELIGIBLE_HW_VARIANT)
@@ -157,7 +157,7 @@ static int want_one(void *ctx, const struct ota_rollout_row *row, const struct o
 	    .rollout_id = row->id,
 	    .s = s,
 	    .stage = row->stage,
-	    .d = w->d,
+	    .d = d,
 	    .skip_reason = el == OTA_ELIGIBLE ? NULL : why,
 	    .now = w->now,
 	};
@@ -169,15 +169,9 @@ static int want_one(void *ctx, const struct ota_rollout_row *row, const struct o
 	return res == OTA_JOIN_OFFERED || res == OTA_JOIN_BUSY;
 }
 
-#define MAX_TAGS (OTA_RO_MAX_LIST * 2)
-
 enum ota_err ota_deploy_checkin(struct ota_store *st, const struct ota_device_report *c,
                                 int64_t now, struct ota_offer *out)
 {
-	char tags[MAX_TAGS][65];
-	const char *tagp[MAX_TAGS];
-	unsigned ntags = 0;
-
 	memset(out, 0, sizeof(*out));
 	enum ota_err rc = ota_store_device_report(st, c, now);
 	if (rc != OTA_OK)
@@ -186,20 +180,13 @@ enum ota_err ota_deploy_checkin(struct ota_store *st, const struct ota_device_re
 	if (rc != OTA_ERR_NOT_FOUND)
 		return rc;
 	/* No active deployment: do the running rollouts want the device now? */
-	rc = ota_store_device_tags(st, c->id, tags, MAX_TAGS, &ntags);
-	if (rc != OTA_OK)
-		return rc;
-	for (unsigned i = 0; i < ntags; i++)
-		tagp[i] = tags[i];
 	struct ota_rollout_device d = {
 	    .id = c->id,
 	    .hw_variant = c->hw_variant,
 	    .version = c->version,
 	    .security_floor = c->security_floor,
-	    .ntags = ntags,
-	    .tags = tagp,
 	};
-	struct wanting w = {.st = st, .d = &d, .now = now, .rc = OTA_OK};
+	struct wanting w = {.st = st, .now = now, .rc = OTA_OK};
 	rc = ota_rollout_wanting(st, &d, now, want_one, &w);
 	if (rc == OTA_OK)
 		rc = w.rc;

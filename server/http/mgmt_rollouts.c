@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "http/mgmt.h"
 #include "http/refusals.h"
+#include "rollout/quiet.h"
 #include "rollout/rollout.h"
 
 /* Refuses keys of obj not in the NULL-terminated list. */
@@ -579,6 +580,16 @@ void ota_h_metrics(struct ota_req *r)
 	    "# HELP ota_store_group_writes_total Writes (device reports) committed in the groups.\n"
 	    "# TYPE ota_store_group_writes_total counter\nota_store_group_writes_total %llu\n",
 	    groups, writes);
+	uint64_t skipped, walked;
+	ota_quiet_counts(&skipped, &walked);
+	out(&m,
+	    "# HELP ota_checkin_rollout_walks_total Check-ins without an active deployment while "
+	    "rollouts run: walked through the rollouts, or skipped (nothing due, "
+	    "rollout/quiet.c).\n"
+	    "# TYPE ota_checkin_rollout_walks_total counter\n"
+	    "ota_checkin_rollout_walks_total{result=\"walked\"} %llu\n"
+	    "ota_checkin_rollout_walks_total{result=\"skipped\"} %llu\n",
+	    (unsigned long long)walked, (unsigned long long)skipped);
 	if (ota_store_rollout_list(r->deps->store, -1, metric_rollout, &m) != OTA_OK || m.nomem) {
 		free(m.buf);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the metrics");

@@ -19,10 +19,12 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "deploy/eligible.h"
+#include "rollout/quiet.h"
 #include "store/mgmt_store.h"
 
 #define BIT(s) (1u << (s))
-#define WANT_BATCH 16 /* running rollouts whose member rows one read fetches */
+#define WANT_BATCH 16                  /* running rollouts whose member rows one read fetches */
+#define MAX_TAGS (OTA_RO_MAX_LIST * 2) /* a device's tags a walk reads */
 
 /* One audit entry of the engine, inside the caller's transaction. actor NULL: otad itself. */
 static enum ota_err note(struct ota_store *st, const char *actor, const char *role,
@@ -806,7 +808,8 @@ struct wanting {
 	struct ota_store *st;
 	const struct ota_rollout_device *d;
 	int64_t now;
-	int (*fn)(void *ctx, const struct ota_rollout_row *row, const struct ota_rollout_spec *s);
+	int (*fn)(void *ctx, const struct ota_rollout_row *row, const struct ota_rollout_spec *s,
+	          const struct ota_rollout_device *d);
 	void *ctx;
 	enum ota_err rc;
 };
@@ -829,7 +832,7 @@ static int wanting_one(struct wanting *w, const struct ota_rollout_row *row,
 {
 	if (m && !ota_rollout_retry_due(s, m, w->now))
 		return 0;
-	return w->fn(w->ctx, row, s);
+	return w->fn(w->ctx, row, s, w->d);
 }
 
 /*
@@ -838,7 +841,7 @@ static int wanting_one(struct wanting *w, const struct ota_rollout_row *row,
  * any handle, and its commit), shared read-only by the check-ins meanwhile (refs). Without it
  * each check-in listed the running rollouts and parsed each one's JSON definition. A join
  * still reads the rollout's row inside its transaction (join_in_tx), so a check-in that raced
- * a change never acts on a stale stage.
+ * a change never acts on a stale stage. With them, the devices they leave alone (quiet.h).
  */
 struct running {
 	unsigned refs;
@@ -847,6 +850,7 @@ struct running {
 	size_t n, cap;
 	struct ota_rollout_row *rows;
 	struct ota_rollout_spec *specs;
+	struct ota_quiet *quiet; /* NULL when none run, or out of memory */
 };
 
 static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -860,6 +864,7 @@ static void running_put(struct running *r)
 	bool last = --r->refs == 0;
 	pthread_mutex_unlock(&running_mu);
 	if (last) {
+		ota_quiet_free(r->quiet);
 		free(r->rows);
 		free(r->specs);
 		free(r);
@@ -923,6 +928,15 @@ static struct running *running_get(struct ota_store *st, enum ota_err *rc)
 		running_put(r);
 		return NULL;
 	}
+	if (r->n) {
+		/* As large as the last set's table grew: the same fleet checks in. */
+		size_t entries = 0;
+		pthread_mutex_lock(&running_mu);
+		if (running_now && running_now->quiet)
+			entries = ota_quiet_entries(running_now->quiet);
+		pthread_mutex_unlock(&running_mu);
+		r->quiet = ota_quiet_new(entries);
+	}
 	pthread_mutex_lock(&running_mu);
 	struct running *old = NULL;
 	if (!running_now || running_now->st != st || running_now->gen < gen) {
@@ -935,21 +949,43 @@ static struct running *running_get(struct ota_store *st, enum ota_err *rc)
 	return r;
 }
 
-enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *d,
-                                 int64_t now,
-                                 int (*fn)(void *ctx, const struct ota_rollout_row *row,
-                                           const struct ota_rollout_spec *s),
-                                 void *ctx)
+enum ota_err
+ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *facts, int64_t now,
+                    int (*fn)(void *ctx, const struct ota_rollout_row *row,
+                              const struct ota_rollout_spec *s, const struct ota_rollout_device *d),
+                    void *ctx)
 {
-	struct wanting w = {.st = st, .d = d, .now = now, .fn = fn, .ctx = ctx, .rc = OTA_OK};
+	char tags[MAX_TAGS][65];
+	const char *tagp[MAX_TAGS];
+	struct ota_rollout_device d = *facts;
+	struct wanting w = {.st = st, .d = &d, .now = now, .fn = fn, .ctx = ctx, .rc = OTA_OK};
 	enum ota_err rc = OTA_OK;
 	struct running *r = running_get(st, &rc);
 
 	if (!r)
 		return rc;
+	/* Not keyed by its tags: a change of them makes a new set of running rollouts. */
+	d.ntags = 0;
+	d.tags = tagp;
+	uint64_t key = r->quiet ? ota_quiet_key(&d) : 0;
+	if (r->n == 0 || (r->quiet && ota_quiet_now(r->quiet, key, now))) {
+		running_put(r);
+		return OTA_OK;
+	}
+	rc = ota_store_device_tags(st, d.id, tags, MAX_TAGS, &d.ntags);
+	if (rc != OTA_OK) {
+		running_put(r);
+		return rc;
+	}
+	for (unsigned i = 0; i < d.ntags; i++)
+		tagp[i] = tags[i];
 	/* The member rows of the rollouts that cover the device, read together (one read for up
-	 * to WANT_BATCH rollouts instead of one each), then each rollout in order. */
-	bool stop = false;
+	 * to WANT_BATCH rollouts instead of one each), then each rollout in order. The device is
+	 * quiet until the earliest retry of its members when every rollout that covers it has a
+	 * member row that ended (state succeeded or later: no report moves it) and wants nothing
+	 * now; a member on its way, or none yet, leaves it to be walked again. */
+	bool stop = false, quiet = true;
+	int64_t until = INT64_MAX;
 	for (size_t i = 0; i < r->n && !stop && w.rc == OTA_OK;) {
 		size_t idx[WANT_BATCH], k = 0;
 		const char *ids[WANT_BATCH];
@@ -964,20 +1000,28 @@ enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_
 			continue;
 		enum ota_err e;
 		if (k == 1) {
-			e = ota_store_rollout_member_get(st, ids[0], d->id, &m[0]);
+			e = ota_store_rollout_member_get(st, ids[0], d.id, &m[0]);
 			found[0] = e == OTA_OK;
 			if (e == OTA_ERR_NOT_FOUND)
 				e = OTA_OK;
 		} else
-			e = ota_store_rollout_members_of(st, d->id, ids, k, m, found);
+			e = ota_store_rollout_members_of(st, d.id, ids, k, m, found);
 		if (e != OTA_OK) {
 			w.rc = e;
 			break;
 		}
-		for (size_t j = 0; j < k && !stop; j++)
-			stop = wanting_one(&w, &r->rows[idx[j]], &r->specs[idx[j]],
-			                   found[j] ? &m[j] : NULL) != 0;
+		for (size_t j = 0; j < k && !stop; j++) {
+			const struct ota_rollout_spec *s = &r->specs[idx[j]];
+			int64_t at = found[j] ? ota_rollout_retry_at(s, &m[j]) : 0;
+			if (!found[j] || m[j].state < OTA_MS_SUCCEEDED || at <= now)
+				quiet = false;
+			else if (at < until)
+				until = at;
+			stop = wanting_one(&w, &r->rows[idx[j]], s, found[j] ? &m[j] : NULL) != 0;
+		}
 	}
+	if (quiet && !stop && w.rc == OTA_OK && r->quiet)
+		ota_quiet_keep(r->quiet, key, now, until);
 	running_put(r);
 	return w.rc;
 }

@@ -372,11 +372,17 @@ int64_t ota_rollout_backoff(const struct ota_rollout_spec *s, unsigned attempt)
 	return wait > 7 * 86400 ? 7 * 86400 : wait;
 }
 
+int64_t ota_rollout_retry_at(const struct ota_rollout_spec *s, const struct ota_rollout_member *m)
+{
+	bool again = (m->state == OTA_MS_FAILED || m->state == OTA_MS_ROLLED_BACK) &&
+	             m->attempts < s->retry_attempts;
+	return again ? m->next_attempt_at : INT64_MAX;
+}
+
 bool ota_rollout_retry_due(const struct ota_rollout_spec *s, const struct ota_rollout_member *m,
                            int64_t now)
 {
-	return (m->state == OTA_MS_FAILED || m->state == OTA_MS_ROLLED_BACK) &&
-	       m->attempts < s->retry_attempts && m->next_attempt_at <= now;
+	return ota_rollout_retry_at(s, m) <= now;
 }
 
 /* The member state an event (or the deployment's end) means, or -1 for none. */

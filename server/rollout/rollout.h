@@ -181,6 +181,9 @@ double ota_rollout_wilson_lower(unsigned failures, unsigned finished, unsigned c
 bool ota_rollout_health_regressed(const struct ota_member_health *h);
 unsigned ota_rollout_health_soak(const struct ota_rollout_spec *s, unsigned stage);
 
+/* When member m may try again: its next attempt time when it failed or rolled back with
+ * attempts left, else INT64_MAX (never). */
+int64_t ota_rollout_retry_at(const struct ota_rollout_spec *s, const struct ota_rollout_member *m);
 /* Whether member m (failed or rolled back) may try again at now: attempts left, backoff over. */
 bool ota_rollout_retry_due(const struct ota_rollout_spec *s, const struct ota_rollout_member *m,
                            int64_t now);
@@ -275,16 +278,19 @@ OTA_WUR enum ota_err ota_rollout_on_event(struct ota_store *st, const char *depl
 
 /*
  * The running rollouts that want device d now (reads only: nothing is judged here): fn is called
- * when the stage covers the device, the target filter matches and the device is not a member
- * already (or is one due for a retry). A non-zero return of fn stops the walk. Cost: a few indexed
- * lookups per running rollout, whatever the fleet's size; the running rollouts and their decoded
- * definitions are kept in memory until ota_store_rollouts_generation() moves.
+ * with the device and its tags (read from the store; d's own are not used) when the stage
+ * covers the device, the target filter matches and the device is not a member already (or is
+ * one due for a retry). A non-zero return of fn stops the walk. Cost: a few indexed lookups per
+ * running rollout, whatever the fleet's size; the running rollouts and their decoded
+ * definitions are kept in memory until ota_store_rollouts_generation() moves, and a device the
+ * walk found with nothing due is not walked again until its next retry, a change of its
+ * reported facts, or that generation's next move (quiet.h). Nothing is read when none run.
  */
-OTA_WUR enum ota_err ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *d,
-                                         int64_t now,
-                                         int (*fn)(void *ctx, const struct ota_rollout_row *row,
-                                                   const struct ota_rollout_spec *s),
-                                         void *ctx);
+OTA_WUR enum ota_err
+ota_rollout_wanting(struct ota_store *st, const struct ota_rollout_device *d, int64_t now,
+                    int (*fn)(void *ctx, const struct ota_rollout_row *row,
+                              const struct ota_rollout_spec *s, const struct ota_rollout_device *d),
+                    void *ctx);
 
 /*
  * Device device_id reported health h after the confirm of deployment_id (the check-in's

@@ -51,7 +51,8 @@ void ota_store__rollback(struct ota_store *st);
  * token) was just written on this handle: bumps ota_store_access_generation() now and again
  * when the handle's open transaction ends. */
 void ota_store__access_changed(struct ota_store *st);
-/* A rollout's row was just written on this handle (NULL: no handle, a store opened): bumps
+/* A rollout's row or a device's tags (what the running rollouts cover) were just written on
+ * this handle (NULL: no handle, a store opened): bumps
  * ota_store_rollouts_generation() now and again when the handle's open transaction ends. */
 void ota_store__rollouts_changed(struct ota_store *st);
 /* A device's last check-in time: stored (the row's last_seen), or a newer one that waits in

@@ -614,6 +614,9 @@ enum ota_err ota_store_device_set_tags(struct ota_store *st, const char *id,
 		rc = exec1(st, SQL_D_TAGS_CLEAR, id, NULL, 0, NULL);
 	for (unsigned i = 0; rc == OTA_OK && i < n; i++)
 		rc = exec1(st, SQL_D_TAG_ADD, id, tags[i], 0, NULL);
+	/* Tags decide what the running rollouts cover: their check-in memory is read again. */
+	if (rc == OTA_OK)
+		ota_store__rollouts_changed(st);
 	rc = tx_close(st, own, rc);
 unlock:
 	ota_store__unlock(st);

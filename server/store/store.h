@@ -209,10 +209,12 @@ uint64_t ota_store_access_generation(void);
 
 /*
  * The rollouts generation: a counter of the process that moves with every change of a rollout's
- * row (created, started, paused, resumed, advanced, aborted, completed...) on any handle, when
- * it is written and again when it commits, and when a store is opened. What was read of the
- * rollouts at generation g is current while the counter reads g (the check-in's cache of the
- * running rollouts, rollout/engine.c). One atomic load.
+ * row (created, started, paused, resumed, advanced, aborted, completed...) or of a device's tags
+ * (what the rollouts cover) on any handle, when it is written and again when it commits, and
+ * when a store is opened; with several instances, when another instance's change commits. What
+ * was read of the rollouts at generation g is current while the counter reads g (the check-in's
+ * memory of the running rollouts and of the devices they leave alone, rollout/engine.c). One
+ * atomic load.
  */
 uint64_t ota_store_rollouts_generation(void);
 

@@ -20,6 +20,7 @@
 
 #include "store_fixture.h"
 #include "deploy/deploy.h"
+#include "rollout/quiet.h"
 #include "rollout/rollout.h"
 #include "store/mgmt_store.h"
 #include "store/rollout_store.h"
@@ -1294,6 +1295,166 @@ static void test_newer_rollout_never_preempts(void **state)
 	assert_int_equal(m.state, OTA_MS_PENDING);
 }
 
+/* The devices of a quiet table: keys, lapse, growth under pressure, its bounds. */
+static void test_quiet_table(void **state)
+{
+	(void)state;
+	const char *t1[] = {"line=1"}, *t2[] = {"line=2"};
+	struct ota_rollout_device d = {.id = "d-1",
+	                               .hw_variant = "pico2w",
+	                               .version = "1.0.0",
+	                               .security_floor = 1,
+	                               .ntags = 1,
+	                               .tags = t1};
+	uint64_t k = ota_quiet_key(&d);
+	assert_int_not_equal(k, 0);
+	assert_int_equal(ota_quiet_key(&d), k);
+	/* Every reported fact is part of the key. */
+	struct ota_rollout_device e = d;
+	e.version = "1.0.1";
+	assert_int_not_equal(ota_quiet_key(&e), k);
+	e = d;
+	e.hw_variant = "pico2";
+	assert_int_not_equal(ota_quiet_key(&e), k);
+	e = d;
+	e.security_floor = 2;
+	assert_int_not_equal(ota_quiet_key(&e), k);
+	e = d;
+	e.tags = t2; /* tags move the rollouts generation instead */
+	assert_int_equal(ota_quiet_key(&e), k);
+	e = d;
+	e.id = "d-2";
+	assert_int_not_equal(ota_quiet_key(&e), k);
+	/* Fields never run together. */
+	struct ota_rollout_device a = {.id = "ab", .hw_variant = "c", .version = "1.0.0"};
+	struct ota_rollout_device b = {.id = "a", .hw_variant = "bc", .version = "1.0.0"};
+	assert_int_not_equal(ota_quiet_key(&a), ota_quiet_key(&b));
+
+	struct ota_quiet *q = ota_quiet_new(0);
+	assert_non_null(q);
+	assert_int_equal(ota_quiet_entries(q), OTA_QUIET_MIN_ENTRIES);
+	assert_false(ota_quiet_now(q, k, T0));
+	ota_quiet_keep(q, k, T0, T0 + 60);
+	assert_true(ota_quiet_now(q, k, T0 + 59));
+	assert_false(ota_quiet_now(q, k, T0 + 60));
+	ota_quiet_keep(q, k, T0 + 60, INT64_MAX);
+	assert_true(ota_quiet_now(q, k, INT64_MAX - 1));
+	assert_false(ota_quiet_now(q, 0, T0)); /* no key: never quiet */
+	ota_quiet_keep(q, 0, T0, INT64_MAX);
+	assert_false(ota_quiet_now(q, 0, T0));
+
+	/* 100,000 devices: the table grows while entries in use are pushed out, and the recent
+	 * ones stay. */
+	enum { N = 100000 };
+	for (uint64_t i = 1; i <= N; i++)
+		ota_quiet_keep(q, i * 0x9E3779B97F4A7C15u, T0, INT64_MAX);
+	size_t grown = ota_quiet_entries(q);
+	assert_true(grown > OTA_QUIET_MIN_ENTRIES && grown <= OTA_QUIET_MAX_ENTRIES);
+	unsigned kept = 0;
+	for (uint64_t i = N - 999; i <= N; i++)
+		kept += ota_quiet_now(q, i * 0x9E3779B97F4A7C15u, T0 + 1);
+	assert_true(kept >= 950);
+	ota_quiet_free(q);
+	q = ota_quiet_new((size_t)1 << 30);
+	assert_non_null(q);
+	assert_int_equal(ota_quiet_entries(q), OTA_QUIET_MAX_ENTRIES);
+	ota_quiet_free(q);
+}
+
+/* Check-ins that walked the running rollouts and that skipped the walk since the last call. */
+static void quiet_since(uint64_t *skipped, uint64_t *walked)
+{
+	static uint64_t s0, w0;
+	uint64_t s, w;
+	ota_quiet_counts(&s, &w);
+	*skipped = s - s0;
+	*walked = w - w0;
+	s0 = s;
+	w0 = w;
+}
+
+#define ASSERT_WALKED(s, w)                                                                        \
+	do {                                                                                       \
+		uint64_t s_, w_;                                                                   \
+		quiet_since(&s_, &w_);                                                             \
+		assert_int_equal(s_, (s));                                                         \
+		assert_int_equal(w_, (w));                                                         \
+	} while (0)
+
+/* A device the running rollouts leave alone is walked again only when its facts or tags, the
+ * running rollouts or the time of its next retry say it may be wanted (rollout/quiet.h). */
+static void test_quiet_devices(void **state)
+{
+	struct fx *f = *state;
+	struct ota_rollout_spec s, b;
+	char id[OTA_RO_ID_MAX], idb[OTA_RO_ID_MAX];
+	struct ota_rollout_member m;
+	const char *berlin[] = {"site=berlin"}, *paris[] = {"site=paris"};
+
+	spec_init(&s, f->rel_new);
+	s.retry_attempts = 2;
+	s.retry_backoff_s = 60;
+	s.stages[0].failure_pct = 100; /* never halts: this test is about the devices */
+	s.ntags_all = 1;
+	snprintf(s.tags_all[0], sizeof(s.tags_all[0]), "site=berlin");
+	device(f->st, "q-1", "1.0.0", 1);
+	device(f->st, "q-2", "1.0.0", 1);
+	assert_int_equal(ota_store_device_set_tags(f->st, "q-1", berlin, 1), OTA_OK);
+	assert_int_equal(ota_store_device_set_tags(f->st, "q-2", paris, 1), OTA_OK);
+	start(f, &s, id);
+	quiet_since(&(uint64_t){0}, &(uint64_t){0});
+
+	/* Outside the filter: walked once, then left alone until its tags change. */
+	assert_false(checkin(f, "q-2", "1.0.0", 1, NULL, 0, T0 + 1));
+	ASSERT_WALKED(0, 1);
+	assert_false(checkin(f, "q-2", "1.0.0", 1, NULL, 0, T0 + 2));
+	ASSERT_WALKED(1, 0);
+	assert_int_equal(ota_store_device_set_tags(f->st, "q-2", berlin, 1), OTA_OK);
+	assert_true(checkin(f, "q-2", "1.0.0", 1, NULL, 0, T0 + 3));
+	ASSERT_WALKED(0, 1);
+
+	/* A failed member: quiet until its retry is due, then offered again at once. */
+	assert_true(checkin(f, "q-1", "1.0.0", 1, NULL, 0, T0 + 1));
+	ASSERT_WALKED(0, 1);
+	finish(f, "q-1", "failed", "hash mismatch", T0 + 10);
+	assert_false(checkin(f, "q-1", "1.0.0", 1, NULL, 0, T0 + 20));
+	ASSERT_WALKED(0, 1);
+	assert_false(checkin(f, "q-1", "1.0.0", 1, NULL, 0, T0 + 69));
+	ASSERT_WALKED(1, 0);
+	assert_true(checkin(f, "q-1", "1.0.0", 1, NULL, 0, T0 + 70));
+	ASSERT_WALKED(0, 1);
+	assert_int_equal(ota_store_rollout_member_get(f->st, id, "q-1", &m), OTA_OK);
+	assert_int_equal(m.attempts, 2);
+
+	/* Done with it: a new version is a new key, walked once, then quiet. */
+	finish(f, "q-1", "confirmed", NULL, T0 + 71);
+	assert_false(checkin(f, "q-1", "2.0.0", 1, NULL, 0, T0 + 72));
+	ASSERT_WALKED(0, 1);
+	assert_false(checkin(f, "q-1", "2.0.0", 1, NULL, 0, T0 + 73));
+	ASSERT_WALKED(1, 0);
+
+	/* A device that runs the release already: its first walk records it skipped, its second
+	 * finds that member row and keeps the device quiet. */
+	device(f->st, "q-3", "2.0.0", 1);
+	assert_int_equal(ota_store_device_set_tags(f->st, "q-3", berlin, 1), OTA_OK);
+	quiet_since(&(uint64_t){0}, &(uint64_t){0});
+	assert_false(checkin(f, "q-3", "2.0.0", 1, NULL, 0, T0 + 73));
+	ASSERT_WALKED(0, 1);
+	assert_int_equal(ota_store_rollout_member_get(f->st, id, "q-3", &m), OTA_OK);
+	assert_int_equal(m.state, OTA_MS_SKIPPED);
+	assert_false(checkin(f, "q-3", "2.0.0", 1, NULL, 0, T0 + 73));
+	ASSERT_WALKED(0, 1);
+	assert_false(checkin(f, "q-3", "2.0.0", 1, NULL, 0, T0 + 73));
+	ASSERT_WALKED(1, 0);
+
+	/* Another rollout starts: every device is walked again, and q-1 is offered its release. */
+	spec_init(&b, f->rel_old);
+	snprintf(b.baseline_range, sizeof(b.baseline_range), ">=0.1.0");
+	start(f, &b, idb);
+	assert_true(checkin(f, "q-1", "2.0.0", 1, NULL, 0, T0 + 74));
+	ASSERT_WALKED(0, 1);
+}
+
 /* The check-in and report paths never scan a table: their cost does not grow with the fleet. */
 static void test_hot_paths_use_indexes(void **state)
 {
@@ -1569,6 +1730,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cancelled_deployment_frees_budget, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_hot_paths_use_indexes, setup, teardown),
+	    cmocka_unit_test(test_quiet_table),
+	    cmocka_unit_test_setup_teardown(test_quiet_devices, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_canary_not_computable_from_id, setup, teardown),
 	    cmocka_unit_test(test_judge_over_covered_devices),
 	    cmocka_unit_test_setup_teardown(test_engine_stage_waits_for_covered_devices, setup,
