@@ -36,14 +36,28 @@ static bool one_of(const char *s, const char *const *list)
 	return false;
 }
 
+/* A spread for the poll interval, not a secret: splitmix64 per thread, seeded once from the
+ * kernel (a getrandom() per check-in was one system call in seven). */
+static uint32_t jitter_draw(void)
+{
+	static _Thread_local uint64_t state;
+	static _Thread_local bool seeded;
+
+	if (!seeded) {
+		if (getrandom(&state, sizeof(state), 0) != sizeof(state))
+			state = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&state;
+		seeded = true;
+	}
+	uint64_t z = (state += 0x9E3779B97F4A7C15u);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+	return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
 static unsigned poll_after(const struct ota_config *cfg)
 {
-	uint32_t rnd = 0;
 	double span = cfg->poll_interval * (cfg->poll_jitter / 100.0);
-
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		rnd = (uint32_t)time(NULL);
-	double v = cfg->poll_interval - span + 2.0 * span * (rnd / 4294967296.0);
+	double v = cfg->poll_interval - span + 2.0 * span * (jitter_draw() / 4294967296.0);
 	return v < 1 ? 1 : (unsigned)v;
 }
 

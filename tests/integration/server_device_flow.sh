@@ -16,6 +16,14 @@ expect "first check-in status" 200 "$(code_of "$r")"
 expect "first check-in action" none "$(jfield "$r" .action)"
 pa=$(jfield "$r" .poll_after)
 [ "$pa" -ge 270 ] && [ "$pa" -le 330 ] && ok || fail "poll_after $pa outside 300 +/- 10 %"
+# The interval is spread: 8 more check-ins stay within +/- 10 % and do not all ask the same.
+declare -A seen=(["$pa"]=1)
+for _ in 1 2 3 4 5 6 7 8; do
+	pa=$(jfield "$(checkin device-0001)" .poll_after)
+	[ "$pa" -ge 270 ] && [ "$pa" -le 330 ] || fail "poll_after $pa outside 300 +/- 10 %"
+	seen[$pa]=1
+done
+[ "${#seen[@]}" -ge 3 ] && ok || fail "poll_after spread over only ${#seen[@]} values in 9 check-ins"
 expect "device admitted" "admitted" "$(db "SELECT status FROM devices WHERE id='device-0001'")"
 fpr=$(openssl x509 -in "$PKI/device-0001.pem" -outform DER | sha256sum | cut -d' ' -f1)
 expect "fingerprint pinned" "$fpr" "$(db "SELECT fingerprint FROM devices WHERE id='device-0001'")"
