@@ -428,9 +428,10 @@ static enum fwa_err t_send(void *ctx, const void *buf, size_t len)
 
 	if (!d->ssl)
 		return FWA_ERR_TRANSPORT;
-	if ((len >= 4 && memcmp(p, "GET ", 4) == 0) || (len >= 5 && memcmp(p, "POST ", 5) == 0))
+	bool get = len >= 4 && memcmp(p, "GET ", 4) == 0;
+	if (get || (len >= 5 && memcmp(p, "POST ", 5) == 0))
 		request_over(d); /* a request head: the next request on this connection */
-	if (len >= 4 && memcmp(p, "GET ", 4) == 0)
+	if (get)
 		d->conn_get = true;
 	note_request(d, p, len);
 	atomic_fetch_add(&c_bytes_out, len);
