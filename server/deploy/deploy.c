@@ -104,7 +104,7 @@ static enum ota_err offer_active(struct ota_store *st, const struct ota_device_r
                                  int64_t now, struct ota_offer *out)
 {
 	char why[OTA_REASON_MAX + 1];
-	enum ota_err rc = ota_store_deployment_active(st, c->id, &out->dep);
+	enum ota_err rc = ota_store_deployment_active_cached(st, c->id, &out->dep);
 
 	if (rc != OTA_OK)
 		return rc;

@@ -590,6 +590,16 @@ void ota_h_metrics(struct ota_req *r)
 	    "ota_checkin_rollout_walks_total{result=\"walked\"} %llu\n"
 	    "ota_checkin_rollout_walks_total{result=\"skipped\"} %llu\n",
 	    (unsigned long long)walked, (unsigned long long)skipped);
+	uint64_t remembered, from_store;
+	ota_store_deployment_reads(&remembered, &from_store);
+	out(&m,
+	    "# HELP ota_store_active_deployment_reads_total Lookups of a device's active "
+	    "deployment: read from the store, or answered from memory (the device was found with "
+	    "none and no deployment was created for it since).\n"
+	    "# TYPE ota_store_active_deployment_reads_total counter\n"
+	    "ota_store_active_deployment_reads_total{result=\"read\"} %llu\n"
+	    "ota_store_active_deployment_reads_total{result=\"skipped\"} %llu\n",
+	    (unsigned long long)from_store, (unsigned long long)remembered);
 	if (ota_store_rollout_list(r->deps->store, -1, metric_rollout, &m) != OTA_OK || m.nomem) {
 		free(m.buf);
 		ota_req_fail(r, OTA_P_INTERNAL, "cannot read the metrics");

@@ -130,8 +130,17 @@ struct seen_entry {
 	size_t st_len; /* strlen(state) */
 	bool known;    /* key's state is the row's (false: read the row again) */
 	bool queued;   /* on the dirty list */
+	bool idle;     /* the device had no active deployment at deployments generation idle_gen */
 	int64_t seen;  /* newest check-in not written to the row yet, 0 when none */
+	uint64_t idle_gen;
 };
+
+/* The deployments generations: DEP_SLOTS counters of the process, a device's chosen by the hash
+ * of its id. A slot moves when a deployment is created for one of its devices, when the row is
+ * written and again when its transaction ends, and, with several instances, when another
+ * instance's creation commits (NOTIFY). A read that found no active deployment for a device at
+ * generation g stays true while its slot reads g (ota_store_deployment_active_cached()). */
+#define DEP_SLOTS 1024
 
 struct ota_store {
 	struct ota_sql *db;
@@ -167,6 +176,10 @@ struct ota_store {
 	atomic_bool access_pending;
 	/* a rollout change (ota_store__rollouts_changed) waits for this handle's COMMIT */
 	atomic_bool rollouts_pending;
+	/* deployments created in this handle's open transaction: their slots move again at its end
+	 */
+	atomic_bool dep_pending;
+	atomic_uint_fast64_t dep_slots[DEP_SLOTS / 64];
 	/* last-seen batching: devices by id (open addressing) and those with a time to write;
 	 * guarded by s_mu, which is taken after lock, never before it */
 	pthread_mutex_t s_mu;
@@ -179,9 +192,7 @@ struct ota_store {
 /* The access generation (store.h): one per process, since every handle of the process writes
  * the same database, and a connection's identity is checked against it on every request. */
 static atomic_uint_fast64_t g_access_gen = 1;
-static void announce(struct ota_store *st, const char *sql);
-static const char SQL_ANNOUNCE_ACCESS[] = "SELECT pg_notify('ota_changes', 'access')";
-static const char SQL_ANNOUNCE_ROLLOUTS[] = "SELECT pg_notify('ota_changes', 'rollouts')";
+static void announce(struct ota_store *st, const char *what);
 
 uint64_t ota_store_access_generation(void)
 {
@@ -190,7 +201,7 @@ uint64_t ota_store_access_generation(void)
 
 void ota_store__access_changed(struct ota_store *st)
 {
-	announce(st, SQL_ANNOUNCE_ACCESS);
+	announce(st, "access");
 	/* Now, so that a check from here on reads the store again, and once more when the
 	 * change commits: a check that read the store before the commit is then stale too. */
 	atomic_fetch_add_explicit(&g_access_gen, 1, memory_order_acq_rel);
@@ -208,24 +219,90 @@ uint64_t ota_store_rollouts_generation(void)
 
 void ota_store__rollouts_changed(struct ota_store *st)
 {
-	announce(st, SQL_ANNOUNCE_ROLLOUTS);
+	announce(st, "rollouts");
 	/* After the write: a reader that loaded before this saw the old generation too. */
 	atomic_fetch_add_explicit(&g_rollouts_gen, 1, memory_order_acq_rel);
 	if (st && ota_sql_in_tx(st->db))
 		atomic_store(&st->rollouts_pending, true);
 }
 
+static atomic_uint_fast64_t g_dep_gen[DEP_SLOTS];
+static atomic_uint_fast64_t g_dep_skipped, g_dep_read; /* ota_store_deployment_reads() */
+
+static uint64_t id_hash(const char *id, size_t len)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)id[i]) * 1099511628211ull;
+	return h;
+}
+
+static size_t dep_slot(const char *device_id, size_t len)
+{
+	/* the high bits: the last-seen table takes its slots from the low ones */
+	return (size_t)(id_hash(device_id, len) >> 54) % DEP_SLOTS;
+}
+
+static void bump(atomic_uint_fast64_t *gen)
+{
+	atomic_fetch_add_explicit(gen, 1, memory_order_acq_rel);
+}
+
+static void dep_bump_all(void)
+{
+	for (size_t i = 0; i < DEP_SLOTS; i++)
+		bump(&g_dep_gen[i]);
+}
+
+/* A deployment was just written for device_id on st (its lock is held). */
+static void deployment_created(struct ota_store *st, const char *device_id)
+{
+	size_t slot = dep_slot(device_id, strlen(device_id));
+
+	if (st->shared) {
+		char payload[32];
+		snprintf(payload, sizeof(payload), "deployments %zu", slot);
+		announce(st, payload);
+	}
+	bump(&g_dep_gen[slot]);
+	if (ota_sql_in_tx(st->db)) {
+		atomic_fetch_or(&st->dep_slots[slot / 64], (uint_fast64_t)1 << (slot % 64));
+		atomic_store(&st->dep_pending, true);
+	}
+}
+
+/* st's transaction ended: the slots of the deployments it created move again. */
+static void deployments_settled(struct ota_store *st)
+{
+	if (!atomic_exchange(&st->dep_pending, false))
+		return;
+	for (size_t w = 0; w < DEP_SLOTS / 64; w++)
+		for (uint64_t bits = atomic_exchange(&st->dep_slots[w], 0); bits; bits &= bits - 1)
+			bump(&g_dep_gen[w * 64 + (size_t)__builtin_ctzll(bits)]);
+}
+
+void ota_store_deployment_reads(uint64_t *skipped, uint64_t *read)
+{
+	*skipped = atomic_load(&g_dep_skipped);
+	*read = atomic_load(&g_dep_read);
+}
+
 /* ---- several instances on one database ---- */
 
-/* An access or rollouts change is announced on the channel ota_changes with the writing
- * transaction (PostgreSQL delivers it when that commits); every instance's listener bumps its
- * own generation then, so that its caches read the database again. */
-static void announce(struct ota_store *st, const char *sql)
+/* A change of who may connect, of the rollouts or a new deployment is announced on the channel
+ * ota_changes with the writing transaction (PostgreSQL delivers it when that commits); every
+ * instance's listener bumps its own generation then, so that its caches read the database
+ * again. what: "access", "rollouts" or "deployments <slot>". */
+static void announce(struct ota_store *st, const char *what)
 {
+	static const char sql[] = "SELECT pg_notify('ota_changes', ?1)";
+
 	if (!st || !st->shared)
 		return;
 	pthread_mutex_lock(&st->lock);
 	struct ota_sql_stmt *q = ota_store__stmt(st, sql);
+	if (q)
+		ota_sql_bind_text(q, 1, what);
 	if (q && ota_sql_step(q) == OTA_SQL_ERROR)
 		log_warn("store: cannot announce a change to the other instances: %s",
 		         ota_sql_errmsg(st->db));
@@ -233,9 +310,23 @@ static void announce(struct ota_store *st, const char *sql)
 	pthread_mutex_unlock(&st->lock);
 }
 
-static void bump(atomic_uint_fast64_t *gen)
+/* What another instance announced (announce()). */
+static void heard(const char *what)
 {
-	atomic_fetch_add_explicit(gen, 1, memory_order_acq_rel);
+	unsigned slot;
+	char end;
+
+	if (strcmp(what, "access") == 0)
+		bump(&g_access_gen);
+	else if (strcmp(what, "rollouts") == 0)
+		bump(&g_rollouts_gen);
+	else if (sscanf(what, "deployments %u%c", &slot, &end) == 1 && slot < DEP_SLOTS)
+		bump(&g_dep_gen[slot]);
+	else { /* not ours to read: everything is read again */
+		bump(&g_access_gen);
+		bump(&g_rollouts_gen);
+		dep_bump_all();
+	}
 }
 
 static void *listener(void *arg)
@@ -267,10 +358,11 @@ static void *listener(void *arg)
 			/* What changed while nobody listened is unknown: all is read again. */
 			bump(&g_access_gen);
 			bump(&g_rollouts_gen);
+			dep_bump_all();
 		}
 		int r = ota_sql_notified(db, 200, buf, sizeof(buf));
 		if (r > 0)
-			bump(strcmp(buf, "access") == 0 ? &g_access_gen : &g_rollouts_gen);
+			heard(buf);
 		if (r < 0) {
 			ota_sql_close(db);
 			db = NULL;
@@ -335,6 +427,8 @@ static enum ota_err run(struct ota_store *st, const char *sql)
 	if ((sql == SQL_COMMIT || sql == SQL_ROLLBACK) &&
 	    atomic_exchange(&st->rollouts_pending, false))
 		atomic_fetch_add_explicit(&g_rollouts_gen, 1, memory_order_acq_rel);
+	if (sql == SQL_COMMIT || sql == SQL_ROLLBACK)
+		deployments_settled(st);
 	if (rc == OTA_SQL_ERROR) /* a row is no failure: PostgreSQL's BEGIN takes a lock */
 		return ota_store__fail(st, sql);
 	return OTA_OK;
@@ -1044,14 +1138,6 @@ enum ota_err ota_store_device_tags(struct ota_store *st, const char *device_id, 
 
 /* ---- last-seen batching ---- */
 
-static uint64_t id_hash(const char *id, size_t len)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)id[i]) * 1099511628211ull;
-	return h;
-}
-
 /* The entry of device id, or NULL; s_mu is held. */
 static struct seen_entry *seen_find(struct ota_store *st, const char *id, size_t len)
 {
@@ -1064,6 +1150,29 @@ static struct seen_entry *seen_find(struct ota_store *st, const char *id, size_t
 		if (e->id_len == len && memcmp(e->key, id, len) == 0)
 			return e;
 	}
+}
+
+/* Whether device id is known to have had no active deployment at generation gen. */
+static bool seen_idle(struct ota_store *st, const char *id, size_t len, uint64_t gen)
+{
+	pthread_mutex_lock(&st->s_mu);
+	struct seen_entry *e = seen_find(st, id, len);
+	bool idle = e && e->idle && e->idle_gen == gen;
+	pthread_mutex_unlock(&st->s_mu);
+	return idle;
+}
+
+/* Device id had no active deployment at generation gen (kept only for a device that checked
+ * in: it has an entry). */
+static void seen_set_idle(struct ota_store *st, const char *id, size_t len, uint64_t gen)
+{
+	pthread_mutex_lock(&st->s_mu);
+	struct seen_entry *e = seen_find(st, id, len);
+	if (e) {
+		e->idle = true;
+		e->idle_gen = gen;
+	}
+	pthread_mutex_unlock(&st->s_mu);
 }
 
 /* Puts e in the table (which has room and does not hold e's id); s_mu is held. */
@@ -1750,10 +1859,10 @@ enum ota_err ota_store_deployment_create(struct ota_store *st, const char *id,
 	bind_text(q, 3, release_id);
 	ota_sql_bind_int64(q, 4, now);
 	int s = ota_sql_step(q);
-	if (s == OTA_SQL_DONE)
+	if (s == OTA_SQL_DONE) {
 		rc = OTA_OK;
-	else if (ota_sql_failure(st->db) == OTA_SQL_F_UNIQUE ||
-	         ota_sql_failure(st->db) == OTA_SQL_F_UNIQUE)
+		deployment_created(st, device_id);
+	} else if (ota_sql_failure(st->db) == OTA_SQL_F_UNIQUE)
 		rc = OTA_ERR_CONFLICT;
 	else if (ota_sql_failure(st->db) == OTA_SQL_F_FOREIGN_KEY)
 		rc = OTA_ERR_NOT_FOUND;
@@ -1780,6 +1889,29 @@ enum ota_err ota_store_deployment_active(struct ota_store *st, const char *devic
 	LOCK(st);
 	enum ota_err rc = deployment_row(st, SQL_DEP_ACTIVE, device_id, out);
 	UNLOCK(st);
+	return rc;
+}
+
+enum ota_err ota_store_deployment_active_cached(struct ota_store *st, const char *device_id,
+                                                struct ota_deployment *out)
+{
+	size_t len = strlen(device_id);
+	/* Loaded before the read: a deployment created after this load moves it. */
+	uint64_t gen =
+	    atomic_load_explicit(&g_dep_gen[dep_slot(device_id, len)], memory_order_acquire);
+
+	if (seen_idle(st, device_id, len, gen)) {
+		atomic_fetch_add_explicit(&g_dep_skipped, 1, memory_order_relaxed);
+		return OTA_ERR_NOT_FOUND;
+	}
+	atomic_fetch_add_explicit(&g_dep_read, 1, memory_order_relaxed);
+	LOCK(st);
+	/* In an open transaction the read may see a snapshot older than the generation. */
+	bool fresh = !ota_sql_in_tx(st->db);
+	enum ota_err rc = deployment_row(st, SQL_DEP_ACTIVE, device_id, out);
+	UNLOCK(st);
+	if (rc == OTA_ERR_NOT_FOUND && fresh)
+		seen_set_idle(st, device_id, len, gen);
 	return rc;
 }
 

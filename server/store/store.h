@@ -313,6 +313,16 @@ OTA_WUR enum ota_err ota_store_deployment_get(struct ota_store *st, const char *
 /* The device's active deployment, OTA_ERR_NOT_FOUND when none. */
 OTA_WUR enum ota_err ota_store_deployment_active(struct ota_store *st, const char *device_id,
                                                  struct ota_deployment *out);
+/* The same for a check-in, outside any transaction: a device that checked in and was found with
+ * none is answered from memory until a deployment is created for it (or for a device sharing
+ * its generation slot) on this handle, another handle of the process or, through NOTIFY,
+ * another instance, whose creation is seen once the notification arrives. Inside a
+ * transaction, where a join must see every committed row, use ota_store_deployment_active(). */
+OTA_WUR enum ota_err ota_store_deployment_active_cached(struct ota_store *st, const char *device_id,
+                                                        struct ota_deployment *out);
+/* The lookups of ota_store_deployment_active_cached() answered from memory and read from the
+ * store, since the process started. */
+void ota_store_deployment_reads(uint64_t *skipped, uint64_t *read);
 /* End an active deployment with `status` and `reason`. OTA_ERR_CONFLICT if not active.
  * Joins the caller's transaction (the deployment service ends a deployment, moves its rollout
  * member and audits it in one). */

@@ -11,7 +11,8 @@
 #   outage is taken when retried, once;
 # - a second otad on the same database hears a rollout started, paused or resumed on the first
 #   (NOTIFY) within seconds (under a second when the machine is idle; 5 s allowed for a loaded
-#   one), before and after a restart of the server.
+#   one), before and after a restart of the server, and a deployment created on the first for a
+#   device the second remembers with none.
 OTA_TEST_BACKEND=postgresql
 . "$(dirname "$0")/server_lib.sh"
 : "${OTA_AUDIT_VERIFY:?OTA_AUDIT_VERIFY must name ota-audit-verify}"
@@ -178,6 +179,19 @@ expect "resume on A" running "$(jfield "$(post "/api/v1/rollouts/$RID/resume" '{
 expect "B hears the resume within 5 s" yes "$(within 5000 "$(seen_by_b update device-0005)")"
 expect "pause on A again" paused "$(jfield "$(post "/api/v1/rollouts/$RID/pause" '{}')" .state)"
 expect "B hears it" yes "$(within 5000 "$(seen_by_b none device-0011)")"
+# B remembers that a device had no active deployment (ota_store_active_deployment_reads_total);
+# a deployment created on A is offered by B within seconds all the same (NOTIFY).
+BMPORT=$(grep -o 'management API on port [0-9]*' "$T/b.log" | tail -1 | awk '{print $5}')
+b_skipped() {
+	MPORT=$BMPORT mcurl admin /metrics |
+		awk '$1 == "ota_store_active_deployment_reads_total{result=\"skipped\"}" { print $2 }'
+}
+expect "device-0016 on B: nothing" none "$(action_on "$BPORT" device-0016)"
+skipped=$(b_skipped)
+expect "device-0016 on B again: nothing" none "$(action_on "$BPORT" device-0016)"
+expect "B answered from memory" yes "$([ "$(b_skipped)" -gt "${skipped:-0}" ] && echo yes || echo "no: $skipped -> $(b_skipped)")"
+dep16=$(deploy device-0016 "$rel") || exit 1
+expect "B offers the deployment made on A within 5 s" yes "$(within 5000 "$(seen_by_b update device-0016)")"
 
 # The server stopped for a while: everything that needs it is 503, otad lives on.
 log_before=$(wc -l <"$LOG")

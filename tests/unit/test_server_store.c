@@ -250,6 +250,97 @@ static void release_pages(void **state)
 	                 OTA_ERR_INVALID);
 }
 
+/* counts ota_store_deployment_active_cached() lookups since *mem / *rd were taken: "memory read" */
+static void reads_since(uint64_t *mem, uint64_t *rd, char out[32])
+{
+	uint64_t m, r;
+
+	ota_store_deployment_reads(&m, &r);
+	snprintf(out, 32, "%llu %llu", (unsigned long long)(m - *mem),
+	         (unsigned long long)(r - *rd));
+	*mem = m;
+	*rd = r;
+}
+
+/* A device that checked in and was found with no active deployment is answered from memory
+ * until a deployment is created for it: on the same handle, in a transaction that commits or
+ * rolls back, or on another handle of the same file (whose uncommitted row is not seen, and
+ * whose commit is seen at once). */
+static void active_deployment_memory(void **state)
+{
+	struct fx *f = *state;
+	struct ota_release r;
+	struct ota_deployment dep;
+	struct ota_device d;
+	struct ota_store *st2 = NULL;
+	bool existed, created;
+	uint64_t mem, rd;
+	char img[65], got[32], msg[256];
+
+	snprintf(img, sizeof(img), "%064d", 7);
+	fill_release(&r, "r1", "1.1.0");
+	assert_int_equal(ota_store_image_add(f->st, img, 100, 1, &existed), OTA_OK);
+	assert_int_equal(ota_store_release_add(f->st, &r, "{}", 2, &existed), OTA_OK);
+	assert_int_equal(ota_store_device_admit(f->st, "dev-1", "f1", 3, &d, &created), OTA_OK);
+	assert_int_equal(ota_store_device_admit(f->st, "dev-2", "f2", 3, &d, &created), OTA_OK);
+	struct ota_device_report rep = {"dev-1", "pico2w", "1.0.0", 1, 1, "A", "normal", NULL};
+	assert_int_equal(ota_store_device_report(f->st, &rep, 4), OTA_OK);
+	ota_store_deployment_reads(&mem, &rd);
+
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-1", &dep),
+	                 OTA_ERR_NOT_FOUND);
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-1", &dep),
+	                 OTA_ERR_NOT_FOUND);
+	reads_since(&mem, &rd, got);
+	assert_string_equal(got, "1 1");
+	/* A device that never checked in has no entry: read every time. */
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-2", &dep),
+	                 OTA_ERR_NOT_FOUND);
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-2", &dep),
+	                 OTA_ERR_NOT_FOUND);
+	reads_since(&mem, &rd, got);
+	assert_string_equal(got, "0 2");
+
+	/* Created on this handle: seen by the next lookup; ended: none again, then from memory. */
+	assert_int_equal(ota_store_deployment_create(f->st, "d-01", "dev-1", "r1", 5), OTA_OK);
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-1", &dep), OTA_OK);
+	assert_string_equal(dep.id, "d-01");
+	assert_int_equal(ota_store_deployment_end(f->st, "d-01", "succeeded", "", 6), OTA_OK);
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-1", &dep),
+	                 OTA_ERR_NOT_FOUND);
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-1", &dep),
+	                 OTA_ERR_NOT_FOUND);
+	reads_since(&mem, &rd, got);
+	assert_string_equal(got, "1 2");
+
+	/* Created in a transaction: seen inside it; rolled back: none, read again. */
+	assert_int_equal(ota_store_tx_begin(f->st), OTA_OK);
+	assert_int_equal(ota_store_deployment_create(f->st, "d-02", "dev-1", "r1", 7), OTA_OK);
+	assert_int_equal(ota_store_deployment_active(f->st, "dev-1", &dep), OTA_OK);
+	assert_string_equal(dep.id, "d-02");
+	assert_int_equal(ota_store_tx_end(f->st, false), OTA_OK);
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-1", &dep),
+	                 OTA_ERR_NOT_FOUND);
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-1", &dep),
+	                 OTA_ERR_NOT_FOUND);
+	reads_since(&mem, &rd, got);
+	assert_string_equal(got, "1 1");
+
+	/* Created on another handle of the file in its open transaction: not seen (and the read
+	 * that did not see it is not trusted once that transaction commits); committed: seen. */
+	assert_int_equal(ota_store_open(f->path, &st2, msg, sizeof(msg)), OTA_OK);
+	assert_int_equal(ota_store_tx_begin(st2), OTA_OK);
+	assert_int_equal(ota_store_deployment_create(st2, "d-03", "dev-1", "r1", 8), OTA_OK);
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-1", &dep),
+	                 OTA_ERR_NOT_FOUND);
+	assert_int_equal(ota_store_tx_end(st2, true), OTA_OK);
+	assert_int_equal(ota_store_deployment_active_cached(f->st, "dev-1", &dep), OTA_OK);
+	assert_string_equal(dep.id, "d-03");
+	reads_since(&mem, &rd, got);
+	assert_string_equal(got, "0 2");
+	ota_store_free(st2);
+}
+
 static void releases_and_deployments(void **state)
 {
 	struct fx *f = *state;
@@ -485,6 +576,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(migrations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(admission, setup, teardown),
 	    cmocka_unit_test_setup_teardown(checkin_times, setup, teardown),
+	    cmocka_unit_test_setup_teardown(active_deployment_memory, setup, teardown),
 	    cmocka_unit_test_setup_teardown(releases_and_deployments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(release_pages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(roots, setup, teardown),
