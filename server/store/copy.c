@@ -29,9 +29,9 @@
 
 struct copy_col {
 	char name[COPY_NAME];
-	char type[32];   /* the target's information_schema data_type */
-	bool identity;   /* a target identity column */
-	bool from_rowid; /* the target's rowid column: the source's rowid */
+	char type[COPY_NAME]; /* the target's information_schema data_type */
+	bool identity;        /* a target identity column */
+	bool from_rowid;      /* the target's rowid column: the source's rowid */
 };
 
 struct copy_table {
@@ -266,7 +266,8 @@ static enum ota_err target_empty(struct ota_sql *dst, char *msg, size_t msglen)
 		goto fail;
 	for (int i = 0; i < n; i++) {
 		snprintf(sql, sizeof(sql),
-		         "SELECT count(*) > 0 FROM (SELECT 1 FROM \"%s\" LIMIT 1) x", names[i]);
+		         "SELECT count(*) > 0 FROM (SELECT 1 FROM \"%.*s\" LIMIT 1) x",
+		         COPY_NAME - 1, names[i]);
 		if (!one_int(dst, sql, &any))
 			goto fail;
 		if (any) {
